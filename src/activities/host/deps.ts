@@ -1,0 +1,24 @@
+/**
+ * @module What host activities are built from: the host's identity and folders, the API
+ * client (host token), timing settings, and the host's shutdown signal.
+ */
+import type { TestbayClient } from '../../api/client.js';
+import type { Logger } from '../../logger.js';
+
+export interface HostDeps {
+  hostId: string;
+  /** this host's own folder: jobs/, cache/, runners/ */
+  workDir: string;
+  api: TestbayClient;
+  /** folders put in front of PATH for runners (where the lab's runners are installed) */
+  runnerPath: string[];
+  killGraceMs: number;
+  logFlushMs: number;
+  /** aborted when the host begins a graceful shutdown */
+  shutdown: AbortSignal;
+  /** how long a running job may go on after shutdown began */
+  shutdownDeadlineMs: number;
+  /** called when the scheduler stopped watching this host while it still runs */
+  onPresenceLost: (instanceId: string) => void;
+  log: Logger;
+}

@@ -1,0 +1,52 @@
+/**
+ * @module Log upload: the runner's output goes to a local file; this sends what the API
+ * does not have yet, from the offset it has, on a steady tick while the job runs and once
+ * more at the end. A failed send is simply retried on the next tick (nothing is lost,
+ * nothing is stored twice: the API appends at an offset).
+ */
+import fs from 'node:fs/promises';
+import { ApiError, type TestbayClient } from '../../api/client.js';
+
+const MAX_CHUNK = 4 * 1024 * 1024;
+
+export class LeaseRevokedError extends Error {}
+
+export class LogSync {
+  private sent = 0;
+  private known = false;
+
+  constructor(
+    private readonly api: TestbayClient,
+    private readonly jobId: string,
+    private readonly lease: string,
+    private readonly file: string,
+  ) {}
+
+  /** Sends everything written so far. Throws LeaseRevokedError when the API refuses the lease. */
+  async sync(): Promise<number> {
+    try {
+      if (!this.known) {
+        this.sent = (await this.api.appendLog(this.jobId, this.lease, 0, Buffer.alloc(0))).size;
+        this.known = true;
+      }
+      const handle = await fs.open(this.file, 'r').catch(() => undefined);
+      if (!handle) return this.sent;
+      try {
+        for (;;) {
+          const buffer = Buffer.alloc(MAX_CHUNK);
+          const { bytesRead } = await handle.read(buffer, 0, MAX_CHUNK, this.sent);
+          if (bytesRead === 0) break;
+          this.sent = (await this.api.appendLog(this.jobId, this.lease, this.sent, buffer.subarray(0, bytesRead))).size;
+        }
+      } finally {
+        await handle.close();
+      }
+      return this.sent;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 409) throw new LeaseRevokedError(err.message);
+      // Unknown state after an error: ask the API for its size next time.
+      this.known = false;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * @module Runner processes as process groups: spawned detached (their own group), stopped
+ * with SIGTERM to the whole group and SIGKILL after a grace period, and awaited until no
+ * member is left, so nothing a runner forked outlives its job.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface RunnerProcess {
+  child: ChildProcess;
+  pid: number;
+  exited: Promise<Exit>;
+  /** resolves when the runner's stdio is closed (all output read) */
+  closed: Promise<void>;
+}
+
+/**
+ * Starts argv[0] with argv[1..] (no shell) as the leader of a new process group.
+ * fd 3 is a pipe the runner may write progress lines to.
+ */
+export function spawnGroup(argv: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Promise<RunnerProcess> {
+  const [program, ...args] = argv;
+  if (program === undefined) return Promise.reject(new Error('empty command'));
+  const child = spawn(program, args, {
+    cwd: options.cwd,
+    env: options.env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('spawn', () => {
+      child.off('error', reject);
+      const exited = new Promise<Exit>((done) => child.once('exit', (code, signal) => done({ code, signal })));
+      const closed = new Promise<void>((done) => child.once('close', () => done()));
+      resolve({ child, pid: child.pid!, exited, closed });
+    });
+  });
+}
+
+/** Live (not zombie) members of a process group, read from /proc. */
+export function groupMembers(pgid: number): number[] {
+  const members: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return isGroupAliveBySignal(pgid) ? [pgid] : [];
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // fields[0] = state, fields[2] = pgrp
+      if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') members.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return members;
+}
+
+function isGroupAliveBySignal(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
+async function waitEmpty(pgid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (groupMembers(pgid).length === 0) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(25);
+  }
+}
+
+/**
+ * Stops every process of the group: SIGTERM, then SIGKILL to whatever is left after
+ * graceMs. Resolves once the group is empty; reports whether SIGKILL was needed.
+ */
+export async function stopGroup(pgid: number, graceMs: number): Promise<{ killed: boolean; survivors: number[] }> {
+  if (groupMembers(pgid).length === 0) return { killed: false, survivors: [] };
+  signalGroup(pgid, 'SIGTERM');
+  if (await waitEmpty(pgid, graceMs)) return { killed: false, survivors: [] };
+  signalGroup(pgid, 'SIGKILL');
+  await waitEmpty(pgid, 5_000);
+  return { killed: true, survivors: groupMembers(pgid) };
+}

@@ -1,0 +1,27 @@
+/**
+ * @module The HTTP app: every route under /api/v1, errors as JSON. Built here and served
+ * by server.ts, so tests call the app directly on an ephemeral port.
+ */
+import express, { type Express } from 'express';
+import { errorHandler } from './http-errors.js';
+import type { RouteDeps } from './routes/deps.js';
+import { hostRoutes } from './routes/hosts.js';
+import { internalRoutes } from './routes/internal.js';
+import { jobRoutes } from './routes/jobs.js';
+import { submissionRoutes } from './routes/submissions.js';
+import { uploadRoutes } from './routes/uploads.js';
+
+export function createApp(deps: RouteDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.get('/api/v1/health', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.use('/api/v1', submissionRoutes(deps), jobRoutes(deps), hostRoutes(deps), uploadRoutes(deps), internalRoutes(deps));
+  app.use('/api/v1', (_req, res) => {
+    res.status(404).json({ error: 'no such endpoint' });
+  });
+  app.use(errorHandler(deps.log));
+  return app;
+}

@@ -1,0 +1,177 @@
+/**
+ * @module A typed client of the Testbay HTTP API, used by the CLI, the control worker
+ * (job records) and hosts (uploads). Errors carry the status and the server's message;
+ * an unreachable server is its own error so the CLI can exit 4.
+ */
+import type { Readable } from 'node:stream';
+import type { OpenJobInput, TestCaseResult, JobRecord, ArtifactInfo, SubmissionSummary } from './store/result-store.js';
+import type { Progress } from '../domain/job-run.js';
+import type { JobResult } from '../domain/outcome.js';
+import type { SpecIssue } from '../domain/parse-spec.js';
+import type { JobView, SubmissionView } from '../domain/views.js';
+import type { HostView, LabView } from '../workflows/scheduler-messages.js';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly issues: SpecIssue[] = [],
+  ) {
+    super(message);
+  }
+}
+
+export class ApiUnreachable extends Error {}
+
+export interface SubmitResponse {
+  id: string;
+  workflowId: string;
+  jobs: { id: string; name: string }[];
+}
+
+export interface JobDetails extends JobView {
+  submissionId: string;
+  tests: TestCaseResult[];
+  artifacts: ArtifactInfo[];
+  logBytes: number;
+  temporalWebUrl: string;
+}
+
+const LEASE_HEADER = 'x-testbay-lease';
+
+export class TestbayClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: string,
+  ) {}
+
+  private async request(method: string, path: string, init: { body?: string | Buffer | Readable; headers?: Record<string, string>; signal?: AbortSignal; duplex?: 'half' } = {}): Promise<Response> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}/api/v1${path}`, {
+        method,
+        ...init,
+        headers: { authorization: `Bearer ${this.token}`, ...init.headers },
+      });
+    } catch (err) {
+      if (init.signal?.aborted) throw err;
+      throw new ApiUnreachable(`cannot reach the Testbay API at ${this.baseUrl}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
+    }
+    if (!res.ok) {
+      const text = await res.text();
+      let message = text || res.statusText;
+      let issues: SpecIssue[] = [];
+      try {
+        const body = JSON.parse(text) as { error?: string; issues?: SpecIssue[] };
+        message = body.error ?? message;
+        issues = body.issues ?? [];
+      } catch {
+        // not JSON: keep the text
+      }
+      throw new ApiError(res.status, message, issues);
+    }
+    return res;
+  }
+
+  private async json<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const res = await this.request(method, path, {
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    });
+    if (res.status === 204) return undefined as T;
+    return (await res.json()) as T;
+  }
+
+  // Testers and CI
+  submit(spec: string | object): Promise<SubmitResponse> {
+    if (typeof spec === 'string') {
+      return this.request('POST', '/submissions', { body: spec, headers: { 'content-type': 'application/yaml' } }).then((r) => r.json() as Promise<SubmitResponse>);
+    }
+    return this.json('POST', '/submissions', spec);
+  }
+  submission(id: string): Promise<SubmissionView> {
+    return this.json('GET', `/submissions/${encodeURIComponent(id)}`);
+  }
+  submissions(query: Record<string, string> = {}): Promise<{ submissions: SubmissionSummary[] }> {
+    const qs = new URLSearchParams(query).toString();
+    return this.json('GET', `/submissions${qs ? `?${qs}` : ''}`);
+  }
+  cancelSubmission(id: string, reason?: string): Promise<unknown> {
+    return this.json('POST', `/submissions/${encodeURIComponent(id)}/cancel`, reason ? { reason } : {});
+  }
+  job(id: string): Promise<JobDetails> {
+    return this.json('GET', `/jobs/${encodeURIComponent(id)}`);
+  }
+  cancelJob(id: string, reason?: string): Promise<unknown> {
+    return this.json('POST', `/jobs/${encodeURIComponent(id)}/cancel`, reason ? { reason } : {});
+  }
+  async log(id: string): Promise<string> {
+    return (await this.request('GET', `/jobs/${encodeURIComponent(id)}/log`)).text();
+  }
+  /** Follows a job's log (SSE) and calls onText for every chunk until the job ends. */
+  async followLog(id: string, onText: (text: string) => void, signal?: AbortSignal): Promise<JobResult | null> {
+    const res = await this.request('GET', `/jobs/${encodeURIComponent(id)}/log?follow=1`, signal ? { signal } : {});
+    const decoder = new TextDecoder();
+    let buffer = '';
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      for (let sep = buffer.indexOf('\n\n'); sep !== -1; sep = buffer.indexOf('\n\n')) {
+        const event = buffer.slice(0, sep);
+        buffer = buffer.slice(sep + 2);
+        const type = /^event: (.*)$/m.exec(event)?.[1];
+        const data = /^data: (.*)$/m.exec(event)?.[1];
+        if (data === undefined) continue;
+        if (type === 'log') onText(JSON.parse(data) as string);
+        if (type === 'end') return (JSON.parse(data) as { result: JobResult | null }).result;
+      }
+    }
+    return null;
+  }
+  async artifact(id: string, name: string): Promise<Buffer> {
+    const res = await this.request('GET', `/jobs/${encodeURIComponent(id)}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`);
+    return Buffer.from(await res.arrayBuffer());
+  }
+
+  // Operators
+  hosts(): Promise<LabView> {
+    return this.json('GET', '/hosts');
+  }
+  setMaintenance(hostId: string, on: boolean): Promise<HostView> {
+    return this.json('POST', `/hosts/${encodeURIComponent(hostId)}/maintenance`, { on });
+  }
+  clearBroken(hostId: string): Promise<HostView> {
+    return this.json('POST', `/hosts/${encodeURIComponent(hostId)}/clear-broken`, {});
+  }
+
+  // Hosts (token role `host`; every call carries the lease token)
+  appendLog(jobId: string, lease: string, offset: number, data: Buffer): Promise<{ size: number }> {
+    return this.request('POST', `/jobs/${encodeURIComponent(jobId)}/log?offset=${offset}`, {
+      body: data,
+      headers: { 'content-type': 'application/octet-stream', [LEASE_HEADER]: lease },
+    }).then((r) => r.json() as Promise<{ size: number }>);
+  }
+  reportProgress(jobId: string, lease: string, body: { state?: 'provisioning' | 'running' | 'uploading'; progress?: Progress; savedBytes?: number }): Promise<unknown> {
+    return this.json('POST', `/jobs/${encodeURIComponent(jobId)}/progress`, body, { [LEASE_HEADER]: lease });
+  }
+  putTests(jobId: string, lease: string, tests: TestCaseResult[]): Promise<unknown> {
+    return this.json('PUT', `/jobs/${encodeURIComponent(jobId)}/tests`, { tests }, { [LEASE_HEADER]: lease });
+  }
+  putArtifact(jobId: string, lease: string, name: string, body: Readable | Buffer, sizeBytes: number): Promise<ArtifactInfo> {
+    return this.request('PUT', `/jobs/${encodeURIComponent(jobId)}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`, {
+      body,
+      duplex: 'half',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(sizeBytes), [LEASE_HEADER]: lease },
+    }).then((r) => r.json() as Promise<ArtifactInfo>);
+  }
+
+  // Control worker (token role `control`)
+  openJob(input: OpenJobInput): Promise<JobRecord> {
+    return this.json('PUT', `/internal/jobs/${encodeURIComponent(input.jobId)}`, input);
+  }
+  finishJob(jobId: string, leaseToken: string, result: JobResult): Promise<JobRecord> {
+    return this.json('POST', `/internal/jobs/${encodeURIComponent(jobId)}/finish`, { leaseToken, result });
+  }
+  recordSubmission(view: SubmissionView): Promise<void> {
+    return this.json('PUT', `/internal/submissions/${encodeURIComponent(view.id)}`, view);
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * @module A submission as people see it: the workflow's job table (or the stored final
+ * one), enriched with what hosts uploaded (state, progress, times) and with the
+ * scheduler's reason for every job still waiting for a host.
+ */
+import { jobId as makeJobId, submissionWorkflowId } from '../domain/ids.js';
+import { initialJobNumbers } from '../domain/plan.js';
+import type { JobView, SubmissionView } from '../domain/views.js';
+import type { Logger } from '../logger.js';
+import { HttpError } from './http-errors.js';
+import type { ResultStore, SubmissionRecord } from './store/result-store.js';
+import type { TemporalGateway } from './temporal-gateway.js';
+
+export interface ViewDeps {
+  store: ResultStore;
+  gateway: TemporalGateway;
+  log: Logger;
+}
+
+export async function liveSubmissionView(deps: ViewDeps, id: string): Promise<SubmissionView> {
+  const record = await deps.store.getSubmission(id);
+  if (!record) throw new HttpError(404, `no submission ${id}`);
+  let view = record.final;
+  if (!view) {
+    view = await deps.gateway.querySubmission(id).catch((err: unknown) => {
+      deps.log.warn('could not query submission', { id, error: String(err) });
+      return undefined;
+    });
+  }
+  view ??= skeleton(record);
+  const jobs = await Promise.all(view.jobs.map((j) => enrichJob(deps, j)));
+  const waiting = view.recipeSets.filter((s) => s.state === 'leasing');
+  if (waiting.length > 0) {
+    const lab = await deps.gateway.lab().catch(() => undefined);
+    for (const set of waiting) {
+      const entry = lab?.queue.find((q) => q.requestId === set.workflowId);
+      if (!entry) continue;
+      for (const j of jobs) if (j.setNumber === set.number && j.state === 'waiting') j.waitingReason = entry.waitingReason;
+    }
+  }
+  return { ...view, jobs };
+}
+
+async function enrichJob(deps: ViewDeps, job: JobView): Promise<JobView> {
+  const record = await deps.store.getJob(job.id);
+  if (!record) return job;
+  const j: JobView = { ...job, hostId: record.hostId, startedAt: record.startedAt ?? record.openedAt };
+  if (job.state !== 'done') j.state = record.state;
+  if (record.endedAt) j.endedAt = record.endedAt;
+  if (record.progress) j.progress = record.progress;
+  if (!j.result && record.result) j.result = record.result;
+  delete j.waitingReason;
+  return j;
+}
+
+/** What the store alone knows of a running submission, when Temporal cannot be asked. */
+function skeleton(record: SubmissionRecord): SubmissionView {
+  const numbers = initialJobNumbers(record.plan);
+  return {
+    id: record.id,
+    state: 'running',
+    createdAt: record.createdAt,
+    workflowId: submissionWorkflowId(record.id),
+    ...(record.name !== undefined ? { name: record.name } : {}),
+    notice: 'live state unavailable: Temporal could not be reached; showing what the result store knows',
+    recipeSets: [],
+    jobs: record.plan.jobs.map((pj) => ({
+      id: makeJobId(record.id, numbers.get(pj.name)!),
+      name: pj.name,
+      setNumber: pj.set + 1,
+      attempt: 1,
+      workerClass: pj.workerClass,
+      state: 'waiting',
+    })),
+  };
+}

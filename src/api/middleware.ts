@@ -1,0 +1,55 @@
+/**
+ * @module Request guards: bearer-token authentication with role checks, and the lease
+ * check that lets a host write only to a job it currently holds a lease on.
+ */
+import type { RequestHandler, Response } from 'express';
+import { PERMISSIONS, type Permission, type Principal, type TokenRegistry } from './auth.js';
+import { HttpError } from './http-errors.js';
+import type { JobRecord, ResultStore } from './store/result-store.js';
+
+export const LEASE_HEADER = 'x-testbay-lease';
+
+export function principalOf(res: Response): Principal {
+  return res.locals.principal as Principal;
+}
+export function leasedJobOf(res: Response): JobRecord {
+  return res.locals.job as JobRecord;
+}
+
+export function authorize(tokens: TokenRegistry, permission: Permission): RequestHandler {
+  return (req, res, next) => {
+    const header = req.get('authorization') ?? '';
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    const queryToken = typeof req.query.token === 'string' ? req.query.token : undefined;
+    // EventSource cannot set headers: live streams may pass the token as ?token=.
+    const token = match?.[1] ?? (req.method === 'GET' ? queryToken : undefined);
+    if (!token) throw new HttpError(401, 'missing bearer token (Authorization: Bearer <token>)');
+    const principal = tokens.authenticate(token);
+    if (!principal) throw new HttpError(401, 'unknown token');
+    const allowed: readonly string[] = PERMISSIONS[permission];
+    if (!allowed.includes(principal.role)) {
+      throw new HttpError(403, `a ${principal.role} token may not ${permission}; needs one of: ${allowed.join(', ')}`);
+    }
+    res.locals.principal = principal;
+    next();
+  };
+}
+
+/** The job must be open, not ended, leased under the given token, and (for a bound host token) to this host. */
+export function requireLease(store: ResultStore): RequestHandler {
+  return async (req, res, next) => {
+    const id = String(req.params.id);
+    const job = await store.getJob(id);
+    if (!job) throw new HttpError(404, `no open job ${id}`);
+    const token = req.get(LEASE_HEADER);
+    if (!token) throw new HttpError(400, `missing ${LEASE_HEADER} header (the lease token of the job)`);
+    const principal = principalOf(res);
+    if (principal.hostId !== undefined && principal.hostId !== job.hostId) {
+      throw new HttpError(403, `host ${principal.hostId} does not hold the lease of job ${id}`);
+    }
+    if (token !== job.leaseToken) throw new HttpError(409, `lease revoked: job ${id} is leased under another token`);
+    if (job.sealed) throw new HttpError(409, `lease revoked: job ${id} has ended (${job.result?.kind ?? 'done'})`);
+    res.locals.job = job;
+    next();
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * @module Hosts: the lab as the scheduler sees it (state, lease, reasons, queue), and the
+ * operator's actions: maintenance on/off, clear or mark broken, remove.
+ */
+import express, { Router } from 'express';
+import { z } from 'zod';
+import { HOST_ID_PATTERN } from '../../domain/ids.js';
+import { parseOr400 } from '../http-errors.js';
+import { authorize } from '../middleware.js';
+import type { RouteDeps } from './deps.js';
+
+const hostIdParam = z.string().regex(HOST_ID_PATTERN, 'is not a host id');
+const maintenanceBody = z.strictObject({ on: z.boolean() });
+const brokenBody = z.strictObject({ reason: z.string().min(1).max(500).optional() }).default({});
+
+export function hostRoutes(deps: RouteDeps): Router {
+  const r = Router();
+  const { gateway, tokens } = deps;
+
+  r.get('/hosts', authorize(tokens, 'read'), async (_req, res) => {
+    res.json(await gateway.lab());
+  });
+
+  r.post('/hosts/:id/maintenance', authorize(tokens, 'operate'), express.json({ limit: '16kb' }), async (req, res) => {
+    const hostId = parseOr400(hostIdParam, req.params.id, 'host id');
+    const { on } = parseOr400(maintenanceBody, req.body, 'body');
+    res.json(await gateway.hostAction({ hostId, action: on ? 'maintenance-on' : 'maintenance-off' }));
+  });
+
+  r.post('/hosts/:id/clear-broken', authorize(tokens, 'operate'), async (req, res) => {
+    const hostId = parseOr400(hostIdParam, req.params.id, 'host id');
+    res.json(await gateway.hostAction({ hostId, action: 'clear-broken' }));
+  });
+
+  r.post('/hosts/:id/mark-broken', authorize(tokens, 'operate'), express.json({ limit: '16kb' }), async (req, res) => {
+    const hostId = parseOr400(hostIdParam, req.params.id, 'host id');
+    const { reason } = parseOr400(brokenBody, req.body ?? {}, 'body');
+    res.json(await gateway.hostAction({ hostId, action: 'mark-broken', ...(reason ? { reason } : {}) }));
+  });
+
+  r.delete('/hosts/:id', authorize(tokens, 'operate'), async (req, res) => {
+    const hostId = parseOr400(hostIdParam, req.params.id, 'host id');
+    await gateway.hostAction({ hostId, action: 'remove' });
+    res.status(204).end();
+  });
+
+  return r;
+}

@@ -1,0 +1,57 @@
+/**
+ * @module The control worker's writes: open a job record under a lease (the fencing
+ * token uploads must carry), finish and seal it, and store a submission's final view.
+ */
+import express, { Router } from 'express';
+import { z } from 'zod';
+import { parseOr400, HttpError } from '../http-errors.js';
+import { authorize } from '../middleware.js';
+import { jobIdParam } from './jobs.js';
+import type { RouteDeps } from './deps.js';
+import type { JobResult } from '../../domain/outcome.js';
+import type { SubmissionView } from '../../domain/views.js';
+
+const openBody = z.strictObject({
+  jobId: z.string(),
+  submissionId: z.string(),
+  name: z.string(),
+  attempt: z.number().int().min(1),
+  setNumber: z.number().int().min(1),
+  hostId: z.string(),
+  leaseToken: z.string().min(1),
+});
+const finishBody = z.strictObject({
+  leaseToken: z.string().min(1),
+  result: z.looseObject({ kind: z.enum(['passed', 'failed', 'aborted', 'cancelled', 'skipped']) }),
+});
+
+export function internalRoutes(deps: RouteDeps): Router {
+  const r = Router();
+  const { store, tokens } = deps;
+  const control = authorize(tokens, 'control');
+
+  r.put('/internal/jobs/:id', control, express.json({ limit: '64kb' }), async (req, res) => {
+    const id = parseOr400(jobIdParam, req.params.id, 'job id');
+    const body = parseOr400(openBody, req.body, 'body');
+    if (body.jobId !== id) throw new HttpError(400, 'jobId in the body differs from the URL');
+    res.json(await store.openJob(body));
+  });
+
+  r.post('/internal/jobs/:id/finish', control, express.json({ limit: '64kb' }), async (req, res) => {
+    const id = parseOr400(jobIdParam, req.params.id, 'job id');
+    const body = parseOr400(finishBody, req.body, 'body');
+    const job = await store.getJob(id);
+    if (!job) throw new HttpError(404, `no job ${id}`);
+    if (job.leaseToken !== body.leaseToken) throw new HttpError(409, `job ${id} is open under another lease`);
+    res.json(await store.finishJob(id, body.result as JobResult));
+  });
+
+  r.put('/internal/submissions/:id', control, express.json({ limit: '32mb' }), async (req, res) => {
+    const view = req.body as SubmissionView;
+    if (view.id !== req.params.id) throw new HttpError(400, 'id in the body differs from the URL');
+    await store.finishSubmission(view);
+    res.status(204).end();
+  });
+
+  return r;
+}

@@ -1,0 +1,158 @@
+/**
+ * @module Jobs: read one job (with its stored record: tests, artifacts), cancel it (the
+ * whole chain it belongs to), read or follow its log (Server-Sent Events from the first
+ * byte to the end), and fetch its artifacts.
+ */
+import express, { Router, type Response } from 'express';
+import { z } from 'zod';
+import { JOB_ID_PATTERN, submissionOfJob } from '../../domain/ids.js';
+import { HttpError, parseOr400 } from '../http-errors.js';
+import { liveSubmissionView } from '../live-view.js';
+import { authorize, principalOf } from '../middleware.js';
+import type { ResultStore } from '../store/result-store.js';
+import type { RouteDeps } from './deps.js';
+
+export const jobIdParam = z.string().regex(JOB_ID_PATTERN, 'is not a job id');
+const cancelBody = z.strictObject({ reason: z.string().max(500).optional() }).default({});
+
+export function jobRoutes(deps: RouteDeps): Router {
+  const r = Router();
+  const { store, gateway, tokens } = deps;
+
+  r.get('/jobs/:id', authorize(tokens, 'read'), async (req, res) => {
+    const id = parseOr400(jobIdParam, req.params.id, 'job id');
+    const view = await liveSubmissionView(deps, submissionOfJob(id));
+    const job = view.jobs.find((j) => j.id === id);
+    if (!job) throw new HttpError(404, `no job ${id}`);
+    const record = await store.getJob(id);
+    res.json({
+      ...job,
+      submissionId: view.id,
+      tests: record?.tests ?? [],
+      artifacts: record?.artifacts ?? [],
+      logBytes: record?.logBytes ?? 0,
+      temporalWebUrl: `${deps.temporalWebUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(view.workflowId)}`,
+    });
+  });
+
+  r.post('/jobs/:id/cancel', authorize(tokens, 'submit'), express.json({ limit: '16kb' }), async (req, res) => {
+    const id = parseOr400(jobIdParam, req.params.id, 'job id');
+    const body = parseOr400(cancelBody, req.body ?? {}, 'body');
+    const submissionId = submissionOfJob(id);
+    if (!(await store.getSubmission(submissionId))) throw new HttpError(404, `no job ${id}`);
+    const reason = `cancelled by ${principalOf(res).name}${body.reason ? `: ${body.reason}` : ''}`;
+    if (!(await gateway.cancel(submissionId, { reason, jobId: id }))) throw new HttpError(409, `job ${id} has already finished`);
+    res.status(202).json({ id, cancelling: true });
+  });
+
+  r.get('/jobs/:id/log', authorize(tokens, 'read'), async (req, res) => {
+    const id = parseOr400(jobIdParam, req.params.id, 'job id');
+    if (!(await store.getSubmission(submissionOfJob(id)))) throw new HttpError(404, `no job ${id}`);
+    if (req.query.follow === '1' || req.query.follow === 'true') {
+      await followLog(store, id, res);
+      return;
+    }
+    const record = await store.getJob(id);
+    res.type('text/plain; charset=utf-8');
+    if (!record || record.logBytes === 0) {
+      res.end();
+      return;
+    }
+    store.readLog(id, 0).on('error', () => res.end()).pipe(res);
+  });
+
+  r.get('/jobs/:id/tests', authorize(tokens, 'read'), async (req, res) => {
+    const id = parseOr400(jobIdParam, req.params.id, 'job id');
+    const record = await store.getJob(id);
+    res.json({ tests: record?.tests ?? [] });
+  });
+
+  r.get('/jobs/:id/artifacts', authorize(tokens, 'read'), async (req, res) => {
+    const id = parseOr400(jobIdParam, req.params.id, 'job id');
+    const record = await store.getJob(id);
+    res.json({ artifacts: record?.artifacts ?? [] });
+  });
+
+  r.get('/jobs/:id/artifacts/*name', authorize(tokens, 'read'), async (req, res) => {
+    const id = parseOr400(jobIdParam, req.params.id, 'job id');
+    const name = artifactName(req.params);
+    const stream = await store.openArtifact(id, name);
+    if (!stream) throw new HttpError(404, `no artifact "${name}" for job ${id}`);
+    res.type(name.split('.').pop() ?? 'application/octet-stream');
+    stream.pipe(res);
+  });
+
+  return r;
+}
+
+export function artifactName(params: Record<string, unknown>): string {
+  const raw = params.name;
+  return Array.isArray(raw) ? raw.join('/') : String(raw);
+}
+
+/**
+ * Streams a job's log as Server-Sent Events: everything stored so far, then every new
+ * chunk as it arrives, then an `end` event once the job has ended and all is sent.
+ */
+async function followLog(store: ResultStore, id: string, res: Response): Promise<void> {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  res.write(': following\n\n');
+  let sent = 0;
+  let sending = false;
+  let again = false;
+  let closed = false;
+  const done = () => {
+    if (closed) return;
+    closed = true;
+    stopLog();
+    stopChange();
+    clearInterval(keepAlive);
+    res.end();
+  };
+  const ended = async () => {
+    const record = await store.getJob(id);
+    if (record?.sealed) return record.logBytes <= sent;
+    if (record) return false;
+    const sub = await store.getSubmission(id.slice(0, id.lastIndexOf('.')));
+    return sub?.final !== undefined;
+  };
+  const pump = async (): Promise<void> => {
+    if (sending) {
+      again = true;
+      return;
+    }
+    sending = true;
+    try {
+      do {
+        again = false;
+        const record = await store.getJob(id);
+        if (record && record.logBytes > sent) {
+          for await (const chunk of store.readLog(id, sent) as AsyncIterable<Buffer>) {
+            if (closed) return;
+            sent += chunk.length;
+            res.write(`event: log\ndata: ${JSON.stringify(chunk.toString('utf8'))}\n\n`);
+          }
+        }
+        if (await ended()) {
+          res.write(`event: end\ndata: ${JSON.stringify({ result: record?.result ?? null })}\n\n`);
+          done();
+          return;
+        }
+      } while (again && !closed);
+    } finally {
+      sending = false;
+    }
+  };
+  const stopLog = store.onLog(id, () => void pump());
+  const stopChange = store.onChange((c) => {
+    if ((c.kind === 'job' && c.job.id === id) || (c.kind === 'submission' && id.startsWith(`${c.id}.`))) void pump();
+  });
+  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+  res.on('close', done);
+  await pump();
+}

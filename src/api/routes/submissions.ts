@@ -1,0 +1,108 @@
+/**
+ * @module Submissions: submit a job spec (JSON or YAML), list, read one with every job's
+ * state, result, host and reason, and cancel.
+ */
+import { randomBytes } from 'node:crypto';
+import express, { Router } from 'express';
+import { z } from 'zod';
+import { jobId, SUBMISSION_ID_PATTERN } from '../../domain/ids.js';
+import { RESULT_KINDS } from '../../domain/outcome.js';
+import { parseSpecText, validateSpec, type SpecIssue } from '../../domain/parse-spec.js';
+import { buildPlan, initialJobNumbers } from '../../domain/plan.js';
+import { HttpError, parseOr400 } from '../http-errors.js';
+import { liveSubmissionView } from '../live-view.js';
+import { authorize, principalOf } from '../middleware.js';
+import type { RouteDeps } from './deps.js';
+
+const listQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  state: z.enum(['running', 'done']).optional(),
+  result: z.enum(RESULT_KINDS).optional(),
+  host: z.string().optional(),
+  q: z.string().max(200).optional(),
+});
+
+const cancelBody = z.strictObject({ reason: z.string().max(500).optional() }).default({});
+
+export const submissionIdParam = z.string().regex(SUBMISSION_ID_PATTERN, 'is not a submission id');
+
+/** Time-sortable, URL-safe, lowercase: base-36 milliseconds plus 4 random characters. */
+export function newSubmissionId(): string {
+  const random = [...randomBytes(4)].map((b) => (b % 36).toString(36)).join('');
+  return `${Date.now().toString(36)}${random}`;
+}
+
+export function submissionRoutes(deps: RouteDeps): Router {
+  const r = Router();
+  const { store, gateway, tokens } = deps;
+
+  r.post(
+    '/submissions',
+    authorize(tokens, 'submit'),
+    express.json({ limit: '1mb' }),
+    express.text({ type: ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'], limit: '1mb' }),
+    async (req, res) => {
+      const parsed = typeof req.body === 'string' ? parseSpecText(req.body) : validateSpec(req.body);
+      if (!parsed.ok) throw new HttpError(400, 'invalid job spec', parsed.issues);
+      const submission = parsed.submission;
+      const cap = deps.runConfig.maxRetriesCap;
+      const overCap: SpecIssue[] = submission.jobs.flatMap((j, i) =>
+        j.maxRetries > cap ? [{ path: ['jobs', i, 'maxRetries'], message: `${j.maxRetries} is above this server's cap of ${cap}` }] : [],
+      );
+      if (overCap.length > 0) throw new HttpError(400, 'invalid job spec', overCap);
+      const plan = buildPlan(submission);
+      const id = newSubmissionId();
+      const createdAt = new Date().toISOString();
+      const workflowId = `sub-${id}`;
+      await store.createSubmission({
+        id,
+        createdAt,
+        submission,
+        plan,
+        workflowId,
+        ...(submission.name !== undefined ? { name: submission.name } : {}),
+      });
+      try {
+        await gateway.startSubmission(id, plan, createdAt);
+      } catch (err) {
+        deps.log.error('could not start submission workflow', { id, error: String(err) });
+        throw new HttpError(503, `Temporal did not accept the submission: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      deps.log.info('submission accepted', { id, jobs: plan.jobs.length, by: principalOf(res).name });
+      const numbers = initialJobNumbers(plan);
+      res.status(201).json({
+        id,
+        workflowId,
+        jobs: plan.jobs.map((j) => ({ id: jobId(id, numbers.get(j.name)!), name: j.name })),
+      });
+    },
+  );
+
+  r.get('/submissions', authorize(tokens, 'read'), async (req, res) => {
+    const q = parseOr400(listQuery, req.query, 'query');
+    const items = await store.listSubmissions({
+      limit: q.limit,
+      ...(q.state ? { state: q.state } : {}),
+      ...(q.result ? { result: q.result } : {}),
+      ...(q.host ? { host: q.host } : {}),
+      ...(q.q ? { text: q.q } : {}),
+    });
+    res.json({ submissions: items });
+  });
+
+  r.get('/submissions/:id', authorize(tokens, 'read'), async (req, res) => {
+    const id = parseOr400(submissionIdParam, req.params.id, 'submission id');
+    res.json(await liveSubmissionView(deps, id));
+  });
+
+  r.post('/submissions/:id/cancel', authorize(tokens, 'submit'), express.json({ limit: '16kb' }), async (req, res) => {
+    const id = parseOr400(submissionIdParam, req.params.id, 'submission id');
+    const body = parseOr400(cancelBody, req.body ?? {}, 'body');
+    if (!(await store.getSubmission(id))) throw new HttpError(404, `no submission ${id}`);
+    const reason = `cancelled by ${principalOf(res).name}${body.reason ? `: ${body.reason}` : ''}`;
+    if (!(await gateway.cancel(id, { reason }))) throw new HttpError(409, `submission ${id} has already finished`);
+    res.status(202).json({ id, cancelling: true });
+  });
+
+  return r;
+}

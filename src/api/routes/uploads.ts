@@ -1,0 +1,91 @@
+/**
+ * @module What hosts upload while and after a job runs: log chunks (at an offset, so a
+ * retried chunk is stored once), progress and state, per-test results, and artifacts.
+ * Every request carries the job's lease token; a revoked lease gets 409.
+ */
+import { PassThrough } from 'node:stream';
+import express, { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { compact } from '../../domain/compact.js';
+import { HttpError, parseOr400 } from '../http-errors.js';
+import { authorize, leasedJobOf, requireLease } from '../middleware.js';
+import { artifactName } from './jobs.js';
+import type { RouteDeps } from './deps.js';
+
+const offsetQuery = z.object({ offset: z.coerce.number().int().min(0) });
+const progressBody = z.strictObject({
+  state: z.enum(['provisioning', 'running', 'uploading']).optional(),
+  progress: z
+    .strictObject({
+      module: z.string().max(200).optional(),
+      percent: z.number().min(0).max(100).optional(),
+      message: z.string().max(1000).optional(),
+    })
+    .optional(),
+  savedBytes: z.number().int().min(0).optional(),
+});
+const testsBody = z.strictObject({
+  tests: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1).max(500),
+        classname: z.string().max(500).optional(),
+        status: z.enum(['passed', 'failed', 'error', 'skipped']),
+        durationMs: z.number().min(0).optional(),
+        message: z.string().max(10_000).optional(),
+      }),
+    )
+    .max(100_000),
+});
+
+export function uploadRoutes(deps: RouteDeps): Router {
+  const r = Router();
+  const { store, tokens } = deps;
+  const leased = [authorize(tokens, 'upload'), requireLease(store)];
+
+  r.post('/jobs/:id/log', ...leased, express.raw({ type: () => true, limit: '8mb' }), async (req, res) => {
+    const { offset } = parseOr400(offsetQuery, req.query, 'query');
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    res.json(await store.appendLog(leasedJobOf(res).id, offset, body));
+  });
+
+  r.post('/jobs/:id/progress', ...leased, express.json({ limit: '64kb' }), async (req, res) => {
+    const body = parseOr400(progressBody, req.body, 'body');
+    const job = await store.updateJob(leasedJobOf(res).id, compact({ ...body, progress: body.progress && compact(body.progress) }));
+    res.json({ state: job.state });
+  });
+
+  r.put('/jobs/:id/tests', ...leased, express.json({ limit: '32mb' }), async (req, res) => {
+    const { tests } = parseOr400(testsBody, req.body, 'body');
+    await store.updateJob(leasedJobOf(res).id, { tests: tests.map((t) => compact(t)) });
+    res.json({ count: tests.length });
+  });
+
+  r.put('/jobs/:id/artifacts/*name', ...leased, async (req, res) => {
+    const name = artifactName(req.params);
+    const declared = Number(req.get('content-length') ?? NaN);
+    if (Number.isFinite(declared) && declared > deps.maxArtifactBytes) {
+      discardBody(req, res, declared);
+      throw new HttpError(413, `artifact "${name}" is ${declared} bytes, above the limit of ${deps.maxArtifactBytes}`);
+    }
+    // The store reads a pass-through, so a refused upload does not destroy the request
+    // before its answer is sent.
+    const body = new PassThrough();
+    req.pipe(body);
+    try {
+      res.status(201).json(await store.putArtifact(leasedJobOf(res).id, name, body, deps.maxArtifactBytes));
+    } catch (err) {
+      req.unpipe(body);
+      discardBody(req, res, Number.isFinite(declared) ? declared : Infinity);
+      throw err;
+    }
+  });
+
+  return r;
+}
+
+/** Reads and drops the rest of a refused body (small ones), so the client sees the answer. */
+function discardBody(req: Request, res: Response, sizeBytes: number): void {
+  if (sizeBytes > 64 * 1024 * 1024) res.set('connection', 'close');
+  else req.resume();
+}

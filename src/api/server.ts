@@ -1,0 +1,61 @@
+/**
+ * @module `testbay server`: opens the result store, loads tokens, connects to Temporal
+ * lazily (the API answers even while Temporal starts) and listens.
+ */
+import type { Server } from 'node:http';
+import type { Client } from '@temporalio/client';
+import { tokensFile, type Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { connectClient } from '../temporal/connection.js';
+import { createApp } from './app.js';
+import { TokenRegistry } from './auth.js';
+import { FsResultStore } from './store/fs-store.js';
+import { TemporalGateway } from './temporal-gateway.js';
+import path from 'node:path';
+
+export interface RunningServer {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config, log: Logger, port = config.api.port): Promise<RunningServer> {
+  const store = await FsResultStore.open(path.join(config.dataDir, 'results'));
+  const tokens = await TokenRegistry.load(config.api.tokensJson, tokensFile(config.dataDir));
+  let client: Promise<Client> | undefined;
+  const getClient = () => {
+    client ??= connectClient(config.temporal).catch((err: unknown) => {
+      client = undefined;
+      throw err;
+    });
+    return client;
+  };
+  const gateway = new TemporalGateway(getClient, config.run);
+  const app = createApp({
+    store,
+    gateway,
+    tokens,
+    runConfig: config.run,
+    maxArtifactBytes: config.api.maxArtifactBytes,
+    temporalWebUrl: config.temporal.webUrl,
+    namespace: config.temporal.namespace,
+    log,
+  });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(port, config.api.bind, () => resolve(s));
+    s.once('error', reject);
+  });
+  const address = server.address();
+  const actualPort = typeof address === 'object' && address ? address.port : port;
+  const url = `http://${config.api.bind}:${actualPort}`;
+  log.info('API listening', { url });
+  return {
+    server,
+    url,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (client) await (await client.catch(() => undefined))?.connection.close();
+    },
+  };
+}

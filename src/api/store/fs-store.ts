@@ -1,0 +1,264 @@
+/**
+ * @module The result store in a local folder (the embedded lab's default):
+ * `submissions/<id>.json` and `jobs/<jobId>/{job.json,log.txt,artifacts/…}`. JSON is
+ * written atomically (temp file + rename) and writes to one job are serialised. The
+ * listing index lives in memory, rebuilt from the folder at start.
+ */
+import { EventEmitter } from 'node:events';
+import { createReadStream, createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { checkArtifactName } from '../../domain/artifact-name.js';
+import type { JobResult } from '../../domain/outcome.js';
+import type { SubmissionView } from '../../domain/views.js';
+import {
+  StoreError,
+  type ArtifactInfo,
+  type JobRecord,
+  type ListQuery,
+  type OpenJobInput,
+  type ResultStore,
+  type StoreChange,
+  type SubmissionRecord,
+  type SubmissionSummary,
+} from './result-store.js';
+
+export class FsResultStore implements ResultStore {
+  private readonly index = new Map<string, SubmissionSummary>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly events = new EventEmitter();
+
+  private constructor(private readonly root: string) {
+    this.events.setMaxListeners(0);
+  }
+
+  static async open(root: string): Promise<FsResultStore> {
+    const store = new FsResultStore(root);
+    await fs.mkdir(path.join(root, 'submissions'), { recursive: true });
+    await fs.mkdir(path.join(root, 'jobs'), { recursive: true });
+    for (const file of await fs.readdir(path.join(root, 'submissions'))) {
+      if (!file.endsWith('.json')) continue;
+      const record = await readJson<SubmissionRecord>(path.join(root, 'submissions', file));
+      if (record) store.index.set(record.id, summaryOf(record));
+    }
+    return store;
+  }
+
+  private submissionPath(id: string) {
+    return path.join(this.root, 'submissions', `${id}.json`);
+  }
+  private jobDir(id: string) {
+    return path.join(this.root, 'jobs', id);
+  }
+
+  /** Serialises read-modify-write cycles on one key. */
+  private async locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(key) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(fn);
+    this.locks.set(key, next);
+    try {
+      return await next;
+    } finally {
+      if (this.locks.get(key) === next) this.locks.delete(key);
+    }
+  }
+
+  async createSubmission(record: SubmissionRecord): Promise<void> {
+    await writeJson(this.submissionPath(record.id), record);
+    this.index.set(record.id, summaryOf(record));
+  }
+
+  getSubmission(id: string): Promise<SubmissionRecord | undefined> {
+    return readJson<SubmissionRecord>(this.submissionPath(id));
+  }
+
+  async finishSubmission(view: SubmissionView): Promise<void> {
+    await this.locked(`sub:${view.id}`, async () => {
+      const record = await this.getSubmission(view.id);
+      if (!record) throw new StoreError('not-found', `no submission ${view.id}`);
+      record.final = view;
+      await writeJson(this.submissionPath(view.id), record);
+      this.index.set(view.id, summaryOf(record));
+    });
+    this.emit({ kind: 'submission', id: view.id });
+  }
+
+  listSubmissions(q: ListQuery): Promise<SubmissionSummary[]> {
+    const text = q.text?.toLowerCase();
+    const items = [...this.index.values()]
+      .filter(
+        (s) =>
+          (!q.state || s.state === q.state) &&
+          (!q.result || s.result === q.result) &&
+          (!q.host || s.hosts.includes(q.host)) &&
+          (!text || [s.id, s.name ?? '', ...s.jobNames].some((v) => v.toLowerCase().includes(text))),
+      )
+      .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0))
+      .slice(0, q.limit);
+    return Promise.resolve(items);
+  }
+
+  async openJob(input: OpenJobInput): Promise<JobRecord> {
+    return this.locked(input.jobId, async () => {
+      const existing = await this.getJob(input.jobId);
+      if (existing) {
+        if (existing.leaseToken !== input.leaseToken) throw new StoreError('conflict', `job ${input.jobId} is already open under another lease`);
+        return existing;
+      }
+      const record: JobRecord = {
+        id: input.jobId,
+        submissionId: input.submissionId,
+        name: input.name,
+        attempt: input.attempt,
+        setNumber: input.setNumber,
+        hostId: input.hostId,
+        leaseToken: input.leaseToken,
+        state: 'provisioning',
+        sealed: false,
+        openedAt: new Date().toISOString(),
+        artifacts: [],
+        logBytes: 0,
+      };
+      await fs.mkdir(path.join(this.jobDir(input.jobId), 'artifacts'), { recursive: true });
+      await writeJson(path.join(this.jobDir(input.jobId), 'job.json'), record);
+      this.emit({ kind: 'job', job: record });
+      return record;
+    });
+  }
+
+  getJob(id: string): Promise<JobRecord | undefined> {
+    return readJson<JobRecord>(path.join(this.jobDir(id), 'job.json'));
+  }
+
+  private async mutateJob(id: string, fn: (job: JobRecord) => void): Promise<JobRecord> {
+    return this.locked(id, async () => {
+      const job = await this.getJob(id);
+      if (!job) throw new StoreError('not-found', `no job ${id}`);
+      fn(job);
+      await writeJson(path.join(this.jobDir(id), 'job.json'), job);
+      this.emit({ kind: 'job', job });
+      return job;
+    });
+  }
+
+  updateJob(id: string, patch: Parameters<ResultStore['updateJob']>[1]): Promise<JobRecord> {
+    return this.mutateJob(id, (job) => {
+      if (job.sealed) throw new StoreError('conflict', `job ${id} has ended`);
+      if (patch.state === 'running' && !job.startedAt) job.startedAt = new Date().toISOString();
+      Object.assign(job, patch);
+    });
+  }
+
+  finishJob(id: string, result: JobResult): Promise<JobRecord> {
+    return this.mutateJob(id, (job) => {
+      job.state = 'done';
+      job.result = result;
+      job.sealed = true;
+      job.endedAt ??= new Date().toISOString();
+    });
+  }
+
+  async appendLog(id: string, offset: number, data: Buffer): Promise<{ size: number }> {
+    return this.locked(id, async () => {
+      const job = await this.getJob(id);
+      if (!job) throw new StoreError('not-found', `no job ${id}`);
+      const file = path.join(this.jobDir(id), 'log.txt');
+      const size = await fs.stat(file).then((s) => s.size, () => 0);
+      if (offset > size) throw new StoreError('conflict', `log offset ${offset} is past the stored ${size} bytes`);
+      const fresh = data.subarray(size - offset);
+      if (fresh.length > 0) {
+        await fs.appendFile(file, fresh);
+        job.logBytes = size + fresh.length;
+        await writeJson(path.join(this.jobDir(id), 'job.json'), job);
+        this.events.emit(`log:${id}`, job.logBytes);
+      }
+      return { size: size + fresh.length };
+    });
+  }
+
+  readLog(id: string, start: number): Readable {
+    return createReadStream(path.join(this.jobDir(id), 'log.txt'), { start });
+  }
+
+  async putArtifact(id: string, name: string, body: Readable, maxBytes: number): Promise<ArtifactInfo> {
+    const check = checkArtifactName(name);
+    if (!check.ok) throw new StoreError('bad-name', `artifact name "${name}" ${check.reason}`);
+    const dir = path.join(this.jobDir(id), 'artifacts');
+    const target = path.join(dir, name);
+    const temp = `${target}.${process.pid}.${Date.now()}.part`;
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    let size = 0;
+    const limit = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        size += chunk.length;
+        if (size > maxBytes) done(new StoreError('too-large', `artifact "${name}" is larger than ${maxBytes} bytes`));
+        else done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, limit, createWriteStream(temp));
+    } catch (err) {
+      await fs.rm(temp, { force: true });
+      throw err;
+    }
+    await fs.rename(temp, target);
+    const info = { name, sizeBytes: size };
+    await this.mutateJob(id, (job) => {
+      job.artifacts = [...job.artifacts.filter((a) => a.name !== name), info].sort((a, b) => (a.name < b.name ? -1 : 1));
+    });
+    return info;
+  }
+
+  async openArtifact(id: string, name: string): Promise<Readable | undefined> {
+    if (!checkArtifactName(name).ok) return undefined;
+    const file = path.join(this.jobDir(id), 'artifacts', name);
+    const exists = await fs.stat(file).then((s) => s.isFile(), () => false);
+    return exists ? createReadStream(file) : undefined;
+  }
+
+  onLog(id: string, listener: (size: number) => void): () => void {
+    this.events.on(`log:${id}`, listener);
+    return () => this.events.off(`log:${id}`, listener);
+  }
+
+  onChange(listener: (change: StoreChange) => void): () => void {
+    this.events.on('change', listener);
+    return () => this.events.off('change', listener);
+  }
+
+  private emit(change: StoreChange): void {
+    this.events.emit('change', change);
+  }
+}
+
+function summaryOf(r: SubmissionRecord): SubmissionSummary {
+  const s: SubmissionSummary = {
+    id: r.id,
+    createdAt: r.createdAt,
+    state: r.final ? 'done' : 'running',
+    jobNames: r.submission.jobs.map((j) => j.name),
+    hosts: r.final ? [...new Set(r.final.jobs.flatMap((j) => (j.hostId ? [j.hostId] : [])))] : [],
+  };
+  if (r.name !== undefined) s.name = r.name;
+  if (r.final?.result) s.result = r.final.result;
+  if (r.final?.endedAt) s.endedAt = r.final.endedAt;
+  return s;
+}
+
+async function readJson<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+async function writeJson(file: string, value: unknown): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const temp = `${file}.${process.pid}.tmp`;
+  await fs.writeFile(temp, JSON.stringify(value, null, 1));
+  await fs.rename(temp, file);
+}

@@ -1,0 +1,129 @@
+/**
+ * @module The result store's contract: submissions, job records (with the lease that may
+ * write to them), logs, per-test results and artifacts. Finished results outlive
+ * Temporal's retention here. A local folder implements it for the embedded lab; an
+ * S3-compatible object store with a database index can implement it for several API
+ * servers (the listing index is its own method so it can move to SQL).
+ */
+import type { Readable } from 'node:stream';
+import type { Submission } from '../../domain/job.js';
+import type { Progress } from '../../domain/job-run.js';
+import type { JobResult, ResultKind } from '../../domain/outcome.js';
+import type { Plan } from '../../domain/plan.js';
+import type { SubmissionView } from '../../domain/views.js';
+
+export type RecordedJobState = 'provisioning' | 'running' | 'uploading' | 'done';
+
+export interface TestCaseResult {
+  name: string;
+  classname?: string;
+  status: 'passed' | 'failed' | 'error' | 'skipped';
+  durationMs?: number;
+  message?: string;
+}
+
+export interface ArtifactInfo {
+  name: string;
+  sizeBytes: number;
+}
+
+export interface JobRecord {
+  id: string;
+  submissionId: string;
+  name: string;
+  attempt: number;
+  setNumber: number;
+  hostId: string;
+  /** the lease allowed to write to this job; uploads with another token are refused */
+  leaseToken: string;
+  state: RecordedJobState;
+  /** once sealed (the job ended), no upload is accepted, whatever the token */
+  sealed: boolean;
+  result?: JobResult;
+  openedAt: string;
+  startedAt?: string;
+  endedAt?: string;
+  progress?: Progress;
+  tests?: TestCaseResult[];
+  artifacts: ArtifactInfo[];
+  logBytes: number;
+  /** bytes PNG optimisation saved */
+  savedBytes?: number;
+}
+
+export interface SubmissionRecord {
+  id: string;
+  createdAt: string;
+  name?: string;
+  submission: Submission;
+  plan: Plan;
+  workflowId: string;
+  /** the final view, written when the submission workflow ends */
+  final?: SubmissionView;
+}
+
+export interface SubmissionSummary {
+  id: string;
+  name?: string;
+  createdAt: string;
+  endedAt?: string;
+  state: 'running' | 'done';
+  result?: ResultKind;
+  jobNames: string[];
+  hosts: string[];
+}
+
+export interface ListQuery {
+  limit: number;
+  state?: 'running' | 'done';
+  result?: ResultKind;
+  host?: string;
+  text?: string;
+}
+
+export interface OpenJobInput {
+  jobId: string;
+  submissionId: string;
+  name: string;
+  attempt: number;
+  setNumber: number;
+  hostId: string;
+  leaseToken: string;
+}
+
+export interface ResultStore {
+  createSubmission(record: SubmissionRecord): Promise<void>;
+  getSubmission(id: string): Promise<SubmissionRecord | undefined>;
+  finishSubmission(view: SubmissionView): Promise<void>;
+  listSubmissions(query: ListQuery): Promise<SubmissionSummary[]>;
+
+  /** Creates the job record for an attempt, or returns it unchanged when already open with this token. */
+  openJob(input: OpenJobInput): Promise<JobRecord>;
+  getJob(id: string): Promise<JobRecord | undefined>;
+  updateJob(id: string, patch: Partial<Pick<JobRecord, 'state' | 'progress' | 'startedAt' | 'tests' | 'savedBytes'>>): Promise<JobRecord>;
+  /** Records the result and seals the job against further uploads. */
+  finishJob(id: string, result: JobResult): Promise<JobRecord>;
+
+  /** Appends at `offset` (idempotent: bytes already stored are acknowledged, a gap is refused). */
+  appendLog(id: string, offset: number, data: Buffer): Promise<{ size: number }>;
+  readLog(id: string, start: number): Readable;
+  putArtifact(id: string, name: string, body: Readable, maxBytes: number): Promise<ArtifactInfo>;
+  /** The artifact's path on disk, or a stream: whatever serves it best. */
+  openArtifact(id: string, name: string): Promise<Readable | undefined>;
+
+  /** Called with every log append, for live followers. */
+  onLog(id: string, listener: (size: number) => void): () => void;
+  /** Called when a job's record changes (state, progress, end) or a submission ends. */
+  onChange(listener: (change: StoreChange) => void): () => void;
+}
+
+export type StoreChange = { kind: 'job'; job: JobRecord } | { kind: 'submission'; id: string };
+
+export class StoreError extends Error {
+  constructor(
+    readonly code: 'not-found' | 'conflict' | 'too-large' | 'bad-name',
+    message: string,
+  ) {
+    super(message);
+  }
+}

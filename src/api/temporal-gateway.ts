@@ -1,0 +1,102 @@
+/**
+ * @module Everything the API asks of Temporal: start a submission workflow, query its job
+ * table, signal a cancel, and read or change the lab through the scheduler workflow.
+ */
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { CONTROL_TASK_QUEUE, SCHEDULER_WORKFLOW_ID, submissionWorkflowId } from '../domain/ids.js';
+import type { RunConfig } from '../domain/job-run.js';
+import type { Plan } from '../domain/plan.js';
+import type { SubmissionView } from '../domain/views.js';
+import { cancelSignal, type CancelRequest } from '../workflows/messages.js';
+import { hostActionUpdate, labQuery, type HostActionRequest, type HostView, type LabView } from '../workflows/scheduler-messages.js';
+import { JobKey, SubmissionKey, WorkerClassKey } from '../workflows/search-attributes.js';
+import { submissionQuery } from '../workflows/submission-messages.js';
+import { HttpError } from './http-errors.js';
+
+export class TemporalGateway {
+  private labCache: { at: number; view: Promise<LabView> } | undefined;
+
+  constructor(
+    private readonly client: () => Promise<Client>,
+    private readonly runConfig: RunConfig,
+  ) {}
+
+  async startSubmission(submissionId: string, plan: Plan, createdAt: string): Promise<string> {
+    const client = await this.client();
+    const workflowId = submissionWorkflowId(submissionId);
+    await client.workflow.start('submissionWorkflow', {
+      workflowId,
+      taskQueue: CONTROL_TASK_QUEUE,
+      args: [{ submissionId, plan, config: this.runConfig, createdAt }],
+      typedSearchAttributes: [
+        { key: SubmissionKey, value: submissionId },
+        { key: JobKey, value: plan.jobs.map((j) => j.name) },
+        { key: WorkerClassKey, value: [...new Set(plan.jobs.map((j) => j.workerClass))] },
+      ],
+      memo: { name: plan.name ?? '', jobs: plan.jobs.map((j) => j.name).join(', ') },
+    });
+    return workflowId;
+  }
+
+  /** The live job table, or undefined when the workflow is gone (past retention). */
+  async querySubmission(submissionId: string): Promise<SubmissionView | undefined> {
+    const client = await this.client();
+    try {
+      return await client.workflow.getHandle(submissionWorkflowId(submissionId)).query(submissionQuery);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** Signals a cancel; false when the submission workflow has already ended. */
+  async cancel(submissionId: string, request: CancelRequest): Promise<boolean> {
+    const client = await this.client();
+    const handle = client.workflow.getHandle(submissionWorkflowId(submissionId));
+    try {
+      const { status } = await handle.describe();
+      if (status.name !== 'RUNNING') return false;
+      await handle.signal(cancelSignal, request);
+      return true;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
+  }
+
+  /** The scheduler's view of the lab, shared by requests within half a second. */
+  lab(): Promise<LabView> {
+    const now = Date.now();
+    if (!this.labCache || now - this.labCache.at > 500) {
+      const view = this.queryLab();
+      this.labCache = { at: now, view };
+      view.catch(() => (this.labCache = undefined));
+    }
+    return this.labCache.view;
+  }
+
+  private async queryLab(): Promise<LabView> {
+    const client = await this.client();
+    try {
+      return await client.workflow.getHandle(SCHEDULER_WORKFLOW_ID).query(labQuery);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new HttpError(503, 'the scheduler is not running: start the control worker (`testbay control`)');
+      throw err;
+    }
+  }
+
+  async hostAction(request: HostActionRequest): Promise<HostView | null> {
+    const client = await this.client();
+    try {
+      const result = await client.workflow.getHandle(SCHEDULER_WORKFLOW_ID).executeUpdate(hostActionUpdate, { args: [request] });
+      this.labCache = undefined;
+      return result;
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        const message = err.cause instanceof Error ? err.cause.message : err.message;
+        throw new HttpError(message.startsWith('unknown host') ? 404 : 409, message);
+      }
+      throw err;
+    }
+  }
+}

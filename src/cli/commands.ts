@@ -1,0 +1,145 @@
+/**
+ * @module The CLI's commands: the processes of a lab (`dev`, `server`, `control`, `host`,
+ * `setup`) and the actions of testers and operators (`submit`, `status`, `cancel`,
+ * `logs`, `hosts`, `maintenance`).
+ */
+import fs from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config.js';
+import { exitCodeOf, type ResultKind } from '../domain/outcome.js';
+import { formatIssue, parseSpecText } from '../domain/parse-spec.js';
+import { clientFor, UsageError } from './lab-target.js';
+import { hostsTable, jobsTable, submissionHeader } from './render.js';
+import { watchSubmission } from './watch.js';
+
+type Command = (args: string[]) => Promise<number>;
+
+export function usage(): string {
+  return `usage: testbay <command> [options]
+
+Lab processes
+  dev                          the embedded lab: Temporal dev server, API, control worker, hosts local-1..3
+  server                       the HTTP API and result store
+  control                      the control worker (workflows, scheduler)
+  host --id ID --class CLASS [--class …] [--cap key=value …] [--work-dir DIR] [--runner-path DIR …]
+                               a lab host: runs jobs leased to it
+  setup [--create]             register Testbay's search attributes on the Temporal namespace
+
+Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data dir)
+  submit FILE [--watch] [--json]   submit a job spec (YAML or JSON); prints the submission id first
+  status [ID] [--json]             a submission's jobs (or recent submissions)
+  cancel ID [--reason TEXT]        cancel a submission, or the chain of a job id (<submission>.<n>)
+  logs JOB_ID [-f]                 a job's log; -f follows it live
+  hosts [--json]                   hosts with state and reasons, and the lease queue
+  maintenance HOST on|off          take a host out of scheduling, or back in
+
+Exit codes: 0 passed, 1 failed, 2 bad input or usage, 3 aborted or cancelled, 4 cannot reach the server
+`;
+}
+
+const json = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+
+const submit: Command = async (args) => {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' } } });
+  const file = positionals[0];
+  if (!file || positionals.length > 1) throw new UsageError('usage: testbay submit FILE [--watch] [--json]');
+  const text = await fs.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new UsageError(`cannot read ${file}: ${err.code ?? err.message}`);
+  });
+  const parsed = parseSpecText(text);
+  if (!parsed.ok) {
+    process.stderr.write(`testbay: invalid job spec ${file}:\n${parsed.issues.map((i) => `  ${formatIssue(i)}\n`).join('')}`);
+    return 2;
+  }
+  const client = clientFor(loadConfig());
+  const created = await client.submit(text);
+  process.stdout.write(`${created.id}\n`);
+  if (!values.watch) {
+    if (values.json) json(created);
+    return 0;
+  }
+  const final = await watchSubmission(client, created.id, { json: values.json === true });
+  return exitCodeOf(final.result ?? 'aborted');
+};
+
+const status: Command = async (args) => {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, limit: { type: 'string' } } });
+  const client = clientFor(loadConfig());
+  const id = positionals[0];
+  if (!id) {
+    const { submissions } = await client.submissions({ limit: values.limit ?? '20' });
+    if (values.json) json(submissions);
+    else for (const s of submissions) process.stdout.write(`${s.id}  ${(s.result ?? s.state).padEnd(9)}  ${s.createdAt}  ${s.name ?? s.jobNames.join(', ')}\n`);
+    return 0;
+  }
+  const view = await client.submission(id.includes('.') ? id.slice(0, id.lastIndexOf('.')) : id);
+  if (values.json) json(view);
+  else {
+    const colour = process.stdout.isTTY === true;
+    process.stdout.write(`${submissionHeader(view, colour)}\n${jobsTable(view, colour, process.stdout.columns ?? 160).join('\n')}\n`);
+    if (view.notice) process.stdout.write(`note: ${view.notice}\n`);
+  }
+  return view.state === 'done' ? exitCodeOf(view.result as ResultKind) : 0;
+};
+
+const cancel: Command = async (args) => {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { reason: { type: 'string' } } });
+  const id = positionals[0];
+  if (!id) throw new UsageError('usage: testbay cancel ID [--reason TEXT]');
+  const client = clientFor(loadConfig());
+  if (id.includes('.')) await client.cancelJob(id, values.reason);
+  else await client.cancelSubmission(id, values.reason);
+  process.stdout.write(`cancelling ${id}\n`);
+  return 0;
+};
+
+const logs: Command = async (args) => {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { follow: { type: 'boolean', short: 'f' } } });
+  const id = positionals[0];
+  if (!id) throw new UsageError('usage: testbay logs JOB_ID [-f]');
+  const client = clientFor(loadConfig());
+  if (!values.follow) {
+    process.stdout.write(await client.log(id));
+    return 0;
+  }
+  const result = await client.followLog(id, (text) => process.stdout.write(text));
+  if (result) process.stderr.write(`-- job ${id} ${result.kind}${'reason' in result && result.reason ? `: ${result.reason}` : ''}\n`);
+  return result ? exitCodeOf(result.kind) : 0;
+};
+
+const hosts: Command = async (args) => {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
+  const lab = await clientFor(loadConfig()).hosts();
+  if (values.json) json(lab);
+  else process.stdout.write(`${hostsTable(lab, process.stdout.isTTY === true).join('\n')}\n`);
+  return 0;
+};
+
+const maintenance: Command = async (args) => {
+  const { positionals } = parseArgs({ args, allowPositionals: true });
+  const [hostId, mode] = positionals;
+  if (!hostId || (mode !== 'on' && mode !== 'off')) throw new UsageError('usage: testbay maintenance HOST on|off');
+  const host = await clientFor(loadConfig()).setMaintenance(hostId, mode === 'on');
+  process.stdout.write(`${host.id}: ${host.state}${host.maintenance ? ' (maintenance)' : ''}\n`);
+  return 0;
+};
+
+export const commands: Record<string, Command> = {
+  // Lab processes load the Temporal worker and express: only when asked for.
+  dev: async () => {
+    const [{ runDev }, { createLogger }] = await Promise.all([import('./dev.js'), import('../logger.js')]);
+    const config = loadConfig();
+    return runDev(config, createLogger('dev', config.logLevel));
+  },
+  server: async () => (await import('./processes.js')).runServerProcess(loadConfig()),
+  control: async () => (await import('./processes.js')).runControlProcess(loadConfig()),
+  host: async (args) => (await import('./processes.js')).runHostProcess(loadConfig(), args),
+  setup: async (args) => (await import('./processes.js')).runSetup(loadConfig(), args),
+  submit,
+  status,
+  cancel,
+  logs,
+  hosts,
+  maintenance,
+};
+

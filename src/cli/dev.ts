@@ -1,0 +1,192 @@
+/**
+ * @module `testbay dev` (what `npm start` runs): the embedded lab on one machine. It
+ * starts a Temporal dev server persisted under the data dir (with its Web UI), prepares
+ * the namespace, then the API, the control worker and three local hosts as child
+ * processes, prints the URLs and a token, and stays in the foreground. SIGINT/SIGTERM
+ * stops every child (hosts first, so their runners are stopped), nothing left running.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import readline from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Connection } from '@temporalio/client';
+import { newToken, type TokenEntry } from '../api/auth.js';
+import { labFile, tokensFile, type Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { findTemporalBinary, PROJECT_ROOT } from '../temporal/binary.js';
+import { startDevServer, type DevServer } from '../temporal/dev-server.js';
+import { ensureNamespace } from '../temporal/namespace.js';
+import type { LabInfo } from './lab-target.js';
+
+export const LOCAL_HOSTS = ['local-1', 'local-2', 'local-3'] as const;
+const BIN = fileURLToPath(new URL('../../bin/testbay.js', import.meta.url));
+
+interface LabTokens {
+  submit: string;
+  operate: string;
+  control: string;
+  hosts: Record<string, string>;
+}
+
+/** Reuses the lab's tokens across restarts; creates them on first start (file mode 600). */
+async function labTokens(config: Config): Promise<LabTokens> {
+  const file = tokensFile(config.dataDir);
+  const existing = await fs
+    .readFile(file, 'utf8')
+    .then((t) => JSON.parse(t) as TokenEntry[])
+    .catch(() => undefined);
+  const find = (role: TokenEntry['role'], hostId?: string) => existing?.find((e) => e.role === role && e.hostId === hostId)?.token;
+  const tokens: LabTokens = {
+    submit: find('submit') ?? newToken(),
+    operate: find('operate') ?? newToken(),
+    control: find('control') ?? newToken(),
+    hosts: Object.fromEntries(LOCAL_HOSTS.map((h) => [h, find('host', h) ?? newToken()])),
+  };
+  const entries: TokenEntry[] = [
+    { token: tokens.submit, role: 'submit', name: 'tester' },
+    { token: tokens.operate, role: 'operate', name: 'operator' },
+    { token: tokens.control, role: 'control', name: 'control-worker' },
+    ...LOCAL_HOSTS.map((h): TokenEntry => ({ token: tokens.hosts[h]!, role: 'host', name: h, hostId: h })),
+  ];
+  await fs.writeFile(file, JSON.stringify(entries, null, 2), { mode: 0o600 });
+  return tokens;
+}
+
+function prefixLines(stream: NodeJS.ReadableStream | null, prefix: string): void {
+  if (!stream) return;
+  const rl = readline.createInterface({ input: stream, crlfDelay: Infinity });
+  rl.on('line', (line) => process.stderr.write(`${prefix} ${line}\n`));
+}
+
+interface Child {
+  name: string;
+  process: ChildProcess;
+}
+
+function spawnPart(name: string, args: string[], env: NodeJS.ProcessEnv): Child {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env,
+    // The IPC channel closes if this process dies, and the child then stops itself.
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  const prefix = `[${name}]`.padEnd(11);
+  prefixLines(child.stdout, prefix);
+  prefixLines(child.stderr, prefix);
+  return { name, process: child };
+}
+
+async function stopChild(c: Child, timeoutMs: number): Promise<void> {
+  const p = c.process;
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const gone = new Promise<void>((resolve) => p.once('exit', () => resolve()));
+  p.kill('SIGTERM');
+  if (await Promise.race([gone.then(() => true), sleep(timeoutMs).then(() => false)])) return;
+  p.kill('SIGKILL');
+  await gone;
+}
+
+async function waitForApi(url: string, child: Child, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.process.exitCode !== null) throw new Error(`the API process exited with code ${child.process.exitCode}`);
+    try {
+      if ((await fetch(`${url}/api/v1/health`)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await sleep(200);
+  }
+  throw new Error(`the API did not answer on ${url} within ${timeoutMs / 1000} s`);
+}
+
+export async function runDev(config: Config, log: Logger): Promise<number> {
+  await fs.mkdir(config.dataDir, { recursive: true });
+  const tokens = await labTokens(config);
+  const bin = findTemporalBinary();
+  log.info('starting Temporal dev server', { bin, port: config.temporal.port, ui: config.temporal.uiPort });
+  const temporal: DevServer = await startDevServer({
+    bin,
+    port: config.temporal.port,
+    uiPort: config.temporal.uiPort,
+    dbFile: path.join(config.dataDir, 'temporal.db'),
+    logFile: path.join(config.dataDir, 'temporal.log'),
+  });
+  const children: Child[] = [];
+  let stopping = false;
+  const stopAll = async () => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping the lab');
+    // Hosts first: they stop their runners and release their leases.
+    await Promise.all(children.filter((c) => c.name.startsWith('local-')).map((c) => stopChild(c, 20_000)));
+    await Promise.all(children.filter((c) => !c.name.startsWith('local-')).map((c) => stopChild(c, 10_000)));
+    await temporal.stop();
+  };
+  try {
+    const connection = await Connection.connect({ address: temporal.address });
+    await ensureNamespace(connection, config.temporal.namespace, { create: true, retentionHours: 720 });
+    await connection.close();
+
+    const base: NodeJS.ProcessEnv = {
+      ...process.env,
+      TESTBAY_DATA_DIR: config.dataDir,
+      TESTBAY_PORT: String(config.api.port),
+      TESTBAY_URL: config.api.url,
+      TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_NAMESPACE: config.temporal.namespace,
+      // A developer's Ctrl-C should not wait minutes for a running job.
+      TESTBAY_SHUTDOWN_DEADLINE_MS: process.env.TESTBAY_SHUTDOWN_DEADLINE_MS ?? '3000',
+      TESTBAY_KILL_GRACE_MS: process.env.TESTBAY_KILL_GRACE_MS ?? '3000',
+    };
+    const api = spawnPart('api', ['server'], base);
+    children.push(api);
+    await waitForApi(config.api.url, api);
+    children.push(spawnPart('control', ['control'], { ...base, TESTBAY_CONTROL_TOKEN: tokens.control }));
+    for (const hostId of LOCAL_HOSTS) {
+      children.push(
+        spawnPart(
+          hostId,
+          ['host', '--id', hostId, '--class', 'local', '--work-dir', path.join(config.dataDir, 'hosts', hostId), '--runner-path', path.join(PROJECT_ROOT, 'examples', 'runner')],
+          { ...base, TESTBAY_HOST_TOKEN: tokens.hosts[hostId] },
+        ),
+      );
+    }
+    const info: LabInfo = { url: config.api.url, temporalUrl: config.temporal.webUrl, tokens: { submit: tokens.submit, operate: tokens.operate } };
+    await fs.writeFile(labFile(config.dataDir), JSON.stringify(info, null, 2), { mode: 0o600 });
+
+    process.stdout.write(
+      [
+        '',
+        'Testbay embedded lab is up',
+        `  API and dashboard   ${config.api.url}`,
+        `  Temporal Web UI     ${config.temporal.webUrl}  (namespace ${config.temporal.namespace})`,
+        `  Temporal gRPC       ${temporal.address}`,
+        `  hosts               ${LOCAL_HOSTS.join(', ')} (worker class "local")`,
+        `  data dir            ${config.dataDir}`,
+        `  submit token        ${tokens.submit}`,
+        `  operator token      ${tokens.operate}   (the CLI finds both in ${labFile(config.dataDir)})`,
+        '',
+        '  try:  npx testbay submit examples/hello.yaml --watch',
+        '  stop: Ctrl-C',
+        '',
+      ].join('\n'),
+    );
+
+    const exited = new Promise<Child>((resolve) => {
+      for (const c of children) c.process.once('exit', () => resolve(c));
+    });
+    const signalled = new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+    const first = await Promise.race([exited, signalled]);
+    if (first && !stopping) log.error(`${first.name} exited unexpectedly (code ${first.process.exitCode}); stopping the lab`);
+    await stopAll();
+    return first ? 1 : 0;
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

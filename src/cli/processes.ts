@@ -1,0 +1,119 @@
+/**
+ * @module The long-running commands: `testbay server`, `control`, `host` and the one-shot
+ * `setup`. Each stops cleanly on SIGINT/SIGTERM, and when started by `testbay dev` also
+ * when its parent goes away (the IPC channel closes).
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Config } from '../config.js';
+import { HOST_ID_PATTERN } from '../domain/ids.js';
+import { createLogger } from '../logger.js';
+import { connectClient, connectTemporal, connectWorker } from '../temporal/connection.js';
+import { ensureNamespace } from '../temporal/namespace.js';
+import { startServer } from '../api/server.js';
+import { createControlWorker, ensureScheduler } from '../workers/control.js';
+import { startHost } from '../workers/host.js';
+import { installSdkLogger } from '../workers/sdk-logger.js';
+import { UsageError } from './lab-target.js';
+
+/** Runs `stop` on the first SIGINT/SIGTERM (or parent exit); a second signal exits at once. */
+function untilStopped(stop: () => Promise<void>): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const handler = () => {
+      if (stopping) process.exit(130);
+      stopping = true;
+      stop().then(resolve, (err: unknown) => {
+        process.stderr.write(`error while stopping: ${String(err)}\n`);
+        resolve();
+      });
+    };
+    process.on('SIGINT', handler);
+    process.on('SIGTERM', handler);
+    if (process.send) process.on('disconnect', handler);
+  });
+}
+
+export async function runServerProcess(config: Config): Promise<number> {
+  const log = createLogger('api', config.logLevel);
+  const server = await startServer(config, log);
+  await untilStopped(() => server.close());
+  return 0;
+}
+
+export async function runControlProcess(config: Config): Promise<number> {
+  const log = createLogger('control', config.logLevel);
+  installSdkLogger(log);
+  const token = config.tokens.control;
+  if (!token) throw new UsageError('TESTBAY_CONTROL_TOKEN is not set: the control worker writes job records through the API with a control token');
+  const connection = await connectWorker(config.temporal);
+  const client = await connectClient(config.temporal);
+  const worker = await createControlWorker(config, log, { connection, controlToken: token });
+  const running = worker.run();
+  await ensureScheduler(client, config);
+  log.info('control worker running', { namespace: config.temporal.namespace });
+  await Promise.race([untilStopped(() => Promise.resolve(worker.shutdown())), running.then(() => undefined)]);
+  await running;
+  await connection.close();
+  await client.connection.close();
+  return 0;
+}
+
+export async function runHostProcess(config: Config, args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      id: { type: 'string' },
+      class: { type: 'string', multiple: true },
+      cap: { type: 'string', multiple: true },
+      'work-dir': { type: 'string' },
+      'runner-path': { type: 'string', multiple: true },
+    },
+  });
+  const hostId = values.id;
+  if (!hostId || !HOST_ID_PATTERN.test(hostId)) throw new UsageError('--id: required, letters, digits, ".", "_", "-" (e.g. --id h1)');
+  const workerClasses = (values.class ?? []).flatMap((c) => c.split(',')).filter(Boolean);
+  if (workerClasses.length === 0) throw new UsageError('--class: at least one worker class (e.g. --class qemu_x86_64)');
+  const capabilities: Record<string, string> = {};
+  for (const cap of values.cap ?? []) {
+    const m = /^([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$/.exec(cap);
+    if (!m) throw new UsageError(`--cap ${cap}: write key=value (e.g. --cap memory_gb=16)`);
+    capabilities[m[1]!] = m[2]!;
+  }
+  const token = config.tokens.host;
+  if (!token) throw new UsageError('TESTBAY_HOST_TOKEN is not set: hosts upload results with a host token');
+  const log = createLogger(`host ${hostId}`, config.logLevel);
+  installSdkLogger(log);
+  const connection = await connectWorker(config.temporal);
+  const client = await connectClient(config.temporal);
+  const host = await startHost(
+    config,
+    log,
+    {
+      hostId,
+      workerClasses,
+      capabilities,
+      workDir: path.resolve(values['work-dir'] ?? path.join(config.dataDir, 'hosts', hostId)),
+      runnerPath: (values['runner-path'] ?? []).map((p) => path.resolve(p)),
+      hostToken: token,
+    },
+    { connection, client },
+  );
+  log.info('host running', { taskQueue: `host/${hostId}`, classes: workerClasses });
+  await Promise.race([untilStopped(() => host.shutdown()), host.done]);
+  await host.done;
+  log.info('host stopped');
+  await connection.close();
+  await client.connection.close();
+  return 0;
+}
+
+export async function runSetup(config: Config, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { create: { type: 'boolean' }, 'retention-hours': { type: 'string' } } });
+  const connection = await connectTemporal(config.temporal);
+  const retentionHours = values['retention-hours'] ? Number(values['retention-hours']) : undefined;
+  await ensureNamespace(connection, config.temporal.namespace, { create: values.create === true, ...(retentionHours ? { retentionHours } : {}) });
+  process.stdout.write(`namespace ${config.temporal.namespace} on ${config.temporal.address} is ready for Testbay\n`);
+  await connection.close();
+  return 0;
+}

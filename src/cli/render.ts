@@ -1,0 +1,78 @@
+/**
+ * @module How the CLI shows submissions and hosts: tables with one row per job (state,
+ * result, host, progress or reason). Failed (the test's verdict) and aborted (the lab's
+ * fault) never look alike: different words, and on a terminal different colours.
+ */
+import type { ResultKind } from '../domain/outcome.js';
+import type { JobView, SubmissionView } from '../domain/views.js';
+import type { HostView, LabView } from '../workflows/scheduler-messages.js';
+
+const codes = { green: 32, red: 31, yellow: 33, magenta: 35, gray: 90, bold: 1, cyan: 36 } as const;
+type Colour = keyof typeof codes;
+
+export function painter(enabled: boolean) {
+  return (colour: Colour, text: string) => (enabled ? `\x1b[${codes[colour]}m${text}\x1b[0m` : text);
+}
+
+const resultColour: Record<ResultKind, Colour> = { passed: 'green', failed: 'red', aborted: 'magenta', cancelled: 'gray', skipped: 'gray' };
+
+export function describeJob(j: JobView): string {
+  if (j.result) {
+    if (j.result.kind === 'aborted') return `[${j.result.cause}] ${j.result.reason}`;
+    return 'reason' in j.result && j.result.reason ? j.result.reason : '';
+  }
+  if (j.state === 'waiting') return j.waitingReason ?? '';
+  const p = j.progress;
+  if (!p) return '';
+  return [p.module ? `module ${p.module}` : '', p.percent !== undefined ? `${Math.round(p.percent)}%` : '', p.message ?? ''].filter(Boolean).join(' ');
+}
+
+function table(rows: string[][], widths?: number[]): string[] {
+  const w = widths ?? rows[0]!.map((_, c) => Math.max(...rows.map((r) => visible(r[c] ?? '').length)));
+  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell + ' '.repeat(Math.max(0, w[c]! - visible(cell).length)))).join('  '));
+}
+
+// eslint-disable-next-line no-control-regex -- strips the ANSI colour codes this module adds
+const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
+
+export function jobsTable(view: SubmissionView, colour: boolean, maxWidth = 160): string[] {
+  const paint = painter(colour);
+  const rows = [['JOB', 'ID', 'STATE', 'RESULT', 'HOST', 'DETAIL'].map((h) => paint('bold', h))];
+  for (const j of view.jobs) {
+    const result = j.result ? paint(resultColour[j.result.kind], j.result.kind.toUpperCase()) : '-';
+    const name = j.clonedFrom ? `${j.name} (retry of ${j.clonedFrom})` : j.name;
+    rows.push([name, j.id, j.state, result, j.hostId ?? '-', describeJob(j)]);
+  }
+  return table(rows).map((line) => (visible(line).length > maxWidth ? line.slice(0, maxWidth + (line.length - visible(line).length) - 1) + '…' : line));
+}
+
+export function submissionHeader(view: SubmissionView, colour: boolean): string {
+  const paint = painter(colour);
+  const result = view.result ? paint(resultColour[view.result], view.result.toUpperCase()) : 'running';
+  return `submission ${view.id}${view.name ? ` (${view.name})` : ''}: ${result}`;
+}
+
+export function hostsTable(lab: LabView, colour: boolean): string[] {
+  const paint = painter(colour);
+  const stateColour: Record<HostView['state'], Colour> = { idle: 'green', leased: 'cyan', maintenance: 'yellow', broken: 'red', offline: 'gray' };
+  const rows = [['HOST', 'STATE', 'CLASSES', 'ADDRESS', 'LEASE / REASON'].map((h) => paint('bold', h))];
+  for (const h of lab.hosts) {
+    const detail =
+      h.state === 'leased'
+        ? (h.lease?.label ?? '')
+        : h.state === 'broken'
+          ? (h.broken?.reason ?? '')
+          : h.state === 'offline'
+            ? (h.offline?.reason ?? '')
+            : h.broken
+              ? `broken: ${h.broken.reason}`
+              : '';
+    rows.push([h.id, paint(stateColour[h.state], h.state), h.workerClasses.join(','), `${h.hostname} ${h.address}`, detail]);
+  }
+  const lines = table(rows);
+  if (lab.queue.length > 0) {
+    lines.push('', paint('bold', `queue (${lab.queue.length})`));
+    for (const q of lab.queue) lines.push(`  ${q.label}  priority ${q.priority}: ${q.waitingReason}`);
+  }
+  return lines;
+}

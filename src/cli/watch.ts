@@ -1,0 +1,48 @@
+/**
+ * @module `submit --watch`: live progress per job until the submission ends. On a terminal
+ * the job table is redrawn in place (state, host, current module, percentage, waiting
+ * reason); elsewhere (CI logs) one line is printed per change.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApiUnreachable, type TestbayClient } from '../api/client.js';
+import type { SubmissionView } from '../domain/views.js';
+import { describeJob, jobsTable, submissionHeader } from './render.js';
+
+export async function watchSubmission(client: TestbayClient, id: string, options: { json: boolean; intervalMs?: number }): Promise<SubmissionView> {
+  const tty = process.stdout.isTTY === true && !options.json;
+  const seen = new Map<string, string>();
+  let drawn = 0;
+  let failures = 0;
+  for (;;) {
+    let view: SubmissionView;
+    try {
+      view = await client.submission(id);
+      failures = 0;
+    } catch (err) {
+      if (!(err instanceof ApiUnreachable) || ++failures > 60) throw err;
+      process.stderr.write(`testbay: ${err.message}; retrying\n`);
+      await sleep(1_000);
+      continue;
+    }
+    if (tty) {
+      const lines = [submissionHeader(view, true), ...jobsTable(view, true, process.stdout.columns ?? 160)];
+      if (drawn > 0) process.stdout.write(`\x1b[${drawn}F\x1b[J`);
+      process.stdout.write(`${lines.join('\n')}\n`);
+      drawn = lines.length;
+    } else if (!options.json) {
+      for (const j of view.jobs) {
+        const line = `${j.name} [${j.id}] ${j.result ? j.result.kind : j.state}${j.hostId ? ` on ${j.hostId}` : ''}${describeJob(j) ? `: ${describeJob(j)}` : ''}`;
+        if (seen.get(j.id) !== line) {
+          seen.set(j.id, line);
+          process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+        }
+      }
+    }
+    if (view.state === 'done') {
+      if (options.json) process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
+      else if (!tty) process.stdout.write(`${submissionHeader(view, false)}\n`);
+      return view;
+    }
+    await sleep(options.intervalMs ?? 500);
+  }
+}

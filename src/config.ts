@@ -1,0 +1,109 @@
+/**
+ * @module Configuration: one zod schema over the environment, parsed once per entry point
+ * (`testbay dev|server|control|host` and the CLI) and passed down typed. Bad values fail
+ * at start-up with the variable's name and the reason.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const ms = z.coerce.number().int().positive();
+
+export const DEFAULT_PORTS = { api: 8780, temporal: 7733, temporalUi: 8733 } as const;
+
+const schema = z
+  .object({
+    TESTBAY_DATA_DIR: z.string().min(1).default('.testbay'),
+    TESTBAY_PORT: port.default(DEFAULT_PORTS.api),
+    TESTBAY_BIND: z.string().min(1).default('127.0.0.1'),
+    TESTBAY_URL: z.url().optional(),
+    TESTBAY_TOKEN: z.string().min(1).optional(),
+    TESTBAY_TOKENS: z.string().min(1).optional(),
+    TESTBAY_HOST_TOKEN: z.string().min(1).optional(),
+    TESTBAY_CONTROL_TOKEN: z.string().min(1).optional(),
+    TESTBAY_TEMPORAL_PORT: port.default(DEFAULT_PORTS.temporal),
+    TESTBAY_TEMPORAL_UI_PORT: port.default(DEFAULT_PORTS.temporalUi),
+    TESTBAY_TEMPORAL_BIN: z.string().min(1).optional(),
+    TESTBAY_TEMPORAL_WEB_URL: z.url().optional(),
+    TEMPORAL_ADDRESS: z.string().min(1).optional(),
+    TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+    TEMPORAL_TLS_CERT: z.string().min(1).optional(),
+    TEMPORAL_TLS_KEY: z.string().min(1).optional(),
+    TEMPORAL_TLS_CA: z.string().min(1).optional(),
+    TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+    TEMPORAL_API_KEY: z.string().min(1).optional(),
+    TESTBAY_HEARTBEAT_TIMEOUT_MS: ms.default(10_000),
+    TESTBAY_HEARTBEAT_THROTTLE_MS: ms.default(1_000),
+    TESTBAY_HOST_PICKUP_TIMEOUT_MS: ms.default(30_000),
+    TESTBAY_PRESENCE_TIMEOUT_MS: ms.optional(),
+    TESTBAY_UPLOAD_TIMEOUT_MS: ms.default(5 * 60_000),
+    TESTBAY_BROKEN_AFTER_ABORTS: z.coerce.number().int().min(1).default(3),
+    TESTBAY_MAX_RETRIES_CAP: z.coerce.number().int().min(0).max(100).default(5),
+    TESTBAY_SCHEDULER_MAX_HISTORY: z.coerce.number().int().min(100).default(4_000),
+    TESTBAY_KILL_GRACE_MS: ms.default(10_000),
+    TESTBAY_LOG_FLUSH_MS: ms.default(1_000),
+    TESTBAY_SHUTDOWN_DEADLINE_MS: ms.default(5 * 60_000),
+    TESTBAY_MAX_ARTIFACT_BYTES: z.coerce.number().int().positive().default(1024 * 1024 * 1024),
+    TESTBAY_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  })
+  .transform((e) => {
+    const dataDir = path.resolve(e.TESTBAY_DATA_DIR);
+    return {
+      dataDir,
+      api: {
+        port: e.TESTBAY_PORT,
+        bind: e.TESTBAY_BIND,
+        url: e.TESTBAY_URL ?? `http://127.0.0.1:${e.TESTBAY_PORT}`,
+        tokensJson: e.TESTBAY_TOKENS,
+        maxArtifactBytes: e.TESTBAY_MAX_ARTIFACT_BYTES,
+      },
+      tokens: { client: e.TESTBAY_TOKEN, host: e.TESTBAY_HOST_TOKEN, control: e.TESTBAY_CONTROL_TOKEN },
+      temporal: {
+        address: e.TEMPORAL_ADDRESS ?? `127.0.0.1:${e.TESTBAY_TEMPORAL_PORT}`,
+        namespace: e.TEMPORAL_NAMESPACE,
+        port: e.TESTBAY_TEMPORAL_PORT,
+        uiPort: e.TESTBAY_TEMPORAL_UI_PORT,
+        webUrl: e.TESTBAY_TEMPORAL_WEB_URL ?? `http://127.0.0.1:${e.TESTBAY_TEMPORAL_UI_PORT}`,
+        bin: e.TESTBAY_TEMPORAL_BIN,
+        tls: e.TEMPORAL_TLS_CERT || e.TEMPORAL_TLS_CA ? { cert: e.TEMPORAL_TLS_CERT, key: e.TEMPORAL_TLS_KEY, ca: e.TEMPORAL_TLS_CA, serverName: e.TEMPORAL_TLS_SERVER_NAME } : undefined,
+        apiKey: e.TEMPORAL_API_KEY,
+      },
+      run: {
+        heartbeatTimeoutMs: e.TESTBAY_HEARTBEAT_TIMEOUT_MS,
+        hostPickupTimeoutMs: e.TESTBAY_HOST_PICKUP_TIMEOUT_MS,
+        uploadTimeoutMs: e.TESTBAY_UPLOAD_TIMEOUT_MS,
+        maxRetriesCap: e.TESTBAY_MAX_RETRIES_CAP,
+      },
+      scheduler: {
+        presenceTimeoutMs: e.TESTBAY_PRESENCE_TIMEOUT_MS ?? e.TESTBAY_HEARTBEAT_TIMEOUT_MS,
+        presencePickupMs: e.TESTBAY_HOST_PICKUP_TIMEOUT_MS,
+        brokenAfterAborts: e.TESTBAY_BROKEN_AFTER_ABORTS,
+        maxHistoryEvents: e.TESTBAY_SCHEDULER_MAX_HISTORY,
+      },
+      host: {
+        heartbeatThrottleMs: e.TESTBAY_HEARTBEAT_THROTTLE_MS,
+        killGraceMs: e.TESTBAY_KILL_GRACE_MS,
+        logFlushMs: e.TESTBAY_LOG_FLUSH_MS,
+        shutdownDeadlineMs: e.TESTBAY_SHUTDOWN_DEADLINE_MS,
+      },
+      logLevel: e.TESTBAY_LOG_LEVEL,
+    };
+  });
+
+export type Config = z.output<typeof schema>;
+
+export class ConfigError extends Error {}
+
+/** Parses the environment once; throws a ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+/** Where the embedded lab keeps what the CLI needs to find it (URL and tokens). */
+export const labFile = (dataDir: string) => path.join(dataDir, 'lab.json');
+export const tokensFile = (dataDir: string) => path.join(dataDir, 'tokens.json');

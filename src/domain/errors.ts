@@ -1,0 +1,24 @@
+/**
+ * @module Failure types: the `type` of every ApplicationFailure Testbay throws, in one
+ * place, so workflows map them to outcomes without parsing messages.
+ */
+
+export const ErrorType = {
+  /** an asset download failed or its checksum did not match */
+  Asset: 'TestbayAssetError',
+  /** the test code could not be fetched or checked out */
+  TestCode: 'TestbayTestCodeError',
+  /** the host could not prepare the job's work dir */
+  Provision: 'TestbayProvisionError',
+  /** the host's setup is broken (found before or while taking a job) */
+  BrokenSetup: 'TestbayBrokenSetup',
+  /** the result store refused an upload: the lease is no longer current */
+  LeaseRevoked: 'TestbayLeaseRevoked',
+  /** the result store could not be reached or failed */
+  Upload: 'TestbayUploadError',
+  /** the host is shutting down */
+  HostShutdown: 'TestbayHostShutdown',
+  /** a workflow received input it cannot work with (a bug, not an accident) */
+  InvalidInput: 'TestbayInvalidInput',
+} as const;
+export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];

@@ -1,0 +1,73 @@
+/**
+ * @module What crosses between workflows and host activities for one job attempt: the
+ * work order a host receives and what it reports back. Plain JSON, shared by both sides.
+ */
+import type { Asset, TestCode } from './job.js';
+import type { JobResult, TestSummary } from './outcome.js';
+
+/** One attempt of one job on one host, under one lease. */
+export interface JobRun {
+  jobId: string;
+  jobName: string;
+  submissionId: string;
+  hostId: string;
+  attempt: number;
+  /** fencing token of the lease; every upload carries it */
+  leaseToken: string;
+  runner: { command: string[] };
+  settings: Record<string, string>;
+  timeoutMs: number;
+  provisionTimeoutMs: number;
+  assets: Asset[];
+  tests?: TestCode;
+}
+
+export interface ProvisionResult {
+  workDir: string;
+  resultsDir: string;
+  /** asset file name → path in the host's cache */
+  assets: Record<string, string>;
+  durationMs: number;
+}
+
+/** Progress a runner reports (a JSON line) and the host heartbeats and uploads. */
+export interface Progress {
+  module?: string;
+  percent?: number;
+  message?: string;
+}
+
+export interface RunTestsResult {
+  result: JobResult;
+  exitCode: number | null;
+  signal: string | null;
+  durationMs: number;
+  tests?: TestSummary;
+  lastProgress?: Progress;
+}
+
+export interface UploadResultsResult {
+  artifacts: number;
+  bytes: number;
+  /** bytes PNG optimisation saved before upload */
+  savedBytes: number;
+}
+
+/** Timeouts and limits the workflows use, from the control worker's config. */
+export interface RunConfig {
+  /** host activities must heartbeat within this, or the host counts as lost */
+  heartbeatTimeoutMs: number;
+  /** a host must pick up its work within this, or the host counts as lost */
+  hostPickupTimeoutMs: number;
+  /** how long final uploads may take */
+  uploadTimeoutMs: number;
+  /** server-side cap on a recipe set's maxRetries */
+  maxRetriesCap: number;
+}
+
+export const DEFAULT_RUN_CONFIG: RunConfig = {
+  heartbeatTimeoutMs: 10_000,
+  hostPickupTimeoutMs: 30_000,
+  uploadTimeoutMs: 5 * 60_000,
+  maxRetriesCap: 5,
+};

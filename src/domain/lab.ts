@@ -1,0 +1,422 @@
+/**
+ * @module The lab as the scheduler sees it: hosts with their state, a queue of lease
+ * requests, and the rules that grant leases (all-or-nothing per recipe set, priority then
+ * age, the head of the queue reserves hosts so big requests do not starve, spread over
+ * hosts and away from hosts a job already ran on), deny impossible requests at once,
+ * explain why a request waits, and mark hosts broken. Pure: the scheduler workflow holds
+ * one LabState and calls these functions; unit tests call them directly.
+ */
+import { hostFaultOf, type JobResult } from './outcome.js';
+import { formatRequirement, satisfiesAll, type Capabilities, type Requirement } from './requirements.js';
+
+export type HostState = 'idle' | 'leased' | 'maintenance' | 'broken' | 'offline';
+
+export interface HostRegistration {
+  hostId: string;
+  /** new for every start of the host process, so a late signal of an old process is told apart */
+  instanceId: string;
+  workerClasses: string[];
+  capabilities: Capabilities;
+  hostname: string;
+  address: string;
+  /** set when the host's own checks found its setup broken (runner missing, dir not writable) */
+  setupProblem?: string;
+}
+
+export type BrokenSource = 'setup' | 'fault' | 'aborts' | 'operator';
+
+export interface HostAbort {
+  jobId: string;
+  cause: string;
+  reason: string;
+  at: number;
+}
+
+export interface HostRecord {
+  id: string;
+  instanceId: string;
+  workerClasses: string[];
+  capabilities: Capabilities;
+  hostname: string;
+  address: string;
+  online: boolean;
+  maintenance: boolean;
+  broken?: { reason: string; source: BrokenSource; at: number };
+  lease?: { token: string; requestId: string; requester: string; label: string; since: number };
+  offline?: { reason: string; since: number };
+  consecutiveAborts: number;
+  recentAborts: HostAbort[];
+  leaseCount: number;
+  lastReleasedAt: number;
+  registeredAt: number;
+}
+
+export interface RecipeRequest {
+  workerClass: string;
+  hostRequires: Requirement[];
+  /** hosts this recipe must not run on (where an earlier attempt aborted) */
+  excludedHosts: string[];
+  /** hosts it ran on before: allowed, but others are preferred */
+  previousHosts: string[];
+}
+
+export interface LeaseRequestInput {
+  requestId: string;
+  /** workflow id to signal the grant to */
+  requester: string;
+  /** for people: "sub-abc set 2 (install, test)" */
+  label: string;
+  priority: number;
+  recipes: RecipeRequest[];
+}
+
+export interface LeaseRequest extends LeaseRequestInput {
+  seq: number;
+  enqueuedAt: number;
+}
+
+export interface Lease {
+  hostId: string;
+  token: string;
+}
+
+export interface Grant {
+  requestId: string;
+  requester: string;
+  /** one lease per recipe, in recipe order */
+  leases: Lease[];
+}
+
+export interface LabState {
+  hosts: Record<string, HostRecord>;
+  queue: LeaseRequest[];
+  nextSeq: number;
+  nextToken: number;
+  /** random prefix of lease tokens, so a token cannot be guessed from a counter */
+  tokenSalt: string;
+  /** consecutive infrastructure aborts that make a host broken */
+  brokenAfterAborts: number;
+  /** idle hosts held back for the head of the queue (hostId → requestId), from the last allocation */
+  reserved: Record<string, string>;
+}
+
+export function newLab(tokenSalt: string, brokenAfterAborts = 3): LabState {
+  return { hosts: {}, queue: [], nextSeq: 1, nextToken: 1, tokenSalt, brokenAfterAborts, reserved: {} };
+}
+
+export function hostState(h: HostRecord): HostState {
+  if (!h.online) return 'offline';
+  if (h.lease) return 'leased';
+  if (h.maintenance) return 'maintenance';
+  if (h.broken) return 'broken';
+  return 'idle';
+}
+
+function isAvailable(h: HostRecord): boolean {
+  return hostState(h) === 'idle';
+}
+
+export function registerHost(lab: LabState, reg: HostRegistration, now: number): HostRecord {
+  const previous = lab.hosts[reg.hostId];
+  const host: HostRecord = previous ?? {
+    id: reg.hostId,
+    instanceId: reg.instanceId,
+    workerClasses: [],
+    capabilities: {},
+    hostname: reg.hostname,
+    address: reg.address,
+    online: true,
+    maintenance: false,
+    consecutiveAborts: 0,
+    recentAborts: [],
+    leaseCount: 0,
+    lastReleasedAt: 0,
+    registeredAt: now,
+  };
+  host.instanceId = reg.instanceId;
+  host.workerClasses = [...reg.workerClasses];
+  host.capabilities = { ...reg.capabilities };
+  host.hostname = reg.hostname;
+  host.address = reg.address;
+  host.online = true;
+  delete host.offline;
+  if (reg.setupProblem !== undefined) {
+    host.broken = { reason: `broken setup: ${reg.setupProblem}`, source: 'setup', at: now };
+  } else if (host.broken?.source === 'setup') {
+    delete host.broken;
+  }
+  lab.hosts[reg.hostId] = host;
+  return host;
+}
+
+/** Marks a host offline, unless a newer process of the same host registered meanwhile. */
+export function markOffline(lab: LabState, hostId: string, instanceId: string, reason: string, now: number): boolean {
+  const host = lab.hosts[hostId];
+  if (!host || host.instanceId !== instanceId || !host.online) return false;
+  host.online = false;
+  host.offline = { reason, since: now };
+  return true;
+}
+
+export function removeHost(lab: LabState, hostId: string): boolean {
+  if (!lab.hosts[hostId]) return false;
+  delete lab.hosts[hostId];
+  return true;
+}
+
+export function setMaintenance(lab: LabState, hostId: string, on: boolean): HostRecord | undefined {
+  const host = lab.hosts[hostId];
+  if (host) host.maintenance = on;
+  return host;
+}
+
+export function clearBroken(lab: LabState, hostId: string): HostRecord | undefined {
+  const host = lab.hosts[hostId];
+  if (host) {
+    delete host.broken;
+    host.consecutiveAborts = 0;
+  }
+  return host;
+}
+
+export function markBroken(lab: LabState, hostId: string, reason: string, now: number): HostRecord | undefined {
+  const host = lab.hosts[hostId];
+  if (host) host.broken = { reason, source: 'operator', at: now };
+  return host;
+}
+
+function canServe(h: HostRecord, r: RecipeRequest): boolean {
+  return h.workerClasses.includes(r.workerClass) && !r.excludedHosts.includes(h.id) && satisfiesAll(h.capabilities, r.hostRequires);
+}
+
+/** Hosts in preference order: not run on before, fewest leases so far, longest idle. */
+function byPreference(r: RecipeRequest) {
+  return (a: HostRecord, b: HostRecord) =>
+    Number(r.previousHosts.includes(a.id)) - Number(r.previousHosts.includes(b.id)) ||
+    a.leaseCount - b.leaseCount ||
+    a.lastReleasedAt - b.lastReleasedAt ||
+    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** All-or-nothing: distinct hosts for every recipe (bipartite matching), or undefined. */
+export function matchRecipes(recipes: readonly RecipeRequest[], hosts: readonly HostRecord[]): HostRecord[] | undefined {
+  const candidates = recipes.map((r) => hosts.filter((h) => canServe(h, r)).sort(byPreference(r)));
+  const owner = new Map<string, number>();
+  const assign = (recipe: number, seen: Set<string>): boolean => {
+    for (const h of candidates[recipe]!) {
+      if (seen.has(h.id)) continue;
+      seen.add(h.id);
+      const current = owner.get(h.id);
+      if (current === undefined || assign(current, seen)) {
+        owner.set(h.id, recipe);
+        return true;
+      }
+    }
+    return false;
+  };
+  for (let r = 0; r < recipes.length; r++) if (!assign(r, new Set())) return undefined;
+  const result: HostRecord[] = new Array<HostRecord>(recipes.length);
+  for (const [hostId, recipe] of owner) result[recipe] = hosts.find((h) => h.id === hostId)!;
+  return result;
+}
+
+function describeRecipe(r: RecipeRequest): string {
+  const reqs = r.hostRequires.map(formatRequirement).join(', ');
+  return `class ${r.workerClass}${reqs ? ` with ${reqs}` : ''}`;
+}
+
+/**
+ * Why no host in the lab, in any state, could ever serve this request; undefined when
+ * some could. Offline, broken and maintenance hosts count: they may come back.
+ */
+export function whyImpossible(lab: LabState, recipes: readonly RecipeRequest[]): string | undefined {
+  const hosts = Object.values(lab.hosts);
+  for (const r of recipes) {
+    if (hosts.some((h) => canServe(h, r))) continue;
+    const ofClass = hosts.filter((h) => h.workerClasses.includes(r.workerClass));
+    if (ofClass.length === 0) return `no host of class ${r.workerClass} in the lab`;
+    const matching = ofClass.filter((h) => satisfiesAll(h.capabilities, r.hostRequires));
+    if (matching.length === 0) {
+      return `no host of class ${r.workerClass} satisfies ${r.hostRequires.map(formatRequirement).join(', ')} (hosts of that class: ${ofClass.map((h) => h.id).join(', ')})`;
+    }
+    return `no host of ${describeRecipe(r)} left after excluding ${r.excludedHosts.join(', ')}`;
+  }
+  if (!matchRecipes(recipes, hosts)) {
+    return `the recipe set needs ${recipes.length} distinct hosts (${recipes.map(describeRecipe).join('; ')}), more than the lab has`;
+  }
+  return undefined;
+}
+
+export type EnqueueResult = { queued: true } | { queued: false; reason: string };
+
+export function enqueue(lab: LabState, input: LeaseRequestInput, now: number): EnqueueResult {
+  if (lab.queue.some((r) => r.requestId === input.requestId)) return { queued: true };
+  const reason = whyImpossible(lab, input.recipes);
+  if (reason !== undefined) return { queued: false, reason };
+  lab.queue.push({ ...input, seq: lab.nextSeq++, enqueuedAt: now });
+  return { queued: true };
+}
+
+export function cancelRequest(lab: LabState, requestId: string): boolean {
+  const before = lab.queue.length;
+  lab.queue = lab.queue.filter((r) => r.requestId !== requestId);
+  return lab.queue.length !== before;
+}
+
+/** Requests that became impossible (a host was removed): taken off the queue, with the reason. */
+export function dropImpossible(lab: LabState): { request: LeaseRequest; reason: string }[] {
+  const dropped: { request: LeaseRequest; reason: string }[] = [];
+  lab.queue = lab.queue.filter((request) => {
+    const reason = whyImpossible(lab, request.recipes);
+    if (reason === undefined) return true;
+    dropped.push({ request, reason });
+    return false;
+  });
+  return dropped;
+}
+
+function queueOrder(a: LeaseRequest, b: LeaseRequest): number {
+  return a.priority - b.priority || a.seq - b.seq;
+}
+
+/**
+ * Grants every request that can be served now, in priority-then-age order. The first
+ * request that cannot be served but could once the leased hosts come back reserves the
+ * idle hosts it could use, so a stream of small requests cannot starve it.
+ */
+export function allocate(lab: LabState, now: number): Grant[] {
+  const grants: Grant[] = [];
+  lab.queue.sort(queueOrder);
+  lab.reserved = {};
+  const taken = new Set<string>();
+  let reserving = false;
+  for (const request of [...lab.queue]) {
+    const free = Object.values(lab.hosts).filter((h) => isAvailable(h) && !taken.has(h.id) && !lab.reserved[h.id]);
+    const match = matchRecipes(request.recipes, free);
+    if (match) {
+      const leases = match.map((host) => {
+        const token = `${lab.tokenSalt}.${lab.nextToken++}`;
+        host.lease = { token, requestId: request.requestId, requester: request.requester, label: request.label, since: now };
+        host.leaseCount++;
+        taken.add(host.id);
+        return { hostId: host.id, token };
+      });
+      grants.push({ requestId: request.requestId, requester: request.requester, leases });
+      lab.queue = lab.queue.filter((r) => r !== request);
+      continue;
+    }
+    if (reserving) continue;
+    const usable = Object.values(lab.hosts).filter((h) => h.online && !h.maintenance && !h.broken);
+    if (!matchRecipes(request.recipes, usable)) continue;
+    reserving = true;
+    for (const h of free) if (request.recipes.some((r) => canServe(h, r))) lab.reserved[h.id] = request.requestId;
+  }
+  return grants;
+}
+
+export interface OutcomeReport {
+  jobId: string;
+  result: JobResult;
+}
+
+export interface ReleaseResult {
+  released: boolean;
+  /** set when the outcomes made the host broken */
+  broken?: string;
+}
+
+/** Ends a lease and counts the jobs' outcomes towards the host's broken-host rule. */
+export function release(lab: LabState, hostId: string, token: string, outcomes: readonly OutcomeReport[], now: number): ReleaseResult {
+  const host = lab.hosts[hostId];
+  if (!host?.lease || host.lease.token !== token) return { released: false };
+  delete host.lease;
+  host.lastReleasedAt = now;
+  const wasBroken = host.broken !== undefined;
+  for (const o of outcomes) recordOutcome(lab, host, o, now);
+  return host.broken && !wasBroken ? { released: true, broken: host.broken.reason } : { released: true };
+}
+
+/** Applies one job outcome to a host's count of consecutive infrastructure aborts. */
+export function recordOutcome(lab: LabState, host: HostRecord, o: OutcomeReport, now: number): void {
+  const r = o.result;
+  if (r.kind === 'passed') {
+    host.consecutiveAborts = 0;
+    return;
+  }
+  if (r.kind !== 'aborted') return;
+  const fault = hostFaultOf(r);
+  if (fault === 'none') return;
+  host.recentAborts = [{ jobId: o.jobId, cause: r.cause, reason: r.reason, at: now }, ...host.recentAborts].slice(0, 5);
+  if (fault === 'immediate') {
+    host.broken ??= { reason: `${r.cause}: ${r.reason}`, source: 'fault', at: now };
+    return;
+  }
+  host.consecutiveAborts++;
+  if (host.consecutiveAborts >= lab.brokenAfterAborts) {
+    host.broken ??= {
+      reason: `${host.consecutiveAborts} consecutive aborts; last: ${r.reason}`,
+      source: 'aborts',
+      at: now,
+    };
+  }
+}
+
+const ordinal = (n: number) => {
+  const suffix = n % 100 >= 11 && n % 100 <= 13 ? 'th' : (['th', 'st', 'nd', 'rd'][n % 10] ?? 'th');
+  return `${n}${suffix}`;
+};
+
+/** Why a queued request is still waiting, in words a person can act on. */
+export function explainWait(lab: LabState, requestId: string): string | undefined {
+  const sorted = [...lab.queue].sort(queueOrder);
+  const position = sorted.findIndex((r) => r.requestId === requestId);
+  const request = sorted[position];
+  if (!request) return undefined;
+  const place = `${ordinal(position + 1)} in queue`;
+  const hosts = Object.values(lab.hosts);
+  for (const recipe of request.recipes) {
+    const candidates = hosts.filter((h) => canServe(h, recipe));
+    const idle = candidates.filter((h) => isAvailable(h) && !lab.reserved[h.id]);
+    if (idle.length > 0) continue;
+    return `${describeCandidates(lab, recipe, candidates, requestId)}; ${place}`;
+  }
+  return `needs ${request.recipes.length} hosts at once (${request.recipes.map(describeRecipe).join('; ')}), not all idle yet; ${place}`;
+}
+
+function describeCandidates(lab: LabState, recipe: RecipeRequest, candidates: readonly HostRecord[], requestId: string): string {
+  if (candidates.length === 1) {
+    const h = candidates[0]!;
+    return `host ${h.id} (the only host of ${describeRecipe(recipe)}) ${describeHost(lab, h, requestId)}`;
+  }
+  const groups = new Map<string, string[]>();
+  for (const h of candidates) {
+    const key = describeGroup(lab, h, requestId);
+    groups.set(key, [...(groups.get(key) ?? []), h.id]);
+  }
+  const parts = [...groups].map(([key, ids]) =>
+    key === 'leased' ? `${ids.length} of ${candidates.length} leased` : `${ids.length} ${key} (${ids.slice(0, 3).join(', ')}${ids.length > 3 ? ', …' : ''})`,
+  );
+  return `no idle host of ${describeRecipe(recipe)}: ${parts.join(', ')}`;
+}
+
+function describeGroup(lab: LabState, h: HostRecord, requestId: string): string {
+  const state = hostState(h);
+  if (state === 'idle') return lab.reserved[h.id] && lab.reserved[h.id] !== requestId ? 'reserved for an earlier request' : 'idle';
+  if (state === 'maintenance') return 'in maintenance';
+  return state;
+}
+
+function describeHost(lab: LabState, h: HostRecord, requestId: string): string {
+  switch (hostState(h)) {
+    case 'offline':
+      return `is offline${h.offline ? ` (${h.offline.reason})` : ''}`;
+    case 'maintenance':
+      return 'is in maintenance';
+    case 'broken':
+      return `is broken (${h.broken?.reason ?? 'unknown reason'})`;
+    case 'leased':
+      return `is leased to ${h.lease?.label ?? 'another job'}`;
+    case 'idle':
+      return lab.reserved[h.id] && lab.reserved[h.id] !== requestId ? 'is reserved for an earlier request' : 'is idle';
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * @module The job spec: what a tester writes (YAML or JSON) to submit jobs. One zod schema
+ * validates the shape, fills in defaults (submission-level `defaults`, then built-in ones)
+ * and checks the dependency graph, so every error carries the path of the field at fault.
+ */
+import { z } from 'zod';
+import { parseRequirement, type Requirement } from './requirements.js';
+import { analyseGraph } from './plan.js';
+import type { Job, Submission } from './job.js';
+import { compact } from './compact.js';
+
+export type { Job, Submission } from './job.js';
+
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+const nameMessage =
+  'must start with a letter or digit and use only letters, digits, ".", "_" and "-" (at most 100 characters)';
+
+export const JOB_DEFAULTS = {
+  priority: 50,
+  maxRetries: 0,
+  timeoutMs: 60 * 60_000,
+  provisionTimeoutMs: 10 * 60_000,
+} as const;
+
+export const jobName = z.string().regex(NAME_PATTERN, nameMessage);
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Settings reach the runner as environment variables; numbers and booleans are written as text. */
+const settings = z
+  .record(
+    z.string(),
+    z.union([z.string(), z.number(), z.boolean()], { error: 'must be a string, number or boolean (quote values that contain commas in YAML flow maps)' }).transform((v) => String(v)),
+  )
+  .superRefine((value, ctx) => {
+    for (const key of Object.keys(value)) {
+      if (!ENV_NAME.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'must be an environment variable name (letters, digits, "_")' });
+      else if (key.startsWith('TESTBAY_')) ctx.addIssue({ code: 'custom', path: [key], message: 'TESTBAY_* variables are set by Testbay itself' });
+    }
+  });
+
+const runner = z.strictObject({
+  command: z
+    .array(z.string().min(1, 'an argument cannot be empty'), {
+      error: 'must be an argv array such as ["./run-tests", "--fast"], never a shell string',
+    })
+    .min(1, 'needs at least the program to run'),
+});
+
+const requirement = z.string().transform((text, ctx): Requirement => {
+  const parsed = parseRequirement(text);
+  if (!parsed.ok) {
+    ctx.addIssue({ code: 'custom', message: parsed.error });
+    return z.NEVER;
+  }
+  return parsed.value;
+});
+
+const fileName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/, 'must be a plain file name (letters, digits, ".", "_", "-")');
+
+const asset = z.strictObject({
+  url: z
+    .string()
+    .regex(/^(https?|file):\/\/\S+$/, 'must be an http://, https:// or file:// URL'),
+  sha256: z.string().regex(/^[a-f0-9]{64}$/, 'must be 64 lowercase hex digits'),
+  name: fileName.optional(),
+});
+
+const testCode = z.strictObject({
+  git: z.string().min(1, 'needs the repository URL or path'),
+  ref: z.string().min(1).default('HEAD'),
+});
+
+const positiveMs = z.number().int().positive();
+
+/** Fields a job may take from the submission's `defaults`. */
+const inheritable = {
+  runner: runner.optional(),
+  settings: settings.optional(),
+  workerClass: z.string().regex(NAME_PATTERN, nameMessage).optional(),
+  hostRequires: z.array(requirement).optional(),
+  timeoutMs: positiveMs.optional(),
+  provisionTimeoutMs: positiveMs.optional(),
+  queueTimeoutMs: positiveMs.optional(),
+  priority: z.number().int().min(0).max(1000).optional(),
+  maxRetries: z.number().int().min(0).max(100).optional(),
+  assets: z.array(asset).optional(),
+  tests: testCode.optional(),
+};
+
+const oneOrMany = z.union([jobName, z.array(jobName)]).transform((v) => (Array.isArray(v) ? v : [v]));
+
+const jobInput = z.strictObject({
+  name: jobName,
+  description: z.string().max(2000).optional(),
+  ...inheritable,
+  startAfter: oneOrMany.optional(),
+  startDirectlyAfter: oneOrMany.optional(),
+  parallelWith: oneOrMany.optional(),
+});
+
+export const submissionSpec = z
+  .strictObject({
+    name: z.string().min(1).max(200).optional(),
+    defaults: z.strictObject(inheritable).optional(),
+    jobs: z.array(jobInput).min(1, 'a submission needs at least one job').max(500),
+  })
+  .transform((input, ctx): Submission => {
+    const d = input.defaults ?? {};
+    const jobs: Job[] = [];
+    input.jobs.forEach((j, i) => {
+      const runnerSpec = j.runner ?? d.runner;
+      const workerClass = j.workerClass ?? d.workerClass;
+      if (!runnerSpec) ctx.addIssue({ code: 'custom', path: ['jobs', i, 'runner'], message: 'required: set runner.command on the job or in defaults' });
+      if (!workerClass) ctx.addIssue({ code: 'custom', path: ['jobs', i, 'workerClass'], message: 'required: set workerClass on the job or in defaults' });
+      if ((j.startDirectlyAfter?.length ?? 0) > 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['jobs', i, 'startDirectlyAfter'],
+          message: `job \`${j.name}\` can run directly after only one job, not ${j.startDirectlyAfter?.map((n) => `\`${n}\``).join(' and ')}`,
+        });
+      }
+      if (!runnerSpec || !workerClass) return;
+      const job: Job = {
+        name: j.name,
+        runner: runnerSpec,
+        settings: { ...d.settings, ...j.settings },
+        workerClass,
+        hostRequires: j.hostRequires ?? d.hostRequires ?? [],
+        timeoutMs: j.timeoutMs ?? d.timeoutMs ?? JOB_DEFAULTS.timeoutMs,
+        provisionTimeoutMs: j.provisionTimeoutMs ?? d.provisionTimeoutMs ?? JOB_DEFAULTS.provisionTimeoutMs,
+        priority: j.priority ?? d.priority ?? JOB_DEFAULTS.priority,
+        maxRetries: j.maxRetries ?? d.maxRetries ?? JOB_DEFAULTS.maxRetries,
+        assets: (j.assets ?? d.assets ?? []).map((a) => compact(a)),
+        startAfter: j.startAfter ?? [],
+        parallelWith: j.parallelWith ?? [],
+      };
+      const queueTimeoutMs = j.queueTimeoutMs ?? d.queueTimeoutMs;
+      if (queueTimeoutMs !== undefined) job.queueTimeoutMs = queueTimeoutMs;
+      const tests = j.tests ?? d.tests;
+      if (tests) job.tests = tests;
+      if (j.description !== undefined) job.description = j.description;
+      const direct = j.startDirectlyAfter?.[0];
+      if (direct !== undefined) job.startDirectlyAfter = direct;
+      jobs.push(job);
+    });
+    if (jobs.length !== input.jobs.length) return z.NEVER;
+    for (const issue of analyseGraph(jobs).issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    const submission: Submission = { jobs };
+    if (input.name !== undefined) submission.name = input.name;
+    return submission;
+  });
+
+export type SubmissionInput = z.input<typeof submissionSpec>;

@@ -1,0 +1,75 @@
+/**
+ * @module What people see of a submission: the job table with states, results, hosts,
+ * waiting reasons and lineage (clonedFrom). Built by the submission workflow, enriched
+ * with live progress by the API, shown by the CLI and the dashboard.
+ */
+import type { JobResult, ResultKind } from './outcome.js';
+import type { Progress } from './job-run.js';
+
+export const JOB_STATES = ['waiting', 'scheduled', 'provisioning', 'running', 'uploading', 'done'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+export interface JobView {
+  id: string;
+  name: string;
+  /** recipe set number within the submission (clones get new numbers) */
+  setNumber: number;
+  attempt: number;
+  workerClass: string;
+  state: JobState;
+  result?: JobResult;
+  hostId?: string;
+  /** the job id of the attempt this one re-runs */
+  clonedFrom?: string;
+  /** the job id of the attempt that re-ran this one */
+  retriedAs?: string;
+  waitingReason?: string;
+  startedAt?: string;
+  endedAt?: string;
+  progress?: Progress;
+}
+
+export type RecipeSetState = 'waiting' | 'leasing' | 'running' | 'done';
+
+export interface RecipeSetView {
+  number: number;
+  /** index of the recipe set in the plan; clones share it */
+  planIndex: number;
+  attempt: number;
+  state: RecipeSetState;
+  jobIds: string[];
+  hosts: string[];
+  excludedHosts: string[];
+  clonedFrom?: number;
+  /** why an aborted set was not re-scheduled */
+  notRetried?: string;
+  workflowId: string;
+}
+
+export interface SubmissionView {
+  id: string;
+  name?: string;
+  state: 'running' | 'done';
+  result?: ResultKind;
+  createdAt: string;
+  endedAt?: string;
+  workflowId: string;
+  jobs: JobView[];
+  recipeSets: RecipeSetView[];
+  /** set when the view could not be read live (Temporal unreachable) */
+  notice?: string;
+}
+
+/** The latest attempt of each job name: what a submission's result is made of. */
+export function latestAttempts(jobs: readonly JobView[]): JobView[] {
+  const latest = new Map<string, JobView>();
+  for (const j of jobs) {
+    const seen = latest.get(j.name);
+    if (!seen || j.attempt > seen.attempt) latest.set(j.name, j);
+  }
+  return [...latest.values()];
+}
+
+export function finalResults(jobs: readonly JobView[]): JobResult[] {
+  return latestAttempts(jobs).flatMap((j) => (j.result ? [j.result] : []));
+}

@@ -1,0 +1,76 @@
+/**
+ * @module Starts a Temporal dev server (`temporal server start-dev`) as a child process and
+ * waits until it answers. Used by `testbay dev` (persisted to a file, with the Web UI) and
+ * by the test suite (one server per run).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Connection } from '@temporalio/client';
+
+export interface DevServerOptions {
+  bin: string;
+  port: number;
+  /** Web UI port; omit for a headless server */
+  uiPort?: number;
+  /** SQLite file; omit for an in-memory server */
+  dbFile?: string;
+  logFile: string;
+  /** faster, less durable SQLite (tests) */
+  fast?: boolean;
+  extraArgs?: string[];
+}
+
+export interface DevServer {
+  address: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
+  await fs.mkdir(path.dirname(o.logFile), { recursive: true });
+  if (o.dbFile) await fs.mkdir(path.dirname(o.dbFile), { recursive: true });
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(o.port), '--log-level', 'warn'];
+  args.push(...(o.uiPort !== undefined ? ['--ui-port', String(o.uiPort)] : ['--headless']));
+  if (o.dbFile) args.push('--db-filename', o.dbFile);
+  if (o.fast) args.push('--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=off');
+  args.push(...(o.extraArgs ?? []));
+  const log = createWriteStream(o.logFile, { flags: 'a' });
+  const child = spawn(o.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  let exited: string | undefined;
+  child.once('exit', (code, signal) => (exited = `exited with ${signal ?? code}`));
+  const address = `127.0.0.1:${o.port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (exited) {
+      const tail = (await fs.readFile(o.logFile, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n');
+      throw new Error(`Temporal dev server ${exited} (is port ${o.port} free?). Last lines of ${o.logFile}:\n${tail}`);
+    }
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+      await connection.workflowService.getSystemInfo({});
+      await connection.close();
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`Temporal dev server did not answer on ${address} within 60 s; see ${o.logFile}`);
+      await sleep(200);
+    }
+  }
+  return {
+    address,
+    process: child,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await gone;
+      clearTimeout(timer);
+      log.end();
+    },
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * @module `testbay control`: the control worker. It runs every workflow (submission,
+ * recipe set, chain, scheduler) on the control task queue, with the control activities as
+ * local activities, and makes sure the lab's scheduler workflow is running with this
+ * worker's configuration.
+ */
+import { fileURLToPath } from 'node:url';
+import { type Client } from '@temporalio/client';
+import { Worker, type NativeConnection } from '@temporalio/worker';
+import { TestbayClient } from '../api/client.js';
+import type { Config } from '../config.js';
+import { CONTROL_TASK_QUEUE, SCHEDULER_WORKFLOW_ID } from '../domain/ids.js';
+import type { Logger } from '../logger.js';
+import { createControlActivities } from '../activities/control/index.js';
+import type { schedulerWorkflow } from '../workflows/scheduler.js';
+import { configureSignal } from '../workflows/scheduler-messages.js';
+import { installSdkLogger } from './sdk-logger.js';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export interface ControlWorkerOptions {
+  connection: NativeConnection;
+  /** a pre-built bundle (tests bundle once per run); otherwise the workflows are bundled at start */
+  workflowBundle?: { code: string } | { codePath: string };
+  controlToken: string;
+}
+
+export async function createControlWorker(config: Config, log: Logger, options: ControlWorkerOptions): Promise<Worker> {
+  installSdkLogger(log);
+  const api = new TestbayClient(config.api.url, options.controlToken);
+  const worker = await Worker.create({
+    connection: options.connection,
+    namespace: config.temporal.namespace,
+    taskQueue: CONTROL_TASK_QUEUE,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    activities: createControlActivities({ api }),
+    // Bursts of submissions: workflow tasks are short, let several run at once.
+    maxConcurrentWorkflowTaskExecutions: 40,
+    maxCachedWorkflows: 2_000,
+  });
+  return worker;
+}
+
+/** Starts the scheduler if it is not running, and gives it this worker's configuration. */
+export async function ensureScheduler(client: Client, config: Config): Promise<void> {
+  await client.workflow.signalWithStart<typeof schedulerWorkflow, [Partial<Config['scheduler']>]>('schedulerWorkflow', {
+    workflowId: SCHEDULER_WORKFLOW_ID,
+    taskQueue: CONTROL_TASK_QUEUE,
+    args: [{ config: config.scheduler }],
+    signal: configureSignal,
+    signalArgs: [config.scheduler],
+  });
+}

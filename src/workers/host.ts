@@ -1,0 +1,151 @@
+/**
+ * @module `testbay host`: one lab machine. It checks its own setup, stops runners a
+ * previous run of it left behind, polls its own task queue `host/<id>` for the
+ * activities of the jobs leased to it, and registers with the scheduler (worker classes,
+ * capabilities, hostname, address). SIGTERM lets the running job finish (or, after a
+ * deadline, stops it with "host shutting down") and then exits; no lease leaks.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import { Worker, type NativeConnection } from '@temporalio/worker';
+import { TestbayClient } from '../api/client.js';
+import type { Config } from '../config.js';
+import { createHostActivities } from '../activities/host/index.js';
+import { reapStaleRunners } from '../activities/host/reaper.js';
+import { CONTROL_TASK_QUEUE, hostTaskQueue, SCHEDULER_WORKFLOW_ID } from '../domain/ids.js';
+import type { HostRegistration } from '../domain/lab.js';
+import type { Capabilities } from '../domain/requirements.js';
+import type { Logger } from '../logger.js';
+import type { schedulerWorkflow } from '../workflows/scheduler.js';
+import { registerHostSignal } from '../workflows/scheduler-messages.js';
+
+export interface HostOptions {
+  hostId: string;
+  workerClasses: string[];
+  /** from --cap key=value; override detected ones */
+  capabilities: Capabilities;
+  workDir: string;
+  runnerPath: string[];
+  hostToken: string;
+}
+
+export interface RunningHost {
+  worker: Worker;
+  registration: HostRegistration;
+  /** graceful: stop taking work, let the running job finish or stop it after the deadline */
+  shutdown(): Promise<void>;
+  /** resolves when the worker has stopped */
+  done: Promise<void>;
+}
+
+/** What every host knows about itself; --cap values take precedence. */
+export function detectCapabilities(): Capabilities {
+  return {
+    arch: os.arch() === 'x64' ? 'x86_64' : os.arch() === 'arm64' ? 'aarch64' : os.arch(),
+    os: os.platform(),
+    cpus: String(os.cpus().length),
+    memory_gb: String(Math.floor(os.totalmem() / 1024 ** 3)),
+    hostname: os.hostname(),
+  };
+}
+
+export function primaryAddress(): string {
+  for (const addresses of Object.values(os.networkInterfaces())) {
+    for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+/** Problems that would make every job fail on this host, found before taking any. */
+async function checkSetup(workDir: string): Promise<string | undefined> {
+  try {
+    await fs.mkdir(path.join(workDir, 'jobs'), { recursive: true });
+    const probe = path.join(workDir, `.probe-${process.pid}`);
+    await fs.writeFile(probe, 'ok');
+    await fs.rm(probe);
+  } catch (err) {
+    return `work dir ${workDir} is not writable: ${(err as Error).message}`;
+  }
+  return undefined;
+}
+
+export async function startHost(config: Config, log: Logger, options: HostOptions, temporal: { connection: NativeConnection; client: Client }): Promise<RunningHost> {
+  const { hostId } = options;
+  const setupProblem = await checkSetup(options.workDir);
+  if (setupProblem) log.error('broken setup; registering as broken', { problem: setupProblem });
+  const reaped = await reapStaleRunners(options.workDir, config.host.killGraceMs);
+  if (reaped.length > 0) log.warn('stopped runners left by a previous run of this host', { jobs: reaped });
+
+  const shutdown = new AbortController();
+  const registration: HostRegistration = {
+    hostId,
+    instanceId: randomUUID(),
+    workerClasses: options.workerClasses,
+    capabilities: { ...detectCapabilities(), ...options.capabilities },
+    hostname: os.hostname(),
+    address: primaryAddress(),
+    ...(setupProblem ? { setupProblem } : {}),
+  };
+  const register = async () => {
+    for (let delayMs = 500; ; delayMs = Math.min(delayMs * 2, 10_000)) {
+      try {
+        await temporal.client.workflow.signalWithStart<typeof schedulerWorkflow, [HostRegistration]>('schedulerWorkflow', {
+          workflowId: SCHEDULER_WORKFLOW_ID,
+          taskQueue: CONTROL_TASK_QUEUE,
+          args: [{}],
+          signal: registerHostSignal,
+          signalArgs: [registration],
+        });
+        log.info('registered with the scheduler', { hostId, classes: registration.workerClasses });
+        return;
+      } catch (err) {
+        if (shutdown.signal.aborted) return;
+        log.warn('could not register; retrying', { error: String(err), delayMs });
+        await new Promise((r) => setTimeout(r, delayMs));
+      }
+    }
+  };
+
+  const activities = createHostActivities({
+    hostId,
+    workDir: options.workDir,
+    api: new TestbayClient(config.api.url, options.hostToken),
+    runnerPath: options.runnerPath,
+    killGraceMs: config.host.killGraceMs,
+    logFlushMs: config.host.logFlushMs,
+    shutdown: shutdown.signal,
+    shutdownDeadlineMs: config.host.shutdownDeadlineMs,
+    onPresenceLost: () => void register(),
+    log,
+  });
+  const worker = await Worker.create({
+    connection: temporal.connection,
+    namespace: config.temporal.namespace,
+    taskQueue: hostTaskQueue(hostId),
+    activities,
+    // Heartbeats carry cancellation back to the runner: send them often, not at 0.8 × timeout.
+    maxHeartbeatThrottleInterval: config.host.heartbeatThrottleMs,
+    defaultHeartbeatThrottleInterval: config.host.heartbeatThrottleMs,
+    // The running job gets the shutdown deadline plus time to stop its runner and report.
+    shutdownGraceTime: config.host.shutdownDeadlineMs + config.host.killGraceMs + 10_000,
+    maxConcurrentActivityTaskExecutions: 8,
+  });
+  const done = worker.run();
+  await register();
+  return {
+    worker,
+    registration,
+    done,
+    shutdown: async () => {
+      if (!shutdown.signal.aborted) {
+        log.info('shutting down: no new work; the running job may finish', { deadlineMs: config.host.shutdownDeadlineMs });
+        shutdown.abort();
+        worker.shutdown();
+      }
+      await done;
+    },
+  };
+}

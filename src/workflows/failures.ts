@@ -1,0 +1,82 @@
+/**
+ * @module One mapper from what Temporal reports about a failed host activity to a job
+ * result with a typed abort cause, so no caller parses messages.
+ */
+import { ActivityFailure, ApplicationFailure, CancelledFailure, TimeoutFailure } from '@temporalio/workflow';
+import { TimeoutType } from '@temporalio/common';
+import { ErrorType } from '../domain/errors.js';
+import { AbortCause, type JobResult } from '../domain/outcome.js';
+
+export type Phase = 'provision' | 'run' | 'upload';
+
+export interface FailureContext {
+  hostId: string;
+  jobName: string;
+  phase: Phase;
+  heartbeatTimeoutMs: number;
+  pickupTimeoutMs: number;
+  /** the phase's own deadline */
+  phaseTimeoutMs: number;
+  now: number;
+}
+
+const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+const phaseWords: Record<Phase, string> = { provision: 'provisioning', run: 'running', upload: 'uploading results of' };
+
+export function isCancellation(err: unknown): boolean {
+  return err instanceof CancelledFailure || (err instanceof ActivityFailure && err.cause instanceof CancelledFailure);
+}
+
+/** Maps a host activity failure to an aborted (or cancelled) result with a typed cause. */
+export function resultOfFailure(err: unknown, ctx: FailureContext): JobResult {
+  if (isCancellation(err)) return { kind: 'cancelled', reason: 'cancelled' };
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  const doing = `${phaseWords[ctx.phase]} \`${ctx.jobName}\``;
+  if (cause instanceof TimeoutFailure) {
+    switch (cause.timeoutType) {
+      case TimeoutType.HEARTBEAT: {
+        const lastSeen = new Date(ctx.now - ctx.heartbeatTimeoutMs).toISOString().slice(11, 19);
+        return {
+          kind: 'aborted',
+          cause: AbortCause.HostLost,
+          reason: `host ${ctx.hostId} stopped heartbeating at ${lastSeen} while ${doing} (no heartbeat for ${seconds(ctx.heartbeatTimeoutMs)})`,
+        };
+      }
+      case TimeoutType.SCHEDULE_TO_START:
+        return {
+          kind: 'aborted',
+          cause: AbortCause.HostLost,
+          reason: `host ${ctx.hostId} did not pick up \`${ctx.jobName}\` within ${seconds(ctx.pickupTimeoutMs)}`,
+        };
+      default: {
+        const causeByPhase = { provision: AbortCause.SetupTimeout, run: AbortCause.RunTimeout, upload: AbortCause.Upload } as const;
+        return {
+          kind: 'aborted',
+          cause: causeByPhase[ctx.phase],
+          reason: `${doing} took longer than ${seconds(ctx.phaseTimeoutMs)}`,
+        };
+      }
+    }
+  }
+  if (cause instanceof ApplicationFailure) {
+    const byType: Record<string, AbortCause> = {
+      [ErrorType.Asset]: AbortCause.Asset,
+      [ErrorType.TestCode]: AbortCause.TestCode,
+      [ErrorType.Provision]: AbortCause.Provision,
+      [ErrorType.BrokenSetup]: AbortCause.BrokenSetup,
+      [ErrorType.Upload]: AbortCause.Upload,
+      [ErrorType.LeaseRevoked]: AbortCause.Upload,
+      [ErrorType.HostShutdown]: AbortCause.HostShutdown,
+    };
+    const typed = cause.type ? byType[cause.type] : undefined;
+    if (typed) return { kind: 'aborted', cause: typed, reason: cause.message };
+  }
+  const fallback = { provision: AbortCause.Provision, run: AbortCause.RunnerCrash, upload: AbortCause.Upload } as const;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return { kind: 'aborted', cause: fallback[ctx.phase], reason: `${doing} on host ${ctx.hostId} failed: ${message}` };
+}
+
+/** True when the result says the host itself is gone, so nothing more can run on it. */
+export function isHostLost(result: JobResult): boolean {
+  return result.kind === 'aborted' && (result.cause === AbortCause.HostLost || result.cause === AbortCause.HostShutdown);
+}

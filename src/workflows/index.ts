@@ -1,0 +1,7 @@
+/**
+ * @module Every workflow, for the control worker's bundle.
+ */
+export { submissionWorkflow } from './submission.js';
+export { recipeSetWorkflow } from './recipe-set.js';
+export { chainWorkflow } from './chain.js';
+export { schedulerWorkflow } from './scheduler.js';

@@ -1,0 +1,253 @@
+/**
+ * @module runRecipeSet: one attempt of a recipe set. It asks the scheduler for one lease
+ * per recipe (all-or-nothing), then runs one chain per leased host, all started together.
+ * In a parallel set, a failed or aborted job stops its partners (skipped, with the
+ * reason). It returns every job's result; re-scheduling is the submission's decision.
+ */
+import {
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  isCancellation,
+  log,
+  ParentClosePolicy,
+  setHandler,
+  sleep,
+  startChild,
+  workflowInfo,
+  type ChildWorkflowHandle,
+} from '@temporalio/workflow';
+import { chainWorkflowId, CONTROL_TASK_QUEUE, SCHEDULER_WORKFLOW_ID } from '../domain/ids.js';
+import type { RunConfig } from '../domain/job-run.js';
+import type { RecipeRequest } from '../domain/lab.js';
+import { AbortCause, type JobResult } from '../domain/outcome.js';
+import type { Requirement } from '../domain/requirements.js';
+import { chainWorkflow, type ChainJob, type ChainResult } from './chain.js';
+import { chainFaultSignal, partnerStopSignal, setLeasedSignal } from './chain-messages.js';
+import { cancelSignal } from './messages.js';
+import {
+  cancelLeaseRequestSignal,
+  leaseDeniedSignal,
+  leaseGrantedSignal,
+  releaseLeaseSignal,
+  requestLeaseSignal,
+  type LeaseGrant,
+} from './scheduler-messages.js';
+import { HostKey, JobKey, SubmissionKey, WorkerClassKey } from './search-attributes.js';
+
+export interface RecipeInput {
+  workerClass: string;
+  hostRequires: Requirement[];
+  jobs: ChainJob[];
+}
+
+export interface RecipeSetInput {
+  submissionId: string;
+  setNumber: number;
+  attempt: number;
+  label: string;
+  recipes: RecipeInput[];
+  excludedHosts: string[];
+  previousHosts: string[];
+  priority: number;
+  queueTimeoutMs?: number;
+  config: RunConfig;
+  /** workflow id of the submission, told when the hosts are leased */
+  submissionWorkflowId: string;
+}
+
+export interface RecipeSetResult {
+  /** by job id */
+  results: Record<string, JobResult>;
+  /** leased host per recipe; empty when no lease was granted */
+  hosts: string[];
+  /** set when the scheduler said no host could ever take this set */
+  denied?: string;
+}
+
+export async function recipeSetWorkflow(input: RecipeSetInput): Promise<RecipeSetResult> {
+  const requestId = workflowInfo().workflowId;
+  const allJobs = input.recipes.flatMap((r) => r.jobs);
+  let grant: LeaseGrant | undefined;
+  let denied: string | undefined;
+  let stop: { reason: string; jobId?: string } | undefined;
+  let chains: ChildWorkflowHandle<typeof chainWorkflow>[] = [];
+  const stopped = new Set<number>();
+
+  setHandler(leaseGrantedSignal, (g) => {
+    if (g.requestId !== requestId) return;
+    if (grant || stop) {
+      // A grant after we gave up waiting: hand the hosts straight back.
+      for (const l of g.leases) void releaseLease(l.hostId, l.token);
+      return;
+    }
+    grant = g;
+  });
+  setHandler(leaseDeniedSignal, (d) => {
+    if (d.requestId === requestId) denied = d.reason;
+  });
+
+  /** Stops one chain (cancelled), its partners skipped; or every chain. */
+  const stopChains = (reason: string, jobId?: string) => {
+    const target = jobId === undefined ? -1 : input.recipes.findIndex((r) => r.jobs.some((j) => j.id === jobId));
+    input.recipes.forEach((recipe, i) => {
+      const handle = chains[i];
+      if (!handle || stopped.has(i)) return;
+      stopped.add(i);
+      if (target === -1 || i === target) {
+        void handle.signal(cancelSignal, { reason });
+      } else {
+        const name = input.recipes[target]!.jobs.find((j) => j.id === jobId)?.name ?? jobId;
+        void handle.signal(partnerStopSignal, { reason: `partner \`${name}\` was cancelled` });
+      }
+    });
+  };
+  setHandler(cancelSignal, (req) => {
+    stop ??= { reason: req.reason ?? 'cancelled', ...(req.jobId ? { jobId: req.jobId } : {}) };
+    stopChains(req.reason ?? 'cancelled', req.jobId);
+  });
+  setHandler(chainFaultSignal, ({ hostId, jobName, result }) => {
+    if (input.recipes.length < 2) return;
+    const from = grant?.leases.findIndex((l) => l.hostId === hostId) ?? -1;
+    chains.forEach((handle, i) => {
+      if (i === from || stopped.has(i)) return;
+      stopped.add(i);
+      void handle.signal(partnerStopSignal, { reason: `partner \`${jobName}\` ${result.kind}` });
+    });
+  });
+
+  const everyJob = (result: JobResult): RecipeSetResult => ({
+    results: Object.fromEntries(allJobs.map((j) => [j.id, j.preSkipped !== undefined ? { kind: 'skipped', reason: j.preSkipped } : result])),
+    hosts: [],
+  });
+
+  // 1. Lease: ask the scheduler, wait for its answer, a stop, or the queue timeout.
+  const recipes: RecipeRequest[] = input.recipes.map((r) => ({
+    workerClass: r.workerClass,
+    hostRequires: r.hostRequires,
+    excludedHosts: input.excludedHosts,
+    previousHosts: input.previousHosts,
+  }));
+  await deliverToScheduler(() =>
+    getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(requestLeaseSignal, {
+      requestId,
+      requester: requestId,
+      label: input.label,
+      priority: input.priority,
+      recipes,
+    }),
+  );
+  let inTime = true;
+  try {
+    inTime = await condition(() => grant !== undefined || denied !== undefined || stop !== undefined, input.queueTimeoutMs);
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    stop ??= { reason: 'recipe set workflow cancelled' };
+  }
+  if (!grant) {
+    await CancellationScope.nonCancellable(() =>
+      getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(cancelLeaseRequestSignal, { requestId }),
+    );
+    if (denied !== undefined) {
+      return { ...everyJob({ kind: 'aborted', cause: AbortCause.NoHostLeft, reason: denied }), denied };
+    }
+    if (!inTime) {
+      return everyJob({ kind: 'cancelled', reason: `waited in the queue longer than queueTimeoutMs (${Math.round(input.queueTimeoutMs! / 1000)} s)` });
+    }
+    return cancelledBeforeStart(input, stop?.reason ?? 'cancelled', stop?.jobId);
+  }
+  const leases = grant.leases;
+  const hosts = leases.map((l) => l.hostId);
+  await getExternalWorkflowHandle(input.submissionWorkflowId)
+    .signal(setLeasedSignal, { setNumber: input.setNumber, hosts })
+    .catch((err: unknown) => log.warn('could not tell the submission about the lease', { error: String(err) }));
+
+  // 2. Run one chain per host, all started together; each chain releases its own lease.
+  const parallel = input.recipes.length > 1;
+  try {
+    chains = await Promise.all(
+      input.recipes.map((recipe, i) =>
+        startChild(chainWorkflow, {
+          workflowId: chainWorkflowId(input.submissionId, input.setNumber, leases[i]!.hostId),
+          taskQueue: CONTROL_TASK_QUEUE,
+          parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+          typedSearchAttributes: [
+            { key: SubmissionKey, value: input.submissionId },
+            { key: HostKey, value: [leases[i]!.hostId] },
+            { key: JobKey, value: recipe.jobs.map((j) => j.name) },
+            { key: WorkerClassKey, value: [recipe.workerClass] },
+          ],
+          memo: { jobs: recipe.jobs.map((j) => j.name).join(', ') },
+          args: [
+            {
+              submissionId: input.submissionId,
+              setNumber: input.setNumber,
+              attempt: input.attempt,
+              hostId: leases[i]!.hostId,
+              leaseToken: leases[i]!.token,
+              jobs: recipe.jobs,
+              config: input.config,
+              ...(parallel ? { reportFaultsTo: requestId } : {}),
+            },
+          ],
+        }),
+      ),
+    );
+  } catch (err) {
+    // Nothing started (or only some): give back the leases of chains that are not running.
+    for (const [i, l] of leases.entries()) if (!chains[i]) await releaseLease(l.hostId, l.token);
+    throw err;
+  }
+  if (stop) stopChains(stop.reason, stop.jobId);
+
+  const settled = await Promise.allSettled(chains.map((c) => c.result()));
+  const results: Record<string, JobResult> = {};
+  settled.forEach((s, i) => {
+    const recipe = input.recipes[i]!;
+    const chainResults: ChainResult['results'] = s.status === 'fulfilled' ? s.value.results : {};
+    for (const job of recipe.jobs) {
+      results[job.id] = chainResults[job.id] ?? {
+        kind: 'aborted',
+        cause: AbortCause.Internal,
+        reason: `chain workflow on ${leases[i]!.hostId} failed: ${s.status === 'rejected' ? String(s.reason) : 'no result'}`,
+      };
+    }
+  });
+  return { results, hosts };
+}
+
+/** Everything cancelled before any host was leased: the named chain cancelled, partners skipped. */
+function cancelledBeforeStart(input: RecipeSetInput, reason: string, jobId?: string): RecipeSetResult {
+  const target = input.recipes.findIndex((r) => r.jobs.some((j) => j.id === jobId));
+  const name = input.recipes[target]?.jobs.find((j) => j.id === jobId)?.name;
+  const results: Record<string, JobResult> = {};
+  input.recipes.forEach((r, i) => {
+    for (const j of r.jobs) {
+      results[j.id] =
+        target === -1 || i === target
+          ? { kind: 'cancelled', reason }
+          : { kind: 'skipped', reason: `partner \`${name}\` was cancelled` };
+    }
+  });
+  return { results, hosts: [] };
+}
+
+function releaseLease(hostId: string, token: string): Promise<void> {
+  return CancellationScope.nonCancellable(() =>
+    getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(releaseLeaseSignal, { hostId, token, outcomes: [] }),
+  );
+}
+
+/** The scheduler may not run yet (a lab starting up): keep trying rather than fail the set. */
+async function deliverToScheduler(send: () => Promise<void>): Promise<void> {
+  for (let delayMs = 500; ; delayMs = Math.min(delayMs * 2, 10_000)) {
+    try {
+      await send();
+      return;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      log.warn('scheduler not reachable; retrying', { error: String(err), delayMs });
+      await sleep(delayMs);
+    }
+  }
+}

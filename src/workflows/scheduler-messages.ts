@@ -1,0 +1,76 @@
+/**
+ * @module Messages of the scheduler workflow: hosts register, recipe sets request and
+ * release leases, operators change host modes, and everyone can query the lab.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { HostRecord, HostRegistration, HostState, LeaseRequestInput, OutcomeReport } from '../domain/lab.js';
+
+export interface SchedulerConfig {
+  /** the presence activity on each host must heartbeat within this, or the host is offline */
+  presenceTimeoutMs: number;
+  /** a registered host must pick up its presence activity within this */
+  presencePickupMs: number;
+  brokenAfterAborts: number;
+  /** continue-as-new after this many history events (Temporal also suggests it) */
+  maxHistoryEvents: number;
+}
+
+export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
+  presenceTimeoutMs: 10_000,
+  presencePickupMs: 30_000,
+  brokenAfterAborts: 3,
+  maxHistoryEvents: 4_000,
+};
+
+export interface ReleaseRequest {
+  hostId: string;
+  token: string;
+  outcomes: OutcomeReport[];
+}
+
+export type HostAction = 'maintenance-on' | 'maintenance-off' | 'clear-broken' | 'mark-broken' | 'remove';
+export interface HostActionRequest {
+  hostId: string;
+  action: HostAction;
+  reason?: string;
+}
+
+export interface HostView extends HostRecord {
+  state: HostState;
+  reservedFor?: string;
+}
+
+export interface QueueEntry {
+  requestId: string;
+  requester: string;
+  label: string;
+  priority: number;
+  enqueuedAt: number;
+  waitingReason: string;
+}
+
+export interface LabView {
+  hosts: HostView[];
+  queue: QueueEntry[];
+  runId: string;
+}
+
+export const registerHostSignal = defineSignal<[HostRegistration]>('registerHost');
+export const requestLeaseSignal = defineSignal<[LeaseRequestInput]>('requestLease');
+export const cancelLeaseRequestSignal = defineSignal<[{ requestId: string }]>('cancelLeaseRequest');
+export const releaseLeaseSignal = defineSignal<[ReleaseRequest]>('releaseLease');
+export const configureSignal = defineSignal<[Partial<SchedulerConfig>]>('configure');
+export const hostActionUpdate = defineUpdate<HostView | null, [HostActionRequest]>('hostAction');
+export const labQuery = defineQuery<LabView>('lab');
+
+/** Sent by the scheduler to the requesting workflow. */
+export interface LeaseGrant {
+  requestId: string;
+  leases: { hostId: string; token: string }[];
+}
+export interface LeaseDenial {
+  requestId: string;
+  reason: string;
+}
+export const leaseGrantedSignal = defineSignal<[LeaseGrant]>('leaseGranted');
+export const leaseDeniedSignal = defineSignal<[LeaseDenial]>('leaseDenied');

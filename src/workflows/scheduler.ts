@@ -1,0 +1,231 @@
+/**
+ * @module The scheduler: one long-lived entity workflow per lab. It holds the hosts and
+ * the queue of lease requests (domain/lab.ts does the deciding), grants leases by
+ * signalling the requesting recipe-set workflow, and learns that a host went away from
+ * Temporal itself: each online host runs a presence activity on its own task queue, and a
+ * missed heartbeat or a pickup timeout marks it offline. Continue-as-new keeps its
+ * history bounded; the lab state and the queue travel with it.
+ */
+import {
+  ActivityFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  log,
+  proxyActivities,
+  setHandler,
+  TimeoutFailure,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { TimeoutType } from '@temporalio/common';
+import type { HostActivities } from '../activities/host/index.js';
+import { hostTaskQueue } from '../domain/ids.js';
+import {
+  allocate,
+  cancelRequest,
+  clearBroken,
+  dropImpossible,
+  enqueue,
+  explainWait,
+  hostState,
+  markBroken,
+  markOffline,
+  newLab,
+  registerHost,
+  release,
+  removeHost,
+  setMaintenance,
+  type Grant,
+  type HostRecord,
+  type LabState,
+} from '../domain/lab.js';
+import {
+  cancelLeaseRequestSignal,
+  configureSignal,
+  DEFAULT_SCHEDULER_CONFIG,
+  hostActionUpdate,
+  labQuery,
+  leaseDeniedSignal,
+  leaseGrantedSignal,
+  registerHostSignal,
+  releaseLeaseSignal,
+  requestLeaseSignal,
+  type HostView,
+  type SchedulerConfig,
+} from './scheduler-messages.js';
+
+export interface SchedulerInput {
+  config?: Partial<SchedulerConfig>;
+  /** carried over by continue-as-new */
+  lab?: LabState;
+}
+
+export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<never> {
+  let config: SchedulerConfig = { ...DEFAULT_SCHEDULER_CONFIG, ...input.config };
+  const lab: LabState = input.lab ?? newLab(uuid4().slice(0, 8), config.brokenAfterAborts);
+  lab.brokenAfterAborts = config.brokenAfterAborts;
+  let dirty = true;
+  const outbound = new Set<Promise<void>>();
+  /** hostId → instanceId whose presence activity runs in this run */
+  const watched = new Map<string, string>();
+
+  const track = (p: Promise<void>) => {
+    outbound.add(p);
+    void p.finally(() => outbound.delete(p));
+  };
+
+  const deny = (requester: string, requestId: string, reason: string) =>
+    track(
+      getExternalWorkflowHandle(requester)
+        .signal(leaseDeniedSignal, { requestId, reason })
+        .catch((err: unknown) => log.warn('could not deliver lease denial', { requester, error: String(err) })),
+    );
+
+  const grant = (g: Grant) =>
+    track(
+      getExternalWorkflowHandle(g.requester)
+        .signal(leaseGrantedSignal, { requestId: g.requestId, leases: g.leases })
+        .catch((err: unknown) => {
+          // The requester is gone (cancelled or terminated): nobody will release these leases.
+          log.warn('requester gone; releasing its leases', { requester: g.requester, error: String(err) });
+          for (const l of g.leases) release(lab, l.hostId, l.token, [], Date.now());
+          dirty = true;
+        }),
+    );
+
+  const watchPresence = (host: HostRecord) => {
+    const { id, instanceId } = host;
+    if (!host.online || watched.get(id) === instanceId) return;
+    watched.set(id, instanceId);
+    const { holdPresence } = proxyActivities<HostActivities>({
+      taskQueue: hostTaskQueue(id),
+      // Temporal does not watch worker processes: a host that dies is noticed only when
+      // its presence activity misses a heartbeat or is never picked up.
+      heartbeatTimeout: config.presenceTimeoutMs,
+      scheduleToStartTimeout: config.presencePickupMs,
+      startToCloseTimeout: '3650 days',
+      retry: { maximumAttempts: 1 },
+    });
+    void holdPresence({ hostId: id, instanceId }).then(
+      () => lost(id, instanceId, 'host process shut down'),
+      (err: unknown) => lost(id, instanceId, describePresenceFailure(err, config)),
+    );
+  };
+
+  const lost = (hostId: string, instanceId: string, reason: string) => {
+    if (watched.get(hostId) === instanceId) watched.delete(hostId);
+    if (markOffline(lab, hostId, instanceId, reason, Date.now())) {
+      log.info('host offline', { hostId, reason });
+      dirty = true;
+    }
+  };
+
+  setHandler(registerHostSignal, (reg) => {
+    const host = registerHost(lab, reg, Date.now());
+    watchPresence(host);
+    dirty = true;
+  });
+  setHandler(requestLeaseSignal, (req) => {
+    const queued = enqueue(lab, req, Date.now());
+    if (!queued.queued) deny(req.requester, req.requestId, queued.reason);
+    dirty = true;
+  });
+  setHandler(cancelLeaseRequestSignal, ({ requestId }) => {
+    cancelRequest(lab, requestId);
+    dirty = true;
+  });
+  setHandler(releaseLeaseSignal, ({ hostId, token, outcomes }) => {
+    const r = release(lab, hostId, token, outcomes, Date.now());
+    if (r.broken) log.warn('host broken', { hostId, reason: r.broken });
+    dirty = true;
+  });
+  setHandler(configureSignal, (c) => {
+    config = { ...config, ...c };
+    lab.brokenAfterAborts = config.brokenAfterAborts;
+    dirty = true;
+  });
+  setHandler(
+    hostActionUpdate,
+    ({ hostId, action, reason }) => {
+      const now = Date.now();
+      let host: HostRecord | undefined;
+      switch (action) {
+        case 'maintenance-on':
+        case 'maintenance-off':
+          host = setMaintenance(lab, hostId, action === 'maintenance-on');
+          break;
+        case 'clear-broken':
+          host = clearBroken(lab, hostId);
+          break;
+        case 'mark-broken':
+          host = markBroken(lab, hostId, reason ?? 'marked broken by an operator', now);
+          break;
+        case 'remove':
+          removeHost(lab, hostId);
+          watched.delete(hostId);
+          for (const { request, reason: why } of dropImpossible(lab)) deny(request.requester, request.requestId, why);
+          break;
+      }
+      dirty = true;
+      return host ? view(lab, host) : null;
+    },
+    {
+      validator: ({ hostId, action }) => {
+        if (!lab.hosts[hostId]) throw new Error(`unknown host ${hostId}`);
+        if (action === 'remove' && lab.hosts[hostId]?.lease) throw new Error(`host ${hostId} holds a lease; put it into maintenance first and remove it when idle`);
+      },
+    },
+  );
+  setHandler(labQuery, () => ({
+    hosts: Object.values(lab.hosts)
+      .sort((a, b) => (a.id < b.id ? -1 : 1))
+      .map((h) => view(lab, h)),
+    queue: lab.queue.map((r) => ({
+      requestId: r.requestId,
+      requester: r.requester,
+      label: r.label,
+      priority: r.priority,
+      enqueuedAt: r.enqueuedAt,
+      waitingReason: explainWait(lab, r.requestId) ?? 'queued',
+    })),
+    runId: workflowInfo().runId,
+  }));
+
+  // After continue-as-new, hosts that were online are watched again by this run.
+  for (const host of Object.values(lab.hosts)) watchPresence(host);
+
+  for (;;) {
+    await condition(() => dirty || shouldContinueAsNew(config));
+    if (dirty) {
+      dirty = false;
+      for (const g of allocate(lab, Date.now())) grant(g);
+    }
+    if (shouldContinueAsNew(config) && !dirty) {
+      await condition(() => allHandlersFinished() && outbound.size === 0);
+      if (!dirty) await continueAsNew<typeof schedulerWorkflow>({ config, lab });
+    }
+  }
+}
+
+function shouldContinueAsNew(config: SchedulerConfig): boolean {
+  const info = workflowInfo();
+  return info.continueAsNewSuggested || info.historyLength >= config.maxHistoryEvents;
+}
+
+function view(lab: LabState, h: HostRecord): HostView {
+  const v: HostView = { ...h, state: hostState(h) };
+  const reservedFor = lab.reserved[h.id];
+  if (reservedFor !== undefined) v.reservedFor = reservedFor;
+  return v;
+}
+
+function describePresenceFailure(err: unknown, config: SchedulerConfig): string {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof TimeoutFailure) {
+    if (cause.timeoutType === TimeoutType.HEARTBEAT) return `stopped heartbeating (no heartbeat for ${config.presenceTimeoutMs / 1000} s)`;
+    if (cause.timeoutType === TimeoutType.SCHEDULE_TO_START) return `did not poll its task queue within ${config.presencePickupMs / 1000} s`;
+  }
+  return `presence check failed: ${cause instanceof Error ? cause.message : String(cause)}`;
+}

@@ -1,0 +1,326 @@
+/**
+ * @module runSubmission: what one POST created. It runs the plan's recipe sets in
+ * after-edge order, each as a child recipe-set workflow; skips jobs whose parents did not
+ * pass; and re-schedules an aborted recipe set as a clone on other hosts (the hosts it
+ * aborted on excluded) up to maxRetries, keeping the aborted attempt visible beside it.
+ * It answers the `cancel` signal and a query with the whole job table.
+ */
+import {
+  condition,
+  log,
+  ParentClosePolicy,
+  proxyLocalActivities,
+  setHandler,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+  type ChildWorkflowHandle,
+} from '@temporalio/workflow';
+import type { ControlActivities } from '../activities/control/index.js';
+import { CONTROL_TASK_QUEUE, jobId, recipeSetWorkflowId } from '../domain/ids.js';
+import type { RunConfig } from '../domain/job-run.js';
+import { AbortCause, summarize, type JobResult } from '../domain/outcome.js';
+import { initialJobNumbers, type Plan, type PlanRecipeSet } from '../domain/plan.js';
+import { finalResults, latestAttempts, type JobView, type RecipeSetView, type SubmissionView } from '../domain/views.js';
+import type { ChainJob } from './chain.js';
+import { setLeasedSignal } from './chain-messages.js';
+import { cancelSignal } from './messages.js';
+import { recipeSetWorkflow, type RecipeSetResult } from './recipe-set.js';
+import { HostKey, ResultKey, SubmissionKey, WorkerClassKey, JobKey } from './search-attributes.js';
+import { submissionQuery } from './submission-messages.js';
+
+export interface SubmissionInput {
+  submissionId: string;
+  plan: Plan;
+  config: RunConfig;
+  createdAt: string;
+}
+
+const control = proxyLocalActivities<ControlActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '200 ms', maximumInterval: '10 seconds', backoffCoefficient: 2 },
+});
+
+export async function submissionWorkflow(input: SubmissionInput): Promise<SubmissionView> {
+  const { plan, submissionId, config } = input;
+  const jobs: JobView[] = [];
+  const sets: RecipeSetView[] = [];
+  const running = new Map<number, ChildWorkflowHandle<typeof recipeSetWorkflow>>();
+  const setDone = new Array<boolean>(plan.recipeSets.length).fill(false);
+  const stopBeforeStart = new Map<number, { reason: string; jobId?: string }>();
+  let cancelAll: string | undefined;
+  const firstNumbers = initialJobNumbers(plan);
+  let nextJob = plan.jobs.length + 1;
+
+  const view = (): SubmissionView => {
+    const v: SubmissionView = {
+      id: submissionId,
+      state: setDone.every(Boolean) ? 'done' : 'running',
+      createdAt: input.createdAt,
+      workflowId: workflowInfo().workflowId,
+      jobs: jobs.map((j) => ({ ...j, ...waitingReason(j) })),
+      recipeSets: sets.map((s) => ({ ...s })),
+    };
+    if (plan.name !== undefined) v.name = plan.name;
+    if (v.state === 'done') v.result = summarize(finalResults(jobs));
+    return v;
+  };
+
+  const waitingReason = (j: JobView): Partial<JobView> => {
+    if (j.state !== 'waiting') return {};
+    const set = sets.find((s) => s.number === j.setNumber);
+    if (set?.state === 'leasing') return { waitingReason: 'waiting for a host' };
+    const planSet = plan.recipeSets[set?.planIndex ?? 0]!;
+    const pending = planSet.jobs
+      .flatMap((name) => plan.jobs.find((pj) => pj.name === name)!.startAfter)
+      .filter((parent) => !latestOf(parent)?.result);
+    return pending.length > 0 ? { waitingReason: `waiting for parent ${[...new Set(pending)].map((p) => `\`${p}\``).join(', ')}` } : {};
+  };
+
+  const latestOf = (name: string) => latestAttempts(jobs.filter((j) => j.name === name))[0];
+
+  const addAttempt = (planSet: PlanRecipeSet, attempt: number, clonedFrom?: RecipeSetView): RecipeSetView => {
+    const number = clonedFrom ? sets.length + 1 : planSet.index + 1;
+    const setView: RecipeSetView = {
+      number,
+      planIndex: planSet.index,
+      attempt,
+      state: 'waiting',
+      jobIds: [],
+      hosts: [],
+      excludedHosts: [],
+      workflowId: recipeSetWorkflowId(submissionId, number),
+    };
+    if (clonedFrom) setView.clonedFrom = clonedFrom.number;
+    for (const name of planSet.jobs) {
+      const pj = plan.jobs.find((j) => j.name === name)!;
+      const id = jobId(submissionId, clonedFrom ? nextJob++ : firstNumbers.get(name)!);
+      const job: JobView = { id, name, setNumber: number, attempt, workerClass: pj.workerClass, state: 'waiting' };
+      const previous = clonedFrom ? jobs.find((j) => j.setNumber === clonedFrom.number && j.name === name) : undefined;
+      if (previous) {
+        job.clonedFrom = previous.id;
+        previous.retriedAs = id;
+      }
+      jobs.push(job);
+      setView.jobIds.push(id);
+    }
+    sets.push(setView);
+    sets.sort((a, b) => a.number - b.number);
+    return setView;
+  };
+
+  const finish = (setView: RecipeSetView, results: Record<string, JobResult>, hosts: string[]) => {
+    setView.state = 'done';
+    if (hosts.length > 0) setView.hosts = hosts;
+    for (const id of setView.jobIds) {
+      const job = jobs.find((j) => j.id === id)!;
+      job.state = 'done';
+      job.result = results[id] ?? { kind: 'aborted', cause: AbortCause.Internal, reason: 'no result reported' };
+    }
+  };
+
+  setHandler(submissionQuery, view);
+  setHandler(setLeasedSignal, ({ setNumber, hosts }) => {
+    const setView = sets.find((s) => s.number === setNumber);
+    if (!setView) return;
+    setView.state = 'running';
+    setView.hosts = hosts;
+    const planSet = plan.recipeSets[setView.planIndex]!;
+    planSet.recipes.forEach((recipeIndex, i) => {
+      for (const name of plan.recipes[recipeIndex]!.jobs) {
+        const job = jobs.find((j) => j.setNumber === setNumber && j.name === name);
+        if (job && job.state === 'waiting') {
+          job.state = 'scheduled';
+          job.hostId = hosts[i]!;
+        }
+      }
+    });
+  });
+  setHandler(cancelSignal, (req) => {
+    const reason = req.reason ?? 'cancelled';
+    if (req.jobId === undefined) {
+      cancelAll ??= reason;
+      for (const handle of running.values()) void handle.signal(cancelSignal, { reason });
+      return;
+    }
+    const job = jobs.find((j) => j.id === req.jobId);
+    if (!job) return;
+    const current = latestOf(job.name)!;
+    const handle = running.get(current.setNumber);
+    if (handle) {
+      void handle.signal(cancelSignal, { reason, jobId: current.id });
+    } else if (!current.result) {
+      const setView = sets.find((s) => s.number === current.setNumber)!;
+      if (!stopBeforeStart.has(setView.planIndex)) stopBeforeStart.set(setView.planIndex, { reason, jobId: current.id });
+    }
+  });
+
+  const runSet = async (planSet: PlanRecipeSet): Promise<void> => {
+    let setView = addAttempt(planSet, 1);
+    await condition(() => planSet.after.every((a) => setDone[a]));
+    const maxRetries = Math.min(planSet.maxRetries, config.maxRetriesCap);
+    const excluded = new Set<string>();
+    const previous = new Set<string>();
+    for (let attempt = 1; ; attempt++) {
+      const preSkipped = preSkip(planSet);
+      const stopped = cancelAll !== undefined ? { reason: cancelAll } : stopBeforeStart.get(planSet.index);
+      if (stopped) {
+        finish(setView, stoppedResults(planSet, setView, stopped, preSkipped), []);
+        break;
+      }
+      if (planSet.jobs.every((name) => preSkipped.has(name))) {
+        finish(setView, Object.fromEntries(setView.jobIds.map((id) => [id, { kind: 'skipped', reason: preSkipped.get(jobName(id))! }])), []);
+        break;
+      }
+      setView.state = 'leasing';
+      setView.excludedHosts = [...excluded];
+      const result = await runAttempt(planSet, setView, attempt, preSkipped, [...excluded], [...previous]);
+      if (result.denied !== undefined && attempt > 1) {
+        // No host is left for the clone: drop it and say why on the attempt it would have retried.
+        const dropped = new Set(setView.jobIds);
+        jobs.splice(0, jobs.length, ...jobs.filter((j) => !dropped.has(j.id)));
+        sets.splice(sets.indexOf(setView), 1);
+        const original = sets.find((s) => s.number === setView.clonedFrom)!;
+        for (const j of jobs) if (j.retriedAs !== undefined && dropped.has(j.retriedAs)) delete j.retriedAs;
+        original.notRetried = `not re-scheduled: ${result.denied}`;
+        break;
+      }
+      finish(setView, result.results, result.hosts);
+      const aborted = setView.jobIds
+        .map((id) => jobs.find((j) => j.id === id)!)
+        .filter((j) => j.result?.kind === 'aborted' && j.result.cause !== AbortCause.NoHostLeft && j.result.cause !== AbortCause.Internal);
+      if (aborted.length === 0 || cancelAll !== undefined) break;
+      if (attempt > maxRetries) {
+        if (maxRetries > 0) setView.notRetried = `not re-scheduled: maxRetries (${maxRetries}) reached after ${attempt} attempts`;
+        break;
+      }
+      for (const j of aborted) if (j.hostId !== undefined) excluded.add(j.hostId);
+      for (const h of result.hosts) previous.add(h);
+      log.info('re-scheduling aborted recipe set', { set: setView.number, excluded: [...excluded] });
+      setView = addAttempt(planSet, attempt + 1, setView);
+    }
+    setDone[planSet.index] = true;
+  };
+
+  const jobName = (id: string) => jobs.find((j) => j.id === id)!.name;
+
+  /** Jobs whose startAfter parents did not all pass, with the reason. */
+  const preSkip = (planSet: PlanRecipeSet): Map<string, string> => {
+    const skipped = new Map<string, string>();
+    for (const name of planSet.jobs) {
+      const pj = plan.jobs.find((j) => j.name === name)!;
+      for (const parent of pj.startAfter) {
+        const r = latestOf(parent)?.result;
+        if (r && r.kind !== 'passed') {
+          skipped.set(name, `parent \`${parent}\` ${r.kind === 'skipped' ? 'was skipped' : r.kind === 'aborted' ? 'aborted for good' : r.kind}`);
+          break;
+        }
+      }
+    }
+    // Partners start together: if the first job of one recipe cannot run, none of the set runs.
+    if (planSet.recipes.length > 1) {
+      const root = planSet.recipes.map((r) => plan.recipes[r]!.jobs[0]!).find((n) => skipped.has(n));
+      if (root !== undefined) {
+        for (const name of planSet.jobs) if (!skipped.has(name)) skipped.set(name, `partner \`${root}\` was skipped`);
+      }
+    }
+    return skipped;
+  };
+
+  const runAttempt = async (
+    planSet: PlanRecipeSet,
+    setView: RecipeSetView,
+    attempt: number,
+    preSkipped: Map<string, string>,
+    excludedHosts: string[],
+    previousHosts: string[],
+  ): Promise<RecipeSetResult> => {
+    const idOf = (name: string) => setView.jobIds.find((id) => jobName(id) === name)!;
+    const recipes = planSet.recipes.map((r) => {
+      const recipe = plan.recipes[r]!;
+      const chainJobs: ChainJob[] = recipe.jobs.map((name) => {
+        const pj = plan.jobs.find((j) => j.name === name)!;
+        const chainJob: ChainJob = {
+          id: idOf(name),
+          name,
+          spec: {
+            runner: pj.runner,
+            settings: pj.settings,
+            timeoutMs: pj.timeoutMs,
+            provisionTimeoutMs: pj.provisionTimeoutMs,
+            assets: pj.assets,
+            ...(pj.tests ? { tests: pj.tests } : {}),
+          },
+        };
+        if (pj.startDirectlyAfter !== undefined) chainJob.chainParent = pj.startDirectlyAfter;
+        const skip = preSkipped.get(name);
+        if (skip !== undefined) chainJob.preSkipped = skip;
+        return chainJob;
+      });
+      return { workerClass: recipe.workerClass, hostRequires: recipe.hostRequires, jobs: chainJobs };
+    });
+    const handle = await startChild(recipeSetWorkflow, {
+      workflowId: setView.workflowId,
+      taskQueue: CONTROL_TASK_QUEUE,
+      parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+      typedSearchAttributes: [
+        { key: SubmissionKey, value: submissionId },
+        { key: JobKey, value: planSet.jobs },
+        { key: WorkerClassKey, value: [...new Set(recipes.map((r) => r.workerClass))] },
+      ],
+      memo: { jobs: planSet.jobs.join(', '), attempt },
+      args: [
+        {
+          submissionId,
+          setNumber: setView.number,
+          attempt,
+          label: `${submissionId} set ${setView.number} (${planSet.jobs.join(', ')})`,
+          recipes,
+          excludedHosts,
+          previousHosts,
+          priority: planSet.priority,
+          ...(planSet.queueTimeoutMs !== undefined ? { queueTimeoutMs: planSet.queueTimeoutMs } : {}),
+          config,
+          submissionWorkflowId: workflowInfo().workflowId,
+        },
+      ],
+    });
+    running.set(setView.number, handle);
+    try {
+      return await handle.result();
+    } finally {
+      running.delete(setView.number);
+    }
+  };
+
+  const stoppedResults = (
+    planSet: PlanRecipeSet,
+    setView: RecipeSetView,
+    stopped: { reason: string; jobId?: string },
+    preSkipped: Map<string, string>,
+  ): Record<string, JobResult> => {
+    const target = stopped.jobId === undefined ? undefined : plan.jobs.find((j) => j.name === jobName(stopped.jobId!));
+    return Object.fromEntries(
+      setView.jobIds.map((id): [string, JobResult] => {
+        const name = jobName(id);
+        const skip = preSkipped.get(name);
+        if (skip !== undefined) return [id, { kind: 'skipped', reason: skip }];
+        const recipe = plan.jobs.find((j) => j.name === name)!.recipe;
+        if (!target || target.recipe === recipe) return [id, { kind: 'cancelled', reason: `${stopped.reason} (before it started)` }];
+        return [id, { kind: 'skipped', reason: `partner \`${target.name}\` was cancelled` }];
+      }),
+    );
+  };
+
+  await Promise.all(plan.recipeSets.map((s) => runSet(s)));
+
+  const final = view();
+  const hosts = [...new Set(sets.flatMap((s) => s.hosts))];
+  upsertSearchAttributes([
+    { key: ResultKey, value: final.result ?? 'unknown' },
+    ...(hosts.length > 0 ? [{ key: HostKey, value: hosts }] : []),
+  ]);
+  final.endedAt = new Date().toISOString();
+  await control.recordSubmission(final);
+  return final;
+}

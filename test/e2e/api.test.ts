@@ -1,0 +1,111 @@
+/**
+ * The HTTP API driven over HTTP: authentication and roles, bad input with paths, a
+ * submission from POST to result, live log follow, and the lease checks on uploads.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { osTest, TestLab, waitFor } from '../helpers/lab.js';
+
+let lab: TestLab;
+let url: string;
+beforeAll(async () => {
+  lab = await TestLab.start({ name: 'api', hosts: [{ id: 'a1' }], env: { TESTBAY_MAX_ARTIFACT_BYTES: String(1024 * 1024) } });
+  url = lab.api.baseUrl;
+});
+afterAll(async () => {
+  await lab?.stop();
+});
+
+const call = (method: string, path: string, token?: string, body?: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${url}/api/v1${path}`, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined && typeof body !== 'string' ? { 'content-type': 'application/json' } : {}), ...headers },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+
+describe('HTTP API', () => {
+  it('refuses requests without a token (401) and with the wrong role (403)', async () => {
+    expect((await call('GET', '/submissions')).status).toBe(401);
+    expect((await call('GET', '/submissions', 'not-a-token')).status).toBe(401);
+    const asHost = await call('POST', '/submissions', lab.tokens.host, { jobs: [osTest('x')] });
+    expect(asHost.status).toBe(403);
+    expect(((await asHost.json()) as { error: string }).error).toMatch(/a host token may not submit/);
+    expect((await call('POST', '/hosts/a1/maintenance', lab.tokens.submit, { on: true })).status).toBe(403);
+    expect((await call('PUT', '/internal/jobs/abcdef.1', lab.tokens.operate, {})).status).toBe(403);
+  });
+
+  it('answers a bad spec with 400, the field path and the reason, and starts nothing', async () => {
+    const before = (await lab.api.submissions()).submissions.length;
+    const res = await call('POST', '/submissions', lab.tokens.submit, { jobs: [{ name: 'a', workerClass: 'local', runner: { command: [] } }, { name: 'b', workerClass: 'local', runner: { command: ['x'] }, startAfter: ['zzz'] }] });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      error: 'invalid job spec',
+      issues: [{ path: ['jobs', 0, 'runner', 'command'], message: 'needs at least the program to run' }],
+    });
+    const yaml = await call('POST', '/submissions', lab.tokens.submit, 'jobs:\n  - name: b\n    workerClass: local\n    runner: {command: [x]}\n    startAfter: [zzz]\n', { 'content-type': 'application/yaml' });
+    expect(await yaml.json()).toEqual({ error: 'invalid job spec', issues: [{ path: ['jobs', 0, 'startAfter', 0], message: 'unknown job `zzz`' }] });
+    const broken = await call('POST', '/submissions', lab.tokens.submit, '{"jobs": [', { 'content-type': 'application/json' });
+    expect(broken.status).toBe(400);
+    const capped = await call('POST', '/submissions', lab.tokens.submit, { jobs: [osTest('x', {}, { maxRetries: 50 })] });
+    expect(await capped.json()).toEqual({ error: 'invalid job spec', issues: [{ path: ['jobs', 0, 'maxRetries'], message: "50 is above this server's cap of 5" }] });
+    expect((await lab.api.submissions()).submissions.length).toBe(before);
+  });
+
+  it('takes a YAML submission to its result and serves its log live from the first byte', async () => {
+    const res = await call('POST', '/submissions', lab.tokens.submit, 'name: yaml\njobs:\n  - name: y\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { MODULES: "boot,login", MODULE_MS: 400 }\n', { 'content-type': 'application/yaml' });
+    expect(res.status).toBe(201);
+    const created = (await res.json()) as { id: string; jobs: { id: string; name: string }[] };
+    expect(created.jobs).toEqual([{ id: `${created.id}.1`, name: 'y' }]);
+    let text = '';
+    const result = await lab.submitter.followLog(created.jobs[0]!.id, (t) => (text += t));
+    expect(result).toEqual({ kind: 'passed' });
+    expect(text).toMatch(/^.*\[runner\] job y/);
+    expect(text).toMatch(/\[login\] ok\n.*all modules passed\n$/);
+    expect(text).toBe(await lab.api.log(created.jobs[0]!.id));
+    const view = await lab.waitForSubmission(created.id);
+    expect(view).toMatchObject({ id: created.id, name: 'yaml', state: 'done', result: 'passed' });
+    const listed = await call('GET', `/submissions?result=passed&q=yaml`, lab.tokens.submit);
+    expect(((await listed.json()) as { submissions: { id: string }[] }).submissions.map((s) => s.id)).toContain(created.id);
+  });
+
+  it('answers unknown ids with 404 and malformed ones with 400', async () => {
+    expect((await call('GET', '/submissions/zzzzzzzzzzzz', lab.tokens.submit)).status).toBe(404);
+    expect((await call('GET', '/submissions/..%2Fetc', lab.tokens.submit)).status).toBe(400);
+    expect((await call('GET', '/jobs/zzzzzzzzzzzz.1', lab.tokens.submit)).status).toBe(404);
+  });
+
+  it('lets a host write only with the current lease token of an open job, inside the job folder', async () => {
+    const { id, jobs } = await lab.submit({ jobs: [osTest('held', { HANG_MODULE: 'login' })] });
+    const jobId = jobs[0]!.id;
+    await waitFor('the job to run', async () => (await lab.api.job(jobId)).state === 'running');
+    const record = JSON.parse(await fs.readFile(path.join(lab.dir, 'results', 'jobs', jobId, 'job.json'), 'utf8')) as { leaseToken: string };
+    const lease = { 'x-testbay-lease': record.leaseToken, 'content-type': 'application/octet-stream' };
+    const put = (name: string, body = 'x', headers: Record<string, string> = lease, token = lab.tokens.host) => call('PUT', `/jobs/${jobId}/artifacts/${name}`, token, body, headers);
+
+    expect((await call('POST', `/jobs/${jobId}/log?offset=0`, lab.tokens.host, 'x', { 'content-type': 'application/octet-stream' })).status).toBe(400);
+    expect((await call('POST', `/jobs/${jobId}/log?offset=0`, lab.tokens.host, 'x', { ...lease, 'x-testbay-lease': `${record.leaseToken}0` })).status).toBe(409);
+    expect((await put('ok.txt')).status).toBe(201);
+    expect((await put('..%2F..%2Fescape.txt')).status).toBe(400);
+    expect((await put('%2Fetc%2Fpasswd')).status).toBe(400);
+    expect((await put('a%00b.txt')).status).toBe(400);
+    expect((await put('.hidden')).status).toBe(400);
+    const twoMegabytes = 'x'.repeat(2 * 1024 * 1024);
+    expect((await put('big.bin', twoMegabytes)).status).toBe(413);
+    const chunked = await fetch(`${url}/api/v1/jobs/${jobId}/artifacts/big-stream.bin`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${lab.tokens.host}`, ...lease },
+      body: new Blob([twoMegabytes]).stream(),
+      duplex: 'half',
+    });
+    expect(chunked.status).toBe(413);
+    expect((await lab.api.job(jobId)).artifacts.map((a) => a.name)).toEqual(['ok.txt']);
+    await expect(fs.access(path.join(lab.dir, 'results', 'escape.txt'))).rejects.toThrow();
+    expect((await put('ok.txt', 'x', lease, lab.tokens.submit)).status).toBe(403);
+
+    await lab.submitter.cancelSubmission(id);
+    await lab.waitForSubmission(id);
+    // The job has ended: its lease no longer writes anything.
+    expect((await put('late.txt')).status).toBe(409);
+  });
+});

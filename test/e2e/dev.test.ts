@@ -1,0 +1,81 @@
+/**
+ * `testbay dev` (what `npm start` runs) as a new user meets it: it brings up the embedded
+ * lab (its own Temporal dev server persisted under the data dir, the API, the control
+ * worker, hosts local-1..3), the CLI finds it through the data dir, and SIGINT stops
+ * every process it started, a running job's runner included.
+ */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../global-setup.js';
+import { cli } from '../helpers/cli.js';
+import { waitFor } from '../helpers/lab.js';
+
+/** Processes whose command line, working dir or environment mention the folder. */
+function processesUsing(dir: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    if (Number(pid) === process.pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (/^\d+ \(.*\) Z/.test(stat)) continue;
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      const cwd = readlinkSync(`/proc/${pid}/cwd`);
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+      if (cmdline.includes(dir) || cwd.startsWith(dir) || environ.includes(dir)) found.push(`${pid}: ${cmdline.slice(0, 120)}`);
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
+}
+
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
+});
+
+describe('testbay dev', () => {
+  it('brings up the whole lab, runs hello.yaml to passed, and SIGINT leaves nothing running', async () => {
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'testbay-dev-'));
+    dirs.push(dataDir);
+    const env = {
+      TESTBAY_DATA_DIR: dataDir,
+      TESTBAY_PORT: String(await freePort()),
+      TESTBAY_TEMPORAL_PORT: String(await freePort()),
+      TESTBAY_TEMPORAL_UI_PORT: String(await freePort()),
+    };
+    const dev = cli(['dev'], env, { timeoutMs: 120_000 });
+    let output = '';
+    dev.child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    await waitFor('the lab to be up', () => output.includes('Testbay embedded lab is up'), 60_000);
+    expect(output).toMatch(new RegExp(`Temporal Web UI\\s+http://127\\.0\\.0\\.1:${env.TESTBAY_TEMPORAL_UI_PORT}`));
+    expect(output).toMatch(/hosts\s+local-1, local-2, local-3/);
+    const ui = await fetch(`http://127.0.0.1:${env.TESTBAY_TEMPORAL_UI_PORT}/`);
+    expect(ui.status).toBe(200);
+    await expect(fs.stat(path.join(dataDir, 'temporal.db'))).resolves.toBeTruthy();
+
+    // The CLI finds the lab by its data dir alone.
+    const cliEnv = { TESTBAY_DATA_DIR: dataDir };
+    const hello = await cli(['submit', 'examples/hello.yaml', '--watch'], cliEnv);
+    expect(hello.code).toBe(0);
+    expect(hello.stdout).toMatch(/PASSED/);
+    const hosts = await cli(['hosts', '--json'], cliEnv);
+    expect((JSON.parse(hosts.stdout) as { hosts: { id: string }[] }).hosts.map((h) => h.id)).toEqual(['local-1', 'local-2', 'local-3']);
+
+    // A job is running when the developer presses Ctrl-C.
+    const hang = await cli(['submit', 'examples/hang.yaml'], cliEnv);
+    const id = hang.stdout.trim();
+    await waitFor('the hanging job to run', async () => {
+      const status = await cli(['status', id, '--json'], cliEnv);
+      return (JSON.parse(status.stdout) as { jobs: { progress?: { module?: string } }[] }).jobs[0]?.progress?.module === 'install';
+    }, 30_000, 500);
+    expect(processesUsing(dataDir).some((p) => p.includes('os-test'))).toBe(true);
+    dev.child.kill('SIGINT');
+    const ended = await dev;
+    expect(ended.code).toBe(0);
+    expect(processesUsing(dataDir)).toEqual([]);
+  });
+});

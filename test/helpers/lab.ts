@@ -1,0 +1,230 @@
+/**
+ * A real lab for integration tests: its own namespace on the run's Temporal dev server,
+ * the API in this process on an ephemeral port, the control worker in this process
+ * (with the run's workflow bundle), and hosts as real `testbay host` child processes
+ * (so a test can kill -9 or SIGSTOP them). Short heartbeat and retry timeouts.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { inject } from 'vitest';
+import { newToken, type TokenEntry } from '../../src/api/auth.js';
+import { TestbayClient, type SubmitResponse } from '../../src/api/client.js';
+import { startServer, type RunningServer } from '../../src/api/server.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import type { SubmissionInput } from '../../src/domain/spec.js';
+import type { SubmissionView } from '../../src/domain/views.js';
+import { createLogger } from '../../src/logger.js';
+import { PROJECT_ROOT } from '../../src/temporal/binary.js';
+import { ensureNamespace } from '../../src/temporal/namespace.js';
+import { createControlWorker, ensureScheduler } from '../../src/workers/control.js';
+import { installSdkLogger } from '../../src/workers/sdk-logger.js';
+import type { HostView } from '../../src/workflows/scheduler-messages.js';
+
+export interface HostSpec {
+  id: string;
+  classes?: string[];
+  caps?: Record<string, string>;
+  env?: Record<string, string>;
+}
+
+export interface LabOptions {
+  name: string;
+  hosts?: HostSpec[];
+  env?: Record<string, string>;
+}
+
+/** Timeouts short enough for tests; the product's defaults are longer. */
+export const TEST_ENV: Record<string, string> = {
+  TESTBAY_HEARTBEAT_TIMEOUT_MS: '3000',
+  TESTBAY_HEARTBEAT_THROTTLE_MS: '500',
+  TESTBAY_HOST_PICKUP_TIMEOUT_MS: '5000',
+  TESTBAY_KILL_GRACE_MS: '1000',
+  TESTBAY_LOG_FLUSH_MS: '200',
+  TESTBAY_SHUTDOWN_DEADLINE_MS: '2000',
+  TESTBAY_LOG_LEVEL: 'info',
+};
+
+export const BIN = path.join(PROJECT_ROOT, 'bin', 'testbay.js');
+export const RUNNER_PATH = path.join(PROJECT_ROOT, 'examples', 'runner');
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)})` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+export class TestLab {
+  readonly hosts = new Map<string, ChildProcess>();
+  private worker!: Worker;
+  private workerRun!: Promise<void>;
+  private server!: RunningServer;
+  private nativeConnection!: NativeConnection;
+  api!: TestbayClient;
+  submitter!: TestbayClient;
+  temporal!: Client;
+  config!: Config;
+  env!: Record<string, string>;
+
+  private constructor(
+    readonly name: string,
+    readonly dir: string,
+    readonly outputDir: string,
+    readonly tokens: { submit: string; operate: string; control: string; host: string },
+  ) {}
+
+  static async start(options: LabOptions): Promise<TestLab> {
+    const id = `${options.name}-${Math.random().toString(36).slice(2, 8)}`;
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), `testbay-${options.name}-`));
+    const outputDir = path.join(inject('testOutputDir'), id);
+    await fs.mkdir(outputDir, { recursive: true });
+    const tokens = { submit: newToken(), operate: newToken(), control: newToken(), host: newToken() };
+    const lab = new TestLab(id, dir, outputDir, tokens);
+    const entries: TokenEntry[] = [
+      { token: tokens.submit, role: 'submit', name: 'tester' },
+      { token: tokens.operate, role: 'operate', name: 'operator' },
+      { token: tokens.control, role: 'control', name: 'control' },
+      { token: tokens.host, role: 'host', name: 'hosts' },
+    ];
+    const namespace = `test-${id}`;
+    const address = inject('temporalAddress');
+    const base: Record<string, string> = {
+      ...TEST_ENV,
+      ...options.env,
+      TESTBAY_DATA_DIR: dir,
+      TESTBAY_TOKENS: JSON.stringify(entries),
+      TEMPORAL_ADDRESS: address,
+      TEMPORAL_NAMESPACE: namespace,
+    };
+    const log = createLogger(id, 'info', (line) => lab.logFile.write(line));
+    installSdkLogger(createLogger('sdk', 'warn', (line) => lab.logFile.write(line)));
+
+    const connection = await Connection.connect({ address });
+    await ensureNamespace(connection, namespace, { create: true, retentionHours: 24 });
+    lab.temporal = new Client({ connection, namespace });
+
+    lab.server = await startServer(loadConfig({ ...base, TESTBAY_PORT: '0' }), log.child('api'), 0);
+    lab.env = { ...base, TESTBAY_URL: lab.server.url };
+    lab.config = loadConfig(lab.env);
+    lab.api = new TestbayClient(lab.server.url, tokens.operate);
+    lab.submitter = new TestbayClient(lab.server.url, tokens.submit);
+
+    lab.nativeConnection = await NativeConnection.connect({ address });
+    lab.worker = await createControlWorker(lab.config, log.child('control'), {
+      connection: lab.nativeConnection,
+      workflowBundle: { codePath: inject('workflowBundlePath') },
+      controlToken: tokens.control,
+    });
+    lab.workerRun = lab.worker.run();
+    await ensureScheduler(lab.temporal, lab.config);
+    await Promise.all((options.hosts ?? [{ id: 'h1' }, { id: 'h2' }, { id: 'h3' }]).map((h) => lab.startHost(h)));
+    return lab;
+  }
+
+  private _logFile: ReturnType<typeof createWriteStream> | undefined;
+  get logFile() {
+    this._logFile ??= createWriteStream(path.join(this.outputDir, 'lab.log'), { flags: 'a' });
+    return this._logFile;
+  }
+
+  workDirOf(hostId: string): string {
+    return path.join(this.dir, 'hosts', hostId);
+  }
+
+  /** Starts a `testbay host` process and waits until the scheduler has it idle (or broken). */
+  async startHost(spec: HostSpec): Promise<ChildProcess> {
+    const args = ['host', '--id', spec.id, '--work-dir', this.workDirOf(spec.id), '--runner-path', RUNNER_PATH];
+    for (const c of spec.classes ?? ['local']) args.push('--class', c);
+    for (const [k, v] of Object.entries(spec.caps ?? {})) args.push('--cap', `${k}=${v}`);
+    const before = (await this.host(spec.id).catch(() => undefined))?.instanceId;
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...this.env, ...spec.env, TESTBAY_HOST_TOKEN: this.tokens.host },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out = createWriteStream(path.join(this.outputDir, `${spec.id}.log`), { flags: 'a' });
+    child.stdout.pipe(out);
+    child.stderr.pipe(out);
+    this.hosts.set(spec.id, child);
+    await waitFor(`host ${spec.id} to register`, async () => {
+      if (child.exitCode !== null) throw new Error(`host ${spec.id} exited with ${child.exitCode}; see ${String(out.path)}`);
+      const h = await this.host(spec.id);
+      return h && h.online && h.instanceId !== before ? h : undefined;
+    }, 30_000, 200);
+    return child;
+  }
+
+  async host(hostId: string): Promise<HostView | undefined> {
+    return (await this.api.hosts()).hosts.find((h) => h.id === hostId);
+  }
+
+  /** Sends a signal to a host process (SIGKILL: the machine dies; SIGSTOP: it freezes). */
+  signalHost(hostId: string, signal: NodeJS.Signals): void {
+    const child = this.hosts.get(hostId);
+    if (!child?.pid) throw new Error(`no host process ${hostId}`);
+    process.kill(child.pid, signal);
+  }
+
+  async stopHost(hostId: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const child = this.hosts.get(hostId);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    if (signal === 'SIGSTOP') return;
+    await Promise.race([gone, sleep(15_000).then(() => child.kill('SIGKILL'))]);
+    await gone;
+  }
+
+  submit(spec: SubmissionInput): Promise<SubmitResponse> {
+    return this.submitter.submit(spec);
+  }
+
+  async waitForSubmission(id: string, timeoutMs = 60_000): Promise<SubmissionView> {
+    return waitFor(`submission ${id} to finish`, async () => {
+      const v = await this.api.submission(id);
+      return v.state === 'done' ? v : undefined;
+    }, timeoutMs, 200);
+  }
+
+  /** Submits, waits for the end, returns the final view. */
+  async run(spec: SubmissionInput, timeoutMs = 60_000): Promise<SubmissionView> {
+    const { id } = await this.submit(spec);
+    return this.waitForSubmission(id, timeoutMs);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.hosts.keys()].map((id) => this.stopHost(id, 'SIGKILL')));
+    this.worker.shutdown();
+    await this.workerRun;
+    await this.nativeConnection.close();
+    await this.server.close();
+    await this.temporal.connection.close();
+    this._logFile?.end();
+    await fs.rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A job spec for the example runner with fast modules; settings merge over the defaults. */
+export function osTest(name: string, settings: Record<string, string> = {}, extra: Record<string, unknown> = {}): SubmissionInput['jobs'][number] {
+  return {
+    name,
+    workerClass: 'local',
+    runner: { command: ['os-test'] },
+    settings: { MODULES: 'boot,install,login', MODULE_MS: '150', LOG_LINES: '2', ...settings },
+    timeoutMs: 60_000,
+    ...extra,
+  };
+}

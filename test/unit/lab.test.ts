@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import {
+  allocate,
+  enqueue,
+  explainWait,
+  hostState,
+  newLab,
+  registerHost,
+  release,
+  setMaintenance,
+  type LabState,
+  type RecipeRequest,
+} from '../../src/domain/lab.js';
+import { parseRequirement } from '../../src/domain/requirements.js';
+
+function lab(hosts: [string, string[], Record<string, string>?][]): LabState {
+  const l = newLab('salt');
+  for (const [id, classes, caps] of hosts) {
+    registerHost(l, { hostId: id, instanceId: `i-${id}`, workerClasses: classes, capabilities: caps ?? {}, hostname: id, address: '127.0.0.1' }, 0);
+  }
+  return l;
+}
+const recipe = (workerClass: string, extra: Partial<RecipeRequest> = {}): RecipeRequest => ({ workerClass, hostRequires: [], excludedHosts: [], previousHosts: [], ...extra });
+const ask = (l: LabState, id: string, recipes: RecipeRequest[], priority = 50) => enqueue(l, { requestId: id, requester: id, label: id, priority, recipes }, 0);
+
+describe('scheduler rules', () => {
+  it('grants all hosts of a request at once, or none', () => {
+    const l = lab([['h1', ['x']], ['h2', ['x']], ['h3', ['x']]]);
+    ask(l, 'busy', [recipe('x'), recipe('x')]);
+    expect(allocate(l, 1)).toHaveLength(1);
+    ask(l, 'pair', [recipe('x'), recipe('x')]);
+    expect(allocate(l, 2)).toEqual([]);
+    expect(explainWait(l, 'pair')).toMatch(/2 of 3 leased/);
+  });
+
+  it('serves priority first, then age', () => {
+    const l = lab([['h1', ['x']]]);
+    ask(l, 'old-low', [recipe('x')], 80);
+    ask(l, 'new-high', [recipe('x')], 10);
+    ask(l, 'newer-high', [recipe('x')], 10);
+    expect(allocate(l, 1).map((g) => g.requestId)).toEqual(['new-high']);
+    release(l, 'h1', l.hosts.h1!.lease!.token, [], 2);
+    expect(allocate(l, 3).map((g) => g.requestId)).toEqual(['newer-high']);
+  });
+
+  it('reserves idle hosts for the head of the queue so a big request cannot starve', () => {
+    const l = lab([['h1', ['x']], ['h2', ['x']]]);
+    ask(l, 'small-1', [recipe('x')]);
+    allocate(l, 1); // h1 leased
+    ask(l, 'big', [recipe('x'), recipe('x')]);
+    ask(l, 'small-2', [recipe('x')]);
+    expect(allocate(l, 2)).toEqual([]); // h2 stays idle, held for `big`
+    expect(l.reserved.h2).toBe('big');
+    expect(explainWait(l, 'small-2')).toMatch(/reserved for an earlier request/);
+    release(l, 'h1', l.hosts.h1!.lease!.token, [], 3);
+    expect(allocate(l, 4).map((g) => g.requestId)).toEqual(['big']);
+  });
+
+  it('denies at once what no host of the lab could ever take', () => {
+    const l = lab([['h1', ['x'], { arch: 'x86_64' }], ['h2', ['x'], { arch: 'x86_64' }]]);
+    expect(ask(l, 'r1', [recipe('y')])).toEqual({ queued: false, reason: 'no host of class y in the lab' });
+    const arm = parseRequirement('arch == aarch64');
+    if (!arm.ok) throw new Error(arm.error);
+    expect(ask(l, 'r2', [recipe('x', { hostRequires: [arm.value] })])).toMatchObject({ queued: false, reason: expect.stringMatching(/satisfies arch == aarch64/) });
+    expect(ask(l, 'r3', [recipe('x', { excludedHosts: ['h1', 'h2'] })])).toEqual({ queued: false, reason: 'no host of class x left after excluding h1, h2' });
+    expect(ask(l, 'r4', [recipe('x'), recipe('x'), recipe('x')])).toMatchObject({ queued: false, reason: expect.stringMatching(/needs 3 distinct hosts/) });
+  });
+
+  it('prefers a host the job has not run on, then the least used', () => {
+    const l = lab([['h1', ['x']], ['h2', ['x']], ['h3', ['x']]]);
+    l.hosts.h1!.leaseCount = 5;
+    ask(l, 'retry', [recipe('x', { previousHosts: ['h2'] })]);
+    expect(allocate(l, 1)[0]!.leases[0]!.hostId).toBe('h3');
+  });
+
+  it('finds a complete assignment where greedy picking would fail', () => {
+    const l = lab([['a', ['x', 'y']], ['b', ['x']]]);
+    ask(l, 'r', [recipe('x'), recipe('y')]);
+    const [g] = allocate(l, 1);
+    expect(g!.leases.map((x) => x.hostId)).toEqual(['b', 'a']);
+  });
+
+  it('says which host is in maintenance', () => {
+    const l = lab([['h2', ['x']]]);
+    setMaintenance(l, 'h2', true);
+    ask(l, 'r', [recipe('x')]);
+    expect(allocate(l, 1)).toEqual([]);
+    expect(explainWait(l, 'r')).toBe('host h2 (the only host of class x) is in maintenance; 1st in queue');
+  });
+
+  it('marks a host broken after N consecutive aborts; a pass resets the count; a failure does not count', () => {
+    const l = lab([['h1', ['x']]]);
+    const lease = () => {
+      ask(l, `r${Math.random()}`, [recipe('x')]);
+      return allocate(l, 1)[0]!.leases[0]!.token;
+    };
+    const aborted = { kind: 'aborted' as const, cause: 'host-lost' as const, reason: 'lost' };
+    release(l, 'h1', lease(), [{ jobId: 'j1', result: aborted }], 1);
+    release(l, 'h1', lease(), [{ jobId: 'j2', result: { kind: 'passed' } }], 2);
+    release(l, 'h1', lease(), [{ jobId: 'j3', result: aborted }, { jobId: 'j4', result: { kind: 'failed', reason: 'test' } }], 3);
+    release(l, 'h1', lease(), [{ jobId: 'j5', result: aborted }], 4);
+    expect(hostState(l.hosts.h1!)).toBe('idle');
+    const r = release(l, 'h1', lease(), [{ jobId: 'j6', result: aborted }], 5);
+    expect(r.broken).toMatch(/^3 consecutive aborts/);
+    expect(hostState(l.hosts.h1!)).toBe('broken');
+  });
+
+  it('marks a host broken at once on an unambiguous host fault', () => {
+    const l = lab([['h1', ['x']]]);
+    ask(l, 'r', [recipe('x')]);
+    const token = allocate(l, 1)[0]!.leases[0]!.token;
+    release(l, 'h1', token, [{ jobId: 'j', result: { kind: 'aborted', cause: 'provision', reason: 'disk full' } }], 2);
+    expect(l.hosts.h1!.broken?.reason).toBe('provision: disk full');
+  });
+
+  it('ignores a release with a stale token', () => {
+    const l = lab([['h1', ['x']]]);
+    ask(l, 'r', [recipe('x')]);
+    allocate(l, 1);
+    expect(release(l, 'h1', 'salt.999', [], 2).released).toBe(false);
+    expect(hostState(l.hosts.h1!)).toBe('leased');
+  });
+});

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { formatIssue, validateSpec } from '../../src/domain/parse-spec.js';
+import { buildPlan, initialJobNumbers } from '../../src/domain/plan.js';
+import { job, spec } from '../helpers/spec.js';
+import type { SubmissionInput } from '../../src/domain/spec.js';
+
+function plan(input: SubmissionInput) {
+  const r = validateSpec(input);
+  if (!r.ok) throw new Error(r.issues.map(formatIssue).join('\n'));
+  return buildPlan(r.submission);
+}
+function rejected(input: SubmissionInput): string[] {
+  const r = validateSpec(input);
+  if (r.ok) throw new Error('expected the spec to be rejected');
+  return r.issues.map(formatIssue);
+}
+
+describe('planner', () => {
+  it('puts a directly-chained tree on one recipe, parents first, children in spec order', () => {
+    // A → (B → C, D → E)
+    const p = plan(spec(job('A'), job('B', { startDirectlyAfter: 'A' }), job('D', { startDirectlyAfter: 'A' }), job('C', { startDirectlyAfter: 'B' }), job('E', { startDirectlyAfter: 'D' })));
+    expect(p.recipes).toHaveLength(1);
+    expect(p.recipes[0]!.jobs).toEqual(['A', 'B', 'C', 'D', 'E']);
+    expect(p.recipeSets).toHaveLength(1);
+  });
+
+  it('groups parallelWith partners into one recipe set with one recipe each', () => {
+    const p = plan(spec(job('server', { parallelWith: 'client' }), job('client'), job('other')));
+    expect(p.recipeSets).toHaveLength(2);
+    expect(p.recipeSets[0]!.jobs).toEqual(['server', 'client']);
+    expect(p.recipeSets[0]!.recipes).toHaveLength(2);
+  });
+
+  it('turns startAfter into edges between recipe sets', () => {
+    const p = plan(spec(job('build'), job('test', { startAfter: ['build'] }), job('report', { startAfter: ['test', 'build'] })));
+    expect(p.recipeSets.map((s) => s.after)).toEqual([[], [0], [0, 1]]);
+  });
+
+  it('merges the requirements of a chain and takes the strictest retry and priority of a set', () => {
+    const p = plan(
+      spec(
+        job('a', { hostRequires: ['arch == x86_64'], maxRetries: 1, priority: 70 }),
+        job('b', { startDirectlyAfter: 'a', hostRequires: ['memory_gb >= 16'], maxRetries: 3, priority: 20 }),
+      ),
+    );
+    expect(p.recipes[0]!.hostRequires.map((r) => `${r.key}${r.op}${r.value}`)).toEqual(['arch==x86_64', 'memory_gb>=16']);
+    expect(p.recipeSets[0]).toMatchObject({ maxRetries: 3, priority: 20 });
+  });
+
+  it('numbers first-attempt jobs set by set, in chain order', () => {
+    const p = plan(spec(job('late', { startAfter: ['first'] }), job('first'), job('next', { startDirectlyAfter: 'first' })));
+    expect([...initialJobNumbers(p)]).toEqual([
+      ['late', 1],
+      ['first', 2],
+      ['next', 3],
+    ]);
+  });
+
+  describe('rejects with an error naming the jobs (AC5)', () => {
+    it('an unknown parent', () => {
+      expect(rejected(spec(job('a', { startAfter: ['nope'] })))).toEqual(['jobs.0.startAfter.0: unknown job `nope`']);
+      expect(rejected(spec(job('a', { startDirectlyAfter: 'ghost' })))).toEqual(['jobs.0.startDirectlyAfter: unknown job `ghost`']);
+    });
+
+    it('duplicate names', () => {
+      expect(rejected(spec(job('a'), job('a')))).toEqual(['jobs.1.name: duplicate job name `a` (also jobs.0)']);
+    });
+
+    it('a cycle, with its path', () => {
+      expect(rejected(spec(job('a', { startAfter: ['c'] }), job('b', { startAfter: ['a'] }), job('c', { startDirectlyAfter: 'b' })))).toEqual([
+        'jobs.0.startAfter.0: dependency cycle: `a` → `b` → `c` → `a`',
+      ]);
+      expect(rejected(spec(job('a', { startAfter: ['a'] })))).toEqual(['jobs.0.startAfter.0: job `a` cannot depend on itself']);
+    });
+
+    it('startDirectlyAfter between different worker classes', () => {
+      expect(rejected(spec(job('a'), job('b', { workerClass: 'ipmi', startDirectlyAfter: 'a' })))).toEqual([
+        'jobs.1.startDirectlyAfter: `b` runs directly after `a` on the same host, but their worker classes differ (ipmi vs local)',
+      ]);
+    });
+
+    it('startDirectlyAfter with incompatible host requirements', () => {
+      expect(rejected(spec(job('a', { hostRequires: ['arch == x86_64'] }), job('b', { hostRequires: ['arch == aarch64'], startDirectlyAfter: 'a' })))[0]).toMatch(
+        /^jobs\.1\.startDirectlyAfter: `b` runs directly after `a` on the same host, but no host can satisfy "arch == aarch64" and "arch == x86_64"/,
+      );
+      expect(rejected(spec(job('a', { hostRequires: ['memory_gb < 8'] }), job('b', { hostRequires: ['memory_gb >= 16'], startDirectlyAfter: 'a' })))).toHaveLength(1);
+    });
+
+    it('parallelWith inside one chain, or with a job that is not first in its chain', () => {
+      expect(rejected(spec(job('a'), job('b', { startDirectlyAfter: 'a', parallelWith: 'a' })))[0]).toMatch(/`b` and `a` are in the same chain on one host/);
+      expect(rejected(spec(job('a'), job('b', { startDirectlyAfter: 'a' }), job('c', { parallelWith: 'b' })))[0]).toMatch(
+        /^jobs\.2\.parallelWith\.0: `b` runs directly after `a`, so it cannot start together with `c`/,
+      );
+    });
+
+    it('startAfter inside one chain or between parallel partners', () => {
+      expect(rejected(spec(job('a'), job('b', { startDirectlyAfter: 'a' }), job('c', { startDirectlyAfter: 'a', startAfter: ['b'] })))[0]).toMatch(
+        /`c` and `b` run in the same chain on one host; order them with startDirectlyAfter/,
+      );
+      expect(rejected(spec(job('a', { parallelWith: 'b' }), job('b', { startAfter: ['a'] })))[0]).toMatch(/`b` starts together with `a` \(parallelWith\)/);
+    });
+
+    it('a chain that would have to wait for itself', () => {
+      // b runs directly after a, but also waits for c, which waits for a.
+      const found = rejected(spec(job('a'), job('b', { startDirectlyAfter: 'a', startAfter: ['c'] }), job('c', { startAfter: ['a'] })));
+      expect(found).toHaveLength(1);
+      expect(found[0]).toMatch(/cannot be placed/);
+    });
+  });
+});

@@ -1,0 +1,16 @@
+// One Temporal dev server and one workflow bundle per test run (test/global-setup.ts);
+// test files that start workers run in forked processes, two at a time on this 2-core box.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
+    pool: 'forks',
+    maxWorkers: 2,
+    testTimeout: 90_000,
+    hookTimeout: 90_000,
+    teardownTimeout: 30_000,
+    reporters: process.env.CI ? ['verbose'] : ['default'],
+  },
+});
