@@ -5,6 +5,8 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import type { Job } from './domain/job.js';
+import { validateSpec } from './domain/parse-spec.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const ms = z.coerce.number().int().positive();
@@ -45,8 +47,16 @@ const schema = z
     TESTBAY_SHUTDOWN_DEADLINE_MS: ms.default(5 * 60_000),
     TESTBAY_MAX_ARTIFACT_BYTES: z.coerce.number().int().positive().default(1024 * 1024 * 1024),
     TESTBAY_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    TESTBAY_HEALTH_CHECKS: z.string().min(1).optional(),
   })
-  .transform((e) => {
+  .transform((e, ctx) => {
+    const run = {
+      heartbeatTimeoutMs: e.TESTBAY_HEARTBEAT_TIMEOUT_MS,
+      hostPickupTimeoutMs: e.TESTBAY_HOST_PICKUP_TIMEOUT_MS,
+      uploadTimeoutMs: e.TESTBAY_UPLOAD_TIMEOUT_MS,
+      maxRetriesCap: e.TESTBAY_MAX_RETRIES_CAP,
+    };
+    const healthChecks = parseHealthChecks(e.TESTBAY_HEALTH_CHECKS, (message) => ctx.addIssue({ code: 'custom', path: ['TESTBAY_HEALTH_CHECKS'], message }));
     const dataDir = path.resolve(e.TESTBAY_DATA_DIR);
     return {
       dataDir,
@@ -68,17 +78,14 @@ const schema = z
         tls: e.TEMPORAL_TLS_CERT || e.TEMPORAL_TLS_CA ? { cert: e.TEMPORAL_TLS_CERT, key: e.TEMPORAL_TLS_KEY, ca: e.TEMPORAL_TLS_CA, serverName: e.TEMPORAL_TLS_SERVER_NAME } : undefined,
         apiKey: e.TEMPORAL_API_KEY,
       },
-      run: {
-        heartbeatTimeoutMs: e.TESTBAY_HEARTBEAT_TIMEOUT_MS,
-        hostPickupTimeoutMs: e.TESTBAY_HOST_PICKUP_TIMEOUT_MS,
-        uploadTimeoutMs: e.TESTBAY_UPLOAD_TIMEOUT_MS,
-        maxRetriesCap: e.TESTBAY_MAX_RETRIES_CAP,
-      },
+      run,
       scheduler: {
         presenceTimeoutMs: e.TESTBAY_PRESENCE_TIMEOUT_MS ?? e.TESTBAY_HEARTBEAT_TIMEOUT_MS,
         presencePickupMs: e.TESTBAY_HOST_PICKUP_TIMEOUT_MS,
         brokenAfterAborts: e.TESTBAY_BROKEN_AFTER_ABORTS,
         maxHistoryEvents: e.TESTBAY_SCHEDULER_MAX_HISTORY,
+        healthChecks,
+        runConfig: run,
       },
       host: {
         heartbeatThrottleMs: e.TESTBAY_HEARTBEAT_THROTTLE_MS,
@@ -91,6 +98,32 @@ const schema = z
   });
 
 export type Config = z.output<typeof schema>;
+
+/**
+ * TESTBAY_HEALTH_CHECKS: `{"<worker class>": {job fields}}`, e.g.
+ * `{"qemu_x86_64": {"runner": {"command": ["health-check"]}, "timeoutMs": 60000}}`.
+ */
+function parseHealthChecks(text: string | undefined, fail: (message: string) => void): Record<string, Job> {
+  if (text === undefined) return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    fail(`not JSON: ${(err as Error).message}`);
+    return {};
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    fail('must be an object: worker class → health-check job');
+    return {};
+  }
+  const checks: Record<string, Job> = {};
+  for (const [workerClass, fields] of Object.entries(raw)) {
+    const parsed = validateSpec({ jobs: [{ ...(fields as object), name: 'health-check', workerClass }] });
+    if (parsed.ok) checks[workerClass] = parsed.submission.jobs[0]!;
+    else fail(`${workerClass}: ${parsed.issues.map((i) => `${i.path.slice(2).join('.')}: ${i.message}`).join('; ')}`);
+  }
+  return checks;
+}
 
 export class ConfigError extends Error {}
 

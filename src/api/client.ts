@@ -4,7 +4,7 @@
  * an unreachable server is its own error so the CLI can exit 4.
  */
 import type { Readable } from 'node:stream';
-import type { OpenJobInput, TestCaseResult, JobRecord, ArtifactInfo, SubmissionSummary } from './store/result-store.js';
+import type { OpenJobInput, TestCaseResult, JobRecord, ArtifactInfo, SubmissionSummary, SubmissionRecord } from './store/result-store.js';
 import type { Progress } from '../domain/job-run.js';
 import type { JobResult } from '../domain/outcome.js';
 import type { SpecIssue } from '../domain/parse-spec.js';
@@ -102,6 +102,9 @@ export class TestbayClient {
   job(id: string): Promise<JobDetails> {
     return this.json('GET', `/jobs/${encodeURIComponent(id)}`);
   }
+  restartJob(id: string, options: { children?: boolean } = {}): Promise<SubmitResponse> {
+    return this.json('POST', `/jobs/${encodeURIComponent(id)}/restart`, options);
+  }
   cancelJob(id: string, reason?: string): Promise<unknown> {
     return this.json('POST', `/jobs/${encodeURIComponent(id)}/cancel`, reason ? { reason } : {});
   }
@@ -170,6 +173,9 @@ export class TestbayClient {
   }
   finishJob(jobId: string, leaseToken: string, result: JobResult): Promise<JobRecord> {
     return this.json('POST', `/internal/jobs/${encodeURIComponent(jobId)}/finish`, { leaseToken, result });
+  }
+  registerSubmission(record: SubmissionRecord): Promise<void> {
+    return this.json('PUT', `/internal/submissions/${encodeURIComponent(record.id)}/record`, record);
   }
   recordSubmission(view: SubmissionView): Promise<void> {
     return this.json('PUT', `/internal/submissions/${encodeURIComponent(view.id)}`, view);

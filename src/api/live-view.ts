@@ -38,7 +38,12 @@ export async function liveSubmissionView(deps: ViewDeps, id: string): Promise<Su
       for (const j of jobs) if (j.setNumber === set.number && j.state === 'waiting') j.waitingReason = entry.waitingReason;
     }
   }
-  return { ...view, jobs };
+  return {
+    ...view,
+    jobs,
+    ...(record.restartOf ? { restartOf: record.restartOf } : {}),
+    ...(record.restartedAs ? { restartedAs: record.restartedAs } : {}),
+  };
 }
 
 async function enrichJob(deps: ViewDeps, job: JobView): Promise<JobView> {

@@ -21,13 +21,13 @@ export class TemporalGateway {
     private readonly runConfig: RunConfig,
   ) {}
 
-  async startSubmission(submissionId: string, plan: Plan, createdAt: string): Promise<string> {
+  async startSubmission(submissionId: string, plan: Plan, createdAt: string, lineage?: Record<string, string>): Promise<string> {
     const client = await this.client();
     const workflowId = submissionWorkflowId(submissionId);
     await client.workflow.start('submissionWorkflow', {
       workflowId,
       taskQueue: CONTROL_TASK_QUEUE,
-      args: [{ submissionId, plan, config: this.runConfig, createdAt }],
+      args: [{ submissionId, plan, config: this.runConfig, createdAt, ...(lineage ? { lineage } : {}) }],
       typedSearchAttributes: [
         { key: SubmissionKey, value: submissionId },
         { key: JobKey, value: plan.jobs.map((j) => j.name) },

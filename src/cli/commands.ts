@@ -29,9 +29,13 @@ Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data
   submit FILE [--watch] [--json]   submit a job spec (YAML or JSON); prints the submission id first
   status [ID] [--json]             a submission's jobs (or recent submissions)
   cancel ID [--reason TEXT]        cancel a submission, or the chain of a job id (<submission>.<n>)
+  restart JOB_ID [--no-children] [--watch]
+                                   re-run a finished job (with its chain ancestors and, unless
+                                   --no-children, the jobs that depend on it) as a new submission
   logs JOB_ID [-f]                 a job's log; -f follows it live
   hosts [--json]                   hosts with state and reasons, and the lease queue
   maintenance HOST on|off          take a host out of scheduling, or back in
+  clear-broken HOST                put a broken host back into scheduling
 
 Exit codes: 0 passed, 1 failed, 2 bad input or usage, 3 aborted or cancelled, 4 cannot reach the server
 `;
@@ -93,6 +97,22 @@ const cancel: Command = async (args) => {
   return 0;
 };
 
+const restart: Command = async (args) => {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'no-children': { type: 'boolean' }, watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' } } });
+  const id = positionals[0];
+  if (!id?.includes('.')) throw new UsageError('usage: testbay restart JOB_ID [--no-children] [--watch]');
+  const client = clientFor(loadConfig());
+  const created = await client.restartJob(id, { children: values['no-children'] !== true });
+  process.stdout.write(`${created.id}\n`);
+  if (!values.watch) {
+    if (values.json) json(created);
+    else process.stderr.write(`re-running ${created.jobs.map((j) => j.name).join(', ')}\n`);
+    return 0;
+  }
+  const final = await watchSubmission(client, created.id, { json: values.json === true });
+  return exitCodeOf(final.result ?? 'aborted');
+};
+
 const logs: Command = async (args) => {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { follow: { type: 'boolean', short: 'f' } } });
   const id = positionals[0];
@@ -112,6 +132,15 @@ const hosts: Command = async (args) => {
   const lab = await clientFor(loadConfig()).hosts();
   if (values.json) json(lab);
   else process.stdout.write(`${hostsTable(lab, process.stdout.isTTY === true).join('\n')}\n`);
+  return 0;
+};
+
+const clearBroken: Command = async (args) => {
+  const { positionals } = parseArgs({ args, allowPositionals: true });
+  const hostId = positionals[0];
+  if (!hostId) throw new UsageError('usage: testbay clear-broken HOST');
+  const host = await clientFor(loadConfig()).clearBroken(hostId);
+  process.stdout.write(`${host.id}: ${host.state}\n`);
   return 0;
 };
 
@@ -141,5 +170,7 @@ export const commands: Record<string, Command> = {
   logs,
   hosts,
   maintenance,
+  'clear-broken': clearBroken,
+  restart,
 };
 

@@ -23,7 +23,7 @@ export interface HostRegistration {
   setupProblem?: string;
 }
 
-export type BrokenSource = 'setup' | 'fault' | 'aborts' | 'operator';
+export type BrokenSource = 'setup' | 'fault' | 'aborts' | 'operator' | 'check';
 
 export interface HostAbort {
   jobId: string;
@@ -42,7 +42,9 @@ export interface HostRecord {
   online: boolean;
   maintenance: boolean;
   broken?: { reason: string; source: BrokenSource; at: number };
-  lease?: { token: string; requestId: string; requester: string; label: string; since: number };
+  lease?: { token: string; requestId: string; requester: string; label: string; since: number; healthCheck?: boolean };
+  /** a health-check job is running or queued for this host */
+  check?: { submissionId: string; why: string; since: number };
   offline?: { reason: string; since: number };
   consecutiveAborts: number;
   recentAborts: HostAbort[];
@@ -68,6 +70,8 @@ export interface LeaseRequestInput {
   label: string;
   priority: number;
   recipes: RecipeRequest[];
+  /** a health check: only this host, which may be broken (it is what the check is for) */
+  healthCheckOf?: string;
 }
 
 export interface LeaseRequest extends LeaseRequestInput {
@@ -251,7 +255,7 @@ export type EnqueueResult = { queued: true } | { queued: false; reason: string }
 
 export function enqueue(lab: LabState, input: LeaseRequestInput, now: number): EnqueueResult {
   if (lab.queue.some((r) => r.requestId === input.requestId)) return { queued: true };
-  const reason = whyImpossible(lab, input.recipes);
+  const reason = input.healthCheckOf !== undefined ? (lab.hosts[input.healthCheckOf] ? undefined : `host ${input.healthCheckOf} is not in the lab`) : whyImpossible(lab, input.recipes);
   if (reason !== undefined) return { queued: false, reason };
   lab.queue.push({ ...input, seq: lab.nextSeq++, enqueuedAt: now });
   return { queued: true };
@@ -289,20 +293,29 @@ export function allocate(lab: LabState, now: number): Grant[] {
   lab.queue.sort(queueOrder);
   lab.reserved = {};
   const taken = new Set<string>();
+  const lease = (request: LeaseRequest, hosts: HostRecord[]): Grant => {
+    const leases = hosts.map((host) => {
+      const token = `${lab.tokenSalt}.${lab.nextToken++}`;
+      host.lease = { token, requestId: request.requestId, requester: request.requester, label: request.label, since: now };
+      if (request.healthCheckOf !== undefined) host.lease.healthCheck = true;
+      host.leaseCount++;
+      taken.add(host.id);
+      return { hostId: host.id, token };
+    });
+    lab.queue = lab.queue.filter((r) => r !== request);
+    return { requestId: request.requestId, requester: request.requester, leases };
+  };
+  // Health checks go first: each wants one particular host that nobody else may lease.
+  for (const request of lab.queue.filter((r) => r.healthCheckOf !== undefined)) {
+    const host = lab.hosts[request.healthCheckOf!];
+    if (host && host.online && !host.lease && !host.maintenance) grants.push(lease(request, [host]));
+  }
   let reserving = false;
-  for (const request of [...lab.queue]) {
+  for (const request of lab.queue.filter((r) => r.healthCheckOf === undefined)) {
     const free = Object.values(lab.hosts).filter((h) => isAvailable(h) && !taken.has(h.id) && !lab.reserved[h.id]);
     const match = matchRecipes(request.recipes, free);
     if (match) {
-      const leases = match.map((host) => {
-        const token = `${lab.tokenSalt}.${lab.nextToken++}`;
-        host.lease = { token, requestId: request.requestId, requester: request.requester, label: request.label, since: now };
-        host.leaseCount++;
-        taken.add(host.id);
-        return { hostId: host.id, token };
-      });
-      grants.push({ requestId: request.requestId, requester: request.requester, leases });
-      lab.queue = lab.queue.filter((r) => r !== request);
+      grants.push(lease(request, match));
       continue;
     }
     if (reserving) continue;
@@ -329,11 +342,37 @@ export interface ReleaseResult {
 export function release(lab: LabState, hostId: string, token: string, outcomes: readonly OutcomeReport[], now: number): ReleaseResult {
   const host = lab.hosts[hostId];
   if (!host?.lease || host.lease.token !== token) return { released: false };
+  const wasCheck = host.lease.healthCheck === true;
   delete host.lease;
   host.lastReleasedAt = now;
+  if (wasCheck) return finishCheck(host, outcomes, now);
   const wasBroken = host.broken !== undefined;
   for (const o of outcomes) recordOutcome(lab, host, o, now);
   return host.broken && !wasBroken ? { released: true, broken: host.broken.reason } : { released: true };
+}
+
+/** Marks a host as being checked: not leased to anyone but its health-check job. */
+export function startCheck(lab: LabState, hostId: string, why: string, submissionId: string, now: number): HostRecord | undefined {
+  const host = lab.hosts[hostId];
+  if (!host) return undefined;
+  host.check = { submissionId, why, since: now };
+  host.broken = { reason: `health check ${submissionId} running (${why})`, source: 'check', at: now };
+  return host;
+}
+
+/** A passed health check brings the host back; anything else keeps it broken, saying why. */
+function finishCheck(host: HostRecord, outcomes: readonly OutcomeReport[], now: number): ReleaseResult {
+  const submissionId = host.check?.submissionId ?? 'health check';
+  delete host.check;
+  const bad = outcomes.find((o) => o.result.kind !== 'passed');
+  if (outcomes.length > 0 && !bad) {
+    delete host.broken;
+    host.consecutiveAborts = 0;
+    return { released: true };
+  }
+  const why = bad ? `${bad.result.kind}${'reason' in bad.result && bad.result.reason ? `: ${bad.result.reason}` : ''}` : 'did not run';
+  host.broken = { reason: `health check ${submissionId} ${why}`, source: 'check', at: now };
+  return { released: true, broken: host.broken.reason };
 }
 
 /** Applies one job outcome to a host's count of consecutive infrastructure aborts. */
@@ -374,13 +413,16 @@ export function explainWait(lab: LabState, requestId: string): string | undefine
   if (!request) return undefined;
   const place = `${ordinal(position + 1)} in queue`;
   const hosts = Object.values(lab.hosts);
+  const usable = (h: HostRecord) => isAvailable(h) && (!lab.reserved[h.id] || lab.reserved[h.id] === requestId);
   for (const recipe of request.recipes) {
     const candidates = hosts.filter((h) => canServe(h, recipe));
-    const idle = candidates.filter((h) => isAvailable(h) && !lab.reserved[h.id]);
-    if (idle.length > 0) continue;
+    if (candidates.some(usable)) continue;
     return `${describeCandidates(lab, recipe, candidates, requestId)}; ${place}`;
   }
-  return `needs ${request.recipes.length} hosts at once (${request.recipes.map(describeRecipe).join('; ')}), not all idle yet; ${place}`;
+  const candidates = hosts.filter((h) => request.recipes.some((r) => canServe(h, r)));
+  const idle = candidates.filter(usable).length;
+  const leased = candidates.filter((h) => hostState(h) === 'leased').length;
+  return `needs ${request.recipes.length} hosts at once (${[...new Set(request.recipes.map(describeRecipe))].join('; ')}): ${idle} idle, ${leased} of ${candidates.length} leased; ${place}`;
 }
 
 function describeCandidates(lab: LabState, recipe: RecipeRequest, candidates: readonly HostRecord[], requestId: string): string {

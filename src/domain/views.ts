@@ -58,6 +58,10 @@ export interface SubmissionView {
   recipeSets: RecipeSetView[];
   /** set when the view could not be read live (Temporal unreachable) */
   notice?: string;
+  /** this submission re-runs a job of another one */
+  restartOf?: { submissionId: string; jobId: string };
+  /** submissions that re-ran jobs of this one */
+  restartedAs?: string[];
 }
 
 /** The latest attempt of each job name: what a submission's result is made of. */

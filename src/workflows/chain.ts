@@ -138,10 +138,11 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     const parent = job.chainParent === undefined ? undefined : byName.get(job.chainParent);
     const parentResult = parent ? results[parent.id] : undefined;
     if (job.preSkipped !== undefined) return { kind: 'skipped', reason: job.preSkipped };
+    // A stop (cancel, partner stop) ends the whole chain with its own reason.
+    if (stop) return { ...stop };
     if (parent && parentResult && parentResult.kind !== 'passed') {
       return { kind: 'skipped', reason: `parent \`${parent.name}\` ${parentResult.kind === 'skipped' ? 'was skipped' : parentResult.kind}` };
     }
-    if (stop) return { ...stop };
     if (lost) {
       return { kind: 'aborted', cause: AbortCause.HostLost, reason: `host ${hostId} was lost while running \`${lost}\`, before \`${job.name}\` could start` };
     }

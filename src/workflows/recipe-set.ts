@@ -54,6 +54,8 @@ export interface RecipeSetInput {
   config: RunConfig;
   /** workflow id of the submission, told when the hosts are leased */
   submissionWorkflowId: string;
+  /** a health check: lease only this host, even though it is broken */
+  healthCheckOf?: string;
 }
 
 export interface RecipeSetResult {
@@ -135,6 +137,7 @@ export async function recipeSetWorkflow(input: RecipeSetInput): Promise<RecipeSe
       label: input.label,
       priority: input.priority,
       recipes,
+      ...(input.healthCheckOf !== undefined ? { healthCheckOf: input.healthCheckOf } : {}),
     }),
   );
   let inTime = true;

@@ -3,6 +3,8 @@
  * release leases, operators change host modes, and everyone can query the lab.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { Job } from '../domain/job.js';
+import { DEFAULT_RUN_CONFIG, type RunConfig } from '../domain/job-run.js';
 import type { HostRecord, HostRegistration, HostState, LeaseRequestInput, OutcomeReport } from '../domain/lab.js';
 
 export interface SchedulerConfig {
@@ -13,6 +15,10 @@ export interface SchedulerConfig {
   brokenAfterAborts: number;
   /** continue-as-new after this many history events (Temporal also suggests it) */
   maxHistoryEvents: number;
+  /** health-check job per worker class: run on a host that broke or came back, must pass before it is leased */
+  healthChecks: Record<string, Job>;
+  /** timeouts for the health-check submissions the scheduler starts */
+  runConfig: RunConfig;
 }
 
 export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
@@ -20,6 +26,8 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   presencePickupMs: 30_000,
   brokenAfterAborts: 3,
   maxHistoryEvents: 4_000,
+  healthChecks: {},
+  runConfig: DEFAULT_RUN_CONFIG,
 };
 
 export interface ReleaseRequest {

@@ -13,7 +13,9 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  ParentClosePolicy,
   proxyActivities,
+  startChild,
   setHandler,
   TimeoutFailure,
   uuid4,
@@ -21,7 +23,8 @@ import {
 } from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
 import type { HostActivities } from '../activities/host/index.js';
-import { hostTaskQueue } from '../domain/ids.js';
+import { CONTROL_TASK_QUEUE, hostTaskQueue, submissionWorkflowId } from '../domain/ids.js';
+import { buildPlan } from '../domain/plan.js';
 import {
   allocate,
   cancelRequest,
@@ -37,6 +40,7 @@ import {
   release,
   removeHost,
   setMaintenance,
+  startCheck,
   type Grant,
   type HostRecord,
   type LabState,
@@ -122,9 +126,39 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
     }
   };
 
+  /** Starts the worker class's health-check job on the host, if one is configured. */
+  const maybeCheck = (host: HostRecord, why: string) => {
+    if (host.check || !host.online || host.broken?.source === 'setup') return;
+    const workerClass = host.workerClasses.find((c) => config.healthChecks[c]);
+    if (workerClass === undefined) return;
+    const submissionId = `hc${uuid4().replace(/-/g, '').slice(0, 14)}`;
+    startCheck(lab, host.id, why, submissionId, Date.now());
+    const job = { ...config.healthChecks[workerClass]!, name: 'health-check', workerClass, startAfter: [], parallelWith: [] };
+    const submission = { name: `health check of ${host.id}`, jobs: [job] };
+    log.info('starting health check', { hostId: host.id, submissionId, why });
+    track(
+      startChild('submissionWorkflow', {
+        workflowId: submissionWorkflowId(submissionId),
+        taskQueue: CONTROL_TASK_QUEUE,
+        // The check outlives this run of the scheduler (continue-as-new).
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        args: [{ submissionId, plan: buildPlan(submission), config: config.runConfig, createdAt: new Date().toISOString(), healthCheckOf: host.id, register: { submission } }],
+      }).then(
+        () => undefined,
+        (err: unknown) => {
+          log.error('could not start a health check', { hostId: host.id, error: String(err) });
+          host.broken = { reason: `health check could not start: ${String(err)}`, source: 'check', at: Date.now() };
+          delete host.check;
+        },
+      ),
+    );
+  };
+
   setHandler(registerHostSignal, (reg) => {
+    const returning = lab.hosts[reg.hostId]?.online === false;
     const host = registerHost(lab, reg, Date.now());
     watchPresence(host);
+    if (returning) maybeCheck(host, 'back online');
     dirty = true;
   });
   setHandler(requestLeaseSignal, (req) => {
@@ -137,8 +171,12 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
     dirty = true;
   });
   setHandler(releaseLeaseSignal, ({ hostId, token, outcomes }) => {
+    const wasCheck = lab.hosts[hostId]?.lease?.healthCheck === true;
     const r = release(lab, hostId, token, outcomes, Date.now());
-    if (r.broken) log.warn('host broken', { hostId, reason: r.broken });
+    if (r.broken) {
+      log.warn('host broken', { hostId, reason: r.broken });
+      if (!wasCheck) maybeCheck(lab.hosts[hostId]!, `broken: ${r.broken}`);
+    }
     dirty = true;
   });
   setHandler(configureSignal, (c) => {
@@ -155,6 +193,7 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
         case 'maintenance-on':
         case 'maintenance-off':
           host = setMaintenance(lab, hostId, action === 'maintenance-on');
+          if (host && action === 'maintenance-off') maybeCheck(host, 'back from maintenance');
           break;
         case 'clear-broken':
           host = clearBroken(lab, hostId);

@@ -18,6 +18,7 @@ import {
 } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control/index.js';
 import { CONTROL_TASK_QUEUE, jobId, recipeSetWorkflowId } from '../domain/ids.js';
+import type { Submission } from '../domain/job.js';
 import type { RunConfig } from '../domain/job-run.js';
 import { AbortCause, summarize, type JobResult } from '../domain/outcome.js';
 import { initialJobNumbers, type Plan, type PlanRecipeSet } from '../domain/plan.js';
@@ -34,6 +35,12 @@ export interface SubmissionInput {
   plan: Plan;
   config: RunConfig;
   createdAt: string;
+  /** a health check started by the scheduler: runs only on this (possibly broken) host */
+  healthCheckOf?: string;
+  /** the result store has no record of this submission yet (the scheduler started it): create it */
+  register?: { submission: Submission };
+  /** a restart: job name → the job id it re-runs */
+  lineage?: Record<string, string>;
 }
 
 const control = proxyLocalActivities<ControlActivities>({
@@ -100,6 +107,8 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
       if (previous) {
         job.clonedFrom = previous.id;
         previous.retriedAs = id;
+      } else if (input.lineage?.[name] !== undefined) {
+        job.clonedFrom = input.lineage[name];
       }
       jobs.push(job);
       setView.jobIds.push(id);
@@ -183,6 +192,7 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
         const original = sets.find((s) => s.number === setView.clonedFrom)!;
         for (const j of jobs) if (j.retriedAs !== undefined && dropped.has(j.retriedAs)) delete j.retriedAs;
         original.notRetried = `not re-scheduled: ${result.denied}`;
+        noteOnAborted(original, original.notRetried);
         break;
       }
       finish(setView, result.results, result.hosts);
@@ -191,7 +201,10 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
         .filter((j) => j.result?.kind === 'aborted' && j.result.cause !== AbortCause.NoHostLeft && j.result.cause !== AbortCause.Internal);
       if (aborted.length === 0 || cancelAll !== undefined) break;
       if (attempt > maxRetries) {
-        if (maxRetries > 0) setView.notRetried = `not re-scheduled: maxRetries (${maxRetries}) reached after ${attempt} attempts`;
+        if (maxRetries > 0) {
+          setView.notRetried = `not re-scheduled: maxRetries (${maxRetries}) reached after ${attempt} attempts`;
+          noteOnAborted(setView, `gave up after ${attempt} attempts (maxRetries ${maxRetries})`);
+        }
         break;
       }
       for (const j of aborted) if (j.hostId !== undefined) excluded.add(j.hostId);
@@ -203,6 +216,14 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
   };
 
   const jobName = (id: string) => jobs.find((j) => j.id === id)!.name;
+
+  /** Says on the aborted jobs of an attempt why there is no further attempt. */
+  const noteOnAborted = (setView: RecipeSetView, note: string) => {
+    for (const id of setView.jobIds) {
+      const job = jobs.find((j) => j.id === id)!;
+      if (job.result?.kind === 'aborted') job.result = { ...job.result, reason: `${job.result.reason}; ${note}` };
+    }
+  };
 
   /** Jobs whose startAfter parents did not all pass, with the reason. */
   const preSkip = (planSet: PlanRecipeSet): Map<string, string> => {
@@ -278,7 +299,8 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
           recipes,
           excludedHosts,
           previousHosts,
-          priority: planSet.priority,
+          priority: input.healthCheckOf !== undefined ? 0 : planSet.priority,
+          ...(input.healthCheckOf !== undefined ? { healthCheckOf: input.healthCheckOf } : {}),
           ...(planSet.queueTimeoutMs !== undefined ? { queueTimeoutMs: planSet.queueTimeoutMs } : {}),
           config,
           submissionWorkflowId: workflowInfo().workflowId,
@@ -312,6 +334,16 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
     );
   };
 
+  if (input.register) {
+    await control.registerSubmission({
+      id: submissionId,
+      createdAt: input.createdAt,
+      submission: input.register.submission,
+      plan,
+      workflowId: workflowInfo().workflowId,
+      ...(plan.name !== undefined ? { name: plan.name } : {}),
+    });
+  }
   await Promise.all(plan.recipeSets.map((s) => runSet(s)));
 
   const final = view();

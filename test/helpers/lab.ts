@@ -199,6 +199,13 @@ export class TestLab {
     }, timeoutMs, 200);
   }
 
+  /** Cancels every submission still running and waits for them: isolates tests that hang jobs. */
+  async cancelRunning(): Promise<void> {
+    const { submissions } = await this.api.submissions({ state: 'running', limit: '500' });
+    await Promise.all(submissions.map((s) => this.api.cancelSubmission(s.id, 'test cleanup').catch(() => undefined)));
+    await Promise.all(submissions.map((s) => this.waitForSubmission(s.id)));
+  }
+
   /** Submits, waits for the end, returns the final view. */
   async run(spec: SubmissionInput, timeoutMs = 60_000): Promise<SubmissionView> {
     const { id } = await this.submit(spec);

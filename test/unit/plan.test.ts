@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatIssue, validateSpec } from '../../src/domain/parse-spec.js';
 import { buildPlan, initialJobNumbers } from '../../src/domain/plan.js';
+import { selectRestart } from '../../src/domain/restart.js';
 import { job, spec } from '../helpers/spec.js';
 import type { SubmissionInput } from '../../src/domain/spec.js';
 
@@ -106,5 +107,34 @@ describe('planner', () => {
       expect(found).toHaveLength(1);
       expect(found[0]).toMatch(/cannot be placed/);
     });
+  });
+});
+
+describe('restart', () => {
+  const submission = () => {
+    const r = validateSpec(
+      spec(
+        job('A'),
+        job('B', { startDirectlyAfter: 'A' }),
+        job('C', { startDirectlyAfter: 'B' }),
+        job('D', { startDirectlyAfter: 'A' }),
+        job('report', { startAfter: ['B', 'other'] }),
+        job('other'),
+        job('partner', { parallelWith: 'report' }),
+      ),
+    );
+    if (!r.ok) throw new Error('bad');
+    return r.submission;
+  };
+
+  it('re-runs a chained job with its chain ancestors and its dependents, and their partners', () => {
+    const s = selectRestart(submission(), 'B', true);
+    expect(s.jobs.map((j) => j.name)).toEqual(['A', 'B', 'C', 'report', 'partner']);
+    expect(s.jobs.find((j) => j.name === 'report')!.startAfter).toEqual(['B']);
+  });
+
+  it('leaves the dependents out when asked', () => {
+    expect(selectRestart(submission(), 'B', false).jobs.map((j) => j.name)).toEqual(['A', 'B']);
+    expect(selectRestart(submission(), 'other', false).jobs.map((j) => j.name)).toEqual(['other']);
   });
 });

@@ -4,7 +4,7 @@
  * so the job record and its lease token are where uploads are checked.
  */
 import type { TestbayClient } from '../../api/client.js';
-import type { OpenJobInput } from '../../api/store/result-store.js';
+import type { OpenJobInput, SubmissionRecord } from '../../api/store/result-store.js';
 import type { JobResult } from '../../domain/outcome.js';
 import type { SubmissionView } from '../../domain/views.js';
 
@@ -21,6 +21,10 @@ export function createControlActivities({ api }: ControlDeps) {
     /** Records the result and seals the job: later uploads (a zombie host) are refused. */
     async finishJob(input: { jobId: string; leaseToken: string; result: JobResult }): Promise<void> {
       await api.finishJob(input.jobId, input.leaseToken, input.result);
+    },
+    /** Creates the store's record of a submission the API did not create (a health check). */
+    async registerSubmission(record: SubmissionRecord): Promise<void> {
+      await api.registerSubmission(record);
     },
     /** Keeps the final job table beyond Temporal's retention. */
     async recordSubmission(view: SubmissionView): Promise<void> {

@@ -10,6 +10,7 @@ import { jobIdParam } from './jobs.js';
 import type { RouteDeps } from './deps.js';
 import type { JobResult } from '../../domain/outcome.js';
 import type { SubmissionView } from '../../domain/views.js';
+import type { SubmissionRecord } from '../store/result-store.js';
 
 const openBody = z.strictObject({
   jobId: z.string(),
@@ -44,6 +45,13 @@ export function internalRoutes(deps: RouteDeps): Router {
     if (!job) throw new HttpError(404, `no job ${id}`);
     if (job.leaseToken !== body.leaseToken) throw new HttpError(409, `job ${id} is open under another lease`);
     res.json(await store.finishJob(id, body.result as JobResult));
+  });
+
+  r.put('/internal/submissions/:id/record', control, express.json({ limit: '8mb' }), async (req, res) => {
+    const record = req.body as SubmissionRecord;
+    if (record.id !== req.params.id) throw new HttpError(400, 'id in the body differs from the URL');
+    if (!(await store.getSubmission(record.id))) await store.createSubmission(record);
+    res.status(204).end();
   });
 
   r.put('/internal/submissions/:id', control, express.json({ limit: '32mb' }), async (req, res) => {

@@ -8,12 +8,16 @@ import { z } from 'zod';
 import { JOB_ID_PATTERN, submissionOfJob } from '../../domain/ids.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
 import { liveSubmissionView } from '../live-view.js';
+import { selectRestart } from '../../domain/restart.js';
+import { latestAttempts } from '../../domain/views.js';
+import { acceptSubmission } from './submissions.js';
 import { authorize, principalOf } from '../middleware.js';
 import type { ResultStore } from '../store/result-store.js';
 import type { RouteDeps } from './deps.js';
 
 export const jobIdParam = z.string().regex(JOB_ID_PATTERN, 'is not a job id');
 const cancelBody = z.strictObject({ reason: z.string().max(500).optional() }).default({});
+const restartBody = z.strictObject({ children: z.boolean().default(true) }).default({ children: true });
 
 export function jobRoutes(deps: RouteDeps): Router {
   const r = Router();
@@ -43,6 +47,22 @@ export function jobRoutes(deps: RouteDeps): Router {
     const reason = `cancelled by ${principalOf(res).name}${body.reason ? `: ${body.reason}` : ''}`;
     if (!(await gateway.cancel(submissionId, { reason, jobId: id }))) throw new HttpError(409, `job ${id} has already finished`);
     res.status(202).json({ id, cancelling: true });
+  });
+
+  r.post('/jobs/:id/restart', authorize(tokens, 'submit'), express.json({ limit: '16kb' }), async (req, res) => {
+    const id = parseOr400(jobIdParam, req.params.id, 'job id');
+    const { children } = parseOr400(restartBody, req.body ?? {}, 'body');
+    const submissionId = submissionOfJob(id);
+    const record = await store.getSubmission(submissionId);
+    if (!record) throw new HttpError(404, `no job ${id}`);
+    const view = await liveSubmissionView(deps, submissionId);
+    const job = view.jobs.find((j) => j.id === id);
+    if (!job) throw new HttpError(404, `no job ${id}`);
+    if (!job.result) throw new HttpError(409, `job ${id} has not finished; cancel it first`);
+    const again = selectRestart(record.submission, job.name, children);
+    const latest = new Map(latestAttempts(view.jobs).map((j) => [j.name, j.id]));
+    const lineage = Object.fromEntries(again.jobs.map((j) => [j.name, latest.get(j.name)!]));
+    res.status(201).json(await acceptSubmission(deps, again, principalOf(res).name, { of: { submissionId, jobId: id }, lineage }));
   });
 
   r.get('/jobs/:id/log', authorize(tokens, 'read'), async (req, res) => {

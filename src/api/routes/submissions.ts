@@ -5,7 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import express, { Router } from 'express';
 import { z } from 'zod';
-import { jobId, SUBMISSION_ID_PATTERN } from '../../domain/ids.js';
+import { jobId, SUBMISSION_ID_PATTERN, submissionWorkflowId } from '../../domain/ids.js';
+import type { Submission } from '../../domain/job.js';
 import { RESULT_KINDS } from '../../domain/outcome.js';
 import { parseSpecText, validateSpec, type SpecIssue } from '../../domain/parse-spec.js';
 import { buildPlan, initialJobNumbers } from '../../domain/plan.js';
@@ -32,6 +33,52 @@ export function newSubmissionId(): string {
   return `${Date.now().toString(36)}${random}`;
 }
 
+export interface Accepted {
+  id: string;
+  workflowId: string;
+  jobs: { id: string; name: string }[];
+}
+
+/**
+ * Checks a valid submission against this server's limits, records it and starts its
+ * workflow. Used by submit and by restart (which passes the lineage of the jobs).
+ */
+export async function acceptSubmission(
+  deps: RouteDeps,
+  submission: Submission,
+  by: string,
+  restart?: { of: { submissionId: string; jobId: string }; lineage: Record<string, string> },
+): Promise<Accepted> {
+  const cap = deps.runConfig.maxRetriesCap;
+  const overCap: SpecIssue[] = submission.jobs.flatMap((j, i) =>
+    j.maxRetries > cap ? [{ path: ['jobs', i, 'maxRetries'], message: `${j.maxRetries} is above this server's cap of ${cap}` }] : [],
+  );
+  if (overCap.length > 0) throw new HttpError(400, 'invalid job spec', overCap);
+  const plan = buildPlan(submission);
+  const id = newSubmissionId();
+  const createdAt = new Date().toISOString();
+  const workflowId = submissionWorkflowId(id);
+  await deps.store.createSubmission({
+    id,
+    createdAt,
+    submission,
+    plan,
+    workflowId,
+    ...(submission.name !== undefined ? { name: submission.name } : {}),
+    ...(restart ? { restartOf: restart.of } : {}),
+  });
+  try {
+    await deps.gateway.startSubmission(id, plan, createdAt, restart?.lineage);
+  } catch (err) {
+    deps.log.error('could not start submission workflow', { id, error: String(err) });
+    throw new HttpError(503, `Temporal did not accept the submission: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (restart) await deps.store.noteRestart(restart.of.submissionId, id);
+  deps.log.info('submission accepted', { id, jobs: plan.jobs.length, by, ...(restart ? { restartOf: restart.of.jobId } : {}) });
+  const numbers = initialJobNumbers(plan);
+  return { id, workflowId, jobs: plan.jobs.map((j) => ({ id: jobId(id, numbers.get(j.name)!), name: j.name })) };
+}
+
 export function submissionRoutes(deps: RouteDeps): Router {
   const r = Router();
   const { store, gateway, tokens } = deps;
@@ -44,37 +91,8 @@ export function submissionRoutes(deps: RouteDeps): Router {
     async (req, res) => {
       const parsed = typeof req.body === 'string' ? parseSpecText(req.body) : validateSpec(req.body);
       if (!parsed.ok) throw new HttpError(400, 'invalid job spec', parsed.issues);
-      const submission = parsed.submission;
-      const cap = deps.runConfig.maxRetriesCap;
-      const overCap: SpecIssue[] = submission.jobs.flatMap((j, i) =>
-        j.maxRetries > cap ? [{ path: ['jobs', i, 'maxRetries'], message: `${j.maxRetries} is above this server's cap of ${cap}` }] : [],
-      );
-      if (overCap.length > 0) throw new HttpError(400, 'invalid job spec', overCap);
-      const plan = buildPlan(submission);
-      const id = newSubmissionId();
-      const createdAt = new Date().toISOString();
-      const workflowId = `sub-${id}`;
-      await store.createSubmission({
-        id,
-        createdAt,
-        submission,
-        plan,
-        workflowId,
-        ...(submission.name !== undefined ? { name: submission.name } : {}),
-      });
-      try {
-        await gateway.startSubmission(id, plan, createdAt);
-      } catch (err) {
-        deps.log.error('could not start submission workflow', { id, error: String(err) });
-        throw new HttpError(503, `Temporal did not accept the submission: ${err instanceof Error ? err.message : String(err)}`);
-      }
-      deps.log.info('submission accepted', { id, jobs: plan.jobs.length, by: principalOf(res).name });
-      const numbers = initialJobNumbers(plan);
-      res.status(201).json({
-        id,
-        workflowId,
-        jobs: plan.jobs.map((j) => ({ id: jobId(id, numbers.get(j.name)!), name: j.name })),
-      });
+      const created = await acceptSubmission(deps, parsed.submission, principalOf(res).name);
+      res.status(201).json(created);
     },
   );
 

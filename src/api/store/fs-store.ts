@@ -85,6 +85,15 @@ export class FsResultStore implements ResultStore {
     this.emit({ kind: 'submission', id: view.id });
   }
 
+  async noteRestart(id: string, restartId: string): Promise<void> {
+    await this.locked(`sub:${id}`, async () => {
+      const record = await this.getSubmission(id);
+      if (!record) throw new StoreError('not-found', `no submission ${id}`);
+      record.restartedAs = [...(record.restartedAs ?? []), restartId];
+      await writeJson(this.submissionPath(id), record);
+    });
+  }
+
   listSubmissions(q: ListQuery): Promise<SubmissionSummary[]> {
     const text = q.text?.toLowerCase();
     const items = [...this.index.values()]

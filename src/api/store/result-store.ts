@@ -60,6 +60,10 @@ export interface SubmissionRecord {
   workflowId: string;
   /** the final view, written when the submission workflow ends */
   final?: SubmissionView;
+  /** this submission re-runs a job of another one */
+  restartOf?: { submissionId: string; jobId: string };
+  /** submissions that re-ran jobs of this one */
+  restartedAs?: string[];
 }
 
 export interface SubmissionSummary {
@@ -95,6 +99,8 @@ export interface ResultStore {
   createSubmission(record: SubmissionRecord): Promise<void>;
   getSubmission(id: string): Promise<SubmissionRecord | undefined>;
   finishSubmission(view: SubmissionView): Promise<void>;
+  /** Records that `restartId` re-runs jobs of submission `id`. */
+  noteRestart(id: string, restartId: string): Promise<void>;
   listSubmissions(query: ListQuery): Promise<SubmissionSummary[]>;
 
   /** Creates the job record for an attempt, or returns it unchanged when already open with this token. */

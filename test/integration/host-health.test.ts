@@ -1,0 +1,100 @@
+/**
+ * Host states on a real lab: broken after N consecutive aborts (a pass resets, a test
+ * failure does not count) and back by an operator; maintenance; a configured health-check
+ * job that runs when a host broke or returns; and a scheduler that continues-as-new often
+ * without losing hosts or queued requests.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { osTest, TestLab, waitFor } from '../helpers/lab.js';
+
+let lab: TestLab;
+beforeAll(async () => {
+  lab = await TestLab.start({
+    name: 'health',
+    hosts: [
+      { id: 'g1', caps: { slot: 'g1' } },
+      { id: 'g2', caps: { slot: 'g2' } },
+      { id: 'g3', classes: ['local', 'checked'], caps: { slot: 'g3' } },
+    ],
+    env: {
+      TESTBAY_BROKEN_AFTER_ABORTS: '2',
+      TESTBAY_SCHEDULER_MAX_HISTORY: '150',
+      TESTBAY_HEALTH_CHECKS: JSON.stringify({ checked: { runner: { command: ['os-test'] }, settings: { MODULES: 'boot', MODULE_MS: '100' } } }),
+    },
+  });
+});
+afterEach(async () => {
+  await lab.cancelRunning();
+});
+afterAll(async () => {
+  await lab?.stop();
+});
+
+const on = (slot: string) => ({ hostRequires: [`slot == ${slot}`] });
+const crash = (name: string, slot: string) => osTest(name, { CRASH_MODULE: 'boot', MODULES: 'boot' }, on(slot));
+
+describe('host health', () => {
+  it('a host is broken after N consecutive aborts, not leased, and back when an operator clears it', async () => {
+    await lab.run({ jobs: [crash('c1', 'g1')] });
+    await lab.run({ jobs: [osTest('ok', { MODULES: 'boot' }, on('g1'))] }); // a pass resets the count
+    await lab.run({ jobs: [crash('c2', 'g1')] });
+    await lab.run({ jobs: [osTest('test-failure', { FAIL_MODULE: 'boot', MODULES: 'boot' }, on('g1'))] }); // does not count
+    expect((await lab.host('g1'))!.state).toBe('idle');
+    await lab.run({ jobs: [crash('c3', 'g1')] });
+    const broken = await lab.host('g1');
+    expect(broken!.state).toBe('broken');
+    expect(broken!.broken!.reason).toBe('2 consecutive aborts; last: runner was killed by SIGSEGV before it reported a result');
+    expect(broken!.recentAborts.map((a) => a.cause)).toEqual(['runner-crash', 'runner-crash', 'runner-crash']);
+
+    const { id } = await lab.submit({ jobs: [osTest('waits', { MODULES: 'boot' }, on('g1'))] });
+    const reason = await waitFor('the waiting reason', async () => (await lab.api.submission(id)).jobs[0]!.waitingReason?.match(/broken/) ?? undefined);
+    expect(reason.input).toBe('host g1 (the only host of class local with slot == g1) is broken (2 consecutive aborts; last: runner was killed by SIGSEGV before it reported a result); 1st in queue');
+    await lab.api.clearBroken('g1');
+    expect((await lab.waitForSubmission(id)).result).toBe('passed');
+  });
+
+  it('a host in maintenance takes no jobs until it is back', async () => {
+    const host = await lab.api.setMaintenance('g2', true);
+    expect(host.state).toBe('maintenance');
+    const { id } = await lab.submit({ jobs: [osTest('patient', { MODULES: 'boot' }, on('g2'))] });
+    await waitFor('the maintenance reason', async () => (await lab.api.submission(id)).jobs[0]!.waitingReason === 'host g2 (the only host of class local with slot == g2) is in maintenance; 1st in queue');
+    await lab.api.setMaintenance('g2', false);
+    expect((await lab.waitForSubmission(id)).jobs[0]!.hostId).toBe('g2');
+  });
+
+  it('a broken host with a health check for its class runs it, and is back once it passes', async () => {
+    await lab.run({ jobs: [crash('k1', 'g3')] });
+    await lab.run({ jobs: [crash('k2', 'g3')] });
+    const checkId = await waitFor('a health check to start', async () => (await lab.host('g3'))?.check?.submissionId ?? (await lab.host('g3'))?.broken?.reason.match(/health check (hc\w+)/)?.[1]);
+    const check = await lab.waitForSubmission(checkId);
+    expect(check).toMatchObject({ name: 'health check of g3', result: 'passed' });
+    expect(check.jobs[0]).toMatchObject({ name: 'health-check', hostId: 'g3' });
+    await waitFor('g3 to be idle again', async () => (await lab.host('g3'))?.state === 'idle');
+
+    // Coming back from maintenance runs the check again.
+    await lab.api.setMaintenance('g3', true);
+    await lab.api.setMaintenance('g3', false);
+    const second = await waitFor('another health check', async () => (await lab.host('g3'))?.broken?.reason.match(/health check (hc\w+)/)?.[1]);
+    expect(second).not.toBe(checkId);
+    expect((await lab.waitForSubmission(second)).result).toBe('passed');
+    await waitFor('g3 to be idle again', async () => (await lab.host('g3'))?.state === 'idle');
+  });
+
+  it('the scheduler continues-as-new without losing hosts, leases or queued requests', async () => {
+    const before = (await lab.api.hosts()).runId;
+    const holder = await lab.submit({ jobs: [osTest('holder', { HANG_MODULE: 'boot' }, on('g2'))] });
+    await waitFor('holder to run', async () => (await lab.api.job(holder.jobs[0]!.id)).state === 'running');
+    const queued = await lab.submit({ jobs: [osTest('queued', { MODULES: 'boot' }, on('g2'))] });
+    // Enough traffic for several continue-as-new rounds (history limit 150 events).
+    for (let round = 0; round < 4; round++) {
+      await Promise.all(Array.from({ length: 6 }, (_, i) => lab.run({ jobs: [osTest(`burst-${round}-${i}`, { MODULES: 'boot', MODULE_MS: '20', LOG_LINES: '1', SCREENSHOTS: '0' })] })));
+    }
+    const lab2 = await lab.api.hosts();
+    expect(lab2.runId).not.toBe(before);
+    expect(lab2.hosts.map((h) => h.id)).toEqual(['g1', 'g2', 'g3']);
+    expect(lab2.hosts.find((h) => h.id === 'g2')!.state).toBe('leased');
+    expect(lab2.queue.map((q) => q.requester)).toEqual([`rs-${queued.id}-1`]);
+    await lab.api.cancelSubmission(holder.id);
+    expect((await lab.waitForSubmission(queued.id)).result).toBe('passed');
+  });
+});

@@ -1,0 +1,178 @@
+/**
+ * Scheduling on a real lab: chains on one host with nothing in between, skip and cancel
+ * rules of chains (AC2, AC3), parallel partners, all-or-nothing leases, priority, waiting
+ * reasons, impossible requests, queue timeouts and restart.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { JobView, SubmissionView } from '../../src/domain/views.js';
+import { osTest, TestLab, waitFor } from '../helpers/lab.js';
+
+let lab: TestLab;
+beforeAll(async () => {
+  lab = await TestLab.start({
+    name: 'scheduling',
+    hosts: [
+      { id: 's1', caps: { slot: 's1' } },
+      { id: 's2', caps: { slot: 's2' } },
+      { id: 's3', caps: { slot: 's3' } },
+    ],
+  });
+});
+afterEach(async () => {
+  await lab.cancelRunning();
+});
+afterAll(async () => {
+  await lab?.stop();
+});
+
+const byName = (v: SubmissionView) => Object.fromEntries(v.jobs.map((j) => [j.name, j])) as Record<string, JobView>;
+const on = (slot: string) => ({ hostRequires: [`slot == ${slot}`] });
+const hang = (name: string, slot: string) => osTest(name, { HANG_MODULE: 'boot' }, on(slot));
+
+async function jobRunning(jobId: string): Promise<void> {
+  await waitFor(`job ${jobId} to run`, async () => (await lab.api.job(jobId)).state === 'running');
+}
+async function waitingReason(submissionId: string, name: string, pattern: RegExp): Promise<string> {
+  return waitFor(`a waiting reason for ${name} matching ${pattern}`, async () => {
+    const j = byName(await lab.api.submission(submissionId))[name];
+    return j?.state === 'waiting' && j.waitingReason && pattern.test(j.waitingReason) ? j.waitingReason : undefined;
+  });
+}
+
+describe('chains (startDirectlyAfter)', () => {
+  it('run on one host in order, with no other job between them', async () => {
+    const chain = await lab.submit({
+      jobs: [osTest('c-a', {}, on('s1')), osTest('c-b', {}, { ...on('s1'), startDirectlyAfter: 'c-a' }), osTest('c-c', {}, { ...on('s1'), startDirectlyAfter: 'c-b' })],
+    });
+    await jobRunning(chain.jobs[0]!.id);
+    const competitor = await lab.submit({ jobs: [osTest('competitor', {}, on('s1'))] });
+    const [c, k] = await Promise.all([lab.waitForSubmission(chain.id), lab.waitForSubmission(competitor.id)]);
+    const jobs = byName(c);
+    expect(c.result).toBe('passed');
+    expect(new Set(c.jobs.map((j) => j.hostId))).toEqual(new Set(['s1']));
+    expect(jobs['c-a']!.endedAt! <= jobs['c-b']!.startedAt!).toBe(true);
+    expect(jobs['c-b']!.endedAt! <= jobs['c-c']!.startedAt!).toBe(true);
+    expect(k.jobs[0]!.startedAt! >= jobs['c-c']!.endedAt!).toBe(true);
+  });
+
+  // A → (B → C, D → E)
+  const tree = (failing: string) => ({
+    jobs: ['A', 'B', 'C', 'D', 'E'].map((name) =>
+      osTest(name, name === failing ? { FAIL_MODULE: 'boot' } : { MODULES: 'boot' }, {
+        ...(name === 'B' || name === 'D' ? { startDirectlyAfter: 'A' } : {}),
+        ...(name === 'C' ? { startDirectlyAfter: 'B' } : {}),
+        ...(name === 'E' ? { startDirectlyAfter: 'D' } : {}),
+      }),
+    ),
+  });
+
+  it('skip everything below a failed root (AC2)', async () => {
+    const jobs = byName(await lab.run(tree('A')));
+    expect(jobs.A!.result?.kind).toBe('failed');
+    expect(jobs.B!.result).toEqual({ kind: 'skipped', reason: 'parent `A` failed' });
+    expect(jobs.D!.result).toEqual({ kind: 'skipped', reason: 'parent `A` failed' });
+    expect(jobs.C!.result).toEqual({ kind: 'skipped', reason: 'parent `B` was skipped' });
+    expect(jobs.E!.result).toEqual({ kind: 'skipped', reason: 'parent `D` was skipped' });
+  });
+
+  it('skip only the branch below a failed job; other branches still run (AC2)', async () => {
+    const view = await lab.run(tree('B'));
+    const jobs = byName(view);
+    expect(view.result).toBe('failed');
+    expect(jobs.B!.result?.kind).toBe('failed');
+    expect(jobs.C!.result).toEqual({ kind: 'skipped', reason: 'parent `B` failed' });
+    expect([jobs.A, jobs.D, jobs.E].map((j) => j!.result?.kind)).toEqual(['passed', 'passed', 'passed']);
+
+    // Restart B: it runs again with its chain ancestor A and its child C, linked to the old attempts.
+    const again = await lab.submitter.restartJob(jobs.B!.id);
+    expect(again.jobs.map((j) => j.name)).toEqual(['A', 'B', 'C']);
+    const rerun = await lab.waitForSubmission(again.id);
+    expect(rerun.restartOf).toEqual({ submissionId: view.id, jobId: jobs.B!.id });
+    expect(byName(rerun).B!.clonedFrom).toBe(jobs.B!.id);
+    expect(byName(rerun).A!.clonedFrom).toBe(jobs.A!.id);
+    expect((await lab.api.submission(view.id)).restartedAs).toEqual([again.id]);
+    const without = await lab.submitter.restartJob(jobs.B!.id, { children: false });
+    expect(without.jobs.map((j) => j.name)).toEqual(['A', 'B']);
+    await lab.waitForSubmission(without.id);
+  });
+
+  it('are cancelled whole when any of their jobs is cancelled while scheduled (AC3)', async () => {
+    const { id, jobs } = await lab.submit({
+      jobs: [osTest('x1', { HANG_MODULE: 'install' }), osTest('x2', {}, { startDirectlyAfter: 'x1' }), osTest('x3', {}, { startDirectlyAfter: 'x2' })],
+    });
+    await jobRunning(jobs[0]!.id);
+    expect((await lab.api.job(jobs[1]!.id)).state).toBe('scheduled');
+    await lab.submitter.cancelJob(jobs[1]!.id);
+    const view = await lab.waitForSubmission(id);
+    expect(view.result).toBe('cancelled');
+    expect(view.jobs.map((j) => j.result?.kind)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+    expect(byName(view).x1!.result).toEqual({ kind: 'cancelled', reason: 'cancelled by tester' });
+  });
+});
+
+describe('recipe sets (parallelWith)', () => {
+  it('stop and skip the running partners of a job that failed', async () => {
+    const view = await lab.run({
+      jobs: [osTest('server', { HANG_MODULE: 'login' }, { parallelWith: 'client' }), osTest('client', { FAIL_MODULE: 'boot', MODULES: 'boot' })],
+    });
+    const jobs = byName(view);
+    expect(jobs.client!.result?.kind).toBe('failed');
+    expect(jobs.server!.result).toEqual({ kind: 'skipped', reason: 'partner `client` failed' });
+    expect(jobs.server!.hostId).not.toBe(jobs.client!.hostId);
+  });
+
+  it('get all their hosts at once or wait, holding none (all-or-nothing), and say why', async () => {
+    const busy1 = await lab.submit({ jobs: [hang('busy-1', 's1')] });
+    const busy2 = await lab.submit({ jobs: [hang('busy-2', 's2')] });
+    await Promise.all([jobRunning(busy1.jobs[0]!.id), jobRunning(busy2.jobs[0]!.id)]);
+    const pair = await lab.submit({ jobs: [osTest('left', {}, { parallelWith: 'right' }), osTest('right')] });
+    const reason = await waitingReason(pair.id, 'left', /in queue/);
+    expect(reason).toBe('needs 2 hosts at once (class local): 1 idle, 2 of 3 leased; 1st in queue');
+    expect((await lab.host('s3'))!.state).toBe('idle');
+    await lab.submitter.cancelSubmission(busy1.id);
+    const view = await lab.waitForSubmission(pair.id);
+    expect(view.result).toBe('passed');
+    expect(new Set(view.jobs.map((j) => j.hostId))).toEqual(new Set(['s1', 's3']));
+    await lab.submitter.cancelSubmission(busy2.id);
+    await lab.waitForSubmission(busy2.id);
+  });
+});
+
+describe('the queue', () => {
+  it('serves priority first, and explains who waits for what', async () => {
+    const busy = await lab.submit({ jobs: [hang('holder', 's3')] });
+    await jobRunning(busy.jobs[0]!.id);
+    const low = await lab.submit({ jobs: [osTest('low', { MODULES: 'boot' }, { ...on('s3'), priority: 80 })] });
+    await waitingReason(low.id, 'low', /1st in queue/);
+    const high = await lab.submit({ jobs: [osTest('high', { MODULES: 'boot' }, { ...on('s3'), priority: 10 })] });
+    expect(await waitingReason(high.id, 'high', /1st in queue/)).toMatch(/^host s3 \(the only host of class local with slot == s3\) is leased to /);
+    expect(await waitingReason(low.id, 'low', /2nd in queue/)).toMatch(/^host s3/);
+    const after = await lab.submit({ jobs: [osTest('after', {}, { startAfter: ['first'] }), osTest('first', { HANG_MODULE: 'boot' }, on('s1'))] });
+    expect(await waitingReason(after.id, 'after', /parent/)).toBe('waiting for parent `first`');
+    await lab.submitter.cancelSubmission(busy.id);
+    const [h, l] = await Promise.all([lab.waitForSubmission(high.id), lab.waitForSubmission(low.id)]);
+    expect(h.jobs[0]!.startedAt! < l.jobs[0]!.startedAt!).toBe(true);
+    await lab.submitter.cancelSubmission(after.id);
+    const cancelled = await lab.waitForSubmission(after.id);
+    expect(byName(cancelled).after!.result?.kind).toMatch(/cancelled|skipped/);
+  });
+
+  it('fails at once, with the reason, a job no host of the lab could ever take', async () => {
+    const started = Date.now();
+    const view = await lab.run({ jobs: [osTest('nowhere', {}, { workerClass: 'ipmi-bm' }), osTest('arm', {}, { hostRequires: ['arch == riscv64'] })] });
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const jobs = byName(view);
+    expect(jobs.nowhere!.result).toEqual({ kind: 'aborted', cause: 'no-host-left', reason: 'no host of class ipmi-bm in the lab' });
+    expect(jobs.arm!.result).toMatchObject({ kind: 'aborted', cause: 'no-host-left', reason: expect.stringMatching(/^no host of class local satisfies arch == riscv64/) });
+  });
+
+  it('cancels a job that waited longer than its queueTimeoutMs', async () => {
+    const busy = await lab.submit({ jobs: [hang('blocker', 's2')] });
+    await jobRunning(busy.jobs[0]!.id);
+    const view = await lab.run({ jobs: [osTest('impatient', {}, { ...on('s2'), queueTimeoutMs: 2_000 })] });
+    expect(view.jobs[0]!.result).toEqual({ kind: 'cancelled', reason: 'waited in the queue longer than queueTimeoutMs (2 s)' });
+    await lab.submitter.cancelSubmission(busy.id);
+    await lab.waitForSubmission(busy.id);
+    expect((await lab.host('s2'))!.state).toBe('idle');
+  });
+});
