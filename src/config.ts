@@ -46,6 +46,10 @@ const schema = z
     TESTBAY_LOG_FLUSH_MS: ms.default(1_000),
     TESTBAY_SHUTDOWN_DEADLINE_MS: ms.default(5 * 60_000),
     TESTBAY_MAX_ARTIFACT_BYTES: z.coerce.number().int().positive().default(1024 * 1024 * 1024),
+    TESTBAY_CACHE_DIR: z.string().min(1).optional(),
+    TESTBAY_ASSET_CACHE_MAX_BYTES: z.coerce.number().int().positive().default(50 * 1024 ** 3),
+    TESTBAY_MIN_FREE_BYTES: z.coerce.number().int().min(0).default(1024 ** 3),
+    TESTBAY_GIT_TIMEOUT_MS: ms.default(10 * 60_000),
     TESTBAY_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     TESTBAY_HEALTH_CHECKS: z.string().min(1).optional(),
   })
@@ -92,6 +96,10 @@ const schema = z
         killGraceMs: e.TESTBAY_KILL_GRACE_MS,
         logFlushMs: e.TESTBAY_LOG_FLUSH_MS,
         shutdownDeadlineMs: e.TESTBAY_SHUTDOWN_DEADLINE_MS,
+        cacheDir: e.TESTBAY_CACHE_DIR === undefined ? undefined : path.resolve(e.TESTBAY_CACHE_DIR),
+        assetCacheMaxBytes: e.TESTBAY_ASSET_CACHE_MAX_BYTES,
+        minFreeBytes: e.TESTBAY_MIN_FREE_BYTES,
+        gitTimeoutMs: e.TESTBAY_GIT_TIMEOUT_MS,
       },
       logLevel: e.TESTBAY_LOG_LEVEL,
     };

@@ -12,6 +12,7 @@ import { connectClient, connectTemporal, connectWorker } from '../temporal/conne
 import { ensureNamespace } from '../temporal/namespace.js';
 import { startServer } from '../api/server.js';
 import { createControlWorker, ensureScheduler } from '../workers/control.js';
+import { HostConfigError, loadHostConfigFile, mergeHostConfig } from '../activities/host/host-config.js';
 import { startHost } from '../workers/host.js';
 import { installSdkLogger } from '../workers/sdk-logger.js';
 import { UsageError } from './lab-target.js';
@@ -63,23 +64,39 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
   const { values } = parseArgs({
     args,
     options: {
+      config: { type: 'string' },
       id: { type: 'string' },
       class: { type: 'string', multiple: true },
       cap: { type: 'string', multiple: true },
       'work-dir': { type: 'string' },
+      'cache-dir': { type: 'string' },
       'runner-path': { type: 'string', multiple: true },
+      'require-command': { type: 'string', multiple: true },
     },
   });
-  const hostId = values.id;
-  if (!hostId || !HOST_ID_PATTERN.test(hostId)) throw new UsageError('--id: required, letters, digits, ".", "_", "-" (e.g. --id h1)');
-  const workerClasses = (values.class ?? []).flatMap((c) => c.split(',')).filter(Boolean);
-  if (workerClasses.length === 0) throw new UsageError('--class: at least one worker class (e.g. --class qemu_x86_64)');
-  const capabilities: Record<string, string> = {};
+  const flagCaps: Record<string, string> = {};
   for (const cap of values.cap ?? []) {
     const m = /^([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$/.exec(cap);
     if (!m) throw new UsageError(`--cap ${cap}: write key=value (e.g. --cap memory_gb=16)`);
-    capabilities[m[1]!] = m[2]!;
+    flagCaps[m[1]!] = m[2]!;
   }
+  const fromFile = values.config ? await loadHostConfigFile(values.config).catch((err: unknown) => {
+    throw err instanceof HostConfigError ? new UsageError(err.message) : err;
+  }) : {};
+  const settings = mergeHostConfig(fromFile, {
+    ...(values.id !== undefined ? { id: values.id } : {}),
+    classes: (values.class ?? []).flatMap((c) => c.split(',')).filter(Boolean),
+    caps: flagCaps,
+    ...(values['work-dir'] !== undefined ? { workDir: path.resolve(values['work-dir']) } : {}),
+    ...(values['cache-dir'] !== undefined ? { cacheDir: path.resolve(values['cache-dir']) } : {}),
+    runnerPath: (values['runner-path'] ?? []).map((p) => path.resolve(p)),
+    requireCommands: values['require-command'] ?? [],
+  });
+  const hostId = settings.id;
+  if (!hostId || !HOST_ID_PATTERN.test(hostId)) throw new UsageError('--id: required, letters, digits, ".", "_", "-" (e.g. --id h1)');
+  const workerClasses = settings.classes ?? [];
+  if (workerClasses.length === 0) throw new UsageError('--class: at least one worker class (e.g. --class qemu_x86_64)');
+  const workDir = settings.workDir ?? path.join(config.dataDir, 'hosts', hostId);
   const token = config.tokens.host;
   if (!token) throw new UsageError('TESTBAY_HOST_TOKEN is not set: hosts upload results with a host token');
   const log = createLogger(`host ${hostId}`, config.logLevel);
@@ -92,9 +109,11 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
     {
       hostId,
       workerClasses,
-      capabilities,
-      workDir: path.resolve(values['work-dir'] ?? path.join(config.dataDir, 'hosts', hostId)),
-      runnerPath: (values['runner-path'] ?? []).map((p) => path.resolve(p)),
+      capabilities: settings.caps ?? {},
+      workDir,
+      cacheDir: settings.cacheDir ?? config.host.cacheDir ?? path.join(workDir, 'cache'),
+      runnerPath: settings.runnerPath ?? [],
+      requireCommands: settings.requireCommands ?? [],
       hostToken: token,
     },
     { connection, client },

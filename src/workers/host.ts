@@ -6,15 +6,14 @@
  * deadline, stops it with "host shutting down") and then exits; no lease leaks.
  */
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { TestbayClient } from '../api/client.js';
 import type { Config } from '../config.js';
 import { createHostActivities } from '../activities/host/index.js';
 import { reapStaleRunners } from '../activities/host/reaper.js';
+import { checkSetup } from '../activities/host/setup-check.js';
 import { CONTROL_TASK_QUEUE, hostTaskQueue, SCHEDULER_WORKFLOW_ID } from '../domain/ids.js';
 import type { HostRegistration } from '../domain/lab.js';
 import type { Capabilities } from '../domain/requirements.js';
@@ -28,7 +27,11 @@ export interface HostOptions {
   /** from --cap key=value; override detected ones */
   capabilities: Capabilities;
   workDir: string;
+  /** content-addressed assets and git mirrors; may be shared by the hosts of one machine */
+  cacheDir: string;
   runnerPath: string[];
+  /** commands the runners need on their PATH (--require-command), checked at start */
+  requireCommands: string[];
   hostToken: string;
 }
 
@@ -59,22 +62,10 @@ export function primaryAddress(): string {
   return '127.0.0.1';
 }
 
-/** Problems that would make every job fail on this host, found before taking any. */
-async function checkSetup(workDir: string): Promise<string | undefined> {
-  try {
-    await fs.mkdir(path.join(workDir, 'jobs'), { recursive: true });
-    const probe = path.join(workDir, `.probe-${process.pid}`);
-    await fs.writeFile(probe, 'ok');
-    await fs.rm(probe);
-  } catch (err) {
-    return `work dir ${workDir} is not writable: ${(err as Error).message}`;
-  }
-  return undefined;
-}
-
 export async function startHost(config: Config, log: Logger, options: HostOptions, temporal: { connection: NativeConnection; client: Client }): Promise<RunningHost> {
   const { hostId } = options;
-  const setupProblem = await checkSetup(options.workDir);
+  const problems = await checkSetup({ ...options, minFreeBytes: config.host.minFreeBytes });
+  const setupProblem = problems.length > 0 ? problems.join('; ') : undefined;
   if (setupProblem) log.error('broken setup; registering as broken', { problem: setupProblem });
   const reaped = await reapStaleRunners(options.workDir, config.host.killGraceMs);
   if (reaped.length > 0) log.warn('stopped runners left by a previous run of this host', { jobs: reaped });

@@ -1,0 +1,67 @@
+/**
+ * @module A host's configuration file (`testbay host --config FILE`, YAML or JSON): id,
+ * worker classes, capabilities, folders, runner path and required commands. Flags given
+ * on the command line are merged over it: they replace single values (id, folders), add
+ * to lists (classes, runner path, required commands) and override capabilities by key.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const capValue = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+const list = z.union([z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)), z.array(z.string().min(1))]);
+
+export const hostConfigSchema = z.strictObject({
+  id: z.string().min(1).optional(),
+  classes: list.optional(),
+  caps: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'must be a capability name'), capValue).optional(),
+  workDir: z.string().min(1).optional(),
+  cacheDir: z.string().min(1).optional(),
+  runnerPath: list.optional(),
+  requireCommands: list.optional(),
+});
+export type HostConfigFile = z.output<typeof hostConfigSchema>;
+
+export class HostConfigError extends Error {}
+
+/** Reads and validates a host config file; relative paths in it are relative to the file. */
+export async function loadHostConfigFile(file: string): Promise<HostConfigFile> {
+  let raw: unknown;
+  try {
+    raw = parseYaml(await fs.readFile(file, 'utf8'));
+  } catch (err) {
+    throw new HostConfigError(`--config ${file}: ${(err as Error).message}`);
+  }
+  const parsed = hostConfigSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    throw new HostConfigError(`--config ${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`);
+  }
+  const base = path.dirname(path.resolve(file));
+  const resolve = (p: string) => path.resolve(base, p);
+  const config = parsed.data;
+  return {
+    ...config,
+    ...(config.workDir ? { workDir: resolve(config.workDir) } : {}),
+    ...(config.cacheDir ? { cacheDir: resolve(config.cacheDir) } : {}),
+    ...(config.runnerPath ? { runnerPath: config.runnerPath.map(resolve) } : {}),
+  };
+}
+
+/** The file's settings with the command line's merged over them. */
+export function mergeHostConfig(file: HostConfigFile, flags: HostConfigFile): HostConfigFile {
+  const union = (a: string[] = [], b: string[] = []) => [...new Set([...a, ...b])];
+  const merged: HostConfigFile = {
+    classes: union(file.classes, flags.classes),
+    caps: { ...file.caps, ...flags.caps },
+    runnerPath: union(file.runnerPath, flags.runnerPath),
+    requireCommands: union(file.requireCommands, flags.requireCommands),
+  };
+  const id = flags.id ?? file.id;
+  const workDir = flags.workDir ?? file.workDir;
+  const cacheDir = flags.cacheDir ?? file.cacheDir;
+  if (id !== undefined) merged.id = id;
+  if (workDir !== undefined) merged.workDir = workDir;
+  if (cacheDir !== undefined) merged.cacheDir = cacheDir;
+  return merged;
+}
