@@ -1,0 +1,123 @@
+/**
+ * @module The host's test code cache: one bare mirror per repository under
+ * `<cache>/git/`, cloned once and then only fetched; each job gets its ref checked out
+ * into its own work dir (a clone that shares the mirror's objects, so it costs no copy).
+ * git runs with argv arrays (never a shell), without prompts, and under a timeout.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { TestCode } from '../../domain/job.js';
+import { withFileLock } from './file-lock.js';
+
+/** Test code that cannot be had: clone or fetch failed, unknown ref. The job aborts. */
+export class TestCodeError extends Error {}
+
+export interface CheckedOut {
+  dir: string;
+  commit: string;
+  /** what the cache had to do: clone the repository, or only fetch */
+  mirror: 'cloned' | 'fetched';
+  durationMs: number;
+}
+
+/** A URL without its password or token, for messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/[^/@\s]*@/, '//***@');
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').filter(Boolean).pop() ?? '';
+}
+
+export class GitCache {
+  readonly dir: string;
+  private readonly inflight = new Map<string, Promise<'cloned' | 'fetched'>>();
+
+  constructor(
+    cacheDir: string,
+    private readonly timeoutMs: number,
+  ) {
+    this.dir = path.join(cacheDir, 'git');
+  }
+
+  mirrorOf(url: string): string {
+    const name = url.replace(/\/+$/, '').split(/[/:]/).pop()!.replace(/\.git$/, '').replace(/[^A-Za-z0-9._-]/g, '_') || 'repo';
+    return path.join(this.dir, `${name}-${createHash('sha256').update(url).digest('hex').slice(0, 12)}.git`);
+  }
+
+  /** Brings the mirror up to date (one clone or fetch for concurrent callers) and checks `ref` out into `dest`. */
+  async checkout(code: TestCode, dest: string, signal?: AbortSignal): Promise<CheckedOut> {
+    const started = Date.now();
+    const mirror = this.mirrorOf(code.git);
+    const how = await this.sync(code.git, signal);
+    let commit: string;
+    try {
+      commit = (await this.git(['rev-parse', '--verify', '--quiet', `${code.ref}^{commit}`], { cwd: mirror, signal })).trim();
+    } catch {
+      throw new TestCodeError(`ref \`${code.ref}\` not found in ${redactUrl(code.git)}`);
+    }
+    await fs.rm(dest, { recursive: true, force: true });
+    await this.git(['clone', '--quiet', '--shared', '--no-checkout', mirror, dest], { signal }, `could not check out ${redactUrl(code.git)}`);
+    await this.git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', commit], { cwd: dest, signal }, `could not check out ${redactUrl(code.git)} at ${commit}`);
+    return { dir: dest, commit, mirror: how, durationMs: Date.now() - started };
+  }
+
+  private sync(url: string, signal?: AbortSignal): Promise<'cloned' | 'fetched'> {
+    let shared = this.inflight.get(url);
+    if (!shared) {
+      shared = this.syncNow(url, signal).finally(() => this.inflight.delete(url));
+      this.inflight.set(url, shared);
+    }
+    return shared;
+  }
+
+  private async syncNow(url: string, signal?: AbortSignal): Promise<'cloned' | 'fetched'> {
+    await fs.mkdir(this.dir, { recursive: true });
+    const mirror = this.mirrorOf(url);
+    return withFileLock(
+      `${mirror}.lock`,
+      async () => {
+        if (await fs.stat(path.join(mirror, 'HEAD')).catch(() => undefined)) {
+          await this.git(['fetch', '--quiet', '--prune', '--tags', 'origin'], { cwd: mirror, signal }, `could not fetch test code from ${redactUrl(url)}`);
+          return 'fetched';
+        }
+        const part = `${mirror}.part-${process.pid}`;
+        await fs.rm(part, { recursive: true, force: true });
+        try {
+          await this.git(['clone', '--quiet', '--mirror', url, part], { signal }, `could not clone test code from ${redactUrl(url)}`);
+          await fs.rename(part, mirror);
+        } finally {
+          await fs.rm(part, { recursive: true, force: true });
+        }
+        return 'cloned';
+      },
+      signal,
+    );
+  }
+
+  /** Runs git with an argv array; a failure becomes a TestCodeError saying `what` and git's last words. */
+  private git(args: string[], options: { cwd?: string; signal?: AbortSignal | undefined }, what = `git ${args[0]} failed`): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile(
+        'git',
+        args,
+        {
+          ...(options.cwd ? { cwd: options.cwd } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+          timeout: this.timeoutMs,
+          killSignal: 'SIGKILL',
+          maxBuffer: 16 * 1024 * 1024,
+          env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', SSH_ASKPASS: 'true', GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes' },
+        },
+        (err, stdout, stderr) => {
+          if (!err) return resolve(stdout);
+          if (err.name === 'AbortError') return reject(Object.assign(new Error(err.message), { name: 'AbortError' }));
+          const why = err.killed ? `timed out after ${Math.round(this.timeoutMs / 1000)} s` : redactUrl(lastLine(stderr)) || err.message;
+          reject(new TestCodeError(`${what}: ${why}`));
+        },
+      );
+    });
+  }
+}
