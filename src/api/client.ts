@@ -48,11 +48,9 @@ export class TestbayClient {
   private async request(method: string, path: string, init: { body?: string | Buffer | Readable; headers?: Record<string, string>; signal?: AbortSignal; duplex?: 'half' } = {}): Promise<Response> {
     let res: Response;
     try {
-      res = await fetch(`${this.baseUrl}/api/v1${path}`, {
-        method,
-        ...init,
-        headers: { authorization: `Bearer ${this.token}`, ...init.headers },
-      });
+      // Node's fetch takes streams and Buffers as bodies; its RequestInit type lags behind.
+      const request = { method, ...init, headers: { authorization: `Bearer ${this.token}`, ...init.headers } } as unknown as RequestInit;
+      res = await fetch(`${this.baseUrl}/api/v1${path}`, request);
     } catch (err) {
       if (init.signal?.aborted) throw err;
       throw new ApiUnreachable(`cannot reach the Testbay API at ${this.baseUrl}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);

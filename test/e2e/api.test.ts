@@ -97,7 +97,7 @@ describe('HTTP API', () => {
       headers: { authorization: `Bearer ${lab.tokens.host}`, ...lease },
       body: new Blob([twoMegabytes]).stream(),
       duplex: 'half',
-    });
+    } as unknown as RequestInit);
     expect(chunked.status).toBe(413);
     expect((await lab.api.job(jobId)).artifacts.map((a) => a.name)).toEqual(['ok.txt']);
     await expect(fs.access(path.join(lab.dir, 'results', 'escape.txt'))).rejects.toThrow();

@@ -12,7 +12,6 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
-import { inject } from 'vitest';
 import { newToken, type TokenEntry } from '../../src/api/auth.js';
 import { TestbayClient, type SubmitResponse } from '../../src/api/client.js';
 import { startServer, type RunningServer } from '../../src/api/server.js';
@@ -37,6 +36,19 @@ export interface LabOptions {
   name: string;
   hosts?: HostSpec[];
   env?: Record<string, string>;
+  /** outside vitest (benchmarks): where Temporal runs, the workflow bundle, where logs go */
+  temporalAddress?: string;
+  workflowBundlePath?: string;
+  outputDir?: string;
+}
+
+/** The run's shared parts: from the options, or from vitest's global setup. */
+async function shared(options: LabOptions): Promise<{ temporalAddress: string; workflowBundlePath: string; outputDir: string }> {
+  if (options.temporalAddress && options.workflowBundlePath && options.outputDir) {
+    return { temporalAddress: options.temporalAddress, workflowBundlePath: options.workflowBundlePath, outputDir: options.outputDir };
+  }
+  const { inject } = await import('vitest');
+  return { temporalAddress: inject('temporalAddress'), workflowBundlePath: inject('workflowBundlePath'), outputDir: inject('testOutputDir') };
 }
 
 /** Timeouts short enough for tests; the product's defaults are longer. */
@@ -90,7 +102,8 @@ export class TestLab {
   static async start(options: LabOptions): Promise<TestLab> {
     const id = `${options.name}-${Math.random().toString(36).slice(2, 8)}`;
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), `testbay-${options.name}-`));
-    const outputDir = path.join(inject('testOutputDir'), id);
+    const run = await shared(options);
+    const outputDir = path.join(run.outputDir, id);
     await fs.mkdir(outputDir, { recursive: true });
     const tokens = { submit: newToken(), operate: newToken(), control: newToken(), host: newToken() };
     const lab = new TestLab(id, dir, outputDir, tokens);
@@ -101,7 +114,7 @@ export class TestLab {
       { token: tokens.host, role: 'host', name: 'hosts' },
     ];
     const namespace = `test-${id}`;
-    const address = inject('temporalAddress');
+    const address = run.temporalAddress;
     const base: Record<string, string> = {
       ...TEST_ENV,
       ...options.env,
@@ -126,7 +139,7 @@ export class TestLab {
     lab.nativeConnection = await NativeConnection.connect({ address });
     lab.worker = await createControlWorker(lab.config, log.child('control'), {
       connection: lab.nativeConnection,
-      workflowBundle: { codePath: inject('workflowBundlePath') },
+      workflowBundle: { codePath: run.workflowBundlePath },
       controlToken: tokens.control,
     });
     lab.workerRun = lab.worker.run();

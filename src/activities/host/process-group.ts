@@ -4,6 +4,7 @@
  * member is left, so nothing a runner forked outlives its job.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -22,9 +23,14 @@ export interface RunnerProcess {
 
 /**
  * Starts argv[0] with argv[1..] (no shell) as the leader of a new process group.
- * fd 3 is a pipe the runner may write progress lines to.
+ * stdout and stderr go to `output`; fd 3 is a pipe the runner may write progress lines
+ * to, handed to `onProgress`. Both are attached at once: Node drains (and drops) a
+ * child's unread output when it exits, so a reader attached later can miss all of it.
  */
-export function spawnGroup(argv: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Promise<RunnerProcess> {
+export function spawnGroup(
+  argv: readonly string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; output?: NodeJS.WritableStream; onProgress?: (stream: Readable) => void },
+): Promise<RunnerProcess> {
   const [program, ...args] = argv;
   if (program === undefined) return Promise.reject(new Error('empty command'));
   const child = spawn(program, args, {
@@ -33,6 +39,12 @@ export function spawnGroup(argv: readonly string[], options: { cwd: string; env:
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
   });
+  if (options.output) {
+    child.stdout?.pipe(options.output, { end: false });
+    child.stderr?.pipe(options.output, { end: false });
+  }
+  const progress = child.stdio[3];
+  if (options.onProgress && progress && 'read' in progress) options.onProgress(progress);
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('spawn', () => {
@@ -46,6 +58,8 @@ export function spawnGroup(argv: readonly string[], options: { cwd: string; env:
 
 /** Live (not zombie) members of a process group, read from /proc. */
 export function groupMembers(pgid: number): number[] {
+  // Fast path: no process at all in the group (a zombie would still answer here).
+  if (!isGroupAliveBySignal(pgid)) return [];
   const members: number[] = [];
   let entries: string[];
   try {

@@ -35,7 +35,8 @@ export function createProvision(deps: HostDeps, steps: ProvisionSteps = {}) {
       await fs.rm(jobDir, { recursive: true, force: true });
       await fs.mkdir(workDir, { recursive: true });
       await fs.mkdir(resultsDir, { recursive: true });
-      await pruneJobDirs(path.join(deps.workDir, 'jobs'), run.jobId);
+      // Old job dirs go in the background: not on the way to the runner's start.
+      void pruneJobDirs(path.join(deps.workDir, 'jobs'), run.jobId).catch((err: unknown) => deps.log.warn('could not prune old job dirs', { error: String(err) }));
     } catch (err) {
       throw ApplicationFailure.create({
         type: ErrorType.Provision,

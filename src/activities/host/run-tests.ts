@@ -1,52 +1,85 @@
 /**
  * @module runTests: runs the job's runner under the runner contract. The runner is its own
- * process group; its output goes to the job's log (uploaded every tick); its progress
- * lines (fd 3) are heartbeated to Temporal and sent to the API. On cancellation, timeout,
- * a revoked lease or host shutdown the whole group is stopped. The exit is turned into a
- * result by the domain's rules; a test failure is a returned value, never a thrown error.
+ * process group; its output goes to the job's log (uploaded every tick); its status lines
+ * (fd 3 or the progress file) are heartbeated to Temporal and sent to the API, finished
+ * tests and new files in the results dir (screenshots) are uploaded while it runs. On
+ * cancellation, timeout, a revoked lease or host shutdown the whole group is stopped. The
+ * exit is turned into a result by the domain's rules; a test failure is a returned value,
+ * never a thrown error.
  */
 import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import readline from 'node:readline';
-import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
+import { ApiError } from '../../api/client.js';
 import type { JobRun, Progress, ProvisionResult, RunTestsResult } from '../../domain/job-run.js';
 import { AbortCause, classifyRunnerExit, type RunnerExit } from '../../domain/outcome.js';
+import { ArtifactSync } from './artifact-sync.js';
 import type { HostDeps } from './deps.js';
-import { readJUnitResults, summarizeTests } from './junit.js';
+import { summarizeTests } from './junit.js';
 import { LeaseRevokedError, LogSync } from './log-sync.js';
+import { ProgressFile, readProgressStream, type ProgressLine } from './progress.js';
+import { TestResults } from './test-results.js';
+import type { HostSteps } from './steps.js';
 import { spawnGroup, stopGroup, type Exit } from './process-group.js';
 import { runnerEnv } from './runner-env.js';
 import { forgetRunner, rememberRunner } from './reaper.js';
 
 type StopWhy = NonNullable<RunnerExit['stoppedBy']>;
 
-export function createRunTests(deps: HostDeps) {
+export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
   return async function runTests(input: { run: JobRun; provisioned: ProvisionResult }): Promise<RunTestsResult> {
+    try {
+      return await runTestsOnce(input);
+    } finally {
+      // The job's assets may be evicted from now on.
+      await steps.releaseAssets?.(input.run.jobId, input.provisioned.workDir);
+    }
+  };
+
+  async function runTestsOnce(input: { run: JobRun; provisioned: ProvisionResult }): Promise<RunTestsResult> {
     const { run, provisioned } = input;
     const ctx = Context.current();
     const started = Date.now();
-    const logFile = path.join(path.dirname(provisioned.workDir), 'runner.log');
+    const jobDir = path.dirname(provisioned.workDir);
+    const logFile = path.join(jobDir, 'runner.log');
     const log = createWriteStream(logFile, { flags: 'a' });
     const sync = new LogSync(deps.api, run.jobId, run.leaseToken, logFile);
+    const testResults = new TestResults(jobDir, provisioned.resultsDir);
+    const artifacts = new ArtifactSync(deps.api, run, jobDir, steps.prepare, deps.log);
     let progress: Progress | undefined;
     let progressSent: Progress | undefined;
+    let testsSent = 0;
     let declaredAbort: string | undefined;
     let stoppedBy: StopWhy | undefined;
 
-    await deps.api.reportProgress(run.jobId, run.leaseToken, { state: 'running' }).catch((err: unknown) => deps.log.warn('could not report state', { job: run.jobId, error: String(err) }));
+    const onLine = (line: ProgressLine) => {
+      if (line.abort !== undefined) declaredAbort = line.abort;
+      if (line.test) testResults.report(line.test);
+      if (line.progress) {
+        progress = line.progress;
+        ctx.heartbeat({ progress });
+      }
+    };
+    const progressFile = new ProgressFile(path.join(jobDir, 'progress.jsonl'), onLine);
+    await progressFile.start();
+
+    // Not awaited: the runner should not wait for the API (uploads follow on the tick).
+    void deps.api.reportProgress(run.jobId, run.leaseToken, { state: 'running' }).catch((err: unknown) => deps.log.warn('could not report state', { job: run.jobId, error: String(err) }));
 
     let runner;
     try {
       runner = await spawnGroup(run.runner.command, {
         cwd: provisioned.workDir,
-        env: runnerEnv(run, provisioned, deps.runnerPath),
+        env: runnerEnv(run, { ...provisioned, progressFile: progressFile.file }, deps.runnerPath),
+        output: log,
+        onProgress: (stream) => void readProgressStream(stream, onLine),
       });
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       log.end(`testbay: could not start ${JSON.stringify(run.runner.command[0])}: ${e.message}\n`);
+      await progressFile.close();
       await sync.sync().catch(() => undefined);
       const missing = e.code === 'ENOENT' || e.code === 'EACCES';
       return {
@@ -61,9 +94,6 @@ export function createRunTests(deps: HostDeps) {
       };
     }
     await rememberRunner(deps.workDir, run.jobId, runner.pid);
-    const { child } = runner;
-    child.stdout?.pipe(log, { end: false });
-    child.stderr?.pipe(log, { end: false });
 
     const stop = (why: StopWhy) => {
       if (stoppedBy) return;
@@ -72,29 +102,42 @@ export function createRunTests(deps: HostDeps) {
       void stopGroup(runner.pid, deps.killGraceMs);
     };
 
-    void readProgress(child.stdio[3] as Readable | null, (line) => {
-      if (line.abort !== undefined) declaredAbort = line.abort;
-      const { module, percent, message } = line;
-      progress = { ...(module !== undefined ? { module } : {}), ...(percent !== undefined ? { percent } : {}), ...(message !== undefined ? { message } : {}) };
-      ctx.heartbeat({ progress });
-    });
-
     const heartbeat = setInterval(() => ctx.heartbeat({ progress }), 1_000);
+    const uploadFailed = (err: unknown) => {
+      if (err instanceof LeaseRevokedError || (err instanceof ApiError && err.status === 409)) stop({ why: 'cancel', reason: `lease revoked: ${(err as Error).message}` });
+      else deps.log.warn('upload failed; will retry', { job: run.jobId, error: String(err) });
+    };
+    // Log, progress and per-test results: small, in order, every tick.
     const tick = async () => {
       try {
+        await progressFile.read();
         await sync.sync();
         if (progress && progress !== progressSent) {
           progressSent = progress;
           await deps.api.reportProgress(run.jobId, run.leaseToken, { progress });
         }
+        await testResults.refresh();
+        const version = testResults.version;
+        if (version !== testsSent) {
+          await deps.api.putTests(run.jobId, run.leaseToken, testResults.all());
+          testsSent = version;
+        }
       } catch (err) {
-        if (err instanceof LeaseRevokedError) stop({ why: 'cancel', reason: `lease revoked: ${err.message}` });
-        else deps.log.warn('upload failed; will retry', { job: run.jobId, error: String(err) });
+        uploadFailed(err);
       }
+    };
+    // Artifacts (screenshots) on their own: a large file must not hold up the log.
+    let artifactPass: Promise<void> | undefined;
+    const syncArtifacts = () => {
+      artifactPass ??= artifacts
+        .sync({ final: false })
+        .then(() => undefined, uploadFailed)
+        .finally(() => (artifactPass = undefined));
     };
     let ticking = Promise.resolve();
     const uploader = setInterval(() => {
       ticking = ticking.then(tick);
+      syncArtifacts();
     }, deps.logFlushMs);
     const timeout = setTimeout(() => {
       const where = progress?.module ? ` in module \`${progress.module}\`` : '';
@@ -122,12 +165,18 @@ export function createRunTests(deps: HostDeps) {
       ctx.cancellationSignal.removeEventListener('abort', onCancel);
       deps.shutdown.removeEventListener('abort', onShutdown);
       await forgetRunner(deps.workDir, run.jobId);
+      await progressFile.close();
     }
     await new Promise<void>((resolve) => log.end(resolve));
+    // The rest of the log goes up with uploadResults, right after: the next job can start sooner.
     await ticking;
-    await tick();
+    await artifactPass;
+    // No uploadResults follows a shutdown: send the end of the log now.
+    if (stoppedBy?.why === 'shutdown') await tick();
 
-    const cases = await readJUnitResults(provisioned.resultsDir);
+    await testResults.refresh();
+    await testResults.save();
+    const cases = testResults.all();
     const tests = summarizeTests(cases);
     const signalWasOurs = stoppedBy !== undefined;
     const result = classifyRunnerExit({
@@ -137,7 +186,7 @@ export function createRunTests(deps: HostDeps) {
       ...(declaredAbort !== undefined ? { declaredAbort } : {}),
       ...(tests ? { tests } : {}),
     });
-    await fs.writeFile(path.join(path.dirname(provisioned.workDir), 'tests.json'), JSON.stringify(cases)).catch(() => undefined);
+    await fs.writeFile(path.join(jobDir, 'tests.json'), JSON.stringify(cases)).catch(() => undefined);
     return {
       result,
       exitCode: exit.code,
@@ -146,29 +195,5 @@ export function createRunTests(deps: HostDeps) {
       ...(tests ? { tests } : {}),
       ...(progress ? { lastProgress: progress } : {}),
     };
-  };
-}
-
-interface ProgressLine extends Progress {
-  abort?: string;
-}
-
-/** Reads JSON progress lines from the runner's fd 3; lines that are not JSON objects are ignored. */
-async function readProgress(stream: Readable | null, onLine: (line: ProgressLine) => void): Promise<void> {
-  if (!stream) return;
-  const lines = readline.createInterface({ input: stream, crlfDelay: Infinity });
-  for await (const raw of lines) {
-    try {
-      const v = JSON.parse(raw) as Record<string, unknown>;
-      if (typeof v !== 'object' || v === null) continue;
-      const line: ProgressLine = {};
-      if (typeof v.module === 'string') line.module = v.module.slice(0, 200);
-      if (typeof v.percent === 'number' && v.percent >= 0 && v.percent <= 100) line.percent = v.percent;
-      if (typeof v.message === 'string') line.message = v.message.slice(0, 1000);
-      if (typeof v.abort === 'string') line.abort = v.abort.slice(0, 1000);
-      onLine(line);
-    } catch {
-      // not a progress line
-    }
   }
 }

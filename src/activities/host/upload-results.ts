@@ -25,10 +25,12 @@ export function createUploadResults(deps: HostDeps, steps: UploadSteps = {}) {
     const { run, provisioned } = input;
     const ctx = Context.current();
     try {
-      await deps.api.reportProgress(run.jobId, run.leaseToken, { state: 'uploading' });
-      await new LogSync(deps.api, run.jobId, run.leaseToken, path.join(path.dirname(provisioned.workDir), 'runner.log')).sync();
       const tests = await readJUnitResults(provisioned.resultsDir);
-      if (tests.length > 0) await deps.api.putTests(run.jobId, run.leaseToken, tests);
+      await Promise.all([
+        deps.api.reportProgress(run.jobId, run.leaseToken, { state: 'uploading' }),
+        new LogSync(deps.api, run.jobId, run.leaseToken, path.join(path.dirname(provisioned.workDir), 'runner.log')).sync(),
+        tests.length > 0 ? deps.api.putTests(run.jobId, run.leaseToken, tests) : undefined,
+      ]);
       let artifacts = 0;
       let bytes = 0;
       let savedBytes = 0;

@@ -1,0 +1,47 @@
+/**
+ * bench/chain-gap: the idle gap between consecutive directly-chained jobs on one host —
+ * from one runner's last output to the next runner's first — over a chain of 50 jobs with
+ * a trivial runner. Goal: p50 < 50 ms.
+ */
+import { TestLab } from '../test/helpers/lab.js';
+import { benchEnvironment, median, percentile, round, STAMP_RUNNER, stampAfter, writeResult } from './harness.js';
+
+const JOBS = Number(process.env.CHAIN_JOBS ?? 50);
+
+const env = await benchEnvironment('chain-gap');
+const lab = await TestLab.start({ name: 'chain-gap', hosts: [{ id: 'chain-host' }], env: { TESTBAY_LOG_LEVEL: 'warn' }, ...env });
+try {
+  const jobs = Array.from({ length: JOBS }, (_, i) => ({
+    name: `j${i + 1}`,
+    workerClass: 'local',
+    runner: { command: STAMP_RUNNER },
+    ...(i > 0 ? { startDirectlyAfter: `j${i}` } : {}),
+  }));
+  const started = Date.now();
+  const view = await lab.run({ jobs }, 600_000);
+  const wallMs = Date.now() - started;
+  if (view.result !== 'passed') throw new Error(`chain did not pass: ${view.result}`);
+  const stamps = await Promise.all(
+    view.jobs.map(async (j) => {
+      const log = await lab.api.log(j.id);
+      return { start: stampAfter(log, 'start')!, end: stampAfter(log, 'end')! };
+    }),
+  );
+  const broken = stamps.findIndex((s) => !Number.isFinite(s.start) || !Number.isFinite(s.end));
+  if (broken !== -1) throw new Error(`job ${view.jobs[broken]!.id} has no start/end stamps in its log: ${JSON.stringify(await lab.api.log(view.jobs[broken]!.id))}`);
+  const gaps = stamps.slice(1).map((s, i) => s.start - stamps[i]!.end);
+  const figures = {
+    jobs: JOBS,
+    gapMs: { p50: round(median(gaps)), p95: round(percentile(gaps, 95)), min: round(Math.min(...gaps)), max: round(Math.max(...gaps)) },
+    wallMs,
+    perJobMs: round(wallMs / JOBS),
+    goal: 'p50 < 50 ms',
+  };
+  console.log(`chain-gap: ${JOBS} chained jobs on one host, trivial runner`);
+  console.log(`  idle gap between jobs: p50 ${figures.gapMs.p50} ms, p95 ${figures.gapMs.p95} ms (min ${figures.gapMs.min}, max ${figures.gapMs.max})`);
+  console.log(`  whole chain ${wallMs} ms, ${figures.perJobMs} ms per job`);
+  console.log(`  written to ${await writeResult('chain-gap', figures)}`);
+} finally {
+  await lab.stop();
+  await env.stop();
+}
