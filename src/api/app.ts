@@ -3,11 +3,14 @@
  * by server.ts, so tests call the app directly on an ephemeral port.
  */
 import express, { type Express } from 'express';
+import { dashboardRoutes } from './dashboard/index.js';
 import { errorHandler } from './http-errors.js';
 import type { RouteDeps } from './routes/deps.js';
+import { eventRoutes } from './routes/events.js';
 import { hostRoutes } from './routes/hosts.js';
 import { internalRoutes } from './routes/internal.js';
 import { jobRoutes } from './routes/jobs.js';
+import { sessionRoutes } from './routes/session.js';
 import { submissionRoutes } from './routes/submissions.js';
 import { uploadRoutes } from './routes/uploads.js';
 
@@ -19,9 +22,11 @@ export function createApp(deps: RouteDeps): Express {
     res.json({ ok: true });
   });
   app.use('/api/v1', submissionRoutes(deps), jobRoutes(deps), hostRoutes(deps), uploadRoutes(deps), internalRoutes(deps));
+  app.use('/api/v1', eventRoutes(deps), sessionRoutes(deps));
   app.use('/api/v1', (_req, res) => {
     res.status(404).json({ error: 'no such endpoint' });
   });
+  app.use(dashboardRoutes(deps.log));
   app.use(errorHandler(deps.log));
   return app;
 }

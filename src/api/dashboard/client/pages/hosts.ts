@@ -1,0 +1,136 @@
+/**
+ * @module The lab: every host with its state (idle, leased, maintenance, broken with the
+ * reason, offline), the job it runs, its recent infrastructure aborts, and for operators
+ * the maintenance on/off and clear-broken buttons; then the lease queue with each
+ * request's waiting reason. Redrawn when the scheduler's view changes.
+ */
+import type { HostView, LabView } from '../../../../workflows/scheduler-messages.js';
+import { api } from '../api.js';
+import { debounce, fill, h } from '../dom.js';
+import { causeChip, time } from '../format.js';
+import { onLive } from '../live.js';
+import { act, errorBox, link, type Ctx, type Page } from '../page.js';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** A lease's requester is a recipe set workflow (`rs-<submission>-<n>`): link its submission. */
+function submissionOf(requester: string): string | undefined {
+  return /^rs-([a-z0-9]+)-[0-9]+$/.exec(requester)?.[1];
+}
+
+export function hostsPage(ctx: Ctx): Page {
+  const body = h('div', null, h('p', { class: 'loading' }, 'Loading…'));
+  const el = h('section', { class: 'hosts' }, h('h1', null, 'Hosts'), body);
+  const load = async () => {
+    try {
+      const lab = await api<LabView>('GET', '/hosts');
+      fill(body, hostsTable(ctx, lab), queueTable(lab));
+      if (location.hash) document.getElementById(location.hash.slice(1))?.classList.add('highlight');
+    } catch (err) {
+      fill(body, errorBox(err));
+    }
+  };
+  const refresh = debounce(() => void load(), 200);
+  const stop = onLive((e) => {
+    if (e.type === 'lab' || (e.type === 'job' && e.result)) refresh();
+  });
+  void load();
+  return {
+    el,
+    dispose: () => {
+      stop();
+      refresh.cancel();
+    },
+  };
+}
+
+function actions(ctx: Ctx, host: HostView): HTMLElement {
+  if (!ctx.session.canOperate) return h('span', { class: 'muted', title: 'host actions need an operator token' }, '—');
+  const buttons: HTMLButtonElement[] = [];
+  const maintenance = h('button', { class: 'small', 'data-action': host.maintenance ? 'maintenance-off' : 'maintenance-on' }, host.maintenance ? 'End maintenance' : 'Maintenance');
+  maintenance.addEventListener('click', () =>
+    void act(ctx, maintenance, `${host.id}: maintenance ${host.maintenance ? 'off' : 'on'}`, () => api('POST', `/hosts/${host.id}/maintenance`, { on: !host.maintenance })),
+  );
+  buttons.push(maintenance);
+  if (host.broken) {
+    const clear = h('button', { class: 'small', 'data-action': 'clear-broken' }, 'Clear broken');
+    clear.addEventListener('click', () => void act(ctx, clear, `${host.id}: clear broken`, () => api('POST', `/hosts/${host.id}/clear-broken`, {})));
+    buttons.push(clear);
+  }
+  return h('span', { class: 'actions' }, buttons);
+}
+
+function currentJob(host: HostView): Node | string {
+  if (!host.lease) return host.reservedFor ? h('span', { class: 'muted' }, `held for ${host.reservedFor}`) : '';
+  const sub = submissionOf(host.lease.requester);
+  return h('span', null, sub ? link(`/submissions/${sub}`, host.lease.label) : host.lease.label, host.lease.healthCheck ? ' (health check)' : '', h('div', { class: 'muted' }, 'since ', time(iso(host.lease.since))));
+}
+
+function reason(host: HostView): Node | string {
+  const parts: (Node | string)[] = [];
+  if (host.broken) parts.push(h('div', { class: 'broken-reason' }, h('b', null, `broken (${host.broken.source}): `), host.broken.reason, ' ', time(iso(host.broken.at))));
+  if (host.offline) parts.push(h('div', null, h('b', null, 'offline: '), host.offline.reason));
+  if (host.check) parts.push(h('div', null, 'health check ', link(`/submissions/${host.check.submissionId}`, host.check.submissionId), `: ${host.check.why}`));
+  if (host.maintenance) parts.push(h('div', null, 'in maintenance: not leased'));
+  return h('div', null, parts);
+}
+
+function abortsList(host: HostView): Node | string {
+  if (host.recentAborts.length === 0) return h('span', { class: 'muted' }, 'none');
+  return h(
+    'ul',
+    { class: 'aborts' },
+    [...host.recentAborts].reverse().slice(0, 5).map((a) => h('li', null, link(`/jobs/${a.jobId}`, a.jobId), ' ', causeChip(a.cause), ' ', a.reason, ' ', time(iso(a.at)))),
+    host.consecutiveAborts > 0 ? h('li', { class: 'muted' }, `${host.consecutiveAborts} in a row`) : null,
+  );
+}
+
+function hostsTable(ctx: Ctx, lab: LabView): HTMLElement {
+  if (lab.hosts.length === 0) return h('p', { class: 'empty' }, 'No hosts have registered. Start one with `testbay host --id ID --class CLASS`.');
+  return h(
+    'table',
+    { class: 'list hosts-table' },
+    h('thead', null, h('tr', null, ['Host', 'State', 'Worker classes', 'Address', 'Current job', 'Reason', 'Recent aborts', ''].map((t) => h('th', null, t)))),
+    h(
+      'tbody',
+      null,
+      lab.hosts.map((host) =>
+        h(
+          'tr',
+          { id: `host-${host.id}`, 'data-host': host.id, class: `host-${host.state}` },
+          h('td', null, h('b', null, host.id)),
+          h('td', null, h('span', { class: `badge host-state-${host.state}`, 'data-state': host.state }, host.state)),
+          h('td', null, host.workerClasses.join(', ')),
+          h('td', null, host.hostname, h('div', { class: 'muted' }, host.address)),
+          h('td', null, currentJob(host)),
+          h('td', null, reason(host)),
+          h('td', null, abortsList(host)),
+          h('td', null, actions(ctx, host)),
+        ),
+      ),
+    ),
+  );
+}
+
+function queueTable(lab: LabView): HTMLElement {
+  return h(
+    'div',
+    null,
+    h('h2', null, `Lease queue (${lab.queue.length})`),
+    lab.queue.length === 0
+      ? h('p', { class: 'empty' }, 'Nothing is waiting for a host.')
+      : h(
+          'table',
+          { class: 'list queue' },
+          h('thead', null, h('tr', null, ['Request', 'Priority', 'Waiting since', 'Why it waits'].map((t) => h('th', null, t)))),
+          h(
+            'tbody',
+            null,
+            lab.queue.map((q) => {
+              const sub = submissionOf(q.requester);
+              return h('tr', null, h('td', null, sub ? link(`/submissions/${sub}`, q.label) : q.label), h('td', null, String(q.priority)), h('td', null, time(iso(q.enqueuedAt))), h('td', { class: 'waiting-reason' }, q.waitingReason));
+            }),
+          ),
+        ),
+  );
+}

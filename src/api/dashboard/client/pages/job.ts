@@ -1,0 +1,204 @@
+/**
+ * @module One job attempt: its status (the result with the abort's cause, or why it
+ * waits, or its progress), host, lineage, a link to its workflow in Temporal Web, cancel
+ * and restart buttons, per-test results, screenshots, other artifacts, and the log,
+ * followed live over Server-Sent Events from the first byte while the job runs.
+ */
+import type { JobView } from '../../../../domain/views.js';
+import type { ArtifactInfo, TestCaseResult } from '../../../store/result-store.js';
+
+/** What GET /jobs/:id returns. */
+export interface JobDetails extends JobView {
+  submissionId: string;
+  tests: TestCaseResult[];
+  artifacts: ArtifactInfo[];
+  logBytes: number;
+  temporalWebUrl: string;
+}
+import { api, withToken } from '../api.js';
+import { debounce, fill, h } from '../dom.js';
+import { bytes, causeChip, duration, jobBadge, progressBar, RESULT_ICON, time } from '../format.js';
+import { onLive } from '../live.js';
+import { act, errorBox, link, type Ctx, type Page } from '../page.js';
+
+const artifactUrl = (jobId: string, name: string) => withToken(`/api/v1/jobs/${jobId}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`);
+
+export function jobPage(ctx: Ctx, id: string): Page {
+  const submissionId = id.slice(0, id.lastIndexOf('.'));
+  const status = h('div', { class: 'job-status' }, h('p', { class: 'loading' }, 'Loading…'));
+  const results = h('div', { class: 'job-results' });
+  const logState = h('span', { class: 'log-state' }, 'connecting…');
+  const logBox = h('pre', { class: 'log', id: 'log', tabindex: 0 });
+  const el = h(
+    'section',
+    { class: 'job', 'data-id': id },
+    status,
+    results,
+    h('h2', null, 'Log ', logState, ' ', h('a', { href: withToken(`/api/v1/jobs/${id}/log`), target: '_blank', rel: 'noopener', class: 'small-link' }, 'raw')),
+    logBox,
+  );
+
+  let shownResults = '';
+  const load = async () => {
+    try {
+      const job = await api<JobDetails>('GET', `/jobs/${id}`);
+      drawStatus(ctx, status, job);
+      // Tests and artifacts change rarely: redraw them only when they did (keeps images still).
+      const key = JSON.stringify([job.tests, job.artifacts]);
+      if (key !== shownResults) {
+        shownResults = key;
+        fill(results, testsSection(job.tests), artifactsSection(job));
+      }
+    } catch (err) {
+      fill(status, errorBox(err));
+    }
+  };
+  const refresh = debounce(() => void load(), 250);
+  const stop = onLive((e) => {
+    if ((e.type === 'job' && e.id === id) || (e.type === 'submission' && e.id === submissionId) || e.type === 'lab') refresh();
+  });
+
+  // The log: the server replays from the first byte on every (re)connect, so start afresh on open.
+  const source = new EventSource(withToken(`/api/v1/jobs/${id}/log?follow=1`));
+  source.addEventListener('open', () => {
+    logBox.textContent = '';
+    logState.textContent = 'following live';
+    logState.className = 'log-state following';
+  });
+  source.addEventListener('log', (e) => {
+    const atBottom = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 8;
+    logBox.append(JSON.parse((e as MessageEvent<string>).data) as string);
+    if (atBottom) logBox.scrollTop = logBox.scrollHeight;
+  });
+  source.addEventListener('end', () => {
+    source.close();
+    logState.textContent = 'complete';
+    logState.className = 'log-state ended';
+    refresh();
+  });
+  source.addEventListener('error', () => {
+    if (source.readyState === EventSource.CLOSED) return;
+    logState.textContent = 'reconnecting…';
+    logState.className = 'log-state';
+  });
+  void load();
+  return {
+    el,
+    dispose: () => {
+      stop();
+      refresh.cancel();
+      source.close();
+    },
+  };
+}
+
+function resultBox(job: JobDetails): HTMLElement | null {
+  const r = job.result;
+  if (!r) {
+    if (job.state === 'waiting') return h('div', { class: 'waiting-box' }, h('b', null, '⏳ Waiting for a host: '), job.waitingReason ?? 'queued');
+    return job.progress ? h('div', { class: 'progress-box' }, progressBar(job.progress)) : null;
+  }
+  if (r.kind === 'aborted') {
+    return h(
+      'div',
+      { class: 'result-box result-aborted', 'data-result': 'aborted' },
+      h('div', { class: 'result-title' }, `${RESULT_ICON.aborted} Aborted — infrastructure fault, not a test failure`),
+      h('div', null, 'cause ', causeChip(r.cause), ' ', r.reason),
+      job.retriedAs ? h('div', null, '→ re-scheduled on another host as ', link(`/jobs/${job.retriedAs}`, job.retriedAs)) : null,
+    );
+  }
+  if (r.kind === 'failed') {
+    return h('div', { class: 'result-box result-failed', 'data-result': 'failed' }, h('div', { class: 'result-title' }, `${RESULT_ICON.failed} Failed — the test says the system under test is wrong`), h('div', null, r.reason));
+  }
+  return h('div', { class: `result-box result-${r.kind}`, 'data-result': r.kind }, h('div', { class: 'result-title' }, `${RESULT_ICON[r.kind]} ${r.kind[0]!.toUpperCase()}${r.kind.slice(1)}`), 'reason' in r && r.reason ? h('div', null, r.reason) : null);
+}
+
+function drawStatus(ctx: Ctx, el: HTMLElement, job: JobDetails): void {
+  const cancel = h('button', { class: 'danger', 'data-action': 'cancel-job' }, 'Cancel');
+  cancel.title = 'cancels the whole chain this job belongs to';
+  cancel.addEventListener('click', () => void act(ctx, cancel, `cancel ${job.id}`, () => api('POST', `/jobs/${job.id}/cancel`, {})));
+  const children = h('input', { type: 'checkbox', checked: true, 'aria-label': 'with the jobs that depend on it' });
+  const restart = h('button', { 'data-action': 'restart-job' }, 'Restart');
+  restart.addEventListener('click', () =>
+    void act(ctx, restart, `restart ${job.id}`, async () => {
+      const created = await api<{ id: string }>('POST', `/jobs/${job.id}/restart`, { children: children.checked });
+      ctx.navigate(`/submissions/${created.id}`);
+    }),
+  );
+  const fact = (label: string, ...value: (string | Node | null)[]) => [h('dt', null, label), h('dd', null, ...value.filter((v): v is string | Node => v !== null))];
+  fill(
+    el,
+    h('p', { class: 'crumbs' }, link(`/submissions/${job.submissionId}`, `submission ${job.submissionId}`), ' / job'),
+    h(
+      'div',
+      { class: 'page-head' },
+      h('h1', null, job.name, ' ', h('code', null, job.id)),
+      h('span', { class: 'head-badge' }, jobBadge(job)),
+      job.result ? [restart, h('label', { class: 'small' }, children, ' with dependent jobs')] : cancel,
+    ),
+    resultBox(job),
+    h(
+      'dl',
+      { class: 'facts-grid' },
+      fact('state', job.state),
+      fact('host', job.hostId ? link(`/hosts#host-${job.hostId}`, job.hostId) : h('span', { class: 'muted' }, 'none yet')),
+      fact('attempt', String(job.attempt), job.clonedFrom ? h('span', { class: 'clone-mark' }, ' ↻ re-runs ', link(`/jobs/${job.clonedFrom}`, job.clonedFrom)) : null),
+      job.retriedAs ? fact('re-scheduled as', link(`/jobs/${job.retriedAs}`, job.retriedAs)) : [],
+      fact('worker class', job.workerClass),
+      fact('recipe set', String(job.setNumber)),
+      fact('started', time(job.startedAt)),
+      fact('ended', time(job.endedAt)),
+      fact('duration', duration(job.startedAt, job.endedAt)),
+      fact('workflow', h('a', { href: job.temporalWebUrl, target: '_blank', rel: 'noopener', class: 'temporal-link' }, 'open in Temporal Web ↗')),
+    ),
+  );
+}
+
+function testsSection(tests: TestCaseResult[]): HTMLElement {
+  if (tests.length === 0) return h('div', null, h('h2', null, 'Tests'), h('p', { class: 'empty' }, 'No per-test results (yet).'));
+  const failed = tests.filter((t) => t.status === 'failed' || t.status === 'error').length;
+  return h(
+    'div',
+    null,
+    h('h2', null, `Tests (${tests.length}${failed ? `, ${failed} failed` : ''})`),
+    h(
+      'table',
+      { class: 'list tests' },
+      h('thead', null, h('tr', null, ['Test', 'Class', 'Status', 'Duration', 'Message'].map((t) => h('th', null, t)))),
+      h(
+        'tbody',
+        null,
+        tests.map((t) =>
+          h(
+            'tr',
+            { class: `test-${t.status}` },
+            h('td', null, t.name),
+            h('td', null, t.classname ?? ''),
+            h('td', null, h('span', { class: `badge test-${t.status}` }, t.status)),
+            h('td', null, t.durationMs !== undefined ? `${(t.durationMs / 1000).toFixed(2)} s` : ''),
+            h('td', { class: 'message' }, t.message ?? ''),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+function artifactsSection(job: JobDetails): HTMLElement {
+  const images = job.artifacts.filter((a) => /\.(png|jpe?g|gif|webp)$/i.test(a.name));
+  const others = job.artifacts.filter((a) => !images.includes(a));
+  return h(
+    'div',
+    null,
+    h('h2', null, `Screenshots (${images.length})`),
+    images.length === 0
+      ? h('p', { class: 'empty' }, 'None.')
+      : h(
+          'div',
+          { class: 'screenshots' },
+          images.map((a) => h('figure', null, h('a', { href: artifactUrl(job.id, a.name), target: '_blank', rel: 'noopener' }, h('img', { src: artifactUrl(job.id, a.name), alt: a.name, loading: 'lazy' })), h('figcaption', null, a.name))),
+        ),
+    h('h2', null, `Artifacts (${others.length})`),
+    others.length === 0 ? h('p', { class: 'empty' }, 'None.') : h('ul', { class: 'artifacts' }, others.map((a) => h('li', null, h('a', { href: artifactUrl(job.id, a.name), target: '_blank', rel: 'noopener' }, a.name), ` (${bytes(a.sizeBytes)})`))),
+  );
+}
