@@ -25,8 +25,11 @@ export interface JobRun {
 export interface ProvisionResult {
   workDir: string;
   resultsDir: string;
-  /** asset file name → path in the host's cache */
+  /** asset file name → path in the job's work dir (a link into the host's cache) */
   assets: Record<string, string>;
+  /** where the job's test code is checked out, and at which commit */
+  testsDir?: string;
+  testsCommit?: string;
   durationMs: number;
 }
 

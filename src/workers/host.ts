@@ -12,7 +12,9 @@ import { Worker, type NativeConnection } from '@temporalio/worker';
 import { TestbayClient } from '../api/client.js';
 import type { Config } from '../config.js';
 import { createHostActivities } from '../activities/host/index.js';
+import { dropStaleAssetLinks } from '../activities/host/asset-cache.js';
 import { reapStaleRunners } from '../activities/host/reaper.js';
+import { createHostSteps } from '../activities/host/steps.js';
 import { checkSetup } from '../activities/host/setup-check.js';
 import { CONTROL_TASK_QUEUE, hostTaskQueue, SCHEDULER_WORKFLOW_ID } from '../domain/ids.js';
 import type { HostRegistration } from '../domain/lab.js';
@@ -69,6 +71,9 @@ export async function startHost(config: Config, log: Logger, options: HostOption
   if (setupProblem) log.error('broken setup; registering as broken', { problem: setupProblem });
   const reaped = await reapStaleRunners(options.workDir, config.host.killGraceMs);
   if (reaped.length > 0) log.warn('stopped runners left by a previous run of this host', { jobs: reaped });
+  // No job runs yet: asset links left in old job dirs only keep cached assets from eviction.
+  await dropStaleAssetLinks(options.workDir);
+  const steps = createHostSteps({ cacheDir: options.cacheDir, assetCacheMaxBytes: config.host.assetCacheMaxBytes, gitTimeoutMs: config.host.gitTimeoutMs, log });
 
   const shutdown = new AbortController();
   const registration: HostRegistration = {
@@ -111,7 +116,7 @@ export async function startHost(config: Config, log: Logger, options: HostOption
     shutdownDeadlineMs: config.host.shutdownDeadlineMs,
     onPresenceLost: () => void register(),
     log,
-  });
+  }, steps);
   const worker = await Worker.create({
     connection: temporal.connection,
     namespace: config.temporal.namespace,
@@ -124,7 +129,7 @@ export async function startHost(config: Config, log: Logger, options: HostOption
     shutdownGraceTime: config.host.shutdownDeadlineMs + config.host.killGraceMs + 10_000,
     maxConcurrentActivityTaskExecutions: 8,
   });
-  const done = worker.run();
+  const done = worker.run().finally(() => steps.close());
   await register();
   return {
     worker,

@@ -4,17 +4,19 @@
  */
 import type { HostDeps } from './deps.js';
 import { createHoldPresence } from './presence.js';
-import { createProvision, type ProvisionSteps } from './provision.js';
+import { createProvision } from './provision.js';
 import { createRunTests } from './run-tests.js';
-import { createUploadResults, type UploadSteps } from './upload-results.js';
+import type { HostSteps } from './steps.js';
+import { createUploadResults } from './upload-results.js';
 
 export type { HostDeps } from './deps.js';
+export type { HostSteps } from './steps.js';
 
-export function createHostActivities(deps: HostDeps, steps: ProvisionSteps & UploadSteps = {}) {
+export function createHostActivities(deps: HostDeps, steps: HostSteps = {}) {
   return {
     holdPresence: createHoldPresence(deps),
     provision: createProvision(deps, steps),
-    runTests: createRunTests(deps),
+    runTests: createRunTests(deps, steps),
     uploadResults: createUploadResults(deps, steps),
   };
 }

@@ -9,22 +9,16 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ErrorType } from '../../domain/errors.js';
 import type { JobRun, ProvisionResult } from '../../domain/job-run.js';
 import type { HostDeps } from './deps.js';
+import type { HostSteps, StepContext } from './steps.js';
 
 /** Job dirs kept on a host after their jobs ended, newest first. */
 const KEEP_JOB_DIRS = 20;
-
-export interface ProvisionSteps {
-  /** downloads (or finds in the cache) the job's assets; returns name → path */
-  assets?: (run: JobRun, assetsDir: string) => Promise<Record<string, string>>;
-  /** checks out the job's test code into the work dir */
-  testCode?: (run: JobRun, workDir: string) => Promise<void>;
-}
 
 export function jobDirOf(deps: Pick<HostDeps, 'workDir'>, jobId: string): string {
   return path.join(deps.workDir, 'jobs', jobId);
 }
 
-export function createProvision(deps: HostDeps, steps: ProvisionSteps = {}) {
+export function createProvision(deps: HostDeps, steps: HostSteps = {}) {
   return async function provision(run: JobRun): Promise<ProvisionResult> {
     const started = Date.now();
     const ctx = Context.current();
@@ -45,16 +39,49 @@ export function createProvision(deps: HostDeps, steps: ProvisionSteps = {}) {
       });
     }
     ctx.heartbeat({ step: 'dirs' });
-    let assets: Record<string, string> = {};
-    if (run.assets.length > 0) {
-      if (!steps.assets) throw ApplicationFailure.create({ type: ErrorType.BrokenSetup, message: `host ${run.hostId} cannot fetch assets`, nonRetryable: true });
-      assets = await steps.assets(run, path.join(workDir, 'assets'));
+    // What provisioning did goes to the top of the job's log.
+    const logFile = path.join(jobDir, 'runner.log');
+    const stepContext: StepContext = {
+      signal: ctx.cancellationSignal,
+      note: (line) => fs.appendFile(logFile, `testbay: ${line}\n`),
+      heartbeat: (details) => ctx.heartbeat(details),
+    };
+    // Cloning or a download that makes no progress for a while still heartbeats; a stalled
+    // one ends at provisionTimeoutMs.
+    const heartbeat = setInterval(() => ctx.heartbeat({ step: 'provisioning' }), 1_000);
+    try {
+      const result: ProvisionResult = { workDir, resultsDir, assets: {}, durationMs: 0 };
+      if (run.assets.length > 0) {
+        if (!steps.assets) throw ApplicationFailure.create({ type: ErrorType.BrokenSetup, message: `host ${run.hostId} cannot fetch assets`, nonRetryable: true });
+        result.assets = await failAs(ErrorType.Asset, () => steps.assets!(run, path.join(workDir, 'assets'), stepContext));
+      }
+      if (run.tests) {
+        if (!steps.testCode) throw ApplicationFailure.create({ type: ErrorType.BrokenSetup, message: `host ${run.hostId} cannot fetch test code`, nonRetryable: true });
+        const testsDir = path.join(workDir, 'tests');
+        const { commit } = await failAs(ErrorType.TestCode, () => steps.testCode!(run, testsDir, stepContext));
+        result.testsDir = testsDir;
+        result.testsCommit = commit;
+      }
+      return { ...result, durationMs: Date.now() - started };
+    } catch (err) {
+      await steps.releaseAssets?.(run.jobId, workDir);
+      throw err;
+    } finally {
+      clearInterval(heartbeat);
     }
-    if (run.tests) {
-      if (!steps.testCode) throw ApplicationFailure.create({ type: ErrorType.BrokenSetup, message: `host ${run.hostId} cannot fetch test code`, nonRetryable: true });
-      await steps.testCode(run, workDir);
+
+    /** Runs a step; its failure aborts the job with this type (cancellation stays cancellation). */
+    async function failAs<T>(type: ErrorType, fn: () => Promise<T>): Promise<T> {
+      try {
+        return await fn();
+      } catch (err) {
+        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? err;
+        if (err instanceof ApplicationFailure) throw err;
+        const message = (err as Error).message;
+        await stepContext.note(message).catch(() => undefined);
+        throw ApplicationFailure.create({ type, message, nonRetryable: true });
+      }
     }
-    return { workDir, resultsDir, assets, durationMs: Date.now() - started };
   };
 }
 

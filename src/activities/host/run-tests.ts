@@ -104,7 +104,7 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
 
     const heartbeat = setInterval(() => ctx.heartbeat({ progress }), 1_000);
     const uploadFailed = (err: unknown) => {
-      if (err instanceof LeaseRevokedError || (err instanceof ApiError && err.status === 409)) stop({ why: 'cancel', reason: `lease revoked: ${(err as Error).message}` });
+      if (err instanceof LeaseRevokedError || (err instanceof ApiError && err.status === 409)) stop({ why: 'cancel', reason: `lease revoked: ${err.message}` });
       else deps.log.warn('upload failed; will retry', { job: run.jobId, error: String(err) });
     };
     // Log, progress and per-test results: small, in order, every tick.

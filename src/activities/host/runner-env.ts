@@ -10,7 +10,16 @@ const PASS_THROUGH = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDI
 
 export const PROGRESS_FD = 3;
 
-export function runnerEnv(run: JobRun, dirs: { workDir: string; resultsDir: string }, runnerPath: readonly string[], hostEnv: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+export interface RunnerDirs {
+  workDir: string;
+  resultsDir: string;
+  /** the file the runner may append status lines to */
+  progressFile?: string;
+  testsDir?: string;
+  assets?: Record<string, string>;
+}
+
+export function runnerEnv(run: JobRun, dirs: RunnerDirs, runnerPath: readonly string[], hostEnv: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const key of PASS_THROUGH) if (hostEnv[key] !== undefined) env[key] = hostEnv[key];
   env.PATH = [...runnerPath, hostEnv.PATH ?? '/usr/local/bin:/usr/bin:/bin'].join(path.delimiter);
@@ -25,5 +34,8 @@ export function runnerEnv(run: JobRun, dirs: { workDir: string; resultsDir: stri
     TESTBAY_WORK_DIR: dirs.workDir,
     TESTBAY_PROGRESS_FD: String(PROGRESS_FD),
   });
+  if (dirs.progressFile) env.TESTBAY_PROGRESS_FILE = dirs.progressFile;
+  if (dirs.testsDir) env.TESTBAY_TESTS_DIR = dirs.testsDir;
+  if (dirs.assets && Object.keys(dirs.assets).length > 0) env.TESTBAY_ASSETS_DIR = path.join(dirs.workDir, 'assets');
   return env;
 }
