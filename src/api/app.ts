@@ -10,6 +10,7 @@ import { eventRoutes } from './routes/events.js';
 import { hostRoutes } from './routes/hosts.js';
 import { internalRoutes } from './routes/internal.js';
 import { jobRoutes } from './routes/jobs.js';
+import { openApiRoutes } from './routes/openapi.js';
 import { sessionRoutes } from './routes/session.js';
 import { submissionRoutes } from './routes/submissions.js';
 import { uploadRoutes } from './routes/uploads.js';
@@ -22,7 +23,7 @@ export function createApp(deps: RouteDeps): Express {
     res.json({ ok: true });
   });
   app.use('/api/v1', submissionRoutes(deps), jobRoutes(deps), hostRoutes(deps), uploadRoutes(deps), internalRoutes(deps));
-  app.use('/api/v1', eventRoutes(deps), sessionRoutes(deps));
+  app.use('/api/v1', eventRoutes(deps), sessionRoutes(deps), openApiRoutes());
   app.use('/api/v1', (_req, res) => {
     res.status(404).json({ error: 'no such endpoint' });
   });

@@ -153,6 +153,13 @@ const maintenance: Command = async (args) => {
   return 0;
 };
 
+const schema: Command = async (args) => {
+  const { values } = parseArgs({ args, options: { openapi: { type: 'boolean' } } });
+  const { jobSpecSchemaText, openApiDocument } = await import('../api/routes/openapi.js');
+  process.stdout.write(values.openapi ? `${JSON.stringify(openApiDocument(), null, 2)}\n` : jobSpecSchemaText());
+  return 0;
+};
+
 export const commands: Record<string, Command> = {
   // Lab processes load the Temporal worker and express: only when asked for.
   dev: async () => {
@@ -172,5 +179,6 @@ export const commands: Record<string, Command> = {
   maintenance,
   'clear-broken': clearBroken,
   restart,
+  schema,
 };
 

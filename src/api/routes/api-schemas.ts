@@ -1,0 +1,148 @@
+/**
+ * @module The API's shapes as zod schemas, for the OpenAPI document: what every endpoint
+ * returns, and the small request bodies. The job spec itself comes from the domain. These
+ * describe the TypeScript view types (src/domain/views.ts, the scheduler's LabView); an
+ * e2e test parses real responses with them, so the document cannot drift from the code.
+ */
+import { z } from 'zod';
+import { AbortCause, RESULT_KINDS } from '../../domain/outcome.js';
+import { JOB_STATES } from '../../domain/views.js';
+
+const iso = z.string().describe('ISO 8601 time');
+const epochMs = z.number().describe('milliseconds since the epoch');
+
+export const errorBody = z
+  .object({
+    error: z.string(),
+    issues: z.array(z.object({ path: z.array(z.union([z.string(), z.number()])), message: z.string() })).optional(),
+  })
+  .describe('every error: a message, and for bad input the issues with the path of each field at fault');
+
+export const jobResult = z
+  .discriminatedUnion('kind', [
+    z.object({ kind: z.literal('passed'), reason: z.string().optional() }),
+    z.object({ kind: z.literal('failed'), reason: z.string() }).describe('the runner ran and a test failed: the system under test is at fault'),
+    z
+      .object({ kind: z.literal('aborted'), cause: z.enum(Object.values(AbortCause) as [AbortCause, ...AbortCause[]]), reason: z.string() })
+      .describe('an infrastructure fault, with its typed cause; retried on another host up to maxRetries'),
+    z.object({ kind: z.literal('cancelled'), reason: z.string() }),
+    z.object({ kind: z.literal('skipped'), reason: z.string() }),
+  ])
+  .describe('how a job ended');
+
+export const progress = z.object({ module: z.string().optional(), percent: z.number().optional(), message: z.string().optional() });
+
+export const job = z.object({
+  id: z.string().describe('<submission>.<n>'),
+  name: z.string(),
+  setNumber: z.number().int(),
+  attempt: z.number().int(),
+  workerClass: z.string(),
+  state: z.enum(JOB_STATES),
+  result: jobResult.optional(),
+  hostId: z.string().optional(),
+  clonedFrom: z.string().optional().describe('the job id of the attempt this one re-runs'),
+  retriedAs: z.string().optional().describe('the job id of the attempt that re-ran this one'),
+  waitingReason: z.string().optional().describe("the scheduler's reason while the job waits for a host"),
+  startedAt: iso.optional(),
+  endedAt: iso.optional(),
+  progress: progress.optional(),
+});
+
+export const recipeSet = z.object({
+  number: z.number().int(),
+  planIndex: z.number().int(),
+  attempt: z.number().int(),
+  state: z.enum(['waiting', 'leasing', 'running', 'done']),
+  jobIds: z.array(z.string()),
+  hosts: z.array(z.string()),
+  excludedHosts: z.array(z.string()),
+  clonedFrom: z.number().int().optional(),
+  notRetried: z.string().optional(),
+  workflowId: z.string(),
+});
+
+export const submission = z.object({
+  id: z.string(),
+  name: z.string().optional(),
+  state: z.enum(['running', 'done']),
+  result: z.enum(RESULT_KINDS).optional(),
+  createdAt: iso,
+  endedAt: iso.optional(),
+  workflowId: z.string(),
+  jobs: z.array(job),
+  recipeSets: z.array(recipeSet),
+  notice: z.string().optional(),
+  restartOf: z.object({ submissionId: z.string(), jobId: z.string() }).optional(),
+  restartedAs: z.array(z.string()).optional(),
+});
+
+export const submissionSummary = z.object({
+  id: z.string(),
+  name: z.string().optional(),
+  createdAt: iso,
+  endedAt: iso.optional(),
+  state: z.enum(['running', 'done']),
+  result: z.enum(RESULT_KINDS).optional(),
+  jobNames: z.array(z.string()),
+  hosts: z.array(z.string()),
+});
+export const submissionList = z.object({ submissions: z.array(submissionSummary) });
+
+export const accepted = z.object({ id: z.string(), workflowId: z.string(), jobs: z.array(z.object({ id: z.string(), name: z.string() })) });
+export const cancelling = z.object({ id: z.string(), cancelling: z.literal(true) });
+
+export const testCase = z.object({
+  name: z.string(),
+  classname: z.string().optional(),
+  status: z.enum(['passed', 'failed', 'error', 'skipped']),
+  durationMs: z.number().optional(),
+  message: z.string().optional(),
+});
+export const artifact = z.object({ name: z.string(), sizeBytes: z.number().int() });
+
+export const jobDetails = job.extend({
+  submissionId: z.string(),
+  tests: z.array(testCase),
+  artifacts: z.array(artifact),
+  logBytes: z.number().int(),
+  temporalWebUrl: z.string().describe("the submission's workflow in Temporal Web"),
+});
+
+export const host = z.object({
+  id: z.string(),
+  state: z.enum(['idle', 'leased', 'maintenance', 'broken', 'offline']),
+  instanceId: z.string(),
+  workerClasses: z.array(z.string()),
+  capabilities: z.record(z.string(), z.string()),
+  hostname: z.string(),
+  address: z.string(),
+  online: z.boolean(),
+  maintenance: z.boolean(),
+  broken: z.object({ reason: z.string(), source: z.enum(['setup', 'fault', 'aborts', 'operator', 'check']), at: epochMs }).optional(),
+  lease: z.object({ requestId: z.string(), requester: z.string(), label: z.string(), since: epochMs, healthCheck: z.boolean().optional() }).optional(),
+  check: z.object({ submissionId: z.string(), why: z.string(), since: epochMs }).optional(),
+  offline: z.object({ reason: z.string(), since: epochMs }).optional(),
+  consecutiveAborts: z.number().int(),
+  recentAborts: z.array(z.object({ jobId: z.string(), cause: z.string(), reason: z.string(), at: epochMs })),
+  leaseCount: z.number().int(),
+  lastReleasedAt: epochMs,
+  registeredAt: epochMs,
+  reservedFor: z.string().optional(),
+});
+
+export const lab = z.object({
+  hosts: z.array(host),
+  queue: z.array(z.object({ requestId: z.string(), requester: z.string(), label: z.string(), priority: z.number(), enqueuedAt: epochMs, waitingReason: z.string() })),
+  runId: z.string(),
+});
+
+export const session = z.object({ name: z.string(), role: z.string(), canOperate: z.boolean(), temporalWebUrl: z.string(), namespace: z.string() });
+export const plan = z.looseObject({ jobs: z.array(z.looseObject({ name: z.string() })), recipes: z.array(z.looseObject({})), recipeSets: z.array(z.looseObject({})) }).describe('the planner\'s output: jobs with their dependencies, chains (recipes) and recipe sets');
+
+// Request bodies (the routes validate the same fields).
+export const reasonBody = z.object({ reason: z.string().max(500).optional() });
+export const restartBody = z.object({ children: z.boolean().default(true).describe('also re-run the jobs that depend on it') });
+export const maintenanceBody = z.object({ on: z.boolean() });
+export const progressBody = z.object({ state: z.enum(['provisioning', 'running', 'uploading']).optional(), progress: progress.optional(), savedBytes: z.number().int().optional() });
+export const testsBody = z.object({ tests: z.array(testCase) });

@@ -1,0 +1,246 @@
+/**
+ * @module The API described: an OpenAPI 3.1 document generated from the zod schemas (the
+ * job spec from the domain, the responses and bodies from api-schemas.ts), served at
+ * `/api/v1/openapi.json` with a plain HTML page at `/api/v1/docs`, and the job spec's
+ * JSON Schema at `/api/v1/job-spec.schema.json` (also in the repo, for editors). None of
+ * them needs a token: they describe the API, they hold no data.
+ */
+import { Router } from 'express';
+import { z } from 'zod';
+import { submissionSpec } from '../../domain/spec.js';
+import * as S from './api-schemas.js';
+
+type Permission = 'none' | 'read' | 'submit' | 'operate' | 'upload' | 'control';
+
+interface Param {
+  name: string;
+  in: 'path' | 'query' | 'header';
+  description: string;
+  required?: boolean;
+  schema?: Record<string, unknown>;
+}
+
+interface Operation {
+  method: 'get' | 'post' | 'put' | 'delete';
+  path: string;
+  tag: string;
+  summary: string;
+  permission: Permission;
+  params?: Param[];
+  body?: { schema: string; type?: string; description?: string };
+  ok: { status: number; schema?: string; type?: string; description: string };
+}
+
+const ROLES: Record<Permission, string> = {
+  none: 'no token',
+  read: 'a submit or operate token',
+  submit: 'a submit or operate token',
+  operate: 'an operate token',
+  upload: 'a host token, and the lease token of the job in x-testbay-lease',
+  control: 'the control token',
+};
+
+const submissionId: Param = { name: 'id', in: 'path', required: true, description: 'submission id', schema: { type: 'string', pattern: '^[a-z0-9]{6,32}$' } };
+const jobId: Param = { name: 'id', in: 'path', required: true, description: 'job id: <submission>.<n>', schema: { type: 'string', pattern: '^[a-z0-9]{6,32}\\.[0-9]{1,6}$' } };
+const hostId: Param = { name: 'id', in: 'path', required: true, description: 'host id', schema: { type: 'string' } };
+const lease: Param = { name: 'x-testbay-lease', in: 'header', required: true, description: 'the lease token the job was opened under' };
+const str = { type: 'string' };
+
+/** Every endpoint of /api/v1 (plus /metrics), in the order people meet them. */
+export const OPERATIONS: Operation[] = [
+  { method: 'post', path: '/submissions', tag: 'submissions', summary: 'Submit a job spec (JSON, or YAML with content-type application/yaml)', permission: 'submit', body: { schema: 'JobSpec', type: 'application/json', description: 'also accepted as application/yaml' }, ok: { status: 201, schema: 'Accepted', description: 'accepted: the submission id, its workflow id and job ids' } },
+  {
+    method: 'get', path: '/submissions', tag: 'submissions', summary: 'Recent submissions, newest first', permission: 'read',
+    params: [
+      { name: 'state', in: 'query', description: 'running or done', schema: { type: 'string', enum: ['running', 'done'] } },
+      { name: 'result', in: 'query', description: 'passed, failed, aborted, cancelled or skipped', schema: { type: 'string', enum: ['passed', 'failed', 'aborted', 'cancelled', 'skipped'] } },
+      { name: 'host', in: 'query', description: 'ran on this host', schema: str },
+      { name: 'q', in: 'query', description: 'text in the id, name or job names', schema: str },
+      { name: 'limit', in: 'query', description: '1 to 500, default 50', schema: { type: 'integer', minimum: 1, maximum: 500 } },
+    ],
+    ok: { status: 200, schema: 'SubmissionList', description: 'summaries' },
+  },
+  { method: 'get', path: '/submissions/{id}', tag: 'submissions', summary: "A submission's jobs: state, result (kind, cause, reason), host, attempt, lineage, waiting reason, progress", permission: 'read', params: [submissionId], ok: { status: 200, schema: 'Submission', description: 'the live view' } },
+  { method: 'get', path: '/submissions/{id}/plan', tag: 'submissions', summary: 'The plan: jobs with their dependencies, chains and recipe sets (the dependency graph)', permission: 'read', params: [submissionId], ok: { status: 200, schema: 'Plan', description: 'the plan' } },
+  { method: 'post', path: '/submissions/{id}/cancel', tag: 'submissions', summary: 'Cancel a submission', permission: 'submit', params: [submissionId], body: { schema: 'ReasonBody' }, ok: { status: 202, schema: 'Cancelling', description: 'cancelling' } },
+  { method: 'get', path: '/jobs/{id}', tag: 'jobs', summary: 'One job with its tests, artifacts and Temporal Web link', permission: 'read', params: [jobId], ok: { status: 200, schema: 'JobDetails', description: 'the job' } },
+  { method: 'post', path: '/jobs/{id}/cancel', tag: 'jobs', summary: "Cancel a job's whole chain", permission: 'submit', params: [jobId], body: { schema: 'ReasonBody' }, ok: { status: 202, schema: 'Cancelling', description: 'cancelling' } },
+  { method: 'post', path: '/jobs/{id}/restart', tag: 'jobs', summary: 'Re-run a finished job (with its chain ancestors and, unless children is false, its dependants) as a new submission', permission: 'submit', params: [jobId], body: { schema: 'RestartBody' }, ok: { status: 201, schema: 'Accepted', description: 'the new submission' } },
+  { method: 'get', path: '/jobs/{id}/log', tag: 'jobs', summary: "A job's log; with follow=1 Server-Sent Events: `log` chunks from the first byte, then `end` with the result", permission: 'read', params: [jobId, { name: 'follow', in: 'query', description: '1: follow live (text/event-stream)', schema: str }, { name: 'token', in: 'query', description: 'the bearer token, for EventSource (GET only)', schema: str }], ok: { status: 200, type: 'text/plain', description: 'the log so far, or an event stream' } },
+  { method: 'get', path: '/jobs/{id}/tests', tag: 'jobs', summary: 'Per-test results', permission: 'read', params: [jobId], ok: { status: 200, schema: 'TestsBody', description: 'tests' } },
+  { method: 'get', path: '/jobs/{id}/artifacts', tag: 'jobs', summary: 'Artifacts of a job', permission: 'read', params: [jobId], ok: { status: 200, schema: 'ArtifactList', description: 'artifacts' } },
+  { method: 'get', path: '/jobs/{id}/artifacts/{name}', tag: 'jobs', summary: 'One artifact (screenshots, JUnit XML, …); name may contain slashes', permission: 'read', params: [jobId, { name: 'name', in: 'path', required: true, description: 'artifact path', schema: str }], ok: { status: 200, type: 'application/octet-stream', description: 'the file' } },
+  { method: 'get', path: '/hosts', tag: 'hosts', summary: 'Hosts (state, lease, broken and offline reasons, recent aborts) and the lease queue, from the scheduler', permission: 'read', ok: { status: 200, schema: 'Lab', description: 'the lab' } },
+  { method: 'post', path: '/hosts/{id}/maintenance', tag: 'hosts', summary: 'Take a host out of scheduling (on) or back (off)', permission: 'operate', params: [hostId], body: { schema: 'MaintenanceBody' }, ok: { status: 200, schema: 'Host', description: 'the host' } },
+  { method: 'post', path: '/hosts/{id}/clear-broken', tag: 'hosts', summary: 'Put a broken host back into scheduling', permission: 'operate', params: [hostId], ok: { status: 200, schema: 'Host', description: 'the host' } },
+  { method: 'post', path: '/hosts/{id}/mark-broken', tag: 'hosts', summary: 'Mark a host broken', permission: 'operate', params: [hostId], body: { schema: 'ReasonBody' }, ok: { status: 200, schema: 'Host', description: 'the host' } },
+  { method: 'delete', path: '/hosts/{id}', tag: 'hosts', summary: 'Remove a host from the lab', permission: 'operate', params: [hostId], ok: { status: 204, description: 'removed' } },
+  { method: 'get', path: '/events', tag: 'live', summary: 'Server-Sent Events for dashboards: hints `job`, `submission`, `submissions`, `lab` (re-read what changed)', permission: 'read', params: [{ name: 'token', in: 'query', description: 'the bearer token, for EventSource', schema: str }], ok: { status: 200, type: 'text/event-stream', description: 'events' } },
+  { method: 'get', path: '/me', tag: 'live', summary: 'Who the token belongs to, and where Temporal Web is', permission: 'read', ok: { status: 200, schema: 'Session', description: 'the session' } },
+  { method: 'get', path: '/health', tag: 'meta', summary: 'Liveness of the API process', permission: 'none', ok: { status: 200, description: '{"ok": true}' } },
+  { method: 'get', path: '/openapi.json', tag: 'meta', summary: 'This document', permission: 'none', ok: { status: 200, description: 'OpenAPI 3.1' } },
+  { method: 'get', path: '/job-spec.schema.json', tag: 'meta', summary: 'JSON Schema of the job spec (for editors validating YAML)', permission: 'none', ok: { status: 200, description: 'JSON Schema 2020-12' } },
+  { method: 'get', path: '/docs', tag: 'meta', summary: 'This API as an HTML page', permission: 'none', ok: { status: 200, type: 'text/html', description: 'HTML' } },
+  { method: 'post', path: '/jobs/{id}/log', tag: 'hosts (uploads)', summary: 'Append log bytes at an offset (idempotent)', permission: 'upload', params: [jobId, lease, { name: 'offset', in: 'query', required: true, description: 'byte offset of the chunk', schema: { type: 'integer', minimum: 0 } }], body: { schema: 'Bytes', type: 'application/octet-stream' }, ok: { status: 200, description: '{"size": n}' } },
+  { method: 'post', path: '/jobs/{id}/progress', tag: 'hosts (uploads)', summary: 'Report state and progress', permission: 'upload', params: [jobId, lease], body: { schema: 'ProgressBody' }, ok: { status: 200, description: '{"state": …}' } },
+  { method: 'put', path: '/jobs/{id}/tests', tag: 'hosts (uploads)', summary: 'Store per-test results', permission: 'upload', params: [jobId, lease], body: { schema: 'TestsBody' }, ok: { status: 200, description: '{"count": n}' } },
+  { method: 'put', path: '/jobs/{id}/artifacts/{name}', tag: 'hosts (uploads)', summary: 'Store an artifact', permission: 'upload', params: [jobId, lease, { name: 'name', in: 'path', required: true, description: 'artifact path', schema: str }], body: { schema: 'Bytes', type: 'application/octet-stream' }, ok: { status: 201, schema: 'Artifact', description: 'stored' } },
+  { method: 'put', path: '/internal/jobs/{id}', tag: 'control worker', summary: 'Open a job record under a lease', permission: 'control', params: [jobId], ok: { status: 200, description: 'the job record' } },
+  { method: 'post', path: '/internal/jobs/{id}/finish', tag: 'control worker', summary: 'Record a job result and seal the job', permission: 'control', params: [jobId], ok: { status: 200, description: 'the job record' } },
+  { method: 'put', path: '/internal/submissions/{id}/record', tag: 'control worker', summary: 'Record a submission started by the scheduler (health checks)', permission: 'control', params: [submissionId], ok: { status: 204, description: 'stored' } },
+  { method: 'put', path: '/internal/submissions/{id}', tag: 'control worker', summary: "Store a submission's final view", permission: 'control', params: [submissionId], body: { schema: 'Submission' }, ok: { status: 204, description: 'stored' } },
+];
+
+/** Named schemas, all generated from zod. */
+const SCHEMAS = {
+  JobSpec: submissionSpec,
+  Accepted: S.accepted,
+  Cancelling: S.cancelling,
+  Submission: S.submission,
+  SubmissionList: S.submissionList,
+  Plan: S.plan,
+  JobDetails: S.jobDetails,
+  TestsBody: S.testsBody,
+  ArtifactList: z.object({ artifacts: z.array(S.artifact) }),
+  Artifact: S.artifact,
+  Lab: S.lab,
+  Host: S.host,
+  Session: S.session,
+  ReasonBody: S.reasonBody,
+  RestartBody: S.restartBody,
+  MaintenanceBody: S.maintenanceBody,
+  ProgressBody: S.progressBody,
+  Error: S.errorBody,
+} satisfies Record<string, z.ZodType>;
+
+const FIELD_DOCS: Record<string, string> = {
+  name: 'unique job name: letters, digits, ".", "_", "-"',
+  description: 'free text for people',
+  runner: 'the program to run, as an argv array (never a shell string)',
+  settings: 'environment variables for the runner',
+  workerClass: 'a label the host must offer (openQA WORKER_CLASS)',
+  hostRequires: 'constraints on host capabilities, e.g. "arch == x86_64", "memory_gb >= 16" (== != >= <= > <)',
+  timeoutMs: "the runner's deadline in ms (default 1 h); past it the job is aborted (run-timeout)",
+  provisionTimeoutMs: "provisioning's deadline in ms (default 10 min)",
+  queueTimeoutMs: 'cancel the job if no host was found within this many ms (off by default)',
+  priority: 'lower runs first (0-1000, default 50)',
+  maxRetries: 're-schedule an aborted recipe set on other hosts up to this many times (default 0; the server caps it)',
+  assets: 'files downloaded (and sha256-checked) on the host before the job',
+  tests: 'test code checked out (git) into the job work dir',
+  startAfter: 'start (on any matching host) only after these jobs passed',
+  startDirectlyAfter: 'run on the same host right after this job, nothing in between (a chain)',
+  parallelWith: 'start together with these jobs on different hosts (a recipe set)',
+};
+
+function describeFields(schema: Record<string, unknown>): void {
+  const props = (schema as { properties?: Record<string, Record<string, unknown>> }).properties;
+  for (const [key, value] of Object.entries(props ?? {})) if (FIELD_DOCS[key] && !value.description) value.description = FIELD_DOCS[key];
+}
+
+/** The job spec as JSON Schema (2020-12): what `schema/job-spec.schema.json` holds. */
+export function jobSpecJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(submissionSpec, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown> & { properties: Record<string, Record<string, unknown>> };
+  describeFields(schema.properties.defaults ?? {});
+  describeFields((schema.properties.jobs?.items ?? {}) as Record<string, unknown>);
+  schema.properties.name = { ...schema.properties.name, description: 'a name for the submission' };
+  schema.properties.defaults = { ...schema.properties.defaults, description: 'fields every job inherits unless it sets them' };
+  return {
+    $schema: schema.$schema,
+    $id: 'https://testbay.invalid/schema/job-spec.schema.json',
+    title: 'Testbay job spec',
+    description: 'A submission: jobs with their runner, settings, host requirements and dependencies (startAfter, startDirectlyAfter, parallelWith). Validated by the server, which also checks the dependency graph.',
+    ...Object.fromEntries(Object.entries(schema).filter(([k]) => k !== '$schema')),
+  };
+}
+
+let cached: Record<string, unknown> | undefined;
+
+/** The OpenAPI 3.1 document (JSON Schema 2020-12 inside). */
+export function openApiDocument(): Record<string, unknown> {
+  if (cached) return cached;
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(SCHEMAS)) if (id !== 'JobSpec') registry.add(schema, { id });
+  const generated = z.toJSONSchema(registry, { io: 'input', unrepresentable: 'any', uri: (id) => `#/components/schemas/${id}` }).schemas;
+  const schemas: Record<string, unknown> = {};
+  for (const [id, s] of Object.entries(generated)) {
+    const { $schema: _drop, ...rest } = s as Record<string, unknown>;
+    schemas[id] = rest;
+  }
+  const { $schema: _d, $id: _i, ...spec } = jobSpecJsonSchema();
+  schemas.JobSpec = spec;
+  schemas.Bytes = { type: 'string', format: 'binary' };
+  const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of OPERATIONS) {
+    const entry = (paths[op.path] ??= {});
+    const responses: Record<string, unknown> = {
+      [op.ok.status]: { description: op.ok.description, ...(op.ok.schema || op.ok.type ? { content: { [op.ok.type ?? 'application/json']: { schema: op.ok.schema ? ref(op.ok.schema) : { type: 'string' } } } } : {}) },
+      default: { description: 'an error (400 bad input with issues, 401, 403, 404, 409, 413, 503)', content: { 'application/json': { schema: ref('Error') } } },
+    };
+    entry[op.method] = {
+      tags: [op.tag],
+      summary: op.summary,
+      operationId: `${op.method}${op.path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
+      description: `Needs ${ROLES[op.permission]}.`,
+      ...(op.permission === 'none' ? { security: [] } : {}),
+      ...(op.params ? { parameters: op.params.map((p) => ({ name: p.name, in: p.in, required: p.required ?? p.in === 'path', description: p.description, schema: p.schema ?? { type: 'string' } })) } : {}),
+      ...(op.body ? { requestBody: { required: true, ...(op.body.description ? { description: op.body.description } : {}), content: { [op.body.type ?? 'application/json']: { schema: ref(op.body.schema) } } } } : {}),
+      responses,
+    };
+  }
+  cached = {
+    openapi: '3.1.0',
+    info: { title: 'Testbay API', version: '1', description: 'Test-lab orchestrator on Temporal. All paths are under /api/v1; JSON; `Authorization: Bearer <token>`.' },
+    servers: [{ url: '/api/v1' }],
+    security: [{ bearer: [] }],
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } }, schemas },
+    tags: [...new Set(OPERATIONS.map((o) => o.tag))].map((name) => ({ name })),
+    paths,
+  };
+  return cached;
+}
+
+const escape = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+/** A plain page listing every operation, with its parameters and schemas folded away. */
+export function docsPage(): string {
+  const doc = openApiDocument() as { components: { schemas: Record<string, unknown> } };
+  const rows = OPERATIONS.map((op) => {
+    const params = (op.params ?? []).map((p) => `<li><code>${escape(p.name)}</code> (${p.in}${p.required ? ', required' : ''}): ${escape(p.description)}</li>`).join('');
+    const body = op.body ? `<details><summary>request body: <code>${escape(op.body.schema)}</code> (${escape(op.body.type ?? 'application/json')})</summary><pre>${escape(JSON.stringify(doc.components.schemas[op.body.schema], null, 2))}</pre></details>` : '';
+    const out = op.ok.schema ? `<details><summary>${op.ok.status}: <code>${escape(op.ok.schema)}</code></summary><pre>${escape(JSON.stringify(doc.components.schemas[op.ok.schema], null, 2))}</pre></details>` : `<div>${op.ok.status}: ${escape(op.ok.description)}</div>`;
+    return `<section class="op" id="${escape(`${op.method}-${op.path}`)}"><h3><span class="m m-${op.method}">${op.method.toUpperCase()}</span> <code>/api/v1${escape(op.path)}</code></h3><p>${escape(op.summary)}. <i>Needs ${escape(ROLES[op.permission])}.</i></p>${params ? `<ul>${params}</ul>` : ''}${body}${out}</section>`;
+  });
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Testbay API</title><meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{font:14px/1.5 system-ui,sans-serif;max-width:1000px;margin:24px auto;padding:0 16px;color:#1d232b}
+code,pre{font-family:ui-monospace,monospace;font-size:12.5px}pre{background:#f3f4f6;padding:8px;overflow:auto;max-height:400px}
+.op{border-top:1px solid #dde1e6;padding:8px 0}.op h3{margin:4px 0;font-size:15px}.m{display:inline-block;min-width:56px;text-align:center;border-radius:4px;color:#fff;font-size:12px;padding:1px 6px}
+.m-get{background:#2563eb}.m-post{background:#15803d}.m-put{background:#a16207}.m-delete{background:#b91c1c}
+</style></head><body>
+<h1>Testbay API</h1>
+<p>JSON over HTTP under <code>/api/v1</code>, with <code>Authorization: Bearer &lt;token&gt;</code>. Machine-readable: <a href="/api/v1/openapi.json">openapi.json</a> (OpenAPI 3.1, generated from the zod schemas); the job spec: <a href="/api/v1/job-spec.schema.json">job-spec.schema.json</a>. Errors are <code>{"error", "issues"?}</code>; a bad spec is 400 with <code>issues: [{path, message}]</code>. Prometheus metrics: <code>GET /metrics</code> (a read token). <a href="/">Dashboard</a>.</p>
+${rows.join('\n')}
+</body></html>
+`;
+}
+
+export function openApiRoutes(): Router {
+  const r = Router();
+  r.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument());
+  });
+  r.get('/job-spec.schema.json', (_req, res) => {
+    res.type('application/schema+json').send(jobSpecSchemaText());
+  });
+  r.get('/docs', (_req, res) => {
+    res.type('html').send(docsPage());
+  });
+  return r;
+}
+
+/** The text of schema/job-spec.schema.json (`npx testbay schema > schema/job-spec.schema.json`). */
+export function jobSpecSchemaText(): string {
+  return `${JSON.stringify(jobSpecJsonSchema(), null, 2)}\n`;
+}
