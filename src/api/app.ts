@@ -10,6 +10,7 @@ import { eventRoutes } from './routes/events.js';
 import { hostRoutes } from './routes/hosts.js';
 import { internalRoutes } from './routes/internal.js';
 import { jobRoutes } from './routes/jobs.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { openApiRoutes } from './routes/openapi.js';
 import { sessionRoutes } from './routes/session.js';
 import { submissionRoutes } from './routes/submissions.js';
@@ -27,6 +28,7 @@ export function createApp(deps: RouteDeps): Express {
   app.use('/api/v1', (_req, res) => {
     res.status(404).json({ error: 'no such endpoint' });
   });
+  app.use(metricsRoutes(deps));
   app.use(dashboardRoutes(deps.log));
   app.use(errorHandler(deps.log));
   return app;
