@@ -10,6 +10,8 @@ import type { JobResult } from '../domain/outcome.js';
 import type { SpecIssue } from '../domain/parse-spec.js';
 import type { JobView, SubmissionView } from '../domain/views.js';
 import type { HostView, LabView } from '../workflows/scheduler-messages.js';
+import type { Plan } from '../domain/plan.js';
+import type { SessionInfo } from './routes/session.js';
 
 export class ApiError extends Error {
   constructor(
@@ -142,6 +144,23 @@ export class TestbayClient {
   }
   clearBroken(hostId: string): Promise<HostView> {
     return this.json('POST', `/hosts/${encodeURIComponent(hostId)}/clear-broken`, {});
+  }
+  markBroken(hostId: string, reason?: string): Promise<HostView | null> {
+    return this.json('POST', `/hosts/${encodeURIComponent(hostId)}/mark-broken`, reason ? { reason } : {});
+  }
+  removeHost(hostId: string): Promise<void> {
+    return this.json('DELETE', `/hosts/${encodeURIComponent(hostId)}`);
+  }
+
+  // Dashboards and scripts
+  artifacts(jobId: string): Promise<{ artifacts: ArtifactInfo[] }> {
+    return this.json('GET', `/jobs/${encodeURIComponent(jobId)}/artifacts`);
+  }
+  plan(submissionId: string): Promise<Plan> {
+    return this.json('GET', `/submissions/${encodeURIComponent(submissionId)}/plan`);
+  }
+  me(): Promise<SessionInfo> {
+    return this.json('GET', '/me');
   }
 
   // Hosts (token role `host`; every call carries the lease token)

@@ -11,6 +11,7 @@ import { formatIssue, parseSpecText } from '../domain/parse-spec.js';
 import { clientFor, UsageError } from './lab-target.js';
 import { hostsTable, jobsTable, submissionHeader } from './render.js';
 import { watchSubmission } from './watch.js';
+import { artifacts, job, markBroken, removeHost, results, submissionsTable } from './inspect.js';
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -27,7 +28,8 @@ Lab processes
 
 Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data dir)
   submit FILE [--watch] [--json]   submit a job spec (YAML or JSON); prints the submission id first
-  status [ID] [--json]             a submission's jobs (or recent submissions)
+  status [ID] [--json]             a submission's jobs, or a table of recent submissions
+         [--state running|done] [--result R] [--host H] [-q TEXT] [--limit N]
   cancel ID [--reason TEXT]        cancel a submission, or the chain of a job id (<submission>.<n>)
   restart JOB_ID [--no-children] [--watch]
                                    re-run a finished job (with its chain ancestors and, unless
@@ -36,8 +38,20 @@ Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data
   hosts [--json]                   hosts with state and reasons, and the lease queue
   maintenance HOST on|off          take a host out of scheduling, or back in
   clear-broken HOST                put a broken host back into scheduling
+  mark-broken HOST [--reason TEXT] stop leasing a host until it is cleared
+  remove-host HOST                 forget a host (it registers again when its process restarts)
+  results ID [--junit] [--json] [-o FILE]
+                                   per-test results of a submission (or of one job);
+                                   --junit writes JUnit XML for CI systems
+  job JOB_ID [--json]              one job: state, result and reason, host, lineage, Temporal Web link
+  artifacts JOB_ID [NAME] [-o FILE] [--json]
+                                   a job's artifacts, or one of them (to stdout or FILE)
+  schema [--openapi]               the job spec's JSON Schema (or the API's OpenAPI document)
+
+Every command takes --json where it prints something, for scripts.
 
 Exit codes: 0 passed, 1 failed, 2 bad input or usage, 3 aborted or cancelled, 4 cannot reach the server
+(submit --watch, restart --watch, status ID and logs -f end with the verdict; other commands exit 0 when done)
 `;
 }
 
@@ -67,13 +81,18 @@ const submit: Command = async (args) => {
 };
 
 const status: Command = async (args) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, limit: { type: 'string' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { json: { type: 'boolean' }, limit: { type: 'string' }, state: { type: 'string' }, result: { type: 'string' }, host: { type: 'string' }, q: { type: 'string', short: 'q' } },
+  });
   const client = clientFor(loadConfig());
   const id = positionals[0];
   if (!id) {
-    const { submissions } = await client.submissions({ limit: values.limit ?? '20' });
+    const filters = Object.fromEntries((['state', 'result', 'host', 'q'] as const).flatMap((k) => (values[k] ? [[k, values[k]]] : [])));
+    const { submissions } = await client.submissions({ limit: values.limit ?? '20', ...filters });
     if (values.json) json(submissions);
-    else for (const s of submissions) process.stdout.write(`${s.id}  ${(s.result ?? s.state).padEnd(9)}  ${s.createdAt}  ${s.name ?? s.jobNames.join(', ')}\n`);
+    else process.stdout.write(`${submissionsTable(submissions).join('\n')}\n`);
     return 0;
   }
   const view = await client.submission(id.includes('.') ? id.slice(0, id.lastIndexOf('.')) : id);
@@ -87,13 +106,14 @@ const status: Command = async (args) => {
 };
 
 const cancel: Command = async (args) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { reason: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { reason: { type: 'string' }, json: { type: 'boolean' } } });
   const id = positionals[0];
   if (!id) throw new UsageError('usage: testbay cancel ID [--reason TEXT]');
   const client = clientFor(loadConfig());
   if (id.includes('.')) await client.cancelJob(id, values.reason);
   else await client.cancelSubmission(id, values.reason);
-  process.stdout.write(`cancelling ${id}\n`);
+  if (values.json) json({ id, cancelling: true });
+  else process.stdout.write(`cancelling ${id}\n`);
   return 0;
 };
 
@@ -136,20 +156,22 @@ const hosts: Command = async (args) => {
 };
 
 const clearBroken: Command = async (args) => {
-  const { positionals } = parseArgs({ args, allowPositionals: true });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
   const hostId = positionals[0];
   if (!hostId) throw new UsageError('usage: testbay clear-broken HOST');
   const host = await clientFor(loadConfig()).clearBroken(hostId);
-  process.stdout.write(`${host.id}: ${host.state}\n`);
+  if (values.json) json(host);
+  else process.stdout.write(`${host.id}: ${host.state}\n`);
   return 0;
 };
 
 const maintenance: Command = async (args) => {
-  const { positionals } = parseArgs({ args, allowPositionals: true });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
   const [hostId, mode] = positionals;
   if (!hostId || (mode !== 'on' && mode !== 'off')) throw new UsageError('usage: testbay maintenance HOST on|off');
   const host = await clientFor(loadConfig()).setMaintenance(hostId, mode === 'on');
-  process.stdout.write(`${host.id}: ${host.state}${host.maintenance ? ' (maintenance)' : ''}\n`);
+  if (values.json) json(host);
+  else process.stdout.write(`${host.id}: ${host.state}${host.maintenance ? ' (maintenance)' : ''}\n`);
   return 0;
 };
 
@@ -180,5 +202,10 @@ export const commands: Record<string, Command> = {
   'clear-broken': clearBroken,
   restart,
   schema,
+  results,
+  job,
+  artifacts,
+  'mark-broken': markBroken,
+  'remove-host': removeHost,
 };
 

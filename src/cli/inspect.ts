@@ -1,0 +1,129 @@
+/**
+ * @module CLI commands that read results and manage hosts beyond the basics: `results`
+ * (per-test results, or JUnit XML with --junit), `job` (one job in detail),
+ * `artifacts` (list or download), `mark-broken`, `remove-host`, and the table of recent
+ * submissions that `status` prints. Every one takes --json for scripts.
+ */
+import fs from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import type { JobDetails, TestbayClient } from '../api/client.js';
+import type { SubmissionSummary } from '../api/store/result-store.js';
+import { loadConfig } from '../config.js';
+import { describeResult } from '../domain/outcome.js';
+import { latestAttempts } from '../domain/views.js';
+import { junitXml } from './junit.js';
+import { clientFor, UsageError } from './lab-target.js';
+import { describeJob, painter } from './render.js';
+
+type Command = (args: string[]) => Promise<number>;
+const json = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+const client = (): TestbayClient => clientFor(loadConfig());
+const submissionOf = (id: string) => (id.includes('.') ? id.slice(0, id.lastIndexOf('.')) : id);
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd());
+}
+
+/** Recent submissions as a table (`status` without an id). */
+export function submissionsTable(items: SubmissionSummary[]): string[] {
+  if (items.length === 0) return ['no submissions'];
+  return table([
+    ['SUBMISSION', 'RESULT', 'CREATED', 'HOSTS', 'NAME / JOBS'],
+    ...items.map((s) => [s.id, s.result ?? s.state, s.createdAt.replace('T', ' ').slice(0, 19), s.hosts.join(',') || '-', s.name ?? s.jobNames.join(', ')]),
+  ]);
+}
+
+export const results: Command = async (args) => {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { junit: { type: 'boolean' }, json: { type: 'boolean' }, output: { type: 'string', short: 'o' } } });
+  const id = positionals[0];
+  if (!id || positionals.length > 1) throw new UsageError('usage: testbay results ID [--junit] [--json] [-o FILE]');
+  const api = client();
+  const view = await api.submission(submissionOf(id));
+  const wanted = id.includes('.') ? view.jobs.filter((j) => j.id === id) : latestAttempts(view.jobs);
+  if (wanted.length === 0) throw new UsageError(`no job ${id} in submission ${view.id}`);
+  const details = new Map<string, JobDetails>();
+  for (const d of await Promise.all(wanted.map((j) => api.job(j.id)))) details.set(d.id, d);
+  if (view.state !== 'done') process.stderr.write(`testbay: submission ${view.id} is still running: these are the results so far\n`);
+  let text: string;
+  if (values.junit) {
+    text = junitXml({ ...view, jobs: id.includes('.') ? wanted : view.jobs }, details);
+  } else if (values.json) {
+    text = `${JSON.stringify({ submission: view.id, state: view.state, result: view.result ?? null, jobs: [...details.values()].map((d) => ({ id: d.id, name: d.name, attempt: d.attempt, host: d.hostId ?? null, result: d.result ?? null, tests: d.tests })) }, null, 2)}\n`;
+  } else {
+    const paint = painter(process.stdout.isTTY === true && !values.output);
+    const lines: string[] = [];
+    for (const d of details.values()) {
+      const bad = d.tests.filter((t) => t.status === 'failed' || t.status === 'error');
+      lines.push(`${paint('bold', d.name)} [${d.id}] ${d.result ? describeResult(d.result) : d.state}${d.hostId ? ` on ${d.hostId}` : ''}`);
+      lines.push(`  tests: ${d.tests.length} (${d.tests.length - bad.length - d.tests.filter((t) => t.status === 'skipped').length} passed, ${bad.length} failed, ${d.tests.filter((t) => t.status === 'skipped').length} skipped)`);
+      for (const t of bad) lines.push(`  ${paint('red', t.status.toUpperCase())} ${t.classname ? `${t.classname}.` : ''}${t.name}${t.message ? `: ${t.message.split('\n')[0]}` : ''}`);
+    }
+    text = `${lines.join('\n')}\n`;
+  }
+  if (values.output) await fs.writeFile(values.output, text);
+  else process.stdout.write(text);
+  return 0;
+};
+
+export const job: Command = async (args) => {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
+  const id = positionals[0];
+  if (!id?.includes('.')) throw new UsageError('usage: testbay job JOB_ID [--json]');
+  const d = await client().job(id);
+  if (values.json) {
+    json(d);
+    return 0;
+  }
+  const lines = [
+    `job ${d.name} [${d.id}] of submission ${d.submissionId}`,
+    `  state      ${d.state}${d.result ? ` — ${describeResult(d.result)}` : ''}`,
+    `  host       ${d.hostId ?? '-'}   attempt ${d.attempt}   worker class ${d.workerClass}   recipe set ${d.setNumber}`,
+  ];
+  const why = describeJob(d);
+  if (!d.result && why) lines.push(`  ${d.state === 'waiting' ? 'waiting   ' : 'progress  '} ${why}`);
+  if (d.clonedFrom) lines.push(`  re-runs    ${d.clonedFrom}`);
+  if (d.retriedAs) lines.push(`  re-run as  ${d.retriedAs}`);
+  if (d.startedAt) lines.push(`  started    ${d.startedAt}${d.endedAt ? `   ended ${d.endedAt}` : ''}`);
+  lines.push(`  tests      ${d.tests.length} (${d.tests.filter((t) => t.status === 'failed' || t.status === 'error').length} failed)   artifacts ${d.artifacts.length}   log ${d.logBytes} bytes`);
+  lines.push(`  temporal   ${d.temporalWebUrl}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+};
+
+export const artifacts: Command = async (args) => {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, output: { type: 'string', short: 'o' } } });
+  const [id, name] = positionals;
+  if (!id?.includes('.') || positionals.length > 2) throw new UsageError('usage: testbay artifacts JOB_ID [NAME] [-o FILE] [--json]');
+  const api = client();
+  if (name === undefined) {
+    const { artifacts: list } = await api.artifacts(id);
+    if (values.json) json(list);
+    else process.stdout.write(list.length ? `${table([['NAME', 'BYTES'], ...list.map((a) => [a.name, String(a.sizeBytes)])]).join('\n')}\n` : 'no artifacts\n');
+    return 0;
+  }
+  const body = await api.artifact(id, name);
+  if (values.output) await fs.writeFile(values.output, body);
+  else process.stdout.write(body);
+  return 0;
+};
+
+export const markBroken: Command = async (args) => {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { reason: { type: 'string' }, json: { type: 'boolean' } } });
+  const hostId = positionals[0];
+  if (!hostId) throw new UsageError('usage: testbay mark-broken HOST [--reason TEXT]');
+  const host = await client().markBroken(hostId, values.reason);
+  if (values.json) json(host);
+  else process.stdout.write(`${hostId}: ${host?.state ?? 'unknown'}${host?.broken ? ` (broken: ${host.broken.reason})` : ''}\n`);
+  return 0;
+};
+
+export const removeHost: Command = async (args) => {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
+  const hostId = positionals[0];
+  if (!hostId) throw new UsageError('usage: testbay remove-host HOST');
+  await client().removeHost(hostId);
+  if (values.json) json({ id: hostId, removed: true });
+  else process.stdout.write(`${hostId}: removed\n`);
+  return 0;
+};
