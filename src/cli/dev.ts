@@ -160,7 +160,8 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
       [
         '',
         'Testbay embedded lab is up',
-        `  API and dashboard   ${config.api.url}`,
+        `  dashboard           ${config.api.url}/?token=${tokens.operate}`,
+        `  API                 ${config.api.url}/api/v1  (docs ${config.api.url}/api/v1/docs, metrics ${config.api.url}/metrics)`,
         `  Temporal Web UI     ${config.temporal.webUrl}  (namespace ${config.temporal.namespace})`,
         `  Temporal gRPC       ${temporal.address}`,
         `  hosts               ${LOCAL_HOSTS.join(', ')} (worker class "local")`,

@@ -15,7 +15,12 @@ let url: string;
 
 beforeAll(async () => {
   // Chromium starts while the lab does: both take seconds on this machine.
-  [lab, browser] = await Promise.all([TestLab.start({ name: 'browser', hosts: [{ id: 'b1' }, { id: 'b2' }] }), launchChromium()]);
+  [lab, browser] = await Promise.all([TestLab.start({
+      name: 'browser',
+      hosts: [{ id: 'b1' }, { id: 'b2' }],
+      // Chromium shares two cores with the lab: generous liveness timeouts keep a busy host from counting as lost.
+      env: { TESTBAY_HEARTBEAT_TIMEOUT_MS: '15000', TESTBAY_HOST_PICKUP_TIMEOUT_MS: '20000' },
+    }), launchChromium()]);
   url = lab.api.baseUrl;
 }, 120_000);
 afterAll(async () => {
@@ -49,6 +54,11 @@ describe('dashboard', () => {
     const { page } = browser;
     await page.goto(`${url}/?token=${lab.tokens.operate}`);
     await page.getByRole('link', { name: 'New submission', exact: true }).click();
+    // A bad spec comes back with the path of the field at fault.
+    await page.locator('textarea[name=spec]').fill('jobs:\n  - name: x\n    workerClass: local\n    runner: { command: [os-test] }\n    startAfter: [nope]\n');
+    await page.getByRole('button', { name: 'Submit' }).click();
+    await page.locator('.error-box', { hasText: 'jobs.0.startAfter.0' }).waitFor();
+    await browser.screenshot('new-submission-invalid');
     await page.locator('textarea[name=spec]').fill(CHAIN_SPEC);
     await page.getByRole('button', { name: 'Submit' }).click();
     await page.waitForURL((u) => /^\/submissions\/[a-z0-9]+$/.test(u.pathname) && u.pathname !== '/submissions/new');
@@ -58,7 +68,8 @@ describe('dashboard', () => {
 
     await page.locator('svg.graph .job-node.state-running').first().waitFor();
     await browser.screenshot('submission-running');
-    await page.locator('.head-badge [data-result=passed]').waitFor({ timeout: 60_000 });
+    await page.locator('.head-badge [data-result]').waitFor({ timeout: 90_000 });
+    expect(await page.locator('.head-badge [data-result]').getAttribute('data-result'), await page.locator('table.jobs').innerText()).toBe('passed');
     expect(await page.evaluate(() => (globalThis as unknown as { marker?: string }).marker)).toBe('no reload');
     expect(new URL(page.url()).pathname).toBe(`/submissions/${id}`);
 
@@ -169,6 +180,21 @@ describe('dashboard', () => {
     await browser.screenshot('hosts');
     await page.goto(`${url}/?token=${lab.tokens.operate}`);
   }, 120_000);
+
+  it('serves the API docs page without anything from elsewhere', async () => {
+    const { page } = browser;
+    const outside: string[] = [];
+    page.on('request', (r) => {
+      if (!r.url().startsWith(url)) outside.push(r.url());
+    });
+    await page.goto(`${url}/api/v1/docs`);
+    await page.locator('section.op').first().waitFor();
+    expect(await page.locator('section.op').count()).toBeGreaterThan(20);
+    await browser.screenshot('api-docs');
+    await page.goto(`${url}/hosts`);
+    await page.locator('table.hosts-table').waitFor();
+    expect(outside).toEqual([]);
+  });
 
   it('filters the submissions list by result and text', async () => {
     const { page } = browser;
