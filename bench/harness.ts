@@ -37,7 +37,7 @@ export async function benchEnvironment(name: string): Promise<BenchEnvironment> 
   const port = await freePort();
   const [server, bundle] = await Promise.all([
     startDevServer({ bin: findTemporalBinary(), port, logFile: path.join(outputDir, 'temporal.log'), fast: true }),
-    bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} } as never }),
+    bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} } }),
   ]);
   const workflowBundlePath = path.join(work, 'workflow-bundle.js');
   await fs.writeFile(workflowBundlePath, bundle.code);

@@ -41,6 +41,7 @@ const schema = z
     TESTBAY_UPLOAD_TIMEOUT_MS: ms.default(5 * 60_000),
     TESTBAY_BROKEN_AFTER_ABORTS: z.coerce.number().int().min(1).default(3),
     TESTBAY_MAX_RETRIES_CAP: z.coerce.number().int().min(0).max(100).default(5),
+    TESTBAY_BATCH_SHARD_TESTS: z.coerce.number().int().min(10).max(20_000).default(2_000),
     TESTBAY_SCHEDULER_MAX_HISTORY: z.coerce.number().int().min(100).default(4_000),
     TESTBAY_KILL_GRACE_MS: ms.default(10_000),
     TESTBAY_LOG_FLUSH_MS: ms.default(1_000),
@@ -59,6 +60,8 @@ const schema = z
       hostPickupTimeoutMs: e.TESTBAY_HOST_PICKUP_TIMEOUT_MS,
       uploadTimeoutMs: e.TESTBAY_UPLOAD_TIMEOUT_MS,
       maxRetriesCap: e.TESTBAY_MAX_RETRIES_CAP,
+      hostBreakerAborts: e.TESTBAY_BROKEN_AFTER_ABORTS,
+      batchShardTests: e.TESTBAY_BATCH_SHARD_TESTS,
     };
     const healthChecks = parseHealthChecks(e.TESTBAY_HEALTH_CHECKS, (message) => ctx.addIssue({ code: 'custom', path: ['TESTBAY_HEALTH_CHECKS'], message }));
     const dataDir = path.resolve(e.TESTBAY_DATA_DIR);

@@ -4,7 +4,7 @@
  * an unreachable server is its own error so the CLI can exit 4.
  */
 import type { Readable } from 'node:stream';
-import type { OpenJobInput, TestCaseResult, JobRecord, ArtifactInfo, SubmissionSummary, SubmissionRecord } from './store/result-store.js';
+import type { OpenJobInput, TestCaseResult, JobRecord, ArtifactInfo, SubmissionSummary, SubmissionRecord, BatchVerdict } from './store/result-store.js';
 import type { Progress } from '../domain/job-run.js';
 import type { JobResult } from '../domain/outcome.js';
 import type { SpecIssue } from '../domain/parse-spec.js';
@@ -190,6 +190,18 @@ export class TestbayClient {
   }
   finishJob(jobId: string, leaseToken: string, result: JobResult): Promise<JobRecord> {
     return this.json('POST', `/internal/jobs/${encodeURIComponent(jobId)}/finish`, { leaseToken, result });
+  }
+  putBatchTests(submissionId: string, runName: string, tests: string[]): Promise<void> {
+    return this.json('PUT', `/internal/batch-runs/${encodeURIComponent(submissionId)}/${encodeURIComponent(runName)}/tests`, { tests });
+  }
+  getBatchTests(submissionId: string, runName: string, offset: number, limit: number): Promise<string[]> {
+    return this.json<{ tests: string[] }>('GET', `/internal/batch-runs/${encodeURIComponent(submissionId)}/${encodeURIComponent(runName)}/tests?offset=${offset}&limit=${limit}`).then((r) => r.tests);
+  }
+  putBatchVerdicts(runJobId: string, offset: number, verdicts: BatchVerdict[]): Promise<void> {
+    return this.json('PUT', `/internal/jobs/${encodeURIComponent(runJobId)}/verdicts`, { offset, verdicts });
+  }
+  verdicts(runJobId: string): Promise<{ verdicts: BatchVerdict[] }> {
+    return this.json('GET', `/jobs/${encodeURIComponent(runJobId)}/verdicts`);
   }
   registerSubmission(record: SubmissionRecord): Promise<void> {
     return this.json('PUT', `/internal/submissions/${encodeURIComponent(record.id)}/record`, record);

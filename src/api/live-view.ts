@@ -29,6 +29,9 @@ export async function liveSubmissionView(deps: ViewDeps, id: string): Promise<Su
   }
   view ??= skeleton(record);
   const jobs = await Promise.all(view.jobs.map((j) => enrichJob(deps, j)));
+  const batchRuns = view.batchRuns
+    ? await Promise.all(view.batchRuns.map(async (r) => (r.state === 'done' ? r : ((await deps.gateway.queryBatchRun(r.workflowId)) ?? r))))
+    : undefined;
   const waiting = view.recipeSets.filter((s) => s.state === 'leasing');
   if (waiting.length > 0) {
     const lab = await deps.gateway.lab().catch(() => undefined);
@@ -41,6 +44,7 @@ export async function liveSubmissionView(deps: ViewDeps, id: string): Promise<Su
   return {
     ...view,
     jobs,
+    ...(batchRuns ? { batchRuns } : {}),
     ...(record.restartOf ? { restartOf: record.restartOf } : {}),
     ...(record.restartedAs ? { restartedAs: record.restartedAs } : {}),
   };

@@ -6,7 +6,8 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@
 import { CONTROL_TASK_QUEUE, SCHEDULER_WORKFLOW_ID, submissionWorkflowId } from '../domain/ids.js';
 import type { RunConfig } from '../domain/job-run.js';
 import type { Plan } from '../domain/plan.js';
-import type { SubmissionView } from '../domain/views.js';
+import type { BatchRunView, SubmissionView } from '../domain/views.js';
+import { batchRunQuery } from '../workflows/batch-run-messages.js';
 import { cancelSignal, type CancelRequest } from '../workflows/messages.js';
 import { hostActionUpdate, labQuery, type HostActionRequest, type HostView, type LabView } from '../workflows/scheduler-messages.js';
 import { JobKey, SubmissionKey, WorkerClassKey } from '../workflows/search-attributes.js';
@@ -46,6 +47,16 @@ export class TemporalGateway {
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;
+    }
+  }
+
+  /** A batch run's live view, or undefined when its workflow cannot be asked. */
+  async queryBatchRun(workflowId: string): Promise<BatchRunView | undefined> {
+    const client = await this.client();
+    try {
+      return await client.workflow.getHandle(workflowId).query(batchRunQuery);
+    } catch {
+      return undefined;
     }
   }
 

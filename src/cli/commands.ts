@@ -9,7 +9,7 @@ import { loadConfig } from '../config.js';
 import { exitCodeOf, type ResultKind } from '../domain/outcome.js';
 import { formatIssue, parseSpecText } from '../domain/parse-spec.js';
 import { clientFor, UsageError } from './lab-target.js';
-import { hostsTable, jobsTable, submissionHeader } from './render.js';
+import { batchRunLines, hostsTable, jobsTable, submissionHeader } from './render.js';
 import { watchSubmission } from './watch.js';
 import { artifacts, job, markBroken, removeHost, results, submissionsTable } from './inspect.js';
 
@@ -99,7 +99,8 @@ const status: Command = async (args) => {
   if (values.json) json(view);
   else {
     const colour = process.stdout.isTTY === true;
-    process.stdout.write(`${submissionHeader(view, colour)}\n${jobsTable(view, colour, process.stdout.columns ?? 160).join('\n')}\n`);
+    const jobs = view.jobs.length > 0 ? jobsTable(view, colour, process.stdout.columns ?? 160) : [];
+    process.stdout.write(`${[submissionHeader(view, colour), ...jobs, ...batchRunLines(view, colour)].join('\n')}\n`);
     if (view.notice) process.stdout.write(`note: ${view.notice}\n`);
   }
   return view.state === 'done' ? exitCodeOf(view.result as ResultKind) : 0;

@@ -46,6 +46,24 @@ export function jobsTable(view: SubmissionView, colour: boolean, maxWidth = 160)
   return table(rows).map((line) => (visible(line).length > maxWidth ? line.slice(0, maxWidth + (line.length - visible(line).length) - 1) + '…' : line));
 }
 
+/** One line per batch run: how far it got, in the words of its ledger. */
+export function batchRunLines(view: SubmissionView, colour: boolean): string[] {
+  const paint = painter(colour);
+  return (view.batchRuns ?? []).flatMap((r) => {
+    const c = r.counts;
+    const done = c.passed + c.failed + c.flaky + c.skipped + c.lost + c.cancelled;
+    const state = r.result ? paint(resultColour[r.result], r.result.toUpperCase()) : r.state;
+    const parts = [`passed ${c.passed}`, `failed ${c.failed}`, c.flaky ? `flaky ${c.flaky}` : '', `lost ${c.lost}`, c.cancelled ? `cancelled ${c.cancelled}` : ''].filter(Boolean);
+    const live = r.state === 'done' ? '' : `; running ${c.running}, queued ${c.queued}, requeued ${c.requeued}`;
+    const lines = [`batch run ${r.name} [${r.id}] ${state}: ${done}/${c.total} done (${parts.join(', ')})${live}; ${r.batches} batches on ${r.hosts.length} hosts${r.lostBatches ? `, ${r.lostBatches} lost` : ''}`];
+    if (r.reason) lines.push(`  ${r.reason}`);
+    for (const t of r.isolated.slice(0, 5)) lines.push(`  isolated ${t.test}: ${t.reason}`);
+    for (const t of r.lost.slice(0, 5)) lines.push(`  ${paint('magenta', 'lost')} ${t.test}: ${t.reason}`);
+    for (const t of r.failed.slice(0, 5)) lines.push(`  ${paint('red', 'failed')} ${t.test}: ${t.reason}`);
+    return lines;
+  });
+}
+
 export function submissionHeader(view: SubmissionView, colour: boolean): string {
   const paint = painter(colour);
   const result = view.result ? paint(resultColour[view.result], view.result.toUpperCase()) : 'running';

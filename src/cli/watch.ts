@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiUnreachable, type TestbayClient } from '../api/client.js';
 import type { SubmissionView } from '../domain/views.js';
-import { describeJob, jobsTable, submissionHeader } from './render.js';
+import { batchRunLines, describeJob, jobsTable, submissionHeader } from './render.js';
 
 export async function watchSubmission(client: TestbayClient, id: string, options: { json: boolean; intervalMs?: number }): Promise<SubmissionView> {
   const tty = process.stdout.isTTY === true && !options.json;
@@ -25,11 +25,17 @@ export async function watchSubmission(client: TestbayClient, id: string, options
       continue;
     }
     if (tty) {
-      const lines = [submissionHeader(view, true), ...jobsTable(view, true, process.stdout.columns ?? 160)];
+      const lines = [submissionHeader(view, true), ...(view.jobs.length > 0 ? jobsTable(view, true, process.stdout.columns ?? 160) : []), ...batchRunLines(view, true)];
       if (drawn > 0) process.stdout.write(`\x1b[${drawn}F\x1b[J`);
       process.stdout.write(`${lines.join('\n')}\n`);
       drawn = lines.length;
     } else if (!options.json) {
+      for (const [i, line] of batchRunLines(view, false).filter((l) => l.startsWith('batch run')).entries()) {
+        if (seen.get(`batch ${i}`) !== line) {
+          seen.set(`batch ${i}`, line);
+          process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+        }
+      }
       for (const j of view.jobs) {
         const line = `${j.name} [${j.id}] ${j.result ? j.result.kind : j.state}${j.hostId ? ` on ${j.hostId}` : ''}${describeJob(j) ? `: ${describeJob(j)}` : ''}`;
         if (seen.get(j.id) !== line) {
@@ -40,7 +46,7 @@ export async function watchSubmission(client: TestbayClient, id: string, options
     }
     if (view.state === 'done') {
       if (options.json) process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
-      else if (!tty) process.stdout.write(`${submissionHeader(view, false)}\n`);
+      else if (!tty) process.stdout.write(`${[...batchRunLines(view, false), submissionHeader(view, false)].join('\n')}\n`);
       return view;
     }
     await sleep(options.intervalMs ?? 500);

@@ -17,8 +17,11 @@ export const chainWorkflowId = (submissionId: string, setNumber: number, hostId:
 
 /** Job ids are `<submissionId>.<n>`: n counts every job of the submission, clones included. */
 export const jobId = (submissionId: string, n: number) => `${submissionId}.${n}`;
-export const submissionOfJob = (id: string) => id.slice(0, id.lastIndexOf('.'));
+export const submissionOfJob = (id: string) => id.slice(0, id.indexOf('.'));
+/** A batch of a batch run has its own record: `<submission>.<run number>.<batch number>`. */
+export const batchId = (runJobId: string, n: number) => `${runJobId}.${n}`;
+export const batchRunWorkflowId = (submissionId: string, runNumber: number) => `batch-${submissionId}-${runNumber}`;
 
 export const HOST_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 export const SUBMISSION_ID_PATTERN = /^[a-z0-9]{6,32}$/;
-export const JOB_ID_PATTERN = /^[a-z0-9]{6,32}\.[0-9]{1,6}$/;
+export const JOB_ID_PATTERN = /^[a-z0-9]{6,32}\.[0-9]{1,6}(\.[0-9]{1,9})?$/;

@@ -66,6 +66,10 @@ export interface RunConfig {
   uploadTimeoutMs: number;
   /** server-side cap on a recipe set's maxRetries */
   maxRetriesCap: number;
+  /** a batch run stops using a host after this many lost batches in a row (the scheduler's broken rule) */
+  hostBreakerAborts: number;
+  /** a batch run keeps the ledger of at most this many tests per run of its workflow (history stays bounded) */
+  batchShardTests: number;
 }
 
 export const DEFAULT_RUN_CONFIG: RunConfig = {
@@ -73,4 +77,6 @@ export const DEFAULT_RUN_CONFIG: RunConfig = {
   hostPickupTimeoutMs: 30_000,
   uploadTimeoutMs: 5 * 60_000,
   maxRetriesCap: 5,
+  hostBreakerAborts: 3,
+  batchShardTests: 2_000,
 };

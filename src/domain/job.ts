@@ -34,7 +34,30 @@ export interface Job {
   parallelWith: string[];
 }
 
+/** A batch run: many test ids spread in batches over hosts, each test ending with one verdict. */
+export interface BatchRun {
+  name: string;
+  description?: string;
+  /** the test ids; absent when testsCommand lists them on a host */
+  tests?: string[];
+  /** argv run on a host that prints the test ids, one per line */
+  testsCommand?: string[];
+  batchSize: number;
+  runner: { command: string[] };
+  settings: Record<string, string>;
+  workerClass: string;
+  hostRequires: Requirement[];
+  priority: number;
+  testTimeoutMs: number;
+  batchTimeoutMs: number;
+  requeueLimit: number;
+  maxRequeueRatio: number;
+  retryFailed: number;
+  maxHosts: number;
+}
+
 export interface Submission {
   name?: string;
   jobs: Job[];
+  batchRuns?: BatchRun[];
 }

@@ -72,6 +72,8 @@ export interface LeaseRequestInput {
   recipes: RecipeRequest[];
   /** a health check: only this host, which may be broken (it is what the check is for) */
   healthCheckOf?: string;
+  /** deny rather than wait when every host that could serve it is broken, offline or in maintenance */
+  failWhenUnusable?: boolean;
 }
 
 export interface LeaseRequest extends LeaseRequestInput {
@@ -265,6 +267,26 @@ export function cancelRequest(lab: LabState, requestId: string): boolean {
   const before = lab.queue.length;
   lab.queue = lab.queue.filter((r) => r.requestId !== requestId);
   return lab.queue.length !== before;
+}
+
+/**
+ * Requests that asked not to wait for hosts that are all out of service (batch runs:
+ * fail fast rather than wait forever): taken off the queue, with the reason.
+ */
+export function dropUnusable(lab: LabState): { request: LeaseRequest; reason: string }[] {
+  const dropped: { request: LeaseRequest; reason: string }[] = [];
+  lab.queue = lab.queue.filter((request) => {
+    if (!request.failWhenUnusable) return true;
+    for (const recipe of request.recipes) {
+      const candidates = Object.values(lab.hosts).filter((h) => canServe(h, recipe));
+      if (candidates.some((h) => h.online && !h.maintenance && !h.broken)) continue;
+      const states = candidates.map((h) => `${h.id} ${hostState(h)}${h.broken ? ` (${h.broken.reason})` : h.offline ? ` (${h.offline.reason})` : ''}`);
+      dropped.push({ request, reason: `no host of ${describeRecipe(recipe)} can take work: ${states.join('; ')}` });
+      return false;
+    }
+    return true;
+  });
+  return dropped;
 }
 
 /** Requests that became impossible (a host was removed): taken off the queue, with the reason. */

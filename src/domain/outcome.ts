@@ -139,8 +139,13 @@ function describeFailures(tests: TestSummary | undefined): string | undefined {
  * infrastructure fault, which outranks a test failure.
  */
 export function summarize(results: readonly JobResult[]): ResultKind {
-  const kinds = new Set(results.map((r) => r.kind));
-  for (const kind of ['cancelled', 'aborted', 'failed', 'skipped'] as const) if (kinds.has(kind)) return kind;
+  return worstOf(results.map((r) => r.kind));
+}
+
+/** The most serious of several result kinds (see summarize). */
+export function worstOf(kinds: readonly ResultKind[]): ResultKind {
+  const present = new Set(kinds);
+  for (const kind of ['cancelled', 'aborted', 'failed', 'skipped'] as const) if (present.has(kind)) return kind;
   return 'passed';
 }
 

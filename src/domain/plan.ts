@@ -4,7 +4,7 @@
  * `parallelWith`, leased and started together) and the after-edges between recipe sets.
  * It also finds every way the graph cannot be placed, each with the path of the field.
  */
-import type { Job, Submission } from './job.js';
+import type { BatchRun, Job, Submission } from './job.js';
 import { findConflict, type Requirement, formatRequirement } from './requirements.js';
 
 export interface PlanJob extends Job {
@@ -37,11 +37,20 @@ export interface PlanRecipeSet {
   queueTimeoutMs?: number;
 }
 
+/** A batch run in the plan: its settings, without the (possibly huge) list of test ids. */
+export interface PlanBatchRun extends Omit<BatchRun, 'tests'> {
+  /** job number: batch runs are numbered after the jobs (`<submission>.<number>`) */
+  number: number;
+  /** how many tests were given; 0 when testsCommand lists them */
+  testCount: number;
+}
+
 export interface Plan {
   name?: string;
   jobs: PlanJob[];
   recipes: PlanRecipe[];
   recipeSets: PlanRecipeSet[];
+  batchRuns: PlanBatchRun[];
 }
 
 export interface GraphIssue {
@@ -60,7 +69,7 @@ interface Edge {
 }
 
 /** Checks the dependency graph and, when it can be placed, builds the plan. */
-export function analyseGraph(jobs: readonly Job[]): { issues: GraphIssue[]; plan?: Omit<Plan, 'name'> } {
+export function analyseGraph(jobs: readonly Job[]): { issues: GraphIssue[]; plan?: Omit<Plan, 'name' | 'batchRuns'> } {
   const issues: GraphIssue[] = [];
   const byName = new Map<string, number>();
   jobs.forEach((job, i) => {
@@ -262,7 +271,8 @@ export function analyseGraph(jobs: readonly Job[]): { issues: GraphIssue[]; plan
 export function buildPlan(submission: Submission): Plan {
   const { issues, plan } = analyseGraph(submission.jobs);
   if (!plan) throw new Error(`buildPlan called on an invalid submission: ${issues.map((i) => i.message).join('; ')}`);
-  return submission.name === undefined ? plan : { name: submission.name, ...plan };
+  const batchRuns = (submission.batchRuns ?? []).map(({ tests, ...run }, i): PlanBatchRun => ({ ...run, number: submission.jobs.length + i + 1, testCount: tests?.length ?? 0 }));
+  return { ...(submission.name === undefined ? {} : { name: submission.name }), ...plan, batchRuns };
 }
 
 function edgePath(e: Edge): (string | number)[] {

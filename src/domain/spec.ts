@@ -6,10 +6,10 @@
 import { z } from 'zod';
 import { parseRequirement, type Requirement } from './requirements.js';
 import { analyseGraph } from './plan.js';
-import type { Job, Submission } from './job.js';
+import type { BatchRun, Job, Submission } from './job.js';
 import { compact } from './compact.js';
 
-export type { Job, Submission } from './job.js';
+export type { BatchRun, Job, Submission } from './job.js';
 
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 const nameMessage =
@@ -101,14 +101,90 @@ const jobInput = z.strictObject({
   parallelWith: oneOrMany.optional(),
 });
 
+export const BATCH_DEFAULTS = {
+  batchSize: 50,
+  testTimeoutMs: 5 * 60_000,
+  requeueLimit: 2,
+  maxRequeueRatio: 0.25,
+  retryFailed: 0,
+  maxHosts: 10,
+} as const;
+
+const testId = z.string().min(1).max(300).regex(/^\S+$/, 'a test id cannot contain white space');
+
+const batchRunInput = z
+  .strictObject({
+    name: jobName,
+    description: z.string().max(2000).optional(),
+    tests: z.array(testId).min(1, 'needs at least one test').max(100_000).optional(),
+    testsCommand: z.array(z.string().min(1)).min(1, 'needs at least the program to run').optional(),
+    batchSize: z.number().int().min(1).max(10_000).default(BATCH_DEFAULTS.batchSize),
+    runner: runner.optional(),
+    settings: settings.optional(),
+    workerClass: z.string().regex(NAME_PATTERN, nameMessage).optional(),
+    hostRequires: z.array(requirement).optional(),
+    priority: z.number().int().min(0).max(1000).optional(),
+    testTimeoutMs: positiveMs.default(BATCH_DEFAULTS.testTimeoutMs),
+    batchTimeoutMs: positiveMs.optional(),
+    requeueLimit: z.number().int().min(0).max(20).default(BATCH_DEFAULTS.requeueLimit),
+    maxRequeueRatio: z.number().min(0).max(10).default(BATCH_DEFAULTS.maxRequeueRatio),
+    retryFailed: z.number().int().min(0).max(10).default(BATCH_DEFAULTS.retryFailed),
+    maxHosts: z.number().int().min(1).max(1000).default(BATCH_DEFAULTS.maxHosts),
+  })
+  .superRefine((b, ctx) => {
+    if ((b.tests === undefined) === (b.testsCommand === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['tests'], message: 'give either tests (a list of test ids) or testsCommand (a command that prints them), not both' });
+    }
+    const seen = new Set<string>();
+    b.tests?.forEach((t, i) => {
+      if (seen.has(t)) ctx.addIssue({ code: 'custom', path: ['tests', i], message: `duplicate test id ${t}` });
+      seen.add(t);
+    });
+  });
+
 export const submissionSpec = z
   .strictObject({
     name: z.string().min(1).max(200).optional(),
     defaults: z.strictObject(inheritable).optional(),
-    jobs: z.array(jobInput).min(1, 'a submission needs at least one job').max(500),
+    jobs: z.array(jobInput).max(500).default([]),
+    batchRuns: z.array(batchRunInput).max(20).default([]),
   })
   .transform((input, ctx): Submission => {
     const d = input.defaults ?? {};
+    if (input.jobs.length === 0 && input.batchRuns.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['jobs'], message: 'a submission needs at least one job or batch run' });
+      return z.NEVER;
+    }
+    const batchRuns: BatchRun[] = [];
+    input.batchRuns.forEach((b, i) => {
+      const runnerSpec = b.runner ?? d.runner;
+      const workerClass = b.workerClass ?? d.workerClass;
+      if (!runnerSpec) ctx.addIssue({ code: 'custom', path: ['batchRuns', i, 'runner'], message: 'required: set runner.command on the batch run or in defaults' });
+      if (!workerClass) ctx.addIssue({ code: 'custom', path: ['batchRuns', i, 'workerClass'], message: 'required: set workerClass on the batch run or in defaults' });
+      const clash = input.jobs.findIndex((j) => j.name === b.name);
+      if (clash !== -1) ctx.addIssue({ code: 'custom', path: ['batchRuns', i, 'name'], message: `name \`${b.name}\` is also the name of jobs.${clash}` });
+      if (input.batchRuns.findIndex((o) => o.name === b.name) !== i) ctx.addIssue({ code: 'custom', path: ['batchRuns', i, 'name'], message: `duplicate batch run name \`${b.name}\`` });
+      if (!runnerSpec || !workerClass) return;
+      batchRuns.push({
+        name: b.name,
+        ...(b.description !== undefined ? { description: b.description } : {}),
+        ...(b.tests ? { tests: b.tests } : {}),
+        ...(b.testsCommand ? { testsCommand: b.testsCommand } : {}),
+        batchSize: b.batchSize,
+        runner: runnerSpec,
+        settings: { ...d.settings, ...b.settings },
+        workerClass,
+        hostRequires: b.hostRequires ?? d.hostRequires ?? [],
+        priority: b.priority ?? d.priority ?? JOB_DEFAULTS.priority,
+        testTimeoutMs: b.testTimeoutMs,
+        // A batch cannot honestly take longer than all its tests at their limit.
+        batchTimeoutMs: b.batchTimeoutMs ?? b.batchSize * b.testTimeoutMs,
+        requeueLimit: b.requeueLimit,
+        maxRequeueRatio: b.maxRequeueRatio,
+        retryFailed: b.retryFailed,
+        maxHosts: b.maxHosts,
+      });
+    });
     const jobs: Job[] = [];
     input.jobs.forEach((j, i) => {
       const runnerSpec = j.runner ?? d.runner;
@@ -146,9 +222,9 @@ export const submissionSpec = z
       if (direct !== undefined) job.startDirectlyAfter = direct;
       jobs.push(job);
     });
-    if (jobs.length !== input.jobs.length) return z.NEVER;
+    if (jobs.length !== input.jobs.length || batchRuns.length !== input.batchRuns.length) return z.NEVER;
     for (const issue of analyseGraph(jobs).issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
-    const submission: Submission = { jobs };
+    const submission: Submission = { jobs, ...(batchRuns.length > 0 ? { batchRuns } : {}) };
     if (input.name !== undefined) submission.name = input.name;
     return submission;
   });

@@ -3,6 +3,7 @@
  * waiting reasons and lineage (clonedFrom). Built by the submission workflow, enriched
  * with live progress by the API, shown by the CLI and the dashboard.
  */
+import type { LedgerCounts } from './batch-ledger.js';
 import type { JobResult, ResultKind } from './outcome.js';
 import type { Progress } from './job-run.js';
 
@@ -46,6 +47,35 @@ export interface RecipeSetView {
   workflowId: string;
 }
 
+export interface TestNote {
+  test: string;
+  reason: string;
+}
+
+export interface BatchRunView {
+  /** job-like id `<submission>.<number>` (logs of its batches: `<submission>.<number>.<batch>`) */
+  id: string;
+  name: string;
+  state: 'waiting' | 'listing' | 'running' | 'done';
+  result?: ResultKind;
+  /** why the run ended early or stopped requeuing */
+  reason?: string;
+  counts: LedgerCounts;
+  hosts: string[];
+  batches: number;
+  lostBatches: number;
+  /** which tests ran in a batch of their own, and why (first 200) */
+  isolated: TestNote[];
+  /** tests without a result after every attempt, with every attempt's host, time and reason (first 200) */
+  lost: TestNote[];
+  /** failed tests and why (first 200) */
+  failed: TestNote[];
+  flaky: string[];
+  /** the batches out on hosts now */
+  running: { batchId: string; hostId: string; tests: number; current?: string }[];
+  workflowId: string;
+}
+
 export interface SubmissionView {
   id: string;
   name?: string;
@@ -56,6 +86,7 @@ export interface SubmissionView {
   workflowId: string;
   jobs: JobView[];
   recipeSets: RecipeSetView[];
+  batchRuns?: BatchRunView[];
   /** set when the view could not be read live (Temporal unreachable) */
   notice?: string;
   /** this submission re-runs a job of another one */

@@ -5,3 +5,4 @@ export { submissionWorkflow } from './submission.js';
 export { recipeSetWorkflow } from './recipe-set.js';
 export { chainWorkflow } from './chain.js';
 export { schedulerWorkflow } from './scheduler.js';
+export { batchRunWorkflow } from './batch-run.js';

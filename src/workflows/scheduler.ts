@@ -30,6 +30,7 @@ import {
   cancelRequest,
   clearBroken,
   dropImpossible,
+  dropUnusable,
   enqueue,
   explainWait,
   hostState,
@@ -240,6 +241,7 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
     if (dirty) {
       dirty = false;
       for (const g of allocate(lab, Date.now())) grant(g);
+      for (const { request, reason } of dropUnusable(lab)) deny(request.requester, request.requestId, reason);
     }
     if (shouldContinueAsNew(config) && !dirty) {
       await condition(() => allHandlersFinished() && outbound.size === 0);

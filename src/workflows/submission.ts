@@ -17,12 +17,13 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control/index.js';
-import { CONTROL_TASK_QUEUE, jobId, recipeSetWorkflowId } from '../domain/ids.js';
+import { batchRunWorkflowId, CONTROL_TASK_QUEUE, jobId, recipeSetWorkflowId } from '../domain/ids.js';
 import type { Submission } from '../domain/job.js';
 import type { RunConfig } from '../domain/job-run.js';
-import { AbortCause, summarize, type JobResult } from '../domain/outcome.js';
-import { initialJobNumbers, type Plan, type PlanRecipeSet } from '../domain/plan.js';
-import { finalResults, latestAttempts, type JobView, type RecipeSetView, type SubmissionView } from '../domain/views.js';
+import { AbortCause, worstOf, type JobResult } from '../domain/outcome.js';
+import { initialJobNumbers, type Plan, type PlanBatchRun, type PlanRecipeSet } from '../domain/plan.js';
+import { finalResults, latestAttempts, type BatchRunView, type JobView, type RecipeSetView, type SubmissionView } from '../domain/views.js';
+import { batchRunWorkflow } from './batch-run.js';
 import type { ChainJob } from './chain.js';
 import { setLeasedSignal } from './chain-messages.js';
 import { cancelSignal } from './messages.js';
@@ -54,22 +55,26 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
   const sets: RecipeSetView[] = [];
   const running = new Map<number, ChildWorkflowHandle<typeof recipeSetWorkflow>>();
   const setDone = new Array<boolean>(plan.recipeSets.length).fill(false);
+  const batchRuns = new Map<string, BatchRunView>(plan.batchRuns.map((r) => [r.name, waitingBatchRun(r, batchRunWorkflowId(submissionId, r.number))]));
+  const batchHandles = new Map<string, ChildWorkflowHandle<typeof batchRunWorkflow>>();
   const stopBeforeStart = new Map<number, { reason: string; jobId?: string }>();
   let cancelAll: string | undefined;
   const firstNumbers = initialJobNumbers(plan);
   let nextJob = plan.jobs.length + 1;
 
   const view = (): SubmissionView => {
+    const runs = [...batchRuns.values()];
     const v: SubmissionView = {
       id: submissionId,
-      state: setDone.every(Boolean) ? 'done' : 'running',
+      state: setDone.every(Boolean) && runs.every((r) => r.state === 'done') ? 'done' : 'running',
       createdAt: input.createdAt,
       workflowId: workflowInfo().workflowId,
       jobs: jobs.map((j) => ({ ...j, ...waitingReason(j) })),
       recipeSets: sets.map((s) => ({ ...s })),
+      ...(runs.length > 0 ? { batchRuns: runs } : {}),
     };
     if (plan.name !== undefined) v.name = plan.name;
-    if (v.state === 'done') v.result = summarize(finalResults(jobs));
+    if (v.state === 'done') v.result = worstOf([...finalResults(jobs).map((r) => r.kind), ...runs.map((r) => r.result ?? 'aborted')]);
     return v;
   };
 
@@ -150,6 +155,12 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
     if (req.jobId === undefined) {
       cancelAll ??= reason;
       for (const handle of running.values()) void handle.signal(cancelSignal, { reason });
+      for (const handle of batchHandles.values()) void handle.signal(cancelSignal, { reason });
+      return;
+    }
+    const batchRun = plan.batchRuns.find((r) => jobId(submissionId, r.number) === req.jobId);
+    if (batchRun) {
+      void batchHandles.get(batchRun.name)?.signal(cancelSignal, { reason });
       return;
     }
     const job = jobs.find((j) => j.id === req.jobId);
@@ -344,7 +355,33 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
       ...(plan.name !== undefined ? { name: plan.name } : {}),
     });
   }
-  await Promise.all(plan.recipeSets.map((s) => runSet(s)));
+  const runBatch = async (run: PlanBatchRun): Promise<void> => {
+    const workflowId = batchRunWorkflowId(submissionId, run.number);
+    if (cancelAll !== undefined) {
+      batchRuns.set(run.name, { ...waitingBatchRun(run, workflowId), state: 'done', result: 'cancelled', reason: cancelAll });
+      return;
+    }
+    const handle = await startChild(batchRunWorkflow, {
+      workflowId,
+      taskQueue: CONTROL_TASK_QUEUE,
+      parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+      typedSearchAttributes: [
+        { key: SubmissionKey, value: submissionId },
+        { key: JobKey, value: [run.name] },
+        { key: WorkerClassKey, value: [run.workerClass] },
+      ],
+      memo: { batchRun: run.name },
+      args: [{ submissionId, run, config }],
+    });
+    batchHandles.set(run.name, handle);
+    try {
+      batchRuns.set(run.name, await handle.result());
+    } finally {
+      batchHandles.delete(run.name);
+    }
+  };
+
+  await Promise.all([...plan.recipeSets.map((s) => runSet(s)), ...plan.batchRuns.map((r) => runBatch(r))]);
 
   const final = view();
   const hosts = [...new Set(sets.flatMap((s) => s.hosts))];
@@ -355,4 +392,22 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
   final.endedAt = new Date().toISOString();
   await control.recordSubmission(final);
   return final;
+}
+
+function waitingBatchRun(run: PlanBatchRun, workflowId: string): BatchRunView {
+  return {
+    id: `${workflowId.replace(/^batch-/, '').replace(/-(\d+)$/, '.$1')}`,
+    name: run.name,
+    state: 'waiting',
+    counts: { total: run.testCount, passed: 0, failed: 0, flaky: 0, skipped: 0, lost: 0, cancelled: 0, running: 0, queued: run.testCount, requeued: 0 },
+    hosts: [],
+    batches: 0,
+    lostBatches: 0,
+    isolated: [],
+    lost: [],
+    failed: [],
+    flaky: [],
+    running: [],
+    workflowId,
+  };
 }

@@ -206,10 +206,18 @@ export class TestLab {
   }
 
   async waitForSubmission(id: string, timeoutMs = 60_000): Promise<SubmissionView> {
-    return waitFor(`submission ${id} to finish`, async () => {
-      const v = await this.api.submission(id);
-      return v.state === 'done' ? v : undefined;
-    }, timeoutMs, 200);
+    let last: SubmissionView | undefined;
+    try {
+      return await waitFor(`submission ${id} to finish`, async () => {
+        last = await this.api.submission(id);
+        return last.state === 'done' ? last : undefined;
+      }, timeoutMs, 200);
+    } catch (err) {
+      // Say where it stood: the jobs, the batch runs and the lab.
+      const lab = await this.api.hosts().catch(() => undefined);
+      const where = JSON.stringify({ jobs: last?.jobs.map((j) => [j.name, j.state, j.waitingReason ?? j.result]), batchRuns: last?.batchRuns?.map((r) => [r.state, r.counts, r.running, r.reason]), hosts: lab?.hosts.map((h) => [h.id, h.state, h.lease?.label]), queue: lab?.queue.map((q) => [q.label, q.waitingReason]) });
+      throw new Error(`${(err as Error).message}; last seen: ${where}`, { cause: err });
+    }
   }
 
   /** Cancels every submission still running and waits for them: isolates tests that hang jobs. */
@@ -238,7 +246,7 @@ export class TestLab {
 }
 
 /** A job spec for the example runner with fast modules; settings merge over the defaults. */
-export function osTest(name: string, settings: Record<string, string> = {}, extra: Record<string, unknown> = {}): SubmissionInput['jobs'][number] {
+export function osTest(name: string, settings: Record<string, string> = {}, extra: Record<string, unknown> = {}): NonNullable<SubmissionInput['jobs']>[number] {
   return {
     name,
     workerClass: 'local',

@@ -3,7 +3,7 @@
  */
 import type { SubmissionInput } from '../../src/domain/spec.js';
 
-type JobInput = SubmissionInput['jobs'][number];
+type JobInput = NonNullable<SubmissionInput['jobs']>[number];
 
 export function job(name: string, overrides: Partial<JobInput> = {}): JobInput {
   return { name, workerClass: 'local', runner: { command: ['os-test'] }, ...overrides };

@@ -3,8 +3,10 @@
  * activities in the control worker. They go through the API (the store's one writer),
  * so the job record and its lease token are where uploads are checked.
  */
-import type { TestbayClient } from '../../api/client.js';
-import type { OpenJobInput, SubmissionRecord } from '../../api/store/result-store.js';
+import { ApplicationFailure } from '@temporalio/activity';
+import { ApiError, type TestbayClient } from '../../api/client.js';
+import { ErrorType } from '../../domain/errors.js';
+import type { BatchVerdict, OpenJobInput, SubmissionRecord } from '../../api/store/result-store.js';
 import type { JobResult } from '../../domain/outcome.js';
 import type { SubmissionView } from '../../domain/views.js';
 
@@ -12,7 +14,28 @@ export interface ControlDeps {
   api: TestbayClient;
 }
 
-export function createControlActivities({ api }: ControlDeps) {
+/**
+ * A refusal the API will repeat (bad request, bad token) is a bug, not a blip: fail for
+ * good rather than retry forever. Anything else (the API restarting) is retried.
+ */
+async function refusalsAreFinal<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    if (err instanceof ApiError && [400, 401, 403, 413].includes(err.status)) {
+      throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `the API refused: ${err.message}`, nonRetryable: true });
+    }
+    throw err;
+  }
+}
+
+export function createControlActivities({ api: client }: ControlDeps) {
+  const api = new Proxy(client, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? (...args: unknown[]) => refusalsAreFinal((value as (...a: unknown[]) => Promise<unknown>).apply(target, args)) : value;
+    },
+  });
   return {
     /** Opens the job's record under its lease: from now on only this lease may upload. */
     async openJob(input: OpenJobInput): Promise<void> {
@@ -25,6 +48,18 @@ export function createControlActivities({ api }: ControlDeps) {
     /** Creates the store's record of a submission the API did not create (a health check). */
     async registerSubmission(record: SubmissionRecord): Promise<void> {
       await api.registerSubmission(record);
+    },
+    /** Keeps the test ids a batch run's testsCommand listed. */
+    async storeBatchTests(input: { submissionId: string; runName: string; tests: string[] }): Promise<void> {
+      await api.putBatchTests(input.submissionId, input.runName, input.tests);
+    },
+    /** A slice of a batch run's tests: the workflow never holds them all at once. */
+    async loadBatchTests(input: { submissionId: string; runName: string; offset: number; limit: number }): Promise<string[]> {
+      return api.getBatchTests(input.submissionId, input.runName, input.offset, input.limit);
+    },
+    /** Keeps the verdicts of a batch run's shard beyond the workflow. */
+    async recordBatchVerdicts(input: { submissionId: string; runJobId: string; offset: number; verdicts: BatchVerdict[] }): Promise<void> {
+      await api.putBatchVerdicts(input.runJobId, input.offset, input.verdicts);
     },
     /** Keeps the final job table beyond Temporal's retention. */
     async recordSubmission(view: SubmissionView): Promise<void> {

@@ -1,6 +1,7 @@
 /**
  * @module The host's activities, built from its dependencies: holdPresence, provision,
- * runTests, uploadResults. Workflows import only the type.
+ * runTests, uploadResults, and for batch runs runBatch and listTests. Workflows import
+ * only the type.
  */
 import type { HostDeps } from './deps.js';
 import { createHoldPresence } from './presence.js';
@@ -8,6 +9,8 @@ import { createProvision } from './provision.js';
 import { createRunTests } from './run-tests.js';
 import type { HostSteps } from './steps.js';
 import { createUploadResults } from './upload-results.js';
+import { createListTests } from './list-tests.js';
+import { createRunBatch } from './run-batch.js';
 
 export type { HostDeps } from './deps.js';
 export type { HostSteps } from './steps.js';
@@ -18,6 +21,8 @@ export function createHostActivities(deps: HostDeps, steps: HostSteps = {}) {
     provision: createProvision(deps, steps),
     runTests: createRunTests(deps, steps),
     uploadResults: createUploadResults(deps, steps),
+    runBatch: createRunBatch(deps),
+    listTests: createListTests(deps),
   };
 }
 

@@ -17,6 +17,8 @@ export interface ProgressLine {
   progress?: Progress;
   abort?: string;
   test?: TestCaseResult;
+  /** a batch runner began this test: `{"testStarted": "<id>"}` */
+  testStarted?: string;
 }
 
 const STATUSES = new Set<TestCaseResult['status']>(['passed', 'failed', 'error', 'skipped']);
@@ -54,6 +56,7 @@ export function parseProgressLine(raw: string): ProgressLine | undefined {
   if (typeof o.abort === 'string') line.abort = o.abort.slice(0, 1000);
   const test = parseTest(o.test);
   if (test) line.test = test;
+  if (typeof o.testStarted === 'string' && o.testStarted.length > 0) line.testStarted = o.testStarted.slice(0, 500);
   return Object.keys(line).length > 0 ? line : undefined;
 }
 

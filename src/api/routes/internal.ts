@@ -17,7 +17,7 @@ const openBody = z.strictObject({
   submissionId: z.string(),
   name: z.string(),
   attempt: z.number().int().min(1),
-  setNumber: z.number().int().min(1),
+  setNumber: z.number().int().min(0),
   hostId: z.string(),
   leaseToken: z.string().min(1),
 });
@@ -45,6 +45,28 @@ export function internalRoutes(deps: RouteDeps): Router {
     if (!job) throw new HttpError(404, `no job ${id}`);
     if (job.leaseToken !== body.leaseToken) throw new HttpError(409, `job ${id} is open under another lease`);
     res.json(await store.finishJob(id, body.result as JobResult));
+  });
+
+  r.put('/internal/batch-runs/:submissionId/:runName/tests', control, express.json({ limit: '64mb' }), async (req, res) => {
+    const { tests } = parseOr400(z.strictObject({ tests: z.array(z.string().min(1).max(300)).max(1_000_000) }), req.body, 'body');
+    await store.putBatchTests(String(req.params.submissionId), String(req.params.runName), tests);
+    res.status(204).end();
+  });
+
+  r.get('/internal/batch-runs/:submissionId/:runName/tests', control, async (req, res) => {
+    const { offset, limit } = parseOr400(z.object({ offset: z.coerce.number().int().min(0), limit: z.coerce.number().int().min(1).max(100_000) }), req.query, 'query');
+    res.json({ tests: await store.getBatchTests(String(req.params.submissionId), String(req.params.runName), offset, limit) });
+  });
+
+  r.put('/internal/jobs/:id/verdicts', control, express.json({ limit: '64mb' }), async (req, res) => {
+    const id = parseOr400(jobIdParam, req.params.id, 'job id');
+    const body = parseOr400(
+      z.strictObject({ offset: z.number().int().min(0), verdicts: z.array(z.looseObject({ test: z.string(), verdict: z.string(), attempts: z.number() })) }),
+      req.body,
+      'body',
+    );
+    await store.putBatchVerdicts(id, body.offset, body.verdicts);
+    res.status(204).end();
   });
 
   r.put('/internal/submissions/:id/record', control, express.json({ limit: '8mb' }), async (req, res) => {

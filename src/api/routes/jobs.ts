@@ -9,7 +9,7 @@ import { JOB_ID_PATTERN, submissionOfJob } from '../../domain/ids.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
 import { liveSubmissionView } from '../live-view.js';
 import { selectRestart } from '../../domain/restart.js';
-import { latestAttempts } from '../../domain/views.js';
+import { latestAttempts, type JobView } from '../../domain/views.js';
 import { acceptSubmission } from './submissions.js';
 import { authorize, principalOf } from '../middleware.js';
 import type { ResultStore } from '../store/result-store.js';
@@ -26,9 +26,26 @@ export function jobRoutes(deps: RouteDeps): Router {
   r.get('/jobs/:id', authorize(tokens, 'read'), async (req, res) => {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
     const view = await liveSubmissionView(deps, submissionOfJob(id));
-    const job = view.jobs.find((j) => j.id === id);
-    if (!job) throw new HttpError(404, `no job ${id}`);
     const record = await store.getJob(id);
+    // A batch of a batch run is not in the job table: its record says what it is.
+    const job: JobView | undefined =
+      view.jobs.find((j) => j.id === id) ??
+      (record
+        ? {
+            id,
+            name: record.name,
+            setNumber: record.setNumber,
+            attempt: record.attempt,
+            workerClass: '',
+            state: record.state,
+            hostId: record.hostId,
+            startedAt: record.startedAt ?? record.openedAt,
+            ...(record.endedAt ? { endedAt: record.endedAt } : {}),
+            ...(record.result ? { result: record.result } : {}),
+            ...(record.progress ? { progress: record.progress } : {}),
+          }
+        : undefined);
+    if (!job) throw new HttpError(404, `no job ${id}`);
     res.json({
       ...job,
       submissionId: view.id,
@@ -56,6 +73,19 @@ export function jobRoutes(deps: RouteDeps): Router {
     const record = await store.getSubmission(submissionId);
     if (!record) throw new HttpError(404, `no job ${id}`);
     const view = await liveSubmissionView(deps, submissionId);
+    const batchRun = view.batchRuns?.find((r) => r.id === id);
+    if (batchRun) {
+      // A finished batch run reruns only the tests that failed or were lost.
+      if (batchRun.state !== 'done') throw new HttpError(409, `batch run ${id} has not finished; cancel it first`);
+      const again = (await store.getBatchVerdicts(id)).filter((v) => v.verdict === 'failed' || v.verdict === 'lost').map((v) => v.test);
+      if (again.length === 0) throw new HttpError(409, `batch run ${id} has no failed or lost tests to rerun`);
+      const spec = record.submission.batchRuns?.find((r) => r.name === batchRun.name);
+      if (!spec) throw new HttpError(404, `no batch run ${id}`);
+      const { testsCommand: _listed, ...rest } = spec;
+      const submission = { name: `rerun of ${batchRun.name} (${again.length} failed or lost tests)`, jobs: [], batchRuns: [{ ...rest, tests: again }] };
+      res.status(201).json(await acceptSubmission(deps, submission, principalOf(res).name, { of: { submissionId, jobId: id }, lineage: { [batchRun.name]: id } }));
+      return;
+    }
     const job = view.jobs.find((j) => j.id === id);
     if (!job) throw new HttpError(404, `no job ${id}`);
     if (!job.result) throw new HttpError(409, `job ${id} has not finished; cancel it first`);
@@ -79,6 +109,11 @@ export function jobRoutes(deps: RouteDeps): Router {
       return;
     }
     store.readLog(id, 0).on('error', () => res.end()).pipe(res);
+  });
+
+  r.get('/jobs/:id/verdicts', authorize(tokens, 'read'), async (req, res) => {
+    const id = parseOr400(jobIdParam, req.params.id, 'job id');
+    res.json({ verdicts: await store.getBatchVerdicts(id) });
   });
 
   r.get('/jobs/:id/tests', authorize(tokens, 'read'), async (req, res) => {

@@ -16,6 +16,7 @@ import type { SubmissionView } from '../../domain/views.js';
 import {
   StoreError,
   type ArtifactInfo,
+  type BatchVerdict,
   type JobRecord,
   type ListQuery,
   type OpenJobInput,
@@ -225,6 +226,28 @@ export class FsResultStore implements ResultStore {
     const file = path.join(this.jobDir(id), 'artifacts', name);
     const exists = await fs.stat(file).then((s) => s.isFile(), () => false);
     return exists ? createReadStream(file) : undefined;
+  }
+
+  async putBatchTests(submissionId: string, runName: string, tests: string[]): Promise<void> {
+    await writeJson(path.join(this.root, 'submissions', `${submissionId}.batch-${runName}.tests.json`), tests);
+  }
+
+  async getBatchTests(submissionId: string, runName: string, offset: number, limit: number): Promise<string[]> {
+    const listed = await readJson<string[]>(path.join(this.root, 'submissions', `${submissionId}.batch-${runName}.tests.json`));
+    const given = listed ?? (await this.getSubmission(submissionId))?.submission.batchRuns?.find((r) => r.name === runName)?.tests;
+    if (!given) throw new StoreError('not-found', `no tests for batch run ${runName} of ${submissionId}`);
+    return given.slice(offset, offset + limit);
+  }
+
+  async putBatchVerdicts(runJobId: string, offset: number, verdicts: BatchVerdict[]): Promise<void> {
+    await writeJson(path.join(this.jobDir(runJobId), 'verdicts', `${String(offset).padStart(9, '0')}.json`), verdicts);
+  }
+
+  async getBatchVerdicts(runJobId: string): Promise<BatchVerdict[]> {
+    const dir = path.join(this.jobDir(runJobId), 'verdicts');
+    const files = (await fs.readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).sort();
+    const parts = await Promise.all(files.map((f) => readJson<BatchVerdict[]>(path.join(dir, f))));
+    return parts.flatMap((p) => p ?? []);
   }
 
   onLog(id: string, listener: (size: number) => void): () => void {

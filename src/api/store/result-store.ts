@@ -95,6 +95,15 @@ export interface OpenJobInput {
   leaseToken: string;
 }
 
+/** A batch run's verdict for one test, kept beyond the workflow. */
+export interface BatchVerdict {
+  test: string;
+  verdict: string;
+  reason?: string;
+  /** how many times it was handed to a batch (results and losses) */
+  attempts: number;
+}
+
 export interface ResultStore {
   createSubmission(record: SubmissionRecord): Promise<void>;
   getSubmission(id: string): Promise<SubmissionRecord | undefined>;
@@ -116,6 +125,13 @@ export interface ResultStore {
   putArtifact(id: string, name: string, body: Readable, maxBytes: number): Promise<ArtifactInfo>;
   /** The artifact's path on disk, or a stream: whatever serves it best. */
   openArtifact(id: string, name: string): Promise<Readable | undefined>;
+
+  /** The test ids a batch run's testsCommand listed. */
+  putBatchTests(submissionId: string, runName: string, tests: string[]): Promise<void>;
+  /** A slice of a batch run's test ids (given in the spec, or listed on a host). */
+  getBatchTests(submissionId: string, runName: string, offset: number, limit: number): Promise<string[]>;
+  putBatchVerdicts(runJobId: string, offset: number, verdicts: BatchVerdict[]): Promise<void>;
+  getBatchVerdicts(runJobId: string): Promise<BatchVerdict[]>;
 
   /** Called with every log append, for live followers. */
   onLog(id: string, listener: (size: number) => void): () => void;
