@@ -62,6 +62,25 @@ export const recipeSet = z.object({
   workflowId: z.string(),
 });
 
+/** A batch run's progress (its ledger counts and notes pass through as the workflow reports them). */
+export const batchRun = z.looseObject({
+  id: z.string().describe('<submission>.<n>'),
+  name: z.string(),
+  state: z.enum(['waiting', 'listing', 'running', 'done']),
+  result: z.enum(RESULT_KINDS).optional(),
+  reason: z.string().optional(),
+  counts: z.looseObject({}).describe('tests by verdict: total, passed, failed, flaky, skipped, lost, cancelled, running, queued, requeued'),
+  hosts: z.array(z.string()),
+  batches: z.number().int(),
+  lostBatches: z.number().int(),
+  isolated: z.array(z.looseObject({})).describe('tests rerun in a batch of their own, and why'),
+  lost: z.array(z.looseObject({})).describe('tests without a result after every attempt, and why'),
+  failed: z.array(z.looseObject({})),
+  flaky: z.array(z.string()),
+  running: z.array(z.looseObject({})).describe('batches out on hosts now'),
+  workflowId: z.string(),
+});
+
 export const submission = z.object({
   id: z.string(),
   name: z.string().optional(),
@@ -72,6 +91,7 @@ export const submission = z.object({
   workflowId: z.string(),
   jobs: z.array(job),
   recipeSets: z.array(recipeSet),
+  batchRuns: z.array(batchRun).optional(),
   notice: z.string().optional(),
   restartOf: z.object({ submissionId: z.string(), jobId: z.string() }).optional(),
   restartedAs: z.array(z.string()).optional(),
