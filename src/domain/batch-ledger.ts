@@ -84,7 +84,9 @@ const total = (l: Ledger) => Object.keys(l.tests).length;
 
 /**
  * The next batch for a host: a suspect in isolation first, else up to batchSize tests from
- * the queue. Tests lost on this host go to other hosts when there are others.
+ * the queue. Near the end the batches shrink, so the last tests (and requeued ones) are
+ * shared by all hosts instead of trailing on one. Tests lost on this host go to other
+ * hosts when there are others.
  */
 export function takeBatch(l: Ledger, hostId: string, batchId: string, otherHosts: number, now: number): BatchOut | undefined {
   const welcome = (id: string) => otherHosts === 0 || !l.tests[id]!.lostOn.includes(hostId);
@@ -96,8 +98,11 @@ export function takeBatch(l: Ledger, hostId: string, batchId: string, otherHosts
   } else {
     tests = [];
     const rest: string[] = [];
+    // Shrink towards the end, but not below a quarter batch: every batch costs a start.
+    const floor = Math.ceil(l.policy.batchSize / 4);
+    const size = Math.min(l.policy.batchSize, Math.max(floor, Math.ceil(l.queue.length / (otherHosts + 1))));
     for (const id of l.queue) {
-      if (tests.length < l.policy.batchSize && welcome(id)) tests.push(id);
+      if (tests.length < size && welcome(id)) tests.push(id);
       else rest.push(id);
     }
     if (tests.length === 0) return undefined;

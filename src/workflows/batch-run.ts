@@ -199,7 +199,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
       submissionId,
       runJobId,
       offset: carry.offset,
-      verdicts: Object.values(ledger.tests).map((t) => ({ test: t.id, verdict: t.verdict ?? 'lost', ...(t.reason !== undefined ? { reason: t.reason } : {}), attempts: t.attempts.length })),
+      verdicts: Object.values(ledger.tests).map((t) => ({ test: t.id, verdict: t.verdict ?? 'lost', ...(t.reason !== undefined ? { reason: t.reason } : {}), attempts: t.attempts.filter((a) => a.outcome !== 'late').length, late: t.attempts.filter((a) => a.outcome === 'late').length })),
     });
     absorb(ledger);
     ledger = undefined;

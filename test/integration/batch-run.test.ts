@@ -48,7 +48,7 @@ describe('batch runs', () => {
     const run = view.batchRuns![0]!;
     expect(view.result).toBe('passed');
     expect(run.counts).toMatchObject({ total: 60, passed: 60, failed: 0, lost: 0, running: 0, queued: 0, requeued: 0 });
-    expect(run.batches).toBe(6);
+    expect(run.batches).toBeGreaterThanOrEqual(6); // the last batches shrink so all hosts share the tail
     expect(run.hosts.length).toBeGreaterThanOrEqual(2);
     const verdicts = await verdictsOf(run);
     expect(verdicts.size).toBe(60);
@@ -134,7 +134,7 @@ describe('batch runs', () => {
     const view = await lab.run(batchRun(ids(45), { batchSize: 5, settings: { TEST_MS: '5' } }), 120_000);
     const run = view.batchRuns![0]!;
     expect(run.counts).toMatchObject({ total: 45, passed: 45 });
-    expect(run.batches).toBe(9);
+    expect(run.batches).toBeGreaterThanOrEqual(9);
     expect((await verdictsOf(run)).size).toBe(45);
     // The lab runs with TESTBAY_BATCH_SHARD_TESTS=20: 45 tests take three runs of the workflow.
     const runs: string[] = [];

@@ -7,10 +7,10 @@ const ids = (n: number) => Array.from({ length: n }, (_, i) => `t${i + 1}`);
 describe('batch ledger', () => {
   it('hands out batches in order and finishes when every test has a verdict', () => {
     const l = newLedger(ids(5), policy());
-    const b1 = takeBatch(l, 'h1', 'b1', 1, 0)!;
-    const b2 = takeBatch(l, 'h2', 'b2', 1, 0)!;
+    const b1 = takeBatch(l, 'h1', 'b1', 0, 0)!;
+    const b2 = takeBatch(l, 'h1', 'b2', 0, 0)!;
     expect([b1.tests, b2.tests]).toEqual([['t1', 't2', 't3'], ['t4', 't5']]);
-    expect(takeBatch(l, 'h1', 'b3', 1, 0)).toBeUndefined();
+    expect(takeBatch(l, 'h1', 'b3', 0, 0)).toBeUndefined();
     for (const b of [b1, b2]) {
       for (const t of b.tests) recordTest(l, b.batchId, b.hostId, { test: t, status: 'passed' }, 1);
       endBatch(l, b.batchId, { kind: 'completed', reason: 'exit 0', progressKnown: true }, 2);
@@ -26,9 +26,19 @@ describe('batch ledger', () => {
     expect(countLedger(l).running).toBe(2);
   });
 
+  it('shrinks the last batches so every host shares the tail', () => {
+    const l = newLedger(ids(20), policy({ batchSize: 8 }));
+    expect(takeBatch(l, 'h1', 'b1', 2, 0)!.tests).toHaveLength(7);
+    expect(takeBatch(l, 'h2', 'b2', 2, 0)!.tests).toHaveLength(5);
+    expect(takeBatch(l, 'h3', 'b3', 2, 0)!.tests).toHaveLength(3);
+    expect(takeBatch(l, 'h1', 'b4', 2, 0)!.tests).toHaveLength(2); // never below a quarter batch, but no more than is left
+    expect(takeBatch(l, 'h2', 'b5', 2, 0)!.tests).toHaveLength(2);
+    expect(takeBatch(l, 'h3', 'b6', 2, 0)!.tests).toHaveLength(1);
+  });
+
   it('keeps finished results of a lost batch, isolates the suspect, requeues the untouched batch-mates', () => {
     const l = newLedger(ids(3), policy());
-    const b = takeBatch(l, 'h1', 'b1', 1, 0)!;
+    const b = takeBatch(l, 'h1', 'b1', 0, 0)!;
     recordTest(l, 'b1', 'h1', { test: 't1', status: 'passed' }, 1);
     const out = endBatch(l, b.batchId, { kind: 'host-lost', reason: 'host h1 stopped heartbeating', current: 't2', progressKnown: true }, 2);
     expect(out).toEqual({ requeued: ['t3'], isolated: ['t2'], settled: [] });

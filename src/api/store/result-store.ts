@@ -102,6 +102,8 @@ export interface BatchVerdict {
   reason?: string;
   /** how many times it was handed to a batch (results and losses) */
   attempts: number;
+  /** results that came after its verdict (at-least-once execution): history, not counted */
+  late?: number;
 }
 
 export interface ResultStore {
