@@ -4,12 +4,12 @@
  * a trivial runner. Goal: p50 < 50 ms.
  */
 import { TestLab } from '../test/helpers/lab.js';
-import { benchEnvironment, median, percentile, round, STAMP_RUNNER, stampAfter, writeResult } from './harness.js';
+import { benchEnvironment, median, percentile, PRODUCT_TIMINGS, round, STAMP_RUNNER, stampAfter, writeResult } from './harness.js';
 
 const JOBS = Number(process.env.CHAIN_JOBS ?? 50);
 
 const env = await benchEnvironment('chain-gap');
-const lab = await TestLab.start({ name: 'chain-gap', hosts: [{ id: 'chain-host' }], env: { TESTBAY_LOG_LEVEL: 'warn' }, ...env });
+const lab = await TestLab.start({ name: 'chain-gap', hosts: [{ id: 'chain-host' }], env: PRODUCT_TIMINGS, separateProcesses: true, ...env });
 try {
   const jobs = Array.from({ length: JOBS }, (_, i) => ({
     name: `j${i + 1}`,

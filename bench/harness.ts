@@ -4,30 +4,19 @@
  * bench/results/ with the date and the machine.
  */
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { findTemporalBinary, PROJECT_ROOT } from '../src/temporal/binary.js';
 import { startDevServer } from '../src/temporal/dev-server.js';
 import { WORKFLOWS_PATH } from '../src/workers/control.js';
+import { freePort } from '../test/helpers/ports.js';
 
 export interface BenchEnvironment {
   temporalAddress: string;
   workflowBundlePath: string;
   outputDir: string;
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export async function benchEnvironment(name: string): Promise<BenchEnvironment> {
@@ -51,6 +40,19 @@ export async function benchEnvironment(name: string): Promise<BenchEnvironment> 
     },
   };
 }
+
+/**
+ * The product's own timing settings (the test suite shortens them): benchmarks measure
+ * what a lab gets by default.
+ */
+export const PRODUCT_TIMINGS: Record<string, string> = {
+  TESTBAY_HEARTBEAT_TIMEOUT_MS: '10000',
+  TESTBAY_HEARTBEAT_THROTTLE_MS: '1000',
+  TESTBAY_HOST_PICKUP_TIMEOUT_MS: '30000',
+  TESTBAY_KILL_GRACE_MS: '10000',
+  TESTBAY_LOG_FLUSH_MS: '1000',
+  TESTBAY_LOG_LEVEL: 'warn',
+};
 
 export function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);

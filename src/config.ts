@@ -23,6 +23,7 @@ const schema = z
     TESTBAY_TOKENS: z.string().min(1).optional(),
     TESTBAY_HOST_TOKEN: z.string().min(1).optional(),
     TESTBAY_CONTROL_TOKEN: z.string().min(1).optional(),
+    TESTBAY_WORKFLOW_BUNDLE: z.string().min(1).optional(),
     TESTBAY_TEMPORAL_PORT: port.default(DEFAULT_PORTS.temporal),
     TESTBAY_TEMPORAL_UI_PORT: port.default(DEFAULT_PORTS.temporalUi),
     TESTBAY_TEMPORAL_BIN: z.string().min(1).optional(),
@@ -75,6 +76,8 @@ const schema = z
         maxArtifactBytes: e.TESTBAY_MAX_ARTIFACT_BYTES,
       },
       tokens: { client: e.TESTBAY_TOKEN, host: e.TESTBAY_HOST_TOKEN, control: e.TESTBAY_CONTROL_TOKEN },
+      /** a pre-built workflow bundle for the control worker (otherwise it bundles at start) */
+      workflowBundle: e.TESTBAY_WORKFLOW_BUNDLE,
       temporal: {
         address: e.TEMPORAL_ADDRESS ?? `127.0.0.1:${e.TESTBAY_TEMPORAL_PORT}`,
         namespace: e.TEMPORAL_NAMESPACE,

@@ -4,7 +4,6 @@
  * The server binary comes from the project's setup; nothing is downloaded here.
  */
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
@@ -12,6 +11,9 @@ import type { TestProject } from 'vitest/node';
 import { findTemporalBinary } from '../src/temporal/binary.js';
 import { startDevServer, type DevServer } from '../src/temporal/dev-server.js';
 import { WORKFLOWS_PATH } from '../src/workers/control.js';
+import { freePort } from './helpers/ports.js';
+
+export { freePort };
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -19,18 +21,6 @@ declare module 'vitest' {
     workflowBundlePath: string;
     testOutputDir: string;
   }
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 let server: DevServer | undefined;

@@ -170,7 +170,7 @@ export class TestbayClient {
       headers: { 'content-type': 'application/octet-stream', [LEASE_HEADER]: lease },
     }).then((r) => r.json() as Promise<{ size: number }>);
   }
-  reportProgress(jobId: string, lease: string, body: { state?: 'provisioning' | 'running' | 'uploading'; progress?: Progress; savedBytes?: number }): Promise<unknown> {
+  reportProgress(jobId: string, lease: string, body: { state?: 'scheduled' | 'provisioning' | 'running' | 'uploading'; progress?: Progress; savedBytes?: number }): Promise<unknown> {
     return this.json('POST', `/jobs/${encodeURIComponent(jobId)}/progress`, body, { [LEASE_HEADER]: lease });
   }
   putTests(jobId: string, lease: string, tests: TestCaseResult[]): Promise<unknown> {

@@ -49,7 +49,7 @@ export async function runControlProcess(config: Config): Promise<number> {
   if (!token) throw new UsageError('TESTBAY_CONTROL_TOKEN is not set: the control worker writes job records through the API with a control token');
   const connection = await connectWorker(config.temporal);
   const client = await connectClient(config.temporal);
-  const worker = await createControlWorker(config, log, { connection, controlToken: token });
+  const worker = await createControlWorker(config, log, { connection, controlToken: token, ...(config.workflowBundle ? { workflowBundle: { codePath: config.workflowBundle } } : {}) });
   const running = worker.run();
   await ensureScheduler(client, config);
   log.info('control worker running', { namespace: config.temporal.namespace });

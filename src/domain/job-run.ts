@@ -47,6 +47,12 @@ export interface RunTestsResult {
   durationMs: number;
   tests?: TestSummary;
   lastProgress?: Progress;
+  /** set when the runner never started (its parent on the host did not pass, or the host shut down) */
+  notStarted?: true;
+  /** set when runTests also did the final uploads (no uploadResults needed) */
+  uploaded?: UploadResultsResult;
+  /** set when runTests provisioned the job itself (nothing to provision but its dirs) */
+  provisioned?: ProvisionResult;
 }
 
 export interface UploadResultsResult {

@@ -6,6 +6,7 @@
  * deadline, stops it with "host shutting down") and then exits; no lease leaks.
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import os from 'node:os';
 import type { Client } from '@temporalio/client';
 import { Worker, type NativeConnection } from '@temporalio/worker';
@@ -76,6 +77,8 @@ export async function startHost(config: Config, log: Logger, options: HostOption
   const steps = createHostSteps({ cacheDir: options.cacheDir, assetCacheMaxBytes: config.host.assetCacheMaxBytes, gitTimeoutMs: config.host.gitTimeoutMs, log });
 
   const shutdown = new AbortController();
+  // Every activity in flight (runs queued behind the running one, uploads) listens to it.
+  setMaxListeners(64, shutdown.signal);
   const registration: HostRegistration = {
     hostId,
     instanceId: randomUUID(),
@@ -127,7 +130,9 @@ export async function startHost(config: Config, log: Logger, options: HostOption
     defaultHeartbeatThrottleInterval: config.host.heartbeatThrottleMs,
     // The running job gets the shutdown deadline plus time to stop its runner and report.
     shutdownGraceTime: config.host.shutdownDeadlineMs + config.host.killGraceMs + 10_000,
-    maxConcurrentActivityTaskExecutions: 8,
+    // A chain keeps a few activities on its host at once: runs queued behind the running one,
+    // provisioning ahead, uploads; plus the presence activity.
+    maxConcurrentActivityTaskExecutions: 16,
   });
   const done = worker.run().finally(() => steps.close());
   await register();

@@ -73,13 +73,18 @@ const control = proxyActivities<ControlActivities>({
   retry: { initialInterval: '200 ms', maximumInterval: '10 seconds', backoffCoefficient: 2 },
 });
 
+/** How many jobs beyond the next are provisioned ahead of their turn. */
+const PREPARE_AHEAD = 4;
+/** How many runs wait on the host behind the one running. */
+const RUNS_QUEUED = 3;
+
 /** Time runTests gets beyond the job's timeoutMs to stop the runner and report. */
 const RUN_DEADLINE_MARGIN_MS = 60_000;
 
 type Stop = { kind: 'cancelled' | 'skipped'; reason: string };
 type Attempt<T> = { ok: true; value: T } | { ok: false; result: JobResult };
-/** A job opened and provisioned on the host, ready to run. */
-type Prepared = { run: JobRun; provisioned: ProvisionResult };
+/** A job opened and provisioned on the host, ready to run (provisioned by runTests itself if absent). */
+type Prepared = { run: JobRun; provisioned?: ProvisionResult };
 
 export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
   const { hostId, config } = input;
@@ -89,14 +94,21 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
   const tentative: Record<string, JobResult> = {};
   const byName = new Map(input.jobs.map((j) => [j.name, j]));
   const background = new Set<Promise<unknown>>();
-  const running = new Set<CancellationScope>();
   let stop: Stop | undefined;
   /** name of the job during which the host was lost */
   let lost: string | undefined;
 
+  /** Cancellable host activities by job id: a stop cancels them all, a failed parent one. */
+  const scopes = new Map<string, Set<CancellationScope>>();
+  /** What a job stopped on purpose ends as, instead of `cancelled`. */
+  const overrides = new Map<string, JobResult>();
+  const cancelJob = (jobId: string, as: JobResult) => {
+    if (!overrides.has(jobId)) overrides.set(jobId, as);
+    for (const scope of scopes.get(jobId) ?? []) scope.cancel();
+  };
   const requestStop = (s: Stop) => {
     stop ??= s;
-    for (const scope of running) scope.cancel();
+    for (const set of scopes.values()) for (const scope of set) scope.cancel();
   };
   setHandler(cancelSignal, (req) => requestStop({ kind: 'cancelled', reason: req.reason ?? 'cancelled' }));
   setHandler(partnerStopSignal, ({ reason }) => requestStop({ kind: 'skipped', reason }));
@@ -124,28 +136,31 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     retry: { maximumAttempts: 4, initialInterval: '1 second', nonRetryableErrorTypes: [ErrorType.LeaseRevoked] },
   }).uploadResults;
 
-  /** Runs one host activity, cancellable by a stop; a failure becomes a job result. */
-  const onHost = async <T>(phase: Phase, jobName: string, phaseTimeoutMs: number, fn: () => Promise<T>, cancellable = true): Promise<Attempt<T>> => {
+  /** Runs one host activity for a job, cancellable by a stop; a failure becomes a job result. */
+  const onHost = async <T>(phase: Phase, job: ChainJob, phaseTimeoutMs: number, fn: () => Promise<T>, cancellable = true): Promise<Attempt<T>> => {
     const scope = cancellable ? new CancellationScope() : undefined;
-    if (scope) running.add(scope);
+    if (scope) scopes.set(job.id, new Set([...(scopes.get(job.id) ?? []), scope]));
     try {
       return { ok: true, value: await (scope ? scope.run(fn) : CancellationScope.nonCancellable(fn)) };
     } catch (err) {
-      if (isWorkflowCancellation(err) && !stop) requestStop({ kind: 'cancelled', reason: 'cancelled' });
+      if (isWorkflowCancellation(err) && !stop && !overrides.has(job.id)) requestStop({ kind: 'cancelled', reason: 'cancelled' });
       const result = resultOfFailure(err, {
         hostId,
-        jobName,
+        jobName: job.name,
         phase,
         heartbeatTimeoutMs: config.heartbeatTimeoutMs,
         pickupTimeoutMs: config.hostPickupTimeoutMs,
         phaseTimeoutMs,
         now: Date.now(),
       });
-      return { ok: false, result: result.kind === 'cancelled' && stop ? { ...stop } : result };
+      return { ok: false, result: result.kind === 'cancelled' ? stopped(job) ?? result : result };
     } finally {
-      if (scope) running.delete(scope);
+      if (scope) scopes.get(job.id)?.delete(scope);
     }
   };
+
+  /** The result a job cancelled on purpose ends with. */
+  const stopped = (job: ChainJob): JobResult | undefined => overrides.get(job.id) ?? (stop ? { ...stop } : undefined);
 
   /** Why the job must not run, given the results known so far; undefined when it may. */
   const blocked = (job: ChainJob, known: Record<string, JobResult>): JobResult | undefined => {
@@ -154,91 +169,181 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     if (stop) return { ...stop };
     const parent = job.chainParent === undefined ? undefined : byName.get(job.chainParent);
     const parentResult = parent ? known[parent.id] : undefined;
-    if (parent && parentResult && parentResult.kind !== 'passed') {
-      return { kind: 'skipped', reason: `parent \`${parent.name}\` ${parentResult.kind === 'skipped' ? 'was skipped' : parentResult.kind}` };
-    }
-    if (lost) return { kind: 'aborted', cause: AbortCause.HostLost, reason: `host ${hostId} was lost while running \`${lost}\`, before \`${job.name}\` could start` };
+    if (parent && parentResult && parentResult.kind !== 'passed') return skippedBelow(parent, parentResult);
+    if (lost) return lostBefore(job);
     return undefined;
   };
+  const skippedBelow = (parent: ChainJob, r: JobResult): JobResult => ({
+    kind: 'skipped',
+    reason: `parent \`${parent.name}\` ${r.kind === 'skipped' ? 'was skipped' : r.kind}`,
+  });
+  const lostBefore = (job: ChainJob): JobResult => ({
+    kind: 'aborted',
+    cause: AbortCause.HostLost,
+    reason: `host ${hostId} was lost while running \`${lost}\`, before \`${job.name}\` could start`,
+  });
 
-  /** Opens the job's record under the lease and provisions the host for it. */
+  const track = (p: Promise<unknown>) => {
+    background.add(p);
+    void p.finally(() => background.delete(p));
+  };
+
+  // Every job of the chain is opened at once, under this lease: the records (with the token
+  // uploads must carry) exist before any job uploads, at the cost of one activity.
+  const toOpen = input.jobs.filter((j) => j.preSkipped === undefined);
+  const opening = CancellationScope.nonCancellable(() =>
+    control.openJobs(toOpen.map((j) => ({ jobId: j.id, submissionId: input.submissionId, name: j.name, attempt: input.attempt, hostId, leaseToken: input.leaseToken, setNumber: input.setNumber }))),
+  );
+  track(opening);
+
+  /** Provisions the host for the job (its record is being opened meanwhile). */
   const prepare = async (job: ChainJob): Promise<Attempt<Prepared>> => {
     const run: JobRun = { jobId: job.id, jobName: job.name, submissionId: input.submissionId, hostId, attempt: input.attempt, leaseToken: input.leaseToken, ...job.spec };
-    // The record (with the lease uploads must carry) and the host's work dir, side by side.
-    const [, provisioned] = await Promise.all([
-      CancellationScope.nonCancellable(() =>
-        control.openJob({ jobId: job.id, submissionId: input.submissionId, name: job.name, attempt: input.attempt, hostId, leaseToken: input.leaseToken, setNumber: input.setNumber }),
-      ),
-      onHost('provision', job.name, run.provisionTimeoutMs, () => onHostQueue(run.provisionTimeoutMs).provision(run)),
-    ]);
+    // Nothing to fetch (no assets, no test code): runTests makes the job's dirs itself.
+    if (run.assets.length === 0 && !run.tests) {
+      await opening;
+      return { ok: true, value: { run } };
+    }
+    const [, provisioned] = await Promise.all([opening, onHost('provision', job, run.provisionTimeoutMs, () => onHostQueue(run.provisionTimeoutMs).provision(run))]);
     return provisioned.ok ? { ok: true, value: { run, provisioned: provisioned.value } } : provisioned;
   };
 
-  /** Runs the runner: its verdict, before uploads. */
-  const execute = async ({ run, provisioned }: Prepared): Promise<{ result: JobResult; outcome?: RunTestsResult }> => {
+  /** Runs the runner (after `after`'s on the host): its verdict, before uploads. */
+  const execute = async (job: ChainJob, { run, provisioned }: Prepared, after?: { job: ChainJob; requirePass: boolean }): Promise<{ result: JobResult; outcome?: RunTestsResult }> => {
     // runTests enforces timeoutMs itself (to stop the runner and say where it was); the
-    // activity deadline is only a backstop.
-    const ran = await onHost('run', run.jobName, run.timeoutMs, () => onHostQueue(run.timeoutMs + RUN_DEADLINE_MARGIN_MS).runTests({ run, provisioned }));
+    // activity deadline is only a backstop, and includes the wait for the previous run.
+    const deadline = run.timeoutMs + RUN_DEADLINE_MARGIN_MS + (after ? after.job.spec.timeoutMs + RUN_DEADLINE_MARGIN_MS : 0);
+    const ran = await onHost('run', job, run.timeoutMs, () =>
+      onHostQueue(deadline).runTests({ run, ...(provisioned ? { provisioned } : {}), ...(after ? { after: { jobId: after.job.id, jobName: after.job.name, requirePass: after.requirePass } } : {}) }),
+    );
     if (!ran.ok) return { result: ran.result };
-    const result = ran.value.result.kind === 'cancelled' && stop ? { ...stop } : ran.value.result;
+    // A job stopped on purpose ends as the stop says, even if the host had already skipped it
+    // (its parent, stopped by the same stop, did not pass).
+    const stoppedAs = ran.value.result.kind === 'cancelled' || ran.value.notStarted ? stopped(job) : undefined;
+    const result = stoppedAs ?? ran.value.result;
     return { result, outcome: ran.value };
   };
 
   /** Uploads results (logs and artifacts matter most when a job failed or was stopped). */
-  const uploadAll = async ({ run, provisioned }: Prepared, ran: { result: JobResult; outcome?: RunTestsResult }): Promise<JobResult> => {
-    if (isHostLost(ran.result)) return ran.result;
-    const uploaded = await onHost('upload', run.jobName, config.uploadTimeoutMs, () => upload({ run, provisioned, ...(ran.outcome ? { outcome: ran.outcome } : {}) }), false);
+  const uploadAll = async (job: ChainJob, prepared: Prepared, ran: { result: JobResult; outcome?: RunTestsResult }): Promise<JobResult> => {
+    const { run } = prepared;
+    const provisioned = prepared.provisioned ?? ran.outcome?.provisioned;
+    if (!provisioned || isHostLost(ran.result) || ran.outcome?.notStarted || ran.outcome?.uploaded) return ran.result;
+    const uploaded = await onHost('upload', job, config.uploadTimeoutMs, () => upload({ run, provisioned, ...(ran.outcome ? { outcome: ran.outcome } : {}) }), false);
     if (uploaded.ok) return ran.result;
     if (ran.result.kind === 'passed') return uploaded.result;
     log.warn('upload failed after the job ended', { job: run.jobName, result: uploaded.result });
     return ran.result;
   };
 
+
+  /** Final results go to the store in batches: whatever ended while the last batch was on its way. */
+  const finishing: { jobId: string; leaseToken: string; result: JobResult }[] = [];
+  let flushing = false;
+  const flush = () => {
+    if (flushing || finishing.length === 0) return;
+    flushing = true;
+    const batch = finishing.splice(0);
+    track(
+      CancellationScope.nonCancellable(async () => {
+        await opening;
+        await control.finishJobs(batch);
+      }).finally(() => {
+        flushing = false;
+        flush();
+      }),
+    );
+  };
+
   /** Records a job's final result: in the store (sealing it), for the recipe set, for the chain. */
-  const settle = (job: ChainJob, result: JobResult, opened: boolean) => {
+  const settle = (job: ChainJob, result: JobResult) => {
     results[job.id] = result;
     if (isHostLost(result)) lost ??= job.name;
-    const later = async () => {
-      if (opened) await CancellationScope.nonCancellable(() => control.finishJob({ jobId: job.id, leaseToken: input.leaseToken, result }));
-      if (input.reportFaultsTo && (result.kind === 'failed' || result.kind === 'aborted')) {
-        await getExternalWorkflowHandle(input.reportFaultsTo)
-          .signal(chainFaultSignal, { hostId, jobName: job.name, result })
-          .catch((err: unknown) => log.warn('could not report a fault to the recipe set', { error: String(err) }));
+    if (job.preSkipped === undefined) {
+      finishing.push({ jobId: job.id, leaseToken: input.leaseToken, result });
+      flush();
+    }
+    track(
+      (async () => {
+        if (input.reportFaultsTo && (result.kind === 'failed' || result.kind === 'aborted')) {
+          await getExternalWorkflowHandle(input.reportFaultsTo)
+            .signal(chainFaultSignal, { hostId, jobName: job.name, result })
+            .catch((err: unknown) => log.warn('could not report a fault to the recipe set', { error: String(err) }));
+        }
+      })(),
+    );
+  };
+
+  /** A job's run ended (tentative) and then its uploads (final): what follows from each. */
+  const follow = (job: ChainJob, prepared: Prepared, ran: Promise<{ result: JobResult; outcome?: RunTestsResult }>) =>
+    ran.then(async (r) => {
+      tentative[job.id] = r.result;
+      if (isHostLost(r.result)) {
+        lost ??= job.name;
+        // Whatever is queued behind it on that host will never run there.
+        for (const later of input.jobs) if (later !== job && !results[later.id]) cancelJob(later.id, lostBefore(later));
       }
-    };
-    const p = later();
-    background.add(p);
-    void p.finally(() => background.delete(p));
+      const final = await uploadAll(job, prepared, r);
+      if (final.kind !== 'passed' && r.result.kind === 'passed') {
+        // Its child started on the runner's verdict; the uploads then failed: stop the child.
+        for (const child of input.jobs) if (child.chainParent === job.name) cancelJob(child.id, skippedBelow(job, final));
+      }
+      settle(job, final);
+      return final;
+    });
+
+  /** Prepared (or preparing) jobs: the next few are provisioned ahead, so none waits for it. */
+  const preparing = new Map<string, Promise<Attempt<Prepared>>>();
+  const prepareAhead = (job: ChainJob | undefined) => {
+    if (!job || preparing.has(job.id) || blocked(job, { ...results, ...tentative })) return;
+    preparing.set(job.id, prepare(job));
   };
 
   try {
-    /** the job whose uploads are under way, and its final result once they are done */
-    let uploading: { job: ChainJob; final: Promise<JobResult> } | undefined;
-    for (const job of input.jobs) {
-      // Prepare early on what is known so far; decide on the final results.
-      const early = blocked(job, { ...results, ...tentative }) === undefined ? prepare(job) : undefined;
-      if (uploading) settle(uploading.job, await uploading.final, true);
-      uploading = undefined;
-      const prepared = early ? await early : undefined;
-      const block = blocked(job, results);
-      if (block) {
-        settle(job, block, prepared !== undefined);
+    /** the job whose run was queued last on the host: the next waits for it there */
+    let previous: ChainJob | undefined;
+    const finals = new Map<string, Promise<JobResult>>();
+    /** runs queued on the host, in order: at most RUNS_QUEUED wait behind the one running */
+    const runs: Promise<unknown>[] = [];
+    for (const [i, job] of input.jobs.entries()) {
+      const parent = job.chainParent === undefined ? undefined : byName.get(job.chainParent);
+      // The previous job's verdict is left to the host (it starts this one the moment that
+      // runner passed); any other parent's final result is awaited.
+      if (parent && parent !== previous) await finals.get(parent.id);
+      const known = { ...results, ...tentative };
+      const early = blocked(job, known);
+      if (early) {
+        // Provisioned ahead for nothing: let that finish before the job's record is.
+        if (preparing.has(job.id)) await preparing.get(job.id);
+        settle(job, early);
         continue;
       }
-      const ready = prepared ?? (await prepare(job));
+      // Provisioned while the previous jobs still run.
+      prepareAhead(job);
+      for (let ahead = 1; ahead <= PREPARE_AHEAD; ahead++) prepareAhead(input.jobs[i + ahead]);
+      const ready = await (preparing.get(job.id) ?? prepare(job));
       if (!ready.ok) {
-        settle(job, ready.result, true);
+        settle(job, stopped(job) ?? ready.result);
         continue;
       }
-      const ran = await execute(ready.value);
-      tentative[job.id] = ran.result;
-      if (isHostLost(ran.result)) lost ??= job.name;
-      uploading = { job, final: uploadAll(ready.value, ran) };
+      const late = blocked(job, { ...results, ...tentative }) ?? overrides.get(job.id);
+      if (late) {
+        settle(job, late);
+        continue;
+      }
+      // A few runs wait on the host (each holds one of its activity slots), so the host starts
+      // the next runner the moment one ends, however busy this workflow is.
+      await runs.at(-1 - RUNS_QUEUED);
+      const after = previous ? { job: previous, requirePass: parent === previous } : undefined;
+      const ran = execute(job, ready.value, after);
+      runs.push(ran);
+      finals.set(job.id, follow(job, ready.value, ran));
+      previous = job;
     }
-    if (uploading) settle(uploading.job, await uploading.final, true);
+    await Promise.all(finals.values());
   } finally {
     await CancellationScope.nonCancellable(async () => {
-      await Promise.all([...background]);
+      while (background.size > 0) await Promise.all([...background]);
       const outcomes = input.jobs.flatMap((j) => (results[j.id] ? [{ jobId: j.id, result: results[j.id]! }] : []));
       await getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(releaseLeaseSignal, { hostId, token: input.leaseToken, outcomes });
     });

@@ -10,7 +10,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { newToken, type TokenEntry } from '../../src/api/auth.js';
 import { TestbayClient, type SubmitResponse } from '../../src/api/client.js';
@@ -23,6 +23,8 @@ import { PROJECT_ROOT } from '../../src/temporal/binary.js';
 import { ensureNamespace } from '../../src/temporal/namespace.js';
 import { createControlWorker, ensureScheduler } from '../../src/workers/control.js';
 import { installSdkLogger } from '../../src/workers/sdk-logger.js';
+import { freePort } from './ports.js';
+import { reapStaleRunners } from '../../src/activities/host/reaper.js';
 import type { HostView } from '../../src/workflows/scheduler-messages.js';
 
 export interface HostSpec {
@@ -30,12 +32,16 @@ export interface HostSpec {
   classes?: string[];
   caps?: Record<string, string>;
   env?: Record<string, string>;
+  /** extra node options for the host process (profiling: --cpu-prof) */
+  nodeArgs?: string[];
 }
 
 export interface LabOptions {
   name: string;
   hosts?: HostSpec[];
   env?: Record<string, string>;
+  /** run the API and the control worker as their own processes, as deployed (benchmarks) */
+  separateProcesses?: boolean;
   /** outside vitest (benchmarks): where Temporal runs, the workflow bundle, where logs go */
   temporalAddress?: string;
   workflowBundlePath?: string;
@@ -130,22 +136,45 @@ export class TestLab {
     await ensureNamespace(connection, namespace, { create: true, retentionHours: 24 });
     lab.temporal = new Client({ connection, namespace });
 
-    lab.server = await startServer(loadConfig({ ...base, TESTBAY_PORT: '0' }), log.child('api'), 0);
-    lab.env = { ...base, TESTBAY_URL: lab.server.url };
-    lab.config = loadConfig(lab.env);
-    lab.api = new TestbayClient(lab.server.url, tokens.operate);
-    lab.submitter = new TestbayClient(lab.server.url, tokens.submit);
+    if (options.separateProcesses) {
+      const port = await freePort();
+      lab.env = { ...base, TESTBAY_PORT: String(port), TESTBAY_URL: `http://127.0.0.1:${port}`, TESTBAY_WORKFLOW_BUNDLE: run.workflowBundlePath };
+      lab.config = loadConfig(lab.env);
+      lab.api = new TestbayClient(lab.config.api.url, tokens.operate);
+      lab.submitter = new TestbayClient(lab.config.api.url, tokens.submit);
+      lab.parts.push(lab.spawnPart('api', ['server'], {}));
+      await waitFor('the API', async () => (await fetch(`${lab.config.api.url}/api/v1/health`)).ok, 30_000, 100);
+      lab.parts.push(lab.spawnPart('control', ['control'], { TESTBAY_CONTROL_TOKEN: tokens.control }));
+      await waitFor('the control worker and scheduler', () => lab.api.hosts(), 60_000, 200);
+    } else {
+      lab.server = await startServer(loadConfig({ ...base, TESTBAY_PORT: '0' }), log.child('api'), 0);
+      lab.env = { ...base, TESTBAY_URL: lab.server.url };
+      lab.config = loadConfig(lab.env);
+      lab.api = new TestbayClient(lab.server.url, tokens.operate);
+      lab.submitter = new TestbayClient(lab.server.url, tokens.submit);
 
-    lab.nativeConnection = await NativeConnection.connect({ address });
-    lab.worker = await createControlWorker(lab.config, log.child('control'), {
-      connection: lab.nativeConnection,
-      workflowBundle: { codePath: run.workflowBundlePath },
-      controlToken: tokens.control,
-    });
-    lab.workerRun = lab.worker.run();
-    await ensureScheduler(lab.temporal, lab.config);
+      lab.nativeConnection = await NativeConnection.connect({ address });
+      lab.worker = await createControlWorker(lab.config, log.child('control'), {
+        connection: lab.nativeConnection,
+        workflowBundle: { codePath: run.workflowBundlePath },
+        controlToken: tokens.control,
+      });
+      lab.workerRun = lab.worker.run();
+      await ensureScheduler(lab.temporal, lab.config);
+    }
     await Promise.all((options.hosts ?? [{ id: 'h1' }, { id: 'h2' }, { id: 'h3' }]).map((h) => lab.startHost(h)));
     return lab;
+  }
+
+  /** the API and control worker processes, when separate */
+  private readonly parts: ChildProcess[] = [];
+
+  private spawnPart(name: string, args: string[], env: Record<string, string>): ChildProcess {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = createWriteStream(path.join(this.outputDir, `${name}.log`), { flags: 'a' });
+    child.stdout.pipe(out);
+    child.stderr.pipe(out);
+    return child;
   }
 
   private _logFile: ReturnType<typeof createWriteStream> | undefined;
@@ -164,7 +193,7 @@ export class TestLab {
     for (const c of spec.classes ?? ['local']) args.push('--class', c);
     for (const [k, v] of Object.entries(spec.caps ?? {})) args.push('--cap', `${k}=${v}`);
     const before = (await this.host(spec.id).catch(() => undefined))?.instanceId;
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [...(spec.nodeArgs ?? []), BIN, ...args], {
       env: { ...process.env, ...this.env, ...spec.env, TESTBAY_HOST_TOKEN: this.tokens.host },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -208,15 +237,39 @@ export class TestLab {
   async waitForSubmission(id: string, timeoutMs = 60_000): Promise<SubmissionView> {
     let last: SubmissionView | undefined;
     try {
-      return await waitFor(`submission ${id} to finish`, async () => {
+      // Wait on the workflow's result (a long poll), not by polling the API: polling would
+      // load the lab it measures.
+      await Promise.race([
+        this.workflowResult(`sub-${id}`),
+        sleep(timeoutMs).then(() => {
+          throw new Error(`timed out after ${timeoutMs} ms waiting for submission ${id} to finish`);
+        }),
+      ]);
+      return await waitFor(`submission ${id} to be recorded`, async () => {
         last = await this.api.submission(id);
         return last.state === 'done' ? last : undefined;
-      }, timeoutMs, 200);
+      }, 10_000, 100);
     } catch (err) {
+      last ??= await this.api.submission(id).catch(() => undefined);
       // Say where it stood: the jobs, the batch runs and the lab.
       const lab = await this.api.hosts().catch(() => undefined);
       const where = JSON.stringify({ jobs: last?.jobs.map((j) => [j.name, j.state, j.waitingReason ?? j.result]), batchRuns: last?.batchRuns?.map((r) => [r.state, r.counts, r.running, r.reason]), hosts: lab?.hosts.map((h) => [h.id, h.state, h.lease?.label]), queue: lab?.queue.map((q) => [q.label, q.waitingReason]) });
       throw new Error(`${(err as Error).message}; last seen: ${where}`, { cause: err });
+    }
+  }
+
+  /**
+   * A workflow's result. The scheduler announces a health check's id (in its lab query) as
+   * it asks for the check's start, so the workflow may not exist for a moment yet.
+   */
+  private async workflowResult(workflowId: string): Promise<unknown> {
+    for (let tries = 0; ; tries++) {
+      try {
+        return await this.temporal.workflow.getHandle(workflowId).result();
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError) || tries >= 50) throw err;
+        await sleep(100);
+      }
     }
   }
 
@@ -234,11 +287,23 @@ export class TestLab {
   }
 
   async stop(): Promise<void> {
+    // Hosts go first; a killed host leaves its runners behind (like a dead machine would):
+    // whatever a test left running is reaped from the hosts' records, nothing outlives the lab.
     await Promise.all([...this.hosts.keys()].map((id) => this.stopHost(id, 'SIGKILL')));
-    this.worker.shutdown();
-    await this.workerRun;
-    await this.nativeConnection.close();
-    await this.server.close();
+    await Promise.all([...this.hosts.keys()].map((id) => reapStaleRunners(this.workDirOf(id), 0)));
+    if (this.parts.length > 0) {
+      await Promise.all(this.parts.map((p) => new Promise<void>((resolve) => {
+        if (p.exitCode !== null) return resolve();
+        p.once('exit', () => resolve());
+        p.kill('SIGTERM');
+        setTimeout(() => p.kill('SIGKILL'), 10_000).unref();
+      })));
+    } else {
+      this.worker.shutdown();
+      await this.workerRun;
+      await this.nativeConnection.close();
+      await this.server.close();
+    }
     await this.temporal.connection.close();
     this._logFile?.end();
     await fs.rm(this.dir, { recursive: true, force: true });

@@ -41,6 +41,14 @@ export function createControlActivities({ api: client }: ControlDeps) {
     async openJob(input: OpenJobInput): Promise<void> {
       await api.openJob(input);
     },
+    /** Opens several job records at once (a chain opens all of its jobs when it starts). */
+    async openJobs(inputs: OpenJobInput[]): Promise<void> {
+      await Promise.all(inputs.map((input) => api.openJob(input)));
+    },
+    /** Finishes several job records at once. */
+    async finishJobs(inputs: { jobId: string; leaseToken: string; result: JobResult }[]): Promise<void> {
+      await Promise.all(inputs.map((input) => api.finishJob(input.jobId, input.leaseToken, input.result)));
+    },
     /** Records the result and seals the job: later uploads (a zombie host) are refused. */
     async finishJob(input: { jobId: string; leaseToken: string; result: JobResult }): Promise<void> {
       await api.finishJob(input.jobId, input.leaseToken, input.result);

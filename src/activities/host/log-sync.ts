@@ -29,12 +29,16 @@ export class LogSync {
         this.sent = (await this.api.appendLog(this.jobId, this.lease, 0, Buffer.alloc(0))).size;
         this.known = true;
       }
+      // Nothing new (most ticks): no file opened, no buffer allocated.
+      const size = await fs.stat(this.file).then((s) => s.size, () => 0);
+      if (size <= this.sent) return this.sent;
       const handle = await fs.open(this.file, 'r').catch(() => undefined);
       if (!handle) return this.sent;
       try {
         for (;;) {
-          const buffer = Buffer.alloc(MAX_CHUNK);
-          const { bytesRead } = await handle.read(buffer, 0, MAX_CHUNK, this.sent);
+          const want = Math.min(MAX_CHUNK, Math.max(size - this.sent, 64 * 1024));
+          const buffer = Buffer.allocUnsafe(want);
+          const { bytesRead } = await handle.read(buffer, 0, want, this.sent);
           if (bytesRead === 0) break;
           this.sent = (await this.api.appendLog(this.jobId, this.lease, this.sent, buffer.subarray(0, bytesRead))).size;
         }

@@ -13,6 +13,9 @@ import type { HostSteps, StepContext } from './steps.js';
 
 /** Job dirs kept on a host after their jobs ended, newest first. */
 const KEEP_JOB_DIRS = 20;
+/** Old job dirs are pruned every so many jobs, not on each (it reads every job dir). */
+const PRUNE_EVERY = 10;
+let provisioned = 0;
 
 export function jobDirOf(deps: Pick<HostDeps, 'workDir'>, jobId: string): string {
   return path.join(deps.workDir, 'jobs', jobId);
@@ -30,7 +33,9 @@ export function createProvision(deps: HostDeps, steps: HostSteps = {}) {
       await fs.mkdir(workDir, { recursive: true });
       await fs.mkdir(resultsDir, { recursive: true });
       // Old job dirs go in the background: not on the way to the runner's start.
-      void pruneJobDirs(path.join(deps.workDir, 'jobs'), run.jobId).catch((err: unknown) => deps.log.warn('could not prune old job dirs', { error: String(err) }));
+      if (++provisioned % PRUNE_EVERY === 0) {
+        void pruneJobDirs(path.join(deps.workDir, 'jobs'), run.jobId).catch((err: unknown) => deps.log.warn('could not prune old job dirs', { error: String(err) }));
+      }
     } catch (err) {
       throw ApplicationFailure.create({
         type: ErrorType.Provision,
@@ -49,7 +54,12 @@ export function createProvision(deps: HostDeps, steps: HostSteps = {}) {
     // Cloning or a download that makes no progress for a while still heartbeats; a stalled
     // one ends at provisionTimeoutMs.
     const heartbeat = setInterval(() => ctx.heartbeat({ step: 'provisioning' }), 1_000);
+    // Only real work (assets, test code) is worth showing; the state is for people, so a
+    // report that fails (the record not open yet) is no reason to fail the job.
+    const visible = run.assets.length > 0 || run.tests !== undefined;
+    const show = (state: 'provisioning' | 'scheduled') => (visible ? deps.api.reportProgress(run.jobId, run.leaseToken, { state }).catch(() => undefined) : undefined);
     try {
+      await show('provisioning');
       const result: ProvisionResult = { workDir, resultsDir, assets: {}, durationMs: 0 };
       if (run.assets.length > 0) {
         if (!steps.assets) throw ApplicationFailure.create({ type: ErrorType.BrokenSetup, message: `host ${run.hostId} cannot fetch assets`, nonRetryable: true });
@@ -62,6 +72,8 @@ export function createProvision(deps: HostDeps, steps: HostSteps = {}) {
         result.testsDir = testsDir;
         result.testsCommit = commit;
       }
+      // Ready: it waits for its turn on this host (the previous job of its chain may still run).
+      await show('scheduled');
       return { ...result, durationMs: Date.now() - started };
     } catch (err) {
       await steps.releaseAssets?.(run.jobId, workDir);

@@ -14,9 +14,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { ApiError } from '../../api/client.js';
 import type { JobRun, Progress, ProvisionResult, RunTestsResult } from '../../domain/job-run.js';
-import { AbortCause, classifyRunnerExit, type RunnerExit } from '../../domain/outcome.js';
+import { AbortCause, classifyRunnerExit, type JobResult, type RunnerExit } from '../../domain/outcome.js';
 import { ArtifactSync } from './artifact-sync.js';
 import type { HostDeps } from './deps.js';
+import { RunGate } from './run-gate.js';
+import { finalUpload } from './upload-results.js';
+import { createProvision } from './provision.js';
 import { summarizeTests } from './junit.js';
 import { LeaseRevokedError, LogSync } from './log-sync.js';
 import { ProgressFile, readProgressStream, type ProgressLine } from './progress.js';
@@ -28,17 +31,70 @@ import { forgetRunner, rememberRunner } from './reaper.js';
 
 type StopWhy = NonNullable<RunnerExit['stoppedBy']>;
 
+/** Run this job only after that one's runner ended on this host (and, if asked, passed). */
+export interface RunAfter {
+  jobId: string;
+  jobName: string;
+  requirePass: boolean;
+}
+
 export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
-  return async function runTests(input: { run: JobRun; provisioned: ProvisionResult }): Promise<RunTestsResult> {
+  const gate = new RunGate();
+  const provision = createProvision(deps, steps);
+  /**
+   * `provisioned` is absent when the job has nothing to provision but its dirs (no assets,
+   * no test code): runTests makes them itself, which saves the chain a round trip per job.
+   */
+  return async function runTests(input: { run: JobRun; provisioned?: ProvisionResult; after?: RunAfter }): Promise<RunTestsResult> {
+    let result: JobResult | undefined;
+    let provisioned = input.provisioned;
     try {
-      return await runTestsOnce(input);
+      provisioned ??= await provision(input.run);
+      const { after } = input;
+      const ran = await runTestsOnce({ run: input.run, provisioned }, (r) => gate.finish(input.run.jobId, r), after ? () => waitTurn(input.run, after) : undefined);
+      result = ran.result;
+      return input.provisioned ? ran : { ...ran, provisioned };
     } finally {
+      gate.finish(input.run.jobId, result ?? { kind: 'aborted', cause: AbortCause.RunnerCrash, reason: 'runTests failed on the host' });
       // The job's assets may be evicted from now on.
-      await steps.releaseAssets?.(input.run.jobId, input.provisioned.workDir);
+      if (provisioned) await steps.releaseAssets?.(input.run.jobId, provisioned.workDir);
     }
   };
 
-  async function runTestsOnce(input: { run: JobRun; provisioned: ProvisionResult }): Promise<RunTestsResult> {
+  /**
+   * Waits (heartbeating) for the previous run of the chain on this host; returns a result
+   * when this job must not start (its parent did not pass, or the host is shutting down).
+   */
+  async function waitTurn(run: JobRun, after: RunAfter): Promise<JobResult | undefined> {
+    const ctx = Context.current();
+    ctx.heartbeat({ waitingFor: after.jobId });
+    const beat = setInterval(() => ctx.heartbeat({ waitingFor: after.jobId }), 1_000);
+    try {
+      const shutdown = new Promise<'shutdown'>((resolve) => {
+        if (deps.shutdown.aborted) resolve('shutdown');
+        else deps.shutdown.addEventListener('abort', () => resolve('shutdown'), { once: true });
+      });
+      const previous = await Promise.race([gate.ended(after.jobId), ctx.cancelled, shutdown]);
+      if (previous === 'shutdown') return { kind: 'aborted', cause: AbortCause.HostShutdown, reason: `host ${run.hostId} shutting down before \`${run.jobName}\` could start` };
+      if (after.requirePass && previous.kind !== 'passed') {
+        return { kind: 'skipped', reason: `parent \`${after.jobName}\` ${previous.kind === 'skipped' ? 'was skipped' : previous.kind}` };
+      }
+      return undefined;
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  /**
+   * Runs the runner. `turn` (a chain's queued run) is awaited just before the spawn, once
+   * everything else is set up, so the runner starts the moment the previous one ended; it
+   * returns a result when this job must not start.
+   */
+  async function runTestsOnce(
+    input: { run: JobRun; provisioned: ProvisionResult },
+    onResult: (result: JobResult) => void,
+    turn?: () => Promise<JobResult | undefined>,
+  ): Promise<RunTestsResult> {
     const { run, provisioned } = input;
     const ctx = Context.current();
     const started = Date.now();
@@ -64,6 +120,14 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
     };
     const progressFile = new ProgressFile(path.join(jobDir, 'progress.jsonl'), onLine);
     await progressFile.start();
+    const env = runnerEnv(run, { ...provisioned, progressFile: progressFile.file }, deps.runnerPath);
+
+    const held = turn ? await turn() : undefined;
+    if (held) {
+      await progressFile.close();
+      await new Promise<void>((resolve) => log.end(resolve));
+      return { result: held, exitCode: null, signal: null, durationMs: 0, notStarted: true };
+    }
 
     // Not awaited: the runner should not wait for the API (uploads follow on the tick).
     void deps.api.reportProgress(run.jobId, run.leaseToken, { state: 'running' }).catch((err: unknown) => deps.log.warn('could not report state', { job: run.jobId, error: String(err) }));
@@ -72,7 +136,7 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
     try {
       runner = await spawnGroup(run.runner.command, {
         cwd: provisioned.workDir,
-        env: runnerEnv(run, { ...provisioned, progressFile: progressFile.file }, deps.runnerPath),
+        env,
         output: log,
         onProgress: (stream) => void readProgressStream(stream, onLine),
       });
@@ -164,18 +228,9 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
       clearTimeout(timeout);
       ctx.cancellationSignal.removeEventListener('abort', onCancel);
       deps.shutdown.removeEventListener('abort', onShutdown);
-      await forgetRunner(deps.workDir, run.jobId);
       await progressFile.close();
     }
-    await new Promise<void>((resolve) => log.end(resolve));
-    // The rest of the log goes up with uploadResults, right after: the next job can start sooner.
-    await ticking;
-    await artifactPass;
-    // No uploadResults follows a shutdown: send the end of the log now.
-    if (stoppedBy?.why === 'shutdown') await tick();
-
     await testResults.refresh();
-    await testResults.save();
     const cases = testResults.all();
     const tests = summarizeTests(cases);
     const signalWasOurs = stoppedBy !== undefined;
@@ -186,7 +241,23 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
       ...(declaredAbort !== undefined ? { declaredAbort } : {}),
       ...(tests ? { tests } : {}),
     });
-    await fs.writeFile(path.join(jobDir, 'tests.json'), JSON.stringify(cases)).catch(() => undefined);
+    // The verdict is known: the next job of the chain, queued on this host, may start now.
+    onResult(result);
+
+    await new Promise<void>((resolve) => log.end(resolve));
+    await ticking;
+    await artifactPass;
+    await Promise.all([
+      forgetRunner(deps.workDir, run.jobId),
+      testResults.save(),
+      fs.writeFile(path.join(jobDir, 'tests.json'), JSON.stringify(cases)).catch(() => undefined),
+    ]);
+    // The final uploads, here and now (no round trip); if they do not complete, the
+    // uploadResults activity does them again, with retries.
+    const uploaded = await finalUpload(deps, steps, run, provisioned, (details) => ctx.heartbeat(details)).catch((err: unknown) => {
+      deps.log.warn('final upload failed; uploadResults will retry', { job: run.jobId, error: String(err) });
+      return undefined;
+    });
     return {
       result,
       exitCode: exit.code,
@@ -194,6 +265,7 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
       durationMs: Date.now() - started,
       ...(tests ? { tests } : {}),
       ...(progress ? { lastProgress: progress } : {}),
+      ...(uploaded ? { uploaded } : {}),
     };
   }
 }

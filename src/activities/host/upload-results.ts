@@ -15,25 +15,34 @@ import { LeaseRevokedError, LogSync } from './log-sync.js';
 import type { HostSteps } from './steps.js';
 import { collectTests } from './test-results.js';
 
+/**
+ * The final uploads of a job: the whole log, the per-test results, every result file.
+ * runTests does this itself right after its runner ended (no round trip); the
+ * uploadResults activity does it again, with retries, when that did not complete.
+ */
+export async function finalUpload(deps: HostDeps, steps: HostSteps, run: JobRun, provisioned: ProvisionResult, heartbeat: (details: unknown) => void): Promise<UploadResultsResult> {
+  const jobDir = path.dirname(provisioned.workDir);
+  await steps.releaseAssets?.(run.jobId, provisioned.workDir);
+  const tests = await collectTests(jobDir, provisioned.resultsDir);
+  await Promise.all([
+    deps.api.reportProgress(run.jobId, run.leaseToken, { state: 'uploading' }),
+    new LogSync(deps.api, run.jobId, run.leaseToken, path.join(jobDir, 'runner.log')).sync(),
+    tests.length > 0 ? deps.api.putTests(run.jobId, run.leaseToken, tests) : undefined,
+  ]);
+  // Whatever went up while the runner ran is skipped (same size and time).
+  const artifacts = new ArtifactSync(deps.api, run, jobDir, steps.prepare, deps.log);
+  await artifacts.sync({ final: true, onUploaded: (count) => heartbeat({ artifacts: count }) });
+  const totals = await artifacts.totals();
+  if (totals.savedBytes > 0) await deps.api.reportProgress(run.jobId, run.leaseToken, { savedBytes: totals.savedBytes });
+  return totals;
+}
+
 export function createUploadResults(deps: HostDeps, steps: HostSteps = {}) {
   return async function uploadResults(input: { run: JobRun; provisioned: ProvisionResult; outcome?: RunTestsResult }): Promise<UploadResultsResult> {
     const { run, provisioned } = input;
     const ctx = Context.current();
-    const jobDir = path.dirname(provisioned.workDir);
     try {
-      await steps.releaseAssets?.(run.jobId, provisioned.workDir);
-      const tests = await collectTests(jobDir, provisioned.resultsDir);
-      await Promise.all([
-        deps.api.reportProgress(run.jobId, run.leaseToken, { state: 'uploading' }),
-        new LogSync(deps.api, run.jobId, run.leaseToken, path.join(jobDir, 'runner.log')).sync(),
-        tests.length > 0 ? deps.api.putTests(run.jobId, run.leaseToken, tests) : undefined,
-      ]);
-      // Whatever went up while the runner ran is skipped (same size and time).
-      const artifacts = new ArtifactSync(deps.api, run, jobDir, steps.prepare, deps.log);
-      await artifacts.sync({ final: true, onUploaded: (count) => ctx.heartbeat({ artifacts: count }) });
-      const totals = await artifacts.totals();
-      if (totals.savedBytes > 0) await deps.api.reportProgress(run.jobId, run.leaseToken, { savedBytes: totals.savedBytes });
-      return totals;
+      return await finalUpload(deps, steps, run, provisioned, (details) => ctx.heartbeat(details));
     } catch (err) {
       if (err instanceof LeaseRevokedError || (err instanceof ApiError && err.status === 409)) {
         throw ApplicationFailure.create({ type: ErrorType.LeaseRevoked, message: (err).message, nonRetryable: true });

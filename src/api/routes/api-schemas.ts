@@ -164,5 +164,5 @@ export const plan = z.looseObject({ jobs: z.array(z.looseObject({ name: z.string
 export const reasonBody = z.object({ reason: z.string().max(500).optional() });
 export const restartBody = z.object({ children: z.boolean().default(true).describe('also re-run the jobs that depend on it') });
 export const maintenanceBody = z.object({ on: z.boolean() });
-export const progressBody = z.object({ state: z.enum(['provisioning', 'running', 'uploading']).optional(), progress: progress.optional(), savedBytes: z.number().int().optional() });
+export const progressBody = z.object({ state: z.enum(['scheduled', 'provisioning', 'running', 'uploading']).optional(), progress: progress.optional(), savedBytes: z.number().int().optional() });
 export const testsBody = z.object({ tests: z.array(testCase) });

@@ -14,7 +14,7 @@ import type { RouteDeps } from './deps.js';
 
 const offsetQuery = z.object({ offset: z.coerce.number().int().min(0) });
 const progressBody = z.strictObject({
-  state: z.enum(['provisioning', 'running', 'uploading']).optional(),
+  state: z.enum(['scheduled', 'provisioning', 'running', 'uploading']).optional(),
   progress: z
     .strictObject({
       module: z.string().max(200).optional(),

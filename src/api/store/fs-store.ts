@@ -125,7 +125,7 @@ export class FsResultStore implements ResultStore {
         setNumber: input.setNumber,
         hostId: input.hostId,
         leaseToken: input.leaseToken,
-        state: 'provisioning',
+        state: 'scheduled',
         sealed: false,
         openedAt: new Date().toISOString(),
         artifacts: [],

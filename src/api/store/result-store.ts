@@ -12,7 +12,8 @@ import type { JobResult, ResultKind } from '../../domain/outcome.js';
 import type { Plan } from '../../domain/plan.js';
 import type { SubmissionView } from '../../domain/views.js';
 
-export type RecordedJobState = 'provisioning' | 'running' | 'uploading' | 'done';
+/** scheduled: opened under a lease, waiting its turn on the host (provisioned or not) */
+export type RecordedJobState = 'scheduled' | 'provisioning' | 'running' | 'uploading' | 'done';
 
 export interface TestCaseResult {
   name: string;
