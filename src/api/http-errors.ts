@@ -38,7 +38,14 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       res.status(400).json({ error: 'invalid request', issues: fromZod(err) });
       return;
     }
-    const e = err as { type?: string; status?: number; message?: string };
+    const e = err as { type?: string; status?: number; message?: string; code?: string };
+    if (e.code === 'ENOSPC' || e.code === 'EDQUOT') {
+      // Nothing accepted is lost: writes are atomic or resumable (a log from the stored
+      // offset), so the sender keeps its data and tries again later.
+      log.warn('result store is full', { error: e.message });
+      res.status(507).json({ error: `result store is full (${e.code}): try again once space is freed` });
+      return;
+    }
     if (e.type === 'entity.too.large') {
       res.status(413).json({ error: 'request body too large' });
       return;

@@ -19,7 +19,8 @@ import { loadConfig, type Config } from '../../src/config.js';
 import type { SubmissionInput } from '../../src/domain/spec.js';
 import type { SubmissionView } from '../../src/domain/views.js';
 import { createLogger } from '../../src/logger.js';
-import { PROJECT_ROOT } from '../../src/temporal/binary.js';
+import { findTemporalBinary, PROJECT_ROOT } from '../../src/temporal/binary.js';
+import { startDevServer, type DevServer } from '../../src/temporal/dev-server.js';
 import { ensureNamespace } from '../../src/temporal/namespace.js';
 import { createControlWorker, ensureScheduler } from '../../src/workers/control.js';
 import { installSdkLogger } from '../../src/workers/sdk-logger.js';
@@ -40,8 +41,18 @@ export interface LabOptions {
   name: string;
   hosts?: HostSpec[];
   env?: Record<string, string>;
-  /** run the API and the control worker as their own processes, as deployed (benchmarks) */
+  /** run the API and the control worker as their own processes, as deployed (benchmarks, faults) */
   separateProcesses?: boolean;
+  /**
+   * a Temporal dev server of the lab's own, persisted to a file in the lab dir, that the
+   * test may kill and restart (fault injection); otherwise the run's shared server
+   */
+  ownTemporal?: boolean;
+  /**
+   * called with the lab dir before anything starts (a test mounts a small disk there); what
+   * it returns is called when the lab has stopped, before the dir is removed
+   */
+  prepare?: (dir: string) => Promise<(() => Promise<void>) | void>;
   /** outside vitest (benchmarks): where Temporal runs, the workflow bundle, where logs go */
   temporalAddress?: string;
   workflowBundlePath?: string;
@@ -113,6 +124,13 @@ export class TestLab {
     await fs.mkdir(outputDir, { recursive: true });
     const tokens = { submit: newToken(), operate: newToken(), control: newToken(), host: newToken() };
     const lab = new TestLab(id, dir, outputDir, tokens);
+    const undo = await options.prepare?.(dir);
+    if (undo) lab.undoPrepare = undo;
+    if (options.ownTemporal) {
+      lab.temporalPort = await freePort();
+      lab.devServer = await lab.startTemporal();
+      run.temporalAddress = lab.devServer.address;
+    }
     const entries: TokenEntry[] = [
       { token: tokens.submit, role: 'submit', name: 'tester' },
       { token: tokens.operate, role: 'operate', name: 'operator' },
@@ -168,13 +186,45 @@ export class TestLab {
 
   /** the API and control worker processes, when separate */
   private readonly parts: ChildProcess[] = [];
+  private readonly partSpecs = new Map<string, { args: string[]; env: Record<string, string>; child: ChildProcess }>();
 
   private spawnPart(name: string, args: string[], env: Record<string, string>): ChildProcess {
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const out = createWriteStream(path.join(this.outputDir, `${name}.log`), { flags: 'a' });
     child.stdout.pipe(out);
     child.stderr.pipe(out);
+    this.partSpecs.set(name, { args, env, child });
     return child;
+  }
+
+  /**
+   * Kills the API or the control worker process (separateProcesses) with `signal` and
+   * starts it again after `downMs`, on the same port and data dir.
+   */
+  async restartPart(name: 'api' | 'control', { signal = 'SIGKILL', downMs = 0 }: { signal?: NodeJS.Signals; downMs?: number } = {}): Promise<void> {
+    const part = this.partSpecs.get(name);
+    if (!part) throw new Error(`no ${name} process: start the lab with separateProcesses`);
+    await killAndWait(part.child, signal);
+    await sleep(downMs);
+    const child = this.spawnPart(name, part.args, part.env);
+    this.parts.splice(this.parts.indexOf(part.child), 1, child);
+    if (name === 'api') await waitFor('the API to be back', async () => (await fetch(`${this.config.api.url}/api/v1/health`)).ok, 30_000, 100);
+  }
+
+  private undoPrepare: (() => Promise<void>) | undefined;
+  private devServer: DevServer | undefined;
+  private temporalPort = 0;
+
+  private startTemporal(): Promise<DevServer> {
+    return startDevServer({ bin: findTemporalBinary(), port: this.temporalPort, dbFile: path.join(this.dir, 'temporal.db'), logFile: path.join(this.outputDir, 'temporal.log'), fast: true });
+  }
+
+  /** Kills the lab's own Temporal dev server (ownTemporal) and starts it again on the same db file. */
+  async restartTemporal({ signal = 'SIGKILL', downMs = 0 }: { signal?: NodeJS.Signals; downMs?: number } = {}): Promise<void> {
+    if (!this.devServer) throw new Error('the lab has no Temporal server of its own: start it with ownTemporal');
+    await killAndWait(this.devServer.process, signal);
+    await sleep(downMs);
+    this.devServer = await this.startTemporal();
   }
 
   private _logFile: ReturnType<typeof createWriteStream> | undefined;
@@ -305,9 +355,18 @@ export class TestLab {
       await this.server.close();
     }
     await this.temporal.connection.close();
+    await this.devServer?.stop();
+    await this.undoPrepare?.();
     this._logFile?.end();
     await fs.rm(this.dir, { recursive: true, force: true });
   }
+}
+
+async function killAndWait(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill(signal);
+  await gone;
 }
 
 /** A job spec for the example runner with fast modules; settings merge over the defaults. */

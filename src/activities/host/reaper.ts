@@ -2,20 +2,26 @@
  * @module Runners left behind: a host killed with SIGKILL cannot stop its runners, so each
  * running job's process group is recorded on disk, and a starting host stops the groups a
  * previous run of it left (checking each really is that job's runner, not a reused pid).
+ * The runner guard (runner-guard.ts) stops them as soon as the host dies; this is the
+ * fallback for a guard that died with it.
  */
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { groupMembers, stopGroup } from './process-group.js';
+import { guardGroup, unguardGroup } from './runner-guard.js';
 
 const dirOf = (workDir: string) => path.join(workDir, 'runners');
 
-export async function rememberRunner(workDir: string, jobId: string, pgid: number): Promise<void> {
+/** Records a running job's process group: for the runner guard now, and on disk for the reaper. */
+export async function rememberRunner(workDir: string, jobId: string, pgid: number, graceMs: number): Promise<void> {
+  guardGroup(pgid, graceMs);
   await fs.mkdir(dirOf(workDir), { recursive: true });
   await fs.writeFile(path.join(dirOf(workDir), `${jobId}.pid`), String(pgid));
 }
 
-export async function forgetRunner(workDir: string, jobId: string): Promise<void> {
+export async function forgetRunner(workDir: string, jobId: string, pgid: number): Promise<void> {
+  unguardGroup(pgid);
   await fs.rm(path.join(dirOf(workDir), `${jobId}.pid`), { force: true });
 }
 

@@ -88,7 +88,7 @@ export function createRunBatch(deps: HostDeps) {
       deps.log.info('stopping batch runner', { batch: a.batchId, why: s.why, reason: s.reason });
       void stopGroup(pgid, deps.killGraceMs);
     };
-    await rememberRunner(deps.workDir, a.batchId, pgid);
+    await rememberRunner(deps.workDir, a.batchId, pgid, deps.killGraceMs);
 
     const heartbeat = setInterval(beat, 1_000);
     let ticking = Promise.resolve();
@@ -115,7 +115,7 @@ export function createRunBatch(deps: HostDeps) {
       clearTimeout(batchTimer);
       clearTimeout(testTimer);
       ctx.cancellationSignal.removeEventListener('abort', onCancel);
-      await forgetRunner(deps.workDir, a.batchId);
+      await forgetRunner(deps.workDir, a.batchId, pgid);
     }
     await new Promise<void>((resolve) => log.end(resolve));
     await ticking;

@@ -157,7 +157,7 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
         durationMs: Date.now() - started,
       };
     }
-    await rememberRunner(deps.workDir, run.jobId, runner.pid);
+    await rememberRunner(deps.workDir, run.jobId, runner.pid, deps.killGraceMs);
 
     const stop = (why: StopWhy) => {
       if (stoppedBy) return;
@@ -167,9 +167,15 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
     };
 
     const heartbeat = setInterval(() => ctx.heartbeat({ progress }), 1_000);
+    /** failed uploads since the last one that went through: an outage is logged once */
+    let failedUploads = 0;
     const uploadFailed = (err: unknown) => {
       if (err instanceof LeaseRevokedError || (err instanceof ApiError && err.status === 409)) stop({ why: 'cancel', reason: `lease revoked: ${err.message}` });
-      else deps.log.warn('upload failed; will retry', { job: run.jobId, error: String(err) });
+      else if (failedUploads++ === 0) deps.log.warn('upload failed; will retry every tick', { job: run.jobId, error: String(err) });
+    };
+    const uploadWorked = () => {
+      if (failedUploads > 0) deps.log.info('uploads work again', { job: run.jobId, failedTries: failedUploads });
+      failedUploads = 0;
     };
     // Log, progress and per-test results: small, in order, every tick.
     const tick = async () => {
@@ -186,6 +192,7 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
           await deps.api.putTests(run.jobId, run.leaseToken, testResults.all());
           testsSent = version;
         }
+        uploadWorked();
       } catch (err) {
         uploadFailed(err);
       }
@@ -248,7 +255,7 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
     await ticking;
     await artifactPass;
     await Promise.all([
-      forgetRunner(deps.workDir, run.jobId),
+      forgetRunner(deps.workDir, run.jobId, runner.pid),
       testResults.save(),
       fs.writeFile(path.join(jobDir, 'tests.json'), JSON.stringify(cases)).catch(() => undefined),
     ]);

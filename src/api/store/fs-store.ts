@@ -291,6 +291,12 @@ async function readJson<T>(file: string): Promise<T | undefined> {
 async function writeJson(file: string, value: unknown): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
   const temp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(temp, JSON.stringify(value, null, 1));
+  try {
+    await fs.writeFile(temp, JSON.stringify(value, null, 1));
+  } catch (err) {
+    // A disk that filled up leaves the old file as it was, and no half-written temp behind.
+    await fs.rm(temp, { force: true });
+    throw err;
+  }
   await fs.rename(temp, file);
 }
