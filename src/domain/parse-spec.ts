@@ -31,7 +31,15 @@ export function parseSpecText(text: string): SpecResult {
       issues: doc.errors.map((e) => ({ path: [], message: `not valid YAML or JSON: ${e.message.split('\n')[0]}` })),
     };
   }
-  return validateSpec(doc.toJS({ maxAliasCount: 100 }));
+  let value: unknown;
+  try {
+    // Aliases are resolved here: an unknown one (`*x` without `&x`) or too many of them
+    // (an alias bomb) is the text's fault, not the server's.
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    return { ok: false, issues: [{ path: [], message: `not valid YAML or JSON: ${err instanceof Error ? err.message : String(err)}` }] };
+  }
+  return validateSpec(value);
 }
 
 export function fromZod(error: z.ZodError): SpecIssue[] {

@@ -26,11 +26,18 @@ export const jobName = z.string().regex(NAME_PATTERN, nameMessage);
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** What reaches a process (argv, environment) cannot hold a NUL byte: refuse it here, not at spawn. */
+const noNul = (s: string) => !s.includes('\0');
+const NUL_MESSAGE = 'cannot contain a NUL byte';
+const processString = z.string().refine(noNul, NUL_MESSAGE);
+
 /** Settings reach the runner as environment variables; numbers and booleans are written as text. */
 const settings = z
   .record(
     z.string(),
-    z.union([z.string(), z.number(), z.boolean()], { error: 'must be a string, number or boolean (quote values that contain commas in YAML flow maps)' }).transform((v) => String(v)),
+    z
+      .union([processString, z.number(), z.boolean()], { error: 'must be a string, number or boolean (quote values that contain commas in YAML flow maps)' })
+      .transform((v) => String(v)),
   )
   .superRefine((value, ctx) => {
     for (const key of Object.keys(value)) {
@@ -41,7 +48,7 @@ const settings = z
 
 const runner = z.strictObject({
   command: z
-    .array(z.string().min(1, 'an argument cannot be empty'), {
+    .array(processString.min(1, 'an argument cannot be empty'), {
       error: 'must be an argv array such as ["./run-tests", "--fast"], never a shell string',
     })
     .min(1, 'needs at least the program to run'),
@@ -110,14 +117,14 @@ export const BATCH_DEFAULTS = {
   maxHosts: 10,
 } as const;
 
-const testId = z.string().min(1).max(300).regex(/^\S+$/, 'a test id cannot contain white space');
+const testId = z.string().min(1).max(300).regex(/^\S+$/, 'a test id cannot contain white space').refine(noNul, NUL_MESSAGE);
 
 const batchRunInput = z
   .strictObject({
     name: jobName,
     description: z.string().max(2000).optional(),
     tests: z.array(testId).min(1, 'needs at least one test').max(100_000).optional(),
-    testsCommand: z.array(z.string().min(1)).min(1, 'needs at least the program to run').optional(),
+    testsCommand: z.array(processString.min(1)).min(1, 'needs at least the program to run').optional(),
     batchSize: z.number().int().min(1).max(10_000).default(BATCH_DEFAULTS.batchSize),
     runner: runner.optional(),
     settings: settings.optional(),
