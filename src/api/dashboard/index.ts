@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Router, type Request, type Response } from 'express';
 import type { Logger } from '../../logger.js';
+import { DASHBOARD_SECURITY_HEADERS } from '../untrusted-content.js';
 
 const CLIENT_DIR = fileURLToPath(new URL('./client/', import.meta.url));
 export const DASHBOARD_PAGES = ['/', '/submissions', '/submissions/new', '/submissions/:id', '/jobs/:id', '/hosts'];
@@ -70,7 +71,7 @@ export function dashboardRoutes(log: Logger): Router {
     async (_req: Request, res: Response) => {
       try {
         const b = await dashboardBundle();
-        res.type(type).set('cache-control', 'no-cache').send(pick(b));
+        res.type(type).set(DASHBOARD_SECURITY_HEADERS).set('cache-control', 'no-cache').send(pick(b));
       } catch (err) {
         log.error('could not build the dashboard', { error: err instanceof Error ? err.message : String(err) });
         res.status(500).type('text/plain').send('the dashboard could not be built; see the server log');
@@ -81,7 +82,7 @@ export function dashboardRoutes(log: Logger): Router {
   r.get(DASHBOARD_PAGES, (_req, res) => {
     // Start bundling while the browser parses the page.
     void dashboardBundle().catch(() => undefined);
-    res.type('html').set('cache-control', 'no-cache').send(HTML);
+    res.type('html').set(DASHBOARD_SECURITY_HEADERS).set('cache-control', 'no-cache').send(HTML);
   });
   return r;
 }

@@ -11,7 +11,8 @@ import { liveSubmissionView } from '../live-view.js';
 import { selectRestart } from '../../domain/restart.js';
 import { latestAttempts, type JobView } from '../../domain/views.js';
 import { acceptSubmission } from './submissions.js';
-import { authorize, principalOf } from '../middleware.js';
+import { authorize, principalOf, wantsFollow } from '../middleware.js';
+import { artifactHeaders, untrusted } from '../untrusted-content.js';
 import type { ResultStore } from '../store/result-store.js';
 import type { RouteDeps } from './deps.js';
 
@@ -95,10 +96,12 @@ export function jobRoutes(deps: RouteDeps): Router {
     res.status(201).json(await acceptSubmission(deps, again, principalOf(res).name, { of: { submissionId, jobId: id }, lineage }));
   });
 
-  r.get('/jobs/:id/log', authorize(tokens, 'read'), async (req, res) => {
+  r.get('/jobs/:id/log', authorize(tokens, 'read', { queryToken: wantsFollow }), async (req, res) => {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
     if (!(await store.getSubmission(submissionOfJob(id)))) throw new HttpError(404, `no job ${id}`);
-    if (req.query.follow === '1' || req.query.follow === 'true') {
+    // A log is what a runner printed: never let a browser take it for a page.
+    untrusted(res);
+    if (wantsFollow(req)) {
       await followLog(store, id, res);
       return;
     }
@@ -133,7 +136,8 @@ export function jobRoutes(deps: RouteDeps): Router {
     const name = artifactName(req.params);
     const stream = await store.openArtifact(id, name);
     if (!stream) throw new HttpError(404, `no artifact "${name}" for job ${id}`);
-    res.type(name.split('.').pop() ?? 'application/octet-stream');
+    // Runners choose names and bytes: only raster images and plain text are shown inline.
+    artifactHeaders(res, name);
     stream.pipe(res);
   });
 

@@ -8,6 +8,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { submissionSpec } from '../../domain/spec.js';
+import { DOCS_SECURITY_HEADERS } from '../untrusted-content.js';
 import * as S from './api-schemas.js';
 
 type Permission = 'none' | 'read' | 'submit' | 'operate' | 'upload' | 'control';
@@ -235,7 +236,7 @@ export function openApiRoutes(): Router {
     res.type('application/schema+json').send(jobSpecSchemaText());
   });
   r.get('/docs', (_req, res) => {
-    res.type('html').send(docsPage());
+    res.type('html').set(DOCS_SECURITY_HEADERS).send(docsPage());
   });
   return r;
 }

@@ -1,8 +1,10 @@
 /**
  * @module The dashboard's access to the HTTP API: the token (from `?token=`, else
  * localStorage), JSON calls that throw ApiError with the server's message and issues,
- * and URLs for what the browser loads itself (images, EventSource) with the token in the
- * query, since those cannot send an Authorization header.
+ * files (screenshots, artifacts, the raw log) fetched with the token in the header and
+ * handed to the page as blob URLs, and the URLs of the event streams: EventSource cannot
+ * send a header, so those alone carry the token as `?token=` (the API refuses it
+ * anywhere else).
  */
 
 const KEY = 'testbay.token';
@@ -36,8 +38,25 @@ export const token = (): string | null => localStorage.getItem(KEY);
 export const setToken = (value: string): void => localStorage.setItem(KEY, value.trim());
 export const clearToken = (): void => localStorage.removeItem(KEY);
 
-export function withToken(url: string): string {
+/** The URL of an event stream (`/events`, a log with `follow=1`), with the token in the query. */
+export function eventStreamUrl(url: string): string {
   return `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token() ?? '')}`;
+}
+
+/**
+ * Fetches a file of the API with the token in the header and returns a blob URL for it,
+ * typed as `type` (the caller's choice, never the server's or a sniffed one: a blob URL
+ * shares the dashboard's origin). Revoke it with URL.revokeObjectURL when done.
+ */
+export async function blobUrl(path: string, type: string): Promise<string> {
+  let res: Response;
+  try {
+    res = await fetch(`/api/v1${path}`, { headers: { authorization: `Bearer ${token() ?? ''}` } });
+  } catch (err) {
+    throw new ApiError(0, `cannot reach the Testbay API: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!res.ok) throw new ApiError(res.status, (await res.text()) || res.statusText);
+  return URL.createObjectURL(new Blob([await res.arrayBuffer()], { type }));
 }
 
 export async function api<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {

@@ -53,10 +53,13 @@ export function resultReason(r: JobResult): HTMLElement {
 
 export function progressBar(p: Progress): HTMLElement {
   const pct = p.percent !== undefined ? Math.round(p.percent) : undefined;
+  const fill = h('span', { class: 'fill' });
+  // Through the CSSOM: the dashboard's CSP forbids style attributes.
+  fill.style.width = `${pct ?? 0}%`;
   return h(
     'span',
     { class: 'progress' },
-    h('span', { class: 'bar' }, h('span', { class: 'fill', style: `width:${pct ?? 0}%` })),
+    h('span', { class: 'bar' }, fill),
     h('span', { class: 'progress-text' }, [p.module ? `module ${p.module}` : '', pct !== undefined ? `${pct}%` : '', p.message ?? ''].filter(Boolean).join(' · ')),
   );
 }

@@ -4,7 +4,7 @@
  * missed). A dot in the header shows whether the stream is connected.
  */
 import type { LiveEvent } from '../../routes/events.js';
-import { withToken } from './api.js';
+import { eventStreamUrl } from './api.js';
 
 export type { LiveEvent };
 type Handler = (event: LiveEvent) => void;
@@ -32,7 +32,7 @@ function show(state: 'live' | 'reconnecting'): void {
 export function connectLive(dot: HTMLElement): void {
   indicator = dot;
   source?.close();
-  source = new EventSource(withToken('/api/v1/events'));
+  source = new EventSource(eventStreamUrl('/api/v1/events'));
   let wasDown = false;
   source.addEventListener('open', () => {
     show('live');

@@ -15,13 +15,27 @@ export interface JobDetails extends JobView {
   logBytes: number;
   temporalWebUrl: string;
 }
-import { api, withToken } from '../api.js';
+import { api, blobUrl, eventStreamUrl } from '../api.js';
 import { debounce, fill, h } from '../dom.js';
 import { bytes, causeChip, duration, jobBadge, progressBar, RESULT_ICON, time } from '../format.js';
 import { onLive } from '../live.js';
 import { act, errorBox, link, type Ctx, type Page } from '../page.js';
 
-const artifactUrl = (jobId: string, name: string) => withToken(`/api/v1/jobs/${jobId}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`);
+const artifactPath = (jobId: string, name: string) => `/jobs/${jobId}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`;
+
+/** Screenshots shown on the page, and the type their blob gets (never one a runner chose). */
+const IMAGE_TYPES: Record<string, string> = { png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp' };
+const imageTypeOf = (name: string) => IMAGE_TYPES[/\.([a-z]+)$/i.exec(name)?.[1]?.toLowerCase() ?? ''];
+
+/** Fetches a file with the token in the header and saves it (a download, never shown). */
+async function download(path: string, filename: string): Promise<void> {
+  const url = await blobUrl(path, 'application/octet-stream');
+  const a = h('a', { href: url, download: filename });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  window.setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
 
 export function jobPage(ctx: Ctx, id: string): Page {
   const submissionId = id.slice(0, id.lastIndexOf('.'));
@@ -29,16 +43,27 @@ export function jobPage(ctx: Ctx, id: string): Page {
   const results = h('div', { class: 'job-results' });
   const logState = h('span', { class: 'log-state' }, 'connecting…');
   const logBox = h('pre', { class: 'log', id: 'log', tabindex: 0 });
+  const rawLog = h('a', { href: '#', class: 'small-link', 'data-action': 'download-log' }, 'download');
+  rawLog.addEventListener('click', (e) => {
+    e.preventDefault();
+    download(`/jobs/${id}/log`, `${id}.log`).catch((err: unknown) => ctx.notify(`download failed: ${err instanceof Error ? err.message : String(err)}`, 'error'));
+  });
   const el = h(
     'section',
     { class: 'job', 'data-id': id },
     status,
     results,
-    h('h2', null, 'Log ', logState, ' ', h('a', { href: withToken(`/api/v1/jobs/${id}/log`), target: '_blank', rel: 'noopener', class: 'small-link' }, 'raw')),
+    h('h2', null, 'Log ', logState, ' ', rawLog),
     logBox,
   );
 
   let shownResults = '';
+  /** blob URLs of the screenshots on the page, revoked when they are redrawn or the page goes */
+  let images: string[] = [];
+  const dropImages = () => {
+    for (const u of images) URL.revokeObjectURL(u);
+    images = [];
+  };
   const load = async () => {
     try {
       const job = await api<JobDetails>('GET', `/jobs/${id}`);
@@ -47,7 +72,8 @@ export function jobPage(ctx: Ctx, id: string): Page {
       const key = JSON.stringify([job.tests, job.artifacts]);
       if (key !== shownResults) {
         shownResults = key;
-        fill(results, testsSection(job.tests), artifactsSection(job));
+        dropImages();
+        fill(results, testsSection(job.tests), artifactsSection(ctx, job, (u) => images.push(u)));
       }
     } catch (err) {
       fill(status, errorBox(err));
@@ -59,7 +85,7 @@ export function jobPage(ctx: Ctx, id: string): Page {
   });
 
   // The log: the server replays from the first byte on every (re)connect, so start afresh on open.
-  const source = new EventSource(withToken(`/api/v1/jobs/${id}/log?follow=1`));
+  const source = new EventSource(eventStreamUrl(`/api/v1/jobs/${id}/log?follow=1`));
   source.addEventListener('open', () => {
     logBox.textContent = '';
     logState.textContent = 'following live';
@@ -88,6 +114,7 @@ export function jobPage(ctx: Ctx, id: string): Page {
       stop();
       refresh.cancel();
       source.close();
+      dropImages();
     },
   };
 }
@@ -184,21 +211,37 @@ function testsSection(tests: TestCaseResult[]): HTMLElement {
   );
 }
 
-function artifactsSection(job: JobDetails): HTMLElement {
-  const images = job.artifacts.filter((a) => /\.(png|jpe?g|gif|webp)$/i.test(a.name));
+function artifactsSection(ctx: Ctx, job: JobDetails, keep: (blobUrl: string) => void): HTMLElement {
+  const images = job.artifacts.filter((a) => imageTypeOf(a.name) !== undefined);
   const others = job.artifacts.filter((a) => !images.includes(a));
+  const figure = (a: ArtifactInfo) => {
+    const img = h('img', { alt: a.name, 'data-artifact': a.name });
+    const open = h('a', { target: '_blank', rel: 'noopener' }, img);
+    // Fetched with the token in a header: the API takes no token in an image URL.
+    blobUrl(artifactPath(job.id, a.name), imageTypeOf(a.name)!).then(
+      (url) => {
+        keep(url);
+        img.src = url;
+        open.href = url;
+      },
+      () => img.replaceWith(h('span', { class: 'muted' }, 'could not load')),
+    );
+    return h('figure', null, open, h('figcaption', null, a.name));
+  };
+  const file = (a: ArtifactInfo) => {
+    const link = h('a', { href: '#', 'data-artifact': a.name, title: 'download' }, a.name);
+    link.addEventListener('click', (e) => {
+      e.preventDefault();
+      download(artifactPath(job.id, a.name), a.name.slice(a.name.lastIndexOf('/') + 1)).catch((err: unknown) => ctx.notify(`download failed: ${err instanceof Error ? err.message : String(err)}`, 'error'));
+    });
+    return h('li', null, link, ` (${bytes(a.sizeBytes)})`);
+  };
   return h(
     'div',
     null,
     h('h2', null, `Screenshots (${images.length})`),
-    images.length === 0
-      ? h('p', { class: 'empty' }, 'None.')
-      : h(
-          'div',
-          { class: 'screenshots' },
-          images.map((a) => h('figure', null, h('a', { href: artifactUrl(job.id, a.name), target: '_blank', rel: 'noopener' }, h('img', { src: artifactUrl(job.id, a.name), alt: a.name, loading: 'lazy' })), h('figcaption', null, a.name))),
-        ),
+    images.length === 0 ? h('p', { class: 'empty' }, 'None.') : h('div', { class: 'screenshots' }, images.map(figure)),
     h('h2', null, `Artifacts (${others.length})`),
-    others.length === 0 ? h('p', { class: 'empty' }, 'None.') : h('ul', { class: 'artifacts' }, others.map((a) => h('li', null, h('a', { href: artifactUrl(job.id, a.name), target: '_blank', rel: 'noopener' }, a.name), ` (${bytes(a.sizeBytes)})`))),
+    others.length === 0 ? h('p', { class: 'empty' }, 'None.') : h('ul', { class: 'artifacts' }, others.map(file)),
   );
 }
