@@ -374,6 +374,8 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
       args: [{ submissionId, run, config }],
     });
     batchHandles.set(run.name, handle);
+    // A cancel that came while the child was starting found no handle to signal.
+    if (cancelAll !== undefined) void handle.signal(cancelSignal, { reason: cancelAll });
     try {
       batchRuns.set(run.name, await handle.result());
     } finally {
