@@ -121,7 +121,8 @@ export function analyseGraph(jobs: readonly Job[]): { issues: GraphIssue[]; plan
     return { issues };
   }
 
-  // Chains: each job's chain parent, checked for host compatibility along the chain.
+  // Chains: each job's chain parent. Every job of a chain tree runs on the one host of its
+  // root, so the whole tree must agree on the worker class and the host requirements.
   const chainParent = new Map<number, number>();
   for (const e of edges) if (e.field === 'startDirectlyAfter') chainParent.set(e.child, e.parent);
   const rootOf = (i: number): number => {
@@ -129,24 +130,13 @@ export function analyseGraph(jobs: readonly Job[]): { issues: GraphIssue[]; plan
     for (let p = chainParent.get(r); p !== undefined; p = chainParent.get(r)) r = p;
     return r;
   };
-  for (const [child, parent] of chainParent) {
-    const c = jobs[child]!;
-    const p = jobs[parent]!;
-    const path = ['jobs', child, 'startDirectlyAfter'];
-    if (c.workerClass !== p.workerClass) {
-      issues.push({
-        path,
-        message: `${q(c.name)} runs directly after ${q(p.name)} on the same host, but their worker classes differ (${c.workerClass} vs ${p.workerClass})`,
-      });
-      continue;
-    }
-    const ancestors: Requirement[] = [];
-    for (let a: number | undefined = parent; a !== undefined; a = chainParent.get(a)) ancestors.push(...jobs[a]!.hostRequires);
-    const conflict = findConflict(c.hostRequires, ancestors);
-    if (conflict) {
-      issues.push({ path, message: `${q(c.name)} runs directly after ${q(p.name)} on the same host, but ${conflict}` });
-    }
-  }
+  const ancestorsOf = (i: number): number[] => {
+    const found: number[] = [];
+    for (let a = chainParent.get(i); a !== undefined; a = chainParent.get(a)) found.push(a);
+    return found;
+  };
+  /** `A` → `B` → `C`: how a job is chained to its root. */
+  const chainPath = (i: number): string => [...ancestorsOf(i).reverse(), i].map((n) => q(jobs[n]!.name)).join(' → ');
 
   // Recipes: one per chain root, jobs in depth-first order with children in spec order.
   const children = new Map<number, number[]>();
@@ -166,6 +156,51 @@ export function analyseGraph(jobs: readonly Job[]): { issues: GraphIssue[]; plan
     visit(i);
     recipeJobs.push(order);
   });
+
+  for (const order of recipeJobs) {
+    /** jobs of this tree checked so far, in run order */
+    const earlier: number[] = [];
+    for (const child of order) {
+      const parent = chainParent.get(child);
+      if (parent === undefined) {
+        earlier.push(child);
+        continue;
+      }
+      const c = jobs[child]!;
+      const p = jobs[parent]!;
+      const path = ['jobs', child, 'startDirectlyAfter'];
+      if (c.workerClass !== p.workerClass) {
+        issues.push({
+          path,
+          message: `${q(c.name)} runs directly after ${q(p.name)} on the same host, but their worker classes differ (${c.workerClass} vs ${p.workerClass})`,
+        });
+        continue;
+      }
+      const ancestors = ancestorsOf(child);
+      const own = [...c.hostRequires, ...ancestors.flatMap((a) => jobs[a]!.hostRequires)];
+      const conflict = findConflict(c.hostRequires, ancestors.flatMap((a) => jobs[a]!.hostRequires));
+      if (conflict) {
+        issues.push({ path, message: `${q(c.name)} runs directly after ${q(p.name)} on the same host, but ${conflict}` });
+        continue;
+      }
+      // Another branch of the same tree runs on the same host too (A → B, A → D).
+      const others = earlier.filter((e) => !ancestors.includes(e));
+      if (findConflict(own, others.flatMap((e) => jobs[e]!.hostRequires))) {
+        const root = jobs[order[0]!]!;
+        const culprit = others.find((e) => findConflict(own, jobs[e]!.hostRequires) !== undefined);
+        const other = culprit === undefined ? undefined : jobs[culprit]!;
+        const why = findConflict(own, other ? other.hostRequires : others.flatMap((e) => jobs[e]!.hostRequires))!;
+        issues.push({
+          path,
+          message: other
+            ? `${q(c.name)} and ${q(other.name)} run on the same host (${chainPath(culprit!)} and ${chainPath(child)}), but ${why}`
+            : `${q(c.name)} runs on the same host as the rest of the chain from ${q(root.name)}, but ${why}`,
+        });
+        continue;
+      }
+      earlier.push(child);
+    }
+  }
   const recipeOf = (i: number) => recipeOfRoot.get(rootOf(i))!;
 
   // Recipe sets: recipes joined by parallelWith, which is only possible between chain roots.

@@ -87,6 +87,27 @@ describe('planner', () => {
       expect(rejected(spec(job('a', { hostRequires: ['memory_gb < 8'] }), job('b', { hostRequires: ['memory_gb >= 16'], startDirectlyAfter: 'a' })))).toHaveLength(1);
     });
 
+    it('host requirements that two branches of one chain tree cannot both meet on its one host', () => {
+      // A → B (x86_64) and A → D (aarch64): each agrees with A, but they share A's host.
+      expect(
+        rejected(spec(job('A'), job('B', { startDirectlyAfter: 'A', hostRequires: ['arch == x86_64'] }), job('D', { startDirectlyAfter: 'A', hostRequires: ['arch == aarch64'] }))),
+      ).toEqual(['jobs.2.startDirectlyAfter: `D` and `B` run on the same host (`A` → `B` and `A` → `D`), but no host can satisfy "arch == aarch64" and "arch == x86_64"']);
+      // Deeper down a branch, and a bound from one branch against an equality of another.
+      expect(
+        rejected(
+          spec(
+            job('A'),
+            job('B', { startDirectlyAfter: 'A', hostRequires: ['memory_gb >= 16'] }),
+            job('C', { startDirectlyAfter: 'B' }),
+            job('D', { startDirectlyAfter: 'A' }),
+            job('E', { startDirectlyAfter: 'D', hostRequires: ['memory_gb == 8'] }),
+          ),
+        ),
+      ).toEqual(['jobs.4.startDirectlyAfter: `E` and `B` run on the same host (`A` → `B` and `A` → `D` → `E`), but no host can satisfy "memory_gb == 8" and "memory_gb >= 16"']);
+      // Branches that agree are fine.
+      expect(plan(spec(job('A'), job('B', { startDirectlyAfter: 'A', hostRequires: ['arch == x86_64'] }), job('D', { startDirectlyAfter: 'A', hostRequires: ['memory_gb >= 4'] }))).recipes).toHaveLength(1);
+    });
+
     it('parallelWith inside one chain, or with a job that is not first in its chain', () => {
       expect(rejected(spec(job('a'), job('b', { startDirectlyAfter: 'a', parallelWith: 'a' })))[0]).toMatch(/`b` and `a` are in the same chain on one host/);
       expect(rejected(spec(job('a'), job('b', { startDirectlyAfter: 'a' }), job('c', { parallelWith: 'b' })))[0]).toMatch(
