@@ -206,6 +206,16 @@ function byPreference(r: RecipeRequest) {
 
 /** All-or-nothing: distinct hosts for every recipe (bipartite matching), or undefined. */
 export function matchRecipes(recipes: readonly RecipeRequest[], hosts: readonly HostRecord[]): HostRecord[] | undefined {
+  const matched = matchMost(recipes, hosts);
+  if (matched.size < recipes.length) return undefined;
+  return recipes.map((_, r) => matched.get(r)!);
+}
+
+/**
+ * Distinct hosts for as many recipes as possible (a maximum bipartite matching), each
+ * recipe's hosts tried in its order of preference: recipe index → host.
+ */
+function matchMost(recipes: readonly RecipeRequest[], hosts: readonly HostRecord[]): Map<number, HostRecord> {
   const candidates = recipes.map((r) => hosts.filter((h) => canServe(h, r)).sort(byPreference(r)));
   const owner = new Map<string, number>();
   const assign = (recipe: number, seen: Set<string>): boolean => {
@@ -220,9 +230,9 @@ export function matchRecipes(recipes: readonly RecipeRequest[], hosts: readonly 
     }
     return false;
   };
-  for (let r = 0; r < recipes.length; r++) if (!assign(r, new Set())) return undefined;
-  const result: HostRecord[] = new Array<HostRecord>(recipes.length);
-  for (const [hostId, recipe] of owner) result[recipe] = hosts.find((h) => h.id === hostId)!;
+  for (let r = 0; r < recipes.length; r++) assign(r, new Set());
+  const result = new Map<number, HostRecord>();
+  for (const [hostId, recipe] of owner) result.set(recipe, hosts.find((h) => h.id === hostId)!);
   return result;
 }
 
@@ -307,8 +317,9 @@ function queueOrder(a: LeaseRequest, b: LeaseRequest): number {
 
 /**
  * Grants every request that can be served now, in priority-then-age order. The first
- * request that cannot be served but could once the leased hosts come back reserves the
- * idle hosts it could use, so a stream of small requests cannot starve it.
+ * request that cannot be served but could once the leased hosts come back reserves as
+ * many idle hosts as it can use now (one per recipe), so a stream of small requests
+ * cannot starve it; idle hosts it does not need stay free for the others.
  */
 export function allocate(lab: LabState, now: number): Grant[] {
   const grants: Grant[] = [];
@@ -344,7 +355,9 @@ export function allocate(lab: LabState, now: number): Grant[] {
     const usable = Object.values(lab.hosts).filter((h) => h.online && !h.maintenance && !h.broken);
     if (!matchRecipes(request.recipes, usable)) continue;
     reserving = true;
-    for (const h of free) if (request.recipes.some((r) => canServe(h, r))) lab.reserved[h.id] = request.requestId;
+    // Hold back one idle host per recipe it can already have, no more: the recipes still
+    // missing a host wait for leased ones, and the other idle hosts serve the queue meanwhile.
+    for (const h of matchMost(request.recipes, free).values()) lab.reserved[h.id] = request.requestId;
   }
   return grants;
 }

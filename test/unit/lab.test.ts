@@ -56,6 +56,39 @@ describe('scheduler rules', () => {
     expect(allocate(l, 4).map((g) => g.requestId)).toEqual(['big']);
   });
 
+  it('reserves for the head only as many idle hosts as it can use now, so a small request of another class is not blocked', () => {
+    // h1 and h2 offer both qemu and arm; bm1 (the only bm host) is leased.
+    const l = lab([['h1', ['qemu', 'arm']], ['h2', ['qemu', 'arm']], ['bm1', ['bm']]]);
+    ask(l, 'bm-holder', [recipe('bm')]);
+    allocate(l, 1);
+    ask(l, 'head', [recipe('qemu'), recipe('bm')]);
+    ask(l, 'small-arm', [recipe('arm')]);
+    // `head` can have one qemu host now and waits for bm1: one host held back, the other serves `small-arm`.
+    expect(allocate(l, 2).map((g) => [g.requestId, g.leases.map((x) => x.hostId)])).toEqual([['small-arm', ['h2']]]);
+    expect(l.reserved).toEqual({ h1: 'head' });
+    expect(explainWait(l, 'head')).toMatch(/^host bm1 \(the only host of class bm\) is leased to bm-holder; 1st in queue$/);
+  });
+
+  it('still does not starve the head of the queue: small requests keep coming, and it gets its hosts when they are back', () => {
+    const l = lab([['h1', ['x']], ['h2', ['x']], ['h3', ['x']]]);
+    ask(l, 'small-0', [recipe('x')]);
+    ask(l, 'small-1', [recipe('x')]);
+    allocate(l, 1); // h1, h2 leased
+    ask(l, 'big', [recipe('x'), recipe('x'), recipe('x')]);
+    const token = (id: string) => l.hosts[id]!.lease!.token;
+    let now = 2;
+    for (let round = 2; round < 6; round++) {
+      ask(l, `small-${round}`, [recipe('x')]);
+      expect(allocate(l, now++)).toEqual([]); // h3 is held for `big`
+      expect(l.reserved).toEqual({ h3: 'big' });
+    }
+    release(l, 'h1', token('h1'), [], now++);
+    expect(allocate(l, now++)).toEqual([]); // h1 is held for `big` too, not given to a small one
+    expect(Object.keys(l.reserved).sort()).toEqual(['h1', 'h3']);
+    release(l, 'h2', token('h2'), [], now++);
+    expect(allocate(l, now++).map((g) => g.requestId)).toEqual(['big']);
+  });
+
   it('denies at once what no host of the lab could ever take', () => {
     const l = lab([['h1', ['x'], { arch: 'x86_64' }], ['h2', ['x'], { arch: 'x86_64' }]]);
     expect(ask(l, 'r1', [recipe('y')])).toEqual({ queued: false, reason: 'no host of class y in the lab' });
@@ -103,6 +136,23 @@ describe('scheduler rules', () => {
     const r = release(l, 'h1', lease(), [{ jobId: 'j6', result: aborted }], 5);
     expect(r.broken).toMatch(/^3 consecutive aborts/);
     expect(hostState(l.hosts.h1!)).toBe('broken');
+  });
+
+  it("never counts a user's cancel towards a host's consecutive aborts, nor lets it reset them", () => {
+    const l = newLab('salt', 2);
+    registerHost(l, { hostId: 'h1', instanceId: 'i', workerClasses: ['x'], capabilities: {}, hostname: 'h1', address: '127.0.0.1' }, 0);
+    const lease = (n: number) => {
+      ask(l, `r${n}`, [recipe('x')]);
+      return allocate(l, n)[0]!.leases[0]!.token;
+    };
+    const cancelled = { kind: 'cancelled' as const, reason: 'cancelled by alice' };
+    release(l, 'h1', lease(1), [{ jobId: 'j1', result: { kind: 'aborted', cause: 'runner-crash', reason: 'SIGSEGV' } }], 1);
+    for (let n = 2; n < 6; n++) release(l, 'h1', lease(n), [{ jobId: `j${n}`, result: cancelled }], n);
+    expect(l.hosts.h1!.consecutiveAborts).toBe(1);
+    expect(l.hosts.h1!.recentAborts.map((a) => a.jobId)).toEqual(['j1']);
+    expect(hostState(l.hosts.h1!)).toBe('idle');
+    // The count went on from 1: the next abort is the second in a row.
+    expect(release(l, 'h1', lease(6), [{ jobId: 'j6', result: { kind: 'aborted', cause: 'host-lost', reason: 'lost' } }], 6).broken).toMatch(/^2 consecutive aborts/);
   });
 
   it('marks a host broken at once on an unambiguous host fault', () => {
