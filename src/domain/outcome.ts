@@ -32,7 +32,10 @@ export const AbortCause = {
   HostShutdown: 'host-shutdown',
   /** no host in the lab can take the job (after excluding the hosts it aborted on) */
   NoHostLeft: 'no-host-left',
-  /** Testbay itself failed (a bug): reported, never blamed on the host */
+  /**
+   * an unexpected, untyped error (most likely a Testbay bug): not re-scheduled; when it
+   * happened on a host it counts towards that host's consecutive aborts, never breaks it at once
+   */
   Internal: 'internal',
 } as const;
 export type AbortCause = (typeof AbortCause)[keyof typeof AbortCause];
@@ -52,7 +55,8 @@ export type HostFault = 'immediate' | 'counts' | 'none';
 
 /**
  * An unambiguous host fault makes the host broken at once; an ordinary infrastructure
- * abort counts towards N consecutive; faults of the job's inputs or of the lab do not.
+ * abort, or an unexpected error on the host, counts towards N consecutive; faults of the
+ * job's inputs or of the lab do not.
  */
 export function hostFaultOf(result: JobResult): HostFault {
   if (result.kind !== 'aborted') return 'none';
@@ -66,13 +70,13 @@ export function hostFaultOf(result: JobResult): HostFault {
     case AbortCause.RunnerCrash:
     case AbortCause.RunnerAbort:
     case AbortCause.Upload:
+    case AbortCause.Internal:
       return 'counts';
     case AbortCause.Asset:
     case AbortCause.TestCode:
     case AbortCause.RunnerMissing:
     case AbortCause.HostShutdown:
     case AbortCause.NoHostLeft:
-    case AbortCause.Internal:
       return 'none';
   }
 }

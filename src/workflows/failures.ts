@@ -71,9 +71,13 @@ export function resultOfFailure(err: unknown, ctx: FailureContext): JobResult {
     const typed = cause.type ? byType[cause.type] : undefined;
     if (typed) return { kind: 'aborted', cause: typed, reason: cause.message };
   }
-  const fallback = { provision: AbortCause.Provision, run: AbortCause.RunnerCrash, upload: AbortCause.Upload } as const;
+  // An error nobody typed is not proof that the host is bad (it may be a Testbay bug):
+  // while provisioning it is `internal`, which counts towards the host's consecutive aborts
+  // instead of breaking the host at once as a typed provisioning failure does.
+  const fallback = { provision: AbortCause.Internal, run: AbortCause.RunnerCrash, upload: AbortCause.Upload } as const;
   const message = cause instanceof Error ? cause.message : String(cause);
-  return { kind: 'aborted', cause: fallback[ctx.phase], reason: `${doing} on host ${ctx.hostId} failed: ${message}` };
+  const how = fallback[ctx.phase] === AbortCause.Internal ? 'failed unexpectedly' : 'failed';
+  return { kind: 'aborted', cause: fallback[ctx.phase], reason: `${doing} on host ${ctx.hostId} ${how}: ${message}` };
 }
 
 /** True when the result says the host itself is gone, so nothing more can run on it. */
