@@ -28,13 +28,15 @@ Lab processes
 
 Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data dir)
   submit FILE [--watch] [--json]   submit a job spec (YAML or JSON); prints the submission id first
+                                   (with --json only JSON: {"id", "workflowId", "jobs"}, or the final view)
   status [ID] [--json]             a submission's jobs, or a table of recent submissions
          [--state running|done] [--result R] [--host H] [-q TEXT] [--limit N]
   cancel ID [--reason TEXT]        cancel a submission, or the chain of a job id (<submission>.<n>)
-  restart JOB_ID [--no-children] [--watch]
+  restart JOB_ID [--no-children] [--watch] [--json]
                                    re-run a finished job (with its chain ancestors and, unless
                                    --no-children, the jobs that depend on it) as a new submission
-  logs JOB_ID [-f]                 a job's log; -f follows it live
+  logs JOB_ID [-f] [--json]        a job's log; -f follows it live (--json: {"id", "log"}; with -f one
+                                   object a line, then {"id", "end": true, "result"})
   hosts [--json]                   hosts with state and reasons, and the lease queue
   maintenance HOST on|off          take a host out of scheduling, or back in
   clear-broken HOST                put a broken host back into scheduling
@@ -50,8 +52,15 @@ Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data
 
 Every command takes --json where it prints something, for scripts.
 
-Exit codes: 0 passed, 1 failed, 2 bad input or usage, 3 aborted or cancelled, 4 cannot reach the server
-(submit --watch, restart --watch, status ID and logs -f end with the verdict; other commands exit 0 when done)
+Exit codes (submit --watch, restart --watch, status ID and logs -f end with the verdict;
+other commands exit 0 when done):
+  0  passed
+  1  failed: a test failed (or a job was skipped because of it); nothing else exits 1
+  2  bad input or usage: an invalid spec, an unknown id (404), a conflict (409), or a token
+     the API refused (401 unknown or missing token, 403 a role that may not do this)
+  3  aborted (an infrastructure fault, after retries) or cancelled
+  4  no verdict: cannot reach the server, a server error (5xx, 503 when Temporal is down),
+     or an unexpected error
 `;
 }
 
@@ -71,7 +80,8 @@ const submit: Command = async (args) => {
   }
   const client = clientFor(loadConfig());
   const created = await client.submit(text);
-  process.stdout.write(`${created.id}\n`);
+  // With --json, stdout is JSON alone (`| jq .id`): the id is the object's first field.
+  if (!values.json) process.stdout.write(`${created.id}\n`);
   if (!values.watch) {
     if (values.json) json(created);
     return 0;
@@ -121,10 +131,10 @@ const cancel: Command = async (args) => {
 const restart: Command = async (args) => {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'no-children': { type: 'boolean' }, watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' } } });
   const id = positionals[0];
-  if (!id?.includes('.')) throw new UsageError('usage: testbay restart JOB_ID [--no-children] [--watch]');
+  if (!id?.includes('.')) throw new UsageError('usage: testbay restart JOB_ID [--no-children] [--watch] [--json]');
   const client = clientFor(loadConfig());
   const created = await client.restartJob(id, { children: values['no-children'] !== true });
-  process.stdout.write(`${created.id}\n`);
+  if (!values.json) process.stdout.write(`${created.id}\n`);
   if (!values.watch) {
     if (values.json) json(created);
     else process.stderr.write(`re-running ${created.jobs.map((j) => j.name).join(', ')}\n`);
@@ -135,13 +145,22 @@ const restart: Command = async (args) => {
 };
 
 const logs: Command = async (args) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { follow: { type: 'boolean', short: 'f' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { follow: { type: 'boolean', short: 'f' }, json: { type: 'boolean' } } });
   const id = positionals[0];
-  if (!id) throw new UsageError('usage: testbay logs JOB_ID [-f]');
+  if (!id) throw new UsageError('usage: testbay logs JOB_ID [-f] [--json]');
   const client = clientFor(loadConfig());
   if (!values.follow) {
-    process.stdout.write(await client.log(id));
+    const log = await client.log(id);
+    if (values.json) json({ id, log });
+    else process.stdout.write(log);
     return 0;
+  }
+  if (values.json) {
+    // One JSON object per line: every chunk as it arrives, then the end with the result.
+    const line = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
+    const result = await client.followLog(id, (text) => line({ id, log: text }));
+    line({ id, end: true, result });
+    return result ? exitCodeOf(result.kind) : 0;
   }
   const result = await client.followLog(id, (text) => process.stdout.write(text));
   if (result) process.stderr.write(`-- job ${id} ${result.kind}${'reason' in result && result.reason ? `: ${result.reason}` : ''}\n`);

@@ -1,14 +1,10 @@
 /**
- * @module The `testbay` command. Exit codes: 0 passed, 1 failed, 2 bad input or usage,
- * 3 aborted or cancelled, 4 cannot reach the server.
+ * @module The `testbay` command: runs one command and exits with its code (exit-codes.ts
+ * says which code an error gets).
  */
-import { ApiError, ApiUnreachable } from '../api/client.js';
-import { ConfigError } from '../config.js';
-import { formatIssue } from '../domain/parse-spec.js';
 import { UsageError } from './lab-target.js';
 import { commands, usage } from './commands.js';
-
-export const EXIT = { passed: 0, failed: 1, usage: 2, aborted: 3, unreachable: 4 } as const;
+import { EXIT, failure } from './exit-codes.js';
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -27,19 +23,8 @@ main(process.argv.slice(2)).then(
     process.exit(code);
   },
   (err: unknown) => {
-    if (err instanceof ApiError) {
-      process.stderr.write(`testbay: ${err.message}\n`);
-      for (const issue of err.issues) process.stderr.write(`  ${formatIssue(issue)}\n`);
-      process.exitCode = err.status === 400 || err.status === 404 || err.status === 409 || err.status === 413 ? EXIT.usage : err.status === 503 ? EXIT.unreachable : EXIT.usage;
-    } else if (err instanceof ApiUnreachable) {
-      process.stderr.write(`testbay: ${err.message}\n`);
-      process.exitCode = EXIT.unreachable;
-    } else if (err instanceof UsageError || err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`testbay: ${(err as Error).message}\n`);
-      process.exitCode = EXIT.usage;
-    } else {
-      process.stderr.write(`testbay: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exitCode = 1;
-    }
+    const { code, message } = failure(err);
+    process.stderr.write(`testbay: ${message}\n`);
+    process.exitCode = code;
   },
 );
