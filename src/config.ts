@@ -53,6 +53,7 @@ const schema = z
     TESTBAY_MIN_FREE_BYTES: z.coerce.number().int().min(0).default(1024 ** 3),
     TESTBAY_GIT_TIMEOUT_MS: ms.default(10 * 60_000),
     TESTBAY_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    TESTBAY_LOG_FORMAT: z.enum(['text', 'json']).default('text'),
     TESTBAY_HEALTH_CHECKS: z.string().min(1).optional(),
   })
   .transform((e, ctx) => {
@@ -108,6 +109,7 @@ const schema = z
         gitTimeoutMs: e.TESTBAY_GIT_TIMEOUT_MS,
       },
       logLevel: e.TESTBAY_LOG_LEVEL,
+      logFormat: e.TESTBAY_LOG_FORMAT,
     };
   });
 

@@ -205,9 +205,9 @@ const schema: Command = async (args) => {
 export const commands: Record<string, Command> = {
   // Lab processes load the Temporal worker and express: only when asked for.
   dev: async () => {
-    const [{ runDev }, { createLogger }] = await Promise.all([import('./dev.js'), import('../logger.js')]);
+    const [{ runDev }, { loggerFor }] = await Promise.all([import('./dev.js'), import('../logger.js')]);
     const config = loadConfig();
-    return runDev(config, createLogger('dev', config.logLevel));
+    return runDev(config, loggerFor(config, 'dev'));
   },
   server: async () => (await import('./processes.js')).runServerProcess(loadConfig()),
   control: async () => (await import('./processes.js')).runControlProcess(loadConfig()),

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.js';
 import { HOST_ID_PATTERN } from '../domain/ids.js';
-import { createLogger } from '../logger.js';
+import { loggerFor } from '../logger.js';
 import { connectClient, connectTemporal, connectWorker } from '../temporal/connection.js';
 import { ensureNamespace } from '../temporal/namespace.js';
 import { startServer } from '../api/server.js';
@@ -36,14 +36,14 @@ function untilStopped(stop: () => Promise<void>): Promise<void> {
 }
 
 export async function runServerProcess(config: Config): Promise<number> {
-  const log = createLogger('api', config.logLevel);
+  const log = loggerFor(config, 'api');
   const server = await startServer(config, log);
   await untilStopped(() => server.close());
   return 0;
 }
 
 export async function runControlProcess(config: Config): Promise<number> {
-  const log = createLogger('control', config.logLevel);
+  const log = loggerFor(config, 'control');
   installSdkLogger(log);
   const token = config.tokens.control;
   if (!token) throw new UsageError('TESTBAY_CONTROL_TOKEN is not set: the control worker writes job records through the API with a control token');
@@ -99,7 +99,7 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
   const workDir = settings.workDir ?? path.join(config.dataDir, 'hosts', hostId);
   const token = config.tokens.host;
   if (!token) throw new UsageError('TESTBAY_HOST_TOKEN is not set: hosts upload results with a host token');
-  const log = createLogger(`host ${hostId}`, config.logLevel);
+  const log = loggerFor(config, `host ${hostId}`);
   installSdkLogger(log);
   const connection = await connectWorker(config.temporal);
   const client = await connectClient(config.temporal);
