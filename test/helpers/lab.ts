@@ -48,6 +48,8 @@ export interface LabOptions {
    * test may kill and restart (fault injection); otherwise the run's shared server
    */
   ownTemporal?: boolean;
+  /** tokens the API accepts beside the lab's own (a host token bound to a host id, say) */
+  extraTokens?: TokenEntry[];
   /**
    * called with the lab dir before anything starts (a test mounts a small disk there); what
    * it returns is called when the lab has stopped, before the dir is removed
@@ -136,6 +138,7 @@ export class TestLab {
       { token: tokens.operate, role: 'operate', name: 'operator' },
       { token: tokens.control, role: 'control', name: 'control' },
       { token: tokens.host, role: 'host', name: 'hosts' },
+      ...(options.extraTokens ?? []),
     ];
     const namespace = `test-${id}`;
     const address = run.temporalAddress;

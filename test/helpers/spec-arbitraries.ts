@@ -61,9 +61,21 @@ const batchRun = fc.record(
   { requiredKeys: ['name'] },
 );
 
+/** A valid spec: distinct names, dependencies only on earlier jobs (so no cycles). */
+export const validSpec = fc.uniqueArray(fc.constantFrom(...NAMES), { minLength: 1, maxLength: 4 }).chain((jobNames) =>
+  fc.tuple(...jobNames.map((n, i) => fc.record({
+    name: fc.constant(n),
+    workerClass: fc.constant('local'),
+    runner: fc.record({ command: fc.array(fc.oneof(fc.constantFrom('os-test'), nastyString.filter((s) => s.length > 0 && !s.includes('\0'))), { minLength: 1, maxLength: 3 }) }),
+    settings: fc.dictionary(fc.constantFrom('MODULES', 'A_B'), nastyString.filter((s) => !s.includes('\0')), { maxKeys: 2 }),
+    startAfter: i === 0 ? fc.constant([]) : fc.subarray(jobNames.slice(0, i), { maxLength: Math.min(2, i) }),
+  }))).map((jobs) => ({ jobs })),
+);
+
 /** A spec-shaped object: sometimes valid, mostly wrong somewhere. */
 export function specLike(): fc.Arbitrary<unknown> {
   return fc.oneof(
+    { weight: 2, arbitrary: validSpec },
     { weight: 8, arbitrary: fc.record(
       {
         name: maybe(fc.string({ maxLength: 30 })),
