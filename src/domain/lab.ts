@@ -280,6 +280,20 @@ export function cancelRequest(lab: LabState, requestId: string): boolean {
 }
 
 /**
+ * The requester withdrew its request: off the queue, and any lease it was granted meanwhile
+ * (the grant crossed the withdrawal) ends, since the requester will not use it. Returns the
+ * hosts whose lease ended.
+ */
+export function withdrawRequest(lab: LabState, requestId: string, now: number): string[] {
+  cancelRequest(lab, requestId);
+  const released: string[] = [];
+  for (const host of Object.values(lab.hosts)) {
+    if (host.lease?.requestId === requestId && release(lab, host.id, host.lease.token, [], now).released) released.push(host.id);
+  }
+  return released;
+}
+
+/**
  * Requests that asked not to wait for hosts that are all out of service (batch runs:
  * fail fast rather than wait forever): taken off the queue, with the reason.
  */

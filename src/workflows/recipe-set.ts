@@ -27,6 +27,7 @@ import { chainFaultSignal, partnerStopSignal, setLeasedSignal } from './chain-me
 import { cancelSignal } from './messages.js';
 import {
   cancelLeaseRequestSignal,
+  leaseCheckSignal,
   leaseDeniedSignal,
   leaseGrantedSignal,
   releaseLeaseSignal,
@@ -68,6 +69,16 @@ export interface RecipeSetResult {
 }
 
 export async function recipeSetWorkflow(input: RecipeSetInput): Promise<RecipeSetResult> {
+  // Leases handed straight back (a grant that came too late) are sent before this returns.
+  const handedBack = new Set<Promise<void>>();
+  try {
+    return await runRecipeSet(input, handedBack);
+  } finally {
+    await Promise.all([...handedBack]);
+  }
+}
+
+async function runRecipeSet(input: RecipeSetInput, handedBack: Set<Promise<void>>): Promise<RecipeSetResult> {
   const requestId = workflowInfo().workflowId;
   const allJobs = input.recipes.flatMap((r) => r.jobs);
   let grant: LeaseGrant | undefined;
@@ -79,12 +90,19 @@ export async function recipeSetWorkflow(input: RecipeSetInput): Promise<RecipeSe
   setHandler(leaseGrantedSignal, (g) => {
     if (g.requestId !== requestId) return;
     if (grant || stop) {
-      // A grant after we gave up waiting: hand the hosts straight back.
-      for (const l of g.leases) void releaseLease(l.hostId, l.token);
+      // A grant after we gave up waiting (a stop, the queue timeout): hand the hosts straight back.
+      for (const l of g.leases) {
+        const p = releaseLease(l.hostId, l.token);
+        handedBack.add(p);
+        void p.finally(() => handedBack.delete(p));
+      }
       return;
     }
     grant = g;
   });
+  // The scheduler asks now and then whether the holder of a lease still runs; answering is
+  // enough (a signal to a workflow that ended fails, and the scheduler takes its leases back).
+  setHandler(leaseCheckSignal, () => undefined);
   setHandler(leaseDeniedSignal, (d) => {
     if (d.requestId === requestId) denied = d.reason;
   });
@@ -148,16 +166,17 @@ export async function recipeSetWorkflow(input: RecipeSetInput): Promise<RecipeSe
     stop ??= { reason: 'recipe set workflow cancelled' };
   }
   if (!grant) {
+    // The request is withdrawn from here on: a grant that crosses the withdrawal goes back.
+    const queueTimeout = `waited in the queue longer than queueTimeoutMs (${Math.round((input.queueTimeoutMs ?? 0) / 1000)} s)`;
+    stop ??= { reason: denied ?? queueTimeout };
     await CancellationScope.nonCancellable(() =>
       getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(cancelLeaseRequestSignal, { requestId }),
     );
     if (denied !== undefined) {
       return { ...everyJob({ kind: 'aborted', cause: AbortCause.NoHostLeft, reason: denied }), denied };
     }
-    if (!inTime) {
-      return everyJob({ kind: 'cancelled', reason: `waited in the queue longer than queueTimeoutMs (${Math.round(input.queueTimeoutMs! / 1000)} s)` });
-    }
-    return cancelledBeforeStart(input, stop?.reason ?? 'cancelled', stop?.jobId);
+    if (!inTime) return everyJob({ kind: 'cancelled', reason: queueTimeout });
+    return cancelledBeforeStart(input, stop.reason, stop.jobId);
   }
   const leases = grant.leases;
   const hosts = leases.map((l) => l.hostId);
@@ -204,6 +223,9 @@ export async function recipeSetWorkflow(input: RecipeSetInput): Promise<RecipeSe
   if (stop) stopChains(stop.reason, stop.jobId);
 
   const settled = await Promise.allSettled(chains.map((c) => c.result()));
+  // A chain that ended without running its own cleanup (terminated in Temporal Web) still
+  // holds its lease: give it back (a release with a token no longer current is ignored).
+  for (const [i, s] of settled.entries()) if (s.status === 'rejected') await releaseLease(leases[i]!.hostId, leases[i]!.token);
   const results: Record<string, JobResult> = {};
   settled.forEach((s, i) => {
     const recipe = input.recipes[i]!;

@@ -19,6 +19,11 @@ export interface SchedulerConfig {
   healthChecks: Record<string, Job>;
   /** timeouts for the health-check submissions the scheduler starts */
   runConfig: RunConfig;
+  /**
+   * how often the holder of each lease held longer than this is asked whether it still
+   * runs; a lease whose holder has ended (terminated without releasing it) is taken back
+   */
+  leaseCheckMs: number;
 }
 
 export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
@@ -28,6 +33,7 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   maxHistoryEvents: 4_000,
   healthChecks: {},
   runConfig: DEFAULT_RUN_CONFIG,
+  leaseCheckMs: 60_000,
 };
 
 export interface ReleaseRequest {
@@ -82,3 +88,8 @@ export interface LeaseDenial {
 }
 export const leaseGrantedSignal = defineSignal<[LeaseGrant]>('leaseGranted');
 export const leaseDeniedSignal = defineSignal<[LeaseDenial]>('leaseDenied');
+/**
+ * Sent by the scheduler to the holder of a lease to learn whether it still runs: the
+ * signal fails to deliver to a workflow that ended. Holders need not do anything with it.
+ */
+export const leaseCheckSignal = defineSignal<[{ requestId: string; hostId: string }]>('leaseCheck');

@@ -27,7 +27,6 @@ import { CONTROL_TASK_QUEUE, hostTaskQueue, submissionWorkflowId } from '../doma
 import { buildPlan } from '../domain/plan.js';
 import {
   allocate,
-  cancelRequest,
   clearBroken,
   dropImpossible,
   dropUnusable,
@@ -42,6 +41,7 @@ import {
   removeHost,
   setMaintenance,
   startCheck,
+  withdrawRequest,
   type Grant,
   type HostRecord,
   type LabState,
@@ -52,6 +52,7 @@ import {
   DEFAULT_SCHEDULER_CONFIG,
   hostActionUpdate,
   labQuery,
+  leaseCheckSignal,
   leaseDeniedSignal,
   leaseGrantedSignal,
   registerHostSignal,
@@ -119,6 +120,34 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
     );
   };
 
+  /**
+   * A lease normally ends with a release from its chain; a chain or recipe set terminated
+   * in Temporal Web never sends one. So the holder of every lease held for a while is
+   * signalled: the signal fails to deliver when the holder has ended, and the lease comes
+   * back. One signal per lease and interval, no state beyond the lease itself.
+   */
+  let leaseCheckChanged = false;
+  const checkLeasesNowAndThen = async () => {
+    for (;;) {
+      leaseCheckChanged = false;
+      if (await condition(() => leaseCheckChanged, config.leaseCheckMs)) continue;
+      const now = Date.now();
+      for (const host of Object.values(lab.hosts)) {
+        const lease = host.lease;
+        if (!lease || now - lease.since < config.leaseCheckMs) continue;
+        track(
+          getExternalWorkflowHandle(lease.requester)
+            .signal(leaseCheckSignal, { requestId: lease.requestId, hostId: host.id })
+            .catch((err: unknown) => {
+              if (!release(lab, host.id, lease.token, [], Date.now()).released) return;
+              log.warn('lease holder gone; took its lease back', { hostId: host.id, requester: lease.requester, error: String(err) });
+              dirty = true;
+            }),
+        );
+      }
+    }
+  };
+
   const lost = (hostId: string, instanceId: string, reason: string) => {
     if (watched.get(hostId) === instanceId) watched.delete(hostId);
     if (markOffline(lab, hostId, instanceId, reason, Date.now())) {
@@ -168,7 +197,8 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
     dirty = true;
   });
   setHandler(cancelLeaseRequestSignal, ({ requestId }) => {
-    cancelRequest(lab, requestId);
+    const released = withdrawRequest(lab, requestId, Date.now());
+    if (released.length > 0) log.info('withdrawn request gave back the leases it was granted meanwhile', { requestId, hosts: released });
     dirty = true;
   });
   setHandler(releaseLeaseSignal, ({ hostId, token, outcomes }) => {
@@ -181,6 +211,7 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
     dirty = true;
   });
   setHandler(configureSignal, (c) => {
+    if (c.leaseCheckMs !== undefined && c.leaseCheckMs !== config.leaseCheckMs) leaseCheckChanged = true;
     config = { ...config, ...c };
     lab.brokenAfterAborts = config.brokenAfterAborts;
     dirty = true;
@@ -235,6 +266,7 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
 
   // After continue-as-new, hosts that were online are watched again by this run.
   for (const host of Object.values(lab.hosts)) watchPresence(host);
+  void checkLeasesNowAndThen();
 
   for (;;) {
     await condition(() => dirty || shouldContinueAsNew(config));

@@ -1,10 +1,13 @@
 /**
  * Scheduling on a real lab: chains on one host with nothing in between, skip and cancel
- * rules of chains (AC2, AC3), parallel partners, all-or-nothing leases, priority, waiting
- * reasons, impossible requests, queue timeouts and restart.
+ * rules of chains (AC2, AC3), parallel partners, after-edges, all-or-nothing leases,
+ * priority, waiting reasons, impossible requests, phase deadlines, queue timeouts, restart,
+ * search attributes, and leases that come back when their holder gave up or is gone.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SCHEDULER_WORKFLOW_ID } from '../../src/domain/ids.js';
 import type { JobView, SubmissionView } from '../../src/domain/views.js';
+import { cancelLeaseRequestSignal, configureSignal, DEFAULT_SCHEDULER_CONFIG, labQuery, requestLeaseSignal } from '../../src/workflows/scheduler-messages.js';
 import { osTest, TestLab, waitFor } from '../helpers/lab.js';
 
 let lab: TestLab;
@@ -16,6 +19,8 @@ beforeAll(async () => {
       { id: 's2', caps: { slot: 's2' } },
       { id: 's3', caps: { slot: 's3' } },
     ],
+    // Some tests abort jobs on purpose; the broken-host rule has its own test file.
+    env: { TESTBAY_BROKEN_AFTER_ABORTS: '100' },
   });
 });
 afterEach(async () => {
@@ -32,6 +37,9 @@ const hang = (name: string, slot: string) => osTest(name, { HANG_MODULE: 'boot' 
 async function jobRunning(jobId: string): Promise<void> {
   await waitFor(`job ${jobId} to run`, async () => (await lab.api.job(jobId)).state === 'running');
 }
+/** The scheduler's own view, with lease tokens (the API hides them). */
+const schedulerLab = () => lab.temporal.workflow.getHandle(SCHEDULER_WORKFLOW_ID).query(labQuery);
+const hostState = async (hostId: string) => (await schedulerLab()).hosts.find((h) => h.id === hostId);
 async function waitingReason(submissionId: string, name: string, pattern: RegExp): Promise<string> {
   return waitFor(`a waiting reason for ${name} matching ${pattern}`, async () => {
     const j = byName(await lab.api.submission(submissionId))[name];
@@ -179,5 +187,55 @@ describe('the queue', () => {
     await lab.submitter.cancelSubmission(busy.id);
     await lab.waitForSubmission(busy.id);
     expect((await lab.host('s2'))!.state).toBe('idle');
+  });
+});
+
+describe('leases', () => {
+  /** A lease granted straight from the client, on behalf of a running workflow that ignores it. */
+  async function leaseFor(requestId: string, requester: string, slot: string) {
+    await lab.temporal.workflow.getHandle(SCHEDULER_WORKFLOW_ID).signal(requestLeaseSignal, {
+      requestId,
+      requester,
+      label: requestId,
+      priority: 50,
+      recipes: [{ workerClass: 'local', hostRequires: [{ key: 'slot', op: '==', value: slot }], excludedHosts: [], previousHosts: [] }],
+    });
+    return waitFor(`${slot} to be leased to ${requestId}`, async () => {
+      const h = await hostState(slot);
+      return h?.lease?.requestId === requestId ? h : undefined;
+    });
+  }
+
+  it('a request withdrawn after it was granted gives its hosts back (a grant that crossed a queue timeout)', async () => {
+    const holder = await lab.submit({ jobs: [hang('anchor', 's1')] });
+    await jobRunning(holder.jobs[0]!.id);
+    await leaseFor('crossed', `sub-${holder.id}`, 's3');
+    await lab.temporal.workflow.getHandle(SCHEDULER_WORKFLOW_ID).signal(cancelLeaseRequestSignal, { requestId: 'crossed' });
+    await waitFor('s3 to be idle again', async () => (await hostState('s3'))?.state === 'idle', 10_000);
+  });
+
+  it('a lease whose holder has ended without releasing it comes back', async () => {
+    const holder = await lab.submit({ jobs: [hang('short-lived', 's1')] });
+    await jobRunning(holder.jobs[0]!.id);
+    await leaseFor('orphan', `sub-${holder.id}`, 's3');
+    const scheduler = lab.temporal.workflow.getHandle(SCHEDULER_WORKFLOW_ID);
+    await scheduler.signal(configureSignal, { leaseCheckMs: 500 });
+    try {
+      await lab.submitter.cancelSubmission(holder.id);
+      await lab.waitForSubmission(holder.id);
+      // The holder is gone; the scheduler notices at its next check.
+      await waitFor('s3 to be taken back', async () => (await hostState('s3'))?.state === 'idle', 10_000);
+    } finally {
+      await scheduler.signal(configureSignal, { leaseCheckMs: DEFAULT_SCHEDULER_CONFIG.leaseCheckMs });
+    }
+  });
+
+  it('the lease of a chain terminated in Temporal Web comes back when its recipe set sees it end', async () => {
+    const { id, jobs } = await lab.submit({ jobs: [hang('terminated', 's2')] });
+    await jobRunning(jobs[0]!.id);
+    await lab.temporal.workflow.getHandle(`chain-${id}-1-s2`).terminate('operator terminated it');
+    const view = await lab.waitForSubmission(id);
+    expect(view.jobs[0]!.result).toMatchObject({ kind: 'aborted', cause: 'internal', reason: expect.stringMatching(/^chain workflow on s2 failed/) });
+    await waitFor('s2 to be idle again', async () => (await hostState('s2'))?.state === 'idle', 10_000);
   });
 });

@@ -8,6 +8,7 @@ import {
   registerHost,
   release,
   setMaintenance,
+  withdrawRequest,
   type LabState,
   type RecipeRequest,
 } from '../../src/domain/lab.js';
@@ -161,6 +162,21 @@ describe('scheduler rules', () => {
     const token = allocate(l, 1)[0]!.leases[0]!.token;
     release(l, 'h1', token, [{ jobId: 'j', result: { kind: 'aborted', cause: 'provision', reason: 'disk full' } }], 2);
     expect(l.hosts.h1!.broken?.reason).toBe('provision: disk full');
+  });
+
+  it('ends the lease of a request withdrawn after it was granted (the grant crossed the withdrawal)', () => {
+    const l = lab([['h1', ['x']], ['h2', ['x']]]);
+    ask(l, 'pair', [recipe('x'), recipe('x')]);
+    ask(l, 'waiting', [recipe('x')]);
+    allocate(l, 1); // `pair` holds both hosts; its grant is on its way while it gives up waiting
+    expect(withdrawRequest(l, 'pair', 2)).toEqual(['h1', 'h2']);
+    expect([hostState(l.hosts.h1!), hostState(l.hosts.h2!)]).toEqual(['idle', 'idle']);
+    expect(allocate(l, 3).map((g) => g.requestId)).toEqual(['waiting']);
+    // Withdrawing a queued request only takes it off the queue.
+    ask(l, 'queued', [recipe('x'), recipe('x')]);
+    expect(withdrawRequest(l, 'queued', 4)).toEqual([]);
+    expect(l.queue).toEqual([]);
+    expect(hostState(l.hosts.h1!)).toBe('leased');
   });
 
   it('ignores a release with a stale token', () => {
