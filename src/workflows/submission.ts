@@ -207,11 +207,26 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
         break;
       }
       finish(setView, result.results, result.hosts);
-      const aborted = setView.jobIds
-        .map((id) => jobs.find((j) => j.id === id)!)
-        .filter((j) => j.result?.kind === 'aborted' && j.result.cause !== AbortCause.NoHostLeft && j.result.cause !== AbortCause.Internal);
-      if (aborted.length === 0 || cancelAll !== undefined) break;
-      if (attempt > maxRetries) {
+      const setJobs = setView.jobIds.map((id) => jobs.find((j) => j.id === id)!);
+      const aborted = setJobs.filter((j) => j.result?.kind === 'aborted' && j.result.cause !== AbortCause.NoHostLeft && j.result.cause !== AbortCause.Internal);
+      if (cancelAll !== undefined) break;
+      const retriesLeft = attempt <= maxRetries;
+      if (aborted.length === 0) {
+        const internal = setJobs.filter((j) => j.result?.kind === 'aborted' && j.result.cause === AbortCause.Internal);
+        if (retriesLeft && internal.length > 0) {
+          setView.notRetried = `not re-scheduled: ${names(internal)} aborted with an unexpected error (internal), which is not retried`;
+          noteOnAborted(setView, setView.notRetried);
+        }
+        break;
+      }
+      // A failed test is information, not an accident: re-running the set would run it again.
+      const failed = setJobs.filter((j) => j.result?.kind === 'failed');
+      if (failed.length > 0 && retriesLeft) {
+        setView.notRetried = `not re-scheduled: ${names(failed)} failed, and a failed test is never re-run`;
+        noteOnAborted(setView, setView.notRetried);
+        break;
+      }
+      if (!retriesLeft) {
         if (maxRetries > 0) {
           setView.notRetried = `not re-scheduled: maxRetries (${maxRetries}) reached after ${attempt} attempts`;
           noteOnAborted(setView, `gave up after ${attempt} attempts (maxRetries ${maxRetries})`);
@@ -227,6 +242,7 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
   };
 
   const jobName = (id: string) => jobs.find((j) => j.id === id)!.name;
+  const names = (js: readonly JobView[]) => js.map((j) => `\`${j.name}\``).join(', ');
 
   /** Says on the aborted jobs of an attempt why there is no further attempt. */
   const noteOnAborted = (setView: RecipeSetView, note: string) => {

@@ -121,6 +121,24 @@ describe('chains (startDirectlyAfter)', () => {
     expect(view.jobs.map((j) => j.result?.kind)).toEqual(['cancelled', 'cancelled', 'cancelled']);
     expect(byName(view).x1!.result).toEqual({ kind: 'cancelled', reason: 'cancelled by tester' });
   });
+
+  it('do not re-run a set in which a test failed, even though another job of it aborted', async () => {
+    // A → (B fails, D crashes): D aborted, but re-running the set would run B's failed test again.
+    const view = await lab.run({
+      jobs: [
+        osTest('A', { MODULES: 'boot' }, { maxRetries: 1 }),
+        osTest('B', { FAIL_MODULE: 'boot', MODULES: 'boot' }, { startDirectlyAfter: 'A' }),
+        osTest('D', { CRASH_MODULE: 'boot', MODULES: 'boot' }, { startDirectlyAfter: 'A' }),
+      ],
+    });
+    const jobs = byName(view);
+    expect(view.jobs).toHaveLength(3);
+    expect(view.recipeSets).toHaveLength(1);
+    expect(jobs.B!.result?.kind).toBe('failed');
+    const why = 'not re-scheduled: `B` failed, and a failed test is never re-run';
+    expect(view.recipeSets[0]!.notRetried).toBe(why);
+    expect(jobs.D!.result).toEqual({ kind: 'aborted', cause: 'runner-crash', reason: `runner was killed by SIGSEGV before it reported a result; ${why}` });
+  });
 });
 
 describe('recipe sets (parallelWith)', () => {
