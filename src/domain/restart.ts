@@ -5,6 +5,32 @@
  * only makes sense from its start) and parallel partners (they start together).
  */
 import type { Job, Submission } from './job.js';
+import type { SubmissionView } from './views.js';
+
+/** What a restarted job carries over from the job it re-runs. */
+export interface RestartHistory {
+  /** the attempt the job reached: the restart's first attempt is the next one */
+  attempt: number;
+  /** hosts its attempts ran on, first attempt first: the restart prefers other hosts */
+  hosts: string[];
+}
+
+/**
+ * For each job a restart re-runs: the highest attempt and the hosts of every attempt of
+ * that job in the submission it comes from (jobs that never ran there are left out).
+ */
+export function restartHistory(view: Pick<SubmissionView, 'jobs'>, names: readonly string[]): Record<string, RestartHistory> {
+  const history: Record<string, RestartHistory> = {};
+  for (const name of names) {
+    const attempts = view.jobs.filter((j) => j.name === name).sort((a, b) => a.attempt - b.attempt);
+    if (attempts.length === 0) continue;
+    history[name] = {
+      attempt: attempts.at(-1)!.attempt,
+      hosts: [...new Set(attempts.flatMap((j) => (j.hostId === undefined ? [] : [j.hostId])))],
+    };
+  }
+  return history;
+}
 
 export function selectRestart(submission: Submission, jobName: string, withChildren: boolean): Submission {
   const byName = new Map(submission.jobs.map((j) => [j.name, j]));

@@ -22,6 +22,7 @@ import type { Submission } from '../domain/job.js';
 import type { RunConfig } from '../domain/job-run.js';
 import { AbortCause, worstOf, type JobResult } from '../domain/outcome.js';
 import { initialJobNumbers, type Plan, type PlanBatchRun, type PlanRecipeSet } from '../domain/plan.js';
+import type { RestartHistory } from '../domain/restart.js';
 import { finalResults, latestAttempts, type BatchRunView, type JobView, type RecipeSetView, type SubmissionView } from '../domain/views.js';
 import { batchRunWorkflow } from './batch-run.js';
 import type { ChainJob } from './chain.js';
@@ -42,6 +43,11 @@ export interface SubmissionInput {
   register?: { submission: Submission };
   /** a restart: job name → the job id it re-runs */
   lineage?: Record<string, string>;
+  /**
+   * a restart: job name → the attempt the job it re-runs reached and the hosts its attempts
+   * ran on. Attempts go on counting from there, and those hosts are preferred least.
+   */
+  restarted?: Record<string, RestartHistory>;
 }
 
 const control = proxyLocalActivities<ControlActivities>({
@@ -176,11 +182,17 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
   });
 
   const runSet = async (planSet: PlanRecipeSet): Promise<void> => {
-    let setView = addAttempt(planSet, 1);
+    // A restart goes on from the attempts of the jobs it re-runs (a recipe set of a restart
+    // holds jobs of one recipe set of the original, so they share their attempt count).
+    const history = planSet.jobs.flatMap((name) => input.restarted?.[name] ?? []);
+    const attemptsBefore = Math.max(0, ...history.map((h) => h.attempt));
+    let setView = addAttempt(planSet, attemptsBefore + 1);
     await condition(() => planSet.after.every((a) => setDone[a]));
     const maxRetries = Math.min(planSet.maxRetries, config.maxRetriesCap);
     const excluded = new Set<string>();
-    const previous = new Set<string>();
+    const previous = new Set<string>(history.flatMap((h) => h.hosts));
+    // `attempt` counts this submission's attempts (maxRetries is per submission); the
+    // number a job and its runner see (TESTBAY_ATTEMPT) includes a restart's earlier ones.
     for (let attempt = 1; ; attempt++) {
       const preSkipped = preSkip(planSet);
       const stopped = cancelAll !== undefined ? { reason: cancelAll } : stopBeforeStart.get(planSet.index);
@@ -194,7 +206,7 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
       }
       setView.state = 'leasing';
       setView.excludedHosts = [...excluded];
-      const result = await runAttempt(planSet, setView, attempt, preSkipped, [...excluded], [...previous]);
+      const result = await runAttempt(planSet, setView, attemptsBefore + attempt, preSkipped, [...excluded], [...previous]);
       if (result.denied !== undefined && attempt > 1) {
         // No host is left for the clone: drop it and say why on the attempt it would have retried.
         const dropped = new Set(setView.jobIds);
@@ -236,7 +248,7 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
       for (const j of aborted) if (j.hostId !== undefined) excluded.add(j.hostId);
       for (const h of result.hosts) previous.add(h);
       log.info('re-scheduling aborted recipe set', { set: setView.number, excluded: [...excluded] });
-      setView = addAttempt(planSet, attempt + 1, setView);
+      setView = addAttempt(planSet, attemptsBefore + attempt + 1, setView);
     }
     setDone[planSet.index] = true;
   };

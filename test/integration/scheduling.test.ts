@@ -5,9 +5,12 @@
  * search attributes, and leases that come back when their holder gave up or is gone.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SCHEDULER_WORKFLOW_ID } from '../../src/domain/ids.js';
+import { CONTROL_TASK_QUEUE, SCHEDULER_WORKFLOW_ID } from '../../src/domain/ids.js';
+import { validateSpec } from '../../src/domain/parse-spec.js';
+import { buildPlan } from '../../src/domain/plan.js';
 import type { JobView, SubmissionView } from '../../src/domain/views.js';
 import { cancelLeaseRequestSignal, configureSignal, DEFAULT_SCHEDULER_CONFIG, labQuery, requestLeaseSignal } from '../../src/workflows/scheduler-messages.js';
+import type { SubmissionInput } from '../../src/workflows/submission.js';
 import { osTest, TestLab, waitFor } from '../helpers/lab.js';
 
 let lab: TestLab;
@@ -255,5 +258,27 @@ describe('leases', () => {
     const view = await lab.waitForSubmission(id);
     expect(view.jobs[0]!.result).toMatchObject({ kind: 'aborted', cause: 'internal', reason: expect.stringMatching(/^chain workflow on s2 failed/) });
     await waitFor('s2 to be idle again', async () => (await hostState('s2'))?.state === 'idle', 10_000);
+  });
+});
+
+describe('restart', () => {
+  it('goes on counting attempts from the job it re-runs, and prefers hosts that job has not run on', async () => {
+    const parsed = validateSpec({ name: 'restart of probe', jobs: [{ name: 'probe', workerClass: 'local', runner: { command: ['sh', '-c', 'echo "$TESTBAY_ATTEMPT $TESTBAY_HOST" > "$TESTBAY_RESULTS_DIR/attempt.txt"'] } }] });
+    if (!parsed.ok) throw new Error('bad spec');
+    const submissionId = `rst${Date.now().toString(36)}`;
+    // What the API starts for a restart of a job whose second attempt ran on s2, after s1.
+    const input: SubmissionInput = {
+      submissionId,
+      plan: buildPlan(parsed.submission),
+      config: lab.config.run,
+      createdAt: new Date().toISOString(),
+      register: { submission: parsed.submission },
+      lineage: { probe: 'oldsubmission.2' },
+      restarted: { probe: { attempt: 2, hosts: ['s1', 's2'] } },
+    };
+    await lab.temporal.workflow.start('submissionWorkflow', { workflowId: `sub-${submissionId}`, taskQueue: CONTROL_TASK_QUEUE, args: [input] });
+    const view = await lab.waitForSubmission(submissionId);
+    expect(view.jobs[0]).toMatchObject({ name: 'probe', attempt: 3, hostId: 's3', clonedFrom: 'oldsubmission.2', result: { kind: 'passed' } });
+    expect((await lab.api.artifact(view.jobs[0]!.id, 'attempt.txt')).toString()).toBe('3 s3\n');
   });
 });

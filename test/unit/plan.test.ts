@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatIssue, validateSpec } from '../../src/domain/parse-spec.js';
 import { buildPlan, initialJobNumbers } from '../../src/domain/plan.js';
-import { selectRestart } from '../../src/domain/restart.js';
+import { restartHistory, selectRestart } from '../../src/domain/restart.js';
 import { job, spec } from '../helpers/spec.js';
 import type { SubmissionInput } from '../../src/domain/spec.js';
 
@@ -152,6 +152,21 @@ describe('restart', () => {
     const s = selectRestart(submission(), 'B', true);
     expect(s.jobs.map((j) => j.name)).toEqual(['A', 'B', 'C', 'report', 'partner']);
     expect(s.jobs.find((j) => j.name === 'report')!.startAfter).toEqual(['B']);
+  });
+
+  it('carries over the attempt each re-run job reached and the hosts of all its attempts', () => {
+    const jobs = [
+      { id: 's.1', name: 'A', setNumber: 1, attempt: 1, workerClass: 'local', state: 'done' as const, hostId: 'h1' },
+      { id: 's.2', name: 'B', setNumber: 1, attempt: 1, workerClass: 'local', state: 'done' as const, hostId: 'h1' },
+      { id: 's.3', name: 'A', setNumber: 2, attempt: 2, workerClass: 'local', state: 'done' as const, hostId: 'h2' },
+      { id: 's.4', name: 'B', setNumber: 2, attempt: 2, workerClass: 'local', state: 'done' as const, hostId: 'h2' },
+      { id: 's.5', name: 'never', setNumber: 3, attempt: 1, workerClass: 'local', state: 'done' as const },
+    ];
+    expect(restartHistory({ jobs }, ['A', 'B', 'never', 'new'])).toEqual({
+      A: { attempt: 2, hosts: ['h1', 'h2'] },
+      B: { attempt: 2, hosts: ['h1', 'h2'] },
+      never: { attempt: 1, hosts: [] },
+    });
   });
 
   it('leaves the dependents out when asked', () => {
