@@ -14,13 +14,14 @@ import {
   setHandler,
   sleep,
   startChild,
+  upsertSearchAttributes,
   workflowInfo,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import { chainWorkflowId, CONTROL_TASK_QUEUE, SCHEDULER_WORKFLOW_ID } from '../domain/ids.js';
 import type { RunConfig } from '../domain/job-run.js';
 import type { RecipeRequest } from '../domain/lab.js';
-import { AbortCause, type JobResult } from '../domain/outcome.js';
+import { AbortCause, summarize, type JobResult } from '../domain/outcome.js';
 import type { Requirement } from '../domain/requirements.js';
 import { chainWorkflow, type ChainJob, type ChainResult } from './chain.js';
 import { chainFaultSignal, partnerStopSignal, setLeasedSignal } from './chain-messages.js';
@@ -34,7 +35,7 @@ import {
   requestLeaseSignal,
   type LeaseGrant,
 } from './scheduler-messages.js';
-import { HostKey, JobKey, SubmissionKey, WorkerClassKey } from './search-attributes.js';
+import { HostKey, JobKey, ResultKey, SubmissionKey, WorkerClassKey } from './search-attributes.js';
 
 export interface RecipeInput {
   workerClass: string;
@@ -72,7 +73,9 @@ export async function recipeSetWorkflow(input: RecipeSetInput): Promise<RecipeSe
   // Leases handed straight back (a grant that came too late) are sent before this returns.
   const handedBack = new Set<Promise<void>>();
   try {
-    return await runRecipeSet(input, handedBack);
+    const result = await runRecipeSet(input, handedBack);
+    upsertSearchAttributes([{ key: ResultKey, value: summarize(Object.values(result.results)) }]);
+    return result;
   } finally {
     await Promise.all([...handedBack]);
   }
@@ -180,6 +183,7 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Set<Promise<void>
   }
   const leases = grant.leases;
   const hosts = leases.map((l) => l.hostId);
+  upsertSearchAttributes([{ key: HostKey, value: hosts }]);
   await getExternalWorkflowHandle(input.submissionWorkflowId)
     .signal(setLeasedSignal, { setNumber: input.setNumber, hosts })
     .catch((err: unknown) => log.warn('could not tell the submission about the lease', { error: String(err) }));
@@ -196,7 +200,8 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Set<Promise<void>
           typedSearchAttributes: [
             { key: SubmissionKey, value: input.submissionId },
             { key: HostKey, value: [leases[i]!.hostId] },
-            { key: JobKey, value: recipe.jobs.map((j) => j.name) },
+            // names and ids: `TestbayJob = "install"` and `TestbayJob = "<submission>.3"` both find it
+            { key: JobKey, value: [...recipe.jobs.map((j) => j.name), ...recipe.jobs.map((j) => j.id)] },
             { key: WorkerClassKey, value: [recipe.workerClass] },
           ],
           memo: { jobs: recipe.jobs.map((j) => j.name).join(', ') },

@@ -325,7 +325,8 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
       parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
       typedSearchAttributes: [
         { key: SubmissionKey, value: submissionId },
-        { key: JobKey, value: planSet.jobs },
+        // names and ids: `TestbayJob = "install"` and `TestbayJob = "<submission>.3"` both find it
+        { key: JobKey, value: [...planSet.jobs, ...setView.jobIds] },
         { key: WorkerClassKey, value: [...new Set(recipes.map((r) => r.workerClass))] },
       ],
       memo: { jobs: planSet.jobs.join(', '), attempt },

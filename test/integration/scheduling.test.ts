@@ -10,6 +10,7 @@ import { validateSpec } from '../../src/domain/parse-spec.js';
 import { buildPlan } from '../../src/domain/plan.js';
 import type { JobView, SubmissionView } from '../../src/domain/views.js';
 import { cancelLeaseRequestSignal, configureSignal, DEFAULT_SCHEDULER_CONFIG, labQuery, requestLeaseSignal } from '../../src/workflows/scheduler-messages.js';
+import { HostKey, JobKey, ResultKey } from '../../src/workflows/search-attributes.js';
 import type { SubmissionInput } from '../../src/workflows/submission.js';
 import { osTest, TestLab, waitFor } from '../helpers/lab.js';
 
@@ -69,6 +70,15 @@ describe('chains (startDirectlyAfter)', () => {
     const [a, b, cc, other] = await Promise.all([span(jobs['c-a']!.id), span(jobs['c-b']!.id), span(jobs['c-c']!.id), span(k.jobs[0]!.id)]);
     expect(a.end <= b.start && b.end <= cc.start).toBe(true);
     expect(other.start >= cc.end).toBe(true);
+
+    // The recipe set's workflow says where it ran and how it ended, for Temporal Web;
+    // it and its chain are found by job name and by job id.
+    const rs = await lab.temporal.workflow.getHandle(`rs-${chain.id}-1`).describe();
+    expect(rs.typedSearchAttributes.get(HostKey)).toEqual(['s1']);
+    expect(rs.typedSearchAttributes.get(ResultKey)).toBe('passed');
+    expect(rs.typedSearchAttributes.get(JobKey)).toEqual(['c-a', 'c-b', 'c-c', ...chain.jobs.map((j) => j.id)]);
+    const chainWf = await lab.temporal.workflow.getHandle(`chain-${chain.id}-1-s1`).describe();
+    expect(chainWf.typedSearchAttributes.get(JobKey)).toEqual(['c-a', 'c-b', 'c-c', ...chain.jobs.map((j) => j.id)]);
   });
 
   // A → (B → C, D → E)
