@@ -4,7 +4,13 @@
  * priority, waiting reasons, impossible requests, phase deadlines, queue timeouts, restart,
  * search attributes, and leases that come back when their holder gave up or is gone.
  */
+import { readFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { groupMembers } from '../../src/activities/host/process-group.js';
 import { CONTROL_TASK_QUEUE, SCHEDULER_WORKFLOW_ID } from '../../src/domain/ids.js';
 import { validateSpec } from '../../src/domain/parse-spec.js';
 import { buildPlan } from '../../src/domain/plan.js';
@@ -40,6 +46,24 @@ const hang = (name: string, slot: string) => osTest(name, { HANG_MODULE: 'boot' 
 
 async function jobRunning(jobId: string): Promise<void> {
   await waitFor(`job ${jobId} to run`, async () => (await lab.api.job(jobId)).state === 'running');
+}
+/** Waits until the job's runner is in `module`; returns its process group and the grandchild that ignores SIGTERM. */
+async function runnerIn(jobId: string, module: string) {
+  const job = await waitFor(`job ${jobId} in module ${module}`, async () => {
+    const j = await lab.api.job(jobId);
+    return j.state === 'running' && j.progress?.module === module ? j : undefined;
+  });
+  const workDir = lab.workDirOf(job.hostId!);
+  const pgid = Number(await waitFor('the runner pid file', () => fs.readFile(path.join(workDir, 'runners', `${jobId}.pid`), 'utf8')));
+  const stubborn = Number(await waitFor('the grandchild pid file', () => fs.readFile(path.join(workDir, 'jobs', jobId, 'results', 'stubborn.pid'), 'utf8').catch(() => undefined)));
+  return { pgid, stubborn };
+}
+function isAlive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 /** The scheduler's own view, with lease tokens (the API hides them). */
 const schedulerLab = () => lab.temporal.workflow.getHandle(SCHEDULER_WORKFLOW_ID).query(labQuery);
@@ -135,6 +159,39 @@ describe('chains (startDirectlyAfter)', () => {
     expect(byName(view).x1!.result).toEqual({ kind: 'cancelled', reason: 'cancelled by tester' });
   });
 
+  it('are cancelled whole when the running job is cancelled: its runner and every descendant stopped (AC3)', async () => {
+    const { id, jobs } = await lab.submit({
+      jobs: [osTest('r1', { HANG_MODULE: 'install', STUBBORN_CHILD: '1' }), osTest('r2', {}, { startDirectlyAfter: 'r1' }), osTest('r3', {}, { startDirectlyAfter: 'r2' })],
+    });
+    const { pgid, stubborn } = await runnerIn(jobs[0]!.id, 'install');
+    expect(isAlive(pgid) && isAlive(stubborn)).toBe(true);
+    await lab.submitter.cancelJob(jobs[0]!.id, 'wrong build');
+    const view = await lab.waitForSubmission(id);
+    expect(view.jobs.map((j) => [j.name, j.result])).toEqual([
+      ['r1', { kind: 'cancelled', reason: 'cancelled by tester: wrong build' }],
+      ['r2', { kind: 'cancelled', reason: 'cancelled by tester: wrong build' }],
+      ['r3', { kind: 'cancelled', reason: 'cancelled by tester: wrong build' }],
+    ]);
+    expect(groupMembers(pgid)).toEqual([]);
+    expect(isAlive(stubborn)).toBe(false);
+  });
+
+  it('are cancelled whole when any of their jobs is cancelled while still queued, before any lease (AC3)', async () => {
+    const busy = await lab.submit({ jobs: [hang('occupant', 's2')] });
+    await jobRunning(busy.jobs[0]!.id);
+    const { id, jobs } = await lab.submit({ jobs: [osTest('q1', {}, on('s2')), osTest('q2', {}, { ...on('s2'), startDirectlyAfter: 'q1' })] });
+    await waitingReason(id, 'q1', /in queue/);
+    await lab.submitter.cancelJob(jobs[1]!.id);
+    const view = await lab.waitForSubmission(id);
+    expect(view.result).toBe('cancelled');
+    expect(view.jobs.map((j) => [j.name, j.result?.kind, j.hostId])).toEqual([
+      ['q1', 'cancelled', undefined],
+      ['q2', 'cancelled', undefined],
+    ]);
+    expect((await hostState('s2'))!.lease?.label).toMatch(new RegExp(`^${busy.id} `));
+    expect((await schedulerLab()).queue).toEqual([]);
+  });
+
   it('do not re-run a set in which a test failed, even though another job of it aborted', async () => {
     // A → (B fails, D crashes): D aborted, but re-running the set would run B's failed test again.
     const view = await lab.run({
@@ -163,6 +220,28 @@ describe('recipe sets (parallelWith)', () => {
     expect(jobs.client!.result?.kind).toBe('failed');
     expect(jobs.server!.result).toEqual({ kind: 'skipped', reason: 'partner `client` failed' });
     expect(jobs.server!.hostId).not.toBe(jobs.client!.hostId);
+  });
+
+  it('stop and skip the running partners of a job that aborted, and are retried whole', async () => {
+    const view = await lab.run({
+      jobs: [
+        osTest('server', { HANG_MODULE: 'login', HANG_ATTEMPT: '1' }, { parallelWith: 'client', maxRetries: 1 }),
+        osTest('client', { CRASH_MODULE: 'boot', MODULES: 'boot' }),
+      ],
+    });
+    const [first, second] = view.recipeSets;
+    const inSet = (n: number) => Object.fromEntries(view.jobs.filter((j) => j.setNumber === n).map((j) => [j.name, j])) as Record<string, JobView>;
+    const a1 = inSet(first!.number);
+    expect(a1.client!.result).toMatchObject({ kind: 'aborted', cause: 'runner-crash' });
+    expect(a1.server!.result).toEqual({ kind: 'skipped', reason: 'partner `client` aborted' });
+    // The clone holds both partners, away from the host the abort happened on.
+    expect(second).toMatchObject({ attempt: 2, clonedFrom: first!.number, excludedHosts: [a1.client!.hostId] });
+    const a2 = inSet(second!.number);
+    expect(Object.keys(a2).sort()).toEqual(['client', 'server']);
+    expect(a2.server!.clonedFrom).toBe(a1.server!.id);
+    expect(a2.client!.clonedFrom).toBe(a1.client!.id);
+    expect([a2.server!.hostId, a2.client!.hostId]).not.toContain(a1.client!.hostId);
+    expect(a2.client!.result).toMatchObject({ kind: 'aborted', cause: 'runner-crash' });
   });
 
   it('get all their hosts at once or wait, holding none (all-or-nothing), and say why', async () => {
@@ -218,6 +297,57 @@ describe('the queue', () => {
     await lab.submitter.cancelSubmission(busy.id);
     await lab.waitForSubmission(busy.id);
     expect((await lab.host('s2'))!.state).toBe('idle');
+  });
+});
+
+describe('after-edges (startAfter)', () => {
+  it('start a job only after all its parents passed, skip it when one failed or was cancelled, and restart it with its parent', async () => {
+    const { id, jobs } = await lab.submit({
+      jobs: [
+        osTest('ok-1', { MODULES: 'boot' }),
+        osTest('ok-2', { MODULES: 'boot,install' }),
+        osTest('after-ok', { MODULES: 'boot' }, { startAfter: ['ok-1', 'ok-2'] }),
+        osTest('bad', { FAIL_MODULE: 'boot', MODULES: 'boot' }),
+        osTest('after-bad', { MODULES: 'boot' }, { startAfter: ['bad'] }),
+        osTest('stuck', { HANG_MODULE: 'boot' }),
+        osTest('after-stuck', { MODULES: 'boot' }, { startAfter: ['stuck'] }),
+      ],
+    });
+    const stuck = jobs.find((j) => j.name === 'stuck')!;
+    await jobRunning(stuck.id);
+    await lab.submitter.cancelJob(stuck.id);
+    const view = await lab.waitForSubmission(id);
+    const byJob = byName(view);
+    expect(byJob['after-ok']!.result).toEqual({ kind: 'passed' });
+    for (const parent of ['ok-1', 'ok-2']) expect(byJob['after-ok']!.startedAt! >= byJob[parent]!.endedAt!).toBe(true);
+    expect(byJob['after-bad']!.result).toEqual({ kind: 'skipped', reason: 'parent `bad` failed' });
+    expect(byJob['after-stuck']!.result).toEqual({ kind: 'skipped', reason: 'parent `stuck` cancelled' });
+    expect(byJob['after-bad']!.hostId).toBeUndefined();
+
+    // Restarting a parent re-runs its startAfter children too, after it, linked to the old attempts.
+    const again = await lab.submitter.restartJob(byJob['ok-1']!.id);
+    expect(again.jobs.map((j) => j.name)).toEqual(['ok-1', 'after-ok']);
+    const rerun = byName(await lab.waitForSubmission(again.id));
+    expect([rerun['ok-1']!.result?.kind, rerun['after-ok']!.result?.kind]).toEqual(['passed', 'passed']);
+    expect(rerun['after-ok']!.clonedFrom).toBe(byJob['after-ok']!.id);
+    expect(rerun['after-ok']!.startedAt! >= rerun['ok-1']!.endedAt!).toBe(true);
+  });
+});
+
+describe('phase deadlines', () => {
+  it('aborts a job whose provisioning takes longer than provisionTimeoutMs (an asset server that never answers)', async () => {
+    const stalled = new Set<http.ServerResponse>();
+    const server = http.createServer((_req, res) => void stalled.add(res)); // accepts, never answers
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/never.img`;
+      const view = await lab.run({ jobs: [osTest('slow-setup', {}, { provisionTimeoutMs: 2_000, assets: [{ url, sha256: 'a'.repeat(64) }] })] });
+      expect(view.jobs[0]!.result).toEqual({ kind: 'aborted', cause: 'setup-timeout', reason: 'provisioning `slow-setup` took longer than 2 s' });
+      expect(stalled.size).toBe(1);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 
