@@ -36,7 +36,10 @@ export interface JobDetails extends JobView {
   tests: TestCaseResult[];
   artifacts: ArtifactInfo[];
   logBytes: number;
+  /** the job's chain workflow in Temporal Web once it has a host, else its submission's */
   temporalWebUrl: string;
+  /** the submission's workflow in Temporal Web */
+  submissionWebUrl: string;
 }
 
 const LEASE_HEADER = 'x-testbay-lease';

@@ -87,6 +87,7 @@ export const job: Command = async (args) => {
   if (d.startedAt) lines.push(`  started    ${d.startedAt}${d.endedAt ? `   ended ${d.endedAt}` : ''}`);
   lines.push(`  tests      ${d.tests.length} (${d.tests.filter((t) => t.status === 'failed' || t.status === 'error').length} failed)   artifacts ${d.artifacts.length}   log ${d.logBytes} bytes`);
   lines.push(`  temporal   ${d.temporalWebUrl}`);
+  if (d.submissionWebUrl && d.submissionWebUrl !== d.temporalWebUrl) lines.push(`             ${d.submissionWebUrl} (the submission)`);
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 };

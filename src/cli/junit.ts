@@ -86,6 +86,7 @@ function suite(job: JobDetails, prior: string[]): { text: string; counts: Counts
     ...(job.hostId ? [['testbay.host', job.hostId]] : []),
     ...prior.map((p) => ['testbay.earlier-attempt', p]),
     ['testbay.temporal', job.temporalWebUrl],
+    ...(job.submissionWebUrl && job.submissionWebUrl !== job.temporalWebUrl ? [['testbay.temporal.submission', job.submissionWebUrl]] : []),
   ];
   const text = [
     `  <testsuite${attr({ name: job.name, id: job.id, hostname: job.hostId, tests: c.tests, failures: c.failures, errors: c.errors, skipped: c.skipped, time: seconds(durationMs), timestamp: job.startedAt })}>`,

@@ -1,10 +1,14 @@
 /**
- * @module The API's shapes as zod schemas, for the OpenAPI document: what every endpoint
- * returns, and the small request bodies. The job spec itself comes from the domain. These
- * describe the TypeScript view types (src/domain/views.ts, the scheduler's LabView); an
- * e2e test parses real responses with them, so the document cannot drift from the code.
+ * @module The API's shapes as zod schemas: what every endpoint returns (for the OpenAPI
+ * document; an e2e test parses real responses with them), and what it takes — path
+ * parameters, queries and bodies, which the routes validate with these very schemas, so
+ * the document says what the code checks. The job spec itself comes from the domain. The
+ * responses describe the TypeScript view types (src/domain/views.ts, the scheduler's
+ * LabView).
  */
 import { z } from 'zod';
+import { VERDICTS } from '../../domain/batch-ledger.js';
+import { HOST_ID_PATTERN, JOB_ID_PATTERN, SUBMISSION_ID_PATTERN } from '../../domain/ids.js';
 import { AbortCause, RESULT_KINDS } from '../../domain/outcome.js';
 import { JOB_STATES } from '../../domain/views.js';
 
@@ -126,7 +130,8 @@ export const jobDetails = job.extend({
   tests: z.array(testCase),
   artifacts: z.array(artifact),
   logBytes: z.number().int(),
-  temporalWebUrl: z.string().describe("the submission's workflow in Temporal Web"),
+  temporalWebUrl: z.string().describe("the job's chain workflow in Temporal Web once it has a host (else the submission's)"),
+  submissionWebUrl: z.string().describe("the submission's workflow in Temporal Web"),
 });
 
 export const host = z.object({
@@ -160,9 +165,90 @@ export const lab = z.object({
 export const session = z.object({ name: z.string(), role: z.string(), canOperate: z.boolean(), temporalWebUrl: z.string(), namespace: z.string() });
 export const plan = z.looseObject({ jobs: z.array(z.looseObject({ name: z.string() })), recipes: z.array(z.looseObject({})), recipeSets: z.array(z.looseObject({})) }).describe('the planner\'s output: jobs with their dependencies, chains (recipes) and recipe sets');
 
-// Request bodies (the routes validate the same fields).
-export const reasonBody = z.object({ reason: z.string().max(500).optional() });
-export const restartBody = z.object({ children: z.boolean().default(true).describe('also re-run the jobs that depend on it') });
-export const maintenanceBody = z.object({ on: z.boolean() });
-export const progressBody = z.object({ state: z.enum(['scheduled', 'provisioning', 'running', 'uploading']).optional(), progress: progress.optional(), savedBytes: z.number().int().optional() });
-export const testsBody = z.object({ tests: z.array(testCase) });
+export const testList = z.object({ tests: z.array(testCase) });
+export const artifactList = z.object({ artifacts: z.array(artifact) });
+
+export const verdict = z.object({
+  test: z.string(),
+  verdict: z.enum(VERDICTS),
+  reason: z.string().optional(),
+  attempts: z.number().int().describe('how many times it was handed to a batch (results and losses)'),
+  late: z.number().int().optional().describe('results that came after its verdict (at-least-once execution): history, not counted'),
+});
+export const verdictList = z.object({ verdicts: z.array(verdict) }).describe("a batch run's verdicts: exactly one per test");
+
+// What the routes take. They validate with these schemas; the document shows the same ones.
+
+export const submissionIdParam = z.string().regex(SUBMISSION_ID_PATTERN, 'is not a submission id');
+export const jobIdParam = z.string().regex(JOB_ID_PATTERN, 'is not a job id');
+export const hostIdParam = z.string().regex(HOST_ID_PATTERN, 'is not a host id');
+
+export const listQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(50).describe('1 to 500'),
+  state: z.enum(['running', 'done']).optional(),
+  result: z.enum(RESULT_KINDS).optional(),
+  host: z.string().optional().describe('ran (or runs) on this host'),
+  q: z.string().max(200).optional().describe('text in the id, name or job names'),
+});
+export const logQuery = z.object({
+  follow: z.enum(['1', 'true', '0', 'false']).optional().describe('1: follow live as Server-Sent Events (`log` chunks from the first byte, then `end`)'),
+  token: z.string().optional().describe('the bearer token, for EventSource: accepted only with follow=1'),
+});
+export const eventsQuery = z.object({ token: z.string().optional().describe('the bearer token, for EventSource') });
+export const offsetQuery = z.object({ offset: z.coerce.number().int().min(0).describe('byte offset of the chunk') });
+export const batchTestsQuery = z.object({ offset: z.coerce.number().int().min(0), limit: z.coerce.number().int().min(1).max(100_000) });
+
+export const reasonBody = z.strictObject({ reason: z.string().max(500).optional() }).default({}).describe('why (shown with the result)');
+export const markBrokenBody = z.strictObject({ reason: z.string().min(1).max(500).optional() }).default({});
+export const restartBody = z.strictObject({ children: z.boolean().default(true).describe('also re-run the jobs that depend on it') }).default({ children: true });
+export const maintenanceBody = z.strictObject({ on: z.boolean() });
+export const progressBody = z.strictObject({
+  state: z.enum(['scheduled', 'provisioning', 'running', 'uploading']).optional(),
+  progress: z
+    .strictObject({
+      module: z.string().max(200).optional(),
+      percent: z.number().min(0).max(100).optional(),
+      message: z.string().max(1000).optional(),
+    })
+    .optional(),
+  savedBytes: z.number().int().min(0).optional(),
+});
+export const testsBody = z.strictObject({
+  tests: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1).max(500),
+        classname: z.string().max(500).optional(),
+        status: z.enum(['passed', 'failed', 'error', 'skipped']),
+        durationMs: z.number().min(0).optional(),
+        message: z.string().max(10_000).optional(),
+      }),
+    )
+    .max(100_000),
+});
+
+// The control worker's writes.
+export const openJobBody = z.strictObject({
+  jobId: z.string(),
+  submissionId: z.string(),
+  name: z.string(),
+  attempt: z.number().int().min(1),
+  setNumber: z.number().int().min(0),
+  hostId: z.string(),
+  leaseToken: z.string().min(1),
+});
+export const finishJobBody = z.strictObject({
+  leaseToken: z.string().min(1),
+  result: z.looseObject({ kind: z.enum(RESULT_KINDS) }),
+});
+export const batchTestsBody = z.strictObject({ tests: z.array(z.string().min(1).max(300)).max(1_000_000) });
+export const verdictsBody = z.strictObject({
+  offset: z.number().int().min(0),
+  verdicts: z.array(z.looseObject({ test: z.string(), verdict: z.string(), attempts: z.number() })),
+});
+export const submissionRecordBody = z
+  .looseObject({ id: z.string(), createdAt: iso, workflowId: z.string(), submission: z.looseObject({ jobs: z.array(z.looseObject({})) }), plan })
+  .describe('a submission record (id, spec, plan) the scheduler started itself (a health check)');
+export const finalViewBody = z
+  .looseObject({ id: z.string(), state: z.enum(['running', 'done']), jobs: z.array(z.looseObject({ id: z.string() })), recipeSets: z.array(z.looseObject({})) })
+  .describe("a submission's final view (the shape of Submission)");

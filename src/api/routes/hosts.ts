@@ -3,15 +3,10 @@
  * operator's actions: maintenance on/off, clear or mark broken, remove.
  */
 import express, { Router } from 'express';
-import { z } from 'zod';
-import { HOST_ID_PATTERN } from '../../domain/ids.js';
 import { parseOr400 } from '../http-errors.js';
 import { authorize } from '../middleware.js';
+import { hostIdParam, maintenanceBody, markBrokenBody } from './api-schemas.js';
 import type { RouteDeps } from './deps.js';
-
-const hostIdParam = z.string().regex(HOST_ID_PATTERN, 'is not a host id');
-const maintenanceBody = z.strictObject({ on: z.boolean() });
-const brokenBody = z.strictObject({ reason: z.string().min(1).max(500).optional() }).default({});
 
 export function hostRoutes(deps: RouteDeps): Router {
   const r = Router();
@@ -34,7 +29,7 @@ export function hostRoutes(deps: RouteDeps): Router {
 
   r.post('/hosts/:id/mark-broken', authorize(tokens, 'operate'), express.json({ limit: '16kb' }), async (req, res) => {
     const hostId = parseOr400(hostIdParam, req.params.id, 'host id');
-    const { reason } = parseOr400(brokenBody, req.body ?? {}, 'body');
+    const { reason } = parseOr400(markBrokenBody, req.body ?? {}, 'body');
     res.json(await gateway.hostAction({ hostId, action: 'mark-broken', ...(reason ? { reason } : {}) }));
   });
 

@@ -4,8 +4,7 @@
  * byte to the end), and fetch its artifacts.
  */
 import express, { Router, type Response } from 'express';
-import { z } from 'zod';
-import { JOB_ID_PATTERN, submissionOfJob } from '../../domain/ids.js';
+import { batchRunWorkflowId, chainWorkflowId, submissionOfJob } from '../../domain/ids.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
 import { liveSubmissionView } from '../live-view.js';
 import { selectRestart } from '../../domain/restart.js';
@@ -14,11 +13,8 @@ import { acceptSubmission } from './submissions.js';
 import { authorize, principalOf, wantsFollow } from '../middleware.js';
 import { artifactHeaders, untrusted } from '../untrusted-content.js';
 import type { ResultStore } from '../store/result-store.js';
+import { jobIdParam, reasonBody, restartBody } from './api-schemas.js';
 import type { RouteDeps } from './deps.js';
-
-export const jobIdParam = z.string().regex(JOB_ID_PATTERN, 'is not a job id');
-const cancelBody = z.strictObject({ reason: z.string().max(500).optional() }).default({});
-const restartBody = z.strictObject({ children: z.boolean().default(true) }).default({ children: true });
 
 export function jobRoutes(deps: RouteDeps): Router {
   const r = Router();
@@ -47,19 +43,21 @@ export function jobRoutes(deps: RouteDeps): Router {
           }
         : undefined);
     if (!job) throw new HttpError(404, `no job ${id}`);
+    const web = (workflowId: string) => `${deps.temporalWebUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
     res.json({
       ...job,
       submissionId: view.id,
       tests: record?.tests ?? [],
       artifacts: record?.artifacts ?? [],
       logBytes: record?.logBytes ?? 0,
-      temporalWebUrl: `${deps.temporalWebUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(view.workflowId)}`,
+      temporalWebUrl: web(jobWorkflowId(view.id, id, job) ?? view.workflowId),
+      submissionWebUrl: web(view.workflowId),
     });
   });
 
   r.post('/jobs/:id/cancel', authorize(tokens, 'submit'), express.json({ limit: '16kb' }), async (req, res) => {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
-    const body = parseOr400(cancelBody, req.body ?? {}, 'body');
+    const body = parseOr400(reasonBody, req.body ?? {}, 'body');
     const submissionId = submissionOfJob(id);
     if (!(await store.getSubmission(submissionId))) throw new HttpError(404, `no job ${id}`);
     const reason = `cancelled by ${principalOf(res).name}${body.reason ? `: ${body.reason}` : ''}`;
@@ -142,6 +140,17 @@ export function jobRoutes(deps: RouteDeps): Router {
   });
 
   return r;
+}
+
+/**
+ * The workflow that runs a job: its chain workflow once a host is known, or for a batch
+ * of a batch run (`<submission>.<run>.<batch>`) the batch run's workflow; undefined while
+ * the job waits for a host (only the submission workflow knows it then).
+ */
+export function jobWorkflowId(submissionId: string, id: string, job: Pick<JobView, 'setNumber' | 'hostId'>): string | undefined {
+  const parts = id.split('.');
+  if (parts.length === 3) return batchRunWorkflowId(submissionId, Number(parts[1]));
+  return job.hostId ? chainWorkflowId(submissionId, job.setNumber, job.hostId) : undefined;
 }
 
 export function artifactName(params: Record<string, unknown>): string {

@@ -28,8 +28,8 @@ interface Operation {
   summary: string;
   permission: Permission;
   params?: Param[];
-  body?: { schema: string; type?: string; description?: string };
-  ok: { status: number; schema?: string; type?: string; description: string };
+  body?: { schema: SchemaName | 'JobSpec' | 'Bytes'; type?: string; description?: string };
+  ok: { status: number; schema?: SchemaName; type?: string; description: string };
 }
 
 const ROLES: Record<Permission, string> = {
@@ -41,78 +41,103 @@ const ROLES: Record<Permission, string> = {
   control: 'the control token',
 };
 
-const submissionId: Param = { name: 'id', in: 'path', required: true, description: 'submission id', schema: { type: 'string', pattern: '^[a-z0-9]{6,32}$' } };
-const jobId: Param = { name: 'id', in: 'path', required: true, description: 'job id: <submission>.<n>', schema: { type: 'string', pattern: '^[a-z0-9]{6,32}\\.[0-9]{1,6}$' } };
-const hostId: Param = { name: 'id', in: 'path', required: true, description: 'host id', schema: { type: 'string' } };
-const lease: Param = { name: 'x-testbay-lease', in: 'header', required: true, description: 'the lease token the job was opened under' };
-const str = { type: 'string' };
-
-/** Every endpoint of /api/v1 (plus /metrics), in the order people meet them. */
-export const OPERATIONS: Operation[] = [
-  { method: 'post', path: '/submissions', tag: 'submissions', summary: 'Submit a job spec (JSON, or YAML with content-type application/yaml)', permission: 'submit', body: { schema: 'JobSpec', type: 'application/json', description: 'also accepted as application/yaml' }, ok: { status: 201, schema: 'Accepted', description: 'accepted: the submission id, its workflow id and job ids' } },
-  {
-    method: 'get', path: '/submissions', tag: 'submissions', summary: 'Recent submissions, newest first', permission: 'read',
-    params: [
-      { name: 'state', in: 'query', description: 'running or done', schema: { type: 'string', enum: ['running', 'done'] } },
-      { name: 'result', in: 'query', description: 'passed, failed, aborted, cancelled or skipped', schema: { type: 'string', enum: ['passed', 'failed', 'aborted', 'cancelled', 'skipped'] } },
-      { name: 'host', in: 'query', description: 'ran on this host', schema: str },
-      { name: 'q', in: 'query', description: 'text in the id, name or job names', schema: str },
-      { name: 'limit', in: 'query', description: '1 to 500, default 50', schema: { type: 'integer', minimum: 1, maximum: 500 } },
-    ],
-    ok: { status: 200, schema: 'SubmissionList', description: 'summaries' },
-  },
-  { method: 'get', path: '/submissions/{id}', tag: 'submissions', summary: "A submission's jobs: state, result (kind, cause, reason), host, attempt, lineage, waiting reason, progress", permission: 'read', params: [submissionId], ok: { status: 200, schema: 'Submission', description: 'the live view' } },
-  { method: 'get', path: '/submissions/{id}/plan', tag: 'submissions', summary: 'The plan: jobs with their dependencies, chains and recipe sets (the dependency graph)', permission: 'read', params: [submissionId], ok: { status: 200, schema: 'Plan', description: 'the plan' } },
-  { method: 'post', path: '/submissions/{id}/cancel', tag: 'submissions', summary: 'Cancel a submission', permission: 'submit', params: [submissionId], body: { schema: 'ReasonBody' }, ok: { status: 202, schema: 'Cancelling', description: 'cancelling' } },
-  { method: 'get', path: '/jobs/{id}', tag: 'jobs', summary: 'One job with its tests, artifacts and Temporal Web link', permission: 'read', params: [jobId], ok: { status: 200, schema: 'JobDetails', description: 'the job' } },
-  { method: 'post', path: '/jobs/{id}/cancel', tag: 'jobs', summary: "Cancel a job's whole chain", permission: 'submit', params: [jobId], body: { schema: 'ReasonBody' }, ok: { status: 202, schema: 'Cancelling', description: 'cancelling' } },
-  { method: 'post', path: '/jobs/{id}/restart', tag: 'jobs', summary: 'Re-run a finished job (with its chain ancestors and, unless children is false, its dependants) as a new submission', permission: 'submit', params: [jobId], body: { schema: 'RestartBody' }, ok: { status: 201, schema: 'Accepted', description: 'the new submission' } },
-  { method: 'get', path: '/jobs/{id}/log', tag: 'jobs', summary: "A job's log; with follow=1 Server-Sent Events: `log` chunks from the first byte, then `end` with the result", permission: 'read', params: [jobId, { name: 'follow', in: 'query', description: '1: follow live (text/event-stream)', schema: str }, { name: 'token', in: 'query', description: 'the bearer token, for EventSource (GET only)', schema: str }], ok: { status: 200, type: 'text/plain', description: 'the log so far, or an event stream' } },
-  { method: 'get', path: '/jobs/{id}/tests', tag: 'jobs', summary: 'Per-test results', permission: 'read', params: [jobId], ok: { status: 200, schema: 'TestsBody', description: 'tests' } },
-  { method: 'get', path: '/jobs/{id}/artifacts', tag: 'jobs', summary: 'Artifacts of a job', permission: 'read', params: [jobId], ok: { status: 200, schema: 'ArtifactList', description: 'artifacts' } },
-  { method: 'get', path: '/jobs/{id}/artifacts/{name}', tag: 'jobs', summary: 'One artifact (screenshots, JUnit XML, …); name may contain slashes', permission: 'read', params: [jobId, { name: 'name', in: 'path', required: true, description: 'artifact path', schema: str }], ok: { status: 200, type: 'application/octet-stream', description: 'the file' } },
-  { method: 'get', path: '/hosts', tag: 'hosts', summary: 'Hosts (state, lease, broken and offline reasons, recent aborts) and the lease queue, from the scheduler', permission: 'read', ok: { status: 200, schema: 'Lab', description: 'the lab' } },
-  { method: 'post', path: '/hosts/{id}/maintenance', tag: 'hosts', summary: 'Take a host out of scheduling (on) or back (off)', permission: 'operate', params: [hostId], body: { schema: 'MaintenanceBody' }, ok: { status: 200, schema: 'Host', description: 'the host' } },
-  { method: 'post', path: '/hosts/{id}/clear-broken', tag: 'hosts', summary: 'Put a broken host back into scheduling', permission: 'operate', params: [hostId], ok: { status: 200, schema: 'Host', description: 'the host' } },
-  { method: 'post', path: '/hosts/{id}/mark-broken', tag: 'hosts', summary: 'Mark a host broken', permission: 'operate', params: [hostId], body: { schema: 'ReasonBody' }, ok: { status: 200, schema: 'Host', description: 'the host' } },
-  { method: 'delete', path: '/hosts/{id}', tag: 'hosts', summary: 'Remove a host from the lab', permission: 'operate', params: [hostId], ok: { status: 204, description: 'removed' } },
-  { method: 'get', path: '/events', tag: 'live', summary: 'Server-Sent Events for dashboards: hints `job`, `submission`, `submissions`, `lab` (re-read what changed)', permission: 'read', params: [{ name: 'token', in: 'query', description: 'the bearer token, for EventSource', schema: str }], ok: { status: 200, type: 'text/event-stream', description: 'events' } },
-  { method: 'get', path: '/me', tag: 'live', summary: 'Who the token belongs to, and where Temporal Web is', permission: 'read', ok: { status: 200, schema: 'Session', description: 'the session' } },
-  { method: 'get', path: '/health', tag: 'meta', summary: 'Liveness of the API process', permission: 'none', ok: { status: 200, description: '{"ok": true}' } },
-  { method: 'get', path: '/openapi.json', tag: 'meta', summary: 'This document', permission: 'none', ok: { status: 200, description: 'OpenAPI 3.1' } },
-  { method: 'get', path: '/job-spec.schema.json', tag: 'meta', summary: 'JSON Schema of the job spec (for editors validating YAML)', permission: 'none', ok: { status: 200, description: 'JSON Schema 2020-12' } },
-  { method: 'get', path: '/docs', tag: 'meta', summary: 'This API as an HTML page', permission: 'none', ok: { status: 200, type: 'text/html', description: 'HTML' } },
-  { method: 'post', path: '/jobs/{id}/log', tag: 'hosts (uploads)', summary: 'Append log bytes at an offset (idempotent)', permission: 'upload', params: [jobId, lease, { name: 'offset', in: 'query', required: true, description: 'byte offset of the chunk', schema: { type: 'integer', minimum: 0 } }], body: { schema: 'Bytes', type: 'application/octet-stream' }, ok: { status: 200, description: '{"size": n}' } },
-  { method: 'post', path: '/jobs/{id}/progress', tag: 'hosts (uploads)', summary: 'Report state and progress', permission: 'upload', params: [jobId, lease], body: { schema: 'ProgressBody' }, ok: { status: 200, description: '{"state": …}' } },
-  { method: 'put', path: '/jobs/{id}/tests', tag: 'hosts (uploads)', summary: 'Store per-test results', permission: 'upload', params: [jobId, lease], body: { schema: 'TestsBody' }, ok: { status: 200, description: '{"count": n}' } },
-  { method: 'put', path: '/jobs/{id}/artifacts/{name}', tag: 'hosts (uploads)', summary: 'Store an artifact', permission: 'upload', params: [jobId, lease, { name: 'name', in: 'path', required: true, description: 'artifact path', schema: str }], body: { schema: 'Bytes', type: 'application/octet-stream' }, ok: { status: 201, schema: 'Artifact', description: 'stored' } },
-  { method: 'put', path: '/internal/jobs/{id}', tag: 'control worker', summary: 'Open a job record under a lease', permission: 'control', params: [jobId], ok: { status: 200, description: 'the job record' } },
-  { method: 'post', path: '/internal/jobs/{id}/finish', tag: 'control worker', summary: 'Record a job result and seal the job', permission: 'control', params: [jobId], ok: { status: 200, description: 'the job record' } },
-  { method: 'put', path: '/internal/submissions/{id}/record', tag: 'control worker', summary: 'Record a submission started by the scheduler (health checks)', permission: 'control', params: [submissionId], ok: { status: 204, description: 'stored' } },
-  { method: 'put', path: '/internal/submissions/{id}', tag: 'control worker', summary: "Store a submission's final view", permission: 'control', params: [submissionId], body: { schema: 'Submission' }, ok: { status: 204, description: 'stored' } },
-];
-
-/** Named schemas, all generated from zod. */
+/** Named schemas, all generated from zod: the very ones the routes validate with. */
 const SCHEMAS = {
-  JobSpec: submissionSpec,
   Accepted: S.accepted,
   Cancelling: S.cancelling,
   Submission: S.submission,
   SubmissionList: S.submissionList,
   Plan: S.plan,
   JobDetails: S.jobDetails,
+  TestList: S.testList,
   TestsBody: S.testsBody,
-  ArtifactList: z.object({ artifacts: z.array(S.artifact) }),
+  ArtifactList: S.artifactList,
   Artifact: S.artifact,
+  Verdicts: S.verdictList,
   Lab: S.lab,
   Host: S.host,
   Session: S.session,
   ReasonBody: S.reasonBody,
+  MarkBrokenBody: S.markBrokenBody,
   RestartBody: S.restartBody,
   MaintenanceBody: S.maintenanceBody,
   ProgressBody: S.progressBody,
+  OpenJobBody: S.openJobBody,
+  FinishJobBody: S.finishJobBody,
+  BatchTestsBody: S.batchTestsBody,
+  VerdictsBody: S.verdictsBody,
+  SubmissionRecordBody: S.submissionRecordBody,
+  FinalViewBody: S.finalViewBody,
   Error: S.errorBody,
 } satisfies Record<string, z.ZodType>;
+type SchemaName = keyof typeof SCHEMAS;
+
+const jsonSchemaOf = (schema: z.ZodType) => {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+};
+const pathParam = (name: string, schema: z.ZodType, description: string): Param => ({ name, in: 'path', required: true, description, schema: jsonSchemaOf(schema) });
+/** The query parameters of a route, from the zod object it parses its query with. */
+function queryParams(schema: z.ZodObject, descriptions: Record<string, string> = {}): Param[] {
+  return Object.entries(schema.shape).map(([name, field]) => {
+    const f = field as z.ZodType;
+    const json = jsonSchemaOf(f);
+    const optional = f.safeParse(undefined).success;
+    return { name, in: 'query', required: !optional, description: descriptions[name] ?? f.description ?? name, schema: json };
+  });
+}
+
+const submissionId = pathParam('id', S.submissionIdParam, 'submission id');
+const jobId = pathParam('id', S.jobIdParam, 'job id: <submission>.<n>, or a batch of a batch run: <submission>.<run>.<batch>');
+const hostId = pathParam('id', S.hostIdParam, 'host id');
+const runSubmission = pathParam('submissionId', S.submissionIdParam, 'submission id');
+const runName: Param = { name: 'runName', in: 'path', required: true, description: 'the batch run name', schema: { type: 'string' } };
+const lease: Param = { name: 'x-testbay-lease', in: 'header', required: true, description: 'the lease token the job was opened under' };
+const str = { type: 'string' };
+
+/** Every endpoint under /api/v1, in the order people meet them. */
+export const OPERATIONS: Operation[] = [
+  { method: 'post', path: '/submissions', tag: 'submissions', summary: 'Submit a job spec (JSON, or YAML with content-type application/yaml)', permission: 'submit', body: { schema: 'JobSpec', type: 'application/json', description: 'also accepted as application/yaml' }, ok: { status: 201, schema: 'Accepted', description: 'accepted: the submission id, its workflow id and job ids' } },
+  { method: 'get', path: '/submissions', tag: 'submissions', summary: 'Recent submissions, newest first', permission: 'read', params: queryParams(S.listQuery), ok: { status: 200, schema: 'SubmissionList', description: 'summaries' } },
+  { method: 'get', path: '/submissions/{id}', tag: 'submissions', summary: "A submission's jobs: state, result (kind, cause, reason), host, attempt, lineage, waiting reason, progress; its batch runs", permission: 'read', params: [submissionId], ok: { status: 200, schema: 'Submission', description: 'the live view' } },
+  { method: 'get', path: '/submissions/{id}/plan', tag: 'submissions', summary: 'The plan: jobs with their dependencies, chains and recipe sets (the dependency graph)', permission: 'read', params: [submissionId], ok: { status: 200, schema: 'Plan', description: 'the plan' } },
+  { method: 'post', path: '/submissions/{id}/cancel', tag: 'submissions', summary: 'Cancel a submission', permission: 'submit', params: [submissionId], body: { schema: 'ReasonBody' }, ok: { status: 202, schema: 'Cancelling', description: 'cancelling' } },
+  { method: 'get', path: '/jobs/{id}', tag: 'jobs', summary: 'One job (or one batch of a batch run) with its tests, artifacts and Temporal Web links', permission: 'read', params: [jobId], ok: { status: 200, schema: 'JobDetails', description: 'the job' } },
+  { method: 'post', path: '/jobs/{id}/cancel', tag: 'jobs', summary: "Cancel a job's whole chain (or a batch run)", permission: 'submit', params: [jobId], body: { schema: 'ReasonBody' }, ok: { status: 202, schema: 'Cancelling', description: 'cancelling' } },
+  { method: 'post', path: '/jobs/{id}/restart', tag: 'jobs', summary: 'Re-run a finished job (with its chain ancestors and, unless children is false, its dependants) as a new submission; a finished batch run reruns its failed and lost tests', permission: 'submit', params: [jobId], body: { schema: 'RestartBody' }, ok: { status: 201, schema: 'Accepted', description: 'the new submission' } },
+  { method: 'get', path: '/jobs/{id}/log', tag: 'jobs', summary: "A job's (or a batch's) log; with follow=1 Server-Sent Events: `log` chunks from the first byte, then `end` with the result", permission: 'read', params: [jobId, ...queryParams(S.logQuery)], ok: { status: 200, type: 'text/plain', description: 'the log so far, or an event stream' } },
+  { method: 'get', path: '/jobs/{id}/verdicts', tag: 'jobs', summary: "A batch run's verdicts (id <submission>.<n> of the run): exactly one per test, with its attempts", permission: 'read', params: [jobId], ok: { status: 200, schema: 'Verdicts', description: 'verdicts' } },
+  { method: 'get', path: '/jobs/{id}/tests', tag: 'jobs', summary: 'Per-test results', permission: 'read', params: [jobId], ok: { status: 200, schema: 'TestList', description: 'tests' } },
+  { method: 'get', path: '/jobs/{id}/artifacts', tag: 'jobs', summary: 'Artifacts of a job', permission: 'read', params: [jobId], ok: { status: 200, schema: 'ArtifactList', description: 'artifacts' } },
+  { method: 'get', path: '/jobs/{id}/artifacts/{name}', tag: 'jobs', summary: 'One artifact; name may contain slashes. Raster images and plain text come inline, anything else as a download (attachment); always nosniff and a sandbox CSP', permission: 'read', params: [jobId, { name: 'name', in: 'path', required: true, description: 'artifact path', schema: str }], ok: { status: 200, type: 'application/octet-stream', description: 'the file' } },
+  { method: 'get', path: '/hosts', tag: 'hosts', summary: 'Hosts (state, lease, the job running on each, reasons) and the lease queue, from the scheduler', permission: 'read', ok: { status: 200, schema: 'Lab', description: 'the lab' } },
+  { method: 'post', path: '/hosts/{id}/maintenance', tag: 'hosts', summary: 'Take a host out of scheduling (on) or back (off)', permission: 'operate', params: [hostId], body: { schema: 'MaintenanceBody' }, ok: { status: 200, schema: 'Host', description: 'the host' } },
+  { method: 'post', path: '/hosts/{id}/clear-broken', tag: 'hosts', summary: 'Put a broken host back into scheduling', permission: 'operate', params: [hostId], ok: { status: 200, schema: 'Host', description: 'the host' } },
+  { method: 'post', path: '/hosts/{id}/mark-broken', tag: 'hosts', summary: 'Mark a host broken', permission: 'operate', params: [hostId], body: { schema: 'MarkBrokenBody' }, ok: { status: 200, schema: 'Host', description: 'the host' } },
+  { method: 'delete', path: '/hosts/{id}', tag: 'hosts', summary: 'Remove a host from the lab', permission: 'operate', params: [hostId], ok: { status: 204, description: 'removed' } },
+  { method: 'get', path: '/events', tag: 'live', summary: 'Server-Sent Events for dashboards: hints `job`, `submission`, `submissions`, `lab` (re-read what changed)', permission: 'read', params: queryParams(S.eventsQuery), ok: { status: 200, type: 'text/event-stream', description: 'events' } },
+  { method: 'get', path: '/me', tag: 'live', summary: 'Who the token belongs to, and where Temporal Web is', permission: 'read', ok: { status: 200, schema: 'Session', description: 'the session' } },
+  { method: 'get', path: '/health', tag: 'meta', summary: 'Liveness of the API process', permission: 'none', ok: { status: 200, description: '{"ok": true}' } },
+  { method: 'get', path: '/openapi.json', tag: 'meta', summary: 'This document', permission: 'none', ok: { status: 200, description: 'OpenAPI 3.1' } },
+  { method: 'get', path: '/job-spec.schema.json', tag: 'meta', summary: 'JSON Schema of the job spec (for editors validating YAML)', permission: 'none', ok: { status: 200, description: 'JSON Schema 2020-12' } },
+  { method: 'get', path: '/docs', tag: 'meta', summary: 'This API as an HTML page', permission: 'none', ok: { status: 200, type: 'text/html', description: 'HTML' } },
+  { method: 'post', path: '/jobs/{id}/log', tag: 'hosts (uploads)', summary: 'Append log bytes at an offset (idempotent)', permission: 'upload', params: [jobId, lease, ...queryParams(S.offsetQuery)], body: { schema: 'Bytes', type: 'application/octet-stream' }, ok: { status: 200, description: '{"size": n}' } },
+  { method: 'post', path: '/jobs/{id}/progress', tag: 'hosts (uploads)', summary: 'Report state and progress', permission: 'upload', params: [jobId, lease], body: { schema: 'ProgressBody' }, ok: { status: 200, description: '{"state": …}' } },
+  { method: 'put', path: '/jobs/{id}/tests', tag: 'hosts (uploads)', summary: 'Store per-test results', permission: 'upload', params: [jobId, lease], body: { schema: 'TestsBody' }, ok: { status: 200, description: '{"count": n}' } },
+  { method: 'put', path: '/jobs/{id}/artifacts/{name}', tag: 'hosts (uploads)', summary: 'Store an artifact', permission: 'upload', params: [jobId, lease, { name: 'name', in: 'path', required: true, description: 'artifact path', schema: str }], body: { schema: 'Bytes', type: 'application/octet-stream' }, ok: { status: 201, schema: 'Artifact', description: 'stored' } },
+  { method: 'put', path: '/internal/jobs/{id}', tag: 'control worker', summary: 'Open a job record under a lease', permission: 'control', params: [jobId], body: { schema: 'OpenJobBody' }, ok: { status: 200, description: 'the job record' } },
+  { method: 'post', path: '/internal/jobs/{id}/finish', tag: 'control worker', summary: 'Record a job result and seal the job', permission: 'control', params: [jobId], body: { schema: 'FinishJobBody' }, ok: { status: 200, description: 'the job record' } },
+  { method: 'put', path: '/internal/jobs/{id}/verdicts', tag: 'control worker', summary: "Keep a slice of a batch run's verdicts (from offset) beyond the workflow", permission: 'control', params: [jobId], body: { schema: 'VerdictsBody' }, ok: { status: 204, description: 'stored' } },
+  { method: 'put', path: '/internal/batch-runs/{submissionId}/{runName}/tests', tag: 'control worker', summary: "Keep the test ids a batch run's testsCommand listed", permission: 'control', params: [runSubmission, runName], body: { schema: 'BatchTestsBody' }, ok: { status: 204, description: 'stored' } },
+  { method: 'get', path: '/internal/batch-runs/{submissionId}/{runName}/tests', tag: 'control worker', summary: "A slice of a batch run's test ids (listed, or given in the spec)", permission: 'control', params: [runSubmission, runName, ...queryParams(S.batchTestsQuery)], ok: { status: 200, schema: 'BatchTestsBody', description: 'the test ids' } },
+  { method: 'put', path: '/internal/submissions/{id}/record', tag: 'control worker', summary: 'Record a submission started by the scheduler (health checks)', permission: 'control', params: [submissionId], body: { schema: 'SubmissionRecordBody' }, ok: { status: 204, description: 'stored' } },
+  { method: 'put', path: '/internal/submissions/{id}', tag: 'control worker', summary: "Store a submission's final view", permission: 'control', params: [submissionId], body: { schema: 'FinalViewBody' }, ok: { status: 204, description: 'stored' } },
+];
+
+/** Endpoints outside /api/v1 (their path items carry a server of their own). */
+export const ROOT_OPERATIONS: Operation[] = [
+  { method: 'get', path: '/metrics', tag: 'meta', summary: 'Prometheus metrics (text format 0.0.4): hosts by state, the lease queue, outcomes, failover durations', permission: 'read', ok: { status: 200, type: 'text/plain', description: 'metrics' } },
+];
 
 const FIELD_DOCS: Record<string, string> = {
   name: 'unique job name: letters, digits, ".", "_", "-"',
@@ -160,7 +185,7 @@ let cached: Record<string, unknown> | undefined;
 export function openApiDocument(): Record<string, unknown> {
   if (cached) return cached;
   const registry = z.registry<{ id: string }>();
-  for (const [id, schema] of Object.entries(SCHEMAS)) if (id !== 'JobSpec') registry.add(schema, { id });
+  for (const [id, schema] of Object.entries(SCHEMAS)) registry.add(schema, { id });
   const generated = z.toJSONSchema(registry, { io: 'input', unrepresentable: 'any', uri: (id) => `#/components/schemas/${id}` }).schemas;
   const schemas: Record<string, unknown> = {};
   for (const [id, s] of Object.entries(generated)) {
@@ -172,8 +197,8 @@ export function openApiDocument(): Record<string, unknown> {
   schemas.Bytes = { type: 'string', format: 'binary' };
   const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
   const paths: Record<string, Record<string, unknown>> = {};
-  for (const op of OPERATIONS) {
-    const entry = (paths[op.path] ??= {});
+  for (const op of [...OPERATIONS, ...ROOT_OPERATIONS]) {
+    const entry = (paths[op.path] ??= ROOT_OPERATIONS.includes(op) ? { servers: [{ url: '/', description: 'outside /api/v1' }] } : {});
     const responses: Record<string, unknown> = {
       [op.ok.status]: { description: op.ok.description, ...(op.ok.schema || op.ok.type ? { content: { [op.ok.type ?? 'application/json']: { schema: op.ok.schema ? ref(op.ok.schema) : { type: 'string' } } } } : {}) },
       default: { description: 'an error (400 bad input with issues, 401, 403, 404, 409, 413, 503)', content: { 'application/json': { schema: ref('Error') } } },
@@ -206,11 +231,11 @@ const escape = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': 
 /** A plain page listing every operation, with its parameters and schemas folded away. */
 export function docsPage(): string {
   const doc = openApiDocument() as { components: { schemas: Record<string, unknown> } };
-  const rows = OPERATIONS.map((op) => {
+  const rows = [...OPERATIONS, ...ROOT_OPERATIONS].map((op) => {
     const params = (op.params ?? []).map((p) => `<li><code>${escape(p.name)}</code> (${p.in}${p.required ? ', required' : ''}): ${escape(p.description)}</li>`).join('');
     const body = op.body ? `<details><summary>request body: <code>${escape(op.body.schema)}</code> (${escape(op.body.type ?? 'application/json')})</summary><pre>${escape(JSON.stringify(doc.components.schemas[op.body.schema], null, 2))}</pre></details>` : '';
     const out = op.ok.schema ? `<details><summary>${op.ok.status}: <code>${escape(op.ok.schema)}</code></summary><pre>${escape(JSON.stringify(doc.components.schemas[op.ok.schema], null, 2))}</pre></details>` : `<div>${op.ok.status}: ${escape(op.ok.description)}</div>`;
-    return `<section class="op" id="${escape(`${op.method}-${op.path}`)}"><h3><span class="m m-${op.method}">${op.method.toUpperCase()}</span> <code>/api/v1${escape(op.path)}</code></h3><p>${escape(op.summary)}. <i>Needs ${escape(ROLES[op.permission])}.</i></p>${params ? `<ul>${params}</ul>` : ''}${body}${out}</section>`;
+    return `<section class="op" id="${escape(`${op.method}-${op.path}`)}"><h3><span class="m m-${op.method}">${op.method.toUpperCase()}</span> <code>${ROOT_OPERATIONS.includes(op) ? '' : '/api/v1'}${escape(op.path)}</code></h3><p>${escape(op.summary)}. <i>Needs ${escape(ROLES[op.permission])}.</i></p>${params ? `<ul>${params}</ul>` : ''}${body}${out}</section>`;
   });
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Testbay API</title><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -8,7 +8,7 @@ import { PERMISSIONS } from '../auth.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
 import { authorize, principalOf } from '../middleware.js';
 import type { RouteDeps } from './deps.js';
-import { submissionIdParam } from './submissions.js';
+import { submissionIdParam } from './api-schemas.js';
 
 export interface SessionInfo {
   name: string;

@@ -4,28 +4,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import express, { Router } from 'express';
-import { z } from 'zod';
-import { jobId, SUBMISSION_ID_PATTERN, submissionWorkflowId } from '../../domain/ids.js';
+import { jobId, submissionWorkflowId } from '../../domain/ids.js';
 import type { Submission } from '../../domain/job.js';
-import { RESULT_KINDS } from '../../domain/outcome.js';
 import { parseSpecText, validateSpec, type SpecIssue } from '../../domain/parse-spec.js';
 import { buildPlan, initialJobNumbers } from '../../domain/plan.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
 import { liveSubmissionView } from '../live-view.js';
 import { authorize, principalOf } from '../middleware.js';
+import { listQuery, reasonBody, submissionIdParam } from './api-schemas.js';
 import type { RouteDeps } from './deps.js';
-
-const listQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  state: z.enum(['running', 'done']).optional(),
-  result: z.enum(RESULT_KINDS).optional(),
-  host: z.string().optional(),
-  q: z.string().max(200).optional(),
-});
-
-const cancelBody = z.strictObject({ reason: z.string().max(500).optional() }).default({});
-
-export const submissionIdParam = z.string().regex(SUBMISSION_ID_PATTERN, 'is not a submission id');
 
 /** Time-sortable, URL-safe, lowercase: base-36 milliseconds plus 4 random characters. */
 export function newSubmissionId(): string {
@@ -86,8 +73,8 @@ export function submissionRoutes(deps: RouteDeps): Router {
   r.post(
     '/submissions',
     authorize(tokens, 'submit'),
-    express.json({ limit: '1mb' }),
-    express.text({ type: ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'], limit: '1mb' }),
+    express.json({ limit: '16mb' }), // a batch run may list 100,000 test ids
+    express.text({ type: ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'], limit: '16mb' }),
     async (req, res) => {
       const parsed = typeof req.body === 'string' ? parseSpecText(req.body) : validateSpec(req.body);
       if (!parsed.ok) throw new HttpError(400, 'invalid job spec', parsed.issues);
@@ -115,7 +102,7 @@ export function submissionRoutes(deps: RouteDeps): Router {
 
   r.post('/submissions/:id/cancel', authorize(tokens, 'submit'), express.json({ limit: '16kb' }), async (req, res) => {
     const id = parseOr400(submissionIdParam, req.params.id, 'submission id');
-    const body = parseOr400(cancelBody, req.body ?? {}, 'body');
+    const body = parseOr400(reasonBody, req.body ?? {}, 'body');
     if (!(await store.getSubmission(id))) throw new HttpError(404, `no submission ${id}`);
     const reason = `cancelled by ${principalOf(res).name}${body.reason ? `: ${body.reason}` : ''}`;
     if (!(await gateway.cancel(id, { reason }))) throw new HttpError(409, `submission ${id} has already finished`);

@@ -5,38 +5,12 @@
  */
 import { PassThrough } from 'node:stream';
 import express, { Router, type Request, type Response } from 'express';
-import { z } from 'zod';
 import { compact } from '../../domain/compact.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
 import { authorize, leasedJobOf, requireLease } from '../middleware.js';
+import { offsetQuery, progressBody, testsBody } from './api-schemas.js';
 import { artifactName } from './jobs.js';
 import type { RouteDeps } from './deps.js';
-
-const offsetQuery = z.object({ offset: z.coerce.number().int().min(0) });
-const progressBody = z.strictObject({
-  state: z.enum(['scheduled', 'provisioning', 'running', 'uploading']).optional(),
-  progress: z
-    .strictObject({
-      module: z.string().max(200).optional(),
-      percent: z.number().min(0).max(100).optional(),
-      message: z.string().max(1000).optional(),
-    })
-    .optional(),
-  savedBytes: z.number().int().min(0).optional(),
-});
-const testsBody = z.strictObject({
-  tests: z
-    .array(
-      z.strictObject({
-        name: z.string().min(1).max(500),
-        classname: z.string().max(500).optional(),
-        status: z.enum(['passed', 'failed', 'error', 'skipped']),
-        durationMs: z.number().min(0).optional(),
-        message: z.string().max(10_000).optional(),
-      }),
-    )
-    .max(100_000),
-});
 
 export function uploadRoutes(deps: RouteDeps): Router {
   const r = Router();

@@ -13,10 +13,12 @@ export interface JobDetails extends JobView {
   tests: TestCaseResult[];
   artifacts: ArtifactInfo[];
   logBytes: number;
+  /** the job's chain workflow once it has a host, else the submission's */
   temporalWebUrl: string;
+  submissionWebUrl: string;
 }
 import { api, blobUrl, eventStreamUrl } from '../api.js';
-import { debounce, fill, h } from '../dom.js';
+import { debounce, fill, h, type Child } from '../dom.js';
 import { bytes, causeChip, duration, jobBadge, progressBar, RESULT_ICON, time } from '../format.js';
 import { onLive } from '../live.js';
 import { act, errorBox, link, type Ctx, type Page } from '../page.js';
@@ -152,7 +154,7 @@ function drawStatus(ctx: Ctx, el: HTMLElement, job: JobDetails): void {
       ctx.navigate(`/submissions/${created.id}`);
     }),
   );
-  const fact = (label: string, ...value: (string | Node | null)[]) => [h('dt', null, label), h('dd', null, ...value.filter((v): v is string | Node => v !== null))];
+  const fact = (label: string, ...value: Child[]) => [h('dt', null, label), h('dd', null, ...value)];
   fill(
     el,
     h('p', { class: 'crumbs' }, link(`/submissions/${job.submissionId}`, `submission ${job.submissionId}`), ' / job'),
@@ -176,7 +178,14 @@ function drawStatus(ctx: Ctx, el: HTMLElement, job: JobDetails): void {
       fact('started', time(job.startedAt)),
       fact('ended', time(job.endedAt)),
       fact('duration', duration(job.startedAt, job.endedAt)),
-      fact('workflow', h('a', { href: job.temporalWebUrl, target: '_blank', rel: 'noopener', class: 'temporal-link' }, 'open in Temporal Web ↗')),
+      fact(
+        'workflows',
+        job.temporalWebUrl !== job.submissionWebUrl
+          ? [h('a', { href: job.temporalWebUrl, target: '_blank', rel: 'noopener', class: 'temporal-link', 'data-workflow': 'job' }, `${decodeURIComponent(job.temporalWebUrl.slice(job.temporalWebUrl.lastIndexOf('/') + 1))} ↗`), ' · ']
+          : null,
+        h('a', { href: job.submissionWebUrl, target: '_blank', rel: 'noopener', class: 'temporal-link', 'data-workflow': 'submission' }, `${decodeURIComponent(job.submissionWebUrl.slice(job.submissionWebUrl.lastIndexOf('/') + 1))} ↗`),
+        ' in Temporal Web',
+      ),
     ),
   );
 }
