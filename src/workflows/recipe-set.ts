@@ -95,7 +95,7 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Set<Promise<void>
     if (grant || stop) {
       // A grant after we gave up waiting (a stop, the queue timeout): hand the hosts straight back.
       for (const l of g.leases) {
-        const p = releaseLease(l.hostId, l.token);
+        const p = releaseLease(l.hostId, l.token).catch((err: unknown) => log.warn('could not hand back a late grant', { hostId: l.hostId, error: String(err) }));
         handedBack.add(p);
         void p.finally(() => handedBack.delete(p));
       }
