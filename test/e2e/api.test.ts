@@ -69,6 +69,29 @@ describe('HTTP API', () => {
     expect(((await listed.json()) as { submissions: { id: string }[] }).submissions.map((s) => s.id)).toContain(created.id);
   });
 
+  it('filters submissions by host and state, a running one by the host it runs on', async () => {
+    const listed = async (query: string) => (((await (await call('GET', `/submissions?${query}`, lab.tokens.submit)).json()) as { submissions: { id: string; hosts: string[] }[] }).submissions);
+    const ids = async (query: string) => (await listed(query)).map((s) => s.id);
+    const { id, jobs } = await lab.submit({ name: 'filtered', jobs: [osTest('stays', { HANG_MODULE: 'login' })] });
+    await waitFor('the job to run', async () => (await lab.api.job(jobs[0]!.id)).state === 'running');
+    expect(await ids('host=a1')).toContain(id);
+    expect(await ids('host=a1&state=running')).toContain(id);
+    expect((await listed('state=running')).find((s) => s.id === id)?.hosts).toEqual(['a1']);
+    expect(await ids('host=a2')).not.toContain(id);
+    expect(await ids('state=done')).not.toContain(id);
+    expect(await ids('host=a1&state=done')).not.toContain(id);
+    await lab.submitter.cancelSubmission(id, 'filter test');
+    await lab.waitForSubmission(id);
+    expect(await ids('host=a1&state=done')).toContain(id);
+    expect(await ids('host=a1&state=done&result=cancelled&q=filtered')).toEqual([id]);
+    expect(await ids('state=running')).not.toContain(id);
+    expect(await ids('host=a2&state=done')).not.toContain(id);
+    // A batch run's hosts count too, though its batches are in no job of the final view.
+    const batch = await lab.run({ name: 'filtered-batch', batchRuns: [{ name: 'suite', workerClass: 'local', runner: { command: ['batch-test'] }, settings: { TEST_MS: '5' }, batchSize: 5, tests: ['t1', 't2'] }] });
+    expect(await ids('host=a1&q=filtered-batch')).toEqual([batch.id]);
+    expect(await ids('q=suite&state=done')).toContain(batch.id);
+  });
+
   it('answers unknown ids with 404 and malformed ones with 400', async () => {
     expect((await call('GET', '/submissions/zzzzzzzzzzzz', lab.tokens.submit)).status).toBe(404);
     expect((await call('GET', '/submissions/..%2Fetc', lab.tokens.submit)).status).toBe(400);

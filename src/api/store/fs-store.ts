@@ -19,6 +19,7 @@ import {
   type BatchVerdict,
   type JobRecord,
   type ListQuery,
+  type OpenJob,
   type OpenJobInput,
   type ResultStore,
   type StoreChange,
@@ -28,6 +29,8 @@ import {
 
 export class FsResultStore implements ResultStore {
   private readonly index = new Map<string, SubmissionSummary>();
+  /** job records not sealed yet (opened under a lease, not finished), by job id */
+  private readonly open = new Map<string, OpenJob>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly events = new EventEmitter();
 
@@ -40,11 +43,36 @@ export class FsResultStore implements ResultStore {
     await fs.mkdir(path.join(root, 'submissions'), { recursive: true });
     await fs.mkdir(path.join(root, 'jobs'), { recursive: true });
     for (const file of await fs.readdir(path.join(root, 'submissions'))) {
-      if (!file.endsWith('.json')) continue;
+      if (!file.endsWith('.json') || file.includes('.batch-')) continue;
       const record = await readJson<SubmissionRecord>(path.join(root, 'submissions', file));
-      if (record) store.index.set(record.id, summaryOf(record));
+      if (record?.id) store.index.set(record.id, summaryOf(record));
+    }
+    // Running submissions: their hosts and open jobs are in their job records.
+    const running = new Set([...store.index.values()].filter((s) => s.state === 'running').map((s) => s.id));
+    if (running.size > 0) {
+      for (const dir of await fs.readdir(path.join(root, 'jobs'))) {
+        if (!running.has(dir.slice(0, dir.indexOf('.')))) continue;
+        const job = await readJson<JobRecord>(path.join(root, 'jobs', dir, 'job.json')).catch(() => undefined);
+        if (job) store.track(job);
+      }
     }
     return store;
+  }
+
+  /** Keeps the index's view of a job: its submission ran on its host; open jobs by host. */
+  private track(job: JobRecord): void {
+    const summary = this.index.get(job.submissionId);
+    if (summary && !summary.hosts.includes(job.hostId)) summary.hosts = [...summary.hosts, job.hostId];
+    if (job.sealed) {
+      this.open.delete(job.id);
+      return;
+    }
+    const { id, submissionId, name, attempt, setNumber, hostId, state, openedAt, startedAt, progress } = job;
+    this.open.set(id, { id, submissionId, name, attempt, setNumber, hostId, state, openedAt, ...(startedAt ? { startedAt } : {}), ...(progress ? { progress } : {}) });
+  }
+
+  listOpenJobs(hostId?: string): Promise<OpenJob[]> {
+    return Promise.resolve([...this.open.values()].filter((j) => hostId === undefined || j.hostId === hostId));
   }
 
   private submissionPath(id: string) {
@@ -81,7 +109,8 @@ export class FsResultStore implements ResultStore {
       if (!record) throw new StoreError('not-found', `no submission ${view.id}`);
       record.final = view;
       await writeJson(this.submissionPath(view.id), record);
-      this.index.set(view.id, summaryOf(record));
+      // Hosts seen while it ran stay (a batch's host is in no job of the final view).
+      this.index.set(view.id, summaryOf(record, this.index.get(view.id)?.hosts));
     });
     this.emit({ kind: 'submission', id: view.id });
   }
@@ -261,17 +290,20 @@ export class FsResultStore implements ResultStore {
   }
 
   private emit(change: StoreChange): void {
+    if (change.kind === 'job') this.track(change.job);
     this.events.emit('change', change);
   }
 }
 
-function summaryOf(r: SubmissionRecord): SubmissionSummary {
+/** A submission in the listing index; `seen` are hosts its jobs opened on while it ran. */
+function summaryOf(r: SubmissionRecord, seen: readonly string[] = []): SubmissionSummary {
+  const final = r.final ? [...r.final.jobs.flatMap((j) => (j.hostId ? [j.hostId] : [])), ...(r.final.batchRuns ?? []).flatMap((b) => b.hosts)] : [];
   const s: SubmissionSummary = {
     id: r.id,
     createdAt: r.createdAt,
     state: r.final ? 'done' : 'running',
-    jobNames: r.submission.jobs.map((j) => j.name),
-    hosts: r.final ? [...new Set(r.final.jobs.flatMap((j) => (j.hostId ? [j.hostId] : [])))] : [],
+    jobNames: [...r.submission.jobs.map((j) => j.name), ...(r.submission.batchRuns ?? []).map((b) => b.name)],
+    hosts: [...new Set([...seen, ...final])],
   };
   if (r.name !== undefined) s.name = r.name;
   if (r.final?.result) s.result = r.final.result;

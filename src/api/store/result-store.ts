@@ -52,6 +52,9 @@ export interface JobRecord {
   savedBytes?: number;
 }
 
+/** What the store keeps at hand of a job not sealed yet: no tests, artifacts or lease token. */
+export type OpenJob = Pick<JobRecord, 'id' | 'submissionId' | 'name' | 'attempt' | 'setNumber' | 'hostId' | 'state' | 'openedAt'> & Partial<Pick<JobRecord, 'startedAt' | 'progress'>>;
+
 export interface SubmissionRecord {
   id: string;
   createdAt: string;
@@ -74,7 +77,9 @@ export interface SubmissionSummary {
   endedAt?: string;
   state: 'running' | 'done';
   result?: ResultKind;
+  /** its jobs' and batch runs' names */
   jobNames: string[];
+  /** hosts it ran on, or runs on now: filled as its jobs open */
   hosts: string[];
 }
 
@@ -118,6 +123,8 @@ export interface ResultStore {
   /** Creates the job record for an attempt, or returns it unchanged when already open with this token. */
   openJob(input: OpenJobInput): Promise<JobRecord>;
   getJob(id: string): Promise<JobRecord | undefined>;
+  /** Job records not sealed yet (on a host now, or waiting their turn there), of one host or all. */
+  listOpenJobs(hostId?: string): Promise<OpenJob[]>;
   updateJob(id: string, patch: Partial<Pick<JobRecord, 'state' | 'progress' | 'startedAt' | 'tests' | 'savedBytes'>>): Promise<JobRecord>;
   /** Records the result and seals the job against further uploads. */
   finishJob(id: string, result: JobResult): Promise<JobRecord>;
