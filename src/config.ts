@@ -45,7 +45,8 @@ const schema = z
     TESTBAY_BATCH_SHARD_TESTS: z.coerce.number().int().min(10).max(20_000).default(2_000),
     TESTBAY_SCHEDULER_MAX_HISTORY: z.coerce.number().int().min(100).default(4_000),
     TESTBAY_KILL_GRACE_MS: ms.default(10_000),
-    TESTBAY_LOG_FLUSH_MS: ms.default(1_000),
+    // Hosts must send a running job's log at least every 2 s.
+    TESTBAY_LOG_FLUSH_MS: ms.max(2_000, 'at most 2000: hosts upload a running job\'s log at least every 2 s').default(1_000),
     TESTBAY_SHUTDOWN_DEADLINE_MS: ms.default(5 * 60_000),
     TESTBAY_MAX_ARTIFACT_BYTES: z.coerce.number().int().positive().default(1024 * 1024 * 1024),
     TESTBAY_CACHE_DIR: z.string().min(1).optional(),

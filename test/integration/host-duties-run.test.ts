@@ -1,8 +1,9 @@
 /**
  * What a host does while a job runs, on a real lab: it follows the runner's status (fd 3
  * or the progress file), uploads finished tests and screenshots as they appear (PNGs
- * optimised losslessly), and on SIGTERM stops a job that outlives the shutdown deadline
- * with "host … shutting down", leaving no process and no lease behind.
+ * optimised losslessly), and on SIGTERM lets the running job finish within the shutdown
+ * deadline, or stops one that outlives it with "host … shutting down", leaving no process
+ * and no lease behind.
  */
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -86,6 +87,22 @@ describe('while a job runs, its host', () => {
 });
 
 describe('a host told to shut down (SIGTERM)', () => {
+  it('lets the running job finish within the deadline, then exits and releases the lease', async () => {
+    // The lab's deadline is 2 s; this job needs about 1 s more once it runs.
+    const { id, jobs } = await lab.submit({ jobs: [osTest('short', { MODULES: 'boot,install,login', MODULE_MS: '350' }, on('u1'))] });
+    await waitFor('the runner in boot', async () => (await lab.api.job(jobs[0]!.id)).progress?.module === 'boot', 30_000, 50);
+    const stopping = lab.stopHost('u1', 'SIGTERM');
+    const view = await lab.waitForSubmission(id);
+    expect(view.jobs[0]!.result).toEqual({ kind: 'passed' });
+    expect((await lab.api.job(jobs[0]!.id)).tests.map((t) => t.name)).toEqual(['boot', 'install', 'login']);
+    await stopping; // the host exits once its job is done
+    const host = await waitFor('u1 to be offline', async () => {
+      const h = await lab.host('u1');
+      return h?.state === 'offline' ? h : undefined;
+    });
+    expect(host.lease).toBeUndefined();
+  });
+
   it('aborts the running job after the deadline with "host … shutting down", leaves no process and releases the lease', async () => {
     const { id, jobs } = await lab.submit({ jobs: [osTest('long', { HANG_MODULE: 'install', STUBBORN_CHILD: '1' }, on('u2'))] });
     const jobId = jobs[0]!.id;

@@ -58,6 +58,31 @@ describe('the test code cache', () => {
     expect((await fs.readdir(cache.dir)).filter((n) => n.endsWith('.git'))).toHaveLength(1);
   });
 
+  it('a cancelled job does not take down the shared clone other jobs are waiting for', async () => {
+    await commit('suite.txt', 'v1');
+    const cache = new GitCache(path.join(dir, 'cache'), 60_000);
+    const first = new AbortController();
+    const cancelled = cache.checkout({ git: repo, ref: 'HEAD' }, path.join(dir, 'job-1'), first.signal);
+    const others = [2, 3].map((n) => cache.checkout({ git: repo, ref: 'HEAD' }, path.join(dir, `job-${n}`)));
+    // The job that started the clone is cancelled at once; the others wait on the same clone.
+    first.abort();
+    await expect(cancelled).rejects.toMatchObject({ name: 'AbortError' });
+    const done = await Promise.all(others);
+    expect(done.map((c) => c.commit)).toEqual([done[0]!.commit, done[0]!.commit]);
+    expect(await fs.readFile(path.join(dir, 'job-2', 'suite.txt'), 'utf8')).toBe('v1');
+  });
+
+  it('a job cancelled while it waits for another job\'s clone stops waiting', async () => {
+    await commit('suite.txt', 'v1');
+    const cache = new GitCache(path.join(dir, 'cache'), 60_000);
+    const starter = cache.checkout({ git: repo, ref: 'HEAD' }, path.join(dir, 'job-1'));
+    const waiter = new AbortController();
+    const waiting = cache.checkout({ git: repo, ref: 'HEAD' }, path.join(dir, 'job-2'), waiter.signal);
+    waiter.abort();
+    await expect(waiting).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(starter).resolves.toMatchObject({ mirror: 'cloned' });
+  });
+
   it('says which ref is missing, or why the repository could not be cloned', async () => {
     await commit('suite.txt', 'v1');
     const cache = new GitCache(path.join(dir, 'cache'), 60_000);

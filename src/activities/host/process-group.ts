@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { readdirSync, readFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface Exit {
@@ -23,13 +24,13 @@ export interface RunnerProcess {
 
 /**
  * Starts argv[0] with argv[1..] (no shell) as the leader of a new process group.
- * stdout and stderr go to `output`; fd 3 is a pipe the runner may write progress lines
+ * stdout and stderr go to `output` (stderr to `errors` if given); fd 3 is a pipe the runner may write progress lines
  * to, handed to `onProgress`. Both are attached at once: Node drains (and drops) a
  * child's unread output when it exits, so a reader attached later can miss all of it.
  */
 export function spawnGroup(
   argv: readonly string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv; output?: NodeJS.WritableStream; onProgress?: (stream: Readable) => void },
+  options: { cwd: string; env: NodeJS.ProcessEnv; output?: NodeJS.WritableStream; errors?: NodeJS.WritableStream; onProgress?: (stream: Readable) => void },
 ): Promise<RunnerProcess> {
   const [program, ...args] = argv;
   if (program === undefined) return Promise.reject(new Error('empty command'));
@@ -39,10 +40,9 @@ export function spawnGroup(
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
   });
-  if (options.output) {
-    child.stdout?.pipe(options.output, { end: false });
-    child.stderr?.pipe(options.output, { end: false });
-  }
+  if (options.output) child.stdout?.pipe(options.output, { end: false });
+  const errors = options.errors ?? options.output;
+  if (errors) child.stderr?.pipe(errors, { end: false });
   const progress = child.stdio[3];
   if (options.onProgress && progress && 'read' in progress) options.onProgress(progress);
   return new Promise((resolve, reject) => {
@@ -56,29 +56,56 @@ export function spawnGroup(
   });
 }
 
-/** Live (not zombie) members of a process group, read from /proc. */
-export function groupMembers(pgid: number): number[] {
+/**
+ * Live (not zombie) members of a process group, read from /proc, without blocking the event
+ * loop: stopping a runner polls this, and a host with many processes must go on heartbeating
+ * and uploading other jobs while it scans.
+ */
+export async function liveMembers(pgid: number): Promise<number[]> {
   // Fast path: no process at all in the group (a zombie would still answer here).
   if (!isGroupAliveBySignal(pgid)) return [];
+  let entries: string[];
+  try {
+    entries = await fs.readdir('/proc');
+  } catch {
+    return isGroupAliveBySignal(pgid) ? [pgid] : [];
+  }
+  const pids = entries.filter((e) => /^\d+$/.test(e));
   const members: number[] = [];
+  // A few reads at a time: bounded file handles.
+  for (let i = 0; i < pids.length; i += 64) {
+    const stats = await Promise.all(pids.slice(i, i + 64).map((pid) => fs.readFile(`/proc/${pid}/stat`, 'utf8').then((stat) => [pid, stat] as const, () => undefined)));
+    for (const found of stats) if (found && isMember(found[1], pgid)) members.push(Number(found[0]));
+  }
+  return members;
+}
+
+/** The same, synchronously: for one-off checks (tests, the reaper before the host takes work), never in a loop. */
+export function groupMembers(pgid: number): number[] {
+  if (!isGroupAliveBySignal(pgid)) return [];
   let entries: string[];
   try {
     entries = readdirSync('/proc');
   } catch {
     return isGroupAliveBySignal(pgid) ? [pgid] : [];
   }
+  const members: number[] = [];
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // fields[0] = state, fields[2] = pgrp
-      if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') members.push(Number(entry));
+      if (isMember(readFileSync(`/proc/${entry}/stat`, 'utf8'), pgid)) members.push(Number(entry));
     } catch {
       // the process ended while we looked
     }
   }
   return members;
+}
+
+/** A /proc/<pid>/stat line of a live (not zombie) member of the group. */
+function isMember(stat: string, pgid: number): boolean {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] = state, fields[2] = pgrp
+  return Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X';
 }
 
 function isGroupAliveBySignal(pgid: number): boolean {
@@ -101,7 +128,7 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
 async function waitEmpty(pgid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (groupMembers(pgid).length === 0) return true;
+    if ((await liveMembers(pgid)).length === 0) return true;
     if (Date.now() >= deadline) return false;
     await sleep(25);
   }
@@ -112,10 +139,10 @@ async function waitEmpty(pgid: number, timeoutMs: number): Promise<boolean> {
  * graceMs. Resolves once the group is empty; reports whether SIGKILL was needed.
  */
 export async function stopGroup(pgid: number, graceMs: number): Promise<{ killed: boolean; survivors: number[] }> {
-  if (groupMembers(pgid).length === 0) return { killed: false, survivors: [] };
+  if ((await liveMembers(pgid)).length === 0) return { killed: false, survivors: [] };
   signalGroup(pgid, 'SIGTERM');
   if (await waitEmpty(pgid, graceMs)) return { killed: false, survivors: [] };
   signalGroup(pgid, 'SIGKILL');
   await waitEmpty(pgid, 5_000);
-  return { killed: true, survivors: groupMembers(pgid) };
+  return { killed: true, survivors: await liveMembers(pgid) };
 }

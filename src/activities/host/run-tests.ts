@@ -205,9 +205,10 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
         .then(() => undefined, uploadFailed)
         .finally(() => (artifactPass = undefined));
     };
-    let ticking = Promise.resolve();
+    // One tick at a time: while the API is slow, ticks are skipped, not piled up.
+    let ticking: Promise<void> | undefined;
     const uploader = setInterval(() => {
-      ticking = ticking.then(tick);
+      ticking ??= tick().finally(() => (ticking = undefined));
       syncArtifacts();
     }, deps.logFlushMs);
     const timeout = setTimeout(() => {

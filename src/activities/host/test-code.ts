@@ -27,6 +27,19 @@ export function redactUrl(url: string): string {
   return url.replace(/\/\/[^/@\s]*@/, '//***@');
 }
 
+const isAbort = (err: unknown) => (err as Error | undefined)?.name === 'AbortError';
+
+/** The promise, or an AbortError as soon as the signal aborts (the work itself goes on for others). */
+function untilAborted<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' }));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 function lastLine(text: string): string {
   return text.trim().split('\n').filter(Boolean).pop() ?? '';
 }
@@ -64,13 +77,28 @@ export class GitCache {
     return { dir: dest, commit, mirror: how, durationMs: Date.now() - started };
   }
 
-  private sync(url: string, signal?: AbortSignal): Promise<'cloned' | 'fetched'> {
-    let shared = this.inflight.get(url);
-    if (!shared) {
-      shared = this.syncNow(url, signal).finally(() => this.inflight.delete(url));
-      this.inflight.set(url, shared);
+  /**
+   * One clone or fetch per repository for concurrent callers. The shared one runs under the
+   * signal of the caller that started it; a caller that joined it stops waiting on its own
+   * signal, and when the shared one was aborted by its starter (that job was cancelled), the
+   * others do it again themselves instead of failing with it.
+   */
+  private async sync(url: string, signal?: AbortSignal): Promise<'cloned' | 'fetched'> {
+    for (;;) {
+      signal?.throwIfAborted();
+      let shared = this.inflight.get(url);
+      const joined = shared !== undefined;
+      if (!shared) {
+        shared = this.syncNow(url, signal).finally(() => this.inflight.delete(url));
+        this.inflight.set(url, shared);
+      }
+      try {
+        return await (joined ? untilAborted(shared, signal) : shared);
+      } catch (err) {
+        if (isAbort(err) && joined && !signal?.aborted) continue;
+        throw err;
+      }
     }
-    return shared;
   }
 
   private async syncNow(url: string, signal?: AbortSignal): Promise<'cloned' | 'fetched'> {
