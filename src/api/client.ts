@@ -9,9 +9,10 @@ import type { Progress } from '../domain/job-run.js';
 import type { JobResult } from '../domain/outcome.js';
 import type { SpecIssue } from '../domain/parse-spec.js';
 import type { JobView, SubmissionView } from '../domain/views.js';
-import type { HostView, LabView } from '../workflows/scheduler-messages.js';
+import type { HostView } from '../workflows/scheduler-messages.js';
 import type { Plan } from '../domain/plan.js';
 import type { SessionInfo } from './routes/session.js';
+import type { LabWithJobs } from './host-jobs.js';
 
 export class ApiError extends Error {
   constructor(
@@ -139,7 +140,7 @@ export class TestbayClient {
   }
 
   // Operators
-  hosts(): Promise<LabView> {
+  hosts(): Promise<LabWithJobs> {
     return this.json('GET', '/hosts');
   }
   setMaintenance(hostId: string, on: boolean): Promise<HostView> {

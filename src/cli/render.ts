@@ -5,7 +5,8 @@
  */
 import type { ResultKind } from '../domain/outcome.js';
 import type { JobView, SubmissionView } from '../domain/views.js';
-import type { HostView, LabView } from '../workflows/scheduler-messages.js';
+import type { LabWithJobs } from '../api/host-jobs.js';
+import type { HostView } from '../workflows/scheduler-messages.js';
 
 const codes = { green: 32, red: 31, yellow: 33, magenta: 35, gray: 90, bold: 1, cyan: 36 } as const;
 type Colour = keyof typeof codes;
@@ -70,14 +71,17 @@ export function submissionHeader(view: SubmissionView, colour: boolean): string 
   return `submission ${view.id}${view.name ? ` (${view.name})` : ''}: ${result}`;
 }
 
-export function hostsTable(lab: LabView, colour: boolean): string[] {
+export function hostsTable(lab: LabWithJobs, colour: boolean): string[] {
   const paint = painter(colour);
   const stateColour: Record<HostView['state'], Colour> = { idle: 'green', leased: 'cyan', maintenance: 'yellow', broken: 'red', offline: 'gray' };
-  const rows = [['HOST', 'STATE', 'CLASSES', 'ADDRESS', 'LEASE / REASON'].map((h) => paint('bold', h))];
+  const rows = [['HOST', 'STATE', 'CLASSES', 'ADDRESS', 'JOB / REASON'].map((h) => paint('bold', h))];
   for (const h of lab.hosts) {
+    const job = h.currentJob;
     const detail =
       h.state === 'leased'
-        ? (h.lease?.label ?? '')
+        ? job
+          ? `${job.name} [${job.id}] ${job.state}${job.progress?.module ? ` (module ${job.progress.module})` : ''}`
+          : (h.lease?.label ?? '')
         : h.state === 'broken'
           ? (h.broken?.reason ?? '')
           : h.state === 'offline'

@@ -154,6 +154,17 @@ export const host = z.object({
   lastReleasedAt: epochMs,
   registeredAt: epochMs,
   reservedFor: z.string().optional(),
+  currentJob: z
+    .object({
+      id: z.string(),
+      name: z.string(),
+      submissionId: z.string(),
+      state: z.enum(['scheduled', 'provisioning', 'running', 'uploading', 'done']),
+      startedAt: iso.optional(),
+      progress: progress.optional(),
+    })
+    .optional()
+    .describe('the job on the host now (running, else the next one of its chain waiting its turn), from the job records'),
 });
 
 export const lab = z.object({

@@ -1,8 +1,10 @@
 /**
- * @module Hosts: the lab as the scheduler sees it (state, lease, reasons, queue), and the
- * operator's actions: maintenance on/off, clear or mark broken, remove.
+ * @module Hosts: the lab as the scheduler sees it (state, lease, reasons, queue) with the
+ * job each host runs now, and the operator's actions: maintenance on/off, clear or mark
+ * broken, remove.
  */
 import express, { Router } from 'express';
+import { labWithJobs } from '../host-jobs.js';
 import { parseOr400 } from '../http-errors.js';
 import { authorize } from '../middleware.js';
 import { hostIdParam, maintenanceBody, markBrokenBody } from './api-schemas.js';
@@ -13,7 +15,7 @@ export function hostRoutes(deps: RouteDeps): Router {
   const { gateway, tokens } = deps;
 
   r.get('/hosts', authorize(tokens, 'read'), async (_req, res) => {
-    res.json(await gateway.lab());
+    res.json(await labWithJobs(await gateway.lab(), deps.store));
   });
 
   r.post('/hosts/:id/maintenance', authorize(tokens, 'operate'), express.json({ limit: '16kb' }), async (req, res) => {

@@ -1,21 +1,22 @@
 /**
  * @module The lab: every host with its state (idle, leased, maintenance, broken with the
- * reason, offline), the job it runs, its recent infrastructure aborts, and for operators
- * the maintenance on/off and clear-broken buttons; then the lease queue with each
- * request's waiting reason. Redrawn when the scheduler's view changes.
+ * reason, offline), the job it runs now (linked to its page), its recent infrastructure
+ * aborts, and for operators the maintenance on/off and clear-broken buttons; then the
+ * lease queue with each request's waiting reason. Redrawn when the scheduler's view
+ * changes or a job changes state.
  */
-import type { HostView, LabView } from '../../../../workflows/scheduler-messages.js';
+import type { HostWithJob as HostView, LabWithJobs as LabView } from '../../../host-jobs.js';
 import { api } from '../api.js';
 import { debounce, fill, h } from '../dom.js';
-import { causeChip, time } from '../format.js';
+import { causeChip, stateBadge, time } from '../format.js';
 import { onLive } from '../live.js';
 import { act, errorBox, link, type Ctx, type Page } from '../page.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** A lease's requester is a recipe set workflow (`rs-<submission>-<n>`): link its submission. */
+/** A lease's requester is a recipe set (`rs-<submission>-<n>`) or batch run (`batch-…`) workflow: link its submission. */
 function submissionOf(requester: string): string | undefined {
-  return /^rs-([a-z0-9]+)-[0-9]+$/.exec(requester)?.[1];
+  return /^(?:rs|batch)-([a-z0-9]+)-[0-9]+$/.exec(requester)?.[1];
 }
 
 export function hostsPage(ctx: Ctx): Page {
@@ -31,8 +32,16 @@ export function hostsPage(ctx: Ctx): Page {
     }
   };
   const refresh = debounce(() => void load(), 200);
+  // A chain's next job starts under the same lease: job state changes matter too, progress does not.
+  const states = new Map<string, string>();
   const stop = onLive((e) => {
-    if (e.type === 'lab' || (e.type === 'job' && e.result)) refresh();
+    if (e.type === 'job') {
+      const changed = states.get(e.id) !== e.state;
+      states.set(e.id, e.state);
+      if (changed || e.result) refresh();
+    } else if (e.type === 'lab') {
+      refresh();
+    }
   });
   void load();
   return {
@@ -63,7 +72,18 @@ function actions(ctx: Ctx, host: HostView): HTMLElement {
 function currentJob(host: HostView): Node | string {
   if (!host.lease) return host.reservedFor ? h('span', { class: 'muted' }, `held for ${host.reservedFor}`) : '';
   const sub = submissionOf(host.lease.requester);
-  return h('span', null, sub ? link(`/submissions/${sub}`, host.lease.label) : host.lease.label, host.lease.healthCheck ? ' (health check)' : '', h('div', { class: 'muted' }, 'since ', time(iso(host.lease.since))));
+  const job = host.currentJob;
+  const lease = h('div', { class: 'muted' }, sub ? link(`/submissions/${sub}`, host.lease.label) : host.lease.label, host.lease.healthCheck ? ' (health check)' : '', ' · leased ', time(iso(host.lease.since)));
+  if (!job) return h('span', null, lease);
+  return h(
+    'span',
+    { class: 'current-job', 'data-job': job.id },
+    link(`/jobs/${job.id}`, h('b', null, job.name), ' ', h('code', null, job.id)),
+    ' ',
+    stateBadge(job.state),
+    job.progress?.module ? h('span', { class: 'muted' }, ` module ${job.progress.module}`) : null,
+    lease,
+  );
 }
 
 function reason(host: HostView): Node | string {
