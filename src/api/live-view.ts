@@ -1,7 +1,8 @@
 /**
  * @module A submission as people see it: the workflow's job table (or the stored final
- * one), enriched with what hosts uploaded (state, progress, times) and with the
- * scheduler's reason for every job still waiting for a host.
+ * one), enriched with what hosts uploaded (state, progress, times), with the scheduler's
+ * reason for every job still waiting for a host, and for jobs waiting their turn on a
+ * host, the chain job they wait for.
  */
 import { jobId as makeJobId, submissionWorkflowId } from '../domain/ids.js';
 import { initialJobNumbers } from '../domain/plan.js';
@@ -10,6 +11,7 @@ import type { Logger } from '../logger.js';
 import { HttpError } from './http-errors.js';
 import type { ResultStore, SubmissionRecord } from './store/result-store.js';
 import type { TemporalGateway } from './temporal-gateway.js';
+import { withChainReasons } from './waiting.js';
 
 export interface ViewDeps {
   store: ResultStore;
@@ -28,7 +30,7 @@ export async function liveSubmissionView(deps: ViewDeps, id: string): Promise<Su
     });
   }
   view ??= skeleton(record);
-  const jobs = await Promise.all(view.jobs.map((j) => enrichJob(deps, j)));
+  const jobs = withChainReasons(await Promise.all(view.jobs.map((j) => enrichJob(deps, j))), record.plan);
   const batchRuns = view.batchRuns
     ? await Promise.all(view.batchRuns.map(async (r) => (r.state === 'done' ? r : ((await deps.gateway.queryBatchRun(r.workflowId)) ?? r))))
     : undefined;
@@ -58,6 +60,7 @@ async function enrichJob(deps: ViewDeps, job: JobView): Promise<JobView> {
   if (record.endedAt) j.endedAt = record.endedAt;
   if (record.progress) j.progress = record.progress;
   if (!j.result && record.result) j.result = record.result;
+  // Opened on a host: it no longer waits for parents or a host (a chain's turn is added later).
   delete j.waitingReason;
   return j;
 }

@@ -81,7 +81,7 @@ export const job: Command = async (args) => {
     `  host       ${d.hostId ?? '-'}   attempt ${d.attempt}   worker class ${d.workerClass}   recipe set ${d.setNumber}`,
   ];
   const why = describeJob(d);
-  if (!d.result && why) lines.push(`  ${d.state === 'waiting' ? 'waiting   ' : 'progress  '} ${why}`);
+  if (!d.result && why) lines.push(`  ${d.waitingReason && why === d.waitingReason ? 'waiting   ' : 'progress  '} ${why}`);
   if (d.clonedFrom) lines.push(`  re-runs    ${d.clonedFrom}`);
   if (d.retriedAs) lines.push(`  re-run as  ${d.retriedAs}`);
   if (d.startedAt) lines.push(`  started    ${d.startedAt}${d.endedAt ? `   ended ${d.endedAt}` : ''}`);

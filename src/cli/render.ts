@@ -22,7 +22,9 @@ export function describeJob(j: JobView): string {
     if (j.result.kind === 'aborted') return `[${j.result.cause}] ${j.result.reason}`;
     return 'reason' in j.result && j.result.reason ? j.result.reason : '';
   }
-  if (j.state === 'waiting') return j.waitingReason ?? '';
+  // Waiting for parents or a host, or (scheduled) for the job before it in its chain on the host.
+  if ((j.state === 'waiting' || j.state === 'scheduled') && j.waitingReason) return j.waitingReason;
+  if (j.state === 'waiting') return '';
   const p = j.progress;
   if (!p) return '';
   return [p.module ? `module ${p.module}` : '', p.percent !== undefined ? `${Math.round(p.percent)}%` : '', p.message ?? ''].filter(Boolean).join(' ');

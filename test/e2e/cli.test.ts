@@ -196,6 +196,24 @@ describe('testbay CLI', () => {
     expect(r.stdout).toMatch(/cancelled.*cancelled by operator: enough/);
   });
 
+  it('says why a job of a chain waits: for the job before it on the host (status and --watch)', async () => {
+    const file = path.join(dir, 'chain.yaml');
+    await fs.writeFile(file, 'name: chained\njobs:\n  - name: first\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { MODULES: "boot,install,login", MODULE_MS: 1200 }\n  - name: second\n    startDirectlyAfter: first\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { MODULES: boot, MODULE_MS: 50 }\n');
+    const watching = cli(['submit', file, '--watch'], env);
+    const id = await waitFor('the submission', async () => (await lab.api.submissions({ q: 'chained', limit: '1' })).submissions[0]?.id);
+    const row = await waitFor('the second job to wait its turn', async () => {
+      const r = await cli(['status', id], env);
+      return /second\s+\S+\.2\s+scheduled\s+-\s+c[12]\s+waiting for `first` to finish on host c[12]/.exec(r.stdout)?.[0];
+    }, 30_000, 300);
+    const host = /host (c[12])/.exec(row)![1];
+    const view = JSON.parse((await cli(['status', id, '--json'], env)).stdout) as { jobs: { name: string; state: string; hostId: string; waitingReason?: string }[] };
+    expect(view.jobs.find((j) => j.name === 'second')).toMatchObject({ state: 'scheduled', hostId: host, waitingReason: `waiting for \`first\` to finish on host ${host}` });
+    const r = await watching;
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`second [${id}.2] scheduled on ${host}: waiting for \`first\` to finish on host ${host}`);
+    expect(r.stdout).toMatch(/second \[\S+\.1\] waiting: waiting for a host|first \[\S+\.1\] waiting: waiting for a host/);
+  });
+
   it('hosts lists every host with its state', async () => {
     const r = await cli(['hosts', '--json'], env);
     const lab = JSON.parse(r.stdout) as { hosts: { id: string; state: string }[] };

@@ -47,7 +47,7 @@ export const job = z.object({
   hostId: z.string().optional(),
   clonedFrom: z.string().optional().describe('the job id of the attempt this one re-runs'),
   retriedAs: z.string().optional().describe('the job id of the attempt that re-ran this one'),
-  waitingReason: z.string().optional().describe("the scheduler's reason while the job waits for a host"),
+  waitingReason: z.string().optional().describe('why it waits: for its parents, for a host (the scheduler says why), or (scheduled) for the job before it in its chain on its host'),
   startedAt: iso.optional(),
   endedAt: iso.optional(),
   progress: progress.optional(),

@@ -17,7 +17,10 @@ export const RESULT_WORD: Record<ResultKind, string> = {
   cancelled: 'cancelled',
   skipped: 'skipped',
 };
-const STATE_ICON: Record<string, string> = { waiting: '⏳', scheduled: '◔', provisioning: '◑', running: '▶', uploading: '⇪', done: '■' };
+// Glyphs every common font has (DejaVu included): no emoji, which headless browsers and
+// many desktops draw as an empty box.
+export const WAITING_ICON = '◷';
+const STATE_ICON: Record<string, string> = { waiting: WAITING_ICON, scheduled: '◔', provisioning: '◑', running: '▶', uploading: '⇪', done: '■' };
 
 export function resultBadge(kind: ResultKind, short = false): HTMLElement {
   return h('span', { class: `badge result-${kind}`, 'data-result': kind, title: RESULT_WORD[kind] }, `${RESULT_ICON[kind]} ${short ? kind : RESULT_WORD[kind]}`);
@@ -36,11 +39,11 @@ export function causeChip(cause: string): HTMLElement {
   return h('span', { class: 'cause', title: 'typed cause of the infrastructure abort' }, cause);
 }
 
-/** One line saying why: the abort's cause and reason, the failure, the waiting reason or the progress. */
+/** One line saying why: the abort's cause and reason, the failure, the waiting reason (for parents, a host, or its turn on the host) or the progress. */
 export function jobDetail(job: JobView): HTMLElement | string {
   const r = job.result;
   if (r) return resultReason(r);
-  if (job.state === 'waiting' && job.waitingReason) return h('span', { class: 'waiting-reason' }, '⏳ ', job.waitingReason);
+  if ((job.state === 'waiting' || job.state === 'scheduled') && job.waitingReason) return h('span', { class: 'waiting-reason' }, `${WAITING_ICON} `, job.waitingReason);
   if (job.progress) return progressBar(job.progress);
   return '';
 }

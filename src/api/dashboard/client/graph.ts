@@ -11,7 +11,7 @@ import { layout } from '@dagrejs/dagre';
 import { Graph } from '@dagrejs/graphlib';
 import type { Plan } from '../../../domain/plan.js';
 import { latestAttempts, type JobView, type SubmissionView } from '../../../domain/views.js';
-import { RESULT_ICON } from './format.js';
+import { RESULT_ICON, WAITING_ICON } from './format.js';
 import { s } from './dom.js';
 
 export type EdgeKind = 'chain' | 'after' | 'clone' | 'parallel';
@@ -85,7 +85,7 @@ function statusLine(j: JobView): string {
   if (r?.kind === 'aborted') return `${RESULT_ICON.aborted} ABORTED [${r.cause}]`;
   if (r?.kind === 'failed') return `${RESULT_ICON.failed} FAILED (test)`;
   if (r) return `${RESULT_ICON[r.kind]} ${r.kind.toUpperCase()}`;
-  if (j.state === 'waiting') return '⏳ waiting for a host';
+  if (j.state === 'waiting' || (j.state === 'scheduled' && j.waitingReason)) return `${WAITING_ICON} ${j.waitingReason ?? 'waiting'}`;
   const p = j.progress;
   if (j.state === 'running' && p) return `▶ running${p.module ? ` ${p.module}` : ''}${p.percent !== undefined ? ` ${Math.round(p.percent)}%` : ''}`;
   return j.state;
@@ -194,7 +194,7 @@ export function dependencyGraph(view: SubmissionView, plan: Plan, open: (jobId: 
     const node = s(
       'g',
       { class: nodeClass(j), transform: `translate(${x},${y})`, 'data-job': j.id, 'data-name': j.name, tabindex: 0, role: 'link' },
-      s('title', null, `${j.name} (${j.id}, attempt ${j.attempt})${lineage ? `: ${lineage}` : ''}`),
+      s('title', null, `${j.name} (${j.id}, attempt ${j.attempt})${lineage ? `: ${lineage}` : ''}${!j.result && j.waitingReason ? ` — ${j.waitingReason}` : ''}`),
       s('rect', { class: 'node-bg', width: NODE_W, height: NODE_H, rx: 8 }),
       j.result?.kind === 'aborted' ? s('rect', { class: 'node-hatch', width: NODE_W, height: NODE_H, rx: 8 }) : null,
       s('text', { class: 'node-name', x: 10, y: 20 }, truncate(j.name, 22)),

@@ -19,7 +19,7 @@ export interface JobDetails extends JobView {
 }
 import { api, blobUrl, eventStreamUrl } from '../api.js';
 import { debounce, fill, h, type Child } from '../dom.js';
-import { bytes, causeChip, duration, jobBadge, progressBar, RESULT_ICON, time } from '../format.js';
+import { bytes, causeChip, duration, jobBadge, progressBar, RESULT_ICON, time, WAITING_ICON } from '../format.js';
 import { onLive } from '../live.js';
 import { act, errorBox, link, type Ctx, type Page } from '../page.js';
 
@@ -124,7 +124,9 @@ export function jobPage(ctx: Ctx, id: string): Page {
 function resultBox(job: JobDetails): HTMLElement | null {
   const r = job.result;
   if (!r) {
-    if (job.state === 'waiting') return h('div', { class: 'waiting-box' }, h('b', null, '⏳ Waiting for a host: '), job.waitingReason ?? 'queued');
+    if (job.state === 'waiting' || (job.state === 'scheduled' && job.waitingReason)) {
+      return h('div', { class: 'waiting-box', 'data-state': job.state }, h('b', null, `${WAITING_ICON} Waiting: `), job.waitingReason ?? 'queued');
+    }
     return job.progress ? h('div', { class: 'progress-box' }, progressBar(job.progress)) : null;
   }
   if (r.kind === 'aborted') {

@@ -7,7 +7,7 @@ import type { Plan } from '../../../../domain/plan.js';
 import type { JobView, SubmissionView } from '../../../../domain/views.js';
 import { api } from '../api.js';
 import { debounce, fill, h } from '../dom.js';
-import { duration, jobBadge, jobDetail, resultBadge, stateBadge, time } from '../format.js';
+import { duration, jobBadge, jobDetail, resultBadge, stateBadge, time, WAITING_ICON } from '../format.js';
 import { dependencyGraph, graphLegend } from '../graph.js';
 import { onLive } from '../live.js';
 import { act, errorBox, link, temporalWorkflowUrl, type Ctx, type Page } from '../page.js';
@@ -46,7 +46,7 @@ export function submissionPage(ctx: Ctx, id: string): Page {
 function draw(ctx: Ctx, el: HTMLElement, view: SubmissionView, plan: Plan): void {
   const cancel = h('button', { class: 'danger', 'data-action': 'cancel-submission' }, 'Cancel submission');
   cancel.addEventListener('click', () => void act(ctx, cancel, `cancel ${view.id}`, () => api('POST', `/submissions/${view.id}/cancel`, {})));
-  const waiting = view.jobs.filter((j) => j.state === 'waiting' && !j.result && j.waitingReason);
+  const waiting = view.jobs.filter((j) => (j.state === 'waiting' || j.state === 'scheduled') && !j.result && j.waitingReason);
   const aborted = view.jobs.filter((j) => j.result?.kind === 'aborted');
   const scrollY = window.scrollY;
   fill(
@@ -71,7 +71,7 @@ function draw(ctx: Ctx, el: HTMLElement, view: SubmissionView, plan: Plan): void
     ),
     view.notice ? h('div', { class: 'error-box' }, view.notice) : null,
     waiting.length > 0
-      ? h('div', { class: 'waiting-box', role: 'status' }, h('b', null, '⏳ Waiting for hosts'), h('ul', null, waiting.map((j) => h('li', null, link(`/jobs/${j.id}`, j.name), ': ', j.waitingReason ?? ''))))
+      ? h('div', { class: 'waiting-box', role: 'status' }, h('b', null, `${WAITING_ICON} Waiting`), h('ul', null, waiting.map((j) => h('li', { 'data-job': j.id }, link(`/jobs/${j.id}`, j.name), ': ', j.waitingReason ?? ''))))
       : null,
     aborted.length > 0
       ? h(
