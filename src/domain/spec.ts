@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { parseRequirement, type Requirement } from './requirements.js';
 import { analyseGraph } from './plan.js';
 import type { BatchRun, Job, Submission } from './job.js';
+import { BATCH_START_ALLOWANCE_MS, MAX_BATCH_TESTS, MAX_BATCH_TIMEOUT_MS, type BatchTimeouts } from './batch-work.js';
 import { compact } from './compact.js';
 
 export type { BatchRun, Job, Submission } from './job.js';
@@ -118,12 +119,14 @@ export const BATCH_DEFAULTS = {
 } as const;
 
 const testId = z.string().min(1).max(300).regex(/^\S+$/, 'a test id cannot contain white space').refine(noNul, NUL_MESSAGE);
+/** Batch deadlines: Node's timers and Temporal take them as they are, up to 7 days. */
+const batchMs = positiveMs.max(MAX_BATCH_TIMEOUT_MS, `at most ${MAX_BATCH_TIMEOUT_MS} ms (7 days)`);
 
 const batchRunInput = z
   .strictObject({
     name: jobName,
     description: z.string().max(2000).optional(),
-    tests: z.array(testId).min(1, 'needs at least one test').max(100_000).optional(),
+    tests: z.array(testId).min(1, 'needs at least one test').max(MAX_BATCH_TESTS).optional(),
     testsCommand: z.array(processString.min(1)).min(1, 'needs at least the program to run').optional(),
     batchSize: z.number().int().min(1).max(10_000).default(BATCH_DEFAULTS.batchSize),
     runner: runner.optional(),
@@ -131,8 +134,8 @@ const batchRunInput = z
     workerClass: z.string().regex(NAME_PATTERN, nameMessage).optional(),
     hostRequires: z.array(requirement).optional(),
     priority: z.number().int().min(0).max(1000).optional(),
-    testTimeoutMs: positiveMs.default(BATCH_DEFAULTS.testTimeoutMs),
-    batchTimeoutMs: positiveMs.optional(),
+    testTimeoutMs: batchMs.default(BATCH_DEFAULTS.testTimeoutMs),
+    batchTimeoutMs: batchMs.optional(),
     requeueLimit: z.number().int().min(0).max(20).default(BATCH_DEFAULTS.requeueLimit),
     maxRequeueRatio: z.number().min(0).max(10).default(BATCH_DEFAULTS.maxRequeueRatio),
     retryFailed: z.number().int().min(0).max(10).default(BATCH_DEFAULTS.retryFailed),
@@ -172,7 +175,7 @@ export const submissionSpec = z
       if (clash !== -1) ctx.addIssue({ code: 'custom', path: ['batchRuns', i, 'name'], message: `name \`${b.name}\` is also the name of jobs.${clash}` });
       if (input.batchRuns.findIndex((o) => o.name === b.name) !== i) ctx.addIssue({ code: 'custom', path: ['batchRuns', i, 'name'], message: `duplicate batch run name \`${b.name}\`` });
       if (!runnerSpec || !workerClass) return;
-      batchRuns.push({
+      const run: BatchRun & BatchTimeouts = {
         name: b.name,
         ...(b.description !== undefined ? { description: b.description } : {}),
         ...(b.tests ? { tests: b.tests } : {}),
@@ -184,13 +187,16 @@ export const submissionSpec = z
         hostRequires: b.hostRequires ?? d.hostRequires ?? [],
         priority: b.priority ?? d.priority ?? JOB_DEFAULTS.priority,
         testTimeoutMs: b.testTimeoutMs,
-        // A batch cannot honestly take longer than all its tests at their limit.
-        batchTimeoutMs: b.batchTimeoutMs ?? b.batchSize * b.testTimeoutMs,
+        // Without one given, each batch's deadline scales with its size (batchTimeoutFor);
+        // this is a full batch's, for people to read.
+        batchTimeoutMs: b.batchTimeoutMs ?? Math.min(b.batchSize * b.testTimeoutMs + BATCH_START_ALLOWANCE_MS, MAX_BATCH_TIMEOUT_MS),
+        ...(b.batchTimeoutMs !== undefined ? { batchTimeoutGiven: true } : {}),
         requeueLimit: b.requeueLimit,
         maxRequeueRatio: b.maxRequeueRatio,
         retryFailed: b.retryFailed,
         maxHosts: b.maxHosts,
-      });
+      };
+      batchRuns.push(run);
     });
     const jobs: Job[] = [];
     input.jobs.forEach((j, i) => {

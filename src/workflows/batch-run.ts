@@ -3,8 +3,10 @@
  * exactly one verdict. It leases hosts one at a time (up to maxHosts), and each leased
  * host takes batches while tests remain; a batch is one `runBatch` activity that
  * heartbeats every finished result, so finished work survives the host. The ledger
- * (domain/batch-ledger.ts) decides verdicts and requeues. The run works through its tests
- * in shards and continues-as-new between them, so history stays bounded for 100,000 tests.
+ * (domain/batch-ledger.ts) decides verdicts, requeues and whose fault a lost batch was.
+ * The run works through its tests in shards and continues-as-new between them, carrying
+ * only run-wide totals, so history stays bounded for 100,000 tests; verdicts go to the
+ * result store as they settle.
  */
 import {
   ActivityCancellationType,
@@ -20,6 +22,7 @@ import {
   TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
+import { TimeoutType } from '@temporalio/common';
 import type { ControlActivities } from '../activities/control/index.js';
 import type { HostActivities } from '../activities/host/index.js';
 import {
@@ -27,28 +30,39 @@ import {
   endBatch,
   hasWorkFor,
   isDone,
+  lostHostsOfWaiting,
   newLedger,
+  recordLate,
   recordTest,
   settleWaiting,
+  strandedOn,
   takeBatch,
+  takeBlame,
+  takeVerdicts,
+  waitingCount,
+  countsForBreaker,
+  hostFaultsInARow,
+  lossesInARow,
   type BatchEnd,
+  type BreakerEntry,
   type Ledger,
   type LedgerCounts,
+  type Placement,
   type TestReport,
 } from '../domain/batch-ledger.js';
-import type { BatchProgress } from '../domain/batch-work.js';
+import { batchTimeoutFor, type BatchProgress, type BatchTimeouts, type ListedTests } from '../domain/batch-work.js';
 import { batchId, CONTROL_TASK_QUEUE, hostTaskQueue, jobId, SCHEDULER_WORKFLOW_ID } from '../domain/ids.js';
 import type { RunConfig } from '../domain/job-run.js';
 import type { OutcomeReport } from '../domain/lab.js';
 import { AbortCause, type JobResult, type ResultKind } from '../domain/outcome.js';
 import type { PlanBatchRun } from '../domain/plan.js';
 import type { BatchRunView, TestNote } from '../domain/views.js';
-import { isHostLost, resultOfFailure } from './failures.js';
-import { batchRunQuery } from './batch-run-messages.js';
+import { resultOfFailure } from './failures.js';
+import { batchRunQuery, lateResultsSignal } from './batch-run-messages.js';
 import { cancelSignal } from './messages.js';
 import { cancelLeaseRequestSignal, leaseDeniedSignal, leaseGrantedSignal, releaseLeaseSignal, requestLeaseSignal } from './scheduler-messages.js';
 
-/** What one run of the workflow hands to the next (continue-as-new): no ledger, only totals. */
+/** What one run of the workflow hands to the next (continue-as-new): no ledger, only run-wide totals. */
 export interface BatchRunCarry {
   total: number;
   offset: number;
@@ -63,18 +77,33 @@ export interface BatchRunCarry {
   flaky: string[];
   reason?: string;
   cancelled?: string;
+  /** requeues charged in the whole run so far: maxRequeueRatio is of the run, not of a shard */
+  requeues?: number;
+  /** set once the run stopped requeuing */
+  budgetSpent?: string;
+  /** verdicts in the result store so far: the key of the next part written */
+  verdictsStored?: number;
+  /** a testsCommand's list being moved from its host to the result store, chunk by chunk */
+  listing?: { hostId: string; token: string; listed: ListedTests; next: number };
 }
 
 export interface BatchRunInput {
   submissionId: string;
-  run: PlanBatchRun;
+  /** the plan's batch run; `batchTimeoutGiven` is set when the spec gave batchTimeoutMs */
+  run: PlanBatchRun & Pick<BatchTimeouts, 'batchTimeoutGiven'>;
   config: RunConfig;
   carry?: BatchRunCarry;
 }
 
 const NOTES_KEPT = 200;
-/** Time runBatch gets beyond batchTimeoutMs to stop the runner and report. */
+/** Time runBatch gets beyond its batch's deadline to stop the runner and report. */
 const BATCH_DEADLINE_MARGIN_MS = 60_000;
+/** How long a host with only tests that were lost on it waits for another host before it takes them itself. */
+const ELSEWHERE_WAIT_MS = 60_000;
+/** Settled verdicts go to the result store at most this often (one write per period, whatever the count). */
+const VERDICT_FLUSH_MS = 2_000;
+/** A listing moves chunks of ids through this run's history; past this it continues as new. */
+const LISTING_HISTORY_BYTES = 2 * 1024 * 1024;
 
 const control = proxyActivities<ControlActivities>({
   taskQueue: CONTROL_TASK_QUEUE,
@@ -83,6 +112,23 @@ const control = proxyActivities<ControlActivities>({
 });
 
 const emptyCounts = (): LedgerCounts => ({ total: 0, passed: 0, failed: 0, flaky: 0, skipped: 0, lost: 0, cancelled: 0, running: 0, queued: 0, requeued: 0 });
+
+/** One batch as the host's breaker sees it: its result, and whose fault it was if lost. */
+interface BatchEntry extends BreakerEntry {
+  jobId: string;
+  result: JobResult;
+}
+
+/** A host the run holds a lease on. */
+interface HostSlot {
+  hostId: string;
+  token: string;
+  /** leased beyond maxHosts, to take tests no host of the run could (it stays; an idle other leaves) */
+  overflow: boolean;
+  /** since when it has had only tests that were lost on it */
+  idleSince?: number;
+  entries: BatchEntry[];
+}
 
 export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunView> {
   const { run, config, submissionId } = input;
@@ -106,19 +152,29 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
   const running = new Map<string, { hostId: string; tests: number }>();
   const scopes = new Set<CancellationScope>();
   let stop: string | undefined = carry.cancelled;
+  /** finishJob calls in flight: awaited before continue-as-new or the end, so no batch record stays unsealed */
+  const finishing = new Set<Promise<void>>();
 
-  // Leases: one host per request, as many requests as useful up to maxHosts.
-  const pending = new Set<string>();
-  const grants: { requestId: string; hostId: string; token: string }[] = [];
+  // Leases: one host per request, as many requests as useful up to maxHosts. Every request
+  // excludes the hosts the run holds, so a denial means "no other host".
+  const pending = new Map<string, { excluded: string[] }>();
+  const grants: { requestId: string; hostId: string; token: string; overflow: boolean }[] = [];
+  const active = new Map<string, HostSlot>();
+  /** the run's hosts the lab has no alternative to (a request excluding them was denied); reset when the run's hosts change */
+  let lonely: Set<string> | undefined;
   let denied: string | undefined;
   let leaseSeq = 0;
-  let changed = false;
+  /** bumped on anything a waiting loop may care about */
+  let version = 0;
+  const bump = () => void version++;
+  const entries = new Map<string, BatchEntry>();
 
   const view = (): BatchRunView => {
-    const counts = sumCounts(carry.counts, ledger ? countLedger(ledger) : emptyCounts());
+    const live = ledger ? countLedger(ledger) : emptyCounts();
+    const counts = sumCounts(carry.counts, live);
     counts.total = carry.total;
-    counts.queued = Math.max(0, carry.total - carry.offset - (ledger ? Object.keys(ledger.tests).length : 0)) + (ledger ? countLedger(ledger).queued : 0);
-    const live = ledger ? notes(ledger) : { isolated: [], lost: [], failed: [], flaky: [] };
+    counts.queued = Math.max(0, carry.total - carry.offset - live.total) + live.queued;
+    const n = ledger ? notes(ledger) : { isolated: [], lost: [], failed: [], flaky: [] };
     const v: BatchRunView = {
       id: runJobId,
       name: run.name,
@@ -127,16 +183,16 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
       hosts: [...new Set([...carry.hosts, ...[...running.values()].map((r) => r.hostId)])],
       batches: carry.batches,
       lostBatches: carry.lostBatches,
-      isolated: [...carry.isolated, ...live.isolated].slice(0, NOTES_KEPT),
-      lost: [...carry.lost, ...live.lost].slice(0, NOTES_KEPT),
-      failed: [...carry.failed, ...live.failed].slice(0, NOTES_KEPT),
-      flaky: [...carry.flaky, ...live.flaky].slice(0, NOTES_KEPT),
+      isolated: [...carry.isolated, ...n.isolated].slice(0, NOTES_KEPT),
+      lost: [...carry.lost, ...n.lost].slice(0, NOTES_KEPT),
+      failed: [...carry.failed, ...n.failed].slice(0, NOTES_KEPT),
+      flaky: [...carry.flaky, ...n.flaky].slice(0, NOTES_KEPT),
       running: [...running].map(([id, r]) => ({ batchId: id, hostId: r.hostId, tests: r.tests })),
       workflowId: me,
     };
-    const reason = carry.reason ?? ledger?.budgetSpent ?? denied;
+    const reason = carry.reason ?? ledger?.budgetSpent ?? carry.budgetSpent ?? denied;
     if (reason !== undefined) v.reason = reason;
-    if (state === 'done') v.result = resultOf(counts);
+    if (state === 'done') v.result = carry.total === 0 && carry.reason !== undefined && stop === undefined ? 'aborted' : resultOf(counts);
     return v;
   };
 
@@ -144,7 +200,14 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
   setHandler(cancelSignal, (req) => {
     stop ??= req.reason ?? 'cancelled';
     for (const s of scopes) s.cancel();
-    changed = true;
+    bump();
+  });
+  setHandler(lateResultsSignal, (late) => {
+    // A batch the run gave up reports after all: history for its tests, never a verdict.
+    if (!ledger) return;
+    const recorded = recordLate(ledger, late.batchId, late.hostId, late.results.slice(0, run.batchSize), Date.now());
+    log.info('late results of a fenced batch kept as history', { batchId: late.batchId, hostId: late.hostId, recorded });
+    bump();
   });
   setHandler(leaseGrantedSignal, (g) => {
     const lease = g.leases[0];
@@ -153,39 +216,53 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
       void releaseLease(lease.hostId, lease.token, []);
       return;
     }
-    grants.push({ requestId: g.requestId, hostId: lease.hostId, token: lease.token });
-    changed = true;
+    grants.push({ requestId: g.requestId, hostId: lease.hostId, token: lease.token, overflow: active.size >= run.maxHosts });
+    bump();
   });
   setHandler(leaseDeniedSignal, (d) => {
-    if (!pending.delete(d.requestId)) return;
-    denied = d.reason;
-    changed = true;
+    const request = pending.get(d.requestId);
+    if (!request) return;
+    pending.delete(d.requestId);
+    const still = request.excluded.filter((h) => active.has(h));
+    // Denied with none of the run's hosts excluded: no host can take batches at all.
+    if (request.excluded.length === 0) denied = d.reason;
+    // Denied beside the run's hosts: they are all there is (a request excluding hosts since gone is simply asked again).
+    else if (still.length > 0) lonely = new Set(still);
+    bump();
   });
 
-  const requestLease = async () => {
+  const requestLease = async (previousHosts: string[]) => {
     const requestId = `${me}/${workflowInfo().runId.slice(0, 8)}/${++leaseSeq}`;
-    pending.add(requestId);
+    const excluded = [...active.keys()];
+    pending.set(requestId, { excluded });
     await getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(requestLeaseSignal, {
       requestId,
       requester: me,
       label: `${submissionId} batch run ${run.name}`,
       priority: run.priority,
-      recipes: [{ workerClass: run.workerClass, hostRequires: run.hostRequires, excludedHosts: [], previousHosts: [] }],
+      // Hosts where waiting tests were lost come last: requeued tests go elsewhere where they can.
+      recipes: [{ workerClass: run.workerClass, hostRequires: run.hostRequires, excludedHosts: excluded, previousHosts }],
       failWhenUnusable: true,
     });
   };
   const cancelPending = async () => {
-    const ids = [...pending];
+    const ids = [...pending.keys()];
     pending.clear();
     await CancellationScope.nonCancellable(() => Promise.all(ids.map((requestId) => getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(cancelLeaseRequestSignal, { requestId }))));
   };
+  const settleFinishing = async () => {
+    while (finishing.size > 0) await Promise.all([...finishing]);
+  };
+  const nextRun = async (): Promise<never> => {
+    await condition(() => pending.size === 0);
+    await settleFinishing();
+    return continueAsNew<typeof batchRunWorkflow>({ ...input, carry });
+  };
 
-  // 0. A testsCommand lists the tests on a host first.
+  // 0. A testsCommand lists the tests on a host first; its list reaches the result store in chunks.
   if (state === 'listing') {
-    const ids = await listTests();
-    if (ids === undefined) return finish();
-    await control.storeBatchTests({ submissionId, runName: run.name, tests: ids });
-    carry.total = ids.length;
+    const ok = await listTests();
+    if (!ok) return finish();
     state = 'running';
   }
 
@@ -193,27 +270,20 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
   const shardSize = Math.max(run.batchSize, Math.min(config.batchShardTests, run.batchSize * 100));
   while (carry.offset < carry.total && stop === undefined) {
     const ids = await control.loadBatchTests({ submissionId, runName: run.name, offset: carry.offset, limit: shardSize });
-    ledger = newLedger(ids, run);
+    ledger = newLedger(ids, run, { tests: carry.total, requeues: carry.requeues ?? 0, ...(carry.budgetSpent !== undefined ? { budgetSpent: carry.budgetSpent } : {}) });
     await workShard(ledger);
-    await control.recordBatchVerdicts({
-      submissionId,
-      runJobId,
-      offset: carry.offset,
-      verdicts: Object.values(ledger.tests).map((t) => ({ test: t.id, verdict: t.verdict ?? 'lost', ...(t.reason !== undefined ? { reason: t.reason } : {}), attempts: t.attempts.filter((a) => a.outcome !== 'late').length, late: t.attempts.filter((a) => a.outcome === 'late').length })),
-    });
+    await storeVerdicts(ledger, true);
     absorb(ledger);
     ledger = undefined;
     // One shard per run of this workflow: its history stays bounded however many tests.
-    if (carry.offset < carry.total && stop === undefined) {
-      await condition(() => pending.size === 0);
-      await continueAsNew<typeof batchRunWorkflow>({ ...input, carry });
-    }
+    if (carry.offset < carry.total && stop === undefined) await nextRun();
   }
   if (stop !== undefined && carry.offset < carry.total) {
     // Shards never started: their tests are cancelled, without loading them.
     carry.counts.cancelled += carry.total - carry.offset;
     carry.offset = carry.total;
   }
+  await settleFinishing();
   return finish();
 
   function finish(): BatchRunView {
@@ -227,6 +297,8 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     const c = countLedger(l);
     carry.counts = sumCounts(carry.counts, { ...c, running: 0, queued: 0, requeued: 0 });
     carry.offset += c.total;
+    carry.requeues = l.requeuesTotal;
+    if (l.budgetSpent !== undefined) carry.budgetSpent = l.budgetSpent;
     const n = notes(l);
     carry.isolated = [...carry.isolated, ...n.isolated].slice(0, NOTES_KEPT);
     carry.lost = [...carry.lost, ...n.lost].slice(0, NOTES_KEPT);
@@ -236,21 +308,49 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     if (denied !== undefined && c.lost > 0) carry.reason ??= `no host can take batches: ${denied}`;
   }
 
+  /** Writes the verdicts settled since the last write (all of them at the shard's end) as one more part. */
+  async function storeVerdicts(l: Ledger, all: boolean): Promise<void> {
+    const verdicts = takeVerdicts(l, all);
+    if (verdicts.length === 0) return;
+    const offset = carry.verdictsStored ?? 0;
+    carry.verdictsStored = offset + verdicts.length;
+    await control.recordBatchVerdicts({ submissionId, runJobId, offset, verdicts });
+  }
+
+  /** Where a host stands: the run's other hosts, and whether the lab has none beyond them. */
+  function placement(slot: HostSlot): Placement {
+    const otherHosts = [...active.keys()].filter((h) => h !== slot.hostId);
+    const waitedEnough = slot.idleSince !== undefined && Date.now() - slot.idleSince >= ELSEWHERE_WAIT_MS;
+    return { otherHosts, noOtherHost: waitedEnough || (lonely !== undefined && [slot.hostId, ...otherHosts].every((h) => lonely!.has(h))) };
+  }
+
+  /** Takes what the ledger learnt about earlier lost batches: whose fault they were. */
+  function applyBlame(l: Ledger): void {
+    for (const b of takeBlame(l)) {
+      const entry = entries.get(b.batchId);
+      if (entry && entry.fault === 'pending') {
+        entry.fault = b.fault;
+        bump();
+      }
+    }
+  }
+
   /** Leases hosts and lets each take batches until the shard's ledger is done. */
   async function workShard(l: Ledger): Promise<void> {
-    const active = new Set<string>();
     const loops = new Set<Promise<void>>();
     denied = undefined;
+    lonely = undefined;
+    let storedAt = Date.now();
     // Read through a function: signal handlers change it between awaits.
     const deniedNow = (): string | undefined => denied;
     for (;;) {
-      // Cleared before looking, so anything that happens while this pass awaits wakes the next.
-      changed = false;
+      // Taken before looking, so anything that happens while this pass awaits wakes the next.
+      const seen = version;
       if (stop !== undefined) settleWaiting(l, 'cancelled', stop);
       for (const g of grants.splice(0)) {
-        const loop = hostLoop(l, g.hostId, g.token, active).finally(() => {
+        const loop = hostLoop(l, { hostId: g.hostId, token: g.token, overflow: g.overflow, entries: [] }).finally(() => {
           loops.delete(loop);
-          changed = true;
+          bump();
         });
         loops.add(loop);
       }
@@ -258,76 +358,111 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
       if (refusal !== undefined && active.size === 0 && pending.size === 0) {
         settleWaiting(l, 'lost', `no host can take batches: ${refusal}`);
       }
+      applyBlame(l);
       if (isDone(l) && loops.size === 0) break;
-      const waiting = l.queue.length + l.isolation.length;
-      const wanted = stop !== undefined || refusal !== undefined ? 0 : Math.min(run.maxHosts, active.size + Math.ceil(waiting / run.batchSize));
-      if (waiting === 0 || wanted < active.size + pending.size) await cancelPending();
-      for (let n = active.size + pending.size; n < wanted; n++) await requestLease();
-      await condition(() => changed);
+      const waiting = waitingCount(l);
+      if (stop !== undefined || refusal !== undefined || waiting === 0) {
+        if (pending.size > 0) await cancelPending();
+      } else if (lonely === undefined) {
+        const previous = lostHostsOfWaiting(l);
+        const wanted = Math.min(run.maxHosts, active.size + Math.ceil(waiting / run.batchSize));
+        for (let n = active.size + pending.size; n < wanted; n++) await requestLease(previous);
+        // Tests lost on every host the run has need one more, even past maxHosts (an idle host then leaves).
+        if (pending.size === 0 && strandedOn(l, [...active.keys()]) > 0) await requestLease(previous);
+      }
+      // Settled verdicts go to the store as they come, in one write per period.
+      const sinceStored = Date.now() - storedAt;
+      if (sinceStored >= VERDICT_FLUSH_MS && hasVerdictsToStore(l)) {
+        await storeVerdicts(l, false);
+        storedAt = Date.now();
+        continue;
+      }
+      await condition(() => version !== seen, hasVerdictsToStore(l) ? Math.max(1, VERDICT_FLUSH_MS - sinceStored) : undefined);
     }
     await cancelPending();
   }
 
-  /** One leased host takes batches while there are tests it may take. */
-  async function hostLoop(l: Ledger, hostId: string, token: string, active: Set<string>): Promise<void> {
-    active.add(hostId);
+  /** One leased host takes batches while there are tests for it. */
+  async function hostLoop(l: Ledger, slot: HostSlot): Promise<void> {
+    const { hostId, token } = slot;
+    active.set(hostId, slot);
+    lonely = undefined;
     if (!carry.hosts.includes(hostId)) carry.hosts.push(hostId);
-    const outcomes: OutcomeReport[] = [];
-    let lostInARow = 0;
     try {
       while (stop === undefined) {
-        const others = active.size - 1;
-        if (!hasWorkFor(l, hostId, others)) break;
-        const id = batchId(runJobId, carry.nextBatch++);
-        const batch = takeBatch(l, hostId, id, others, Date.now());
+        // Past maxHosts (a host came for tests no other could take): an idle one that is not it leaves.
+        if (active.size > run.maxHosts && !slot.overflow) break;
+        // Its own faults (known now, or judged since its last batch) trip the breaker.
+        if (hostFaultsInARow(slot.entries) >= config.hostBreakerAborts) {
+          log.warn('host lost too many batches in a row by its own fault; handing it back', { hostId, faults: hostFaultsInARow(slot.entries) });
+          break;
+        }
+        const p = placement(slot);
+        // Lost that many in a row, not all judged yet: only suspects (their runs judge them) until it knows.
+        if (lossesInARow(slot.entries) >= config.hostBreakerAborts) p.isolationOnly = true;
+        if (!hasWorkFor(l, hostId, p)) {
+          if (waitingCount(l) === 0 && !p.isolationOnly) break;
+          if (waitingCount(l) === 0 && Object.keys(l.out).length === 0) break;
+          // Only tests that were lost here wait: keep the lease (handing it back would only get it
+          // back) until another host takes them, new work comes, or no other host turns up.
+          slot.idleSince ??= Date.now();
+          const seen = version;
+          await condition(() => version !== seen || stop !== undefined, Math.max(1, ELSEWHERE_WAIT_MS - (Date.now() - slot.idleSince)));
+          continue;
+        }
+        delete slot.idleSince;
+        const id = batchId(runJobId, carry.nextBatch);
+        const batch = takeBatch(l, hostId, id, p, Date.now());
         if (!batch) break;
-        changed = true;
+        carry.nextBatch++;
+        bump();
         carry.batches++;
         running.set(id, { hostId, tests: batch.tests.length });
         await control.openJob({ jobId: id, submissionId, name: `${run.name}#${id.slice(id.lastIndexOf('.') + 1)}`, attempt: 1, hostId, leaseToken: token, setNumber: 0 });
-        const { results, end } = await runOne(hostId, token, id, batch.tests);
+        const { results, end, hostShuttingDown } = await runOne(hostId, token, id, batch.tests);
         const now = Date.now();
         for (const r of results) recordTest(l, id, hostId, r, now);
-        endBatch(l, id, end, now);
+        const ended = endBatch(l, id, end, now);
         running.delete(id);
         const result = batchResult(end, results, batch.tests.length);
-        outcomes.push({ jobId: id, result });
-        void control.finishJob({ jobId: id, leaseToken: token, result });
-        if (result.kind === 'aborted') {
-          carry.lostBatches++;
-          lostInARow++;
-        } else {
-          lostInARow = 0;
-        }
-        changed = true;
-        if (end.kind === 'host-lost') break;
-        if (lostInARow >= config.hostBreakerAborts) {
-          log.warn('host lost too many batches in a row; handing it back', { hostId, lostInARow });
-          break;
-        }
+        const entry: BatchEntry = { jobId: id, result, fault: ended.fault };
+        slot.entries.push(entry);
+        entries.set(id, entry);
+        applyBlame(l);
+        const finished = control.finishJob({ jobId: id, leaseToken: token, result }).finally(() => finishing.delete(finished));
+        finishing.add(finished);
+        if (result.kind === 'aborted') carry.lostBatches++;
+        bump();
+        // A host that is gone, never started the batch, or is shutting down gets no more batches.
+        if (end.kind === 'host-lost' || end.kind === 'not-started' || end.kind === 'host-shutdown' || hostShuttingDown) break;
       }
     } finally {
       active.delete(hostId);
-      await releaseLease(hostId, token, outcomes);
+      lonely = undefined;
+      // What the scheduler's breaker counts: batches the host lost by its own fault, and the
+      // passed ones that reset it. A batch lost to a test (an isolated suspect) is not the host's.
+      await releaseLease(hostId, token, slot.entries.filter(countsForBreaker).map((e) => ({ jobId: e.jobId, result: e.result })));
     }
   }
 
   /** Runs one batch on a host; whatever happens, says which results came back and how it ended. */
-  async function runOne(hostId: string, token: string, id: string, tests: string[]): Promise<{ results: TestReport[]; end: BatchEnd }> {
+  async function runOne(hostId: string, token: string, id: string, tests: string[]): Promise<{ results: TestReport[]; end: BatchEnd; hostShuttingDown?: boolean }> {
     const scope = new CancellationScope();
     scopes.add(scope);
+    const timeoutMs = batchTimeoutFor(run, tests.length);
     try {
       const outcome = await scope.run(() =>
         proxyActivities<HostActivities>({
           taskQueue: hostTaskQueue(hostId),
           scheduleToStartTimeout: config.hostPickupTimeoutMs,
           heartbeatTimeout: config.heartbeatTimeoutMs,
-          startToCloseTimeout: run.batchTimeoutMs + BATCH_DEADLINE_MARGIN_MS,
+          startToCloseTimeout: timeoutMs + BATCH_DEADLINE_MARGIN_MS,
           retry: { maximumAttempts: 1 },
           cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         }).runBatch({
           batchId: id,
           batchRunName: run.name,
+          batchRunWorkflowId: me,
           submissionId,
           hostId,
           leaseToken: token,
@@ -335,61 +470,112 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
           runner: run.runner,
           settings: run.settings,
           testTimeoutMs: run.testTimeoutMs,
-          batchTimeoutMs: run.batchTimeoutMs,
+          batchTimeoutMs: timeoutMs,
         }),
       );
+      const host = outcome.end.kind;
+      // Only a person's cancel is `cancelled`; anything else that stopped it is the host's business.
+      const kind = host === 'cancelled' && stop === undefined ? 'host-lost' : host;
       return {
         results: outcome.results,
-        end: { kind: outcome.end.kind, reason: outcome.end.reason, ...(outcome.current !== undefined ? { current: outcome.current } : {}), progressKnown: true },
+        end: { kind, reason: outcome.end.reason, ...(outcome.current !== undefined ? { current: outcome.current } : {}), progressKnown: true },
+        ...(outcome.hostShuttingDown ? { hostShuttingDown: true } : {}),
       };
     } catch (err) {
       // The batch died with its host (or timed out): the last heartbeat says what finished.
       const details = heartbeatDetails(err);
-      if (isCancellation(err)) return { results: details?.results ?? [], end: { kind: 'cancelled', reason: stop ?? 'cancelled', progressKnown: true } };
+      const progress = { ...(details?.current !== undefined ? { current: details.current } : {}), progressKnown: details !== undefined };
+      if (isCancellation(err)) {
+        if (stop !== undefined) return { results: details?.results ?? [], end: { kind: 'cancelled', reason: stop, progressKnown: true } };
+        // Not a person's cancel: the host's worker stopped it (shutting down).
+        return { results: details?.results ?? [], end: { kind: 'host-shutdown', reason: `host ${hostId} shutting down`, ...progress } };
+      }
+      const cause = err instanceof ActivityFailure ? err.cause : undefined;
+      if (cause instanceof TimeoutFailure && cause.timeoutType === TimeoutType.SCHEDULE_TO_START) {
+        return { results: [], end: { kind: 'not-started', reason: `host ${hostId} did not pick up batch ${id} within ${Math.round(config.hostPickupTimeoutMs / 100) / 10} s`, progressKnown: true } };
+      }
       const r = resultOfFailure(err, {
         hostId,
         jobName: `${run.name} batch ${id}`,
         phase: 'run',
         heartbeatTimeoutMs: config.heartbeatTimeoutMs,
         pickupTimeoutMs: config.hostPickupTimeoutMs,
-        phaseTimeoutMs: run.batchTimeoutMs,
+        phaseTimeoutMs: timeoutMs,
         now: Date.now(),
       });
-      const kind = isHostLost(r) ? 'host-lost' : r.kind === 'aborted' && r.cause === AbortCause.RunTimeout ? 'timeout' : 'crashed';
+      const kind = r.kind === 'aborted' && r.cause === AbortCause.HostLost ? 'host-lost' : r.kind === 'aborted' && r.cause === AbortCause.RunTimeout ? 'timeout' : 'crashed';
       return {
         results: details?.results ?? [],
-        end: { kind, reason: 'reason' in r ? r.reason : 'batch failed', ...(details?.current !== undefined ? { current: details.current } : {}), progressKnown: details !== undefined },
+        // Given up by Temporal without the host's word: its results may still come, late.
+        end: { kind, reason: 'reason' in r ? r.reason : 'batch failed', ...progress, fenced: cause instanceof TimeoutFailure },
       };
     } finally {
       scopes.delete(scope);
     }
   }
 
-  /** Runs testsCommand on one leased host; undefined when no host could do it. */
-  async function listTests(): Promise<string[] | undefined> {
-    await requestLease();
-    await condition(() => grants.length > 0 || denied !== undefined || stop !== undefined);
-    await cancelPending();
-    const grant = grants.shift();
-    if (!grant) {
-      if (stop === undefined) carry.reason = `could not list the tests: ${denied ?? 'no host'}`;
-      return undefined;
+  /** Runs testsCommand on one leased host and moves its list to the result store; false when it could not. */
+  async function listTests(): Promise<boolean> {
+    if (!carry.listing) {
+      await requestLease([]);
+      await condition(() => grants.length > 0 || denied !== undefined || stop !== undefined);
+      await cancelPending();
+      const grant = grants.shift();
+      if (!grant) {
+        if (stop === undefined) carry.reason = `could not list the tests: ${denied ?? 'no host'}`;
+        return false;
+      }
+      try {
+        const listed = await hostActivities(grant.hostId, '10 minutes').listTests({ command: run.testsCommand!, settings: run.settings, hostId: grant.hostId, batchRunName: run.name, submissionId, runJobId });
+        carry.listing = { hostId: grant.hostId, token: grant.token, listed, next: 0 };
+      } catch (err) {
+        carry.reason = `could not list the tests on ${grant.hostId}: ${failureMessage(err)}`;
+        await releaseLease(grant.hostId, grant.token, []);
+        return false;
+      }
     }
-    try {
-      return await proxyActivities<HostActivities>({
-        taskQueue: hostTaskQueue(grant.hostId),
-        scheduleToStartTimeout: config.hostPickupTimeoutMs,
-        heartbeatTimeout: config.heartbeatTimeoutMs,
-        startToCloseTimeout: '10 minutes',
-        retry: { maximumAttempts: 2 },
-      }).listTests({ command: run.testsCommand!, settings: run.settings, hostId: grant.hostId, batchRunName: run.name, submissionId });
-    } catch (err) {
-      carry.reason = `could not list the tests on ${grant.hostId}: ${err instanceof ActivityFailure && err.cause ? err.cause.message : String(err)}`;
-      return undefined;
-    } finally {
-      await releaseLease(grant.hostId, grant.token, []);
+    const listing = carry.listing;
+    const done = () => listing.next >= listing.listed.chunks.length;
+    while (!done() && stop === undefined) {
+      const chunk = listing.listed.chunks[listing.next]!;
+      try {
+        const tests = await hostActivities(listing.hostId, '2 minutes').readListedTests({ listFile: listing.listed.listFile, offset: chunk.offset, count: chunk.count });
+        await control.appendBatchTests({ submissionId, runName: run.name, offset: chunk.offset, tests });
+      } catch (err) {
+        carry.reason = `could not list the tests on ${listing.hostId}: ${failureMessage(err)}`;
+        break;
+      }
+      listing.next++;
+      // The chunks pass through this history: a long list continues as new on the way (the lease goes along).
+      if (!done() && workflowInfo().historySize > LISTING_HISTORY_BYTES) await nextRun();
     }
+    delete carry.listing;
+    await releaseLease(listing.hostId, listing.token, []);
+    if (carry.reason !== undefined) return false;
+    if (stop !== undefined) return false;
+    carry.total = listing.listed.count;
+    // The listing's chunks stay behind in this run's history.
+    if (listing.listed.chunks.length > 1) await nextRun();
+    return true;
   }
+}
+
+function hostActivities(hostId: string, startToCloseTimeout: string) {
+  return proxyActivities<HostActivities>({
+    taskQueue: hostTaskQueue(hostId),
+    scheduleToStartTimeout: '30 seconds',
+    startToCloseTimeout,
+    retry: { maximumAttempts: 2 },
+  });
+}
+
+function failureMessage(err: unknown): string {
+  return err instanceof ActivityFailure && err.cause ? err.cause.message : String(err);
+}
+
+function hasVerdictsToStore(l: Ledger): boolean {
+  const held = new Set(Object.values(l.fenced).flat());
+  return Object.values(l.tests).some((t) => t.verdict !== undefined && !t.stored && !held.has(t.id));
 }
 
 function releaseLease(hostId: string, token: string, outcomes: OutcomeReport[]): Promise<void> {
@@ -409,7 +595,10 @@ function batchResult(end: BatchEnd, results: readonly TestReport[], size: number
     case 'cancelled':
       return { kind: 'cancelled', reason: end.reason };
     case 'host-lost':
+    case 'not-started':
       return { kind: 'aborted', cause: AbortCause.HostLost, reason: end.reason };
+    case 'host-shutdown':
+      return { kind: 'aborted', cause: AbortCause.HostShutdown, reason: end.reason };
     case 'timeout':
       return { kind: 'aborted', cause: AbortCause.RunTimeout, reason: end.reason };
     case 'crashed':

@@ -6,7 +6,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { ApiError, type TestbayClient } from '../../api/client.js';
 import { ErrorType } from '../../domain/errors.js';
-import type { BatchVerdict, OpenJobInput, SubmissionRecord } from '../../api/store/result-store.js';
+import type { OpenJobInput, SubmissionRecord } from '../../api/store/result-store.js';
+import type { VerdictRecord } from '../../domain/batch-ledger.js';
 import type { JobResult } from '../../domain/outcome.js';
 import type { SubmissionView } from '../../domain/views.js';
 
@@ -57,16 +58,28 @@ export function createControlActivities({ api: client }: ControlDeps) {
     async registerSubmission(record: SubmissionRecord): Promise<void> {
       await api.registerSubmission(record);
     },
-    /** Keeps the test ids a batch run's testsCommand listed. */
-    async storeBatchTests(input: { submissionId: string; runName: string; tests: string[] }): Promise<void> {
-      await api.putBatchTests(input.submissionId, input.runName, input.tests);
+    /**
+     * Adds a chunk of the test ids a batch run's testsCommand listed at `offset`. Idempotent:
+     * a retried chunk replaces what it wrote before, never appends twice.
+     */
+    async appendBatchTests(input: { submissionId: string; runName: string; offset: number; tests: string[] }): Promise<void> {
+      const before: string[] = [];
+      while (before.length < input.offset) {
+        const page = await api.getBatchTests(input.submissionId, input.runName, before.length, Math.min(100_000, input.offset - before.length));
+        if (page.length === 0) throw new Error(`batch run ${input.runName} of ${input.submissionId} has ${before.length} listed tests stored, not ${input.offset}`);
+        before.push(...page);
+      }
+      await api.putBatchTests(input.submissionId, input.runName, [...before.slice(0, input.offset), ...input.tests]);
     },
     /** A slice of a batch run's tests: the workflow never holds them all at once. */
     async loadBatchTests(input: { submissionId: string; runName: string; offset: number; limit: number }): Promise<string[]> {
       return api.getBatchTests(input.submissionId, input.runName, input.offset, input.limit);
     },
-    /** Keeps the verdicts of a batch run's shard beyond the workflow. */
-    async recordBatchVerdicts(input: { submissionId: string; runJobId: string; offset: number; verdicts: BatchVerdict[] }): Promise<void> {
+    /**
+     * Keeps verdicts of a batch run beyond the workflow, as they settle: each call is one more
+     * part at key `offset` (the verdicts stored before it), so a retry rewrites its own part.
+     */
+    async recordBatchVerdicts(input: { submissionId: string; runJobId: string; offset: number; verdicts: VerdictRecord[] }): Promise<void> {
       await api.putBatchVerdicts(input.runJobId, input.offset, input.verdicts);
     },
     /** Keeps the final job table beyond Temporal's retention. */

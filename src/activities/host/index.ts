@@ -1,6 +1,6 @@
 /**
  * @module The host's activities, built from its dependencies: holdPresence, provision,
- * runTests, uploadResults, and for batch runs runBatch and listTests. Workflows import
+ * runTests, uploadResults, and for batch runs runBatch, listTests and readListedTests. Workflows import
  * only the type.
  */
 import type { HostDeps } from './deps.js';
@@ -9,7 +9,7 @@ import { createProvision } from './provision.js';
 import { createRunTests } from './run-tests.js';
 import type { HostSteps } from './steps.js';
 import { createUploadResults } from './upload-results.js';
-import { createListTests } from './list-tests.js';
+import { createListTests, createReadListedTests } from './list-tests.js';
 import { createRunBatch } from './run-batch.js';
 
 export type { HostDeps } from './deps.js';
@@ -23,6 +23,7 @@ export function createHostActivities(deps: HostDeps, steps: HostSteps = {}) {
     uploadResults: createUploadResults(deps, steps),
     runBatch: createRunBatch(deps),
     listTests: createListTests(deps),
+    readListedTests: createReadListedTests(deps),
   };
 }
 

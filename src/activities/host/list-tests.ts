@@ -1,43 +1,151 @@
 /**
  * @module listTests: runs a batch run's testsCommand on this host (argv, never a shell
- * string) and returns the test ids it printed, one per line.
+ * string) as its own process group, and keeps the test ids it printed (one per line) in
+ * a file on the host. It returns only their count and how they split into chunks;
+ * readListedTests hands the workflow one chunk at a time, which it moves to the result
+ * store, so 100,000 ids never pass through Temporal in one payload.
  */
-import { spawn } from 'node:child_process';
-import os from 'node:os';
-import { ApplicationFailure } from '@temporalio/activity';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import readline from 'node:readline';
+import { PassThrough } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { LIST_CHUNK_BYTES, MAX_BATCH_TESTS, type ListedTests } from '../../domain/batch-work.js';
 import { ErrorType } from '../../domain/errors.js';
 import type { HostDeps } from './deps.js';
+import { spawnGroup, stopGroup } from './process-group.js';
 import { runnerEnv } from './runner-env.js';
 
 const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 const TIMEOUT_MS = 5 * 60_000;
+const TEST_ID = /^\S{1,300}$/;
+
+export interface ListTestsInput {
+  command: string[];
+  settings: Record<string, string>;
+  hostId: string;
+  batchRunName: string;
+  submissionId: string;
+  /** the batch run's id: the listing lives under `<work dir>/jobs/<runJobId>.list/` */
+  runJobId: string;
+}
+
+const fail = (message: string) => ApplicationFailure.create({ type: ErrorType.TestCode, message, nonRetryable: true });
 
 export function createListTests(deps: HostDeps) {
-  return async function listTests(input: { command: string[]; settings: Record<string, string>; hostId: string; batchRunName: string; submissionId: string }): Promise<string[]> {
-    const [program, ...args] = input.command;
-    const run = { jobId: `${input.submissionId}.list`, jobName: input.batchRunName, submissionId: input.submissionId, hostId: input.hostId, attempt: 1, leaseToken: '', runner: { command: input.command }, settings: input.settings, timeoutMs: TIMEOUT_MS, provisionTimeoutMs: 0, assets: [] };
-    const env = runnerEnv(run, { workDir: os.tmpdir(), resultsDir: os.tmpdir() }, deps.runnerPath);
-    const output = await new Promise<string>((resolve, reject) => {
-      const child = spawn(program!, args, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: TIMEOUT_MS });
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => {
-        size += d.length;
-        if (size > MAX_OUTPUT_BYTES) child.kill('SIGKILL');
-        else chunks.push(d);
-      });
-      child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-      child.once('error', reject);
-      child.once('close', (code, signal) => {
-        if (code === 0) resolve(Buffer.concat(chunks).toString('utf8'));
-        else reject(new Error(`testsCommand ${JSON.stringify(input.command)} ended with ${signal ?? `code ${code}`}: ${stderr.trim()}`));
-      });
-    }).catch((err: unknown) => {
-      throw ApplicationFailure.create({ type: ErrorType.TestCode, message: (err as Error).message, nonRetryable: true });
+  return async function listTests(input: ListTestsInput): Promise<ListedTests> {
+    const ctx = Context.current();
+    const dir = path.join(deps.workDir, 'jobs', `${input.runJobId}.list`);
+    await fs.rm(dir, { recursive: true, force: true });
+    await fs.mkdir(dir, { recursive: true });
+    const run = { jobId: `${input.runJobId}.list`, jobName: input.batchRunName, submissionId: input.submissionId, hostId: input.hostId, attempt: 1, leaseToken: '', runner: { command: input.command }, settings: input.settings, timeoutMs: TIMEOUT_MS, provisionTimeoutMs: 0, assets: [] };
+    const env = runnerEnv(run, { workDir: dir, resultsDir: dir }, deps.runnerPath);
+    const what = `testsCommand ${JSON.stringify(input.command)}`;
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let stderr = '';
+    let tooBig = false;
+    const stdout = new PassThrough();
+    const errors = new PassThrough();
+    stdout.on('data', (d: Buffer) => {
+      size += d.length;
+      if (size > MAX_OUTPUT_BYTES) tooBig = true;
+      else chunks.push(d);
     });
-    const ids = [...new Set(output.split('\n').map((l) => l.trim()).filter(Boolean))];
-    if (ids.length === 0) throw ApplicationFailure.create({ type: ErrorType.TestCode, message: `testsCommand ${JSON.stringify(input.command)} printed no test ids`, nonRetryable: true });
+    errors.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+    let child;
+    try {
+      child = await spawnGroup(input.command, { cwd: dir, env, output: stdout, errors });
+    } catch (err) {
+      throw fail(`${what} could not start: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    // Stopped as a whole group: on cancel, timeout, too much output, or the host shutting down.
+    let stoppedWhy: string | undefined;
+    const stopIt = (why: string) => {
+      stoppedWhy ??= why;
+      void stopGroup(child.pid, deps.killGraceMs);
+    };
+    const timer = setTimeout(() => stopIt(`timed out after ${TIMEOUT_MS / 1000} s`), TIMEOUT_MS);
+    const beat = setInterval(() => {
+      ctx.heartbeat();
+      if (tooBig) stopIt(`printed more than ${MAX_OUTPUT_BYTES} bytes`);
+    }, 1_000);
+    const onCancel = () => stopIt('cancelled');
+    ctx.cancellationSignal.addEventListener('abort', onCancel);
+    const exit = await child.exited;
+    try {
+      await stopGroup(child.pid, Math.min(deps.killGraceMs, 2_000));
+      await Promise.race([child.closed, sleep(2_000)]);
+    } finally {
+      clearTimeout(timer);
+      clearInterval(beat);
+      ctx.cancellationSignal.removeEventListener('abort', onCancel);
+    }
+    if (tooBig) stoppedWhy ??= `printed more than ${MAX_OUTPUT_BYTES} bytes`;
+    if (stoppedWhy !== undefined) throw fail(`${what} ${stoppedWhy}`);
+    if (exit.code !== 0) throw fail(`${what} ended with ${exit.signal ?? `code ${exit.code}`}: ${stderr.trim()}`);
+
+    const seen = new Set<string>();
+    const ids: string[] = [];
+    for (const raw of Buffer.concat(chunks).toString('utf8').split('\n')) {
+      const id = raw.trim();
+      if (id === '' || seen.has(id)) continue;
+      if (!TEST_ID.test(id)) throw fail(`${what} printed ${JSON.stringify(id.slice(0, 80))}: a test id is 1 to 300 characters without white space`);
+      seen.add(id);
+      ids.push(id);
+    }
+    if (ids.length === 0) throw fail(`${what} printed no test ids`);
+    if (ids.length > MAX_BATCH_TESTS) throw fail(`${what} printed ${ids.length} test ids, more than the ${MAX_BATCH_TESTS} a batch run takes`);
+
+    const listFile = path.join(dir, 'tests.txt');
+    await fs.writeFile(listFile, `${ids.join('\n')}\n`);
+    return { count: ids.length, listFile, chunks: chunkIds(ids) };
+  };
+}
+
+/** Splits ids into chunks of at most LIST_CHUNK_BYTES as JSON (quotes and commas included). */
+export function chunkIds(ids: readonly string[], maxBytes = LIST_CHUNK_BYTES): { offset: number; count: number }[] {
+  const out: { offset: number; count: number }[] = [];
+  let start = 0;
+  let bytes = 0;
+  ids.forEach((id, i) => {
+    const cost = Buffer.byteLength(id) + 3;
+    if (i > start && bytes + cost > maxBytes) {
+      out.push({ offset: start, count: i - start });
+      start = i;
+      bytes = 0;
+    }
+    bytes += cost;
+  });
+  if (ids.length > start) out.push({ offset: start, count: ids.length - start });
+  return out;
+}
+
+/** One chunk of a listing this host keeps (lines offset .. offset + count). */
+export function createReadListedTests(deps: HostDeps) {
+  return async function readListedTests(input: { listFile: string; offset: number; count: number }): Promise<string[]> {
+    // Only a listing of this host's own, never any file the caller names.
+    const file = path.resolve(input.listFile);
+    if (!file.startsWith(path.join(path.resolve(deps.workDir), 'jobs') + path.sep) || path.basename(file) !== 'tests.txt') {
+      throw fail(`${input.listFile} is not a test listing of host ${deps.hostId}`);
+    }
+    const ids: string[] = [];
+    let line = 0;
+    const lines = readline.createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+    try {
+      for await (const id of lines) {
+        if (line >= input.offset + input.count) break;
+        if (line >= input.offset && id !== '') ids.push(id);
+        line++;
+      }
+    } catch (err) {
+      throw fail(`the listing of this batch run is gone from host ${deps.hostId}: ${(err as Error).message}`);
+    } finally {
+      lines.close();
+    }
     return ids;
   };
 }

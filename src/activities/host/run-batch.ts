@@ -1,33 +1,48 @@
 /**
  * @module runBatch: one batch of a batch run on this host. The runner gets the batch's test
- * ids in a file and reports each test as it starts and ends (status lines); every finished
- * result goes into the heartbeat, so if this host dies the workflow still has them. A test
- * running longer than testTimeoutMs, or the batch longer than batchTimeoutMs, stops the
- * runner's process group; so do a cancel and a revoked lease. Returns the results and how
- * the batch ended; the workflow's ledger decides verdicts and requeues.
+ * ids in a file and reports each test as it starts and ends (status lines on fd 3 or the
+ * progress file); every finished result goes into the heartbeat, so if this host dies the
+ * workflow still has them. A test running longer than testTimeoutMs, or the batch longer
+ * than its deadline, stops the runner's process group; so do a cancel, a revoked lease,
+ * and a host shutdown that outlasts its deadline. Returns the results and how the batch
+ * ended; the workflow's ledger decides verdicts and requeues. When this attempt turns out
+ * to be fenced (Temporal gave it up, the API refuses its lease), its results are sent to
+ * the batch run as late results: history, never a verdict.
  */
 import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
+import { ApiError } from '../../api/client.js';
 import type { TestReport } from '../../domain/batch-ledger.js';
-import { BATCH_ENV, type BatchAssignment, type BatchOutcome } from '../../domain/batch-work.js';
+import { BATCH_ENV, timerMs, type BatchAssignment, type BatchOutcome, type LateResults } from '../../domain/batch-work.js';
+import { lateResultsSignal } from '../../workflows/batch-run-messages.js';
 import type { HostDeps } from './deps.js';
 import { readJUnitResults } from './junit.js';
 import { LeaseRevokedError, LogSync } from './log-sync.js';
 import { spawnGroup, stopGroup } from './process-group.js';
-import { readProgressStream, type ProgressLine } from './progress.js';
+import { ProgressFile, readProgressStream, type ProgressLine } from './progress.js';
 import { forgetRunner, rememberRunner } from './reaper.js';
 import { runnerEnv } from './runner-env.js';
 
-type Stop = { why: 'cancel' | 'timeout'; reason: string };
+/** Why the host stopped the runner: a person's cancel, a deadline, a shutdown, or a fenced attempt. */
+type Stop = { why: 'cancel' | 'timeout' | 'shutdown' | 'fenced'; reason: string };
 const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+/** Heartbeats carry every result so far: at most one this often (a big batch's details are not small). */
+const BEAT_EVERY_MS = 200;
 
 export function createRunBatch(deps: HostDeps) {
   return async function runBatch(a: BatchAssignment): Promise<BatchOutcome> {
     const ctx = Context.current();
     const started = Date.now();
+    const results: TestReport[] = [];
+    let current: string | undefined;
+    // The first heartbeat says "started, nothing finished": from now on the progress is known.
+    ctx.heartbeat({ results });
+    if (deps.shutdown.aborted) {
+      return { results, end: { kind: 'host-shutdown', reason: `host ${a.hostId} shutting down` }, exitCode: null, durationMs: 0, hostShuttingDown: true };
+    }
     const jobDir = path.join(deps.workDir, 'jobs', a.batchId);
     const workDir = path.join(jobDir, 'work');
     const resultsDir = path.join(jobDir, 'results');
@@ -41,24 +56,32 @@ export function createRunBatch(deps: HostDeps) {
     const sync = new LogSync(deps.api, a.batchId, a.leaseToken, logFile);
 
     const expected = new Set(a.tests);
-    const results: TestReport[] = [];
     const reported = new Set<string>();
-    let current: string | undefined;
     let stopped: Stop | undefined;
     let testTimer: NodeJS.Timeout | undefined;
+    /** the API refused this attempt's lease: it is fenced */
+    let refused = false;
     const group: { stop?: (s: Stop) => void } = {};
     const stop = (s: Stop) => {
       if (stopped) return;
       stopped = s;
       group.stop?.(s);
     };
-    const beat = () => ctx.heartbeat({ results, ...(current !== undefined ? { current } : {}) });
+    let beatTimer: NodeJS.Timeout | undefined;
+    const beatNow = () => {
+      clearTimeout(beatTimer);
+      beatTimer = undefined;
+      ctx.heartbeat({ results, ...(current !== undefined ? { current } : {}) });
+    };
+    const beat = () => {
+      beatTimer ??= setTimeout(beatNow, BEAT_EVERY_MS);
+    };
     const onLine = (line: ProgressLine) => {
-      if (line.testStarted !== undefined && expected.has(line.testStarted)) {
+      if (line.testStarted !== undefined && expected.has(line.testStarted) && !reported.has(line.testStarted)) {
         current = line.testStarted;
         clearTimeout(testTimer);
         const test = current;
-        testTimer = setTimeout(() => stop({ why: 'timeout', reason: `test ${test} exceeded testTimeoutMs (${seconds(a.testTimeoutMs)})` }), a.testTimeoutMs);
+        testTimer = setTimeout(() => stop({ why: 'timeout', reason: `test ${test} exceeded testTimeoutMs (${seconds(a.testTimeoutMs)})` }), timerMs(a.testTimeoutMs));
         beat();
       }
       const t = line.test;
@@ -72,14 +95,22 @@ export function createRunBatch(deps: HostDeps) {
         beat();
       }
     };
+    const progressFile = new ProgressFile(path.join(jobDir, 'progress.jsonl'), onLine);
+    await progressFile.start();
 
     const run = { jobId: a.batchId, jobName: a.batchRunName, submissionId: a.submissionId, hostId: a.hostId, attempt: 1, leaseToken: a.leaseToken, runner: a.runner, settings: a.settings, timeoutMs: a.batchTimeoutMs, provisionTimeoutMs: 0, assets: [] };
-    const env = { ...runnerEnv(run, { workDir, resultsDir }, deps.runnerPath), [BATCH_ENV.testsFile]: testsFile, [BATCH_ENV.batch]: a.batchId, [BATCH_ENV.batchRun]: a.batchRunName };
+    const env = {
+      ...runnerEnv(run, { workDir, resultsDir, progressFile: progressFile.file }, deps.runnerPath),
+      [BATCH_ENV.testsFile]: testsFile,
+      [BATCH_ENV.batch]: a.batchId,
+      [BATCH_ENV.batchRun]: a.batchRunName,
+    };
     let runner;
     try {
       runner = await spawnGroup(a.runner.command, { cwd: workDir, env, output: log, onProgress: (stream) => void readProgressStream(stream, onLine) });
     } catch (err) {
       log.end(`testbay: could not start ${JSON.stringify(a.runner.command[0])}: ${(err as Error).message}\n`);
+      await progressFile.close();
       await sync.sync().catch(() => undefined);
       return { results, end: { kind: 'crashed', reason: `could not start the batch runner on ${a.hostId}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }, exitCode: null, durationMs: Date.now() - started };
     }
@@ -90,21 +121,46 @@ export function createRunBatch(deps: HostDeps) {
     };
     await rememberRunner(deps.workDir, a.batchId, pgid, deps.killGraceMs);
 
-    const heartbeat = setInterval(beat, 1_000);
-    let ticking = Promise.resolve();
+    const heartbeat = setInterval(beatNow, 1_000);
+    // Uploads (log, progress on the batch's record) one tick at a time: a slow API skips ticks, they do not pile up.
+    let sentProgress = '';
+    let uploading: Promise<void> | undefined;
+    const tick = async () => {
+      try {
+        await progressFile.read();
+        await sync.sync();
+        const progress = { ...(current !== undefined ? { module: current.slice(0, 200) } : {}), percent: Math.round((results.length / a.tests.length) * 100), message: `${results.length} of ${a.tests.length} tests done` };
+        const key = JSON.stringify(progress);
+        if (key !== sentProgress) {
+          await deps.api.reportProgress(a.batchId, a.leaseToken, { ...(sentProgress === '' ? { state: 'running' as const } : {}), progress });
+          sentProgress = key;
+        }
+      } catch (err) {
+        if (err instanceof LeaseRevokedError || (err instanceof ApiError && err.status === 409)) {
+          refused = true;
+          stop({ why: 'fenced', reason: `lease revoked: ${err.message}` });
+        }
+      }
+    };
     const uploader = setInterval(() => {
-      ticking = ticking.then(() =>
-        sync.sync().then(
-          () => undefined,
-          (err: unknown) => {
-            if (err instanceof LeaseRevokedError) stop({ why: 'cancel', reason: `lease revoked: ${err.message}` });
-          },
-        ),
-      );
+      uploading ??= tick().finally(() => (uploading = undefined));
     }, deps.logFlushMs);
-    const batchTimer = setTimeout(() => stop({ why: 'timeout', reason: `batch exceeded batchTimeoutMs (${seconds(a.batchTimeoutMs)})` }), a.batchTimeoutMs);
-    const onCancel = () => stop({ why: 'cancel', reason: `cancelled (${String(ctx.cancellationSignal.reason ?? 'by request')})` });
+    const batchTimer = setTimeout(() => stop({ why: 'timeout', reason: `batch exceeded batchTimeoutMs (${seconds(a.batchTimeoutMs)})` }), timerMs(a.batchTimeoutMs));
+    const onCancel = () => {
+      const details = ctx.cancellationDetails;
+      if (details?.workerShutdown) stop({ why: 'shutdown', reason: `host ${a.hostId} shutting down` });
+      else if (details && (details.timedOut || details.notFound)) stop({ why: 'fenced', reason: 'Temporal gave this attempt up (it timed out)' });
+      else stop({ why: 'cancel', reason: `cancelled (${String(ctx.cancellationSignal.reason ?? 'by request')})` });
+    };
     ctx.cancellationSignal.addEventListener('abort', onCancel);
+    // SIGTERM: the batch may finish within the shutdown deadline; past it, the runner is stopped.
+    let shutdownTimer: NodeJS.Timeout | undefined;
+    const onShutdown = () => {
+      shutdownTimer = setTimeout(() => stop({ why: 'shutdown', reason: `host ${a.hostId} shutting down` }), timerMs(deps.shutdownDeadlineMs));
+    };
+    if (deps.shutdown.aborted) onShutdown();
+    else deps.shutdown.addEventListener('abort', onShutdown, { once: true });
+
     const exit = await runner.exited;
     try {
       await stopGroup(pgid, Math.min(deps.killGraceMs, 2_000));
@@ -114,11 +170,15 @@ export function createRunBatch(deps: HostDeps) {
       clearInterval(uploader);
       clearTimeout(batchTimer);
       clearTimeout(testTimer);
+      clearTimeout(shutdownTimer);
+      clearTimeout(beatTimer);
       ctx.cancellationSignal.removeEventListener('abort', onCancel);
+      deps.shutdown.removeEventListener('abort', onShutdown);
+      await progressFile.close();
       await forgetRunner(deps.workDir, a.batchId, pgid);
     }
     await new Promise<void>((resolve) => log.end(resolve));
-    await ticking;
+    await uploading;
 
     // Tests the runner reported only in JUnit XML count too.
     for (const c of await readJUnitResults(resultsDir)) {
@@ -131,14 +191,45 @@ export function createRunBatch(deps: HostDeps) {
     await Promise.all([
       sync.sync(),
       results.length > 0 ? deps.api.putTests(a.batchId, a.leaseToken, results.map((r) => ({ name: r.test, status: r.status, ...(r.durationMs !== undefined ? { durationMs: r.durationMs } : {}), ...(r.message !== undefined ? { message: r.message } : {}) }))) : undefined,
-    ]).catch((err: unknown) => deps.log.warn('batch upload failed', { batch: a.batchId, error: String(err) }));
+    ]).catch((err: unknown) => {
+      if (err instanceof LeaseRevokedError || (err instanceof ApiError && err.status === 409)) refused = true;
+      else deps.log.warn('batch upload failed', { batch: a.batchId, error: String(err) });
+    });
 
+    const unreported = a.tests.length - results.length;
     const s = stopped;
-    const end: BatchOutcome['end'] = s
-      ? { kind: s.why === 'cancel' ? 'cancelled' : 'timeout', reason: s.reason }
-      : exit.signal !== null
-        ? { kind: 'crashed', reason: `batch runner was killed by ${exit.signal}` }
-        : { kind: 'completed', reason: `runner exited with code ${exit.code ?? 'unknown'}` };
-    return { results, ...(end.kind !== 'completed' && current !== undefined ? { current } : {}), end, exitCode: exit.code, durationMs: Date.now() - started };
+    let end: BatchOutcome['end'];
+    if (s?.why === 'cancel') end = { kind: 'cancelled', reason: s.reason };
+    else if (s?.why === 'timeout') end = { kind: 'timeout', reason: s.reason };
+    else if (s?.why === 'shutdown') end = { kind: 'host-shutdown', reason: s.reason };
+    else if (s?.why === 'fenced') end = { kind: 'host-lost', reason: s.reason };
+    else if (exit.signal !== null) end = { kind: 'crashed', reason: `batch runner was killed by ${exit.signal}` };
+    // A runner that exits (uncaught exception, exit 1) with tests unreported crashed: the test it was in is the suspect.
+    else if (unreported > 0) end = { kind: 'crashed', reason: `batch runner exited with code ${exit.code ?? 'unknown'} with ${unreported} of ${a.tests.length} tests unreported` };
+    else end = { kind: 'completed', reason: `runner exited with code ${exit.code ?? 'unknown'}` };
+
+    const fenced = refused || s?.why === 'fenced';
+    if (fenced) await reportLate(deps, a, results);
+    return {
+      results,
+      ...(end.kind !== 'completed' && current !== undefined ? { current } : {}),
+      end,
+      exitCode: exit.code,
+      durationMs: Date.now() - started,
+      ...(deps.shutdown.aborted ? { hostShuttingDown: true } : {}),
+    };
   };
+}
+
+/** Sends a fenced attempt's results to its batch run, which keeps them as history. */
+async function reportLate(deps: HostDeps, a: BatchAssignment, results: TestReport[]): Promise<void> {
+  if (results.length === 0) return;
+  const late: LateResults = { batchId: a.batchId, hostId: a.hostId, results };
+  try {
+    await Context.current().client.workflow.getHandle(a.batchRunWorkflowId).signal(lateResultsSignal, late);
+    deps.log.info('this batch attempt was fenced; its results went to the batch run as late results', { batch: a.batchId, results: results.length });
+  } catch (err) {
+    // The run ended meanwhile: nobody counts them any more.
+    deps.log.warn('could not send late results of a fenced batch', { batch: a.batchId, error: String(err) });
+  }
 }
