@@ -3,15 +3,18 @@
  * from the scheduler at scrape time (hosts by state, each host's state, the lease queue
  * and its oldest wait), running submissions from the store, and counters fed by the
  * result store's change events: jobs finished by result and abort cause, submissions
- * finished by result, and failover durations (from an aborted attempt's end to the start
- * of its re-scheduled clone on another host). Counters live in this API process: with
- * several API servers, sum them in Prometheus.
+ * finished by result, and failover durations. A failover is measured from the loss of
+ * the host — for `host-lost`, the last time the host uploaded anything for the aborted
+ * attempt (its last sign of life the API saw; a heartbeat reaches only Temporal), else
+ * the attempt's recorded end — to the moment the re-scheduled clone's runner starts, and
+ * observed as soon as it starts. Counters live in this API process: with several API
+ * servers, sum them in Prometheus.
  */
 import { Router } from 'express';
-import type { JobResult } from '../../domain/outcome.js';
+import { AbortCause, type JobResult } from '../../domain/outcome.js';
 import type { Logger } from '../../logger.js';
 import { authorize } from '../middleware.js';
-import type { ResultStore, StoreChange } from '../store/result-store.js';
+import type { JobRecord, ResultStore, StoreChange } from '../store/result-store.js';
 import type { TemporalGateway } from '../temporal-gateway.js';
 import type { RouteDeps } from './deps.js';
 
@@ -48,12 +51,44 @@ export class LabMetrics {
   private readonly counted = new Map<string, Set<string>>();
   private readonly ended = new Set<string>();
   readonly failover = new Histogram(FAILOVER_BUCKETS_S);
+  /** clones whose failover was observed (or is being looked up) */
+  private readonly failedOver = new Set<string>();
 
   constructor(
     private readonly store: ResultStore,
     private readonly log: Logger,
+    private readonly gateway?: Pick<TemporalGateway, 'querySubmission'>,
   ) {
     store.onChange((c) => void this.onChange(c).catch((err: unknown) => log.warn('metrics: could not count a change', { error: String(err) })));
+  }
+
+  /**
+   * One failover: from the loss of the aborted attempt's host to the clone's start. Each
+   * clone counts once, whether seen as it starts or, failing that, when its submission ends.
+   */
+  private async observeFailover(cloneId: string, originalId: string, clone?: JobRecord): Promise<void> {
+    const [c, original] = await Promise.all([clone ?? this.store.getJob(cloneId), this.store.getJob(originalId)]);
+    const start = c?.startedAt;
+    const lost = original && lossTime(original);
+    if (!start || !lost) {
+      this.failedOver.delete(cloneId);
+      return;
+    }
+    this.failover.observe(Math.max(0, (Date.parse(start) - Date.parse(lost)) / 1000));
+  }
+
+  /** A clone's runner started: look up which attempt it re-runs (the workflow knows) and observe at once. */
+  private async cloneStarted(job: JobRecord): Promise<void> {
+    this.failedOver.add(job.id);
+    if (this.failedOver.size > 10_000) this.failedOver.delete(this.failedOver.values().next().value!);
+    const view = await this.gateway?.querySubmission(job.submissionId).catch(() => undefined);
+    const original = view?.jobs.find((j) => j.id === job.id)?.clonedFrom;
+    if (!original) {
+      // Not known yet: the submission's end will tell.
+      this.failedOver.delete(job.id);
+      return;
+    }
+    await this.observeFailover(job.id, original, job);
   }
 
   private countJob(submissionId: string, jobId: string, result: JobResult): void {
@@ -68,6 +103,8 @@ export class LabMetrics {
   private async onChange(c: StoreChange): Promise<void> {
     if (c.kind === 'job') {
       if (c.job.sealed && c.job.result && !this.ended.has(c.job.submissionId)) this.countJob(c.job.submissionId, c.job.id, c.job.result);
+      // Attempts after the first are re-scheduled clones of an aborted recipe set.
+      if (c.job.attempt > 1 && c.job.startedAt && !this.failedOver.has(c.job.id)) await this.cloneStarted(c.job);
       return;
     }
     if (this.ended.has(c.id)) return;
@@ -79,12 +116,11 @@ export class LabMetrics {
     // Jobs that never ran (skipped, cancelled while waiting, no host left) have no job record.
     for (const j of final.jobs) if (j.result) this.countJob(c.id, j.id, j.result);
     this.counted.delete(c.id);
+    // Clones whose start was missed (the lookup failed, the API restarted meanwhile).
     for (const j of final.jobs) {
-      if (!j.clonedFrom || !j.clonedFrom.startsWith(`${c.id}.`)) continue;
-      const [clone, original] = await Promise.all([this.store.getJob(j.id), this.store.getJob(j.clonedFrom)]);
-      const start = clone?.startedAt ?? clone?.openedAt;
-      if (!start || !original?.endedAt) continue;
-      this.failover.observe(Math.max(0, (Date.parse(start) - Date.parse(original.endedAt)) / 1000));
+      if (!j.clonedFrom || !j.clonedFrom.startsWith(`${c.id}.`) || this.failedOver.has(j.id)) continue;
+      this.failedOver.add(j.id);
+      await this.observeFailover(j.id, j.clonedFrom);
     }
   }
 
@@ -120,14 +156,21 @@ export class LabMetrics {
     );
     metric('testbay_submissions_finished_total', 'counter', 'Submissions finished, by result.', [...this.submissions].sort().map(([result, v]) => [{ result }, v]));
     const h = this.failover;
-    out.push('# HELP testbay_failover_seconds From an aborted attempt\'s end to the start of its re-scheduled clone.', '# TYPE testbay_failover_seconds histogram');
+    out.push("# HELP testbay_failover_seconds From the loss of an aborted attempt's host (its last upload for host-lost, else the attempt's end) to the start of its re-scheduled clone's runner.", '# TYPE testbay_failover_seconds histogram');
     h.buckets.forEach((b, i) => out.push(`testbay_failover_seconds_bucket{le="${b}"} ${h.counts[i]}`));
     out.push(`testbay_failover_seconds_bucket{le="+Inf"} ${h.count}`, `testbay_failover_seconds_sum ${h.sum}`, `testbay_failover_seconds_count ${h.count}`);
     return `${out.join('\n')}\n`;
   }
 }
 
-export function metricsRoutes(deps: RouteDeps, metrics = new LabMetrics(deps.store, deps.log)): Router {
+/** When the aborted attempt's host was lost: its last upload for host-lost (the fault came before its detection), else the recorded end. */
+function lossTime(original: JobRecord): string | undefined {
+  const r = original.result;
+  if (r?.kind === 'aborted' && r.cause === AbortCause.HostLost && original.lastUploadAt) return original.lastUploadAt;
+  return original.endedAt;
+}
+
+export function metricsRoutes(deps: RouteDeps, metrics = new LabMetrics(deps.store, deps.log, deps.gateway)): Router {
   const r = Router();
   r.get('/metrics', authorize(deps.tokens, 'read'), async (_req, res) => {
     res.type('text/plain; version=0.0.4; charset=utf-8').send(await metrics.render(deps.gateway));

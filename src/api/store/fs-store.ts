@@ -185,8 +185,10 @@ export class FsResultStore implements ResultStore {
   updateJob(id: string, patch: Parameters<ResultStore['updateJob']>[1]): Promise<JobRecord> {
     return this.mutateJob(id, (job) => {
       if (job.sealed) throw new StoreError('conflict', `job ${id} has ended`);
-      if (patch.state === 'running' && !job.startedAt) job.startedAt = new Date().toISOString();
+      const now = new Date().toISOString();
+      if (patch.state === 'running' && !job.startedAt) job.startedAt = now;
       Object.assign(job, patch);
+      job.lastUploadAt = now;
     });
   }
 
@@ -210,6 +212,7 @@ export class FsResultStore implements ResultStore {
       if (fresh.length > 0) {
         await fs.appendFile(file, fresh);
         job.logBytes = size + fresh.length;
+        job.lastUploadAt = new Date().toISOString();
         await writeJson(path.join(this.jobDir(id), 'job.json'), job);
         this.events.emit(`log:${id}`, job.logBytes);
       }
@@ -246,6 +249,7 @@ export class FsResultStore implements ResultStore {
     const info = { name, sizeBytes: size };
     await this.mutateJob(id, (job) => {
       job.artifacts = [...job.artifacts.filter((a) => a.name !== name), info].sort((a, b) => (a.name < b.name ? -1 : 1));
+      job.lastUploadAt = new Date().toISOString();
     });
     return info;
   }

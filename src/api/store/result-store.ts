@@ -44,6 +44,8 @@ export interface JobRecord {
   openedAt: string;
   startedAt?: string;
   endedAt?: string;
+  /** the last time the host uploaded something for this job (log, progress, tests, a file): its last sign of life the API saw */
+  lastUploadAt?: string;
   progress?: Progress;
   tests?: TestCaseResult[];
   artifacts: ArtifactInfo[];
