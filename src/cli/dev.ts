@@ -2,8 +2,9 @@
  * @module `testbay dev` (what `npm start` runs): the embedded lab on one machine. It
  * starts a Temporal dev server persisted under the data dir (with its Web UI), prepares
  * the namespace, then the API, the control worker and three local hosts as child
- * processes, prints the URLs and a token, and stays in the foreground. SIGINT/SIGTERM
- * stops every child (hosts first, so their runners are stopped), nothing left running.
+ * processes, waits until the scheduler lists every host, prints the URLs and a token,
+ * and stays in the foreground. SIGINT/SIGTERM — also one during start-up — stops every
+ * child (hosts first, so their runners are stopped), nothing left running.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -87,9 +88,13 @@ async function stopChild(c: Child, timeoutMs: number): Promise<void> {
   await gone;
 }
 
-async function waitForApi(url: string, child: Child, timeoutMs = 60_000): Promise<void> {
+/** Thrown out of start-up when a signal asked the lab to stop. */
+class StopRequested extends Error {}
+
+async function waitForApi(url: string, child: Child, stopped: () => boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    if (stopped()) throw new StopRequested();
     if (child.process.exitCode !== null) throw new Error(`the API process exited with code ${child.process.exitCode}`);
     try {
       if ((await fetch(`${url}/api/v1/health`)).ok) return;
@@ -101,19 +106,53 @@ async function waitForApi(url: string, child: Child, timeoutMs = 60_000): Promis
   throw new Error(`the API did not answer on ${url} within ${timeoutMs / 1000} s`);
 }
 
+/** Waits until the scheduler lists every local host as registered and online. */
+async function waitForHosts(url: string, token: string, children: Child[], stopped: () => boolean, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let seen = '';
+  while (Date.now() < deadline) {
+    if (stopped()) throw new StopRequested();
+    const dead = children.find((c) => c.process.exitCode !== null || c.process.signalCode !== null);
+    if (dead) throw new Error(`${dead.name} exited with ${dead.process.signalCode ?? dead.process.exitCode} while the lab started`);
+    try {
+      const res = await fetch(`${url}/api/v1/hosts`, { headers: { authorization: `Bearer ${token}` } });
+      if (res.ok) {
+        const lab = (await res.json()) as { hosts: { id: string; online: boolean }[] };
+        const online = lab.hosts.filter((h) => h.online).map((h) => h.id);
+        seen = online.join(', ');
+        if (LOCAL_HOSTS.every((h) => online.includes(h))) return;
+      } else {
+        await res.body?.cancel();
+      }
+    } catch {
+      // the scheduler is not up yet
+    }
+    await sleep(250);
+  }
+  throw new Error(`the scheduler did not list ${LOCAL_HOSTS.join(', ')} within ${timeoutMs / 1000} s (online: ${seen || 'none'})`);
+}
+
 export async function runDev(config: Config, log: Logger): Promise<number> {
-  await fs.mkdir(config.dataDir, { recursive: true });
-  const tokens = await labTokens(config);
-  const bin = findTemporalBinary();
-  log.info('starting Temporal dev server', { bin, port: config.temporal.port, ui: config.temporal.uiPort });
-  const temporal: DevServer = await startDevServer({
-    bin,
-    port: config.temporal.port,
-    uiPort: config.temporal.uiPort,
-    dbFile: path.join(config.dataDir, 'temporal.db'),
-    logFile: path.join(config.dataDir, 'temporal.log'),
-  });
+  // Signals first: one during start-up must stop whatever has started, not kill this
+  // process and leave a Temporal server and half a lab behind.
+  let signal: NodeJS.Signals | undefined;
+  let onSignal: () => void = () => undefined;
+  const signalled = new Promise<void>((resolve) => (onSignal = resolve));
+  const handler = (sig: NodeJS.Signals) => {
+    if (signal) {
+      log.warn(`${sig} again: already stopping the lab`);
+      return;
+    }
+    signal = sig;
+    log.info(`${sig}: stopping the lab`);
+    onSignal();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  const stopped = () => signal !== undefined;
+
   const children: Child[] = [];
+  let temporal: DevServer | undefined;
   let stopping = false;
   const stopAll = async () => {
     if (stopping) return;
@@ -122,19 +161,42 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
     // Hosts first: they stop their runners and release their leases.
     await Promise.all(children.filter((c) => c.name.startsWith('local-')).map((c) => stopChild(c, 20_000)));
     await Promise.all(children.filter((c) => !c.name.startsWith('local-')).map((c) => stopChild(c, 10_000)));
-    await temporal.stop();
+    await temporal?.stop();
+  };
+  /** Runs one start-up step; a signal that came meanwhile ends start-up. */
+  const step = async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (stopped()) throw new StopRequested();
+    const value = await fn();
+    if (stopped()) throw new StopRequested();
+    return value;
   };
   try {
-    const connection = await Connection.connect({ address: temporal.address });
-    await ensureNamespace(connection, config.temporal.namespace, { create: true, retentionHours: 720 });
-    await connection.close();
+    await fs.mkdir(config.dataDir, { recursive: true });
+    const tokens = await labTokens(config);
+    const bin = findTemporalBinary();
+    log.info('starting Temporal dev server', { bin, port: config.temporal.port, ui: config.temporal.uiPort });
+    temporal = await step(() =>
+      startDevServer({
+        bin,
+        port: config.temporal.port,
+        uiPort: config.temporal.uiPort,
+        dbFile: path.join(config.dataDir, 'temporal.db'),
+        logFile: path.join(config.dataDir, 'temporal.log'),
+      }),
+    );
+    const address = temporal.address;
+    await step(async () => {
+      const connection = await Connection.connect({ address });
+      await ensureNamespace(connection, config.temporal.namespace, { create: true, retentionHours: 720 });
+      await connection.close();
+    });
 
     const base: NodeJS.ProcessEnv = {
       ...process.env,
       TESTBAY_DATA_DIR: config.dataDir,
       TESTBAY_PORT: String(config.api.port),
       TESTBAY_URL: config.api.url,
-      TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_ADDRESS: address,
       TEMPORAL_NAMESPACE: config.temporal.namespace,
       // A developer's Ctrl-C should not wait minutes for a running job.
       TESTBAY_SHUTDOWN_DEADLINE_MS: process.env.TESTBAY_SHUTDOWN_DEADLINE_MS ?? '3000',
@@ -142,7 +204,7 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
     };
     const api = spawnPart('api', ['server'], base);
     children.push(api);
-    await waitForApi(config.api.url, api);
+    await waitForApi(config.api.url, api, stopped);
     children.push(spawnPart('control', ['control'], { ...base, TESTBAY_CONTROL_TOKEN: tokens.control }));
     for (const hostId of LOCAL_HOSTS) {
       children.push(
@@ -155,6 +217,8 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
     }
     const info: LabInfo = { url: config.api.url, temporalUrl: config.temporal.webUrl, tokens: { submit: tokens.submit, operate: tokens.operate } };
     await fs.writeFile(labFile(config.dataDir), JSON.stringify(info, null, 2), { mode: 0o600 });
+    // "Up" means a submission can run: the control worker and scheduler answer, and every host registered.
+    await waitForHosts(config.api.url, tokens.operate, children, stopped);
 
     process.stdout.write(
       [
@@ -163,7 +227,7 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
         `  dashboard           ${config.api.url}/?token=${tokens.operate}`,
         `  API                 ${config.api.url}/api/v1  (docs ${config.api.url}/api/v1/docs, metrics ${config.api.url}/metrics)`,
         `  Temporal Web UI     ${config.temporal.webUrl}  (namespace ${config.temporal.namespace})`,
-        `  Temporal gRPC       ${temporal.address}`,
+        `  Temporal gRPC       ${address}`,
         `  hosts               ${LOCAL_HOSTS.join(', ')} (worker class "local")`,
         `  data dir            ${config.dataDir}`,
         `  submit token        ${tokens.submit}`,
@@ -178,16 +242,19 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
     const exited = new Promise<Child>((resolve) => {
       for (const c of children) c.process.once('exit', () => resolve(c));
     });
-    const signalled = new Promise<void>((resolve) => {
-      process.once('SIGINT', () => resolve());
-      process.once('SIGTERM', () => resolve());
-    });
-    const first = await Promise.race([exited, signalled]);
+    const first = await Promise.race([exited, signalled.then(() => undefined)]);
     if (first && !stopping) log.error(`${first.name} exited unexpectedly (code ${first.process.exitCode}); stopping the lab`);
     await stopAll();
     return first ? 1 : 0;
   } catch (err) {
     await stopAll();
+    if (err instanceof StopRequested) {
+      log.info(`stopped during start-up (${signal ?? 'signal'})`);
+      return 0;
+    }
     throw err;
+  } finally {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
   }
 }

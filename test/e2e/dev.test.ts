@@ -1,8 +1,9 @@
 /**
  * `testbay dev` (what `npm start` runs) as a new user meets it: it brings up the embedded
  * lab (its own Temporal dev server persisted under the data dir, the API, the control
- * worker, hosts local-1..3), the CLI finds it through the data dir, and SIGINT stops
- * every process it started, a running job's runner included.
+ * worker, hosts local-1..3) and says it is up only once every host is registered, the CLI
+ * finds it through the data dir, and SIGINT stops every process it started, a running
+ * job's runner included; so does SIGTERM, even during start-up.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -37,20 +38,28 @@ afterAll(async () => {
   for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
 });
 
+async function devEnv(): Promise<{ dataDir: string; env: Record<string, string> }> {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'testbay-dev-'));
+  dirs.push(dataDir);
+  const env = {
+    TESTBAY_DATA_DIR: dataDir,
+    TESTBAY_PORT: String(await freePort()),
+    TESTBAY_TEMPORAL_PORT: String(await freePort()),
+    TESTBAY_TEMPORAL_UI_PORT: String(await freePort()),
+  };
+  return { dataDir, env };
+}
+
 describe('testbay dev', () => {
   it('brings up the whole lab, runs hello.yaml to passed, and SIGINT leaves nothing running', async () => {
-    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'testbay-dev-'));
-    dirs.push(dataDir);
-    const env = {
-      TESTBAY_DATA_DIR: dataDir,
-      TESTBAY_PORT: String(await freePort()),
-      TESTBAY_TEMPORAL_PORT: String(await freePort()),
-      TESTBAY_TEMPORAL_UI_PORT: String(await freePort()),
-    };
+    const { dataDir, env } = await devEnv();
     const dev = cli(['dev'], env, { timeoutMs: 120_000 });
     let output = '';
     dev.child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    await waitFor('the lab to be up', () => output.includes('Testbay embedded lab is up'), 60_000);
+    await waitFor('the lab to be up', () => output.includes('Testbay embedded lab is up'), 90_000);
+    // Up means up: the scheduler already lists every host, online.
+    const listed = JSON.parse((await cli(['hosts', '--json'], { TESTBAY_DATA_DIR: dataDir })).stdout) as { hosts: { id: string; online: boolean }[] };
+    expect(listed.hosts.filter((h) => h.online).map((h) => h.id)).toEqual(['local-1', 'local-2', 'local-3']);
     expect(output).toMatch(new RegExp(`Temporal Web UI\\s+http://127\\.0\\.0\\.1:${env.TESTBAY_TEMPORAL_UI_PORT}`));
     expect(output).toMatch(/hosts\s+local-1, local-2, local-3/);
     const ui = await fetch(`http://127.0.0.1:${env.TESTBAY_TEMPORAL_UI_PORT}/`);
@@ -77,5 +86,34 @@ describe('testbay dev', () => {
     const ended = await dev;
     expect(ended.code).toBe(0);
     expect(processesUsing(dataDir)).toEqual([]);
-  });
+  }, 150_000);
+
+  it('SIGTERM during start-up stops what has started, and nothing is left running', async () => {
+    const { dataDir, env } = await devEnv();
+    const dev = cli(['dev'], env, { timeoutMs: 120_000 });
+    let errors = '';
+    dev.child.stderr?.on('data', (d: Buffer) => (errors += d.toString()));
+    // The API and the other parts are starting: their first lines are on stderr.
+    await waitFor('the lab to be starting', () => /\[api\]/.test(errors) && processesUsing(dataDir).length >= 2, 90_000, 50);
+    expect(dev.child.exitCode).toBeNull();
+    dev.child.kill('SIGTERM');
+    const ended = await dev;
+    expect(ended.stdout).not.toContain('Testbay embedded lab is up');
+    expect(ended.stderr).toMatch(/SIGTERM: stopping the lab/);
+    expect(ended.code).toBe(0);
+    expect(processesUsing(dataDir)).toEqual([]);
+  }, 150_000);
+
+  it('SIGTERM once it is up stops every process', async () => {
+    const { dataDir, env } = await devEnv();
+    const dev = cli(['dev'], env, { timeoutMs: 120_000 });
+    let output = '';
+    dev.child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    await waitFor('the lab to be up', () => output.includes('Testbay embedded lab is up'), 90_000);
+    expect(processesUsing(dataDir).length).toBeGreaterThanOrEqual(6);
+    dev.child.kill('SIGTERM');
+    const ended = await dev;
+    expect(ended.code).toBe(0);
+    expect(processesUsing(dataDir)).toEqual([]);
+  }, 150_000);
 });
