@@ -88,7 +88,14 @@ export async function startHost(config: Config, log: Logger, options: HostOption
     address: primaryAddress(),
     ...(setupProblem ? { setupProblem } : {}),
   };
-  const register = async () => {
+  /**
+   * Registers with the scheduler. Registering again (the scheduler stopped watching this
+   * host) takes a fresh instance id: the old presence activity's late timeout then names
+   * an instance the scheduler no longer has, and cannot mark the host offline behind its
+   * new registration's back.
+   */
+  const register = async (again = false) => {
+    if (again) registration.instanceId = randomUUID();
     for (let delayMs = 500; ; delayMs = Math.min(delayMs * 2, 10_000)) {
       try {
         await temporal.client.workflow.signalWithStart<typeof schedulerWorkflow, [HostRegistration]>('schedulerWorkflow', {
@@ -117,7 +124,10 @@ export async function startHost(config: Config, log: Logger, options: HostOption
     logFlushMs: config.host.logFlushMs,
     shutdown: shutdown.signal,
     shutdownDeadlineMs: config.host.shutdownDeadlineMs,
-    onPresenceLost: () => void register(),
+    // Only the current registration's loss counts: an older presence that ends late is history.
+    onPresenceLost: (instanceId) => {
+      if (instanceId === registration.instanceId) void register(true);
+    },
     log,
   }, steps);
   const worker = await Worker.create({

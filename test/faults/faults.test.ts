@@ -212,6 +212,35 @@ describe('faults injected into a running lab', () => {
     await settle();
   });
 
+  it('a host that registers again before the scheduler saw its presence time out stays online', async () => {
+    // The scheduler is slow (frozen) while a host freezes past its presence timeout, wakes,
+    // finds its presence gone and registers again: the scheduler then learns of the
+    // timeout and the new registration in one go, and must keep the host.
+    const { hostId } = { hostId: 'f3' };
+    const logFile = path.join(lab.outputDir, `${hostId}.log`);
+    const before = (await fs.readFile(logFile, 'utf8')).split('registering again').length;
+    const instanceBefore = (await lab.host(hostId))!.instanceId;
+    lab.signalPart('control', 'SIGSTOP');
+    try {
+      lab.signalHost(hostId, 'SIGSTOP');
+      await sleep(11_000);
+      lab.signalHost(hostId, 'SIGCONT');
+      await waitFor('the host to register again', async () => (await fs.readFile(logFile, 'utf8')).split('registering again').length > before, 30_000, 200);
+      await waitFor('the registration to reach Temporal', async () => /registered with the scheduler/.test((await fs.readFile(logFile, 'utf8')).split('registering again').at(-1)!), 30_000, 200);
+    } finally {
+      lab.signalPart('control', 'SIGCONT');
+    }
+    await waitFor(`${hostId} to be idle`, async () => (await lab.host(hostId))?.state === 'idle', 30_000, 200);
+    // A new registration is a new instance: the old presence's timeout, however late it is
+    // seen, names an instance that is gone and cannot take the host offline.
+    expect((await lab.host(hostId))!.instanceId).not.toBe(instanceBefore);
+    // And it stays so: no late timeout takes it offline.
+    await sleep(3_000);
+    expect((await lab.host(hostId))?.state).toBe('idle');
+    const { id } = await lab.submit({ jobs: [osTest('after-freeze', { MODULES: 'boot' }, { hostRequires: [] })] });
+    expect((await lab.waitForSubmission(id, 60_000)).result).toBe('passed');
+  });
+
   it.skipIf(!mountable)('a full result disk: uploads are refused with 507 and resume once space is freed, losing nothing', async () => {
     const { id } = await lab.submit(workload('disk', 700));
     const job = await runningJob(id, 'disk-a');

@@ -214,6 +214,13 @@ export class TestLab {
     if (name === 'api') await waitFor('the API to be back', async () => (await fetch(`${this.config.api.url}/api/v1/health`)).ok, 30_000, 100);
   }
 
+  /** Sends a signal to the API or control worker process (separateProcesses): SIGSTOP freezes it. */
+  signalPart(name: 'api' | 'control', signal: NodeJS.Signals): void {
+    const pid = this.partSpecs.get(name)?.child.pid;
+    if (!pid) throw new Error(`no ${name} process: start the lab with separateProcesses`);
+    process.kill(pid, signal);
+  }
+
   private undoPrepare: (() => Promise<void>) | undefined;
   private devServer: DevServer | undefined;
   private temporalPort = 0;
