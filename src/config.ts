@@ -44,6 +44,7 @@ const schema = z
     TESTBAY_MAX_RETRIES_CAP: z.coerce.number().int().min(0).max(100).default(5),
     TESTBAY_BATCH_SHARD_TESTS: z.coerce.number().int().min(10).max(20_000).default(2_000),
     TESTBAY_SCHEDULER_MAX_HISTORY: z.coerce.number().int().min(100).default(4_000),
+    TESTBAY_LEASE_CHECK_MS: z.coerce.number().int().min(1_000).default(60_000),
     TESTBAY_KILL_GRACE_MS: ms.default(10_000),
     // Hosts must send a running job's log at least every 2 s.
     TESTBAY_LOG_FLUSH_MS: ms.max(2_000, 'at most 2000: hosts upload a running job\'s log at least every 2 s').default(1_000),
@@ -96,6 +97,7 @@ const schema = z
         presencePickupMs: e.TESTBAY_HOST_PICKUP_TIMEOUT_MS,
         brokenAfterAborts: e.TESTBAY_BROKEN_AFTER_ABORTS,
         maxHistoryEvents: e.TESTBAY_SCHEDULER_MAX_HISTORY,
+        leaseCheckMs: e.TESTBAY_LEASE_CHECK_MS,
         healthChecks,
         runConfig: run,
       },
