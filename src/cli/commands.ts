@@ -105,7 +105,7 @@ const status: Command = async (args) => {
     else process.stdout.write(`${submissionsTable(submissions).join('\n')}\n`);
     return 0;
   }
-  const view = await client.submission(id.includes('.') ? id.slice(0, id.lastIndexOf('.')) : id);
+  const view = await client.submission(id.includes('.') ? id.slice(0, id.indexOf('.')) : id);
   if (values.json) json(view);
   else {
     const colour = process.stdout.isTTY === true;

@@ -1,16 +1,17 @@
 /**
  * @module CLI commands that read results and manage hosts beyond the basics: `results`
- * (per-test results, or JUnit XML with --junit), `job` (one job in detail),
+ * (per-test results of jobs and the verdicts of batch runs, or JUnit XML with --junit),
+ * `job` (one job in detail),
  * `artifacts` (list or download), `mark-broken`, `remove-host`, and the table of recent
  * submissions that `status` prints. Every one takes --json for scripts.
  */
 import fs from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { JobDetails, TestbayClient } from '../api/client.js';
-import type { SubmissionSummary } from '../api/store/result-store.js';
+import type { BatchVerdict, SubmissionSummary } from '../api/store/result-store.js';
 import { loadConfig } from '../config.js';
 import { describeResult } from '../domain/outcome.js';
-import { latestAttempts } from '../domain/views.js';
+import { latestAttempts, type BatchRunView } from '../domain/views.js';
 import { junitXml } from './junit.js';
 import { clientFor, UsageError } from './lab-target.js';
 import { describeJob, painter } from './render.js';
@@ -18,7 +19,6 @@ import { describeJob, painter } from './render.js';
 type Command = (args: string[]) => Promise<number>;
 const json = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 const client = (): TestbayClient => clientFor(loadConfig());
-const submissionOf = (id: string) => (id.includes('.') ? id.slice(0, id.lastIndexOf('.')) : id);
 
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
@@ -34,22 +34,51 @@ export function submissionsTable(items: SubmissionSummary[]): string[] {
   ]);
 }
 
+/** The counts of a batch run, in one line. */
+function batchRunLine(run: BatchRunView): string {
+  const c = run.counts;
+  const done = c.passed + c.failed + c.flaky + c.skipped + c.lost + c.cancelled;
+  return `${done}/${c.total} done: passed ${c.passed}, failed ${c.failed}, flaky ${c.flaky}, lost ${c.lost}${c.skipped ? `, skipped ${c.skipped}` : ''}${c.cancelled ? `, cancelled ${c.cancelled}` : ''}${run.state === 'done' ? '' : `; running ${c.running}, queued ${c.queued}, requeued ${c.requeued}`}`;
+}
+
+/** How many failed or lost tests the text output lists per batch run (all are in --json and --junit). */
+const LISTED = 50;
+
 export const results: Command = async (args) => {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { junit: { type: 'boolean' }, json: { type: 'boolean' }, output: { type: 'string', short: 'o' } } });
   const id = positionals[0];
   if (!id || positionals.length > 1) throw new UsageError('usage: testbay results ID [--junit] [--json] [-o FILE]');
   const api = client();
-  const view = await api.submission(submissionOf(id));
-  const wanted = id.includes('.') ? view.jobs.filter((j) => j.id === id) : latestAttempts(view.jobs);
-  if (wanted.length === 0) throw new UsageError(`no job ${id} in submission ${view.id}`);
+  const parts = id.split('.');
+  const view = await api.submission(parts[0]!);
+  // ID: a submission (its jobs and batch runs), a job, a batch run, or one batch of a batch run.
+  const runs = parts.length === 1 ? (view.batchRuns ?? []) : (view.batchRuns ?? []).filter((r) => r.id === id);
+  const wanted = parts.length === 1 ? latestAttempts(view.jobs) : parts.length === 2 ? view.jobs.filter((j) => j.id === id) : [];
   const details = new Map<string, JobDetails>();
+  if (parts.length === 3) {
+    const batch = await api.job(id);
+    details.set(batch.id, batch);
+  }
+  if (wanted.length === 0 && runs.length === 0 && details.size === 0) throw new UsageError(`no job or batch run ${id} in submission ${view.id}`);
   for (const d of await Promise.all(wanted.map((j) => api.job(j.id)))) details.set(d.id, d);
+  const verdicts = new Map<string, BatchVerdict[]>();
+  for (const [runId, v] of await Promise.all(runs.map(async (r) => [r.id, (await api.verdicts(r.id)).verdicts] as const))) verdicts.set(runId, v);
   if (view.state !== 'done') process.stderr.write(`testbay: submission ${view.id} is still running: these are the results so far\n`);
   let text: string;
   if (values.junit) {
-    text = junitXml({ ...view, jobs: id.includes('.') ? wanted : view.jobs }, details);
+    text = junitXml({ ...view, jobs: parts.length === 1 ? view.jobs : [...details.values()], batchRuns: runs }, details, verdicts);
   } else if (values.json) {
-    text = `${JSON.stringify({ submission: view.id, state: view.state, result: view.result ?? null, jobs: [...details.values()].map((d) => ({ id: d.id, name: d.name, attempt: d.attempt, host: d.hostId ?? null, result: d.result ?? null, tests: d.tests })) }, null, 2)}\n`;
+    text = `${JSON.stringify(
+      {
+        submission: view.id,
+        state: view.state,
+        result: view.result ?? null,
+        jobs: [...details.values()].map((d) => ({ id: d.id, name: d.name, attempt: d.attempt, host: d.hostId ?? null, result: d.result ?? null, tests: d.tests })),
+        batchRuns: runs.map((r) => ({ id: r.id, name: r.name, state: r.state, result: r.result ?? null, reason: r.reason ?? null, counts: r.counts, verdicts: verdicts.get(r.id) ?? [] })),
+      },
+      null,
+      2,
+    )}\n`;
   } else {
     const paint = painter(process.stdout.isTTY === true && !values.output);
     const lines: string[] = [];
@@ -58,6 +87,16 @@ export const results: Command = async (args) => {
       lines.push(`${paint('bold', d.name)} [${d.id}] ${d.result ? describeResult(d.result) : d.state}${d.hostId ? ` on ${d.hostId}` : ''}`);
       lines.push(`  tests: ${d.tests.length} (${d.tests.length - bad.length - d.tests.filter((t) => t.status === 'skipped').length} passed, ${bad.length} failed, ${d.tests.filter((t) => t.status === 'skipped').length} skipped)`);
       for (const t of bad) lines.push(`  ${paint('red', t.status.toUpperCase())} ${t.classname ? `${t.classname}.` : ''}${t.name}${t.message ? `: ${t.message.split('\n')[0]}` : ''}`);
+    }
+    for (const r of runs) {
+      const v = verdicts.get(r.id) ?? [];
+      lines.push(`${paint('bold', `batch run ${r.name}`)} [${r.id}] ${r.result ?? r.state}: ${batchRunLine(r)}`);
+      if (r.reason) lines.push(`  ${r.reason}`);
+      for (const [verdict, word, colour] of [['failed', 'FAILED', 'red'], ['lost', 'LOST', 'magenta'], ['flaky', 'FLAKY', 'yellow']] as const) {
+        const these = v.filter((x) => x.verdict === verdict);
+        for (const x of these.slice(0, LISTED)) lines.push(`  ${paint(colour, word)} ${x.test}${x.reason ? `: ${x.reason.split('\n')[0]}` : ''} (${x.attempts} attempt${x.attempts === 1 ? '' : 's'})`);
+        if (these.length > LISTED) lines.push(`  … ${these.length - LISTED} more ${verdict} (--json or --junit lists them all)`);
+      }
     }
     text = `${lines.join('\n')}\n`;
   }

@@ -4,9 +4,14 @@
  * <testcase> per test the runner reported. A job that did not pass and whose tests do
  * not say why gets a testcase of its own: an infrastructure abort is an <error> typed
  * `aborted:<cause>`, a test failure a <failure>, skipped and cancelled jobs <skipped>.
+ * A batch run is one <testsuite> too, from its verdicts (one per test, exactly once): a
+ * failed test a <failure>, a lost one an <error type="lost"> (no result after every
+ * attempt: not the test's verdict), skipped and cancelled <skipped>, and a flaky test
+ * passes with a note in its <system-out> and the suite's properties.
  */
 import type { JobDetails } from '../api/client.js';
-import { latestAttempts, type SubmissionView } from '../domain/views.js';
+import type { BatchVerdict } from '../api/store/result-store.js';
+import { latestAttempts, type BatchRunView, type SubmissionView } from '../domain/views.js';
 
 const xml = (s: string) =>
   s
@@ -22,7 +27,7 @@ const attr = (attrs: Record<string, string | number | undefined>) =>
     .map(([k, v]) => ` ${k}="${xml(String(v))}"`)
     .join('');
 
-interface Counts {
+export interface Counts {
   tests: number;
   failures: number;
   errors: number;
@@ -99,17 +104,71 @@ function suite(job: JobDetails, prior: string[]): { text: string; counts: Counts
   return { text, counts: { ...c, timeMs: durationMs } };
 }
 
-/** The whole submission; `details` holds GET /jobs/:id of every latest attempt. */
-export function junitXml(view: SubmissionView, details: ReadonlyMap<string, JobDetails>): string {
+/** A batch run as one suite: a testcase per verdict. */
+export function batchRunSuite(run: BatchRunView, verdicts: readonly BatchVerdict[]): { text: string; counts: Counts } {
+  const c: Counts = { tests: 0, failures: 0, errors: 0, skipped: 0, timeMs: 0 };
+  const cases: string[] = [];
+  for (const v of [...verdicts].sort((a, b) => (a.test < b.test ? -1 : a.test > b.test ? 1 : 0))) {
+    c.tests += 1;
+    const why = v.reason ?? v.verdict;
+    const tries = `${v.attempts} attempt${v.attempts === 1 ? '' : 's'}${v.late ? `, ${v.late} late result${v.late === 1 ? '' : 's'} ignored` : ''}`;
+    let inner = '';
+    if (v.verdict === 'failed') {
+      c.failures += 1;
+      inner = `<failure${attr({ type: 'failed', message: why })}>${xml(`${why} (${tries})`)}</failure>`;
+    } else if (v.verdict === 'lost') {
+      c.errors += 1;
+      inner = `<error${attr({ type: 'lost', message: why })}>${xml(`lost: no result after every attempt, not a test failure (${tries}): ${why}`)}</error>`;
+    } else if (v.verdict === 'skipped' || v.verdict === 'cancelled') {
+      c.skipped += 1;
+      inner = `<skipped${attr({ message: v.verdict === 'cancelled' ? `cancelled: ${why}` : v.reason })}/>`;
+    } else if (v.verdict === 'flaky') {
+      inner = `<system-out>${xml(`flaky: ${v.reason ?? 'passed after a failed run'} (${tries})`)}</system-out>`;
+    }
+    cases.push(`    <testcase${attr({ name: v.test, classname: run.name, time: '0.000' })}${inner ? `>${inner}</testcase>` : '/>'}`);
+  }
+  const k = run.counts;
+  const props = [
+    ['testbay.batch-run', run.id],
+    ['testbay.result', run.result ?? run.state],
+    ...(run.reason ? [['testbay.reason', run.reason]] : []),
+    ['testbay.counts', `passed ${k.passed}, failed ${k.failed}, flaky ${k.flaky}, lost ${k.lost}, skipped ${k.skipped}, cancelled ${k.cancelled}`],
+    ...(run.flaky.length > 0 ? [['testbay.flaky', run.flaky.join(', ')]] : []),
+    ...(run.isolated.length > 0 ? [['testbay.isolated', run.isolated.map((t) => t.test).join(', ')]] : []),
+    ['testbay.batches', `${run.batches} on ${run.hosts.join(', ') || 'no host'}${run.lostBatches ? ` (${run.lostBatches} lost)` : ''}`],
+    ['testbay.workflow', run.workflowId],
+  ];
+  const text = [
+    `  <testsuite${attr({ name: run.name, id: run.id, tests: c.tests, failures: c.failures, errors: c.errors, skipped: c.skipped, time: '0.000' })}>`,
+    '    <properties>',
+    ...props.map(([name, value]) => `      <property${attr({ name, value })}/>`),
+    '    </properties>',
+    ...cases,
+    '  </testsuite>',
+  ].join('\n');
+  return { text, counts: c };
+}
+
+/**
+ * The whole submission; `details` holds GET /jobs/:id of every latest attempt, `verdicts`
+ * GET /jobs/:id/verdicts of every batch run to include.
+ */
+export function junitXml(view: SubmissionView, details: ReadonlyMap<string, JobDetails>, verdicts: ReadonlyMap<string, readonly BatchVerdict[]> = new Map()): string {
   const suites: string[] = [];
   const total: Counts = { tests: 0, failures: 0, errors: 0, skipped: 0, timeMs: 0 };
+  const add = (s: { text: string; counts: Counts }) => {
+    suites.push(s.text);
+    for (const k of ['tests', 'failures', 'errors', 'skipped', 'timeMs'] as const) total[k] += s.counts[k];
+  };
   for (const j of latestAttempts(view.jobs)) {
     const d = details.get(j.id);
     if (!d) continue;
     const prior = view.jobs.filter((o) => o.name === j.name && o.id !== j.id).map((o) => `${o.id} ${o.result ? (o.result.kind === 'aborted' ? `aborted [${o.result.cause}] ${o.result.reason}` : o.result.kind) : o.state}${o.hostId ? ` on ${o.hostId}` : ''}`);
-    const s = suite(d, prior);
-    suites.push(s.text);
-    for (const k of ['tests', 'failures', 'errors', 'skipped', 'timeMs'] as const) total[k] += s.counts[k];
+    add(suite(d, prior));
+  }
+  for (const run of view.batchRuns ?? []) {
+    const v = verdicts.get(run.id);
+    if (v) add(batchRunSuite(run, v));
   }
   const elapsed = view.endedAt ? Date.parse(view.endedAt) - Date.parse(view.createdAt) : total.timeMs;
   return [

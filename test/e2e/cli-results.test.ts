@@ -123,6 +123,53 @@ describe('testbay results and friends', () => {
     expect((await cli(['status', '--result', 'passed'], env)).stdout).not.toContain(id);
   });
 
+  it('results covers batch runs: a JUnit testcase per test (lost as an error, failed as a failure, flaky noted) and the verdicts', async () => {
+    const batch = await lab.run({
+      name: 'batch-ci',
+      batchRuns: [{ name: 'devices', workerClass: 'local', runner: { command: ['batch-test'] }, settings: { TEST_MS: '10', FLAKY_DIR: path.join(dir, 'flaky') }, batchSize: 4, retryFailed: 1, requeueLimit: 0, tests: ['ok-1', 'fail-1', 'flaky-1', 'poison-1', 'ok-2'] }],
+    }, 90_000);
+    const run = batch.batchRuns![0]!;
+    expect(run.counts).toMatchObject({ passed: 2, failed: 1, flaky: 1, lost: 1 });
+
+    const out = path.join(dir, 'batch.xml');
+    const r = await cli(['results', batch.id, '--junit', '-o', out], env);
+    expect(r.code).toBe(0);
+    const doc = new XMLParser({ ignoreAttributes: false, isArray: (name) => name === 'testsuite' || name === 'testcase' || name === 'property' }).parse(await fs.readFile(out, 'utf8')) as {
+      testsuites: { '@_tests': string; '@_failures': string; '@_errors': string; testsuite: (Suite & { 'system-out'?: string; testcase: (Case & { 'system-out'?: string })[] })[] };
+    };
+    const suite = doc.testsuites.testsuite.find((s) => s['@_name'] === 'devices')!;
+    expect(suite).toBeDefined();
+    expect(suite['@_tests']).toBe('5');
+    expect(suite['@_failures']).toBe('1');
+    expect(suite['@_errors']).toBe('1');
+    const cases = Object.fromEntries(suite.testcase.map((c) => [c['@_name'], c]));
+    expect(Object.keys(cases).sort()).toEqual(['fail-1', 'flaky-1', 'ok-1', 'ok-2', 'poison-1']);
+    expect(cases['fail-1']!.failure?.['@_type']).toBe('failed');
+    expect(cases['fail-1']!.failure?.['@_message']).toMatch(/fail-1: assertion failed/);
+    expect(cases['poison-1']!.error?.['@_type']).toBe('lost');
+    expect(cases['poison-1']!.error?.['@_message']).toMatch(/^lost 1 times \(requeueLimit 0\)/);
+    expect(cases['flaky-1']!.failure).toBeUndefined();
+    expect(cases['flaky-1']!['system-out']).toMatch(/^flaky: passed after 1 failed run/);
+    expect(cases['ok-1']!.failure ?? cases['ok-1']!.error).toBeUndefined();
+    expect(cases['ok-1']!['@_classname']).toBe('devices');
+    expect(suite.properties.property).toContainEqual({ '@_name': 'testbay.flaky', '@_value': 'flaky-1' });
+    expect(Number(doc.testsuites['@_errors'])).toBe(1);
+
+    const text = await cli(['results', run.id], env);
+    expect(text.stdout).toMatch(new RegExp(`^batch run devices \\[${run.id.replace('.', '\\.')}\\] aborted: 5/5 done: passed 2, failed 1, flaky 1, lost 1`, 'm'));
+    expect(text.stdout).toMatch(/^ {2}FAILED fail-1: fail-1: assertion failed \(2 attempts\)$/m);
+    expect(text.stdout).toMatch(/^ {2}LOST poison-1: lost 1 times/m);
+    expect(text.stdout).toMatch(/^ {2}FLAKY flaky-1: passed after 1 failed run\(s\) \(2 attempts\)$/m);
+    const data = JSON.parse((await cli(['results', batch.id, '--json'], env)).stdout) as { batchRuns: { id: string; counts: { lost: number }; verdicts: { test: string; verdict: string }[] }[] };
+    expect(data.batchRuns).toHaveLength(1);
+    expect(data.batchRuns[0]!.verdicts.map((v) => [v.test, v.verdict]).sort()).toEqual([['fail-1', 'failed'], ['flaky-1', 'flaky'], ['ok-1', 'passed'], ['ok-2', 'passed'], ['poison-1', 'lost']]);
+    // One batch alone: its own tests, like a job.
+    const one = JSON.parse((await cli(['results', `${run.id}.1`, '--json'], env)).stdout) as { jobs: { id: string; tests: unknown[] }[]; batchRuns: unknown[] };
+    expect(one.jobs.map((j) => j.id)).toEqual([`${run.id}.1`]);
+    expect(one.jobs[0]!.tests.length).toBeGreaterThan(0);
+    expect(one.batchRuns).toEqual([]);
+  }, 120_000);
+
   it('host commands print JSON for scripts', async () => {
     const broken = JSON.parse((await cli(['mark-broken', 'r2', '--reason', 'fan died', '--json'], env)).stdout) as { state: string; broken: { reason: string } };
     expect(broken.state).toBe('broken');

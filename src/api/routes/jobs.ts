@@ -186,7 +186,7 @@ async function followLog(store: ResultStore, id: string, res: Response): Promise
     const record = await store.getJob(id);
     if (record?.sealed) return record.logBytes <= sent;
     if (record) return false;
-    const sub = await store.getSubmission(id.slice(0, id.lastIndexOf('.')));
+    const sub = await store.getSubmission(submissionOfJob(id));
     return sub?.final !== undefined;
   };
   const pump = async (): Promise<void> => {
