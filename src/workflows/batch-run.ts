@@ -192,7 +192,8 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     };
     const reason = carry.reason ?? ledger?.budgetSpent ?? carry.budgetSpent ?? denied;
     if (reason !== undefined) v.reason = reason;
-    if (state === 'done') v.result = carry.total === 0 && carry.reason !== undefined && stop === undefined ? 'aborted' : resultOf(counts);
+    // A run that never got its tests (cancelled while listing, or the listing failed) has no counts to go by.
+    if (state === 'done') v.result = carry.total > 0 ? resultOf(counts) : stop !== undefined ? 'cancelled' : carry.reason !== undefined ? 'aborted' : resultOf(counts);
     return v;
   };
 
@@ -525,13 +526,27 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
         if (stop === undefined) carry.reason = `could not list the tests: ${denied ?? 'no host'}`;
         return false;
       }
+      // A cancel stops the command on the host (its process group), not only the wait for it.
+      const scope = new CancellationScope();
+      scopes.add(scope);
       try {
-        const listed = await hostActivities(grant.hostId, '10 minutes').listTests({ command: run.testsCommand!, settings: run.settings, hostId: grant.hostId, batchRunName: run.name, submissionId, runJobId });
+        const listed = await scope.run(() =>
+          proxyActivities<HostActivities>({
+            taskQueue: hostTaskQueue(grant.hostId),
+            scheduleToStartTimeout: config.hostPickupTimeoutMs,
+            heartbeatTimeout: config.heartbeatTimeoutMs,
+            startToCloseTimeout: '10 minutes',
+            retry: { maximumAttempts: 2 },
+            cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+          }).listTests({ command: run.testsCommand!, settings: run.settings, hostId: grant.hostId, batchRunName: run.name, submissionId, runJobId }),
+        );
         carry.listing = { hostId: grant.hostId, token: grant.token, listed, next: 0 };
       } catch (err) {
-        carry.reason = `could not list the tests on ${grant.hostId}: ${failureMessage(err)}`;
+        if (stop === undefined) carry.reason = `could not list the tests on ${grant.hostId}: ${failureMessage(err)}`;
         await releaseLease(grant.hostId, grant.token, []);
         return false;
+      } finally {
+        scopes.delete(scope);
       }
     }
     const listing = carry.listing;
@@ -539,7 +554,12 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     while (!done() && stop === undefined) {
       const chunk = listing.listed.chunks[listing.next]!;
       try {
-        const tests = await hostActivities(listing.hostId, '2 minutes').readListedTests({ listFile: listing.listed.listFile, offset: chunk.offset, count: chunk.count });
+        const tests = await proxyActivities<HostActivities>({
+          taskQueue: hostTaskQueue(listing.hostId),
+          scheduleToStartTimeout: config.hostPickupTimeoutMs,
+          startToCloseTimeout: '2 minutes',
+          retry: { maximumAttempts: 2 },
+        }).readListedTests({ listFile: listing.listed.listFile, offset: chunk.offset, count: chunk.count });
         await control.appendBatchTests({ submissionId, runName: run.name, offset: chunk.offset, tests });
       } catch (err) {
         carry.reason = `could not list the tests on ${listing.hostId}: ${failureMessage(err)}`;
@@ -558,15 +578,6 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     if (listing.listed.chunks.length > 1) await nextRun();
     return true;
   }
-}
-
-function hostActivities(hostId: string, startToCloseTimeout: string) {
-  return proxyActivities<HostActivities>({
-    taskQueue: hostTaskQueue(hostId),
-    scheduleToStartTimeout: '30 seconds',
-    startToCloseTimeout,
-    retry: { maximumAttempts: 2 },
-  });
 }
 
 function failureMessage(err: unknown): string {

@@ -301,6 +301,23 @@ describe('batch runs', () => {
   it('lists its tests with a command on a host, and fails fast when no host can take batches', async () => {
     const listed = await lab.run(batchRun([], { tests: undefined, testsCommand: ['sh', '-c', 'for i in 1 2 3 4 5; do echo case-$i; done'] }));
     expect(listed.batchRuns![0]!.counts).toMatchObject({ total: 5, passed: 5 });
+    // Cancelled while listing: the command and what it started are stopped on the host.
+    const slow = await lab.submit(batchRun([], { tests: undefined, testsCommand: ['sh', '-c', 'sleep 300 & sleep 300'] }));
+    const runId = `${slow.id}.1`;
+    const pidFile = await waitFor('the listing to run', async () => {
+      for (const h of HOSTS) {
+        const file = path.join(lab.workDirOf(h), 'runners', `${runId}.list.pid`);
+        if (await fs.stat(file).catch(() => undefined)) return file;
+      }
+      return undefined;
+    });
+    const pgid = Number(await fs.readFile(pidFile, 'utf8'));
+    await lab.submitter.cancelSubmission(slow.id, 'no need');
+    expect((await lab.waitForSubmission(slow.id)).batchRuns![0]!.result).toBe('cancelled');
+    await waitFor('the listing command to be stopped', () => groupMembers(pgid).length === 0, 15_000);
+
+    const broken = await lab.run(batchRun([], { tests: undefined, testsCommand: ['sh', '-c', 'echo no such suite >&2; exit 3'] }));
+    expect(broken.batchRuns![0]).toMatchObject({ result: 'aborted', reason: expect.stringMatching(/^could not list the tests on b\d: testsCommand .* ended with code 3: no such suite$/) });
 
     await lab.api.setMaintenance('b3', true);
     try {

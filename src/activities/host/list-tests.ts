@@ -16,6 +16,7 @@ import { LIST_CHUNK_BYTES, MAX_BATCH_TESTS, type ListedTests } from '../../domai
 import { ErrorType } from '../../domain/errors.js';
 import type { HostDeps } from './deps.js';
 import { spawnGroup, stopGroup } from './process-group.js';
+import { forgetRunner, rememberRunner } from './reaper.js';
 import { runnerEnv } from './runner-env.js';
 
 const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
@@ -62,7 +63,9 @@ export function createListTests(deps: HostDeps) {
     } catch (err) {
       throw fail(`${what} could not start: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
-    // Stopped as a whole group: on cancel, timeout, too much output, or the host shutting down.
+    // Recorded like a runner: the guard and the reaper stop it if this host dies.
+    await rememberRunner(deps.workDir, run.jobId, child.pid, deps.killGraceMs);
+    // Stopped as a whole group: on cancel, timeout or too much output.
     let stoppedWhy: string | undefined;
     const stopIt = (why: string) => {
       stoppedWhy ??= why;
@@ -83,6 +86,7 @@ export function createListTests(deps: HostDeps) {
       clearTimeout(timer);
       clearInterval(beat);
       ctx.cancellationSignal.removeEventListener('abort', onCancel);
+      await forgetRunner(deps.workDir, run.jobId, child.pid);
     }
     if (tooBig) stoppedWhy ??= `printed more than ${MAX_OUTPUT_BYTES} bytes`;
     if (stoppedWhy !== undefined) throw fail(`${what} ${stoppedWhy}`);
