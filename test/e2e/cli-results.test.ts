@@ -142,7 +142,7 @@ describe('testbay results and friends', () => {
     expect(suite['@_tests']).toBe('5');
     expect(suite['@_failures']).toBe('1');
     expect(suite['@_errors']).toBe('1');
-    const cases = Object.fromEntries(suite.testcase.map((c) => [c['@_name'], c]));
+    const cases: Record<string, Case & { 'system-out'?: string }> = Object.fromEntries(suite.testcase.map((c) => [c['@_name'], c]));
     expect(Object.keys(cases).sort()).toEqual(['fail-1', 'flaky-1', 'ok-1', 'ok-2', 'poison-1']);
     expect(cases['fail-1']!.failure?.['@_type']).toBe('failed');
     expect(cases['fail-1']!.failure?.['@_message']).toMatch(/fail-1: assertion failed/);
