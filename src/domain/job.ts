@@ -49,7 +49,10 @@ export interface BatchRun {
   hostRequires: Requirement[];
   priority: number;
   testTimeoutMs: number;
+  /** a full batch's deadline: the spec's, or scaled from batchSize × testTimeoutMs */
   batchTimeoutMs: number;
+  /** set when the spec gave batchTimeoutMs: then every batch gets exactly that */
+  batchTimeoutGiven?: boolean;
   requeueLimit: number;
   maxRequeueRatio: number;
   retryFailed: number;

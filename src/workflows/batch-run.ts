@@ -60,7 +60,7 @@ import type { BatchRunView, TestNote } from '../domain/views.js';
 import { resultOfFailure } from './failures.js';
 import { batchRunQuery, lateResultsSignal } from './batch-run-messages.js';
 import { cancelSignal } from './messages.js';
-import { cancelLeaseRequestSignal, leaseDeniedSignal, leaseGrantedSignal, releaseLeaseSignal, requestLeaseSignal } from './scheduler-messages.js';
+import { cancelLeaseRequestSignal, leaseCheckSignal, leaseDeniedSignal, leaseGrantedSignal, releaseLeaseSignal, requestLeaseSignal } from './scheduler-messages.js';
 
 /** What one run of the workflow hands to the next (continue-as-new): no ledger, only run-wide totals. */
 export interface BatchRunCarry {
@@ -210,6 +210,8 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     log.info('late results of a fenced batch kept as history', { batchId: late.batchId, hostId: late.hostId, recorded });
     bump();
   });
+  // The scheduler asks holders of long leases whether they still run: delivery is the answer.
+  setHandler(leaseCheckSignal, () => undefined);
   setHandler(leaseGrantedSignal, (g) => {
     const lease = g.leases[0];
     if (!lease) return;
