@@ -201,7 +201,7 @@ export function dependencyGraph(view: SubmissionView, plan: Plan, open: (jobId: 
       s('text', { class: 'node-status', x: 10, y: 40 }, truncate(statusLine(j), 30)),
       s('text', { class: 'node-meta', x: 10, y: 60 }, truncate(`${j.id}${j.hostId ? ` · ${j.hostId}` : ''}`, 32)),
       j.clonedFrom
-        ? s('g', { class: 'clone-badge', transform: `translate(${NODE_W - 64},6)` }, s('rect', { width: 58, height: 18, rx: 9 }), s('text', { x: 29, y: 13 }, `↻ retry ${j.attempt}`))
+        ? s('g', { class: 'clone-badge', transform: `translate(${NODE_W - 64},6)` }, s('rect', { width: 58, height: 18, rx: 9 }), s('text', { x: 29, y: 13 }, j.attempt > 1 ? `↻ retry ${j.attempt}` : '↻ restart'))
         : null,
     );
     node.addEventListener('click', () => open(j.id));

@@ -43,7 +43,8 @@ function route(path: string, ctx: Ctx): Page {
   if (path === '/' || path === '/submissions') return submissionsPage(ctx);
   if (path === '/submissions/new') return newSubmissionPage(ctx);
   if ((found = m(/^\/submissions\/([a-z0-9]+)$/))) return submissionPage(ctx, found[1]!);
-  if ((found = m(/^\/jobs\/([a-z0-9]+\.[0-9]+)$/))) return jobPage(ctx, found[1]!);
+  // A job `<submission>.<n>`, or a batch of a batch run `<submission>.<n>.<m>`.
+  if ((found = m(/^\/jobs\/([a-z0-9]+\.[0-9]+(?:\.[0-9]+)?)$/))) return jobPage(ctx, found[1]!);
   if (path === '/hosts') return hostsPage(ctx);
   return { el: h('div', { class: 'error-box' }, `No page at ${path}.`), dispose() {} };
 }

@@ -40,7 +40,7 @@ async function download(path: string, filename: string): Promise<void> {
 }
 
 export function jobPage(ctx: Ctx, id: string): Page {
-  const submissionId = id.slice(0, id.lastIndexOf('.'));
+  const submissionId = id.slice(0, id.indexOf('.'));
   const status = h('div', { class: 'job-status' }, h('p', { class: 'loading' }, 'Loading…'));
   const results = h('div', { class: 'job-results' });
   const logState = h('span', { class: 'log-state' }, 'connecting…');
@@ -145,6 +145,9 @@ function resultBox(job: JobDetails): HTMLElement | null {
 }
 
 function drawStatus(ctx: Ctx, el: HTMLElement, job: JobDetails): void {
+  // A batch of a batch run is `<submission>.<run>.<batch>`: its run is `<submission>.<run>`.
+  const parts = job.id.split('.');
+  const run = parts.length === 3 ? parts.slice(0, 2).join('.') : undefined;
   const cancel = h('button', { class: 'danger', 'data-action': 'cancel-job' }, 'Cancel');
   cancel.title = 'cancels the whole chain this job belongs to';
   cancel.addEventListener('click', () => void act(ctx, cancel, `cancel ${job.id}`, () => api('POST', `/jobs/${job.id}/cancel`, {})));
@@ -159,13 +162,14 @@ function drawStatus(ctx: Ctx, el: HTMLElement, job: JobDetails): void {
   const fact = (label: string, ...value: Child[]) => [h('dt', null, label), h('dd', null, ...value)];
   fill(
     el,
-    h('p', { class: 'crumbs' }, link(`/submissions/${job.submissionId}`, `submission ${job.submissionId}`), ' / job'),
+    h('p', { class: 'crumbs' }, link(`/submissions/${job.submissionId}`, `submission ${job.submissionId}`), run ? [' / batch run ', h('code', null, run), ' / batch'] : ' / job'),
     h(
       'div',
       { class: 'page-head' },
       h('h1', null, job.name, ' ', h('code', null, job.id)),
       h('span', { class: 'head-badge' }, jobBadge(job)),
-      job.result ? [restart, h('label', { class: 'small' }, children, ' with dependent jobs')] : cancel,
+      // A batch is run (and rerun, and cancelled) by its batch run, on the submission's page.
+      run ? null : job.result ? [restart, h('label', { class: 'small' }, children, ' with dependent jobs')] : cancel,
     ),
     resultBox(job),
     h(
@@ -175,8 +179,7 @@ function drawStatus(ctx: Ctx, el: HTMLElement, job: JobDetails): void {
       fact('host', job.hostId ? link(`/hosts#host-${job.hostId}`, job.hostId) : h('span', { class: 'muted' }, 'none yet')),
       fact('attempt', String(job.attempt), job.clonedFrom ? h('span', { class: 'clone-mark' }, ' ↻ re-runs ', link(`/jobs/${job.clonedFrom}`, job.clonedFrom)) : null),
       job.retriedAs ? fact('re-scheduled as', link(`/jobs/${job.retriedAs}`, job.retriedAs)) : [],
-      fact('worker class', job.workerClass),
-      fact('recipe set', String(job.setNumber)),
+      run ? fact('batch run', link(`/submissions/${job.submissionId}`, run)) : [fact('worker class', job.workerClass), fact('recipe set', String(job.setNumber))],
       fact('started', time(job.startedAt)),
       fact('ended', time(job.endedAt)),
       fact('duration', duration(job.startedAt, job.endedAt)),

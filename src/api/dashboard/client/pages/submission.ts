@@ -1,13 +1,16 @@
 /**
- * @module One submission: its result, why jobs wait, the dependency graph, every job
- * attempt (state, result with the abort's cause, host, progress, lineage) and its recipe
- * sets, with cancel and restart buttons. Redrawn on live hints, without a reload.
+ * @module One submission: its result, why jobs wait, its batch runs (progress, isolated,
+ * lost and failed tests, batches on hosts with their live logs), the dependency graph,
+ * every job attempt (state, result with the abort's cause, host, progress, lineage) and
+ * its recipe sets, with cancel and restart buttons. Redrawn on live hints, without a
+ * reload.
  */
 import type { Plan } from '../../../../domain/plan.js';
 import type { JobView, SubmissionView } from '../../../../domain/views.js';
 import { api } from '../api.js';
 import { debounce, fill, h } from '../dom.js';
 import { duration, jobBadge, jobDetail, resultBadge, stateBadge, time, WAITING_ICON } from '../format.js';
+import { batchRunPanel } from '../batch-runs.js';
 import { dependencyGraph, graphLegend } from '../graph.js';
 import { onLive } from '../live.js';
 import { act, errorBox, link, temporalWorkflowUrl, type Ctx, type Page } from '../page.js';
@@ -30,8 +33,10 @@ export function submissionPage(ctx: Ctx, id: string): Page {
   const stop = onLive((e) => {
     if ((e.type === 'job' && e.submissionId === id) || (e.type === 'submission' && e.id === id) || (e.type === 'lab' && running)) refresh();
   });
-  // A safety net for changes only the workflow knows (a clone being added) between hints.
-  const timer = window.setInterval(() => running && refresh(), 5000);
+  // A safety net for changes only the workflow knows (a clone being added) between hints;
+  // `?poll=0` turns it off (to see what live updates alone do), `?poll=<s>` sets it.
+  const pollS = Number(new URLSearchParams(location.search).get('poll') ?? '5');
+  const timer = pollS > 0 ? window.setInterval(() => running && refresh(), pollS * 1000) : undefined;
   void load();
   return {
     el,
@@ -81,13 +86,19 @@ function draw(ctx: Ctx, el: HTMLElement, view: SubmissionView, plan: Plan): void
           h('ul', null, aborted.map((j) => h('li', null, link(`/jobs/${j.id}`, `${j.name} (${j.id})`), ' on ', j.hostId ?? '?', ': ', jobDetail(j), j.retriedAs ? [' → re-scheduled as ', link(`/jobs/${j.retriedAs}`, j.retriedAs)] : ''))),
         )
       : null,
-    h('h2', null, 'Dependency graph'),
-    h('div', { class: 'graph-wrap' }, dependencyGraph(view, plan, (jobId) => ctx.navigate(`/jobs/${jobId}`))),
-    graphLegend(),
-    h('h2', null, 'Jobs'),
-    jobsTable(ctx, view),
-    h('h2', null, 'Recipe sets'),
-    setsTable(view),
+    view.batchRuns?.length ? [h('h2', null, `Batch runs (${view.batchRuns.length})`), view.batchRuns.map((r) => batchRunPanel(ctx, r))] : null,
+    // A submission of batch runs alone has no job graph to draw.
+    view.jobs.length > 0 || !view.batchRuns?.length
+      ? [
+          h('h2', null, 'Dependency graph'),
+          h('div', { class: 'graph-wrap' }, dependencyGraph(view, plan, (jobId) => ctx.navigate(`/jobs/${jobId}`))),
+          graphLegend(),
+          h('h2', null, 'Jobs'),
+          jobsTable(ctx, view),
+          h('h2', null, 'Recipe sets'),
+          setsTable(view),
+        ]
+      : null,
   );
   window.scrollTo(0, scrollY);
 }
