@@ -43,7 +43,8 @@ Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data
   mark-broken HOST [--reason TEXT] stop leasing a host until it is cleared
   remove-host HOST                 forget a host (it registers again when its process restarts)
   results ID [--junit] [--json] [-o FILE]
-                                   per-test results of a submission (or of one job);
+                                   per-test results of a submission (or of one job), and the
+                                   verdicts of its batch runs (or of one: ID <submission>.<n>);
                                    --junit writes JUnit XML for CI systems
   job JOB_ID [--json]              one job: state, result and reason, host, lineage, Temporal Web link
   artifacts JOB_ID [NAME] [-o FILE] [--json]
