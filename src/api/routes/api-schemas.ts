@@ -185,6 +185,20 @@ export const verdict = z.object({
   reason: z.string().optional(),
   attempts: z.number().int().describe('how many times it was handed to a batch (results and losses)'),
   late: z.number().int().optional().describe('results that came after its verdict (at-least-once execution): history, not counted'),
+  history: z
+    .array(
+      z.object({
+        batchId: z.string(),
+        hostId: z.string(),
+        at: epochMs,
+        outcome: z.string().describe('what the attempt gave: passed, failed, error, skipped, or why it gave none: lost, suspect, late, not-started, interrupted'),
+        status: z.enum(['passed', 'failed', 'error', 'skipped']).optional().describe('for a late result: what it said'),
+        reason: z.string().optional(),
+        durationMs: z.number().optional(),
+      }),
+    )
+    .optional()
+    .describe('every attempt: batch, host, time, what it gave'),
 });
 export const verdictList = z.object({ verdicts: z.array(verdict) }).describe("a batch run's verdicts: exactly one per test");
 

@@ -112,6 +112,8 @@ export interface BatchVerdict {
   attempts: number;
   /** results that came after its verdict (at-least-once execution): history, not counted */
   late?: number;
+  /** every attempt: batch, host, time, what it gave */
+  history?: { batchId: string; hostId: string; at: number; outcome: string; status?: string; reason?: string; durationMs?: number }[];
 }
 
 export interface ResultStore {
