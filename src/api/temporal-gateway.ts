@@ -6,6 +6,7 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@
 import { CONTROL_TASK_QUEUE, SCHEDULER_WORKFLOW_ID, submissionWorkflowId } from '../domain/ids.js';
 import type { RunConfig } from '../domain/job-run.js';
 import type { Plan } from '../domain/plan.js';
+import type { RestartHistory } from '../domain/restart.js';
 import type { BatchRunView, SubmissionView } from '../domain/views.js';
 import { batchRunQuery } from '../workflows/batch-run-messages.js';
 import { cancelSignal, type CancelRequest } from '../workflows/messages.js';
@@ -22,13 +23,14 @@ export class TemporalGateway {
     private readonly runConfig: RunConfig,
   ) {}
 
-  async startSubmission(submissionId: string, plan: Plan, createdAt: string, lineage?: Record<string, string>): Promise<string> {
+  async startSubmission(submissionId: string, plan: Plan, createdAt: string, restart: { lineage?: Record<string, string>; restarted?: Record<string, RestartHistory> } = {}): Promise<string> {
     const client = await this.client();
     const workflowId = submissionWorkflowId(submissionId);
+    const { lineage, restarted } = restart;
     await client.workflow.start('submissionWorkflow', {
       workflowId,
       taskQueue: CONTROL_TASK_QUEUE,
-      args: [{ submissionId, plan, config: this.runConfig, createdAt, ...(lineage ? { lineage } : {}) }],
+      args: [{ submissionId, plan, config: this.runConfig, createdAt, ...(lineage ? { lineage } : {}), ...(restarted ? { restarted } : {}) }],
       typedSearchAttributes: [
         { key: SubmissionKey, value: submissionId },
         { key: JobKey, value: plan.jobs.map((j) => j.name) },
@@ -37,6 +39,18 @@ export class TemporalGateway {
       memo: { name: plan.name ?? '', jobs: plan.jobs.map((j) => j.name).join(', ') },
     });
     return workflowId;
+  }
+
+  /** Whether the submission's workflow exists (after a start that failed ambiguously). */
+  async submissionExists(submissionId: string): Promise<boolean> {
+    const client = await this.client();
+    try {
+      await client.workflow.getHandle(submissionWorkflowId(submissionId)).describe();
+      return true;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
   }
 
   /** The live job table, or undefined when the workflow is gone (past retention). */

@@ -76,16 +76,18 @@ describe('HTTP API', () => {
     await waitFor('the job to run', async () => (await lab.api.job(jobs[0]!.id)).state === 'running');
     expect(await ids('host=a1')).toContain(id);
     expect(await ids('host=a1&state=running')).toContain(id);
-    // The host shows the job it runs (not its recipe set's label).
-    const lab1 = (await (await call('GET', '/hosts', lab.tokens.submit)).json()) as { hosts: { id: string; currentJob?: { id: string; name: string; state: string; submissionId: string } }[] };
-    expect(lab1.hosts.find((h) => h.id === 'a1')?.currentJob).toMatchObject({ id: jobs[0]!.id, name: 'stays', state: 'running', submissionId: id });
+    // The host shows the job it runs (not its recipe set's label); the lab view may be up to
+    // half a second old (the API shares one scheduler query between readers).
+    type Hosts = { hosts: { id: string; currentJob?: { id: string; name: string; state: string; submissionId: string } }[] };
+    const current = await waitFor('a1 to show its job', async () => ((await (await call('GET', '/hosts', lab.tokens.submit)).json()) as Hosts).hosts.find((h) => h.id === 'a1')?.currentJob, 5_000);
+    expect(current).toMatchObject({ id: jobs[0]!.id, name: 'stays', state: 'running', submissionId: id });
     expect((await listed('state=running')).find((s) => s.id === id)?.hosts).toEqual(['a1']);
     expect(await ids('host=a2')).not.toContain(id);
     expect(await ids('state=done')).not.toContain(id);
     expect(await ids('host=a1&state=done')).not.toContain(id);
     await lab.submitter.cancelSubmission(id, 'filter test');
     await lab.waitForSubmission(id);
-    expect((await lab.api.hosts()).hosts.find((h) => h.id === 'a1')?.currentJob).toBeUndefined();
+    await waitFor('a1 to show no job', async () => (await lab.api.hosts()).hosts.find((h) => h.id === 'a1')?.currentJob === undefined, 5_000);
     expect(await ids('host=a1&state=done')).toContain(id);
     expect(await ids('host=a1&state=done&result=cancelled&q=filtered')).toEqual([id]);
     expect(await ids('state=running')).not.toContain(id);

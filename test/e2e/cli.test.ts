@@ -121,7 +121,11 @@ describe('testbay CLI', () => {
     const again = JSON.parse(restarted.stdout) as { id: string; jobs: { name: string }[] };
     expect(Object.keys(again)[0]).toBe('id');
     expect(again.jobs.map((j) => j.name)).toEqual(['hello']);
-    expect((await lab.waitForSubmission(again.id)).restartOf).toEqual({ submissionId: created.id, jobId: `${created.id}.1` });
+    const rerun = await lab.waitForSubmission(again.id);
+    expect(rerun.restartOf).toEqual({ submissionId: created.id, jobId: `${created.id}.1` });
+    // A restart goes on counting attempts (TESTBAY_ATTEMPT) from the job it re-runs.
+    expect(rerun.jobs[0]!.attempt).toBe(2);
+    expect(await lab.api.log(rerun.jobs[0]!.id)).toMatch(/attempt 2 on host/);
 
     const log = await cli(['logs', `${created.id}.1`, '--json'], env);
     const parsed = JSON.parse(log.stdout) as { id: string; log: string };

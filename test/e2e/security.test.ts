@@ -106,11 +106,19 @@ describe('security', () => {
     await expect(fs.access(path.join(lab.dir, 'results', 'escape'))).rejects.toThrow();
     await expect(fs.access(path.join(lab.dir, 'results', 'jobs', 'escape'))).rejects.toThrow();
     // Bodies above each route's limit.
-    const twoMb = Buffer.alloc(2 * 1024 * 1024, 0x61);
-    const huge = await call('post', '/submissions', lab.tokens.submit, JSON.stringify({ jobs: [osTest('big', { BLOB: twoMb.toString() })] }), { 'content-type': 'application/json' });
+    const before = (await lab.api.submissions({ limit: '500' })).submissions.length;
+    const seventeenMb = Buffer.alloc(17 * 1024 * 1024, 0x61).toString();
+    const huge = await call('post', '/submissions', lab.tokens.submit, JSON.stringify({ jobs: [osTest('big', { BLOB: seventeenMb })] }), { 'content-type': 'application/json' });
     expect(huge.status).toBe(413);
-    const hugeYaml = await call('post', '/submissions', lab.tokens.submit, `jobs: []\n# ${twoMb.toString()}`, { 'content-type': 'application/yaml' });
+    const hugeYaml = await call('post', '/submissions', lab.tokens.submit, `jobs: []\n# ${seventeenMb}`, { 'content-type': 'application/yaml' });
     expect(hugeYaml.status).toBe(413);
+    // Within the body limit, but more than a workflow's input may hold: refused before
+    // anything is recorded or started, saying what to do instead.
+    const twoMb = Buffer.alloc(2 * 1024 * 1024, 0x61).toString();
+    const fat = await call('post', '/submissions', lab.tokens.submit, JSON.stringify({ jobs: [osTest('fat', { BLOB: twoMb })] }), { 'content-type': 'application/json' });
+    expect(fat.status).toBe(413);
+    expect(((await fat.json()) as { error: string }).error).toMatch(/put large data into assets/);
+    expect((await lab.api.submissions({ limit: '500' })).submissions.length).toBe(before);
     const log = await call('post', `/jobs/${jobId}/log?offset=0`, lab.tokens.host, Buffer.alloc(9 * 1024 * 1024), headers);
     expect(log.status).toBe(413);
     const progress = await call('post', `/jobs/${jobId}/progress`, lab.tokens.host, JSON.stringify({ progress: { message: 'x'.repeat(100_000) } }), { ...headers, 'content-type': 'application/json' });

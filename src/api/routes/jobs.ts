@@ -7,7 +7,7 @@ import express, { Router, type Response } from 'express';
 import { batchRunWorkflowId, chainWorkflowId, submissionOfJob } from '../../domain/ids.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
 import { liveSubmissionView } from '../live-view.js';
-import { selectRestart } from '../../domain/restart.js';
+import { restartHistory, selectRestart } from '../../domain/restart.js';
 import { latestAttempts, type JobView } from '../../domain/views.js';
 import { acceptSubmission } from './submissions.js';
 import { authorize, principalOf, wantsFollow } from '../middleware.js';
@@ -91,7 +91,8 @@ export function jobRoutes(deps: RouteDeps): Router {
     const again = selectRestart(record.submission, job.name, children);
     const latest = new Map(latestAttempts(view.jobs).map((j) => [j.name, j.id]));
     const lineage = Object.fromEntries(again.jobs.map((j) => [j.name, latest.get(j.name)!]));
-    res.status(201).json(await acceptSubmission(deps, again, principalOf(res).name, { of: { submissionId, jobId: id }, lineage }));
+    const history = restartHistory(view, again.jobs.map((j) => j.name));
+    res.status(201).json(await acceptSubmission(deps, again, principalOf(res).name, { of: { submissionId, jobId: id }, lineage, history }));
   });
 
   r.get('/jobs/:id/log', authorize(tokens, 'read', { queryToken: wantsFollow }), async (req, res) => {

@@ -8,6 +8,7 @@ import { jobId, submissionWorkflowId } from '../../domain/ids.js';
 import type { Submission } from '../../domain/job.js';
 import { parseSpecText, validateSpec, type SpecIssue } from '../../domain/parse-spec.js';
 import { buildPlan, initialJobNumbers } from '../../domain/plan.js';
+import type { RestartHistory } from '../../domain/restart.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
 import { liveSubmissionView } from '../live-view.js';
 import { authorize, principalOf } from '../middleware.js';
@@ -27,14 +28,22 @@ export interface Accepted {
 }
 
 /**
+ * The largest plan a submission workflow takes as input. Temporal refuses payloads over
+ * 2 MiB; what is bigger (huge settings) belongs in assets. Batch runs' test lists are
+ * not in the plan: they go to the result store.
+ */
+export const MAX_PLAN_BYTES = 1_500_000;
+
+/**
  * Checks a valid submission against this server's limits, records it and starts its
- * workflow. Used by submit and by restart (which passes the lineage of the jobs).
+ * workflow. Used by submit and by restart (which passes the lineage of the jobs and
+ * their history: attempts go on counting, earlier hosts are preferred least).
  */
 export async function acceptSubmission(
   deps: RouteDeps,
   submission: Submission,
   by: string,
-  restart?: { of: { submissionId: string; jobId: string }; lineage: Record<string, string> },
+  restart?: { of: { submissionId: string; jobId: string }; lineage: Record<string, string>; history?: Record<string, RestartHistory> },
 ): Promise<Accepted> {
   const cap = deps.runConfig.maxRetriesCap;
   const overCap: SpecIssue[] = submission.jobs.flatMap((j, i) =>
@@ -42,6 +51,10 @@ export async function acceptSubmission(
   );
   if (overCap.length > 0) throw new HttpError(400, 'invalid job spec', overCap);
   const plan = buildPlan(submission);
+  const planBytes = Buffer.byteLength(JSON.stringify(plan));
+  if (planBytes > MAX_PLAN_BYTES) {
+    throw new HttpError(413, `the submission's jobs take ${planBytes} bytes, above the ${MAX_PLAN_BYTES} a submission may hold: keep settings small and put large data into assets`);
+  }
   const id = newSubmissionId();
   const createdAt = new Date().toISOString();
   const workflowId = submissionWorkflowId(id);
@@ -55,10 +68,17 @@ export async function acceptSubmission(
     ...(restart ? { restartOf: restart.of } : {}),
   });
   try {
-    await deps.gateway.startSubmission(id, plan, createdAt, restart?.lineage);
+    await deps.gateway.startSubmission(id, plan, createdAt, { ...(restart ? { lineage: restart.lineage } : {}), ...(restart?.history ? { restarted: restart.history } : {}) });
   } catch (err) {
-    deps.log.error('could not start submission workflow', { id, error: String(err) });
-    throw new HttpError(503, `Temporal did not accept the submission: ${err instanceof Error ? err.message : String(err)}`);
+    // A start can fail after Temporal took it (a timeout on the way back): then it stands.
+    // Otherwise the record goes, so no submission is listed that will never run.
+    const started = await deps.gateway.submissionExists(id).catch(() => undefined);
+    if (started !== true) {
+      deps.log.error('could not start submission workflow', { id, error: String(err) });
+      if (started === false) await deps.store.dropSubmission(id);
+      throw new HttpError(503, `Temporal did not accept the submission: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    deps.log.warn('submission start reported an error, but its workflow runs', { id, error: String(err) });
   }
   if (restart) await deps.store.noteRestart(restart.of.submissionId, id);
   deps.log.info('submission accepted', { id, jobs: plan.jobs.length, by, ...(restart ? { restartOf: restart.of.jobId } : {}) });

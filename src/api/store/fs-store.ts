@@ -99,6 +99,11 @@ export class FsResultStore implements ResultStore {
     this.index.set(record.id, summaryOf(record));
   }
 
+  async dropSubmission(id: string): Promise<void> {
+    await fs.rm(this.submissionPath(id), { force: true });
+    this.index.delete(id);
+  }
+
   getSubmission(id: string): Promise<SubmissionRecord | undefined> {
     return readJson<SubmissionRecord>(this.submissionPath(id));
   }

@@ -118,6 +118,8 @@ export interface BatchVerdict {
 
 export interface ResultStore {
   createSubmission(record: SubmissionRecord): Promise<void>;
+  /** Takes back a submission whose workflow never started (Temporal refused it). */
+  dropSubmission(id: string): Promise<void>;
   getSubmission(id: string): Promise<SubmissionRecord | undefined>;
   finishSubmission(view: SubmissionView): Promise<void>;
   /** Records that `restartId` re-runs jobs of submission `id`. */
