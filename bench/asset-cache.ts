@@ -71,7 +71,12 @@ try {
     console.log(`  ${label.padEnd(4)} miss ${r.missMs} ms (download + sha256 + link), hit ${r.hitMs} ms (lookup + link); worst event-loop delay during a miss ${r.maxLoopDelayMs} ms`);
   }
   console.log(`  written to ${await writeResult('asset-cache', { sizeMB: SIZE_MB, rounds: ROUNDS, ...results })}`);
+} catch (err) {
+  process.exitCode = 1;
+  console.error(err);
 } finally {
   server.close();
   await fs.rm(dir, { recursive: true, force: true });
 }
+// Nothing left behind (a keep-alive socket of the loopback server) may keep the bench alive.
+process.exit();

@@ -112,7 +112,12 @@ try {
     process.exitCode = 1;
     console.error('  FAILED: tests lost, duplicated or missing');
   }
+} catch (err) {
+  process.exitCode = 1;
+  console.error(err);
 } finally {
   await lab.stop();
   await env.stop();
 }
+// A timer or socket left behind (lab.waitForSubmission's deadline) must not keep the bench alive.
+process.exit();

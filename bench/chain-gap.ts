@@ -41,7 +41,12 @@ try {
   console.log(`  idle gap between jobs: p50 ${figures.gapMs.p50} ms, p95 ${figures.gapMs.p95} ms (min ${figures.gapMs.min}, max ${figures.gapMs.max})`);
   console.log(`  whole chain ${wallMs} ms, ${figures.perJobMs} ms per job`);
   console.log(`  written to ${await writeResult('chain-gap', figures)}`);
+} catch (err) {
+  process.exitCode = 1;
+  console.error(err);
 } finally {
   await lab.stop();
   await env.stop();
 }
+// A timer or socket left behind (lab.waitForSubmission's deadline) must not keep the bench alive.
+process.exit();

@@ -24,10 +24,18 @@ export async function benchEnvironment(name: string): Promise<BenchEnvironment> 
   await fs.mkdir(outputDir, { recursive: true });
   const work = await fs.mkdtemp(path.join(os.tmpdir(), `testbay-bench-${name}-`));
   const port = await freePort();
-  const [server, bundle] = await Promise.all([
+  const [started, bundled] = await Promise.allSettled([
     startDevServer({ bin: findTemporalBinary(), port, logFile: path.join(outputDir, 'temporal.log'), fast: true }),
     bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} } }),
   ]);
+  // A failed bundle must not leave the dev server running behind a dead bench.
+  if (started.status === 'rejected' || bundled.status === 'rejected') {
+    if (started.status === 'fulfilled') await started.value.stop();
+    await fs.rm(work, { recursive: true, force: true });
+    throw started.status === 'rejected' ? started.reason : (bundled as PromiseRejectedResult).reason;
+  }
+  const server = started.value;
+  const bundle = bundled.value;
   const workflowBundlePath = path.join(work, 'workflow-bundle.js');
   await fs.writeFile(workflowBundlePath, bundle.code);
   return {

@@ -44,7 +44,14 @@ async function measure(flushMs: number) {
   }
 }
 
-const runs = [await measure(1000), await measure(200)];
-console.log(`log-latency: runner writes a line → it arrives through GET /jobs/:id/log?follow=1 (${LINES} lines, one every ${EVERY_MS} ms)`);
-for (const r of runs) console.log(`  TESTBAY_LOG_FLUSH_MS=${r.flushMs}: p50 ${r.p50} ms, p90 ${r.p90} ms (min ${r.min}, max ${r.max})`);
-console.log(`  written to ${await writeResult('log-latency', { runs })}`);
+try {
+  const runs = [await measure(1000), await measure(200)];
+  console.log(`log-latency: runner writes a line → it arrives through GET /jobs/:id/log?follow=1 (${LINES} lines, one every ${EVERY_MS} ms)`);
+  for (const r of runs) console.log(`  TESTBAY_LOG_FLUSH_MS=${r.flushMs}: p50 ${r.p50} ms, p90 ${r.p90} ms (min ${r.min}, max ${r.max})`);
+  console.log(`  written to ${await writeResult('log-latency', { runs })}`);
+} catch (err) {
+  process.exitCode = 1;
+  console.error(err);
+}
+// A timer or socket left behind (lab.waitForSubmission's deadline) must not keep the bench alive.
+process.exit();

@@ -1,0 +1,623 @@
+/**
+ * bench/throughput: 1,000 single-job submissions with a trivial runner over 20 local hosts
+ * (THROUGHPUT_JOBS, THROUGHPUT_HOSTS), end to end: jobs/s (first submission sent → last
+ * submission workflow closed) and queue→start latency p50/p99 (submission accepted by the
+ * API → the runner's `start` stamp). In the same process, on the same Temporal dev server,
+ * the same count of bare Temporal workflows, each running one activity on a shared task
+ * queue — the engine's own limit on this machine — and the ratio Testbay/bare.
+ *
+ * What is fair about the baselines:
+ * - The same dev server (its own namespace per run), the same submission concurrency
+ *   (THROUGHPUT_CONCURRENCY workflow starts in flight, as there are POSTs in flight), the
+ *   same definition of start, end and latency (start accepted → activity or runner start;
+ *   the last workflow's close time from Temporal's visibility), a warm-up of HOSTS
+ *   untimed runs first.
+ * - One worker process (the SDK's defaults), not in the bench process: Testbay's control
+ *   worker and hosts are processes of their own, and the bench process only submits. One
+ *   process polling workflows and activities is the engine's best case on 2 cores: a
+ *   second worker process only adds pollers and context switches (measured: slower).
+ *   It gets HOSTS activity slots, as the lab has HOSTS hosts that each run one job at once.
+ * - `bare`: the activity returns at once — Temporal's cost of one workflow and one activity.
+ * - `spawn`: the activity runs the same trivial runner process (sh, date) a host runs,
+ *   in its own process group, and reads its output — what any system that runs a test
+ *   process per job pays on top of the engine. The gap between `spawn` and Testbay is what
+ *   Testbay's scheduling (lease, recipe set, chain), job records and uploads cost.
+ * Workflows run in the order bare, spawn, Testbay: the baselines get the emptier database.
+ *
+ * Submissions: THROUGHPUT_CONCURRENCY (default 32) POSTs in flight. Measured with 300 jobs
+ * on 20 hosts: all 300 at once works (no errors; accepted at 94/s, each after 2.1 s p50),
+ * 32 in flight is the API's best (108/s, 0.29 s p50), 8 in flight 46/s; end-to-end jobs/s
+ * hardly changes (3.6–4.2), as the lab drains far fewer jobs per second than the API
+ * accepts. So every job is queued within seconds, and queue→start latency is mostly the
+ * wait for a free host (1,000 jobs, 20 hosts) — for Testbay and the baselines alike.
+ *
+ * THROUGHPUT_PROFILE=1 (diagnosis, not for figures): every lab process gets a preload
+ * (bench/throughput-probe.ts) that CPU-profiles its main thread over the measured run and
+ * counts the API's requests per route (profiling slows the lab down several times). Prints
+ * the top self-time functions per kind of process (the control worker's workflow thread
+ * apart), the requests per job and one submission's timeline; the profiles stay under
+ * test-output/bench-throughput/profiles.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Connection } from '@temporalio/client';
+import proto from '@temporalio/proto';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { PROJECT_ROOT } from '../src/temporal/binary.js';
+import { ensureNamespace } from '../src/temporal/namespace.js';
+import { ResultKey } from '../src/workflows/search-attributes.js';
+import { TestLab } from '../test/helpers/lab.js';
+import { PROBE_SOURCE } from './throughput-probe.js';
+import { benchEnvironment, percentile, PRODUCT_TIMINGS, round, STAMP_RUNNER, stampAfter, writeResult } from './harness.js';
+
+const JOBS = Number(process.env.THROUGHPUT_JOBS ?? 1_000);
+const HOSTS = Number(process.env.THROUGHPUT_HOSTS ?? 20);
+/** submissions (or workflow starts) in flight at once */
+const CONCURRENCY = Number(process.env.THROUGHPUT_CONCURRENCY ?? 32);
+const PROFILE = process.env.THROUGHPUT_PROFILE === '1';
+const BARE_WORKERS = Number(process.env.THROUGHPUT_BARE_WORKERS ?? 1);
+/** while developing: run only some of bare, spawn, testbay */
+const PHASES = new Set((process.env.THROUGHPUT_PHASES ?? 'bare,spawn,testbay').split(','));
+const GOAL = 0.5;
+
+const env = await benchEnvironment('throughput');
+const profileDir = path.join(env.outputDir, 'profiles');
+const connection = await Connection.connect({ address: env.temporalAddress });
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+interface Submitted {
+  id: string;
+  /** what the workflow's or runner's start is measured against */
+  jobId: string;
+  sentAt: number;
+  acceptedAt: number;
+}
+
+interface Phase {
+  label: string;
+  jobs: number;
+  wallMs: number;
+  jobsPerSec: number;
+  /** submission (workflow start) accepted → runner (activity) start */
+  queueToStartMs: { p50: number; p99: number; min: number; max: number };
+  /** POST (or start) round trip */
+  acceptMs: { p50: number; p99: number };
+  /** submissions accepted per second while submitting */
+  acceptedPerSec: number;
+  /** CPU time per job by process (runners count with the host or worker that started them) */
+  cpuMsPerJob: Record<string, number>;
+  /** how busy the machine's cores were over the measured run */
+  cpuShareOfMachine: number;
+  /** Temporal history events per job, all workflows included */
+  eventsPerJob: number;
+  failures: number;
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared pieces
+
+/** Runs fn(i) for i < n with at most `limit` in flight. */
+async function pool<T>(n: number, limit: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out = new Array<T>(n);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, n) }, async () => {
+      while (next < n) {
+        const i = next++;
+        out[i] = await fn(i);
+      }
+    }),
+  );
+  return out;
+}
+
+/** The processes this one started (their pid and argv), from /proc. */
+function children(): { pid: number; argv: string[] }[] {
+  const out: { pid: number; argv: string[] }[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== process.pid) continue;
+      out.push({ pid: Number(entry), argv: fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** CPU ms a process used, with its waited-for children (a host's runners). */
+function cpuMsOf(pid: number): number {
+  if (pid === process.pid) {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // after the comm: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14)
+    return ((Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 1000) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+type Components = Record<string, number[]>;
+const snapshot = (components: Components): Record<string, number> =>
+  Object.fromEntries(Object.entries(components).map(([name, pids]) => [name, pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0)]));
+
+function cpuPerJob(before: Record<string, number>, after: Record<string, number>, jobs: number, wallMs: number) {
+  const perJob = Object.fromEntries(Object.keys(after).map((k) => [k, round((after[k]! - before[k]!) / jobs, 2)]));
+  const total = Object.keys(after).reduce((sum, k) => sum + after[k]! - before[k]!, 0);
+  perJob.total = round(total / jobs, 2);
+  return { perJob, share: round(total / wallMs / (fs.readdirSync('/sys/devices/system/cpu').filter((d) => /^cpu\d+$/.test(d)).length || 2), 2) };
+}
+
+const temporalPid = () => children().find((c) => c.argv.some((a) => a === 'start-dev'))?.pid;
+
+/** Waits until `expected` workflows of the type are closed, saying how far it got now and then. */
+async function waitClosed(client: Client, type: string, expected: number, label: string): Promise<void> {
+  const deadline = Date.now() + (120_000 + JOBS * 1_000) * (PROFILE ? 4 : 1);
+  let said = Date.now();
+  for (;;) {
+    const { count } = await client.workflow.count(`WorkflowType = "${type}" AND ExecutionStatus != "Running"`);
+    if (count >= expected) return;
+    if (Date.now() > deadline) throw new Error(`${label}: only ${count} of ${expected} ${type} workflows closed in time`);
+    if (Date.now() - said > 15_000) {
+      said = Date.now();
+      console.log(`  … ${label}: ${count} of ${expected} closed`);
+    }
+    await sleep(250);
+  }
+}
+
+interface Closed {
+  workflowId: string;
+  runId: string;
+  closeTime: number;
+  status: string;
+  historyLength: number;
+  result?: string;
+}
+
+async function listAll(client: Client, query: string): Promise<Closed[]> {
+  const out: Closed[] = [];
+  for await (const wf of client.workflow.list({ query })) {
+    const result = wf.typedSearchAttributes.get(ResultKey);
+    out.push({ workflowId: wf.workflowId, runId: wf.runId, closeTime: wf.closeTime?.getTime() ?? NaN, status: wf.status.name, historyLength: wf.historyLength, ...(result !== undefined ? { result } : {}) });
+  }
+  return out;
+}
+
+function phaseOf(label: string, submitted: Submitted[], startedAt: Map<string, number>, lastClose: number, cpu: { perJob: Record<string, number>; share: number }, events: number, failures: number): Phase {
+  const t0 = Math.min(...submitted.map((s) => s.sentAt));
+  const wallMs = lastClose - t0;
+  const latencies = submitted.map((s) => startedAt.get(s.jobId)! - s.acceptedAt).filter(Number.isFinite);
+  const accepts = submitted.map((s) => s.acceptedAt - s.sentAt);
+  const lastAccepted = Math.max(...submitted.map((s) => s.acceptedAt));
+  return {
+    label,
+    jobs: submitted.length,
+    wallMs: Math.round(wallMs),
+    jobsPerSec: round((submitted.length / wallMs) * 1000, 2),
+    queueToStartMs: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)), min: round(Math.min(...latencies)), max: round(Math.max(...latencies)) },
+    acceptMs: { p50: round(percentile(accepts, 50)), p99: round(percentile(accepts, 99)) },
+    acceptedPerSec: round((submitted.length / (lastAccepted - t0)) * 1000, 1),
+    cpuMsPerJob: cpu.perJob,
+    cpuShareOfMachine: cpu.share,
+    eventsPerJob: round(events / submitted.length, 1),
+    failures: failures + (submitted.length - latencies.length),
+  };
+}
+
+function print(p: Phase) {
+  console.log(`  ${p.label.padEnd(8)} ${String(p.jobsPerSec).padStart(7)} jobs/s (${p.jobs} in ${p.wallMs} ms); queue→start p50 ${p.queueToStartMs.p50} ms, p99 ${p.queueToStartMs.p99} ms; accept p50 ${p.acceptMs.p50} ms, p99 ${p.acceptMs.p99} ms (${p.acceptedPerSec}/s)`);
+  console.log(`  ${''.padEnd(8)} CPU ms per job: ${Object.entries(p.cpuMsPerJob).map(([k, v]) => `${k} ${v}`).join(', ')} (machine ${Math.round(p.cpuShareOfMachine * 100)} % busy); ${p.eventsPerJob} history events per job${p.failures ? `; ${p.failures} FAILED` : ''}`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Bare Temporal: one workflow, one activity, one shared task queue
+
+async function bareWorkflowBundle(): Promise<string> {
+  const bundle = await bundleWorkflowCode({
+    workflowsPath: path.join(PROJECT_ROOT, 'bench', 'throughput-workflows.ts'),
+    logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },
+  });
+  const file = path.join(env.outputDir, 'bare-workflow-bundle.js');
+  await fsp.writeFile(file, bundle.code);
+  return file;
+}
+
+function startBareWorker(namespace: string, taskQueue: string, bundlePath: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'run-ts.js'), path.join(PROJECT_ROOT, 'bench', 'throughput-worker.ts')], {
+    env: {
+      ...process.env,
+      BARE_TEMPORAL_ADDRESS: env.temporalAddress,
+      BARE_NAMESPACE: namespace,
+      BARE_TASK_QUEUE: taskQueue,
+      BARE_WORKFLOW_BUNDLE: bundlePath,
+      BARE_ACTIVITY_SLOTS: String(Math.ceil(HOSTS / BARE_WORKERS)),
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`bare worker exited with ${code}`)));
+    child.stdout.on('data', (b: Buffer) => {
+      if (b.toString().includes('ready')) resolve(child);
+    });
+  });
+}
+
+async function bare(kind: 'bare' | 'spawn', bundlePath: string): Promise<Phase> {
+  const namespace = `bench-${kind}-${Math.random().toString(36).slice(2, 8)}`;
+  await ensureNamespace(connection, namespace, { create: true, retentionHours: 24 });
+  const client = new Client({ connection, namespace });
+  const taskQueue = `bench-${kind}`;
+  const workers = await Promise.all(Array.from({ length: BARE_WORKERS }, () => startBareWorker(namespace, taskQueue, bundlePath)));
+  const type = kind === 'bare' ? 'bareWorkflow' : 'spawnWorkflow';
+  const start = (id: string) => client.workflow.start(type, { workflowId: id, taskQueue, args: kind === 'bare' ? [] : [STAMP_RUNNER] });
+  try {
+    await Promise.all(Array.from({ length: HOSTS }, async (_, i): Promise<unknown> => (await start(`warm-${i}`)).result()));
+    const components: Components = { temporal: [temporalPid()!], worker: workers.map((w) => w.pid!), bench: [process.pid] };
+    const before = snapshot(components);
+    const submitted = await pool(JOBS, CONCURRENCY, async (i): Promise<Submitted> => {
+      const sentAt = Date.now();
+      const id = `${kind}-${i}`;
+      await start(id);
+      return { id, jobId: id, sentAt, acceptedAt: Date.now() };
+    });
+    await waitClosed(client, type, HOSTS + JOBS, kind);
+    const after = snapshot(components);
+    const closed = (await listAll(client, `WorkflowType = "${type}"`)).filter((w) => !w.workflowId.startsWith('warm-'));
+    const lastClose = Math.max(...closed.map((w) => w.closeTime));
+    const startedAt = new Map<string, number>();
+    await pool(submitted.length, 32, async (i) => {
+      const id = submitted[i]!.id;
+      startedAt.set(id, await client.workflow.getHandle<() => Promise<number>>(id).result());
+    });
+    const cpu = cpuPerJob(before, after, JOBS, lastClose - Math.min(...submitted.map((s) => s.sentAt)));
+    const events = closed.reduce((sum, w) => sum + w.historyLength, 0);
+    return phaseOf(kind, submitted, startedAt, lastClose, cpu, events, closed.filter((w) => w.status !== 'COMPLETED').length);
+  } finally {
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.exitCode !== null) return resolve();
+            w.removeAllListeners('exit');
+            w.once('exit', () => resolve());
+            w.kill('SIGTERM');
+          }),
+      ),
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Testbay: the real lab, as deployed (API, control worker, hosts as processes)
+
+async function testbay(): Promise<Phase & { historySample: Record<string, number>; hostTime: HostTime; requestsPerJob?: Record<string, number> }> {
+  const labEnv: Record<string, string> = { ...PRODUCT_TIMINGS };
+  if (PROFILE) {
+    await fsp.rm(profileDir, { recursive: true, force: true });
+    await fsp.mkdir(profileDir, { recursive: true });
+    const probe = path.join(env.outputDir, 'throughput-probe.mjs');
+    await fsp.writeFile(probe, PROBE_SOURCE);
+    labEnv.NODE_OPTIONS = `--import=${probe}`;
+    labEnv.BENCH_PROBE_DIR = profileDir;
+  }
+  const lab = await TestLab.start({ name: 'throughput', hosts: [], env: labEnv, separateProcesses: true, ...env });
+  try {
+    // A few hosts at a time: twenty node processes booting at once on two cores is slow.
+    const hostIds = Array.from({ length: HOSTS }, (_, i) => `w${i + 1}`);
+    await pool(hostIds.length, 4, (i) => lab.startHost({ id: hostIds[i]! }));
+    const spec = (name: string) => ({ name, jobs: [{ name: 'job', workerClass: 'local', runner: { command: STAMP_RUNNER } }] });
+    await Promise.all(Array.from({ length: HOSTS }, (_, i) => lab.submit(spec(`warm-${i}`))));
+    await waitClosed(lab.temporal, 'submissionWorkflow', HOSTS, 'testbay warm-up');
+
+    const kids = children();
+    const partPid = (name: string) => kids.find((c) => c.argv.includes(name) && c.argv.some((a) => a.endsWith('testbay.js')))!.pid;
+    const components: Components = {
+      temporal: [temporalPid()!],
+      api: [partPid('server')],
+      control: [partPid('control')],
+      hosts: [...lab.hosts.values()].map((h) => h.pid!),
+      bench: [process.pid],
+    };
+    const requestsBefore = PROFILE ? await readRequestCounts() : {};
+    const schedulerBefore = await schedulerEvents(lab.temporal);
+    if (PROFILE) await fsp.writeFile(path.join(profileDir, 'start'), '');
+    const before = snapshot(components);
+    const submitted = await pool(JOBS, CONCURRENCY, async (i): Promise<Submitted> => {
+      const sentAt = Date.now();
+      const { id, jobs } = await lab.submit(spec(`t-${i}`));
+      return { id, jobId: jobs[0]!.id, sentAt, acceptedAt: Date.now() };
+    });
+    await waitClosed(lab.temporal, 'submissionWorkflow', HOSTS + JOBS, 'testbay');
+    const after = snapshot(components);
+    if (PROFILE) await stopProfiles(HOSTS + 3);
+    const requestsAfter = PROFILE ? await readRequestCounts() : {};
+    const schedulerAfter = await schedulerEvents(lab.temporal);
+
+    const measured = new Set(submitted.map((s) => s.id));
+    const all = await listAll(lab.temporal, 'WorkflowType != "schedulerWorkflow"');
+    const ofMeasured = all.filter((w) => measured.has(/^(?:sub|rs|chain)-([a-z0-9]+)/.exec(w.workflowId)?.[1] ?? ''));
+    const subs = ofMeasured.filter((w) => w.workflowId.startsWith('sub-'));
+    const lastClose = Math.max(...subs.map((w) => w.closeTime));
+    const bad = subs.filter((w) => w.status !== 'COMPLETED' || w.result !== 'passed');
+    const failures = bad.length;
+    for (const w of bad.slice(0, 3)) {
+      const view = await lab.api.submission(w.workflowId.slice('sub-'.length)).catch(() => undefined);
+      console.error(`  ${w.workflowId} ${w.status} ${w.result ?? ''}: ${JSON.stringify(view?.jobs.map((j) => j.result))}`);
+    }
+    const events = ofMeasured.reduce((sum, w) => sum + w.historyLength, 0) + (schedulerAfter - schedulerBefore);
+
+    const startedAt = new Map<string, number>();
+    await pool(submitted.length, 16, async (i) => {
+      const s = submitted[i]!;
+      const stamp = stampAfter(await lab.api.log(s.jobId), 'start');
+      if (stamp !== undefined) startedAt.set(s.jobId, stamp);
+    });
+    const cpu = cpuPerJob(before, after, JOBS, lastClose - Math.min(...submitted.map((s) => s.sentAt)));
+    const phase = phaseOf('testbay', submitted, startedAt, lastClose, cpu, events, failures);
+    const historySample = await sampleHistory(lab.temporal, submitted[Math.floor(submitted.length / 2)]!.id, schedulerAfter - schedulerBefore);
+    const hostTime = await sampleHostTime(lab.temporal, submitted, startedAt, phase.jobsPerSec, Math.min(...submitted.map((x) => x.sentAt)));
+    const requestsPerJob = PROFILE ? perJob(requestsBefore, requestsAfter) : undefined;
+    if (PROFILE) {
+      const sample = submitted[Math.floor(submitted.length / 2)]!;
+      await printTimeline(lab.temporal, sample.id, sample.acceptedAt, startedAt.get(sample.jobId));
+    }
+    return { ...phase, historySample, hostTime, ...(requestsPerJob ? { requestsPerJob } : {}) };
+  } finally {
+    await lab.stop();
+  }
+}
+
+/**
+ * Where a host's time goes, per job (p50): from the scheduler's histories, a release
+ * reaching the scheduler → its grant of that host to the next request; from 25
+ * submissions spread over the run (their recipe set's and chain's histories), the grant
+ * reaching the recipe set → the runner's start → the chain releasing the lease.
+ */
+interface HostTime {
+  releaseToNextGrantMs: number;
+  grantToRunnerMs: number;
+  runnerToReleaseMs: number;
+  /** HOSTS / jobs per second: a host's whole cycle, including the runs' start-up */
+  cycleMs: number;
+}
+
+const eventTime = (e: proto.temporal.api.history.v1.IHistoryEvent) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+const firstPayload = (p: proto.temporal.api.common.v1.IPayloads | null | undefined): unknown => {
+  const data = p?.payloads?.[0]?.data;
+  return data ? JSON.parse(Buffer.from(data).toString('utf8')) : undefined;
+};
+
+async function sampleHostTime(client: Client, submitted: Submitted[], startedAt: Map<string, number>, jobsPerSec: number, since: number): Promise<HostTime> {
+  // The scheduler: per host, each release it received → the next grant of that host it sent.
+  const turnaround: number[] = [];
+  const releasedAt = new Map<string, number>();
+  for (const run of (await listAll(client, 'WorkflowType = "schedulerWorkflow"')).sort((a, b) => a.closeTime - b.closeTime)) {
+    for (const e of (await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory()).events ?? []) {
+      const t = eventTime(e);
+      if (t < since) continue;
+      const got = e.workflowExecutionSignaledEventAttributes;
+      if (got?.signalName === 'releaseLease') releasedAt.set((firstPayload(got.input) as { hostId: string }).hostId, t);
+      const sent = e.signalExternalWorkflowExecutionInitiatedEventAttributes;
+      if (sent?.signalName === 'leaseGranted') {
+        for (const { hostId } of (firstPayload(sent.input) as { leases: { hostId: string }[] }).leases) {
+          const r = releasedAt.get(hostId);
+          if (r !== undefined) turnaround.push(t - r);
+          releasedAt.delete(hostId);
+        }
+      }
+    }
+  }
+  const n = Math.min(25, submitted.length);
+  const grantToRunner: number[] = [];
+  const runnerToRelease: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = submitted[Math.floor(((i + 0.5) * submitted.length) / n)]!;
+    let granted: number | undefined;
+    let released: number | undefined;
+    for (const w of await listAll(client, `TestbaySubmission = "${s.id}"`)) {
+      for (const e of (await client.workflow.getHandle(w.workflowId).fetchHistory()).events ?? []) {
+        if (e.workflowExecutionSignaledEventAttributes?.signalName === 'leaseGranted') granted ??= eventTime(e);
+        if (e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName === 'releaseLease') released ??= eventTime(e);
+      }
+    }
+    const runner = startedAt.get(s.jobId);
+    if (granted === undefined || released === undefined || runner === undefined) continue;
+    grantToRunner.push(runner - granted);
+    runnerToRelease.push(released - runner);
+  }
+  return {
+    releaseToNextGrantMs: round(percentile(turnaround, 50)),
+    grantToRunnerMs: round(percentile(grantToRunner, 50)),
+    runnerToReleaseMs: round(percentile(runnerToRelease, 50)),
+    cycleMs: round((HOSTS / jobsPerSec) * 1000),
+  };
+}
+
+/** Events in every run of the scheduler so far (continue-as-new makes new runs). */
+async function schedulerEvents(client: Client): Promise<number> {
+  const closed = await listAll(client, 'WorkflowType = "schedulerWorkflow" AND ExecutionStatus != "Running"');
+  const current = await client.workflow.getHandle('testbay-scheduler').describe();
+  return closed.reduce((sum, w) => sum + w.historyLength, 0) + current.historyLength;
+}
+
+/** What one submission costs in Temporal: its workflows' events by kind, and its share of the scheduler's. */
+async function sampleHistory(client: Client, submissionId: string, schedulerEventsDelta: number): Promise<Record<string, number>> {
+  const ids = (await listAll(client, `TestbaySubmission = "${submissionId}"`)).map((w) => w.workflowId);
+  const counts: Record<string, number> = { workflows: ids.length };
+  const interesting: Record<string, string> = {
+    EVENT_TYPE_WORKFLOW_TASK_COMPLETED: 'workflowTasks',
+    EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: 'activities',
+    EVENT_TYPE_MARKER_RECORDED: 'localActivities',
+    EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED: 'childWorkflows',
+    EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: 'signalsSent',
+    EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: 'signalsReceived',
+  };
+  let events = 0;
+  for (const id of ids) {
+    const history = await client.workflow.getHandle(id).fetchHistory();
+    for (const e of history.events ?? []) {
+      events++;
+      const name = interesting[String(eventTypeName(e.eventType))];
+      if (name) counts[name] = (counts[name] ?? 0) + 1;
+    }
+  }
+  counts.events = events;
+  counts.schedulerEventsPerJob = round(schedulerEventsDelta / JOBS, 1);
+  return counts;
+}
+
+function eventTypeName(t: unknown): string {
+  if (typeof t === 'string') return t;
+  // protobufjs enums map numbers back to names through their prototype
+  return (proto.temporal.api.enums.v1.EventType as unknown as Record<number, string>)[Number(t)] ?? String(t);
+}
+
+/** The API's requests by route, summed over the lab's processes (profile mode). */
+async function readRequestCounts(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const file of await fsp.readdir(profileDir).catch(() => [] as string[])) {
+    if (!file.startsWith('requests-') || !file.endsWith('.json')) continue;
+    let counts: Record<string, number> = {};
+    try {
+      counts = JSON.parse(await fsp.readFile(path.join(profileDir, file), 'utf8')) as Record<string, number>;
+    } catch {
+      // gone or half-written: the probes write whole files, but a process may have died
+    }
+    for (const [k, v] of Object.entries(counts)) out[k] = (out[k] ?? 0) + v;
+  }
+  return out;
+}
+
+function perJob(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) {
+    const d = v - (before[k] ?? 0);
+    if (d > 0) out[k] = round(d / JOBS, 2);
+  }
+  out.total = round(Object.entries(out).reduce((sum, [k, v]) => (k.startsWith('ms ') ? sum : sum + v), 0), 2);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+
+let failed = false;
+try {
+  const bundlePath = await bareWorkflowBundle();
+  const bareRun = PHASES.has('bare') ? await bare('bare', bundlePath) : undefined;
+  const spawnRun = PHASES.has('spawn') ? await bare('spawn', bundlePath) : undefined;
+  const lab = PHASES.has('testbay') ? await testbay() : undefined;
+  console.log(`throughput: ${JOBS} single-job submissions, trivial runner, ${HOSTS} hosts; ${CONCURRENCY} submissions in flight`);
+  for (const p of [lab, spawnRun, bareRun]) if (p) print(p);
+  if (lab) {
+    console.log(`  one Testbay job in Temporal: ${Object.entries(lab.historySample).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    const h = lab.hostTime;
+    console.log(`  a host's time per job (p50): release reaches the scheduler → next grant ${h.releaseToNextGrantMs} ms; grant reaches the recipe set → runner starts ${h.grantToRunnerMs} ms; runner starts → lease released ${h.runnerToReleaseMs} ms (whole cycle, HOSTS / jobs/s: ${h.cycleMs} ms)`);
+  }
+  if (lab?.requestsPerJob) console.log(`  API requests per job: ${Object.entries(lab.requestsPerJob).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  if (lab && bareRun && spawnRun) {
+    const vsBare = round(lab.jobsPerSec / bareRun.jobsPerSec, 3);
+    const vsSpawn = round(lab.jobsPerSec / spawnRun.jobsPerSec, 3);
+    console.log(`  ratio Testbay/bare ${vsBare} (goal ≥ ${GOAL}: ${vsBare >= GOAL ? 'met' : 'NOT met'}); Testbay/spawn ${vsSpawn}`);
+    const figures = { jobs: JOBS, hosts: HOSTS, concurrency: CONCURRENCY, bareWorkers: BARE_WORKERS, testbay: lab, bare: bareRun, spawn: spawnRun, ratio: { vsBare, vsSpawn }, goal: `Testbay/bare ≥ ${GOAL}`, goalMet: vsBare >= GOAL };
+    console.log(`  written to ${await writeResult('throughput', figures)}`);
+  } else {
+    console.log(`  THROUGHPUT_PHASES=${[...PHASES].join(',')}: no ratio, nothing written`);
+  }
+  if ((lab?.failures ?? 0) + (bareRun?.failures ?? 0) + (spawnRun?.failures ?? 0) > 0) {
+    failed = true;
+    console.error('  FAILED: some jobs did not pass or have no start stamp');
+  }
+  if (PROFILE && lab) await printProfiles();
+} catch (err) {
+  failed = true;
+  console.error(err);
+} finally {
+  await connection.close();
+  await env.stop();
+}
+process.exit(failed ? 1 : 0);
+
+/** Top self-time functions per kind of lab process, from the --cpu-prof profiles. */
+async function printProfiles(): Promise<void> {
+  const files = (await fsp.readdir(profileDir)).filter((f) => f.endsWith('.cpuprofile'));
+  console.log(`  profiles: ${files.length} in ${profileDir}`);
+  const byKind = new Map<string, Map<string, number>>();
+  for (const file of files) {
+    const profile = JSON.parse(await fsp.readFile(path.join(profileDir, file), 'utf8')) as CpuProfile;
+    const kind = file.includes('-thread') ? `${file.split('-')[0]!} worker thread` : file.split('-')[0]!;
+    const self = byKind.get(kind) ?? new Map<string, number>();
+    byKind.set(kind, self);
+    const dt = new Map<number, number>();
+    profile.samples.forEach((id, i) => dt.set(id, (dt.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+    for (const n of profile.nodes) {
+      const us = dt.get(n.id) ?? 0;
+      if (us === 0) continue;
+      const where = n.callFrame.url ? `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*\/node_modules\//, '~/').replace(`file://${PROJECT_ROOT}/`, '')}:${n.callFrame.lineNumber + 1}` : n.callFrame.functionName;
+      self.set(where, (self.get(where) ?? 0) + us);
+    }
+  }
+  for (const [kind, self] of byKind) {
+    const total = [...self.values()].reduce((a, b) => a + b, 0);
+    console.log(`  ${kind}: ${round(total / 1000)} ms sampled; top self time:`);
+    for (const [where, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`    ${String(round((us / total) * 100)).padStart(5)} %  ${where}`);
+  }
+}
+
+/** Asks the probes to stop profiling; waits (a little) for `expected` profiles. */
+async function stopProfiles(expected: number): Promise<void> {
+  await fsp.writeFile(path.join(profileDir, 'stop'), '');
+  for (let i = 0; i < 100; i++) {
+    const files = (await fsp.readdir(profileDir)).filter((f) => f.endsWith('.cpuprofile'));
+    if (files.length >= expected) return;
+    await sleep(200);
+  }
+}
+
+/** One submission's workflows, event by event, in time order, from the moment it was accepted. */
+async function printTimeline(client: Client, submissionId: string, acceptedAt: number, runnerStart: number | undefined): Promise<void> {
+  const ids = (await listAll(client, `TestbaySubmission = "${submissionId}"`)).map((w) => w.workflowId);
+  const rows: { t: number; line: string }[] = [];
+  if (runnerStart !== undefined) rows.push({ t: runnerStart, line: 'runner     printed `start`' });
+  for (const id of ids) {
+    const who = id.split('-')[0]!.padEnd(10);
+    const events = (await client.workflow.getHandle(id).fetchHistory()).events ?? [];
+    let scheduled = 0;
+    let started = 0;
+    for (const e of events) {
+      const t = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.round((e.eventTime?.nanos ?? 0) / 1e6);
+      const type = String(eventTypeName(e.eventType)).replace(/^EVENT_TYPE_/, '').toLowerCase();
+      if (type === 'workflow_task_scheduled') scheduled = t;
+      else if (type === 'workflow_task_started') started = t;
+      else if (type === 'workflow_task_completed') rows.push({ t, line: `${who} workflow task (waited ${started - scheduled} ms for a worker, ran ${t - started} ms)` });
+      else {
+        const name = e.activityTaskScheduledEventAttributes?.activityType?.name ?? e.workflowExecutionSignaledEventAttributes?.signalName ?? e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName ?? e.markerRecordedEventAttributes?.markerName ?? '';
+        rows.push({ t, line: `${who} ${type}${name ? ` ${name}` : ''}` });
+      }
+    }
+  }
+  console.log(`  timeline of submission ${submissionId} (ms after the API accepted it):`);
+  for (const r of rows.sort((a, b) => a.t - b.t)) console.log(`    ${String(r.t - acceptedAt).padStart(7)}  ${r.line}`);
+}
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples: number[];
+  timeDeltas: number[];
+}
