@@ -86,7 +86,12 @@ async function run(label: string, kills: number) {
     verdicts: verdicts.length,
     passed: batchRun.counts.passed,
     lost: batchRun.counts.lost,
-    duplicates: verdicts.reduce((n, v) => n + (v.late ?? 0), 0),
+    /** verdict records beyond one per test: must be 0 */
+    duplicates: verdicts.length - new Set(verdicts.map((v) => v.test)).size,
+    /** results that came after their attempt was given up: kept as history, never a verdict */
+    lateResults: verdicts.reduce((n, v) => n + (v.late ?? 0), 0),
+    /** the ledger's classes add up to the tests */
+    countsAddUp: batchRun.counts.passed + batchRun.counts.failed + batchRun.counts.flaky + batchRun.counts.lost + batchRun.counts.skipped + batchRun.counts.cancelled === TESTS,
     rerunTests: verdicts.filter((v) => v.attempts > 1).length,
     batches: batchRun.batches,
     isolated: batchRun.isolated.length,
@@ -108,7 +113,7 @@ try {
   console.log(`  faulted: ${faulted.wallMs} ms with ${faulted.killed} batches killed, ${faulted.batches} batches, ${faulted.isolated} isolated, ${faulted.rerunTests} tests rerun, lost ${faulted.lost}, duplicates ${faulted.duplicates}`);
   console.log(`  ratio faulted/clean: ${ratio} (goal ≤ 1.15); largest workflow history ${Math.max(clean.largestHistory, faulted.largestHistory)} events`);
   console.log(`  written to ${await writeResult('batch', figures)}`);
-  if (clean.lost + faulted.lost + clean.duplicates + faulted.duplicates > 0 || clean.verdicts !== TESTS || faulted.verdicts !== TESTS) {
+  if (clean.lost + faulted.lost + clean.duplicates + faulted.duplicates > 0 || clean.verdicts !== TESTS || faulted.verdicts !== TESTS || !clean.countsAddUp || !faulted.countsAddUp) {
     process.exitCode = 1;
     console.error('  FAILED: tests lost, duplicated or missing');
   }

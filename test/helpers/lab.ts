@@ -194,8 +194,10 @@ export class TestLab {
   private spawnPart(name: string, args: string[], env: Record<string, string>): ChildProcess {
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const out = createWriteStream(path.join(this.outputDir, `${name}.log`), { flags: 'a' });
-    child.stdout.pipe(out);
-    child.stderr.pipe(out);
+    // Two writers into one file: neither may end it (a child that dies at start-up would
+    // otherwise end it under the other's last write).
+    child.stdout.pipe(out, { end: false });
+    child.stderr.pipe(out, { end: false });
     this.partSpecs.set(name, { args, env, child });
     return child;
   }
@@ -258,8 +260,10 @@ export class TestLab {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const out = createWriteStream(path.join(this.outputDir, `${spec.id}.log`), { flags: 'a' });
-    child.stdout.pipe(out);
-    child.stderr.pipe(out);
+    // Two writers into one file: neither may end it (a child that dies at start-up would
+    // otherwise end it under the other's last write).
+    child.stdout.pipe(out, { end: false });
+    child.stderr.pipe(out, { end: false });
     this.hosts.set(spec.id, child);
     await waitFor(`host ${spec.id} to register`, async () => {
       if (child.exitCode !== null) throw new Error(`host ${spec.id} exited with ${child.exitCode}; see ${String(out.path)}`);
@@ -299,12 +303,21 @@ export class TestLab {
     try {
       // Wait on the workflow's result (a long poll), not by polling the API: polling would
       // load the lab it measures.
-      await Promise.race([
-        this.workflowResult(`sub-${id}`),
-        sleep(timeoutMs).then(() => {
-          throw new Error(`timed out after ${timeoutMs} ms waiting for submission ${id} to finish`);
-        }),
-      ]);
+      // The deadline's timer is cleared when the result comes: it must not keep a benchmark alive.
+      const deadline = new AbortController();
+      try {
+        await Promise.race([
+          this.workflowResult(`sub-${id}`),
+          sleep(timeoutMs, undefined, { signal: deadline.signal }).then(
+            () => {
+              throw new Error(`timed out after ${timeoutMs} ms waiting for submission ${id} to finish`);
+            },
+            () => undefined, // cleared: the result came first
+          ),
+        ]);
+      } finally {
+        deadline.abort();
+      }
       return await waitFor(`submission ${id} to be recorded`, async () => {
         last = await this.api.submission(id);
         return last.state === 'done' ? last : undefined;
