@@ -45,6 +45,7 @@ const schema = z
     TESTBAY_BATCH_SHARD_TESTS: z.coerce.number().int().min(10).max(20_000).default(2_000),
     TESTBAY_SCHEDULER_MAX_HISTORY: z.coerce.number().int().min(100).default(4_000),
     TESTBAY_LEASE_CHECK_MS: z.coerce.number().int().min(1_000).default(60_000),
+    TESTBAY_CONTROL_WORKFLOW_CACHE: z.coerce.number().int().min(10).default(10_000),
     TESTBAY_KILL_GRACE_MS: ms.default(10_000),
     // Hosts must send a running job's log at least every 2 s.
     TESTBAY_LOG_FLUSH_MS: ms.max(2_000, 'at most 2000: hosts upload a running job\'s log at least every 2 s').default(1_000),
@@ -81,6 +82,8 @@ const schema = z
       tokens: { client: e.TESTBAY_TOKEN, host: e.TESTBAY_HOST_TOKEN, control: e.TESTBAY_CONTROL_TOKEN },
       /** a pre-built workflow bundle for the control worker (otherwise it bundles at start) */
       workflowBundle: e.TESTBAY_WORKFLOW_BUNDLE,
+      /** workflows a control worker keeps cached (each a few tens of kB) */
+      controlWorkflowCache: e.TESTBAY_CONTROL_WORKFLOW_CACHE,
       temporal: {
         address: e.TEMPORAL_ADDRESS ?? `127.0.0.1:${e.TESTBAY_TEMPORAL_PORT}`,
         namespace: e.TEMPORAL_NAMESPACE,

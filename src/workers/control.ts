@@ -36,7 +36,9 @@ export async function createControlWorker(config: Config, log: Logger, options: 
     activities: createControlActivities({ api }),
     // Bursts of submissions: workflow tasks are short, let several run at once.
     maxConcurrentWorkflowTaskExecutions: 40,
-    maxCachedWorkflows: 2_000,
+    // Every running submission, recipe set and chain stays cached: a backlog of a few
+    // thousand submissions would otherwise be evicted and replayed task after task.
+    maxCachedWorkflows: config.controlWorkflowCache,
   });
   return worker;
 }

@@ -17,13 +17,14 @@ import {
   isCancellation as isWorkflowCancellation,
   log,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control/index.js';
 import type { HostActivities } from '../activities/host/index.js';
 import { ErrorType } from '../domain/errors.js';
-import { CONTROL_TASK_QUEUE, hostTaskQueue, SCHEDULER_WORKFLOW_ID } from '../domain/ids.js';
+import { hostTaskQueue, SCHEDULER_WORKFLOW_ID } from '../domain/ids.js';
 import type { Job } from '../domain/job.js';
 import type { JobRun, ProvisionResult, RunConfig, RunTestsResult } from '../domain/job-run.js';
 import { AbortCause, summarize, type JobResult } from '../domain/outcome.js';
@@ -64,11 +65,15 @@ export interface ChainResult {
   hostLost: boolean;
 }
 
-// Job records are written by regular (not local) activities on the control queue: a local
-// activity would hold back every command of its workflow task (the next job's start).
-const control = proxyActivities<ControlActivities>({
-  taskQueue: CONTROL_TASK_QUEUE,
+// Job records are written by local activities (the control worker runs this workflow and
+// calls the API itself): one marker event each instead of an activity's three events and a
+// workflow task, which is most of a short job's cost in Temporal. A local activity holds
+// back the commands of its workflow task while it runs (a few ms of HTTP); the runs that
+// matter for the gap between jobs are already queued on the host by then.
+const control = proxyLocalActivities<ControlActivities>({
   startToCloseTimeout: '30 seconds',
+  // Past this, a long outage of the result store goes on as a timer, not in one task.
+  localRetryThreshold: '10 seconds',
   // The result store may be restarting: keep trying, results must not be lost.
   retry: { initialInterval: '200 ms', maximumInterval: '10 seconds', backoffCoefficient: 2 },
 });
@@ -345,6 +350,7 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     await CancellationScope.nonCancellable(async () => {
       while (background.size > 0) await Promise.all([...background]);
       const outcomes = input.jobs.flatMap((j) => (results[j.id] ? [{ jobId: j.id, result: results[j.id]! }] : []));
+      // Awaited: a workflow that ends with the signal still outstanding never sends it.
       await getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(releaseLeaseSignal, { hostId, token: input.leaseToken, outcomes });
     });
   }

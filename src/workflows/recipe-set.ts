@@ -184,7 +184,8 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Set<Promise<void>
   const leases = grant.leases;
   const hosts = leases.map((l) => l.hostId);
   upsertSearchAttributes([{ key: HostKey, value: hosts }]);
-  await getExternalWorkflowHandle(input.submissionWorkflowId)
+  // Not awaited: the chains start in the same workflow task (the submission only shows it).
+  void getExternalWorkflowHandle(input.submissionWorkflowId)
     .signal(setLeasedSignal, { setNumber: input.setNumber, hosts })
     .catch((err: unknown) => log.warn('could not tell the submission about the lease', { error: String(err) }));
 
