@@ -89,10 +89,12 @@ export async function startHost(config: Config, log: Logger, options: HostOption
     ...(setupProblem ? { setupProblem } : {}),
   };
   /**
-   * Registers with the scheduler. Registering again (the scheduler stopped watching this
-   * host) takes a fresh instance id: the old presence activity's late timeout then names
-   * an instance the scheduler no longer has, and cannot mark the host offline behind its
-   * new registration's back.
+   * Registers with the scheduler. Registering again (the presence was lost: the scheduler
+   * continued as new, timed the presence out, or this host gave it up unable to reach
+   * Temporal) takes a fresh instance id: the old presence's timeout, which the scheduler may
+   * see only after this registration, then names an instance it no longer has and cannot
+   * take the host offline behind the new registration's back. The scheduler ends the older
+   * instance's presence when the new one registers.
    */
   const register = async (again = false) => {
     if (again) registration.instanceId = randomUUID();

@@ -9,6 +9,7 @@
 import {
   ActivityFailure,
   allHandlersFinished,
+  CancellationScope,
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
@@ -17,6 +18,7 @@ import {
   proxyActivities,
   startChild,
   setHandler,
+  sleep,
   TimeoutFailure,
   uuid4,
   workflowInfo,
@@ -76,6 +78,8 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
   const outbound = new Set<Promise<void>>();
   /** hostId → instanceId whose presence activity runs in this run */
   const watched = new Map<string, string>();
+  /** the presence activity of each watched host, to cancel when a newer instance registers */
+  const presences = new Map<string, CancellationScope>();
 
   const track = (p: Promise<void>) => {
     outbound.add(p);
@@ -104,7 +108,12 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
   const watchPresence = (host: HostRecord) => {
     const { id, instanceId } = host;
     if (!host.online || watched.get(id) === instanceId) return;
+    // A newer instance of the host registered: the older one's presence ends here, or it
+    // would run on beside the new one for as long as the host lives.
+    presences.get(id)?.cancel();
     watched.set(id, instanceId);
+    const scope = new CancellationScope();
+    presences.set(id, scope);
     const { holdPresence } = proxyActivities<HostActivities>({
       taskQueue: hostTaskQueue(id),
       // Temporal does not watch worker processes: a host that dies is noticed only when
@@ -114,7 +123,7 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
       startToCloseTimeout: '3650 days',
       retry: { maximumAttempts: 1 },
     });
-    void holdPresence({ hostId: id, instanceId }).then(
+    void scope.run(() => holdPresence({ hostId: id, instanceId })).then(
       () => lost(id, instanceId, 'host process shut down'),
       (err: unknown) => lost(id, instanceId, describePresenceFailure(err, config)),
     );
@@ -236,6 +245,8 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
         case 'remove':
           removeHost(lab, hostId);
           watched.delete(hostId);
+          presences.get(hostId)?.cancel();
+          presences.delete(hostId);
           for (const { request, reason: why } of dropImpossible(lab)) deny(request.requester, request.requestId, why);
           break;
       }
@@ -264,27 +275,44 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
     runId: workflowInfo().runId,
   }));
 
-  // After continue-as-new, hosts that were online are watched again by this run.
-  for (const host of Object.values(lab.hosts)) watchPresence(host);
+  // After continue-as-new, hosts that were online are watched again by this run. A live
+  // host notices within a heartbeat that its presence of the last run ended and registers
+  // again (a fresh instance): wait for that, and watch what did not come back as it was,
+  // so a host that died meanwhile still goes offline — rather than start a presence per
+  // host now only to end it when the host registers.
+  const continued = input.lab !== undefined;
+  void (continued ? sleep(config.presenceTimeoutMs) : Promise.resolve()).then(() => {
+    for (const host of Object.values(lab.hosts)) watchPresence(host);
+  });
   void checkLeasesNowAndThen();
 
   for (;;) {
-    await condition(() => dirty || shouldContinueAsNew(config));
+    await condition(() => dirty || shouldContinueAsNew(config, Object.keys(lab.hosts).length));
     if (dirty) {
       dirty = false;
       for (const g of allocate(lab, Date.now())) grant(g);
       for (const { request, reason } of dropUnusable(lab)) deny(request.requester, request.requestId, reason);
     }
-    if (shouldContinueAsNew(config) && !dirty) {
+    if (shouldContinueAsNew(config, Object.keys(lab.hosts).length) && !dirty) {
       await condition(() => allHandlersFinished() && outbound.size === 0);
       if (!dirty) await continueAsNew<typeof schedulerWorkflow>({ config, lab });
     }
   }
 }
 
-function shouldContinueAsNew(config: SchedulerConfig): boolean {
+/**
+ * A new run starts with a few events per host (its presence activity is scheduled and
+ * started again, and each host hears its old one ended and registers again), so the bar
+ * grows with the lab: a big lab would otherwise continue as new over and over.
+ */
+export const EVENTS_PER_HOST_AFTER_CONTINUE = 4;
+
+function shouldContinueAsNew(config: SchedulerConfig, hosts: number): boolean {
   const info = workflowInfo();
-  return info.continueAsNewSuggested || info.historyLength >= config.maxHistoryEvents;
+  const bar = Math.max(config.maxHistoryEvents, 2 * EVENTS_PER_HOST_AFTER_CONTINUE * hosts);
+  // Temporal's own suggestion comes at a fixed count; honour it only past the bar, or when
+  // the history's size (not its count) calls for it.
+  return info.historyLength >= bar || (info.continueAsNewSuggested && (info.historyLength >= bar / 2 || info.historySize > 8 * 1024 * 1024));
 }
 
 function view(lab: LabState, h: HostRecord): HostView {

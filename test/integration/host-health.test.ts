@@ -94,6 +94,14 @@ describe('host health', () => {
     expect(lab2.hosts.map((h) => h.id)).toEqual(['g1', 'g2', 'g3']);
     expect(lab2.hosts.find((h) => h.id === 'g2')!.state).toBe('leased');
     expect(lab2.queue.map((q) => q.requester)).toEqual([`rs-${queued.id}-1`]);
+    // However often it continued as new, the scheduler watches each host with exactly one
+    // presence activity, and no live host went offline on the way.
+    await waitFor('one presence activity per host in the current run', async () => {
+      const scheduler = await lab.temporal.workflow.getHandle('testbay-scheduler').describe();
+      const presences = (scheduler.raw.pendingActivities ?? []).filter((a) => a.activityType?.name === 'holdPresence');
+      return presences.length === 3;
+    }, 20_000, 200);
+    expect((await lab.api.hosts()).hosts.filter((h) => h.state === 'offline').map((h) => h.id)).toEqual([]);
     await lab.api.cancelSubmission(holder.id);
     expect((await lab.waitForSubmission(queued.id)).result).toBe('passed');
   });
