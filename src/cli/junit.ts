@@ -93,15 +93,20 @@ function suite(job: JobDetails, prior: string[]): { text: string; counts: Counts
     ['testbay.temporal', job.temporalWebUrl],
     ...(job.submissionWebUrl && job.submissionWebUrl !== job.temporalWebUrl ? [['testbay.temporal.submission', job.submissionWebUrl]] : []),
   ];
-  const text = [
-    `  <testsuite${attr({ name: job.name, id: job.id, hostname: job.hostId, tests: c.tests, failures: c.failures, errors: c.errors, skipped: c.skipped, time: seconds(durationMs), timestamp: job.startedAt })}>`,
+  const text = suiteXml({ name: job.name, id: job.id, hostname: job.hostId, tests: c.tests, failures: c.failures, errors: c.errors, skipped: c.skipped, time: seconds(durationMs), timestamp: job.startedAt }, props, cases);
+  return { text, counts: { ...c, timeMs: durationMs } };
+}
+
+/** One `<testsuite>` with its properties and test cases. */
+function suiteXml(attributes: Parameters<typeof attr>[0], props: readonly (readonly string[])[], cases: readonly string[]): string {
+  return [
+    `  <testsuite${attr(attributes)}>`,
     '    <properties>',
     ...props.map(([name, value]) => `      <property${attr({ name, value })}/>`),
     '    </properties>',
     ...cases,
     '  </testsuite>',
   ].join('\n');
-  return { text, counts: { ...c, timeMs: durationMs } };
 }
 
 /** A batch run as one suite: a testcase per verdict. */
@@ -138,14 +143,7 @@ export function batchRunSuite(run: BatchRunView, verdicts: readonly BatchVerdict
     ['testbay.batches', `${run.batches} on ${run.hosts.join(', ') || 'no host'}${run.lostBatches ? ` (${run.lostBatches} lost)` : ''}`],
     ['testbay.workflow', run.workflowId],
   ];
-  const text = [
-    `  <testsuite${attr({ name: run.name, id: run.id, tests: c.tests, failures: c.failures, errors: c.errors, skipped: c.skipped, time: '0.000' })}>`,
-    '    <properties>',
-    ...props.map(([name, value]) => `      <property${attr({ name, value })}/>`),
-    '    </properties>',
-    ...cases,
-    '  </testsuite>',
-  ].join('\n');
+  const text = suiteXml({ name: run.name, id: run.id, tests: c.tests, failures: c.failures, errors: c.errors, skipped: c.skipped, time: '0.000' }, props, cases);
   return { text, counts: c };
 }
 
