@@ -37,6 +37,8 @@ export interface JobDetails extends JobView {
   tests: TestCaseResult[];
   artifacts: ArtifactInfo[];
   logBytes: number;
+  /** bytes the host saved by optimising PNG screenshots losslessly */
+  savedBytes?: number;
   /** the job's chain workflow in Temporal Web once it has a host, else its submission's */
   temporalWebUrl: string;
   /** the submission's workflow in Temporal Web */

@@ -124,7 +124,7 @@ export const job: Command = async (args) => {
   if (d.clonedFrom) lines.push(`  re-runs    ${d.clonedFrom}`);
   if (d.retriedAs) lines.push(`  re-run as  ${d.retriedAs}`);
   if (d.startedAt) lines.push(`  started    ${d.startedAt}${d.endedAt ? `   ended ${d.endedAt}` : ''}`);
-  lines.push(`  tests      ${d.tests.length} (${d.tests.filter((t) => t.status === 'failed' || t.status === 'error').length} failed)   artifacts ${d.artifacts.length}   log ${d.logBytes} bytes`);
+  lines.push(`  tests      ${d.tests.length} (${d.tests.filter((t) => t.status === 'failed' || t.status === 'error').length} failed)   artifacts ${d.artifacts.length}${d.savedBytes ? ` (PNG optimisation saved ${d.savedBytes} bytes)` : ''}   log ${d.logBytes} bytes`);
   lines.push(`  temporal   ${d.temporalWebUrl}`);
   if (d.submissionWebUrl && d.submissionWebUrl !== d.temporalWebUrl) lines.push(`             ${d.submissionWebUrl} (the submission)`);
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -60,6 +60,8 @@ describe('while a job runs, its host', () => {
     const sent = record.artifacts.filter((a) => a.name.endsWith('.png')).reduce((s, a) => s + a.sizeBytes, 0);
     expect(record.savedBytes).toBe(onHost.reduce((s, f) => s + f.size, 0) - sent);
     expect(record.savedBytes).toBeGreaterThan(10_000);
+    // Reported: in the job's API view and by `testbay job`.
+    expect((await lab.api.job(jobs[0]!.id)).savedBytes).toBe(record.savedBytes);
   });
 
   it('follows a shell runner\'s status lines in TESTBAY_PROGRESS_FILE, and a test it reports failed fails the job', async () => {

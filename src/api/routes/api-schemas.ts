@@ -130,6 +130,7 @@ export const jobDetails = job.extend({
   tests: z.array(testCase),
   artifacts: z.array(artifact),
   logBytes: z.number().int(),
+  savedBytes: z.number().int().optional().describe('bytes the host saved by optimising PNG screenshots losslessly before upload'),
   temporalWebUrl: z.string().describe("the job's chain workflow in Temporal Web once it has a host (else the submission's)"),
   submissionWebUrl: z.string().describe("the submission's workflow in Temporal Web"),
 });

@@ -50,6 +50,7 @@ export function jobRoutes(deps: RouteDeps): Router {
       tests: record?.tests ?? [],
       artifacts: record?.artifacts ?? [],
       logBytes: record?.logBytes ?? 0,
+      ...(record?.savedBytes ? { savedBytes: record.savedBytes } : {}),
       temporalWebUrl: web(jobWorkflowId(view.id, id, job) ?? view.workflowId),
       submissionWebUrl: web(view.workflowId),
     });

@@ -13,6 +13,8 @@ export interface JobDetails extends JobView {
   tests: TestCaseResult[];
   artifacts: ArtifactInfo[];
   logBytes: number;
+  /** bytes the host saved by optimising PNG screenshots losslessly */
+  savedBytes?: number;
   /** the job's chain workflow once it has a host, else the submission's */
   temporalWebUrl: string;
   submissionWebUrl: string;
@@ -253,7 +255,7 @@ function artifactsSection(ctx: Ctx, job: JobDetails, keep: (blobUrl: string) => 
   return h(
     'div',
     null,
-    h('h2', null, `Screenshots (${images.length})`),
+    h('h2', null, `Screenshots (${images.length})`, job.savedBytes ? h('span', { class: 'muted', 'data-saved-bytes': String(job.savedBytes) }, ` · ${bytes(job.savedBytes)} saved by lossless PNG optimisation`) : ''),
     images.length === 0 ? h('p', { class: 'empty' }, 'None.') : h('div', { class: 'screenshots' }, images.map(figure)),
     h('h2', null, `Artifacts (${others.length})`),
     others.length === 0 ? h('p', { class: 'empty' }, 'None.') : h('ul', { class: 'artifacts' }, others.map(file)),
