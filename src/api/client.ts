@@ -8,7 +8,7 @@ import type { OpenJobInput, TestCaseResult, JobRecord, ArtifactInfo, SubmissionS
 import type { Progress } from '../domain/job-run.js';
 import type { JobResult } from '../domain/outcome.js';
 import type { SpecIssue } from '../domain/parse-spec.js';
-import type { JobView, SubmissionView } from '../domain/views.js';
+import type { BatchRunView, JobView, SubmissionView } from '../domain/views.js';
 import type { HostView } from '../workflows/scheduler-messages.js';
 import type { Plan } from '../domain/plan.js';
 import type { SessionInfo } from './routes/session.js';
@@ -33,6 +33,7 @@ export interface SubmitResponse {
 }
 
 export interface JobDetails extends JobView {
+  kind: 'job';
   submissionId: string;
   tests: TestCaseResult[];
   artifacts: ArtifactInfo[];
@@ -42,6 +43,15 @@ export interface JobDetails extends JobView {
   /** the job's chain workflow in Temporal Web once it has a host, else its submission's */
   temporalWebUrl: string;
   /** the submission's workflow in Temporal Web */
+  submissionWebUrl: string;
+}
+
+/** What GET /jobs/:id answers for a batch run (`<submission>.<n>`). */
+export interface BatchRunDetails extends BatchRunView {
+  kind: 'batch-run';
+  submissionId: string;
+  /** the batch run's workflow in Temporal Web */
+  temporalWebUrl: string;
   submissionWebUrl: string;
 }
 
@@ -105,7 +115,13 @@ export class TestbayClient {
   cancelSubmission(id: string, reason?: string): Promise<unknown> {
     return this.json('POST', `/submissions/${encodeURIComponent(id)}/cancel`, reason ? { reason } : {});
   }
-  job(id: string): Promise<JobDetails> {
+  /** A job or a batch of a batch run; a batch run's id is refused (see jobOrBatchRun). */
+  async job(id: string): Promise<JobDetails> {
+    const d = await this.jobOrBatchRun(id);
+    if (d.kind === 'batch-run') throw new ApiError(400, `${id} is a batch run, not a job`);
+    return d;
+  }
+  jobOrBatchRun(id: string): Promise<JobDetails | BatchRunDetails> {
     return this.json('GET', `/jobs/${encodeURIComponent(id)}`);
   }
   restartJob(id: string, options: { children?: boolean } = {}): Promise<SubmitResponse> {

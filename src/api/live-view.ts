@@ -6,7 +6,7 @@
  */
 import { jobId as makeJobId, submissionWorkflowId } from '../domain/ids.js';
 import { initialJobNumbers } from '../domain/plan.js';
-import type { JobView, SubmissionView } from '../domain/views.js';
+import type { BatchRunView, JobView, SubmissionView } from '../domain/views.js';
 import type { Logger } from '../logger.js';
 import { HttpError } from './http-errors.js';
 import type { ResultStore, SubmissionRecord } from './store/result-store.js';
@@ -32,7 +32,7 @@ export async function liveSubmissionView(deps: ViewDeps, id: string): Promise<Su
   view ??= skeleton(record);
   const jobs = withChainReasons(await Promise.all(view.jobs.map((j) => enrichJob(deps, j))), record.plan);
   const batchRuns = view.batchRuns
-    ? await Promise.all(view.batchRuns.map(async (r) => (r.state === 'done' ? r : ((await deps.gateway.queryBatchRun(r.workflowId)) ?? r))))
+    ? await Promise.all(view.batchRuns.map(async (r) => (r.state === 'done' ? r : withCurrentTests(deps, (await deps.gateway.queryBatchRun(r.workflowId)) ?? r))))
     : undefined;
   const waiting = view.recipeSets.filter((s) => s.state === 'leasing');
   if (waiting.length > 0) {
@@ -63,6 +63,17 @@ async function enrichJob(deps: ViewDeps, job: JobView): Promise<JobView> {
   // Opened on a host: it no longer waits for parents or a host (a chain's turn is added later).
   delete j.waitingReason;
   return j;
+}
+
+/** The test each batch out on a host runs now: the host reports it as its batch record's progress. */
+async function withCurrentTests(deps: ViewDeps, run: BatchRunView): Promise<BatchRunView> {
+  const running = await Promise.all(
+    run.running.map(async (b) => {
+      const current = (await deps.store.getJob(b.batchId))?.progress?.module;
+      return current !== undefined ? { ...b, current } : b;
+    }),
+  );
+  return { ...run, running };
 }
 
 /** What the store alone knows of a running submission, when Temporal cannot be asked. */

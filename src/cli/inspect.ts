@@ -108,10 +108,18 @@ export const results: Command = async (args) => {
 export const job: Command = async (args) => {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
   const id = positionals[0];
-  if (!id?.includes('.')) throw new UsageError('usage: testbay job JOB_ID [--json]');
-  const d = await client().job(id);
+  if (!id?.includes('.')) throw new UsageError('usage: testbay job JOB_ID|BATCH_RUN_ID [--json]');
+  const d = await client().jobOrBatchRun(id);
   if (values.json) {
     json(d);
+    return 0;
+  }
+  if (d.kind === 'batch-run') {
+    const lines = [`batch run ${d.name} [${d.id}] of submission ${d.submissionId}`, `  state      ${d.result ?? d.state}${d.reason ? ` — ${d.reason}` : ''}`, `  tests      ${batchRunLine(d)}`, `  batches    ${d.batches} on ${d.hosts.length} hosts${d.lostBatches ? `, ${d.lostBatches} lost` : ''}`];
+    for (const b of d.running) lines.push(`  on ${b.hostId.padEnd(10)} ${b.batchId} (${b.tests} tests)${b.current ? ` now ${b.current}` : ''}`);
+    for (const t of d.isolated.slice(0, 10)) lines.push(`  isolated   ${t.test}: ${t.reason}`);
+    lines.push(`  temporal   ${d.temporalWebUrl}`, `  verdicts   testbay results ${d.id}`);
+    process.stdout.write(`${lines.join('\n')}\n`);
     return 0;
   }
   const lines = [

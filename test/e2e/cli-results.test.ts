@@ -168,6 +168,10 @@ describe('testbay results and friends', () => {
     expect(one.jobs.map((j) => j.id)).toEqual([`${run.id}.1`]);
     expect(one.jobs[0]!.tests.length).toBeGreaterThan(0);
     expect(one.batchRuns).toEqual([]);
+    // `testbay job` of the run itself: the run like a job, not "no job".
+    const shown = await cli(['job', run.id], env);
+    expect(shown.stdout).toMatch(new RegExp(`^batch run devices \\[${run.id.replace('.', '\\.')}\\] of submission ${batch.id}$`, 'm'));
+    expect(shown.stdout).toMatch(/^ {2}tests {6}5\/5 done: passed 2, failed 1, flaky 1, lost 1/m);
   }, 120_000);
 
   it('host commands print JSON for scripts', async () => {

@@ -145,6 +145,8 @@ describe('OpenAPI and the job-spec schema', () => {
     await check(`/submissions/${batch.id}`, S.submission);
     await check(`/jobs/${run.id}/verdicts`, S.verdictList);
     await check(`/jobs/${run.id}.1`, S.jobDetails);
+    await check(`/jobs/${run.id}`, S.batchRunDetails);
+    await check(`/jobs/${run.id}`, S.jobOrBatchRun);
     const verdicts = S.verdictList.parse(await (await get(`/api/v1/jobs/${run.id}/verdicts`, token)).json());
     expect(verdicts.verdicts.map((v) => [v.test, v.verdict]).sort()).toEqual([['fail-3', 'failed'], ['t1', 'passed'], ['t2', 'passed']]);
     const bad: unknown = await (await get('/api/v1/submissions/..x', token)).json();

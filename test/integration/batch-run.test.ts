@@ -75,6 +75,12 @@ describe('batch runs', () => {
     const busy = await waitFor('a batch out', async () => (await runOf(id)).running[0]);
     const progress = await waitFor('the batch record to say which test runs', async () => (await lab.api.job(busy.batchId)).progress, 10_000);
     expect(progress).toMatchObject({ module: expect.stringMatching(/^t\d+$/), message: expect.stringMatching(/^\d of 5 tests done$/) });
+    // The run's view says which test each batch out runs now; GET /jobs/<run id> shows the run.
+    const now = await waitFor('the run view to name the current test', async () => (await runOf(id)).running.find((b) => b.current !== undefined), 10_000, 100);
+    expect(now.current).toMatch(/^t\d+$/);
+    const asJob = await lab.api.jobOrBatchRun(run.id);
+    expect(asJob).toMatchObject({ kind: 'batch-run', id: run.id, name: run.name, submissionId: id, temporalWebUrl: expect.stringContaining(run.workflowId) });
+    await expect(lab.api.job(run.id)).rejects.toThrow(/is a batch run/);
     const view = await lab.waitForSubmission(id, 60_000);
     expect(view.batchRuns![0]!.counts.passed).toBe(30);
     const verdicts = (await lab.api.verdicts(run.id)).verdicts;

@@ -126,6 +126,7 @@ export const testCase = z.object({
 export const artifact = z.object({ name: z.string(), sizeBytes: z.number().int() });
 
 export const jobDetails = job.extend({
+  kind: z.literal('job'),
   submissionId: z.string(),
   tests: z.array(testCase),
   artifacts: z.array(artifact),
@@ -134,6 +135,15 @@ export const jobDetails = job.extend({
   temporalWebUrl: z.string().describe("the job's chain workflow in Temporal Web once it has a host (else the submission's)"),
   submissionWebUrl: z.string().describe("the submission's workflow in Temporal Web"),
 });
+
+/** GET /jobs/:id of a batch run (`<submission>.<n>`): the run as its submission shows it. */
+export const batchRunDetails = batchRun.extend({
+  kind: z.literal('batch-run'),
+  submissionId: z.string(),
+  temporalWebUrl: z.string().describe("the batch run's workflow in Temporal Web"),
+  submissionWebUrl: z.string().describe("the submission's workflow in Temporal Web"),
+});
+export const jobOrBatchRun = z.discriminatedUnion('kind', [jobDetails, batchRunDetails]);
 
 export const host = z.object({
   id: z.string(),

@@ -23,6 +23,13 @@ export function jobRoutes(deps: RouteDeps): Router {
   r.get('/jobs/:id', authorize(tokens, 'read'), async (req, res) => {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
     const view = await liveSubmissionView(deps, submissionOfJob(id));
+    const web = (workflowId: string) => `${deps.temporalWebUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+    // A batch run (`<submission>.<n>`) is visible like a job: its progress, notes and batches out now.
+    const run = view.batchRuns?.find((r) => r.id === id);
+    if (run) {
+      res.json({ kind: 'batch-run', ...run, submissionId: view.id, temporalWebUrl: web(run.workflowId), submissionWebUrl: web(view.workflowId) });
+      return;
+    }
     const record = await store.getJob(id);
     // A batch of a batch run is not in the job table: its record says what it is.
     const job: JobView | undefined =
@@ -43,8 +50,8 @@ export function jobRoutes(deps: RouteDeps): Router {
           }
         : undefined);
     if (!job) throw new HttpError(404, `no job ${id}`);
-    const web = (workflowId: string) => `${deps.temporalWebUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
     res.json({
+      kind: 'job',
       ...job,
       submissionId: view.id,
       tests: record?.tests ?? [],

@@ -9,6 +9,7 @@ import type { ArtifactInfo, TestCaseResult } from '../../../store/result-store.j
 
 /** What GET /jobs/:id returns. */
 export interface JobDetails extends JobView {
+  kind: 'job';
   submissionId: string;
   tests: TestCaseResult[];
   artifacts: ArtifactInfo[];
@@ -70,7 +71,12 @@ export function jobPage(ctx: Ctx, id: string): Page {
   };
   const load = async () => {
     try {
-      const job = await api<JobDetails>('GET', `/jobs/${id}`);
+      const job = await api<JobDetails | { kind: 'batch-run' }>('GET', `/jobs/${id}`);
+      // A batch run is shown on its submission's page, with its batches and their logs.
+      if (job.kind === 'batch-run') {
+        ctx.navigate(`/submissions/${submissionId}`);
+        return;
+      }
       drawStatus(ctx, status, job);
       // Tests and artifacts change rarely: redraw them only when they did (keeps images still).
       const key = JSON.stringify([job.tests, job.artifacts]);
