@@ -11,6 +11,7 @@ import type { SpecIssue } from '../domain/parse-spec.js';
 import type { BatchRunView, JobView, SubmissionView } from '../domain/views.js';
 import type { HostView } from '../workflows/scheduler-messages.js';
 import type { Plan } from '../domain/plan.js';
+import type { LateReport } from '../domain/batch-ledger.js';
 import type { SessionInfo } from './routes/session.js';
 import type { LabWithJobs } from './host-jobs.js';
 
@@ -221,6 +222,9 @@ export class TestbayClient {
   }
   putBatchVerdicts(runJobId: string, offset: number, verdicts: BatchVerdict[]): Promise<void> {
     return this.json('PUT', `/internal/jobs/${encodeURIComponent(runJobId)}/verdicts`, { offset, verdicts });
+  }
+  addLateReport(runJobId: string, report: LateReport): Promise<void> {
+    return this.json('POST', `/internal/jobs/${encodeURIComponent(runJobId)}/late`, report);
   }
   verdicts(runJobId: string): Promise<{ verdicts: BatchVerdict[] }> {
     return this.json('GET', `/jobs/${encodeURIComponent(runJobId)}/verdicts`);

@@ -522,6 +522,42 @@ export function verdictRecord(t: LedgerTest): VerdictRecord {
   };
 }
 
+/** A fenced batch's results that came after its shard was stored: kept beside the verdicts. */
+export interface LateReport {
+  batchId: string;
+  hostId: string;
+  at: number;
+  results: TestReport[];
+}
+
+/**
+ * Stored verdicts with the late reports that came after their shard ended, each as one
+ * more `late` attempt: only for a test that batch really ran on that host (its history
+ * says so), once per batch, and not for a result the batch gave in time. History only: verdicts and attempt counts stay as they are.
+ */
+type HistoryEntry = Omit<TestAttempt, 'outcome' | 'status'> & { outcome: string; status?: string };
+
+export function withLateReports<V extends { test: string; late?: number; history?: HistoryEntry[] }>(verdicts: V[], reports: readonly LateReport[]): V[] {
+  if (reports.length === 0) return verdicts;
+  const byTest = new Map<string, { report: LateReport; result: TestReport }[]>();
+  for (const report of reports) for (const result of report.results) byTest.set(result.test, [...(byTest.get(result.test) ?? []), { report, result }]);
+  return verdicts.map((v) => {
+    const late = byTest.get(v.test);
+    if (!late) return v;
+    const history: HistoryEntry[] = [...(v.history ?? [])];
+    let added = 0;
+    for (const { report, result } of late) {
+      const given = history.some((a) => a.batchId === report.batchId && a.hostId === report.hostId && a.outcome !== 'late');
+      // Known already: a result that batch gave in time, or a late one recorded before.
+      const known = history.some((a) => a.batchId === report.batchId && (a.outcome === 'late' || isResult(a.outcome as AttemptOutcome)));
+      if (!given || known) continue;
+      history.push({ batchId: report.batchId, hostId: report.hostId, at: report.at, outcome: 'late', status: result.status, ...(result.durationMs !== undefined ? { durationMs: result.durationMs } : {}), ...(result.message ? { reason: result.message } : {}) });
+      added++;
+    }
+    return added === 0 ? v : { ...v, late: (v.late ?? 0) + added, history };
+  });
+}
+
 export interface LedgerCounts {
   total: number;
   passed: number;

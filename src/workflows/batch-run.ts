@@ -152,7 +152,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
   const running = new Map<string, { hostId: string; tests: number }>();
   const scopes = new Set<CancellationScope>();
   let stop: string | undefined = carry.cancelled;
-  /** finishJob calls in flight: awaited before continue-as-new or the end, so no batch record stays unsealed */
+  /** finishJob and late-report calls in flight: awaited before continue-as-new or the end, so no batch record stays unsealed */
   const finishing = new Set<Promise<void>>();
 
   // Leases: one host per request, as many requests as useful up to maxHosts. Every request
@@ -205,10 +205,20 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
   });
   setHandler(lateResultsSignal, (late) => {
     // A batch the run gave up reports after all: history for its tests, never a verdict.
-    if (!ledger) return;
-    const recorded = recordLate(ledger, late.batchId, late.hostId, late.results.slice(0, run.batchSize), Date.now());
-    log.info('late results of a fenced batch kept as history', { batchId: late.batchId, hostId: late.hostId, recorded });
-    bump();
+    const results = late.results.slice(0, run.batchSize);
+    const l = ledger;
+    if (l && results.some((r) => l.tests[r.test]?.attempts.some((a) => a.batchId === late.batchId))) {
+      const recorded = recordLate(l, late.batchId, late.hostId, results, Date.now());
+      log.info('late results of a fenced batch kept as history', { batchId: late.batchId, hostId: late.hostId, recorded });
+      bump();
+      return;
+    }
+    // Its shard's verdicts are stored already: the report goes beside them (the store checks
+    // that batch ran those tests on that host, as the stored history says).
+    const report = { batchId: late.batchId, hostId: late.hostId, at: Date.now(), results };
+    const stored = control.recordLateReport({ runJobId, report }).finally(() => finishing.delete(stored));
+    finishing.add(stored);
+    log.info('late results of a fenced batch from a stored shard kept beside its verdicts', { batchId: late.batchId, hostId: late.hostId });
   });
   // The scheduler asks holders of long leases whether they still run: delivery is the answer.
   setHandler(leaseCheckSignal, () => undefined);
@@ -275,9 +285,11 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     const ids = await control.loadBatchTests({ submissionId, runName: run.name, offset: carry.offset, limit: shardSize });
     ledger = newLedger(ids, run, { tests: carry.total, requeues: carry.requeues ?? 0, ...(carry.budgetSpent !== undefined ? { budgetSpent: carry.budgetSpent } : {}) });
     await workShard(ledger);
-    await storeVerdicts(ledger, true);
-    absorb(ledger);
+    // Sealed: late results from now on go beside the stored verdicts, not into this ledger.
+    const sealed = ledger;
     ledger = undefined;
+    absorb(sealed);
+    await storeVerdicts(sealed, true);
     // One shard per run of this workflow: its history stays bounded however many tests.
     if (carry.offset < carry.total && stop === undefined) await nextRun();
   }

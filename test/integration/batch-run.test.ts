@@ -264,6 +264,32 @@ describe('batch runs', () => {
     expect((await runOf(id)).counts.passed).toBe(16);
   });
 
+  it("a frozen host that wakes after its shard's verdicts were stored: its late results are kept beside them", async () => {
+    // 40 tests, 20 a shard (the lab's TESTBAY_BATCH_SHARD_TESTS), one batch a shard.
+    const { id } = await lab.submit(batchRun(ids(40), { settings: { TEST_MS: '250' }, batchSize: 20, maxHosts: 1 }));
+    const busy = await waitFor('the batch to be running', async () => (await runOf(id)).running[0]);
+    await waitFor('a test to finish', async () => /^ok /m.test(await lab.api.log(busy.batchId)), 30_000);
+    lab.signalHost(busy.hostId, 'SIGSTOP');
+    const run = await runOf(id);
+    // The first shard ends elsewhere and its verdicts are stored while the host sleeps.
+    await waitFor('the first shard to be stored', async () => (await lab.api.verdicts(run.id)).verdicts.length >= 20, 60_000, 200);
+    lab.signalHost(busy.hostId, 'SIGCONT');
+    const view = await lab.waitForSubmission(id, 90_000);
+    expect(view.batchRuns![0]!.counts).toMatchObject({ total: 40, passed: 40, lost: 0 });
+    const late = await waitFor('the late results to be kept', async () => {
+      const v = [...(await verdictsOf(run)).values()].filter((x) => x.late > 0);
+      return v.length > 0 ? v : undefined;
+    }, 20_000, 200);
+    for (const v of late) {
+      expect(v.verdict).toBe('passed');
+      expect(v.attempts).toBe(v.history.filter((a) => a.outcome !== 'late' && a.outcome !== 'not-started').length);
+      expect(v.history.filter((a) => a.outcome === 'late')).toEqual([expect.objectContaining({ batchId: busy.batchId, hostId: busy.hostId, status: 'passed' })]);
+      expect(decisive(v)!.hostId).not.toBe(busy.hostId);
+    }
+    const verdicts = await verdictsOf(run);
+    expect(verdicts.size).toBe(40);
+  });
+
   it('a host told to shut down mid-batch: its unfinished tests rerun elsewhere, never cancelled; the run passes', async () => {
     const { id } = await lab.submit(batchRun(ids(12), { settings: { TEST_MS: '500' }, batchSize: 12, maxHosts: 1 }));
     const busy = await waitFor('the batch to be running', async () => (await runOf(id)).running[0]);

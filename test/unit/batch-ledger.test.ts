@@ -16,6 +16,7 @@ import {
   takeBlame,
   takeVerdicts,
   verdictRecord,
+  withLateReports,
   type BatchPolicy,
   type Placement,
 } from '../../src/domain/batch-ledger.js';
@@ -285,5 +286,25 @@ describe('batch ledger', () => {
     endBatch(l, 'b1', { kind: 'timeout', reason: 'took longer than 60 s', progressKnown: true, fenced: true }, 2);
     expect(takeVerdicts(l)).toEqual([]);
     expect(takeVerdicts(l, true).map((v) => v.test)).toEqual(['t1']);
+  });
+
+  it("late reports after a shard was stored go into the history of the tests that batch ran on that host, once, never as verdicts", () => {
+    const stored = [
+      { test: 't1', verdict: 'passed', attempts: 2, late: 0, history: [{ batchId: 's.1.1', hostId: 'h1', at: 1, outcome: 'lost' }, { batchId: 's.1.2', hostId: 'h2', at: 2, outcome: 'passed' }] },
+      { test: 't2', verdict: 'passed', attempts: 1, late: 0, history: [{ batchId: 's.1.1', hostId: 'h1', at: 1, outcome: 'passed' }] },
+      { test: 't3', verdict: 'failed', attempts: 1, late: 0, history: [{ batchId: 's.1.3', hostId: 'h3', at: 1, outcome: 'failed' }] },
+    ];
+    const merged = withLateReports(stored, [
+      // t1: lost in s.1.1 on h1, which reports it late; t2: a result that batch gave in time; t3: never in s.1.1
+      { batchId: 's.1.1', hostId: 'h1', at: 9, results: [{ test: 't1', status: 'passed', durationMs: 5 }, { test: 't2', status: 'passed' }, { test: 't3', status: 'passed' }] },
+      // the same batch again, and a host that never had the batch
+      { batchId: 's.1.1', hostId: 'h1', at: 10, results: [{ test: 't1', status: 'failed' }] },
+      { batchId: 's.1.2', hostId: 'h9', at: 11, results: [{ test: 't1', status: 'failed' }] },
+    ]);
+    expect(merged[0]).toEqual({ ...stored[0], late: 1, history: [...stored[0]!.history, { batchId: 's.1.1', hostId: 'h1', at: 9, outcome: 'late', status: 'passed', durationMs: 5 }] });
+    expect(merged[1]).toBe(stored[1]);
+    expect(merged[2]).toBe(stored[2]);
+    expect(merged.map((v) => [v.verdict, v.attempts])).toEqual(stored.map((v) => [v.verdict, v.attempts]));
+    expect(withLateReports(stored, [])).toBe(stored);
   });
 });

@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { ApiError, type TestbayClient } from '../../api/client.js';
 import { ErrorType } from '../../domain/errors.js';
 import type { OpenJobInput, SubmissionRecord } from '../../api/store/result-store.js';
-import type { VerdictRecord } from '../../domain/batch-ledger.js';
+import type { LateReport, VerdictRecord } from '../../domain/batch-ledger.js';
 import type { JobResult } from '../../domain/outcome.js';
 import type { SubmissionView } from '../../domain/views.js';
 
@@ -81,6 +81,10 @@ export function createControlActivities({ api: client }: ControlDeps) {
      */
     async recordBatchVerdicts(input: { submissionId: string; runJobId: string; offset: number; verdicts: VerdictRecord[] }): Promise<void> {
       await api.putBatchVerdicts(input.runJobId, input.offset, input.verdicts);
+    },
+    /** Keeps a fenced batch's results that came after its shard's verdicts were stored: history beside them. */
+    async recordLateReport(input: { runJobId: string; report: LateReport }): Promise<void> {
+      await api.addLateReport(input.runJobId, input.report);
     },
     /** Keeps the final job table beyond Temporal's retention. */
     async recordSubmission(view: SubmissionView): Promise<void> {

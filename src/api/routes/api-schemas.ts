@@ -282,6 +282,12 @@ export const verdictsBody = z.strictObject({
   offset: z.number().int().min(0),
   verdicts: z.array(z.looseObject({ test: z.string(), verdict: z.string(), attempts: z.number() })),
 });
+export const lateReportBody = z.strictObject({
+  batchId: z.string().regex(/^[a-z0-9]+\.[0-9]+\.[0-9]+$/, 'a batch id <submission>.<run>.<batch>'),
+  hostId: z.string().min(1).max(200),
+  at: z.number().int().min(0),
+  results: z.array(z.strictObject({ test: z.string(), status: z.enum(['passed', 'failed', 'error', 'skipped']), durationMs: z.number().min(0).optional(), message: z.string().optional() })).max(10_000),
+});
 export const submissionRecordBody = z
   .looseObject({ id: z.string(), createdAt: iso, workflowId: z.string(), submission: z.looseObject({ jobs: z.array(z.looseObject({})) }), plan })
   .describe('a submission record (id, spec, plan) the scheduler started itself (a health check)');

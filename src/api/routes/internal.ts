@@ -1,15 +1,16 @@
 /**
  * @module The control worker's writes: open a job record under a lease (the fencing
  * token uploads must carry), finish and seal it, keep a batch run's test list and
- * verdicts, and store a submission's record (health checks) or final view.
+ * verdicts (and the late reports of fenced batches), and store a submission's record (health checks) or final view.
  */
 import express, { Router } from 'express';
 import type { JobResult } from '../../domain/outcome.js';
 import type { SubmissionView } from '../../domain/views.js';
 import { parseOr400, HttpError } from '../http-errors.js';
 import { authorize } from '../middleware.js';
+import type { LateReport } from '../../domain/batch-ledger.js';
 import type { SubmissionRecord } from '../store/result-store.js';
-import { batchTestsBody, batchTestsQuery, finalViewBody, finishJobBody, jobIdParam, openJobBody, submissionIdParam, submissionRecordBody, verdictsBody } from './api-schemas.js';
+import { batchTestsBody, batchTestsQuery, finalViewBody, finishJobBody, jobIdParam, lateReportBody, openJobBody, submissionIdParam, submissionRecordBody, verdictsBody } from './api-schemas.js';
 import type { RouteDeps } from './deps.js';
 
 export function internalRoutes(deps: RouteDeps): Router {
@@ -50,6 +51,14 @@ export function internalRoutes(deps: RouteDeps): Router {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
     const body = parseOr400(verdictsBody, req.body, 'body');
     await store.putBatchVerdicts(id, body.offset, body.verdicts);
+    res.status(204).end();
+  });
+
+  r.post('/internal/jobs/:id/late', control, express.json({ limit: '8mb' }), async (req, res) => {
+    const id = parseOr400(jobIdParam, req.params.id, 'job id');
+    const body = parseOr400(lateReportBody, req.body, 'body');
+    if (!body.batchId.startsWith(`${id}.`)) throw new HttpError(400, `batchId: ${body.batchId} is not a batch of batch run ${id}`);
+    await store.addLateReport(id, body as LateReport);
     res.status(204).end();
   });
 

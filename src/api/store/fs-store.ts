@@ -11,6 +11,7 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { checkArtifactName } from '../../domain/artifact-name.js';
+import { withLateReports, type LateReport } from '../../domain/batch-ledger.js';
 import type { JobResult } from '../../domain/outcome.js';
 import type { SubmissionView } from '../../domain/views.js';
 import {
@@ -282,10 +283,15 @@ export class FsResultStore implements ResultStore {
   }
 
   async getBatchVerdicts(runJobId: string): Promise<BatchVerdict[]> {
-    const dir = path.join(this.jobDir(runJobId), 'verdicts');
-    const files = (await fs.readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).sort();
-    const parts = await Promise.all(files.map((f) => readJson<BatchVerdict[]>(path.join(dir, f))));
-    return parts.flatMap((p) => p ?? []);
+    const [parts, late] = await Promise.all([readAll<BatchVerdict[]>(path.join(this.jobDir(runJobId), 'verdicts')), readAll<LateReport>(path.join(this.jobDir(runJobId), 'late'))]);
+    return withLateReports(parts.flat(), late);
+  }
+
+  async addLateReport(runJobId: string, report: LateReport): Promise<void> {
+    const file = path.join(this.jobDir(runJobId), 'late', `${report.batchId}.json`);
+    await this.locked(`late:${runJobId}`, async () => {
+      if (!(await readJson<LateReport>(file))) await writeJson(file, report);
+    });
   }
 
   onLog(id: string, listener: (size: number) => void): () => void {
@@ -318,6 +324,13 @@ function summaryOf(r: SubmissionRecord, seen: readonly string[] = []): Submissio
   if (r.final?.result) s.result = r.final.result;
   if (r.final?.endedAt) s.endedAt = r.final.endedAt;
   return s;
+}
+
+/** Every JSON file of a folder (none when it does not exist), in name order. */
+async function readAll<T>(dir: string): Promise<T[]> {
+  const files = (await fs.readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).sort();
+  const all = await Promise.all(files.map((f) => readJson<T>(path.join(dir, f))));
+  return all.filter((x): x is Awaited<T> => x !== undefined);
 }
 
 async function readJson<T>(file: string): Promise<T | undefined> {

@@ -5,6 +5,7 @@
  * S3-compatible object store with a database index can implement it for several API
  * servers (the listing index is its own method so it can move to SQL).
  */
+import type { LateReport } from '../../domain/batch-ledger.js';
 import type { Readable } from 'node:stream';
 import type { Submission } from '../../domain/job.js';
 import type { Progress } from '../../domain/job-run.js';
@@ -147,7 +148,10 @@ export interface ResultStore {
   /** A slice of a batch run's test ids (given in the spec, or listed on a host). */
   getBatchTests(submissionId: string, runName: string, offset: number, limit: number): Promise<string[]>;
   putBatchVerdicts(runJobId: string, offset: number, verdicts: BatchVerdict[]): Promise<void>;
+  /** with the late reports of fenced batches merged into their tests' history */
   getBatchVerdicts(runJobId: string): Promise<BatchVerdict[]>;
+  /** Keeps a fenced batch's results that came after its verdicts were stored (the first report of a batch wins). */
+  addLateReport(runJobId: string, report: LateReport): Promise<void>;
 
   /** Called with every log append, for live followers. */
   onLog(id: string, listener: (size: number) => void): () => void;
