@@ -10,11 +10,17 @@ const JOBS = Number(process.env.CHAIN_JOBS ?? 50);
 
 const env = await benchEnvironment('chain-gap');
 const lab = await TestLab.start({ name: 'chain-gap', hosts: [{ id: 'chain-host' }], env: PRODUCT_TIMINGS, separateProcesses: true, ...env });
-try {
-  const jobs = Array.from({ length: JOBS }, (_, i) => ({
+/** A second chain whose runner takes this long (CHAIN_BUSY_MS): the gap when the host, not the workflow, sets the pace. */
+const BUSY_MS = Number(process.env.CHAIN_BUSY_MS ?? 300);
+const BUSY_JOBS = Number(process.env.CHAIN_BUSY_JOBS ?? 20);
+
+/** Runs a chain of `count` jobs whose runner takes `runMs` between its stamps: the gaps between them. */
+async function chain(count: number, runMs: number) {
+  const jobs = Array.from({ length: count }, (_, i) => ({
     name: `j${i + 1}`,
     workerClass: 'local',
     runner: { command: STAMP_RUNNER },
+    ...(runMs > 0 ? { settings: { RUN_SECONDS: String(runMs / 1000) } } : {}),
     ...(i > 0 ? { startDirectlyAfter: `j${i}` } : {}),
   }));
   const started = Date.now();
@@ -30,16 +36,24 @@ try {
   const broken = stamps.findIndex((s) => !Number.isFinite(s.start) || !Number.isFinite(s.end));
   if (broken !== -1) throw new Error(`job ${view.jobs[broken]!.id} has no start/end stamps in its log: ${JSON.stringify(await lab.api.log(view.jobs[broken]!.id))}`);
   const gaps = stamps.slice(1).map((s, i) => s.start - stamps[i]!.end);
+  return { jobs: count, runnerMs: runMs, gapMs: { p50: round(median(gaps)), p95: round(percentile(gaps, 95)), min: round(Math.min(...gaps)), max: round(Math.max(...gaps)) }, wallMs, perJobMs: round(wallMs / count) };
+}
+
+try {
+  const trivial = await chain(JOBS, 0);
+  const busy = BUSY_JOBS > 0 ? await chain(BUSY_JOBS, BUSY_MS) : undefined;
   const figures = {
-    jobs: JOBS,
-    gapMs: { p50: round(median(gaps)), p95: round(percentile(gaps, 95)), min: round(Math.min(...gaps)), max: round(Math.max(...gaps)) },
-    wallMs,
-    perJobMs: round(wallMs / JOBS),
+    ...trivial,
+    ...(busy ? { busyRunner: busy } : {}),
     goal: 'p50 < 50 ms',
   };
   console.log(`chain-gap: ${JOBS} chained jobs on one host, trivial runner`);
-  console.log(`  idle gap between jobs: p50 ${figures.gapMs.p50} ms, p95 ${figures.gapMs.p95} ms (min ${figures.gapMs.min}, max ${figures.gapMs.max})`);
-  console.log(`  whole chain ${wallMs} ms, ${figures.perJobMs} ms per job`);
+  console.log(`  idle gap between jobs: p50 ${trivial.gapMs.p50} ms, p95 ${trivial.gapMs.p95} ms (min ${trivial.gapMs.min}, max ${trivial.gapMs.max})`);
+  console.log(`  whole chain ${trivial.wallMs} ms, ${trivial.perJobMs} ms per job`);
+  if (busy) {
+    console.log(`  with a runner of ${BUSY_MS} ms (${BUSY_JOBS} jobs: the next run is always queued on the host when one ends):`);
+    console.log(`  idle gap p50 ${busy.gapMs.p50} ms, p95 ${busy.gapMs.p95} ms (min ${busy.gapMs.min}, max ${busy.gapMs.max})`);
+  }
   console.log(`  written to ${await writeResult('chain-gap', figures)}`);
 } catch (err) {
   process.exitCode = 1;

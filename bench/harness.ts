@@ -91,4 +91,4 @@ export function stampAfter(log: string, marker: string): number | undefined {
 }
 
 /** A runner that prints nanosecond timestamps at its start and end: `start <ns>`, `end <ns>`. */
-export const STAMP_RUNNER = ['sh', '-c', 'echo "start $(date +%s%N)"; if [ -n "$HOLD_ON_ATTEMPT" ] && [ "$TESTBAY_ATTEMPT" = "$HOLD_ON_ATTEMPT" ]; then sleep 600; fi; echo "end $(date +%s%N)"'];
+export const STAMP_RUNNER = ['sh', '-c', 'echo "start $(date +%s%N)"; if [ -n "$HOLD_ON_ATTEMPT" ] && [ "$TESTBAY_ATTEMPT" = "$HOLD_ON_ATTEMPT" ]; then sleep 600; fi; if [ -n "$RUN_SECONDS" ]; then sleep "$RUN_SECONDS"; fi; echo "end $(date +%s%N)"'];

@@ -4,6 +4,7 @@
  * retries exhausted, no host left, and a frozen (SIGSTOP) host whose late results are
  * refused and whose runner is stopped when it wakes.
  */
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -35,6 +36,13 @@ afterAll(async () => {
   await lab?.stop();
 });
 
+const processAlive = (pid: number): boolean => {
+  try {
+    return !/^\d+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
 const attempts = (v: SubmissionView, name: string): JobView[] => v.jobs.filter((j) => j.name === name).sort((a, b) => a.attempt - b.attempt);
 
 /** Waits until the job runs in `module`; returns the host and the runner's process group. */
@@ -49,8 +57,9 @@ async function runningIn(jobId: string, module: string) {
 
 describe('failover', () => {
   it('re-runs the recipe set on another host when its host is killed mid-job, keeping the first attempt', async () => {
-    const { id, jobs } = await lab.submit({ jobs: [osTest('install', { HANG_MODULE: 'install', HANG_ATTEMPT: '1', STUBBORN_CHILD: '1' }, { maxRetries: 1 })] });
+    const { id, jobs } = await lab.submit({ jobs: [osTest('install', { HANG_MODULE: 'install', HANG_ATTEMPT: '1', STUBBORN_CHILD: '1', ESCAPED_CHILD: '1' }, { maxRetries: 1 })] });
     const first = await runningIn(jobs[0]!.id, 'install');
+    const escaped = Number(await waitFor('the escaped child', () => fs.readFile(path.join(lab.workDirOf(first.hostId), 'jobs', jobs[0]!.id, 'results', 'escaped.pid'), 'utf8').catch(() => undefined)));
     const killedAt = Date.now();
     lab.signalHost(first.hostId, 'SIGKILL');
     const view = await lab.waitForSubmission(id);
@@ -74,6 +83,8 @@ describe('failover', () => {
     // The dead host's runner, with its grandchild that ignores SIGTERM, does not outlive it:
     // the host's runner guard stops the whole group; the restarted host finds nothing left.
     await waitFor('the dead host\'s runner group to be stopped', () => groupMembers(first.pgid).length === 0, 10_000);
+    // And the child that left the group (setsid), found by its environment.
+    await waitFor('the escaped child to be stopped', () => !processAlive(escaped), 10_000);
     await lab.startHost({ id: first.hostId, caps: { group: first.hostId === 'f3' ? 'c' : 'ab' } });
     expect(groupMembers(first.pgid)).toEqual([]);
   });

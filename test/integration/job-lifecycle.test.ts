@@ -88,15 +88,19 @@ describe('a job', () => {
   });
 
   it('when cancelled while running, stops its runner and every descendant, and ends cancelled', async () => {
-    const { id, jobs } = await lab.submit({ jobs: [osTest('hangs', { HANG_MODULE: 'install', STUBBORN_CHILD: '1' })] });
-    const { pgid, stubborn } = await runnerIn(jobs[0]!.id, 'install');
-    expect(isAlive(pgid) && isAlive(stubborn)).toBe(true);
+    const { id, jobs } = await lab.submit({ jobs: [osTest('hangs', { HANG_MODULE: 'install', STUBBORN_CHILD: '1', ESCAPED_CHILD: '1' })] });
+    const { job, pgid, stubborn } = await runnerIn(jobs[0]!.id, 'install');
+    // A descendant that left the group (setsid) and ignores SIGTERM: found by its environment.
+    const escaped = Number(await fs.readFile(path.join(lab.workDirOf(job.hostId!), 'jobs', job.id, 'results', 'escaped.pid'), 'utf8'));
+    expect(isAlive(pgid) && isAlive(stubborn) && isAlive(escaped)).toBe(true);
+    expect(groupMembers(pgid)).not.toContain(escaped);
     await lab.submitter.cancelJob(jobs[0]!.id, 'no longer needed');
     const view = await lab.waitForSubmission(id);
     expect(view.result).toBe('cancelled');
     expect(view.jobs[0]!.result).toEqual({ kind: 'cancelled', reason: 'cancelled by tester: no longer needed' });
     expect(groupMembers(pgid)).toEqual([]);
     expect(isAlive(stubborn)).toBe(false);
+    await waitFor('the escaped child to be stopped', () => !isAlive(escaped), 10_000, 50);
   });
 
   it('is aborted when its runner exceeds timeoutMs, saying so, with nothing left running', async () => {

@@ -1,7 +1,9 @@
 /**
  * @module Runner processes as process groups: spawned detached (their own group), stopped
  * with SIGTERM to the whole group and SIGKILL after a grace period, and awaited until no
- * member is left, so nothing a runner forked outlives its job.
+ * member is left, so nothing a runner forked outlives its job. A process that left the
+ * group (`setsid`, a daemon's double fork) is still found by the marker in the environment
+ * it inherited (`TESTBAY_JOB_ID=<job>`) and stopped the same way.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
@@ -17,6 +19,8 @@ export interface Exit {
 export interface RunnerProcess {
   child: ChildProcess;
   pid: number;
+  /** when the runner started, in clock ticks since boot (/proc/<pid>/stat): processes started before it are not its descendants */
+  startTicks: number;
   exited: Promise<Exit>;
   /** resolves when the runner's stdio is closed (all output read) */
   closed: Promise<void>;
@@ -51,7 +55,7 @@ export function spawnGroup(
       child.off('error', reject);
       const exited = new Promise<Exit>((done) => child.once('exit', (code, signal) => done({ code, signal })));
       const closed = new Promise<void>((done) => child.once('close', () => done()));
-      resolve({ child, pid: child.pid!, exited, closed });
+      resolve({ child, pid: child.pid!, exited, closed, startTicks: startTicksOf(child.pid!) ?? 0 });
     });
   });
 }
@@ -99,6 +103,94 @@ export function groupMembers(pgid: number): number[] {
     }
   }
   return members;
+}
+
+/** Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot. */
+export function startTicksOf(pid: number): number | undefined {
+  try {
+    return startTicks(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function startTicks(stat: string): number {
+  // after "pid (comm) ": state is field 3, starttime field 22
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+}
+
+/**
+ * Live processes outside group `pgid` whose environment carries `marker` (`KEY=value`):
+ * a runner's descendants that left its group. Only processes started since `sinceTicks`
+ * have their environment read. /proc is read synchronously (a few µs a file: async reads
+ * through the thread pool cost four times as much and slow the next job of a chain down),
+ * 64 processes at a time with the event loop free in between.
+ */
+export async function escapedMembers(marker: string, pgid: number, sinceTicks: number): Promise<number[]> {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const pids = entries.filter((e) => /^\d+$/.test(e) && Number(e) !== process.pid);
+  const found: number[] = [];
+  for (let i = 0; i < pids.length; i += 64) {
+    if (i > 0) await new Promise((r) => setImmediate(r));
+    for (const pid of pids.slice(i, i + 64)) {
+      const stat = readOr(`/proc/${pid}/stat`);
+      if (!stat || startTicks(stat) < sinceTicks || isMember(stat, pgid) || !isLive(stat)) continue;
+      if ((readOr(`/proc/${pid}/environ`) ?? '').split('\0').includes(marker)) found.push(Number(pid));
+    }
+  }
+  return found;
+}
+
+function readOr(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stops a runner's descendants that left its group (see escapedMembers): SIGTERM, then
+ * SIGKILL after graceMs to whatever is left. Returns the pids it found.
+ */
+export async function stopEscaped(marker: string, pgid: number, sinceTicks: number, graceMs: number): Promise<number[]> {
+  const found = await escapedMembers(marker, pgid, sinceTicks);
+  if (found.length === 0) return [];
+  for (const pid of found) signalPid(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  let left = found.filter(isPidLive);
+  while (left.length > 0 && Date.now() < deadline) {
+    await sleep(25);
+    left = left.filter(isPidLive);
+  }
+  for (const pid of left) signalPid(pid, 'SIGKILL');
+  return found;
+}
+
+function isPidLive(pid: number): boolean {
+  try {
+    return isLive(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+function isLive(stat: string): boolean {
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state !== 'Z' && state !== 'X';
+}
+
+function signalPid(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // gone already
+  }
 }
 
 /** A /proc/<pid>/stat line of a live (not zombie) member of the group. */

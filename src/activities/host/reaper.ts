@@ -8,26 +8,29 @@
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { groupMembers, stopGroup } from './process-group.js';
+import { groupMembers, stopEscaped, stopGroup } from './process-group.js';
+import { runnerMarker } from './runner-env.js';
 import { guardGroup, unguardGroup } from './runner-guard.js';
 
 const dirOf = (workDir: string) => path.join(workDir, 'runners');
 
 /** Records a running job's process group: for the runner guard now, and on disk for the reaper. */
-export async function rememberRunner(workDir: string, jobId: string, pgid: number, graceMs: number): Promise<void> {
-  guardGroup(pgid, graceMs);
+export async function rememberRunner(workDir: string, jobId: string, pgid: number, graceMs: number, startTicks = 0): Promise<void> {
+  guardGroup(pgid, graceMs, runnerMarker(jobId), startTicks);
   await fs.mkdir(dirOf(workDir), { recursive: true });
+  await fs.writeFile(path.join(dirOf(workDir), `${jobId}.start`), String(startTicks));
   await fs.writeFile(path.join(dirOf(workDir), `${jobId}.pid`), String(pgid));
 }
 
 export async function forgetRunner(workDir: string, jobId: string, pgid: number): Promise<void> {
   unguardGroup(pgid);
   await fs.rm(path.join(dirOf(workDir), `${jobId}.pid`), { force: true });
+  await fs.rm(path.join(dirOf(workDir), `${jobId}.start`), { force: true });
 }
 
 function belongsToJob(pid: number, jobId: string): boolean {
   try {
-    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`TESTBAY_JOB_ID=${jobId}`);
+    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(runnerMarker(jobId));
   } catch {
     return false;
   }
@@ -41,11 +44,17 @@ export async function reapStaleRunners(workDir: string, graceMs: number): Promis
     if (!file.endsWith('.pid')) continue;
     const jobId = file.slice(0, -4);
     const pgid = Number(await fs.readFile(path.join(dirOf(workDir), file), 'utf8'));
-    if (Number.isInteger(pgid) && pgid > 1 && groupMembers(pgid).some((pid) => belongsToJob(pid, jobId))) {
-      await stopGroup(pgid, graceMs);
-      reaped.push(jobId);
+    const startFile = path.join(dirOf(workDir), `${jobId}.start`);
+    const startTicks = Number(await fs.readFile(startFile, 'utf8').catch(() => '0')) || 0;
+    if (Number.isInteger(pgid) && pgid > 1) {
+      const inGroup = groupMembers(pgid).some((pid) => belongsToJob(pid, jobId));
+      if (inGroup) await stopGroup(pgid, graceMs);
+      // What left the group still carries the job's marker (processes started since the runner).
+      const escaped = await stopEscaped(runnerMarker(jobId), pgid, startTicks, graceMs);
+      if (inGroup || escaped.length > 0) reaped.push(jobId);
     }
     await fs.rm(path.join(dirOf(workDir), file), { force: true });
+    await fs.rm(startFile, { force: true });
   }
   return reaped;
 }

@@ -10,6 +10,9 @@ const PASS_THROUGH = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDI
 
 export const PROGRESS_FD = 3;
 
+/** What every process a runner starts inherits in its environment: how its descendants are found even outside its process group. */
+export const runnerMarker = (jobId: string) => `TESTBAY_JOB_ID=${jobId}`;
+
 export interface RunnerDirs {
   workDir: string;
   resultsDir: string;

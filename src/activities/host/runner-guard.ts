@@ -33,9 +33,12 @@ function guardProcess(graceMs: number): ChildProcess | undefined {
   }
 }
 
-/** The guard stops this group if the host dies before `unguardGroup`. */
-export function guardGroup(pgid: number, graceMs: number): void {
-  guardProcess(graceMs)?.stdin?.write(`+${pgid}\n`);
+/**
+ * The guard stops this group if the host dies before `unguardGroup`, and the processes
+ * that left it but carry `marker` in their environment (started since `startTicks`).
+ */
+export function guardGroup(pgid: number, graceMs: number, marker: string, startTicks: number): void {
+  guardProcess(graceMs)?.stdin?.write(`+${pgid} ${startTicks} ${marker}\n`);
 }
 
 export function unguardGroup(pgid: number): void {
