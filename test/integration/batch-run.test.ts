@@ -72,8 +72,12 @@ describe('batch runs', () => {
       return stored.length > 0 && (await runOf(id)).state === 'running' ? stored : undefined;
     }, 30_000, 200);
     expect(early.length).toBeLessThan(30);
-    const busy = await waitFor('a batch out', async () => (await runOf(id)).running[0]);
-    const progress = await waitFor('the batch record to say which test runs', async () => (await lab.api.job(busy.batchId)).progress, 10_000);
+    // A batch out whose record says which test runs (one caught between its last test and its end says none).
+    const progress = await waitFor('a batch record to say which test runs', async () => {
+      const busy = (await runOf(id)).running[0];
+      const p = busy && (await lab.api.job(busy.batchId)).progress;
+      return p?.module !== undefined ? p : undefined;
+    }, 10_000, 50);
     expect(progress).toMatchObject({ module: expect.stringMatching(/^t\d+$/), message: expect.stringMatching(/^\d of 5 tests done$/) });
     // The run's view says which test each batch out runs now; GET /jobs/<run id> shows the run.
     const now = await waitFor('the run view to name the current test', async () => (await runOf(id)).running.find((b) => b.current !== undefined), 10_000, 100);
