@@ -4,11 +4,10 @@
  * retries exhausted, no host left, and a frozen (SIGSTOP) host whose late results are
  * refused and whose runner is stopped when it wakes.
  */
-import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { groupMembers } from '../../src/activities/host/process-group.js';
+import { groupMembers, isPidLive as processAlive } from '../../src/activities/host/process-group.js';
 import type { JobView, SubmissionView } from '../../src/domain/views.js';
 import { osTest, TestLab, waitFor } from '../helpers/lab.js';
 
@@ -36,13 +35,6 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-const processAlive = (pid: number): boolean => {
-  try {
-    return !/^\d+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-};
 const attempts = (v: SubmissionView, name: string): JobView[] => v.jobs.filter((j) => j.name === name).sort((a, b) => a.attempt - b.attempt);
 
 /** Waits until the job runs in `module`; returns the host and the runner's process group. */

@@ -5,12 +5,11 @@
  * deadline, or stops one that outlives it with "host … shutting down", leaving no process
  * and no lease behind.
  */
-import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { decode } from 'fast-png';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { groupMembers } from '../../src/activities/host/process-group.js';
+import { groupMembers, isPidLive as isAlive } from '../../src/activities/host/process-group.js';
 import { osTest, TestLab, waitFor } from '../helpers/lab.js';
 
 let lab: TestLab;
@@ -22,14 +21,6 @@ afterAll(async () => {
 });
 
 const on = (slot: string) => ({ hostRequires: [`slot == ${slot}`] });
-
-function isAlive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 describe('while a job runs, its host', () => {
   it('uploads each finished test and each new screenshot, optimised, before the runner ends', async () => {

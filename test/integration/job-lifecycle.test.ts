@@ -2,11 +2,10 @@
  * One job end to end on a real Temporal dev server with real host processes: passed,
  * failed (never retried), cancelled (the whole process group stopped) and timed out.
  */
-import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { groupMembers } from '../../src/activities/host/process-group.js';
+import { groupMembers, isPidLive as isAlive } from '../../src/activities/host/process-group.js';
 import { HostKey, ResultKey, SubmissionKey } from '../../src/workflows/search-attributes.js';
 import { osTest, TestLab, waitFor } from '../helpers/lab.js';
 
@@ -28,15 +27,6 @@ async function runnerIn(jobId: string, module: string) {
   const pgid = Number(await waitFor('the runner pid file', () => fs.readFile(path.join(workDir, 'runners', `${jobId}.pid`), 'utf8')));
   const stubborn = Number(await waitFor('the grandchild pid file', () => fs.readFile(path.join(workDir, 'jobs', jobId, 'results', 'stubborn.pid'), 'utf8').catch(() => undefined)));
   return { job, pgid, stubborn };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) [ZX]/.test(stat);
-  } catch {
-    return false;
-  }
 }
 
 describe('a job', () => {

@@ -4,13 +4,12 @@
  * priority, waiting reasons, impossible requests, phase deadlines, queue timeouts, restart,
  * search attributes, and leases that come back when their holder gave up or is gone.
  */
-import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { groupMembers } from '../../src/activities/host/process-group.js';
+import { groupMembers, isPidLive as isAlive } from '../../src/activities/host/process-group.js';
 import { CONTROL_TASK_QUEUE, SCHEDULER_WORKFLOW_ID } from '../../src/domain/ids.js';
 import { validateSpec } from '../../src/domain/parse-spec.js';
 import { buildPlan } from '../../src/domain/plan.js';
@@ -57,13 +56,6 @@ async function runnerIn(jobId: string, module: string) {
   const pgid = Number(await waitFor('the runner pid file', () => fs.readFile(path.join(workDir, 'runners', `${jobId}.pid`), 'utf8')));
   const stubborn = Number(await waitFor('the grandchild pid file', () => fs.readFile(path.join(workDir, 'jobs', jobId, 'results', 'stubborn.pid'), 'utf8').catch(() => undefined)));
   return { pgid, stubborn };
-}
-function isAlive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
 }
 /** The scheduler's own view, with lease tokens (the API hides them). */
 const schedulerLab = () => lab.temporal.workflow.getHandle(SCHEDULER_WORKFLOW_ID).query(labQuery);

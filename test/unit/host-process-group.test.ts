@@ -3,14 +3,14 @@
  * event loop (a host stopping one runner goes on heartbeating the others); stopping a group
  * leaves nothing. Also the host's upload-tick setting, which the issue bounds at 2 s.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { reapStaleRunners } from '../../src/activities/host/reaper.js';
-import { escapedMembers, groupMembers, liveMembers, spawnGroup, startTicksOf, stopEscaped, stopGroup } from '../../src/activities/host/process-group.js';
+import { escapedMembers, groupMembers, liveMembers, spawnGroup, startTicksOf, stopEscaped, stopGroup, isPidLive as alive } from '../../src/activities/host/process-group.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
 describe('a runner process group', () => {
@@ -32,14 +32,6 @@ describe('a runner process group', () => {
     expect(await liveMembers(runner.pid)).toEqual([]);
   });
 });
-
-const alive = (pid: number): boolean => {
-  try {
-    return !/^\d+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-};
 
 describe('a runner descendant that left the group', () => {
   it('is found by the marker in its environment and stopped, and a process started before the runner is left alone', async () => {

@@ -15,9 +15,9 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { LIST_CHUNK_BYTES, MAX_BATCH_TESTS, type ListedTests } from '../../domain/batch-work.js';
 import { ErrorType } from '../../domain/errors.js';
 import type { HostDeps } from './deps.js';
-import { spawnGroup, stopEscaped, stopGroup } from './process-group.js';
+import { spawnGroup, stopGroup } from './process-group.js';
 import { forgetRunner, rememberRunner } from './reaper.js';
-import { runnerEnv, runnerMarker } from './runner-env.js';
+import { runnerEnv } from './runner-env.js';
 
 const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 const TIMEOUT_MS = 5 * 60_000;
@@ -64,7 +64,7 @@ export function createListTests(deps: HostDeps) {
       throw fail(`${what} could not start: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
     // Recorded like a runner: the guard and the reaper stop it if this host dies.
-    await rememberRunner(deps.workDir, run.jobId, child.pid, deps.killGraceMs, child.startTicks);
+    await rememberRunner(deps.workDir, run.jobId, child, deps.killGraceMs);
     // Stopped as a whole group: on cancel, timeout or too much output.
     let stoppedWhy: string | undefined;
     const stopIt = (why: string) => {
@@ -81,13 +81,12 @@ export function createListTests(deps: HostDeps) {
     const exit = await child.exited;
     try {
       await stopGroup(child.pid, Math.min(deps.killGraceMs, 2_000));
-      await stopEscaped(runnerMarker(run.jobId), child.pid, child.startTicks, Math.min(deps.killGraceMs, 2_000));
       await Promise.race([child.closed, sleep(2_000)]);
     } finally {
       clearTimeout(timer);
       clearInterval(beat);
       ctx.cancellationSignal.removeEventListener('abort', onCancel);
-      await forgetRunner(deps.workDir, run.jobId, child.pid);
+      await forgetRunner(deps.workDir, run.jobId, child, Math.min(deps.killGraceMs, 2_000), deps.log);
     }
     if (tooBig) stoppedWhy ??= `printed more than ${MAX_OUTPUT_BYTES} bytes`;
     if (stoppedWhy !== undefined) throw fail(`${what} ${stoppedWhy}`);

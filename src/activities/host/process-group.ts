@@ -140,10 +140,15 @@ export async function escapedMembers(marker: string, pgid: number, sinceTicks: n
     for (const pid of pids.slice(i, i + 64)) {
       const stat = readOr(`/proc/${pid}/stat`);
       if (!stat || startTicks(stat) < sinceTicks || isMember(stat, pgid) || !isLive(stat)) continue;
-      if ((readOr(`/proc/${pid}/environ`) ?? '').split('\0').includes(marker)) found.push(Number(pid));
+      if (carriesMarker(Number(pid), marker)) found.push(Number(pid));
     }
   }
   return found;
+}
+
+/** Whether the process's environment (as it was exec'ed) has `marker` (`KEY=value`). */
+export function carriesMarker(pid: number, marker: string): boolean {
+  return (readOr(`/proc/${pid}/environ`) ?? '').split('\0').includes(marker);
 }
 
 function readOr(file: string): string | undefined {
@@ -172,7 +177,8 @@ export async function stopEscaped(marker: string, pgid: number, sinceTicks: numb
   return found;
 }
 
-function isPidLive(pid: number): boolean {
+/** Whether the process exists and is not a zombie. */
+export function isPidLive(pid: number): boolean {
   try {
     return isLive(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {

@@ -5,35 +5,36 @@
  * The runner guard (runner-guard.ts) stops them as soon as the host dies; this is the
  * fallback for a guard that died with it.
  */
-import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { groupMembers, stopEscaped, stopGroup } from './process-group.js';
+import type { Logger } from '../../logger.js';
+import { carriesMarker, groupMembers, stopEscaped, stopGroup, type RunnerProcess } from './process-group.js';
 import { runnerMarker } from './runner-env.js';
 import { guardGroup, unguardGroup } from './runner-guard.js';
 
 const dirOf = (workDir: string) => path.join(workDir, 'runners');
 
+/** A runner as the guard and the reaper know it: its process group and when it started. */
+type Runner = Pick<RunnerProcess, 'pid' | 'startTicks'>;
+
 /** Records a running job's process group: for the runner guard now, and on disk for the reaper. */
-export async function rememberRunner(workDir: string, jobId: string, pgid: number, graceMs: number, startTicks = 0): Promise<void> {
-  guardGroup(pgid, graceMs, runnerMarker(jobId), startTicks);
+export async function rememberRunner(workDir: string, jobId: string, runner: Runner, graceMs: number): Promise<void> {
+  guardGroup(runner.pid, graceMs, runnerMarker(jobId), runner.startTicks);
   await fs.mkdir(dirOf(workDir), { recursive: true });
-  await fs.writeFile(path.join(dirOf(workDir), `${jobId}.start`), String(startTicks));
-  await fs.writeFile(path.join(dirOf(workDir), `${jobId}.pid`), String(pgid));
+  await fs.writeFile(path.join(dirOf(workDir), `${jobId}.start`), String(runner.startTicks));
+  await fs.writeFile(path.join(dirOf(workDir), `${jobId}.pid`), String(runner.pid));
 }
 
-export async function forgetRunner(workDir: string, jobId: string, pgid: number): Promise<void> {
-  unguardGroup(pgid);
+/**
+ * Once the runner's group is stopped: stops its descendants that left the group (setsid, a
+ * daemon), found by the job's marker in their environment, then drops the records.
+ */
+export async function forgetRunner(workDir: string, jobId: string, runner: Runner, graceMs: number, log: Pick<Logger, 'warn'>): Promise<void> {
+  const escaped = await stopEscaped(runnerMarker(jobId), runner.pid, runner.startTicks, graceMs);
+  if (escaped.length > 0) log.warn('stopped processes that left the runner group', { job: jobId, pids: escaped });
+  unguardGroup(runner.pid);
   await fs.rm(path.join(dirOf(workDir), `${jobId}.pid`), { force: true });
   await fs.rm(path.join(dirOf(workDir), `${jobId}.start`), { force: true });
-}
-
-function belongsToJob(pid: number, jobId: string): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(runnerMarker(jobId));
-  } catch {
-    return false;
-  }
 }
 
 /** Stops every recorded runner group still alive; returns the job ids it reaped. */
@@ -47,7 +48,7 @@ export async function reapStaleRunners(workDir: string, graceMs: number): Promis
     const startFile = path.join(dirOf(workDir), `${jobId}.start`);
     const startTicks = Number(await fs.readFile(startFile, 'utf8').catch(() => '0')) || 0;
     if (Number.isInteger(pgid) && pgid > 1) {
-      const inGroup = groupMembers(pgid).some((pid) => belongsToJob(pid, jobId));
+      const inGroup = groupMembers(pgid).some((pid) => carriesMarker(pid, runnerMarker(jobId)));
       if (inGroup) await stopGroup(pgid, graceMs);
       // What left the group still carries the job's marker (processes started since the runner).
       const escaped = await stopEscaped(runnerMarker(jobId), pgid, startTicks, graceMs);

@@ -21,10 +21,10 @@ import { lateResultsSignal } from '../../workflows/batch-run-messages.js';
 import type { HostDeps } from './deps.js';
 import { readJUnitResults } from './junit.js';
 import { LeaseRevokedError, LogSync } from './log-sync.js';
-import { spawnGroup, stopEscaped, stopGroup } from './process-group.js';
+import { spawnGroup, stopGroup } from './process-group.js';
 import { ProgressFile, readProgressStream, type ProgressLine } from './progress.js';
 import { forgetRunner, rememberRunner } from './reaper.js';
-import { runnerEnv, runnerMarker } from './runner-env.js';
+import { runnerEnv } from './runner-env.js';
 
 /** Why the host stopped the runner: a person's cancel, a deadline, a shutdown, or a fenced attempt. */
 type Stop = { why: 'cancel' | 'timeout' | 'shutdown' | 'fenced'; reason: string };
@@ -119,7 +119,7 @@ export function createRunBatch(deps: HostDeps) {
       deps.log.info('stopping batch runner', { batch: a.batchId, why: s.why, reason: s.reason });
       void stopGroup(pgid, deps.killGraceMs);
     };
-    await rememberRunner(deps.workDir, a.batchId, pgid, deps.killGraceMs, runner.startTicks);
+    await rememberRunner(deps.workDir, a.batchId, runner, deps.killGraceMs);
 
     const heartbeat = setInterval(beatNow, 1_000);
     // Uploads (log, progress on the batch's record) one tick at a time: a slow API skips ticks, they do not pile up.
@@ -164,8 +164,6 @@ export function createRunBatch(deps: HostDeps) {
     const exit = await runner.exited;
     try {
       await stopGroup(pgid, Math.min(deps.killGraceMs, 2_000));
-      const escaped = await stopEscaped(runnerMarker(a.batchId), pgid, runner.startTicks, Math.min(deps.killGraceMs, 2_000));
-      if (escaped.length > 0) deps.log.warn('stopped processes that left the batch runner group', { batch: a.batchId, pids: escaped });
       await Promise.race([runner.closed, sleep(2_000)]);
     } finally {
       clearInterval(heartbeat);
@@ -177,7 +175,7 @@ export function createRunBatch(deps: HostDeps) {
       ctx.cancellationSignal.removeEventListener('abort', onCancel);
       deps.shutdown.removeEventListener('abort', onShutdown);
       await progressFile.close();
-      await forgetRunner(deps.workDir, a.batchId, pgid);
+      await forgetRunner(deps.workDir, a.batchId, runner, Math.min(deps.killGraceMs, 2_000), deps.log);
     }
     await new Promise<void>((resolve) => log.end(resolve));
     await uploading;

@@ -25,8 +25,8 @@ import { LeaseRevokedError, LogSync } from './log-sync.js';
 import { ProgressFile, readProgressStream, type ProgressLine } from './progress.js';
 import { TestResults } from './test-results.js';
 import type { HostSteps } from './steps.js';
-import { spawnGroup, stopEscaped, stopGroup, type Exit } from './process-group.js';
-import { runnerEnv, runnerMarker } from './runner-env.js';
+import { spawnGroup, stopGroup, type Exit } from './process-group.js';
+import { runnerEnv } from './runner-env.js';
 import { forgetRunner, rememberRunner } from './reaper.js';
 
 type StopWhy = NonNullable<RunnerExit['stoppedBy']>;
@@ -157,7 +157,7 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
         durationMs: Date.now() - started,
       };
     }
-    await rememberRunner(deps.workDir, run.jobId, runner.pid, deps.killGraceMs, runner.startTicks);
+    await rememberRunner(deps.workDir, run.jobId, runner, deps.killGraceMs);
 
     const stop = (why: StopWhy) => {
       if (stoppedBy) return;
@@ -251,15 +251,12 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
     });
     // The verdict is known: the next job of the chain, queued on this host, may start now.
     onResult(result);
-    // Descendants that left the runner's group (setsid, a daemon) go too: found by their environment.
-    const escaped = await stopEscaped(runnerMarker(run.jobId), runner.pid, runner.startTicks, Math.min(deps.killGraceMs, 2_000));
-    if (escaped.length > 0) deps.log.warn('stopped processes that left the runner group', { job: run.jobId, pids: escaped });
 
     await new Promise<void>((resolve) => log.end(resolve));
     await ticking;
     await artifactPass;
     await Promise.all([
-      forgetRunner(deps.workDir, run.jobId, runner.pid),
+      forgetRunner(deps.workDir, run.jobId, runner, Math.min(deps.killGraceMs, 2_000), deps.log),
       testResults.save(),
       fs.writeFile(path.join(jobDir, 'tests.json'), JSON.stringify(cases)).catch(() => undefined),
     ]);
