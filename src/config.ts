@@ -11,7 +11,7 @@ import { validateSpec } from './domain/parse-spec.js';
 const port = z.coerce.number().int().min(0).max(65535);
 const ms = z.coerce.number().int().positive();
 
-export const DEFAULT_PORTS = { api: 8780, temporal: 7733, temporalUi: 8733 } as const;
+export const DEFAULT_PORTS = { api: 8780, temporal: 7733, temporalUi: 8733, controlMetrics: 8781 } as const;
 
 const schema = z
   .object({
@@ -23,6 +23,7 @@ const schema = z
     TESTBAY_TOKENS: z.string().min(1).optional(),
     TESTBAY_HOST_TOKEN: z.string().min(1).optional(),
     TESTBAY_CONTROL_TOKEN: z.string().min(1).optional(),
+    TESTBAY_CONTROL_METRICS_PORT: port.optional(),
     TESTBAY_WORKFLOW_BUNDLE: z.string().min(1).optional(),
     TESTBAY_TEMPORAL_PORT: port.default(DEFAULT_PORTS.temporal),
     TESTBAY_TEMPORAL_UI_PORT: port.default(DEFAULT_PORTS.temporalUi),
@@ -45,6 +46,7 @@ const schema = z
     TESTBAY_BATCH_SHARD_TESTS: z.coerce.number().int().min(10).max(20_000).default(2_000),
     TESTBAY_SCHEDULER_MAX_HISTORY: z.coerce.number().int().min(100).default(4_000),
     TESTBAY_LEASE_CHECK_MS: z.coerce.number().int().min(1_000).default(60_000),
+    TESTBAY_RECONCILE_EVERY_MS: z.coerce.number().int().min(1_000).default(30_000),
     TESTBAY_CONTROL_WORKFLOW_CACHE: z.coerce.number().int().min(10).default(10_000),
     TESTBAY_KILL_GRACE_MS: ms.default(10_000),
     // Hosts must send a running job's log at least every 2 s.
@@ -84,6 +86,10 @@ const schema = z
       workflowBundle: e.TESTBAY_WORKFLOW_BUNDLE,
       /** workflows a control worker keeps cached (each a few tens of kB) */
       controlWorkflowCache: e.TESTBAY_CONTROL_WORKFLOW_CACHE,
+      /** where the control worker serves its own Prometheus metrics (GET /metrics); none when unset */
+      controlMetricsPort: e.TESTBAY_CONTROL_METRICS_PORT,
+      /** how often the reconcile schedule looks for submissions whose workflow is gone */
+      reconcileEveryMs: e.TESTBAY_RECONCILE_EVERY_MS,
       temporal: {
         address: e.TEMPORAL_ADDRESS ?? `127.0.0.1:${e.TESTBAY_TEMPORAL_PORT}`,
         namespace: e.TEMPORAL_NAMESPACE,

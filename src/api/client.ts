@@ -14,6 +14,7 @@ import type { Plan } from '../domain/plan.js';
 import type { LateReport } from '../domain/batch-ledger.js';
 import type { SessionInfo } from './routes/session.js';
 import type { LabWithJobs } from './host-jobs.js';
+import type { TaskFailureReport } from '../workers/task-failures.js';
 
 export class ApiError extends Error {
   constructor(
@@ -231,6 +232,14 @@ export class TestbayClient {
   }
   registerSubmission(record: SubmissionRecord): Promise<void> {
     return this.json('PUT', `/internal/submissions/${encodeURIComponent(record.id)}/record`, record);
+  }
+  /** A control worker's failed workflow tasks, for the hosts page (control token). */
+  reportTaskFailures(report: TaskFailureReport): Promise<void> {
+    return this.json('PUT', `/internal/control-workers/${encodeURIComponent(report.worker)}/task-failures`, report);
+  }
+  /** Ends the running submissions whose workflow is gone (control token). */
+  reconcile(): Promise<{ ended: string[] }> {
+    return this.json('POST', '/internal/reconcile', {});
   }
   recordSubmission(view: SubmissionView): Promise<void> {
     return this.json('PUT', `/internal/submissions/${encodeURIComponent(view.id)}`, view);

@@ -10,6 +10,7 @@ import { connectClient } from '../temporal/connection.js';
 import { createApp } from './app.js';
 import { TokenRegistry } from './auth.js';
 import { FsResultStore } from './store/fs-store.js';
+import { TaskFailureReports } from './task-failure-reports.js';
 import { TemporalGateway } from './temporal-gateway.js';
 import path from 'node:path';
 
@@ -39,6 +40,7 @@ export async function startServer(config: Config, log: Logger, port = config.api
     maxArtifactBytes: config.api.maxArtifactBytes,
     temporalWebUrl: config.temporal.webUrl,
     namespace: config.temporal.namespace,
+    taskFailures: new TaskFailureReports(),
     log,
   });
   const server = await new Promise<Server>((resolve, reject) => {

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import { newToken, type TokenEntry } from '../api/auth.js';
-import { labFile, tokensFile, type Config } from '../config.js';
+import { DEFAULT_PORTS, labFile, tokensFile, type Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { findTemporalBinary, PROJECT_ROOT } from '../temporal/binary.js';
 import { startDevServer, type DevServer } from '../temporal/dev-server.js';
@@ -205,7 +205,8 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
     const api = spawnPart('api', ['server'], base);
     children.push(api);
     await waitForApi(config.api.url, api, stopped);
-    children.push(spawnPart('control', ['control'], { ...base, TESTBAY_CONTROL_TOKEN: tokens.control }));
+    const controlMetricsPort = process.env.TESTBAY_CONTROL_METRICS_PORT ?? String(DEFAULT_PORTS.controlMetrics);
+    children.push(spawnPart('control', ['control'], { ...base, TESTBAY_CONTROL_TOKEN: tokens.control, TESTBAY_CONTROL_METRICS_PORT: controlMetricsPort }));
     for (const hostId of LOCAL_HOSTS) {
       children.push(
         spawnPart(
@@ -228,6 +229,7 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
         `  API                 ${config.api.url}/api/v1  (docs ${config.api.url}/api/v1/docs, metrics ${config.api.url}/metrics)`,
         `  Temporal Web UI     ${config.temporal.webUrl}  (namespace ${config.temporal.namespace})`,
         `  Temporal gRPC       ${address}`,
+        `  control metrics     http://127.0.0.1:${controlMetricsPort}/metrics  (workflow task failures)`,
         `  hosts               ${LOCAL_HOSTS.join(', ')} (worker class "local")`,
         `  data dir            ${config.dataDir}`,
         `  submit token        ${tokens.submit}`,

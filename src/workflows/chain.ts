@@ -33,6 +33,7 @@ import { isHostLost, resultOfFailure, type Phase } from './failures.js';
 import { cancelSignal } from './messages.js';
 import { releaseLeaseSignal } from './scheduler-messages.js';
 import { ResultKey } from './search-attributes.js';
+import { Pending, signalIfRunning } from './signal.js';
 
 export type JobRunSpec = Pick<Job, 'runner' | 'settings' | 'timeoutMs' | 'provisionTimeoutMs' | 'assets' | 'tests'>;
 
@@ -98,7 +99,8 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
   /** what runTests said, before uploads: enough to prepare the next job early */
   const tentative: Record<string, JobResult> = {};
   const byName = new Map(input.jobs.map((j) => [j.name, j]));
-  const background = new Set<Promise<unknown>>();
+  /** records being written and faults being reported: settled before the lease goes back */
+  const background = new Pending();
   let stop: Stop | undefined;
   /** name of the job during which the host was lost */
   let lost: string | undefined;
@@ -188,18 +190,13 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     reason: `host ${hostId} was lost while running \`${lost}\`, before \`${job.name}\` could start`,
   });
 
-  const track = (p: Promise<unknown>) => {
-    background.add(p);
-    void p.finally(() => background.delete(p));
-  };
-
   // Every job of the chain is opened at once, under this lease: the records (with the token
   // uploads must carry) exist before any job uploads, at the cost of one activity.
   const toOpen = input.jobs.filter((j) => j.preSkipped === undefined);
   const opening = CancellationScope.nonCancellable(() =>
     control.openJobs(toOpen.map((j) => ({ jobId: j.id, submissionId: input.submissionId, name: j.name, attempt: input.attempt, hostId, leaseToken: input.leaseToken, setNumber: input.setNumber }))),
   );
-  track(opening);
+  background.add(opening);
 
   /** Provisions the host for the job (its record is being opened meanwhile). */
   const prepare = async (job: ChainJob): Promise<Attempt<Prepared>> => {
@@ -249,7 +246,7 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     if (flushing || finishing.length === 0) return;
     flushing = true;
     const batch = finishing.splice(0);
-    track(
+    background.add(
       CancellationScope.nonCancellable(async () => {
         await opening;
         await control.finishJobs(batch);
@@ -268,15 +265,9 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
       finishing.push({ jobId: job.id, leaseToken: input.leaseToken, result });
       flush();
     }
-    track(
-      (async () => {
-        if (input.reportFaultsTo && (result.kind === 'failed' || result.kind === 'aborted')) {
-          await getExternalWorkflowHandle(input.reportFaultsTo)
-            .signal(chainFaultSignal, { hostId, jobName: job.name, result })
-            .catch((err: unknown) => log.warn('could not report a fault to the recipe set', { error: String(err) }));
-        }
-      })(),
-    );
+    if (input.reportFaultsTo && (result.kind === 'failed' || result.kind === 'aborted')) {
+      background.add(signalIfRunning(getExternalWorkflowHandle(input.reportFaultsTo), chainFaultSignal, { hostId, jobName: job.name, result }));
+    }
   };
 
   /** A job's run ended (tentative) and then its uploads (final): what follows from each. */
@@ -348,10 +339,13 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     await Promise.all(finals.values());
   } finally {
     await CancellationScope.nonCancellable(async () => {
-      while (background.size > 0) await Promise.all([...background]);
-      const outcomes = input.jobs.flatMap((j) => (results[j.id] ? [{ jobId: j.id, result: results[j.id]! }] : []));
-      // Awaited: a workflow that ends with the signal still outstanding never sends it.
-      await getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(releaseLeaseSignal, { hostId, token: input.leaseToken, outcomes });
+      try {
+        await background.drain();
+      } finally {
+        const outcomes = input.jobs.flatMap((j) => (results[j.id] ? [{ jobId: j.id, result: results[j.id]! }] : []));
+        // Awaited: a workflow that ends with the signal still outstanding never sends it.
+        await getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(releaseLeaseSignal, { hostId, token: input.leaseToken, outcomes });
+      }
     });
   }
   upsertSearchAttributes([{ key: ResultKey, value: summarize(Object.values(results)) }]);

@@ -46,6 +46,7 @@ async function devEnv(): Promise<{ dataDir: string; env: Record<string, string> 
     TESTBAY_PORT: String(await freePort()),
     TESTBAY_TEMPORAL_PORT: String(await freePort()),
     TESTBAY_TEMPORAL_UI_PORT: String(await freePort()),
+    TESTBAY_CONTROL_METRICS_PORT: String(await freePort()),
   };
   return { dataDir, env };
 }

@@ -3,7 +3,7 @@
  * activities in the control worker. They go through the API (the store's one writer),
  * so the job record and its lease token are where uploads are checked.
  */
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, log } from '@temporalio/activity';
 import { ApiError, type TestbayClient } from '../../api/client.js';
 import { ErrorType } from '../../domain/errors.js';
 import type { OpenJobInput, SubmissionRecord } from '../../api/store/result-store.js';
@@ -86,9 +86,22 @@ export function createControlActivities({ api: client }: ControlDeps) {
     async recordLateReport(input: { runJobId: string; report: LateReport }): Promise<void> {
       await api.addLateReport(input.runJobId, input.report);
     },
-    /** Keeps the final job table beyond Temporal's retention. */
+    /** Asks the API to end the submissions whose workflow is gone (the reconcile schedule). */
+    async reconcileSubmissions(): Promise<string[]> {
+      return (await api.reconcile()).ended;
+    },
+    /**
+     * Keeps the final job table beyond Temporal's retention. It is written once: when the
+     * store already holds another (the submission was reconciled as aborted after its
+     * workflow was reset or terminated), that one stands.
+     */
     async recordSubmission(view: SubmissionView): Promise<void> {
-      await api.recordSubmission(view);
+      try {
+        await api.recordSubmission(view);
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 409)) throw err;
+        log.warn('the submission already has a final view; this one is not recorded', { id: view.id });
+      }
     },
   };
 }

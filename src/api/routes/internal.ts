@@ -4,13 +4,15 @@
  * verdicts (and the late reports of fenced batches), and store a submission's record (health checks) or final view.
  */
 import express, { Router } from 'express';
+import { compact } from '../../domain/compact.js';
 import type { JobResult } from '../../domain/outcome.js';
 import type { SubmissionView } from '../../domain/views.js';
 import { parseOr400, HttpError } from '../http-errors.js';
-import { authorize } from '../middleware.js';
+import { authorize, sameSecret } from '../middleware.js';
 import type { LateReport } from '../../domain/batch-ledger.js';
 import type { SubmissionRecord } from '../store/result-store.js';
-import { batchTestsBody, batchTestsQuery, finalViewBody, finishJobBody, jobIdParam, lateReportBody, openJobBody, submissionIdParam, submissionRecordBody, verdictsBody } from './api-schemas.js';
+import { taskFailureReportBody, batchRunNameParam, batchTestsBody, batchTestsQuery, finalViewBody, finishJobBody, jobIdParam, lateReportBody, openJobBody, submissionIdParam, submissionRecordBody, verdictsBody } from './api-schemas.js';
+import { reconcileRunning } from '../reconcile.js';
 import type { RouteDeps } from './deps.js';
 
 export function internalRoutes(deps: RouteDeps): Router {
@@ -30,21 +32,23 @@ export function internalRoutes(deps: RouteDeps): Router {
     const body = parseOr400(finishJobBody, req.body, 'body');
     const job = await store.getJob(id);
     if (!job) throw new HttpError(404, `no job ${id}`);
-    if (job.leaseToken !== body.leaseToken) throw new HttpError(409, `job ${id} is open under another lease`);
+    if (!sameSecret(body.leaseToken, job.leaseToken)) throw new HttpError(409, `job ${id} is open under another lease`);
     res.json(await store.finishJob(id, body.result as JobResult));
   });
 
   r.put('/internal/batch-runs/:submissionId/:runName/tests', control, express.json({ limit: '64mb' }), async (req, res) => {
     const submissionId = parseOr400(submissionIdParam, req.params.submissionId, 'submission id');
+    const runName = parseOr400(batchRunNameParam, req.params.runName, 'batch run name');
     const { tests } = parseOr400(batchTestsBody, req.body, 'body');
-    await store.putBatchTests(submissionId, String(req.params.runName), tests);
+    await store.putBatchTests(submissionId, runName, tests);
     res.status(204).end();
   });
 
   r.get('/internal/batch-runs/:submissionId/:runName/tests', control, async (req, res) => {
     const submissionId = parseOr400(submissionIdParam, req.params.submissionId, 'submission id');
+    const runName = parseOr400(batchRunNameParam, req.params.runName, 'batch run name');
     const { offset, limit } = parseOr400(batchTestsQuery, req.query, 'query');
-    res.json({ tests: await store.getBatchTests(submissionId, String(req.params.runName), offset, limit) });
+    res.json({ tests: await store.getBatchTests(submissionId, runName, offset, limit) });
   });
 
   r.put('/internal/jobs/:id/verdicts', control, express.json({ limit: '64mb' }), async (req, res) => {
@@ -76,6 +80,16 @@ export function internalRoutes(deps: RouteDeps): Router {
     if (view.id !== id) throw new HttpError(400, 'id in the body differs from the URL');
     await store.finishSubmission(view);
     res.status(204).end();
+  });
+
+  r.put('/internal/control-workers/:worker/task-failures', control, express.json({ limit: '256kb' }), (req, res) => {
+    const report = parseOr400(taskFailureReportBody, req.body, 'body');
+    deps.taskFailures.record(compact({ ...report, recent: report.recent.map((f) => compact(f)) }));
+    res.status(204).end();
+  });
+
+  r.post('/internal/reconcile', control, express.json({ limit: '1kb' }), async (_req, res) => {
+    res.json({ ended: await reconcileRunning(deps) });
   });
 
   return r;

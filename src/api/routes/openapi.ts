@@ -71,6 +71,7 @@ const SCHEMAS = {
   VerdictsBody: S.verdictsBody,
   SubmissionRecordBody: S.submissionRecordBody,
   FinalViewBody: S.finalViewBody,
+  TaskFailureReportBody: S.taskFailureReportBody,
   Error: S.errorBody,
 } satisfies Record<string, z.ZodType>;
 type SchemaName = keyof typeof SCHEMAS;
@@ -104,9 +105,9 @@ export const OPERATIONS: Operation[] = [
   { method: 'get', path: '/submissions', tag: 'submissions', summary: 'Recent submissions, newest first', permission: 'read', params: queryParams(S.listQuery), ok: { status: 200, schema: 'SubmissionList', description: 'summaries' } },
   { method: 'get', path: '/submissions/{id}', tag: 'submissions', summary: "A submission's jobs: state, result (kind, cause, reason), host, attempt, lineage, waiting reason, progress; its batch runs", permission: 'read', params: [submissionId], ok: { status: 200, schema: 'Submission', description: 'the live view' } },
   { method: 'get', path: '/submissions/{id}/plan', tag: 'submissions', summary: 'The plan: jobs with their dependencies, chains and recipe sets (the dependency graph)', permission: 'read', params: [submissionId], ok: { status: 200, schema: 'Plan', description: 'the plan' } },
-  { method: 'post', path: '/submissions/{id}/cancel', tag: 'submissions', summary: 'Cancel a submission', permission: 'submit', params: [submissionId], body: { schema: 'ReasonBody' }, ok: { status: 202, schema: 'Cancelling', description: 'cancelling' } },
+  { method: 'post', path: '/submissions/{id}/cancel', tag: 'submissions', summary: 'Cancel a submission', permission: 'submit', params: [submissionId], body: { schema: 'ReasonBody' }, ok: { status: 202, schema: 'Cancelling', description: 'cancelling (or 200: its workflow was gone, so it was ended as aborted)' } },
   { method: 'get', path: '/jobs/{id}', tag: 'jobs', summary: 'One job (or one batch of a batch run) with its tests, artifacts and Temporal Web links (kind job); a batch run (id <submission>.<n>) with its progress, notes and batches out now (kind batch-run)', permission: 'read', params: [jobId], ok: { status: 200, schema: 'JobOrBatchRun', description: 'the job or batch run' } },
-  { method: 'post', path: '/jobs/{id}/cancel', tag: 'jobs', summary: "Cancel a job's whole chain (or a batch run)", permission: 'submit', params: [jobId], body: { schema: 'ReasonBody' }, ok: { status: 202, schema: 'Cancelling', description: 'cancelling' } },
+  { method: 'post', path: '/jobs/{id}/cancel', tag: 'jobs', summary: "Cancel a job's whole chain (or a batch run)", permission: 'submit', params: [jobId], body: { schema: 'ReasonBody' }, ok: { status: 202, schema: 'Cancelling', description: 'cancelling (or 200: its workflow was gone, so it was ended as aborted)' } },
   { method: 'post', path: '/jobs/{id}/restart', tag: 'jobs', summary: 'Re-run a finished job (with its chain ancestors and, unless children is false, its dependants) as a new submission; a finished batch run reruns its failed and lost tests', permission: 'submit', params: [jobId], body: { schema: 'RestartBody' }, ok: { status: 201, schema: 'Accepted', description: 'the new submission' } },
   { method: 'get', path: '/jobs/{id}/log', tag: 'jobs', summary: "A job's (or a batch's) log; with follow=1 Server-Sent Events: `log` chunks from the first byte, then `end` with the result", permission: 'read', params: [jobId, ...queryParams(S.logQuery)], ok: { status: 200, type: 'text/plain', description: 'the log so far, or an event stream' } },
   { method: 'get', path: '/jobs/{id}/verdicts', tag: 'jobs', summary: "A batch run's verdicts (id <submission>.<n> of the run): exactly one per test, with its attempts", permission: 'read', params: [jobId], ok: { status: 200, schema: 'Verdicts', description: 'verdicts' } },
@@ -135,7 +136,9 @@ export const OPERATIONS: Operation[] = [
   { method: 'put', path: '/internal/batch-runs/{submissionId}/{runName}/tests', tag: 'control worker', summary: "Keep the test ids a batch run's testsCommand listed", permission: 'control', params: [runSubmission, runName], body: { schema: 'BatchTestsBody' }, ok: { status: 204, description: 'stored' } },
   { method: 'get', path: '/internal/batch-runs/{submissionId}/{runName}/tests', tag: 'control worker', summary: "A slice of a batch run's test ids (listed, or given in the spec)", permission: 'control', params: [runSubmission, runName, ...queryParams(S.batchTestsQuery)], ok: { status: 200, schema: 'BatchTestsBody', description: 'the test ids' } },
   { method: 'put', path: '/internal/submissions/{id}/record', tag: 'control worker', summary: 'Record a submission started by the scheduler (health checks)', permission: 'control', params: [submissionId], body: { schema: 'SubmissionRecordBody' }, ok: { status: 204, description: 'stored' } },
-  { method: 'put', path: '/internal/submissions/{id}', tag: 'control worker', summary: "Store a submission's final view", permission: 'control', params: [submissionId], body: { schema: 'FinalViewBody' }, ok: { status: 204, description: 'stored' } },
+  { method: 'put', path: '/internal/submissions/{id}', tag: 'control worker', summary: "Store a submission's final view (once: a different one for a finished submission is 409)", permission: 'control', params: [submissionId], body: { schema: 'FinalViewBody' }, ok: { status: 204, description: 'stored' } },
+  { method: 'post', path: '/internal/reconcile', tag: 'control worker', summary: 'End every running submission whose workflow is gone (aborted, cause internal, with the workflow\'s reason); the testbay-reconcile schedule calls it', permission: 'control', ok: { status: 200, description: '{"ended": [submission ids]}' } },
+  { method: 'put', path: '/internal/control-workers/{worker}/task-failures', tag: 'control worker', summary: "A control worker's failed workflow tasks since it started (shown on the hosts page)", permission: 'control', params: [{ name: 'worker', in: 'path', required: true, description: 'the control worker (control@<hostname>/<pid>)', schema: str }], body: { schema: 'TaskFailureReportBody' }, ok: { status: 204, description: 'stored' } },
 ];
 
 /** Endpoints outside /api/v1 (their path items carry a server of their own). */

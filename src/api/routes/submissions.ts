@@ -11,6 +11,8 @@ import { buildPlan, initialJobNumbers } from '../../domain/plan.js';
 import type { RestartHistory } from '../../domain/restart.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
 import { liveSubmissionView } from '../live-view.js';
+import { reconcileSubmission } from '../reconcile.js';
+import { isTemporalRefusal } from '../temporal-gateway.js';
 import { authorize, principalOf } from '../middleware.js';
 import { listQuery, reasonBody, submissionIdParam } from './api-schemas.js';
 import type { RouteDeps } from './deps.js';
@@ -76,7 +78,10 @@ export async function acceptSubmission(
     if (started !== true) {
       deps.log.error('could not start submission workflow', { id, error: String(err) });
       if (started === false) await deps.store.dropSubmission(id);
-      throw new HttpError(503, `Temporal did not accept the submission: ${err instanceof Error ? err.message : String(err)}`);
+      const message = err instanceof Error ? err.message : String(err);
+      // Refused (a limit the planner should have caught) is Testbay's bug, not Temporal being down.
+      if (isTemporalRefusal(err)) throw new HttpError(500, `Temporal refused the submission's workflow: ${message}`);
+      throw new HttpError(503, `Temporal did not accept the submission: ${message}`);
     }
     deps.log.warn('submission start reported an error, but its workflow runs', { id, error: String(err) });
   }
@@ -123,9 +128,16 @@ export function submissionRoutes(deps: RouteDeps): Router {
   r.post('/submissions/:id/cancel', authorize(tokens, 'submit'), express.json({ limit: '16kb' }), async (req, res) => {
     const id = parseOr400(submissionIdParam, req.params.id, 'submission id');
     const body = parseOr400(reasonBody, req.body ?? {}, 'body');
-    if (!(await store.getSubmission(id))) throw new HttpError(404, `no submission ${id}`);
+    const record = await store.getSubmission(id);
+    if (!record) throw new HttpError(404, `no submission ${id}`);
     const reason = `cancelled by ${principalOf(res).name}${body.reason ? `: ${body.reason}` : ''}`;
-    if (!(await gateway.cancel(id, { reason }))) throw new HttpError(409, `submission ${id} has already finished`);
+    if (!(await gateway.cancel(id, { reason }))) {
+      // Its workflow is gone while the store says running: end it (aborted) rather than refuse.
+      const ended = record.final ? undefined : await reconcileSubmission(deps, record);
+      if (!ended) throw new HttpError(409, `submission ${id} has already finished`);
+      res.status(200).json({ id, cancelling: false, result: ended.result });
+      return;
+    }
     res.status(202).json({ id, cancelling: true });
   });
 
