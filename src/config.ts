@@ -24,6 +24,7 @@ const schema = z
     TESTBAY_HOST_TOKEN: z.string().min(1).optional(),
     TESTBAY_CONTROL_TOKEN: z.string().min(1).optional(),
     TESTBAY_CONTROL_METRICS_PORT: port.optional(),
+    TESTBAY_PAYLOAD_KEY_FILE: z.string().min(1).optional(),
     TESTBAY_WORKFLOW_BUNDLE: z.string().min(1).optional(),
     TESTBAY_TEMPORAL_PORT: port.default(DEFAULT_PORTS.temporal),
     TESTBAY_TEMPORAL_UI_PORT: port.default(DEFAULT_PORTS.temporalUi),
@@ -53,6 +54,12 @@ const schema = z
     TESTBAY_LOG_FLUSH_MS: ms.max(2_000, 'at most 2000: hosts upload a running job\'s log at least every 2 s').default(1_000),
     TESTBAY_SHUTDOWN_DEADLINE_MS: ms.default(5 * 60_000),
     TESTBAY_MAX_ARTIFACT_BYTES: z.coerce.number().int().positive().default(1024 * 1024 * 1024),
+    TESTBAY_MAX_STREAMS_PER_TOKEN: z.coerce.number().int().min(1).default(20),
+    TESTBAY_MAX_CONNECTIONS: z.coerce.number().int().min(10).default(1_000),
+    TESTBAY_HEADERS_TIMEOUT_MS: ms.default(15_000),
+    TESTBAY_SUBMISSIONS_PER_MINUTE: z.coerce.number().int().min(1).default(600),
+    TESTBAY_MAX_JOB_ARTIFACTS: z.coerce.number().int().min(1).default(10_000),
+    TESTBAY_MAX_JOB_ARTIFACT_BYTES: z.coerce.number().int().positive().default(20 * 1024 ** 3),
     TESTBAY_CACHE_DIR: z.string().min(1).optional(),
     TESTBAY_ASSET_CACHE_MAX_BYTES: z.coerce.number().int().positive().default(50 * 1024 ** 3),
     TESTBAY_MIN_FREE_BYTES: z.coerce.number().int().min(0).default(1024 ** 3),
@@ -80,8 +87,15 @@ const schema = z
         url: e.TESTBAY_URL ?? `http://127.0.0.1:${e.TESTBAY_PORT}`,
         tokensJson: e.TESTBAY_TOKENS,
         maxArtifactBytes: e.TESTBAY_MAX_ARTIFACT_BYTES,
+        maxStreamsPerToken: e.TESTBAY_MAX_STREAMS_PER_TOKEN,
+        maxConnections: e.TESTBAY_MAX_CONNECTIONS,
+        headersTimeoutMs: e.TESTBAY_HEADERS_TIMEOUT_MS,
+        submissionsPerMinute: e.TESTBAY_SUBMISSIONS_PER_MINUTE,
+        jobArtifactLimits: { count: e.TESTBAY_MAX_JOB_ARTIFACTS, bytes: e.TESTBAY_MAX_JOB_ARTIFACT_BYTES },
       },
       tokens: { client: e.TESTBAY_TOKEN, host: e.TESTBAY_HOST_TOKEN, control: e.TESTBAY_CONTROL_TOKEN },
+      /** the key secrets and upload tokens are sealed with (the API and hosts; or TESTBAY_PAYLOAD_KEY itself) */
+      payloadKeyFile: e.TESTBAY_PAYLOAD_KEY_FILE === undefined ? path.join(dataDir, 'payload.key') : path.resolve(e.TESTBAY_PAYLOAD_KEY_FILE),
       /** a pre-built workflow bundle for the control worker (otherwise it bundles at start) */
       workflowBundle: e.TESTBAY_WORKFLOW_BUNDLE,
       /** workflows a control worker keeps cached (each a few tens of kB) */
@@ -147,7 +161,8 @@ function parseHealthChecks(text: string | undefined, fail: (message: string) => 
   const checks: Record<string, Job> = {};
   for (const [workerClass, fields] of Object.entries(raw)) {
     const parsed = validateSpec({ jobs: [{ ...(fields as object), name: 'health-check', workerClass }] });
-    if (parsed.ok) checks[workerClass] = parsed.submission.jobs[0]!;
+    if (parsed.ok && parsed.submission.jobs[0]!.secrets) fail(`${workerClass}: secrets: a health check cannot have secrets (they would sit in the scheduler's configuration unsealed)`);
+    else if (parsed.ok) checks[workerClass] = parsed.submission.jobs[0]!;
     else fail(`${workerClass}: ${parsed.issues.map((i) => `${i.path.slice(2).join('.')}: ${i.message}`).join('; ')}`);
   }
   return checks;
@@ -168,3 +183,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 /** Where the embedded lab keeps what the CLI needs to find it (URL and tokens). */
 export const labFile = (dataDir: string) => path.join(dataDir, 'lab.json');
 export const tokensFile = (dataDir: string) => path.join(dataDir, 'tokens.json');
+/** The embedded lab's one-time login code for the dashboard. */
+export const loginCodeFile = (dataDir: string) => path.join(dataDir, 'login-code.json');

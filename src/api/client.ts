@@ -4,7 +4,7 @@
  * an unreachable server is its own error so the CLI can exit 4.
  */
 import type { Readable } from 'node:stream';
-import type { OpenJobInput, TestCaseResult, JobRecord, ArtifactInfo, SubmissionSummary, SubmissionRecord, BatchVerdict } from './store/result-store.js';
+import type { OpenJobRequest, TestCaseResult, JobRecord, ArtifactInfo, SubmissionSummary, SubmissionRecord, BatchVerdict } from './store/result-store.js';
 import type { Progress } from '../domain/job-run.js';
 import type { JobResult } from '../domain/outcome.js';
 import type { SpecIssue } from '../domain/parse-spec.js';
@@ -209,11 +209,12 @@ export class TestbayClient {
   }
 
   // Control worker (token role `control`)
-  openJob(input: OpenJobInput): Promise<JobRecord> {
+  /** Opens a job record (control token); the answer carries its upload token, sealed. */
+  openJob(input: OpenJobRequest): Promise<Omit<JobRecord, 'leaseToken'> & { uploadToken: string }> {
     return this.json('PUT', `/internal/jobs/${encodeURIComponent(input.jobId)}`, input);
   }
-  finishJob(jobId: string, leaseToken: string, result: JobResult): Promise<JobRecord> {
-    return this.json('POST', `/internal/jobs/${encodeURIComponent(jobId)}/finish`, { leaseToken, result });
+  finishJob(jobId: string, leaseId: string, result: JobResult): Promise<Omit<JobRecord, 'leaseToken'>> {
+    return this.json('POST', `/internal/jobs/${encodeURIComponent(jobId)}/finish`, { leaseId, result });
   }
   putBatchTests(submissionId: string, runName: string, tests: string[]): Promise<void> {
     return this.json('PUT', `/internal/batch-runs/${encodeURIComponent(submissionId)}/${encodeURIComponent(runName)}/tests`, { tests });

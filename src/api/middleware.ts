@@ -78,3 +78,24 @@ export function requireLease(store: ResultStore): RequestHandler {
     next();
   };
 }
+
+/**
+ * At most `max` live streams (Server-Sent Events) open per token: a dashboard needs one
+ * and a followed log another; more from one token is a leak or an attack, answered 429.
+ */
+export function streamLimit(max: number, applies: (req: Request) => boolean = () => true): RequestHandler {
+  const open = new Map<string, number>();
+  return (req, res, next) => {
+    if (!applies(req)) return next();
+    const who = principalOf(res).name;
+    const now = open.get(who) ?? 0;
+    if (now >= max) throw new HttpError(429, `${who} has ${now} live streams open already (the limit is ${max}): close one first`);
+    open.set(who, now + 1);
+    res.once('close', () => {
+      const left = (open.get(who) ?? 1) - 1;
+      if (left > 0) open.set(who, left);
+      else open.delete(who);
+    });
+    next();
+  };
+}

@@ -129,8 +129,7 @@ export class TemporalGateway {
   private async queryLab(): Promise<LabView> {
     const client = await this.client();
     try {
-      const view = await client.workflow.getHandle(SCHEDULER_WORKFLOW_ID).query(labQuery);
-      return { ...view, hosts: view.hosts.map(withoutLeaseToken) };
+      return await client.workflow.getHandle(SCHEDULER_WORKFLOW_ID).query(labQuery);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new HttpError(503, 'the scheduler is not running: start the control worker (`testbay control`)');
       throw err;
@@ -142,7 +141,7 @@ export class TemporalGateway {
     try {
       const result = await client.workflow.getHandle(SCHEDULER_WORKFLOW_ID).executeUpdate(hostActionUpdate, { args: [request] });
       this.labCache = undefined;
-      return result && withoutLeaseToken(result);
+      return result;
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {
         const message = err.cause instanceof Error ? err.cause.message : err.message;
@@ -153,16 +152,6 @@ export class TemporalGateway {
   }
 }
 
-/**
- * A host as API readers see it: without its lease's token. The token fences the host's
- * writes; only the host, the control worker and Temporal need it.
- */
-function withoutLeaseToken(host: HostView): HostView {
-  if (!host.lease) return host;
-  const { token: _token, ...lease } = host.lease;
-  // The type still names a token; readers of the API never get one (api-schemas has none).
-  return { ...host, lease: lease as NonNullable<HostView['lease']> };
-}
 
 /** gRPC status INVALID_ARGUMENT: Temporal refused what it was given (not that it is down). */
 const INVALID_ARGUMENT = 3;

@@ -14,14 +14,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import { newToken, type TokenEntry } from '../api/auth.js';
-import { DEFAULT_PORTS, labFile, tokensFile, type Config } from '../config.js';
+import { newLoginCode } from '../api/routes/session.js';
+import { DEFAULT_PORTS, labFile, loginCodeFile, tokensFile, type Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { findTemporalBinary, PROJECT_ROOT } from '../temporal/binary.js';
 import { startDevServer, type DevServer } from '../temporal/dev-server.js';
 import { ensureNamespace } from '../temporal/namespace.js';
+import { loadPayloadKey } from '../sealing.js';
 import type { LabInfo } from './lab-target.js';
 
 export const LOCAL_HOSTS = ['local-1', 'local-2', 'local-3'] as const;
+/** The embedded lab's health check for its hosts' class (TESTBAY_HEALTH_CHECKS replaces it). */
+export const EMBEDDED_HEALTH_CHECKS = { local: { runner: { command: ['os-test'] }, settings: { MODULES: 'boot', MODULE_MS: '200', SCREENSHOTS: '0' }, timeoutMs: 60_000 } };
 const BIN = fileURLToPath(new URL('../../bin/testbay.js', import.meta.url));
 
 interface LabTokens {
@@ -52,6 +56,8 @@ async function labTokens(config: Config): Promise<LabTokens> {
     ...LOCAL_HOSTS.map((h): TokenEntry => ({ token: tokens.hosts[h]!, role: 'host', name: h, hostId: h })),
   ];
   await fs.writeFile(file, JSON.stringify(entries, null, 2), { mode: 0o600 });
+  // A file made earlier with a wider mode keeps it through writeFile: narrow it every time.
+  await fs.chmod(file, 0o600);
   return tokens;
 }
 
@@ -171,8 +177,17 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
     return value;
   };
   try {
-    await fs.mkdir(config.dataDir, { recursive: true });
+    // Everything the lab writes is its user's alone: the data dir, the Temporal db, the
+    // result store, tokens and keys (runners run as another user: see the host's runnerUser).
+    process.umask(0o077);
+    await fs.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    await fs.chmod(config.dataDir, 0o700);
     const tokens = await labTokens(config);
+    // The key the API seals secrets and upload tokens with, and the hosts open them with.
+    loadPayloadKey({ file: config.payloadKeyFile, create: true });
+    const dbFile = path.join(config.dataDir, 'temporal.db');
+    // A db (or its WAL) from a lab started before this rule had the default mode.
+    for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`]) await fs.chmod(f, 0o600).catch(() => undefined);
     const bin = findTemporalBinary();
     log.info('starting Temporal dev server', { bin, port: config.temporal.port, ui: config.temporal.uiPort });
     temporal = await step(() =>
@@ -180,7 +195,7 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
         bin,
         port: config.temporal.port,
         uiPort: config.temporal.uiPort,
-        dbFile: path.join(config.dataDir, 'temporal.db'),
+        dbFile,
         logFile: path.join(config.dataDir, 'temporal.log'),
       }),
     );
@@ -198,6 +213,8 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
       TESTBAY_URL: config.api.url,
       TEMPORAL_ADDRESS: address,
       TEMPORAL_NAMESPACE: config.temporal.namespace,
+      // A host that broke comes back by itself once this passes on it (the example runner boots).
+      TESTBAY_HEALTH_CHECKS: process.env.TESTBAY_HEALTH_CHECKS ?? JSON.stringify(EMBEDDED_HEALTH_CHECKS),
       // A developer's Ctrl-C should not wait minutes for a running job.
       TESTBAY_SHUTDOWN_DEADLINE_MS: process.env.TESTBAY_SHUTDOWN_DEADLINE_MS ?? '3000',
       TESTBAY_KILL_GRACE_MS: process.env.TESTBAY_KILL_GRACE_MS ?? '3000',
@@ -218,14 +235,16 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
     }
     const info: LabInfo = { url: config.api.url, temporalUrl: config.temporal.webUrl, tokens: { submit: tokens.submit, operate: tokens.operate } };
     await fs.writeFile(labFile(config.dataDir), JSON.stringify(info, null, 2), { mode: 0o600 });
+    await fs.chmod(labFile(config.dataDir), 0o600);
     // "Up" means a submission can run: the control worker and scheduler answer, and every host registered.
     await waitForHosts(config.api.url, tokens.operate, children, stopped);
+    const loginCode = await newLoginCode(loginCodeFile(config.dataDir), 'operator');
 
     process.stdout.write(
       [
         '',
         'Testbay embedded lab is up',
-        `  dashboard           ${config.api.url}/?token=${tokens.operate}`,
+        `  dashboard           ${config.api.url}/api/v1/login?code=${loginCode}  (a one-time link, valid 15 minutes)`,
         `  API                 ${config.api.url}/api/v1  (docs ${config.api.url}/api/v1/docs, metrics ${config.api.url}/metrics)`,
         `  Temporal Web UI     ${config.temporal.webUrl}  (namespace ${config.temporal.namespace})`,
         `  Temporal gRPC       ${address}`,
@@ -233,7 +252,7 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
         `  hosts               ${LOCAL_HOSTS.join(', ')} (worker class "local")`,
         `  data dir            ${config.dataDir}`,
         `  submit token        ${tokens.submit}`,
-        `  operator token      ${tokens.operate}   (the CLI finds both in ${labFile(config.dataDir)})`,
+        `  operator token      in ${labFile(config.dataDir)} (not printed; the CLI finds both tokens there)`,
         '',
         '  try:  npx testbay submit examples/hello.yaml --watch',
         '  stop: Ctrl-C',

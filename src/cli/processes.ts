@@ -13,6 +13,7 @@ import { loggerFor } from '../logger.js';
 import { connectClient, connectTemporal, connectWorker } from '../temporal/connection.js';
 import { ensureNamespace } from '../temporal/namespace.js';
 import { startServer } from '../api/server.js';
+import { loadPayloadKey } from '../sealing.js';
 import { createControlWorker, ensureScheduler } from '../workers/control.js';
 import { HostConfigError, loadHostConfigFile, mergeHostConfig } from '../activities/host/host-config.js';
 import { startHost } from '../workers/host.js';
@@ -125,6 +126,12 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
   const token = config.tokens.host;
   if (!token) throw new UsageError('TESTBAY_HOST_TOKEN is not set: hosts upload results with a host token');
   const log = loggerFor(config, `host ${hostId}`);
+  let payloadKey;
+  try {
+    payloadKey = loadPayloadKey({ file: config.payloadKeyFile });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
   installSdkLogger(log);
   const connection = await connectWorker(config.temporal);
   const client = await connectClient(config.temporal);
@@ -140,6 +147,7 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
       runnerPath: settings.runnerPath ?? [],
       requireCommands: settings.requireCommands ?? [],
       hostToken: token,
+      payloadKey,
     },
     { connection, client },
   );

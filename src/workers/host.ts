@@ -23,6 +23,7 @@ import type { Capabilities } from '../domain/requirements.js';
 import type { Logger } from '../logger.js';
 import type { schedulerWorkflow } from '../workflows/scheduler.js';
 import { registerHostSignal } from '../workflows/scheduler-messages.js';
+import type { PayloadKey } from '../sealing.js';
 
 export interface HostOptions {
   hostId: string;
@@ -36,6 +37,8 @@ export interface HostOptions {
   /** commands the runners need on their PATH (--require-command), checked at start */
   requireCommands: string[];
   hostToken: string;
+  /** opens the upload tokens and secrets the workflows hand over sealed */
+  payloadKey: PayloadKey;
 }
 
 export interface RunningHost {
@@ -130,6 +133,7 @@ export async function startHost(config: Config, log: Logger, options: HostOption
     onPresenceLost: (instanceId) => {
       if (instanceId === registration.instanceId) void register(true);
     },
+    payloadKey: options.payloadKey,
     log,
   }, steps);
   const worker = await Worker.create({

@@ -434,8 +434,9 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
         bump();
         carry.batches++;
         running.set(id, { hostId, tests: batch.tests.length });
-        await control.openJob({ jobId: id, submissionId, name: `${run.name}#${id.slice(id.lastIndexOf('.') + 1)}`, attempt: 1, hostId, leaseToken: token, setNumber: 0 });
-        const { results, end, hostShuttingDown } = await runOne(hostId, token, id, batch.tests);
+        // The batch's record, and its upload token (sealed: only the host opens it).
+        const uploadToken = await control.openJob({ jobId: id, submissionId, name: `${run.name}#${id.slice(id.lastIndexOf('.') + 1)}`, attempt: 1, hostId, leaseId: token, setNumber: 0 });
+        const { results, end, hostShuttingDown } = await runOne(hostId, uploadToken, id, batch.tests);
         const now = Date.now();
         for (const r of results) recordTest(l, id, hostId, r, now);
         const ended = endBatch(l, id, end, now);
@@ -445,7 +446,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
         slot.entries.push(entry);
         entries.set(id, entry);
         applyBlame(l);
-        finishing.add(control.finishJob({ jobId: id, leaseToken: token, result }));
+        finishing.add(control.finishJob({ jobId: id, leaseId: token, result }));
         if (result.kind === 'aborted') carry.lostBatches++;
         bump();
         // A host that is gone, never started the batch, or is shutting down gets no more batches.
@@ -461,7 +462,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
   }
 
   /** Runs one batch on a host; whatever happens, says which results came back and how it ended. */
-  async function runOne(hostId: string, token: string, id: string, tests: string[]): Promise<{ results: TestReport[]; end: BatchEnd; hostShuttingDown?: boolean }> {
+  async function runOne(hostId: string, uploadToken: string, id: string, tests: string[]): Promise<{ results: TestReport[]; end: BatchEnd; hostShuttingDown?: boolean }> {
     const scope = new CancellationScope();
     scopes.add(scope);
     const timeoutMs = batchTimeoutFor(run, tests.length);
@@ -480,10 +481,11 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
           batchRunWorkflowId: me,
           submissionId,
           hostId,
-          leaseToken: token,
+          leaseToken: uploadToken,
           tests,
           runner: run.runner,
           settings: run.settings,
+          ...(run.secrets ? { secrets: run.secrets } : {}),
           testTimeoutMs: run.testTimeoutMs,
           batchTimeoutMs: timeoutMs,
         }),

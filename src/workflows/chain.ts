@@ -35,7 +35,7 @@ import { releaseLeaseSignal } from './scheduler-messages.js';
 import { ResultKey } from './search-attributes.js';
 import { Pending, signalIfRunning } from './signal.js';
 
-export type JobRunSpec = Pick<Job, 'runner' | 'settings' | 'timeoutMs' | 'provisionTimeoutMs' | 'assets' | 'tests'>;
+export type JobRunSpec = Pick<Job, 'runner' | 'settings' | 'secrets' | 'timeoutMs' | 'provisionTimeoutMs' | 'assets' | 'tests'>;
 
 export interface ChainJob {
   id: string;
@@ -52,7 +52,8 @@ export interface ChainInput {
   setNumber: number;
   attempt: number;
   hostId: string;
-  leaseToken: string;
+  /** the scheduler's lease on the host: its records are opened, finished and released under it */
+  leaseId: string;
   /** in run order: parents before children */
   jobs: ChainJob[];
   config: RunConfig;
@@ -190,23 +191,21 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     reason: `host ${hostId} was lost while running \`${lost}\`, before \`${job.name}\` could start`,
   });
 
-  // Every job of the chain is opened at once, under this lease: the records (with the token
-  // uploads must carry) exist before any job uploads, at the cost of one activity.
+  // Every job of the chain is opened at once, under this lease: the records (with the upload
+  // token the host must carry, sealed) exist before any job uploads, at the cost of one activity.
   const toOpen = input.jobs.filter((j) => j.preSkipped === undefined);
   const opening = CancellationScope.nonCancellable(() =>
-    control.openJobs(toOpen.map((j) => ({ jobId: j.id, submissionId: input.submissionId, name: j.name, attempt: input.attempt, hostId, leaseToken: input.leaseToken, setNumber: input.setNumber }))),
+    control.openJobs(toOpen.map((j) => ({ jobId: j.id, submissionId: input.submissionId, name: j.name, attempt: input.attempt, hostId, leaseId: input.leaseId, setNumber: input.setNumber }))),
   );
   background.add(opening);
 
-  /** Provisions the host for the job (its record is being opened meanwhile). */
+  /** Provisions the host for the job once its record is open. */
   const prepare = async (job: ChainJob): Promise<Attempt<Prepared>> => {
-    const run: JobRun = { jobId: job.id, jobName: job.name, submissionId: input.submissionId, hostId, attempt: input.attempt, leaseToken: input.leaseToken, ...job.spec };
+    const uploadTokens = await opening;
+    const run: JobRun = { jobId: job.id, jobName: job.name, submissionId: input.submissionId, hostId, attempt: input.attempt, leaseToken: uploadTokens[job.id]!, ...job.spec };
     // Nothing to fetch (no assets, no test code): runTests makes the job's dirs itself.
-    if (run.assets.length === 0 && !run.tests) {
-      await opening;
-      return { ok: true, value: { run } };
-    }
-    const [, provisioned] = await Promise.all([opening, onHost('provision', job, run.provisionTimeoutMs, () => onHostQueue(run.provisionTimeoutMs).provision(run))]);
+    if (run.assets.length === 0 && !run.tests) return { ok: true, value: { run } };
+    const provisioned = await onHost('provision', job, run.provisionTimeoutMs, () => onHostQueue(run.provisionTimeoutMs).provision(run));
     return provisioned.ok ? { ok: true, value: { run, provisioned: provisioned.value } } : provisioned;
   };
 
@@ -240,7 +239,7 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
 
 
   /** Final results go to the store in batches: whatever ended while the last batch was on its way. */
-  const finishing: { jobId: string; leaseToken: string; result: JobResult }[] = [];
+  const finishing: { jobId: string; leaseId: string; result: JobResult }[] = [];
   let flushing = false;
   const flush = () => {
     if (flushing || finishing.length === 0) return;
@@ -262,7 +261,7 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     results[job.id] = result;
     if (isHostLost(result)) lost ??= job.name;
     if (job.preSkipped === undefined) {
-      finishing.push({ jobId: job.id, leaseToken: input.leaseToken, result });
+      finishing.push({ jobId: job.id, leaseId: input.leaseId, result });
       flush();
     }
     if (input.reportFaultsTo && (result.kind === 'failed' || result.kind === 'aborted')) {
@@ -342,9 +341,9 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
       try {
         await background.drain();
       } finally {
-        const outcomes = input.jobs.flatMap((j) => (results[j.id] ? [{ jobId: j.id, result: results[j.id]! }] : []));
+        const outcomes = input.jobs.flatMap((j) => (results[j.id] ? [{ jobId: j.id, job: j.name, result: results[j.id]! }] : []));
         // Awaited: a workflow that ends with the signal still outstanding never sends it.
-        await getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(releaseLeaseSignal, { hostId, token: input.leaseToken, outcomes });
+        await getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(releaseLeaseSignal, { hostId, token: input.leaseId, outcomes });
       }
     });
   }

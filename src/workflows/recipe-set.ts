@@ -209,7 +209,7 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
               setNumber: input.setNumber,
               attempt: input.attempt,
               hostId: leases[i]!.hostId,
-              leaseToken: leases[i]!.token,
+              leaseId: leases[i]!.token,
               jobs: recipe.jobs,
               config: input.config,
               ...(parallel ? { reportFaultsTo: requestId } : {}),

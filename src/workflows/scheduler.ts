@@ -210,6 +210,10 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
       log.warn('host broken', { hostId, reason: r.broken });
       if (!wasCheck) maybeCheck(lab.hosts[hostId]!, `broken: ${r.broken}`);
     }
+    for (const other of r.brokenElsewhere ?? []) {
+      log.warn('host broken', { hostId: other.hostId, reason: other.reason });
+      maybeCheck(lab.hosts[other.hostId]!, `broken: ${other.reason}`);
+    }
     dirty = true;
   });
   setHandler(configureSignal, (c) => {
@@ -312,7 +316,12 @@ function shouldContinueAsNew(config: SchedulerConfig, hosts: number): boolean {
 }
 
 function view(lab: LabState, h: HostRecord): HostView {
-  const v: HostView = { ...h, state: hostState(h) };
+  const { lease, ...host } = h;
+  const v: HostView = { ...host, state: hostState(h) };
+  if (lease) {
+    const { token: _token, ...shown } = lease;
+    v.lease = shown;
+  }
   const reservedFor = lab.reserved[h.id];
   if (reservedFor !== undefined) v.reservedFor = reservedFor;
   return v;

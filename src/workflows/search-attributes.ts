@@ -5,6 +5,7 @@
  * The list is also what `testbay setup` registers on a namespace.
  */
 import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributePair } from '@temporalio/common';
+import { utf8Length } from '../domain/text.js';
 
 export const SubmissionKey = defineSearchAttributeKey('TestbaySubmission', SearchAttributeType.KEYWORD);
 export const JobKey = defineSearchAttributeKey('TestbayJob', SearchAttributeType.KEYWORD_LIST);
@@ -34,15 +35,6 @@ export function fitList(values: readonly string[], maxBytes = SEARCH_VALUE_MAX_B
     bytes += size;
   }
   return kept;
-}
-
-function utf8Length(s: string): number {
-  let n = 0;
-  for (const ch of s) {
-    const c = ch.codePointAt(0)!;
-    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
-  }
-  return n;
 }
 
 /** Text for a memo, cut with an ellipsis past `max` characters. */

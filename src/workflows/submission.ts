@@ -308,6 +308,7 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
           spec: {
             runner: pj.runner,
             settings: pj.settings,
+            ...(pj.secrets ? { secrets: pj.secrets } : {}),
             timeoutMs: pj.timeoutMs,
             provisionTimeoutMs: pj.provisionTimeoutMs,
             assets: pj.assets,

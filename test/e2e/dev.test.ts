@@ -66,6 +66,19 @@ describe('testbay dev', () => {
     const ui = await fetch(`http://127.0.0.1:${env.TESTBAY_TEMPORAL_UI_PORT}/`);
     expect(ui.status).toBe(200);
     await expect(fs.stat(path.join(dataDir, 'temporal.db'))).resolves.toBeTruthy();
+    // What the lab keeps is its user's alone: the data dir, the Temporal db, tokens, keys, results.
+    const mode = async (p: string) => ((await fs.stat(path.join(dataDir, p))).mode & 0o777).toString(8);
+    expect(await mode('.')).toBe('700');
+    for (const f of ['temporal.db', 'tokens.json', 'lab.json', 'payload.key']) expect(`${f} ${await mode(f)}`).toBe(`${f} 600`);
+    expect(await mode('results')).toBe('700');
+    // The dashboard link is a one-time code, never the operator token itself.
+    const operator = (JSON.parse(await fs.readFile(path.join(dataDir, 'lab.json'), 'utf8')) as { tokens: { operate: string } }).tokens.operate;
+    expect(output.includes(operator)).toBe(false);
+    const link = /dashboard\s+(http:\S+\/api\/v1\/login\?code=\S+)/.exec(output)![1]!;
+    const first = await fetch(link, { redirect: 'manual' });
+    expect(first.status).toBe(303);
+    expect(first.headers.get('location')).toBe(`/#token=${encodeURIComponent(operator)}`);
+    expect((await fetch(link, { redirect: 'manual' })).status).toBe(401);
 
     // The CLI finds the lab by its data dir alone.
     const cliEnv = { TESTBAY_DATA_DIR: dataDir };

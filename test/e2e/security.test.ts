@@ -121,8 +121,10 @@ describe('security', () => {
     expect(hugeYaml.status).toBe(413);
     // Within the body limit, but more than a workflow's input may hold: refused before
     // anything is recorded or started, saying what to do instead.
-    const twoMb = Buffer.alloc(2 * 1024 * 1024, 0x61).toString();
-    const fat = await call('post', '/submissions', lab.tokens.submit, JSON.stringify({ jobs: [osTest('fat', { BLOB: twoMb })] }), { 'content-type': 'application/json' });
+    // (Each job's settings stay within what a process may be given: 10 of 3.5 kB, 50 jobs.)
+    const wide = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`BLOB${i}`, 'a'.repeat(3_500)]));
+    const fatJobs = Array.from({ length: 50 }, (_, i) => osTest(`fat-${i}`, wide));
+    const fat = await call('post', '/submissions', lab.tokens.submit, JSON.stringify({ jobs: fatJobs }), { 'content-type': 'application/json' });
     expect(fat.status).toBe(413);
     expect(((await fat.json()) as { error: string }).error).toMatch(/put large data into assets/);
     expect((await lab.api.submissions({ limit: '500' })).submissions.length).toBe(before);
@@ -144,7 +146,8 @@ describe('security', () => {
     let accepted = 0;
     for (const spec of samples) {
       const asYaml = accepted % 2 === 1;
-      const res = await call('post', '/submissions', lab.tokens.submit, JSON.stringify(spec) ?? 'null', { 'content-type': asYaml ? 'application/yaml' : 'application/json' });
+      // An operate token: a submit token also gets 403 for a priority ahead of the default.
+      const res = await call('post', '/submissions', lab.tokens.operate, JSON.stringify(spec) ?? 'null', { 'content-type': asYaml ? 'application/yaml' : 'application/json' });
       expect([201, 400], `${res.status} for ${JSON.stringify(spec)}: ${await res.clone().text()}`).toContain(res.status);
       const body = (await res.json()) as { id?: string; issues?: { path: unknown[]; message: string }[] };
       if (res.status === 201) accepted++;

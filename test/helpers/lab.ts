@@ -25,6 +25,7 @@ import { ensureNamespace } from '../../src/temporal/namespace.js';
 import { createControlWorker, ensureScheduler } from '../../src/workers/control.js';
 import { ensureSchedules, RECONCILE_SCHEDULE_ID } from '../../src/workers/schedules.js';
 import { installSdkLogger } from '../../src/workers/sdk-logger.js';
+import { PayloadKey, payloadKeyFile } from '../../src/sealing.js';
 import { freePort } from './ports.js';
 import { newFailures, unwatchTaskFailures, watchControlMetrics } from './task-failure-guard.js';
 import { reapStaleRunners } from '../../src/activities/host/reaper.js';
@@ -82,6 +83,8 @@ export const TEST_ENV: Record<string, string> = {
   TESTBAY_SHUTDOWN_DEADLINE_MS: '2000',
   TESTBAY_LOG_LEVEL: 'info',
   TESTBAY_RECONCILE_EVERY_MS: '5000',
+  // Tests and benchmarks submit in bursts from one token.
+  TESTBAY_SUBMISSIONS_PER_MINUTE: '1000000',
 };
 
 export const BIN = path.join(PROJECT_ROOT, 'bin', 'testbay.js');
@@ -131,6 +134,8 @@ export class TestLab {
     await fs.mkdir(outputDir, { recursive: true });
     const tokens = { submit: newToken(), operate: newToken(), control: newToken(), host: newToken() };
     const lab = new TestLab(id, dir, outputDir, tokens);
+    // The lab's payload key, where the API and the hosts find it (the data dir).
+    await fs.writeFile(payloadKeyFile(dir), `${PayloadKey.generate().toText()}\n`, { mode: 0o600 });
     const undo = await options.prepare?.(dir);
     if (undo) lab.undoPrepare = undo;
     if (options.ownTemporal) {

@@ -28,6 +28,7 @@ import type { HostSteps } from './steps.js';
 import { spawnGroup, stopGroup, type Exit } from './process-group.js';
 import { runnerEnv } from './runner-env.js';
 import { forgetRunner, rememberRunner } from './reaper.js';
+import { secretMask } from './secret-mask.js';
 
 type StopWhy = NonNullable<RunnerExit['stoppedBy']>;
 
@@ -101,6 +102,8 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
     const jobDir = path.dirname(provisioned.workDir);
     const logFile = path.join(jobDir, 'runner.log');
     const log = createWriteStream(logFile, { flags: 'a' });
+    // The runner's output reaches the log with its secrets masked.
+    const masked = secretMask(log, run.secrets);
     const sync = new LogSync(deps.api, run.jobId, run.leaseToken, logFile);
     const testResults = new TestResults(jobDir, provisioned.resultsDir);
     const artifacts = new ArtifactSync(deps.api, run, jobDir, steps.prepare, deps.log);
@@ -137,7 +140,7 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
       runner = await spawnGroup(run.runner.command, {
         cwd: provisioned.workDir,
         env,
-        output: log,
+        output: masked.stream,
         onProgress: (stream) => void readProgressStream(stream, onLine),
       });
     } catch (err) {
@@ -252,6 +255,7 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
     // The verdict is known: the next job of the chain, queued on this host, may start now.
     onResult(result);
 
+    await masked.flush();
     await new Promise<void>((resolve) => log.end(resolve));
     await ticking;
     await artifactPass;

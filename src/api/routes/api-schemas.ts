@@ -164,6 +164,11 @@ export const host = z.object({
   offline: z.object({ reason: z.string(), since: epochMs }).optional(),
   consecutiveAborts: z.number().int(),
   recentAborts: z.array(z.object({ jobId: z.string(), cause: z.string(), reason: z.string(), at: epochMs })),
+  suspects: z
+    .array(z.object({ key: z.string(), jobId: z.string(), reason: z.string(), at: epochMs }))
+    .optional()
+    .describe("aborts the jobs' own runners caused here (crash, timeout, declared abort): each counts towards consecutiveAborts only once that job passes on another host"),
+  streak: z.array(z.string()).optional().describe('submissions counted in the current run of consecutive aborts (each counts once)'),
   leaseCount: z.number().int(),
   lastReleasedAt: epochMs,
   registeredAt: epochMs,
@@ -241,7 +246,13 @@ export const logQuery = z.object({
   token: z.string().optional().describe('the bearer token, for EventSource: accepted only with follow=1'),
 });
 export const eventsQuery = z.object({ token: z.string().optional().describe('the bearer token, for EventSource') });
-export const offsetQuery = z.object({ offset: z.coerce.number().int().min(0).describe('byte offset of the chunk') });
+export const offsetQuery = z.object({
+  offset: z
+    .string()
+    .regex(/^\d{1,15}$/, 'must be a byte offset in decimal digits')
+    .transform(Number)
+    .describe('byte offset of the chunk'),
+});
 export const batchTestsQuery = z.object({ offset: z.coerce.number().int().min(0), limit: z.coerce.number().int().min(1).max(100_000) });
 
 export const reasonBody = z.strictObject({ reason: z.string().max(500).optional() }).default({}).describe('why (shown with the result)');
@@ -281,10 +292,10 @@ export const openJobBody = z.strictObject({
   attempt: z.number().int().min(1),
   setNumber: z.number().int().min(0),
   hostId: z.string().regex(HOST_ID_PATTERN, 'is not a host id'),
-  leaseToken: z.string().min(1),
+  leaseId: z.string().min(1).max(200),
 });
 export const finishJobBody = z.strictObject({
-  leaseToken: z.string().min(1),
+  leaseId: z.string().min(1).max(200),
   result: z.looseObject({ kind: z.enum(RESULT_KINDS) }),
 });
 export const batchTestsBody = z.strictObject({ tests: z.array(z.string().min(1).max(300)).max(1_000_000) });

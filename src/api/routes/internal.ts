@@ -3,12 +3,13 @@
  * token uploads must carry), finish and seal it, keep a batch run's test list and
  * verdicts (and the late reports of fenced batches), and store a submission's record (health checks) or final view.
  */
+import { randomBytes } from 'node:crypto';
 import express, { Router } from 'express';
 import { compact } from '../../domain/compact.js';
 import type { JobResult } from '../../domain/outcome.js';
 import type { SubmissionView } from '../../domain/views.js';
 import { parseOr400, HttpError } from '../http-errors.js';
-import { authorize, sameSecret } from '../middleware.js';
+import { authorize } from '../middleware.js';
 import type { LateReport } from '../../domain/batch-ledger.js';
 import type { SubmissionRecord } from '../store/result-store.js';
 import { taskFailureReportBody, batchRunNameParam, batchTestsBody, batchTestsQuery, finalViewBody, finishJobBody, jobIdParam, lateReportBody, openJobBody, submissionIdParam, submissionRecordBody, verdictsBody } from './api-schemas.js';
@@ -24,7 +25,9 @@ export function internalRoutes(deps: RouteDeps): Router {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
     const body = parseOr400(openJobBody, req.body, 'body');
     if (body.jobId !== id) throw new HttpError(400, 'jobId in the body differs from the URL');
-    res.json(await store.openJob(body));
+    // A fresh random token; a record open already under this lease keeps its own.
+    const { leaseToken, ...record } = await store.openJob({ ...body, leaseToken: randomBytes(16).toString('base64url') });
+    res.json({ ...record, uploadToken: deps.payloadKey.seal(leaseToken, record.submissionId) });
   });
 
   r.post('/internal/jobs/:id/finish', control, express.json({ limit: '64kb' }), async (req, res) => {
@@ -32,8 +35,9 @@ export function internalRoutes(deps: RouteDeps): Router {
     const body = parseOr400(finishJobBody, req.body, 'body');
     const job = await store.getJob(id);
     if (!job) throw new HttpError(404, `no job ${id}`);
-    if (!sameSecret(body.leaseToken, job.leaseToken)) throw new HttpError(409, `job ${id} is open under another lease`);
-    res.json(await store.finishJob(id, body.result as JobResult));
+    if (body.leaseId !== job.leaseId) throw new HttpError(409, `job ${id} is open under another lease`);
+    const { leaseToken: _token, ...record } = await store.finishJob(id, body.result as JobResult);
+    res.json(record);
   });
 
   r.put('/internal/batch-runs/:submissionId/:runName/tests', control, express.json({ limit: '64mb' }), async (req, res) => {

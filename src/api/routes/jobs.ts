@@ -111,7 +111,7 @@ export function jobRoutes(deps: RouteDeps): Router {
     res.status(201).json(await acceptSubmission(deps, again, principalOf(res).name, { of: { submissionId, jobId: id }, lineage, history }));
   });
 
-  r.get('/jobs/:id/log', authorize(tokens, 'read', { queryToken: wantsFollow }), async (req, res) => {
+  r.get('/jobs/:id/log', authorize(tokens, 'read', { queryToken: wantsFollow }), deps.streams, async (req, res) => {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
     if (!(await store.getSubmission(submissionOfJob(id)))) throw new HttpError(404, `no job ${id}`);
     // A log is what a runner printed: never let a browser take it for a page.

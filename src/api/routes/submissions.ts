@@ -7,11 +7,13 @@ import express, { Router } from 'express';
 import { jobId, submissionWorkflowId } from '../../domain/ids.js';
 import type { Submission } from '../../domain/job.js';
 import { parseSpecText, validateSpec, type SpecIssue } from '../../domain/parse-spec.js';
+import { JOB_DEFAULTS } from '../../domain/spec.js';
 import { buildPlan, initialJobNumbers } from '../../domain/plan.js';
 import type { RestartHistory } from '../../domain/restart.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
 import { liveSubmissionView } from '../live-view.js';
 import { reconcileSubmission } from '../reconcile.js';
+import { sealSecrets } from '../secrets.js';
 import { isTemporalRefusal } from '../temporal-gateway.js';
 import { authorize, principalOf } from '../middleware.js';
 import { listQuery, reasonBody, submissionIdParam } from './api-schemas.js';
@@ -52,18 +54,20 @@ export async function acceptSubmission(
     j.maxRetries > cap ? [{ path: ['jobs', i, 'maxRetries'], message: `${j.maxRetries} is above this server's cap of ${cap}` }] : [],
   );
   if (overCap.length > 0) throw new HttpError(400, 'invalid job spec', overCap);
-  const plan = buildPlan(submission);
+  const id = newSubmissionId();
+  // From here on its secrets are ciphertext: in the store, the plan and Temporal.
+  const sealed = sealSecrets(deps.payloadKey, submission, id, restart?.of.submissionId);
+  const plan = buildPlan(sealed);
   const planBytes = Buffer.byteLength(JSON.stringify(plan));
   if (planBytes > MAX_PLAN_BYTES) {
     throw new HttpError(413, `the submission's jobs take ${planBytes} bytes, above the ${MAX_PLAN_BYTES} a submission may hold: keep settings small and put large data into assets`);
   }
-  const id = newSubmissionId();
   const createdAt = new Date().toISOString();
   const workflowId = submissionWorkflowId(id);
   await deps.store.createSubmission({
     id,
     createdAt,
-    submission,
+    submission: sealed,
     plan,
     workflowId,
     ...(submission.name !== undefined ? { name: submission.name } : {}),
@@ -103,7 +107,17 @@ export function submissionRoutes(deps: RouteDeps): Router {
     async (req, res) => {
       const parsed = typeof req.body === 'string' ? parseSpecText(req.body) : validateSpec(req.body);
       if (!parsed.ok) throw new HttpError(400, 'invalid job spec', parsed.issues);
-      const created = await acceptSubmission(deps, parsed.submission, principalOf(res).name);
+      const principal = principalOf(res);
+      // Jumping the queue is the operators' call: a submitter may only wait longer than the default.
+      if (principal.role !== 'operate') {
+        const urgent: SpecIssue[] = [
+          ...parsed.submission.jobs.flatMap((j, i) => (j.priority < JOB_DEFAULTS.priority ? [{ path: ['jobs', i, 'priority'], message: `${j.priority} is ahead of the default ${JOB_DEFAULTS.priority}: only an operate token may submit it` }] : [])),
+          ...(parsed.submission.batchRuns ?? []).flatMap((b, i) => (b.priority < JOB_DEFAULTS.priority ? [{ path: ['batchRuns', i, 'priority'], message: `${b.priority} is ahead of the default ${JOB_DEFAULTS.priority}: only an operate token may submit it` }] : [])),
+        ];
+        if (urgent.length > 0) throw new HttpError(403, 'priority below the default needs the operate role', urgent);
+      }
+      deps.submissionRate.take(principal.name);
+      const created = await acceptSubmission(deps, parsed.submission, principal.name);
       res.status(201).json(created);
     },
   );

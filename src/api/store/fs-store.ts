@@ -161,7 +161,7 @@ export class FsResultStore implements ResultStore {
     return this.locked(input.jobId, async () => {
       const existing = await this.getJob(input.jobId);
       if (existing) {
-        if (existing.leaseToken !== input.leaseToken) throw new StoreError('conflict', `job ${input.jobId} is already open under another lease`);
+        if (existing.leaseId !== input.leaseId) throw new StoreError('conflict', `job ${input.jobId} is already open under another lease`);
         return existing;
       }
       const record: JobRecord = {
@@ -171,6 +171,7 @@ export class FsResultStore implements ResultStore {
         attempt: input.attempt,
         setNumber: input.setNumber,
         hostId: input.hostId,
+        leaseId: input.leaseId,
         leaseToken: input.leaseToken,
         state: 'scheduled',
         sealed: false,
