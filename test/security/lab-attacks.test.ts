@@ -103,15 +103,15 @@ describe('a hostile submitter', () => {
     for (const field of ['timeoutMs', 'provisionTimeoutMs', 'queueTimeoutMs']) {
       const res = await call('POST', '/submissions', lab.tokens.submit, { jobs: [{ name: 'overflow', workerClass: 'local', runner: { command: ['true'] }, [field]: 2 ** 31 }] });
       expect(res.status).toBe(400);
-      expect((await res.json()) as unknown).toMatchObject({ issues: [{ path: ['jobs', 0, field], message: 'at most 604800000 ms (7 days)' }] });
+      expect((await res.json())).toMatchObject({ issues: [{ path: ['jobs', 0, field], message: 'at most 604800000 ms (7 days)' }] });
     }
     const big = await call('POST', '/submissions', lab.tokens.submit, { jobs: [{ name: 'e2big', workerClass: 'local', runner: { command: ['true'] }, settings: { HUGE: 'x'.repeat(200_000) } }] });
     expect(big.status).toBe(400);
-    expect((await big.json()) as unknown).toMatchObject({ issues: [{ path: ['jobs', 0, 'settings', 'HUGE'], message: expect.stringMatching(/^at most 32768 bytes/) }] });
+    expect((await big.json())).toMatchObject({ issues: [{ path: ['jobs', 0, 'settings', 'HUGE'], message: expect.stringMatching(/^at most 32768 bytes/) }] });
     const many = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`S${i}`, 'y'.repeat(30_000)]));
     const total = await call('POST', '/submissions', lab.tokens.submit, { jobs: [{ name: 'e2big', workerClass: 'local', runner: { command: ['true'] }, settings: many }] });
     expect(total.status).toBe(400);
-    expect((await total.json()) as unknown).toMatchObject({ issues: [{ path: ['jobs', 0, 'settings'], message: expect.stringMatching(/^runner argv, settings and secrets take \d+ bytes, above the 262144/) }] });
+    expect((await total.json())).toMatchObject({ issues: [{ path: ['jobs', 0, 'settings'], message: expect.stringMatching(/^runner argv, settings and secrets take \d+ bytes, above the 262144/) }] });
 
     // Three submissions whose runners kill themselves: their own doing, not the hosts'.
     const crashes = await Promise.all(['a', 'b', 'c'].map((n) => lab.run({ jobs: [{ name: `segv-${n}`, workerClass: 'local', runner: { command: ['sh', '-c', 'kill -SEGV $$'] } }] })));
