@@ -58,7 +58,11 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
       await connection.close();
       break;
     } catch {
-      if (Date.now() > deadline) throw new Error(`Temporal dev server did not answer on ${address} within 60 s; see ${o.logFile}`);
+      if (Date.now() > deadline) {
+        // Not left running behind the error: a caller that tries again needs the port.
+        child.kill('SIGKILL');
+        throw new Error(`Temporal dev server did not answer on ${address} within 60 s; see ${o.logFile}`);
+      }
       await sleep(200);
     }
   }
