@@ -3,8 +3,10 @@
  * starts a Temporal dev server persisted under the data dir (with its Web UI), prepares
  * the namespace, then the API, the control worker and three local hosts as child
  * processes, waits until the scheduler lists every host, prints the URLs and a token,
- * and stays in the foreground. SIGINT/SIGTERM — also one during start-up — stops every
- * child (hosts first, so their runners are stopped), nothing left running.
+ * and stays in the foreground. From then on a process that fails is restarted with
+ * backoff and the rest of the lab runs on (supervisor.ts); only SIGINT/SIGTERM — also one
+ * during start-up — stops the lab: every child (hosts first, so their runners are
+ * stopped), nothing left running.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -18,14 +20,17 @@ import { newLoginCode } from '../api/routes/session.js';
 import { DEFAULT_PORTS, labFile, loginCodeFile, tokensFile, type Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { findTemporalBinary, PROJECT_ROOT } from '../temporal/binary.js';
-import { startDevServer, type DevServer } from '../temporal/dev-server.js';
+import { startDevServer } from '../temporal/dev-server.js';
 import { ensureNamespace } from '../temporal/namespace.js';
 import { loadPayloadKey } from '../sealing.js';
 import type { LabInfo } from './lab-target.js';
+import { describeEnd, restartPolicyFromEnv, type ProcessEnd } from './restart-policy.js';
+import { endOf, Supervisor, type Part } from './supervisor.js';
 
 export const LOCAL_HOSTS = ['local-1', 'local-2', 'local-3'] as const;
 /** The embedded lab's health check for its hosts' class (TESTBAY_HEALTH_CHECKS replaces it). */
 export const EMBEDDED_HEALTH_CHECKS = { local: { runner: { command: ['os-test'] }, settings: { MODULES: 'boot', MODULE_MS: '200', SCREENSHOTS: '0' }, timeoutMs: 60_000 } };
+const isHost = (name: string) => (LOCAL_HOSTS as readonly string[]).includes(name);
 const BIN = fileURLToPath(new URL('../../bin/testbay.js', import.meta.url));
 
 interface LabTokens {
@@ -67,12 +72,7 @@ function prefixLines(stream: NodeJS.ReadableStream | null, prefix: string): void
   rl.on('line', (line) => process.stderr.write(`${prefix} ${line}\n`));
 }
 
-interface Child {
-  name: string;
-  process: ChildProcess;
-}
-
-function spawnPart(name: string, args: string[], env: NodeJS.ProcessEnv): Child {
+function spawnPart(name: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   const child = spawn(process.execPath, [BIN, ...args], {
     env,
     // The IPC channel closes if this process dies, and the child then stops itself.
@@ -81,27 +81,47 @@ function spawnPart(name: string, args: string[], env: NodeJS.ProcessEnv): Child 
   const prefix = `[${name}]`.padEnd(11);
   prefixLines(child.stdout, prefix);
   prefixLines(child.stderr, prefix);
-  return { name, process: child };
+  return child;
 }
 
-async function stopChild(c: Child, timeoutMs: number): Promise<void> {
-  const p = c.process;
+async function stopChild(p: ChildProcess, ended: Promise<unknown>, timeoutMs: number): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
-  const gone = new Promise<void>((resolve) => p.once('exit', () => resolve()));
   p.kill('SIGTERM');
-  if (await Promise.race([gone.then(() => true), sleep(timeoutMs).then(() => false)])) return;
+  if (await Promise.race([ended.then(() => true), sleep(timeoutMs).then(() => false)])) return;
   p.kill('SIGKILL');
-  await gone;
+  await ended;
+}
+
+/** A `testbay …` child process as a supervised part; `ready` says when a start counts. */
+function processPart(name: string, args: string[], env: NodeJS.ProcessEnv, stopTimeoutMs: number, ready?: (ended: Promise<ProcessEnd>) => Promise<void>): Part {
+  return {
+    name,
+    start: async () => {
+      const child = spawnPart(name, args, env);
+      const ended = endOf(child);
+      const stop = () => stopChild(child, ended, stopTimeoutMs);
+      try {
+        await ready?.(ended);
+      } catch (err) {
+        await stop();
+        throw err;
+      }
+      return { pid: child.pid, ended, stop };
+    },
+  };
 }
 
 /** Thrown out of start-up when a signal asked the lab to stop. */
 class StopRequested extends Error {}
 
-async function waitForApi(url: string, child: Child, stopped: () => boolean, timeoutMs = 60_000): Promise<void> {
+/** Resolves once the API answers; throws when its process ended first or it stays silent. */
+async function apiAnswers(url: string, ended: Promise<ProcessEnd>, stopped: () => boolean, timeoutMs = 60_000): Promise<void> {
+  let end: ProcessEnd | undefined;
+  void ended.then((e) => (end = e));
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (stopped()) throw new StopRequested();
-    if (child.process.exitCode !== null) throw new Error(`the API process exited with code ${child.process.exitCode}`);
+    if (end) throw new Error(`the API process ended (${describeEnd(end)}) before it answered on ${url}`);
     try {
       if ((await fetch(`${url}/api/v1/health`)).ok) return;
     } catch {
@@ -113,13 +133,13 @@ async function waitForApi(url: string, child: Child, stopped: () => boolean, tim
 }
 
 /** Waits until the scheduler lists every local host as registered and online. */
-async function waitForHosts(url: string, token: string, children: Child[], stopped: () => boolean, timeoutMs = 120_000): Promise<void> {
+async function waitForHosts(url: string, token: string, supervisor: Supervisor, stopped: () => boolean, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let seen = '';
   while (Date.now() < deadline) {
     if (stopped()) throw new StopRequested();
-    const dead = children.find((c) => c.process.exitCode !== null || c.process.signalCode !== null);
-    if (dead) throw new Error(`${dead.name} exited with ${dead.process.signalCode ?? dead.process.exitCode} while the lab started`);
+    const dead = supervisor.endedDuringStartUp();
+    if (dead) throw new Error(`${dead.name} ended (${dead.how}) while the lab started`);
     try {
       const res = await fetch(`${url}/api/v1/hosts`, { headers: { authorization: `Bearer ${token}` } });
       if (res.ok) {
@@ -157,17 +177,18 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
   process.on('SIGTERM', handler);
   const stopped = () => signal !== undefined;
 
-  const children: Child[] = [];
-  let temporal: DevServer | undefined;
+  const supervisor = new Supervisor(log, restartPolicyFromEnv(process.env));
   let stopping = false;
   const stopAll = async () => {
     if (stopping) return;
     stopping = true;
+    supervisor.stopRestarting();
     log.info('stopping the lab');
-    // Hosts first: they stop their runners and release their leases.
-    await Promise.all(children.filter((c) => c.name.startsWith('local-')).map((c) => stopChild(c, 20_000)));
-    await Promise.all(children.filter((c) => !c.name.startsWith('local-')).map((c) => stopChild(c, 10_000)));
-    await temporal?.stop();
+    const names = supervisor.names();
+    // Hosts first: they stop their runners and release their leases. Temporal last.
+    await supervisor.stop(names.filter(isHost));
+    await supervisor.stop(names.filter((n) => !isHost(n) && n !== 'temporal'));
+    await supervisor.stop(['temporal']);
   };
   /** Runs one start-up step; a signal that came meanwhile ends start-up. */
   const step = async <T>(fn: () => Promise<T>): Promise<T> => {
@@ -190,16 +211,24 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
     for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`]) await fs.chmod(f, 0o600).catch(() => undefined);
     const bin = findTemporalBinary();
     log.info('starting Temporal dev server', { bin, port: config.temporal.port, ui: config.temporal.uiPort });
-    temporal = await step(() =>
-      startDevServer({
-        bin,
-        port: config.temporal.port,
-        uiPort: config.temporal.uiPort,
-        dbFile,
-        logFile: path.join(config.dataDir, 'temporal.log'),
+    const address = `127.0.0.1:${config.temporal.port}`;
+    await step(() =>
+      supervisor.add({
+        name: 'temporal',
+        // A restart reuses the db file and the ports: the lab's workflows, namespace and
+        // search attributes are in the file, and every part reconnects to the same address.
+        start: async () => {
+          const server = await startDevServer({
+            bin,
+            port: config.temporal.port,
+            uiPort: config.temporal.uiPort,
+            dbFile,
+            logFile: path.join(config.dataDir, 'temporal.log'),
+          });
+          return { pid: server.process.pid, ended: endOf(server.process), stop: () => server.stop() };
+        },
       }),
     );
-    const address = temporal.address;
     await step(async () => {
       const connection = await Connection.connect({ address });
       await ensureNamespace(connection, config.temporal.namespace, { create: true, retentionHours: 720 });
@@ -219,25 +248,23 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
       TESTBAY_SHUTDOWN_DEADLINE_MS: process.env.TESTBAY_SHUTDOWN_DEADLINE_MS ?? '3000',
       TESTBAY_KILL_GRACE_MS: process.env.TESTBAY_KILL_GRACE_MS ?? '3000',
     };
-    const api = spawnPart('api', ['server'], base);
-    children.push(api);
-    await waitForApi(config.api.url, api, stopped);
+    // The API comes back on the same port, where hosts, the control worker and the CLI
+    // look for it; a start of it counts once it answers.
+    await step(() => supervisor.add(processPart('api', ['server'], base, 10_000, (ended) => apiAnswers(config.api.url, ended, stopped))));
+    // The control worker makes sure the scheduler runs each time it starts.
     const controlMetricsPort = process.env.TESTBAY_CONTROL_METRICS_PORT ?? String(DEFAULT_PORTS.controlMetrics);
-    children.push(spawnPart('control', ['control'], { ...base, TESTBAY_CONTROL_TOKEN: tokens.control, TESTBAY_CONTROL_METRICS_PORT: controlMetricsPort }));
+    await step(() => supervisor.add(processPart('control', ['control'], { ...base, TESTBAY_CONTROL_TOKEN: tokens.control, TESTBAY_CONTROL_METRICS_PORT: controlMetricsPort }, 10_000)));
     for (const hostId of LOCAL_HOSTS) {
-      children.push(
-        spawnPart(
-          hostId,
-          ['host', '--id', hostId, '--class', 'local', '--work-dir', path.join(config.dataDir, 'hosts', hostId), '--runner-path', path.join(PROJECT_ROOT, 'examples', 'runner')],
-          { ...base, TESTBAY_HOST_TOKEN: tokens.hosts[hostId] },
-        ),
-      );
+      // A host registers again each time it starts, with a fresh instance id.
+      const args = ['host', '--id', hostId, '--class', 'local', '--work-dir', path.join(config.dataDir, 'hosts', hostId), '--runner-path', path.join(PROJECT_ROOT, 'examples', 'runner')];
+      await step(() => supervisor.add(processPart(hostId, args, { ...base, TESTBAY_HOST_TOKEN: tokens.hosts[hostId] }, 20_000)));
     }
     const info: LabInfo = { url: config.api.url, temporalUrl: config.temporal.webUrl, tokens: { submit: tokens.submit, operate: tokens.operate } };
     await fs.writeFile(labFile(config.dataDir), JSON.stringify(info, null, 2), { mode: 0o600 });
     await fs.chmod(labFile(config.dataDir), 0o600);
     // "Up" means a submission can run: the control worker and scheduler answer, and every host registered.
-    await waitForHosts(config.api.url, tokens.operate, children, stopped);
+    await waitForHosts(config.api.url, tokens.operate, supervisor, stopped);
+    supervisor.superviseFromNow();
     const loginCode = await newLoginCode(loginCodeFile(config.dataDir), 'operator');
 
     process.stdout.write(
@@ -250,6 +277,7 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
         `  Temporal gRPC       ${address}`,
         `  control metrics     http://127.0.0.1:${controlMetricsPort}/metrics  (workflow task failures)`,
         `  hosts               ${LOCAL_HOSTS.join(', ')} (worker class "local")`,
+        `  processes           ${supervisor.status().map((p) => `${p.name} ${p.pid ?? '-'}`).join(', ')}  (each restarted if it fails)`,
         `  data dir            ${config.dataDir}`,
         `  submit token        ${tokens.submit}`,
         `  operator token      in ${labFile(config.dataDir)} (not printed; the CLI finds both tokens there)`,
@@ -260,13 +288,10 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
       ].join('\n'),
     );
 
-    const exited = new Promise<Child>((resolve) => {
-      for (const c of children) c.process.once('exit', () => resolve(c));
-    });
-    const first = await Promise.race([exited, signalled.then(() => undefined)]);
-    if (first && !stopping) log.error(`${first.name} exited unexpectedly (code ${first.process.exitCode}); stopping the lab`);
+    // Only a signal stops the lab: a part that fails is restarted, or left down, by the supervisor.
+    await signalled;
     await stopAll();
-    return first ? 1 : 0;
+    return 0;
   } catch (err) {
     await stopAll();
     if (err instanceof StopRequested) {

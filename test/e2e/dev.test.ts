@@ -5,51 +5,23 @@
  * finds it through the data dir, and SIGINT stops every process it started, a running
  * job's runner included; so does SIGTERM, even during start-up.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../global-setup.js';
 import { cli } from '../helpers/cli.js';
+import { devEnv as freshDevEnv } from '../helpers/dev-lab.js';
 import { waitFor } from '../helpers/lab.js';
-
-/** Processes whose command line, working dir or environment mention the folder. */
-function processesUsing(dir: string): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    if (Number(pid) === process.pid) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (/^\d+ \(.*\) Z/.test(stat)) continue;
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      const cwd = readlinkSync(`/proc/${pid}/cwd`);
-      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
-      if (cmdline.includes(dir) || cwd.startsWith(dir) || environ.includes(dir)) found.push(`${pid}: ${cmdline.slice(0, 120)}`);
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return found;
-}
+import { processesUsing } from '../helpers/processes.js';
 
 const dirs: string[] = [];
+async function devEnv(): Promise<{ dataDir: string; env: Record<string, string> }> {
+  const fresh = await freshDevEnv();
+  dirs.push(fresh.dataDir);
+  return fresh;
+}
 afterAll(async () => {
   for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
 });
-
-async function devEnv(): Promise<{ dataDir: string; env: Record<string, string> }> {
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'testbay-dev-'));
-  dirs.push(dataDir);
-  const env = {
-    TESTBAY_DATA_DIR: dataDir,
-    TESTBAY_PORT: String(await freePort()),
-    TESTBAY_TEMPORAL_PORT: String(await freePort()),
-    TESTBAY_TEMPORAL_UI_PORT: String(await freePort()),
-    TESTBAY_CONTROL_METRICS_PORT: String(await freePort()),
-  };
-  return { dataDir, env };
-}
 
 describe('testbay dev', () => {
   it('brings up the whole lab, runs hello.yaml to passed, and SIGINT leaves nothing running', async () => {
