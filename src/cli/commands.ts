@@ -24,7 +24,7 @@ Lab processes
   control                      the control worker (workflows, scheduler)
   host --id ID --class CLASS [--class …] [--cap key=value …] [--work-dir DIR] [--runner-path DIR …]
                                a lab host: runs jobs leased to it
-  setup [--create]             register Testbay's search attributes on the Temporal namespace
+  setup [--create] [--payload-key]   register Testbay's search attributes on the Temporal namespace; --payload-key makes the key secrets are sealed with
 
 Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data dir)
   submit FILE [--watch] [--json]   submit a job spec (YAML or JSON); prints the submission id first

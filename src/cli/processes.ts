@@ -161,7 +161,12 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
 }
 
 export async function runSetup(config: Config, args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { create: { type: 'boolean' }, 'retention-hours': { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { create: { type: 'boolean' }, 'retention-hours': { type: 'string' }, 'payload-key': { type: 'boolean' } } });
+  if (values['payload-key']) {
+    // The key the API servers and hosts share: made once here, then copied to each of them.
+    loadPayloadKey({ file: config.payloadKeyFile, create: true });
+    process.stdout.write(`payload key in ${config.payloadKeyFile} (mode 0600): copy it to every API server and host, or give it to them as TESTBAY_PAYLOAD_KEY\n`);
+  }
   const connection = await connectTemporal(config.temporal);
   const retentionHours = values['retention-hours'] ? Number(values['retention-hours']) : undefined;
   await ensureNamespace(connection, config.temporal.namespace, { create: values.create === true, ...(retentionHours ? { retentionHours } : {}) });
