@@ -33,8 +33,7 @@ export function restartHistory(view: Pick<SubmissionView, 'jobs'>, names: readon
 }
 
 export function selectRestart(submission: Submission, jobName: string, withChildren: boolean): Submission {
-  const byName = new Map(submission.jobs.map((j) => [j.name, j]));
-  if (!byName.has(jobName)) throw new Error(`no job ${jobName}`);
+  if (!submission.jobs.some((j) => j.name === jobName)) throw new Error(`no job ${jobName}`);
   const chosen = new Set<string>([jobName]);
   if (withChildren) {
     const queue = [jobName];
@@ -47,23 +46,52 @@ export function selectRestart(submission: Submission, jobName: string, withChild
       }
     }
   }
-  // What the chosen jobs need to be placed: their chain ancestors and parallel partners.
+  return subset(submission, withPlacementNeeds(submission, chosen), `restart of ${jobName}${submission.name ? ` (${submission.name})` : ''}`);
+}
+
+/**
+ * "Rerun what failed": every failed, aborted and skipped job of a submission (its latest
+ * attempts) as one new submission. A job that passed runs again only when a job to rerun
+ * needs it to be placed: the chain before it (a chain runs from its start) and its
+ * parallel partners; `startAfter` parents that passed are not rerun, and the edge to them
+ * is dropped. Returns undefined when nothing failed.
+ */
+export function selectFailedRerun(submission: Submission, view: Pick<SubmissionView, 'jobs'>): Submission | undefined {
+  const latest = new Map<string, { attempt: number; kind: string }>();
+  for (const j of view.jobs) {
+    const seen = latest.get(j.name);
+    if (!seen || j.attempt > seen.attempt) latest.set(j.name, { attempt: j.attempt, kind: j.result?.kind ?? 'none' });
+  }
+  const failed = submission.jobs.filter((j) => ['failed', 'aborted', 'skipped'].includes(latest.get(j.name)?.kind ?? 'none')).map((j) => j.name);
+  if (failed.length === 0) return undefined;
+  return subset(submission, withPlacementNeeds(submission, new Set(failed)), `rerun of what failed${submission.name ? ` in ${submission.name}` : ''}`);
+}
+
+/** Adds what the chosen jobs need to be placed: their chain ancestors and parallel partners. */
+function withPlacementNeeds(submission: Submission, chosen: Set<string>): Set<string> {
+  const byName = new Map(submission.jobs.map((j) => [j.name, j]));
   const needs = (j: Job): string[] => [
     ...(j.startDirectlyAfter !== undefined ? [j.startDirectlyAfter] : []),
     ...j.parallelWith,
     ...submission.jobs.filter((k) => k.parallelWith.includes(j.name)).map((k) => k.name),
   ];
-  const queue = [...chosen];
+  const all = new Set(chosen);
+  const queue = [...all];
   for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
     for (const n of needs(byName.get(name)!)) {
-      if (!chosen.has(n)) {
-        chosen.add(n);
+      if (!all.has(n)) {
+        all.add(n);
         queue.push(n);
       }
     }
   }
+  return all;
+}
+
+/** The chosen jobs as a submission of their own: edges to jobs left out are dropped. */
+function subset(submission: Submission, chosen: Set<string>, name: string): Submission {
   return {
-    name: `restart of ${jobName}${submission.name ? ` (${submission.name})` : ''}`,
+    name,
     jobs: submission.jobs
       .filter((j) => chosen.has(j.name))
       .map((j) => ({ ...j, startAfter: j.startAfter.filter((n) => chosen.has(n)), parallelWith: j.parallelWith.filter((n) => chosen.has(n)) })),
