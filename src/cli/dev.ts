@@ -19,7 +19,9 @@ import type { Logger } from '../logger.js';
 import { findTemporalBinary, PROJECT_ROOT } from '../temporal/binary.js';
 import { startDevServer, type DevServer } from '../temporal/dev-server.js';
 import { ensureNamespace } from '../temporal/namespace.js';
+import { writeTokenFile } from '../workers/token-source.js';
 import type { LabInfo } from './lab-target.js';
+import { embeddedRunnerUser, letRunnersThrough } from './runner-account.js';
 
 export const LOCAL_HOSTS = ['local-1', 'local-2', 'local-3'] as const;
 const BIN = fileURLToPath(new URL('../../bin/testbay.js', import.meta.url));
@@ -173,6 +175,17 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
   try {
     await fs.mkdir(config.dataDir, { recursive: true });
     const tokens = await labTokens(config);
+    // Runners as an unprivileged user (as root); tokens in files only the lab's user reads.
+    const runnerUser = await embeddedRunnerUser(config.host.runnerUser);
+    const secrets = path.join(config.dataDir, 'secrets');
+    await fs.mkdir(secrets, { recursive: true, mode: 0o700 });
+    await fs.chmod(secrets, 0o700);
+    const tokenFile = async (name: string, token: string) => {
+      const file = path.join(secrets, `${name}.token`);
+      await writeTokenFile(file, token);
+      return file;
+    };
+    if (runnerUser !== undefined && runnerUser !== 'root') await letRunnersThrough(config.dataDir);
     const bin = findTemporalBinary();
     log.info('starting Temporal dev server', { bin, port: config.temporal.port, ui: config.temporal.uiPort });
     temporal = await step(() =>
@@ -191,8 +204,9 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
       await connection.close();
     });
 
+    const { TESTBAY_HOST_TOKEN: _h, TESTBAY_CONTROL_TOKEN: _c, ...inherited } = process.env;
     const base: NodeJS.ProcessEnv = {
-      ...process.env,
+      ...inherited,
       TESTBAY_DATA_DIR: config.dataDir,
       TESTBAY_PORT: String(config.api.port),
       TESTBAY_URL: config.api.url,
@@ -205,15 +219,12 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
     const api = spawnPart('api', ['server'], base);
     children.push(api);
     await waitForApi(config.api.url, api, stopped);
-    children.push(spawnPart('control', ['control'], { ...base, TESTBAY_CONTROL_TOKEN: tokens.control }));
+    children.push(spawnPart('control', ['control'], { ...base, TESTBAY_CONTROL_TOKEN_FILE: await tokenFile('control', tokens.control) }));
     for (const hostId of LOCAL_HOSTS) {
-      children.push(
-        spawnPart(
-          hostId,
-          ['host', '--id', hostId, '--class', 'local', '--work-dir', path.join(config.dataDir, 'hosts', hostId), '--runner-path', path.join(PROJECT_ROOT, 'examples', 'runner')],
-          { ...base, TESTBAY_HOST_TOKEN: tokens.hosts[hostId] },
-        ),
-      );
+      const args = ['host', '--id', hostId, '--class', 'local', '--work-dir', path.join(config.dataDir, 'hosts', hostId), '--runner-path', path.join(PROJECT_ROOT, 'examples', 'runner')];
+      args.push('--token-file', await tokenFile(`host-${hostId}`, tokens.hosts[hostId]!));
+      if (runnerUser !== undefined) args.push('--runner-user', runnerUser);
+      children.push(spawnPart(hostId, args, base));
     }
     const info: LabInfo = { url: config.api.url, temporalUrl: config.temporal.webUrl, tokens: { submit: tokens.submit, operate: tokens.operate } };
     await fs.writeFile(labFile(config.dataDir), JSON.stringify(info, null, 2), { mode: 0o600 });
