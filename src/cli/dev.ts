@@ -21,7 +21,7 @@ import { startDevServer, type DevServer } from '../temporal/dev-server.js';
 import { ensureNamespace } from '../temporal/namespace.js';
 import { writeTokenFile } from '../workers/token-source.js';
 import type { LabInfo } from './lab-target.js';
-import { embeddedRunnerUser, letRunnersThrough } from './runner-account.js';
+import { embeddedRunners } from './runner-account.js';
 
 export const LOCAL_HOSTS = ['local-1', 'local-2', 'local-3'] as const;
 const BIN = fileURLToPath(new URL('../../bin/testbay.js', import.meta.url));
@@ -176,7 +176,8 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
     await fs.mkdir(config.dataDir, { recursive: true });
     const tokens = await labTokens(config);
     // Runners as an unprivileged user (as root); tokens in files only the lab's user reads.
-    const runnerUser = await embeddedRunnerUser(config.host.runnerUser);
+    const runners = await embeddedRunners(config.dataDir, path.join(PROJECT_ROOT, 'examples', 'runner'), config.host.runnerUser);
+    if (runners.warning) log.warn(runners.warning);
     const secrets = path.join(config.dataDir, 'secrets');
     await fs.mkdir(secrets, { recursive: true, mode: 0o700 });
     await fs.chmod(secrets, 0o700);
@@ -185,7 +186,6 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
       await writeTokenFile(file, token);
       return file;
     };
-    if (runnerUser !== undefined && runnerUser !== 'root') await letRunnersThrough(config.dataDir);
     const bin = findTemporalBinary();
     log.info('starting Temporal dev server', { bin, port: config.temporal.port, ui: config.temporal.uiPort });
     temporal = await step(() =>
@@ -221,9 +221,9 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
     await waitForApi(config.api.url, api, stopped);
     children.push(spawnPart('control', ['control'], { ...base, TESTBAY_CONTROL_TOKEN_FILE: await tokenFile('control', tokens.control) }));
     for (const hostId of LOCAL_HOSTS) {
-      const args = ['host', '--id', hostId, '--class', 'local', '--work-dir', path.join(config.dataDir, 'hosts', hostId), '--runner-path', path.join(PROJECT_ROOT, 'examples', 'runner')];
+      const args = ['host', '--id', hostId, '--class', 'local', '--work-dir', path.join(config.dataDir, 'hosts', hostId), '--runner-path', runners.runnerPath];
       args.push('--token-file', await tokenFile(`host-${hostId}`, tokens.hosts[hostId]!));
-      if (runnerUser !== undefined) args.push('--runner-user', runnerUser);
+      if (runners.runnerUser !== undefined) args.push('--runner-user', runners.runnerUser);
       children.push(spawnPart(hostId, args, base));
     }
     const info: LabInfo = { url: config.api.url, temporalUrl: config.temporal.webUrl, tokens: { submit: tokens.submit, operate: tokens.operate } };
