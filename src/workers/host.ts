@@ -80,10 +80,11 @@ export async function startHost(config: Config, log: Logger, options: HostOption
   const runnerUser = await resolveRunnerUser(options.runnerUser);
   if (!runnerUser.separate && runnerUser.uid === 0) log.warn('runners run as root: set runnerUser (--runner-user, TESTBAY_RUNNER_USER) to an unprivileged user so they cannot read this host\'s token');
   const problems = await checkSetup({ ...options, minFreeBytes: config.host.minFreeBytes });
-  await prepareWorkDir(options.workDir, runnerUser);
+  // A work dir the setup check found unusable stays as it is: the host registers broken, saying why.
+  await prepareWorkDir(options.workDir, runnerUser).catch((err: unknown) => log.warn('could not set the work dir\'s modes', { error: String(err) }));
   // Cached assets and git mirrors (private repositories' too) are the host's alone.
   await fs.chmod(options.cacheDir, 0o700).catch(() => undefined);
-  const unreachable = await runnerCannotWrite(path.join(options.workDir, 'jobs'), runnerUser);
+  const unreachable = await runnerCannotWrite(path.join(options.workDir, 'jobs'), runnerUser).catch(() => undefined);
   if (unreachable) problems.push(unreachable);
   problems.push(...(await runnerCannotSearch(options.runnerPath, runnerUser)));
   const setupProblem = problems.length > 0 ? problems.join('; ') : undefined;
