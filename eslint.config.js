@@ -27,6 +27,9 @@ export default tseslint.config(
   {
     files: ['src/workflows/**/*.ts'],
     rules: {
+      // In a workflow an unhandled rejection fails the workflow task for ever (the workflow
+      // looks stuck), so `void p` is no way out: send through signal.ts's tell/inBackground.
+      '@typescript-eslint/no-floating-promises': ['error', { ignoreVoid: false }],
       'no-restricted-imports': [
         'error',
         {

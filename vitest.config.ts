@@ -6,6 +6,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
+    // Fails any test during which a workflow task failed (a stuck workflow).
+    setupFiles: ['test/setup/workflow-task-guard.ts'],
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 90_000,

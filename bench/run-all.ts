@@ -62,6 +62,15 @@ const BENCHES: Bench[] = [
     }),
   },
   {
+    name: 'dev-supervision',
+    deadlineMs: 10 * MIN,
+    headline: (r) => ({
+      figures: `testbay dev, SIGKILL under a 20-s job: host → retry runs ${get(r, 'host', 'failoverMs')} ms, host online again ${get(r, 'host', 'hostOnlineMs')} ms; running again: control ${get(r, 'parts', 'control', 'runningAgainMs')} ms, API ${get(r, 'parts', 'api', 'runningAgainMs')} ms, Temporal ${get(r, 'parts', 'temporal', 'runningAgainMs')} ms`,
+      goal: 'every job passed',
+      met: r.allPassed === true,
+    }),
+  },
+  {
     name: 'batch',
     deadlineMs: 20 * MIN,
     headline: (r) => ({

@@ -11,7 +11,7 @@ import { validateSpec } from './domain/parse-spec.js';
 const port = z.coerce.number().int().min(0).max(65535);
 const ms = z.coerce.number().int().positive();
 
-export const DEFAULT_PORTS = { api: 8780, temporal: 7733, temporalUi: 8733 } as const;
+export const DEFAULT_PORTS = { api: 8780, temporal: 7733, temporalUi: 8733, controlMetrics: 8781 } as const;
 
 const schema = z
   .object({
@@ -25,6 +25,8 @@ const schema = z
     TESTBAY_CONTROL_TOKEN: z.string().min(1).optional(),
     TESTBAY_HOST_TOKEN_FILE: z.string().min(1).optional(),
     TESTBAY_CONTROL_TOKEN_FILE: z.string().min(1).optional(),
+    TESTBAY_CONTROL_METRICS_PORT: port.optional(),
+    TESTBAY_PAYLOAD_KEY_FILE: z.string().min(1).optional(),
     TESTBAY_WORKFLOW_BUNDLE: z.string().min(1).optional(),
     TESTBAY_TEMPORAL_PORT: port.default(DEFAULT_PORTS.temporal),
     TESTBAY_TEMPORAL_UI_PORT: port.default(DEFAULT_PORTS.temporalUi),
@@ -47,12 +49,19 @@ const schema = z
     TESTBAY_BATCH_SHARD_TESTS: z.coerce.number().int().min(10).max(20_000).default(2_000),
     TESTBAY_SCHEDULER_MAX_HISTORY: z.coerce.number().int().min(100).default(4_000),
     TESTBAY_LEASE_CHECK_MS: z.coerce.number().int().min(1_000).default(60_000),
+    TESTBAY_RECONCILE_EVERY_MS: z.coerce.number().int().min(1_000).default(30_000),
     TESTBAY_CONTROL_WORKFLOW_CACHE: z.coerce.number().int().min(10).default(10_000),
     TESTBAY_KILL_GRACE_MS: ms.default(10_000),
     // Hosts must send a running job's log at least every 2 s.
     TESTBAY_LOG_FLUSH_MS: ms.max(2_000, 'at most 2000: hosts upload a running job\'s log at least every 2 s').default(1_000),
     TESTBAY_SHUTDOWN_DEADLINE_MS: ms.default(5 * 60_000),
     TESTBAY_MAX_ARTIFACT_BYTES: z.coerce.number().int().positive().default(1024 * 1024 * 1024),
+    TESTBAY_MAX_STREAMS_PER_TOKEN: z.coerce.number().int().min(1).default(20),
+    TESTBAY_MAX_CONNECTIONS: z.coerce.number().int().min(10).default(1_000),
+    TESTBAY_HEADERS_TIMEOUT_MS: ms.default(15_000),
+    TESTBAY_SUBMISSIONS_PER_MINUTE: z.coerce.number().int().min(1).default(600),
+    TESTBAY_MAX_JOB_ARTIFACTS: z.coerce.number().int().min(1).default(10_000),
+    TESTBAY_MAX_JOB_ARTIFACT_BYTES: z.coerce.number().int().positive().default(20 * 1024 ** 3),
     TESTBAY_CACHE_DIR: z.string().min(1).optional(),
     TESTBAY_ASSET_CACHE_MAX_BYTES: z.coerce.number().int().positive().default(50 * 1024 ** 3),
     TESTBAY_MIN_FREE_BYTES: z.coerce.number().int().min(0).default(1024 ** 3),
@@ -87,12 +96,23 @@ const schema = z
         url: e.TESTBAY_URL ?? `http://127.0.0.1:${e.TESTBAY_PORT}`,
         tokensJson: e.TESTBAY_TOKENS,
         maxArtifactBytes: e.TESTBAY_MAX_ARTIFACT_BYTES,
+        maxStreamsPerToken: e.TESTBAY_MAX_STREAMS_PER_TOKEN,
+        maxConnections: e.TESTBAY_MAX_CONNECTIONS,
+        headersTimeoutMs: e.TESTBAY_HEADERS_TIMEOUT_MS,
+        submissionsPerMinute: e.TESTBAY_SUBMISSIONS_PER_MINUTE,
+        jobArtifactLimits: { count: e.TESTBAY_MAX_JOB_ARTIFACTS, bytes: e.TESTBAY_MAX_JOB_ARTIFACT_BYTES },
       },
       tokens: { client: e.TESTBAY_TOKEN, host: e.TESTBAY_HOST_TOKEN, control: e.TESTBAY_CONTROL_TOKEN, hostFile: e.TESTBAY_HOST_TOKEN_FILE, controlFile: e.TESTBAY_CONTROL_TOKEN_FILE },
+      /** the key secrets and upload tokens are sealed with (the API and hosts; or TESTBAY_PAYLOAD_KEY itself) */
+      payloadKeyFile: e.TESTBAY_PAYLOAD_KEY_FILE === undefined ? path.join(dataDir, 'payload.key') : path.resolve(e.TESTBAY_PAYLOAD_KEY_FILE),
       /** a pre-built workflow bundle for the control worker (otherwise it bundles at start) */
       workflowBundle: e.TESTBAY_WORKFLOW_BUNDLE,
       /** workflows a control worker keeps cached (each a few tens of kB) */
       controlWorkflowCache: e.TESTBAY_CONTROL_WORKFLOW_CACHE,
+      /** where the control worker serves its own Prometheus metrics (GET /metrics); none when unset */
+      controlMetricsPort: e.TESTBAY_CONTROL_METRICS_PORT,
+      /** how often the reconcile schedule looks for submissions whose workflow is gone */
+      reconcileEveryMs: e.TESTBAY_RECONCILE_EVERY_MS,
       temporal: {
         address: e.TEMPORAL_ADDRESS ?? `127.0.0.1:${e.TESTBAY_TEMPORAL_PORT}`,
         namespace: e.TEMPORAL_NAMESPACE,
@@ -163,7 +183,8 @@ function parseHealthChecks(text: string | undefined, fail: (message: string) => 
   const checks: Record<string, Job> = {};
   for (const [workerClass, fields] of Object.entries(raw)) {
     const parsed = validateSpec({ jobs: [{ ...(fields as object), name: 'health-check', workerClass }] });
-    if (parsed.ok) checks[workerClass] = parsed.submission.jobs[0]!;
+    if (parsed.ok && parsed.submission.jobs[0]!.secrets) fail(`${workerClass}: secrets: a health check cannot have secrets (they would sit in the scheduler's configuration unsealed)`);
+    else if (parsed.ok) checks[workerClass] = parsed.submission.jobs[0]!;
     else fail(`${workerClass}: ${parsed.issues.map((i) => `${i.path.slice(2).join('.')}: ${i.message}`).join('; ')}`);
   }
   return checks;
@@ -184,3 +205,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 /** Where the embedded lab keeps what the CLI needs to find it (URL and tokens). */
 export const labFile = (dataDir: string) => path.join(dataDir, 'lab.json');
 export const tokensFile = (dataDir: string) => path.join(dataDir, 'tokens.json');
+/** The embedded lab's one-time login code for the dashboard. */
+export const loginCodeFile = (dataDir: string) => path.join(dataDir, 'login-code.json');

@@ -57,6 +57,11 @@ export class TokenRegistry {
     return TokenRegistry.fromList(JSON.parse(text), file);
   }
 
+  /** The first token of a role and name (the embedded lab's operator, for its one-time login link). */
+  tokenOf(role: Role, name?: string): string | undefined {
+    return this.entries.find((e) => e.role === role && (name === undefined || e.name === name))?.token;
+  }
+
   /** The principal a bearer token stands for, compared in constant time. */
   authenticate(token: string): Principal | undefined {
     const given = Buffer.from(token);

@@ -4,7 +4,7 @@
  * an unreachable server is its own error so the CLI can exit 4.
  */
 import type { Readable } from 'node:stream';
-import type { OpenJobInput, TestCaseResult, JobRecord, ArtifactInfo, SubmissionSummary, SubmissionRecord, BatchVerdict } from './store/result-store.js';
+import type { OpenJobRequest, TestCaseResult, JobRecord, ArtifactInfo, SubmissionSummary, SubmissionRecord, BatchVerdict } from './store/result-store.js';
 import type { Progress } from '../domain/job-run.js';
 import type { JobResult } from '../domain/outcome.js';
 import type { SpecIssue } from '../domain/parse-spec.js';
@@ -14,6 +14,7 @@ import type { Plan } from '../domain/plan.js';
 import type { LateReport } from '../domain/batch-ledger.js';
 import type { SessionInfo } from './routes/session.js';
 import type { LabWithJobs } from './host-jobs.js';
+import type { TaskFailureReport } from '../workers/task-failures.js';
 
 export class ApiError extends Error {
   constructor(
@@ -215,11 +216,12 @@ export class TestbayClient {
   }
 
   // Control worker (token role `control`)
-  openJob(input: OpenJobInput): Promise<JobRecord> {
+  /** Opens a job record (control token); the answer carries its upload token, sealed. */
+  openJob(input: OpenJobRequest): Promise<Omit<JobRecord, 'leaseToken'> & { uploadToken: string }> {
     return this.json('PUT', `/internal/jobs/${encodeURIComponent(input.jobId)}`, input);
   }
-  finishJob(jobId: string, leaseToken: string, result: JobResult): Promise<JobRecord> {
-    return this.json('POST', `/internal/jobs/${encodeURIComponent(jobId)}/finish`, { leaseToken, result });
+  finishJob(jobId: string, leaseId: string, result: JobResult): Promise<Omit<JobRecord, 'leaseToken'>> {
+    return this.json('POST', `/internal/jobs/${encodeURIComponent(jobId)}/finish`, { leaseId, result });
   }
   putBatchTests(submissionId: string, runName: string, tests: string[]): Promise<void> {
     return this.json('PUT', `/internal/batch-runs/${encodeURIComponent(submissionId)}/${encodeURIComponent(runName)}/tests`, { tests });
@@ -238,6 +240,14 @@ export class TestbayClient {
   }
   registerSubmission(record: SubmissionRecord): Promise<void> {
     return this.json('PUT', `/internal/submissions/${encodeURIComponent(record.id)}/record`, record);
+  }
+  /** A control worker's failed workflow tasks, for the hosts page (control token). */
+  reportTaskFailures(report: TaskFailureReport): Promise<void> {
+    return this.json('PUT', `/internal/control-workers/${encodeURIComponent(report.worker)}/task-failures`, report);
+  }
+  /** Ends the running submissions whose workflow is gone (control token). */
+  reconcile(): Promise<{ ended: string[] }> {
+    return this.json('POST', '/internal/reconcile', {});
   }
   recordSubmission(view: SubmissionView): Promise<void> {
     return this.json('PUT', `/internal/submissions/${encodeURIComponent(view.id)}`, view);

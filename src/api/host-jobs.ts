@@ -5,6 +5,7 @@
  */
 import type { HostView, LabView } from '../workflows/scheduler-messages.js';
 import type { OpenJob, ResultStore } from './store/result-store.js';
+import type { WorkerTaskFailures } from './task-failure-reports.js';
 
 export interface CurrentJob {
   id: string;
@@ -22,6 +23,8 @@ export interface HostWithJob extends HostView {
 
 export interface LabWithJobs extends LabView {
   hosts: HostWithJob[];
+  /** control workers whose workflow tasks failed (a workflow may be stuck) */
+  workflowTaskFailures?: WorkerTaskFailures[];
 }
 
 /** The submission a lease belongs to: recipe sets are `rs-<submission>-<n>`, batch runs `batch-<submission>-<n>`. */

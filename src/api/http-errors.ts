@@ -20,12 +20,21 @@ export class HttpError extends Error {
 
 const storeStatus = { 'not-found': 404, conflict: 409, 'too-large': 413, 'bad-name': 400 } as const;
 
+/** Refusals after which the rest of a request's body is not worth reading. */
+const CLOSE_AFTER = new Set([401, 403, 413]);
+
 export function errorHandler(log: Logger): ErrorRequestHandler {
-  return (err: unknown, _req, res, _next) => {
+  return (err: unknown, req, res, _next) => {
     if (res.headersSent) {
       res.destroy();
       return;
     }
+    // A refused request whose body is still coming (or never ends) does not keep the connection.
+    res.once('finish', () => {
+      if (CLOSE_AFTER.has(res.statusCode) && !req.complete) req.socket.destroy();
+    });
+    const status = err instanceof HttpError ? err.status : undefined;
+    if (status !== undefined && CLOSE_AFTER.has(status) && !req.complete) res.set('connection', 'close');
     if (err instanceof HttpError) {
       res.status(err.status).json({ error: err.message, ...(err.issues ? { issues: err.issues } : {}) });
       return;

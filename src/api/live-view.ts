@@ -4,12 +4,11 @@
  * reason for every job still waiting for a host, and for jobs waiting their turn on a
  * host, the chain job they wait for.
  */
-import { jobId as makeJobId, submissionWorkflowId } from '../domain/ids.js';
-import { initialJobNumbers } from '../domain/plan.js';
 import type { BatchRunView, JobView, SubmissionView } from '../domain/views.js';
 import type { Logger } from '../logger.js';
 import { HttpError } from './http-errors.js';
-import type { ResultStore, SubmissionRecord } from './store/result-store.js';
+import { reconcileSubmission, skeleton } from './reconcile.js';
+import type { ResultStore } from './store/result-store.js';
 import type { TemporalGateway } from './temporal-gateway.js';
 import { withChainReasons } from './waiting.js';
 
@@ -24,12 +23,20 @@ export async function liveSubmissionView(deps: ViewDeps, id: string): Promise<Su
   if (!record) throw new HttpError(404, `no submission ${id}`);
   let view = record.final;
   if (!view) {
-    view = await deps.gateway.querySubmission(id).catch((err: unknown) => {
-      deps.log.warn('could not query submission', { id, error: String(err) });
-      return undefined;
-    });
+    // Its workflow may be gone (terminated by hand): then it ends here, not stays running.
+    const [live, reconciled] = await Promise.all([
+      deps.gateway.querySubmission(id).catch((err: unknown) => {
+        deps.log.warn('could not query submission', { id, error: String(err) });
+        return undefined;
+      }),
+      reconcileSubmission(deps, record).catch((err: unknown) => {
+        deps.log.warn('could not ask Temporal how the submission stands', { id, error: String(err) });
+        return undefined;
+      }),
+    ]);
+    view = reconciled ?? live;
   }
-  view ??= skeleton(record);
+  view ??= { ...skeleton(record), notice: 'live state unavailable: Temporal could not be reached; showing what the result store knows' };
   const jobs = withChainReasons(await Promise.all(view.jobs.map((j) => enrichJob(deps, j))), record.plan);
   const batchRuns = view.batchRuns
     ? await Promise.all(view.batchRuns.map(async (r) => (r.state === 'done' ? r : withCurrentTests(deps, (await deps.gateway.queryBatchRun(r.workflowId)) ?? r))))
@@ -74,26 +81,4 @@ async function withCurrentTests(deps: ViewDeps, run: BatchRunView): Promise<Batc
     }),
   );
   return { ...run, running };
-}
-
-/** What the store alone knows of a running submission, when Temporal cannot be asked. */
-function skeleton(record: SubmissionRecord): SubmissionView {
-  const numbers = initialJobNumbers(record.plan);
-  return {
-    id: record.id,
-    state: 'running',
-    createdAt: record.createdAt,
-    workflowId: submissionWorkflowId(record.id),
-    ...(record.name !== undefined ? { name: record.name } : {}),
-    notice: 'live state unavailable: Temporal could not be reached; showing what the result store knows',
-    recipeSets: [],
-    jobs: record.plan.jobs.map((pj) => ({
-      id: makeJobId(record.id, numbers.get(pj.name)!),
-      name: pj.name,
-      setNumber: pj.set + 1,
-      attempt: 1,
-      workerClass: pj.workerClass,
-      state: 'waiting',
-    })),
-  };
 }

@@ -2,7 +2,9 @@
  * @module Request guards: bearer-token authentication with role checks, and the lease
  * check that lets a host write only to a job it currently holds a lease on.
  */
+import { timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
+import { JOB_ID_PATTERN } from '../domain/ids.js';
 import { PERMISSIONS, type Permission, type Principal, type TokenRegistry } from './auth.js';
 import { HttpError } from './http-errors.js';
 import type { JobRecord, ResultStore } from './store/result-store.js';
@@ -49,21 +51,51 @@ export function authorize(tokens: TokenRegistry, permission: Permission, options
 /** `?follow=1`: a log followed as Server-Sent Events (which may pass its token as `?token=`). */
 export const wantsFollow = (req: Request): boolean => req.query.follow === '1' || req.query.follow === 'true';
 
-/** The job must be open, not ended, leased under the given token, and (for a bound host token) to this host. */
+/** Compares two secrets in constant time (for equal lengths; a length differs at once). */
+export function sameSecret(given: string, known: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(known);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * The job must be open, not ended, leased under the given token, and (for a bound host
+ * token) to this host. A job the caller does not hold gets one answer, whether it does
+ * not exist, is another host's, or is leased under another token: nothing tells a host
+ * which job ids exist.
+ */
 export function requireLease(store: ResultStore): RequestHandler {
   return async (req, res, next) => {
     const id = String(req.params.id);
-    const job = await store.getJob(id);
-    if (!job) throw new HttpError(404, `no open job ${id}`);
     const token = req.get(LEASE_HEADER);
     if (!token) throw new HttpError(400, `missing ${LEASE_HEADER} header (the lease token of the job)`);
+    const job = JOB_ID_PATTERN.test(id) ? await store.getJob(id) : undefined;
     const principal = principalOf(res);
-    if (principal.hostId !== undefined && principal.hostId !== job.hostId) {
-      throw new HttpError(403, `host ${principal.hostId} does not hold the lease of job ${id}`);
-    }
-    if (token !== job.leaseToken) throw new HttpError(409, `lease revoked: job ${id} is leased under another token`);
+    const holds = job !== undefined && (principal.hostId === undefined || principal.hostId === job.hostId) && sameSecret(token, job.leaseToken);
+    if (!holds) throw new HttpError(409, `lease revoked: no lease of job ${id} is held with this token`);
     if (job.sealed) throw new HttpError(409, `lease revoked: job ${id} has ended (${job.result?.kind ?? 'done'})`);
     res.locals.job = job;
+    next();
+  };
+}
+
+/**
+ * At most `max` live streams (Server-Sent Events) open per token: a dashboard needs one
+ * and a followed log another; more from one token is a leak or an attack, answered 429.
+ */
+export function streamLimit(max: number, applies: (req: Request) => boolean = () => true): RequestHandler {
+  const open = new Map<string, number>();
+  return (req, res, next) => {
+    if (!applies(req)) return next();
+    const who = principalOf(res).name;
+    const now = open.get(who) ?? 0;
+    if (now >= max) throw new HttpError(429, `${who} has ${now} live streams open already (the limit is ${max}): close one first`);
+    open.set(who, now + 1);
+    res.once('close', () => {
+      const left = (open.get(who) ?? 1) - 1;
+      if (left > 0) open.set(who, left);
+      else open.delete(who);
+    });
     next();
   };
 }

@@ -4,12 +4,16 @@
  */
 import type { Server } from 'node:http';
 import type { Client } from '@temporalio/client';
-import { tokensFile, type Config } from '../config.js';
+import { loginCodeFile, tokensFile, type Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { loadPayloadKey } from '../sealing.js';
 import { connectClient } from '../temporal/connection.js';
 import { createApp } from './app.js';
+import { streamLimit, wantsFollow } from './middleware.js';
 import { TokenRegistry } from './auth.js';
 import { FsResultStore } from './store/fs-store.js';
+import { SubmissionRate } from './quotas.js';
+import { TaskFailureReports } from './task-failure-reports.js';
 import { TemporalGateway } from './temporal-gateway.js';
 import path from 'node:path';
 
@@ -20,6 +24,7 @@ export interface RunningServer {
 }
 
 export async function startServer(config: Config, log: Logger, port = config.api.port): Promise<RunningServer> {
+  const payloadKey = loadPayloadKey({ file: config.payloadKeyFile });
   const store = await FsResultStore.open(path.join(config.dataDir, 'results'));
   const tokens = await TokenRegistry.load(config.api.tokensJson, tokensFile(config.dataDir));
   let client: Promise<Client> | undefined;
@@ -39,12 +44,21 @@ export async function startServer(config: Config, log: Logger, port = config.api
     maxArtifactBytes: config.api.maxArtifactBytes,
     temporalWebUrl: config.temporal.webUrl,
     namespace: config.temporal.namespace,
+    taskFailures: new TaskFailureReports(),
+    submissionRate: new SubmissionRate(config.api.submissionsPerMinute),
+    jobArtifactLimits: config.api.jobArtifactLimits,
+    loginCodeFile: loginCodeFile(config.dataDir),
+    streams: streamLimit(config.api.maxStreamsPerToken, (req) => req.path === '/events' || wantsFollow(req)),
+    payloadKey,
     log,
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(port, config.api.bind, () => resolve(s));
     s.once('error', reject);
   });
+  // A client that sends its headers slowly (or never) is cut off; so is a crowd.
+  server.headersTimeout = config.api.headersTimeoutMs;
+  server.maxConnections = config.api.maxConnections;
   const address = server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
   const url = `http://${config.api.bind}:${actualPort}`;

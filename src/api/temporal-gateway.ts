@@ -2,7 +2,8 @@
  * @module Everything the API asks of Temporal: start a submission workflow, query its job
  * table, signal a cancel, and read or change the lab through the scheduler workflow.
  */
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { isGrpcServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
 import { CONTROL_TASK_QUEUE, SCHEDULER_WORKFLOW_ID, submissionWorkflowId } from '../domain/ids.js';
 import type { RunConfig } from '../domain/job-run.js';
 import type { Plan } from '../domain/plan.js';
@@ -11,7 +12,7 @@ import type { BatchRunView, SubmissionView } from '../domain/views.js';
 import { batchRunQuery } from '../workflows/batch-run-messages.js';
 import { cancelSignal, type CancelRequest } from '../workflows/messages.js';
 import { hostActionUpdate, labQuery, type HostActionRequest, type HostView, type LabView } from '../workflows/scheduler-messages.js';
-import { JobKey, SubmissionKey, WorkerClassKey } from '../workflows/search-attributes.js';
+import { memoText, workflowSearchAttributes } from '../workflows/search-attributes.js';
 import { submissionQuery } from '../workflows/submission-messages.js';
 import { HttpError } from './http-errors.js';
 
@@ -31,12 +32,12 @@ export class TemporalGateway {
       workflowId,
       taskQueue: CONTROL_TASK_QUEUE,
       args: [{ submissionId, plan, config: this.runConfig, createdAt, ...(lineage ? { lineage } : {}), ...(restarted ? { restarted } : {}) }],
-      typedSearchAttributes: [
-        { key: SubmissionKey, value: submissionId },
-        { key: JobKey, value: plan.jobs.map((j) => j.name) },
-        { key: WorkerClassKey, value: [...new Set(plan.jobs.map((j) => j.workerClass))] },
-      ],
-      memo: { name: plan.name ?? '', jobs: plan.jobs.map((j) => j.name).join(', ') },
+      typedSearchAttributes: workflowSearchAttributes({
+        submissionId,
+        jobs: [...plan.jobs.map((j) => j.name), ...plan.batchRuns.map((r) => r.name)],
+        workerClasses: [...plan.jobs.map((j) => j.workerClass), ...plan.batchRuns.map((r) => r.workerClass)],
+      }),
+      memo: { name: plan.name ?? '', jobs: memoText(plan.jobs.map((j) => j.name).join(', ')) },
     });
     return workflowId;
   }
@@ -51,6 +52,31 @@ export class TemporalGateway {
       if (err instanceof WorkflowNotFoundError) return false;
       throw err;
     }
+  }
+
+  /**
+   * How the submission's workflow stands: running; completed (with its final view);
+   * ended without finishing (terminated, timed out, failed, cancelled) with Temporal's
+   * reason; or missing (never started, or past retention).
+   */
+  async submissionEnd(submissionId: string): Promise<WorkflowEnd> {
+    const client = await this.client();
+    const handle = client.workflow.getHandle(submissionWorkflowId(submissionId));
+    let status: string;
+    try {
+      status = (await handle.describe()).status.name;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return { status: 'missing' };
+      throw err;
+    }
+    if (status === 'RUNNING') return { status: 'running' };
+    if (status === 'COMPLETED') return { status: 'completed', view: (await handle.result()) as SubmissionView };
+    const { history } = await client.workflowService.getWorkflowExecutionHistoryReverse({
+      namespace: client.options.namespace,
+      execution: { workflowId: submissionWorkflowId(submissionId) },
+      maximumPageSize: 1,
+    });
+    return { status: 'ended', reason: describeClose(status, history?.events?.[0]) };
   }
 
   /** The live job table, or undefined when the workflow is gone (past retention). */
@@ -103,8 +129,7 @@ export class TemporalGateway {
   private async queryLab(): Promise<LabView> {
     const client = await this.client();
     try {
-      const view = await client.workflow.getHandle(SCHEDULER_WORKFLOW_ID).query(labQuery);
-      return { ...view, hosts: view.hosts.map(withoutLeaseToken) };
+      return await client.workflow.getHandle(SCHEDULER_WORKFLOW_ID).query(labQuery);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new HttpError(503, 'the scheduler is not running: start the control worker (`testbay control`)');
       throw err;
@@ -116,7 +141,7 @@ export class TemporalGateway {
     try {
       const result = await client.workflow.getHandle(SCHEDULER_WORKFLOW_ID).executeUpdate(hostActionUpdate, { args: [request] });
       this.labCache = undefined;
-      return result && withoutLeaseToken(result);
+      return result;
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {
         const message = err.cause instanceof Error ? err.cause.message : err.message;
@@ -127,13 +152,27 @@ export class TemporalGateway {
   }
 }
 
-/**
- * A host as API readers see it: without its lease's token. The token fences the host's
- * writes; only the host, the control worker and Temporal need it.
- */
-function withoutLeaseToken(host: HostView): HostView {
-  if (!host.lease) return host;
-  const { token: _token, ...lease } = host.lease;
-  // The type still names a token; readers of the API never get one (api-schemas has none).
-  return { ...host, lease: lease as NonNullable<HostView['lease']> };
+
+/** gRPC status INVALID_ARGUMENT: Temporal refused what it was given (not that it is down). */
+const INVALID_ARGUMENT = 3;
+
+/** True when Temporal answered and refused the request (a limit, a bad value), rather than being unreachable. */
+export function isTemporalRefusal(err: unknown): boolean {
+  const grpc = isGrpcServiceError(err) ? err : err instanceof Error && isGrpcServiceError(err.cause) ? err.cause : undefined;
+  return Number(grpc?.code) === INVALID_ARGUMENT;
+}
+
+export type WorkflowEnd = { status: 'running' } | { status: 'missing' } | { status: 'completed'; view: SubmissionView } | { status: 'ended'; reason: string };
+
+type HistoryEvent = NonNullable<NonNullable<temporal.api.history.v1.IHistory['events']>[number]>;
+
+/** Temporal's own words for how a workflow ended without finishing. */
+function describeClose(status: string, event: HistoryEvent | undefined): string {
+  const terminated = event?.workflowExecutionTerminatedEventAttributes;
+  if (terminated) return `its workflow was terminated${terminated.identity ? ` by ${terminated.identity}` : ''}${terminated.reason ? `: ${terminated.reason}` : ''}`;
+  const failed = event?.workflowExecutionFailedEventAttributes?.failure;
+  if (failed) return `its workflow failed: ${failed.message ?? 'no message'}`;
+  if (event?.workflowExecutionTimedOutEventAttributes) return 'its workflow timed out';
+  if (event?.workflowExecutionCanceledEventAttributes) return 'its workflow was cancelled in Temporal';
+  return `its workflow ended (${status.toLowerCase().replace(/_/g, ' ')}) without recording a result`;
 }

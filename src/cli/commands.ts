@@ -122,10 +122,11 @@ const cancel: Command = async (args) => {
   const id = positionals[0];
   if (!id) throw new UsageError('usage: testbay cancel ID [--reason TEXT]');
   const client = clientFor(loadConfig());
-  if (id.includes('.')) await client.cancelJob(id, values.reason);
-  else await client.cancelSubmission(id, values.reason);
-  if (values.json) json({ id, cancelling: true });
-  else process.stdout.write(`cancelling ${id}\n`);
+  const answer = (id.includes('.') ? await client.cancelJob(id, values.reason) : await client.cancelSubmission(id, values.reason)) as { cancelling: boolean; result?: string };
+  if (values.json) json({ id, ...answer });
+  else if (answer.cancelling) process.stdout.write(`cancelling ${id}\n`);
+  // Its workflow was gone: the API ended it instead of cancelling it.
+  else process.stdout.write(`${id} had no running workflow left; it is now recorded as ${answer.result ?? 'ended'}\n`);
   return 0;
 };
 

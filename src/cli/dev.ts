@@ -3,8 +3,10 @@
  * starts a Temporal dev server persisted under the data dir (with its Web UI), prepares
  * the namespace, then the API, the control worker and three local hosts as child
  * processes, waits until the scheduler lists every host, prints the URLs and a token,
- * and stays in the foreground. SIGINT/SIGTERM — also one during start-up — stops every
- * child (hosts first, so their runners are stopped), nothing left running.
+ * and stays in the foreground. From then on a process that fails is restarted with
+ * backoff and the rest of the lab runs on (supervisor.ts); only SIGINT/SIGTERM — also one
+ * during start-up — stops the lab: every child (hosts first, so their runners are
+ * stopped), nothing left running.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -14,16 +16,23 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import { newToken, type TokenEntry } from '../api/auth.js';
-import { labFile, tokensFile, type Config } from '../config.js';
+import { newLoginCode } from '../api/routes/session.js';
+import { DEFAULT_PORTS, labFile, loginCodeFile, tokensFile, type Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { findTemporalBinary, PROJECT_ROOT } from '../temporal/binary.js';
-import { startDevServer, type DevServer } from '../temporal/dev-server.js';
+import { startDevServer } from '../temporal/dev-server.js';
 import { ensureNamespace } from '../temporal/namespace.js';
+import { loadPayloadKey } from '../sealing.js';
 import { writeTokenFile } from '../workers/token-source.js';
 import type { LabInfo } from './lab-target.js';
+import { describeEnd, restartPolicyFromEnv, type ProcessEnd } from './restart-policy.js';
 import { embeddedRunners } from './runner-account.js';
+import { endOf, Supervisor, type Part } from './supervisor.js';
 
 export const LOCAL_HOSTS = ['local-1', 'local-2', 'local-3'] as const;
+/** The embedded lab's health check for its hosts' class (TESTBAY_HEALTH_CHECKS replaces it). */
+export const EMBEDDED_HEALTH_CHECKS = { local: { runner: { command: ['os-test'] }, settings: { MODULES: 'boot', MODULE_MS: '200', SCREENSHOTS: '0' }, timeoutMs: 60_000 } };
+const isHost = (name: string) => (LOCAL_HOSTS as readonly string[]).includes(name);
 const BIN = fileURLToPath(new URL('../../bin/testbay.js', import.meta.url));
 
 interface LabTokens {
@@ -54,6 +63,8 @@ async function labTokens(config: Config): Promise<LabTokens> {
     ...LOCAL_HOSTS.map((h): TokenEntry => ({ token: tokens.hosts[h]!, role: 'host', name: h, hostId: h })),
   ];
   await fs.writeFile(file, JSON.stringify(entries, null, 2), { mode: 0o600 });
+  // A file made earlier with a wider mode keeps it through writeFile: narrow it every time.
+  await fs.chmod(file, 0o600);
   return tokens;
 }
 
@@ -63,12 +74,7 @@ function prefixLines(stream: NodeJS.ReadableStream | null, prefix: string): void
   rl.on('line', (line) => process.stderr.write(`${prefix} ${line}\n`));
 }
 
-interface Child {
-  name: string;
-  process: ChildProcess;
-}
-
-function spawnPart(name: string, args: string[], env: NodeJS.ProcessEnv): Child {
+function spawnPart(name: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   const child = spawn(process.execPath, [BIN, ...args], {
     env,
     // The IPC channel closes if this process dies, and the child then stops itself.
@@ -77,27 +83,47 @@ function spawnPart(name: string, args: string[], env: NodeJS.ProcessEnv): Child 
   const prefix = `[${name}]`.padEnd(11);
   prefixLines(child.stdout, prefix);
   prefixLines(child.stderr, prefix);
-  return { name, process: child };
+  return child;
 }
 
-async function stopChild(c: Child, timeoutMs: number): Promise<void> {
-  const p = c.process;
+async function stopChild(p: ChildProcess, ended: Promise<unknown>, timeoutMs: number): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
-  const gone = new Promise<void>((resolve) => p.once('exit', () => resolve()));
   p.kill('SIGTERM');
-  if (await Promise.race([gone.then(() => true), sleep(timeoutMs).then(() => false)])) return;
+  if (await Promise.race([ended.then(() => true), sleep(timeoutMs).then(() => false)])) return;
   p.kill('SIGKILL');
-  await gone;
+  await ended;
+}
+
+/** A `testbay …` child process as a supervised part; `ready` says when a start counts. */
+function processPart(name: string, args: string[], env: NodeJS.ProcessEnv, stopTimeoutMs: number, ready?: (ended: Promise<ProcessEnd>) => Promise<void>): Part {
+  return {
+    name,
+    start: async () => {
+      const child = spawnPart(name, args, env);
+      const ended = endOf(child);
+      const stop = () => stopChild(child, ended, stopTimeoutMs);
+      try {
+        await ready?.(ended);
+      } catch (err) {
+        await stop();
+        throw err;
+      }
+      return { pid: child.pid, ended, stop };
+    },
+  };
 }
 
 /** Thrown out of start-up when a signal asked the lab to stop. */
 class StopRequested extends Error {}
 
-async function waitForApi(url: string, child: Child, stopped: () => boolean, timeoutMs = 60_000): Promise<void> {
+/** Resolves once the API answers; throws when its process ended first or it stays silent. */
+async function apiAnswers(url: string, ended: Promise<ProcessEnd>, stopped: () => boolean, timeoutMs = 60_000): Promise<void> {
+  let end: ProcessEnd | undefined;
+  void ended.then((e) => (end = e));
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (stopped()) throw new StopRequested();
-    if (child.process.exitCode !== null) throw new Error(`the API process exited with code ${child.process.exitCode}`);
+    if (end) throw new Error(`the API process ended (${describeEnd(end)}) before it answered on ${url}`);
     try {
       if ((await fetch(`${url}/api/v1/health`)).ok) return;
     } catch {
@@ -109,13 +135,13 @@ async function waitForApi(url: string, child: Child, stopped: () => boolean, tim
 }
 
 /** Waits until the scheduler lists every local host as registered and online. */
-async function waitForHosts(url: string, token: string, children: Child[], stopped: () => boolean, timeoutMs = 120_000): Promise<void> {
+async function waitForHosts(url: string, token: string, supervisor: Supervisor, stopped: () => boolean, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let seen = '';
   while (Date.now() < deadline) {
     if (stopped()) throw new StopRequested();
-    const dead = children.find((c) => c.process.exitCode !== null || c.process.signalCode !== null);
-    if (dead) throw new Error(`${dead.name} exited with ${dead.process.signalCode ?? dead.process.exitCode} while the lab started`);
+    const dead = supervisor.endedDuringStartUp();
+    if (dead) throw new Error(`${dead.name} ended (${dead.how}) while the lab started`);
     try {
       const res = await fetch(`${url}/api/v1/hosts`, { headers: { authorization: `Bearer ${token}` } });
       if (res.ok) {
@@ -153,17 +179,18 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
   process.on('SIGTERM', handler);
   const stopped = () => signal !== undefined;
 
-  const children: Child[] = [];
-  let temporal: DevServer | undefined;
+  const supervisor = new Supervisor(log, restartPolicyFromEnv(process.env));
   let stopping = false;
   const stopAll = async () => {
     if (stopping) return;
     stopping = true;
+    supervisor.stopRestarting();
     log.info('stopping the lab');
-    // Hosts first: they stop their runners and release their leases.
-    await Promise.all(children.filter((c) => c.name.startsWith('local-')).map((c) => stopChild(c, 20_000)));
-    await Promise.all(children.filter((c) => !c.name.startsWith('local-')).map((c) => stopChild(c, 10_000)));
-    await temporal?.stop();
+    const names = supervisor.names();
+    // Hosts first: they stop their runners and release their leases. Temporal last.
+    await supervisor.stop(names.filter(isHost));
+    await supervisor.stop(names.filter((n) => !isHost(n) && n !== 'temporal'));
+    await supervisor.stop(['temporal']);
   };
   /** Runs one start-up step; a signal that came meanwhile ends start-up. */
   const step = async <T>(fn: () => Promise<T>): Promise<T> => {
@@ -173,9 +200,19 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
     return value;
   };
   try {
-    await fs.mkdir(config.dataDir, { recursive: true });
+    // Everything the lab writes is its user's alone: the data dir, the Temporal db, the
+    // result store, tokens and keys (runners run as another user: see the host's runnerUser).
+    process.umask(0o077);
+    await fs.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    await fs.chmod(config.dataDir, 0o700);
     const tokens = await labTokens(config);
-    // Runners as an unprivileged user (as root); tokens in files only the lab's user reads.
+    // The key the API seals secrets and upload tokens with, and the hosts open them with.
+    loadPayloadKey({ file: config.payloadKeyFile, create: true });
+    const dbFile = path.join(config.dataDir, 'temporal.db');
+    // A db (or its WAL) from a lab started before this rule had the default mode.
+    for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`]) await fs.chmod(f, 0o600).catch(() => undefined);
+    // Runners as an unprivileged user (as root): the data dir becomes traversable (0711) for
+    // it to reach its job dirs, all else in it stays private. Tokens in files, not environments.
     const runners = await embeddedRunners(config.dataDir, path.join(PROJECT_ROOT, 'examples', 'runner'), config.host.runnerUser);
     if (runners.warning) log.warn(runners.warning);
     const secrets = path.join(config.dataDir, 'secrets');
@@ -188,16 +225,24 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
     };
     const bin = findTemporalBinary();
     log.info('starting Temporal dev server', { bin, port: config.temporal.port, ui: config.temporal.uiPort });
-    temporal = await step(() =>
-      startDevServer({
-        bin,
-        port: config.temporal.port,
-        uiPort: config.temporal.uiPort,
-        dbFile: path.join(config.dataDir, 'temporal.db'),
-        logFile: path.join(config.dataDir, 'temporal.log'),
+    const address = `127.0.0.1:${config.temporal.port}`;
+    await step(() =>
+      supervisor.add({
+        name: 'temporal',
+        // A restart reuses the db file and the ports: the lab's workflows, namespace and
+        // search attributes are in the file, and every part reconnects to the same address.
+        start: async () => {
+          const server = await startDevServer({
+            bin,
+            port: config.temporal.port,
+            uiPort: config.temporal.uiPort,
+            dbFile,
+            logFile: path.join(config.dataDir, 'temporal.log'),
+          });
+          return { pid: server.process.pid, ended: endOf(server.process), stop: () => server.stop() };
+        },
       }),
     );
-    const address = temporal.address;
     await step(async () => {
       const connection = await Connection.connect({ address });
       await ensureNamespace(connection, config.temporal.namespace, { create: true, retentionHours: 720 });
@@ -212,37 +257,48 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
       TESTBAY_URL: config.api.url,
       TEMPORAL_ADDRESS: address,
       TEMPORAL_NAMESPACE: config.temporal.namespace,
+      // A host that broke comes back by itself once this passes on it (the example runner boots).
+      TESTBAY_HEALTH_CHECKS: process.env.TESTBAY_HEALTH_CHECKS ?? JSON.stringify(EMBEDDED_HEALTH_CHECKS),
       // A developer's Ctrl-C should not wait minutes for a running job.
       TESTBAY_SHUTDOWN_DEADLINE_MS: process.env.TESTBAY_SHUTDOWN_DEADLINE_MS ?? '3000',
       TESTBAY_KILL_GRACE_MS: process.env.TESTBAY_KILL_GRACE_MS ?? '3000',
     };
-    const api = spawnPart('api', ['server'], base);
-    children.push(api);
-    await waitForApi(config.api.url, api, stopped);
-    children.push(spawnPart('control', ['control'], { ...base, TESTBAY_CONTROL_TOKEN_FILE: await tokenFile('control', tokens.control) }));
+    // The API comes back on the same port, where hosts, the control worker and the CLI
+    // look for it; a start of it counts once it answers.
+    await step(() => supervisor.add(processPart('api', ['server'], base, 10_000, (ended) => apiAnswers(config.api.url, ended, stopped))));
+    // The control worker makes sure the scheduler runs each time it starts.
+    const controlMetricsPort = process.env.TESTBAY_CONTROL_METRICS_PORT ?? String(DEFAULT_PORTS.controlMetrics);
+    const controlToken = await tokenFile('control', tokens.control);
+    await step(() => supervisor.add(processPart('control', ['control'], { ...base, TESTBAY_CONTROL_TOKEN_FILE: controlToken, TESTBAY_CONTROL_METRICS_PORT: controlMetricsPort }, 10_000)));
     for (const hostId of LOCAL_HOSTS) {
+      // A host registers again each time it starts, with a fresh instance id.
       const args = ['host', '--id', hostId, '--class', 'local', '--work-dir', path.join(config.dataDir, 'hosts', hostId), '--runner-path', runners.runnerPath];
       args.push('--token-file', await tokenFile(`host-${hostId}`, tokens.hosts[hostId]!));
       if (runners.runnerUser !== undefined) args.push('--runner-user', runners.runnerUser);
-      children.push(spawnPart(hostId, args, base));
+      await step(() => supervisor.add(processPart(hostId, args, base, 20_000)));
     }
     const info: LabInfo = { url: config.api.url, temporalUrl: config.temporal.webUrl, tokens: { submit: tokens.submit, operate: tokens.operate } };
     await fs.writeFile(labFile(config.dataDir), JSON.stringify(info, null, 2), { mode: 0o600 });
+    await fs.chmod(labFile(config.dataDir), 0o600);
     // "Up" means a submission can run: the control worker and scheduler answer, and every host registered.
-    await waitForHosts(config.api.url, tokens.operate, children, stopped);
+    await waitForHosts(config.api.url, tokens.operate, supervisor, stopped);
+    supervisor.superviseFromNow();
+    const loginCode = await newLoginCode(loginCodeFile(config.dataDir), 'operator');
 
     process.stdout.write(
       [
         '',
         'Testbay embedded lab is up',
-        `  dashboard           ${config.api.url}/?token=${tokens.operate}`,
+        `  dashboard           ${config.api.url}/api/v1/login?code=${loginCode}  (a one-time link, valid 15 minutes)`,
         `  API                 ${config.api.url}/api/v1  (docs ${config.api.url}/api/v1/docs, metrics ${config.api.url}/metrics)`,
         `  Temporal Web UI     ${config.temporal.webUrl}  (namespace ${config.temporal.namespace})`,
         `  Temporal gRPC       ${address}`,
+        `  control metrics     http://127.0.0.1:${controlMetricsPort}/metrics  (workflow task failures)`,
         `  hosts               ${LOCAL_HOSTS.join(', ')} (worker class "local")`,
+        `  processes           ${supervisor.status().map((p) => `${p.name} ${p.pid ?? '-'}`).join(', ')}  (each restarted if it fails)`,
         `  data dir            ${config.dataDir}`,
         `  submit token        ${tokens.submit}`,
-        `  operator token      ${tokens.operate}   (the CLI finds both in ${labFile(config.dataDir)})`,
+        `  operator token      in ${labFile(config.dataDir)} (not printed; the CLI finds both tokens there)`,
         '',
         '  try:  npx testbay submit examples/hello.yaml --watch',
         '  stop: Ctrl-C',
@@ -250,13 +306,10 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
       ].join('\n'),
     );
 
-    const exited = new Promise<Child>((resolve) => {
-      for (const c of children) c.process.once('exit', () => resolve(c));
-    });
-    const first = await Promise.race([exited, signalled.then(() => undefined)]);
-    if (first && !stopping) log.error(`${first.name} exited unexpectedly (code ${first.process.exitCode}); stopping the lab`);
+    // Only a signal stops the lab: a part that fails is restarted, or left down, by the supervisor.
+    await signalled;
     await stopAll();
-    return first ? 1 : 0;
+    return 0;
   } catch (err) {
     await stopAll();
     if (err instanceof StopRequested) {

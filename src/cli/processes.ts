@@ -3,6 +3,8 @@
  * `setup`. Each stops cleanly on SIGINT/SIGTERM, and when started by `testbay dev` also
  * when its parent goes away (the IPC channel closes).
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.js';
@@ -11,13 +13,16 @@ import { loggerFor } from '../logger.js';
 import { connectClient, connectTemporal, connectWorker } from '../temporal/connection.js';
 import { ensureNamespace } from '../temporal/namespace.js';
 import { startServer } from '../api/server.js';
+import { loadPayloadKey } from '../sealing.js';
 import { createControlWorker, ensureScheduler } from '../workers/control.js';
 import { HostConfigError, loadHostConfigFile, mergeHostConfig } from '../activities/host/host-config.js';
 import { RunnerUserError } from '../activities/host/runner-user.js';
 import { AssetAllowError } from '../activities/host/asset-allow.js';
 import { startHost } from '../workers/host.js';
+import { ensureSchedules } from '../workers/schedules.js';
 import { takeToken, TokenSourceError } from '../workers/token-source.js';
 import { installSdkLogger } from '../workers/sdk-logger.js';
+import { taskFailureMetrics } from '../workers/task-failures.js';
 import { UsageError } from './lab-target.js';
 
 /** Runs `stop` on the first SIGINT/SIGTERM (or parent exit); a second signal exits at once. */
@@ -61,12 +66,33 @@ export async function runControlProcess(config: Config): Promise<number> {
   const worker = await createControlWorker(config, log, { connection, controlToken: token, ...(config.workflowBundle ? { workflowBundle: { codePath: config.workflowBundle } } : {}) });
   const running = worker.run();
   await ensureScheduler(client, config);
-  log.info('control worker running', { namespace: config.temporal.namespace });
+  await ensureSchedules(client, config);
+  const metrics = config.controlMetricsPort === undefined ? undefined : await serveControlMetrics(config.api.bind, config.controlMetricsPort);
+  log.info('control worker running', { namespace: config.temporal.namespace, ...(metrics ? { metrics: metrics.url } : {}) });
   await Promise.race([untilStopped(() => Promise.resolve(worker.shutdown())), running.then(() => undefined)]);
   await running;
+  metrics?.server.close();
   await connection.close();
   await client.connection.close();
   return 0;
+}
+
+/** The control worker's own metrics (its workflow task failures), for Prometheus to scrape. */
+async function serveControlMetrics(bind: string, port: number): Promise<{ server: http.Server; url: string }> {
+  const server = http.createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      res.end(taskFailureMetrics());
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new UsageError(`TESTBAY_CONTROL_METRICS_PORT=${port}: cannot listen on ${bind}:${port} (${err.message})`)));
+    server.listen(port, bind, () => resolve());
+  });
+  const { port: bound } = server.address() as AddressInfo;
+  return { server, url: `http://${bind}:${bound}/metrics` };
 }
 
 export async function runHostProcess(config: Config, args: string[]): Promise<number> {
@@ -113,6 +139,12 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
   const token = await takeToken({ what: settings.tokenFile ? '--token-file' : 'TESTBAY_HOST_TOKEN_FILE', file: settings.tokenFile ?? config.tokens.hostFile, fromEnv: config.tokens.host }).catch(usage);
   if (!token) throw new UsageError('no host token: give --token-file FILE (or TESTBAY_HOST_TOKEN_FILE, or TESTBAY_HOST_TOKEN): hosts upload results with a host token');
   const log = loggerFor(config, `host ${hostId}`);
+  let payloadKey;
+  try {
+    payloadKey = loadPayloadKey({ file: config.payloadKeyFile });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
   installSdkLogger(log);
   const connection = await connectWorker(config.temporal);
   const client = await connectClient(config.temporal);
@@ -128,6 +160,7 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
       runnerPath: settings.runnerPath ?? [],
       requireCommands: settings.requireCommands ?? [],
       hostToken: token,
+      payloadKey,
       runnerUser: settings.runnerUser ?? config.host.runnerUser,
       assets: settings.assets,
     },

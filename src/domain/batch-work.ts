@@ -14,10 +14,13 @@ export interface BatchAssignment {
   batchRunWorkflowId: string;
   submissionId: string;
   hostId: string;
+  /** the batch record's upload token, sealed (the host opens it: sealing.ts) */
   leaseToken: string;
   tests: string[];
   runner: { command: string[] };
   settings: Record<string, string>;
+  /** sealed; the host opens them into the runner's environment */
+  secrets?: Record<string, string>;
   testTimeoutMs: number;
   /** this batch's deadline (batchTimeoutFor) */
   batchTimeoutMs: number;

@@ -12,10 +12,15 @@ export interface JobRun {
   submissionId: string;
   hostId: string;
   attempt: number;
-  /** fencing token of the lease; every upload carries it */
+  /**
+   * the job record's upload token (random, made by the API when the record was opened),
+   * sealed in Temporal; the host opens it (sealing.ts) and every upload carries it
+   */
   leaseToken: string;
   runner: { command: string[] };
   settings: Record<string, string>;
+  /** sealed; the host opens them into the runner's environment, and nowhere else */
+  secrets?: Record<string, string>;
   timeoutMs: number;
   provisionTimeoutMs: number;
   assets: Asset[];

@@ -20,6 +20,8 @@ export interface Job {
   description?: string;
   runner: { command: string[] };
   settings: Record<string, string>;
+  /** environment variables only the runner sees: sealed once the API accepted them (sealing.ts) */
+  secrets?: Record<string, string>;
   workerClass: string;
   hostRequires: Requirement[];
   timeoutMs: number;
@@ -45,6 +47,8 @@ export interface BatchRun {
   batchSize: number;
   runner: { command: string[] };
   settings: Record<string, string>;
+  /** as for a job: sealed once accepted */
+  secrets?: Record<string, string>;
   workerClass: string;
   hostRequires: Requirement[];
   priority: number;

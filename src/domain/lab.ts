@@ -32,6 +32,15 @@ export interface HostAbort {
   at: number;
 }
 
+/** A job's abort its own runner caused, on hold until the job passes elsewhere (then it was the host's). */
+export interface SuspectAbort {
+  /** `<submission>/<job name>`: every attempt of the job, clones included */
+  key: string;
+  jobId: string;
+  reason: string;
+  at: number;
+}
+
 export interface HostRecord {
   id: string;
   instanceId: string;
@@ -48,6 +57,10 @@ export interface HostRecord {
   offline?: { reason: string; since: number };
   consecutiveAborts: number;
   recentAborts: HostAbort[];
+  /** aborts its jobs' own runners caused: they count once the same job passes on another host */
+  suspects?: SuspectAbort[];
+  /** submissions counted in the current run of consecutive aborts: one submission costs a host at most one */
+  streak?: string[];
   leaseCount: number;
   lastReleasedAt: number;
   registeredAt: number;
@@ -379,12 +392,20 @@ export function allocate(lab: LabState, now: number): Grant[] {
 export interface OutcomeReport {
   jobId: string;
   result: JobResult;
+  /**
+   * the job's name, for jobs (not batches of a batch run, whose faults the run judged
+   * already): with it, an abort by the job's own runner waits until the job passes elsewhere,
+   * and the job's submission counts once in a row of aborts
+   */
+  job?: string;
 }
 
 export interface ReleaseResult {
   released: boolean;
   /** set when the outcomes made the host broken */
   broken?: string;
+  /** other hosts the outcomes made broken (a job passed here that aborted there) */
+  brokenElsewhere?: { hostId: string; reason: string }[];
 }
 
 /** Ends a lease and counts the jobs' outcomes towards the host's broken-host rule. */
@@ -395,9 +416,13 @@ export function release(lab: LabState, hostId: string, token: string, outcomes: 
   delete host.lease;
   host.lastReleasedAt = now;
   if (wasCheck) return finishCheck(host, outcomes, now);
-  const wasBroken = host.broken !== undefined;
+  const brokenBefore = new Set(Object.values(lab.hosts).filter((h) => h.broken).map((h) => h.id));
   for (const o of outcomes) recordOutcome(lab, host, o, now);
-  return host.broken && !wasBroken ? { released: true, broken: host.broken.reason } : { released: true };
+  const result: ReleaseResult = { released: true };
+  if (host.broken && !brokenBefore.has(hostId)) result.broken = host.broken.reason;
+  const elsewhere = Object.values(lab.hosts).filter((h) => h.id !== hostId && h.broken && !brokenBefore.has(h.id));
+  if (elsewhere.length > 0) result.brokenElsewhere = elsewhere.map((h) => ({ hostId: h.id, reason: h.broken!.reason }));
+  return result;
 }
 
 /** Marks a host as being checked: not leased to anyone but its health-check job. */
@@ -424,11 +449,23 @@ function finishCheck(host: HostRecord, outcomes: readonly OutcomeReport[], now: 
   return { released: true, broken: host.broken.reason };
 }
 
-/** Applies one job outcome to a host's count of consecutive infrastructure aborts. */
+/** Suspects kept per host (the oldest go first). */
+const SUSPECTS_KEPT = 20;
+
+/** Every attempt of a job, clones included, shares this key. */
+const suspectKey = (o: OutcomeReport) => `${o.jobId.slice(0, o.jobId.indexOf('.'))}/${o.job ?? ''}`;
+
+/**
+ * Applies one job outcome to a host's count of consecutive infrastructure aborts. An abort
+ * the job's own runner caused waits (a suspect) until the job passes on another host;
+ * a named job's submission counts at most once in a row of aborts.
+ */
 export function recordOutcome(lab: LabState, host: HostRecord, o: OutcomeReport, now: number): void {
   const r = o.result;
   if (r.kind === 'passed') {
     host.consecutiveAborts = 0;
+    host.streak = [];
+    if (o.job !== undefined) confirmSuspects(lab, host, suspectKey(o), now);
     return;
   }
   if (r.kind !== 'aborted') return;
@@ -439,10 +476,33 @@ export function recordOutcome(lab: LabState, host: HostRecord, o: OutcomeReport,
     host.broken ??= { reason: `${r.cause}: ${r.reason}`, source: 'fault', at: now };
     return;
   }
+  if (fault === 'runner' && o.job !== undefined) {
+    host.suspects = [...(host.suspects ?? []), { key: suspectKey(o), jobId: o.jobId, reason: r.reason, at: now }].slice(-SUSPECTS_KEPT);
+    return;
+  }
+  countAbort(lab, host, o.job !== undefined ? o.jobId.slice(0, o.jobId.indexOf('.')) : undefined, r.reason, now);
+}
+
+/** The job passed on `passedOn`: where it aborted by its runner before, the host was at fault. */
+function confirmSuspects(lab: LabState, passedOn: HostRecord, key: string, now: number): void {
+  for (const other of Object.values(lab.hosts)) {
+    if (other.id === passedOn.id || !other.suspects?.some((s) => s.key === key)) continue;
+    const confirmed = other.suspects.filter((s) => s.key === key);
+    other.suspects = other.suspects.filter((s) => s.key !== key);
+    const last = confirmed.at(-1)!;
+    countAbort(lab, other, key.slice(0, key.indexOf('/')), `${last.reason} (job ${last.jobId}, which then passed on ${passedOn.id})`, now);
+  }
+}
+
+function countAbort(lab: LabState, host: HostRecord, submissionId: string | undefined, reason: string, now: number): void {
+  if (submissionId !== undefined) {
+    if (host.streak?.includes(submissionId)) return;
+    host.streak = [...(host.streak ?? []), submissionId].slice(-lab.brokenAfterAborts);
+  }
   host.consecutiveAborts++;
   if (host.consecutiveAborts >= lab.brokenAfterAborts) {
     host.broken ??= {
-      reason: `${host.consecutiveAborts} consecutive aborts; last: ${r.reason}`,
+      reason: `${host.consecutiveAborts} consecutive aborts; last: ${reason}`,
       source: 'aborts',
       at: now,
     };

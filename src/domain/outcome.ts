@@ -53,12 +53,14 @@ export type JobResult =
   | { kind: 'skipped'; reason: string };
 
 /** How an aborted job weighs on its host's broken-host count. */
-export type HostFault = 'immediate' | 'counts' | 'none';
+export type HostFault = 'immediate' | 'counts' | 'runner' | 'none';
 
 /**
  * An unambiguous host fault makes the host broken at once; an ordinary infrastructure
- * abort, or an unexpected error on the host, counts towards N consecutive; faults of the
- * job's inputs or of the lab do not.
+ * abort, or an unexpected error on the host, counts towards N consecutive; an abort the
+ * job's own runner caused (it crashed, timed out, declared an abort) counts only once that
+ * job passes on another host (`runner`: a submitter cannot break hosts with a bad runner);
+ * faults of the job's inputs or of the lab do not count.
  */
 export function hostFaultOf(result: JobResult): HostFault {
   if (result.kind !== 'aborted') return 'none';
@@ -68,12 +70,13 @@ export function hostFaultOf(result: JobResult): HostFault {
       return 'immediate';
     case AbortCause.HostLost:
     case AbortCause.SetupTimeout:
-    case AbortCause.RunTimeout:
-    case AbortCause.RunnerCrash:
-    case AbortCause.RunnerAbort:
     case AbortCause.Upload:
     case AbortCause.Internal:
       return 'counts';
+    case AbortCause.RunTimeout:
+    case AbortCause.RunnerCrash:
+    case AbortCause.RunnerAbort:
+      return 'runner';
     case AbortCause.Asset:
     case AbortCause.TestCode:
     case AbortCause.RunnerMissing:

@@ -9,6 +9,7 @@ import { analyseGraph } from './plan.js';
 import type { BatchRun, Job, Submission } from './job.js';
 import { BATCH_START_ALLOWANCE_MS, MAX_BATCH_TESTS, MAX_BATCH_TIMEOUT_MS, type BatchTimeouts } from './batch-work.js';
 import { compact } from './compact.js';
+import { utf8Length } from './text.js';
 
 export type { BatchRun, Job, Submission } from './job.js';
 
@@ -25,35 +26,66 @@ export const JOB_DEFAULTS = {
 
 export const jobName = z.string().regex(NAME_PATTERN, nameMessage);
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,199}$/;
+
+/** Every duration in a spec: Node's timers and Temporal take it as it is, up to 7 days. */
+export const MAX_DURATION_MS = MAX_BATCH_TIMEOUT_MS;
+/**
+ * What reaches a process must fit the kernel's limits, or the spawn fails (E2BIG) on the
+ * host: one argument or variable at most 32 KiB (Linux refuses one over 128 KiB), a job's
+ * argv, settings and secrets together at most 256 KiB, and at most 1,000 of each.
+ */
+export const PROCESS_LIMITS = { valueBytes: 32 * 1024, totalBytes: 256 * 1024, count: 1_000 } as const;
 
 /** What reaches a process (argv, environment) cannot hold a NUL byte: refuse it here, not at spawn. */
 const noNul = (s: string) => !s.includes('\0');
 const NUL_MESSAGE = 'cannot contain a NUL byte';
-const processString = z.string().refine(noNul, NUL_MESSAGE);
+const processString = z
+  .string()
+  .refine(noNul, NUL_MESSAGE)
+  .refine((s) => utf8Length(s) <= PROCESS_LIMITS.valueBytes, `at most ${PROCESS_LIMITS.valueBytes} bytes (put large data into assets)`);
+
+/** Environment variables for the runner: names as the shell knows them, none of Testbay's own. */
+const envRecord = <T extends z.ZodType>(value: T) =>
+  z
+    .record(z.string(), value)
+    .superRefine((record, ctx) => {
+      const keys = Object.keys(record);
+      if (keys.length > PROCESS_LIMITS.count) ctx.addIssue({ code: 'custom', path: [], message: `at most ${PROCESS_LIMITS.count} variables` });
+      for (const key of keys) {
+        if (!ENV_NAME.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'must be an environment variable name (letters, digits, "_"; at most 200)' });
+        else if (key.startsWith('TESTBAY_')) ctx.addIssue({ code: 'custom', path: [key], message: 'TESTBAY_* variables are set by Testbay itself' });
+      }
+    });
 
 /** Settings reach the runner as environment variables; numbers and booleans are written as text. */
-const settings = z
-  .record(
-    z.string(),
-    z
-      .union([processString, z.number(), z.boolean()], { error: 'must be a string, number or boolean (quote values that contain commas in YAML flow maps)' })
-      .transform((v) => String(v)),
-  )
-  .superRefine((value, ctx) => {
-    for (const key of Object.keys(value)) {
-      if (!ENV_NAME.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'must be an environment variable name (letters, digits, "_")' });
-      else if (key.startsWith('TESTBAY_')) ctx.addIssue({ code: 'custom', path: [key], message: 'TESTBAY_* variables are set by Testbay itself' });
-    }
-  });
+const settings = envRecord(
+  z
+    .union([processString, z.number(), z.boolean()], { error: 'must be a string, number or boolean (quote values that contain commas in YAML flow maps)' })
+    .transform((v) => String(v)),
+);
+
+/**
+ * Secrets reach the runner as environment variables too, and nowhere else: sealed from
+ * the moment the API accepts them (Temporal and the result store hold ciphertext), masked
+ * in the job's log and in every view.
+ */
+const secrets = envRecord(processString.min(1, 'a secret cannot be empty'));
 
 const runner = z.strictObject({
   command: z
     .array(processString.min(1, 'an argument cannot be empty'), {
       error: 'must be an argv array such as ["./run-tests", "--fast"], never a shell string',
     })
-    .min(1, 'needs at least the program to run'),
+    .min(1, 'needs at least the program to run')
+    .max(PROCESS_LIMITS.count, `at most ${PROCESS_LIMITS.count} arguments`),
 });
+
+/** argv, settings and secrets of one job together, as the kernel counts them (each with its NUL). */
+export function processBytes(job: { runner: { command: string[] }; settings: Record<string, string>; secrets?: Record<string, string> }): number {
+  const env = Object.entries({ ...job.settings, ...job.secrets }).reduce((n, [k, v]) => n + utf8Length(k) + utf8Length(v) + 2, 0);
+  return job.runner.command.reduce((n, a) => n + utf8Length(a) + 1, env);
+}
 
 const requirement = z.string().transform((text, ctx): Requirement => {
   const parsed = parseRequirement(text);
@@ -76,17 +108,20 @@ const asset = z.strictObject({
   name: fileName.optional(),
 });
 
+// git reads an argument that starts with "-" as an option: refuse it here (the host puts `--` before them too).
+const notAnOption = (s: string) => !s.startsWith('-');
 const testCode = z.strictObject({
-  git: z.string().min(1, 'needs the repository URL or path'),
-  ref: z.string().min(1).default('HEAD'),
+  git: z.string().min(1, 'needs the repository URL or path').max(2000).refine(notAnOption, 'cannot start with "-"').refine(noNul, NUL_MESSAGE),
+  ref: z.string().min(1).max(500).refine(notAnOption, 'cannot start with "-"').regex(/^\S+$/, 'a branch, tag or commit has no white space').default('HEAD'),
 });
 
-const positiveMs = z.number().int().positive();
+const positiveMs = z.number().int().positive().max(MAX_DURATION_MS, `at most ${MAX_DURATION_MS} ms (7 days)`);
 
 /** Fields a job may take from the submission's `defaults`. */
 const inheritable = {
   runner: runner.optional(),
   settings: settings.optional(),
+  secrets: secrets.optional(),
   workerClass: z.string().regex(NAME_PATTERN, nameMessage).optional(),
   hostRequires: z.array(requirement).optional(),
   timeoutMs: positiveMs.optional(),
@@ -119,8 +154,8 @@ export const BATCH_DEFAULTS = {
 } as const;
 
 const testId = z.string().min(1).max(300).regex(/^\S+$/, 'a test id cannot contain white space').refine(noNul, NUL_MESSAGE);
-/** Batch deadlines: Node's timers and Temporal take them as they are, up to 7 days. */
-const batchMs = positiveMs.max(MAX_BATCH_TIMEOUT_MS, `at most ${MAX_BATCH_TIMEOUT_MS} ms (7 days)`);
+/** Batch deadlines: like every duration in a spec, at most 7 days. */
+const batchMs = positiveMs;
 
 const batchRunInput = z
   .strictObject({
@@ -131,6 +166,7 @@ const batchRunInput = z
     batchSize: z.number().int().min(1).max(10_000).default(BATCH_DEFAULTS.batchSize),
     runner: runner.optional(),
     settings: settings.optional(),
+    secrets: secrets.optional(),
     workerClass: z.string().regex(NAME_PATTERN, nameMessage).optional(),
     hostRequires: z.array(requirement).optional(),
     priority: z.number().int().min(0).max(1000).optional(),
@@ -183,6 +219,7 @@ export const submissionSpec = z
         batchSize: b.batchSize,
         runner: runnerSpec,
         settings: { ...d.settings, ...b.settings },
+        ...secretsOf(d.secrets, b.secrets),
         workerClass,
         hostRequires: b.hostRequires ?? d.hostRequires ?? [],
         priority: b.priority ?? d.priority ?? JOB_DEFAULTS.priority,
@@ -196,6 +233,7 @@ export const submissionSpec = z
         retryFailed: b.retryFailed,
         maxHosts: b.maxHosts,
       };
+      checkProcess(run, ['batchRuns', i], ctx);
       batchRuns.push(run);
     });
     const jobs: Job[] = [];
@@ -216,6 +254,7 @@ export const submissionSpec = z
         name: j.name,
         runner: runnerSpec,
         settings: { ...d.settings, ...j.settings },
+        ...secretsOf(d.secrets, j.secrets),
         workerClass,
         hostRequires: j.hostRequires ?? d.hostRequires ?? [],
         timeoutMs: j.timeoutMs ?? d.timeoutMs ?? JOB_DEFAULTS.timeoutMs,
@@ -233,6 +272,7 @@ export const submissionSpec = z
       if (j.description !== undefined) job.description = j.description;
       const direct = j.startDirectlyAfter?.[0];
       if (direct !== undefined) job.startDirectlyAfter = direct;
+      checkProcess(job, ['jobs', i], ctx);
       jobs.push(job);
     });
     if (jobs.length !== input.jobs.length || batchRuns.length !== input.batchRuns.length) return z.NEVER;
@@ -243,3 +283,19 @@ export const submissionSpec = z
   });
 
 export type SubmissionInput = z.input<typeof submissionSpec>;
+
+function secretsOf(defaults: Record<string, string> | undefined, own: Record<string, string> | undefined): { secrets?: Record<string, string> } {
+  const merged = { ...defaults, ...own };
+  return Object.keys(merged).length > 0 ? { secrets: merged } : {};
+}
+
+/** A job's (or batch run's) process must start: argv and environment within the kernel's limits, no name twice. */
+function checkProcess(job: { runner: { command: string[] }; settings: Record<string, string>; secrets?: Record<string, string> }, at: (string | number)[], ctx: z.RefinementCtx): void {
+  for (const name of Object.keys(job.secrets ?? {})) {
+    if (name in job.settings) ctx.addIssue({ code: 'custom', path: [...at, 'secrets', name], message: `${name} is also a setting: a variable is either a setting or a secret` });
+  }
+  const bytes = processBytes(job);
+  if (bytes > PROCESS_LIMITS.totalBytes) {
+    ctx.addIssue({ code: 'custom', path: [...at, 'settings'], message: `runner argv, settings and secrets take ${bytes} bytes, above the ${PROCESS_LIMITS.totalBytes} a process may be given (put large data into assets)` });
+  }
+}

@@ -4,7 +4,7 @@
  * with live progress by the API, shown by the CLI and the dashboard.
  */
 import type { LedgerCounts } from './batch-ledger.js';
-import type { JobResult, ResultKind } from './outcome.js';
+import { AbortCause, worstOf, type JobResult, type ResultKind } from './outcome.js';
 import type { Progress } from './job-run.js';
 
 export const JOB_STATES = ['waiting', 'scheduled', 'provisioning', 'running', 'uploading', 'done'] as const;
@@ -107,4 +107,19 @@ export function latestAttempts(jobs: readonly JobView[]): JobView[] {
 
 export function finalResults(jobs: readonly JobView[]): JobResult[] {
   return latestAttempts(jobs).flatMap((j) => (j.result ? [j.result] : []));
+}
+
+/**
+ * The final view of a submission whose workflow ended without finishing it (terminated,
+ * timed out, failed): what had not ended is aborted (`internal`) with the workflow's own
+ * failure as the reason; what had ended keeps its result.
+ */
+export function abortedView(last: SubmissionView, reason: string, endedAt: string): SubmissionView {
+  const aborted: JobResult = { kind: 'aborted', cause: AbortCause.Internal, reason };
+  const jobs = last.jobs.map((j): JobView => (j.state === 'done' && j.result ? j : { ...j, state: 'done', result: aborted }));
+  const batchRuns = last.batchRuns?.map((r): BatchRunView => (r.state === 'done' ? r : { ...r, state: 'done', result: 'aborted', reason }));
+  const recipeSets = last.recipeSets.map((s): RecipeSetView => ({ ...s, state: 'done' }));
+  const { notice: _notice, ...rest } = last;
+  const result = worstOf([...finalResults(jobs).map((r) => r.kind), ...(batchRuns ?? []).map((r) => r.result ?? 'aborted')]);
+  return { ...rest, state: 'done', result, endedAt, jobs, recipeSets, ...(batchRuns ? { batchRuns } : {}) };
 }

@@ -39,8 +39,10 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   args.push(...(o.extraArgs ?? []));
   const log = createWriteStream(o.logFile, { flags: 'a' });
   const child = spawn(o.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout.pipe(log);
-  child.stderr.pipe(log);
+  // Two writers: neither ends the log, the child's end does (a restarted server opens its own).
+  child.stdout.pipe(log, { end: false });
+  child.stderr.pipe(log, { end: false });
+  child.once('close', () => log.end());
   let exited: string | undefined;
   child.once('exit', (code, signal) => (exited = `exited with ${signal ?? code}`));
   const address = `127.0.0.1:${o.port}`;
@@ -56,7 +58,11 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
       await connection.close();
       break;
     } catch {
-      if (Date.now() > deadline) throw new Error(`Temporal dev server did not answer on ${address} within 60 s; see ${o.logFile}`);
+      if (Date.now() > deadline) {
+        // Not left running behind the error: a caller that tries again needs the port.
+        child.kill('SIGKILL');
+        throw new Error(`Temporal dev server did not answer on ${address} within 60 s; see ${o.logFile}`);
+      }
       await sleep(200);
     }
   }
@@ -70,7 +76,6 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await gone;
       clearTimeout(timer);
-      log.end();
     },
   };
 }

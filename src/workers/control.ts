@@ -4,6 +4,7 @@
  * local activities, and makes sure the lab's scheduler workflow is running with this
  * worker's configuration.
  */
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type Client } from '@temporalio/client';
 import { Worker, type NativeConnection } from '@temporalio/worker';
@@ -15,6 +16,7 @@ import { createControlActivities } from '../activities/control/index.js';
 import type { schedulerWorkflow } from '../workflows/scheduler.js';
 import { configureSignal } from '../workflows/scheduler-messages.js';
 import { installSdkLogger } from './sdk-logger.js';
+import { reportTaskFailures } from './task-failures.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -40,6 +42,9 @@ export async function createControlWorker(config: Config, log: Logger, options: 
     // thousand submissions would otherwise be evicted and replayed task after task.
     maxCachedWorkflows: config.controlWorkflowCache,
   });
+  // The hosts page shows failed workflow tasks (stuck workflows) from this report.
+  // (Its timer does not keep the process alive; a report to an API that went away is dropped.)
+  reportTaskFailures((report) => api.reportTaskFailures(report), `control@${os.hostname()}/${process.pid}`);
   return worker;
 }
 

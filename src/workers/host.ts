@@ -27,6 +27,7 @@ import type { Capabilities } from '../domain/requirements.js';
 import type { Logger } from '../logger.js';
 import type { schedulerWorkflow } from '../workflows/scheduler.js';
 import { registerHostSignal } from '../workflows/scheduler-messages.js';
+import type { PayloadKey } from '../sealing.js';
 
 export interface HostOptions {
   hostId: string;
@@ -40,6 +41,8 @@ export interface HostOptions {
   /** commands the runners need on their PATH (--require-command), checked at start */
   requireCommands: string[];
   hostToken: string;
+  /** opens the upload tokens and secrets the workflows hand over sealed */
+  payloadKey: PayloadKey;
   /** the user runners run as (a name or uid); undefined: the host's own */
   runnerUser?: string | undefined;
   /** the host config's `assets`: over TESTBAY_ASSETS_ALLOW, TESTBAY_MAX_ASSET_BYTES, TESTBAY_MAX_JOB_ASSET_BYTES */
@@ -159,6 +162,7 @@ export async function startHost(config: Config, log: Logger, options: HostOption
     onPresenceLost: (instanceId) => {
       if (instanceId === registration.instanceId) void register(true);
     },
+    payloadKey: options.payloadKey,
     log,
   }, steps);
   const worker = await Worker.create({

@@ -4,8 +4,9 @@
  * Testbay's level: TESTBAY_LOG_LEVEL=debug shows the SDK's debug lines, info (the
  * default) the workflows' info lines, and so on.
  */
-import { DefaultLogger, Runtime, type LogEntry, type LogLevel } from '@temporalio/worker';
+import { DefaultLogger, makeTelemetryFilterString, Runtime, type LogEntry, type LogLevel } from '@temporalio/worker';
 import type { Level, Logger } from '../logger.js';
+import { noteSdkLogEntry } from './task-failures.js';
 
 let installed = false;
 
@@ -18,8 +19,11 @@ export function sdkLevelOf(level: Level): LogLevel {
 
 /** An SDK logger that writes into `log`, each entry at its own level (TRACE as debug). */
 export function sdkLogger(log: Logger): DefaultLogger {
-  return new DefaultLogger(sdkLevelOf(log.level), (entry: LogEntry) => {
+  // At least WARN, whatever our level: failed workflow tasks are counted even when not shown.
+  const level = log.level === 'error' ? 'WARN' : sdkLevelOf(log.level);
+  return new DefaultLogger(level, (entry: LogEntry) => {
     const fields = (entry.meta ?? {}) as Record<string, unknown>;
+    noteSdkLogEntry(entry.message, fields);
     if (entry.level === 'ERROR') log.error(entry.message, fields);
     else if (entry.level === 'WARN') log.warn(entry.message, fields);
     else if (entry.level === 'INFO') log.info(entry.message, fields);
@@ -27,9 +31,17 @@ export function sdkLogger(log: Logger): DefaultLogger {
   });
 }
 
-/** Installs the SDK's logger once per process, at the level of `log`. */
+/**
+ * Installs the SDK's logger once per process, at the level of `log`. The SDK core's own
+ * lines (at WARN and above, or DEBUG when asked) come through it too, not on the console:
+ * "Failing workflow task" is one of them, and it is counted (task-failures.ts).
+ */
 export function installSdkLogger(log: Logger): void {
   if (installed) return;
   installed = true;
-  Runtime.install({ logger: sdkLogger(log.child('sdk')) });
+  const level = log.level === 'debug' ? 'DEBUG' : 'WARN';
+  Runtime.install({
+    logger: sdkLogger(log.child('sdk')),
+    telemetryOptions: { logging: { forward: {}, filter: makeTelemetryFilterString({ core: level, other: level === 'DEBUG' ? 'INFO' : 'ERROR' }) } },
+  });
 }

@@ -60,6 +60,7 @@ import type { BatchRunView, TestNote } from '../domain/views.js';
 import { resultOfFailure } from './failures.js';
 import { batchRunQuery, lateResultsSignal } from './batch-run-messages.js';
 import { cancelSignal } from './messages.js';
+import { Pending } from './signal.js';
 import { cancelLeaseRequestSignal, leaseCheckSignal, leaseDeniedSignal, leaseGrantedSignal, releaseLeaseSignal, requestLeaseSignal } from './scheduler-messages.js';
 
 /** What one run of the workflow hands to the next (continue-as-new): no ledger, only run-wide totals. */
@@ -153,7 +154,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
   const scopes = new Set<CancellationScope>();
   let stop: string | undefined = carry.cancelled;
   /** finishJob and late-report calls in flight: awaited before continue-as-new or the end, so no batch record stays unsealed */
-  const finishing = new Set<Promise<void>>();
+  const finishing = new Pending();
 
   // Leases: one host per request, as many requests as useful up to maxHosts. Every request
   // excludes the hosts the run holds, so a denial means "no other host".
@@ -216,8 +217,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     // Its shard's verdicts are stored already: the report goes beside them (the store checks
     // that batch ran those tests on that host, as the stored history says).
     const report = { batchId: late.batchId, hostId: late.hostId, at: Date.now(), results };
-    const stored = control.recordLateReport({ runJobId, report }).finally(() => finishing.delete(stored));
-    finishing.add(stored);
+    finishing.add(control.recordLateReport({ runJobId, report }));
     log.info('late results of a fenced batch from a stored shard kept beside its verdicts', { batchId: late.batchId, hostId: late.hostId });
   });
   // The scheduler asks holders of long leases whether they still run: delivery is the answer.
@@ -226,7 +226,8 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     const lease = g.leases[0];
     if (!lease) return;
     if (!pending.delete(g.requestId) || stop !== undefined) {
-      void releaseLease(lease.hostId, lease.token, []);
+      // Handed straight back; settled before the run continues as new or ends.
+      finishing.add(releaseLease(lease.hostId, lease.token, []));
       return;
     }
     grants.push({ requestId: g.requestId, hostId: lease.hostId, token: lease.token, overflow: active.size >= run.maxHosts });
@@ -264,7 +265,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     await CancellationScope.nonCancellable(() => Promise.all(ids.map((requestId) => getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(cancelLeaseRequestSignal, { requestId }))));
   };
   const settleFinishing = async () => {
-    while (finishing.size > 0) await Promise.all([...finishing]);
+    await finishing.drain();
   };
   const nextRun = async (): Promise<never> => {
     await condition(() => pending.size === 0);
@@ -433,8 +434,9 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
         bump();
         carry.batches++;
         running.set(id, { hostId, tests: batch.tests.length });
-        await control.openJob({ jobId: id, submissionId, name: `${run.name}#${id.slice(id.lastIndexOf('.') + 1)}`, attempt: 1, hostId, leaseToken: token, setNumber: 0 });
-        const { results, end, hostShuttingDown } = await runOne(hostId, token, id, batch.tests);
+        // The batch's record, and its upload token (sealed: only the host opens it).
+        const uploadToken = await control.openJob({ jobId: id, submissionId, name: `${run.name}#${id.slice(id.lastIndexOf('.') + 1)}`, attempt: 1, hostId, leaseId: token, setNumber: 0 });
+        const { results, end, hostShuttingDown } = await runOne(hostId, uploadToken, id, batch.tests);
         const now = Date.now();
         for (const r of results) recordTest(l, id, hostId, r, now);
         const ended = endBatch(l, id, end, now);
@@ -444,8 +446,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
         slot.entries.push(entry);
         entries.set(id, entry);
         applyBlame(l);
-        const finished = control.finishJob({ jobId: id, leaseToken: token, result }).finally(() => finishing.delete(finished));
-        finishing.add(finished);
+        finishing.add(control.finishJob({ jobId: id, leaseId: token, result }));
         if (result.kind === 'aborted') carry.lostBatches++;
         bump();
         // A host that is gone, never started the batch, or is shutting down gets no more batches.
@@ -461,7 +462,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
   }
 
   /** Runs one batch on a host; whatever happens, says which results came back and how it ended. */
-  async function runOne(hostId: string, token: string, id: string, tests: string[]): Promise<{ results: TestReport[]; end: BatchEnd; hostShuttingDown?: boolean }> {
+  async function runOne(hostId: string, uploadToken: string, id: string, tests: string[]): Promise<{ results: TestReport[]; end: BatchEnd; hostShuttingDown?: boolean }> {
     const scope = new CancellationScope();
     scopes.add(scope);
     const timeoutMs = batchTimeoutFor(run, tests.length);
@@ -480,10 +481,11 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
           batchRunWorkflowId: me,
           submissionId,
           hostId,
-          leaseToken: token,
+          leaseToken: uploadToken,
           tests,
           runner: run.runner,
           settings: run.settings,
+          ...(run.secrets ? { secrets: run.secrets } : {}),
           testTimeoutMs: run.testTimeoutMs,
           batchTimeoutMs: timeoutMs,
         }),

@@ -33,8 +33,9 @@ import { isHostLost, resultOfFailure, type Phase } from './failures.js';
 import { cancelSignal } from './messages.js';
 import { releaseLeaseSignal } from './scheduler-messages.js';
 import { ResultKey } from './search-attributes.js';
+import { Pending, signalIfRunning } from './signal.js';
 
-export type JobRunSpec = Pick<Job, 'runner' | 'settings' | 'timeoutMs' | 'provisionTimeoutMs' | 'assets' | 'tests'>;
+export type JobRunSpec = Pick<Job, 'runner' | 'settings' | 'secrets' | 'timeoutMs' | 'provisionTimeoutMs' | 'assets' | 'tests'>;
 
 export interface ChainJob {
   id: string;
@@ -51,7 +52,8 @@ export interface ChainInput {
   setNumber: number;
   attempt: number;
   hostId: string;
-  leaseToken: string;
+  /** the scheduler's lease on the host: its records are opened, finished and released under it */
+  leaseId: string;
   /** in run order: parents before children */
   jobs: ChainJob[];
   config: RunConfig;
@@ -98,7 +100,8 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
   /** what runTests said, before uploads: enough to prepare the next job early */
   const tentative: Record<string, JobResult> = {};
   const byName = new Map(input.jobs.map((j) => [j.name, j]));
-  const background = new Set<Promise<unknown>>();
+  /** records being written and faults being reported: settled before the lease goes back */
+  const background = new Pending();
   let stop: Stop | undefined;
   /** name of the job during which the host was lost */
   let lost: string | undefined;
@@ -188,28 +191,21 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     reason: `host ${hostId} was lost while running \`${lost}\`, before \`${job.name}\` could start`,
   });
 
-  const track = (p: Promise<unknown>) => {
-    background.add(p);
-    void p.finally(() => background.delete(p));
-  };
-
-  // Every job of the chain is opened at once, under this lease: the records (with the token
-  // uploads must carry) exist before any job uploads, at the cost of one activity.
+  // Every job of the chain is opened at once, under this lease: the records (with the upload
+  // token the host must carry, sealed) exist before any job uploads, at the cost of one activity.
   const toOpen = input.jobs.filter((j) => j.preSkipped === undefined);
   const opening = CancellationScope.nonCancellable(() =>
-    control.openJobs(toOpen.map((j) => ({ jobId: j.id, submissionId: input.submissionId, name: j.name, attempt: input.attempt, hostId, leaseToken: input.leaseToken, setNumber: input.setNumber }))),
+    control.openJobs(toOpen.map((j) => ({ jobId: j.id, submissionId: input.submissionId, name: j.name, attempt: input.attempt, hostId, leaseId: input.leaseId, setNumber: input.setNumber }))),
   );
-  track(opening);
+  background.add(opening);
 
-  /** Provisions the host for the job (its record is being opened meanwhile). */
+  /** Provisions the host for the job once its record is open. */
   const prepare = async (job: ChainJob): Promise<Attempt<Prepared>> => {
-    const run: JobRun = { jobId: job.id, jobName: job.name, submissionId: input.submissionId, hostId, attempt: input.attempt, leaseToken: input.leaseToken, ...job.spec };
+    const uploadTokens = await opening;
+    const run: JobRun = { jobId: job.id, jobName: job.name, submissionId: input.submissionId, hostId, attempt: input.attempt, leaseToken: uploadTokens[job.id]!, ...job.spec };
     // Nothing to fetch (no assets, no test code): runTests makes the job's dirs itself.
-    if (run.assets.length === 0 && !run.tests) {
-      await opening;
-      return { ok: true, value: { run } };
-    }
-    const [, provisioned] = await Promise.all([opening, onHost('provision', job, run.provisionTimeoutMs, () => onHostQueue(run.provisionTimeoutMs).provision(run))]);
+    if (run.assets.length === 0 && !run.tests) return { ok: true, value: { run } };
+    const provisioned = await onHost('provision', job, run.provisionTimeoutMs, () => onHostQueue(run.provisionTimeoutMs).provision(run));
     return provisioned.ok ? { ok: true, value: { run, provisioned: provisioned.value } } : provisioned;
   };
 
@@ -243,13 +239,13 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
 
 
   /** Final results go to the store in batches: whatever ended while the last batch was on its way. */
-  const finishing: { jobId: string; leaseToken: string; result: JobResult }[] = [];
+  const finishing: { jobId: string; leaseId: string; result: JobResult }[] = [];
   let flushing = false;
   const flush = () => {
     if (flushing || finishing.length === 0) return;
     flushing = true;
     const batch = finishing.splice(0);
-    track(
+    background.add(
       CancellationScope.nonCancellable(async () => {
         await opening;
         await control.finishJobs(batch);
@@ -265,18 +261,12 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     results[job.id] = result;
     if (isHostLost(result)) lost ??= job.name;
     if (job.preSkipped === undefined) {
-      finishing.push({ jobId: job.id, leaseToken: input.leaseToken, result });
+      finishing.push({ jobId: job.id, leaseId: input.leaseId, result });
       flush();
     }
-    track(
-      (async () => {
-        if (input.reportFaultsTo && (result.kind === 'failed' || result.kind === 'aborted')) {
-          await getExternalWorkflowHandle(input.reportFaultsTo)
-            .signal(chainFaultSignal, { hostId, jobName: job.name, result })
-            .catch((err: unknown) => log.warn('could not report a fault to the recipe set', { error: String(err) }));
-        }
-      })(),
-    );
+    if (input.reportFaultsTo && (result.kind === 'failed' || result.kind === 'aborted')) {
+      background.add(signalIfRunning(getExternalWorkflowHandle(input.reportFaultsTo), chainFaultSignal, { hostId, jobName: job.name, result }));
+    }
   };
 
   /** A job's run ended (tentative) and then its uploads (final): what follows from each. */
@@ -348,10 +338,13 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     await Promise.all(finals.values());
   } finally {
     await CancellationScope.nonCancellable(async () => {
-      while (background.size > 0) await Promise.all([...background]);
-      const outcomes = input.jobs.flatMap((j) => (results[j.id] ? [{ jobId: j.id, result: results[j.id]! }] : []));
-      // Awaited: a workflow that ends with the signal still outstanding never sends it.
-      await getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(releaseLeaseSignal, { hostId, token: input.leaseToken, outcomes });
+      try {
+        await background.drain();
+      } finally {
+        const outcomes = input.jobs.flatMap((j) => (results[j.id] ? [{ jobId: j.id, job: j.name, result: results[j.id]! }] : []));
+        // Awaited: a workflow that ends with the signal still outstanding never sends it.
+        await getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(releaseLeaseSignal, { hostId, token: input.leaseId, outcomes });
+      }
     });
   }
   upsertSearchAttributes([{ key: ResultKey, value: summarize(Object.values(results)) }]);

@@ -6,3 +6,4 @@ export { recipeSetWorkflow } from './recipe-set.js';
 export { chainWorkflow } from './chain.js';
 export { schedulerWorkflow } from './scheduler.js';
 export { batchRunWorkflow } from './batch-run.js';
+export { reconcileWorkflow } from './reconcile.js';

@@ -35,7 +35,8 @@ import {
   requestLeaseSignal,
   type LeaseGrant,
 } from './scheduler-messages.js';
-import { HostKey, JobKey, ResultKey, SubmissionKey, WorkerClassKey } from './search-attributes.js';
+import { fitList, HostKey, memoText, ResultKey, workflowSearchAttributes } from './search-attributes.js';
+import { Pending, tell } from './signal.js';
 
 export interface RecipeInput {
   workerClass: string;
@@ -71,17 +72,17 @@ export interface RecipeSetResult {
 
 export async function recipeSetWorkflow(input: RecipeSetInput): Promise<RecipeSetResult> {
   // Leases handed straight back (a grant that came too late) are sent before this returns.
-  const handedBack = new Set<Promise<void>>();
+  const handedBack = new Pending();
   try {
     const result = await runRecipeSet(input, handedBack);
     upsertSearchAttributes([{ key: ResultKey, value: summarize(Object.values(result.results)) }]);
     return result;
   } finally {
-    await Promise.all([...handedBack]);
+    await handedBack.drain();
   }
 }
 
-async function runRecipeSet(input: RecipeSetInput, handedBack: Set<Promise<void>>): Promise<RecipeSetResult> {
+async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise<RecipeSetResult> {
   const requestId = workflowInfo().workflowId;
   const allJobs = input.recipes.flatMap((r) => r.jobs);
   let grant: LeaseGrant | undefined;
@@ -95,9 +96,7 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Set<Promise<void>
     if (grant || stop) {
       // A grant after we gave up waiting (a stop, the queue timeout): hand the hosts straight back.
       for (const l of g.leases) {
-        const p = releaseLease(l.hostId, l.token).catch((err: unknown) => log.warn('could not hand back a late grant', { hostId: l.hostId, error: String(err) }));
-        handedBack.add(p);
-        void p.finally(() => handedBack.delete(p));
+        handedBack.add(releaseLease(l.hostId, l.token).catch((err: unknown) => log.warn('could not hand back a late grant', { hostId: l.hostId, error: String(err) })));
       }
       return;
     }
@@ -110,7 +109,7 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Set<Promise<void>
     if (d.requestId === requestId) denied = d.reason;
   });
 
-  /** Stops one chain (cancelled), its partners skipped; or every chain. */
+  /** Stops one chain (cancelled), its partners skipped; or every chain. A chain may have ended already. */
   const stopChains = (reason: string, jobId?: string) => {
     const target = jobId === undefined ? -1 : input.recipes.findIndex((r) => r.jobs.some((j) => j.id === jobId));
     input.recipes.forEach((recipe, i) => {
@@ -118,10 +117,10 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Set<Promise<void>
       if (!handle || stopped.has(i)) return;
       stopped.add(i);
       if (target === -1 || i === target) {
-        void handle.signal(cancelSignal, { reason });
+        tell(handle, cancelSignal, { reason });
       } else {
         const name = input.recipes[target]!.jobs.find((j) => j.id === jobId)?.name ?? jobId;
-        void handle.signal(partnerStopSignal, { reason: `partner \`${name}\` was cancelled` });
+        tell(handle, partnerStopSignal, { reason: `partner \`${name}\` was cancelled` });
       }
     });
   };
@@ -135,7 +134,8 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Set<Promise<void>
     chains.forEach((handle, i) => {
       if (i === from || stopped.has(i)) return;
       stopped.add(i);
-      void handle.signal(partnerStopSignal, { reason: `partner \`${jobName}\` ${result.kind}` });
+      // The partner's chain may have ended already (it failed at the same moment): that is fine.
+      tell(handle, partnerStopSignal, { reason: `partner \`${jobName}\` ${result.kind}` });
     });
   });
 
@@ -183,11 +183,9 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Set<Promise<void>
   }
   const leases = grant.leases;
   const hosts = leases.map((l) => l.hostId);
-  upsertSearchAttributes([{ key: HostKey, value: hosts }]);
+  upsertSearchAttributes([{ key: HostKey, value: fitList(hosts) }]);
   // Not awaited: the chains start in the same workflow task (the submission only shows it).
-  void getExternalWorkflowHandle(input.submissionWorkflowId)
-    .signal(setLeasedSignal, { setNumber: input.setNumber, hosts })
-    .catch((err: unknown) => log.warn('could not tell the submission about the lease', { error: String(err) }));
+  tell(getExternalWorkflowHandle(input.submissionWorkflowId), setLeasedSignal, { setNumber: input.setNumber, hosts });
 
   // 2. Run one chain per host, all started together; each chain releases its own lease.
   const parallel = input.recipes.length > 1;
@@ -198,21 +196,20 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Set<Promise<void>
           workflowId: chainWorkflowId(input.submissionId, input.setNumber, leases[i]!.hostId),
           taskQueue: CONTROL_TASK_QUEUE,
           parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-          typedSearchAttributes: [
-            { key: SubmissionKey, value: input.submissionId },
-            { key: HostKey, value: [leases[i]!.hostId] },
-            // names and ids: `TestbayJob = "install"` and `TestbayJob = "<submission>.3"` both find it
-            { key: JobKey, value: [...recipe.jobs.map((j) => j.name), ...recipe.jobs.map((j) => j.id)] },
-            { key: WorkerClassKey, value: [recipe.workerClass] },
-          ],
-          memo: { jobs: recipe.jobs.map((j) => j.name).join(', ') },
+          typedSearchAttributes: workflowSearchAttributes({
+            submissionId: input.submissionId,
+            hosts: [leases[i]!.hostId],
+            jobs: [...recipe.jobs.map((j) => j.name), ...recipe.jobs.map((j) => j.id)],
+            workerClasses: [recipe.workerClass],
+          }),
+          memo: { jobs: memoText(recipe.jobs.map((j) => j.name).join(', ')) },
           args: [
             {
               submissionId: input.submissionId,
               setNumber: input.setNumber,
               attempt: input.attempt,
               hostId: leases[i]!.hostId,
-              leaseToken: leases[i]!.token,
+              leaseId: leases[i]!.token,
               jobs: recipe.jobs,
               config: input.config,
               ...(parallel ? { reportFaultsTo: requestId } : {}),

@@ -49,8 +49,10 @@ export interface HostActionRequest {
   reason?: string;
 }
 
-export interface HostView extends HostRecord {
+/** A host as the `lab` query shows it: its lease without the scheduler's fencing token. */
+export interface HostView extends Omit<HostRecord, 'lease'> {
   state: HostState;
+  lease?: Omit<NonNullable<HostRecord['lease']>, 'token'>;
   reservedFor?: string;
 }
 

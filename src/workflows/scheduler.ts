@@ -63,6 +63,7 @@ import {
   type HostView,
   type SchedulerConfig,
 } from './scheduler-messages.js';
+import { inBackground, Pending, signalIfRunning } from './signal.js';
 
 export interface SchedulerInput {
   config?: Partial<SchedulerConfig>;
@@ -75,34 +76,25 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
   const lab: LabState = input.lab ?? newLab(uuid4().slice(0, 8), config.brokenAfterAborts);
   lab.brokenAfterAborts = config.brokenAfterAborts;
   let dirty = true;
-  const outbound = new Set<Promise<void>>();
+  /** signals on their way: settled before continue-as-new */
+  const outbound = new Pending();
   /** hostId → instanceId whose presence activity runs in this run */
   const watched = new Map<string, string>();
   /** the presence activity of each watched host, to cancel when a newer instance registers */
   const presences = new Map<string, CancellationScope>();
 
-  const track = (p: Promise<void>) => {
-    outbound.add(p);
-    void p.finally(() => outbound.delete(p));
-  };
-
   const deny = (requester: string, requestId: string, reason: string) =>
-    track(
-      getExternalWorkflowHandle(requester)
-        .signal(leaseDeniedSignal, { requestId, reason })
-        .catch((err: unknown) => log.warn('could not deliver lease denial', { requester, error: String(err) })),
-    );
+    outbound.add(signalIfRunning(getExternalWorkflowHandle(requester), leaseDeniedSignal, { requestId, reason }));
 
   const grant = (g: Grant) =>
-    track(
-      getExternalWorkflowHandle(g.requester)
-        .signal(leaseGrantedSignal, { requestId: g.requestId, leases: g.leases })
-        .catch((err: unknown) => {
-          // The requester is gone (cancelled or terminated): nobody will release these leases.
-          log.warn('requester gone; releasing its leases', { requester: g.requester, error: String(err) });
-          for (const l of g.leases) release(lab, l.hostId, l.token, [], Date.now());
-          dirty = true;
-        }),
+    outbound.add(
+      signalIfRunning(getExternalWorkflowHandle(g.requester), leaseGrantedSignal, { requestId: g.requestId, leases: g.leases }).then((delivered) => {
+        if (delivered) return;
+        // The requester is gone (cancelled or terminated): nobody will release these leases.
+        log.warn('requester gone; releasing its leases', { requester: g.requester });
+        for (const l of g.leases) release(lab, l.hostId, l.token, [], Date.now());
+        dirty = true;
+      }),
     );
 
   const watchPresence = (host: HostRecord) => {
@@ -123,9 +115,12 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
       startToCloseTimeout: '3650 days',
       retry: { maximumAttempts: 1 },
     });
-    void scope.run(() => holdPresence({ hostId: id, instanceId })).then(
-      () => lost(id, instanceId, 'host process shut down'),
-      (err: unknown) => lost(id, instanceId, describePresenceFailure(err, config)),
+    inBackground(
+      scope.run(() => holdPresence({ hostId: id, instanceId })).then(
+        () => lost(id, instanceId, 'host process shut down'),
+        (err: unknown) => lost(id, instanceId, describePresenceFailure(err, config)),
+      ),
+      `presence of ${id}`,
     );
   };
 
@@ -144,14 +139,12 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
       for (const host of Object.values(lab.hosts)) {
         const lease = host.lease;
         if (!lease || now - lease.since < config.leaseCheckMs) continue;
-        track(
-          getExternalWorkflowHandle(lease.requester)
-            .signal(leaseCheckSignal, { requestId: lease.requestId, hostId: host.id })
-            .catch((err: unknown) => {
-              if (!release(lab, host.id, lease.token, [], Date.now()).released) return;
-              log.warn('lease holder gone; took its lease back', { hostId: host.id, requester: lease.requester, error: String(err) });
-              dirty = true;
-            }),
+        outbound.add(
+          signalIfRunning(getExternalWorkflowHandle(lease.requester), leaseCheckSignal, { requestId: lease.requestId, hostId: host.id }).then((delivered) => {
+            if (delivered || !release(lab, host.id, lease.token, [], Date.now()).released) return;
+            log.warn('lease holder gone; took its lease back', { hostId: host.id, requester: lease.requester });
+            dirty = true;
+          }),
         );
       }
     }
@@ -175,7 +168,7 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
     const job = { ...config.healthChecks[workerClass]!, name: 'health-check', workerClass, startAfter: [], parallelWith: [] };
     const submission = { name: `health check of ${host.id}`, jobs: [job] };
     log.info('starting health check', { hostId: host.id, submissionId, why });
-    track(
+    outbound.add(
       startChild('submissionWorkflow', {
         workflowId: submissionWorkflowId(submissionId),
         taskQueue: CONTROL_TASK_QUEUE,
@@ -216,6 +209,10 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
     if (r.broken) {
       log.warn('host broken', { hostId, reason: r.broken });
       if (!wasCheck) maybeCheck(lab.hosts[hostId]!, `broken: ${r.broken}`);
+    }
+    for (const other of r.brokenElsewhere ?? []) {
+      log.warn('host broken', { hostId: other.hostId, reason: other.reason });
+      maybeCheck(lab.hosts[other.hostId]!, `broken: ${other.reason}`);
     }
     dirty = true;
   });
@@ -281,10 +278,13 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
   // so a host that died meanwhile still goes offline — rather than start a presence per
   // host now only to end it when the host registers.
   const continued = input.lab !== undefined;
-  void (continued ? sleep(config.presenceTimeoutMs) : Promise.resolve()).then(() => {
-    for (const host of Object.values(lab.hosts)) watchPresence(host);
-  });
-  void checkLeasesNowAndThen();
+  inBackground(
+    (continued ? sleep(config.presenceTimeoutMs) : Promise.resolve()).then(() => {
+      for (const host of Object.values(lab.hosts)) watchPresence(host);
+    }),
+    'watching the hosts again',
+  );
+  inBackground(checkLeasesNowAndThen(), 'the lease checks');
 
   for (;;) {
     await condition(() => dirty || shouldContinueAsNew(config, Object.keys(lab.hosts).length));
@@ -316,7 +316,12 @@ function shouldContinueAsNew(config: SchedulerConfig, hosts: number): boolean {
 }
 
 function view(lab: LabState, h: HostRecord): HostView {
-  const v: HostView = { ...h, state: hostState(h) };
+  const { lease, ...host } = h;
+  const v: HostView = { ...host, state: hostState(h) };
+  if (lease) {
+    const { token: _token, ...shown } = lease;
+    v.lease = shown;
+  }
   const reservedFor = lab.reserved[h.id];
   if (reservedFor !== undefined) v.reservedFor = reservedFor;
   return v;

@@ -29,7 +29,8 @@ import type { ChainJob } from './chain.js';
 import { setLeasedSignal } from './chain-messages.js';
 import { cancelSignal } from './messages.js';
 import { recipeSetWorkflow, type RecipeSetResult } from './recipe-set.js';
-import { HostKey, ResultKey, SubmissionKey, WorkerClassKey, JobKey } from './search-attributes.js';
+import { fitList, HostKey, memoText, ResultKey, workflowSearchAttributes } from './search-attributes.js';
+import { tell } from './signal.js';
 import { submissionQuery } from './submission-messages.js';
 
 export interface SubmissionInput {
@@ -160,13 +161,14 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
     const reason = req.reason ?? 'cancelled';
     if (req.jobId === undefined) {
       cancelAll ??= reason;
-      for (const handle of running.values()) void handle.signal(cancelSignal, { reason });
-      for (const handle of batchHandles.values()) void handle.signal(cancelSignal, { reason });
+      for (const handle of running.values()) tell(handle, cancelSignal, { reason });
+      for (const handle of batchHandles.values()) tell(handle, cancelSignal, { reason });
       return;
     }
     const batchRun = plan.batchRuns.find((r) => jobId(submissionId, r.number) === req.jobId);
     if (batchRun) {
-      void batchHandles.get(batchRun.name)?.signal(cancelSignal, { reason });
+      const handle = batchHandles.get(batchRun.name);
+      if (handle) tell(handle, cancelSignal, { reason });
       return;
     }
     const job = jobs.find((j) => j.id === req.jobId);
@@ -174,7 +176,7 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
     const current = latestOf(job.name)!;
     const handle = running.get(current.setNumber);
     if (handle) {
-      void handle.signal(cancelSignal, { reason, jobId: current.id });
+      tell(handle, cancelSignal, { reason, jobId: current.id });
     } else if (!current.result) {
       const setView = sets.find((s) => s.number === current.setNumber)!;
       if (!stopBeforeStart.has(setView.planIndex)) stopBeforeStart.set(setView.planIndex, { reason, jobId: current.id });
@@ -306,6 +308,7 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
           spec: {
             runner: pj.runner,
             settings: pj.settings,
+            ...(pj.secrets ? { secrets: pj.secrets } : {}),
             timeoutMs: pj.timeoutMs,
             provisionTimeoutMs: pj.provisionTimeoutMs,
             assets: pj.assets,
@@ -323,13 +326,8 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
       workflowId: setView.workflowId,
       taskQueue: CONTROL_TASK_QUEUE,
       parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-      typedSearchAttributes: [
-        { key: SubmissionKey, value: submissionId },
-        // names and ids: `TestbayJob = "install"` and `TestbayJob = "<submission>.3"` both find it
-        { key: JobKey, value: [...planSet.jobs, ...setView.jobIds] },
-        { key: WorkerClassKey, value: [...new Set(recipes.map((r) => r.workerClass))] },
-      ],
-      memo: { jobs: planSet.jobs.join(', '), attempt },
+      typedSearchAttributes: workflowSearchAttributes({ submissionId, jobs: [...planSet.jobs, ...setView.jobIds], workerClasses: recipes.map((r) => r.workerClass) }),
+      memo: { jobs: memoText(planSet.jobs.join(', ')), attempt },
       args: [
         {
           submissionId,
@@ -394,17 +392,13 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
       workflowId,
       taskQueue: CONTROL_TASK_QUEUE,
       parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-      typedSearchAttributes: [
-        { key: SubmissionKey, value: submissionId },
-        { key: JobKey, value: [run.name] },
-        { key: WorkerClassKey, value: [run.workerClass] },
-      ],
+      typedSearchAttributes: workflowSearchAttributes({ submissionId, jobs: [run.name], workerClasses: [run.workerClass] }),
       memo: { batchRun: run.name },
       args: [{ submissionId, run, config }],
     });
     batchHandles.set(run.name, handle);
     // A cancel that came while the child was starting found no handle to signal.
-    if (cancelAll !== undefined) void handle.signal(cancelSignal, { reason: cancelAll });
+    if (cancelAll !== undefined) tell(handle, cancelSignal, { reason: cancelAll });
     try {
       batchRuns.set(run.name, await handle.result());
     } finally {
@@ -418,7 +412,7 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
   const hosts = [...new Set(sets.flatMap((s) => s.hosts))];
   upsertSearchAttributes([
     { key: ResultKey, value: final.result ?? 'unknown' },
-    ...(hosts.length > 0 ? [{ key: HostKey, value: hosts }] : []),
+    ...(hosts.length > 0 ? [{ key: HostKey, value: fitList(hosts) }] : []),
   ]);
   final.endedAt = new Date().toISOString();
   await control.recordSubmission(final);

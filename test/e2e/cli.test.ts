@@ -202,7 +202,7 @@ describe('testbay CLI', () => {
 
   it('says why a job of a chain waits: for the job before it on the host (status and --watch)', async () => {
     const file = path.join(dir, 'chain.yaml');
-    await fs.writeFile(file, 'name: chained\njobs:\n  - name: first\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { MODULES: "boot,install,login", MODULE_MS: 1200 }\n  - name: second\n    startDirectlyAfter: first\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { MODULES: boot, MODULE_MS: 50 }\n');
+    await fs.writeFile(file, 'name: chained\njobs:\n  - name: first\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { MODULES: "boot,install,login", MODULE_MS: 2500 }\n  - name: second\n    startDirectlyAfter: first\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { MODULES: boot, MODULE_MS: 50 }\n');
     const watching = cli(['submit', file, '--watch'], env);
     const id = await waitFor('the submission', async () => (await lab.api.submissions({ q: 'chained', limit: '1' })).submissions[0]?.id);
     const row = await waitFor('the second job to wait its turn', async () => {

@@ -5,50 +5,23 @@
  * finds it through the data dir, and SIGINT stops every process it started, a running
  * job's runner included; so does SIGTERM, even during start-up.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../global-setup.js';
 import { cli } from '../helpers/cli.js';
+import { devEnv as freshDevEnv } from '../helpers/dev-lab.js';
 import { waitFor } from '../helpers/lab.js';
-
-/** Processes whose command line, working dir or environment mention the folder. */
-function processesUsing(dir: string): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    if (Number(pid) === process.pid) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (/^\d+ \(.*\) Z/.test(stat)) continue;
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      const cwd = readlinkSync(`/proc/${pid}/cwd`);
-      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
-      if (cmdline.includes(dir) || cwd.startsWith(dir) || environ.includes(dir)) found.push(`${pid}: ${cmdline.slice(0, 120)}`);
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return found;
-}
+import { processesUsing } from '../helpers/processes.js';
 
 const dirs: string[] = [];
+async function devEnv(): Promise<{ dataDir: string; env: Record<string, string> }> {
+  const fresh = await freshDevEnv();
+  dirs.push(fresh.dataDir);
+  return fresh;
+}
 afterAll(async () => {
   for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
 });
-
-async function devEnv(): Promise<{ dataDir: string; env: Record<string, string> }> {
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'testbay-dev-'));
-  dirs.push(dataDir);
-  const env = {
-    TESTBAY_DATA_DIR: dataDir,
-    TESTBAY_PORT: String(await freePort()),
-    TESTBAY_TEMPORAL_PORT: String(await freePort()),
-    TESTBAY_TEMPORAL_UI_PORT: String(await freePort()),
-  };
-  return { dataDir, env };
-}
 
 describe('testbay dev', () => {
   it('brings up the whole lab, runs hello.yaml to passed, and SIGINT leaves nothing running', async () => {
@@ -65,6 +38,21 @@ describe('testbay dev', () => {
     const ui = await fetch(`http://127.0.0.1:${env.TESTBAY_TEMPORAL_UI_PORT}/`);
     expect(ui.status).toBe(200);
     await expect(fs.stat(path.join(dataDir, 'temporal.db'))).resolves.toBeTruthy();
+    // What the lab keeps is its user's alone: the data dir, the Temporal db, tokens, keys, results.
+    const mode = async (p: string) => ((await fs.stat(path.join(dataDir, p))).mode & 0o777).toString(8);
+    // As root its runners run as testbay-runner, which must reach its job dirs below the data
+    // dir: traversable then, never listable (0711); everything in it stays private.
+    expect(await mode('.')).toBe(process.getuid?.() === 0 ? '711' : '700');
+    for (const f of ['temporal.db', 'tokens.json', 'lab.json', 'payload.key']) expect(`${f} ${await mode(f)}`).toBe(`${f} 600`);
+    expect(await mode('results')).toBe('700');
+    // The dashboard link is a one-time code, never the operator token itself.
+    const operator = (JSON.parse(await fs.readFile(path.join(dataDir, 'lab.json'), 'utf8')) as { tokens: { operate: string } }).tokens.operate;
+    expect(output.includes(operator)).toBe(false);
+    const link = /dashboard\s+(http:\S+\/api\/v1\/login\?code=\S+)/.exec(output)![1]!;
+    const first = await fetch(link, { redirect: 'manual' });
+    expect(first.status).toBe(303);
+    expect(first.headers.get('location')).toBe(`/#token=${encodeURIComponent(operator)}`);
+    expect((await fetch(link, { redirect: 'manual' })).status).toBe(401);
 
     // The CLI finds the lab by its data dir alone.
     const cliEnv = { TESTBAY_DATA_DIR: dataDir };

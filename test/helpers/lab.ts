@@ -23,8 +23,11 @@ import { findTemporalBinary, PROJECT_ROOT } from '../../src/temporal/binary.js';
 import { startDevServer, type DevServer } from '../../src/temporal/dev-server.js';
 import { ensureNamespace } from '../../src/temporal/namespace.js';
 import { createControlWorker, ensureScheduler } from '../../src/workers/control.js';
+import { ensureSchedules, RECONCILE_SCHEDULE_ID } from '../../src/workers/schedules.js';
 import { installSdkLogger } from '../../src/workers/sdk-logger.js';
+import { PayloadKey, payloadKeyFile } from '../../src/sealing.js';
 import { freePort } from './ports.js';
+import { newFailures, unwatchTaskFailures, watchControlMetrics } from './task-failure-guard.js';
 import { reapStaleRunners } from '../../src/activities/host/reaper.js';
 import { writeTokenFile } from '../../src/workers/token-source.js';
 import type { HostView } from '../../src/workflows/scheduler-messages.js';
@@ -80,6 +83,9 @@ export const TEST_ENV: Record<string, string> = {
   TESTBAY_LOG_FLUSH_MS: '200',
   TESTBAY_SHUTDOWN_DEADLINE_MS: '2000',
   TESTBAY_LOG_LEVEL: 'info',
+  TESTBAY_RECONCILE_EVERY_MS: '5000',
+  // Tests and benchmarks submit in bursts from one token.
+  TESTBAY_SUBMISSIONS_PER_MINUTE: '1000000',
 };
 
 export const BIN = path.join(PROJECT_ROOT, 'bin', 'testbay.js');
@@ -111,6 +117,8 @@ export class TestLab {
   temporal!: Client;
   config!: Config;
   env!: Record<string, string>;
+  /** the control worker's own metrics (separateProcesses) */
+  controlMetricsUrl: string | undefined;
 
   private constructor(
     readonly name: string,
@@ -127,6 +135,8 @@ export class TestLab {
     await fs.mkdir(outputDir, { recursive: true });
     const tokens = { submit: newToken(), operate: newToken(), control: newToken(), host: newToken() };
     const lab = new TestLab(id, dir, outputDir, tokens);
+    // The lab's payload key, where the API and the hosts find it (the data dir).
+    await fs.writeFile(payloadKeyFile(dir), `${PayloadKey.generate().toText()}\n`, { mode: 0o600 });
     // Workers read their tokens from files, as deployed: none in a process environment.
     await fs.mkdir(path.join(dir, 'secrets'), { mode: 0o700 });
     await writeTokenFile(lab.tokenFile('host'), tokens.host);
@@ -170,7 +180,10 @@ export class TestLab {
       lab.submitter = new TestbayClient(lab.config.api.url, tokens.submit);
       lab.parts.push(lab.spawnPart('api', ['server'], {}));
       await waitFor('the API', async () => (await fetch(`${lab.config.api.url}/api/v1/health`)).ok, 30_000, 100);
-      lab.parts.push(lab.spawnPart('control', ['control'], { TESTBAY_CONTROL_TOKEN_FILE: lab.tokenFile('control') }));
+      const metricsPort = await freePort();
+      lab.controlMetricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+      lab.parts.push(lab.spawnPart('control', ['control'], { TESTBAY_CONTROL_TOKEN_FILE: lab.tokenFile('control'), TESTBAY_CONTROL_METRICS_PORT: String(metricsPort) }));
+      watchControlMetrics(`the control worker of lab ${id}`, lab.controlMetricsUrl);
       await waitFor('the control worker and scheduler', () => lab.api.hosts(), 60_000, 200);
     } else {
       lab.server = await startServer(loadConfig({ ...base, TESTBAY_PORT: '0' }), log.child('api'), 0);
@@ -187,6 +200,7 @@ export class TestLab {
       });
       lab.workerRun = lab.worker.run();
       await ensureScheduler(lab.temporal, lab.config);
+      await ensureSchedules(lab.temporal, lab.config);
     }
     await Promise.all((options.hosts ?? [{ id: 'h1' }, { id: 'h2' }, { id: 'h3' }]).map((h) => lab.startHost(h)));
     return lab;
@@ -369,6 +383,11 @@ export class TestLab {
   }
 
   async stop(): Promise<void> {
+    // What failed since the last test ended (in clean-up) is still a stuck workflow.
+    const failures = await newFailures();
+    // The lab's schedules would go on starting workflows nobody runs.
+    await this.temporal.schedule.getHandle(RECONCILE_SCHEDULE_ID).delete().catch(() => undefined);
+    unwatchTaskFailures(`the control worker of lab ${this.name}`);
     // Hosts go first; a killed host leaves its runners behind (like a dead machine would):
     // whatever a test left running is reaped from the hosts' records, nothing outlives the lab.
     await Promise.all([...this.hosts.keys()].map((id) => this.stopHost(id, 'SIGKILL')));
@@ -391,6 +410,7 @@ export class TestLab {
     await this.undoPrepare?.();
     this._logFile?.end();
     await fs.rm(this.dir, { recursive: true, force: true });
+    if (failures.length > 0) throw new Error(`workflow tasks failed after the last test of lab ${this.name}:\n${failures.join('\n')}`);
   }
 }
 

@@ -187,3 +187,50 @@ describe('scheduler rules', () => {
     expect(hostState(l.hosts.h1!)).toBe('leased');
   });
 });
+
+describe("aborts a job's own runner caused", () => {
+  const crash = { kind: 'aborted' as const, cause: 'runner-crash' as const, reason: 'runner was killed by SIGSEGV' };
+  const timeout = { kind: 'aborted' as const, cause: 'run-timeout' as const, reason: 'took too long' };
+  const setup = () => {
+    const l = newLab('salt', 2);
+    for (const id of ['h1', 'h2']) registerHost(l, { hostId: id, instanceId: 'i', workerClasses: ['x'], capabilities: {}, hostname: id, address: '127.0.0.1' }, 0);
+    let n = 0;
+    const leaseOf = (hostId: string) => {
+      ask(l, `r${++n}`, [{ ...recipe('x'), excludedHosts: hostId === 'h1' ? ['h2'] : ['h1'] }]);
+      return allocate(l, n)[0]!.leases[0]!.token;
+    };
+    const run = (hostId: string, jobId: string, job: string, result: Parameters<typeof release>[3][number]['result']) => release(l, hostId, leaseOf(hostId), [{ jobId, job, result }], n);
+    return { l, run };
+  };
+
+  it('count against the host only once the same job passed on another host', () => {
+    const { l, run } = setup();
+    // Crashing, timing out: the job's doing until shown otherwise, whatever the count.
+    for (let i = 1; i <= 3; i++) run('h1', `s${i}.1`, 'install', i % 2 ? crash : timeout);
+    expect(l.hosts.h1!.consecutiveAborts).toBe(0);
+    expect(hostState(l.hosts.h1!)).toBe('idle');
+    expect(l.hosts.h1!.suspects!.map((s) => s.jobId)).toEqual(['s1.1', 's2.1', 's3.1']);
+    // s1's clone passes on h2: the crash on h1 was h1's fault after all.
+    const r = run('h2', 's1.2', 'install', { kind: 'passed' });
+    expect(l.hosts.h1!.consecutiveAborts).toBe(1);
+    expect(l.hosts.h1!.suspects!.map((s) => s.jobId)).toEqual(['s2.1', 's3.1']);
+    expect(r.brokenElsewhere).toBeUndefined();
+    // A job of another name that passes elsewhere says nothing of s2's.
+    run('h2', 's2.2', 'desktop', { kind: 'passed' });
+    expect(l.hosts.h1!.consecutiveAborts).toBe(1);
+    const second = run('h2', 's2.3', 'install', { kind: 'passed' });
+    expect(second.brokenElsewhere).toEqual([{ hostId: 'h1', reason: expect.stringMatching(/^2 consecutive aborts; last: took too long \(job s2\.1, which then passed on h2\)$/) }]);
+    expect(hostState(l.hosts.h1!)).toBe('broken');
+  });
+
+  it('a submission costs a host at most one count in a row of aborts', () => {
+    const { l, run } = setup();
+    const lost = { kind: 'aborted' as const, cause: 'host-lost' as const, reason: 'lost' };
+    run('h1', 's1.1', 'a', lost);
+    run('h1', 's1.2', 'a', lost);
+    run('h1', 's1.5', 'b', lost);
+    expect(l.hosts.h1!.consecutiveAborts).toBe(1);
+    expect(hostState(l.hosts.h1!)).toBe('idle');
+    expect(run('h1', 's2.1', 'a', lost).broken).toMatch(/^2 consecutive aborts/);
+  });
+});

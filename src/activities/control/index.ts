@@ -3,10 +3,10 @@
  * activities in the control worker. They go through the API (the store's one writer),
  * so the job record and its lease token are where uploads are checked.
  */
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, log } from '@temporalio/activity';
 import { ApiError, type TestbayClient } from '../../api/client.js';
 import { ErrorType } from '../../domain/errors.js';
-import type { OpenJobInput, SubmissionRecord } from '../../api/store/result-store.js';
+import type { OpenJobRequest, SubmissionRecord } from '../../api/store/result-store.js';
 import type { LateReport, VerdictRecord } from '../../domain/batch-ledger.js';
 import type { JobResult } from '../../domain/outcome.js';
 import type { SubmissionView } from '../../domain/views.js';
@@ -38,21 +38,24 @@ export function createControlActivities({ api: client }: ControlDeps) {
     },
   });
   return {
-    /** Opens the job's record under its lease: from now on only this lease may upload. */
-    async openJob(input: OpenJobInput): Promise<void> {
-      await api.openJob(input);
+    /**
+     * Opens the job's record under its lease; returns its upload token, sealed (only the
+     * job's host can open it): from now on only uploads with that token are taken.
+     */
+    async openJob(input: OpenJobRequest): Promise<string> {
+      return (await api.openJob(input)).uploadToken;
     },
-    /** Opens several job records at once (a chain opens all of its jobs when it starts). */
-    async openJobs(inputs: OpenJobInput[]): Promise<void> {
-      await Promise.all(inputs.map((input) => api.openJob(input)));
+    /** Opens several job records at once (a chain opens all of its jobs when it starts): job id → sealed upload token. */
+    async openJobs(inputs: OpenJobRequest[]): Promise<Record<string, string>> {
+      return Object.fromEntries(await Promise.all(inputs.map(async (input) => [input.jobId, (await api.openJob(input)).uploadToken] as const)));
     },
     /** Finishes several job records at once. */
-    async finishJobs(inputs: { jobId: string; leaseToken: string; result: JobResult }[]): Promise<void> {
-      await Promise.all(inputs.map((input) => api.finishJob(input.jobId, input.leaseToken, input.result)));
+    async finishJobs(inputs: { jobId: string; leaseId: string; result: JobResult }[]): Promise<void> {
+      await Promise.all(inputs.map((input) => api.finishJob(input.jobId, input.leaseId, input.result)));
     },
     /** Records the result and seals the job: later uploads (a zombie host) are refused. */
-    async finishJob(input: { jobId: string; leaseToken: string; result: JobResult }): Promise<void> {
-      await api.finishJob(input.jobId, input.leaseToken, input.result);
+    async finishJob(input: { jobId: string; leaseId: string; result: JobResult }): Promise<void> {
+      await api.finishJob(input.jobId, input.leaseId, input.result);
     },
     /** Creates the store's record of a submission the API did not create (a health check). */
     async registerSubmission(record: SubmissionRecord): Promise<void> {
@@ -86,9 +89,22 @@ export function createControlActivities({ api: client }: ControlDeps) {
     async recordLateReport(input: { runJobId: string; report: LateReport }): Promise<void> {
       await api.addLateReport(input.runJobId, input.report);
     },
-    /** Keeps the final job table beyond Temporal's retention. */
+    /** Asks the API to end the submissions whose workflow is gone (the reconcile schedule). */
+    async reconcileSubmissions(): Promise<string[]> {
+      return (await api.reconcile()).ended;
+    },
+    /**
+     * Keeps the final job table beyond Temporal's retention. It is written once: when the
+     * store already holds another (the submission was reconciled as aborted after its
+     * workflow was reset or terminated), that one stands.
+     */
     async recordSubmission(view: SubmissionView): Promise<void> {
-      await api.recordSubmission(view);
+      try {
+        await api.recordSubmission(view);
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 409)) throw err;
+        log.warn('the submission already has a final view; this one is not recorded', { id: view.id });
+      }
     },
   };
 }

@@ -4,6 +4,7 @@
  */
 import type { TestbayClient } from '../../api/client.js';
 import type { Logger } from '../../logger.js';
+import type { PayloadKey } from '../../sealing.js';
 import type { RunnerUser } from './runner-user.js';
 
 export interface HostDeps {
@@ -29,5 +30,7 @@ export interface HostDeps {
   shutdownDeadlineMs: number;
   /** called when the scheduler stopped watching this host while it still runs */
   onPresenceLost: (instanceId: string) => void;
+  /** opens the upload tokens and secrets that come sealed (sealing.ts); none in unit tests */
+  payloadKey?: PayloadKey;
   log: Logger;
 }

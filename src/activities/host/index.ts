@@ -11,17 +11,24 @@ import type { HostSteps } from './steps.js';
 import { createUploadResults } from './upload-results.js';
 import { createListTests, createReadListedTests } from './list-tests.js';
 import { createRunBatch } from './run-batch.js';
+import { openBatch, openRun } from './sealed-inputs.js';
 
 export type { HostDeps } from './deps.js';
 export type { HostSteps } from './steps.js';
 
 export function createHostActivities(deps: HostDeps, steps: HostSteps = {}) {
+  const provision = createProvision(deps, steps);
+  const runTests = createRunTests(deps, steps);
+  const uploadResults = createUploadResults(deps, steps);
+  const runBatch = createRunBatch(deps);
+  const key = deps.payloadKey;
+  // What comes sealed through Temporal is opened here, once, for all that follows.
   return {
     holdPresence: createHoldPresence(deps),
-    provision: createProvision(deps, steps),
-    runTests: createRunTests(deps, steps),
-    uploadResults: createUploadResults(deps, steps),
-    runBatch: createRunBatch(deps),
+    provision: (run: Parameters<typeof provision>[0]) => provision(openRun(key, run)),
+    runTests: (input: Parameters<typeof runTests>[0]) => runTests({ ...input, run: openRun(key, input.run) }),
+    uploadResults: (input: Parameters<typeof uploadResults>[0]) => uploadResults({ ...input, run: openRun(key, input.run) }),
+    runBatch: (batch: Parameters<typeof runBatch>[0]) => runBatch(openBatch(key, batch)),
     listTests: createListTests(deps),
     readListedTests: createReadListedTests(deps),
   };

@@ -27,6 +27,7 @@ import { spawnGroup, stopGroup } from './process-group.js';
 import { ProgressFile, readProgressStream, type ProgressLine } from './progress.js';
 import { forgetRunner, rememberRunner } from './reaper.js';
 import { runnerEnv } from './runner-env.js';
+import { secretMask } from './secret-mask.js';
 
 /** Why the host stopped the runner: a person's cancel, a deadline, a shutdown, or a fenced attempt. */
 type Stop = { why: 'cancel' | 'timeout' | 'shutdown' | 'fenced'; reason: string };
@@ -55,6 +56,8 @@ export function createRunBatch(deps: HostDeps) {
     await fs.chmod(testsFile, 0o644);
     const logFile = path.join(jobDir, 'runner.log');
     const log = await CappedLog.open(logFile, deps.maxLogBytes);
+    // The runner's output reaches the log with its secrets masked.
+    const masked = secretMask(log, a.secrets);
     const sync = new LogSync(deps.api, a.batchId, a.leaseToken, logFile);
 
     const expected = new Set(a.tests);
@@ -100,7 +103,7 @@ export function createRunBatch(deps: HostDeps) {
     const progressFile = new ProgressFile(path.join(jobDir, 'progress.jsonl'), onLine);
     await progressFile.start(deps.runnerUser);
 
-    const run = { jobId: a.batchId, jobName: a.batchRunName, submissionId: a.submissionId, hostId: a.hostId, attempt: 1, leaseToken: a.leaseToken, runner: a.runner, settings: a.settings, timeoutMs: a.batchTimeoutMs, provisionTimeoutMs: 0, assets: [] };
+    const run = { jobId: a.batchId, jobName: a.batchRunName, submissionId: a.submissionId, hostId: a.hostId, attempt: 1, leaseToken: a.leaseToken, runner: a.runner, settings: a.settings, ...(a.secrets ? { secrets: a.secrets } : {}), timeoutMs: a.batchTimeoutMs, provisionTimeoutMs: 0, assets: [] };
     const env = {
       ...runnerEnv(run, { workDir, resultsDir, progressFile: progressFile.file }, deps.runnerPath, deps.runnerUser),
       [BATCH_ENV.testsFile]: testsFile,
@@ -109,7 +112,7 @@ export function createRunBatch(deps: HostDeps) {
     };
     let runner;
     try {
-      runner = await spawnGroup(a.runner.command, { cwd: workDir, env, ...asUser(deps.runnerUser), output: log, onProgress: (stream) => void readProgressStream(stream, onLine) });
+      runner = await spawnGroup(a.runner.command, { cwd: workDir, env, ...asUser(deps.runnerUser), output: masked.stream, onProgress: (stream) => void readProgressStream(stream, onLine) });
     } catch (err) {
       await log.close(`testbay: could not start ${JSON.stringify(a.runner.command[0])}: ${(err as Error).message}\n`);
       await progressFile.close();
@@ -179,6 +182,7 @@ export function createRunBatch(deps: HostDeps) {
       await progressFile.close();
       await forgetRunner(deps.workDir, a.batchId, runner, Math.min(deps.killGraceMs, 2_000), deps.log);
     }
+    await masked.flush();
     await log.close();
     await uploading;
 

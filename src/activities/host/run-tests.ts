@@ -30,6 +30,7 @@ import type { HostSteps } from './steps.js';
 import { spawnGroup, stopGroup, type Exit } from './process-group.js';
 import { runnerEnv } from './runner-env.js';
 import { forgetRunner, rememberRunner } from './reaper.js';
+import { secretMask } from './secret-mask.js';
 
 type StopWhy = NonNullable<RunnerExit['stoppedBy']>;
 
@@ -103,6 +104,8 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
     const jobDir = path.dirname(provisioned.workDir);
     const logFile = path.join(jobDir, 'runner.log');
     const log = await CappedLog.open(logFile, deps.maxLogBytes);
+    // The runner's output reaches the log with its secrets masked.
+    const masked = secretMask(log, run.secrets);
     const sync = new LogSync(deps.api, run.jobId, run.leaseToken, logFile);
     const testResults = new TestResults(jobDir, provisioned.resultsDir, { maxBytes: deps.maxResultsBytes, maxTestcases: deps.maxTestcases }, deps.runnerUser);
     const artifacts = new ArtifactSync(deps.api, run, jobDir, steps.prepare, deps.log, deps.runnerUser);
@@ -142,7 +145,7 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
         cwd: provisioned.workDir,
         env,
         ...asUser(deps.runnerUser),
-        output: log,
+        output: masked.stream,
         onProgress: (stream) => void readProgressStream(stream, onLine),
       });
     } catch (err) {
@@ -281,6 +284,7 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
       // The verdict is known: the next job of the chain, queued on this host, may start now.
       onResult(result);
 
+      await masked.flush();
       await log.close(testResults.tooLarge !== undefined ? `testbay: ${result.kind === 'aborted' ? result.reason : testResults.tooLarge}\n` : undefined);
       await ticking;
       await artifactPass;

@@ -1,6 +1,6 @@
 /**
  * @module The runner's environment: a few variables of the host's own (PATH, HOME, locale),
- * the job's settings, and the TESTBAY_* variables of the runner contract. Nothing else of
+ * the job's settings and secrets (opened), and the TESTBAY_* variables of the runner contract. Nothing else of
  * the host's environment (its tokens above all) reaches the runner.
  */
 import path from 'node:path';
@@ -32,7 +32,7 @@ export function runnerEnv(run: JobRun, dirs: RunnerDirs, runnerPath: readonly st
     delete env.TMPDIR;
   }
   env.PATH = [...runnerPath, hostEnv.PATH ?? '/usr/local/bin:/usr/bin:/bin'].join(path.delimiter);
-  Object.assign(env, run.settings);
+  Object.assign(env, run.settings, run.secrets);
   Object.assign(env, {
     TESTBAY_JOB: run.jobName,
     TESTBAY_JOB_ID: run.jobId,

@@ -11,6 +11,7 @@ import { VERDICTS } from '../../domain/batch-ledger.js';
 import { HOST_ID_PATTERN, JOB_ID_PATTERN, SUBMISSION_ID_PATTERN } from '../../domain/ids.js';
 import { AbortCause, RESULT_KINDS } from '../../domain/outcome.js';
 import { JOB_STATES } from '../../domain/views.js';
+import { NAME_PATTERN } from '../../domain/spec.js';
 
 const iso = z.string().describe('ISO 8601 time');
 const epochMs = z.number().describe('milliseconds since the epoch');
@@ -114,7 +115,9 @@ export const submissionSummary = z.object({
 export const submissionList = z.object({ submissions: z.array(submissionSummary) });
 
 export const accepted = z.object({ id: z.string(), workflowId: z.string(), jobs: z.array(z.object({ id: z.string(), name: z.string() })) });
-export const cancelling = z.object({ id: z.string(), cancelling: z.literal(true) });
+export const cancelling = z
+  .object({ id: z.string(), cancelling: z.boolean(), result: z.enum(RESULT_KINDS).optional() })
+  .describe('cancelling: true (202), or false with the result it was recorded as (200) when its workflow was already gone');
 
 export const testCase = z.object({
   name: z.string(),
@@ -161,6 +164,11 @@ export const host = z.object({
   offline: z.object({ reason: z.string(), since: epochMs }).optional(),
   consecutiveAborts: z.number().int(),
   recentAborts: z.array(z.object({ jobId: z.string(), cause: z.string(), reason: z.string(), at: epochMs })),
+  suspects: z
+    .array(z.object({ key: z.string(), jobId: z.string(), reason: z.string(), at: epochMs }))
+    .optional()
+    .describe("aborts the jobs' own runners caused here (crash, timeout, declared abort): each counts towards consecutiveAborts only once that job passes on another host"),
+  streak: z.array(z.string()).optional().describe('submissions counted in the current run of consecutive aborts (each counts once)'),
   leaseCount: z.number().int(),
   lastReleasedAt: epochMs,
   registeredAt: epochMs,
@@ -178,10 +186,16 @@ export const host = z.object({
     .describe('the job on the host now (running, else the next one of its chain waiting its turn), from the job records'),
 });
 
+export const taskFailure = z.object({ at: iso, runId: z.string().max(200).optional(), failure: z.string().max(4000) });
+
 export const lab = z.object({
   hosts: z.array(host),
   queue: z.array(z.object({ requestId: z.string(), requester: z.string(), label: z.string(), priority: z.number(), enqueuedAt: epochMs, waitingReason: z.string() })),
   runId: z.string(),
+  workflowTaskFailures: z
+    .array(z.object({ worker: z.string(), total: z.number().int(), recent: z.array(taskFailure), reportedAt: iso }))
+    .optional()
+    .describe('control workers whose workflow tasks failed since they started: each is a workflow that may be stuck (look its run up in Temporal Web)'),
 });
 
 export const session = z.object({ name: z.string(), role: z.string(), canOperate: z.boolean(), temporalWebUrl: z.string(), namespace: z.string() });
@@ -218,6 +232,7 @@ export const verdictList = z.object({ verdicts: z.array(verdict) }).describe("a 
 export const submissionIdParam = z.string().regex(SUBMISSION_ID_PATTERN, 'is not a submission id');
 export const jobIdParam = z.string().regex(JOB_ID_PATTERN, 'is not a job id');
 export const hostIdParam = z.string().regex(HOST_ID_PATTERN, 'is not a host id');
+export const batchRunNameParam = z.string().regex(NAME_PATTERN, 'is not a batch run name');
 
 export const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50).describe('1 to 500'),
@@ -235,7 +250,13 @@ export const logQuery = z.object({
   token: z.string().optional().describe('the bearer token, for EventSource: accepted only with follow=1'),
 });
 export const eventsQuery = z.object({ token: z.string().optional().describe('the bearer token, for EventSource') });
-export const offsetQuery = z.object({ offset: z.coerce.number().int().min(0).describe('byte offset of the chunk') });
+export const offsetQuery = z.object({
+  offset: z
+    .string()
+    .regex(/^\d{1,15}$/, 'must be a byte offset in decimal digits')
+    .transform(Number)
+    .describe('byte offset of the chunk'),
+});
 export const batchTestsQuery = z.object({ offset: z.coerce.number().int().min(0), limit: z.coerce.number().int().min(1).max(100_000) });
 
 export const reasonBody = z.strictObject({ reason: z.string().max(500).optional() }).default({}).describe('why (shown with the result)');
@@ -269,16 +290,16 @@ export const testsBody = z.strictObject({
 
 // The control worker's writes.
 export const openJobBody = z.strictObject({
-  jobId: z.string(),
-  submissionId: z.string(),
-  name: z.string(),
+  jobId: z.string().regex(JOB_ID_PATTERN, 'is not a job id'),
+  submissionId: z.string().regex(SUBMISSION_ID_PATTERN, 'is not a submission id'),
+  name: z.string().min(1).max(300),
   attempt: z.number().int().min(1),
   setNumber: z.number().int().min(0),
-  hostId: z.string(),
-  leaseToken: z.string().min(1),
+  hostId: z.string().regex(HOST_ID_PATTERN, 'is not a host id'),
+  leaseId: z.string().min(1).max(200),
 });
 export const finishJobBody = z.strictObject({
-  leaseToken: z.string().min(1),
+  leaseId: z.string().min(1).max(200),
   result: z.looseObject({ kind: z.enum(RESULT_KINDS) }),
 });
 export const batchTestsBody = z.strictObject({ tests: z.array(z.string().min(1).max(300)).max(1_000_000) });
@@ -298,3 +319,4 @@ export const submissionRecordBody = z
 export const finalViewBody = z
   .looseObject({ id: z.string(), state: z.enum(['running', 'done']), jobs: z.array(z.looseObject({ id: z.string() })), recipeSets: z.array(z.looseObject({})) })
   .describe("a submission's final view (the shape of Submission)");
+export const taskFailureReportBody = z.strictObject({ worker: z.string().min(1).max(200), total: z.number().int().min(0), recent: z.array(taskFailure).max(50) });

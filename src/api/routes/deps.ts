@@ -2,9 +2,13 @@
  * @module What route modules get: the store, the Temporal gateway, tokens, config.
  */
 import type { RunConfig } from '../../domain/job-run.js';
+import type { RequestHandler } from 'express';
 import type { Logger } from '../../logger.js';
+import type { PayloadKey } from '../../sealing.js';
 import type { TokenRegistry } from '../auth.js';
+import type { SubmissionRate } from '../quotas.js';
 import type { ResultStore } from '../store/result-store.js';
+import type { TaskFailureReports } from '../task-failure-reports.js';
 import type { TemporalGateway } from '../temporal-gateway.js';
 
 export interface RouteDeps {
@@ -15,5 +19,17 @@ export interface RouteDeps {
   maxArtifactBytes: number;
   temporalWebUrl: string;
   namespace: string;
+  /** control workers' failed workflow tasks, for the hosts page */
+  taskFailures: TaskFailureReports;
+  /** where `testbay dev` leaves its one-time login code (the embedded lab) */
+  loginCodeFile?: string;
+  /** what one job may keep of artifacts, in number and in bytes */
+  jobArtifactLimits: { count: number; bytes: number };
+  /** submissions per minute per token */
+  submissionRate: SubmissionRate;
+  /** caps the live streams (SSE) one token may hold open; applies to event streams and followed logs */
+  streams: RequestHandler;
+  /** seals secrets and upload tokens (sealing.ts) */
+  payloadKey: PayloadKey;
   log: Logger;
 }

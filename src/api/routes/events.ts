@@ -108,7 +108,7 @@ function send(res: Response, event: LiveEvent): void {
 
 export function eventRoutes(deps: RouteDeps, hub = new LiveHub(deps.store, deps.gateway, deps.log)): Router {
   const r = Router();
-  r.get('/events', authorize(deps.tokens, 'read', { queryToken: () => true }), (req, res) => {
+  r.get('/events', authorize(deps.tokens, 'read', { queryToken: () => true }), deps.streams, (req, res) => {
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',

@@ -15,7 +15,8 @@ export function hostRoutes(deps: RouteDeps): Router {
   const { gateway, tokens } = deps;
 
   r.get('/hosts', authorize(tokens, 'read'), async (_req, res) => {
-    res.json(await labWithJobs(await gateway.lab(), deps.store));
+    const failures = deps.taskFailures.list();
+    res.json({ ...(await labWithJobs(await gateway.lab(), deps.store)), ...(failures.length > 0 ? { workflowTaskFailures: failures } : {}) });
   });
 
   r.post('/hosts/:id/maintenance', authorize(tokens, 'operate'), express.json({ limit: '16kb' }), async (req, res) => {

@@ -3,14 +3,17 @@
  * token uploads must carry), finish and seal it, keep a batch run's test list and
  * verdicts (and the late reports of fenced batches), and store a submission's record (health checks) or final view.
  */
+import { randomBytes } from 'node:crypto';
 import express, { Router } from 'express';
+import { compact } from '../../domain/compact.js';
 import type { JobResult } from '../../domain/outcome.js';
 import type { SubmissionView } from '../../domain/views.js';
 import { parseOr400, HttpError } from '../http-errors.js';
 import { authorize } from '../middleware.js';
 import type { LateReport } from '../../domain/batch-ledger.js';
 import type { SubmissionRecord } from '../store/result-store.js';
-import { batchTestsBody, batchTestsQuery, finalViewBody, finishJobBody, jobIdParam, lateReportBody, openJobBody, submissionIdParam, submissionRecordBody, verdictsBody } from './api-schemas.js';
+import { taskFailureReportBody, batchRunNameParam, batchTestsBody, batchTestsQuery, finalViewBody, finishJobBody, jobIdParam, lateReportBody, openJobBody, submissionIdParam, submissionRecordBody, verdictsBody } from './api-schemas.js';
+import { reconcileRunning } from '../reconcile.js';
 import type { RouteDeps } from './deps.js';
 
 export function internalRoutes(deps: RouteDeps): Router {
@@ -22,7 +25,9 @@ export function internalRoutes(deps: RouteDeps): Router {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
     const body = parseOr400(openJobBody, req.body, 'body');
     if (body.jobId !== id) throw new HttpError(400, 'jobId in the body differs from the URL');
-    res.json(await store.openJob(body));
+    // A fresh random token; a record open already under this lease keeps its own.
+    const { leaseToken, ...record } = await store.openJob({ ...body, leaseToken: randomBytes(16).toString('base64url') });
+    res.json({ ...record, uploadToken: deps.payloadKey.seal(leaseToken, record.submissionId) });
   });
 
   r.post('/internal/jobs/:id/finish', control, express.json({ limit: '64kb' }), async (req, res) => {
@@ -30,21 +35,24 @@ export function internalRoutes(deps: RouteDeps): Router {
     const body = parseOr400(finishJobBody, req.body, 'body');
     const job = await store.getJob(id);
     if (!job) throw new HttpError(404, `no job ${id}`);
-    if (job.leaseToken !== body.leaseToken) throw new HttpError(409, `job ${id} is open under another lease`);
-    res.json(await store.finishJob(id, body.result as JobResult));
+    if (body.leaseId !== job.leaseId) throw new HttpError(409, `job ${id} is open under another lease`);
+    const { leaseToken: _token, ...record } = await store.finishJob(id, body.result as JobResult);
+    res.json(record);
   });
 
   r.put('/internal/batch-runs/:submissionId/:runName/tests', control, express.json({ limit: '64mb' }), async (req, res) => {
     const submissionId = parseOr400(submissionIdParam, req.params.submissionId, 'submission id');
+    const runName = parseOr400(batchRunNameParam, req.params.runName, 'batch run name');
     const { tests } = parseOr400(batchTestsBody, req.body, 'body');
-    await store.putBatchTests(submissionId, String(req.params.runName), tests);
+    await store.putBatchTests(submissionId, runName, tests);
     res.status(204).end();
   });
 
   r.get('/internal/batch-runs/:submissionId/:runName/tests', control, async (req, res) => {
     const submissionId = parseOr400(submissionIdParam, req.params.submissionId, 'submission id');
+    const runName = parseOr400(batchRunNameParam, req.params.runName, 'batch run name');
     const { offset, limit } = parseOr400(batchTestsQuery, req.query, 'query');
-    res.json({ tests: await store.getBatchTests(submissionId, String(req.params.runName), offset, limit) });
+    res.json({ tests: await store.getBatchTests(submissionId, runName, offset, limit) });
   });
 
   r.put('/internal/jobs/:id/verdicts', control, express.json({ limit: '64mb' }), async (req, res) => {
@@ -76,6 +84,16 @@ export function internalRoutes(deps: RouteDeps): Router {
     if (view.id !== id) throw new HttpError(400, 'id in the body differs from the URL');
     await store.finishSubmission(view);
     res.status(204).end();
+  });
+
+  r.put('/internal/control-workers/:worker/task-failures', control, express.json({ limit: '256kb' }), (req, res) => {
+    const report = parseOr400(taskFailureReportBody, req.body, 'body');
+    deps.taskFailures.record(compact({ ...report, recent: report.recent.map((f) => compact(f)) }));
+    res.status(204).end();
+  });
+
+  r.post('/internal/reconcile', control, express.json({ limit: '1kb' }), async (_req, res) => {
+    res.json({ ended: await reconcileRunning(deps) });
   });
 
   return r;

@@ -16,6 +16,7 @@ import { authorize, principalOf, wantsFollow } from '../middleware.js';
 import { artifactHeaders, untrusted } from '../untrusted-content.js';
 import type { ResultStore } from '../store/result-store.js';
 import { jobIdParam, logQuery, reasonBody, restartBody } from './api-schemas.js';
+import { reconcileSubmission } from '../reconcile.js';
 import type { RouteDeps } from './deps.js';
 
 export function jobRoutes(deps: RouteDeps): Router {
@@ -69,9 +70,16 @@ export function jobRoutes(deps: RouteDeps): Router {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
     const body = parseOr400(reasonBody, req.body ?? {}, 'body');
     const submissionId = submissionOfJob(id);
-    if (!(await store.getSubmission(submissionId))) throw new HttpError(404, `no job ${id}`);
+    const record = await store.getSubmission(submissionId);
+    if (!record) throw new HttpError(404, `no job ${id}`);
     const reason = `cancelled by ${principalOf(res).name}${body.reason ? `: ${body.reason}` : ''}`;
-    if (!(await gateway.cancel(submissionId, { reason, jobId: id }))) throw new HttpError(409, `job ${id} has already finished`);
+    if (!(await gateway.cancel(submissionId, { reason, jobId: id }))) {
+      // Its submission's workflow is gone while the store says running: end it rather than refuse.
+      const ended = record.final ? undefined : await reconcileSubmission(deps, record);
+      if (!ended) throw new HttpError(409, `job ${id} has already finished`);
+      res.status(200).json({ id, cancelling: false, result: ended.result });
+      return;
+    }
     res.status(202).json({ id, cancelling: true });
   });
 
@@ -105,7 +113,7 @@ export function jobRoutes(deps: RouteDeps): Router {
     res.status(201).json(await acceptSubmission(deps, again, principalOf(res).name, { of: { submissionId, jobId: id }, lineage, history }));
   });
 
-  r.get('/jobs/:id/log', authorize(tokens, 'read', { queryToken: wantsFollow }), async (req, res) => {
+  r.get('/jobs/:id/log', authorize(tokens, 'read', { queryToken: wantsFollow }), deps.streams, async (req, res) => {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
     const query = parseOr400(logQuery, req.query, 'query');
     if (!(await store.getSubmission(submissionOfJob(id)))) throw new HttpError(404, `no job ${id}`);

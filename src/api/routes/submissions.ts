@@ -7,10 +7,14 @@ import express, { Router } from 'express';
 import { jobId, submissionWorkflowId } from '../../domain/ids.js';
 import type { Submission } from '../../domain/job.js';
 import { parseSpecText, validateSpec, type SpecIssue } from '../../domain/parse-spec.js';
+import { JOB_DEFAULTS } from '../../domain/spec.js';
 import { buildPlan, initialJobNumbers } from '../../domain/plan.js';
 import type { RestartHistory } from '../../domain/restart.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
 import { liveSubmissionView } from '../live-view.js';
+import { reconcileSubmission } from '../reconcile.js';
+import { sealSecrets } from '../secrets.js';
+import { isTemporalRefusal } from '../temporal-gateway.js';
 import { authorize, principalOf } from '../middleware.js';
 import { listQuery, reasonBody, submissionIdParam } from './api-schemas.js';
 import type { RouteDeps } from './deps.js';
@@ -50,18 +54,20 @@ export async function acceptSubmission(
     j.maxRetries > cap ? [{ path: ['jobs', i, 'maxRetries'], message: `${j.maxRetries} is above this server's cap of ${cap}` }] : [],
   );
   if (overCap.length > 0) throw new HttpError(400, 'invalid job spec', overCap);
-  const plan = buildPlan(submission);
+  const id = newSubmissionId();
+  // From here on its secrets are ciphertext: in the store, the plan and Temporal.
+  const sealed = sealSecrets(deps.payloadKey, submission, id, restart?.of.submissionId);
+  const plan = buildPlan(sealed);
   const planBytes = Buffer.byteLength(JSON.stringify(plan));
   if (planBytes > MAX_PLAN_BYTES) {
     throw new HttpError(413, `the submission's jobs take ${planBytes} bytes, above the ${MAX_PLAN_BYTES} a submission may hold: keep settings small and put large data into assets`);
   }
-  const id = newSubmissionId();
   const createdAt = new Date().toISOString();
   const workflowId = submissionWorkflowId(id);
   await deps.store.createSubmission({
     id,
     createdAt,
-    submission,
+    submission: sealed,
     plan,
     workflowId,
     ...(submission.name !== undefined ? { name: submission.name } : {}),
@@ -76,7 +82,10 @@ export async function acceptSubmission(
     if (started !== true) {
       deps.log.error('could not start submission workflow', { id, error: String(err) });
       if (started === false) await deps.store.dropSubmission(id);
-      throw new HttpError(503, `Temporal did not accept the submission: ${err instanceof Error ? err.message : String(err)}`);
+      const message = err instanceof Error ? err.message : String(err);
+      // Refused (a limit the planner should have caught) is Testbay's bug, not Temporal being down.
+      if (isTemporalRefusal(err)) throw new HttpError(500, `Temporal refused the submission's workflow: ${message}`);
+      throw new HttpError(503, `Temporal did not accept the submission: ${message}`);
     }
     deps.log.warn('submission start reported an error, but its workflow runs', { id, error: String(err) });
   }
@@ -98,7 +107,17 @@ export function submissionRoutes(deps: RouteDeps): Router {
     async (req, res) => {
       const parsed = typeof req.body === 'string' ? parseSpecText(req.body) : validateSpec(req.body);
       if (!parsed.ok) throw new HttpError(400, 'invalid job spec', parsed.issues);
-      const created = await acceptSubmission(deps, parsed.submission, principalOf(res).name);
+      const principal = principalOf(res);
+      // Jumping the queue is the operators' call: a submitter may only wait longer than the default.
+      if (principal.role !== 'operate') {
+        const urgent: SpecIssue[] = [
+          ...parsed.submission.jobs.flatMap((j, i) => (j.priority < JOB_DEFAULTS.priority ? [{ path: ['jobs', i, 'priority'], message: `${j.priority} is ahead of the default ${JOB_DEFAULTS.priority}: only an operate token may submit it` }] : [])),
+          ...(parsed.submission.batchRuns ?? []).flatMap((b, i) => (b.priority < JOB_DEFAULTS.priority ? [{ path: ['batchRuns', i, 'priority'], message: `${b.priority} is ahead of the default ${JOB_DEFAULTS.priority}: only an operate token may submit it` }] : [])),
+        ];
+        if (urgent.length > 0) throw new HttpError(403, 'priority below the default needs the operate role', urgent);
+      }
+      deps.submissionRate.take(principal.name);
+      const created = await acceptSubmission(deps, parsed.submission, principal.name);
       res.status(201).json(created);
     },
   );
@@ -123,9 +142,16 @@ export function submissionRoutes(deps: RouteDeps): Router {
   r.post('/submissions/:id/cancel', authorize(tokens, 'submit'), express.json({ limit: '16kb' }), async (req, res) => {
     const id = parseOr400(submissionIdParam, req.params.id, 'submission id');
     const body = parseOr400(reasonBody, req.body ?? {}, 'body');
-    if (!(await store.getSubmission(id))) throw new HttpError(404, `no submission ${id}`);
+    const record = await store.getSubmission(id);
+    if (!record) throw new HttpError(404, `no submission ${id}`);
     const reason = `cancelled by ${principalOf(res).name}${body.reason ? `: ${body.reason}` : ''}`;
-    if (!(await gateway.cancel(id, { reason }))) throw new HttpError(409, `submission ${id} has already finished`);
+    if (!(await gateway.cancel(id, { reason }))) {
+      // Its workflow is gone while the store says running: end it (aborted) rather than refuse.
+      const ended = record.final ? undefined : await reconcileSubmission(deps, record);
+      if (!ended) throw new HttpError(409, `submission ${id} has already finished`);
+      res.status(200).json({ id, cancelling: false, result: ended.result });
+      return;
+    }
     res.status(202).json({ id, cancelling: true });
   });
 

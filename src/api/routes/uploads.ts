@@ -38,6 +38,15 @@ export function uploadRoutes(deps: RouteDeps): Router {
   r.put('/jobs/:id/artifacts/*name', ...leased, async (req, res) => {
     const name = artifactName(req.params);
     const declared = Number(req.get('content-length') ?? NaN);
+    // A job's artifacts together are bounded too, in number and bytes.
+    const job = leasedJobOf(res);
+    const others = job.artifacts.filter((a) => a.name !== name);
+    if (others.length >= deps.jobArtifactLimits.count) throw new HttpError(413, `job ${job.id} has ${others.length} artifacts, the most a job may keep (TESTBAY_MAX_JOB_ARTIFACTS)`);
+    const keptBytes = others.reduce((n, a) => n + a.sizeBytes, 0);
+    if (keptBytes + (Number.isFinite(declared) ? declared : 0) > deps.jobArtifactLimits.bytes) {
+      discardBody(req, res, Number.isFinite(declared) ? declared : Infinity);
+      throw new HttpError(413, `job ${job.id} keeps ${keptBytes} bytes of artifacts; with this one it would pass the ${deps.jobArtifactLimits.bytes} a job may keep (TESTBAY_MAX_JOB_ARTIFACT_BYTES)`);
+    }
     if (Number.isFinite(declared) && declared > deps.maxArtifactBytes) {
       discardBody(req, res, declared);
       throw new HttpError(413, `artifact "${name}" is ${declared} bytes, above the limit of ${deps.maxArtifactBytes}`);

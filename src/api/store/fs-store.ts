@@ -41,8 +41,9 @@ export class FsResultStore implements ResultStore {
 
   static async open(root: string): Promise<FsResultStore> {
     const store = new FsResultStore(root);
-    await fs.mkdir(path.join(root, 'submissions'), { recursive: true });
-    await fs.mkdir(path.join(root, 'jobs'), { recursive: true });
+    await fs.mkdir(path.join(root, 'submissions'), { recursive: true, mode: 0o700 });
+    await fs.mkdir(path.join(root, 'jobs'), { recursive: true, mode: 0o700 });
+    await fs.chmod(root, 0o700);
     for (const file of await fs.readdir(path.join(root, 'submissions'))) {
       if (!file.endsWith('.json') || file.includes('.batch-')) continue;
       const record = await readJson<SubmissionRecord>(path.join(root, 'submissions', file));
@@ -77,10 +78,19 @@ export class FsResultStore implements ResultStore {
   }
 
   private submissionPath(id: string) {
-    return path.join(this.root, 'submissions', `${id}.json`);
+    return this.inside(path.join(this.root, 'submissions', `${id}.json`));
   }
   private jobDir(id: string) {
-    return path.join(this.root, 'jobs', id);
+    return this.inside(path.join(this.root, 'jobs', id));
+  }
+  private batchTestsPath(submissionId: string, runName: string) {
+    return this.inside(path.join(this.root, 'submissions', `${submissionId}.batch-${runName}.tests.json`));
+  }
+  /** Every path the store builds stays under its root, whatever an id or name holds. */
+  private inside(p: string): string {
+    const resolved = path.resolve(p);
+    if (!resolved.startsWith(`${path.resolve(this.root)}${path.sep}`)) throw new StoreError('bad-name', `refusing a path outside the result store: ${p}`);
+    return resolved;
   }
 
   /** Serialises read-modify-write cycles on one key. */
@@ -113,6 +123,8 @@ export class FsResultStore implements ResultStore {
     await this.locked(`sub:${view.id}`, async () => {
       const record = await this.getSubmission(view.id);
       if (!record) throw new StoreError('not-found', `no submission ${view.id}`);
+      // Written once: a retry of the same write is fine, a different final view is not.
+      if (record.final && JSON.stringify(record.final) !== JSON.stringify(view)) throw new StoreError('conflict', `submission ${view.id} has already finished`);
       record.final = view;
       await writeJson(this.submissionPath(view.id), record);
       // Hosts seen while it ran stay (a batch's host is in no job of the final view).
@@ -149,7 +161,7 @@ export class FsResultStore implements ResultStore {
     return this.locked(input.jobId, async () => {
       const existing = await this.getJob(input.jobId);
       if (existing) {
-        if (existing.leaseToken !== input.leaseToken) throw new StoreError('conflict', `job ${input.jobId} is already open under another lease`);
+        if (existing.leaseId !== input.leaseId) throw new StoreError('conflict', `job ${input.jobId} is already open under another lease`);
         return existing;
       }
       const record: JobRecord = {
@@ -159,6 +171,7 @@ export class FsResultStore implements ResultStore {
         attempt: input.attempt,
         setNumber: input.setNumber,
         hostId: input.hostId,
+        leaseId: input.leaseId,
         leaseToken: input.leaseToken,
         state: 'scheduled',
         sealed: false,
@@ -166,7 +179,7 @@ export class FsResultStore implements ResultStore {
         artifacts: [],
         logBytes: 0,
       };
-      await fs.mkdir(path.join(this.jobDir(input.jobId), 'artifacts'), { recursive: true });
+      await fs.mkdir(path.join(this.jobDir(input.jobId), 'artifacts'), { recursive: true, mode: 0o700 });
       await writeJson(path.join(this.jobDir(input.jobId), 'job.json'), record);
       this.emit({ kind: 'job', job: record });
       return record;
@@ -216,7 +229,7 @@ export class FsResultStore implements ResultStore {
       if (offset > size) throw new StoreError('conflict', `log offset ${offset} is past the stored ${size} bytes`);
       const fresh = data.subarray(size - offset);
       if (fresh.length > 0) {
-        await fs.appendFile(file, fresh);
+        await fs.appendFile(file, fresh, { mode: 0o600 });
         job.logBytes = size + fresh.length;
         job.lastUploadAt = new Date().toISOString();
         await writeJson(path.join(this.jobDir(id), 'job.json'), job);
@@ -236,7 +249,6 @@ export class FsResultStore implements ResultStore {
     const dir = path.join(this.jobDir(id), 'artifacts');
     const target = path.join(dir, name);
     const temp = `${target}.${process.pid}.${Date.now()}.part`;
-    await fs.mkdir(path.dirname(target), { recursive: true });
     let size = 0;
     const limit = new Transform({
       transform(chunk: Buffer, _enc, done) {
@@ -246,12 +258,15 @@ export class FsResultStore implements ResultStore {
       },
     });
     try {
-      await pipeline(body, limit, createWriteStream(temp));
+      await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+      await pipeline(body, limit, createWriteStream(temp, { mode: 0o600 }));
+      await fs.rename(temp, target);
     } catch (err) {
       await fs.rm(temp, { force: true });
+      // A name that clashes with a folder of earlier artifacts (`a` beside `a/b`).
+      if (isClash(err)) throw new StoreError('conflict', `artifact "${name}" clashes with another artifact's folder`);
       throw err;
     }
-    await fs.rename(temp, target);
     const info = { name, sizeBytes: size };
     await this.mutateJob(id, (job) => {
       job.artifacts = [...job.artifacts.filter((a) => a.name !== name), info].sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -268,11 +283,11 @@ export class FsResultStore implements ResultStore {
   }
 
   async putBatchTests(submissionId: string, runName: string, tests: string[]): Promise<void> {
-    await writeJson(path.join(this.root, 'submissions', `${submissionId}.batch-${runName}.tests.json`), tests);
+    await writeJson(this.batchTestsPath(submissionId, runName), tests);
   }
 
   async getBatchTests(submissionId: string, runName: string, offset: number, limit: number): Promise<string[]> {
-    const listed = await readJson<string[]>(path.join(this.root, 'submissions', `${submissionId}.batch-${runName}.tests.json`));
+    const listed = await readJson<string[]>(this.batchTestsPath(submissionId, runName));
     const given = listed ?? (await this.getSubmission(submissionId))?.submission.batchRuns?.find((r) => r.name === runName)?.tests;
     if (!given) throw new StoreError('not-found', `no tests for batch run ${runName} of ${submissionId}`);
     return given.slice(offset, offset + limit);
@@ -326,6 +341,11 @@ function summaryOf(r: SubmissionRecord, seen: readonly string[] = []): Submissio
   return s;
 }
 
+function isClash(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EISDIR' || code === 'ENOTDIR' || code === 'EEXIST' || code === 'ENOTEMPTY';
+}
+
 /** Every JSON file of a folder (none when it does not exist), in name order. */
 async function readAll<T>(dir: string): Promise<T[]> {
   const files = (await fs.readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).sort();
@@ -343,10 +363,10 @@ async function readJson<T>(file: string): Promise<T | undefined> {
 }
 
 async function writeJson(file: string, value: unknown): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const temp = `${file}.${process.pid}.tmp`;
   try {
-    await fs.writeFile(temp, JSON.stringify(value, null, 1));
+    await fs.writeFile(temp, JSON.stringify(value, null, 1), { mode: 0o600 });
   } catch (err) {
     // A disk that filled up leaves the old file as it was, and no half-written temp behind.
     await fs.rm(temp, { force: true });

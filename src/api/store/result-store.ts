@@ -36,7 +36,12 @@ export interface JobRecord {
   attempt: number;
   setNumber: number;
   hostId: string;
-  /** the lease allowed to write to this job; uploads with another token are refused */
+  /** the scheduler's lease the job runs under (not a secret: it fences the control worker's writes) */
+  leaseId: string;
+  /**
+   * the upload token: random, made when the record was opened, the only key to uploads for
+   * this job (compared in constant time); it leaves the API only sealed
+   */
   leaseToken: string;
   state: RecordedJobState;
   /** once sealed (the job ended), no upload is accepted, whatever the token */
@@ -94,13 +99,19 @@ export interface ListQuery {
   text?: string;
 }
 
-export interface OpenJobInput {
+/** What a workflow asks for: a job record under its lease. */
+export interface OpenJobRequest {
   jobId: string;
   submissionId: string;
   name: string;
   attempt: number;
   setNumber: number;
   hostId: string;
+  leaseId: string;
+}
+
+/** What the store is given: the request and a fresh upload token (kept when the record is open already). */
+export interface OpenJobInput extends OpenJobRequest {
   leaseToken: string;
 }
 
@@ -127,7 +138,7 @@ export interface ResultStore {
   noteRestart(id: string, restartId: string): Promise<void>;
   listSubmissions(query: ListQuery): Promise<SubmissionSummary[]>;
 
-  /** Creates the job record for an attempt, or returns it unchanged when already open with this token. */
+  /** Creates the job record for an attempt, or returns it unchanged (its first token too) when already open under this lease. */
   openJob(input: OpenJobInput): Promise<JobRecord>;
   getJob(id: string): Promise<JobRecord | undefined>;
   /** Job records not sealed yet (on a host now, or waiting their turn there), of one host or all. */

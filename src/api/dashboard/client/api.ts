@@ -27,11 +27,13 @@ export class ApiError extends Error {
 /** Moves `?token=` from the address bar into localStorage, so it is not left in history. */
 export function takeTokenFromUrl(): void {
   const url = new URL(window.location.href);
-  const given = url.searchParams.get('token');
+  // `#token=` (where a one-time login link sends the browser: a fragment never reaches a server) or `?token=`.
+  const fromHash = new URLSearchParams(url.hash.slice(1)).get('token');
+  const given = fromHash ?? url.searchParams.get('token');
   if (!given) return;
   localStorage.setItem(KEY, given);
   url.searchParams.delete('token');
-  history.replaceState(null, '', url.pathname + url.search + url.hash);
+  history.replaceState(null, '', url.pathname + url.search + (fromHash ? '' : url.hash));
 }
 
 export const token = (): string | null => localStorage.getItem(KEY);

@@ -25,7 +25,7 @@ export function hostsPage(ctx: Ctx): Page {
   const load = async () => {
     try {
       const lab = await api<LabView>('GET', '/hosts');
-      fill(body, hostsTable(ctx, lab), queueTable(lab));
+      fill(body, taskFailuresLine(ctx, lab), hostsTable(ctx, lab), queueTable(lab));
       if (location.hash) document.getElementById(location.hash.slice(1))?.classList.add('highlight');
     } catch (err) {
       fill(body, errorBox(err));
@@ -102,6 +102,23 @@ function abortsList(host: HostView): Node | string {
     { class: 'aborts' },
     [...host.recentAborts].reverse().slice(0, 5).map((a) => h('li', null, link(`/jobs/${a.jobId}`, a.jobId), ' ', causeChip(a.cause), ' ', a.reason, ' ', time(iso(a.at)))),
     host.consecutiveAborts > 0 ? h('li', { class: 'muted' }, `${host.consecutiveAborts} in a row`) : null,
+  );
+}
+
+/** A line when a control worker's workflow tasks failed: such a workflow may be stuck. */
+function taskFailuresLine(ctx: Ctx, lab: LabView): Node | string {
+  const workers = lab.workflowTaskFailures ?? [];
+  if (workers.length === 0) return '';
+  const total = workers.reduce((n, w) => n + w.total, 0);
+  const latest = workers.flatMap((w) => w.recent).sort((a, b) => (a.at < b.at ? 1 : -1))[0];
+  const web = `${ctx.session.temporalWebUrl}/namespaces/${encodeURIComponent(ctx.session.namespace)}/workflows`;
+  return h(
+    'div',
+    { class: 'error-box task-failures', role: 'alert' },
+    h('b', null, `${total} workflow task failure${total === 1 ? '' : 's'}`),
+    ` in ${workers.map((w) => w.worker).join(', ')}: Temporal retries a failed workflow task for ever, so a workflow may be stuck. `,
+    latest ? h('span', null, 'Latest ', time(latest.at), latest.runId ? [' in run ', h('code', null, latest.runId)] : null, ': ', h('span', { class: 'muted' }, latest.failure.slice(0, 300)), '. ') : null,
+    h('a', { href: web, target: '_blank', rel: 'noopener' }, 'Find it in Temporal Web'),
   );
 }
 

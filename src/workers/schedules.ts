@@ -1,0 +1,39 @@
+/**
+ * @module The lab's Temporal Schedules, made sure of by every control worker at start:
+ * `testbay-reconcile` ends submissions whose workflow is gone. Creating one that exists
+ * updates its interval instead, so two control workers starting at once agree.
+ */
+import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
+import type { Config } from '../config.js';
+import { CONTROL_TASK_QUEUE } from '../domain/ids.js';
+
+export const RECONCILE_SCHEDULE_ID = 'testbay-reconcile';
+
+interface LabSchedule {
+  id: string;
+  workflowType: string;
+  everyMs: number;
+  note: string;
+}
+
+export function labSchedules(config: Config): LabSchedule[] {
+  return [{ id: RECONCILE_SCHEDULE_ID, workflowType: 'reconcileWorkflow', everyMs: config.reconcileEveryMs, note: 'ends submissions whose workflow is gone (terminated, timed out)' }];
+}
+
+export async function ensureSchedules(client: Client, config: Config): Promise<void> {
+  for (const s of labSchedules(config)) {
+    const spec = { intervals: [{ every: s.everyMs }] };
+    try {
+      await client.schedule.create({
+        scheduleId: s.id,
+        spec,
+        action: { type: 'startWorkflow', workflowType: s.workflowType, taskQueue: CONTROL_TASK_QUEUE, workflowId: s.id, args: [] },
+        policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: s.everyMs * 2 },
+        memo: { note: s.note },
+      });
+    } catch (err) {
+      if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+      await client.schedule.getHandle(s.id).update((previous) => ({ ...previous, spec }));
+    }
+  }
+}
