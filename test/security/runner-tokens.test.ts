@@ -2,7 +2,7 @@
  * Attack: a submitter's runner hunts for the lab's tokens (issue 18, item 1), against the
  * embedded lab (`testbay dev`) as root with non-default ports and data dir. The runner
  * reads every process environment and command line it can, its host's environment, the
- * data dir (tokens.json, lab.json, the token files), its host's work dir, and plants links
+ * data dir (tokens.json, lab.json, the payload key, the token files), its host's work dir, and plants links
  * to the token file in its results dir for the host to upload. It runs as the lab's
  * unprivileged runner user, so it finds no token, and neither its log nor its artifacts —
  * what the submitter can read — hold one. Needs root (to create the runner user); under
@@ -30,7 +30,7 @@ echo "== its host's environment (/proc/$PPID/environ)"
 tr '\0' '\n' < /proc/$PPID/environ 2>&1
 echo "== every command line"
 for f in /proc/[0-9]*/cmdline; do tr '\0' ' ' < "$f" 2>/dev/null; echo; done
-for f in "$DATA/tokens.json" "$DATA/lab.json" "$DATA/secrets/control.token" "$DATA/secrets/host-local-1.token" "$DATA/temporal.db"; do
+for f in "$DATA/tokens.json" "$DATA/lab.json" "$DATA/payload.key" "$DATA/secrets/control.token" "$DATA/secrets/host-local-1.token" "$DATA/temporal.db"; do
   echo "== $f"; head -c 65536 "$f" 2>&1 | tr -c '[:print:]\n' '.'
 done
 echo "== the data dir"; ls -la "$DATA" 2>&1
@@ -68,6 +68,8 @@ describe.skipIf(!isRoot)('a runner hunting for tokens in the embedded lab', () =
       await waitFor('the lab to be up', () => output.includes('Testbay embedded lab is up'), 90_000);
       const tokens = (JSON.parse(readFileSync(path.join(dataDir, 'tokens.json'), 'utf8')) as TokenEntry[]).map((t) => t.token);
       expect(tokens).toHaveLength(6);
+      // The lab's payload key (it opens sealed secrets and upload tokens) counts as a token here.
+      tokens.push(readFileSync(path.join(dataDir, 'payload.key'), 'utf8').trim());
       const lab = JSON.parse(readFileSync(path.join(dataDir, 'lab.json'), 'utf8')) as { url: string; tokens: { submit: string } };
       const submitter = new TestbayClient(lab.url, lab.tokens.submit);
 
