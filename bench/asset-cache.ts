@@ -13,7 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { AssetCache } from '../src/activities/host/asset-cache.js';
+import { AssetCache, DEFAULT_ASSET_LIMITS } from '../src/activities/host/asset-cache.js';
+import { AssetAllowList } from '../src/activities/host/asset-allow.js';
 import { median, round, writeResult } from './harness.js';
 
 const SIZE_MB = Number(process.env.ASSET_MB ?? 100);
@@ -40,7 +41,7 @@ const httpUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/disk
 
 async function measure(url: string, round: number) {
   const cacheDir = path.join(dir, `cache-${round}-${url.slice(0, 4)}`);
-  const cache = new AssetCache(cacheDir, 10 * 1024 ** 3);
+  const cache = new AssetCache(cacheDir, 10 * 1024 ** 3, undefined, { ...DEFAULT_ASSET_LIMITS, allow: new AssetAllowList(['http://*', pathToFileURL(dir).href]) });
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   let t = performance.now();

@@ -23,6 +23,8 @@ const schema = z
     TESTBAY_TOKENS: z.string().min(1).optional(),
     TESTBAY_HOST_TOKEN: z.string().min(1).optional(),
     TESTBAY_CONTROL_TOKEN: z.string().min(1).optional(),
+    TESTBAY_HOST_TOKEN_FILE: z.string().min(1).optional(),
+    TESTBAY_CONTROL_TOKEN_FILE: z.string().min(1).optional(),
     TESTBAY_CONTROL_METRICS_PORT: port.optional(),
     TESTBAY_PAYLOAD_KEY_FILE: z.string().min(1).optional(),
     TESTBAY_WORKFLOW_BUNDLE: z.string().min(1).optional(),
@@ -64,6 +66,13 @@ const schema = z
     TESTBAY_ASSET_CACHE_MAX_BYTES: z.coerce.number().int().positive().default(50 * 1024 ** 3),
     TESTBAY_MIN_FREE_BYTES: z.coerce.number().int().min(0).default(1024 ** 3),
     TESTBAY_GIT_TIMEOUT_MS: ms.default(10 * 60_000),
+    TESTBAY_RUNNER_USER: z.string().min(1).optional(),
+    TESTBAY_MAX_LOG_BYTES: z.coerce.number().int().min(1024).default(128 * 1024 ** 2),
+    TESTBAY_MAX_RESULTS_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 ** 2),
+    TESTBAY_MAX_TESTCASES: z.coerce.number().int().min(1).max(100_000, 'at most 100000 (what the API takes for one job)').default(100_000),
+    TESTBAY_ASSETS_ALLOW: z.string().min(1).optional(),
+    TESTBAY_MAX_ASSET_BYTES: z.coerce.number().int().positive().default(20 * 1024 ** 3),
+    TESTBAY_MAX_JOB_ASSET_BYTES: z.coerce.number().int().positive().default(40 * 1024 ** 3),
     TESTBAY_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     TESTBAY_LOG_FORMAT: z.enum(['text', 'json']).default('text'),
     TESTBAY_HEALTH_CHECKS: z.string().min(1).optional(),
@@ -93,7 +102,7 @@ const schema = z
         submissionsPerMinute: e.TESTBAY_SUBMISSIONS_PER_MINUTE,
         jobArtifactLimits: { count: e.TESTBAY_MAX_JOB_ARTIFACTS, bytes: e.TESTBAY_MAX_JOB_ARTIFACT_BYTES },
       },
-      tokens: { client: e.TESTBAY_TOKEN, host: e.TESTBAY_HOST_TOKEN, control: e.TESTBAY_CONTROL_TOKEN },
+      tokens: { client: e.TESTBAY_TOKEN, host: e.TESTBAY_HOST_TOKEN, control: e.TESTBAY_CONTROL_TOKEN, hostFile: e.TESTBAY_HOST_TOKEN_FILE, controlFile: e.TESTBAY_CONTROL_TOKEN_FILE },
       /** the key secrets and upload tokens are sealed with (the API and hosts; or TESTBAY_PAYLOAD_KEY itself) */
       payloadKeyFile: e.TESTBAY_PAYLOAD_KEY_FILE === undefined ? path.join(dataDir, 'payload.key') : path.resolve(e.TESTBAY_PAYLOAD_KEY_FILE),
       /** a pre-built workflow bundle for the control worker (otherwise it bundles at start) */
@@ -133,6 +142,19 @@ const schema = z
         assetCacheMaxBytes: e.TESTBAY_ASSET_CACHE_MAX_BYTES,
         minFreeBytes: e.TESTBAY_MIN_FREE_BYTES,
         gitTimeoutMs: e.TESTBAY_GIT_TIMEOUT_MS,
+        /** the user runners run as (a name or uid); a host config's runnerUser overrides it */
+        runnerUser: e.TESTBAY_RUNNER_USER,
+        /** a job's log is cut here, with a marker line */
+        maxLogBytes: e.TESTBAY_MAX_LOG_BYTES,
+        /** JUnit and TAP files of one job together; above it the job is aborted results-too-large */
+        maxResultsBytes: e.TESTBAY_MAX_RESULTS_BYTES,
+        maxTestcases: e.TESTBAY_MAX_TESTCASES,
+        assets: {
+          /** URL patterns assets may come from (a host config's assets.allow overrides them) */
+          allow: e.TESTBAY_ASSETS_ALLOW?.split(',').map((s) => s.trim()).filter(Boolean),
+          maxBytes: e.TESTBAY_MAX_ASSET_BYTES,
+          maxJobBytes: e.TESTBAY_MAX_JOB_ASSET_BYTES,
+        },
       },
       logLevel: e.TESTBAY_LOG_LEVEL,
       logFormat: e.TESTBAY_LOG_FORMAT,

@@ -135,6 +135,13 @@ export class TestbayClient {
   async log(id: string): Promise<string> {
     return (await this.request('GET', `/jobs/${encodeURIComponent(id)}/log`)).text();
   }
+  /** A part of a job's log (`start`, `end`, `tail` as the API takes them), with where it begins and the whole log's size. */
+  async logPart(id: string, query: { start?: number; end?: number; tail?: number }): Promise<{ text: string; start: number; end: number; size: number }> {
+    const params = new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]));
+    const res = await this.request('GET', `/jobs/${encodeURIComponent(id)}/log?${params.toString()}`);
+    const header = (name: string) => Number(res.headers.get(name) ?? NaN);
+    return { text: await res.text(), start: header('x-log-start'), end: header('x-log-end'), size: header('x-log-size') };
+  }
   /** Follows a job's log (SSE) and calls onText for every chunk until the job ends. */
   async followLog(id: string, onText: (text: string) => void, signal?: AbortSignal): Promise<JobResult | null> {
     const res = await this.request('GET', `/jobs/${encodeURIComponent(id)}/log?follow=1`, signal ? { signal } : {});

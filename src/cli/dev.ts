@@ -23,8 +23,10 @@ import { findTemporalBinary, PROJECT_ROOT } from '../temporal/binary.js';
 import { startDevServer } from '../temporal/dev-server.js';
 import { ensureNamespace } from '../temporal/namespace.js';
 import { loadPayloadKey } from '../sealing.js';
+import { writeTokenFile } from '../workers/token-source.js';
 import type { LabInfo } from './lab-target.js';
 import { describeEnd, restartPolicyFromEnv, type ProcessEnd } from './restart-policy.js';
+import { embeddedRunners } from './runner-account.js';
 import { endOf, Supervisor, type Part } from './supervisor.js';
 
 export const LOCAL_HOSTS = ['local-1', 'local-2', 'local-3'] as const;
@@ -209,6 +211,18 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
     const dbFile = path.join(config.dataDir, 'temporal.db');
     // A db (or its WAL) from a lab started before this rule had the default mode.
     for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`]) await fs.chmod(f, 0o600).catch(() => undefined);
+    // Runners as an unprivileged user (as root): the data dir becomes traversable (0711) for
+    // it to reach its job dirs, all else in it stays private. Tokens in files, not environments.
+    const runners = await embeddedRunners(config.dataDir, path.join(PROJECT_ROOT, 'examples', 'runner'), config.host.runnerUser);
+    if (runners.warning) log.warn(runners.warning);
+    const secrets = path.join(config.dataDir, 'secrets');
+    await fs.mkdir(secrets, { recursive: true, mode: 0o700 });
+    await fs.chmod(secrets, 0o700);
+    const tokenFile = async (name: string, token: string) => {
+      const file = path.join(secrets, `${name}.token`);
+      await writeTokenFile(file, token);
+      return file;
+    };
     const bin = findTemporalBinary();
     log.info('starting Temporal dev server', { bin, port: config.temporal.port, ui: config.temporal.uiPort });
     const address = `127.0.0.1:${config.temporal.port}`;
@@ -235,8 +249,9 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
       await connection.close();
     });
 
+    const { TESTBAY_HOST_TOKEN: _h, TESTBAY_CONTROL_TOKEN: _c, ...inherited } = process.env;
     const base: NodeJS.ProcessEnv = {
-      ...process.env,
+      ...inherited,
       TESTBAY_DATA_DIR: config.dataDir,
       TESTBAY_PORT: String(config.api.port),
       TESTBAY_URL: config.api.url,
@@ -253,11 +268,14 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
     await step(() => supervisor.add(processPart('api', ['server'], base, 10_000, (ended) => apiAnswers(config.api.url, ended, stopped))));
     // The control worker makes sure the scheduler runs each time it starts.
     const controlMetricsPort = process.env.TESTBAY_CONTROL_METRICS_PORT ?? String(DEFAULT_PORTS.controlMetrics);
-    await step(() => supervisor.add(processPart('control', ['control'], { ...base, TESTBAY_CONTROL_TOKEN: tokens.control, TESTBAY_CONTROL_METRICS_PORT: controlMetricsPort }, 10_000)));
+    const controlToken = await tokenFile('control', tokens.control);
+    await step(() => supervisor.add(processPart('control', ['control'], { ...base, TESTBAY_CONTROL_TOKEN_FILE: controlToken, TESTBAY_CONTROL_METRICS_PORT: controlMetricsPort }, 10_000)));
     for (const hostId of LOCAL_HOSTS) {
       // A host registers again each time it starts, with a fresh instance id.
-      const args = ['host', '--id', hostId, '--class', 'local', '--work-dir', path.join(config.dataDir, 'hosts', hostId), '--runner-path', path.join(PROJECT_ROOT, 'examples', 'runner')];
-      await step(() => supervisor.add(processPart(hostId, args, { ...base, TESTBAY_HOST_TOKEN: tokens.hosts[hostId] }, 20_000)));
+      const args = ['host', '--id', hostId, '--class', 'local', '--work-dir', path.join(config.dataDir, 'hosts', hostId), '--runner-path', runners.runnerPath];
+      args.push('--token-file', await tokenFile(`host-${hostId}`, tokens.hosts[hostId]!));
+      if (runners.runnerUser !== undefined) args.push('--runner-user', runners.runnerUser);
+      await step(() => supervisor.add(processPart(hostId, args, base, 20_000)));
     }
     const info: LabInfo = { url: config.api.url, temporalUrl: config.temporal.webUrl, tokens: { submit: tokens.submit, operate: tokens.operate } };
     await fs.writeFile(labFile(config.dataDir), JSON.stringify(info, null, 2), { mode: 0o600 });

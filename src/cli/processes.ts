@@ -16,8 +16,11 @@ import { startServer } from '../api/server.js';
 import { loadPayloadKey } from '../sealing.js';
 import { createControlWorker, ensureScheduler } from '../workers/control.js';
 import { HostConfigError, loadHostConfigFile, mergeHostConfig } from '../activities/host/host-config.js';
+import { RunnerUserError } from '../activities/host/runner-user.js';
+import { AssetAllowError } from '../activities/host/asset-allow.js';
 import { startHost } from '../workers/host.js';
 import { ensureSchedules } from '../workers/schedules.js';
+import { takeToken, TokenSourceError } from '../workers/token-source.js';
 import { installSdkLogger } from '../workers/sdk-logger.js';
 import { taskFailureMetrics } from '../workers/task-failures.js';
 import { UsageError } from './lab-target.js';
@@ -40,6 +43,12 @@ function untilStopped(stop: () => Promise<void>): Promise<void> {
   });
 }
 
+/** A bad token file or runner user is a usage error (exit 2 with the reason), not a crash. */
+function usage(err: unknown): never {
+  if (err instanceof TokenSourceError || err instanceof RunnerUserError || err instanceof AssetAllowError) throw new UsageError(err.message);
+  throw err;
+}
+
 export async function runServerProcess(config: Config): Promise<number> {
   const log = loggerFor(config, 'api');
   const server = await startServer(config, log);
@@ -50,8 +59,8 @@ export async function runServerProcess(config: Config): Promise<number> {
 export async function runControlProcess(config: Config): Promise<number> {
   const log = loggerFor(config, 'control');
   installSdkLogger(log);
-  const token = config.tokens.control;
-  if (!token) throw new UsageError('TESTBAY_CONTROL_TOKEN is not set: the control worker writes job records through the API with a control token');
+  const token = await takeToken({ what: 'TESTBAY_CONTROL_TOKEN_FILE', file: config.tokens.controlFile, fromEnv: config.tokens.control }).catch(usage);
+  if (!token) throw new UsageError('TESTBAY_CONTROL_TOKEN_FILE (or TESTBAY_CONTROL_TOKEN) is not set: the control worker writes job records through the API with a control token');
   const connection = await connectWorker(config.temporal);
   const client = await connectClient(config.temporal);
   const worker = await createControlWorker(config, log, { connection, controlToken: token, ...(config.workflowBundle ? { workflowBundle: { codePath: config.workflowBundle } } : {}) });
@@ -98,6 +107,8 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
       'cache-dir': { type: 'string' },
       'runner-path': { type: 'string', multiple: true },
       'require-command': { type: 'string', multiple: true },
+      'token-file': { type: 'string' },
+      'runner-user': { type: 'string' },
     },
   });
   const flagCaps: Record<string, string> = {};
@@ -117,14 +128,16 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
     ...(values['cache-dir'] !== undefined ? { cacheDir: path.resolve(values['cache-dir']) } : {}),
     runnerPath: (values['runner-path'] ?? []).map((p) => path.resolve(p)),
     requireCommands: values['require-command'] ?? [],
+    ...(values['token-file'] !== undefined ? { tokenFile: path.resolve(values['token-file']) } : {}),
+    ...(values['runner-user'] !== undefined ? { runnerUser: values['runner-user'] } : {}),
   });
   const hostId = settings.id;
   if (!hostId || !HOST_ID_PATTERN.test(hostId)) throw new UsageError('--id: required, letters, digits, ".", "_", "-" (e.g. --id h1)');
   const workerClasses = settings.classes ?? [];
   if (workerClasses.length === 0) throw new UsageError('--class: at least one worker class (e.g. --class qemu_x86_64)');
   const workDir = settings.workDir ?? path.join(config.dataDir, 'hosts', hostId);
-  const token = config.tokens.host;
-  if (!token) throw new UsageError('TESTBAY_HOST_TOKEN is not set: hosts upload results with a host token');
+  const token = await takeToken({ what: settings.tokenFile ? '--token-file' : 'TESTBAY_HOST_TOKEN_FILE', file: settings.tokenFile ?? config.tokens.hostFile, fromEnv: config.tokens.host }).catch(usage);
+  if (!token) throw new UsageError('no host token: give --token-file FILE (or TESTBAY_HOST_TOKEN_FILE, or TESTBAY_HOST_TOKEN): hosts upload results with a host token');
   const log = loggerFor(config, `host ${hostId}`);
   let payloadKey;
   try {
@@ -148,9 +161,11 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
       requireCommands: settings.requireCommands ?? [],
       hostToken: token,
       payloadKey,
+      runnerUser: settings.runnerUser ?? config.host.runnerUser,
+      assets: settings.assets,
     },
     { connection, client },
-  );
+  ).catch(usage);
   log.info('host running', { taskQueue: `host/${hostId}`, classes: workerClasses });
   await Promise.race([untilStopped(() => host.shutdown()), host.done]);
   await host.done;

@@ -28,6 +28,8 @@ export const AbortCause = {
   TestCode: 'test-code',
   /** the host's setup is broken (runner prerequisites, cache or work dir) */
   BrokenSetup: 'broken-setup',
+  /** the job's JUnit/TAP files or per-test results passed the host's limits: the job's own fault */
+  ResultsTooLarge: 'results-too-large',
   /** the host was shut down while the job ran */
   HostShutdown: 'host-shutdown',
   /** no host in the lab can take the job (after excluding the hosts it aborted on) */
@@ -78,6 +80,7 @@ export function hostFaultOf(result: JobResult): HostFault {
     case AbortCause.Asset:
     case AbortCause.TestCode:
     case AbortCause.RunnerMissing:
+    case AbortCause.ResultsTooLarge:
     case AbortCause.HostShutdown:
     case AbortCause.NoHostLeft:
       return 'none';

@@ -7,7 +7,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
+import fs from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { TestbayClient } from '../api/client.js';
@@ -17,6 +19,8 @@ import { dropStaleAssetLinks } from '../activities/host/asset-cache.js';
 import { reapStaleRunners } from '../activities/host/reaper.js';
 import { createHostSteps } from '../activities/host/steps.js';
 import { checkSetup } from '../activities/host/setup-check.js';
+import { AssetAllowList, DEFAULT_ASSET_ALLOW } from '../activities/host/asset-allow.js';
+import { prepareWorkDir, resolveRunnerUser, runnerCannotSearch, runnerCannotWrite } from '../activities/host/runner-user.js';
 import { CONTROL_TASK_QUEUE, hostTaskQueue, SCHEDULER_WORKFLOW_ID } from '../domain/ids.js';
 import type { HostRegistration } from '../domain/lab.js';
 import type { Capabilities } from '../domain/requirements.js';
@@ -39,6 +43,10 @@ export interface HostOptions {
   hostToken: string;
   /** opens the upload tokens and secrets the workflows hand over sealed */
   payloadKey: PayloadKey;
+  /** the user runners run as (a name or uid); undefined: the host's own */
+  runnerUser?: string | undefined;
+  /** the host config's `assets`: over TESTBAY_ASSETS_ALLOW, TESTBAY_MAX_ASSET_BYTES, TESTBAY_MAX_JOB_ASSET_BYTES */
+  assets?: { allow?: string[] | undefined; maxBytes?: number | undefined; maxJobBytes?: number | undefined } | undefined;
 }
 
 export interface RunningHost {
@@ -70,14 +78,31 @@ export function primaryAddress(): string {
 
 export async function startHost(config: Config, log: Logger, options: HostOptions, temporal: { connection: NativeConnection; client: Client }): Promise<RunningHost> {
   const { hostId } = options;
+  // What the host writes is its own unless it says otherwise (the runner's dirs, assets).
+  process.umask(0o077);
+  const runnerUser = await resolveRunnerUser(options.runnerUser);
+  if (!runnerUser.separate && runnerUser.uid === 0) log.warn('runners run as root: set runnerUser (--runner-user, TESTBAY_RUNNER_USER) to an unprivileged user so they cannot read this host\'s token');
   const problems = await checkSetup({ ...options, minFreeBytes: config.host.minFreeBytes });
+  // A work dir the setup check found unusable stays as it is: the host registers broken, saying why.
+  await prepareWorkDir(options.workDir, runnerUser).catch((err: unknown) => log.warn('could not set the work dir\'s modes', { error: String(err) }));
+  // Cached assets and git mirrors (private repositories' too) are the host's alone.
+  await fs.chmod(options.cacheDir, 0o700).catch(() => undefined);
+  const unreachable = await runnerCannotWrite(path.join(options.workDir, 'jobs'), runnerUser).catch(() => undefined);
+  if (unreachable) problems.push(unreachable);
+  problems.push(...(await runnerCannotSearch(options.runnerPath, runnerUser)));
   const setupProblem = problems.length > 0 ? problems.join('; ') : undefined;
   if (setupProblem) log.error('broken setup; registering as broken', { problem: setupProblem });
   const reaped = await reapStaleRunners(options.workDir, config.host.killGraceMs);
   if (reaped.length > 0) log.warn('stopped runners left by a previous run of this host', { jobs: reaped });
   // No job runs yet: asset links left in old job dirs only keep cached assets from eviction.
   await dropStaleAssetLinks(options.workDir);
-  const steps = createHostSteps({ cacheDir: options.cacheDir, assetCacheMaxBytes: config.host.assetCacheMaxBytes, gitTimeoutMs: config.host.gitTimeoutMs, log });
+  const assetLimits = {
+    allow: new AssetAllowList(options.assets?.allow ?? config.host.assets.allow ?? DEFAULT_ASSET_ALLOW),
+    maxBytes: options.assets?.maxBytes ?? config.host.assets.maxBytes,
+    maxJobBytes: options.assets?.maxJobBytes ?? config.host.assets.maxJobBytes,
+    minFreeBytes: config.host.minFreeBytes,
+  };
+  const steps = createHostSteps({ cacheDir: options.cacheDir, assetCacheMaxBytes: config.host.assetCacheMaxBytes, assetLimits, gitTimeoutMs: config.host.gitTimeoutMs, separateRunnerUser: runnerUser.separate, log });
 
   const shutdown = new AbortController();
   // Every activity in flight (runs queued behind the running one, uploads) listens to it.
@@ -110,7 +135,7 @@ export async function startHost(config: Config, log: Logger, options: HostOption
           signal: registerHostSignal,
           signalArgs: [registration],
         });
-        log.info('registered with the scheduler', { hostId, classes: registration.workerClasses });
+        log.info('registered with the scheduler', { hostId, classes: registration.workerClasses, runnerUser: runnerUser.name });
         return;
       } catch (err) {
         if (shutdown.signal.aborted) return;
@@ -125,8 +150,12 @@ export async function startHost(config: Config, log: Logger, options: HostOption
     workDir: options.workDir,
     api: new TestbayClient(config.api.url, options.hostToken),
     runnerPath: options.runnerPath,
+    runnerUser,
     killGraceMs: config.host.killGraceMs,
     logFlushMs: config.host.logFlushMs,
+    maxLogBytes: config.host.maxLogBytes,
+    maxResultsBytes: config.host.maxResultsBytes,
+    maxTestcases: config.host.maxTestcases,
     shutdown: shutdown.signal,
     shutdownDeadlineMs: config.host.shutdownDeadlineMs,
     // Only the current registration's loss counts: an older presence that ends late is history.

@@ -40,7 +40,9 @@ describe('testbay dev', () => {
     await expect(fs.stat(path.join(dataDir, 'temporal.db'))).resolves.toBeTruthy();
     // What the lab keeps is its user's alone: the data dir, the Temporal db, tokens, keys, results.
     const mode = async (p: string) => ((await fs.stat(path.join(dataDir, p))).mode & 0o777).toString(8);
-    expect(await mode('.')).toBe('700');
+    // As root its runners run as testbay-runner, which must reach its job dirs below the data
+    // dir: traversable then, never listable (0711); everything in it stays private.
+    expect(await mode('.')).toBe(process.getuid?.() === 0 ? '711' : '700');
     for (const f of ['temporal.db', 'tokens.json', 'lab.json', 'payload.key']) expect(`${f} ${await mode(f)}`).toBe(`${f} 600`);
     expect(await mode('results')).toBe('700');
     // The dashboard link is a one-time code, never the operator token itself.

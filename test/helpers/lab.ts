@@ -29,6 +29,7 @@ import { PayloadKey, payloadKeyFile } from '../../src/sealing.js';
 import { freePort } from './ports.js';
 import { newFailures, unwatchTaskFailures, watchControlMetrics } from './task-failure-guard.js';
 import { reapStaleRunners } from '../../src/activities/host/reaper.js';
+import { writeTokenFile } from '../../src/workers/token-source.js';
 import type { HostView } from '../../src/workflows/scheduler-messages.js';
 
 export interface HostSpec {
@@ -136,6 +137,10 @@ export class TestLab {
     const lab = new TestLab(id, dir, outputDir, tokens);
     // The lab's payload key, where the API and the hosts find it (the data dir).
     await fs.writeFile(payloadKeyFile(dir), `${PayloadKey.generate().toText()}\n`, { mode: 0o600 });
+    // Workers read their tokens from files, as deployed: none in a process environment.
+    await fs.mkdir(path.join(dir, 'secrets'), { mode: 0o700 });
+    await writeTokenFile(lab.tokenFile('host'), tokens.host);
+    await writeTokenFile(lab.tokenFile('control'), tokens.control);
     const undo = await options.prepare?.(dir);
     if (undo) lab.undoPrepare = undo;
     if (options.ownTemporal) {
@@ -177,7 +182,7 @@ export class TestLab {
       await waitFor('the API', async () => (await fetch(`${lab.config.api.url}/api/v1/health`)).ok, 30_000, 100);
       const metricsPort = await freePort();
       lab.controlMetricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-      lab.parts.push(lab.spawnPart('control', ['control'], { TESTBAY_CONTROL_TOKEN: tokens.control, TESTBAY_CONTROL_METRICS_PORT: String(metricsPort) }));
+      lab.parts.push(lab.spawnPart('control', ['control'], { TESTBAY_CONTROL_TOKEN_FILE: lab.tokenFile('control'), TESTBAY_CONTROL_METRICS_PORT: String(metricsPort) }));
       watchControlMetrics(`the control worker of lab ${id}`, lab.controlMetricsUrl);
       await waitFor('the control worker and scheduler', () => lab.api.hosts(), 60_000, 200);
     } else {
@@ -259,6 +264,10 @@ export class TestLab {
     return this._logFile;
   }
 
+  tokenFile(name: 'host' | 'control'): string {
+    return path.join(this.dir, 'secrets', `${name}.token`);
+  }
+
   workDirOf(hostId: string): string {
     return path.join(this.dir, 'hosts', hostId);
   }
@@ -269,10 +278,10 @@ export class TestLab {
     for (const c of spec.classes ?? ['local']) args.push('--class', c);
     for (const [k, v] of Object.entries(spec.caps ?? {})) args.push('--cap', `${k}=${v}`);
     const before = (await this.host(spec.id).catch(() => undefined))?.instanceId;
-    const child = spawn(process.execPath, [...(spec.nodeArgs ?? []), BIN, ...args], {
-      env: { ...process.env, ...this.env, ...spec.env, TESTBAY_HOST_TOKEN: this.tokens.host },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    // A host needs no other token than its own (the API's list stays with the API).
+    const { TESTBAY_TOKENS: _tokens, ...env } = { ...process.env, ...this.env, ...spec.env };
+    if (env.TESTBAY_HOST_TOKEN === undefined) env.TESTBAY_HOST_TOKEN_FILE ??= this.tokenFile('host');
+    const child = spawn(process.execPath, [...(spec.nodeArgs ?? []), BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const out = createWriteStream(path.join(this.outputDir, `${spec.id}.log`), { flags: 'a' });
     // Two writers into one file: neither may end it (a child that dies at start-up would
     // otherwise end it under the other's last write).

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { convertIndexedToRgb, decode, encode, type DecodedPng } from 'fast-png';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PngOptimiser } from '../../src/activities/host/png-optimiser.js';
+import { MAX_PNG_BYTES, PngOptimiser } from '../../src/activities/host/png-optimiser.js';
 import { RUNNER_PATH } from '../helpers/lab.js';
 
 const optimiser = new PngOptimiser();
@@ -63,7 +63,7 @@ describe('PNG optimisation', () => {
     for (const shot of shots) {
       const file = path.join(dir, 'screenshots', shot);
       const before = await fs.readFile(file);
-      const prepared = await optimiser.prepare(file, path.join(dir, 'optimised', shot));
+      const prepared = (await optimiser.prepare(shot, before.length, () => fs.readFile(file), path.join(dir, 'optimised', shot)))!;
       const after = await fs.readFile(prepared.file);
       expect(prepared.savedBytes).toBe(before.length - after.length);
       expect(prepared.savedBytes).toBeGreaterThan(before.length / 2);
@@ -87,11 +87,12 @@ describe('PNG optimisation', () => {
     }
   });
 
-  it('uploads a file that is not a PNG, or not a valid one, as it is', async () => {
+  it('uploads a file that is not a PNG, not a valid one, or too large to read whole, as it is', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'testbay-png-'));
-    await fs.writeFile(path.join(dir, 'broken.png'), 'not a png at all');
-    await fs.writeFile(path.join(dir, 'notes.txt'), 'text');
-    expect(await optimiser.prepare(path.join(dir, 'broken.png'), path.join(dir, 'out.png'))).toEqual({ file: path.join(dir, 'broken.png'), savedBytes: 0 });
-    expect(await optimiser.prepare(path.join(dir, 'notes.txt'), path.join(dir, 'out.txt'))).toEqual({ file: path.join(dir, 'notes.txt'), savedBytes: 0 });
+    const read = (text: string) => () => Promise.resolve(Buffer.from(text));
+    expect(await optimiser.prepare('broken.png', 16, read('not a png at all'), path.join(dir, 'out.png'))).toBeUndefined();
+    expect(await optimiser.prepare('notes.txt', 4, read('text'), path.join(dir, 'out.txt'))).toBeUndefined();
+    const never = () => Promise.reject(new Error('a PNG above the limit is not read'));
+    expect(await optimiser.prepare('huge.png', MAX_PNG_BYTES + 1, never, path.join(dir, 'out.png'))).toBeUndefined();
   });
 });

@@ -6,12 +6,12 @@
  * runs, a file is sent only once it stood still for one tick, so a half-written
  * screenshot is not uploaded.
  */
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { TestbayClient } from '../../api/client.js';
+import { ApiError, type TestbayClient } from '../../api/client.js';
 import { checkArtifactName } from '../../domain/artifact-name.js';
 import type { Logger } from '../../logger.js';
+import { openRunnerFile, ownUser, type RunnerUser } from './runner-user.js';
 
 export interface UploadedFile {
   sizeBytes: number;
@@ -19,9 +19,15 @@ export interface UploadedFile {
   /** bytes sent (after optimisation) */
   uploadedBytes: number;
   savedBytes: number;
+  /** set when the API refused the file (too large): it is not tried again */
+  refused?: string;
 }
 
-export type Prepare = (file: string, outFile: string) => Promise<{ file: string; savedBytes: number }>;
+/**
+ * Turns a results file into what is uploaded (a losslessly optimised PNG written to
+ * `outFile`); `read` gives its bytes. Undefined: upload the file as it is.
+ */
+export type Prepare = (name: string, sizeBytes: number, read: () => Promise<Buffer>, outFile: string) => Promise<{ file: string; savedBytes: number } | undefined>;
 
 export interface ArtifactTotals {
   artifacts: number;
@@ -53,6 +59,8 @@ export class ArtifactSync {
     private readonly jobDir: string,
     private readonly prepare: Prepare | undefined,
     private readonly log: Logger,
+    /** who wrote the files: only files that user owns are read (see openRunnerFile) */
+    private readonly user: RunnerUser = ownUser(),
   ) {}
 
   private get resultsDir() {
@@ -86,8 +94,8 @@ export class ArtifactSync {
         continue;
       }
       const file = path.join(this.resultsDir, name);
-      const stat = await fs.stat(file).catch(() => undefined);
-      if (!stat) continue;
+      const stat = await fs.lstat(file).catch(() => undefined);
+      if (!stat?.isFile()) continue;
       const done = manifest[name];
       if (done && done.sizeBytes === stat.size && done.mtimeMs === stat.mtimeMs) continue;
       const version = `${stat.size}:${stat.mtimeMs}`;
@@ -95,10 +103,40 @@ export class ArtifactSync {
       this.seen.set(name, version);
       if (!options.final && !stable) continue;
 
-      const prepared = this.prepare ? await this.prepare(file, path.join(this.jobDir, 'optimised', name)) : { file, savedBytes: 0 };
-      const size = (await fs.stat(prepared.file)).size;
-      await this.api.putArtifact(this.job.jobId, this.job.leaseToken, name, createReadStream(prepared.file), size);
-      manifest[name] = { sizeBytes: stat.size, mtimeMs: stat.mtimeMs, uploadedBytes: size, savedBytes: prepared.savedBytes };
+      // Opened once, not through a link, and only a file of the runner's: what is read is what was checked.
+      const opened = await openRunnerFile(file, this.user).catch((err: unknown) => {
+        if (!this.warned.has(name)) this.log.warn('skipping artifact the host may not read', { job: this.job.jobId, name, reason: (err as Error).message });
+        this.warned.add(name);
+        return undefined;
+      });
+      if (!opened) continue;
+      let entry: UploadedFile;
+      try {
+        const prepared = this.prepare ? await this.prepare(name, opened.sizeBytes, () => opened.handle.readFile(), path.join(this.jobDir, 'optimised', name)) : undefined;
+        let size = opened.sizeBytes;
+        let body = opened.handle.createReadStream({ start: 0, end: Math.max(0, size - 1), autoClose: false });
+        let preparedHandle: fs.FileHandle | undefined;
+        if (prepared) {
+          preparedHandle = await fs.open(prepared.file, 'r');
+          size = (await preparedHandle.stat()).size;
+          body = preparedHandle.createReadStream({ autoClose: false });
+        }
+        try {
+          await this.api.putArtifact(this.job.jobId, this.job.leaseToken, name, size === 0 ? Buffer.alloc(0) : body, size);
+          entry = { sizeBytes: opened.sizeBytes, mtimeMs: opened.mtimeMs, uploadedBytes: size, savedBytes: prepared?.savedBytes ?? 0 };
+        } catch (err) {
+          // Too large for the API: say so once and go on; the job's other results still count.
+          if (!(err instanceof ApiError && err.status === 413)) throw err;
+          this.log.warn('the API refused an artifact as too large', { job: this.job.jobId, name, error: err.message });
+          entry = { sizeBytes: opened.sizeBytes, mtimeMs: opened.mtimeMs, uploadedBytes: 0, savedBytes: 0, refused: err.message };
+        } finally {
+          body.destroy();
+          await preparedHandle?.close();
+        }
+      } finally {
+        await opened.handle.close();
+      }
+      manifest[name] = entry;
       await fs.writeFile(`${this.manifestFile}.tmp`, JSON.stringify(manifest));
       await fs.rename(`${this.manifestFile}.tmp`, this.manifestFile);
       count++;
@@ -108,7 +146,7 @@ export class ArtifactSync {
   }
 
   async totals(): Promise<ArtifactTotals> {
-    const files = Object.values(await this.load());
+    const files = Object.values(await this.load()).filter((f) => f.refused === undefined);
     return {
       artifacts: files.length,
       bytes: files.reduce((s, f) => s + f.uploadedBytes, 0),

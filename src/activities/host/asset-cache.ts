@@ -15,6 +15,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Asset } from '../../domain/job.js';
 import type { Logger } from '../../logger.js';
+import { AssetAllowError, AssetAllowList } from './asset-allow.js';
 import { download, DownloadError } from './download.js';
 import { withFileLock } from './file-lock.js';
 
@@ -29,6 +30,18 @@ export interface AcquireOptions {
   /** bytes downloaded so far (for heartbeats and logs) */
   onBytes?: (asset: Asset, total: number) => void;
 }
+
+/** What a host takes: where assets may come from, how large each and all of a job's may be. */
+export interface AssetLimits {
+  allow: AssetAllowList;
+  maxBytes: number;
+  maxJobBytes: number;
+  /** free space the cache's disk keeps while downloading */
+  minFreeBytes: number;
+}
+
+export const DEFAULT_ASSET_LIMITS: AssetLimits = { allow: new AssetAllowList(), maxBytes: 20 * 1024 ** 3, maxJobBytes: 40 * 1024 ** 3, minFreeBytes: 0 };
+const mib = (bytes: number) => `${Math.round((bytes / 1024 ** 2) * 10) / 10} MiB`;
 
 export interface Acquired {
   /** the file in the cache */
@@ -62,6 +75,7 @@ export class AssetCache {
     cacheDir: string,
     readonly maxBytes: number,
     private readonly log?: Logger,
+    readonly limits: AssetLimits = DEFAULT_ASSET_LIMITS,
   ) {
     this.dir = path.join(cacheDir, 'assets');
   }
@@ -74,9 +88,15 @@ export class AssetCache {
    * Makes sure the asset is in the cache and counts it as used by `jobId` until
    * `release(jobId)`. Concurrent callers for the same asset share one download.
    */
-  async acquire(jobId: string, asset: Asset, options: AcquireOptions = {}): Promise<Acquired> {
+  async acquire(jobId: string, asset: Asset, options: AcquireOptions & { maxBytes?: number } = {}): Promise<Acquired> {
     const started = Date.now();
     if (!SHA256.test(asset.sha256)) throw new AssetError(`asset ${asset.url}: sha256 must be 64 lowercase hex digits`);
+    // Before anything, a cache hit included: a job may only name what this host takes from there.
+    try {
+      this.limits.allow.check(new URL(asset.url));
+    } catch (err) {
+      throw new AssetError(err instanceof AssetAllowError ? err.message : `asset ${asset.url}: not a URL`);
+    }
     const users = this.users.get(asset.sha256) ?? new Set();
     users.add(jobId);
     this.users.set(asset.sha256, users);
@@ -99,12 +119,18 @@ export class AssetCache {
   /** Acquires every asset of a job and links it into `assetsDir`; returns name → details. */
   async provide(jobId: string, assets: readonly Asset[], assetsDir: string, options: AcquireOptions = {}): Promise<Provided[]> {
     await fs.mkdir(assetsDir, { recursive: true });
+    // The host's folder; the runner (maybe another user) reads it but cannot change it.
+    await fs.chmod(assetsDir, 0o755);
     const names = assets.map(assetName);
     const twice = names.find((n, i) => names.indexOf(n) !== i);
     if (twice) throw new AssetError(`two assets would be named \`${twice}\`: give them distinct names`);
     const provided: Provided[] = [];
+    let total = 0;
     for (const [i, asset] of assets.entries()) {
-      const got = await this.acquire(jobId, asset, options);
+      const left = this.limits.maxJobBytes - total;
+      const got = await this.acquire(jobId, asset, { ...options, maxBytes: Math.min(this.limits.maxBytes, left) });
+      total += got.sizeBytes;
+      if (total > this.limits.maxJobBytes) throw new AssetError(`the job's assets are more than the ${mib(this.limits.maxJobBytes)} this host takes for one job (TESTBAY_MAX_JOB_ASSET_BYTES)`);
       const dest = path.join(assetsDir, names[i]!);
       await linkOrCopy(got.file, dest);
       provided.push({ ...got, name: names[i]!, path: dest });
@@ -127,7 +153,7 @@ export class AssetCache {
     if (users?.size === 0) this.users.delete(sha256);
   }
 
-  private async ensure(asset: Asset, options: AcquireOptions): Promise<Omit<Acquired, 'durationMs'>> {
+  private async ensure(asset: Asset, options: AcquireOptions & { maxBytes?: number }): Promise<Omit<Acquired, 'durationMs'>> {
     const hit = await this.hit(asset.sha256);
     if (hit) return hit;
     const shared = this.inflight.get(asset.sha256);
@@ -150,7 +176,7 @@ export class AssetCache {
     }
   }
 
-  private async fetch(asset: Asset, options: AcquireOptions): Promise<Omit<Acquired, 'durationMs'>> {
+  private async fetch(asset: Asset, options: AcquireOptions & { maxBytes?: number }): Promise<Omit<Acquired, 'durationMs'>> {
     await fs.mkdir(this.dir, { recursive: true });
     const file = this.fileOf(asset.sha256);
     return withFileLock(
@@ -161,16 +187,19 @@ export class AssetCache {
         if (hit) return hit;
         const part = `${file}.part-${process.pid}-${randomBytes(4).toString('hex')}`;
         try {
-          const got = await download(asset.url, part, {
+          const limits = { allow: this.limits.allow, maxBytes: options.maxBytes ?? this.limits.maxBytes, minFreeBytes: this.limits.minFreeBytes };
+          const got = await download(asset.url, part, limits, {
             ...(options.signal ? { signal: options.signal } : {}),
             onBytes: (total) => options.onBytes?.(asset, total),
           }).catch((err: unknown) => {
             if ((err as Error).name === 'AbortError') throw err;
+            if (err instanceof AssetAllowError) throw new AssetError(err.message);
             const e = err as NodeJS.ErrnoException & { cause?: Error };
             const why = err instanceof DownloadError ? e.message : (e.cause?.message ?? e.code ?? e.message);
             throw new AssetError(`could not download asset ${asset.url}: ${why}`);
           });
-          if (got.sha256 !== asset.sha256) throw new AssetError(`asset sha256 mismatch for ${asset.url}: expected ${asset.sha256}, got ${got.sha256}`);
+          // Never the content's own hash: it would tell a job the checksum of a file it must not read.
+          if (got.sha256 !== asset.sha256) throw new AssetError(`asset sha256 mismatch for ${asset.url}: its content does not have the sha256 ${asset.sha256}`);
           await fs.chmod(part, 0o444);
           await fs.rename(part, file);
           this.log?.info('asset downloaded', { url: asset.url, sha256: asset.sha256, sizeBytes: got.sizeBytes });
@@ -223,6 +252,6 @@ async function linkOrCopy(file: string, dest: string): Promise<void> {
 export async function dropStaleAssetLinks(workDir: string): Promise<void> {
   const jobsDir = path.join(workDir, 'jobs');
   for (const job of await fs.readdir(jobsDir).catch(() => [] as string[])) {
-    await fs.rm(path.join(jobsDir, job, 'work', 'assets'), { recursive: true, force: true });
+    await fs.rm(path.join(jobsDir, job, 'assets'), { recursive: true, force: true });
   }
 }

@@ -5,6 +5,7 @@
 import type { TestbayClient } from '../../api/client.js';
 import type { Logger } from '../../logger.js';
 import type { PayloadKey } from '../../sealing.js';
+import type { RunnerUser } from './runner-user.js';
 
 export interface HostDeps {
   hostId: string;
@@ -13,8 +14,16 @@ export interface HostDeps {
   api: TestbayClient;
   /** folders put in front of PATH for runners (where the lab's runners are installed) */
   runnerPath: string[];
+  /** who runners run as: another, unprivileged user, or the host's own */
+  runnerUser: RunnerUser;
   killGraceMs: number;
   logFlushMs: number;
+  /** a job's log is cut at this many bytes (with a marker line) */
+  maxLogBytes: number;
+  /** a job's JUnit and TAP files together; above it the job is aborted results-too-large */
+  maxResultsBytes: number;
+  /** per-test results of one job; above it the job is aborted results-too-large */
+  maxTestcases: number;
   /** aborted when the host begins a graceful shutdown */
   shutdown: AbortSignal;
   /** how long a running job may go on after shutdown began */

@@ -1,8 +1,10 @@
 /**
  * @module A host's configuration file (`testbay host --config FILE`, YAML or JSON): id,
- * worker classes, capabilities, folders, runner path and required commands. Flags given
- * on the command line are merged over it: they replace single values (id, folders), add
- * to lists (classes, runner path, required commands) and override capabilities by key.
+ * worker classes, capabilities, folders, runner path, required commands, the token file,
+ * the user runners run as, and where assets may come from. Flags given on the command
+ * line are merged over it: they replace single values (id, folders, token file, runner
+ * user), add to lists (classes, runner path, required commands) and override capabilities
+ * by key.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -20,6 +22,20 @@ export const hostConfigSchema = z.strictObject({
   cacheDir: z.string().min(1).optional(),
   runnerPath: list.optional(),
   requireCommands: list.optional(),
+  /** a file holding the host token (mode 0600); instead of TESTBAY_HOST_TOKEN */
+  tokenFile: z.string().min(1).optional(),
+  /** the user runners run as: a name or a uid (the host must run as root to switch) */
+  runnerUser: z.string().min(1).optional(),
+  assets: z
+    .strictObject({
+      /** URL patterns assets may come from: `https://*`, `http://mirror.lab:8080/images/`, `file:///srv/assets/` */
+      allow: list.optional(),
+      /** the largest asset this host downloads */
+      maxBytes: z.number().int().positive().optional(),
+      /** all assets of one job together */
+      maxJobBytes: z.number().int().positive().optional(),
+    })
+    .optional(),
 });
 export type HostConfigFile = z.output<typeof hostConfigSchema>;
 
@@ -45,6 +61,7 @@ export async function loadHostConfigFile(file: string): Promise<HostConfigFile> 
     ...(config.workDir ? { workDir: resolve(config.workDir) } : {}),
     ...(config.cacheDir ? { cacheDir: resolve(config.cacheDir) } : {}),
     ...(config.runnerPath ? { runnerPath: config.runnerPath.map(resolve) } : {}),
+    ...(config.tokenFile ? { tokenFile: resolve(config.tokenFile) } : {}),
   };
 }
 
@@ -60,6 +77,12 @@ export function mergeHostConfig(file: HostConfigFile, flags: HostConfigFile): Ho
   const id = flags.id ?? file.id;
   const workDir = flags.workDir ?? file.workDir;
   const cacheDir = flags.cacheDir ?? file.cacheDir;
+  const tokenFile = flags.tokenFile ?? file.tokenFile;
+  const runnerUser = flags.runnerUser ?? file.runnerUser;
+  const assets = file.assets || flags.assets ? { ...file.assets, ...flags.assets } : undefined;
+  if (tokenFile !== undefined) merged.tokenFile = tokenFile;
+  if (runnerUser !== undefined) merged.runnerUser = runnerUser;
+  if (assets !== undefined) merged.assets = assets;
   if (id !== undefined) merged.id = id;
   if (workDir !== undefined) merged.workDir = workDir;
   if (cacheDir !== undefined) merged.cacheDir = cacheDir;

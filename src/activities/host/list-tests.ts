@@ -18,6 +18,7 @@ import type { HostDeps } from './deps.js';
 import { spawnGroup, stopGroup } from './process-group.js';
 import { forgetRunner, rememberRunner } from './reaper.js';
 import { runnerEnv } from './runner-env.js';
+import { asUser, makeJobDir } from './runner-user.js';
 
 const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 const TIMEOUT_MS = 5 * 60_000;
@@ -39,10 +40,11 @@ export function createListTests(deps: HostDeps) {
   return async function listTests(input: ListTestsInput): Promise<ListedTests> {
     const ctx = Context.current();
     const dir = path.join(deps.workDir, 'jobs', `${input.runJobId}.list`);
-    await fs.rm(dir, { recursive: true, force: true });
-    await fs.mkdir(dir, { recursive: true });
+    // The listing stays the host's; the command runs (maybe as the runner user) in work/.
+    await makeJobDir(dir, deps.runnerUser, ['work']);
+    const workDir = path.join(dir, 'work');
     const run = { jobId: `${input.runJobId}.list`, jobName: input.batchRunName, submissionId: input.submissionId, hostId: input.hostId, attempt: 1, leaseToken: '', runner: { command: input.command }, settings: input.settings, timeoutMs: TIMEOUT_MS, provisionTimeoutMs: 0, assets: [] };
-    const env = runnerEnv(run, { workDir: dir, resultsDir: dir }, deps.runnerPath);
+    const env = runnerEnv(run, { workDir, resultsDir: workDir }, deps.runnerPath, deps.runnerUser);
     const what = `testsCommand ${JSON.stringify(input.command)}`;
 
     const chunks: Buffer[] = [];
@@ -59,7 +61,7 @@ export function createListTests(deps: HostDeps) {
     errors.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
     let child;
     try {
-      child = await spawnGroup(input.command, { cwd: dir, env, output: stdout, errors });
+      child = await spawnGroup(input.command, { cwd: workDir, env, ...asUser(deps.runnerUser), output: stdout, errors });
     } catch (err) {
       throw fail(`${what} could not start: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }

@@ -36,7 +36,11 @@ export class LogSync {
       if (!handle) return this.sent;
       try {
         for (;;) {
-          const want = Math.min(MAX_CHUNK, Math.max(size - this.sent, 64 * 1024));
+          // The file grows while we send: chunks as large as what is there now (a large
+          // backlog goes up in 4 MiB requests, not in 64 kB ones).
+          const now = (await handle.stat()).size;
+          if (now <= this.sent) break;
+          const want = Math.min(MAX_CHUNK, now - this.sent);
           const buffer = Buffer.allocUnsafe(want);
           const { bytesRead } = await handle.read(buffer, 0, want, this.sent);
           if (bytesRead === 0) break;

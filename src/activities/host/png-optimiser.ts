@@ -11,6 +11,9 @@ import { Worker } from 'node:worker_threads';
 
 const require = createRequire(import.meta.url);
 
+/** Larger PNGs are uploaded as they are: optimising reads the whole file into memory. */
+export const MAX_PNG_BYTES = 32 * 1024 ** 2;
+
 /**
  * The worker's code, plain JavaScript so it runs the same under tsx, vitest and plain
  * Node (a worker does not inherit the TypeScript loader).
@@ -59,19 +62,20 @@ export class PngOptimiser {
   }
 
   /**
-   * For upload: a `.png` file optimised into `outDir` when that saves bytes, else the file
-   * itself. Never throws for a bad PNG: it is uploaded as it is.
+   * For upload: a `.png` file optimised into `outFile` when that saves bytes; undefined
+   * (upload it as it is) for other files, PNGs above MAX_PNG_BYTES (read whole, they would
+   * cost the host their size in memory) and bad PNGs. Never throws for a bad PNG.
    */
-  async prepare(file: string, outFile: string): Promise<{ file: string; savedBytes: number }> {
-    if (!file.toLowerCase().endsWith('.png')) return { file, savedBytes: 0 };
-    const original = await fs.readFile(file);
+  async prepare(name: string, sizeBytes: number, read: () => Promise<Buffer>, outFile: string): Promise<{ file: string; savedBytes: number } | undefined> {
+    if (!name.toLowerCase().endsWith('.png') || sizeBytes > MAX_PNG_BYTES) return undefined;
+    const original = await read();
     let optimised: Buffer;
     try {
       optimised = await this.optimise(original);
     } catch {
-      return { file, savedBytes: 0 };
+      return undefined;
     }
-    if (optimised.length >= original.length) return { file, savedBytes: 0 };
+    if (optimised.length >= original.length) return undefined;
     await fs.mkdir(path.dirname(outFile), { recursive: true });
     await fs.writeFile(outFile, optimised);
     return { file: outFile, savedBytes: original.length - optimised.length };

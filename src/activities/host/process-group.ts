@@ -34,13 +34,16 @@ export interface RunnerProcess {
  */
 export function spawnGroup(
   argv: readonly string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv; output?: NodeJS.WritableStream; errors?: NodeJS.WritableStream; onProgress?: (stream: Readable) => void },
+  options: { cwd: string; env: NodeJS.ProcessEnv; uid?: number; gid?: number; output?: NodeJS.WritableStream; errors?: NodeJS.WritableStream; onProgress?: (stream: Readable) => void },
 ): Promise<RunnerProcess> {
   const [program, ...args] = argv;
   if (program === undefined) return Promise.reject(new Error('empty command'));
   const child = spawn(program, args, {
     cwd: options.cwd,
     env: options.env,
+    // Another user's (the runner user): set before exec, with no supplementary groups.
+    ...(options.uid !== undefined ? { uid: options.uid } : {}),
+    ...(options.gid !== undefined ? { gid: options.gid } : {}),
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
   });

@@ -11,6 +11,7 @@ import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { TestCaseResult } from '../../api/store/result-store.js';
 import type { Progress } from '../../domain/job-run.js';
+import { makeRunnerFile, type RunnerUser } from './runner-user.js';
 
 export interface ProgressLine {
   /** set when the line says where the runner is */
@@ -85,9 +86,10 @@ export class ProgressFile {
     private readonly onLine: (line: ProgressLine) => void,
   ) {}
 
-  /** Creates the (empty) file and starts watching it. */
-  async start(): Promise<void> {
-    await fs.writeFile(this.file, '');
+  /** Creates the (empty) file, the runner user's to write, and starts watching it. */
+  async start(user?: RunnerUser): Promise<void> {
+    if (user) await makeRunnerFile(this.file, user);
+    else await fs.writeFile(this.file, '');
     try {
       this.watcher = watch(this.file, () => void this.read());
       this.watcher.on('error', () => this.watcher?.close());

@@ -9,6 +9,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ErrorType } from '../../domain/errors.js';
 import type { JobRun, ProvisionResult } from '../../domain/job-run.js';
 import type { HostDeps } from './deps.js';
+import { handOver, makeJobDir, removeJobDir } from './runner-user.js';
 import type { HostSteps, StepContext } from './steps.js';
 
 /** Job dirs kept on a host after their jobs ended, newest first. */
@@ -29,12 +30,10 @@ export function createProvision(deps: HostDeps, steps: HostSteps = {}) {
     const workDir = path.join(jobDir, 'work');
     const resultsDir = path.join(jobDir, 'results');
     try {
-      await fs.rm(jobDir, { recursive: true, force: true });
-      await fs.mkdir(workDir, { recursive: true });
-      await fs.mkdir(resultsDir, { recursive: true });
+      await makeJobDir(jobDir, deps.runnerUser);
       // Old job dirs go in the background: not on the way to the runner's start.
       if (++provisioned % PRUNE_EVERY === 0) {
-        void pruneJobDirs(path.join(deps.workDir, 'jobs'), run.jobId).catch((err: unknown) => deps.log.warn('could not prune old job dirs', { error: String(err) }));
+        void pruneJobDirs(deps, run.jobId).catch((err: unknown) => deps.log.warn('could not prune old job dirs', { error: String(err) }));
       }
     } catch (err) {
       throw ApplicationFailure.create({
@@ -63,12 +62,15 @@ export function createProvision(deps: HostDeps, steps: HostSteps = {}) {
       const result: ProvisionResult = { workDir, resultsDir, assets: {}, durationMs: 0 };
       if (run.assets.length > 0) {
         if (!steps.assets) throw ApplicationFailure.create({ type: ErrorType.BrokenSetup, message: `host ${run.hostId} cannot fetch assets`, nonRetryable: true });
-        result.assets = await failAs(ErrorType.Asset, () => steps.assets!(run, path.join(workDir, 'assets'), stepContext));
+        // The host's folder (hard links to read-only cached files), beside the runner's work dir.
+        result.assets = await failAs(ErrorType.Asset, () => steps.assets!(run, path.join(jobDir, 'assets'), stepContext));
       }
       if (run.tests) {
         if (!steps.testCode) throw ApplicationFailure.create({ type: ErrorType.BrokenSetup, message: `host ${run.hostId} cannot fetch test code`, nonRetryable: true });
-        const testsDir = path.join(workDir, 'tests');
+        const testsDir = path.join(jobDir, 'tests');
         const { commit } = await failAs(ErrorType.TestCode, () => steps.testCode!(run, testsDir, stepContext));
+        // Checked out by the host out of the runner's reach; now the runner's.
+        await handOver(testsDir, deps.runnerUser);
         result.testsDir = testsDir;
         result.testsCommit = commit;
       }
@@ -97,7 +99,8 @@ export function createProvision(deps: HostDeps, steps: HostSteps = {}) {
   };
 }
 
-async function pruneJobDirs(jobsDir: string, keep: string): Promise<void> {
+async function pruneJobDirs(deps: Pick<HostDeps, 'workDir' | 'runnerUser'>, keep: string): Promise<void> {
+  const jobsDir = path.join(deps.workDir, 'jobs');
   const entries = await fs.readdir(jobsDir, { withFileTypes: true }).catch(() => []);
   const dirs = await Promise.all(
     entries
@@ -105,5 +108,5 @@ async function pruneJobDirs(jobsDir: string, keep: string): Promise<void> {
       .map(async (e) => ({ name: e.name, mtime: (await fs.stat(path.join(jobsDir, e.name))).mtimeMs })),
   );
   dirs.sort((a, b) => b.mtime - a.mtime);
-  for (const d of dirs.slice(KEEP_JOB_DIRS - 1)) await fs.rm(path.join(jobsDir, d.name), { recursive: true, force: true });
+  for (const d of dirs.slice(KEEP_JOB_DIRS - 1)) await removeJobDir(path.join(jobsDir, d.name), deps.runnerUser);
 }

@@ -9,7 +9,6 @@
  * to be fenced (Temporal gave it up, the API refuses its lease), its results are sent to
  * the batch run as late results: history, never a verdict.
  */
-import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,7 +18,10 @@ import type { TestReport } from '../../domain/batch-ledger.js';
 import { BATCH_ENV, timerMs, type BatchAssignment, type BatchOutcome, type LateResults } from '../../domain/batch-work.js';
 import { lateResultsSignal } from '../../workflows/batch-run-messages.js';
 import type { HostDeps } from './deps.js';
-import { readJUnitResults } from './junit.js';
+import { CappedLog } from './capped-log.js';
+import { readTestResults } from './junit.js';
+import { asUser, makeJobDir } from './runner-user.js';
+import { fitTests } from './tests-upload.js';
 import { LeaseRevokedError, LogSync } from './log-sync.js';
 import { spawnGroup, stopGroup } from './process-group.js';
 import { ProgressFile, readProgressStream, type ProgressLine } from './progress.js';
@@ -47,13 +49,13 @@ export function createRunBatch(deps: HostDeps) {
     const jobDir = path.join(deps.workDir, 'jobs', a.batchId);
     const workDir = path.join(jobDir, 'work');
     const resultsDir = path.join(jobDir, 'results');
-    await fs.rm(jobDir, { recursive: true, force: true });
-    await fs.mkdir(workDir, { recursive: true });
-    await fs.mkdir(resultsDir, { recursive: true });
+    await makeJobDir(jobDir, deps.runnerUser);
     const testsFile = path.join(jobDir, 'tests.txt');
-    await fs.writeFile(testsFile, `${a.tests.join('\n')}\n`);
+    // The host's, for the runner (maybe another user) to read.
+    await fs.writeFile(testsFile, `${a.tests.join('\n')}\n`, { mode: 0o644 });
+    await fs.chmod(testsFile, 0o644);
     const logFile = path.join(jobDir, 'runner.log');
-    const log = createWriteStream(logFile, { flags: 'a' });
+    const log = await CappedLog.open(logFile, deps.maxLogBytes);
     // The runner's output reaches the log with its secrets masked.
     const masked = secretMask(log, a.secrets);
     const sync = new LogSync(deps.api, a.batchId, a.leaseToken, logFile);
@@ -99,20 +101,20 @@ export function createRunBatch(deps: HostDeps) {
       }
     };
     const progressFile = new ProgressFile(path.join(jobDir, 'progress.jsonl'), onLine);
-    await progressFile.start();
+    await progressFile.start(deps.runnerUser);
 
     const run = { jobId: a.batchId, jobName: a.batchRunName, submissionId: a.submissionId, hostId: a.hostId, attempt: 1, leaseToken: a.leaseToken, runner: a.runner, settings: a.settings, ...(a.secrets ? { secrets: a.secrets } : {}), timeoutMs: a.batchTimeoutMs, provisionTimeoutMs: 0, assets: [] };
     const env = {
-      ...runnerEnv(run, { workDir, resultsDir, progressFile: progressFile.file }, deps.runnerPath),
+      ...runnerEnv(run, { workDir, resultsDir, progressFile: progressFile.file }, deps.runnerPath, deps.runnerUser),
       [BATCH_ENV.testsFile]: testsFile,
       [BATCH_ENV.batch]: a.batchId,
       [BATCH_ENV.batchRun]: a.batchRunName,
     };
     let runner;
     try {
-      runner = await spawnGroup(a.runner.command, { cwd: workDir, env, output: masked.stream, onProgress: (stream) => void readProgressStream(stream, onLine) });
+      runner = await spawnGroup(a.runner.command, { cwd: workDir, env, ...asUser(deps.runnerUser), output: masked.stream, onProgress: (stream) => void readProgressStream(stream, onLine) });
     } catch (err) {
-      log.end(`testbay: could not start ${JSON.stringify(a.runner.command[0])}: ${(err as Error).message}\n`);
+      await log.close(`testbay: could not start ${JSON.stringify(a.runner.command[0])}: ${(err as Error).message}\n`);
       await progressFile.close();
       await sync.sync().catch(() => undefined);
       return { results, end: { kind: 'crashed', reason: `could not start the batch runner on ${a.hostId}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }, exitCode: null, durationMs: Date.now() - started };
@@ -181,11 +183,15 @@ export function createRunBatch(deps: HostDeps) {
       await forgetRunner(deps.workDir, a.batchId, runner, Math.min(deps.killGraceMs, 2_000), deps.log);
     }
     await masked.flush();
-    await new Promise<void>((resolve) => log.end(resolve));
+    await log.close();
     await uploading;
 
-    // Tests the runner reported only in JUnit XML count too.
-    for (const c of await readJUnitResults(resultsDir)) {
+    // Tests the runner reported only in JUnit XML or TAP count too (within the host's limits).
+    const fromFiles = await readTestResults(resultsDir, { maxBytes: deps.maxResultsBytes, maxTestcases: deps.maxTestcases }, deps.runnerUser).catch((err: unknown) => {
+      deps.log.warn('could not read the batch\'s result files', { batch: a.batchId, error: String(err) });
+      return [];
+    });
+    for (const c of fromFiles) {
       if (expected.has(c.name) && !reported.has(c.name)) {
         reported.add(c.name);
         results.push({ test: c.name, status: c.status, ...(c.durationMs !== undefined ? { durationMs: c.durationMs } : {}), ...(c.message !== undefined ? { message: c.message } : {}) });
@@ -194,7 +200,7 @@ export function createRunBatch(deps: HostDeps) {
     // Final uploads: the whole log and the batch's per-test results (idempotent).
     await Promise.all([
       sync.sync(),
-      results.length > 0 ? deps.api.putTests(a.batchId, a.leaseToken, results.map((r) => ({ name: r.test, status: r.status, ...(r.durationMs !== undefined ? { durationMs: r.durationMs } : {}), ...(r.message !== undefined ? { message: r.message } : {}) }))) : undefined,
+      results.length > 0 ? deps.api.putTests(a.batchId, a.leaseToken, fitTests(results.map((r) => ({ name: r.test, status: r.status, ...(r.durationMs !== undefined ? { durationMs: r.durationMs } : {}), ...(r.message !== undefined ? { message: r.message } : {}) }))).tests) : undefined,
     ]).catch((err: unknown) => {
       if (err instanceof LeaseRevokedError || (err instanceof ApiError && err.status === 409)) refused = true;
       else deps.log.warn('batch upload failed', { batch: a.batchId, error: String(err) });

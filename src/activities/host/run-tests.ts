@@ -7,7 +7,6 @@
  * exit is turned into a result by the domain's rules; a test failure is a returned value,
  * never a thrown error.
  */
-import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,7 +19,10 @@ import type { HostDeps } from './deps.js';
 import { RunGate } from './run-gate.js';
 import { finalUpload } from './upload-results.js';
 import { createProvision } from './provision.js';
-import { summarizeTests } from './junit.js';
+import { ResultsTooLargeError, summarizeTests } from './junit.js';
+import { CappedLog } from './capped-log.js';
+import { asUser } from './runner-user.js';
+import { fitTests } from './tests-upload.js';
 import { LeaseRevokedError, LogSync } from './log-sync.js';
 import { ProgressFile, readProgressStream, type ProgressLine } from './progress.js';
 import { TestResults } from './test-results.js';
@@ -101,15 +103,17 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
     const started = Date.now();
     const jobDir = path.dirname(provisioned.workDir);
     const logFile = path.join(jobDir, 'runner.log');
-    const log = createWriteStream(logFile, { flags: 'a' });
+    const log = await CappedLog.open(logFile, deps.maxLogBytes);
     // The runner's output reaches the log with its secrets masked.
     const masked = secretMask(log, run.secrets);
     const sync = new LogSync(deps.api, run.jobId, run.leaseToken, logFile);
-    const testResults = new TestResults(jobDir, provisioned.resultsDir);
-    const artifacts = new ArtifactSync(deps.api, run, jobDir, steps.prepare, deps.log);
+    const testResults = new TestResults(jobDir, provisioned.resultsDir, { maxBytes: deps.maxResultsBytes, maxTestcases: deps.maxTestcases }, deps.runnerUser);
+    const artifacts = new ArtifactSync(deps.api, run, jobDir, steps.prepare, deps.log, deps.runnerUser);
     let progress: Progress | undefined;
     let progressSent: Progress | undefined;
     let testsSent = 0;
+    let testsSentAt = 0;
+    let testsSentBytes = 0;
     let declaredAbort: string | undefined;
     let stoppedBy: StopWhy | undefined;
 
@@ -122,13 +126,13 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
       }
     };
     const progressFile = new ProgressFile(path.join(jobDir, 'progress.jsonl'), onLine);
-    await progressFile.start();
-    const env = runnerEnv(run, { ...provisioned, progressFile: progressFile.file }, deps.runnerPath);
+    await progressFile.start(deps.runnerUser);
+    const env = runnerEnv(run, { ...provisioned, progressFile: progressFile.file }, deps.runnerPath, deps.runnerUser);
 
     const held = turn ? await turn() : undefined;
     if (held) {
       await progressFile.close();
-      await new Promise<void>((resolve) => log.end(resolve));
+      await log.close();
       return { result: held, exitCode: null, signal: null, durationMs: 0, notStarted: true };
     }
 
@@ -140,12 +144,13 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
       runner = await spawnGroup(run.runner.command, {
         cwd: provisioned.workDir,
         env,
+        ...asUser(deps.runnerUser),
         output: masked.stream,
         onProgress: (stream) => void readProgressStream(stream, onLine),
       });
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      log.end(`testbay: could not start ${JSON.stringify(run.runner.command[0])}: ${e.message}\n`);
+      await log.close(`testbay: could not start ${JSON.stringify(run.runner.command[0])}: ${e.message}\n`);
       await progressFile.close();
       await sync.sync().catch(() => undefined);
       const missing = e.code === 'ENOENT' || e.code === 'EACCES';
@@ -162,122 +167,149 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
     }
     await rememberRunner(deps.workDir, run.jobId, runner, deps.killGraceMs);
 
+    /** set when the host stopped the runner because its results passed a limit */
+    let resultsStopped = false;
     const stop = (why: StopWhy) => {
       if (stoppedBy) return;
       stoppedBy = why;
       deps.log.info('stopping runner', { job: run.jobId, why: why.why, reason: why.reason });
       void stopGroup(runner.pid, deps.killGraceMs);
     };
+    const stopForResults = () => {
+      if (resultsStopped || stoppedBy) return;
+      resultsStopped = true;
+      deps.log.info('stopping runner: its results are too large', { job: run.jobId, reason: testResults.tooLarge });
+      void stopGroup(runner.pid, deps.killGraceMs);
+    };
 
+    // Heartbeats go on until this activity returns: the final uploads of a large log or of
+    // many artifacts take a while, and a silent host would be taken for a lost one.
     const heartbeat = setInterval(() => ctx.heartbeat({ progress }), 1_000);
-    /** failed uploads since the last one that went through: an outage is logged once */
-    let failedUploads = 0;
-    const uploadFailed = (err: unknown) => {
-      if (err instanceof LeaseRevokedError || (err instanceof ApiError && err.status === 409)) stop({ why: 'cancel', reason: `lease revoked: ${err.message}` });
-      else if (failedUploads++ === 0) deps.log.warn('upload failed; will retry every tick', { job: run.jobId, error: String(err) });
-    };
-    const uploadWorked = () => {
-      if (failedUploads > 0) deps.log.info('uploads work again', { job: run.jobId, failedTries: failedUploads });
-      failedUploads = 0;
-    };
-    // Log, progress and per-test results: small, in order, every tick.
-    const tick = async () => {
-      try {
-        await progressFile.read();
-        await sync.sync();
-        if (progress && progress !== progressSent) {
-          progressSent = progress;
-          await deps.api.reportProgress(run.jobId, run.leaseToken, { progress });
-        }
-        await testResults.refresh();
-        const version = testResults.version;
-        if (version !== testsSent) {
-          await deps.api.putTests(run.jobId, run.leaseToken, testResults.all());
-          testsSent = version;
-        }
-        uploadWorked();
-      } catch (err) {
-        uploadFailed(err);
-      }
-    };
-    // Artifacts (screenshots) on their own: a large file must not hold up the log.
-    let artifactPass: Promise<void> | undefined;
-    const syncArtifacts = () => {
-      artifactPass ??= artifacts
-        .sync({ final: false })
-        .then(() => undefined, uploadFailed)
-        .finally(() => (artifactPass = undefined));
-    };
-    // One tick at a time: while the API is slow, ticks are skipped, not piled up.
-    let ticking: Promise<void> | undefined;
-    const uploader = setInterval(() => {
-      ticking ??= tick().finally(() => (ticking = undefined));
-      syncArtifacts();
-    }, deps.logFlushMs);
-    const timeout = setTimeout(() => {
-      const where = progress?.module ? ` in module \`${progress.module}\`` : '';
-      stop({ why: 'timeout', reason: `runner exceeded timeoutMs (${Math.round(run.timeoutMs / 100) / 10} s)${where}; stopped` });
-    }, run.timeoutMs);
-    const onCancel = () => stop({ why: 'cancel', reason: `cancelled (${String(ctx.cancellationSignal.reason ?? 'by request')})` });
-    ctx.cancellationSignal.addEventListener('abort', onCancel);
-    const onShutdown = () => {
-      const deadline = setTimeout(() => stop({ why: 'shutdown', reason: `host ${run.hostId} shutting down` }), deps.shutdownDeadlineMs);
-      void runner.exited.then(() => clearTimeout(deadline));
-    };
-    if (deps.shutdown.aborted) onShutdown();
-    else deps.shutdown.addEventListener('abort', onShutdown);
-
-    let exit: Exit;
     try {
-      exit = await runner.exited;
-      // Whatever the runner left behind (background children) goes with it.
-      await stopGroup(runner.pid, Math.min(deps.killGraceMs, 2_000));
-      await Promise.race([runner.closed, sleep(2_000)]);
+      /** failed uploads since the last one that went through: an outage is logged once */
+      let failedUploads = 0;
+      const uploadFailed = (err: unknown) => {
+        if (err instanceof LeaseRevokedError || (err instanceof ApiError && err.status === 409)) stop({ why: 'cancel', reason: `lease revoked: ${err.message}` });
+        else if (failedUploads++ === 0) deps.log.warn('upload failed; will retry every tick', { job: run.jobId, error: String(err) });
+      };
+      const uploadWorked = () => {
+        if (failedUploads > 0) deps.log.info('uploads work again', { job: run.jobId, failedTries: failedUploads });
+        failedUploads = 0;
+      };
+      // Log, progress and per-test results: small, in order, every tick.
+      const tick = async () => {
+        try {
+          await progressFile.read();
+          await sync.sync();
+          if (progress && progress !== progressSent) {
+            progressSent = progress;
+            await deps.api.reportProgress(run.jobId, run.leaseToken, { progress });
+          }
+          await testResults.refresh();
+          if (testResults.tooLarge !== undefined) return stopForResults();
+          const version = testResults.version;
+          // A large list goes up less often while the runner runs: a second per MiB it last took.
+          if (version !== testsSent && Date.now() - testsSentAt >= (testsSentBytes / 1024 ** 2) * 1_000) {
+            const fitted = fitTests(testResults.all());
+            await deps.api.putTests(run.jobId, run.leaseToken, fitted.tests);
+            testsSent = version;
+            testsSentAt = Date.now();
+            testsSentBytes = fitted.bytes;
+          }
+          uploadWorked();
+        } catch (err) {
+          if (err instanceof ResultsTooLargeError) {
+            testResults.tooLarge ??= err.message;
+            return stopForResults();
+          }
+          uploadFailed(err);
+        }
+      };
+      // Artifacts (screenshots) on their own: a large file must not hold up the log.
+      let artifactPass: Promise<void> | undefined;
+      const syncArtifacts = () => {
+        artifactPass ??= artifacts
+          .sync({ final: false })
+          .then(() => undefined, uploadFailed)
+          .finally(() => (artifactPass = undefined));
+      };
+      // One tick at a time: while the API is slow, ticks are skipped, not piled up.
+      let ticking: Promise<void> | undefined;
+      const uploader = setInterval(() => {
+        ticking ??= tick().finally(() => (ticking = undefined));
+        syncArtifacts();
+      }, deps.logFlushMs);
+      const timeout = setTimeout(() => {
+        const where = progress?.module ? ` in module \`${progress.module}\`` : '';
+        stop({ why: 'timeout', reason: `runner exceeded timeoutMs (${Math.round(run.timeoutMs / 100) / 10} s)${where}; stopped` });
+      }, run.timeoutMs);
+      const onCancel = () => stop({ why: 'cancel', reason: `cancelled (${String(ctx.cancellationSignal.reason ?? 'by request')})` });
+      ctx.cancellationSignal.addEventListener('abort', onCancel);
+      const onShutdown = () => {
+        const deadline = setTimeout(() => stop({ why: 'shutdown', reason: `host ${run.hostId} shutting down` }), deps.shutdownDeadlineMs);
+        void runner.exited.then(() => clearTimeout(deadline));
+      };
+      if (deps.shutdown.aborted) onShutdown();
+      else deps.shutdown.addEventListener('abort', onShutdown);
+
+      let exit: Exit;
+      try {
+        exit = await runner.exited;
+        // Whatever the runner left behind (background children) goes with it.
+        await stopGroup(runner.pid, Math.min(deps.killGraceMs, 2_000));
+        await Promise.race([runner.closed, sleep(2_000)]);
+      } finally {
+        clearInterval(uploader);
+        clearTimeout(timeout);
+        ctx.cancellationSignal.removeEventListener('abort', onCancel);
+        deps.shutdown.removeEventListener('abort', onShutdown);
+        await progressFile.close();
+      }
+      await testResults.refresh();
+      const cases = testResults.all();
+      const tests = testResults.tooLarge === undefined ? summarizeTests(cases) : undefined;
+      const signalWasOurs = stoppedBy !== undefined || resultsStopped;
+      const classified = classifyRunnerExit({
+        exitCode: exit.code,
+        signal: signalWasOurs ? null : exit.signal,
+        ...(stoppedBy ? { stoppedBy } : {}),
+        ...(declaredAbort !== undefined ? { declaredAbort } : {}),
+        ...(tests ? { tests } : {}),
+      });
+      // Results past the host's limits are the job's own fault (never the host's); a cancel still wins.
+      const result: JobResult =
+        testResults.tooLarge !== undefined && classified.kind !== 'cancelled'
+          ? { kind: 'aborted', cause: AbortCause.ResultsTooLarge, reason: `results too large: ${testResults.tooLarge}` }
+          : classified;
+      // The verdict is known: the next job of the chain, queued on this host, may start now.
+      onResult(result);
+
+      await masked.flush();
+      await log.close(testResults.tooLarge !== undefined ? `testbay: ${result.kind === 'aborted' ? result.reason : testResults.tooLarge}\n` : undefined);
+      await ticking;
+      await artifactPass;
+      await Promise.all([
+        forgetRunner(deps.workDir, run.jobId, runner, Math.min(deps.killGraceMs, 2_000), deps.log),
+        testResults.save(),
+        fs.writeFile(path.join(jobDir, 'tests.json'), JSON.stringify(cases)).catch(() => undefined),
+      ]);
+      // The final uploads, here and now (no round trip); if they do not complete, the
+      // uploadResults activity does them again, with retries.
+      const uploaded = await finalUpload(deps, steps, run, provisioned, (details) => ctx.heartbeat(details)).catch((err: unknown) => {
+        deps.log.warn('final upload failed; uploadResults will retry', { job: run.jobId, error: String(err) });
+        return undefined;
+      });
+      return {
+        result,
+        exitCode: exit.code,
+        signal: exit.signal,
+        durationMs: Date.now() - started,
+        ...(tests ? { tests } : {}),
+        ...(progress ? { lastProgress: progress } : {}),
+        ...(uploaded ? { uploaded } : {}),
+      };
     } finally {
       clearInterval(heartbeat);
-      clearInterval(uploader);
-      clearTimeout(timeout);
-      ctx.cancellationSignal.removeEventListener('abort', onCancel);
-      deps.shutdown.removeEventListener('abort', onShutdown);
-      await progressFile.close();
     }
-    await testResults.refresh();
-    const cases = testResults.all();
-    const tests = summarizeTests(cases);
-    const signalWasOurs = stoppedBy !== undefined;
-    const result = classifyRunnerExit({
-      exitCode: exit.code,
-      signal: signalWasOurs ? null : exit.signal,
-      ...(stoppedBy ? { stoppedBy } : {}),
-      ...(declaredAbort !== undefined ? { declaredAbort } : {}),
-      ...(tests ? { tests } : {}),
-    });
-    // The verdict is known: the next job of the chain, queued on this host, may start now.
-    onResult(result);
-
-    await masked.flush();
-    await new Promise<void>((resolve) => log.end(resolve));
-    await ticking;
-    await artifactPass;
-    await Promise.all([
-      forgetRunner(deps.workDir, run.jobId, runner, Math.min(deps.killGraceMs, 2_000), deps.log),
-      testResults.save(),
-      fs.writeFile(path.join(jobDir, 'tests.json'), JSON.stringify(cases)).catch(() => undefined),
-    ]);
-    // The final uploads, here and now (no round trip); if they do not complete, the
-    // uploadResults activity does them again, with retries.
-    const uploaded = await finalUpload(deps, steps, run, provisioned, (details) => ctx.heartbeat(details)).catch((err: unknown) => {
-      deps.log.warn('final upload failed; uploadResults will retry', { job: run.jobId, error: String(err) });
-      return undefined;
-    });
-    return {
-      result,
-      exitCode: exit.code,
-      signal: exit.signal,
-      durationMs: Date.now() - started,
-      ...(tests ? { tests } : {}),
-      ...(progress ? { lastProgress: progress } : {}),
-      ...(uploaded ? { uploaded } : {}),
-    };
   }
 }

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import type { JobRun } from '../../domain/job-run.js';
+import type { RunnerUser } from './runner-user.js';
 
 const PASS_THROUGH = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'USER', 'LOGNAME', 'SHELL', 'TERM'];
 
@@ -22,9 +23,14 @@ export interface RunnerDirs {
   assets?: Record<string, string>;
 }
 
-export function runnerEnv(run: JobRun, dirs: RunnerDirs, runnerPath: readonly string[], hostEnv: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+export function runnerEnv(run: JobRun, dirs: RunnerDirs, runnerPath: readonly string[], user?: RunnerUser, hostEnv: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const key of PASS_THROUGH) if (hostEnv[key] !== undefined) env[key] = hostEnv[key];
+  if (user?.separate) {
+    // The runner user's own identity; its home if it has one, else its work dir.
+    Object.assign(env, { HOME: user.home ?? dirs.workDir, USER: user.name, LOGNAME: user.name });
+    delete env.TMPDIR;
+  }
   env.PATH = [...runnerPath, hostEnv.PATH ?? '/usr/local/bin:/usr/bin:/bin'].join(path.delimiter);
   Object.assign(env, run.settings, run.secrets);
   Object.assign(env, {
@@ -39,6 +45,6 @@ export function runnerEnv(run: JobRun, dirs: RunnerDirs, runnerPath: readonly st
   });
   if (dirs.progressFile) env.TESTBAY_PROGRESS_FILE = dirs.progressFile;
   if (dirs.testsDir) env.TESTBAY_TESTS_DIR = dirs.testsDir;
-  if (dirs.assets && Object.keys(dirs.assets).length > 0) env.TESTBAY_ASSETS_DIR = path.join(dirs.workDir, 'assets');
+  if (dirs.assets && Object.keys(dirs.assets).length > 0) env.TESTBAY_ASSETS_DIR = path.dirname(Object.values(dirs.assets)[0]!); // all in one folder
   return env;
 }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { JobRun } from '../../domain/job-run.js';
 import type { Logger } from '../../logger.js';
 import type { Prepare } from './artifact-sync.js';
-import { AssetCache } from './asset-cache.js';
+import { AssetCache, type AssetLimits } from './asset-cache.js';
 import { PngOptimiser } from './png-optimiser.js';
 import { GitCache, redactUrl } from './test-code.js';
 
@@ -35,14 +35,18 @@ const mib = (bytes: number) => `${Math.round((bytes / 1024 ** 2) * 10) / 10} MiB
 
 export interface CacheSettings {
   cacheDir: string;
+  /** runners run as another user: checkouts get their own objects (that user cannot read the cache) */
+  separateRunnerUser?: boolean;
   assetCacheMaxBytes: number;
+  /** where assets may come from and how large they may be */
+  assetLimits?: AssetLimits;
   gitTimeoutMs: number;
   log: Logger;
 }
 
 /** The real steps of a `testbay host`, over its caches. */
 export function createHostSteps(settings: CacheSettings): HostSteps & { close(): Promise<void> } {
-  const assets = new AssetCache(settings.cacheDir, settings.assetCacheMaxBytes, settings.log);
+  const assets = new AssetCache(settings.cacheDir, settings.assetCacheMaxBytes, settings.log, settings.assetLimits);
   const git = new GitCache(settings.cacheDir, settings.gitTimeoutMs);
   const png = new PngOptimiser();
   return {
@@ -63,15 +67,16 @@ export function createHostSteps(settings: CacheSettings): HostSteps & { close():
     },
     testCode: async (run, testsDir, ctx) => {
       const code = run.tests!;
-      const out = await git.checkout(code, testsDir, ctx.signal);
+      const out = await git.checkout(code, testsDir, ctx.signal, { dissociate: settings.separateRunnerUser === true });
       await ctx.note(`tests ${redactUrl(code.git)} at ${code.ref}: ${out.commit} (${out.mirror === 'cloned' ? 'cloned into the cache' : 'cache fetched'}, ${out.durationMs} ms)`);
       return { commit: out.commit };
     },
     releaseAssets: async (jobId, workDir) => {
       assets.release(jobId);
-      await fs.rm(path.join(workDir, 'assets'), { recursive: true, force: true });
+      // The host's own folder beside the runner's work dir: no runner can put links into it.
+      await fs.rm(path.join(path.dirname(workDir), 'assets'), { recursive: true, force: true });
     },
-    prepare: (file, outFile) => png.prepare(file, outFile),
+    prepare: (name, sizeBytes, read, outFile) => png.prepare(name, sizeBytes, read, outFile),
     close: () => png.close(),
   };
 }

@@ -2,7 +2,9 @@
  * @module The host's test code cache: one bare mirror per repository under
  * `<cache>/git/`, cloned once and then only fetched; each job gets its ref checked out
  * into its own work dir (a clone that shares the mirror's objects, so it costs no copy).
- * git runs with argv arrays (never a shell), without prompts, and under a timeout.
+ * git runs with argv arrays (never a shell), `--` before every URL and path, refs that
+ * could pass for an option refused, without prompts, under a timeout, and with an
+ * environment of its own: none of the host's secrets.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -40,6 +42,15 @@ function untilAborted<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> 
   });
 }
 
+/** What git gets of the host's environment: enough to find itself, its config and an ssh agent or proxy; no tokens. */
+const GIT_PASS_THROUGH = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'USER', 'LOGNAME', 'SSH_AUTH_SOCK', 'GIT_SSH_COMMAND', 'GIT_SSL_CAINFO', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY'];
+
+export function gitEnv(hostEnv: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const key of GIT_PASS_THROUGH) if (hostEnv[key] !== undefined) env[key] = hostEnv[key];
+  return { ...env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', SSH_ASKPASS: 'true', GIT_SSH_COMMAND: env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes' };
+}
+
 function lastLine(text: string): string {
   return text.trim().split('\n').filter(Boolean).pop() ?? '';
 }
@@ -60,9 +71,16 @@ export class GitCache {
     return path.join(this.dir, `${name}-${createHash('sha256').update(url).digest('hex').slice(0, 12)}.git`);
   }
 
-  /** Brings the mirror up to date (one clone or fetch for concurrent callers) and checks `ref` out into `dest`. */
-  async checkout(code: TestCode, dest: string, signal?: AbortSignal): Promise<CheckedOut> {
+  /**
+   * Brings the mirror up to date (one clone or fetch for concurrent callers) and checks `ref`
+   * out into `dest`. `dissociate`: the checkout gets its own copy of the objects instead of
+   * borrowing the mirror's (a runner of another user cannot read the host's cache).
+   */
+  async checkout(code: TestCode, dest: string, signal?: AbortSignal, options: { dissociate?: boolean } = {}): Promise<CheckedOut> {
     const started = Date.now();
+    // Checked on the host too: a ref like `--output=…` would be taken for an option.
+    if (code.ref.startsWith('-')) throw new TestCodeError(`ref \`${code.ref}\` is not a ref: it starts with "-"`);
+    if (code.git.startsWith('-')) throw new TestCodeError(`test code URL \`${redactUrl(code.git)}\` starts with "-"`);
     const mirror = this.mirrorOf(code.git);
     const how = await this.sync(code.git, signal);
     let commit: string;
@@ -72,7 +90,7 @@ export class GitCache {
       throw new TestCodeError(`ref \`${code.ref}\` not found in ${redactUrl(code.git)}`);
     }
     await fs.rm(dest, { recursive: true, force: true });
-    await this.git(['clone', '--quiet', '--shared', '--no-checkout', mirror, dest], { signal }, `could not check out ${redactUrl(code.git)}`);
+    await this.git(['clone', '--quiet', '--shared', ...(options.dissociate ? ['--dissociate'] : []), '--no-checkout', '--', mirror, dest], { signal }, `could not check out ${redactUrl(code.git)}`);
     await this.git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', commit], { cwd: dest, signal }, `could not check out ${redactUrl(code.git)} at ${commit}`);
     return { dir: dest, commit, mirror: how, durationMs: Date.now() - started };
   }
@@ -114,7 +132,7 @@ export class GitCache {
         const part = `${mirror}.part-${process.pid}`;
         await fs.rm(part, { recursive: true, force: true });
         try {
-          await this.git(['clone', '--quiet', '--mirror', url, part], { signal }, `could not clone test code from ${redactUrl(url)}`);
+          await this.git(['clone', '--quiet', '--mirror', '--', url, part], { signal }, `could not clone test code from ${redactUrl(url)}`);
           await fs.rename(part, mirror);
         } finally {
           await fs.rm(part, { recursive: true, force: true });
@@ -137,7 +155,7 @@ export class GitCache {
           timeout: this.timeoutMs,
           killSignal: 'SIGKILL',
           maxBuffer: 16 * 1024 * 1024,
-          env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', SSH_ASKPASS: 'true', GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes' },
+          env: gitEnv(),
         },
         (err, stdout, stderr) => {
           if (!err) return resolve(stdout);

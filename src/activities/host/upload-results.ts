@@ -14,6 +14,7 @@ import { ArtifactSync } from './artifact-sync.js';
 import { LeaseRevokedError, LogSync } from './log-sync.js';
 import type { HostSteps } from './steps.js';
 import { collectTests } from './test-results.js';
+import { fitTests } from './tests-upload.js';
 
 /**
  * The final uploads of a job: the whole log, the per-test results, every result file.
@@ -23,14 +24,16 @@ import { collectTests } from './test-results.js';
 export async function finalUpload(deps: HostDeps, steps: HostSteps, run: JobRun, provisioned: ProvisionResult, heartbeat: (details: unknown) => void): Promise<UploadResultsResult> {
   const jobDir = path.dirname(provisioned.workDir);
   await steps.releaseAssets?.(run.jobId, provisioned.workDir);
-  const tests = await collectTests(jobDir, provisioned.resultsDir);
+  const tests = await collectTests(jobDir, provisioned.resultsDir, { maxBytes: deps.maxResultsBytes, maxTestcases: deps.maxTestcases }, deps.runnerUser);
+  // Too many to upload even with their messages cut: none (the job is aborted results-too-large).
+  const fitted = tests.length > 0 ? (() => { try { return fitTests(tests).tests; } catch { return []; } })() : [];
   await Promise.all([
     deps.api.reportProgress(run.jobId, run.leaseToken, { state: 'uploading' }),
     new LogSync(deps.api, run.jobId, run.leaseToken, path.join(jobDir, 'runner.log')).sync(),
-    tests.length > 0 ? deps.api.putTests(run.jobId, run.leaseToken, tests) : undefined,
+    fitted.length > 0 ? deps.api.putTests(run.jobId, run.leaseToken, fitted) : undefined,
   ]);
   // Whatever went up while the runner ran is skipped (same size and time).
-  const artifacts = new ArtifactSync(deps.api, run, jobDir, steps.prepare, deps.log);
+  const artifacts = new ArtifactSync(deps.api, run, jobDir, steps.prepare, deps.log, deps.runnerUser);
   await artifacts.sync({ final: true, onUploaded: (count) => heartbeat({ artifacts: count }) });
   const totals = await artifacts.totals();
   if (totals.savedBytes > 0) await deps.api.reportProgress(run.jobId, run.leaseToken, { savedBytes: totals.savedBytes });
@@ -41,6 +44,8 @@ export function createUploadResults(deps: HostDeps, steps: HostSteps = {}) {
   return async function uploadResults(input: { run: JobRun; provisioned: ProvisionResult; outcome?: RunTestsResult }): Promise<UploadResultsResult> {
     const { run, provisioned } = input;
     const ctx = Context.current();
+    // A large log or many artifacts take a while: heartbeat all along, not only per file.
+    const beat = setInterval(() => ctx.heartbeat(), 1_000);
     try {
       return await finalUpload(deps, steps, run, provisioned, (details) => ctx.heartbeat(details));
     } catch (err) {
@@ -51,6 +56,8 @@ export function createUploadResults(deps: HostDeps, steps: HostSteps = {}) {
         throw ApplicationFailure.create({ type: ErrorType.Upload, message: `upload refused: ${err.message}`, nonRetryable: true });
       }
       throw ApplicationFailure.create({ type: ErrorType.Upload, message: `upload failed: ${(err as Error).message}` });
+    } finally {
+      clearInterval(beat);
     }
   };
 }

@@ -241,8 +241,12 @@ export const listQuery = z.object({
   host: z.string().optional().describe('ran (or runs) on this host'),
   q: z.string().max(200).optional().describe('text in the id, name or job names'),
 });
+const byteCount = z.string().regex(/^\d{1,15}$/, 'must be a whole number of bytes').transform(Number);
 export const logQuery = z.object({
-  follow: z.enum(['1', 'true', '0', 'false']).optional().describe('1: follow live as Server-Sent Events (`log` chunks from the first byte, then `end`)'),
+  follow: z.enum(['1', 'true', '0', 'false']).optional().describe('1: follow live as Server-Sent Events (`start` with where it begins and the size so far, `log` chunks, then `end`)'),
+  start: byteCount.optional().describe('byte offset to begin at (default 0)'),
+  end: byteCount.optional().describe('byte offset to stop before (default: the end); not with follow'),
+  tail: byteCount.optional().describe('only the last this many bytes (before `end`), from the start of a line: how the job page shows a large log'),
   token: z.string().optional().describe('the bearer token, for EventSource: accepted only with follow=1'),
 });
 export const eventsQuery = z.object({ token: z.string().optional().describe('the bearer token, for EventSource') });

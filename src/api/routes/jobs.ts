@@ -1,8 +1,10 @@
 /**
  * @module Jobs: read one job (with its stored record: tests, artifacts), cancel it (the
- * whole chain it belongs to), read or follow its log (Server-Sent Events from the first
- * byte to the end), and fetch its artifacts.
+ * whole chain it belongs to), read or follow its log (a byte range, or its last bytes, as
+ * text; or Server-Sent Events from there on to the end), and fetch its artifacts.
  */
+import { once } from 'node:events';
+import type { Readable } from 'node:stream';
 import express, { Router, type Response } from 'express';
 import { batchRunWorkflowId, chainWorkflowId, submissionOfJob } from '../../domain/ids.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
@@ -13,7 +15,7 @@ import { acceptSubmission } from './submissions.js';
 import { authorize, principalOf, wantsFollow } from '../middleware.js';
 import { artifactHeaders, untrusted } from '../untrusted-content.js';
 import type { ResultStore } from '../store/result-store.js';
-import { jobIdParam, reasonBody, restartBody } from './api-schemas.js';
+import { jobIdParam, logQuery, reasonBody, restartBody } from './api-schemas.js';
 import { reconcileSubmission } from '../reconcile.js';
 import type { RouteDeps } from './deps.js';
 
@@ -113,20 +115,24 @@ export function jobRoutes(deps: RouteDeps): Router {
 
   r.get('/jobs/:id/log', authorize(tokens, 'read', { queryToken: wantsFollow }), deps.streams, async (req, res) => {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
+    const query = parseOr400(logQuery, req.query, 'query');
     if (!(await store.getSubmission(submissionOfJob(id)))) throw new HttpError(404, `no job ${id}`);
     // A log is what a runner printed: never let a browser take it for a page.
     untrusted(res);
+    const size = (await store.getJob(id))?.logBytes ?? 0;
+    const end = Math.min(query.end ?? size, size);
+    const start = query.tail !== undefined ? await lineStart(store, id, Math.max(0, end - query.tail), end) : Math.min(query.start ?? 0, end);
     if (wantsFollow(req)) {
-      await followLog(store, id, res);
+      await followLog(store, id, res, start);
       return;
     }
-    const record = await store.getJob(id);
     res.type('text/plain; charset=utf-8');
-    if (!record || record.logBytes === 0) {
+    res.set({ 'x-log-size': String(size), 'x-log-start': String(start), 'x-log-end': String(end) });
+    if (end <= start) {
       res.end();
       return;
     }
-    store.readLog(id, 0).on('error', () => res.end()).pipe(res);
+    await sendRange(store.readLog(id, start), end - start, res);
   });
 
   r.get('/jobs/:id/verdicts', authorize(tokens, 'read'), async (req, res) => {
@@ -175,11 +181,50 @@ export function artifactName(params: Record<string, unknown>): string {
   return Array.isArray(raw) ? raw.join('/') : String(raw);
 }
 
+/** Sends the first `bytes` bytes of a log stream (the store's reads go to the end of the log), then ends. */
+async function sendRange(stream: Readable, bytes: number, res: Response): Promise<void> {
+  let left = bytes;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      const part = chunk.length <= left ? chunk : chunk.subarray(0, left);
+      left -= part.length;
+      if (!res.write(part)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+      if (left <= 0 || res.destroyed) break;
+    }
+  } catch {
+    // the log went away, or the client did
+  } finally {
+    stream.destroy();
+    res.end();
+  }
+}
+
+/** The first line start at or after `from` (within 4 kB, before `end`): a tail never begins in the middle of a line or a character. */
+async function lineStart(store: ResultStore, id: string, from: number, end: number): Promise<number> {
+  if (from === 0) return 0;
+  const stream = store.readLog(id, from - 1);
+  let seen = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      const nl = chunk.subarray(0, Math.min(chunk.length, 4097 - seen)).indexOf(10);
+      if (nl !== -1) return Math.min(end, from - 1 + seen + nl + 1);
+      seen += chunk.length;
+      if (seen > 4096) break;
+    }
+  } catch {
+    // no log file yet
+  } finally {
+    stream.destroy();
+  }
+  return from;
+}
+
 /**
- * Streams a job's log as Server-Sent Events: everything stored so far, then every new
- * chunk as it arrives, then an `end` event once the job has ended and all is sent.
+ * Streams a job's log as Server-Sent Events: first a `start` event (where it begins, and
+ * the bytes stored so far), then everything stored from `start` on, then every new chunk
+ * as it arrives, then an `end` event once the job has ended and all is sent.
  */
-async function followLog(store: ResultStore, id: string, res: Response): Promise<void> {
+async function followLog(store: ResultStore, id: string, res: Response, start = 0): Promise<void> {
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
@@ -187,7 +232,8 @@ async function followLog(store: ResultStore, id: string, res: Response): Promise
     'x-accel-buffering': 'no',
   });
   res.write(': following\n\n');
-  let sent = 0;
+  res.write(`event: start\ndata: ${JSON.stringify({ start, size: (await store.getJob(id))?.logBytes ?? 0 })}\n\n`);
+  let sent = start;
   let sending = false;
   let again = false;
   let closed = false;

@@ -87,3 +87,15 @@ export async function api<T>(method: string, path: string, body?: unknown, conte
   if (res.status === 204) return undefined as T;
   return (await res.json()) as T;
 }
+
+/** A part of a job's log as text (GET /jobs/:id/log?…), with where it begins. */
+export async function logPart(jobId: string, query: string): Promise<{ text: string; start: number; end: number }> {
+  let res: Response;
+  try {
+    res = await fetch(`/api/v1/jobs/${jobId}/log?${query}`, { headers: { authorization: `Bearer ${token() ?? ''}` } });
+  } catch (err) {
+    throw new ApiError(0, `cannot reach the Testbay API: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!res.ok) throw new ApiError(res.status, (await res.text()) || res.statusText);
+  return { text: await res.text(), start: Number(res.headers.get('x-log-start') ?? 0), end: Number(res.headers.get('x-log-end') ?? 0) };
+}

@@ -1,8 +1,9 @@
 /**
  * @module One job attempt: its status (the result with the abort's cause, or why it
  * waits, or its progress), host, lineage, a link to its workflow in Temporal Web, cancel
- * and restart buttons, per-test results, screenshots, other artifacts, and the log,
- * followed live over Server-Sent Events from the first byte while the job runs.
+ * and restart buttons, per-test results, screenshots, other artifacts, and the log:
+ * its last LOG_TAIL_BYTES, followed live over Server-Sent Events while the job runs, with
+ * earlier parts loaded on demand (a 1 GB log never goes to the browser whole).
  */
 import type { JobView } from '../../../../domain/views.js';
 import type { ArtifactInfo, TestCaseResult } from '../../../store/result-store.js';
@@ -20,11 +21,14 @@ export interface JobDetails extends JobView {
   temporalWebUrl: string;
   submissionWebUrl: string;
 }
-import { api, blobUrl, eventStreamUrl } from '../api.js';
+import { api, blobUrl, eventStreamUrl, logPart } from '../api.js';
 import { debounce, fill, h, type Child } from '../dom.js';
 import { bytes, causeChip, duration, jobBadge, progressBar, RESULT_ICON, time, WAITING_ICON } from '../format.js';
 import { onLive } from '../live.js';
 import { act, errorBox, link, type Ctx, type Page } from '../page.js';
+
+/** How much of a log the page shows at first, and loads each time "earlier" is asked for. */
+const LOG_TAIL_BYTES = 256 * 1024;
 
 const artifactPath = (jobId: string, name: string) => `/jobs/${jobId}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`;
 
@@ -48,6 +52,26 @@ export function jobPage(ctx: Ctx, id: string): Page {
   const results = h('div', { class: 'job-results' });
   const logState = h('span', { class: 'log-state' }, 'connecting…');
   const logBox = h('pre', { class: 'log', id: 'log', tabindex: 0 });
+  /** where the text on the page begins in the log (0: all of it is shown) */
+  let shownFrom = 0;
+  const earlier = h('button', { type: 'button', class: 'small-link log-earlier', 'data-action': 'log-earlier', hidden: true }, 'load earlier');
+  const showEarlier = () => {
+    earlier.hidden = shownFrom === 0;
+    earlier.textContent = `load earlier (${bytes(shownFrom)} before)`;
+  };
+  earlier.addEventListener('click', () => {
+    earlier.disabled = true;
+    logPart(id, `end=${shownFrom}&tail=${LOG_TAIL_BYTES}`)
+      .then((part) => {
+        const height = logBox.scrollHeight;
+        logBox.prepend(part.text);
+        logBox.scrollTop += logBox.scrollHeight - height;
+        shownFrom = part.start;
+        showEarlier();
+      })
+      .catch((err: unknown) => ctx.notify(`could not load the log: ${err instanceof Error ? err.message : String(err)}`, 'error'))
+      .finally(() => (earlier.disabled = false));
+  });
   const rawLog = h('a', { href: '#', class: 'small-link', 'data-action': 'download-log' }, 'download');
   rawLog.addEventListener('click', (e) => {
     e.preventDefault();
@@ -59,6 +83,7 @@ export function jobPage(ctx: Ctx, id: string): Page {
     status,
     results,
     h('h2', null, 'Log ', logState, ' ', rawLog),
+    earlier,
     logBox,
   );
 
@@ -94,12 +119,18 @@ export function jobPage(ctx: Ctx, id: string): Page {
     if ((e.type === 'job' && e.id === id) || (e.type === 'submission' && e.id === submissionId) || e.type === 'lab') refresh();
   });
 
-  // The log: the server replays from the first byte on every (re)connect, so start afresh on open.
-  const source = new EventSource(eventStreamUrl(`/api/v1/jobs/${id}/log?follow=1`));
+  // The log: the server sends its tail on every (re)connect (a `start` event says where it
+  // begins), so start afresh then.
+  const source = new EventSource(eventStreamUrl(`/api/v1/jobs/${id}/log?follow=1&tail=${LOG_TAIL_BYTES}`));
   source.addEventListener('open', () => {
     logBox.textContent = '';
     logState.textContent = 'following live';
     logState.className = 'log-state following';
+  });
+  source.addEventListener('start', (e) => {
+    logBox.textContent = '';
+    shownFrom = (JSON.parse((e as MessageEvent<string>).data) as { start: number }).start;
+    showEarlier();
   });
   source.addEventListener('log', (e) => {
     const atBottom = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 8;

@@ -1,0 +1,62 @@
+/**
+ * What keeps a host's secrets from its children: a worker's token comes from a file only its
+ * owner can read (or the environment, then scrubbed), git and runners get environments of
+ * their own, and per-test results are cut to fit one upload.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runnerEnv } from '../../src/activities/host/runner-env.js';
+import { gitEnv } from '../../src/activities/host/test-code.js';
+import { fitTests } from '../../src/activities/host/tests-upload.js';
+import { takeToken } from '../../src/workers/token-source.js';
+
+describe('a worker\'s token', () => {
+  it('comes from a file only its owner can read, and every token variable leaves the environment', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'testbay-token-'));
+    const file = path.join(dir, 'host.token');
+    await fs.writeFile(file, 'secret-from-file-0123456789\n', { mode: 0o644 });
+    await fs.chmod(file, 0o644);
+    const env: NodeJS.ProcessEnv = { TESTBAY_HOST_TOKEN: 'from-env', TESTBAY_TOKENS: '[]', TESTBAY_CONTROL_TOKEN_FILE: '/x', PATH: '/bin' };
+    await expect(takeToken({ what: '--token-file', file, env })).rejects.toThrow(`--token-file ${file} is readable by others (mode 644): chmod 600 ${file}`);
+    expect(env).toEqual({ PATH: '/bin' });
+    await fs.chmod(file, 0o600);
+    expect(await takeToken({ what: '--token-file', file, env })).toBe('secret-from-file-0123456789');
+    // Existing deployments: the variable's value, scrubbed all the same.
+    const old: NodeJS.ProcessEnv = { TESTBAY_HOST_TOKEN: 'from-env' };
+    expect(await takeToken({ what: 'x', fromEnv: old.TESTBAY_HOST_TOKEN, env: old })).toBe('from-env');
+    expect(old).toEqual({});
+  });
+});
+
+describe('what a host\'s children get of its environment', () => {
+  const host = { PATH: '/usr/bin', HOME: '/root', TESTBAY_HOST_TOKEN: 't', TESTBAY_TOKENS: '[]', TEMPORAL_API_KEY: 'k', SSH_AUTH_SOCK: '/run/agent', AWS_SECRET_ACCESS_KEY: 's' };
+
+  it('git: its own few variables, no token', () => {
+    const env = gitEnv(host);
+    expect(Object.keys(env).sort()).toEqual(['GIT_ASKPASS', 'GIT_SSH_COMMAND', 'GIT_TERMINAL_PROMPT', 'HOME', 'PATH', 'SSH_ASKPASS', 'SSH_AUTH_SOCK']);
+  });
+
+  it('a runner of another user: that user\'s identity and home, no token', () => {
+    const run = { jobId: 's1.1', jobName: 'j', submissionId: 's1', hostId: 'h1', attempt: 1, leaseToken: 'lease', runner: { command: ['x'] }, settings: {}, timeoutMs: 1, provisionTimeoutMs: 1, assets: [] };
+    const user = { name: 'testbay-runner', uid: 999, gid: 999, separate: true };
+    const env = runnerEnv(run, { workDir: '/w/work', resultsDir: '/w/results' }, [], user, host);
+    expect(env).toMatchObject({ HOME: '/w/work', USER: 'testbay-runner', LOGNAME: 'testbay-runner' });
+    expect(JSON.stringify(env)).not.toMatch(/TOKEN|API_KEY|SECRET|lease/);
+  });
+});
+
+describe('per-test results for one upload', () => {
+  it('are sent as they are when they fit, and with their messages cut to one length, saying so, when they do not', () => {
+    const small = [{ name: 'a', status: 'passed' as const, message: 'ok' }];
+    expect(fitTests(small, 1000)).toEqual({ tests: small, bytes: JSON.stringify({ tests: small }).length });
+    const many = Array.from({ length: 100 }, (_, i) => ({ name: `t${i}`, status: 'failed' as const, message: 'é'.repeat(900) }));
+    const fitted = fitTests(many, 50_000);
+    expect(fitted.bytes).toBeLessThanOrEqual(50_000);
+    expect(Buffer.byteLength(JSON.stringify({ tests: fitted.tests }))).toBe(fitted.bytes);
+    expect(fitted.tests).toHaveLength(100);
+    expect(fitted.tests[0]!.message).toMatch(/^é+ … \[cut by testbay: \d+ of 900 characters kept so the results fit one upload\]$/);
+    expect(() => fitTests(many, 500)).toThrow(/even without their messages/);
+  });
+});
