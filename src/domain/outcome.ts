@@ -87,6 +87,15 @@ export function hostFaultOf(result: JobResult): HostFault {
   }
 }
 
+/**
+ * Whether an abort re-schedules its recipe set on other hosts: not when no host is left,
+ * not for an unexpected error (most likely a Testbay bug), and not when the job's own
+ * results were too large (any other host would refuse them too).
+ */
+export function isRescheduled(result: JobResult): boolean {
+  return result.kind === 'aborted' && result.cause !== AbortCause.NoHostLeft && result.cause !== AbortCause.Internal && result.cause !== AbortCause.ResultsTooLarge;
+}
+
 /** Per-test counts read from the runner's JUnit XML or TAP output. */
 export interface TestSummary {
   total: number;

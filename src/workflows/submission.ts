@@ -20,7 +20,7 @@ import type { ControlActivities } from '../activities/control/index.js';
 import { batchRunWorkflowId, CONTROL_TASK_QUEUE, jobId, recipeSetWorkflowId } from '../domain/ids.js';
 import type { Submission } from '../domain/job.js';
 import type { RunConfig } from '../domain/job-run.js';
-import { AbortCause, worstOf, type JobResult } from '../domain/outcome.js';
+import { AbortCause, isRescheduled, worstOf, type JobResult } from '../domain/outcome.js';
 import { initialJobNumbers, type Plan, type PlanBatchRun, type PlanRecipeSet } from '../domain/plan.js';
 import type { RestartHistory } from '../domain/restart.js';
 import { finalResults, latestAttempts, type BatchRunView, type JobView, type RecipeSetView, type SubmissionView } from '../domain/views.js';
@@ -222,9 +222,18 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
       }
       finish(setView, result.results, result.hosts);
       const setJobs = setView.jobIds.map((id) => jobs.find((j) => j.id === id)!);
-      const aborted = setJobs.filter((j) => j.result?.kind === 'aborted' && j.result.cause !== AbortCause.NoHostLeft && j.result.cause !== AbortCause.Internal);
+      const aborted = setJobs.filter((j) => j.result !== undefined && isRescheduled(j.result));
       if (cancelAll !== undefined) break;
       const retriesLeft = attempt <= maxRetries;
+      // Results too large come from the job itself: another host would refuse them too.
+      const tooLarge = setJobs.filter((j) => j.result?.kind === 'aborted' && j.result.cause === AbortCause.ResultsTooLarge);
+      if (tooLarge.length > 0) {
+        if (retriesLeft) {
+          setView.notRetried = `not re-scheduled: ${names(tooLarge)} wrote more results than a host takes (results-too-large), which another host would refuse too`;
+          noteOnAborted(setView, setView.notRetried);
+        }
+        break;
+      }
       if (aborted.length === 0) {
         const internal = setJobs.filter((j) => j.result?.kind === 'aborted' && j.result.cause === AbortCause.Internal);
         if (retriesLeft && internal.length > 0) {

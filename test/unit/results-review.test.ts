@@ -86,7 +86,7 @@ describe('rerun what failed', () => {
   });
   if (!parsed.ok) throw new Error('bad spec');
   const view = (results: Record<string, string>): { jobs: JobView[] } => ({
-    jobs: Object.entries(results).map(([name, kind], i) => ({ id: `s.${i}`, name, setNumber: 1, attempt: 1, workerClass: 'local', state: 'done', result: { kind, reason: 'r' } as JobView['result'] })),
+    jobs: Object.entries(results).map(([name, kind], i) => ({ id: `s.${i}`, name, setNumber: 1, attempt: 1, workerClass: 'local', state: 'done', result: { kind, reason: 'r' } as NonNullable<JobView['result']> })),
   });
   it('reruns failed, aborted and skipped jobs with the chain before them and their partners; passed parents are not rerun', () => {
     const again = selectFailedRerun(parsed.submission, view({ install: 'passed', desktop: 'failed', server: 'aborted', client: 'passed', report: 'skipped', fine: 'passed' }))!;
