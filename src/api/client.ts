@@ -4,7 +4,7 @@
  * an unreachable server is its own error so the CLI can exit 4.
  */
 import type { Readable } from 'node:stream';
-import type { OpenJobRequest, TestCaseResult, JobRecord, ArtifactInfo, SubmissionSummary, SubmissionRecord, BatchVerdict } from './store/result-store.js';
+import type { RetentionPolicy, RetentionReport, OpenJobRequest, TestCaseResult, JobRecord, ArtifactInfo, SubmissionSummary, SubmissionRecord, BatchVerdict } from './store/result-store.js';
 import type { Progress } from '../domain/job-run.js';
 import type { JobResult } from '../domain/outcome.js';
 import type { SpecIssue } from '../domain/parse-spec.js';
@@ -113,6 +113,10 @@ export class TestbayClient {
   submissions(query: Record<string, string> = {}): Promise<{ submissions: SubmissionSummary[] }> {
     const qs = new URLSearchParams(query).toString();
     return this.json('GET', `/submissions${qs ? `?${qs}` : ''}`);
+  }
+  /** Marks a submission to keep beyond retention (or, with false, unmarks it). */
+  keep(id: string, keep = true): Promise<{ id: string; keep: boolean }> {
+    return this.json('POST', `/submissions/${encodeURIComponent(id)}/keep`, { keep });
   }
   cancelSubmission(id: string, reason?: string): Promise<unknown> {
     return this.json('POST', `/submissions/${encodeURIComponent(id)}/cancel`, reason ? { reason } : {});
@@ -251,5 +255,9 @@ export class TestbayClient {
   }
   recordSubmission(view: SubmissionView): Promise<void> {
     return this.json('PUT', `/internal/submissions/${encodeURIComponent(view.id)}`, view);
+  }
+  /** One retention pass (the control worker's, for the testbay-retention schedule). */
+  applyRetention(): Promise<RetentionReport & { policy: RetentionPolicy }> {
+    return this.json('POST', '/internal/retention', {});
   }
 }

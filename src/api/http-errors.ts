@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { fromZod, type SpecIssue } from '../domain/parse-spec.js';
 import type { Logger } from '../logger.js';
 import { StoreError } from './store/result-store.js';
+import { isDiskFull, isUnavailable } from './store/sql/db.js';
 
 export class HttpError extends Error {
   constructor(
@@ -47,12 +48,18 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       res.status(400).json({ error: 'invalid request', issues: fromZod(err) });
       return;
     }
-    const e = err as { type?: string; status?: number; message?: string; code?: string };
-    if (e.code === 'ENOSPC' || e.code === 'EDQUOT') {
+    const e = err as { type?: string; status?: number; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.code === 'ENOSPC' || e.code === 'EDQUOT' || isDiskFull(err)) {
       // Nothing accepted is lost: writes are atomic or resumable (a log from the stored
       // offset), so the sender keeps its data and tries again later.
       log.warn('result store is full', { error: e.message });
       res.status(507).json({ error: `result store is full (${e.code}): try again once space is freed` });
+      return;
+    }
+    if (isUnavailable(err) || (e.$metadata?.httpStatusCode ?? 0) >= 500) {
+      // The database or the object store is down: nothing was written, the sender tries again.
+      log.warn('result store unavailable', { error: e.message ?? String(err) });
+      res.status(503).json({ error: `result store unavailable (${e.code ?? e.message ?? 'no answer'}): try again later` });
       return;
     }
     if (e.type === 'entity.too.large') {

@@ -56,6 +56,7 @@ export async function liveSubmissionView(deps: ViewDeps, id: string): Promise<Su
     ...(batchRuns ? { batchRuns } : {}),
     ...(record.restartOf ? { restartOf: record.restartOf } : {}),
     ...(record.restartedAs ? { restartedAs: record.restartedAs } : {}),
+    ...(record.keep ? { keep: true } : {}),
   };
 }
 

@@ -2,11 +2,11 @@
  * @module Request guards: bearer-token authentication with role checks, and the lease
  * check that lets a host write only to a job it currently holds a lease on.
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import { JOB_ID_PATTERN } from '../domain/ids.js';
 import { PERMISSIONS, type Permission, type Principal, type TokenRegistry } from './auth.js';
 import { HttpError } from './http-errors.js';
+import { sameToken } from './store/lease-token.js';
 import type { JobRecord, ResultStore } from './store/result-store.js';
 
 export const LEASE_HEADER = 'x-testbay-lease';
@@ -16,6 +16,10 @@ export function principalOf(res: Response): Principal {
 }
 export function leasedJobOf(res: Response): JobRecord {
   return res.locals.job as JobRecord;
+}
+/** The lease token the request carried (checked by requireLease). */
+export function leaseOf(res: Response): string {
+  return res.locals.lease as string;
 }
 
 export interface AuthorizeOptions {
@@ -53,16 +57,15 @@ export const wantsFollow = (req: Request): boolean => req.query.follow === '1' |
 
 /** Compares two secrets in constant time (for equal lengths; a length differs at once). */
 export function sameSecret(given: string, known: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(known);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return sameToken(given, known);
 }
 
 /**
  * The job must be open, not ended, leased under the given token, and (for a bound host
  * token) to this host. A job the caller does not hold gets one answer, whether it does
  * not exist, is another host's, or is leased under another token: nothing tells a host
- * which job ids exist.
+ * which job ids exist. A quick refusal; the store checks token and seal again in the
+ * statement or transaction that writes.
  */
 export function requireLease(store: ResultStore): RequestHandler {
   return async (req, res, next) => {
@@ -75,6 +78,7 @@ export function requireLease(store: ResultStore): RequestHandler {
     if (!holds) throw new HttpError(409, `lease revoked: no lease of job ${id} is held with this token`);
     if (job.sealed) throw new HttpError(409, `lease revoked: job ${id} has ended (${job.result?.kind ?? 'done'})`);
     res.locals.job = job;
+    res.locals.lease = token;
     next();
   };
 }

@@ -1,6 +1,6 @@
 /**
- * @module `testbay server`: opens the result store, loads tokens, connects to Temporal
- * lazily (the API answers even while Temporal starts) and listens.
+ * @module `testbay server`: opens the result store (migrating its schema), loads tokens,
+ * connects to Temporal lazily (the API answers even while Temporal starts) and listens.
  */
 import type { Server } from 'node:http';
 import type { Client } from '@temporalio/client';
@@ -11,22 +11,23 @@ import { connectClient } from '../temporal/connection.js';
 import { createApp } from './app.js';
 import { streamLimit, wantsFollow } from './middleware.js';
 import { TokenRegistry } from './auth.js';
-import { FsResultStore } from './store/fs-store.js';
 import { SubmissionRate } from './quotas.js';
+import { openResultStore } from './store/open-store.js';
+import type { ResultStore } from './store/result-store.js';
 import { TaskFailureReports } from './task-failure-reports.js';
 import { TemporalGateway } from './temporal-gateway.js';
-import path from 'node:path';
 
 export interface RunningServer {
   server: Server;
   url: string;
+  store: ResultStore;
   close(): Promise<void>;
 }
 
 export async function startServer(config: Config, log: Logger, port = config.api.port): Promise<RunningServer> {
   const payloadKey = loadPayloadKey({ file: config.payloadKeyFile });
-  const store = await FsResultStore.open(path.join(config.dataDir, 'results'));
   const tokens = await TokenRegistry.load(config.api.tokensJson, tokensFile(config.dataDir));
+  const store = await openResultStore(config, log.child('store'));
   let client: Promise<Client> | undefined;
   const getClient = () => {
     client ??= connectClient(config.temporal).catch((err: unknown) => {
@@ -38,6 +39,7 @@ export async function startServer(config: Config, log: Logger, port = config.api
   const gateway = new TemporalGateway(getClient, config.run);
   const app = createApp({
     store,
+    retention: config.store.retention,
     gateway,
     tokens,
     runConfig: config.run,
@@ -55,6 +57,9 @@ export async function startServer(config: Config, log: Logger, port = config.api
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(port, config.api.bind, () => resolve(s));
     s.once('error', reject);
+  }).catch(async (err: unknown) => {
+    await store.close();
+    throw err;
   });
   // A client that sends its headers slowly (or never) is cut off; so is a crowd.
   server.headersTimeout = config.api.headersTimeoutMs;
@@ -66,9 +71,11 @@ export async function startServer(config: Config, log: Logger, port = config.api
   return {
     server,
     url,
+    store,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await store.close();
       if (client) await (await client.catch(() => undefined))?.connection.close();
     },
   };

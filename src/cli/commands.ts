@@ -24,7 +24,11 @@ Lab processes
   control                      the control worker (workflows, scheduler)
   host --id ID --class CLASS [--class …] [--cap key=value …] [--work-dir DIR] [--runner-path DIR …]
                                a lab host: runs jobs leased to it
-  setup [--create] [--payload-key]   register Testbay's search attributes on the Temporal namespace; --payload-key makes the key secrets are sealed with
+  setup [--create] [--import-folder DIR] [--payload-key]
+                               migrate the result store's schema, import a previous version's folder
+                               store (<data dir>/results), register the search attributes on the
+                               Temporal namespace and the daily testbay-retention schedule;
+                               --payload-key makes the key secrets are sealed with (once per lab)
 
 Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data dir)
   submit FILE [--watch] [--json]   submit a job spec (YAML or JSON); prints the submission id first
@@ -32,6 +36,7 @@ Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data
   status [ID] [--json]             a submission's jobs, or a table of recent submissions
          [--state running|done] [--result R] [--host H] [-q TEXT] [--limit N]
   cancel ID [--reason TEXT]        cancel a submission, or the chain of a job id (<submission>.<n>)
+  keep ID [--off] [--json]         keep a submission beyond the result store's retention (--off: unmark it)
   restart JOB_ID [--no-children] [--watch] [--json]
                                    re-run a finished job (with its chain ancestors and, unless
                                    --no-children, the jobs that depend on it) as a new submission
@@ -130,6 +135,16 @@ const cancel: Command = async (args) => {
   return 0;
 };
 
+const keep: Command = async (args) => {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { off: { type: 'boolean' }, json: { type: 'boolean' } } });
+  const id = positionals[0];
+  if (!id || positionals.length > 1 || id.includes('.')) throw new UsageError('usage: testbay keep SUBMISSION_ID [--off] [--json]');
+  const kept = await clientFor(loadConfig()).keep(id, values.off !== true);
+  if (values.json) json(kept);
+  else process.stdout.write(kept.keep ? `${id}: kept until unmarked (testbay keep ${id} --off)\n` : `${id}: no longer kept; retention applies\n`);
+  return 0;
+};
+
 const restart: Command = async (args) => {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'no-children': { type: 'boolean' }, watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' } } });
   const id = positionals[0];
@@ -218,6 +233,7 @@ export const commands: Record<string, Command> = {
   submit,
   status,
   cancel,
+  keep,
   logs,
   hosts,
   maintenance,

@@ -12,7 +12,13 @@ import { HOST_ID_PATTERN } from '../domain/ids.js';
 import { loggerFor } from '../logger.js';
 import { connectClient, connectTemporal, connectWorker } from '../temporal/connection.js';
 import { ensureNamespace } from '../temporal/namespace.js';
+import { Client } from '@temporalio/client';
 import { startServer } from '../api/server.js';
+import { importFolder, type ImportReport } from '../api/store/import-folder.js';
+import { checkObjectStore, objectStoreOf, openDatabase } from '../api/store/open-store.js';
+import { SqlResultStore } from '../api/store/sql-store.js';
+import { migrate } from '../api/store/sql/migrations.js';
+import { RETENTION_SCHEDULE_ID } from '../domain/ids.js';
 import { loadPayloadKey } from '../sealing.js';
 import { createControlWorker, ensureScheduler } from '../workers/control.js';
 import { HostConfigError, loadHostConfigFile, mergeHostConfig } from '../activities/host/host-config.js';
@@ -176,16 +182,41 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
 }
 
 export async function runSetup(config: Config, args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { create: { type: 'boolean' }, 'retention-hours': { type: 'string' }, 'payload-key': { type: 'boolean' } } });
+  const { values } = parseArgs({ args, options: { create: { type: 'boolean' }, 'retention-hours': { type: 'string' }, 'import-folder': { type: 'string' }, 'payload-key': { type: 'boolean' }, json: { type: 'boolean' } } });
+  const say = (text: string) => {
+    if (!values.json) process.stdout.write(`${text}\n`);
+  };
   if (values['payload-key']) {
     // The key the API servers and hosts share: made once here, then copied to each of them.
     loadPayloadKey({ file: config.payloadKeyFile, create: true });
-    process.stdout.write(`payload key in ${config.payloadKeyFile} (mode 0600): copy it to every API server and host, or give it to them as TESTBAY_PAYLOAD_KEY\n`);
+    say(`payload key in ${config.payloadKeyFile} (mode 0600): copy it to every API server and host, or give it to them as TESTBAY_PAYLOAD_KEY`);
+  }
+  const log = loggerFor(config, 'setup');
+  // The result store first: its schema, and what an earlier version left in a folder.
+  const { db, release } = await openDatabase(config.store, log);
+  let imported: ImportReport | undefined;
+  try {
+    const applied = await migrate(db);
+    say(applied.length > 0 ? `result store: applied migrations ${applied.join(', ')}` : 'result store: schema up to date');
+    if (values['import-folder']) {
+      const objects = objectStoreOf(config.store);
+      await checkObjectStore(config.store, objects);
+      const store = await SqlResultStore.open(db, objects, log, { sweepMs: 0 });
+      imported = await importFolder(store, path.resolve(values['import-folder']), log);
+      say(`imported ${imported.submissions} submissions, ${imported.jobs} jobs, ${imported.logs} logs, ${imported.artifacts} artifacts, ${imported.verdictParts} verdict parts and ${imported.lateReports} late reports from ${values['import-folder']} (${imported.present} already there${imported.skipped.length ? `; skipped ${imported.skipped.length}: ${imported.skipped.slice(0, 5).join(', ')}${imported.skipped.length > 5 ? ', …' : ''}` : ''})`);
+      objects.close?.();
+    }
+  } finally {
+    await db.close();
+    await release();
   }
   const connection = await connectTemporal(config.temporal);
   const retentionHours = values['retention-hours'] ? Number(values['retention-hours']) : undefined;
   await ensureNamespace(connection, config.temporal.namespace, { create: values.create === true, ...(retentionHours ? { retentionHours } : {}) });
-  process.stdout.write(`namespace ${config.temporal.namespace} on ${config.temporal.address} is ready for Testbay\n`);
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  await ensureSchedules(client, config);
+  say(`namespace ${config.temporal.namespace} on ${config.temporal.address} is ready for Testbay (schedule ${RETENTION_SCHEDULE_ID} in place)`);
+  if (values.json) process.stdout.write(`${JSON.stringify({ namespace: config.temporal.namespace, schedule: RETENTION_SCHEDULE_ID, ...(imported ? { imported } : {}) }, null, 2)}\n`);
   await connection.close();
   return 0;
 }

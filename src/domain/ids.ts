@@ -6,6 +6,8 @@
 
 export const CONTROL_TASK_QUEUE = 'testbay-control';
 export const SCHEDULER_WORKFLOW_ID = 'testbay-scheduler';
+/** the Temporal Schedule of the result store's daily cleanup */
+export const RETENTION_SCHEDULE_ID = 'testbay-retention';
 
 /** A host's own task queue: only that host's worker polls it. */
 export const hostTaskQueue = (hostId: string) => `host/${hostId}`;

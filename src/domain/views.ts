@@ -93,6 +93,8 @@ export interface SubmissionView {
   restartOf?: { submissionId: string; jobId: string };
   /** submissions that re-ran jobs of this one */
   restartedAs?: string[];
+  /** kept beyond the result store's retention until unmarked */
+  keep?: boolean;
 }
 
 /** The latest attempt of each job name: what a submission's result is made of. */

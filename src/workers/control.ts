@@ -58,3 +58,4 @@ export async function ensureScheduler(client: Client, config: Config): Promise<v
     signalArgs: [config.scheduler],
   });
 }
+

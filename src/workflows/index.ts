@@ -7,3 +7,4 @@ export { chainWorkflow } from './chain.js';
 export { schedulerWorkflow } from './scheduler.js';
 export { batchRunWorkflow } from './batch-run.js';
 export { reconcileWorkflow } from './reconcile.js';
+export { retentionWorkflow } from './retention.js';

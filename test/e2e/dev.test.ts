@@ -38,13 +38,14 @@ describe('testbay dev', () => {
     const ui = await fetch(`http://127.0.0.1:${env.TESTBAY_TEMPORAL_UI_PORT}/`);
     expect(ui.status).toBe(200);
     await expect(fs.stat(path.join(dataDir, 'temporal.db'))).resolves.toBeTruthy();
-    // What the lab keeps is its user's alone: the data dir, the Temporal db, tokens, keys, results.
+    // What the lab keeps is its user's alone: the data dir, the Temporal db, tokens, keys, the result store.
     const mode = async (p: string) => ((await fs.stat(path.join(dataDir, p))).mode & 0o777).toString(8);
     // As root its runners run as testbay-runner, which must reach its job dirs below the data
     // dir: traversable then, never listable (0711); everything in it stays private.
     expect(await mode('.')).toBe(process.getuid?.() === 0 ? '711' : '700');
     for (const f of ['temporal.db', 'tokens.json', 'lab.json', 'payload.key']) expect(`${f} ${await mode(f)}`).toBe(`${f} 600`);
-    expect(await mode('results')).toBe('700');
+    expect(await mode('db')).toBe('700');
+    expect(await mode('objects')).toBe('700');
     // The dashboard link is a one-time code, never the operator token itself.
     const operator = (JSON.parse(await fs.readFile(path.join(dataDir, 'lab.json'), 'utf8')) as { tokens: { operate: string } }).tokens.operate;
     expect(output.includes(operator)).toBe(false);

@@ -47,7 +47,7 @@ interface RouterLayer {
 /** Every route the express app registers, as `method path` in OpenAPI's notation. */
 function registeredRoutes(): string[] {
   // The app is only built, never served: the routes need no working store or Temporal.
-  const deps = { store: { onChange: () => () => undefined }, streams: (_req: unknown, _res: unknown, next: () => void) => next(), log: createLogger('test', 'error', () => undefined) } as unknown as RouteDeps;
+  const deps = { store: { subscribe: () => () => undefined }, streams: (_req: unknown, _res: unknown, next: () => void) => next(), log: createLogger('test', 'error', () => undefined) } as unknown as RouteDeps;
   const app = createApp(deps) as unknown as { router: { stack: RouterLayer[] } };
   const found: string[] = [];
   const walk = (stack: RouterLayer[], prefix: string) => {

@@ -56,7 +56,7 @@ async function leasedJob(name: string): Promise<{ submissionId: string; jobId: s
   const { id, jobs } = await lab.submit({ jobs: [osTest(name, { HANG_MODULE: 'login' }, { workerClass: 'secure' })] });
   const jobId = jobs[0]!.id;
   await waitFor(`${name} to run`, async () => (await lab.api.job(jobId)).state === 'running', 30_000);
-  const record = JSON.parse(await fs.readFile(path.join(lab.dir, 'results', 'jobs', jobId, 'job.json'), 'utf8')) as { leaseToken: string };
+  const record = (await lab.store.getJob(jobId))!;
   return { submissionId: id, jobId, lease: record.leaseToken };
 }
 
@@ -110,8 +110,9 @@ describe('security', () => {
       const res = await put(bad);
       expect([400, 404], `artifact name ${bad}: ${res.status}`).toContain(res.status);
     }
-    await expect(fs.access(path.join(lab.dir, 'results', 'escape'))).rejects.toThrow();
-    await expect(fs.access(path.join(lab.dir, 'results', 'jobs', 'escape'))).rejects.toThrow();
+    await expect(fs.access(path.join(lab.dir, 'escape'))).rejects.toThrow();
+    await expect(fs.access(path.join(lab.dir, 'objects', 'escape'))).rejects.toThrow();
+    await expect(fs.access(path.join(lab.dir, 'objects', 'jobs', 'escape'))).rejects.toThrow();
     // Bodies above each route's limit.
     const before = (await lab.api.submissions({ limit: '500' })).submissions.length;
     const seventeenMb = Buffer.alloc(17 * 1024 * 1024, 0x61).toString();

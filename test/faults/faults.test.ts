@@ -18,7 +18,7 @@ import { latestAttempts } from '../../src/domain/views.js';
 import { osTest, TestLab, waitFor } from '../helpers/lab.js';
 
 const MODULES = ['boot', 'install', 'configure', 'login', 'desktop', 'shutdown'];
-/** The result store's disk: small, so a test can fill it. */
+/** The object store's disk (the lab's `objects` folder): small, so a test can fill it. */
 const STORE_DISK_BYTES = 64 * 1024 * 1024;
 
 /** Can this process mount a tmpfs? Tried for real: root in a container may lack the right. */
@@ -53,7 +53,7 @@ beforeAll(async () => {
     env: { TESTBAY_HEARTBEAT_TIMEOUT_MS: '8000', TESTBAY_HEARTBEAT_THROTTLE_MS: '500', TESTBAY_BROKEN_AFTER_ABORTS: '100' },
     prepare: async (dir) => {
       if (!mountable) return;
-      storeDisk = path.join(dir, 'results');
+      storeDisk = path.join(dir, 'objects');
       await fs.mkdir(storeDisk, { recursive: true });
       execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${STORE_DISK_BYTES}`, 'tmpfs', storeDisk]);
       const disk = storeDisk;
@@ -248,7 +248,7 @@ describe('faults injected into a running lab', () => {
     expect((await lab.waitForSubmission(id, 60_000)).result).toBe('passed');
   });
 
-  it.skipIf(!mountable && !mustRunAll)('a full result disk: uploads are refused with 507 and resume once space is freed, losing nothing', async () => {
+  it.skipIf(!mountable && !mustRunAll)('a full object store disk: uploads are refused with 507 and resume once space is freed, losing nothing', async () => {
     if (!mountable) throw new Error('the full-disk fault needs root and tmpfs mounts (mount -t tmpfs); run CI as root with CAP_SYS_ADMIN');
     const { id } = await lab.submit(workload('disk', 700));
     const job = await runningJob(id, 'disk-a');

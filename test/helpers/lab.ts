@@ -15,6 +15,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { newToken, type TokenEntry } from '../../src/api/auth.js';
 import { TestbayClient, type SubmitResponse } from '../../src/api/client.js';
 import { startServer, type RunningServer } from '../../src/api/server.js';
+import type { ResultStore } from '../../src/api/store/result-store.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { SubmissionInput } from '../../src/domain/spec.js';
 import type { SubmissionView } from '../../src/domain/views.js';
@@ -24,9 +25,11 @@ import { startDevServer, type DevServer } from '../../src/temporal/dev-server.js
 import { ensureNamespace } from '../../src/temporal/namespace.js';
 import { createControlWorker, ensureScheduler } from '../../src/workers/control.js';
 import { ensureSchedules, RECONCILE_SCHEDULE_ID } from '../../src/workers/schedules.js';
+import { RETENTION_SCHEDULE_ID } from '../../src/domain/ids.js';
 import { installSdkLogger } from '../../src/workers/sdk-logger.js';
 import { PayloadKey, payloadKeyFile } from '../../src/sealing.js';
 import { freePort } from './ports.js';
+import { seedEmbedded, testDatabase } from './store-engines.js';
 import { newFailures, unwatchTaskFailures, watchControlMetrics } from './task-failure-guard.js';
 import { reapStaleRunners } from '../../src/activities/host/reaper.js';
 import { writeTokenFile } from '../../src/workers/token-source.js';
@@ -59,6 +62,11 @@ export interface LabOptions {
    * it returns is called when the lab has stopped, before the dir is removed
    */
   prepare?: (dir: string) => Promise<(() => Promise<void>) | void>;
+  /**
+   * the result store's engine: the embedded PGlite in the lab dir (default, as `npm start`),
+   * or a database of its own on the run's PostgreSQL server (its objects stay in the lab dir)
+   */
+  engine?: 'pglite' | 'postgres';
   /** outside vitest (benchmarks): where Temporal runs, the workflow bundle, where logs go */
   temporalAddress?: string;
   workflowBundlePath?: string;
@@ -157,8 +165,10 @@ export class TestLab {
     ];
     const namespace = `test-${id}`;
     const address = run.temporalAddress;
+    const store = options.engine === 'postgres' ? { TESTBAY_DATABASE_URL: await testDatabase() } : (await seedEmbedded(dir), {});
     const base: Record<string, string> = {
       ...TEST_ENV,
+      ...store,
       ...options.env,
       TESTBAY_DATA_DIR: dir,
       TESTBAY_TOKENS: JSON.stringify(entries),
@@ -266,6 +276,12 @@ export class TestLab {
 
   tokenFile(name: 'host' | 'control'): string {
     return path.join(this.dir, 'secrets', `${name}.token`);
+  }
+
+  /** The result store of the API in this process (not with separateProcesses). */
+  get store(): ResultStore {
+    if (!this.server) throw new Error('the API runs in a process of its own: ask it over HTTP');
+    return this.server.store;
   }
 
   workDirOf(hostId: string): string {
@@ -387,6 +403,7 @@ export class TestLab {
     const failures = await newFailures();
     // The lab's schedules would go on starting workflows nobody runs.
     await this.temporal.schedule.getHandle(RECONCILE_SCHEDULE_ID).delete().catch(() => undefined);
+    await this.temporal.schedule.getHandle(RETENTION_SCHEDULE_ID).delete().catch(() => undefined);
     unwatchTaskFailures(`the control worker of lab ${this.name}`);
     // Hosts go first; a killed host leaves its runners behind (like a dead machine would):
     // whatever a test left running is reaped from the hosts' records, nothing outlives the lab.

@@ -18,6 +18,9 @@ let lab: TestLab;
 beforeAll(async () => {
   lab = await TestLab.start({
     name: 'batch',
+    // The store on PostgreSQL, out of this process: the embedded one runs in the API's
+    // thread (here the test's), and a killer polling every 30 ms must not wait for it.
+    engine: 'postgres',
     hosts: HOSTS.map((id) => ({ id, caps: { slot: id } })),
     env: { TESTBAY_BATCH_SHARD_TESTS: '20' },
   });

@@ -46,7 +46,7 @@ describe('while a job runs, its host', () => {
   it('records the bytes PNG optimisation saved for a finished job', async () => {
     const { id, jobs } = await lab.submit({ jobs: [osTest('shots', {}, on('u1'))] });
     expect((await lab.waitForSubmission(id)).result).toBe('passed');
-    const record = JSON.parse(await fs.readFile(path.join(lab.dir, 'results', 'jobs', jobs[0]!.id, 'job.json'), 'utf8')) as { savedBytes?: number; artifacts: { name: string; sizeBytes: number }[] };
+    const record = (await lab.store.getJob(jobs[0]!.id))!;
     const onHost = await Promise.all(['boot', 'install', 'login'].map((m) => fs.stat(path.join(lab.workDirOf('u1'), 'jobs', jobs[0]!.id, 'results', 'screenshots', `${m}.png`))));
     const sent = record.artifacts.filter((a) => a.name.endsWith('.png')).reduce((s, a) => s + a.sizeBytes, 0);
     expect(record.savedBytes).toBe(onHost.reduce((s, f) => s + f.size, 0) - sent);

@@ -9,6 +9,8 @@
  * - a batch run's name in a path cannot leave the data dir (400);
  * - nobody, the control token included, overwrites a finished submission's final view.
  */
+import type { SqlResultStore } from '../../src/api/store/sql-store.js';
+import { bytes } from '../../src/api/store/sql/db.js';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,18 +54,24 @@ async function temporalText(submissionId: string): Promise<string> {
 }
 
 /** Every file of the lab's result store, as text. */
+/** Everything the result store holds, as text: every row of every table, and every object. */
 async function storeText(): Promise<string> {
-  const root = path.join(lab.dir, 'results');
-  const files = (await fs.readdir(root, { recursive: true, withFileTypes: true })).filter((d) => d.isFile());
+  const { db } = lab.store as SqlResultStore;
+  const tables = ['submissions', 'jobs', 'log_chunks', 'artifacts', 'batch_tests', 'batch_verdicts', 'late_reports'];
+  const rows = await Promise.all(tables.map((t) => db.query<{ row: string }>(`SELECT to_jsonb(t)::text AS row FROM ${t} t`)));
+  // bytea rows come out as hex: decode the log chunks too.
+  const chunks = await db.query<{ data: unknown }>('SELECT data FROM log_chunks');
+  const root = path.join(lab.dir, 'objects');
+  const files = (await fs.readdir(root, { recursive: true, withFileTypes: true }).catch(() => [])).filter((d) => d.isFile());
   const texts = await Promise.all(files.map((d) => fs.readFile(path.join(d.parentPath, d.name), 'utf8').catch(() => '')));
-  return texts.join('\n');
+  return [...rows.flat().map((r) => r.row), ...chunks.map((c) => bytes(c.data).toString('utf8')), ...texts].join('\n');
 }
 
 describe('a hostile submitter', () => {
   it('finds no upload token in Temporal: it travels sealed, and the lab query shows none', async () => {
     const { id, jobs } = await lab.submit({ jobs: [{ name: 'held', workerClass: 'local', runner: { command: ['sh', '-c', 'sleep 30'] } }] });
     await waitFor('the job to run', async () => (await lab.api.job(jobs[0]!.id)).state === 'running');
-    const record = JSON.parse(await fs.readFile(path.join(lab.dir, 'results', 'jobs', jobs[0]!.id, 'job.json'), 'utf8')) as { leaseToken: string; leaseId: string };
+    const record = (await lab.store.getJob(jobs[0]!.id))!;
     expect(record.leaseToken).toMatch(/^[A-Za-z0-9_-]{22}$/); // 128 random bits
     const seen = await temporalText(id);
     expect(seen.includes(record.leaseToken), 'the upload token is readable in Temporal').toBe(false);

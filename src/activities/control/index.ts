@@ -106,6 +106,12 @@ export function createControlActivities({ api: client }: ControlDeps) {
         log.warn('the submission already has a final view; this one is not recorded', { id: view.id });
       }
     },
+    /** One retention pass of the result store (the testbay-retention schedule's workflow). */
+    async applyRetention() {
+      const report = await api.applyRetention();
+      log.info('retention: deleted what was past its time', { ...report, deletedIds: report.deletedIds.slice(0, 20) });
+      return report;
+    },
   };
 }
 

@@ -10,8 +10,8 @@ import { z } from 'zod';
 import { VERDICTS } from '../../domain/batch-ledger.js';
 import { HOST_ID_PATTERN, JOB_ID_PATTERN, SUBMISSION_ID_PATTERN } from '../../domain/ids.js';
 import { AbortCause, RESULT_KINDS } from '../../domain/outcome.js';
-import { JOB_STATES } from '../../domain/views.js';
 import { NAME_PATTERN } from '../../domain/spec.js';
+import { JOB_STATES } from '../../domain/views.js';
 
 const iso = z.string().describe('ISO 8601 time');
 const epochMs = z.number().describe('milliseconds since the epoch');
@@ -100,6 +100,7 @@ export const submission = z.object({
   notice: z.string().optional(),
   restartOf: z.object({ submissionId: z.string(), jobId: z.string() }).optional(),
   restartedAs: z.array(z.string()).optional(),
+  keep: z.boolean().optional().describe('kept beyond retention until unmarked (testbay keep)'),
 });
 
 export const submissionSummary = z.object({
@@ -111,6 +112,7 @@ export const submissionSummary = z.object({
   result: z.enum(RESULT_KINDS).optional(),
   jobNames: z.array(z.string()),
   hosts: z.array(z.string()),
+  keep: z.boolean().optional().describe('kept beyond retention until unmarked'),
 });
 export const submissionList = z.object({ submissions: z.array(submissionSummary) });
 
@@ -118,6 +120,17 @@ export const accepted = z.object({ id: z.string(), workflowId: z.string(), jobs:
 export const cancelling = z
   .object({ id: z.string(), cancelling: z.boolean(), result: z.enum(RESULT_KINDS).optional() })
   .describe('cancelling: true (202), or false with the result it was recorded as (200) when its workflow was already gone');
+export const kept = z.object({ id: z.string(), keep: z.boolean() });
+export const retentionReport = z
+  .object({
+    purgedJobs: z.number().int().describe('jobs whose logs and artifacts were deleted'),
+    deletedSubmissions: z.number().int(),
+    deletedJobs: z.number().int(),
+    deletedObjects: z.number().int(),
+    deletedIds: z.array(z.string()).describe('the first deleted submissions'),
+    policy: z.object({ logsDays: z.number(), recordsDays: z.number() }),
+  })
+  .describe('what one retention pass deleted');
 
 export const testCase = z.object({
   name: z.string(),
@@ -135,6 +148,7 @@ export const jobDetails = job.extend({
   artifacts: z.array(artifact),
   logBytes: z.number().int(),
   savedBytes: z.number().int().optional().describe('bytes the host saved by optimising PNG screenshots losslessly before upload'),
+  purgedAt: iso.optional().describe('when retention deleted its log and artifacts'),
   temporalWebUrl: z.string().describe("the job's chain workflow in Temporal Web once it has a host (else the submission's)"),
   submissionWebUrl: z.string().describe("the submission's workflow in Temporal Web"),
 });
@@ -263,6 +277,7 @@ export const reasonBody = z.strictObject({ reason: z.string().max(500).optional(
 export const markBrokenBody = z.strictObject({ reason: z.string().min(1).max(500).optional() }).default({});
 export const restartBody = z.strictObject({ children: z.boolean().default(true).describe('also re-run the jobs that depend on it') }).default({ children: true });
 export const maintenanceBody = z.strictObject({ on: z.boolean() });
+export const keepBody = z.strictObject({ keep: z.boolean().default(true).describe('false: unmark, retention applies again') }).default({ keep: true });
 export const progressBody = z.strictObject({
   state: z.enum(['scheduled', 'provisioning', 'running', 'uploading']).optional(),
   progress: z

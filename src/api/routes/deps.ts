@@ -7,12 +7,14 @@ import type { Logger } from '../../logger.js';
 import type { PayloadKey } from '../../sealing.js';
 import type { TokenRegistry } from '../auth.js';
 import type { SubmissionRate } from '../quotas.js';
-import type { ResultStore } from '../store/result-store.js';
+import type { ResultStore, RetentionPolicy } from '../store/result-store.js';
 import type { TaskFailureReports } from '../task-failure-reports.js';
 import type { TemporalGateway } from '../temporal-gateway.js';
 
 export interface RouteDeps {
   store: ResultStore;
+  /** what POST /internal/retention deletes (the daily `testbay-retention` schedule calls it) */
+  retention: RetentionPolicy;
   gateway: TemporalGateway;
   tokens: TokenRegistry;
   runConfig: RunConfig;

@@ -10,7 +10,7 @@
 import { Router, type Response } from 'express';
 import type { Logger } from '../../logger.js';
 import { authorize } from '../middleware.js';
-import type { ResultStore, StoreChange } from '../store/result-store.js';
+import type { ResultStore, StoreEvent } from '../store/result-store.js';
 import type { TemporalGateway } from '../temporal-gateway.js';
 import type { RouteDeps } from './deps.js';
 
@@ -52,14 +52,17 @@ export class LiveHub {
   }
 
   private start(): void {
-    this.stopStore = this.store.onChange((c: StoreChange) => {
+    this.stopStore = this.store.subscribe((c: StoreEvent) => {
       if (c.kind === 'job') {
         const e: LiveEvent = { type: 'job', id: c.job.id, submissionId: c.job.submissionId, state: c.job.state };
         if (c.job.result) e.result = c.job.result.kind;
         this.emit(e);
-      } else {
+      } else if (c.kind === 'submission') {
         this.emit({ type: 'submission', id: c.id });
         this.emit({ type: 'submissions' });
+      } else if (c.kind === 'resync') {
+        this.emit({ type: 'submissions' });
+        this.emit({ type: 'lab' });
       }
     });
     this.timer = setInterval(() => void this.poll(), this.pollMs);

@@ -33,10 +33,8 @@ export function internalRoutes(deps: RouteDeps): Router {
   r.post('/internal/jobs/:id/finish', control, express.json({ limit: '64kb' }), async (req, res) => {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
     const body = parseOr400(finishJobBody, req.body, 'body');
-    const job = await store.getJob(id);
-    if (!job) throw new HttpError(404, `no job ${id}`);
-    if (body.leaseId !== job.leaseId) throw new HttpError(409, `job ${id} is open under another lease`);
-    const { leaseToken: _token, ...record } = await store.finishJob(id, body.result as JobResult);
+    // The store checks the lease id in the transaction that seals.
+    const { leaseToken: _token, ...record } = await store.finishJob(id, body.leaseId, body.result as JobResult);
     res.json(record);
   });
 
@@ -94,6 +92,12 @@ export function internalRoutes(deps: RouteDeps): Router {
 
   r.post('/internal/reconcile', control, express.json({ limit: '1kb' }), async (_req, res) => {
     res.json({ ended: await reconcileRunning(deps) });
+  });
+
+  r.post('/internal/retention', control, async (_req, res) => {
+    const report = await store.applyRetention(deps.retention);
+    deps.log.info('retention: deleted what is past its time', { ...report, policy: deps.retention });
+    res.json({ ...report, policy: deps.retention });
   });
 
   return r;

@@ -5,6 +5,7 @@
  */
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import express, { Router, type Response } from 'express';
 import { batchRunWorkflowId, chainWorkflowId, submissionOfJob } from '../../domain/ids.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
@@ -61,6 +62,7 @@ export function jobRoutes(deps: RouteDeps): Router {
       artifacts: record?.artifacts ?? [],
       logBytes: record?.logBytes ?? 0,
       ...(record?.savedBytes ? { savedBytes: record.savedBytes } : {}),
+      ...(record?.purgedAt ? { purgedAt: record.purgedAt } : {}),
       temporalWebUrl: web(jobWorkflowId(view.id, id, job) ?? view.workflowId),
       submissionWebUrl: web(view.workflowId),
     });
@@ -222,7 +224,9 @@ async function lineStart(store: ResultStore, id: string, from: number, end: numb
 /**
  * Streams a job's log as Server-Sent Events: first a `start` event (where it begins, and
  * the bytes stored so far), then everything stored from `start` on, then every new chunk
- * as it arrives, then an `end` event once the job has ended and all is sent.
+ * as it arrives, then an `end` event once the job has ended and all is sent. The store's
+ * events say when to look again — from whichever API server the host uploads through —
+ * and a slow re-check covers events lost while the events' connection was down.
  */
 async function followLog(store: ResultStore, id: string, res: Response, start = 0): Promise<void> {
   res.writeHead(200, {
@@ -234,15 +238,17 @@ async function followLog(store: ResultStore, id: string, res: Response, start = 
   res.write(': following\n\n');
   res.write(`event: start\ndata: ${JSON.stringify({ start, size: (await store.getJob(id))?.logBytes ?? 0 })}\n\n`);
   let sent = start;
+  // A character split between two chunks is sent whole, with the second.
+  const decoder = new StringDecoder('utf8');
   let sending = false;
   let again = false;
   let closed = false;
   const done = () => {
     if (closed) return;
     closed = true;
-    stopLog();
-    stopChange();
+    unsubscribe();
     clearInterval(keepAlive);
+    clearInterval(recheck);
     res.end();
   };
   const ended = async () => {
@@ -266,24 +272,29 @@ async function followLog(store: ResultStore, id: string, res: Response, start = 
           for await (const chunk of store.readLog(id, sent) as AsyncIterable<Buffer>) {
             if (closed) return;
             sent += chunk.length;
-            res.write(`event: log\ndata: ${JSON.stringify(chunk.toString('utf8'))}\n\n`);
+            const text = decoder.write(chunk);
+            if (text) res.write(`event: log\ndata: ${JSON.stringify(text)}\n\n`);
           }
         }
         if (await ended()) {
-          res.write(`event: end\ndata: ${JSON.stringify({ result: record?.result ?? null })}\n\n`);
+          const rest = decoder.end();
+          if (rest) res.write(`event: log\ndata: ${JSON.stringify(rest)}\n\n`);
+          res.write(`event: end\ndata: ${JSON.stringify({ result: (await store.getJob(id))?.result ?? null })}\n\n`);
           done();
           return;
         }
       } while (again && !closed);
+    } catch {
+      // The store failed (down for a moment): the next event or re-check tries again.
     } finally {
       sending = false;
     }
   };
-  const stopLog = store.onLog(id, () => void pump());
-  const stopChange = store.onChange((c) => {
-    if ((c.kind === 'job' && c.job.id === id) || (c.kind === 'submission' && id.startsWith(`${c.id}.`))) void pump();
+  const unsubscribe = store.subscribe((e) => {
+    if ((e.kind === 'log' && e.id === id) || (e.kind === 'job' && e.job.id === id) || (e.kind === 'submission' && id.startsWith(`${e.id}.`)) || e.kind === 'resync') void pump();
   });
   const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+  const recheck = setInterval(() => void pump(), 5_000);
   res.on('close', done);
   await pump();
 }

@@ -7,14 +7,15 @@
  * the host — for `host-lost`, the last time the host uploaded anything for the aborted
  * attempt (its last sign of life the API saw; a heartbeat reaches only Temporal), else
  * the attempt's recorded end — to the moment the re-scheduled clone's runner starts, and
- * observed as soon as it starts. Counters live in this API process: with several API
- * servers, sum them in Prometheus.
+ * observed as soon as it starts. Counters live in this API process, fed by the events of
+ * every API server on the database: each server counts the whole lab (since it started),
+ * so with several servers take any one of them (or max()), not their sum.
  */
 import { Router } from 'express';
 import { AbortCause, type JobResult } from '../../domain/outcome.js';
 import type { Logger } from '../../logger.js';
 import { authorize } from '../middleware.js';
-import type { JobRecord, ResultStore, StoreChange } from '../store/result-store.js';
+import type { JobChange, JobRecord, ResultStore, StoreEvent } from '../store/result-store.js';
 import type { TemporalGateway } from '../temporal-gateway.js';
 import type { RouteDeps } from './deps.js';
 
@@ -59,14 +60,14 @@ export class LabMetrics {
     private readonly log: Logger,
     private readonly gateway?: Pick<TemporalGateway, 'querySubmission'>,
   ) {
-    store.onChange((c) => void this.onChange(c).catch((err: unknown) => log.warn('metrics: could not count a change', { error: String(err) })));
+    store.subscribe((c) => void this.onChange(c).catch((err: unknown) => log.warn('metrics: could not count a change', { error: String(err) })));
   }
 
   /**
    * One failover: from the loss of the aborted attempt's host to the clone's start. Each
    * clone counts once, whether seen as it starts or, failing that, when its submission ends.
    */
-  private async observeFailover(cloneId: string, originalId: string, clone?: JobRecord): Promise<void> {
+  private async observeFailover(cloneId: string, originalId: string, clone?: Pick<JobRecord, 'startedAt'>): Promise<void> {
     const [c, original] = await Promise.all([clone ?? this.store.getJob(cloneId), this.store.getJob(originalId)]);
     const start = c?.startedAt;
     const lost = original && lossTime(original);
@@ -78,7 +79,7 @@ export class LabMetrics {
   }
 
   /** A clone's runner started: look up which attempt it re-runs (the workflow knows) and observe at once. */
-  private async cloneStarted(job: JobRecord): Promise<void> {
+  private async cloneStarted(job: JobChange): Promise<void> {
     this.failedOver.add(job.id);
     if (this.failedOver.size > 10_000) this.failedOver.delete(this.failedOver.values().next().value!);
     const view = await this.gateway?.querySubmission(job.submissionId).catch(() => undefined);
@@ -91,16 +92,17 @@ export class LabMetrics {
     await this.observeFailover(job.id, original, job);
   }
 
-  private countJob(submissionId: string, jobId: string, result: JobResult): void {
+  private countJob(submissionId: string, jobId: string, result: Pick<JobResult, 'kind'> & { cause?: string }): void {
     const seen = this.counted.get(submissionId) ?? new Set<string>();
     if (seen.has(jobId)) return;
     seen.add(jobId);
     this.counted.set(submissionId, seen);
-    const key = `${result.kind}\u0000${result.kind === 'aborted' ? result.cause : 'none'}`;
+    const key = `${result.kind}\u0000${result.kind === 'aborted' ? (result.cause ?? 'none') : 'none'}`;
     this.jobs.set(key, (this.jobs.get(key) ?? 0) + 1);
   }
 
-  private async onChange(c: StoreChange): Promise<void> {
+  private async onChange(c: StoreEvent): Promise<void> {
+    if (c.kind === 'log' || c.kind === 'resync') return;
     if (c.kind === 'job') {
       if (c.job.sealed && c.job.result && !this.ended.has(c.job.submissionId)) this.countJob(c.job.submissionId, c.job.id, c.job.result);
       // Attempts after the first are re-scheduled clones of an aborted recipe set.

@@ -64,6 +64,9 @@ const SCHEMAS = {
   MarkBrokenBody: S.markBrokenBody,
   RestartBody: S.restartBody,
   MaintenanceBody: S.maintenanceBody,
+  KeepBody: S.keepBody,
+  Kept: S.kept,
+  RetentionReport: S.retentionReport,
   ProgressBody: S.progressBody,
   OpenJobBody: S.openJobBody,
   FinishJobBody: S.finishJobBody,
@@ -95,7 +98,7 @@ const submissionId = pathParam('id', S.submissionIdParam, 'submission id');
 const jobId = pathParam('id', S.jobIdParam, 'job id: <submission>.<n>, or a batch of a batch run: <submission>.<run>.<batch>');
 const hostId = pathParam('id', S.hostIdParam, 'host id');
 const runSubmission = pathParam('submissionId', S.submissionIdParam, 'submission id');
-const runName: Param = { name: 'runName', in: 'path', required: true, description: 'the batch run name', schema: { type: 'string' } };
+const runName = pathParam('runName', S.batchRunNameParam, 'the batch run name');
 const lease: Param = { name: 'x-testbay-lease', in: 'header', required: true, description: 'the lease token the job was opened under' };
 const str = { type: 'string' };
 
@@ -105,6 +108,7 @@ export const OPERATIONS: Operation[] = [
   { method: 'get', path: '/submissions', tag: 'submissions', summary: 'Recent submissions, newest first', permission: 'read', params: queryParams(S.listQuery), ok: { status: 200, schema: 'SubmissionList', description: 'summaries' } },
   { method: 'get', path: '/submissions/{id}', tag: 'submissions', summary: "A submission's jobs: state, result (kind, cause, reason), host, attempt, lineage, waiting reason, progress; its batch runs", permission: 'read', params: [submissionId], ok: { status: 200, schema: 'Submission', description: 'the live view' } },
   { method: 'get', path: '/submissions/{id}/plan', tag: 'submissions', summary: 'The plan: jobs with their dependencies, chains and recipe sets (the dependency graph)', permission: 'read', params: [submissionId], ok: { status: 200, schema: 'Plan', description: 'the plan' } },
+  { method: 'post', path: '/submissions/{id}/keep', tag: 'submissions', summary: 'Keep a submission (its records, logs and artifacts) beyond retention until unmarked, or unmark it (keep: false)', permission: 'submit', params: [submissionId], body: { schema: 'KeepBody' }, ok: { status: 200, schema: 'Kept', description: 'whether it is kept now' } },
   { method: 'post', path: '/submissions/{id}/cancel', tag: 'submissions', summary: 'Cancel a submission', permission: 'submit', params: [submissionId], body: { schema: 'ReasonBody' }, ok: { status: 202, schema: 'Cancelling', description: 'cancelling (or 200: its workflow was gone, so it was ended as aborted)' } },
   { method: 'get', path: '/jobs/{id}', tag: 'jobs', summary: 'One job (or one batch of a batch run) with its tests, artifacts and Temporal Web links (kind job); a batch run (id <submission>.<n>) with its progress, notes and batches out now (kind batch-run)', permission: 'read', params: [jobId], ok: { status: 200, schema: 'JobOrBatchRun', description: 'the job or batch run' } },
   { method: 'post', path: '/jobs/{id}/cancel', tag: 'jobs', summary: "Cancel a job's whole chain (or a batch run)", permission: 'submit', params: [jobId], body: { schema: 'ReasonBody' }, ok: { status: 202, schema: 'Cancelling', description: 'cancelling (or 200: its workflow was gone, so it was ended as aborted)' } },
@@ -140,6 +144,7 @@ export const OPERATIONS: Operation[] = [
   { method: 'put', path: '/internal/submissions/{id}', tag: 'control worker', summary: "Store a submission's final view (once: a different one for a finished submission is 409)", permission: 'control', params: [submissionId], body: { schema: 'FinalViewBody' }, ok: { status: 204, description: 'stored' } },
   { method: 'post', path: '/internal/reconcile', tag: 'control worker', summary: 'End every running submission whose workflow is gone (aborted, cause internal, with the workflow\'s reason); the testbay-reconcile schedule calls it', permission: 'control', ok: { status: 200, description: '{"ended": [submission ids]}' } },
   { method: 'put', path: '/internal/control-workers/{worker}/task-failures', tag: 'control worker', summary: "A control worker's failed workflow tasks since it started (shown on the hosts page)", permission: 'control', params: [{ name: 'worker', in: 'path', required: true, description: 'the control worker (control@<hostname>/<pid>)', schema: str }], body: { schema: 'TaskFailureReportBody' }, ok: { status: 204, description: 'stored' } },
+  { method: 'post', path: '/internal/retention', tag: 'control worker', summary: 'Delete what is past retention: logs and artifacts of finished jobs, then whole records; never of a running or kept submission (the testbay-retention schedule calls it daily)', permission: 'control', ok: { status: 200, schema: 'RetentionReport', description: 'what was deleted' } },
 ];
 
 /** Endpoints outside /api/v1 (their path items carry a server of their own). */

@@ -16,7 +16,7 @@ import { reconcileSubmission } from '../reconcile.js';
 import { sealSecrets } from '../secrets.js';
 import { isTemporalRefusal } from '../temporal-gateway.js';
 import { authorize, principalOf } from '../middleware.js';
-import { listQuery, reasonBody, submissionIdParam } from './api-schemas.js';
+import { keepBody, listQuery, reasonBody, submissionIdParam } from './api-schemas.js';
 import type { RouteDeps } from './deps.js';
 
 /** Time-sortable, URL-safe, lowercase: base-36 milliseconds plus 4 random characters. */
@@ -137,6 +137,14 @@ export function submissionRoutes(deps: RouteDeps): Router {
   r.get('/submissions/:id', authorize(tokens, 'read'), async (req, res) => {
     const id = parseOr400(submissionIdParam, req.params.id, 'submission id');
     res.json(await liveSubmissionView(deps, id));
+  });
+
+  r.post('/submissions/:id/keep', authorize(tokens, 'submit'), express.json({ limit: '16kb' }), async (req, res) => {
+    const id = parseOr400(submissionIdParam, req.params.id, 'submission id');
+    const { keep } = parseOr400(keepBody, req.body ?? {}, 'body');
+    await store.setKeep(id, keep);
+    deps.log.info(keep ? 'submission kept beyond retention' : 'submission no longer kept', { id, by: principalOf(res).name });
+    res.json({ id, keep });
   });
 
   r.post('/submissions/:id/cancel', authorize(tokens, 'submit'), express.json({ limit: '16kb' }), async (req, res) => {

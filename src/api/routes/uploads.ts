@@ -7,7 +7,7 @@ import { PassThrough } from 'node:stream';
 import express, { Router, type Request, type Response } from 'express';
 import { compact } from '../../domain/compact.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
-import { authorize, leasedJobOf, requireLease } from '../middleware.js';
+import { authorize, leasedJobOf, leaseOf, requireLease } from '../middleware.js';
 import { offsetQuery, progressBody, testsBody } from './api-schemas.js';
 import { artifactName } from './jobs.js';
 import type { RouteDeps } from './deps.js';
@@ -20,18 +20,18 @@ export function uploadRoutes(deps: RouteDeps): Router {
   r.post('/jobs/:id/log', ...leased, express.raw({ type: () => true, limit: '8mb' }), async (req, res) => {
     const { offset } = parseOr400(offsetQuery, req.query, 'query');
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    res.json(await store.appendLog(leasedJobOf(res).id, offset, body));
+    res.json(await store.appendLog(leasedJobOf(res).id, leaseOf(res), offset, body));
   });
 
   r.post('/jobs/:id/progress', ...leased, express.json({ limit: '64kb' }), async (req, res) => {
     const body = parseOr400(progressBody, req.body, 'body');
-    const job = await store.updateJob(leasedJobOf(res).id, compact({ ...body, progress: body.progress && compact(body.progress) }));
+    const job = await store.updateJob(leasedJobOf(res).id, leaseOf(res), compact({ ...body, progress: body.progress && compact(body.progress) }));
     res.json({ state: job.state });
   });
 
   r.put('/jobs/:id/tests', ...leased, express.json({ limit: '32mb' }), async (req, res) => {
     const { tests } = parseOr400(testsBody, req.body, 'body');
-    await store.updateJob(leasedJobOf(res).id, { tests: tests.map((t) => compact(t)) });
+    await store.updateJob(leasedJobOf(res).id, leaseOf(res), { tests: tests.map((t) => compact(t)) });
     res.json({ count: tests.length });
   });
 
@@ -56,7 +56,7 @@ export function uploadRoutes(deps: RouteDeps): Router {
     const body = new PassThrough();
     req.pipe(body);
     try {
-      res.status(201).json(await store.putArtifact(leasedJobOf(res).id, name, body, deps.maxArtifactBytes));
+      res.status(201).json(await store.putArtifact(leasedJobOf(res).id, leaseOf(res), name, body, deps.maxArtifactBytes));
     } catch (err) {
       req.unpipe(body);
       discardBody(req, res, Number.isFinite(declared) ? declared : Infinity);

@@ -1,9 +1,14 @@
 /**
  * @module The result store's contract: submissions, job records (with the lease that may
- * write to them), logs, per-test results and artifacts. Finished results outlive
- * Temporal's retention here. A local folder implements it for the embedded lab; an
- * S3-compatible object store with a database index can implement it for several API
- * servers (the listing index is its own method so it can move to SQL).
+ * write to them), logs, per-test results, artifacts, batch-run verdicts, retention and
+ * live events. Finished results outlive Temporal's retention here. One implementation
+ * (sql-store.ts) serves it from PostgreSQL or the embedded PGlite, with blobs in an
+ * object store (S3 or a folder). Its promises hold across API servers sharing one
+ * database, because the database checks them:
+ * - a job record takes writes only under the lease it was opened with (fencing);
+ * - a sealed (finished) job takes no more uploads;
+ * - a log append at an offset is idempotent and a gap is refused;
+ * - a submission's final view is written once; the first report of a batch wins.
  */
 import type { LateReport } from '../../domain/batch-ledger.js';
 import type { Readable } from 'node:stream';
@@ -58,6 +63,8 @@ export interface JobRecord {
   logBytes: number;
   /** bytes PNG optimisation saved */
   savedBytes?: number;
+  /** when retention deleted its log and artifacts (the record stays) */
+  purgedAt?: string;
 }
 
 /** What the store keeps at hand of a job not sealed yet: no tests, artifacts or lease token. */
@@ -76,6 +83,8 @@ export interface SubmissionRecord {
   restartOf?: { submissionId: string; jobId: string };
   /** submissions that re-ran jobs of this one */
   restartedAs?: string[];
+  /** kept beyond retention until unmarked (`testbay keep`) */
+  keep?: boolean;
 }
 
 export interface SubmissionSummary {
@@ -89,6 +98,8 @@ export interface SubmissionSummary {
   jobNames: string[];
   /** hosts it ran on, or runs on now: filled as its jobs open */
   hosts: string[];
+  /** kept beyond retention until unmarked */
+  keep?: boolean;
 }
 
 export interface ListQuery {
@@ -128,30 +139,58 @@ export interface BatchVerdict {
   history?: { batchId: string; hostId: string; at: number; outcome: string; status?: string; reason?: string; durationMs?: number }[];
 }
 
+/** How long finished results are kept; a submission marked `keep` stays until unmarked. */
+export interface RetentionPolicy {
+  /** logs and artifacts of finished jobs (the records stay) */
+  logsDays: number;
+  /** submission and job records, with whatever is left of them */
+  recordsDays: number;
+}
+
+/** What one retention pass deleted. */
+export interface RetentionReport {
+  /** jobs whose logs and artifacts went */
+  purgedJobs: number;
+  /** submissions deleted, with their jobs */
+  deletedSubmissions: number;
+  deletedJobs: number;
+  /** objects deleted from the object store (logs, artifacts) */
+  deletedObjects: number;
+  /** the first deleted submissions' ids, for the log */
+  deletedIds: string[];
+}
+
 export interface ResultStore {
   createSubmission(record: SubmissionRecord): Promise<void>;
   /** Takes back a submission whose workflow never started (Temporal refused it). */
   dropSubmission(id: string): Promise<void>;
   getSubmission(id: string): Promise<SubmissionRecord | undefined>;
+  /** Writes the final view, once: the same again is fine, another is a 'conflict'. */
   finishSubmission(view: SubmissionView): Promise<void>;
   /** Records that `restartId` re-runs jobs of submission `id`. */
   noteRestart(id: string, restartId: string): Promise<void>;
   listSubmissions(query: ListQuery): Promise<SubmissionSummary[]>;
+  /** Marks a submission to keep beyond retention, or unmarks it. */
+  setKeep(id: string, keep: boolean): Promise<void>;
 
-  /** Creates the job record for an attempt, or returns it unchanged (its first token too) when already open under this lease. */
+  /** Creates the job record for an attempt, or returns it unchanged (its first token too) when already open under this lease; another lease is a 'conflict'. */
   openJob(input: OpenJobInput): Promise<JobRecord>;
   getJob(id: string): Promise<JobRecord | undefined>;
   /** Job records not sealed yet (on a host now, or waiting their turn there), of one host or all. */
   listOpenJobs(hostId?: string): Promise<OpenJob[]>;
-  updateJob(id: string, patch: Partial<Pick<JobRecord, 'state' | 'progress' | 'startedAt' | 'tests' | 'savedBytes'>>): Promise<JobRecord>;
-  /** Records the result and seals the job against further uploads. */
-  finishJob(id: string, result: JobResult): Promise<JobRecord>;
-
+  /**
+   * The writes below take the job's lease token: another lease, or a sealed job, is a
+   * 'conflict' (checked in the same transaction as the write).
+   */
+  updateJob(id: string, lease: string, patch: Partial<Pick<JobRecord, 'state' | 'progress' | 'startedAt' | 'tests' | 'savedBytes'>>): Promise<JobRecord>;
+  /** Records the result and seals the job against further uploads, under the job's lease id (a sealed job keeps its first result). */
+  finishJob(id: string, leaseId: string, result: JobResult): Promise<JobRecord>;
   /** Appends at `offset` (idempotent: bytes already stored are acknowledged, a gap is refused). */
-  appendLog(id: string, offset: number, data: Buffer): Promise<{ size: number }>;
+  appendLog(id: string, lease: string, offset: number, data: Buffer): Promise<{ size: number }>;
+  /** The log from byte `start`: its chunks while the job runs, its object once sealed, as one stream. */
   readLog(id: string, start: number): Readable;
-  putArtifact(id: string, name: string, body: Readable, maxBytes: number): Promise<ArtifactInfo>;
-  /** The artifact's path on disk, or a stream: whatever serves it best. */
+  /** Stores an artifact (replacing one of that name); a name that clashes with another's folder is a 'conflict'. */
+  putArtifact(id: string, lease: string, name: string, body: Readable, maxBytes: number): Promise<ArtifactInfo>;
   openArtifact(id: string, name: string): Promise<Readable | undefined>;
 
   /** The test ids a batch run's testsCommand listed. */
@@ -164,13 +203,34 @@ export interface ResultStore {
   /** Keeps a fenced batch's results that came after its verdicts were stored (the first report of a batch wins). */
   addLateReport(runJobId: string, report: LateReport): Promise<void>;
 
-  /** Called with every log append, for live followers. */
-  onLog(id: string, listener: (size: number) => void): () => void;
-  /** Called when a job's record changes (state, progress, end) or a submission ends. */
-  onChange(listener: (change: StoreChange) => void): () => void;
+  /** Deletes what is older than the policy allows, never of a running or kept submission. */
+  applyRetention(policy: RetentionPolicy, now?: Date): Promise<RetentionReport>;
+
+  /**
+   * Every change, from every API server on this database: log appends, job changes, a
+   * submission created or ended (a `resync` after the events' connection was lost).
+   */
+  subscribe(listener: (event: StoreEvent) => void): () => void;
+  close(): Promise<void>;
 }
 
-export type StoreChange = { kind: 'job'; job: JobRecord } | { kind: 'submission'; id: string };
+/** What a job change event says: enough to route it; the record is a read away. */
+export interface JobChange {
+  id: string;
+  submissionId: string;
+  state: RecordedJobState;
+  sealed: boolean;
+  attempt: number;
+  startedAt?: string;
+  result?: { kind: ResultKind; cause?: string };
+}
+
+export type StoreEvent =
+  | { kind: 'log'; id: string; size: number }
+  | { kind: 'job'; job: JobChange }
+  | { kind: 'submission'; id: string }
+  /** events may have been missed: whoever follows something should look again */
+  | { kind: 'resync' };
 
 export class StoreError extends Error {
   constructor(

@@ -51,6 +51,10 @@ export function submissionPage(ctx: Ctx, id: string): Page {
 function draw(ctx: Ctx, el: HTMLElement, view: SubmissionView, plan: Plan): void {
   const cancel = h('button', { class: 'danger', 'data-action': 'cancel-submission' }, 'Cancel submission');
   cancel.addEventListener('click', () => void act(ctx, cancel, `cancel ${view.id}`, () => api('POST', `/submissions/${view.id}/cancel`, {})));
+  // Kept submissions outlive the result store's retention until unmarked (testbay keep).
+  const keep = h('button', { class: 'small', 'data-action': view.keep ? 'unkeep-submission' : 'keep-submission' }, view.keep ? 'Unkeep' : 'Keep');
+  keep.title = view.keep ? 'let retention delete it when its time comes' : 'keep its records, logs and artifacts beyond retention until unmarked';
+  keep.addEventListener('click', () => void act(ctx, keep, `${view.keep ? 'unkeep' : 'keep'} ${view.id}`, () => api('POST', `/submissions/${view.id}/keep`, { keep: !view.keep })));
   const waiting = view.jobs.filter((j) => (j.state === 'waiting' || j.state === 'scheduled') && !j.result && j.waitingReason);
   const aborted = view.jobs.filter((j) => j.result?.kind === 'aborted');
   const scrollY = window.scrollY;
@@ -62,6 +66,7 @@ function draw(ctx: Ctx, el: HTMLElement, view: SubmissionView, plan: Plan): void
       h('h1', null, 'Submission ', h('code', null, view.id), view.name ? ` ${view.name}` : ''),
       h('span', { class: 'head-badge' }, view.result ? resultBadge(view.result) : stateBadge('running')),
       view.state === 'running' ? cancel : null,
+      keep,
     ),
     h(
       'p',
@@ -73,6 +78,7 @@ function draw(ctx: Ctx, el: HTMLElement, view: SubmissionView, plan: Plan): void
       h('a', { href: temporalWorkflowUrl(ctx.session, view.workflowId), target: '_blank', rel: 'noopener', class: 'temporal-link' }, `${view.workflowId} in Temporal Web ↗`),
       view.restartOf ? [' · restarts job ', link(`/jobs/${view.restartOf.jobId}`, view.restartOf.jobId), ' of ', link(`/submissions/${view.restartOf.submissionId}`, view.restartOf.submissionId)] : null,
       view.restartedAs?.length ? [' · restarted as ', view.restartedAs.map((r, i) => [i ? ', ' : '', link(`/submissions/${r}`, r)])] : null,
+      view.keep ? h('span', { class: 'kept', 'data-kept': 'true' }, ' · kept beyond retention') : null,
     ),
     view.notice ? h('div', { class: 'error-box' }, view.notice) : null,
     waiting.length > 0
