@@ -4,7 +4,7 @@
  */
 import type { Server } from 'node:http';
 import type { Client } from '@temporalio/client';
-import { loginCodeFile, tokensFile, type Config } from '../config.js';
+import { ConfigError, loginCodeFile, tokensFile, type Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { loadPayloadKey } from '../sealing.js';
 import { connectClient } from '../temporal/connection.js';
@@ -54,11 +54,15 @@ export async function startServer(config: Config, log: Logger, port = config.api
     payloadKey,
     log,
   });
+  // Express 5 calls listen's callback with the error too (a port in use, say).
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(port, config.api.bind, () => resolve(s));
-    s.once('error', reject);
+    const s = app.listen(port, config.api.bind, (err?: Error) => (err ? reject(err) : resolve(s)));
   }).catch(async (err: unknown) => {
     await store.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      throw new ConfigError(`TESTBAY_PORT=${port}: cannot listen on ${config.api.bind}:${port} (${(err as Error).message})`);
+    }
     throw err;
   });
   // A client that sends its headers slowly (or never) is cut off; so is a crowd.
