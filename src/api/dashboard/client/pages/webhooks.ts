@@ -10,7 +10,7 @@ import { fill, h } from '../dom.js';
 import { time } from '../format.js';
 import { act, errorBox, type Ctx, type Page } from '../page.js';
 
-const STATE_CLASS: Record<Delivery['state'], string> = { delivered: 'result-passed', failed: 'result-failed', pending: 'result-running', cancelled: 'result-cancelled' };
+const STATE_CLASS: Record<Delivery['state'], string> = { delivered: 'result-passed', failed: 'result-failed', pending: 'state-waiting', cancelled: 'result-cancelled' };
 
 function attempts(d: Delivery): HTMLElement {
   return h(
