@@ -150,6 +150,11 @@ export class Notifier {
     if (record.submission.commit) await this.commitStatus(record, 'pending', 'queued in Testbay');
   }
 
+  /** A submission whose pending status went out was not started after all: its status is `error`. */
+  async submissionRefused(record: SubmissionRecord, why: string): Promise<void> {
+    if (record.submission.commit) await this.commitStatus(record, 'error', why);
+  }
+
   // ---- turning events into deliveries ----
 
   private async emit(event: Event): Promise<void> {

@@ -76,6 +76,9 @@ export async function acceptSubmission(
     ...(restart ? { restartOf: restart.of } : {}),
   };
   await deps.store.createSubmission(record);
+  // Pending goes into the commit's queue before the workflow can end (its final status queues behind it).
+  // It is a courtesy: the final status is what counts, and that one is durable.
+  await deps.notifier.submissionAccepted(record).catch((err: unknown) => deps.log.warn('could not enqueue the commit status pending', { id, error: String(err) }));
   try {
     await deps.gateway.startSubmission(id, plan, createdAt, { ...(restart ? { lineage: restart.lineage } : {}), ...(restart?.history ? { restarted: restart.history } : {}) });
   } catch (err) {
@@ -84,7 +87,10 @@ export async function acceptSubmission(
     const started = await deps.gateway.submissionExists(id).catch(() => undefined);
     if (started !== true) {
       deps.log.error('could not start submission workflow', { id, error: String(err) });
-      if (started === false) await deps.store.dropSubmission(id);
+      if (started === false) {
+        await deps.store.dropSubmission(id);
+        await deps.notifier.submissionRefused(record, 'Temporal did not accept the submission').catch(() => undefined);
+      }
       const message = err instanceof Error ? err.message : String(err);
       // Refused (a limit the planner should have caught) is Testbay's bug, not Temporal being down.
       if (isTemporalRefusal(err)) throw new HttpError(500, `Temporal refused the submission's workflow: ${message}`);
@@ -93,8 +99,6 @@ export async function acceptSubmission(
     deps.log.warn('submission start reported an error, but its workflow runs', { id, error: String(err) });
   }
   if (restart) await deps.store.noteRestart(restart.of.submissionId, id);
-  // Its pending status is a courtesy: the final one is what counts, and it is durable.
-  await deps.notifier.submissionAccepted(record).catch((err: unknown) => deps.log.warn('could not enqueue the commit status pending', { id, error: String(err) }));
   deps.log.info('submission accepted', { id, jobs: plan.jobs.length, by, ...(restart ? { restartOf: restart.of.jobId } : {}) });
   const numbers = initialJobNumbers(plan);
   return { id, workflowId, jobs: plan.jobs.map((j) => ({ id: jobId(id, numbers.get(j.name)!), name: j.name })) };
