@@ -85,6 +85,16 @@ const schema = z
     AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
     TESTBAY_RETENTION_LOGS_DAYS: z.coerce.number().positive().default(30),
     TESTBAY_RETENTION_RECORDS_DAYS: z.coerce.number().positive().default(365),
+    // Webhooks and commit statuses (src/api/notify): a receiver's time to answer, the retry policy of a delivery.
+    TESTBAY_WEBHOOK_TIMEOUT_MS: ms.default(10_000),
+    TESTBAY_WEBHOOK_RETRY_INITIAL_MS: ms.default(10_000),
+    TESTBAY_WEBHOOK_RETRY_MAX_MS: ms.default(60 * 60_000),
+    TESTBAY_WEBHOOK_RETRY_FOR_MS: ms.default(24 * 60 * 60_000),
+    TESTBAY_WEBHOOK_HOST_POLL_MS: ms.default(5_000),
+    TESTBAY_WEBHOOK_REDRIVE_MS: ms.default(60_000),
+    TESTBAY_COMMIT_STATUS_URL: z.url().optional(),
+    TESTBAY_COMMIT_STATUS_TOKEN: z.string().min(1).optional(),
+    TESTBAY_COMMIT_STATUS_CONTEXT: z.string().min(1).max(100).default('testbay'),
   })
   .transform((e, ctx) => {
     const run = {
@@ -178,6 +188,21 @@ const schema = z
       },
       logLevel: e.TESTBAY_LOG_LEVEL,
       logFormat: e.TESTBAY_LOG_FORMAT,
+      notify: {
+        /** how deliveries are made: by the delivery workflow, its activities and the API */
+        delivery: {
+          timeoutMs: e.TESTBAY_WEBHOOK_TIMEOUT_MS,
+          retryInitialMs: e.TESTBAY_WEBHOOK_RETRY_INITIAL_MS,
+          retryMaxMs: e.TESTBAY_WEBHOOK_RETRY_MAX_MS,
+          retryForMs: e.TESTBAY_WEBHOOK_RETRY_FOR_MS,
+        },
+        /** how often the API looks for newly broken hosts (only while someone subscribed to host.broken) */
+        hostPollMs: e.TESTBAY_WEBHOOK_HOST_POLL_MS,
+        /** how often the API restarts delivery queues left with pending deliveries (Temporal was down when they were enqueued) */
+        redriveMs: e.TESTBAY_WEBHOOK_REDRIVE_MS,
+        /** the commit-status API (GitHub: https://api.github.com; Gitea: https://gitea.example/api/v1); off when unset */
+        commitStatus: { url: e.TESTBAY_COMMIT_STATUS_URL, token: e.TESTBAY_COMMIT_STATUS_TOKEN, context: e.TESTBAY_COMMIT_STATUS_CONTEXT },
+      },
     };
   });
 

@@ -100,6 +100,11 @@ export class TestbayClient {
     return (await res.json()) as T;
   }
 
+  /** A JSON call of any endpoint: modules with endpoints of their own wrap it (notify-client.ts). */
+  call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.json(method, path, body);
+  }
+
   // Testers and CI
   submit(spec: string | object): Promise<SubmitResponse> {
     if (typeof spec === 'string') {

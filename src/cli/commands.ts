@@ -12,6 +12,7 @@ import { clientFor, UsageError } from './lab-target.js';
 import { batchRunLines, hostsTable, jobsTable, submissionHeader } from './render.js';
 import { watchSubmission } from './watch.js';
 import { artifacts, job, markBroken, removeHost, results, submissionsTable } from './inspect.js';
+import { audit, webhook } from './notify.js';
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -55,6 +56,13 @@ Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data
   artifacts JOB_ID [NAME] [-o FILE] [--json]
                                    a job's artifacts, or one of them (to stdout or FILE)
   schema [--openapi]               the job spec's JSON Schema (or the API's OpenAPI document)
+  webhook add URL --events submission.done,job.done,host.broken [--filter KEY=V[,V]]…
+                                   subscribe a receiver (operate token); prints its secret once;
+                                   filter keys: name, result, host, workerClass (globs with *)
+  webhook list|delete ID|deliveries [ID]|resend DELIVERY_ID
+                                   subscriptions, the delivery log (status, time, attempts), re-send
+  audit [--target ID] [--actor NAME] [--action A] [--json]
+                                   who did what, when, from where (cancel, restart, keep, hosts, webhooks)
 
 Every command takes --json where it prints something, for scripts.
 
@@ -245,5 +253,7 @@ export const commands: Record<string, Command> = {
   artifacts,
   'mark-broken': markBroken,
   'remove-host': removeHost,
+  webhook,
+  audit,
 };
 

@@ -5,6 +5,7 @@
  * is a no-op. A migration, once released, is never edited: a change is a new one.
  */
 import type { Db } from './db.js';
+import { NOTIFY_MIGRATION } from './migration-notify.js';
 
 export interface Migration {
   version: number;
@@ -121,6 +122,7 @@ export const MIGRATIONS: Migration[] = [
       'CREATE INDEX object_deletions_due ON object_deletions (not_before)',
     ],
   },
+  NOTIFY_MIGRATION,
 ];
 
 /** Applies the migrations not applied yet; returns the versions it applied. */
