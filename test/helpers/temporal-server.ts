@@ -9,12 +9,12 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { PROJECT_ROOT } from '../../src/temporal/binary.js';
-import { freePort } from './ports.js';
 import type { PostgresServer } from './store-servers.js';
 
 const run = promisify(execFile);
@@ -64,6 +64,24 @@ export interface TemporalServer {
   stop(): Promise<void>;
 }
 
+/**
+ * A free loopback port below 32768: Temporal keeps membership ports in a smallint column
+ * (`cluster_membership.rpc_port`), so an ephemeral port (32768 and up) fails its start-up
+ * with "value out of range for type smallint".
+ */
+async function freeLowPort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = net.createServer();
+      server.unref();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}
+
 /** Runs temporal-sql-tool for one database: create-database, setup-schema -v 0.0, update-schema. */
 async function prepareDatabase(pgPort: number, database: string, schema: 'temporal' | 'visibility', log: WriteStream): Promise<void> {
   const env = { ...process.env, SQL_PLUGIN: 'postgres12', SQL_HOST: '127.0.0.1', SQL_PORT: String(pgPort), SQL_USER: 'postgres', SQL_PASSWORD: '', SQL_DATABASE: database };
@@ -90,10 +108,10 @@ export async function startTemporalServer(options: TemporalServerOptions): Promi
   await fs.writeFile(dynamicConfigFile, Object.entries(values).map(([k, v]) => `${k}:\n  - value: ${JSON.stringify(v)}\n    constraints: {}\n`).join(''));
 
   const pools = temporalPoolSizes(options.maxConnections, options.reservedConnections);
-  const port = await freePort();
+  const port = await freeLowPort();
   const ports: Record<string, string> = { FRONTEND_GRPC_PORT: String(port) };
   for (const name of ['FRONTEND_HTTP_PORT', 'FRONTEND_MEMBERSHIP_PORT', 'HISTORY_GRPC_PORT', 'HISTORY_MEMBERSHIP_PORT', 'MATCHING_GRPC_PORT', 'MATCHING_MEMBERSHIP_PORT', 'WORKER_GRPC_PORT', 'WORKER_MEMBERSHIP_PORT', 'INTERNAL_FRONTEND_HTTP_PORT']) {
-    ports[name] = String(await freePort());
+    ports[name] = String(await freeLowPort());
   }
   const env: Record<string, string> = {
     DB: 'postgres12',
@@ -123,11 +141,14 @@ export async function startTemporalServer(options: TemporalServerOptions): Promi
   };
   await launch();
   const kill = async (signal: NodeJS.Signals) => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise((resolve) => child.once('exit', resolve));
-    child.kill(signal);
-    await Promise.race([gone, sleep(10_000).then(() => child.kill('SIGKILL'))]);
+    // This process, not whichever one `child` names by the time a timer fires.
+    const proc = child;
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const gone = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill(signal);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
     await gone;
+    clearTimeout(timer);
   };
   return {
     address,

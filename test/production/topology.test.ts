@@ -252,7 +252,10 @@ describe('the production topology', () => {
     const view = await waitFor('the submission to end', async () => {
       const v = await both.submission(id);
       return v.state === 'done' ? v : undefined;
-    }, 300_000, 500);
+    }, 240_000, 500).catch(async (err: unknown) => {
+      const v = await both.submission(id).catch(() => undefined);
+      throw new Error(`${(err as Error).message}; jobs: ${JSON.stringify(v?.jobs.map((j) => [j.name, j.state, j.result?.kind, j.hostId]))}, batch run: ${JSON.stringify(v?.batchRuns?.map((r) => [r.state, r.counts, r.running]))}`, { cause: err });
+    });
     const byName = new Map(view.jobs.map((j) => [j.name, j]));
     expect(Object.fromEntries([...byName].map(([n, j]) => [n, j.result?.kind]))).toEqual({ install: 'passed', desktop: 'passed', server: 'passed', client: 'failed' });
     expect(view.result).toBe('failed');
