@@ -85,13 +85,15 @@ async function testbay(args: string[], env: Record<string, string>): Promise<{ c
 const ms = (n: number) => `${(n / 1000).toFixed(1)} s`;
 
 beforeAll(async () => {
+  await fs.rm(out, { recursive: true, force: true });
   await fs.mkdir(out, { recursive: true });
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'testbay-production-'));
   const secrets = path.join(dir, 'secrets');
   await fs.mkdir(secrets, { mode: 0o700 });
   const startedParts = Date.now();
   const [pgServer, s3Server, bundle] = await Promise.all([
-    startPostgres(path.join(out, 'postgres.log')),
+    // PostgreSQL's default max_connections: Temporal's default pools alone (120) would not fit.
+    startPostgres(path.join(out, 'postgres.log'), { maxConnections: 100 }),
     startVersity(path.join(out, 'versitygw.log')),
     bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} } }),
   ]);
@@ -267,6 +269,10 @@ describe('the production topology', () => {
     const verdicts = (await both.verdicts(run.id)).verdicts;
     expect(verdicts.map((v) => v.test).sort()).toEqual([...tests].sort());
     expect(verdicts.every((v) => v.verdict === 'passed')).toBe(true);
+
+    // The hosts were uploading when A died: at least one saw it and went on through B.
+    const hostLogs = await Promise.all(HOSTS.map((h) => fs.readFile(path.join(out, `${h}.log`), 'utf8')));
+    expect(hostLogs.some((l) => l.includes(`API server unreachable; uploading through the next one from=${urls.a} to=${urls.b}`))).toBe(true);
 
     // No log byte lost: what was followed through B, what B serves, and what the host wrote are one.
     expect(await followEnd).toBe(0);
