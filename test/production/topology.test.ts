@@ -47,6 +47,13 @@ let urls: { a: string; b: string };
 let both: TestbayClient;
 let onB: TestbayClient;
 const measured: Record<string, string> = {};
+/** where control-1 and control-2 serve their metrics (failed workflow tasks) */
+let metricsPorts: number[] = [];
+/** A control worker's failed workflow tasks (a stuck or non-deterministic workflow shows here). */
+async function taskFailures(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return Number(/^testbay_workflow_task_failures_total (\d+)$/m.exec(text)?.[1] ?? NaN);
+}
 
 /** Starts `testbay <args>` as its own process, its output in test-output/production/<name>.log. */
 function part(name: string, args: string[], env: Record<string, string>): ChildProcess {
@@ -151,7 +158,8 @@ beforeAll(async () => {
   }
   await Promise.all([urls.a, urls.b].map((u) => waitFor(`the API at ${u}`, async () => (await fetch(`${u}/api/v1/health`)).ok, 60_000, 200)));
   base.TESTBAY_URL = `${urls.a},${urls.b}`;
-  part('control-1', ['control'], { ...base, TESTBAY_CONTROL_TOKEN_FILE: path.join(secrets, 'control.token'), TESTBAY_WORKFLOW_BUNDLE: bundlePath, TESTBAY_DATA_DIR: path.join(dir, 'control') });
+  metricsPorts = [await freePort(), await freePort()];
+  part('control-1', ['control'], { ...base, TESTBAY_CONTROL_TOKEN_FILE: path.join(secrets, 'control.token'), TESTBAY_WORKFLOW_BUNDLE: bundlePath, TESTBAY_DATA_DIR: path.join(dir, 'control'), TESTBAY_CONTROL_METRICS_PORT: String(metricsPorts[0]) });
   for (const id of HOSTS) {
     part(id, ['host', '--id', id, '--class', 'local', '--runner-path', RUNNER_PATH, '--work-dir', path.join(dir, 'hosts', id), '--token-file', path.join(secrets, 'host.token')], { ...base, TESTBAY_DATA_DIR: path.join(dir, 'host-data') });
   }
@@ -244,9 +252,10 @@ describe('the production topology', () => {
     measured['Temporal server restart (kill -9 until it answers)'] = ms(Date.now() - temporalAt);
 
     // kill -9 the control worker and start a new one.
+    expect(await taskFailures(metricsPorts[0]!)).toBe(0);
     kill9('control-1');
     const controlAt = Date.now();
-    part('control-2', ['control'], { ...base, TESTBAY_DATA_DIR: path.join(dir, 'control') });
+    part('control-2', ['control'], { ...base, TESTBAY_DATA_DIR: path.join(dir, 'control'), TESTBAY_CONTROL_METRICS_PORT: String(metricsPorts[1]) });
     await waitFor('the new control worker to serve', async () => ((await both.hosts()).hosts.length === HOSTS.length ? true : undefined), 60_000, 200);
     measured['control worker replaced (kill -9 until the scheduler answers)'] = ms(Date.now() - controlAt);
 
@@ -290,6 +299,9 @@ describe('the production topology', () => {
     expect(localShots.length).toBe(LONG_MODULES.length);
     expect(details.artifacts.map((a) => a.name).filter((n) => n.startsWith('screenshots/')).sort()).toEqual(localShots.map((f) => `screenshots/${f}`));
     expect((await both.job(jobs.find((j) => j.name === 'client')!.id)).tests.find((t) => t.name === 'client')?.status).toBe('failed');
+
+    // The new control worker replayed every workflow it took over without a failed workflow task.
+    expect(await taskFailures(metricsPorts[1]!)).toBe(0);
 
     measured['long job under the faults'] = ms(duration(byName.get('install')!));
     measured["the long job's extra time"] = ms(duration(byName.get('install')!) - baselineMs);
