@@ -18,7 +18,12 @@ const schema = z
     TESTBAY_DATA_DIR: z.string().min(1).default('.testbay'),
     TESTBAY_PORT: port.default(DEFAULT_PORTS.api),
     TESTBAY_BIND: z.string().min(1).default('127.0.0.1'),
-    TESTBAY_URL: z.url().optional(),
+    // One API server, or several on one database: http://a:8780,http://b:8780 (clients fail over between them).
+    TESTBAY_URL: z
+      .string()
+      .min(1)
+      .refine((v) => v.split(',').map((u) => u.trim()).filter(Boolean).every((u) => z.url({ protocol: /^https?$/ }).safeParse(u).success), 'http(s) URLs, several separated by commas: http://a:8780,http://b:8780')
+      .optional(),
     TESTBAY_TOKEN: z.string().min(1).optional(),
     TESTBAY_TOKENS: z.string().min(1).optional(),
     TESTBAY_HOST_TOKEN: z.string().min(1).optional(),
