@@ -14,9 +14,9 @@ import {
   CancellationScope,
   condition,
   continueAsNew,
-  getExternalWorkflowHandle,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   TimeoutFailure,
@@ -51,9 +51,8 @@ import {
   type TestReport,
 } from '../domain/batch-ledger.js';
 import { batchTimeoutFor, type BatchProgress, type BatchTimeouts, type ListedTests } from '../domain/batch-work.js';
-import { batchId, CONTROL_TASK_QUEUE, hostTaskQueue, jobId, SCHEDULER_WORKFLOW_ID } from '../domain/ids.js';
+import { batchId, CONTROL_TASK_QUEUE, hostTaskQueue, jobId } from '../domain/ids.js';
 import type { RunConfig } from '../domain/job-run.js';
-import type { OutcomeReport } from '../domain/lab.js';
 import { AbortCause, type JobResult, type ResultKind } from '../domain/outcome.js';
 import type { PlanBatchRun } from '../domain/plan.js';
 import type { BatchRunView, TestNote } from '../domain/views.js';
@@ -61,7 +60,7 @@ import { resultOfFailure } from './failures.js';
 import { batchRunQuery, lateResultsSignal } from './batch-run-messages.js';
 import { cancelSignal } from './messages.js';
 import { Pending } from './signal.js';
-import { cancelLeaseRequestSignal, leaseCheckSignal, leaseDeniedSignal, leaseGrantedSignal, releaseLeaseSignal, requestLeaseSignal } from './scheduler-messages.js';
+import { onLeaseAnswers, releaseLease, requestLease as askScheduler, withdrawLeaseRequests } from './lease-client.js';
 
 /** What one run of the workflow hands to the next (continue-as-new): no ledger, only run-wide totals. */
 export interface BatchRunCarry {
@@ -97,6 +96,8 @@ export interface BatchRunInput {
 }
 
 const NOTES_KEPT = 200;
+/** A lease request the scheduler could not take (not up yet) is tried again, not a failure of the run. */
+const LEASE_BACKOFF_PATCH = 'batch-run-lease-backoff';
 /** Time runBatch gets beyond its batch's deadline to stop the runner and report. */
 const BATCH_DEADLINE_MARGIN_MS = 60_000;
 /** How long a host with only tests that were lost on it waits for another host before it takes them itself. */
@@ -220,49 +221,53 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     finishing.add(control.recordLateReport({ runJobId, report }));
     log.info('late results of a fenced batch from a stored shard kept beside its verdicts', { batchId: late.batchId, hostId: late.hostId });
   });
-  // The scheduler asks holders of long leases whether they still run: delivery is the answer.
-  setHandler(leaseCheckSignal, () => undefined);
-  setHandler(leaseGrantedSignal, (g) => {
-    const lease = g.leases[0];
-    if (!lease) return;
-    if (!pending.delete(g.requestId) || stop !== undefined) {
-      // Handed straight back; settled before the run continues as new or ends.
-      finishing.add(releaseLease(lease.hostId, lease.token, []));
-      return;
-    }
-    grants.push({ requestId: g.requestId, hostId: lease.hostId, token: lease.token, overflow: active.size >= run.maxHosts });
-    bump();
-  });
-  setHandler(leaseDeniedSignal, (d) => {
-    const request = pending.get(d.requestId);
-    if (!request) return;
-    pending.delete(d.requestId);
-    const still = request.excluded.filter((h) => active.has(h));
-    // Denied with none of the run's hosts excluded: no host can take batches at all.
-    if (request.excluded.length === 0) denied = d.reason;
-    // Denied beside the run's hosts: they are all there is (a request excluding hosts since gone is simply asked again).
-    else if (still.length > 0) lonely = new Set(still);
-    bump();
+  onLeaseAnswers({
+    granted: (g) => {
+      const lease = g.leases[0];
+      if (!lease) return;
+      if (!pending.delete(g.requestId) || stop !== undefined) {
+        // Handed straight back; settled before the run continues as new or ends.
+        finishing.add(releaseLease(lease.hostId, lease.token, []));
+        return;
+      }
+      grants.push({ requestId: g.requestId, hostId: lease.hostId, token: lease.token, overflow: active.size >= run.maxHosts });
+      bump();
+    },
+    denied: (d) => {
+      const request = pending.get(d.requestId);
+      if (!request) return;
+      pending.delete(d.requestId);
+      const still = request.excluded.filter((h) => active.has(h));
+      // Denied with none of the run's hosts excluded: no host can take batches at all.
+      if (request.excluded.length === 0) denied = d.reason;
+      // Denied beside the run's hosts: they are all there is (a request excluding hosts since gone is simply asked again).
+      else if (still.length > 0) lonely = new Set(still);
+      bump();
+    },
   });
 
   const requestLease = async (previousHosts: string[]) => {
     const requestId = `${me}/${workflowInfo().runId.slice(0, 8)}/${++leaseSeq}`;
     const excluded = [...active.keys()];
     pending.set(requestId, { excluded });
-    await getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(requestLeaseSignal, {
-      requestId,
-      requester: me,
-      label: `${submissionId} batch run ${run.name}`,
-      priority: run.priority,
-      // Hosts where waiting tests were lost come last: requeued tests go elsewhere where they can.
-      recipes: [{ workerClass: run.workerClass, hostRequires: run.hostRequires, excludedHosts: excluded, previousHosts }],
-      failWhenUnusable: true,
-    });
+    await askScheduler(
+      {
+        requestId,
+        requester: me,
+        label: `${submissionId} batch run ${run.name}`,
+        priority: run.priority,
+        // Hosts where waiting tests were lost come last: requeued tests go elsewhere where they can.
+        recipes: [{ workerClass: run.workerClass, hostRequires: run.hostRequires, excludedHosts: excluded, previousHosts }],
+        failWhenUnusable: true,
+      },
+      // Runs recorded before the back-off failed here when the scheduler was not up yet.
+      () => patched(LEASE_BACKOFF_PATCH),
+    );
   };
   const cancelPending = async () => {
     const ids = [...pending.keys()];
     pending.clear();
-    await CancellationScope.nonCancellable(() => Promise.all(ids.map((requestId) => getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(cancelLeaseRequestSignal, { requestId }))));
+    await withdrawLeaseRequests(ids);
   };
   const settleFinishing = async () => {
     await finishing.drain();
@@ -603,10 +608,6 @@ function failureMessage(err: unknown): string {
 function hasVerdictsToStore(l: Ledger): boolean {
   const held = new Set(Object.values(l.fenced).flat());
   return Object.values(l.tests).some((t) => t.verdict !== undefined && !t.stored && !held.has(t.id));
-}
-
-function releaseLease(hostId: string, token: string, outcomes: OutcomeReport[]): Promise<void> {
-  return CancellationScope.nonCancellable(() => getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(releaseLeaseSignal, { hostId, token, outcomes }));
 }
 
 function heartbeatDetails(err: unknown): BatchProgress | undefined {

@@ -20,8 +20,9 @@ import type { ControlActivities } from '../activities/control/index.js';
 import { batchRunWorkflowId, CONTROL_TASK_QUEUE, jobId, recipeSetWorkflowId } from '../domain/ids.js';
 import type { Submission } from '../domain/job.js';
 import type { RunConfig } from '../domain/job-run.js';
-import { AbortCause, isRescheduled, worstOf, type JobResult } from '../domain/outcome.js';
+import { AbortCause, parentDidNotPass, partnerDidNotPass, worstOf, type JobResult } from '../domain/outcome.js';
 import { initialJobNumbers, type Plan, type PlanBatchRun, type PlanRecipeSet } from '../domain/plan.js';
+import { decideReschedule, noHostForClone, withNote } from '../domain/reschedule.js';
 import type { RestartHistory } from '../domain/restart.js';
 import { finalResults, latestAttempts, type BatchRunView, type JobView, type RecipeSetView, type SubmissionView } from '../domain/views.js';
 import { batchRunWorkflow } from './batch-run.js';
@@ -62,7 +63,7 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
   const sets: RecipeSetView[] = [];
   const running = new Map<number, ChildWorkflowHandle<typeof recipeSetWorkflow>>();
   const setDone = new Array<boolean>(plan.recipeSets.length).fill(false);
-  const batchRuns = new Map<string, BatchRunView>(plan.batchRuns.map((r) => [r.name, waitingBatchRun(r, batchRunWorkflowId(submissionId, r.number))]));
+  const batchRuns = new Map<string, BatchRunView>(plan.batchRuns.map((r) => [r.name, waitingBatchRun(submissionId, r)]));
   const batchHandles = new Map<string, ChildWorkflowHandle<typeof batchRunWorkflow>>();
   const stopBeforeStart = new Map<number, { reason: string; jobId?: string }>();
   let cancelAll: string | undefined;
@@ -216,47 +217,19 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
         sets.splice(sets.indexOf(setView), 1);
         const original = sets.find((s) => s.number === setView.clonedFrom)!;
         for (const j of jobs) if (j.retriedAs !== undefined && dropped.has(j.retriedAs)) delete j.retriedAs;
-        original.notRetried = `not re-scheduled: ${result.denied}`;
+        original.notRetried = noHostForClone(result.denied);
         noteOnAborted(original, original.notRetried);
         break;
       }
       finish(setView, result.results, result.hosts);
       const setJobs = setView.jobIds.map((id) => jobs.find((j) => j.id === id)!);
-      const aborted = setJobs.filter((j) => j.result !== undefined && isRescheduled(j.result));
-      if (cancelAll !== undefined) break;
-      const retriesLeft = attempt <= maxRetries;
-      // Results too large come from the job itself: another host would refuse them too.
-      const tooLarge = setJobs.filter((j) => j.result?.kind === 'aborted' && j.result.cause === AbortCause.ResultsTooLarge);
-      if (tooLarge.length > 0) {
-        if (retriesLeft) {
-          setView.notRetried = `not re-scheduled: ${names(tooLarge)} wrote more results than a host takes (results-too-large), which another host would refuse too`;
-          noteOnAborted(setView, setView.notRetried);
-        }
+      const decision = decideReschedule(setJobs, attempt, maxRetries, cancelAll !== undefined);
+      if (decision.kind === 'stop') {
+        if (decision.notRetried !== undefined) setView.notRetried = decision.notRetried;
+        if (decision.note !== undefined) noteOnAborted(setView, decision.note);
         break;
       }
-      if (aborted.length === 0) {
-        const internal = setJobs.filter((j) => j.result?.kind === 'aborted' && j.result.cause === AbortCause.Internal);
-        if (retriesLeft && internal.length > 0) {
-          setView.notRetried = `not re-scheduled: ${names(internal)} aborted with an unexpected error (internal), which is not retried`;
-          noteOnAborted(setView, setView.notRetried);
-        }
-        break;
-      }
-      // A failed test is information, not an accident: re-running the set would run it again.
-      const failed = setJobs.filter((j) => j.result?.kind === 'failed');
-      if (failed.length > 0 && retriesLeft) {
-        setView.notRetried = `not re-scheduled: ${names(failed)} failed, and a failed test is never re-run`;
-        noteOnAborted(setView, setView.notRetried);
-        break;
-      }
-      if (!retriesLeft) {
-        if (maxRetries > 0) {
-          setView.notRetried = `not re-scheduled: maxRetries (${maxRetries}) reached after ${attempt} attempts`;
-          noteOnAborted(setView, `gave up after ${attempt} attempts (maxRetries ${maxRetries})`);
-        }
-        break;
-      }
-      for (const j of aborted) if (j.hostId !== undefined) excluded.add(j.hostId);
+      for (const h of decision.exclude) excluded.add(h);
       for (const h of result.hosts) previous.add(h);
       log.info('re-scheduling aborted recipe set', { set: setView.number, excluded: [...excluded] });
       setView = addAttempt(planSet, attemptsBefore + attempt + 1, setView);
@@ -265,13 +238,12 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
   };
 
   const jobName = (id: string) => jobs.find((j) => j.id === id)!.name;
-  const names = (js: readonly JobView[]) => js.map((j) => `\`${j.name}\``).join(', ');
 
   /** Says on the aborted jobs of an attempt why there is no further attempt. */
   const noteOnAborted = (setView: RecipeSetView, note: string) => {
     for (const id of setView.jobIds) {
       const job = jobs.find((j) => j.id === id)!;
-      if (job.result?.kind === 'aborted') job.result = { ...job.result, reason: `${job.result.reason}; ${note}` };
+      if (job.result) job.result = withNote(job.result, note);
     }
   };
 
@@ -283,7 +255,7 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
       for (const parent of pj.startAfter) {
         const r = latestOf(parent)?.result;
         if (r && r.kind !== 'passed') {
-          skipped.set(name, `parent \`${parent}\` ${r.kind === 'skipped' ? 'was skipped' : r.kind === 'aborted' ? 'aborted for good' : r.kind}`);
+          skipped.set(name, parentDidNotPass(parent, r.kind));
           break;
         }
       }
@@ -292,7 +264,7 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
     if (planSet.recipes.length > 1) {
       const root = planSet.recipes.map((r) => plan.recipes[r]!.jobs[0]!).find((n) => skipped.has(n));
       if (root !== undefined) {
-        for (const name of planSet.jobs) if (!skipped.has(name)) skipped.set(name, `partner \`${root}\` was skipped`);
+        for (const name of planSet.jobs) if (!skipped.has(name)) skipped.set(name, partnerDidNotPass(root, 'skipped'));
       }
     }
     return skipped;
@@ -376,7 +348,7 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
         if (skip !== undefined) return [id, { kind: 'skipped', reason: skip }];
         const recipe = plan.jobs.find((j) => j.name === name)!.recipe;
         if (!target || target.recipe === recipe) return [id, { kind: 'cancelled', reason: `${stopped.reason} (before it started)` }];
-        return [id, { kind: 'skipped', reason: `partner \`${target.name}\` was cancelled` }];
+        return [id, { kind: 'skipped', reason: partnerDidNotPass(target.name, 'cancelled') }];
       }),
     );
   };
@@ -394,7 +366,7 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
   const runBatch = async (run: PlanBatchRun): Promise<void> => {
     const workflowId = batchRunWorkflowId(submissionId, run.number);
     if (cancelAll !== undefined) {
-      batchRuns.set(run.name, { ...waitingBatchRun(run, workflowId), state: 'done', result: 'cancelled', reason: cancelAll });
+      batchRuns.set(run.name, { ...waitingBatchRun(submissionId, run), state: 'done', result: 'cancelled', reason: cancelAll });
       return;
     }
     const handle = await startChild(batchRunWorkflow, {
@@ -428,9 +400,10 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
   return final;
 }
 
-function waitingBatchRun(run: PlanBatchRun, workflowId: string): BatchRunView {
+function waitingBatchRun(submissionId: string, run: PlanBatchRun): BatchRunView {
+  const workflowId = batchRunWorkflowId(submissionId, run.number);
   return {
-    id: `${workflowId.replace(/^batch-/, '').replace(/-(\d+)$/, '.$1')}`,
+    id: jobId(submissionId, run.number),
     name: run.name,
     state: 'waiting',
     counts: { total: run.testCount, passed: 0, failed: 0, flaky: 0, skipped: 0, lost: 0, cancelled: 0, running: 0, queued: run.testCount, requeued: 0 },
