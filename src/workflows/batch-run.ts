@@ -26,11 +26,9 @@ import { TimeoutType } from '@temporalio/common';
 import type { ControlActivities } from '../activities/control/index.js';
 import type { HostActivities } from '../activities/host/index.js';
 import {
-  countLedger,
+  countsForBreaker,
   endBatch,
-  hasWorkFor,
   isDone,
-  lostHostsOfWaiting,
   newLedger,
   recordLate,
   recordTest,
@@ -40,52 +38,36 @@ import {
   takeBlame,
   takeVerdicts,
   waitingCount,
-  countsForBreaker,
-  hostFaultsInARow,
-  lossesInARow,
   type BatchEnd,
-  type BreakerEntry,
   type Ledger,
-  type LedgerCounts,
-  type Placement,
   type TestReport,
 } from '../domain/batch-ledger.js';
-import { batchTimeoutFor, type BatchProgress, type BatchTimeouts, type ListedTests } from '../domain/batch-work.js';
+import {
+  absorbShard,
+  batchResult,
+  denialMeaning,
+  hasVerdictsToStore,
+  hostStep,
+  leasesWanted,
+  newCarry,
+  runView,
+  type BatchEntry,
+  type BatchRunCarry,
+  type HostSlot,
+} from '../domain/batch-run.js';
+import { batchTimeoutFor, type BatchProgress, type BatchTimeouts } from '../domain/batch-work.js';
 import { batchId, CONTROL_TASK_QUEUE, hostTaskQueue, jobId } from '../domain/ids.js';
 import type { RunConfig } from '../domain/job-run.js';
-import { AbortCause, type JobResult, type ResultKind } from '../domain/outcome.js';
+import { AbortCause } from '../domain/outcome.js';
 import type { PlanBatchRun } from '../domain/plan.js';
-import type { BatchRunView, TestNote } from '../domain/views.js';
+import type { BatchRunView } from '../domain/views.js';
 import { resultOfFailure } from './failures.js';
 import { batchRunQuery, lateResultsSignal } from './batch-run-messages.js';
 import { cancelSignal } from './messages.js';
 import { Pending } from './signal.js';
 import { onLeaseAnswers, releaseLease, requestLease as askScheduler, withdrawLeaseRequests } from './lease-client.js';
 
-/** What one run of the workflow hands to the next (continue-as-new): no ledger, only run-wide totals. */
-export interface BatchRunCarry {
-  total: number;
-  offset: number;
-  nextBatch: number;
-  counts: LedgerCounts;
-  hosts: string[];
-  batches: number;
-  lostBatches: number;
-  isolated: TestNote[];
-  lost: TestNote[];
-  failed: TestNote[];
-  flaky: string[];
-  reason?: string;
-  cancelled?: string;
-  /** requeues charged in the whole run so far: maxRequeueRatio is of the run, not of a shard */
-  requeues?: number;
-  /** set once the run stopped requeuing */
-  budgetSpent?: string;
-  /** verdicts in the result store so far: the key of the next part written */
-  verdictsStored?: number;
-  /** a testsCommand's list being moved from its host to the result store, chunk by chunk */
-  listing?: { hostId: string; token: string; listed: ListedTests; next: number };
-}
+export type { BatchRunCarry };
 
 export interface BatchRunInput {
   submissionId: string;
@@ -95,13 +77,10 @@ export interface BatchRunInput {
   carry?: BatchRunCarry;
 }
 
-const NOTES_KEPT = 200;
 /** A lease request the scheduler could not take (not up yet) is tried again, not a failure of the run. */
 const LEASE_BACKOFF_PATCH = 'batch-run-lease-backoff';
 /** Time runBatch gets beyond its batch's deadline to stop the runner and report. */
 const BATCH_DEADLINE_MARGIN_MS = 60_000;
-/** How long a host with only tests that were lost on it waits for another host before it takes them itself. */
-const ELSEWHERE_WAIT_MS = 60_000;
 /** Settled verdicts go to the result store at most this often (one write per period, whatever the count). */
 const VERDICT_FLUSH_MS = 2_000;
 /** A listing moves chunks of ids through this run's history; past this it continues as new. */
@@ -113,42 +92,11 @@ const control = proxyActivities<ControlActivities>({
   retry: { initialInterval: '200 ms', maximumInterval: '10 seconds', backoffCoefficient: 2 },
 });
 
-const emptyCounts = (): LedgerCounts => ({ total: 0, passed: 0, failed: 0, flaky: 0, skipped: 0, lost: 0, cancelled: 0, running: 0, queued: 0, requeued: 0 });
-
-/** One batch as the host's breaker sees it: its result, and whose fault it was if lost. */
-interface BatchEntry extends BreakerEntry {
-  jobId: string;
-  result: JobResult;
-}
-
-/** A host the run holds a lease on. */
-interface HostSlot {
-  hostId: string;
-  token: string;
-  /** leased beyond maxHosts, to take tests no host of the run could (it stays; an idle other leaves) */
-  overflow: boolean;
-  /** since when it has had only tests that were lost on it */
-  idleSince?: number;
-  entries: BatchEntry[];
-}
-
 export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunView> {
   const { run, config, submissionId } = input;
   const runJobId = jobId(submissionId, run.number);
   const me = workflowInfo().workflowId;
-  const carry: BatchRunCarry = input.carry ?? {
-    total: run.testCount,
-    offset: 0,
-    nextBatch: 1,
-    counts: emptyCounts(),
-    hosts: [],
-    batches: 0,
-    lostBatches: 0,
-    isolated: [],
-    lost: [],
-    failed: [],
-    flaky: [],
-  };
+  const carry: BatchRunCarry = input.carry ?? newCarry(run);
   let state: BatchRunView['state'] = run.testsCommand && carry.total === 0 ? 'listing' : 'running';
   let ledger: Ledger | undefined;
   const running = new Map<string, { hostId: string; tests: number }>();
@@ -171,33 +119,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
   const bump = () => void version++;
   const entries = new Map<string, BatchEntry>();
 
-  const view = (): BatchRunView => {
-    const live = ledger ? countLedger(ledger) : emptyCounts();
-    const counts = sumCounts(carry.counts, live);
-    counts.total = carry.total;
-    counts.queued = Math.max(0, carry.total - carry.offset - live.total) + live.queued;
-    const n = ledger ? notes(ledger) : { isolated: [], lost: [], failed: [], flaky: [] };
-    const v: BatchRunView = {
-      id: runJobId,
-      name: run.name,
-      state,
-      counts,
-      hosts: [...new Set([...carry.hosts, ...[...running.values()].map((r) => r.hostId)])],
-      batches: carry.batches,
-      lostBatches: carry.lostBatches,
-      isolated: [...carry.isolated, ...n.isolated].slice(0, NOTES_KEPT),
-      lost: [...carry.lost, ...n.lost].slice(0, NOTES_KEPT),
-      failed: [...carry.failed, ...n.failed].slice(0, NOTES_KEPT),
-      flaky: [...carry.flaky, ...n.flaky].slice(0, NOTES_KEPT),
-      running: [...running].map(([id, r]) => ({ batchId: id, hostId: r.hostId, tests: r.tests })),
-      workflowId: me,
-    };
-    const reason = carry.reason ?? ledger?.budgetSpent ?? carry.budgetSpent ?? denied;
-    if (reason !== undefined) v.reason = reason;
-    // A run that never got its tests (cancelled while listing, or the listing failed) has no counts to go by.
-    if (state === 'done') v.result = carry.total > 0 ? resultOf(counts) : stop !== undefined ? 'cancelled' : carry.reason !== undefined ? 'aborted' : resultOf(counts);
-    return v;
-  };
+  const view = (): BatchRunView => runView({ id: runJobId, name: run.name, workflowId: me, state, carry, ledger, running, denied, stop });
 
   setHandler(batchRunQuery, view);
   setHandler(cancelSignal, (req) => {
@@ -237,11 +159,9 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
       const request = pending.get(d.requestId);
       if (!request) return;
       pending.delete(d.requestId);
-      const still = request.excluded.filter((h) => active.has(h));
-      // Denied with none of the run's hosts excluded: no host can take batches at all.
-      if (request.excluded.length === 0) denied = d.reason;
-      // Denied beside the run's hosts: they are all there is (a request excluding hosts since gone is simply asked again).
-      else if (still.length > 0) lonely = new Set(still);
+      const meaning = denialMeaning(request.excluded, active);
+      if (meaning.kind === 'no-host') denied = d.reason;
+      else if (meaning.kind === 'lonely') lonely = meaning.hosts;
       bump();
     },
   });
@@ -294,7 +214,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     // Sealed: late results from now on go beside the stored verdicts, not into this ledger.
     const sealed = ledger;
     ledger = undefined;
-    absorb(sealed);
+    absorbShard(carry, sealed, denied);
     await storeVerdicts(sealed, true);
     // One shard per run of this workflow: its history stays bounded however many tests.
     if (carry.offset < carry.total && stop === undefined) await nextRun();
@@ -313,22 +233,6 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     return view();
   }
 
-  /** Folds a finished shard into the totals carried forward. */
-  function absorb(l: Ledger): void {
-    const c = countLedger(l);
-    carry.counts = sumCounts(carry.counts, { ...c, running: 0, queued: 0, requeued: 0 });
-    carry.offset += c.total;
-    carry.requeues = l.requeuesTotal;
-    if (l.budgetSpent !== undefined) carry.budgetSpent = l.budgetSpent;
-    const n = notes(l);
-    carry.isolated = [...carry.isolated, ...n.isolated].slice(0, NOTES_KEPT);
-    carry.lost = [...carry.lost, ...n.lost].slice(0, NOTES_KEPT);
-    carry.failed = [...carry.failed, ...n.failed].slice(0, NOTES_KEPT);
-    carry.flaky = [...carry.flaky, ...n.flaky].slice(0, NOTES_KEPT);
-    if (l.budgetSpent !== undefined) carry.reason ??= l.budgetSpent;
-    if (denied !== undefined && c.lost > 0) carry.reason ??= `no host can take batches: ${denied}`;
-  }
-
   /** Writes the verdicts settled since the last write (all of them at the shard's end) as one more part. */
   async function storeVerdicts(l: Ledger, all: boolean): Promise<void> {
     const verdicts = takeVerdicts(l, all);
@@ -336,13 +240,6 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     const offset = carry.verdictsStored ?? 0;
     carry.verdictsStored = offset + verdicts.length;
     await control.recordBatchVerdicts({ submissionId, runJobId, offset, verdicts });
-  }
-
-  /** Where a host stands: the run's other hosts, and whether the lab has none beyond them. */
-  function placement(slot: HostSlot): Placement {
-    const otherHosts = [...active.keys()].filter((h) => h !== slot.hostId);
-    const waitedEnough = slot.idleSince !== undefined && Date.now() - slot.idleSince >= ELSEWHERE_WAIT_MS;
-    return { otherHosts, noOtherHost: waitedEnough || (lonely !== undefined && [slot.hostId, ...otherHosts].every((h) => lonely!.has(h))) };
   }
 
   /** Takes what the ledger learnt about earlier lost batches: whose fault they were. */
@@ -385,11 +282,10 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
       if (stop !== undefined || refusal !== undefined || waiting === 0) {
         if (pending.size > 0) await cancelPending();
       } else if (lonely === undefined) {
-        const previous = lostHostsOfWaiting(l);
-        const wanted = Math.min(run.maxHosts, active.size + Math.ceil(waiting / run.batchSize));
-        for (let n = active.size + pending.size; n < wanted; n++) await requestLease(previous);
+        const wanted = leasesWanted(l, run, active.size, pending.size);
+        for (let n = 0; n < wanted.count; n++) await requestLease(wanted.previousHosts);
         // Tests lost on every host the run has need one more, even past maxHosts (an idle host then leaves).
-        if (pending.size === 0 && strandedOn(l, [...active.keys()]) > 0) await requestLease(previous);
+        if (pending.size === 0 && strandedOn(l, [...active.keys()]) > 0) await requestLease(wanted.previousHosts);
       }
       // Settled verdicts go to the store as they come, in one write per period.
       const sinceStored = Date.now() - storedAt;
@@ -411,28 +307,21 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     if (!carry.hosts.includes(hostId)) carry.hosts.push(hostId);
     try {
       while (stop === undefined) {
-        // Past maxHosts (a host came for tests no other could take): an idle one that is not it leaves.
-        if (active.size > run.maxHosts && !slot.overflow) break;
-        // Its own faults (known now, or judged since its last batch) trip the breaker.
-        if (hostFaultsInARow(slot.entries) >= config.hostBreakerAborts) {
-          log.warn('host lost too many batches in a row by its own fault; handing it back', { hostId, faults: hostFaultsInARow(slot.entries) });
+        const step = hostStep(l, slot, { maxHosts: run.maxHosts, activeHosts: [...active.keys()], lonely, breakerAborts: config.hostBreakerAborts }, Date.now());
+        if (step.kind === 'leave') {
+          if (step.breaker !== undefined) log.warn('host lost too many batches in a row by its own fault; handing it back', { hostId, faults: step.breaker });
           break;
         }
-        const p = placement(slot);
-        // Lost that many in a row, not all judged yet: only suspects (their runs judge them) until it knows.
-        if (lossesInARow(slot.entries) >= config.hostBreakerAborts) p.isolationOnly = true;
-        if (!hasWorkFor(l, hostId, p)) {
-          if (waitingCount(l) === 0 && !p.isolationOnly) break;
-          if (waitingCount(l) === 0 && Object.keys(l.out).length === 0) break;
-          // Only tests that were lost here wait: keep the lease (handing it back would only get it
-          // back) until another host takes them, new work comes, or no other host turns up.
+        if (step.kind === 'wait') {
           slot.idleSince ??= Date.now();
           const seen = version;
-          await condition(() => version !== seen || stop !== undefined, Math.max(1, ELSEWHERE_WAIT_MS - (Date.now() - slot.idleSince)));
+          await condition(() => version !== seen || stop !== undefined, Math.max(1, step.untilMs - Date.now()));
           continue;
         }
+        const p = step.placement;
         delete slot.idleSince;
-        const id = batchId(runJobId, carry.nextBatch);
+        const batchNumber = carry.nextBatch;
+        const id = batchId(runJobId, batchNumber);
         const batch = takeBatch(l, hostId, id, p, Date.now());
         if (!batch) break;
         carry.nextBatch++;
@@ -440,7 +329,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
         carry.batches++;
         running.set(id, { hostId, tests: batch.tests.length });
         // The batch's record, and its upload token (sealed: only the host opens it).
-        const uploadToken = await control.openJob({ jobId: id, submissionId, name: `${run.name}#${id.slice(id.lastIndexOf('.') + 1)}`, attempt: 1, hostId, leaseId: token, setNumber: 0 });
+        const uploadToken = await control.openJob({ jobId: id, submissionId, name: `${run.name}#${batchNumber}`, attempt: 1, hostId, leaseId: token, setNumber: 0 });
         const { results, end, hostShuttingDown } = await runOne(hostId, uploadToken, id, batch.tests);
         const now = Date.now();
         for (const r of results) recordTest(l, id, hostId, r, now);
@@ -605,11 +494,6 @@ function failureMessage(err: unknown): string {
   return err instanceof ActivityFailure && err.cause ? err.cause.message : String(err);
 }
 
-function hasVerdictsToStore(l: Ledger): boolean {
-  const held = new Set(Object.values(l.fenced).flat());
-  return Object.values(l.tests).some((t) => t.verdict !== undefined && !t.stored && !held.has(t.id));
-}
-
 function heartbeatDetails(err: unknown): BatchProgress | undefined {
   const cause = err instanceof ActivityFailure ? err.cause : undefined;
   const details = cause instanceof TimeoutFailure ? cause.lastHeartbeatDetails : undefined;
@@ -617,48 +501,4 @@ function heartbeatDetails(err: unknown): BatchProgress | undefined {
   return details as BatchProgress;
 }
 
-/** A batch as a job result: for its log page and for the host's broken-host count. */
-function batchResult(end: BatchEnd, results: readonly TestReport[], size: number): JobResult {
-  switch (end.kind) {
-    case 'cancelled':
-      return { kind: 'cancelled', reason: end.reason };
-    case 'host-lost':
-    case 'not-started':
-      return { kind: 'aborted', cause: AbortCause.HostLost, reason: end.reason };
-    case 'host-shutdown':
-      return { kind: 'aborted', cause: AbortCause.HostShutdown, reason: end.reason };
-    case 'timeout':
-      return { kind: 'aborted', cause: AbortCause.RunTimeout, reason: end.reason };
-    case 'crashed':
-      return { kind: 'aborted', cause: AbortCause.RunnerCrash, reason: end.reason };
-    case 'completed': {
-      const failed = results.filter((r) => r.status === 'failed' || r.status === 'error');
-      if (results.length < size) return { kind: 'aborted', cause: AbortCause.RunnerCrash, reason: `runner ended with ${size - results.length} of ${size} tests unreported (${end.reason})` };
-      return failed.length > 0 ? { kind: 'failed', reason: `${failed.length} of ${size} tests failed` } : { kind: 'passed' };
-    }
-  }
-}
 
-function notes(l: Ledger): { isolated: TestNote[]; lost: TestNote[]; failed: TestNote[]; flaky: string[] } {
-  const tests = Object.values(l.tests);
-  return {
-    isolated: tests.filter((t) => t.isolated !== undefined).map((t) => ({ test: t.id, reason: t.isolated! })),
-    lost: tests.filter((t) => t.verdict === 'lost').map((t) => ({ test: t.id, reason: t.reason ?? 'lost' })),
-    failed: tests.filter((t) => t.verdict === 'failed').map((t) => ({ test: t.id, reason: t.reason ?? 'failed' })),
-    flaky: tests.filter((t) => t.verdict === 'flaky').map((t) => t.id),
-  };
-}
-
-function sumCounts(a: LedgerCounts, b: LedgerCounts): LedgerCounts {
-  const out = { ...a };
-  for (const k of Object.keys(out) as (keyof LedgerCounts)[]) out[k] = a[k] + b[k];
-  return out;
-}
-
-/** A batch run's result: cancelled, aborted (tests lost), failed (tests failed), or passed. */
-export function resultOf(c: LedgerCounts): ResultKind {
-  if (c.cancelled > 0) return 'cancelled';
-  if (c.lost > 0) return 'aborted';
-  if (c.failed > 0) return 'failed';
-  return 'passed';
-}
