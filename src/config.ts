@@ -95,7 +95,7 @@ const schema = z
       hostPickupTimeoutMs: e.TESTBAY_HOST_PICKUP_TIMEOUT_MS,
       uploadTimeoutMs: e.TESTBAY_UPLOAD_TIMEOUT_MS,
       maxRetriesCap: e.TESTBAY_MAX_RETRIES_CAP,
-      hostBreakerAborts: e.TESTBAY_BROKEN_AFTER_ABORTS,
+      brokenAfterAborts: e.TESTBAY_BROKEN_AFTER_ABORTS,
       batchShardTests: e.TESTBAY_BATCH_SHARD_TESTS,
     };
     const healthChecks = parseHealthChecks(e.TESTBAY_HEALTH_CHECKS, (message) => ctx.addIssue({ code: 'custom', path: ['TESTBAY_HEALTH_CHECKS'], message }));

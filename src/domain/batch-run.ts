@@ -97,7 +97,7 @@ export type HostStep =
   /** hand the lease back; `breaker` when it lost too many batches in a row by its own fault */
   | { kind: 'leave'; breaker?: number };
 
-/** What a leased host does next. `breakerAborts`: its own faults in a row that trip the breaker. */
+/** What a leased host does next. `breakerAborts`: its own faults in a row that trip the breaker (the lab's brokenAfterAborts). */
 export function hostStep(l: Ledger, slot: HostSlot, run: { maxHosts: number; activeHosts: readonly string[]; lonely: ReadonlySet<string> | undefined; breakerAborts: number }, now: number): HostStep {
   // Past maxHosts (a host came for tests no other could take): an idle one that is not it leaves.
   if (run.activeHosts.length > run.maxHosts && !slot.overflow) return { kind: 'leave' };

@@ -1,5 +1,5 @@
 /**
- * @module runBatchRun: a list of tests spread in batches over hosts until every test has
+ * @module batchRunWorkflow: a list of tests spread in batches over hosts until every test has
  * exactly one verdict. It leases hosts one at a time (up to maxHosts), and each leased
  * host takes batches while tests remain; a batch is one `runBatch` activity that
  * heartbeats every finished result, so finished work survives the host. The ledger
@@ -57,7 +57,7 @@ import {
 } from '../domain/batch-run.js';
 import { batchTimeoutFor, type BatchProgress, type BatchTimeouts } from '../domain/batch-work.js';
 import { batchId, CONTROL_TASK_QUEUE, hostTaskQueue, jobId } from '../domain/ids.js';
-import type { RunConfig } from '../domain/job-run.js';
+import { brokenAfterAbortsOf, type RunConfig } from '../domain/job-run.js';
 import { AbortCause } from '../domain/outcome.js';
 import type { PlanBatchRun } from '../domain/plan.js';
 import type { BatchRunView } from '../domain/views.js';
@@ -307,7 +307,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     if (!carry.hosts.includes(hostId)) carry.hosts.push(hostId);
     try {
       while (stop === undefined) {
-        const step = hostStep(l, slot, { maxHosts: run.maxHosts, activeHosts: [...active.keys()], lonely, breakerAborts: config.hostBreakerAborts }, Date.now());
+        const step = hostStep(l, slot, { maxHosts: run.maxHosts, activeHosts: [...active.keys()], lonely, breakerAborts: brokenAfterAbortsOf(config) }, Date.now());
         if (step.kind === 'leave') {
           if (step.breaker !== undefined) log.warn('host lost too many batches in a row by its own fault; handing it back', { hostId, faults: step.breaker });
           break;

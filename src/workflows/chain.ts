@@ -1,5 +1,5 @@
 /**
- * @module runChain: one host's part of a recipe set. It holds the host's lease from the
+ * @module chainWorkflow: one host's part of a recipe set. It holds the host's lease from the
  * first job to the last, so nothing else runs in between, and runs the chain tree in its
  * deterministic order: for each job `provision`, `runTests`, `uploadResults` on the host's
  * own task queue. A failed or aborted job skips the jobs below it; other branches still

@@ -1,5 +1,5 @@
 /**
- * @module runRecipeSet: one attempt of a recipe set. It asks the scheduler for one lease
+ * @module recipeSetWorkflow: one attempt of a recipe set. It asks the scheduler for one lease
  * per recipe (all-or-nothing), then runs one chain per leased host, all started together.
  * In a parallel set, a failed or aborted job stops its partners (skipped, with the
  * reason). It returns every job's result; re-scheduling is the submission's decision.

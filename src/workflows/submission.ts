@@ -1,5 +1,5 @@
 /**
- * @module runSubmission: what one POST created. It runs the plan's recipe sets in
+ * @module submissionWorkflow: what one POST created. It runs the plan's recipe sets in
  * after-edge order, each as a child recipe-set workflow; skips jobs whose parents did not
  * pass; and re-schedules an aborted recipe set as a clone on other hosts (the hosts it
  * aborted on excluded) up to maxRetries, keeping the aborted attempt visible beside it.
@@ -34,7 +34,7 @@ import { fitList, HostKey, memoText, ResultKey, workflowSearchAttributes } from 
 import { tell } from './signal.js';
 import { submissionQuery } from './submission-messages.js';
 
-export interface SubmissionInput {
+export interface SubmissionWorkflowInput {
   submissionId: string;
   plan: Plan;
   config: RunConfig;
@@ -57,7 +57,7 @@ const control = proxyLocalActivities<ControlActivities>({
   retry: { initialInterval: '200 ms', maximumInterval: '10 seconds', backoffCoefficient: 2 },
 });
 
-export async function submissionWorkflow(input: SubmissionInput): Promise<SubmissionView> {
+export async function submissionWorkflow(input: SubmissionWorkflowInput): Promise<SubmissionView> {
   const { plan, submissionId, config } = input;
   const jobs: JobView[] = [];
   const sets: RecipeSetView[] = [];
