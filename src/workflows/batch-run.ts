@@ -14,15 +14,12 @@ import {
   CancellationScope,
   condition,
   continueAsNew,
-  isCancellation,
   log,
   patched,
   proxyActivities,
   setHandler,
-  TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
-import { TimeoutType } from '@temporalio/common';
 import type { ControlActivities } from '../activities/control/index.js';
 import type { HostActivities } from '../activities/host/index.js';
 import {
@@ -55,13 +52,12 @@ import {
   type BatchRunCarry,
   type HostSlot,
 } from '../domain/batch-run.js';
-import { batchTimeoutFor, type BatchProgress, type BatchTimeouts } from '../domain/batch-work.js';
+import { batchTimeoutFor, type BatchTimeouts } from '../domain/batch-work.js';
 import { batchId, CONTROL_TASK_QUEUE, hostTaskQueue, jobId } from '../domain/ids.js';
 import { brokenAfterAbortsOf, type RunConfig } from '../domain/job-run.js';
-import { AbortCause } from '../domain/outcome.js';
 import type { PlanBatchRun } from '../domain/plan.js';
 import type { BatchRunView } from '../domain/views.js';
-import { resultOfFailure } from './failures.js';
+import { batchEndOfFailure } from './failures.js';
 import { batchRunQuery, lateResultsSignal } from './batch-run-messages.js';
 import { cancelSignal } from './messages.js';
 import { Pending } from './signal.js';
@@ -393,33 +389,17 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
         ...(outcome.hostShuttingDown ? { hostShuttingDown: true } : {}),
       };
     } catch (err) {
-      // The batch died with its host (or timed out): the last heartbeat says what finished.
-      const details = heartbeatDetails(err);
-      const progress = { ...(details?.current !== undefined ? { current: details.current } : {}), progressKnown: details !== undefined };
-      if (isCancellation(err)) {
-        if (stop !== undefined) return { results: details?.results ?? [], end: { kind: 'cancelled', reason: stop, progressKnown: true } };
-        // Not a person's cancel: the host's worker stopped it (shutting down).
-        return { results: details?.results ?? [], end: { kind: 'host-shutdown', reason: `host ${hostId} shutting down`, ...progress } };
-      }
-      const cause = err instanceof ActivityFailure ? err.cause : undefined;
-      if (cause instanceof TimeoutFailure && cause.timeoutType === TimeoutType.SCHEDULE_TO_START) {
-        return { results: [], end: { kind: 'not-started', reason: `host ${hostId} did not pick up batch ${id} within ${Math.round(config.hostPickupTimeoutMs / 100) / 10} s`, progressKnown: true } };
-      }
-      const r = resultOfFailure(err, {
+      return batchEndOfFailure(err, {
         hostId,
         jobName: `${run.name} batch ${id}`,
+        batchId: id,
+        stop,
         phase: 'run',
         heartbeatTimeoutMs: config.heartbeatTimeoutMs,
         pickupTimeoutMs: config.hostPickupTimeoutMs,
         phaseTimeoutMs: timeoutMs,
         now: Date.now(),
       });
-      const kind = r.kind === 'aborted' && r.cause === AbortCause.HostLost ? 'host-lost' : r.kind === 'aborted' && r.cause === AbortCause.RunTimeout ? 'timeout' : 'crashed';
-      return {
-        results: details?.results ?? [],
-        // Given up by Temporal without the host's word: its results may still come, late.
-        end: { kind, reason: 'reason' in r ? r.reason : 'batch failed', ...progress, fenced: cause instanceof TimeoutFailure },
-      };
     } finally {
       scopes.delete(scope);
     }
@@ -493,12 +473,3 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
 function failureMessage(err: unknown): string {
   return err instanceof ActivityFailure && err.cause ? err.cause.message : String(err);
 }
-
-function heartbeatDetails(err: unknown): BatchProgress | undefined {
-  const cause = err instanceof ActivityFailure ? err.cause : undefined;
-  const details = cause instanceof TimeoutFailure ? cause.lastHeartbeatDetails : undefined;
-  if (typeof details !== 'object' || details === null || !Array.isArray((details as BatchProgress).results)) return undefined;
-  return details as BatchProgress;
-}
-
-
