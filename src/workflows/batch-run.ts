@@ -10,7 +10,6 @@
  */
 import {
   ActivityCancellationType,
-  ActivityFailure,
   CancellationScope,
   condition,
   continueAsNew,
@@ -57,6 +56,7 @@ import { batchId, CONTROL_TASK_QUEUE, hostTaskQueue, jobId } from '../domain/ids
 import { brokenAfterAbortsOf, type RunConfig } from '../domain/job-run.js';
 import type { PlanBatchRun } from '../domain/plan.js';
 import type { BatchRunView } from '../domain/views.js';
+import { listTests } from './batch-run-listing.js';
 import { batchEndOfFailure } from './failures.js';
 import { batchRunQuery, lateResultsSignal } from './batch-run-messages.js';
 import { cancelSignal } from './messages.js';
@@ -79,8 +79,6 @@ const LEASE_BACKOFF_PATCH = 'batch-run-lease-backoff';
 const BATCH_DEADLINE_MARGIN_MS = 60_000;
 /** Settled verdicts go to the result store at most this often (one write per period, whatever the count). */
 const VERDICT_FLUSH_MS = 2_000;
-/** A listing moves chunks of ids through this run's history; past this it continues as new. */
-const LISTING_HISTORY_BYTES = 2 * 1024 * 1024;
 
 const control = proxyActivities<ControlActivities>({
   taskQueue: CONTROL_TASK_QUEUE,
@@ -196,7 +194,23 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
 
   // 0. A testsCommand lists the tests on a host first; its list reaches the result store in chunks.
   if (state === 'listing') {
-    const ok = await listTests();
+    const ok = await listTests({
+      run,
+      config,
+      submissionId,
+      runJobId,
+      carry,
+      stopped: () => stop,
+      scopes,
+      nextRun,
+      leaseHost: async () => {
+        await requestLease([]);
+        await condition(() => grants.length > 0 || denied !== undefined || stop !== undefined);
+        await cancelPending();
+        const grant = grants.shift();
+        return { ...(grant ? { grant } : {}), ...(denied !== undefined ? { denied } : {}) };
+      },
+    });
     if (!ok) return finish();
     state = 'running';
   }
@@ -404,72 +418,5 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
       scopes.delete(scope);
     }
   }
-
-  /** Runs testsCommand on one leased host and moves its list to the result store; false when it could not. */
-  async function listTests(): Promise<boolean> {
-    if (!carry.listing) {
-      await requestLease([]);
-      await condition(() => grants.length > 0 || denied !== undefined || stop !== undefined);
-      await cancelPending();
-      const grant = grants.shift();
-      if (!grant) {
-        if (stop === undefined) carry.reason = `could not list the tests: ${denied ?? 'no host'}`;
-        return false;
-      }
-      // A cancel stops the command on the host (its process group), not only the wait for it.
-      const scope = new CancellationScope();
-      scopes.add(scope);
-      try {
-        const listed = await scope.run(() =>
-          proxyActivities<HostActivities>({
-            taskQueue: hostTaskQueue(grant.hostId),
-            scheduleToStartTimeout: config.hostPickupTimeoutMs,
-            heartbeatTimeout: config.heartbeatTimeoutMs,
-            startToCloseTimeout: '10 minutes',
-            retry: { maximumAttempts: 2 },
-            cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-          }).listTests({ command: run.testsCommand!, settings: run.settings, hostId: grant.hostId, batchRunName: run.name, submissionId, runJobId }),
-        );
-        carry.listing = { hostId: grant.hostId, token: grant.token, listed, next: 0 };
-      } catch (err) {
-        if (stop === undefined) carry.reason = `could not list the tests on ${grant.hostId}: ${failureMessage(err)}`;
-        await releaseLease(grant.hostId, grant.token, []);
-        return false;
-      } finally {
-        scopes.delete(scope);
-      }
-    }
-    const listing = carry.listing;
-    const done = () => listing.next >= listing.listed.chunks.length;
-    while (!done() && stop === undefined) {
-      const chunk = listing.listed.chunks[listing.next]!;
-      try {
-        const tests = await proxyActivities<HostActivities>({
-          taskQueue: hostTaskQueue(listing.hostId),
-          scheduleToStartTimeout: config.hostPickupTimeoutMs,
-          startToCloseTimeout: '2 minutes',
-          retry: { maximumAttempts: 2 },
-        }).readListedTests({ listFile: listing.listed.listFile, offset: chunk.offset, count: chunk.count });
-        await control.appendBatchTests({ submissionId, runName: run.name, offset: chunk.offset, tests });
-      } catch (err) {
-        carry.reason = `could not list the tests on ${listing.hostId}: ${failureMessage(err)}`;
-        break;
-      }
-      listing.next++;
-      // The chunks pass through this history: a long list continues as new on the way (the lease goes along).
-      if (!done() && workflowInfo().historySize > LISTING_HISTORY_BYTES) await nextRun();
-    }
-    delete carry.listing;
-    await releaseLease(listing.hostId, listing.token, []);
-    if (carry.reason !== undefined) return false;
-    if (stop !== undefined) return false;
-    carry.total = listing.listed.count;
-    // The listing's chunks stay behind in this run's history.
-    if (listing.listed.chunks.length > 1) await nextRun();
-    return true;
-  }
 }
 
-function failureMessage(err: unknown): string {
-  return err instanceof ActivityFailure && err.cause ? err.cause.message : String(err);
-}
