@@ -6,7 +6,10 @@
 import path from 'node:path';
 import { z } from 'zod';
 import type { Job } from './domain/job.js';
+import { DEFAULT_RUN_CONFIG } from './domain/job-run.js';
 import { validateSpec } from './domain/parse-spec.js';
+// The defaults the workflows fall back on are the environment's defaults too: written once, there.
+import { DEFAULT_SCHEDULER_CONFIG } from './workflows/scheduler-messages.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const ms = z.coerce.number().int().positive();
@@ -44,16 +47,16 @@ const schema = z
     TEMPORAL_TLS_CA: z.string().min(1).optional(),
     TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
     TEMPORAL_API_KEY: z.string().min(1).optional(),
-    TESTBAY_HEARTBEAT_TIMEOUT_MS: ms.default(10_000),
+    TESTBAY_HEARTBEAT_TIMEOUT_MS: ms.default(DEFAULT_RUN_CONFIG.heartbeatTimeoutMs),
     TESTBAY_HEARTBEAT_THROTTLE_MS: ms.default(1_000),
-    TESTBAY_HOST_PICKUP_TIMEOUT_MS: ms.default(30_000),
+    TESTBAY_HOST_PICKUP_TIMEOUT_MS: ms.default(DEFAULT_RUN_CONFIG.hostPickupTimeoutMs),
     TESTBAY_PRESENCE_TIMEOUT_MS: ms.optional(),
-    TESTBAY_UPLOAD_TIMEOUT_MS: ms.default(5 * 60_000),
-    TESTBAY_BROKEN_AFTER_ABORTS: z.coerce.number().int().min(1).default(3),
-    TESTBAY_MAX_RETRIES_CAP: z.coerce.number().int().min(0).max(100).default(5),
-    TESTBAY_BATCH_SHARD_TESTS: z.coerce.number().int().min(10).max(20_000).default(2_000),
-    TESTBAY_SCHEDULER_MAX_HISTORY: z.coerce.number().int().min(100).default(4_000),
-    TESTBAY_LEASE_CHECK_MS: z.coerce.number().int().min(1_000).default(60_000),
+    TESTBAY_UPLOAD_TIMEOUT_MS: ms.default(DEFAULT_RUN_CONFIG.uploadTimeoutMs),
+    TESTBAY_BROKEN_AFTER_ABORTS: z.coerce.number().int().min(1).default(DEFAULT_SCHEDULER_CONFIG.brokenAfterAborts),
+    TESTBAY_MAX_RETRIES_CAP: z.coerce.number().int().min(0).max(100).default(DEFAULT_RUN_CONFIG.maxRetriesCap),
+    TESTBAY_BATCH_SHARD_TESTS: z.coerce.number().int().min(10).max(20_000).default(DEFAULT_RUN_CONFIG.batchShardTests),
+    TESTBAY_SCHEDULER_MAX_HISTORY: z.coerce.number().int().min(100).default(DEFAULT_SCHEDULER_CONFIG.maxHistoryEvents),
+    TESTBAY_LEASE_CHECK_MS: z.coerce.number().int().min(1_000).default(DEFAULT_SCHEDULER_CONFIG.leaseCheckMs),
     TESTBAY_RECONCILE_EVERY_MS: z.coerce.number().int().min(1_000).default(30_000),
     TESTBAY_CONTROL_WORKFLOW_CACHE: z.coerce.number().int().min(10).default(10_000),
     TESTBAY_KILL_GRACE_MS: ms.default(10_000),
@@ -107,7 +110,7 @@ const schema = z
       hostPickupTimeoutMs: e.TESTBAY_HOST_PICKUP_TIMEOUT_MS,
       uploadTimeoutMs: e.TESTBAY_UPLOAD_TIMEOUT_MS,
       maxRetriesCap: e.TESTBAY_MAX_RETRIES_CAP,
-      hostBreakerAborts: e.TESTBAY_BROKEN_AFTER_ABORTS,
+      brokenAfterAborts: e.TESTBAY_BROKEN_AFTER_ABORTS,
       batchShardTests: e.TESTBAY_BATCH_SHARD_TESTS,
     };
     const healthChecks = parseHealthChecks(e.TESTBAY_HEALTH_CHECKS, (message) => ctx.addIssue({ code: 'custom', path: ['TESTBAY_HEALTH_CHECKS'], message }));

@@ -6,6 +6,7 @@
 import fs from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
+import { parseJobId } from '../domain/ids.js';
 import { exitCodeOf, type ResultKind } from '../domain/outcome.js';
 import { formatIssue, parseSpecText } from '../domain/parse-spec.js';
 import { clientFor, UsageError } from './lab-target.js';
@@ -119,7 +120,7 @@ const status: Command = async (args) => {
     else process.stdout.write(`${submissionsTable(submissions).join('\n')}\n`);
     return 0;
   }
-  const view = await client.submission(id.includes('.') ? id.slice(0, id.indexOf('.')) : id);
+  const view = await client.submission(parseJobId(id).submissionId);
   if (values.json) json(view);
   else {
     const colour = process.stdout.isTTY === true;
@@ -135,7 +136,7 @@ const cancel: Command = async (args) => {
   const id = positionals[0];
   if (!id) throw new UsageError('usage: testbay cancel ID [--reason TEXT]');
   const client = clientFor(loadConfig());
-  const answer = (id.includes('.') ? await client.cancelJob(id, values.reason) : await client.cancelSubmission(id, values.reason)) as { cancelling: boolean; result?: string };
+  const answer = (parseJobId(id).kind !== 'submission' ? await client.cancelJob(id, values.reason) : await client.cancelSubmission(id, values.reason)) as { cancelling: boolean; result?: string };
   if (values.json) json({ id, ...answer });
   else if (answer.cancelling) process.stdout.write(`cancelling ${id}\n`);
   // Its workflow was gone: the API ended it instead of cancelling it.
@@ -146,7 +147,7 @@ const cancel: Command = async (args) => {
 const keep: Command = async (args) => {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { off: { type: 'boolean' }, json: { type: 'boolean' } } });
   const id = positionals[0];
-  if (!id || positionals.length > 1 || id.includes('.')) throw new UsageError('usage: testbay keep SUBMISSION_ID [--off] [--json]');
+  if (!id || positionals.length > 1 || parseJobId(id).kind !== 'submission') throw new UsageError('usage: testbay keep SUBMISSION_ID [--off] [--json]');
   const kept = await clientFor(loadConfig()).keep(id, values.off !== true);
   if (values.json) json(kept);
   else process.stdout.write(kept.keep ? `${id}: kept until unmarked (testbay keep ${id} --off)\n` : `${id}: no longer kept; retention applies\n`);
@@ -156,7 +157,7 @@ const keep: Command = async (args) => {
 const restart: Command = async (args) => {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'no-children': { type: 'boolean' }, watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' } } });
   const id = positionals[0];
-  if (!id?.includes('.')) throw new UsageError('usage: testbay restart JOB_ID [--no-children] [--watch] [--json]');
+  if (!id || parseJobId(id).kind === 'submission') throw new UsageError('usage: testbay restart JOB_ID [--no-children] [--watch] [--json]');
   const client = clientFor(loadConfig());
   const created = await client.restartJob(id, { children: values['no-children'] !== true });
   if (!values.json) process.stdout.write(`${created.id}\n`);

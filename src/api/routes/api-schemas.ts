@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { VERDICTS } from '../../domain/batch-ledger.js';
-import { HOST_ID_PATTERN, JOB_ID_PATTERN, SUBMISSION_ID_PATTERN } from '../../domain/ids.js';
+import { BATCH_ID_PATTERN, HOST_ID_PATTERN, JOB_ID_PATTERN, SUBMISSION_ID_PATTERN } from '../../domain/ids.js';
 import { AbortCause, RESULT_KINDS } from '../../domain/outcome.js';
 import { NAME_PATTERN } from '../../domain/spec.js';
 import { JOB_STATES } from '../../domain/views.js';
@@ -323,7 +323,7 @@ export const verdictsBody = z.strictObject({
   verdicts: z.array(z.looseObject({ test: z.string(), verdict: z.string(), attempts: z.number() })),
 });
 export const lateReportBody = z.strictObject({
-  batchId: z.string().regex(/^[a-z0-9]+\.[0-9]+\.[0-9]+$/, 'a batch id <submission>.<run>.<batch>'),
+  batchId: z.string().regex(BATCH_ID_PATTERN, 'a batch id <submission>.<run>.<batch>'),
   hostId: z.string().min(1).max(200),
   at: z.number().int().min(0),
   results: z.array(z.strictObject({ test: z.string(), status: z.enum(['passed', 'failed', 'error', 'skipped']), durationMs: z.number().min(0).optional(), message: z.string().optional() })).max(10_000),

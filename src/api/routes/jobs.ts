@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import express, { Router, type Response } from 'express';
-import { batchRunWorkflowId, chainWorkflowId, submissionOfJob } from '../../domain/ids.js';
+import { batchRunWorkflowId, chainWorkflowId, parseJobId, submissionOfJob } from '../../domain/ids.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
 import { liveSubmissionView } from '../live-view.js';
 import { restartHistory, selectRestart } from '../../domain/restart.js';
@@ -174,8 +174,8 @@ export function jobRoutes(deps: RouteDeps): Router {
  * the job waits for a host (only the submission workflow knows it then).
  */
 export function jobWorkflowId(submissionId: string, id: string, job: Pick<JobView, 'setNumber' | 'hostId'>): string | undefined {
-  const parts = id.split('.');
-  if (parts.length === 3) return batchRunWorkflowId(submissionId, Number(parts[1]));
+  const parsed = parseJobId(id);
+  if (parsed.kind === 'batch') return batchRunWorkflowId(submissionId, parsed.number);
   return job.hostId ? chainWorkflowId(submissionId, job.setNumber, job.hostId) : undefined;
 }
 

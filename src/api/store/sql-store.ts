@@ -22,6 +22,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { checkArtifactName } from '../../domain/artifact-name.js';
 import { withLateReports, type LateReport } from '../../domain/batch-ledger.js';
+import { submissionOfJob } from '../../domain/ids.js';
 import type { JobResult } from '../../domain/outcome.js';
 import type { SubmissionView } from '../../domain/views.js';
 import type { Logger } from '../../logger.js';
@@ -771,4 +772,4 @@ export class SqlResultStore implements ResultStore {
   }
 }
 
-const submissionOf = (jobId: string) => jobId.slice(0, jobId.indexOf('.'));
+const submissionOf = submissionOfJob;

@@ -3,6 +3,7 @@
  * checks it, draws the header, opens the live event stream and routes on the path
  * (pushState navigation: no page reloads).
  */
+import { JOB_ID_PATTERN } from '../../../domain/ids.js';
 import type { SessionInfo } from '../../routes/session.js';
 import { api, ApiError, clearToken, setToken, takeTokenFromUrl, token } from './api.js';
 import { fill, h } from './dom.js';
@@ -45,7 +46,7 @@ function route(path: string, ctx: Ctx): Page {
   if (path === '/submissions/new') return newSubmissionPage(ctx);
   if ((found = m(/^\/submissions\/([a-z0-9]+)$/))) return submissionPage(ctx, found[1]!);
   // A job `<submission>.<n>`, or a batch of a batch run `<submission>.<n>.<m>`.
-  if ((found = m(/^\/jobs\/([a-z0-9]+\.[0-9]+(?:\.[0-9]+)?)$/))) return jobPage(ctx, found[1]!);
+  if ((found = m(/^\/jobs\/([^/]+)$/)) && JOB_ID_PATTERN.test(found[1]!)) return jobPage(ctx, found[1]!);
   if (path === '/hosts') return hostsPage(ctx);
   if (path === '/webhooks') return webhooksPage(ctx);
   return { el: h('div', { class: 'error-box' }, `No page at ${path}.`), dispose() {} };

@@ -5,6 +5,7 @@
  * its last LOG_TAIL_BYTES, followed live over Server-Sent Events while the job runs, with
  * earlier parts loaded on demand (a 1 GB log never goes to the browser whole).
  */
+import { parseJobId, submissionOfJob } from '../../../../domain/ids.js';
 import type { JobView } from '../../../../domain/views.js';
 import type { ArtifactInfo, TestCaseResult } from '../../../store/result-store.js';
 
@@ -48,7 +49,7 @@ async function download(path: string, filename: string): Promise<void> {
 }
 
 export function jobPage(ctx: Ctx, id: string): Page {
-  const submissionId = id.slice(0, id.indexOf('.'));
+  const submissionId = submissionOfJob(id);
   const status = h('div', { class: 'job-status' }, h('p', { class: 'loading' }, 'Loading…'));
   const results = h('div', { class: 'job-results' });
   const logState = h('span', { class: 'log-state' }, 'connecting…');
@@ -190,8 +191,8 @@ function resultBox(job: JobDetails): HTMLElement | null {
 
 function drawStatus(ctx: Ctx, el: HTMLElement, job: JobDetails): void {
   // A batch of a batch run is `<submission>.<run>.<batch>`: its run is `<submission>.<run>`.
-  const parts = job.id.split('.');
-  const run = parts.length === 3 ? parts.slice(0, 2).join('.') : undefined;
+  const parsed = parseJobId(job.id);
+  const run = parsed.kind === 'batch' ? parsed.runJobId : undefined;
   const cancel = h('button', { class: 'danger', 'data-action': 'cancel-job' }, 'Cancel');
   cancel.title = 'cancels the whole chain this job belongs to';
   cancel.addEventListener('click', () => void act(ctx, cancel, `cancel ${job.id}`, () => api('POST', `/jobs/${job.id}/cancel`, {})));

@@ -3,7 +3,7 @@
  * kept in the address bar; rows update live as submissions start and end.
  */
 import { RESULT_KINDS } from '../../../../domain/outcome.js';
-import type { LabView } from '../../../../workflows/scheduler-messages.js';
+import type { LabWithJobs } from '../../../host-jobs.js';
 import type { SubmissionSummary } from '../../../store/result-store.js';
 import { api } from '../api.js';
 import { debounce, fill, h } from '../dom.js';
@@ -49,7 +49,7 @@ export function submissionsPage(ctx: Ctx): Page {
     e.preventDefault();
     onFilter();
   });
-  void api<LabView>('GET', '/hosts').then(
+  void api<LabWithJobs>('GET', '/hosts').then(
     (lab) => fill(hostList, lab.hosts.map((hv) => h('option', { value: hv.id }))),
     () => undefined,
   );
