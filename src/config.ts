@@ -85,6 +85,9 @@ const schema = z
     AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
     TESTBAY_RETENTION_LOGS_DAYS: z.coerce.number().positive().default(30),
     TESTBAY_RETENTION_RECORDS_DAYS: z.coerce.number().positive().default(365),
+    TESTBAY_BUG_REFS: z.string().min(2).optional(),
+    TESTBAY_CARRY_OVER: z.enum(['0', '1']).default('1'),
+    TESTBAY_PUBLIC_BADGES: z.enum(['0', '1']).default('0'),
   })
   .transform((e, ctx) => {
     const run = {
@@ -176,12 +179,36 @@ const schema = z
           maxJobBytes: e.TESTBAY_MAX_JOB_ASSET_BYTES,
         },
       },
+      /** review of results: bug-reference patterns in comments, the carry-over rule, badges without a token */
+      review: {
+        bugRefs: parseBugRefs(e.TESTBAY_BUG_REFS, (message) => ctx.addIssue({ code: 'custom', path: ['TESTBAY_BUG_REFS'], message })),
+        carryOver: e.TESTBAY_CARRY_OVER === '1',
+        publicBadges: e.TESTBAY_PUBLIC_BADGES === '1',
+      },
       logLevel: e.TESTBAY_LOG_LEVEL,
       logFormat: e.TESTBAY_LOG_FORMAT,
     };
   });
 
 export type Config = z.output<typeof schema>;
+
+/** TESTBAY_BUG_REFS: a JSON object of prefix → URL base, `{"bsc#": "https://bugzilla.suse.com/show_bug.cgi?id="}`. */
+function parseBugRefs(text: string | undefined, fail: (message: string) => void): Record<string, string> {
+  if (text === undefined) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    fail('must be a JSON object of prefix → URL, e.g. {"bsc#": "https://bugzilla.suse.com/show_bug.cgi?id="}');
+    return {};
+  }
+  const parsed = z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,19}#$/, 'a prefix is letters (digits, "_", "-") ending in "#", e.g. bsc#'), z.string().regex(/^https?:\/\/\S+$/, 'must be an http(s) URL')).safeParse(value);
+  if (!parsed.success) {
+    fail(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    return {};
+  }
+  return parsed.data;
+}
 
 /**
  * TESTBAY_HEALTH_CHECKS: `{"<worker class>": {job fields}}`, e.g.

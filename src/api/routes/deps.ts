@@ -33,5 +33,7 @@ export interface RouteDeps {
   streams: RequestHandler;
   /** seals secrets and upload tokens (sealing.ts) */
   payloadKey: PayloadKey;
+  /** review of results (config.review); off and empty when absent */
+  review?: { bugRefs: Record<string, string>; carryOver: boolean; publicBadges: boolean };
   log: Logger;
 }

@@ -115,6 +115,8 @@ export interface ListQuery {
   result?: ResultKind;
   host?: string;
   text?: string;
+  /** has a job record of this scenario */
+  scenario?: string;
 }
 
 /** What a workflow asks for: a job record under its lease. */

@@ -317,6 +317,7 @@ export class SqlResultStore implements ResultStore {
     if (q.result) where.push(`result = ${param(q.result)}`);
     if (q.host) where.push(`hosts @> ARRAY[${param(q.host)}]::text[]`);
     if (q.text) where.push(`search ILIKE ${param(`%${likeEscape(q.text)}%`)}`);
+    if (q.scenario) where.push(`id IN (SELECT submission_id FROM jobs WHERE scenario_key = ${param(q.scenario)})`);
     const rows = await this.db.query<SummaryRow>(
       `SELECT id, name, created_at, ended_at, final IS NOT NULL AS done, result, job_names, hosts, keep FROM submissions
        ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ${param(q.limit)}`,
