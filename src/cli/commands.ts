@@ -12,6 +12,7 @@ import { clientFor, UsageError } from './lab-target.js';
 import { batchRunLines, hostsTable, jobsTable, submissionHeader } from './render.js';
 import { watchSubmission } from './watch.js';
 import { artifacts, job, markBroken, removeHost, results, submissionsTable } from './inspect.js';
+import { REVIEW_USAGE, reviewCommands } from './review.js';
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -55,7 +56,7 @@ Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data
   artifacts JOB_ID [NAME] [-o FILE] [--json]
                                    a job's artifacts, or one of them (to stdout or FILE)
   schema [--openapi]               the job spec's JSON Schema (or the API's OpenAPI document)
-
+${REVIEW_USAGE}
 Every command takes --json where it prints something, for scripts.
 
 Exit codes (submit --watch, restart --watch, status ID and logs -f end with the verdict;
@@ -146,11 +147,13 @@ const keep: Command = async (args) => {
 };
 
 const restart: Command = async (args) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'no-children': { type: 'boolean' }, watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'no-children': { type: 'boolean' }, failed: { type: 'boolean' }, watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' } } });
   const id = positionals[0];
-  if (!id?.includes('.')) throw new UsageError('usage: testbay restart JOB_ID [--no-children] [--watch] [--json]');
+  const usage = 'usage: testbay restart JOB_ID [--no-children] [--watch] [--json], or testbay restart SUBMISSION_ID --failed [--watch] [--json]';
+  if (!id || positionals.length > 1 || (values.failed === true) === id.includes('.')) throw new UsageError(usage);
   const client = clientFor(loadConfig());
-  const created = await client.restartJob(id, { children: values['no-children'] !== true });
+  // --failed: every failed, aborted and skipped job of a submission, as one new submission.
+  const created = values.failed ? await client.rerunFailed(id) : await client.restartJob(id, { children: values['no-children'] !== true });
   if (!values.json) process.stdout.write(`${created.id}\n`);
   if (!values.watch) {
     if (values.json) json(created);
@@ -245,5 +248,6 @@ export const commands: Record<string, Command> = {
   artifacts,
   'mark-broken': markBroken,
   'remove-host': removeHost,
+  ...reviewCommands,
 };
 

@@ -290,6 +290,10 @@ export const progressBody = z.strictObject({
     })
     .optional(),
   savedBytes: z.number().int().min(0).optional(),
+  testCode: z
+    .strictObject({ commit: z.string().regex(/^[0-9a-f]{7,64}$/, 'a commit id'), log: z.array(z.string().max(300)).max(200).optional() })
+    .optional()
+    .describe('the test code the host checked out: its commit, and `git log --oneline` up to it from its mirror'),
 });
 export const testsBody = z.strictObject({
   tests: z
