@@ -13,6 +13,7 @@ import { jobPage } from './pages/job.js';
 import { newSubmissionPage } from './pages/new-submission.js';
 import { submissionPage } from './pages/submission.js';
 import { submissionsPage } from './pages/submissions.js';
+import { reviewPage } from './review.js';
 
 const root = document.getElementById('app')!;
 
@@ -46,6 +47,7 @@ function route(path: string, ctx: Ctx): Page {
   // A job `<submission>.<n>`, or a batch of a batch run `<submission>.<n>.<m>`.
   if ((found = m(/^\/jobs\/([a-z0-9]+\.[0-9]+(?:\.[0-9]+)?)$/))) return jobPage(ctx, found[1]!);
   if (path === '/hosts') return hostsPage(ctx);
+  if (path === '/review') return reviewPage(ctx);
   return { el: h('div', { class: 'error-box' }, `No page at ${path}.`), dispose() {} };
 }
 
@@ -71,7 +73,7 @@ async function start(): Promise<void> {
     'header',
     { class: 'top' },
     h('a', { href: '/', class: 'brand' }, 'Testbay'),
-    h('nav', null, h('a', { href: '/' }, 'Submissions'), h('a', { href: '/submissions/new' }, 'New submission'), h('a', { href: '/hosts' }, 'Hosts'), h('a', { href: '/api/v1/docs', 'data-external': '' }, 'API'), h('a', { href: `${session.temporalWebUrl}/namespaces/${encodeURIComponent(session.namespace)}/workflows`, target: '_blank', rel: 'noopener' }, 'Temporal Web ↗')),
+    h('nav', null, h('a', { href: '/' }, 'Submissions'), h('a', { href: '/submissions/new' }, 'New submission'), h('a', { href: '/hosts' }, 'Hosts'), h('a', { href: '/review' }, 'Needs review'), h('a', { href: '/api/v1/docs', 'data-external': '' }, 'API'), h('a', { href: `${session.temporalWebUrl}/namespaces/${encodeURIComponent(session.namespace)}/workflows`, target: '_blank', rel: 'noopener' }, 'Temporal Web ↗')),
     h(
       'span',
       { class: 'who' },
