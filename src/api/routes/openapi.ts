@@ -193,6 +193,7 @@ const FIELD_DOCS: Record<string, string> = {
   startAfter: 'start (on any matching host) only after these jobs passed',
   startDirectlyAfter: 'run on the same host right after this job, nothing in between (a chain)',
   parallelWith: 'start together with these jobs on different hosts (a recipe set)',
+  scenarioKeys: "settings that, with the job's name and worker class, make its scenario (its history and last good run; openQA's flavor, arch, version)",
 };
 
 function describeFields(schema: Record<string, unknown>): void {
