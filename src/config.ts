@@ -202,12 +202,17 @@ function parseBugRefs(text: string | undefined, fail: (message: string) => void)
     fail('must be a JSON object of prefix → URL, e.g. {"bsc#": "https://bugzilla.suse.com/show_bug.cgi?id="}');
     return {};
   }
-  const parsed = z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,19}#$/, 'a prefix is letters (digits, "_", "-") ending in "#", e.g. bsc#'), z.string().regex(/^https?:\/\/\S+$/, 'must be an http(s) URL')).safeParse(value);
-  if (!parsed.success) {
-    fail(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    fail('must be a JSON object of prefix → URL');
     return {};
   }
-  return parsed.data;
+  const patterns: Record<string, string> = {};
+  for (const [prefix, url] of Object.entries(value)) {
+    if (!/^[A-Za-z][A-Za-z0-9_-]{0,19}#$/.test(prefix)) fail(`${prefix}: a prefix is letters (and digits, "_", "-") ending in "#", e.g. bsc#`);
+    else if (typeof url !== 'string' || !/^https?:\/\/\S+$/.test(url)) fail(`${prefix}: the URL must be http(s)`);
+    else patterns[prefix] = url;
+  }
+  return patterns;
 }
 
 /**
