@@ -15,7 +15,8 @@ const failedTests = (job: JobRecord) => (job.tests ?? []).filter((t) => t.status
 
 /** Applies the carry-over rule to a job that has just failed; returns the comment it wrote, if any. */
 export async function carryOverFailure(store: ResultStore, job: JobRecord, bugRefs: Record<string, string>): Promise<Comment | undefined> {
-  if (job.result?.kind !== 'failed' || !job.scenario || Object.keys(bugRefs).length === 0) return undefined;
+  // A batch of a batch run (`<submission>.<run>.<batch>`) holds whichever tests it was given: not a run of a scenario's tests.
+  if (job.result?.kind !== 'failed' || !job.scenario || job.id.split('.').length !== 2 || Object.keys(bugRefs).length === 0) return undefined;
   if ((await store.review.listComments(job.id)).some((c) => c.carriedOverFrom)) return undefined;
   const [previous] = await store.review.scenarioRuns(job.scenario, { limit: 1, result: 'failed', before: job.id });
   if (!previous) return undefined;

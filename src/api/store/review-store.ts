@@ -78,6 +78,6 @@ export interface ReviewStore {
   listLabels(jobId: string): Promise<Label[]>;
   /** Records the host's capabilities with a job record (the first time only). */
   recordHostCapabilities(jobId: string, capabilities: Record<string, string>): Promise<void>;
-  /** Failed jobs without a comment, newest first. */
+  /** Failed jobs without a comment, newest first (batches of batch runs are reviewed by their tests' verdicts, not here). */
   needsReview(limit: number): Promise<ReviewItem[]>;
 }

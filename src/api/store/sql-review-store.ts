@@ -173,7 +173,7 @@ export class SqlReviewStore implements ReviewStore {
     const rows = await this.db.query<{ id: string; submission_id: string; name: string; host_id: string; ended_at: string | null; result: JobResult; scenario_key: string | null; labels: string[] }>(
       `SELECT j.id, j.submission_id, j.name, j.host_id, j.ended_at, j.result, j.scenario_key,
          ARRAY(SELECT label FROM job_labels l WHERE l.job_id = j.id ORDER BY label COLLATE "C") AS labels
-       FROM jobs j WHERE j.sealed AND (j.result->>'kind') = 'failed' AND NOT EXISTS (SELECT 1 FROM comments c WHERE c.target_id = j.id)
+       FROM jobs j WHERE j.sealed AND (j.result->>'kind') = 'failed' AND j.id NOT LIKE '%.%.%' AND NOT EXISTS (SELECT 1 FROM comments c WHERE c.target_id = j.id)
        ORDER BY j.ended_at DESC, j.id DESC LIMIT $1`,
       [limit],
     );
