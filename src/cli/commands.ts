@@ -35,7 +35,7 @@ Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data
   submit FILE [--watch] [--json]   submit a job spec (YAML or JSON); prints the submission id first
                                    (with --json only JSON: {"id", "workflowId", "jobs"}, or the final view)
   status [ID] [--json]             a submission's jobs, or a table of recent submissions
-         [--state running|done] [--result R] [--host H] [-q TEXT] [--limit N]
+         [--state running|done] [--result R] [--host H] [-q TEXT] [--scenario KEY] [--limit N]
   cancel ID [--reason TEXT]        cancel a submission, or the chain of a job id (<submission>.<n>)
   keep ID [--off] [--json]         keep a submission beyond the result store's retention (--off: unmark it)
   restart JOB_ID [--no-children] [--watch] [--json]
@@ -101,12 +101,12 @@ const status: Command = async (args) => {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { json: { type: 'boolean' }, limit: { type: 'string' }, state: { type: 'string' }, result: { type: 'string' }, host: { type: 'string' }, q: { type: 'string', short: 'q' } },
+    options: { json: { type: 'boolean' }, limit: { type: 'string' }, state: { type: 'string' }, result: { type: 'string' }, host: { type: 'string' }, q: { type: 'string', short: 'q' }, scenario: { type: 'string' } },
   });
   const client = clientFor(loadConfig());
   const id = positionals[0];
   if (!id) {
-    const filters = Object.fromEntries((['state', 'result', 'host', 'q'] as const).flatMap((k) => (values[k] ? [[k, values[k]]] : [])));
+    const filters = Object.fromEntries((['state', 'result', 'host', 'q', 'scenario'] as const).flatMap((k) => (values[k] ? [[k, values[k]]] : [])));
     const { submissions } = await client.submissions({ limit: values.limit ?? '20', ...filters });
     if (values.json) json(submissions);
     else process.stdout.write(`${submissionsTable(submissions).join('\n')}\n`);

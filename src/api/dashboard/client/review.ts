@@ -39,7 +39,7 @@ function historyStrip(h0: ScenarioHistory, current: string): HTMLElement {
   return h(
     'div',
     { class: 'scenario-history', 'data-scenario': h0.scenario.key },
-    h('div', { class: 'strip-head' }, h('b', null, 'Scenario '), h('code', null, h0.scenario.description), ` · last ${h0.runs.length} results`),
+    h('div', { class: 'strip-head' }, h('b', null, 'Scenario '), h('code', null, h0.scenario.description), ` · last ${h0.runs.length} results · `, link(`/?scenario=${encodeURIComponent(h0.scenario.key)}`, 'its submissions')),
     h('div', { class: 'history-strip' }, cells),
     h(
       'p',
