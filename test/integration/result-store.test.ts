@@ -454,6 +454,30 @@ describe('the result store on PostgreSQL', () => {
   });
 });
 
+describe('migration 2 on a database of version 1', () => {
+  it('gives the jobs recorded before it their scenario (name @ worker class), batches their run\'s', async () => {
+    const { default: pg } = await import('pg');
+    const url = await testDatabase();
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+    await c.end();
+    const db = await openPgDb({ url, poolSize: 2 });
+    expect(await migrate(db, MIGRATIONS.filter((m) => m.version === 1))).toEqual([1]);
+    const sub = newId();
+    const parsed = validateSpec({ jobs: [{ name: 'install', workerClass: 'qemu', runner: { command: ['t'] } }], batchRuns: [{ name: 'suite', tests: ['a'], workerClass: 'local', runner: { command: ['t'] } }] });
+    if (!parsed.ok) throw new Error('bad spec');
+    await db.query("INSERT INTO submissions (id, created_at, record, job_names, search) VALUES ($1, now(), $2::jsonb, '{}', '')", [sub, JSON.stringify({ submission: parsed.submission })]);
+    for (const [id, name] of [[`${sub}.1`, 'install'], [`${sub}.2.1`, 'suite#1'], [`${sub}.3`, 'health']]) {
+      await db.query("INSERT INTO jobs (id, submission_id, name, attempt, set_number, host_id, lease_id, lease_token, state, opened_at) VALUES ($1, $2, $3, 1, 1, 'h', 'l', 't', 'done', now())", [id, sub, name]);
+    }
+    expect(await migrate(db)).toEqual(MIGRATIONS.map((m) => m.version).filter((v) => v > 1));
+    const keys = await db.query<{ id: string; scenario_key: string | null }>('SELECT id, scenario_key FROM jobs ORDER BY id');
+    expect(keys.map((k) => [k.id, k.scenario_key])).toEqual([[`${sub}.1`, 'install@qemu'], [`${sub}.2.1`, 'suite@local'], [`${sub}.3`, null]]);
+    await db.close();
+  });
+});
+
 describe('opening the result store', () => {
   it('an unreachable database or object store at start-up is an error naming the variable and the address (testbay server exits 2)', async () => {
     const port = await freePort();

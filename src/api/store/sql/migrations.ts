@@ -129,6 +129,14 @@ export const MIGRATIONS: Migration[] = [
       'ALTER TABLE jobs ADD COLUMN test_code jsonb',
       'ALTER TABLE jobs ADD COLUMN host_capabilities jsonb',
       'CREATE INDEX jobs_scenario ON jobs (scenario_key, opened_at DESC, id DESC) WHERE scenario_key IS NOT NULL',
+      // Jobs recorded before: their specs had no scenarioKeys, and names and worker classes
+      // need no encoding (NAME_PATTERN), so their key is `<name>@<workerClass>`.
+      `UPDATE jobs j SET scenario_key = j.name || '@' || (jb->>'workerClass')
+       FROM submissions s CROSS JOIN LATERAL jsonb_array_elements(s.record->'submission'->'jobs') jb
+       WHERE s.id = j.submission_id AND jb->>'name' = j.name AND jb->>'workerClass' IS NOT NULL`,
+      `UPDATE jobs j SET scenario_key = br->>'name' || '@' || (br->>'workerClass')
+       FROM submissions s CROSS JOIN LATERAL jsonb_array_elements(COALESCE(s.record->'submission'->'batchRuns', '[]')) br
+       WHERE s.id = j.submission_id AND j.scenario_key IS NULL AND br->>'name' = split_part(j.name, '#', 1) AND br->>'workerClass' IS NOT NULL`,
       "CREATE INDEX jobs_failed ON jobs (ended_at DESC, id DESC) WHERE sealed AND (result->>'kind') = 'failed'",
       // Comments on jobs and submissions; `submission_id` is what retention deletes by.
       `CREATE TABLE comments (
