@@ -69,7 +69,9 @@ describe('review on the dashboard', () => {
     await page.goto(`${url}/jobs/${bad}?token=${lab.tokens.submit}`);
     const strip = page.locator('.scenario-history .history-strip .strip-cell');
     await strip.nth(1).waitFor();
-    expect(await strip.evaluateAll((cells) => cells.map((c) => [c.getAttribute('data-job'), c.getAttribute('data-result')]))).toEqual([[good, 'passed'], [bad, 'failed']]);
+    const cells = await Promise.all([0, 1].map(async (i) => [await strip.nth(i).getAttribute('data-job'), await strip.nth(i).getAttribute('data-result')]));
+    expect(cells).toEqual([[good, 'passed'], [bad, 'failed']]);
+    expect(await strip.count()).toBe(2);
     expect(await page.locator('.strip-cell.strip-current').getAttribute('data-job')).toBe(bad);
     expect(await page.locator('[data-last-good] a').innerText()).toBe(good);
     expect(await page.locator('[data-first-bad] a').innerText()).toBe(bad);

@@ -11,6 +11,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InvestigationView, ScenarioHistory } from '../../src/api/routes/scenarios.js';
+import { startServer } from '../../src/api/server.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
 import { cli } from '../helpers/cli.js';
 import { osTest, TestLab } from '../helpers/lab.js';
 
@@ -28,6 +31,8 @@ beforeAll(async () => {
   lab = await TestLab.start({
     name: 'review',
     hosts: [{ id: 'r1', caps: { memory_gb: '16' } }],
+    // On PostgreSQL: a second API server (public badges) can share the database.
+    engine: 'postgres',
     env: { TESTBAY_BUG_REFS: JSON.stringify({ 'bsc#': 'https://bugzilla.example.com/show_bug.cgi?id=', 'gh#': 'https://github.com/' }) },
   });
   repo = path.join(lab.dir, 'tests-repo');
@@ -149,6 +154,17 @@ describe('scenarios, investigation and review over real runs', () => {
     expect(svg).toMatch(/^<svg /);
     expect(svg).toContain('>failed</text>');
     expect((await fetch(`${lab.api.baseUrl}/api/v1/scenarios/nope@local/badge.svg`, { headers: { authorization: `Bearer ${lab.tokens.submit}` } })).status).toBe(404);
+    // Another API server on the same database, with public badges: no token needed there, for badges only.
+    const open = await startServer(loadConfig({ ...lab.env, TESTBAY_PUBLIC_BADGES: '1', TESTBAY_PORT: '0' }), createLogger('badges', 'error', () => undefined), 0);
+    try {
+      const pub = await fetch(`${open.url}/api/v1/scenarios/${encodeURIComponent(key)}/badge.svg`);
+      expect(pub.status).toBe(200);
+      expect(await pub.text()).toContain('>failed</text>');
+      expect((await fetch(`${open.url}/api/v1/scenarios/${encodeURIComponent(key)}/history`)).status).toBe(401);
+      expect((await fetch(`${open.url}/api/v1/scenarios/nope@local/badge.svg`)).status).toBe(404);
+    } finally {
+      await open.close();
+    }
   });
 
   it('reruns what failed of a submission: failed, aborted and skipped jobs with the chain before them, not the jobs that passed', async () => {
