@@ -10,6 +10,9 @@
 //      PostgreSQL 15 with its contrib modules (the store's contract tests and benchmarks
 //      run a throwaway cluster of it), and VersityGW, an S3-compatible server, built with
 //      `go install` into .tools/versitygw-<version>/ (cached, keyed by version).
+//   4. for `npm run test:production` and `npm run setup`: the Temporal server and
+//      temporal-sql-tool, built with `go install` into .tools/temporal-server-<version>/
+//      (`server` and `sql`; cached, keyed by version).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -135,7 +138,7 @@ if (!isExecutable(CHROMIUM) && (lifecycle === undefined || lifecycle === 'test' 
 //    contract tests and bench/store start a throwaway cluster of it on a free loopback
 //    port (Debian's own cluster, if any, is left alone). Installed like chromium.
 const PG_BIN = process.env.TESTBAY_PG_BIN ?? '/usr/lib/postgresql/15/bin';
-const wantsServers = lifecycle === undefined || lifecycle === 'test' || lifecycle === 'setup' || lifecycle === 'bench';
+const wantsServers = lifecycle === undefined || lifecycle === 'test' || lifecycle === 'test:production' || lifecycle === 'setup' || lifecycle === 'bench';
 if (!isExecutable(path.join(PG_BIN, 'initdb')) && wantsServers) {
   const apt = onPath('apt-get');
   if (process.getuid?.() === 0 && apt) {
@@ -154,7 +157,7 @@ if (!isExecutable(path.join(PG_BIN, 'initdb')) && wantsServers) {
 //    contract tests run one. Built from the Go module proxy once, cached by version.
 const VERSITYGW_VERSION = '1.8.0';
 const versitygw = path.join(tools, `versitygw-${VERSITYGW_VERSION}`, 'versitygw');
-if (!isExecutable(versitygw) && (lifecycle === undefined || lifecycle === 'test' || lifecycle === 'setup')) {
+if (!isExecutable(versitygw) && (lifecycle === undefined || lifecycle === 'test' || lifecycle === 'test:production' || lifecycle === 'setup')) {
   if (onPath('go')) {
     say(`building VersityGW v${VERSITYGW_VERSION} for the S3 store tests (go install github.com/versity/versitygw/cmd/versitygw@v${VERSITYGW_VERSION}; about a minute with a warm Go cache)`);
     mkdirSync(path.dirname(versitygw), { recursive: true });
@@ -163,5 +166,33 @@ if (!isExecutable(versitygw) && (lifecycle === undefined || lifecycle === 'test'
     }
   } else {
     say(`WARNING: go is not on PATH, so VersityGW (the S3 store tests' server) cannot be built into ${versitygw}: install Go, or the S3 store tests fail`);
+  }
+}
+
+// 6. The Temporal server (not the dev server) and its SQL schema tool, for
+//    `npm run test:production` (a real Temporal server on PostgreSQL) and an explicit
+//    `npm run setup`. Built from the Go module proxy once, cached by version. v1.32.1 is
+//    the last release that builds with Go 1.26 (later ones need GOTOOLCHAIN=go1.27.3).
+//    Measured on 2 cores with empty Go caches: see docs/deployment.md.
+const TEMPORAL_SERVER_VERSION = '1.32.1';
+const serverDir = path.join(tools, `temporal-server-${TEMPORAL_SERVER_VERSION}`);
+const serverBins = [path.join(serverDir, 'server'), path.join(serverDir, 'sql')];
+if (!serverBins.every(isExecutable) && (lifecycle === 'test:production' || lifecycle === 'setup')) {
+  if (onPath('go')) {
+    const started = Date.now();
+    say(`building the Temporal server v${TEMPORAL_SERVER_VERSION} and temporal-sql-tool for the production suite (go install go.temporal.io/server/cmd/server@v${TEMPORAL_SERVER_VERSION} go.temporal.io/server/cmd/tools/sql@v${TEMPORAL_SERVER_VERSION}; a few minutes cold)`);
+    mkdirSync(serverDir, { recursive: true });
+    const built = run('go', ['install', `go.temporal.io/server/cmd/server@v${TEMPORAL_SERVER_VERSION}`, `go.temporal.io/server/cmd/tools/sql@v${TEMPORAL_SERVER_VERSION}`], { env: { ...process.env, GOBIN: serverDir } });
+    if (!built || !serverBins.every(isExecutable)) {
+      const msg = `could not build the Temporal server into ${serverDir}; npm run test:production needs ${serverBins.join(' and ')}`;
+      if (lifecycle === 'test:production') fail(msg);
+      say(`WARNING: ${msg}`);
+    } else {
+      say(`temporal server: ${serverBins[0]} (built in ${Math.round((Date.now() - started) / 1000)} s)`);
+    }
+  } else {
+    const msg = `go is not on PATH, so the Temporal server cannot be built into ${serverDir}: install Go 1.26`;
+    if (lifecycle === 'test:production') fail(msg);
+    say(`WARNING: ${msg}`);
   }
 }

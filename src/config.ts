@@ -18,7 +18,12 @@ const schema = z
     TESTBAY_DATA_DIR: z.string().min(1).default('.testbay'),
     TESTBAY_PORT: port.default(DEFAULT_PORTS.api),
     TESTBAY_BIND: z.string().min(1).default('127.0.0.1'),
-    TESTBAY_URL: z.url().optional(),
+    // One API server, or several on one database: http://a:8780,http://b:8780 (clients fail over between them).
+    TESTBAY_URL: z
+      .string()
+      .min(1)
+      .refine((v) => v.split(',').map((u) => u.trim()).filter(Boolean).every((u) => z.url({ protocol: /^https?$/ }).safeParse(u).success), 'http(s) URLs, several separated by commas: http://a:8780,http://b:8780')
+      .optional(),
     TESTBAY_TOKEN: z.string().min(1).optional(),
     TESTBAY_TOKENS: z.string().min(1).optional(),
     TESTBAY_HOST_TOKEN: z.string().min(1).optional(),
@@ -88,6 +93,16 @@ const schema = z
     TESTBAY_BUG_REFS: z.string().min(2).optional(),
     TESTBAY_CARRY_OVER: z.enum(['0', '1']).default('1'),
     TESTBAY_PUBLIC_BADGES: z.enum(['0', '1']).default('0'),
+    // Webhooks and commit statuses (src/api/notify): a receiver's time to answer, the retry policy of a delivery.
+    TESTBAY_WEBHOOK_TIMEOUT_MS: ms.default(10_000),
+    TESTBAY_WEBHOOK_RETRY_INITIAL_MS: ms.default(10_000),
+    TESTBAY_WEBHOOK_RETRY_MAX_MS: ms.default(60 * 60_000),
+    TESTBAY_WEBHOOK_RETRY_FOR_MS: ms.default(24 * 60 * 60_000),
+    TESTBAY_WEBHOOK_HOST_POLL_MS: ms.default(5_000),
+    TESTBAY_WEBHOOK_REDRIVE_MS: ms.default(60_000),
+    TESTBAY_COMMIT_STATUS_URL: z.url().optional(),
+    TESTBAY_COMMIT_STATUS_TOKEN: z.string().min(1).optional(),
+    TESTBAY_COMMIT_STATUS_CONTEXT: z.string().min(1).max(100).default('testbay'),
   })
   .transform((e, ctx) => {
     const run = {
@@ -187,6 +202,21 @@ const schema = z
       },
       logLevel: e.TESTBAY_LOG_LEVEL,
       logFormat: e.TESTBAY_LOG_FORMAT,
+      notify: {
+        /** how deliveries are made: by the delivery workflow, its activities and the API */
+        delivery: {
+          timeoutMs: e.TESTBAY_WEBHOOK_TIMEOUT_MS,
+          retryInitialMs: e.TESTBAY_WEBHOOK_RETRY_INITIAL_MS,
+          retryMaxMs: e.TESTBAY_WEBHOOK_RETRY_MAX_MS,
+          retryForMs: e.TESTBAY_WEBHOOK_RETRY_FOR_MS,
+        },
+        /** how often the API looks for newly broken hosts (only while someone subscribed to host.broken) */
+        hostPollMs: e.TESTBAY_WEBHOOK_HOST_POLL_MS,
+        /** how often the API restarts delivery queues left with pending deliveries (Temporal was down when they were enqueued) */
+        redriveMs: e.TESTBAY_WEBHOOK_REDRIVE_MS,
+        /** the commit-status API (GitHub: https://api.github.com; Gitea: https://gitea.example/api/v1); off when unset */
+        commitStatus: { url: e.TESTBAY_COMMIT_STATUS_URL, token: e.TESTBAY_COMMIT_STATUS_TOKEN, context: e.TESTBAY_COMMIT_STATUS_CONTEXT },
+      },
     };
   });
 

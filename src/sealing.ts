@@ -10,6 +10,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ConfigError } from './config.js';
 
 export const SEALED_PREFIX = 'sealed:v1:';
 const KEY_BYTES = 32;
@@ -19,6 +20,8 @@ const TAG_BYTES = 16;
 export const isSealed = (value: string): boolean => value.startsWith(SEALED_PREFIX);
 
 export class SealingError extends Error {}
+/** The lab's payload key is missing or malformed: bad configuration (the CLI exits 2). */
+export class PayloadKeyError extends ConfigError {}
 
 export class PayloadKey {
   private constructor(private readonly key: Buffer) {}
@@ -27,7 +30,7 @@ export class PayloadKey {
   static parse(text: string, source: string): PayloadKey {
     const t = text.trim();
     const key = /^[0-9a-f]{64}$/i.test(t) ? Buffer.from(t, 'hex') : Buffer.from(t, 'base64');
-    if (key.length !== KEY_BYTES) throw new SealingError(`${source}: a payload key is ${KEY_BYTES} random bytes as base64 or hex (\`openssl rand -base64 32\`), not ${key.length} bytes`);
+    if (key.length !== KEY_BYTES) throw new PayloadKeyError(`${source}: a payload key is ${KEY_BYTES} random bytes as base64 or hex (\`openssl rand -base64 32\`), not ${key.length} bytes`);
     return new PayloadKey(key);
   }
 
@@ -91,7 +94,7 @@ export function loadPayloadKey(options: { env?: NodeJS.ProcessEnv; file: string;
     return PayloadKey.parse(fs.readFileSync(options.file, 'utf8'), options.file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    if (!options.create) throw new SealingError(`no payload key: set TESTBAY_PAYLOAD_KEY or TESTBAY_PAYLOAD_KEY_FILE, or copy the API's key file to ${options.file}`);
+    if (!options.create) throw new PayloadKeyError(`no payload key: set TESTBAY_PAYLOAD_KEY or TESTBAY_PAYLOAD_KEY_FILE, or copy the API's key file to ${options.file}`);
   }
   const key = PayloadKey.generate();
   fs.mkdirSync(path.dirname(options.file), { recursive: true, mode: 0o700 });

@@ -7,6 +7,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { z } from 'zod';
+import { ConfigError } from '../config.js';
 
 export const ROLES = ['submit', 'operate', 'host', 'control'] as const;
 export type Role = (typeof ROLES)[number];
@@ -37,24 +38,32 @@ export const PERMISSIONS = {
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;
 
+function parseJson(text: string, source: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new ConfigError(`${source}: not JSON (${(err as Error).message})`);
+  }
+}
+
 export class TokenRegistry {
   private constructor(private readonly entries: TokenEntry[]) {}
 
   static fromList(list: unknown, source: string): TokenRegistry {
     const parsed = tokenList.safeParse(list);
     if (!parsed.success) {
-      throw new Error(`${source}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      throw new ConfigError(`${source}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     }
     return new TokenRegistry(parsed.data);
   }
 
   static async load(tokensJson: string | undefined, file: string): Promise<TokenRegistry> {
-    if (tokensJson !== undefined) return TokenRegistry.fromList(JSON.parse(tokensJson), 'TESTBAY_TOKENS');
+    if (tokensJson !== undefined) return TokenRegistry.fromList(parseJson(tokensJson, 'TESTBAY_TOKENS'), 'TESTBAY_TOKENS');
     const text = await fs.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new Error(`no tokens configured: set TESTBAY_TOKENS or create ${file}`);
+      if (err.code === 'ENOENT') throw new ConfigError(`no tokens configured: set TESTBAY_TOKENS or create ${file}`);
       throw err;
     });
-    return TokenRegistry.fromList(JSON.parse(text), file);
+    return TokenRegistry.fromList(parseJson(text, file), file);
   }
 
   /** The first token of a role and name (the embedded lab's operator, for its one-time login link). */

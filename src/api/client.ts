@@ -67,45 +67,139 @@ export interface BatchRunDetails extends BatchRunView {
 
 const LEASE_HEADER = 'x-testbay-lease';
 
-export class TestbayClient {
-  constructor(
-    readonly baseUrl: string,
-    private readonly token: string,
-  ) {}
-
-  private async request(method: string, path: string, init: { body?: string | Buffer | Readable; headers?: Record<string, string>; signal?: AbortSignal; duplex?: 'half' } = {}): Promise<Response> {
-    let res: Response;
+/**
+ * `TESTBAY_URL` as a list: `http://a:8780,http://b:8780` (API servers on one database), each
+ * without its trailing slash. Throws on an entry that is not an http(s) URL.
+ */
+export function parseApiUrls(text: string): string[] {
+  const urls = text.split(',').map((u) => u.trim().replace(/\/+$/, '')).filter(Boolean);
+  if (urls.length === 0) throw new Error('TESTBAY_URL: no URL given');
+  for (const u of urls) {
+    let ok = false;
     try {
-      // Node's fetch takes streams and Buffers as bodies; its RequestInit type lags behind.
-      const request = { method, ...init, headers: { authorization: `Bearer ${this.token}`, ...init.headers } } as unknown as RequestInit;
-      res = await fetch(`${this.baseUrl}/api/v1${path}`, request);
-    } catch (err) {
-      if (init.signal?.aborted) throw err;
-      throw new ApiUnreachable(`cannot reach the Testbay API at ${this.baseUrl}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
+      ok = ['http:', 'https:'].includes(new URL(u).protocol);
+    } catch {
+      // not a URL
     }
-    if (!res.ok) {
-      const text = await res.text();
-      let message = text || res.statusText;
-      let issues: SpecIssue[] = [];
-      try {
-        const body = JSON.parse(text) as { error?: string; issues?: SpecIssue[] };
-        message = body.error ?? message;
-        issues = body.issues ?? [];
-      } catch {
-        // not JSON: keep the text
-      }
-      throw new ApiError(res.status, message, issues);
-    }
-    return res;
+    if (!ok) throw new Error(`TESTBAY_URL: "${u}" is not an http(s) URL (several are separated by commas: http://a:8780,http://b:8780)`);
+  }
+  return urls;
+}
+
+/** Connection errors where the request never reached a server (safe to send anywhere again). */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+function errorCode(err: unknown): string | undefined {
+  const e = err as { code?: string; cause?: { code?: string; cause?: unknown } };
+  return e.cause?.code ?? e.code;
+}
+
+/** A request body: bytes (sent again as they are on failover) or a stream made afresh for each try. */
+type Body = string | Buffer | (() => Readable);
+
+interface RequestInit2 {
+  body?: Body;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  duplex?: 'half';
+  /**
+   * Sending it twice does no harm (GET, PUT, DELETE by default; a POST says so): after a
+   * connection error it is sent to the next API server even if the first may have had it.
+   * Otherwise only a request that never reached a server is (connection refused).
+   */
+  idempotent?: boolean;
+}
+
+export class TestbayClient {
+  /** the API servers, in order of preference (TESTBAY_URL=http://a,http://b) */
+  readonly urls: readonly string[];
+  /** the server requests go to, until it fails */
+  private current = 0;
+  /** called when requests move to another API server (hosts log it) */
+  onFailover?: (from: string, to: string, reason: string) => void;
+
+  constructor(
+    baseUrl: string | readonly string[],
+    private readonly token: string,
+  ) {
+    this.urls = typeof baseUrl === 'string' ? parseApiUrls(baseUrl) : baseUrl.map((u) => u.replace(/\/+$/, ''));
+    if (this.urls.length === 0) throw new Error('TestbayClient: no API URL');
   }
 
-  private async json<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  /** The API server in use now. */
+  get baseUrl(): string {
+    return this.urls[this.current]!;
+  }
+
+  /** Moves on from `failed` to the next server (once, however many requests saw it fail). */
+  private failover(failed: number, reason: string): void {
+    if (this.urls.length < 2 || this.current !== failed) return;
+    this.current = (failed + 1) % this.urls.length;
+    this.onFailover?.(this.urls[failed]!, this.urls[this.current]!, reason);
+  }
+
+  private async request(method: string, path: string, init: RequestInit2 = {}): Promise<Response> {
+    const idempotent = init.idempotent ?? method !== 'POST';
+    let lastError = '';
+    for (let attempt = 0; attempt < this.urls.length; attempt++) {
+      const at = this.current;
+      const base = this.urls[at]!;
+      let res: Response;
+      try {
+        const body = typeof init.body === 'function' ? init.body() : init.body;
+        // Node's fetch takes streams and Buffers as bodies; its RequestInit type lags behind.
+        const request = {
+          method,
+          ...(body === undefined ? {} : { body }),
+          ...(init.signal ? { signal: init.signal } : {}),
+          ...(init.duplex ? { duplex: init.duplex } : {}),
+          headers: { authorization: `Bearer ${this.token}`, ...init.headers },
+        } as unknown as RequestInit;
+        res = await fetch(`${base}/api/v1${path}`, request);
+      } catch (err) {
+        if (init.signal?.aborted) throw err;
+        const reason = (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message;
+        lastError = `cannot reach the Testbay API at ${base}: ${reason}`;
+        this.failover(at, reason);
+        const resend = idempotent || NOT_SENT.has(errorCode(err) ?? '');
+        if (!resend) {
+          throw new ApiUnreachable(
+            this.urls.length > 1 ? `${lastError} (the request may have reached it, so it is not sent to ${this.baseUrl}: look whether it was done before trying again)` : lastError,
+          );
+        }
+        continue;
+      }
+      if (!res.ok) {
+        const text = await res.text();
+        let message = text || res.statusText;
+        let issues: SpecIssue[] = [];
+        try {
+          const body = JSON.parse(text) as { error?: string; issues?: SpecIssue[] };
+          message = body.error ?? message;
+          issues = body.issues ?? [];
+        } catch {
+          // not JSON: keep the text
+        }
+        throw new ApiError(res.status, message, issues);
+      }
+      return res;
+    }
+    throw new ApiUnreachable(this.urls.length > 1 ? `cannot reach any Testbay API server (${this.urls.join(', ')}); last: ${lastError}` : lastError);
+  }
+
+  private async json<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, idempotent?: boolean): Promise<T> {
     const res = await this.request(method, path, {
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      ...(idempotent === undefined ? {} : { idempotent }),
     });
     if (res.status === 204) return undefined as T;
     return (await res.json()) as T;
+  }
+
+  /** A JSON call of any endpoint: modules with endpoints of their own wrap it (notify-client.ts). */
+  call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.json(method, path, body);
   }
 
   // Testers and CI
@@ -124,10 +218,10 @@ export class TestbayClient {
   }
   /** Marks a submission to keep beyond retention (or, with false, unmarks it). */
   keep(id: string, keep = true): Promise<{ id: string; keep: boolean }> {
-    return this.json('POST', `/submissions/${encodeURIComponent(id)}/keep`, { keep });
+    return this.json('POST', `/submissions/${encodeURIComponent(id)}/keep`, { keep }, {}, true);
   }
   cancelSubmission(id: string, reason?: string): Promise<unknown> {
-    return this.json('POST', `/submissions/${encodeURIComponent(id)}/cancel`, reason ? { reason } : {});
+    return this.json('POST', `/submissions/${encodeURIComponent(id)}/cancel`, reason ? { reason } : {}, {}, true);
   }
   /** A job or a batch of a batch run; a batch run's id is refused (see jobOrBatchRun). */
   async job(id: string): Promise<JobDetails> {
@@ -142,7 +236,7 @@ export class TestbayClient {
     return this.json('POST', `/jobs/${encodeURIComponent(id)}/restart`, options);
   }
   cancelJob(id: string, reason?: string): Promise<unknown> {
-    return this.json('POST', `/jobs/${encodeURIComponent(id)}/cancel`, reason ? { reason } : {});
+    return this.json('POST', `/jobs/${encodeURIComponent(id)}/cancel`, reason ? { reason } : {}, {}, true);
   }
 
   // Review: scenario history, investigation, comments, labels, the review list, rerun what failed
@@ -182,24 +276,47 @@ export class TestbayClient {
     const header = (name: string) => Number(res.headers.get(name) ?? NaN);
     return { text: await res.text(), start: header('x-log-start'), end: header('x-log-end'), size: header('x-log-size') };
   }
-  /** Follows a job's log (SSE) and calls onText for every chunk until the job ends. */
+  /**
+   * Follows a job's log (SSE) and calls onText for every chunk until the job ends. With
+   * several API servers, a stream that breaks goes on from the next one where it stopped
+   * (the server sends whole UTF-8 characters, so the bytes of the text received so far are
+   * where to start again).
+   */
   async followLog(id: string, onText: (text: string) => void, signal?: AbortSignal): Promise<JobResult | null> {
-    const res = await this.request('GET', `/jobs/${encodeURIComponent(id)}/log?follow=1`, signal ? { signal } : {});
-    const decoder = new TextDecoder();
-    let buffer = '';
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buffer += decoder.decode(chunk, { stream: true });
-      for (let sep = buffer.indexOf('\n\n'); sep !== -1; sep = buffer.indexOf('\n\n')) {
-        const event = buffer.slice(0, sep);
-        buffer = buffer.slice(sep + 2);
-        const type = /^event: (.*)$/m.exec(event)?.[1];
-        const data = /^data: (.*)$/m.exec(event)?.[1];
-        if (data === undefined) continue;
-        if (type === 'log') onText(JSON.parse(data) as string);
-        if (type === 'end') return (JSON.parse(data) as { result: JobResult | null }).result;
+    let received = 0;
+    for (let failures = 0; ; ) {
+      const at = this.current;
+      try {
+        const res = await this.request('GET', `/jobs/${encodeURIComponent(id)}/log?follow=1${received > 0 ? `&start=${received}` : ''}`, signal ? { signal } : {});
+        const decoder = new TextDecoder();
+        let buffer = '';
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          buffer += decoder.decode(chunk, { stream: true });
+          for (let sep = buffer.indexOf('\n\n'); sep !== -1; sep = buffer.indexOf('\n\n')) {
+            const event = buffer.slice(0, sep);
+            buffer = buffer.slice(sep + 2);
+            const type = /^event: (.*)$/m.exec(event)?.[1];
+            const data = /^data: (.*)$/m.exec(event)?.[1];
+            if (data === undefined) continue;
+            if (type === 'log') {
+              const text = JSON.parse(data) as string;
+              received += Buffer.byteLength(text);
+              failures = 0;
+              onText(text);
+            }
+            if (type === 'end') return (JSON.parse(data) as { result: JobResult | null }).result;
+          }
+        }
+        // Ended without its end event: the server went away mid-stream.
+        if (this.urls.length < 2) return null;
+        this.failover(at, 'the log stream ended early');
+      } catch (err) {
+        if (signal?.aborted || this.urls.length < 2 || !(err instanceof ApiUnreachable || err instanceof TypeError)) throw err;
+        this.failover(at, err.message);
       }
+      if (++failures > 2 * this.urls.length) throw new ApiUnreachable(`lost the log of ${id} on every Testbay API server (${this.urls.join(', ')})`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
     }
-    return null;
   }
   async artifact(id: string, name: string): Promise<Buffer> {
     const res = await this.request('GET', `/jobs/${encodeURIComponent(id)}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`);
@@ -211,13 +328,13 @@ export class TestbayClient {
     return this.json('GET', '/hosts');
   }
   setMaintenance(hostId: string, on: boolean): Promise<HostView> {
-    return this.json('POST', `/hosts/${encodeURIComponent(hostId)}/maintenance`, { on });
+    return this.json('POST', `/hosts/${encodeURIComponent(hostId)}/maintenance`, { on }, {}, true);
   }
   clearBroken(hostId: string): Promise<HostView> {
-    return this.json('POST', `/hosts/${encodeURIComponent(hostId)}/clear-broken`, {});
+    return this.json('POST', `/hosts/${encodeURIComponent(hostId)}/clear-broken`, {}, {}, true);
   }
   markBroken(hostId: string, reason?: string): Promise<HostView | null> {
-    return this.json('POST', `/hosts/${encodeURIComponent(hostId)}/mark-broken`, reason ? { reason } : {});
+    return this.json('POST', `/hosts/${encodeURIComponent(hostId)}/mark-broken`, reason ? { reason } : {}, {}, true);
   }
   removeHost(hostId: string): Promise<void> {
     return this.json('DELETE', `/hosts/${encodeURIComponent(hostId)}`);
@@ -239,15 +356,18 @@ export class TestbayClient {
     return this.request('POST', `/jobs/${encodeURIComponent(jobId)}/log?offset=${offset}`, {
       body: data,
       headers: { 'content-type': 'application/octet-stream', [LEASE_HEADER]: lease },
+      // at an offset: bytes the server has already are not stored twice
+      idempotent: true,
     }).then((r) => r.json() as Promise<{ size: number }>);
   }
   reportProgress(jobId: string, lease: string, body: { state?: 'scheduled' | 'provisioning' | 'running' | 'uploading'; progress?: Progress; savedBytes?: number; testCode?: { commit: string; log?: string[] } }): Promise<unknown> {
-    return this.json('POST', `/jobs/${encodeURIComponent(jobId)}/progress`, body, { [LEASE_HEADER]: lease });
+    return this.json('POST', `/jobs/${encodeURIComponent(jobId)}/progress`, body, { [LEASE_HEADER]: lease }, true);
   }
   putTests(jobId: string, lease: string, tests: TestCaseResult[]): Promise<unknown> {
     return this.json('PUT', `/jobs/${encodeURIComponent(jobId)}/tests`, { tests }, { [LEASE_HEADER]: lease });
   }
-  putArtifact(jobId: string, lease: string, name: string, body: Readable | Buffer, sizeBytes: number): Promise<ArtifactInfo> {
+  /** `body`: the bytes, or a function that opens them afresh (so a failover can send them again). */
+  putArtifact(jobId: string, lease: string, name: string, body: Buffer | (() => Readable), sizeBytes: number): Promise<ArtifactInfo> {
     return this.request('PUT', `/jobs/${encodeURIComponent(jobId)}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`, {
       body,
       duplex: 'half',
@@ -261,7 +381,7 @@ export class TestbayClient {
     return this.json('PUT', `/internal/jobs/${encodeURIComponent(input.jobId)}`, input);
   }
   finishJob(jobId: string, leaseId: string, result: JobResult): Promise<Omit<JobRecord, 'leaseToken'>> {
-    return this.json('POST', `/internal/jobs/${encodeURIComponent(jobId)}/finish`, { leaseId, result });
+    return this.json('POST', `/internal/jobs/${encodeURIComponent(jobId)}/finish`, { leaseId, result }, {}, true);
   }
   putBatchTests(submissionId: string, runName: string, tests: string[]): Promise<void> {
     return this.json('PUT', `/internal/batch-runs/${encodeURIComponent(submissionId)}/${encodeURIComponent(runName)}/tests`, { tests });
@@ -273,7 +393,7 @@ export class TestbayClient {
     return this.json('PUT', `/internal/jobs/${encodeURIComponent(runJobId)}/verdicts`, { offset, verdicts });
   }
   addLateReport(runJobId: string, report: LateReport): Promise<void> {
-    return this.json('POST', `/internal/jobs/${encodeURIComponent(runJobId)}/late`, report);
+    return this.json('POST', `/internal/jobs/${encodeURIComponent(runJobId)}/late`, report, {}, true);
   }
   verdicts(runJobId: string): Promise<{ verdicts: BatchVerdict[] }> {
     return this.json('GET', `/jobs/${encodeURIComponent(runJobId)}/verdicts`);
@@ -287,13 +407,13 @@ export class TestbayClient {
   }
   /** Ends the running submissions whose workflow is gone (control token). */
   reconcile(): Promise<{ ended: string[] }> {
-    return this.json('POST', '/internal/reconcile', {});
+    return this.json('POST', '/internal/reconcile', {}, {}, true);
   }
   recordSubmission(view: SubmissionView): Promise<void> {
     return this.json('PUT', `/internal/submissions/${encodeURIComponent(view.id)}`, view);
   }
   /** One retention pass (the control worker's, for the testbay-retention schedule). */
   applyRetention(): Promise<RetentionReport & { policy: RetentionPolicy }> {
-    return this.json('POST', '/internal/retention', {});
+    return this.json('POST', '/internal/retention', {}, {}, true);
   }
 }

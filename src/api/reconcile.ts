@@ -12,11 +12,14 @@ import { abortedView, type SubmissionView } from '../domain/views.js';
 import type { Logger } from '../logger.js';
 import { StoreError, type ResultStore, type SubmissionRecord } from './store/result-store.js';
 import type { TemporalGateway } from './temporal-gateway.js';
+import type { Notifier } from './notify/notifier.js';
 
 export interface ReconcileDeps {
   store: ResultStore;
   gateway: TemporalGateway;
   log: Logger;
+  /** tells webhooks and the commit status of the submission's end */
+  notifier?: Pick<Notifier, 'submissionDone'>;
 }
 
 /** A workflow that is not found so soon after the record was made may not have started yet. */
@@ -56,6 +59,7 @@ export async function reconcileSubmission(deps: ReconcileDeps, record: Submissio
     throw err;
   }
   deps.log.warn('reconciled a submission whose workflow is gone', { id: record.id, result: final.result, how: end.status });
+  await deps.notifier?.submissionDone(final).catch((err: unknown) => deps.log.error('could not enqueue the end of a reconciled submission for webhooks', { id: record.id, error: String(err) }));
   return final;
 }
 

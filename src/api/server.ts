@@ -4,7 +4,7 @@
  */
 import type { Server } from 'node:http';
 import type { Client } from '@temporalio/client';
-import { loginCodeFile, tokensFile, type Config } from '../config.js';
+import { ConfigError, loginCodeFile, tokensFile, type Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { loadPayloadKey } from '../sealing.js';
 import { connectClient } from '../temporal/connection.js';
@@ -16,6 +16,8 @@ import { openResultStore } from './store/open-store.js';
 import type { ResultStore } from './store/result-store.js';
 import { TaskFailureReports } from './task-failure-reports.js';
 import { TemporalGateway } from './temporal-gateway.js';
+import { Notifier } from './notify/notifier.js';
+import { SqlNotifyStore } from './store/notify-store.js';
 
 export interface RunningServer {
   server: Server;
@@ -37,6 +39,10 @@ export async function startServer(config: Config, log: Logger, port = config.api
     return client;
   };
   const gateway = new TemporalGateway(getClient, config.run);
+  const notify = new SqlNotifyStore(store.db);
+  // Links in payloads use TESTBAY_URL; a server on an ephemeral port (tests) links to where it listens.
+  let publicUrl = config.api.url;
+  const notifier = new Notifier({ notify, store, gateway, client: getClient, payloadKey, publicUrl: () => publicUrl, config: config.notify, log: log.child('notify') });
   const app = createApp({
     store,
     retention: config.store.retention,
@@ -53,13 +59,19 @@ export async function startServer(config: Config, log: Logger, port = config.api
     streams: streamLimit(config.api.maxStreamsPerToken, (req) => req.path === '/events' || wantsFollow(req)),
     payloadKey,
     review: config.review,
+    notify,
+    notifier,
     log,
   });
+  // Express 5 calls listen's callback with the error too (a port in use, say).
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(port, config.api.bind, () => resolve(s));
-    s.once('error', reject);
+    const s = app.listen(port, config.api.bind, (err?: Error) => (err ? reject(err) : resolve(s)));
   }).catch(async (err: unknown) => {
     await store.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      throw new ConfigError(`TESTBAY_PORT=${port}: cannot listen on ${config.api.bind}:${port} (${(err as Error).message})`);
+    }
     throw err;
   });
   // A client that sends its headers slowly (or never) is cut off; so is a crowd.
@@ -68,12 +80,15 @@ export async function startServer(config: Config, log: Logger, port = config.api
   const address = server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
   const url = `http://${config.api.bind}:${actualPort}`;
+  if (port === 0) publicUrl = url;
   log.info('API listening', { url });
+  notifier.start();
   return {
     server,
     url,
     store,
     close: async () => {
+      notifier.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await store.close();

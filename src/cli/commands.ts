@@ -13,6 +13,7 @@ import { batchRunLines, hostsTable, jobsTable, submissionHeader } from './render
 import { watchSubmission } from './watch.js';
 import { artifacts, job, markBroken, removeHost, results, submissionsTable } from './inspect.js';
 import { REVIEW_USAGE, reviewCommands } from './review.js';
+import { audit, webhook } from './notify.js';
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -57,6 +58,14 @@ Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data
                                    a job's artifacts, or one of them (to stdout or FILE)
   schema [--openapi]               the job spec's JSON Schema (or the API's OpenAPI document)
 ${REVIEW_USAGE}
+  webhook add URL --events submission.done,job.done,host.broken [--filter KEY=V[,V]]…
+                                   subscribe a receiver (operate token); prints its secret once;
+                                   filter keys: name, result, host, workerClass (globs with *)
+  webhook list|delete ID|deliveries [ID]|resend DELIVERY_ID
+                                   subscriptions, the delivery log (status, time, attempts), re-send
+  audit [--target ID] [--actor NAME] [--action A] [--json]
+                                   who did what, when, from where (cancel, restart, keep, hosts, webhooks)
+
 Every command takes --json where it prints something, for scripts.
 
 Exit codes (submit --watch, restart --watch, status ID and logs -f end with the verdict;
@@ -249,5 +258,7 @@ export const commands: Record<string, Command> = {
   'mark-broken': markBroken,
   'remove-host': removeHost,
   ...reviewCommands,
+  webhook,
+  audit,
 };
 

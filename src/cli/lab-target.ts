@@ -33,5 +33,6 @@ export function clientFor(config: Config, env: NodeJS.ProcessEnv = process.env):
       `no Testbay to talk to: set TESTBAY_URL and TESTBAY_TOKEN, or start the embedded lab with \`npm start\` (looked for ${labFile(config.dataDir)})`,
     );
   }
-  return new TestbayClient(url.replace(/\/$/, ''), token);
+  // TESTBAY_URL may list several API servers: the client fails over between them.
+  return new TestbayClient(url, token);
 }

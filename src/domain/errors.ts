@@ -20,5 +20,7 @@ export const ErrorType = {
   HostShutdown: 'TestbayHostShutdown',
   /** a workflow received input it cannot work with (a bug, not an accident) */
   InvalidInput: 'TestbayInvalidInput',
+  /** a webhook receiver or commit-status API did not take a delivery (retried by the delivery's policy) */
+  Delivery: 'TestbayDeliveryError',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];

@@ -69,6 +69,8 @@ export interface BatchRun {
 
 export interface Submission {
   name?: string;
+  /** the commit under test, whose status is posted (src/domain/webhooks.ts) */
+  commit?: { repo: string; sha: string; statusUrl?: string };
   jobs: Job[];
   batchRuns?: BatchRun[];
 }

@@ -3,6 +3,7 @@
  * validates the shape, fills in defaults (submission-level `defaults`, then built-in ones)
  * and checks the dependency graph, so every error carries the path of the field at fault.
  */
+import { commitRef } from './webhooks.js';
 import { z } from 'zod';
 import { parseRequirement, type Requirement } from './requirements.js';
 import { analyseGraph } from './plan.js';
@@ -197,6 +198,8 @@ export const submissionSpec = z
     defaults: z.strictObject(inheritable).optional(),
     jobs: z.array(jobInput).max(500).default([]),
     batchRuns: z.array(batchRunInput).max(20).default([]),
+    /** the commit under test: its status (pending, then success/failure/error) is posted to the commit-status API */
+    commit: commitRef.optional(),
   })
   .transform((input, ctx): Submission => {
     const d = input.defaults ?? {};
@@ -284,6 +287,7 @@ export const submissionSpec = z
     for (const issue of analyseGraph(jobs).issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     const submission: Submission = { jobs, ...(batchRuns.length > 0 ? { batchRuns } : {}) };
     if (input.name !== undefined) submission.name = input.name;
+    if (input.commit) submission.commit = compact(input.commit);
     return submission;
   });
 

@@ -1,7 +1,7 @@
 /**
  * @module Prepares a namespace for Testbay: creates it when missing (embedded lab and
- * tests) and registers the search attributes the workflows set. Idempotent; `testbay
- * setup` runs it against a production cluster.
+ * tests) and registers the search attributes the workflows set, then waits until they
+ * are visible. Idempotent; `testbay setup` runs it against a production cluster.
  */
 import type { Connection } from '@temporalio/client';
 import type Long from 'long';
@@ -22,6 +22,8 @@ export interface NamespaceOptions {
   retentionHours?: number;
   /** create the namespace when it does not exist */
   create?: boolean;
+  /** how long to wait for the namespace and its search attributes to be visible (default 120 s) */
+  visibleWithinMs?: number;
 }
 
 export async function ensureNamespace(connection: Connection, namespace: string, options: NamespaceOptions = {}): Promise<void> {
@@ -53,6 +55,31 @@ export async function ensureNamespace(connection: Connection, namespace: string,
   );
   if (Object.keys(missing).length > 0) {
     await retryNotFound(() => connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing }));
+  }
+  await untilVisible(connection, namespace, options.visibleWithinMs ?? 120_000);
+}
+
+/**
+ * A real Temporal server caches a namespace's search attributes (60 s by default) and a
+ * new namespace takes seconds to reach every service: until the namespace describes and
+ * a visibility query over every attribute is accepted, a workflow that sets them would be
+ * refused. Waits for that, so what follows setup can start workflows at once.
+ */
+async function untilVisible(connection: Connection, namespace: string, timeoutMs: number): Promise<void> {
+  const query = SEARCH_ATTRIBUTES.map((k) => `${k.name} = 'testbay-setup'`).join(' AND ');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await connection.workflowService.describeNamespace({ namespace });
+      const listed = await connection.operatorService.listSearchAttributes({ namespace });
+      const missing = SEARCH_ATTRIBUTES.filter((k) => !(k.name in (listed.customAttributes ?? {})));
+      if (missing.length > 0) throw new Error(`search attributes not listed yet: ${missing.map((k) => k.name).join(', ')}`);
+      await connection.workflowService.countWorkflowExecutions({ namespace, query });
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`Temporal namespace "${namespace}" or its search attributes are not visible after ${Math.round(timeoutMs / 1000)} s: ${(err as Error).message}`, { cause: err });
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
   }
 }
 

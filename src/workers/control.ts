@@ -13,6 +13,7 @@ import type { Config } from '../config.js';
 import { CONTROL_TASK_QUEUE, SCHEDULER_WORKFLOW_ID } from '../domain/ids.js';
 import type { Logger } from '../logger.js';
 import { createControlActivities } from '../activities/control/index.js';
+import { createDeliveryActivities } from '../activities/control/webhooks.js';
 import type { schedulerWorkflow } from '../workflows/scheduler.js';
 import { configureSignal } from '../workflows/scheduler-messages.js';
 import { installSdkLogger } from './sdk-logger.js';
@@ -30,12 +31,13 @@ export interface ControlWorkerOptions {
 export async function createControlWorker(config: Config, log: Logger, options: ControlWorkerOptions): Promise<Worker> {
   installSdkLogger(log);
   const api = new TestbayClient(config.api.url, options.controlToken);
+  api.onFailover = (from, to, reason) => log.warn('API server unreachable; going on with the next one', { from, to, reason });
   const worker = await Worker.create({
     connection: options.connection,
     namespace: config.temporal.namespace,
     taskQueue: CONTROL_TASK_QUEUE,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createControlActivities({ api }),
+    activities: { ...createControlActivities({ api }), ...createDeliveryActivities({ api, commitStatus: config.notify.commitStatus }) },
     // Bursts of submissions: workflow tasks are short, let several run at once.
     maxConcurrentWorkflowTaskExecutions: 40,
     // Every running submission, recipe set and chain stays cached: a backlog of a few

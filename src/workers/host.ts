@@ -145,10 +145,13 @@ export async function startHost(config: Config, log: Logger, options: HostOption
     }
   };
 
+  // TESTBAY_URL may list several API servers: uploads go on through the next when one fails.
+  const api = new TestbayClient(config.api.url, options.hostToken);
+  api.onFailover = (from, to, reason) => log.warn('API server unreachable; uploading through the next one', { from, to, reason });
   const activities = createHostActivities({
     hostId,
     workDir: options.workDir,
-    api: new TestbayClient(config.api.url, options.hostToken),
+    api,
     runnerPath: options.runnerPath,
     runnerUser,
     killGraceMs: config.host.killGraceMs,

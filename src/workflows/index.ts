@@ -8,3 +8,4 @@ export { schedulerWorkflow } from './scheduler.js';
 export { batchRunWorkflow } from './batch-run.js';
 export { reconcileWorkflow } from './reconcile.js';
 export { retentionWorkflow } from './retention.js';
+export { webhookDeliveryWorkflow } from './webhook-delivery.js';

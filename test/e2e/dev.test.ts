@@ -26,7 +26,7 @@ afterAll(async () => {
 describe('testbay dev', () => {
   it('brings up the whole lab, runs hello.yaml to passed, and SIGINT leaves nothing running', async () => {
     const { dataDir, env } = await devEnv();
-    const dev = cli(['dev'], env, { timeoutMs: 120_000 });
+    const dev = cli(['dev'], env, { timeoutMs: 140_000 });
     let output = '';
     dev.child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     await waitFor('the lab to be up', () => output.includes('Testbay embedded lab is up'), 90_000);
@@ -79,7 +79,7 @@ describe('testbay dev', () => {
 
   it('SIGTERM during start-up stops what has started, and nothing is left running', async () => {
     const { dataDir, env } = await devEnv();
-    const dev = cli(['dev'], env, { timeoutMs: 120_000 });
+    const dev = cli(['dev'], env, { timeoutMs: 140_000 });
     let errors = '';
     dev.child.stderr?.on('data', (d: Buffer) => (errors += d.toString()));
     // The API and the other parts are starting: their first lines are on stderr.
@@ -95,7 +95,7 @@ describe('testbay dev', () => {
 
   it('SIGTERM once it is up stops every process', async () => {
     const { dataDir, env } = await devEnv();
-    const dev = cli(['dev'], env, { timeoutMs: 120_000 });
+    const dev = cli(['dev'], env, { timeoutMs: 140_000 });
     let output = '';
     dev.child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     await waitFor('the lab to be up', () => output.includes('Testbay embedded lab is up'), 90_000);

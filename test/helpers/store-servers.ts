@@ -37,7 +37,8 @@ const asRoot = process.getuid?.() === 0;
 /** As root, runs a PostgreSQL tool as the postgres user. */
 const pgTool = (tool: string, args: string[]) => (asRoot ? run('runuser', ['-u', 'postgres', '--', path.join(PG_BIN, tool), ...args]) : run(path.join(PG_BIN, tool), args));
 
-export async function startPostgres(logFile: string): Promise<PostgresServer> {
+/** `maxConnections`: PostgreSQL's max_connections (400 unless given; its own default is 100). */
+export async function startPostgres(logFile: string, settings: { maxConnections?: number } = {}): Promise<PostgresServer> {
   try {
     await fs.access(path.join(PG_BIN, 'initdb'));
   } catch {
@@ -48,7 +49,7 @@ export async function startPostgres(logFile: string): Promise<PostgresServer> {
   const data = path.join(dir, 'data');
   await pgTool('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--locale=C']);
   const port = await freePort();
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=128MB`;
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=${settings.maxConnections ?? 400} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=128MB`;
   // The server writes its log in its own folder (it runs as postgres); stop() copies it to logFile.
   const serverLog = path.join(dir, 'server.log');
   await pgTool('pg_ctl', ['-D', data, '-l', serverLog, '-w', '-o', options, 'start']).catch(async (err: unknown) => {

@@ -487,7 +487,22 @@ describe('opening the result store', () => {
       await expect(openResultStore(badDb)).rejects.toThrow(new RegExp(`TESTBAY_DATABASE_URL=postgres://u:\\*\\*\\*@127.0.0.1:${port}/testbay.*ECONNREFUSED`));
       const badS3 = loadConfig({ TESTBAY_DATA_DIR: dir, TESTBAY_DATABASE_URL: await testDatabase(), TESTBAY_OBJECT_STORE: 's3://nowhere/p', TESTBAY_S3_ENDPOINT: `http://127.0.0.1:${port}`, AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' });
       await expect(openResultStore(badS3)).rejects.toThrow(new RegExp(`TESTBAY_OBJECT_STORE=s3://nowhere/p at TESTBAY_S3_ENDPOINT=http://127.0.0.1:${port}`));
+      // Missing configuration is named too, and is bad configuration (exit 2), not a crash.
+      const serverWith = (env: NodeJS.ProcessEnv) =>
+        run(process.execPath, [BIN, 'server'], { env: { ...process.env, TESTBAY_PAYLOAD_KEY: undefined, TESTBAY_TOKENS: undefined, TESTBAY_DATA_DIR: dir, TESTBAY_PORT: '0', ...env } }).then(
+          () => ({ code: 0, stderr: '' }),
+          (err: { code: number; stderr: string }) => err,
+        );
+      const noKey = await serverWith({});
+      expect(noKey.code).toBe(2);
+      expect(noKey.stderr).toMatch(/no payload key: set TESTBAY_PAYLOAD_KEY or TESTBAY_PAYLOAD_KEY_FILE/);
       await fs.writeFile(payloadKeyFile(dir), `${PayloadKey.generate().toText()}\n`, { mode: 0o600 });
+      const noTokens = await serverWith({});
+      expect(noTokens.code).toBe(2);
+      expect(noTokens.stderr).toMatch(/no tokens configured: set TESTBAY_TOKENS or create /);
+      const badTokens = await serverWith({ TESTBAY_TOKENS: '[{"token": 1' });
+      expect(badTokens.code).toBe(2);
+      expect(badTokens.stderr).toMatch(/TESTBAY_TOKENS: not JSON/);
       const server = await run(process.execPath, [BIN, 'server'], { env: { ...process.env, TESTBAY_DATA_DIR: dir, TESTBAY_PORT: '0', TESTBAY_TOKENS: JSON.stringify([{ token: 't'.repeat(32), role: 'submit', name: 'x' }]), TESTBAY_DATABASE_URL: `postgres://u@127.0.0.1:${port}/x` } }).then(
         () => ({ code: 0, stderr: '' }),
         (err: { code: number; stderr: string }) => err,

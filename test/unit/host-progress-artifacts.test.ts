@@ -54,9 +54,10 @@ describe('artifact upload', () => {
     const uploads: string[] = [];
     let calls = 0;
     const api = {
-      putArtifact: async (_job: string, _lease: string, name: string, body: NodeJS.ReadableStream) => {
+      putArtifact: async (_job: string, _lease: string, name: string, body: Buffer | (() => NodeJS.ReadableStream)) => {
         calls++;
-        for await (const _ of body) void _;
+        // a function opens the file afresh for each try (a failover sends it again)
+        for await (const _ of typeof body === 'function' ? body() : [body]) void _;
         if (calls === failAt) throw new Error('ECONNRESET');
         uploads.push(name);
         return { name, sizeBytes: 0 };

@@ -8,6 +8,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { ApiError, type TestbayClient } from '../../api/client.js';
 import { checkArtifactName } from '../../domain/artifact-name.js';
 import type { Logger } from '../../logger.js';
@@ -114,13 +115,18 @@ export class ArtifactSync {
       try {
         const prepared = this.prepare ? await this.prepare(name, opened.sizeBytes, () => opened.handle.readFile(), path.join(this.jobDir, 'optimised', name)) : undefined;
         let size = opened.sizeBytes;
-        let body = opened.handle.createReadStream({ start: 0, end: Math.max(0, size - 1), autoClose: false });
         let preparedHandle: fs.FileHandle | undefined;
         if (prepared) {
           preparedHandle = await fs.open(prepared.file, 'r');
           size = (await preparedHandle.stat()).size;
-          body = preparedHandle.createReadStream({ autoClose: false });
         }
+        // A stream opened afresh for each try: a failover to another API server sends it all again.
+        const streams: Readable[] = [];
+        const body = () => {
+          const stream = (preparedHandle ?? opened.handle).createReadStream({ start: 0, end: Math.max(0, size - 1), autoClose: false });
+          streams.push(stream);
+          return stream;
+        };
         try {
           await this.api.putArtifact(this.job.jobId, this.job.leaseToken, name, size === 0 ? Buffer.alloc(0) : body, size);
           entry = { sizeBytes: opened.sizeBytes, mtimeMs: opened.mtimeMs, uploadedBytes: size, savedBytes: prepared?.savedBytes ?? 0 };
@@ -130,7 +136,7 @@ export class ArtifactSync {
           this.log.warn('the API refused an artifact as too large', { job: this.job.jobId, name, error: err.message });
           entry = { sizeBytes: opened.sizeBytes, mtimeMs: opened.mtimeMs, uploadedBytes: 0, savedBytes: 0, refused: err.message };
         } finally {
-          body.destroy();
+          for (const stream of streams) stream.destroy();
           await preparedHandle?.close();
         }
       } finally {

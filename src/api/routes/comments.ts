@@ -6,6 +6,7 @@
  */
 import express, { Router } from 'express';
 import { commentParts } from '../../domain/review.js';
+import { audited, auditTarget } from '../audit.js';
 import { parseOr400 } from '../http-errors.js';
 import { authorize, principalOf } from '../middleware.js';
 import type { Comment } from '../store/review-store.js';
@@ -29,7 +30,7 @@ export function commentRoutes(deps: RouteDeps): Router {
       const id = parseOr400(param, req.params.id, what);
       res.json({ comments: (await store.review.listComments(id)).map((c) => commentView(c, bugRefs)) });
     });
-    r.post(`/${kind}/:id/comments`, submit, express.json({ limit: COMMENT_BODY_LIMIT }), async (req, res) => {
+    r.post(`/${kind}/:id/comments`, submit, audited(deps, 'comment', kind === 'jobs' ? auditTarget.job : auditTarget.submission, (_req, answer) => ({ comment: (answer as { id?: number } | undefined)?.id })), express.json({ limit: COMMENT_BODY_LIMIT }), async (req, res) => {
       const id = parseOr400(param, req.params.id, what);
       const { text } = parseOr400(commentBody, req.body ?? {}, 'body');
       const author = principalOf(res).name;
@@ -44,13 +45,13 @@ export function commentRoutes(deps: RouteDeps): Router {
     res.json({ labels: await store.review.listLabels(id) });
   });
 
-  r.post('/jobs/:id/labels', submit, express.json({ limit: '4kb' }), async (req, res) => {
+  r.post('/jobs/:id/labels', submit, audited(deps, 'label', auditTarget.job, (req) => ({ label: (req.body as { label?: unknown } | undefined)?.label })), express.json({ limit: '4kb' }), async (req, res) => {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
     const { label } = parseOr400(labelBody, req.body ?? {}, 'body');
     res.json({ labels: await store.review.setLabel(id, label, principalOf(res).name, true) });
   });
 
-  r.delete('/jobs/:id/labels/:label', submit, async (req, res) => {
+  r.delete('/jobs/:id/labels/:label', submit, audited(deps, 'unlabel', auditTarget.job, (req) => ({ label: req.params.label })), async (req, res) => {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
     const label = parseOr400(labelParam, req.params.label, 'label');
     res.json({ labels: await store.review.setLabel(id, label, principalOf(res).name, false) });

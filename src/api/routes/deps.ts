@@ -10,6 +10,8 @@ import type { SubmissionRate } from '../quotas.js';
 import type { ResultStore, RetentionPolicy } from '../store/result-store.js';
 import type { TaskFailureReports } from '../task-failure-reports.js';
 import type { TemporalGateway } from '../temporal-gateway.js';
+import type { Notifier } from '../notify/notifier.js';
+import type { NotifyStore } from '../store/notify-store.js';
 
 export interface RouteDeps {
   store: ResultStore;
@@ -35,5 +37,9 @@ export interface RouteDeps {
   payloadKey: PayloadKey;
   /** review of results (config.review); off and empty when absent */
   review?: { bugRefs: Record<string, string>; carryOver: boolean; publicBadges: boolean };
+  /** webhooks, deliveries and the audit log (same database as the store) */
+  notify: NotifyStore;
+  /** where events leave Testbay (webhooks, commit statuses) */
+  notifier: Notifier;
   log: Logger;
 }

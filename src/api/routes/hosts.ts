@@ -7,6 +7,7 @@ import express, { Router } from 'express';
 import { labWithJobs } from '../host-jobs.js';
 import { parseOr400 } from '../http-errors.js';
 import { authorize } from '../middleware.js';
+import { audited, auditTarget, reasonDetail } from '../audit.js';
 import { hostIdParam, maintenanceBody, markBrokenBody } from './api-schemas.js';
 import type { RouteDeps } from './deps.js';
 
@@ -19,24 +20,24 @@ export function hostRoutes(deps: RouteDeps): Router {
     res.json({ ...(await labWithJobs(await gateway.lab(), deps.store)), ...(failures.length > 0 ? { workflowTaskFailures: failures } : {}) });
   });
 
-  r.post('/hosts/:id/maintenance', authorize(tokens, 'operate'), express.json({ limit: '16kb' }), async (req, res) => {
+  r.post('/hosts/:id/maintenance', authorize(tokens, 'operate'), audited(deps, 'maintenance', auditTarget.host, (req) => ({ on: (req.body as { on?: unknown } | undefined)?.on })), express.json({ limit: '16kb' }), async (req, res) => {
     const hostId = parseOr400(hostIdParam, req.params.id, 'host id');
     const { on } = parseOr400(maintenanceBody, req.body, 'body');
     res.json(await gateway.hostAction({ hostId, action: on ? 'maintenance-on' : 'maintenance-off' }));
   });
 
-  r.post('/hosts/:id/clear-broken', authorize(tokens, 'operate'), async (req, res) => {
+  r.post('/hosts/:id/clear-broken', authorize(tokens, 'operate'), audited(deps, 'clear-broken', auditTarget.host), async (req, res) => {
     const hostId = parseOr400(hostIdParam, req.params.id, 'host id');
     res.json(await gateway.hostAction({ hostId, action: 'clear-broken' }));
   });
 
-  r.post('/hosts/:id/mark-broken', authorize(tokens, 'operate'), express.json({ limit: '16kb' }), async (req, res) => {
+  r.post('/hosts/:id/mark-broken', authorize(tokens, 'operate'), audited(deps, 'mark-broken', auditTarget.host, reasonDetail), express.json({ limit: '16kb' }), async (req, res) => {
     const hostId = parseOr400(hostIdParam, req.params.id, 'host id');
     const { reason } = parseOr400(markBrokenBody, req.body ?? {}, 'body');
     res.json(await gateway.hostAction({ hostId, action: 'mark-broken', ...(reason ? { reason } : {}) }));
   });
 
-  r.delete('/hosts/:id', authorize(tokens, 'operate'), async (req, res) => {
+  r.delete('/hosts/:id', authorize(tokens, 'operate'), audited(deps, 'remove-host', auditTarget.host), async (req, res) => {
     const hostId = parseOr400(hostIdParam, req.params.id, 'host id');
     await gateway.hostAction({ hostId, action: 'remove' });
     res.status(204).end();

@@ -48,6 +48,8 @@ export function internalRoutes(deps: RouteDeps): Router {
     // The store checks the lease id in the transaction that seals.
     const { leaseToken: _token, ...record } = await store.finishJob(id, body.leaseId, body.result as JobResult);
     if (deps.review?.carryOver) await carryOverFailure(store, { ...record, leaseToken: '' }, deps.review.bugRefs).catch((err: unknown) => deps.log.warn('carry-over failed', { job: id, error: String(err) }));
+    // A retried finish finds the job sealed and enqueues nothing new (an event reaches a queue once).
+    await deps.notifier.jobDone(record);
     res.json(record);
   });
 
@@ -94,6 +96,7 @@ export function internalRoutes(deps: RouteDeps): Router {
     const view = parseOr400(finalViewBody, req.body, 'body') as unknown as SubmissionView;
     if (view.id !== id) throw new HttpError(400, 'id in the body differs from the URL');
     await store.finishSubmission(view);
+    await deps.notifier.submissionDone(view);
     res.status(204).end();
   });
 

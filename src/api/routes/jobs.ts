@@ -14,6 +14,7 @@ import { restartHistory, selectRestart } from '../../domain/restart.js';
 import { latestAttempts, type JobView } from '../../domain/views.js';
 import { acceptSubmission } from './submissions.js';
 import { authorize, principalOf, wantsFollow } from '../middleware.js';
+import { audited, auditTarget, reasonDetail } from '../audit.js';
 import { artifactHeaders, untrusted } from '../untrusted-content.js';
 import type { ResultStore } from '../store/result-store.js';
 import { jobIdParam, logQuery, reasonBody, restartBody } from './api-schemas.js';
@@ -72,7 +73,7 @@ export function jobRoutes(deps: RouteDeps): Router {
     });
   });
 
-  r.post('/jobs/:id/cancel', authorize(tokens, 'submit'), express.json({ limit: '16kb' }), async (req, res) => {
+  r.post('/jobs/:id/cancel', authorize(tokens, 'submit'), audited(deps, 'cancel', auditTarget.job, reasonDetail), express.json({ limit: '16kb' }), async (req, res) => {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
     const body = parseOr400(reasonBody, req.body ?? {}, 'body');
     const submissionId = submissionOfJob(id);
@@ -89,7 +90,7 @@ export function jobRoutes(deps: RouteDeps): Router {
     res.status(202).json({ id, cancelling: true });
   });
 
-  r.post('/jobs/:id/restart', authorize(tokens, 'submit'), express.json({ limit: '16kb' }), async (req, res) => {
+  r.post('/jobs/:id/restart', authorize(tokens, 'submit'), audited(deps, 'restart', auditTarget.job, (_req, answer) => ({ as: (answer as { id?: string } | undefined)?.id })), express.json({ limit: '16kb' }), async (req, res) => {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
     const { children } = parseOr400(restartBody, req.body ?? {}, 'body');
     const submissionId = submissionOfJob(id);

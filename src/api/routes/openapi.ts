@@ -8,9 +8,11 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { submissionSpec } from '../../domain/spec.js';
+import { webhookInput } from '../../domain/webhooks.js';
 import { DOCS_SECURITY_HEADERS } from '../untrusted-content.js';
 import * as S from './api-schemas.js';
 import * as R from './review-schemas.js';
+import * as N from './notify-schemas.js';
 
 type Permission = 'none' | 'read' | 'submit' | 'operate' | 'upload' | 'control';
 
@@ -76,6 +78,18 @@ const SCHEMAS = {
   SubmissionRecordBody: S.submissionRecordBody,
   FinalViewBody: S.finalViewBody,
   TaskFailureReportBody: S.taskFailureReportBody,
+  WebhookBody: webhookInput,
+  Webhook: N.webhook,
+  WebhookList: N.webhookList,
+  WebhookCreated: N.webhookCreated,
+  Delivery: N.delivery,
+  DeliveryList: N.deliveryList,
+  DeliveryResent: N.deliveryResent,
+  DeliveryRequest: N.deliveryRequest,
+  PendingDeliveries: N.pendingList,
+  AttemptBody: N.attemptBody,
+  GiveUpBody: N.giveUpBody,
+  AuditList: N.auditList,
   Error: S.errorBody,
   ScenarioHistory: R.scenarioHistory,
   Investigation: R.investigation,
@@ -107,6 +121,8 @@ function queryParams(schema: z.ZodObject, descriptions: Record<string, string> =
 const submissionId = pathParam('id', S.submissionIdParam, 'submission id');
 const jobId = pathParam('id', S.jobIdParam, 'job id: <submission>.<n>, or a batch of a batch run: <submission>.<run>.<batch>');
 const hostId = pathParam('id', S.hostIdParam, 'host id');
+const webhookId = pathParam('id', N.webhookIdParam, 'webhook id');
+const deliveryId = pathParam('id', N.deliveryIdParam, 'delivery id');
 const runSubmission = pathParam('submissionId', S.submissionIdParam, 'submission id');
 const runName = pathParam('runName', S.batchRunNameParam, 'the batch run name');
 const lease: Param = { name: 'x-testbay-lease', in: 'header', required: true, description: 'the lease token the job was opened under' };
@@ -147,6 +163,14 @@ export const OPERATIONS: Operation[] = [
   { method: 'post', path: '/hosts/{id}/clear-broken', tag: 'hosts', summary: 'Put a broken host back into scheduling', permission: 'operate', params: [hostId], ok: { status: 200, schema: 'Host', description: 'the host' } },
   { method: 'post', path: '/hosts/{id}/mark-broken', tag: 'hosts', summary: 'Mark a host broken', permission: 'operate', params: [hostId], body: { schema: 'MarkBrokenBody' }, ok: { status: 200, schema: 'Host', description: 'the host' } },
   { method: 'delete', path: '/hosts/{id}', tag: 'hosts', summary: 'Remove a host from the lab', permission: 'operate', params: [hostId], ok: { status: 204, description: 'removed' } },
+  { method: 'post', path: '/webhooks', tag: 'webhooks', summary: 'Subscribe an http(s) URL to events (submission.done, job.done, host.broken), narrowed by a filter (name, result, host, workerClass); deliveries are POSTed as JSON signed with X-Testbay-Signature: sha256=<hex HMAC of the body>, retried with backoff for a day, in event order', permission: 'operate', body: { schema: 'WebhookBody' }, ok: { status: 201, schema: 'WebhookCreated', description: 'the subscription and its secret (shown once)' } },
+  { method: 'get', path: '/webhooks', tag: 'webhooks', summary: 'Webhook subscriptions (without their secrets)', permission: 'operate', ok: { status: 200, schema: 'WebhookList', description: 'subscriptions' } },
+  { method: 'get', path: '/webhooks/{id}', tag: 'webhooks', summary: 'One subscription', permission: 'operate', params: [webhookId], ok: { status: 200, schema: 'Webhook', description: 'the subscription' } },
+  { method: 'delete', path: '/webhooks/{id}', tag: 'webhooks', summary: 'Delete a subscription; its deliveries not made yet are cancelled, its log stays', permission: 'operate', params: [webhookId], ok: { status: 204, description: 'deleted' } },
+  { method: 'get', path: '/deliveries', tag: 'webhooks', summary: 'The delivery log, newest first: webhook deliveries and commit statuses, with every attempt (status code, time, error)', permission: 'operate', params: queryParams(N.deliveriesQuery), ok: { status: 200, schema: 'DeliveryList', description: 'deliveries' } },
+  { method: 'post', path: '/deliveries/{id}/resend', tag: 'webhooks', summary: 'Send a delivery again (same event id and body, a new delivery id), behind what its queue holds', permission: 'operate', params: [deliveryId], ok: { status: 201, schema: 'DeliveryResent', description: 'the new delivery' } },
+  { method: 'get', path: '/audit', tag: 'audit', summary: 'The audit log, newest first: who (token name), what, on which target, when, from which address (cancel, restart, keep, maintenance, mark-broken, clear-broken, remove-host, webhooks)', permission: 'operate', params: queryParams(N.auditQuery), ok: { status: 200, schema: 'AuditList', description: 'entries' } },
+  { method: 'get', path: '/submissions/{id}/junit.xml', tag: 'submissions', summary: "A submission's results as JUnit XML (as testbay results --junit)", permission: 'read', params: [submissionId], ok: { status: 200, type: 'application/xml', description: 'JUnit XML' } },
   { method: 'get', path: '/events', tag: 'live', summary: 'Server-Sent Events for dashboards: hints `job`, `submission`, `submissions`, `lab` (re-read what changed)', permission: 'read', params: queryParams(S.eventsQuery), ok: { status: 200, type: 'text/event-stream', description: 'events' } },
   { method: 'get', path: '/login', tag: 'live', summary: "The embedded lab's one-time login link (`testbay dev` prints it): a valid code, once and within 15 minutes, sends the browser to the dashboard with the operator token in the URL fragment", permission: 'none', params: [{ name: 'code', in: 'query', required: true, description: 'the one-time code', schema: str }], ok: { status: 303, description: 'to the dashboard (401 when the code is not valid)' } },
   { method: 'get', path: '/me', tag: 'live', summary: 'Who the token belongs to, and where Temporal Web is', permission: 'read', ok: { status: 200, schema: 'Session', description: 'the session' } },
@@ -168,6 +192,10 @@ export const OPERATIONS: Operation[] = [
   { method: 'put', path: '/internal/submissions/{id}', tag: 'control worker', summary: "Store a submission's final view (once: a different one for a finished submission is 409)", permission: 'control', params: [submissionId], body: { schema: 'FinalViewBody' }, ok: { status: 204, description: 'stored' } },
   { method: 'post', path: '/internal/reconcile', tag: 'control worker', summary: 'End every running submission whose workflow is gone (aborted, cause internal, with the workflow\'s reason); the testbay-reconcile schedule calls it', permission: 'control', ok: { status: 200, description: '{"ended": [submission ids]}' } },
   { method: 'put', path: '/internal/control-workers/{worker}/task-failures', tag: 'control worker', summary: "A control worker's failed workflow tasks since it started (shown on the hosts page)", permission: 'control', params: [{ name: 'worker', in: 'path', required: true, description: 'the control worker (control@<hostname>/<pid>)', schema: str }], body: { schema: 'TaskFailureReportBody' }, ok: { status: 204, description: 'stored' } },
+  { method: 'get', path: '/internal/delivery-queues/{queue}/pending', tag: 'control worker', summary: "A delivery queue's pending deliveries, in order", permission: 'control', params: [pathParam('queue', N.deliveryQueueParam, 'the delivery queue'), ...queryParams(N.pendingQuery)], ok: { status: 200, schema: 'PendingDeliveries', description: 'ids and places' } },
+  { method: 'get', path: '/internal/deliveries/{id}/request', tag: 'control worker', summary: 'What one attempt of a delivery sends: URL, body, signed headers (the secret stays in the API)', permission: 'control', params: [deliveryId], ok: { status: 200, schema: 'DeliveryRequest', description: 'the request' } },
+  { method: 'post', path: '/internal/deliveries/{id}/attempts', tag: 'control worker', summary: 'Record an attempt of a delivery (a 2xx answer delivers it)', permission: 'control', params: [deliveryId], body: { schema: 'AttemptBody' }, ok: { status: 200, schema: 'Delivery', description: 'the delivery' } },
+  { method: 'post', path: '/internal/deliveries/{id}/give-up', tag: 'control worker', summary: 'Give a delivery up: its retries ran out', permission: 'control', params: [deliveryId], body: { schema: 'GiveUpBody' }, ok: { status: 200, schema: 'Delivery', description: 'the delivery' } },
   { method: 'post', path: '/internal/retention', tag: 'control worker', summary: 'Delete what is past retention: logs and artifacts of finished jobs, then whole records; never of a running or kept submission (the testbay-retention schedule calls it daily)', permission: 'control', ok: { status: 200, schema: 'RetentionReport', description: 'what was deleted' } },
 ];
 

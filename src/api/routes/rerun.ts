@@ -8,6 +8,7 @@
 import express, { Router } from 'express';
 import { restartHistory, selectFailedRerun } from '../../domain/restart.js';
 import { latestAttempts } from '../../domain/views.js';
+import { audited, auditTarget } from '../audit.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
 import { liveSubmissionView } from '../live-view.js';
 import { authorize, principalOf } from '../middleware.js';
@@ -18,7 +19,7 @@ import { acceptSubmission } from './submissions.js';
 
 export function rerunRoutes(deps: RouteDeps): Router {
   const r = Router();
-  r.post('/submissions/:id/restart', authorize(deps.tokens, 'submit'), express.json({ limit: '16kb' }), async (req, res) => {
+  r.post('/submissions/:id/restart', authorize(deps.tokens, 'submit'), audited(deps, 'restart', auditTarget.submission, (_req, answer) => ({ failed: true, as: (answer as { id?: string } | undefined)?.id })), express.json({ limit: '16kb' }), async (req, res) => {
     const id = parseOr400(submissionIdParam, req.params.id, 'submission id');
     parseOr400(rerunBody, req.body ?? {}, 'body');
     const record = await deps.store.getSubmission(id);

@@ -16,6 +16,7 @@ import { reconcileSubmission } from '../reconcile.js';
 import { sealSecrets } from '../secrets.js';
 import { isTemporalRefusal } from '../temporal-gateway.js';
 import { authorize, principalOf } from '../middleware.js';
+import { audited, auditTarget, reasonDetail } from '../audit.js';
 import { keepBody, listQuery, reasonBody, submissionIdParam } from './api-schemas.js';
 import type { RouteDeps } from './deps.js';
 
@@ -53,6 +54,7 @@ export async function acceptSubmission(
   const overCap: SpecIssue[] = submission.jobs.flatMap((j, i) =>
     j.maxRetries > cap ? [{ path: ['jobs', i, 'maxRetries'], message: `${j.maxRetries} is above this server's cap of ${cap}` }] : [],
   );
+  overCap.push(...deps.notifier.commitIssues(submission));
   if (overCap.length > 0) throw new HttpError(400, 'invalid job spec', overCap);
   const id = newSubmissionId();
   // From here on its secrets are ciphertext: in the store, the plan and Temporal.
@@ -64,7 +66,7 @@ export async function acceptSubmission(
   }
   const createdAt = new Date().toISOString();
   const workflowId = submissionWorkflowId(id);
-  await deps.store.createSubmission({
+  const record = {
     id,
     createdAt,
     submission: sealed,
@@ -72,7 +74,11 @@ export async function acceptSubmission(
     workflowId,
     ...(submission.name !== undefined ? { name: submission.name } : {}),
     ...(restart ? { restartOf: restart.of } : {}),
-  });
+  };
+  await deps.store.createSubmission(record);
+  // Pending goes into the commit's queue before the workflow can end (its final status queues behind it).
+  // It is a courtesy: the final status is what counts, and that one is durable.
+  await deps.notifier.submissionAccepted(record).catch((err: unknown) => deps.log.warn('could not enqueue the commit status pending', { id, error: String(err) }));
   try {
     await deps.gateway.startSubmission(id, plan, createdAt, { ...(restart ? { lineage: restart.lineage } : {}), ...(restart?.history ? { restarted: restart.history } : {}) });
   } catch (err) {
@@ -81,7 +87,10 @@ export async function acceptSubmission(
     const started = await deps.gateway.submissionExists(id).catch(() => undefined);
     if (started !== true) {
       deps.log.error('could not start submission workflow', { id, error: String(err) });
-      if (started === false) await deps.store.dropSubmission(id);
+      if (started === false) {
+        await deps.store.dropSubmission(id);
+        await deps.notifier.submissionRefused(record, 'Temporal did not accept the submission').catch(() => undefined);
+      }
       const message = err instanceof Error ? err.message : String(err);
       // Refused (a limit the planner should have caught) is Testbay's bug, not Temporal being down.
       if (isTemporalRefusal(err)) throw new HttpError(500, `Temporal refused the submission's workflow: ${message}`);
@@ -140,7 +149,7 @@ export function submissionRoutes(deps: RouteDeps): Router {
     res.json(await liveSubmissionView(deps, id));
   });
 
-  r.post('/submissions/:id/keep', authorize(tokens, 'submit'), express.json({ limit: '16kb' }), async (req, res) => {
+  r.post('/submissions/:id/keep', authorize(tokens, 'submit'), audited(deps, 'keep', auditTarget.submission, (req) => ({ keep: (req.body as { keep?: unknown } | undefined)?.keep ?? true })), express.json({ limit: '16kb' }), async (req, res) => {
     const id = parseOr400(submissionIdParam, req.params.id, 'submission id');
     const { keep } = parseOr400(keepBody, req.body ?? {}, 'body');
     await store.setKeep(id, keep);
@@ -148,7 +157,7 @@ export function submissionRoutes(deps: RouteDeps): Router {
     res.json({ id, keep });
   });
 
-  r.post('/submissions/:id/cancel', authorize(tokens, 'submit'), express.json({ limit: '16kb' }), async (req, res) => {
+  r.post('/submissions/:id/cancel', authorize(tokens, 'submit'), audited(deps, 'cancel', auditTarget.submission, reasonDetail), express.json({ limit: '16kb' }), async (req, res) => {
     const id = parseOr400(submissionIdParam, req.params.id, 'submission id');
     const body = parseOr400(reasonBody, req.body ?? {}, 'body');
     const record = await store.getSubmission(id);

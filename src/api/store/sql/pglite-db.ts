@@ -61,13 +61,23 @@ function makePrivate(p: string): void {
   }
 }
 
+/** bytea's text form `\\x…` to a Buffer, and back. */
+const hexToBuffer = (text: string): Buffer => Buffer.from(text.slice(2), 'hex');
+const bufferToHex = (value: unknown): string => {
+  if (!(value instanceof Uint8Array)) throw new TypeError(`expected bytes for a bytea parameter, got ${typeof value}`);
+  return `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`;
+};
+
 export async function openPgliteDb(dir: string): Promise<Db> {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   fs.chmodSync(dir, 0o700);
   const pg = await PGlite.create({
     fs: new PrivateNodeFS(dir),
     extensions: { pg_trgm },
-    parsers: { [types.INT8]: (v: string) => Number(v), [types.TIMESTAMPTZ]: isoTimestamp },
+    parsers: { [types.INT8]: (v: string) => Number(v), [types.TIMESTAMPTZ]: isoTimestamp, [types.BYTEA]: hexToBuffer },
+    // PGlite's own bytea serializer maps every byte through a JS string (~2 MB/s, holding
+    // the thread for seconds per 4 MiB log chunk); Buffer's hex codec is ten times faster.
+    serializers: { [types.BYTEA]: bufferToHex },
   });
   // What initdb wrote before the file system above was in place.
   makePrivate(dir);

@@ -11,6 +11,7 @@ import { debounce, fill, h } from '../dom.js';
 import { causeChip, stateBadge, time } from '../format.js';
 import { onLive } from '../live.js';
 import { act, errorBox, link, type Ctx, type Page } from '../page.js';
+import { auditPanel } from '../audit-panel.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -21,11 +22,13 @@ function submissionOf(requester: string): string | undefined {
 
 export function hostsPage(ctx: Ctx): Page {
   const body = h('div', null, h('p', { class: 'loading' }, 'Loading…'));
-  const el = h('section', { class: 'hosts' }, h('h1', null, 'Hosts'), body);
+  const audit = auditPanel(ctx, 'kind=host');
+  const el = h('section', { class: 'hosts' }, h('h1', null, 'Hosts'), body, audit.el);
   const load = async () => {
     try {
       const lab = await api<LabView>('GET', '/hosts');
       fill(body, taskFailuresLine(ctx, lab), hostsTable(ctx, lab), queueTable(lab));
+      audit.reload();
       if (location.hash) document.getElementById(location.hash.slice(1))?.classList.add('highlight');
     } catch (err) {
       fill(body, errorBox(err));

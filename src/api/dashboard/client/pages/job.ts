@@ -27,6 +27,7 @@ import { api, blobUrl, eventStreamUrl, logPart } from '../api.js';
 import { debounce, fill, h, type Child } from '../dom.js';
 import { bytes, causeChip, duration, jobBadge, progressBar, RESULT_ICON, time, WAITING_ICON } from '../format.js';
 import { onLive } from '../live.js';
+import { auditPanel } from '../audit-panel.js';
 import { act, errorBox, link, type Ctx, type Page } from '../page.js';
 import { drawJobReview } from '../review.js';
 
@@ -81,6 +82,8 @@ export function jobPage(ctx: Ctx, id: string): Page {
     e.preventDefault();
     download(`/jobs/${id}/log`, `${id}.log`).catch((err: unknown) => ctx.notify(`download failed: ${err instanceof Error ? err.message : String(err)}`, 'error'));
   });
+  // What people did to this job and its submission (cancel, restart, keep, comments).
+  const audit = auditPanel(ctx, `target=${submissionId}&children=1`);
   const el = h(
     'section',
     { class: 'job', 'data-id': id },
@@ -90,6 +93,7 @@ export function jobPage(ctx: Ctx, id: string): Page {
     h('h2', null, 'Log ', logState, ' ', rawLog),
     earlier,
     logBox,
+    audit.el,
   );
 
   let shownResults = '';
@@ -115,6 +119,7 @@ export function jobPage(ctx: Ctx, id: string): Page {
         shownReview = reviewKey;
         drawJobReview(ctx, review, job);
       }
+      audit.reload();
       // Tests and artifacts change rarely: redraw them only when they did (keeps images still).
       const key = JSON.stringify([job.tests, job.artifacts]);
       if (key !== shownResults) {
