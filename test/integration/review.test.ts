@@ -123,6 +123,9 @@ describe('scenarios, investigation and review over real runs', () => {
     expect((await lab.api.labels(bad)).labels.map((l) => [l.label, l.addedBy])).toEqual([['needs-bug', 'tester']]);
     const badLabel = await cli(['label', bad, 'Not A Label'], cliEnv());
     expect(badLabel.code).toBe(2);
+    // Who commented and labelled is in the audit log.
+    const audit = (await (await fetch(`${lab.api.baseUrl}/api/v1/audit?target=${bad}`, { headers: { authorization: `Bearer ${lab.tokens.operate}` } })).json()) as { entries: { action: string; actor: string; details?: Record<string, unknown> }[] };
+    expect(audit.entries.map((e) => [e.action, e.actor, e.details?.label ?? null]).sort()).toEqual([['comment', 'tester', null], ['label', 'tester', 'needs-bug']]);
 
     const again = await lab.run(install({ FAIL_MODULE: 'login', MODULES: 'boot,install,login,extra' }));
     const third = again.jobs[0]!.id;
