@@ -93,6 +93,9 @@ const schema = z
     AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
     TESTBAY_RETENTION_LOGS_DAYS: z.coerce.number().positive().default(30),
     TESTBAY_RETENTION_RECORDS_DAYS: z.coerce.number().positive().default(365),
+    TESTBAY_BUG_REFS: z.string().min(2).optional(),
+    TESTBAY_CARRY_OVER: z.enum(['0', '1']).default('1'),
+    TESTBAY_PUBLIC_BADGES: z.enum(['0', '1']).default('0'),
     // Webhooks and commit statuses (src/api/notify): a receiver's time to answer, the retry policy of a delivery.
     TESTBAY_WEBHOOK_TIMEOUT_MS: ms.default(10_000),
     TESTBAY_WEBHOOK_RETRY_INITIAL_MS: ms.default(10_000),
@@ -194,6 +197,12 @@ const schema = z
           maxJobBytes: e.TESTBAY_MAX_JOB_ASSET_BYTES,
         },
       },
+      /** review of results: bug-reference patterns in comments, the carry-over rule, badges without a token */
+      review: {
+        bugRefs: parseBugRefs(e.TESTBAY_BUG_REFS, (message) => ctx.addIssue({ code: 'custom', path: ['TESTBAY_BUG_REFS'], message })),
+        carryOver: e.TESTBAY_CARRY_OVER === '1',
+        publicBadges: e.TESTBAY_PUBLIC_BADGES === '1',
+      },
       logLevel: e.TESTBAY_LOG_LEVEL,
       logFormat: e.TESTBAY_LOG_FORMAT,
       notify: {
@@ -215,6 +224,29 @@ const schema = z
   });
 
 export type Config = z.output<typeof schema>;
+
+/** TESTBAY_BUG_REFS: a JSON object of prefix → URL base, `{"bsc#": "https://bugzilla.suse.com/show_bug.cgi?id="}`. */
+function parseBugRefs(text: string | undefined, fail: (message: string) => void): Record<string, string> {
+  if (text === undefined) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    fail('must be a JSON object of prefix → URL, e.g. {"bsc#": "https://bugzilla.suse.com/show_bug.cgi?id="}');
+    return {};
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    fail('must be a JSON object of prefix → URL');
+    return {};
+  }
+  const patterns: Record<string, string> = {};
+  for (const [prefix, url] of Object.entries(value)) {
+    if (!/^[A-Za-z][A-Za-z0-9_-]{0,19}#$/.test(prefix)) fail(`${prefix}: a prefix is letters (and digits, "_", "-") ending in "#", e.g. bsc#`);
+    else if (typeof url !== 'string' || !/^https?:\/\/\S+$/.test(url)) fail(`${prefix}: the URL must be http(s)`);
+    else patterns[prefix] = url;
+  }
+  return patterns;
+}
 
 /**
  * TESTBAY_HEALTH_CHECKS: `{"<worker class>": {job fields}}`, e.g.

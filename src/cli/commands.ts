@@ -13,6 +13,7 @@ import { clientFor, UsageError } from './lab-target.js';
 import { batchRunLines, hostsTable, jobsTable, submissionHeader } from './render.js';
 import { watchSubmission } from './watch.js';
 import { artifacts, job, markBroken, removeHost, results, submissionsTable } from './inspect.js';
+import { REVIEW_USAGE, reviewCommands } from './review.js';
 import { audit, webhook } from './notify.js';
 
 type Command = (args: string[]) => Promise<number>;
@@ -36,7 +37,7 @@ Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data
   submit FILE [--watch] [--json]   submit a job spec (YAML or JSON); prints the submission id first
                                    (with --json only JSON: {"id", "workflowId", "jobs"}, or the final view)
   status [ID] [--json]             a submission's jobs, or a table of recent submissions
-         [--state running|done] [--result R] [--host H] [-q TEXT] [--limit N]
+         [--state running|done] [--result R] [--host H] [-q TEXT] [--scenario KEY] [--limit N]
   cancel ID [--reason TEXT]        cancel a submission, or the chain of a job id (<submission>.<n>)
   keep ID [--off] [--json]         keep a submission beyond the result store's retention (--off: unmark it)
   restart JOB_ID [--no-children] [--watch] [--json]
@@ -57,6 +58,7 @@ Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data
   artifacts JOB_ID [NAME] [-o FILE] [--json]
                                    a job's artifacts, or one of them (to stdout or FILE)
   schema [--openapi]               the job spec's JSON Schema (or the API's OpenAPI document)
+${REVIEW_USAGE}
   webhook add URL --events submission.done,job.done,host.broken [--filter KEY=V[,V]]…
                                    subscribe a receiver (operate token); prints its secret once;
                                    filter keys: name, result, host, workerClass (globs with *)
@@ -109,12 +111,12 @@ const status: Command = async (args) => {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { json: { type: 'boolean' }, limit: { type: 'string' }, state: { type: 'string' }, result: { type: 'string' }, host: { type: 'string' }, q: { type: 'string', short: 'q' } },
+    options: { json: { type: 'boolean' }, limit: { type: 'string' }, state: { type: 'string' }, result: { type: 'string' }, host: { type: 'string' }, q: { type: 'string', short: 'q' }, scenario: { type: 'string' } },
   });
   const client = clientFor(loadConfig());
   const id = positionals[0];
   if (!id) {
-    const filters = Object.fromEntries((['state', 'result', 'host', 'q'] as const).flatMap((k) => (values[k] ? [[k, values[k]]] : [])));
+    const filters = Object.fromEntries((['state', 'result', 'host', 'q', 'scenario'] as const).flatMap((k) => (values[k] ? [[k, values[k]]] : [])));
     const { submissions } = await client.submissions({ limit: values.limit ?? '20', ...filters });
     if (values.json) json(submissions);
     else process.stdout.write(`${submissionsTable(submissions).join('\n')}\n`);
@@ -155,11 +157,13 @@ const keep: Command = async (args) => {
 };
 
 const restart: Command = async (args) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'no-children': { type: 'boolean' }, watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'no-children': { type: 'boolean' }, failed: { type: 'boolean' }, watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' } } });
   const id = positionals[0];
-  if (!id || parseJobId(id).kind === 'submission') throw new UsageError('usage: testbay restart JOB_ID [--no-children] [--watch] [--json]');
+  const usage = 'usage: testbay restart JOB_ID [--no-children] [--watch] [--json], or testbay restart SUBMISSION_ID --failed [--watch] [--json]';
+  if (!id || positionals.length > 1 || (values.failed === true) !== (parseJobId(id).kind === 'submission')) throw new UsageError(usage);
   const client = clientFor(loadConfig());
-  const created = await client.restartJob(id, { children: values['no-children'] !== true });
+  // --failed: every failed, aborted and skipped job of a submission, as one new submission.
+  const created = values.failed ? await client.rerunFailed(id) : await client.restartJob(id, { children: values['no-children'] !== true });
   if (!values.json) process.stdout.write(`${created.id}\n`);
   if (!values.watch) {
     if (values.json) json(created);
@@ -254,6 +258,7 @@ export const commands: Record<string, Command> = {
   artifacts,
   'mark-broken': markBroken,
   'remove-host': removeHost,
+  ...reviewCommands,
   webhook,
   audit,
 };

@@ -149,6 +149,7 @@ export const jobDetails = job.extend({
   logBytes: z.number().int(),
   savedBytes: z.number().int().optional().describe('bytes the host saved by optimising PNG screenshots losslessly before upload'),
   purgedAt: iso.optional().describe('when retention deleted its log and artifacts'),
+  scenario: z.string().optional().describe("its scenario's key: GET /scenarios/{key}/history"),
   temporalWebUrl: z.string().describe("the job's chain workflow in Temporal Web once it has a host (else the submission's)"),
   submissionWebUrl: z.string().describe("the submission's workflow in Temporal Web"),
 });
@@ -254,6 +255,7 @@ export const listQuery = z.object({
   result: z.enum(RESULT_KINDS).optional(),
   host: z.string().optional().describe('ran (or runs) on this host'),
   q: z.string().max(200).optional().describe('text in the id, name or job names'),
+  scenario: z.string().max(2000).optional().describe('has a job of this scenario (its key)'),
 });
 const byteCount = z.string().regex(/^\d{1,15}$/, 'must be a whole number of bytes').transform(Number);
 export const logQuery = z.object({
@@ -288,6 +290,10 @@ export const progressBody = z.strictObject({
     })
     .optional(),
   savedBytes: z.number().int().min(0).optional(),
+  testCode: z
+    .strictObject({ commit: z.string().regex(/^[0-9a-f]{7,64}$/, 'a commit id'), log: z.array(z.string().max(300)).max(200).optional() })
+    .optional()
+    .describe('the test code the host checked out: its commit, and `git log --oneline` up to it from its mirror'),
 });
 export const testsBody = z.strictObject({
   tests: z

@@ -19,6 +19,9 @@ import { artifactHeaders, untrusted } from '../untrusted-content.js';
 import type { ResultStore } from '../store/result-store.js';
 import { jobIdParam, logQuery, reasonBody, restartBody } from './api-schemas.js';
 import { reconcileSubmission } from '../reconcile.js';
+import { scenarioOfRecord } from '../../domain/scenario.js';
+
+const scenarioField = (key: string | undefined) => (key ? { scenario: key } : {});
 import type { RouteDeps } from './deps.js';
 
 export function jobRoutes(deps: RouteDeps): Router {
@@ -64,6 +67,7 @@ export function jobRoutes(deps: RouteDeps): Router {
       logBytes: record?.logBytes ?? 0,
       ...(record?.savedBytes ? { savedBytes: record.savedBytes } : {}),
       ...(record?.purgedAt ? { purgedAt: record.purgedAt } : {}),
+      ...scenarioField(record?.scenario ?? scenarioOfRecord((await store.getSubmission(view.id))?.submission ?? { jobs: [] }, job.name)?.key),
       temporalWebUrl: web(jobWorkflowId(view.id, id, job) ?? view.workflowId),
       submissionWebUrl: web(view.workflowId),
     });

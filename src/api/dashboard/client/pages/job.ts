@@ -16,6 +16,8 @@ export interface JobDetails extends JobView {
   tests: TestCaseResult[];
   artifacts: ArtifactInfo[];
   logBytes: number;
+  /** its scenario's key */
+  scenario?: string;
   /** bytes the host saved by optimising PNG screenshots losslessly */
   savedBytes?: number;
   /** the job's chain workflow once it has a host, else the submission's */
@@ -28,6 +30,7 @@ import { bytes, causeChip, duration, jobBadge, progressBar, RESULT_ICON, time, W
 import { onLive } from '../live.js';
 import { auditPanel } from '../audit-panel.js';
 import { act, errorBox, link, type Ctx, type Page } from '../page.js';
+import { drawJobReview } from '../review.js';
 
 /** How much of a log the page shows at first, and loads each time "earlier" is asked for. */
 const LOG_TAIL_BYTES = 256 * 1024;
@@ -52,6 +55,7 @@ export function jobPage(ctx: Ctx, id: string): Page {
   const submissionId = submissionOfJob(id);
   const status = h('div', { class: 'job-status' }, h('p', { class: 'loading' }, 'Loading…'));
   const results = h('div', { class: 'job-results' });
+  const review = h('div', { class: 'job-review' });
   const logState = h('span', { class: 'log-state' }, 'connecting…');
   const logBox = h('pre', { class: 'log', id: 'log', tabindex: 0 });
   /** where the text on the page begins in the log (0: all of it is shown) */
@@ -85,6 +89,7 @@ export function jobPage(ctx: Ctx, id: string): Page {
     'section',
     { class: 'job', 'data-id': id },
     status,
+    review,
     results,
     h('h2', null, 'Log ', logState, ' ', rawLog),
     earlier,
@@ -93,6 +98,8 @@ export function jobPage(ctx: Ctx, id: string): Page {
   );
 
   let shownResults = '';
+  /** the history, investigation and comments are redrawn when the job's result changes */
+  let shownReview = '';
   /** blob URLs of the screenshots on the page, revoked when they are redrawn or the page goes */
   let images: string[] = [];
   const dropImages = () => {
@@ -108,6 +115,11 @@ export function jobPage(ctx: Ctx, id: string): Page {
         return;
       }
       drawStatus(ctx, status, job);
+      const reviewKey = JSON.stringify([job.scenario, job.result?.kind]);
+      if (reviewKey !== shownReview) {
+        shownReview = reviewKey;
+        drawJobReview(ctx, review, job);
+      }
       audit.reload();
       // Tests and artifacts change rarely: redraw them only when they did (keeps images still).
       const key = JSON.stringify([job.tests, job.artifacts]);
