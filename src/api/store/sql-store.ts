@@ -54,6 +54,8 @@ export const EVENTS_CHANNEL = 'testbay_events';
 /** how long an upload in progress may take before its object counts as abandoned */
 const UPLOAD_GRACE = '6 hours';
 const SWEEP_MS = 60_000;
+/** PGlite has no autovacuum daemon: the sweep refreshes the planner's statistics this often. */
+const ANALYZE_EVERY_MS = 60 * 60_000;
 const LOG_PAGE = 256;
 
 interface JobRow {
@@ -175,6 +177,7 @@ export class SqlResultStore implements ResultStore {
   private readonly events = new EventEmitter();
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
+  private analyzedAt = Date.now();
   /** sealed logs being moved to their objects now, by job id */
   private readonly moving = new Map<string, Promise<void>>();
   private closed = false;
@@ -781,6 +784,12 @@ export class SqlResultStore implements ResultStore {
           if (!this.moving.has(id)) await this.moveLog(id);
         }
         if (!this.closed) await this.deleteDueObjects();
+        // Without fresh statistics the embedded engine plans as if its tables were empty
+        // (the review list: 276 ms p50 over 200,000 records, 17 ms after ANALYZE).
+        if (!this.closed && this.db.engine === 'pglite' && Date.now() - this.analyzedAt >= ANALYZE_EVERY_MS) {
+          this.analyzedAt = Date.now();
+          await this.db.query('ANALYZE');
+        }
       } catch (err) {
         this.log?.warn('store sweep failed (tried again later)', { error: String(err) });
       } finally {
