@@ -10,15 +10,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import readline from 'node:readline';
 import { PassThrough } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { LIST_CHUNK_BYTES, MAX_BATCH_TESTS, type ListedTests } from '../../domain/batch-work.js';
 import { ErrorType } from '../../domain/errors.js';
 import type { HostDeps } from './deps.js';
-import { spawnGroup, stopGroup } from './process-group.js';
-import { forgetRunner, rememberRunner } from './reaper.js';
+import type { Exit } from './process-group.js';
 import { runnerEnv } from './runner-env.js';
-import { asUser, makeJobDir } from './runner-user.js';
+import { makeJobDir } from './runner-user.js';
+import { RunnerSession } from './runner-session.js';
 
 const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 const TIMEOUT_MS = 5 * 60_000;
@@ -59,38 +58,26 @@ export function createListTests(deps: HostDeps) {
       else chunks.push(d);
     });
     errors.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-    let child;
-    try {
-      child = await spawnGroup(input.command, { cwd: workDir, env, ...asUser(deps.runnerUser), output: stdout, errors });
-    } catch (err) {
-      throw fail(`${what} could not start: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
+    const session = await RunnerSession.open<{ why: 'stopped'; reason: string }>(deps, { id: run.jobId, label: 'testsCommand', logFields: { job: run.jobId } });
     // Recorded like a runner: the guard and the reaper stop it if this host dies.
-    await rememberRunner(deps.workDir, run.jobId, child, deps.killGraceMs);
+    const e = await session.spawn(input.command, { cwd: workDir, env, output: stdout, errors });
+    if (e) throw fail(`${what} could not start: ${e.code ?? e.message}`);
     // Stopped as a whole group: on cancel, timeout or too much output.
-    let stoppedWhy: string | undefined;
-    const stopIt = (why: string) => {
-      stoppedWhy ??= why;
-      void stopGroup(child.pid, deps.killGraceMs);
-    };
-    const timer = setTimeout(() => stopIt(`timed out after ${TIMEOUT_MS / 1000} s`), TIMEOUT_MS);
-    const beat = setInterval(() => {
+    const stopIt = (reason: string) => session.stop({ why: 'stopped', reason });
+    session.after(TIMEOUT_MS, () => stopIt(`timed out after ${TIMEOUT_MS / 1000} s`));
+    session.heartbeat(() => {
       ctx.heartbeat();
       if (tooBig) stopIt(`printed more than ${MAX_OUTPUT_BYTES} bytes`);
-    }, 1_000);
-    const onCancel = () => stopIt('cancelled');
-    ctx.cancellationSignal.addEventListener('abort', onCancel);
-    const exit = await child.exited;
+    });
+    session.onCancel(() => stopIt('cancelled'));
+    let exit: Exit;
     try {
-      await stopGroup(child.pid, Math.min(deps.killGraceMs, 2_000));
-      await Promise.race([child.closed, sleep(2_000)]);
+      exit = await session.wait();
     } finally {
-      clearTimeout(timer);
-      clearInterval(beat);
-      ctx.cancellationSignal.removeEventListener('abort', onCancel);
-      await forgetRunner(deps.workDir, run.jobId, child, Math.min(deps.killGraceMs, 2_000), deps.log);
+      session.close();
+      await session.forget();
     }
-    if (tooBig) stoppedWhy ??= `printed more than ${MAX_OUTPUT_BYTES} bytes`;
+    const stoppedWhy = session.stopped?.reason ?? (tooBig ? `printed more than ${MAX_OUTPUT_BYTES} bytes` : undefined);
     if (stoppedWhy !== undefined) throw fail(`${what} ${stoppedWhy}`);
     if (exit.code !== 0) throw fail(`${what} ended with ${exit.signal ?? `code ${exit.code}`}: ${stderr.trim()}`);
 

@@ -11,6 +11,11 @@ const MAX_CHUNK = 4 * 1024 * 1024;
 
 export class LeaseRevokedError extends Error {}
 
+/** The API refused the job's lease (HTTP 409): this attempt is fenced, it may not write results any more. */
+export function isLeaseRevoked(err: unknown): err is Error {
+  return err instanceof LeaseRevokedError || (err instanceof ApiError && err.status === 409);
+}
+
 export class LogSync {
   private sent = 0;
   private known = false;
@@ -51,7 +56,7 @@ export class LogSync {
       }
       return this.sent;
     } catch (err) {
-      if (err instanceof ApiError && err.status === 409) throw new LeaseRevokedError(err.message);
+      if (isLeaseRevoked(err)) throw new LeaseRevokedError(err.message);
       // Unknown state after an error: ask the API for its size next time.
       this.known = false;
       throw err;

@@ -11,23 +11,18 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
-import { ApiError } from '../../api/client.js';
 import type { TestReport } from '../../domain/batch-ledger.js';
 import { BATCH_ENV, timerMs, type BatchAssignment, type BatchOutcome, type LateResults } from '../../domain/batch-work.js';
 import { lateResultsSignal } from '../../workflows/batch-run-messages.js';
 import type { HostDeps } from './deps.js';
-import { CappedLog } from './capped-log.js';
 import { readTestResults } from './junit.js';
-import { asUser, makeJobDir } from './runner-user.js';
+import { makeJobDir } from './runner-user.js';
 import { fitTests } from './tests-upload.js';
-import { LeaseRevokedError, LogSync } from './log-sync.js';
-import { spawnGroup, stopGroup } from './process-group.js';
-import { ProgressFile, readProgressStream, type ProgressLine } from './progress.js';
-import { forgetRunner, rememberRunner } from './reaper.js';
+import type { Exit } from './process-group.js';
+import type { ProgressLine } from './progress.js';
 import { runnerEnv } from './runner-env.js';
-import { secretMask } from './secret-mask.js';
+import { isLeaseRevoked, RunnerSession } from './runner-session.js';
 
 /** Why the host stopped the runner: a person's cancel, a deadline, a shutdown, or a fenced attempt. */
 type Stop = { why: 'cancel' | 'timeout' | 'shutdown' | 'fenced'; reason: string };
@@ -54,24 +49,11 @@ export function createRunBatch(deps: HostDeps) {
     // The host's, for the runner (maybe another user) to read.
     await fs.writeFile(testsFile, `${a.tests.join('\n')}\n`, { mode: 0o644 });
     await fs.chmod(testsFile, 0o644);
-    const logFile = path.join(jobDir, 'runner.log');
-    const log = await CappedLog.open(logFile, deps.maxLogBytes);
-    // The runner's output reaches the log with its secrets masked.
-    const masked = secretMask(log, a.secrets);
-    const sync = new LogSync(deps.api, a.batchId, a.leaseToken, logFile);
-
     const expected = new Set(a.tests);
     const reported = new Set<string>();
-    let stopped: Stop | undefined;
     let testTimer: NodeJS.Timeout | undefined;
     /** the API refused this attempt's lease: it is fenced */
     let refused = false;
-    const group: { stop?: (s: Stop) => void } = {};
-    const stop = (s: Stop) => {
-      if (stopped) return;
-      stopped = s;
-      group.stop?.(s);
-    };
     let beatTimer: NodeJS.Timeout | undefined;
     const beatNow = () => {
       clearTimeout(beatTimer);
@@ -86,7 +68,7 @@ export function createRunBatch(deps: HostDeps) {
         current = line.testStarted;
         clearTimeout(testTimer);
         const test = current;
-        testTimer = setTimeout(() => stop({ why: 'timeout', reason: `test ${test} exceeded testTimeoutMs (${seconds(a.testTimeoutMs)})` }), timerMs(a.testTimeoutMs));
+        testTimer = setTimeout(() => session.stop({ why: 'timeout', reason: `test ${test} exceeded testTimeoutMs (${seconds(a.testTimeoutMs)})` }), timerMs(a.testTimeoutMs));
         beat();
       }
       const t = line.test;
@@ -100,8 +82,9 @@ export function createRunBatch(deps: HostDeps) {
         beat();
       }
     };
-    const progressFile = new ProgressFile(path.join(jobDir, 'progress.jsonl'), onLine);
-    await progressFile.start(deps.runnerUser);
+    const session: RunnerSession<Stop> = await RunnerSession.open<Stop>(deps, { id: a.batchId, label: 'batch runner', logFields: { batch: a.batchId }, log: { jobDir, leaseToken: a.leaseToken, secrets: a.secrets, onLine } });
+    const progressFile = session.progressFile!;
+    const sync = session.sync!;
 
     const run = { jobId: a.batchId, jobName: a.batchRunName, submissionId: a.submissionId, hostId: a.hostId, attempt: 1, leaseToken: a.leaseToken, runner: a.runner, settings: a.settings, ...(a.secrets ? { secrets: a.secrets } : {}), timeoutMs: a.batchTimeoutMs, provisionTimeoutMs: 0, assets: [] };
     const env = {
@@ -110,27 +93,13 @@ export function createRunBatch(deps: HostDeps) {
       [BATCH_ENV.batch]: a.batchId,
       [BATCH_ENV.batchRun]: a.batchRunName,
     };
-    let runner;
-    try {
-      runner = await spawnGroup(a.runner.command, { cwd: workDir, env, ...asUser(deps.runnerUser), output: masked.stream, onProgress: (stream) => void readProgressStream(stream, onLine) });
-    } catch (err) {
-      await log.close(`testbay: could not start ${JSON.stringify(a.runner.command[0])}: ${(err as Error).message}\n`);
-      await progressFile.close();
-      await sync.sync().catch(() => undefined);
-      return { results, end: { kind: 'crashed', reason: `could not start the batch runner on ${a.hostId}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }, exitCode: null, durationMs: Date.now() - started };
-    }
-    const pgid = runner.pid;
-    group.stop = (s) => {
-      deps.log.info('stopping batch runner', { batch: a.batchId, why: s.why, reason: s.reason });
-      void stopGroup(pgid, deps.killGraceMs);
-    };
-    await rememberRunner(deps.workDir, a.batchId, runner, deps.killGraceMs);
+    const e = await session.spawn(a.runner.command, { cwd: workDir, env });
+    if (e) return { results, end: { kind: 'crashed', reason: `could not start the batch runner on ${a.hostId}: ${e.code ?? e.message}` }, exitCode: null, durationMs: Date.now() - started };
 
-    const heartbeat = setInterval(beatNow, 1_000);
-    // Uploads (log, progress on the batch's record) one tick at a time: a slow API skips ticks, they do not pile up.
+    session.heartbeat(beatNow);
+    // Uploads: the log, and progress on the batch's record.
     let sentProgress = '';
-    let uploading: Promise<void> | undefined;
-    const tick = async () => {
+    session.upload(async () => {
       try {
         await progressFile.read();
         await sync.sync();
@@ -141,50 +110,33 @@ export function createRunBatch(deps: HostDeps) {
           sentProgress = key;
         }
       } catch (err) {
-        if (err instanceof LeaseRevokedError || (err instanceof ApiError && err.status === 409)) {
+        if (isLeaseRevoked(err)) {
           refused = true;
-          stop({ why: 'fenced', reason: `lease revoked: ${err.message}` });
+          session.stop({ why: 'fenced', reason: `lease revoked: ${err.message}` });
         }
       }
-    };
-    const uploader = setInterval(() => {
-      uploading ??= tick().finally(() => (uploading = undefined));
-    }, deps.logFlushMs);
-    const batchTimer = setTimeout(() => stop({ why: 'timeout', reason: `batch exceeded batchTimeoutMs (${seconds(a.batchTimeoutMs)})` }), timerMs(a.batchTimeoutMs));
-    const onCancel = () => {
+    });
+    session.after(timerMs(a.batchTimeoutMs), () => session.stop({ why: 'timeout', reason: `batch exceeded batchTimeoutMs (${seconds(a.batchTimeoutMs)})` }));
+    session.onCancel(() => {
       const details = ctx.cancellationDetails;
-      if (details?.workerShutdown) stop({ why: 'shutdown', reason: `host ${a.hostId} shutting down` });
-      else if (details && (details.timedOut || details.notFound)) stop({ why: 'fenced', reason: 'Temporal gave this attempt up (it timed out)' });
-      else stop({ why: 'cancel', reason: `cancelled (${String(ctx.cancellationSignal.reason ?? 'by request')})` });
-    };
-    ctx.cancellationSignal.addEventListener('abort', onCancel);
+      if (details?.workerShutdown) session.stop({ why: 'shutdown', reason: `host ${a.hostId} shutting down` });
+      else if (details && (details.timedOut || details.notFound)) session.stop({ why: 'fenced', reason: 'Temporal gave this attempt up (it timed out)' });
+      else session.stop({ why: 'cancel', reason: `cancelled (${String(ctx.cancellationSignal.reason ?? 'by request')})` });
+    });
     // SIGTERM: the batch may finish within the shutdown deadline; past it, the runner is stopped.
-    let shutdownTimer: NodeJS.Timeout | undefined;
-    const onShutdown = () => {
-      shutdownTimer = setTimeout(() => stop({ why: 'shutdown', reason: `host ${a.hostId} shutting down` }), timerMs(deps.shutdownDeadlineMs));
-    };
-    if (deps.shutdown.aborted) onShutdown();
-    else deps.shutdown.addEventListener('abort', onShutdown, { once: true });
+    session.stopAtShutdown({ why: 'shutdown', reason: `host ${a.hostId} shutting down` });
 
-    const exit = await runner.exited;
+    let exit: Exit;
     try {
-      await stopGroup(pgid, Math.min(deps.killGraceMs, 2_000));
-      await Promise.race([runner.closed, sleep(2_000)]);
+      exit = await session.wait();
     } finally {
-      clearInterval(heartbeat);
-      clearInterval(uploader);
-      clearTimeout(batchTimer);
+      session.close();
       clearTimeout(testTimer);
-      clearTimeout(shutdownTimer);
       clearTimeout(beatTimer);
-      ctx.cancellationSignal.removeEventListener('abort', onCancel);
-      deps.shutdown.removeEventListener('abort', onShutdown);
-      await progressFile.close();
-      await forgetRunner(deps.workDir, a.batchId, runner, Math.min(deps.killGraceMs, 2_000), deps.log);
+      await session.forget();
     }
-    await masked.flush();
-    await log.close();
-    await uploading;
+    await session.closeLog();
+    await session.settled();
 
     // Tests the runner reported only in JUnit XML or TAP count too (within the host's limits).
     const fromFiles = await readTestResults(resultsDir, { maxBytes: deps.maxResultsBytes, maxTestcases: deps.maxTestcases }, deps.runnerUser).catch((err: unknown) => {
@@ -202,12 +154,12 @@ export function createRunBatch(deps: HostDeps) {
       sync.sync(),
       results.length > 0 ? deps.api.putTests(a.batchId, a.leaseToken, fitTests(results.map((r) => ({ name: r.test, status: r.status, ...(r.durationMs !== undefined ? { durationMs: r.durationMs } : {}), ...(r.message !== undefined ? { message: r.message } : {}) }))).tests) : undefined,
     ]).catch((err: unknown) => {
-      if (err instanceof LeaseRevokedError || (err instanceof ApiError && err.status === 409)) refused = true;
+      if (isLeaseRevoked(err)) refused = true;
       else deps.log.warn('batch upload failed', { batch: a.batchId, error: String(err) });
     });
 
     const unreported = a.tests.length - results.length;
-    const s = stopped;
+    const s = session.stopped;
     let end: BatchOutcome['end'];
     if (s?.why === 'cancel') end = { kind: 'cancelled', reason: s.reason };
     else if (s?.why === 'timeout') end = { kind: 'timeout', reason: s.reason };

@@ -9,9 +9,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
-import { ApiError } from '../../api/client.js';
 import type { JobRun, Progress, ProvisionResult, RunTestsResult } from '../../domain/job-run.js';
 import { AbortCause, classifyRunnerExit, parentDidNotPass, type JobResult, type RunnerExit } from '../../domain/outcome.js';
 import { ArtifactSync } from './artifact-sync.js';
@@ -20,17 +18,12 @@ import { RunGate } from './run-gate.js';
 import { finalUpload } from './upload-results.js';
 import { createProvision } from './provision.js';
 import { ResultsTooLargeError, summarizeTests } from './junit.js';
-import { CappedLog } from './capped-log.js';
-import { asUser } from './runner-user.js';
 import { fitTests } from './tests-upload.js';
-import { LeaseRevokedError, LogSync } from './log-sync.js';
-import { ProgressFile, readProgressStream, type ProgressLine } from './progress.js';
+import { isLeaseRevoked, RunnerSession } from './runner-session.js';
+import type { ProgressLine } from './progress.js';
 import { TestResults } from './test-results.js';
 import type { HostSteps } from './steps.js';
-import { spawnGroup, stopGroup, type Exit } from './process-group.js';
 import { runnerEnv } from './runner-env.js';
-import { forgetRunner, rememberRunner } from './reaper.js';
-import { secretMask } from './secret-mask.js';
 
 type StopWhy = NonNullable<RunnerExit['stoppedBy']>;
 
@@ -102,11 +95,6 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
     const ctx = Context.current();
     const started = Date.now();
     const jobDir = path.dirname(provisioned.workDir);
-    const logFile = path.join(jobDir, 'runner.log');
-    const log = await CappedLog.open(logFile, deps.maxLogBytes);
-    // The runner's output reaches the log with its secrets masked.
-    const masked = secretMask(log, run.secrets);
-    const sync = new LogSync(deps.api, run.jobId, run.leaseToken, logFile);
     const testResults = new TestResults(jobDir, provisioned.resultsDir, { maxBytes: deps.maxResultsBytes, maxTestcases: deps.maxTestcases }, deps.runnerUser);
     const artifacts = new ArtifactSync(deps.api, run, jobDir, steps.prepare, deps.log, deps.runnerUser);
     let progress: Progress | undefined;
@@ -115,7 +103,6 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
     let testsSentAt = 0;
     let testsSentBytes = 0;
     let declaredAbort: string | undefined;
-    let stoppedBy: StopWhy | undefined;
 
     const onLine = (line: ProgressLine) => {
       if (line.abort !== undefined) declaredAbort = line.abort;
@@ -125,34 +112,22 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
         ctx.heartbeat({ progress });
       }
     };
-    const progressFile = new ProgressFile(path.join(jobDir, 'progress.jsonl'), onLine);
-    await progressFile.start(deps.runnerUser);
+    const session = await RunnerSession.open<StopWhy>(deps, { id: run.jobId, label: 'runner', logFields: { job: run.jobId }, log: { jobDir, leaseToken: run.leaseToken, secrets: run.secrets, onLine } });
+    const progressFile = session.progressFile!;
+    const sync = session.sync!;
     const env = runnerEnv(run, { ...provisioned, progressFile: progressFile.file }, deps.runnerPath, deps.runnerUser);
 
     const held = turn ? await turn() : undefined;
     if (held) {
-      await progressFile.close();
-      await log.close();
+      await session.discard();
       return { result: held, exitCode: null, signal: null, durationMs: 0, notStarted: true };
     }
 
     // Not awaited: the runner should not wait for the API (uploads follow on the tick).
     void deps.api.reportProgress(run.jobId, run.leaseToken, { state: 'running' }).catch((err: unknown) => deps.log.warn('could not report state', { job: run.jobId, error: String(err) }));
 
-    let runner;
-    try {
-      runner = await spawnGroup(run.runner.command, {
-        cwd: provisioned.workDir,
-        env,
-        ...asUser(deps.runnerUser),
-        output: masked.stream,
-        onProgress: (stream) => void readProgressStream(stream, onLine),
-      });
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      await log.close(`testbay: could not start ${JSON.stringify(run.runner.command[0])}: ${e.message}\n`);
-      await progressFile.close();
-      await sync.sync().catch(() => undefined);
+    const e = await session.spawn(run.runner.command, { cwd: provisioned.workDir, env });
+    if (e) {
       const missing = e.code === 'ENOENT' || e.code === 'EACCES';
       return {
         result: {
@@ -165,31 +140,24 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
         durationMs: Date.now() - started,
       };
     }
-    await rememberRunner(deps.workDir, run.jobId, runner, deps.killGraceMs);
 
     /** set when the host stopped the runner because its results passed a limit */
     let resultsStopped = false;
-    const stop = (why: StopWhy) => {
-      if (stoppedBy) return;
-      stoppedBy = why;
-      deps.log.info('stopping runner', { job: run.jobId, why: why.why, reason: why.reason });
-      void stopGroup(runner.pid, deps.killGraceMs);
-    };
     const stopForResults = () => {
-      if (resultsStopped || stoppedBy) return;
+      if (resultsStopped || session.stopped) return;
       resultsStopped = true;
       deps.log.info('stopping runner: its results are too large', { job: run.jobId, reason: testResults.tooLarge });
-      void stopGroup(runner.pid, deps.killGraceMs);
+      session.kill();
     };
 
     // Heartbeats go on until this activity returns: the final uploads of a large log or of
     // many artifacts take a while, and a silent host would be taken for a lost one.
-    const heartbeat = setInterval(() => ctx.heartbeat({ progress }), 1_000);
+    session.heartbeat(() => ctx.heartbeat({ progress }));
     try {
       /** failed uploads since the last one that went through: an outage is logged once */
       let failedUploads = 0;
       const uploadFailed = (err: unknown) => {
-        if (err instanceof LeaseRevokedError || (err instanceof ApiError && err.status === 409)) stop({ why: 'cancel', reason: `lease revoked: ${err.message}` });
+        if (isLeaseRevoked(err)) session.stop({ why: 'cancel', reason: `lease revoked: ${err.message}` });
         else if (failedUploads++ === 0) deps.log.warn('upload failed; will retry every tick', { job: run.jobId, error: String(err) });
       };
       const uploadWorked = () => {
@@ -197,7 +165,7 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
         failedUploads = 0;
       };
       // Log, progress and per-test results: small, in order, every tick.
-      const tick = async () => {
+      session.upload(async () => {
         try {
           await progressFile.read();
           await sync.sync();
@@ -224,55 +192,26 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
           }
           uploadFailed(err);
         }
-      };
+      });
       // Artifacts (screenshots) on their own: a large file must not hold up the log.
-      let artifactPass: Promise<void> | undefined;
-      const syncArtifacts = () => {
-        artifactPass ??= artifacts
-          .sync({ final: false })
-          .then(() => undefined, uploadFailed)
-          .finally(() => (artifactPass = undefined));
-      };
-      // One tick at a time: while the API is slow, ticks are skipped, not piled up.
-      let ticking: Promise<void> | undefined;
-      const uploader = setInterval(() => {
-        ticking ??= tick().finally(() => (ticking = undefined));
-        syncArtifacts();
-      }, deps.logFlushMs);
-      const timeout = setTimeout(() => {
+      session.upload(() => artifacts.sync({ final: false }).then(() => undefined, uploadFailed));
+      session.after(run.timeoutMs, () => {
         const where = progress?.module ? ` in module \`${progress.module}\`` : '';
-        stop({ why: 'timeout', reason: `runner exceeded timeoutMs (${Math.round(run.timeoutMs / 100) / 10} s)${where}; stopped` });
-      }, run.timeoutMs);
-      const onCancel = () => stop({ why: 'cancel', reason: `cancelled (${String(ctx.cancellationSignal.reason ?? 'by request')})` });
-      ctx.cancellationSignal.addEventListener('abort', onCancel);
-      const onShutdown = () => {
-        const deadline = setTimeout(() => stop({ why: 'shutdown', reason: `host ${run.hostId} shutting down` }), deps.shutdownDeadlineMs);
-        void runner.exited.then(() => clearTimeout(deadline));
-      };
-      if (deps.shutdown.aborted) onShutdown();
-      else deps.shutdown.addEventListener('abort', onShutdown);
+        session.stop({ why: 'timeout', reason: `runner exceeded timeoutMs (${Math.round(run.timeoutMs / 100) / 10} s)${where}; stopped` });
+      });
+      session.onCancel(() => session.stop({ why: 'cancel', reason: `cancelled (${String(ctx.cancellationSignal.reason ?? 'by request')})` }));
+      session.stopAtShutdown({ why: 'shutdown', reason: `host ${run.hostId} shutting down` });
 
-      let exit: Exit;
-      try {
-        exit = await runner.exited;
-        // Whatever the runner left behind (background children) goes with it.
-        await stopGroup(runner.pid, Math.min(deps.killGraceMs, 2_000));
-        await Promise.race([runner.closed, sleep(2_000)]);
-      } finally {
-        clearInterval(uploader);
-        clearTimeout(timeout);
-        ctx.cancellationSignal.removeEventListener('abort', onCancel);
-        deps.shutdown.removeEventListener('abort', onShutdown);
-        await progressFile.close();
-      }
+      const exit = await session.wait();
       await testResults.refresh();
       const cases = testResults.all();
       const tests = testResults.tooLarge === undefined ? summarizeTests(cases) : undefined;
-      const signalWasOurs = stoppedBy !== undefined || resultsStopped;
+      const { stopped } = session;
+      const signalWasOurs = stopped !== undefined || resultsStopped;
       const classified = classifyRunnerExit({
         exitCode: exit.code,
         signal: signalWasOurs ? null : exit.signal,
-        ...(stoppedBy ? { stoppedBy } : {}),
+        ...(stopped ? { stoppedBy: stopped } : {}),
         ...(declaredAbort !== undefined ? { declaredAbort } : {}),
         ...(tests ? { tests } : {}),
       });
@@ -284,12 +223,10 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
       // The verdict is known: the next job of the chain, queued on this host, may start now.
       onResult(result);
 
-      await masked.flush();
-      await log.close(testResults.tooLarge !== undefined ? `testbay: ${result.kind === 'aborted' ? result.reason : testResults.tooLarge}\n` : undefined);
-      await ticking;
-      await artifactPass;
+      await session.closeLog(testResults.tooLarge !== undefined ? `testbay: ${result.kind === 'aborted' ? result.reason : testResults.tooLarge}\n` : undefined);
+      await session.settled();
       await Promise.all([
-        forgetRunner(deps.workDir, run.jobId, runner, Math.min(deps.killGraceMs, 2_000), deps.log),
+        session.forget(),
         testResults.save(),
         fs.writeFile(path.join(jobDir, 'tests.json'), JSON.stringify(cases)).catch(() => undefined),
       ]);
@@ -309,7 +246,7 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
         ...(uploaded ? { uploaded } : {}),
       };
     } finally {
-      clearInterval(heartbeat);
+      session.close();
     }
   }
 }

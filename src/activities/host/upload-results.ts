@@ -11,7 +11,7 @@ import { ErrorType } from '../../domain/errors.js';
 import type { JobRun, ProvisionResult, RunTestsResult, UploadResultsResult } from '../../domain/job-run.js';
 import type { HostDeps } from './deps.js';
 import { ArtifactSync } from './artifact-sync.js';
-import { LeaseRevokedError, LogSync } from './log-sync.js';
+import { isLeaseRevoked, LogSync } from './log-sync.js';
 import type { HostSteps } from './steps.js';
 import { collectTests } from './test-results.js';
 import { fitTests } from './tests-upload.js';
@@ -49,8 +49,8 @@ export function createUploadResults(deps: HostDeps, steps: HostSteps = {}) {
     try {
       return await finalUpload(deps, steps, run, provisioned, (details) => ctx.heartbeat(details));
     } catch (err) {
-      if (err instanceof LeaseRevokedError || (err instanceof ApiError && err.status === 409)) {
-        throw ApplicationFailure.create({ type: ErrorType.LeaseRevoked, message: (err).message, nonRetryable: true });
+      if (isLeaseRevoked(err)) {
+        throw ApplicationFailure.create({ type: ErrorType.LeaseRevoked, message: err.message, nonRetryable: true });
       }
       if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
         throw ApplicationFailure.create({ type: ErrorType.Upload, message: `upload refused: ${err.message}`, nonRetryable: true });
