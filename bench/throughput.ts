@@ -1,35 +1,29 @@
 /**
- * bench/throughput: 1,000 single-job submissions with a trivial runner over 20 local hosts
- * (THROUGHPUT_JOBS, THROUGHPUT_HOSTS), end to end: jobs/s (first submission sent → last
- * submission workflow closed) and queue→start latency p50/p99 (submission accepted by the
- * API → the runner's `start` stamp). In the same process, on the same Temporal dev server,
- * the same count of bare Temporal workflows, each running one activity on a shared task
- * queue — the engine's own limit on this machine — and the ratio Testbay/bare.
+ * bench/throughput: how many single-job submissions a lab finishes per second, and how
+ * long each waits to start. THROUGHPUT_JOBS (default 1,000) submissions with a trivial
+ * runner over THROUGHPUT_HOSTS (default 20) local hosts, end to end: jobs/s (first
+ * submission sent → last submission workflow closed) and queue→start latency p50/p99
+ * (submission accepted by the API → the runner's `start` stamp).
  *
- * What is fair about the baselines:
- * - The same dev server (its own namespace per run), the same submission concurrency
- *   (THROUGHPUT_CONCURRENCY workflow starts in flight, as there are POSTs in flight), the
- *   same definition of start, end and latency (start accepted → activity or runner start;
- *   the last workflow's close time from Temporal's visibility), a warm-up of HOSTS
- *   untimed runs first.
- * - One worker process (the SDK's defaults), not in the bench process: Testbay's control
- *   worker and hosts are processes of their own, and the bench process only submits. One
- *   process polling workflows and activities is the engine's best case on 2 cores: a
- *   second worker process only adds pollers and context switches (measured: slower).
- *   It gets HOSTS activity slots, as the lab has HOSTS hosts that each run one job at once.
- * - `bare`: the activity returns at once — Temporal's cost of one workflow and one activity.
- * - `spawn`: the activity runs the same trivial runner process (sh, date) a host runs,
- *   in its own process group, and reads its output — what any system that runs a test
- *   process per job pays on top of the engine. The gap between `spawn` and Testbay is what
+ * Beside it, on the same Temporal dev server (a namespace per run), the same count of
+ * bare Temporal workflows, each running one activity on a shared task queue, and the
+ * ratio Testbay/bare:
+ * - `bare`: the activity returns at once: Temporal's own cost of one workflow and one
+ *   activity on this machine.
+ * - `spawn`: the activity runs the same trivial runner process (sh, date) a host runs, in
+ *   its own process group, and reads its output: what any system that runs a test process
+ *   per job pays on top of the engine. The gap between `spawn` and Testbay is what
  *   Testbay's scheduling (lease, recipe set, chain), job records and uploads cost.
- * Workflows run in the order bare, spawn, Testbay: the baselines get the emptier database.
  *
- * Submissions: THROUGHPUT_CONCURRENCY (default 32) POSTs in flight. Measured with 300 jobs
- * on 20 hosts: all 300 at once works (no errors; accepted at 94/s, each after 2.1 s p50),
- * 32 in flight is the API's best (108/s, 0.29 s p50), 8 in flight 46/s; end-to-end jobs/s
- * hardly changes (3.6–4.2), as the lab drains far fewer jobs per second than the API
- * accepts. So every job is queued within seconds, and queue→start latency is mostly the
- * wait for a free host (1,000 jobs, 20 hosts) — for Testbay and the baselines alike.
+ * The baselines get the same conditions: the same submission concurrency
+ * (THROUGHPUT_CONCURRENCY, default 32, workflow starts in flight as there are POSTs in
+ * flight), the same definitions of start, end and latency (start accepted → activity or
+ * runner start; the last workflow's close time from Temporal's visibility), and HOSTS
+ * untimed warm-up runs first. Their worker is one process of its own with the SDK's
+ * defaults and HOSTS activity slots (the lab's hosts each run one job at once), as
+ * Testbay's control worker and hosts are processes apart from the bench, which only
+ * submits. Workflows run in the order bare, spawn, Testbay: the baselines get the emptier
+ * database. Queue→start latency is mostly the wait for a free host, for all three alike.
  *
  * THROUGHPUT_PROFILE=1 (diagnosis, not for figures): every lab process gets a preload
  * (bench/throughput-probe.ts) that CPU-profiles its main thread over the measured run and

@@ -6,7 +6,10 @@
 import path from 'node:path';
 import { z } from 'zod';
 import type { Job } from './domain/job.js';
+import { DEFAULT_RUN_CONFIG } from './domain/job-run.js';
 import { validateSpec } from './domain/parse-spec.js';
+// The defaults the workflows fall back on are the environment's defaults too: written once, there.
+import { DEFAULT_SCHEDULER_CONFIG } from './workflows/scheduler-messages.js';
 import { DEFAULT_CLIENT_TIMEOUTS } from './api/client.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -48,16 +51,16 @@ const schema = z
     TEMPORAL_TLS_CA: z.string().min(1).optional(),
     TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
     TEMPORAL_API_KEY: z.string().min(1).optional(),
-    TESTBAY_HEARTBEAT_TIMEOUT_MS: ms.default(10_000),
+    TESTBAY_HEARTBEAT_TIMEOUT_MS: ms.default(DEFAULT_RUN_CONFIG.heartbeatTimeoutMs),
     TESTBAY_HEARTBEAT_THROTTLE_MS: ms.default(1_000),
-    TESTBAY_HOST_PICKUP_TIMEOUT_MS: ms.default(30_000),
+    TESTBAY_HOST_PICKUP_TIMEOUT_MS: ms.default(DEFAULT_RUN_CONFIG.hostPickupTimeoutMs),
     TESTBAY_PRESENCE_TIMEOUT_MS: ms.optional(),
-    TESTBAY_UPLOAD_TIMEOUT_MS: ms.default(5 * 60_000),
-    TESTBAY_BROKEN_AFTER_ABORTS: z.coerce.number().int().min(1).default(3),
-    TESTBAY_MAX_RETRIES_CAP: z.coerce.number().int().min(0).max(100).default(5),
-    TESTBAY_BATCH_SHARD_TESTS: z.coerce.number().int().min(10).max(20_000).default(2_000),
-    TESTBAY_SCHEDULER_MAX_HISTORY: z.coerce.number().int().min(100).default(4_000),
-    TESTBAY_LEASE_CHECK_MS: z.coerce.number().int().min(1_000).default(60_000),
+    TESTBAY_UPLOAD_TIMEOUT_MS: ms.default(DEFAULT_RUN_CONFIG.uploadTimeoutMs),
+    TESTBAY_BROKEN_AFTER_ABORTS: z.coerce.number().int().min(1).default(DEFAULT_SCHEDULER_CONFIG.brokenAfterAborts),
+    TESTBAY_MAX_RETRIES_CAP: z.coerce.number().int().min(0).max(100).default(DEFAULT_RUN_CONFIG.maxRetriesCap),
+    TESTBAY_BATCH_SHARD_TESTS: z.coerce.number().int().min(10).max(20_000).default(DEFAULT_RUN_CONFIG.batchShardTests),
+    TESTBAY_SCHEDULER_MAX_HISTORY: z.coerce.number().int().min(100).default(DEFAULT_SCHEDULER_CONFIG.maxHistoryEvents),
+    TESTBAY_LEASE_CHECK_MS: z.coerce.number().int().min(1_000).default(DEFAULT_SCHEDULER_CONFIG.leaseCheckMs),
     TESTBAY_RECONCILE_EVERY_MS: z.coerce.number().int().min(1_000).default(30_000),
     TESTBAY_CONTROL_WORKFLOW_CACHE: z.coerce.number().int().min(10).default(10_000),
     TESTBAY_KILL_GRACE_MS: ms.default(10_000),
@@ -94,6 +97,9 @@ const schema = z
     AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
     TESTBAY_RETENTION_LOGS_DAYS: z.coerce.number().positive().default(30),
     TESTBAY_RETENTION_RECORDS_DAYS: z.coerce.number().positive().default(365),
+    TESTBAY_BUG_REFS: z.string().min(2).optional(),
+    TESTBAY_CARRY_OVER: z.enum(['0', '1']).default('1'),
+    TESTBAY_PUBLIC_BADGES: z.enum(['0', '1']).default('0'),
     // Webhooks and commit statuses (src/api/notify): a receiver's time to answer, the retry policy of a delivery.
     TESTBAY_WEBHOOK_TIMEOUT_MS: ms.default(10_000),
     TESTBAY_WEBHOOK_RETRY_INITIAL_MS: ms.default(10_000),
@@ -111,7 +117,7 @@ const schema = z
       hostPickupTimeoutMs: e.TESTBAY_HOST_PICKUP_TIMEOUT_MS,
       uploadTimeoutMs: e.TESTBAY_UPLOAD_TIMEOUT_MS,
       maxRetriesCap: e.TESTBAY_MAX_RETRIES_CAP,
-      hostBreakerAborts: e.TESTBAY_BROKEN_AFTER_ABORTS,
+      brokenAfterAborts: e.TESTBAY_BROKEN_AFTER_ABORTS,
       batchShardTests: e.TESTBAY_BATCH_SHARD_TESTS,
     };
     const healthChecks = parseHealthChecks(e.TESTBAY_HEALTH_CHECKS, (message) => ctx.addIssue({ code: 'custom', path: ['TESTBAY_HEALTH_CHECKS'], message }));
@@ -197,6 +203,12 @@ const schema = z
           maxJobBytes: e.TESTBAY_MAX_JOB_ASSET_BYTES,
         },
       },
+      /** review of results: bug-reference patterns in comments, the carry-over rule, badges without a token */
+      review: {
+        bugRefs: parseBugRefs(e.TESTBAY_BUG_REFS, (message) => ctx.addIssue({ code: 'custom', path: ['TESTBAY_BUG_REFS'], message })),
+        carryOver: e.TESTBAY_CARRY_OVER === '1',
+        publicBadges: e.TESTBAY_PUBLIC_BADGES === '1',
+      },
       logLevel: e.TESTBAY_LOG_LEVEL,
       logFormat: e.TESTBAY_LOG_FORMAT,
       notify: {
@@ -218,6 +230,29 @@ const schema = z
   });
 
 export type Config = z.output<typeof schema>;
+
+/** TESTBAY_BUG_REFS: a JSON object of prefix → URL base, `{"bsc#": "https://bugzilla.suse.com/show_bug.cgi?id="}`. */
+function parseBugRefs(text: string | undefined, fail: (message: string) => void): Record<string, string> {
+  if (text === undefined) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    fail('must be a JSON object of prefix → URL, e.g. {"bsc#": "https://bugzilla.suse.com/show_bug.cgi?id="}');
+    return {};
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    fail('must be a JSON object of prefix → URL');
+    return {};
+  }
+  const patterns: Record<string, string> = {};
+  for (const [prefix, url] of Object.entries(value)) {
+    if (!/^[A-Za-z][A-Za-z0-9_-]{0,19}#$/.test(prefix)) fail(`${prefix}: a prefix is letters (and digits, "_", "-") ending in "#", e.g. bsc#`);
+    else if (typeof url !== 'string' || !/^https?:\/\/\S+$/.test(url)) fail(`${prefix}: the URL must be http(s)`);
+    else patterns[prefix] = url;
+  }
+  return patterns;
+}
 
 /**
  * TESTBAY_HEALTH_CHECKS: `{"<worker class>": {job fields}}`, e.g.

@@ -19,6 +19,13 @@ import type { SessionInfo } from './routes/session.js';
 import type { LabWithJobs } from './host-jobs.js';
 import type { TaskFailureReport } from '../workers/task-failures.js';
 import { StallTimer, type StallTimeout } from './stall-timeout.js';
+import type { Comment, Label, ReviewItem } from './store/review-store.js';
+import type { InvestigationView, ScenarioHistory } from './routes/scenarios.js';
+import type { CommentPart } from '../domain/review.js';
+import { parseJobId } from '../domain/ids.js';
+
+/** A comment as the API answers it: its text split into text and bug-reference links. */
+export type CommentView = Comment & { parts: CommentPart[] };
 
 export class ApiError extends Error {
   constructor(
@@ -44,6 +51,8 @@ export interface JobDetails extends JobView {
   tests: TestCaseResult[];
   artifacts: ArtifactInfo[];
   logBytes: number;
+  /** its scenario's key */
+  scenario?: string;
   /** bytes the host saved by optimising PNG screenshots losslessly */
   savedBytes?: number;
   /** the job's chain workflow in Temporal Web once it has a host, else its submission's */
@@ -319,6 +328,34 @@ export class TestbayClient {
   cancelJob(id: string, reason?: string): Promise<unknown> {
     return this.json('POST', `/jobs/${encodeURIComponent(id)}/cancel`, reason ? { reason } : {}, {}, true);
   }
+
+  // Review: scenario history, investigation, comments, labels, the review list, rerun what failed
+  scenarioHistory(key: string, limit = 20): Promise<ScenarioHistory> {
+    return this.json('GET', `/scenarios/${encodeURIComponent(key)}/history?limit=${limit}`);
+  }
+  investigation(jobId: string): Promise<InvestigationView> {
+    return this.json('GET', `/jobs/${encodeURIComponent(jobId)}/investigation`);
+  }
+  /** Comments on a job (`<submission>.<n>`) or a submission. */
+  comments(id: string): Promise<{ comments: CommentView[] }> {
+    return this.json('GET', `/${parseJobId(id).kind === 'submission' ? 'submissions' : 'jobs'}/${encodeURIComponent(id)}/comments`);
+  }
+  comment(id: string, text: string): Promise<CommentView> {
+    return this.json('POST', `/${parseJobId(id).kind === 'submission' ? 'submissions' : 'jobs'}/${encodeURIComponent(id)}/comments`, { text });
+  }
+  labels(jobId: string): Promise<{ labels: Label[] }> {
+    return this.json('GET', `/jobs/${encodeURIComponent(jobId)}/labels`);
+  }
+  label(jobId: string, label: string, on = true): Promise<{ labels: Label[] }> {
+    return on ? this.json('POST', `/jobs/${encodeURIComponent(jobId)}/labels`, { label }) : this.json('DELETE', `/jobs/${encodeURIComponent(jobId)}/labels/${encodeURIComponent(label)}`);
+  }
+  needsReview(limit = 50): Promise<{ jobs: ReviewItem[] }> {
+    return this.json('GET', `/review?limit=${limit}`);
+  }
+  /** Reruns the failed, aborted and skipped jobs of a finished submission as a new one. */
+  rerunFailed(submissionId: string): Promise<SubmitResponse> {
+    return this.json('POST', `/submissions/${encodeURIComponent(submissionId)}/restart`, { failed: true });
+  }
   log(id: string): Promise<string> {
     return this.request('GET', `/jobs/${encodeURIComponent(id)}/log`, {}, readText);
   }
@@ -421,7 +458,7 @@ export class TestbayClient {
       idempotent: true,
     }, readJson<{ size: number }>);
   }
-  reportProgress(jobId: string, lease: string, body: { state?: 'scheduled' | 'provisioning' | 'running' | 'uploading'; progress?: Progress; savedBytes?: number }): Promise<unknown> {
+  reportProgress(jobId: string, lease: string, body: { state?: 'scheduled' | 'provisioning' | 'running' | 'uploading'; progress?: Progress; savedBytes?: number; testCode?: { commit: string; log?: string[] } }): Promise<unknown> {
     return this.json('POST', `/jobs/${encodeURIComponent(jobId)}/progress`, body, { [LEASE_HEADER]: lease }, true);
   }
   putTests(jobId: string, lease: string, tests: TestCaseResult[]): Promise<unknown> {

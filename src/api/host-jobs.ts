@@ -3,6 +3,7 @@
  * joined with the job on it now, from the result store's open job records (the scheduler
  * knows a lease and its recipe set; which job of the chain runs is the host's news).
  */
+import { parseJobId, parseWorkflowId } from '../domain/ids.js';
 import type { HostView, LabView } from '../workflows/scheduler-messages.js';
 import type { OpenJob, ResultStore } from './store/result-store.js';
 import type { WorkerTaskFailures } from './task-failure-reports.js';
@@ -29,11 +30,15 @@ export interface LabWithJobs extends LabView {
 
 /** The submission a lease belongs to: recipe sets are `rs-<submission>-<n>`, batch runs `batch-<submission>-<n>`. */
 export function submissionOfRequester(requester: string): string | undefined {
-  return /^(?:rs|batch)-([a-z0-9]+)-[0-9]+$/.exec(requester)?.[1];
+  const parsed = parseWorkflowId(requester);
+  return parsed?.kind === 'recipe-set' || parsed?.kind === 'batch-run' ? parsed.submissionId : undefined;
 }
 
 const ACTIVE = new Set<OpenJob['state']>(['provisioning', 'running', 'uploading']);
-const jobNumber = (id: string) => id.split('.').slice(1).map(Number);
+const jobNumber = (id: string) => {
+  const parsed = parseJobId(id);
+  return parsed.kind === 'batch' ? [parsed.number, parsed.batch] : parsed.kind === 'job' ? [parsed.number] : [];
+};
 const byNumber = (a: OpenJob, b: OpenJob) => {
   const [x, y] = [jobNumber(a.id), jobNumber(b.id)];
   for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? -1) !== (y[i] ?? -1)) return (x[i] ?? -1) - (y[i] ?? -1);

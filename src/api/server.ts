@@ -58,6 +58,7 @@ export async function startServer(config: Config, log: Logger, port = config.api
     loginCodeFile: loginCodeFile(config.dataDir),
     streams: streamLimit(config.api.maxStreamsPerToken, (req) => req.path === '/events' || wantsFollow(req)),
     payloadKey,
+    review: config.review,
     notify,
     notifier,
     log,

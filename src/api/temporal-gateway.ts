@@ -2,8 +2,9 @@
  * @module Everything the API asks of Temporal: start a submission workflow, query its job
  * table, signal a cancel, and read or change the lab through the scheduler workflow.
  */
-import { isGrpcServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure, isGrpcServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
+import { ErrorType } from '../domain/errors.js';
 import { CONTROL_TASK_QUEUE, SCHEDULER_WORKFLOW_ID, submissionWorkflowId } from '../domain/ids.js';
 import type { RunConfig } from '../domain/job-run.js';
 import type { Plan } from '../domain/plan.js';
@@ -145,7 +146,7 @@ export class TemporalGateway {
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {
         const message = err.cause instanceof Error ? err.cause.message : err.message;
-        throw new HttpError(message.startsWith('unknown host') ? 404 : 409, message);
+        throw new HttpError(err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.UnknownHost ? 404 : 409, message);
       }
       throw err;
     }

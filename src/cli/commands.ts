@@ -6,12 +6,14 @@
 import fs from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
+import { parseJobId } from '../domain/ids.js';
 import { exitCodeOf, type ResultKind } from '../domain/outcome.js';
 import { formatIssue, parseSpecText } from '../domain/parse-spec.js';
 import { clientFor, UsageError } from './lab-target.js';
 import { batchRunLines, hostsTable, jobsTable, submissionHeader } from './render.js';
 import { watchSubmission } from './watch.js';
 import { artifacts, job, markBroken, removeHost, results, submissionsTable } from './inspect.js';
+import { REVIEW_USAGE, reviewCommands } from './review.js';
 import { audit, webhook } from './notify.js';
 
 type Command = (args: string[]) => Promise<number>;
@@ -35,7 +37,7 @@ Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data
   submit FILE [--watch] [--json]   submit a job spec (YAML or JSON); prints the submission id first
                                    (with --json only JSON: {"id", "workflowId", "jobs"}, or the final view)
   status [ID] [--json]             a submission's jobs, or a table of recent submissions
-         [--state running|done] [--result R] [--host H] [-q TEXT] [--limit N]
+         [--state running|done] [--result R] [--host H] [-q TEXT] [--scenario KEY] [--limit N]
   cancel ID [--reason TEXT]        cancel a submission, or the chain of a job id (<submission>.<n>)
   keep ID [--off] [--json]         keep a submission beyond the result store's retention (--off: unmark it)
   restart JOB_ID [--no-children] [--watch] [--json]
@@ -56,6 +58,7 @@ Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data
   artifacts JOB_ID [NAME] [-o FILE] [--json]
                                    a job's artifacts, or one of them (to stdout or FILE)
   schema [--openapi]               the job spec's JSON Schema (or the API's OpenAPI document)
+${REVIEW_USAGE}
   webhook add URL --events submission.done,job.done,host.broken [--filter KEY=V[,V]]…
                                    subscribe a receiver (operate token); prints its secret once;
                                    filter keys: name, result, host, workerClass (globs with *)
@@ -108,18 +111,18 @@ const status: Command = async (args) => {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { json: { type: 'boolean' }, limit: { type: 'string' }, state: { type: 'string' }, result: { type: 'string' }, host: { type: 'string' }, q: { type: 'string', short: 'q' } },
+    options: { json: { type: 'boolean' }, limit: { type: 'string' }, state: { type: 'string' }, result: { type: 'string' }, host: { type: 'string' }, q: { type: 'string', short: 'q' }, scenario: { type: 'string' } },
   });
   const client = clientFor(loadConfig());
   const id = positionals[0];
   if (!id) {
-    const filters = Object.fromEntries((['state', 'result', 'host', 'q'] as const).flatMap((k) => (values[k] ? [[k, values[k]]] : [])));
+    const filters = Object.fromEntries((['state', 'result', 'host', 'q', 'scenario'] as const).flatMap((k) => (values[k] ? [[k, values[k]]] : [])));
     const { submissions } = await client.submissions({ limit: values.limit ?? '20', ...filters });
     if (values.json) json(submissions);
     else process.stdout.write(`${submissionsTable(submissions).join('\n')}\n`);
     return 0;
   }
-  const view = await client.submission(id.includes('.') ? id.slice(0, id.indexOf('.')) : id);
+  const view = await client.submission(parseJobId(id).submissionId);
   if (values.json) json(view);
   else {
     const colour = process.stdout.isTTY === true;
@@ -135,7 +138,7 @@ const cancel: Command = async (args) => {
   const id = positionals[0];
   if (!id) throw new UsageError('usage: testbay cancel ID [--reason TEXT]');
   const client = clientFor(loadConfig());
-  const answer = (id.includes('.') ? await client.cancelJob(id, values.reason) : await client.cancelSubmission(id, values.reason)) as { cancelling: boolean; result?: string };
+  const answer = (parseJobId(id).kind !== 'submission' ? await client.cancelJob(id, values.reason) : await client.cancelSubmission(id, values.reason)) as { cancelling: boolean; result?: string };
   if (values.json) json({ id, ...answer });
   else if (answer.cancelling) process.stdout.write(`cancelling ${id}\n`);
   // Its workflow was gone: the API ended it instead of cancelling it.
@@ -146,7 +149,7 @@ const cancel: Command = async (args) => {
 const keep: Command = async (args) => {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { off: { type: 'boolean' }, json: { type: 'boolean' } } });
   const id = positionals[0];
-  if (!id || positionals.length > 1 || id.includes('.')) throw new UsageError('usage: testbay keep SUBMISSION_ID [--off] [--json]');
+  if (!id || positionals.length > 1 || parseJobId(id).kind !== 'submission') throw new UsageError('usage: testbay keep SUBMISSION_ID [--off] [--json]');
   const kept = await clientFor(loadConfig()).keep(id, values.off !== true);
   if (values.json) json(kept);
   else process.stdout.write(kept.keep ? `${id}: kept until unmarked (testbay keep ${id} --off)\n` : `${id}: no longer kept; retention applies\n`);
@@ -154,11 +157,13 @@ const keep: Command = async (args) => {
 };
 
 const restart: Command = async (args) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'no-children': { type: 'boolean' }, watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'no-children': { type: 'boolean' }, failed: { type: 'boolean' }, watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' } } });
   const id = positionals[0];
-  if (!id?.includes('.')) throw new UsageError('usage: testbay restart JOB_ID [--no-children] [--watch] [--json]');
+  const usage = 'usage: testbay restart JOB_ID [--no-children] [--watch] [--json], or testbay restart SUBMISSION_ID --failed [--watch] [--json]';
+  if (!id || positionals.length > 1 || (values.failed === true) !== (parseJobId(id).kind === 'submission')) throw new UsageError(usage);
   const client = clientFor(loadConfig());
-  const created = await client.restartJob(id, { children: values['no-children'] !== true });
+  // --failed: every failed, aborted and skipped job of a submission, as one new submission.
+  const created = values.failed ? await client.rerunFailed(id) : await client.restartJob(id, { children: values['no-children'] !== true });
   if (!values.json) process.stdout.write(`${created.id}\n`);
   if (!values.watch) {
     if (values.json) json(created);
@@ -253,6 +258,7 @@ export const commands: Record<string, Command> = {
   artifacts,
   'mark-broken': markBroken,
   'remove-host': removeHost,
+  ...reviewCommands,
   webhook,
   audit,
 };

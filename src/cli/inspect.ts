@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import type { JobDetails, TestbayClient } from '../api/client.js';
 import type { BatchVerdict, SubmissionSummary } from '../api/store/result-store.js';
 import { loadConfig } from '../config.js';
+import { parseJobId } from '../domain/ids.js';
 import { describeResult } from '../domain/outcome.js';
 import { latestAttempts, type BatchRunView } from '../domain/views.js';
 import { junitXml } from './junit.js';
@@ -49,13 +50,13 @@ export const results: Command = async (args) => {
   const id = positionals[0];
   if (!id || positionals.length > 1) throw new UsageError('usage: testbay results ID [--junit] [--json] [-o FILE]');
   const api = client();
-  const parts = id.split('.');
-  const view = await api.submission(parts[0]!);
+  const parsed = parseJobId(id);
+  const view = await api.submission(parsed.submissionId);
   // ID: a submission (its jobs and batch runs), a job, a batch run, or one batch of a batch run.
-  const runs = parts.length === 1 ? (view.batchRuns ?? []) : (view.batchRuns ?? []).filter((r) => r.id === id);
-  const wanted = parts.length === 1 ? latestAttempts(view.jobs) : parts.length === 2 ? view.jobs.filter((j) => j.id === id) : [];
+  const runs = parsed.kind === 'submission' ? (view.batchRuns ?? []) : (view.batchRuns ?? []).filter((r) => r.id === id);
+  const wanted = parsed.kind === 'submission' ? latestAttempts(view.jobs) : parsed.kind === 'job' ? view.jobs.filter((j) => j.id === id) : [];
   const details = new Map<string, JobDetails>();
-  if (parts.length === 3) {
+  if (parsed.kind === 'batch') {
     const batch = await api.job(id);
     details.set(batch.id, batch);
   }
@@ -66,7 +67,7 @@ export const results: Command = async (args) => {
   if (view.state !== 'done') process.stderr.write(`testbay: submission ${view.id} is still running: these are the results so far\n`);
   let text: string;
   if (values.junit) {
-    text = junitXml({ ...view, jobs: parts.length === 1 ? view.jobs : [...details.values()], batchRuns: runs }, details, verdicts);
+    text = junitXml({ ...view, jobs: parsed.kind === 'submission' ? view.jobs : [...details.values()], batchRuns: runs }, details, verdicts);
   } else if (values.json) {
     text = `${JSON.stringify(
       {
@@ -108,7 +109,7 @@ export const results: Command = async (args) => {
 export const job: Command = async (args) => {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
   const id = positionals[0];
-  if (!id?.includes('.')) throw new UsageError('usage: testbay job JOB_ID|BATCH_RUN_ID [--json]');
+  if (!id || parseJobId(id).kind === 'submission') throw new UsageError('usage: testbay job JOB_ID|BATCH_RUN_ID [--json]');
   const d = await client().jobOrBatchRun(id);
   if (values.json) {
     json(d);
@@ -142,7 +143,7 @@ export const job: Command = async (args) => {
 export const artifacts: Command = async (args) => {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, output: { type: 'string', short: 'o' } } });
   const [id, name] = positionals;
-  if (!id?.includes('.') || positionals.length > 2) throw new UsageError('usage: testbay artifacts JOB_ID [NAME] [-o FILE] [--json]');
+  if (!id || parseJobId(id).kind === 'submission' || positionals.length > 2) throw new UsageError('usage: testbay artifacts JOB_ID [NAME] [-o FILE] [--json]');
   const api = client();
   if (name === undefined) {
     const { artifacts: list } = await api.artifacts(id);

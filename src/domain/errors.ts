@@ -18,6 +18,10 @@ export const ErrorType = {
   Upload: 'TestbayUploadError',
   /** the host is shutting down */
   HostShutdown: 'TestbayHostShutdown',
+  /** an operator's host action named a host the scheduler does not know */
+  UnknownHost: 'TestbayUnknownHost',
+  /** an operator's host action cannot be done in the host's state (removing a leased host) */
+  HostBusy: 'TestbayHostBusy',
   /** a workflow received input it cannot work with (a bug, not an accident) */
   InvalidInput: 'TestbayInvalidInput',
   /** a webhook receiver or commit-status API did not take a delivery (retried by the delivery's policy) */

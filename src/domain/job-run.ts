@@ -77,8 +77,11 @@ export interface RunConfig {
   uploadTimeoutMs: number;
   /** server-side cap on a recipe set's maxRetries */
   maxRetriesCap: number;
-  /** a batch run stops using a host after this many lost batches in a row (the scheduler's broken rule) */
-  hostBreakerAborts: number;
+  /**
+   * a host is broken after this many aborts in a row (the scheduler's rule, its
+   * `brokenAfterAborts`), and a batch run stops using a host after this many lost batches in a row
+   */
+  brokenAfterAborts: number;
   /** a batch run keeps the ledger of at most this many tests per run of its workflow (history stays bounded) */
   batchShardTests: number;
 }
@@ -88,6 +91,14 @@ export const DEFAULT_RUN_CONFIG: RunConfig = {
   hostPickupTimeoutMs: 30_000,
   uploadTimeoutMs: 5 * 60_000,
   maxRetriesCap: 5,
-  hostBreakerAborts: 3,
+  brokenAfterAborts: 3,
   batchShardTests: 2_000,
 };
+
+/**
+ * The broken-host count of a run config, also from one written before the field had the
+ * scheduler's name (`hostBreakerAborts`: the input of workflows started then).
+ */
+export function brokenAfterAbortsOf(config: RunConfig): number {
+  return config.brokenAfterAborts ?? (config as { hostBreakerAborts?: number }).hostBreakerAborts ?? DEFAULT_RUN_CONFIG.brokenAfterAborts;
+}

@@ -34,6 +34,8 @@ export interface Job {
   startAfter: string[];
   startDirectlyAfter?: string;
   parallelWith: string[];
+  /** settings that belong to the job's scenario besides its name and worker class */
+  scenarioKeys?: string[];
 }
 
 /** A batch run: many test ids spread in batches over hosts, each test ending with one verdict. */
@@ -61,6 +63,8 @@ export interface BatchRun {
   maxRequeueRatio: number;
   retryFailed: number;
   maxHosts: number;
+  /** settings that belong to the run's scenario besides its name and worker class */
+  scenarioKeys?: string[];
 }
 
 export interface Submission {

@@ -6,6 +6,7 @@
  * explain why a request waits, and mark hosts broken. Pure: the scheduler workflow holds
  * one LabState and calls these functions; unit tests call them directly.
  */
+import { submissionOfJob } from './ids.js';
 import { hostFaultOf, type JobResult } from './outcome.js';
 import { formatRequirement, satisfiesAll, type Capabilities, type Requirement } from './requirements.js';
 
@@ -453,7 +454,7 @@ function finishCheck(host: HostRecord, outcomes: readonly OutcomeReport[], now: 
 const SUSPECTS_KEPT = 20;
 
 /** Every attempt of a job, clones included, shares this key. */
-const suspectKey = (o: OutcomeReport) => `${o.jobId.slice(0, o.jobId.indexOf('.'))}/${o.job ?? ''}`;
+const suspectKey = (o: OutcomeReport) => `${submissionOfJob(o.jobId)}/${o.job ?? ''}`;
 
 /**
  * Applies one job outcome to a host's count of consecutive infrastructure aborts. An abort
@@ -480,7 +481,7 @@ export function recordOutcome(lab: LabState, host: HostRecord, o: OutcomeReport,
     host.suspects = [...(host.suspects ?? []), { key: suspectKey(o), jobId: o.jobId, reason: r.reason, at: now }].slice(-SUSPECTS_KEPT);
     return;
   }
-  countAbort(lab, host, o.job !== undefined ? o.jobId.slice(0, o.jobId.indexOf('.')) : undefined, r.reason, now);
+  countAbort(lab, host, o.job !== undefined ? submissionOfJob(o.jobId) : undefined, r.reason, now);
 }
 
 /** The job passed on `passedOn`: where it aborted by its runner before, the host was at fault. */

@@ -187,3 +187,19 @@ export function describeResult(r: JobResult): string {
   if (r.kind === 'aborted') return `aborted [${r.cause}]: ${r.reason}`;
   return `${r.kind}: ${r.reason}`;
 }
+
+/**
+ * Why a job never ran because a parent (startAfter, or the job it runs directly after)
+ * did not pass: "parent `build` failed", "… aborted", "… cancelled", "… was skipped".
+ */
+export function parentDidNotPass(parent: string, kind: ResultKind): string {
+  return `parent \`${parent}\` ${kind === 'skipped' ? 'was skipped' : kind}`;
+}
+
+/**
+ * Why a job of a parallel recipe set was stopped or never started because of a partner:
+ * "partner `client` failed", "… aborted", "… was cancelled", "… was skipped".
+ */
+export function partnerDidNotPass(partner: string, kind: ResultKind): string {
+  return `partner \`${partner}\` ${kind === 'skipped' || kind === 'cancelled' ? `was ${kind}` : kind}`;
+}

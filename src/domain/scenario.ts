@@ -49,3 +49,41 @@ export function describeScenario(s: Scenario): string {
   const settings = Object.entries(s.settings).map(([k, v]) => `${k}=${v}`).join(', ');
   return `${s.name} @ ${s.workerClass}${settings ? ` (${settings})` : ''}`;
 }
+
+/**
+ * The scenario of a job record of a submission, by the record's name: a job, or a batch
+ * of a batch run (`<run>#<batch>`, the run's scenario). Undefined for a name the
+ * submission does not have (a health check's record, say).
+ */
+export function scenarioOfRecord(submission: { jobs: readonly ScenarioInput[]; batchRuns?: readonly ScenarioInput[] }, recordName: string): Scenario | undefined {
+  const job = submission.jobs.find((j) => j.name === recordName);
+  if (job) return scenarioOf(job);
+  const hash = recordName.lastIndexOf('#');
+  const run = hash > 0 ? submission.batchRuns?.find((r) => r.name === recordName.slice(0, hash)) : undefined;
+  return run ? scenarioOf(run) : undefined;
+}
+
+/** Reads a key back into its parts (the inverse of scenarioOf's encoding); undefined when it is not a key. */
+export function parseScenarioKey(key: string): { name: string; workerClass: string; settings: Record<string, string>; testId?: string } | undefined {
+  if (!SCENARIO_KEY_PATTERN.test(key)) return undefined;
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s.replace(/~/g, '%'));
+    } catch {
+      return undefined;
+    }
+  };
+  const [head, testPart] = key.split('/') as [string, string | undefined];
+  const [base, ...extras] = head.split('+');
+  const [name, workerClass] = base!.split('@').map(decode);
+  if (name === undefined || workerClass === undefined) return undefined;
+  const settings: Record<string, string> = {};
+  for (const e of extras) {
+    const [k, v] = e.split('=').map(decode);
+    if (k === undefined || v === undefined) return undefined;
+    settings[k] = v;
+  }
+  const testId = testPart === undefined ? undefined : decode(testPart);
+  if (testPart !== undefined && testId === undefined) return undefined;
+  return { name, workerClass, settings, ...(testId !== undefined ? { testId } : {}) };
+}

@@ -132,6 +132,8 @@ const inheritable = {
   maxRetries: z.number().int().min(0).max(100).optional(),
   assets: z.array(asset).optional(),
   tests: testCode.optional(),
+  /** settings that belong to the job's scenario (with its name and worker class): its history, its last good run */
+  scenarioKeys: z.array(z.string().regex(ENV_NAME, 'must be a setting name')).max(20).optional(),
 };
 
 const oneOrMany = z.union([jobName, z.array(jobName)]).transform((v) => (Array.isArray(v) ? v : [v]));
@@ -173,6 +175,7 @@ const batchRunInput = z
     priority: z.number().int().min(0).max(1000).optional(),
     testTimeoutMs: batchMs.default(BATCH_DEFAULTS.testTimeoutMs),
     batchTimeoutMs: batchMs.optional(),
+    scenarioKeys: inheritable.scenarioKeys,
     requeueLimit: z.number().int().min(0).max(20).default(BATCH_DEFAULTS.requeueLimit),
     maxRequeueRatio: z.number().min(0).max(10).default(BATCH_DEFAULTS.maxRequeueRatio),
     retryFailed: z.number().int().min(0).max(10).default(BATCH_DEFAULTS.retryFailed),
@@ -235,6 +238,7 @@ export const submissionSpec = z
         maxRequeueRatio: b.maxRequeueRatio,
         retryFailed: b.retryFailed,
         maxHosts: b.maxHosts,
+        ...scenarioKeysOf(b.scenarioKeys ?? d.scenarioKeys),
       };
       checkProcess(run, ['batchRuns', i], ctx);
       batchRuns.push(run);
@@ -268,6 +272,7 @@ export const submissionSpec = z
         startAfter: j.startAfter ?? [],
         parallelWith: j.parallelWith ?? [],
       };
+      Object.assign(job, scenarioKeysOf(j.scenarioKeys ?? d.scenarioKeys));
       const queueTimeoutMs = j.queueTimeoutMs ?? d.queueTimeoutMs;
       if (queueTimeoutMs !== undefined) job.queueTimeoutMs = queueTimeoutMs;
       const tests = j.tests ?? d.tests;
@@ -287,6 +292,10 @@ export const submissionSpec = z
   });
 
 export type SubmissionInput = z.input<typeof submissionSpec>;
+
+function scenarioKeysOf(keys: string[] | undefined): { scenarioKeys?: string[] } {
+  return keys && keys.length > 0 ? { scenarioKeys: [...new Set(keys)] } : {};
+}
 
 function secretsOf(defaults: Record<string, string> | undefined, own: Record<string, string> | undefined): { secrets?: Record<string, string> } {
   const merged = { ...defaults, ...own };

@@ -1,5 +1,5 @@
 /**
- * @module runBatchRun: a list of tests spread in batches over hosts until every test has
+ * @module batchRunWorkflow: a list of tests spread in batches over hosts until every test has
  * exactly one verdict. It leases hosts one at a time (up to maxHosts), and each leased
  * host takes batches while tests remain; a batch is one `runBatch` activity that
  * heartbeats every finished result, so finished work survives the host. The ledger
@@ -10,27 +10,21 @@
  */
 import {
   ActivityCancellationType,
-  ActivityFailure,
   CancellationScope,
   condition,
   continueAsNew,
-  getExternalWorkflowHandle,
-  isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
-  TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
-import { TimeoutType } from '@temporalio/common';
 import type { ControlActivities } from '../activities/control/index.js';
 import type { HostActivities } from '../activities/host/index.js';
 import {
-  countLedger,
+  countsForBreaker,
   endBatch,
-  hasWorkFor,
   isDone,
-  lostHostsOfWaiting,
   newLedger,
   recordLate,
   recordTest,
@@ -40,53 +34,36 @@ import {
   takeBlame,
   takeVerdicts,
   waitingCount,
-  countsForBreaker,
-  hostFaultsInARow,
-  lossesInARow,
   type BatchEnd,
-  type BreakerEntry,
   type Ledger,
-  type LedgerCounts,
-  type Placement,
   type TestReport,
 } from '../domain/batch-ledger.js';
-import { batchTimeoutFor, type BatchProgress, type BatchTimeouts, type ListedTests } from '../domain/batch-work.js';
-import { batchId, CONTROL_TASK_QUEUE, hostTaskQueue, jobId, SCHEDULER_WORKFLOW_ID } from '../domain/ids.js';
-import type { RunConfig } from '../domain/job-run.js';
-import type { OutcomeReport } from '../domain/lab.js';
-import { AbortCause, type JobResult, type ResultKind } from '../domain/outcome.js';
+import {
+  absorbShard,
+  batchResult,
+  denialMeaning,
+  hasVerdictsToStore,
+  hostStep,
+  leasesWanted,
+  newCarry,
+  runView,
+  type BatchEntry,
+  type BatchRunCarry,
+  type HostSlot,
+} from '../domain/batch-run.js';
+import { batchTimeoutFor, type BatchTimeouts } from '../domain/batch-work.js';
+import { batchId, CONTROL_TASK_QUEUE, hostTaskQueue, jobId } from '../domain/ids.js';
+import { brokenAfterAbortsOf, type RunConfig } from '../domain/job-run.js';
 import type { PlanBatchRun } from '../domain/plan.js';
-import type { BatchRunView, TestNote } from '../domain/views.js';
-import { resultOfFailure } from './failures.js';
+import type { BatchRunView } from '../domain/views.js';
+import { listTests } from './batch-run-listing.js';
+import { batchEndOfFailure } from './failures.js';
 import { batchRunQuery, lateResultsSignal } from './batch-run-messages.js';
 import { cancelSignal } from './messages.js';
 import { Pending } from './signal.js';
-import { cancelLeaseRequestSignal, leaseCheckSignal, leaseDeniedSignal, leaseGrantedSignal, releaseLeaseSignal, requestLeaseSignal } from './scheduler-messages.js';
+import { onLeaseAnswers, releaseLease, requestLease as askScheduler, withdrawLeaseRequests } from './lease-client.js';
 
-/** What one run of the workflow hands to the next (continue-as-new): no ledger, only run-wide totals. */
-export interface BatchRunCarry {
-  total: number;
-  offset: number;
-  nextBatch: number;
-  counts: LedgerCounts;
-  hosts: string[];
-  batches: number;
-  lostBatches: number;
-  isolated: TestNote[];
-  lost: TestNote[];
-  failed: TestNote[];
-  flaky: string[];
-  reason?: string;
-  cancelled?: string;
-  /** requeues charged in the whole run so far: maxRequeueRatio is of the run, not of a shard */
-  requeues?: number;
-  /** set once the run stopped requeuing */
-  budgetSpent?: string;
-  /** verdicts in the result store so far: the key of the next part written */
-  verdictsStored?: number;
-  /** a testsCommand's list being moved from its host to the result store, chunk by chunk */
-  listing?: { hostId: string; token: string; listed: ListedTests; next: number };
-}
+export type { BatchRunCarry };
 
 export interface BatchRunInput {
   submissionId: string;
@@ -96,15 +73,12 @@ export interface BatchRunInput {
   carry?: BatchRunCarry;
 }
 
-const NOTES_KEPT = 200;
+/** A lease request the scheduler could not take (not up yet) is tried again, not a failure of the run. */
+const LEASE_BACKOFF_PATCH = 'batch-run-lease-backoff';
 /** Time runBatch gets beyond its batch's deadline to stop the runner and report. */
 const BATCH_DEADLINE_MARGIN_MS = 60_000;
-/** How long a host with only tests that were lost on it waits for another host before it takes them itself. */
-const ELSEWHERE_WAIT_MS = 60_000;
 /** Settled verdicts go to the result store at most this often (one write per period, whatever the count). */
 const VERDICT_FLUSH_MS = 2_000;
-/** A listing moves chunks of ids through this run's history; past this it continues as new. */
-const LISTING_HISTORY_BYTES = 2 * 1024 * 1024;
 
 const control = proxyActivities<ControlActivities>({
   taskQueue: CONTROL_TASK_QUEUE,
@@ -112,42 +86,11 @@ const control = proxyActivities<ControlActivities>({
   retry: { initialInterval: '200 ms', maximumInterval: '10 seconds', backoffCoefficient: 2 },
 });
 
-const emptyCounts = (): LedgerCounts => ({ total: 0, passed: 0, failed: 0, flaky: 0, skipped: 0, lost: 0, cancelled: 0, running: 0, queued: 0, requeued: 0 });
-
-/** One batch as the host's breaker sees it: its result, and whose fault it was if lost. */
-interface BatchEntry extends BreakerEntry {
-  jobId: string;
-  result: JobResult;
-}
-
-/** A host the run holds a lease on. */
-interface HostSlot {
-  hostId: string;
-  token: string;
-  /** leased beyond maxHosts, to take tests no host of the run could (it stays; an idle other leaves) */
-  overflow: boolean;
-  /** since when it has had only tests that were lost on it */
-  idleSince?: number;
-  entries: BatchEntry[];
-}
-
 export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunView> {
   const { run, config, submissionId } = input;
   const runJobId = jobId(submissionId, run.number);
   const me = workflowInfo().workflowId;
-  const carry: BatchRunCarry = input.carry ?? {
-    total: run.testCount,
-    offset: 0,
-    nextBatch: 1,
-    counts: emptyCounts(),
-    hosts: [],
-    batches: 0,
-    lostBatches: 0,
-    isolated: [],
-    lost: [],
-    failed: [],
-    flaky: [],
-  };
+  const carry: BatchRunCarry = input.carry ?? newCarry(run);
   let state: BatchRunView['state'] = run.testsCommand && carry.total === 0 ? 'listing' : 'running';
   let ledger: Ledger | undefined;
   const running = new Map<string, { hostId: string; tests: number }>();
@@ -170,33 +113,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
   const bump = () => void version++;
   const entries = new Map<string, BatchEntry>();
 
-  const view = (): BatchRunView => {
-    const live = ledger ? countLedger(ledger) : emptyCounts();
-    const counts = sumCounts(carry.counts, live);
-    counts.total = carry.total;
-    counts.queued = Math.max(0, carry.total - carry.offset - live.total) + live.queued;
-    const n = ledger ? notes(ledger) : { isolated: [], lost: [], failed: [], flaky: [] };
-    const v: BatchRunView = {
-      id: runJobId,
-      name: run.name,
-      state,
-      counts,
-      hosts: [...new Set([...carry.hosts, ...[...running.values()].map((r) => r.hostId)])],
-      batches: carry.batches,
-      lostBatches: carry.lostBatches,
-      isolated: [...carry.isolated, ...n.isolated].slice(0, NOTES_KEPT),
-      lost: [...carry.lost, ...n.lost].slice(0, NOTES_KEPT),
-      failed: [...carry.failed, ...n.failed].slice(0, NOTES_KEPT),
-      flaky: [...carry.flaky, ...n.flaky].slice(0, NOTES_KEPT),
-      running: [...running].map(([id, r]) => ({ batchId: id, hostId: r.hostId, tests: r.tests })),
-      workflowId: me,
-    };
-    const reason = carry.reason ?? ledger?.budgetSpent ?? carry.budgetSpent ?? denied;
-    if (reason !== undefined) v.reason = reason;
-    // A run that never got its tests (cancelled while listing, or the listing failed) has no counts to go by.
-    if (state === 'done') v.result = carry.total > 0 ? resultOf(counts) : stop !== undefined ? 'cancelled' : carry.reason !== undefined ? 'aborted' : resultOf(counts);
-    return v;
-  };
+  const view = (): BatchRunView => runView({ id: runJobId, name: run.name, workflowId: me, state, carry, ledger, running, denied, stop });
 
   setHandler(batchRunQuery, view);
   setHandler(cancelSignal, (req) => {
@@ -220,49 +137,51 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     finishing.add(control.recordLateReport({ runJobId, report }));
     log.info('late results of a fenced batch from a stored shard kept beside its verdicts', { batchId: late.batchId, hostId: late.hostId });
   });
-  // The scheduler asks holders of long leases whether they still run: delivery is the answer.
-  setHandler(leaseCheckSignal, () => undefined);
-  setHandler(leaseGrantedSignal, (g) => {
-    const lease = g.leases[0];
-    if (!lease) return;
-    if (!pending.delete(g.requestId) || stop !== undefined) {
-      // Handed straight back; settled before the run continues as new or ends.
-      finishing.add(releaseLease(lease.hostId, lease.token, []));
-      return;
-    }
-    grants.push({ requestId: g.requestId, hostId: lease.hostId, token: lease.token, overflow: active.size >= run.maxHosts });
-    bump();
-  });
-  setHandler(leaseDeniedSignal, (d) => {
-    const request = pending.get(d.requestId);
-    if (!request) return;
-    pending.delete(d.requestId);
-    const still = request.excluded.filter((h) => active.has(h));
-    // Denied with none of the run's hosts excluded: no host can take batches at all.
-    if (request.excluded.length === 0) denied = d.reason;
-    // Denied beside the run's hosts: they are all there is (a request excluding hosts since gone is simply asked again).
-    else if (still.length > 0) lonely = new Set(still);
-    bump();
+  onLeaseAnswers({
+    granted: (g) => {
+      const lease = g.leases[0];
+      if (!lease) return;
+      if (!pending.delete(g.requestId) || stop !== undefined) {
+        // Handed straight back; settled before the run continues as new or ends.
+        finishing.add(releaseLease(lease.hostId, lease.token, []));
+        return;
+      }
+      grants.push({ requestId: g.requestId, hostId: lease.hostId, token: lease.token, overflow: active.size >= run.maxHosts });
+      bump();
+    },
+    denied: (d) => {
+      const request = pending.get(d.requestId);
+      if (!request) return;
+      pending.delete(d.requestId);
+      const meaning = denialMeaning(request.excluded, active);
+      if (meaning.kind === 'no-host') denied = d.reason;
+      else if (meaning.kind === 'lonely') lonely = meaning.hosts;
+      bump();
+    },
   });
 
   const requestLease = async (previousHosts: string[]) => {
     const requestId = `${me}/${workflowInfo().runId.slice(0, 8)}/${++leaseSeq}`;
     const excluded = [...active.keys()];
     pending.set(requestId, { excluded });
-    await getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(requestLeaseSignal, {
-      requestId,
-      requester: me,
-      label: `${submissionId} batch run ${run.name}`,
-      priority: run.priority,
-      // Hosts where waiting tests were lost come last: requeued tests go elsewhere where they can.
-      recipes: [{ workerClass: run.workerClass, hostRequires: run.hostRequires, excludedHosts: excluded, previousHosts }],
-      failWhenUnusable: true,
-    });
+    await askScheduler(
+      {
+        requestId,
+        requester: me,
+        label: `${submissionId} batch run ${run.name}`,
+        priority: run.priority,
+        // Hosts where waiting tests were lost come last: requeued tests go elsewhere where they can.
+        recipes: [{ workerClass: run.workerClass, hostRequires: run.hostRequires, excludedHosts: excluded, previousHosts }],
+        failWhenUnusable: true,
+      },
+      // Runs recorded before the back-off failed here when the scheduler was not up yet.
+      () => patched(LEASE_BACKOFF_PATCH),
+    );
   };
   const cancelPending = async () => {
     const ids = [...pending.keys()];
     pending.clear();
-    await CancellationScope.nonCancellable(() => Promise.all(ids.map((requestId) => getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(cancelLeaseRequestSignal, { requestId }))));
+    await withdrawLeaseRequests(ids);
   };
   const settleFinishing = async () => {
     await finishing.drain();
@@ -275,7 +194,23 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
 
   // 0. A testsCommand lists the tests on a host first; its list reaches the result store in chunks.
   if (state === 'listing') {
-    const ok = await listTests();
+    const ok = await listTests({
+      run,
+      config,
+      submissionId,
+      runJobId,
+      carry,
+      stopped: () => stop,
+      scopes,
+      nextRun,
+      leaseHost: async () => {
+        await requestLease([]);
+        await condition(() => grants.length > 0 || denied !== undefined || stop !== undefined);
+        await cancelPending();
+        const grant = grants.shift();
+        return { ...(grant ? { grant } : {}), ...(denied !== undefined ? { denied } : {}) };
+      },
+    });
     if (!ok) return finish();
     state = 'running';
   }
@@ -289,7 +224,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     // Sealed: late results from now on go beside the stored verdicts, not into this ledger.
     const sealed = ledger;
     ledger = undefined;
-    absorb(sealed);
+    absorbShard(carry, sealed, denied);
     await storeVerdicts(sealed, true);
     // One shard per run of this workflow: its history stays bounded however many tests.
     if (carry.offset < carry.total && stop === undefined) await nextRun();
@@ -308,22 +243,6 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     return view();
   }
 
-  /** Folds a finished shard into the totals carried forward. */
-  function absorb(l: Ledger): void {
-    const c = countLedger(l);
-    carry.counts = sumCounts(carry.counts, { ...c, running: 0, queued: 0, requeued: 0 });
-    carry.offset += c.total;
-    carry.requeues = l.requeuesTotal;
-    if (l.budgetSpent !== undefined) carry.budgetSpent = l.budgetSpent;
-    const n = notes(l);
-    carry.isolated = [...carry.isolated, ...n.isolated].slice(0, NOTES_KEPT);
-    carry.lost = [...carry.lost, ...n.lost].slice(0, NOTES_KEPT);
-    carry.failed = [...carry.failed, ...n.failed].slice(0, NOTES_KEPT);
-    carry.flaky = [...carry.flaky, ...n.flaky].slice(0, NOTES_KEPT);
-    if (l.budgetSpent !== undefined) carry.reason ??= l.budgetSpent;
-    if (denied !== undefined && c.lost > 0) carry.reason ??= `no host can take batches: ${denied}`;
-  }
-
   /** Writes the verdicts settled since the last write (all of them at the shard's end) as one more part. */
   async function storeVerdicts(l: Ledger, all: boolean): Promise<void> {
     const verdicts = takeVerdicts(l, all);
@@ -331,13 +250,6 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     const offset = carry.verdictsStored ?? 0;
     carry.verdictsStored = offset + verdicts.length;
     await control.recordBatchVerdicts({ submissionId, runJobId, offset, verdicts });
-  }
-
-  /** Where a host stands: the run's other hosts, and whether the lab has none beyond them. */
-  function placement(slot: HostSlot): Placement {
-    const otherHosts = [...active.keys()].filter((h) => h !== slot.hostId);
-    const waitedEnough = slot.idleSince !== undefined && Date.now() - slot.idleSince >= ELSEWHERE_WAIT_MS;
-    return { otherHosts, noOtherHost: waitedEnough || (lonely !== undefined && [slot.hostId, ...otherHosts].every((h) => lonely!.has(h))) };
   }
 
   /** Takes what the ledger learnt about earlier lost batches: whose fault they were. */
@@ -380,11 +292,10 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
       if (stop !== undefined || refusal !== undefined || waiting === 0) {
         if (pending.size > 0) await cancelPending();
       } else if (lonely === undefined) {
-        const previous = lostHostsOfWaiting(l);
-        const wanted = Math.min(run.maxHosts, active.size + Math.ceil(waiting / run.batchSize));
-        for (let n = active.size + pending.size; n < wanted; n++) await requestLease(previous);
+        const wanted = leasesWanted(l, run, active.size, pending.size);
+        for (let n = 0; n < wanted.count; n++) await requestLease(wanted.previousHosts);
         // Tests lost on every host the run has need one more, even past maxHosts (an idle host then leaves).
-        if (pending.size === 0 && strandedOn(l, [...active.keys()]) > 0) await requestLease(previous);
+        if (pending.size === 0 && strandedOn(l, [...active.keys()]) > 0) await requestLease(wanted.previousHosts);
       }
       // Settled verdicts go to the store as they come, in one write per period.
       const sinceStored = Date.now() - storedAt;
@@ -406,28 +317,21 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     if (!carry.hosts.includes(hostId)) carry.hosts.push(hostId);
     try {
       while (stop === undefined) {
-        // Past maxHosts (a host came for tests no other could take): an idle one that is not it leaves.
-        if (active.size > run.maxHosts && !slot.overflow) break;
-        // Its own faults (known now, or judged since its last batch) trip the breaker.
-        if (hostFaultsInARow(slot.entries) >= config.hostBreakerAborts) {
-          log.warn('host lost too many batches in a row by its own fault; handing it back', { hostId, faults: hostFaultsInARow(slot.entries) });
+        const step = hostStep(l, slot, { maxHosts: run.maxHosts, activeHosts: [...active.keys()], lonely, breakerAborts: brokenAfterAbortsOf(config) }, Date.now());
+        if (step.kind === 'leave') {
+          if (step.breaker !== undefined) log.warn('host lost too many batches in a row by its own fault; handing it back', { hostId, faults: step.breaker });
           break;
         }
-        const p = placement(slot);
-        // Lost that many in a row, not all judged yet: only suspects (their runs judge them) until it knows.
-        if (lossesInARow(slot.entries) >= config.hostBreakerAborts) p.isolationOnly = true;
-        if (!hasWorkFor(l, hostId, p)) {
-          if (waitingCount(l) === 0 && !p.isolationOnly) break;
-          if (waitingCount(l) === 0 && Object.keys(l.out).length === 0) break;
-          // Only tests that were lost here wait: keep the lease (handing it back would only get it
-          // back) until another host takes them, new work comes, or no other host turns up.
+        if (step.kind === 'wait') {
           slot.idleSince ??= Date.now();
           const seen = version;
-          await condition(() => version !== seen || stop !== undefined, Math.max(1, ELSEWHERE_WAIT_MS - (Date.now() - slot.idleSince)));
+          await condition(() => version !== seen || stop !== undefined, Math.max(1, step.untilMs - Date.now()));
           continue;
         }
+        const p = step.placement;
         delete slot.idleSince;
-        const id = batchId(runJobId, carry.nextBatch);
+        const batchNumber = carry.nextBatch;
+        const id = batchId(runJobId, batchNumber);
         const batch = takeBatch(l, hostId, id, p, Date.now());
         if (!batch) break;
         carry.nextBatch++;
@@ -435,7 +339,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
         carry.batches++;
         running.set(id, { hostId, tests: batch.tests.length });
         // The batch's record, and its upload token (sealed: only the host opens it).
-        const uploadToken = await control.openJob({ jobId: id, submissionId, name: `${run.name}#${id.slice(id.lastIndexOf('.') + 1)}`, attempt: 1, hostId, leaseId: token, setNumber: 0 });
+        const uploadToken = await control.openJob({ jobId: id, submissionId, name: `${run.name}#${batchNumber}`, attempt: 1, hostId, leaseId: token, setNumber: 0 });
         const { results, end, hostShuttingDown } = await runOne(hostId, uploadToken, id, batch.tests);
         const now = Date.now();
         for (const r of results) recordTest(l, id, hostId, r, now);
@@ -499,165 +403,20 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
         ...(outcome.hostShuttingDown ? { hostShuttingDown: true } : {}),
       };
     } catch (err) {
-      // The batch died with its host (or timed out): the last heartbeat says what finished.
-      const details = heartbeatDetails(err);
-      const progress = { ...(details?.current !== undefined ? { current: details.current } : {}), progressKnown: details !== undefined };
-      if (isCancellation(err)) {
-        if (stop !== undefined) return { results: details?.results ?? [], end: { kind: 'cancelled', reason: stop, progressKnown: true } };
-        // Not a person's cancel: the host's worker stopped it (shutting down).
-        return { results: details?.results ?? [], end: { kind: 'host-shutdown', reason: `host ${hostId} shutting down`, ...progress } };
-      }
-      const cause = err instanceof ActivityFailure ? err.cause : undefined;
-      if (cause instanceof TimeoutFailure && cause.timeoutType === TimeoutType.SCHEDULE_TO_START) {
-        return { results: [], end: { kind: 'not-started', reason: `host ${hostId} did not pick up batch ${id} within ${Math.round(config.hostPickupTimeoutMs / 100) / 10} s`, progressKnown: true } };
-      }
-      const r = resultOfFailure(err, {
+      return batchEndOfFailure(err, {
         hostId,
         jobName: `${run.name} batch ${id}`,
+        batchId: id,
+        stop,
         phase: 'run',
         heartbeatTimeoutMs: config.heartbeatTimeoutMs,
         pickupTimeoutMs: config.hostPickupTimeoutMs,
         phaseTimeoutMs: timeoutMs,
         now: Date.now(),
       });
-      const kind = r.kind === 'aborted' && r.cause === AbortCause.HostLost ? 'host-lost' : r.kind === 'aborted' && r.cause === AbortCause.RunTimeout ? 'timeout' : 'crashed';
-      return {
-        results: details?.results ?? [],
-        // Given up by Temporal without the host's word: its results may still come, late.
-        end: { kind, reason: 'reason' in r ? r.reason : 'batch failed', ...progress, fenced: cause instanceof TimeoutFailure },
-      };
     } finally {
       scopes.delete(scope);
     }
   }
-
-  /** Runs testsCommand on one leased host and moves its list to the result store; false when it could not. */
-  async function listTests(): Promise<boolean> {
-    if (!carry.listing) {
-      await requestLease([]);
-      await condition(() => grants.length > 0 || denied !== undefined || stop !== undefined);
-      await cancelPending();
-      const grant = grants.shift();
-      if (!grant) {
-        if (stop === undefined) carry.reason = `could not list the tests: ${denied ?? 'no host'}`;
-        return false;
-      }
-      // A cancel stops the command on the host (its process group), not only the wait for it.
-      const scope = new CancellationScope();
-      scopes.add(scope);
-      try {
-        const listed = await scope.run(() =>
-          proxyActivities<HostActivities>({
-            taskQueue: hostTaskQueue(grant.hostId),
-            scheduleToStartTimeout: config.hostPickupTimeoutMs,
-            heartbeatTimeout: config.heartbeatTimeoutMs,
-            startToCloseTimeout: '10 minutes',
-            retry: { maximumAttempts: 2 },
-            cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-          }).listTests({ command: run.testsCommand!, settings: run.settings, hostId: grant.hostId, batchRunName: run.name, submissionId, runJobId }),
-        );
-        carry.listing = { hostId: grant.hostId, token: grant.token, listed, next: 0 };
-      } catch (err) {
-        if (stop === undefined) carry.reason = `could not list the tests on ${grant.hostId}: ${failureMessage(err)}`;
-        await releaseLease(grant.hostId, grant.token, []);
-        return false;
-      } finally {
-        scopes.delete(scope);
-      }
-    }
-    const listing = carry.listing;
-    const done = () => listing.next >= listing.listed.chunks.length;
-    while (!done() && stop === undefined) {
-      const chunk = listing.listed.chunks[listing.next]!;
-      try {
-        const tests = await proxyActivities<HostActivities>({
-          taskQueue: hostTaskQueue(listing.hostId),
-          scheduleToStartTimeout: config.hostPickupTimeoutMs,
-          startToCloseTimeout: '2 minutes',
-          retry: { maximumAttempts: 2 },
-        }).readListedTests({ listFile: listing.listed.listFile, offset: chunk.offset, count: chunk.count });
-        await control.appendBatchTests({ submissionId, runName: run.name, offset: chunk.offset, tests });
-      } catch (err) {
-        carry.reason = `could not list the tests on ${listing.hostId}: ${failureMessage(err)}`;
-        break;
-      }
-      listing.next++;
-      // The chunks pass through this history: a long list continues as new on the way (the lease goes along).
-      if (!done() && workflowInfo().historySize > LISTING_HISTORY_BYTES) await nextRun();
-    }
-    delete carry.listing;
-    await releaseLease(listing.hostId, listing.token, []);
-    if (carry.reason !== undefined) return false;
-    if (stop !== undefined) return false;
-    carry.total = listing.listed.count;
-    // The listing's chunks stay behind in this run's history.
-    if (listing.listed.chunks.length > 1) await nextRun();
-    return true;
-  }
 }
 
-function failureMessage(err: unknown): string {
-  return err instanceof ActivityFailure && err.cause ? err.cause.message : String(err);
-}
-
-function hasVerdictsToStore(l: Ledger): boolean {
-  const held = new Set(Object.values(l.fenced).flat());
-  return Object.values(l.tests).some((t) => t.verdict !== undefined && !t.stored && !held.has(t.id));
-}
-
-function releaseLease(hostId: string, token: string, outcomes: OutcomeReport[]): Promise<void> {
-  return CancellationScope.nonCancellable(() => getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(releaseLeaseSignal, { hostId, token, outcomes }));
-}
-
-function heartbeatDetails(err: unknown): BatchProgress | undefined {
-  const cause = err instanceof ActivityFailure ? err.cause : undefined;
-  const details = cause instanceof TimeoutFailure ? cause.lastHeartbeatDetails : undefined;
-  if (typeof details !== 'object' || details === null || !Array.isArray((details as BatchProgress).results)) return undefined;
-  return details as BatchProgress;
-}
-
-/** A batch as a job result: for its log page and for the host's broken-host count. */
-function batchResult(end: BatchEnd, results: readonly TestReport[], size: number): JobResult {
-  switch (end.kind) {
-    case 'cancelled':
-      return { kind: 'cancelled', reason: end.reason };
-    case 'host-lost':
-    case 'not-started':
-      return { kind: 'aborted', cause: AbortCause.HostLost, reason: end.reason };
-    case 'host-shutdown':
-      return { kind: 'aborted', cause: AbortCause.HostShutdown, reason: end.reason };
-    case 'timeout':
-      return { kind: 'aborted', cause: AbortCause.RunTimeout, reason: end.reason };
-    case 'crashed':
-      return { kind: 'aborted', cause: AbortCause.RunnerCrash, reason: end.reason };
-    case 'completed': {
-      const failed = results.filter((r) => r.status === 'failed' || r.status === 'error');
-      if (results.length < size) return { kind: 'aborted', cause: AbortCause.RunnerCrash, reason: `runner ended with ${size - results.length} of ${size} tests unreported (${end.reason})` };
-      return failed.length > 0 ? { kind: 'failed', reason: `${failed.length} of ${size} tests failed` } : { kind: 'passed' };
-    }
-  }
-}
-
-function notes(l: Ledger): { isolated: TestNote[]; lost: TestNote[]; failed: TestNote[]; flaky: string[] } {
-  const tests = Object.values(l.tests);
-  return {
-    isolated: tests.filter((t) => t.isolated !== undefined).map((t) => ({ test: t.id, reason: t.isolated! })),
-    lost: tests.filter((t) => t.verdict === 'lost').map((t) => ({ test: t.id, reason: t.reason ?? 'lost' })),
-    failed: tests.filter((t) => t.verdict === 'failed').map((t) => ({ test: t.id, reason: t.reason ?? 'failed' })),
-    flaky: tests.filter((t) => t.verdict === 'flaky').map((t) => t.id),
-  };
-}
-
-function sumCounts(a: LedgerCounts, b: LedgerCounts): LedgerCounts {
-  const out = { ...a };
-  for (const k of Object.keys(out) as (keyof LedgerCounts)[]) out[k] = a[k] + b[k];
-  return out;
-}
-
-/** A batch run's result: cancelled, aborted (tests lost), failed (tests failed), or passed. */
-export function resultOf(c: LedgerCounts): ResultKind {
-  if (c.cancelled > 0) return 'cancelled';
-  if (c.lost > 0) return 'aborted';
-  if (c.failed > 0) return 'failed';
-  return 'passed';
-}

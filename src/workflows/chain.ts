@@ -1,5 +1,5 @@
 /**
- * @module runChain: one host's part of a recipe set. It holds the host's lease from the
+ * @module chainWorkflow: one host's part of a recipe set. It holds the host's lease from the
  * first job to the last, so nothing else runs in between, and runs the chain tree in its
  * deterministic order: for each job `provision`, `runTests`, `uploadResults` on the host's
  * own task queue. A failed or aborted job skips the jobs below it; other branches still
@@ -24,14 +24,14 @@ import {
 import type { ControlActivities } from '../activities/control/index.js';
 import type { HostActivities } from '../activities/host/index.js';
 import { ErrorType } from '../domain/errors.js';
-import { hostTaskQueue, SCHEDULER_WORKFLOW_ID } from '../domain/ids.js';
+import { hostTaskQueue } from '../domain/ids.js';
 import type { Job } from '../domain/job.js';
 import type { JobRun, ProvisionResult, RunConfig, RunTestsResult } from '../domain/job-run.js';
-import { AbortCause, summarize, type JobResult } from '../domain/outcome.js';
+import { AbortCause, parentDidNotPass, summarize, type JobResult } from '../domain/outcome.js';
 import { chainFaultSignal, partnerStopSignal } from './chain-messages.js';
 import { isHostLost, resultOfFailure, type Phase } from './failures.js';
 import { cancelSignal } from './messages.js';
-import { releaseLeaseSignal } from './scheduler-messages.js';
+import { releaseLease } from './lease-client.js';
 import { ResultKey } from './search-attributes.js';
 import { Pending, signalIfRunning } from './signal.js';
 
@@ -183,7 +183,7 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
   };
   const skippedBelow = (parent: ChainJob, r: JobResult): JobResult => ({
     kind: 'skipped',
-    reason: `parent \`${parent.name}\` ${r.kind === 'skipped' ? 'was skipped' : r.kind}`,
+    reason: parentDidNotPass(parent.name, r.kind),
   });
   const lostBefore = (job: ChainJob): JobResult => ({
     kind: 'aborted',
@@ -343,7 +343,7 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
       } finally {
         const outcomes = input.jobs.flatMap((j) => (results[j.id] ? [{ jobId: j.id, job: j.name, result: results[j.id]! }] : []));
         // Awaited: a workflow that ends with the signal still outstanding never sends it.
-        await getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(releaseLeaseSignal, { hostId, token: input.leaseId, outcomes });
+        await releaseLease(hostId, input.leaseId, outcomes);
       }
     });
   }

@@ -1,9 +1,12 @@
 /**
  * @module One mapper from what Temporal reports about a failed host activity to a job
- * result with a typed abort cause, so no caller parses messages.
+ * result with a typed abort cause, so no caller parses messages; and for a batch of a
+ * batch run, to how the batch ended and what its last heartbeat says had finished.
  */
-import { ActivityFailure, ApplicationFailure, CancelledFailure, TimeoutFailure } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancelledFailure, isCancellation as isWorkflowCancellation, TimeoutFailure } from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
+import type { BatchEnd, TestReport } from '../domain/batch-ledger.js';
+import type { BatchProgress } from '../domain/batch-work.js';
 import { ErrorType } from '../domain/errors.js';
 import { AbortCause, type JobResult } from '../domain/outcome.js';
 
@@ -83,4 +86,38 @@ export function resultOfFailure(err: unknown, ctx: FailureContext): JobResult {
 /** True when the result says the host itself is gone, so nothing more can run on it. */
 export function isHostLost(result: JobResult): boolean {
   return result.kind === 'aborted' && (result.cause === AbortCause.HostLost || result.cause === AbortCause.HostShutdown);
+}
+
+/** What a batch's last heartbeat said had finished (Temporal returns it with a timeout). */
+function heartbeatDetails(err: unknown): BatchProgress | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  const details = cause instanceof TimeoutFailure ? cause.lastHeartbeatDetails : undefined;
+  if (typeof details !== 'object' || details === null || !Array.isArray((details as BatchProgress).results)) return undefined;
+  return details as BatchProgress;
+}
+
+/**
+ * How a batch whose runBatch activity failed ended, and the results its last heartbeat
+ * reported. `stop`: a person's cancel, if any (only that makes a batch `cancelled`).
+ */
+export function batchEndOfFailure(err: unknown, ctx: FailureContext & { batchId: string; stop: string | undefined }): { results: TestReport[]; end: BatchEnd } {
+  // The batch died with its host (or timed out): the last heartbeat says what finished.
+  const details = heartbeatDetails(err);
+  const progress = { ...(details?.current !== undefined ? { current: details.current } : {}), progressKnown: details !== undefined };
+  if (isWorkflowCancellation(err)) {
+    if (ctx.stop !== undefined) return { results: details?.results ?? [], end: { kind: 'cancelled', reason: ctx.stop, progressKnown: true } };
+    // Not a person's cancel: the host's worker stopped it (shutting down).
+    return { results: details?.results ?? [], end: { kind: 'host-shutdown', reason: `host ${ctx.hostId} shutting down`, ...progress } };
+  }
+  const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  if (cause instanceof TimeoutFailure && cause.timeoutType === TimeoutType.SCHEDULE_TO_START) {
+    return { results: [], end: { kind: 'not-started', reason: `host ${ctx.hostId} did not pick up batch ${ctx.batchId} within ${seconds(ctx.pickupTimeoutMs)}`, progressKnown: true } };
+  }
+  const r = resultOfFailure(err, ctx);
+  const kind = r.kind === 'aborted' && r.cause === AbortCause.HostLost ? 'host-lost' : r.kind === 'aborted' && r.cause === AbortCause.RunTimeout ? 'timeout' : 'crashed';
+  return {
+    results: details?.results ?? [],
+    // Given up by Temporal without the host's word: its results may still come, late.
+    end: { kind, reason: 'reason' in r ? r.reason : 'batch failed', ...progress, fenced: cause instanceof TimeoutFailure },
+  };
 }

@@ -1,40 +1,30 @@
 /**
- * @module runRecipeSet: one attempt of a recipe set. It asks the scheduler for one lease
+ * @module recipeSetWorkflow: one attempt of a recipe set. It asks the scheduler for one lease
  * per recipe (all-or-nothing), then runs one chain per leased host, all started together.
  * In a parallel set, a failed or aborted job stops its partners (skipped, with the
  * reason). It returns every job's result; re-scheduling is the submission's decision.
  */
 import {
-  CancellationScope,
   condition,
   getExternalWorkflowHandle,
   isCancellation,
   log,
   ParentClosePolicy,
   setHandler,
-  sleep,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
-import { chainWorkflowId, CONTROL_TASK_QUEUE, SCHEDULER_WORKFLOW_ID } from '../domain/ids.js';
+import { chainWorkflowId, CONTROL_TASK_QUEUE } from '../domain/ids.js';
 import type { RunConfig } from '../domain/job-run.js';
 import type { RecipeRequest } from '../domain/lab.js';
-import { AbortCause, summarize, type JobResult } from '../domain/outcome.js';
+import { AbortCause, partnerDidNotPass, summarize, type JobResult } from '../domain/outcome.js';
 import type { Requirement } from '../domain/requirements.js';
 import { chainWorkflow, type ChainJob, type ChainResult } from './chain.js';
 import { chainFaultSignal, partnerStopSignal, setLeasedSignal } from './chain-messages.js';
 import { cancelSignal } from './messages.js';
-import {
-  cancelLeaseRequestSignal,
-  leaseCheckSignal,
-  leaseDeniedSignal,
-  leaseGrantedSignal,
-  releaseLeaseSignal,
-  requestLeaseSignal,
-  type LeaseGrant,
-} from './scheduler-messages.js';
+import { onLeaseAnswers, releaseLease, requestLease, withdrawLeaseRequests, type LeaseGrant } from './lease-client.js';
 import { fitList, HostKey, memoText, ResultKey, workflowSearchAttributes } from './search-attributes.js';
 import { Pending, tell } from './signal.js';
 
@@ -91,22 +81,21 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
   let chains: ChildWorkflowHandle<typeof chainWorkflow>[] = [];
   const stopped = new Set<number>();
 
-  setHandler(leaseGrantedSignal, (g) => {
-    if (g.requestId !== requestId) return;
-    if (grant || stop) {
-      // A grant after we gave up waiting (a stop, the queue timeout): hand the hosts straight back.
-      for (const l of g.leases) {
-        handedBack.add(releaseLease(l.hostId, l.token).catch((err: unknown) => log.warn('could not hand back a late grant', { hostId: l.hostId, error: String(err) })));
+  onLeaseAnswers({
+    granted: (g) => {
+      if (g.requestId !== requestId) return;
+      if (grant || stop) {
+        // A grant after we gave up waiting (a stop, the queue timeout): hand the hosts straight back.
+        for (const l of g.leases) {
+          handedBack.add(releaseLease(l.hostId, l.token).catch((err: unknown) => log.warn('could not hand back a late grant', { hostId: l.hostId, error: String(err) })));
+        }
+        return;
       }
-      return;
-    }
-    grant = g;
-  });
-  // The scheduler asks now and then whether the holder of a lease still runs; answering is
-  // enough (a signal to a workflow that ended fails, and the scheduler takes its leases back).
-  setHandler(leaseCheckSignal, () => undefined);
-  setHandler(leaseDeniedSignal, (d) => {
-    if (d.requestId === requestId) denied = d.reason;
+      grant = g;
+    },
+    denied: (d) => {
+      if (d.requestId === requestId) denied = d.reason;
+    },
   });
 
   /** Stops one chain (cancelled), its partners skipped; or every chain. A chain may have ended already. */
@@ -119,8 +108,8 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
       if (target === -1 || i === target) {
         tell(handle, cancelSignal, { reason });
       } else {
-        const name = input.recipes[target]!.jobs.find((j) => j.id === jobId)?.name ?? jobId;
-        tell(handle, partnerStopSignal, { reason: `partner \`${name}\` was cancelled` });
+        const name = input.recipes[target]!.jobs.find((j) => j.id === jobId)?.name ?? jobId ?? '';
+        tell(handle, partnerStopSignal, { reason: partnerDidNotPass(name, 'cancelled') });
       }
     });
   };
@@ -135,7 +124,7 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
       if (i === from || stopped.has(i)) return;
       stopped.add(i);
       // The partner's chain may have ended already (it failed at the same moment): that is fine.
-      tell(handle, partnerStopSignal, { reason: `partner \`${jobName}\` ${result.kind}` });
+      tell(handle, partnerStopSignal, { reason: partnerDidNotPass(jobName, result.kind) });
     });
   });
 
@@ -151,16 +140,14 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
     excludedHosts: input.excludedHosts,
     previousHosts: input.previousHosts,
   }));
-  await deliverToScheduler(() =>
-    getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(requestLeaseSignal, {
-      requestId,
-      requester: requestId,
-      label: input.label,
-      priority: input.priority,
-      recipes,
-      ...(input.healthCheckOf !== undefined ? { healthCheckOf: input.healthCheckOf } : {}),
-    }),
-  );
+  await requestLease({
+    requestId,
+    requester: requestId,
+    label: input.label,
+    priority: input.priority,
+    recipes,
+    ...(input.healthCheckOf !== undefined ? { healthCheckOf: input.healthCheckOf } : {}),
+  });
   let inTime = true;
   try {
     inTime = await condition(() => grant !== undefined || denied !== undefined || stop !== undefined, input.queueTimeoutMs);
@@ -172,9 +159,7 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
     // The request is withdrawn from here on: a grant that crosses the withdrawal goes back.
     const queueTimeout = `waited in the queue longer than queueTimeoutMs (${Math.round((input.queueTimeoutMs ?? 0) / 1000)} s)`;
     stop ??= { reason: denied ?? queueTimeout };
-    await CancellationScope.nonCancellable(() =>
-      getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(cancelLeaseRequestSignal, { requestId }),
-    );
+    await withdrawLeaseRequests([requestId]);
     if (denied !== undefined) {
       return { ...everyJob({ kind: 'aborted', cause: AbortCause.NoHostLeft, reason: denied }), denied };
     }
@@ -254,28 +239,8 @@ function cancelledBeforeStart(input: RecipeSetInput, reason: string, jobId?: str
       results[j.id] =
         target === -1 || i === target
           ? { kind: 'cancelled', reason }
-          : { kind: 'skipped', reason: `partner \`${name}\` was cancelled` };
+          : { kind: 'skipped', reason: partnerDidNotPass(name ?? '', 'cancelled') };
     }
   });
   return { results, hosts: [] };
-}
-
-function releaseLease(hostId: string, token: string): Promise<void> {
-  return CancellationScope.nonCancellable(() =>
-    getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID).signal(releaseLeaseSignal, { hostId, token, outcomes: [] }),
-  );
-}
-
-/** The scheduler may not run yet (a lab starting up): keep trying rather than fail the set. */
-async function deliverToScheduler(send: () => Promise<void>): Promise<void> {
-  for (let delayMs = 500; ; delayMs = Math.min(delayMs * 2, 10_000)) {
-    try {
-      await send();
-      return;
-    } catch (err) {
-      if (isCancellation(err)) throw err;
-      log.warn('scheduler not reachable; retrying', { error: String(err), delayMs });
-      await sleep(delayMs);
-    }
-  }
 }

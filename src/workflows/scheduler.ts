@@ -1,13 +1,14 @@
 /**
  * @module The scheduler: one long-lived entity workflow per lab. It holds the hosts and
  * the queue of lease requests (domain/lab.ts does the deciding), grants leases by
- * signalling the requesting recipe-set workflow, and learns that a host went away from
+ * signalling the requesting workflow (a recipe set or a batch run: lease-client.ts), and learns that a host went away from
  * Temporal itself: each online host runs a presence activity on its own task queue, and a
  * missed heartbeat or a pickup timeout marks it offline. Continue-as-new keeps its
  * history bounded; the lab state and the queue travel with it.
  */
 import {
   ActivityFailure,
+  ApplicationFailure,
   allHandlersFinished,
   CancellationScope,
   condition,
@@ -25,6 +26,7 @@ import {
 } from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
 import type { HostActivities } from '../activities/host/index.js';
+import { ErrorType } from '../domain/errors.js';
 import { CONTROL_TASK_QUEUE, hostTaskQueue, submissionWorkflowId } from '../domain/ids.js';
 import { buildPlan } from '../domain/plan.js';
 import {
@@ -252,8 +254,11 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
     },
     {
       validator: ({ hostId, action }) => {
-        if (!lab.hosts[hostId]) throw new Error(`unknown host ${hostId}`);
-        if (action === 'remove' && lab.hosts[hostId]?.lease) throw new Error(`host ${hostId} holds a lease; put it into maintenance first and remove it when idle`);
+        // Typed, so the API answers 404 or 409 by the type, not by the message.
+        if (!lab.hosts[hostId]) throw ApplicationFailure.create({ type: ErrorType.UnknownHost, message: `unknown host ${hostId}`, nonRetryable: true });
+        if (action === 'remove' && lab.hosts[hostId]?.lease) {
+          throw ApplicationFailure.create({ type: ErrorType.HostBusy, message: `host ${hostId} holds a lease; put it into maintenance first and remove it when idle`, nonRetryable: true });
+        }
       },
     },
   );

@@ -1,5 +1,5 @@
 /**
- * @module runSubmission: what one POST created. It runs the plan's recipe sets in
+ * @module submissionWorkflow: what one POST created. It runs the plan's recipe sets in
  * after-edge order, each as a child recipe-set workflow; skips jobs whose parents did not
  * pass; and re-schedules an aborted recipe set as a clone on other hosts (the hosts it
  * aborted on excluded) up to maxRetries, keeping the aborted attempt visible beside it.
@@ -17,13 +17,28 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control/index.js';
-import { batchRunWorkflowId, CONTROL_TASK_QUEUE, jobId, recipeSetWorkflowId } from '../domain/ids.js';
+import { batchRunWorkflowId, CONTROL_TASK_QUEUE, jobId } from '../domain/ids.js';
 import type { Submission } from '../domain/job.js';
 import type { RunConfig } from '../domain/job-run.js';
-import { AbortCause, isRescheduled, worstOf, type JobResult } from '../domain/outcome.js';
-import { initialJobNumbers, type Plan, type PlanBatchRun, type PlanRecipeSet } from '../domain/plan.js';
+import { worstOf } from '../domain/outcome.js';
+import type { Plan, PlanBatchRun, PlanRecipeSet } from '../domain/plan.js';
+import { decideReschedule } from '../domain/reschedule.js';
 import type { RestartHistory } from '../domain/restart.js';
-import { finalResults, latestAttempts, type BatchRunView, type JobView, type RecipeSetView, type SubmissionView } from '../domain/views.js';
+import {
+  addAttempt,
+  dropClone,
+  finishAttempt,
+  jobById,
+  latestOf,
+  markLeased,
+  newTable,
+  noteOnAborted,
+  preSkipped,
+  stoppedResults,
+  waitingBatchRun,
+  waitingReason,
+} from '../domain/submission-table.js';
+import { finalResults, type BatchRunView, type RecipeSetView, type SubmissionView } from '../domain/views.js';
 import { batchRunWorkflow } from './batch-run.js';
 import type { ChainJob } from './chain.js';
 import { setLeasedSignal } from './chain-messages.js';
@@ -33,7 +48,7 @@ import { fitList, HostKey, memoText, ResultKey, workflowSearchAttributes } from 
 import { tell } from './signal.js';
 import { submissionQuery } from './submission-messages.js';
 
-export interface SubmissionInput {
+export interface SubmissionWorkflowInput {
   submissionId: string;
   plan: Plan;
   config: RunConfig;
@@ -56,18 +71,16 @@ const control = proxyLocalActivities<ControlActivities>({
   retry: { initialInterval: '200 ms', maximumInterval: '10 seconds', backoffCoefficient: 2 },
 });
 
-export async function submissionWorkflow(input: SubmissionInput): Promise<SubmissionView> {
+export async function submissionWorkflow(input: SubmissionWorkflowInput): Promise<SubmissionView> {
   const { plan, submissionId, config } = input;
-  const jobs: JobView[] = [];
-  const sets: RecipeSetView[] = [];
+  const table = newTable(submissionId, plan, input.lineage);
+  const { jobs, sets } = table;
   const running = new Map<number, ChildWorkflowHandle<typeof recipeSetWorkflow>>();
   const setDone = new Array<boolean>(plan.recipeSets.length).fill(false);
-  const batchRuns = new Map<string, BatchRunView>(plan.batchRuns.map((r) => [r.name, waitingBatchRun(r, batchRunWorkflowId(submissionId, r.number))]));
+  const batchRuns = new Map<string, BatchRunView>(plan.batchRuns.map((r) => [r.name, waitingBatchRun(submissionId, r)]));
   const batchHandles = new Map<string, ChildWorkflowHandle<typeof batchRunWorkflow>>();
   const stopBeforeStart = new Map<number, { reason: string; jobId?: string }>();
   let cancelAll: string | undefined;
-  const firstNumbers = initialJobNumbers(plan);
-  let nextJob = plan.jobs.length + 1;
 
   const view = (): SubmissionView => {
     const runs = [...batchRuns.values()];
@@ -76,7 +89,7 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
       state: setDone.every(Boolean) && runs.every((r) => r.state === 'done') ? 'done' : 'running',
       createdAt: input.createdAt,
       workflowId: workflowInfo().workflowId,
-      jobs: jobs.map((j) => ({ ...j, ...waitingReason(j) })),
+      jobs: jobs.map((j) => ({ ...j, ...waitingReason(table, j) })),
       recipeSets: sets.map((s) => ({ ...s })),
       ...(runs.length > 0 ? { batchRuns: runs } : {}),
     };
@@ -85,78 +98,8 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
     return v;
   };
 
-  const waitingReason = (j: JobView): Partial<JobView> => {
-    if (j.state !== 'waiting') return {};
-    const set = sets.find((s) => s.number === j.setNumber);
-    if (set?.state === 'leasing') return { waitingReason: 'waiting for a host' };
-    const planSet = plan.recipeSets[set?.planIndex ?? 0]!;
-    const pending = planSet.jobs
-      .flatMap((name) => plan.jobs.find((pj) => pj.name === name)!.startAfter)
-      .filter((parent) => !latestOf(parent)?.result);
-    return pending.length > 0 ? { waitingReason: `waiting for parent ${[...new Set(pending)].map((p) => `\`${p}\``).join(', ')}` } : {};
-  };
-
-  const latestOf = (name: string) => latestAttempts(jobs.filter((j) => j.name === name))[0];
-
-  const addAttempt = (planSet: PlanRecipeSet, attempt: number, clonedFrom?: RecipeSetView): RecipeSetView => {
-    const number = clonedFrom ? sets.length + 1 : planSet.index + 1;
-    const setView: RecipeSetView = {
-      number,
-      planIndex: planSet.index,
-      attempt,
-      state: 'waiting',
-      jobIds: [],
-      hosts: [],
-      excludedHosts: [],
-      workflowId: recipeSetWorkflowId(submissionId, number),
-    };
-    if (clonedFrom) setView.clonedFrom = clonedFrom.number;
-    for (const name of planSet.jobs) {
-      const pj = plan.jobs.find((j) => j.name === name)!;
-      const id = jobId(submissionId, clonedFrom ? nextJob++ : firstNumbers.get(name)!);
-      const job: JobView = { id, name, setNumber: number, attempt, workerClass: pj.workerClass, state: 'waiting' };
-      const previous = clonedFrom ? jobs.find((j) => j.setNumber === clonedFrom.number && j.name === name) : undefined;
-      if (previous) {
-        job.clonedFrom = previous.id;
-        previous.retriedAs = id;
-      } else if (input.lineage?.[name] !== undefined) {
-        job.clonedFrom = input.lineage[name];
-      }
-      jobs.push(job);
-      setView.jobIds.push(id);
-    }
-    sets.push(setView);
-    sets.sort((a, b) => a.number - b.number);
-    return setView;
-  };
-
-  const finish = (setView: RecipeSetView, results: Record<string, JobResult>, hosts: string[]) => {
-    setView.state = 'done';
-    if (hosts.length > 0) setView.hosts = hosts;
-    for (const id of setView.jobIds) {
-      const job = jobs.find((j) => j.id === id)!;
-      job.state = 'done';
-      job.result = results[id] ?? { kind: 'aborted', cause: AbortCause.Internal, reason: 'no result reported' };
-    }
-  };
-
   setHandler(submissionQuery, view);
-  setHandler(setLeasedSignal, ({ setNumber, hosts }) => {
-    const setView = sets.find((s) => s.number === setNumber);
-    if (!setView) return;
-    setView.state = 'running';
-    setView.hosts = hosts;
-    const planSet = plan.recipeSets[setView.planIndex]!;
-    planSet.recipes.forEach((recipeIndex, i) => {
-      for (const name of plan.recipes[recipeIndex]!.jobs) {
-        const job = jobs.find((j) => j.setNumber === setNumber && j.name === name);
-        if (job && job.state === 'waiting') {
-          job.state = 'scheduled';
-          job.hostId = hosts[i]!;
-        }
-      }
-    });
-  });
+  setHandler(setLeasedSignal, ({ setNumber, hosts }) => markLeased(table, setNumber, hosts));
   setHandler(cancelSignal, (req) => {
     const reason = req.reason ?? 'cancelled';
     if (req.jobId === undefined) {
@@ -173,7 +116,7 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
     }
     const job = jobs.find((j) => j.id === req.jobId);
     if (!job) return;
-    const current = latestOf(job.name)!;
+    const current = latestOf(table, job.name)!;
     const handle = running.get(current.setNumber);
     if (handle) {
       tell(handle, cancelSignal, { reason, jobId: current.id });
@@ -188,7 +131,7 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
     // holds jobs of one recipe set of the original, so they share their attempt count).
     const history = planSet.jobs.flatMap((name) => input.restarted?.[name] ?? []);
     const attemptsBefore = Math.max(0, ...history.map((h) => h.attempt));
-    let setView = addAttempt(planSet, attemptsBefore + 1);
+    let setView = addAttempt(table, planSet, attemptsBefore + 1);
     await condition(() => planSet.after.every((a) => setDone[a]));
     const maxRetries = Math.min(planSet.maxRetries, config.maxRetriesCap);
     const excluded = new Set<string>();
@@ -196,106 +139,38 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
     // `attempt` counts this submission's attempts (maxRetries is per submission); the
     // number a job and its runner see (TESTBAY_ATTEMPT) includes a restart's earlier ones.
     for (let attempt = 1; ; attempt++) {
-      const preSkipped = preSkip(planSet);
+      const skipped = preSkipped(table, planSet);
       const stopped = cancelAll !== undefined ? { reason: cancelAll } : stopBeforeStart.get(planSet.index);
       if (stopped) {
-        finish(setView, stoppedResults(planSet, setView, stopped, preSkipped), []);
+        finishAttempt(table, setView, stoppedResults(table, setView, stopped, skipped), []);
         break;
       }
-      if (planSet.jobs.every((name) => preSkipped.has(name))) {
-        finish(setView, Object.fromEntries(setView.jobIds.map((id) => [id, { kind: 'skipped', reason: preSkipped.get(jobName(id))! }])), []);
+      if (planSet.jobs.every((name) => skipped.has(name))) {
+        finishAttempt(table, setView, Object.fromEntries(setView.jobIds.map((id) => [id, { kind: 'skipped', reason: skipped.get(jobById(table, id).name)! }])), []);
         break;
       }
       setView.state = 'leasing';
       setView.excludedHosts = [...excluded];
-      const result = await runAttempt(planSet, setView, attemptsBefore + attempt, preSkipped, [...excluded], [...previous]);
+      const result = await runAttempt(planSet, setView, attemptsBefore + attempt, skipped, [...excluded], [...previous]);
       if (result.denied !== undefined && attempt > 1) {
         // No host is left for the clone: drop it and say why on the attempt it would have retried.
-        const dropped = new Set(setView.jobIds);
-        jobs.splice(0, jobs.length, ...jobs.filter((j) => !dropped.has(j.id)));
-        sets.splice(sets.indexOf(setView), 1);
-        const original = sets.find((s) => s.number === setView.clonedFrom)!;
-        for (const j of jobs) if (j.retriedAs !== undefined && dropped.has(j.retriedAs)) delete j.retriedAs;
-        original.notRetried = `not re-scheduled: ${result.denied}`;
-        noteOnAborted(original, original.notRetried);
+        dropClone(table, setView, result.denied);
         break;
       }
-      finish(setView, result.results, result.hosts);
-      const setJobs = setView.jobIds.map((id) => jobs.find((j) => j.id === id)!);
-      const aborted = setJobs.filter((j) => j.result !== undefined && isRescheduled(j.result));
-      if (cancelAll !== undefined) break;
-      const retriesLeft = attempt <= maxRetries;
-      // Results too large come from the job itself: another host would refuse them too.
-      const tooLarge = setJobs.filter((j) => j.result?.kind === 'aborted' && j.result.cause === AbortCause.ResultsTooLarge);
-      if (tooLarge.length > 0) {
-        if (retriesLeft) {
-          setView.notRetried = `not re-scheduled: ${names(tooLarge)} wrote more results than a host takes (results-too-large), which another host would refuse too`;
-          noteOnAborted(setView, setView.notRetried);
-        }
+      finishAttempt(table, setView, result.results, result.hosts);
+      const setJobs = setView.jobIds.map((id) => jobById(table, id));
+      const decision = decideReschedule(setJobs, attempt, maxRetries, cancelAll !== undefined);
+      if (decision.kind === 'stop') {
+        if (decision.notRetried !== undefined) setView.notRetried = decision.notRetried;
+        if (decision.note !== undefined) noteOnAborted(table, setView, decision.note);
         break;
       }
-      if (aborted.length === 0) {
-        const internal = setJobs.filter((j) => j.result?.kind === 'aborted' && j.result.cause === AbortCause.Internal);
-        if (retriesLeft && internal.length > 0) {
-          setView.notRetried = `not re-scheduled: ${names(internal)} aborted with an unexpected error (internal), which is not retried`;
-          noteOnAborted(setView, setView.notRetried);
-        }
-        break;
-      }
-      // A failed test is information, not an accident: re-running the set would run it again.
-      const failed = setJobs.filter((j) => j.result?.kind === 'failed');
-      if (failed.length > 0 && retriesLeft) {
-        setView.notRetried = `not re-scheduled: ${names(failed)} failed, and a failed test is never re-run`;
-        noteOnAborted(setView, setView.notRetried);
-        break;
-      }
-      if (!retriesLeft) {
-        if (maxRetries > 0) {
-          setView.notRetried = `not re-scheduled: maxRetries (${maxRetries}) reached after ${attempt} attempts`;
-          noteOnAborted(setView, `gave up after ${attempt} attempts (maxRetries ${maxRetries})`);
-        }
-        break;
-      }
-      for (const j of aborted) if (j.hostId !== undefined) excluded.add(j.hostId);
+      for (const h of decision.exclude) excluded.add(h);
       for (const h of result.hosts) previous.add(h);
       log.info('re-scheduling aborted recipe set', { set: setView.number, excluded: [...excluded] });
-      setView = addAttempt(planSet, attemptsBefore + attempt + 1, setView);
+      setView = addAttempt(table, planSet, attemptsBefore + attempt + 1, setView);
     }
     setDone[planSet.index] = true;
-  };
-
-  const jobName = (id: string) => jobs.find((j) => j.id === id)!.name;
-  const names = (js: readonly JobView[]) => js.map((j) => `\`${j.name}\``).join(', ');
-
-  /** Says on the aborted jobs of an attempt why there is no further attempt. */
-  const noteOnAborted = (setView: RecipeSetView, note: string) => {
-    for (const id of setView.jobIds) {
-      const job = jobs.find((j) => j.id === id)!;
-      if (job.result?.kind === 'aborted') job.result = { ...job.result, reason: `${job.result.reason}; ${note}` };
-    }
-  };
-
-  /** Jobs whose startAfter parents did not all pass, with the reason. */
-  const preSkip = (planSet: PlanRecipeSet): Map<string, string> => {
-    const skipped = new Map<string, string>();
-    for (const name of planSet.jobs) {
-      const pj = plan.jobs.find((j) => j.name === name)!;
-      for (const parent of pj.startAfter) {
-        const r = latestOf(parent)?.result;
-        if (r && r.kind !== 'passed') {
-          skipped.set(name, `parent \`${parent}\` ${r.kind === 'skipped' ? 'was skipped' : r.kind === 'aborted' ? 'aborted for good' : r.kind}`);
-          break;
-        }
-      }
-    }
-    // Partners start together: if the first job of one recipe cannot run, none of the set runs.
-    if (planSet.recipes.length > 1) {
-      const root = planSet.recipes.map((r) => plan.recipes[r]!.jobs[0]!).find((n) => skipped.has(n));
-      if (root !== undefined) {
-        for (const name of planSet.jobs) if (!skipped.has(name)) skipped.set(name, `partner \`${root}\` was skipped`);
-      }
-    }
-    return skipped;
   };
 
   const runAttempt = async (
@@ -306,7 +181,7 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
     excludedHosts: string[],
     previousHosts: string[],
   ): Promise<RecipeSetResult> => {
-    const idOf = (name: string) => setView.jobIds.find((id) => jobName(id) === name)!;
+    const idOf = (name: string) => setView.jobIds.find((id) => jobById(table, id).name === name)!;
     const recipes = planSet.recipes.map((r) => {
       const recipe = plan.recipes[r]!;
       const chainJobs: ChainJob[] = recipe.jobs.map((name) => {
@@ -362,25 +237,6 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
     }
   };
 
-  const stoppedResults = (
-    planSet: PlanRecipeSet,
-    setView: RecipeSetView,
-    stopped: { reason: string; jobId?: string },
-    preSkipped: Map<string, string>,
-  ): Record<string, JobResult> => {
-    const target = stopped.jobId === undefined ? undefined : plan.jobs.find((j) => j.name === jobName(stopped.jobId!));
-    return Object.fromEntries(
-      setView.jobIds.map((id): [string, JobResult] => {
-        const name = jobName(id);
-        const skip = preSkipped.get(name);
-        if (skip !== undefined) return [id, { kind: 'skipped', reason: skip }];
-        const recipe = plan.jobs.find((j) => j.name === name)!.recipe;
-        if (!target || target.recipe === recipe) return [id, { kind: 'cancelled', reason: `${stopped.reason} (before it started)` }];
-        return [id, { kind: 'skipped', reason: `partner \`${target.name}\` was cancelled` }];
-      }),
-    );
-  };
-
   if (input.register) {
     await control.registerSubmission({
       id: submissionId,
@@ -394,7 +250,7 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
   const runBatch = async (run: PlanBatchRun): Promise<void> => {
     const workflowId = batchRunWorkflowId(submissionId, run.number);
     if (cancelAll !== undefined) {
-      batchRuns.set(run.name, { ...waitingBatchRun(run, workflowId), state: 'done', result: 'cancelled', reason: cancelAll });
+      batchRuns.set(run.name, { ...waitingBatchRun(submissionId, run), state: 'done', result: 'cancelled', reason: cancelAll });
       return;
     }
     const handle = await startChild(batchRunWorkflow, {
@@ -428,20 +284,3 @@ export async function submissionWorkflow(input: SubmissionInput): Promise<Submis
   return final;
 }
 
-function waitingBatchRun(run: PlanBatchRun, workflowId: string): BatchRunView {
-  return {
-    id: `${workflowId.replace(/^batch-/, '').replace(/-(\d+)$/, '.$1')}`,
-    name: run.name,
-    state: 'waiting',
-    counts: { total: run.testCount, passed: 0, failed: 0, flaky: 0, skipped: 0, lost: 0, cancelled: 0, running: 0, queued: run.testCount, requeued: 0 },
-    hosts: [],
-    batches: 0,
-    lostBatches: 0,
-    isolated: [],
-    lost: [],
-    failed: [],
-    flaky: [],
-    running: [],
-    workflowId,
-  };
-}

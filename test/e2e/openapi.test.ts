@@ -9,6 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as S from '../../src/api/routes/api-schemas.js';
+import * as R from '../../src/api/routes/review-schemas.js';
 import { createApp } from '../../src/api/app.js';
 import type { RouteDeps } from '../../src/api/routes/deps.js';
 import { jobSpecSchemaText, openApiDocument, OPERATIONS, ROOT_OPERATIONS } from '../../src/api/routes/openapi.js';
@@ -71,7 +72,7 @@ describe('OpenAPI and the job-spec schema', () => {
     const routes = registeredRoutes();
     expect(routes.length).toBeGreaterThan(30);
     const api = routes.filter((r) => r.includes(' /api/v1/')).map((r) => r.replace(' /api/v1/', ' /'));
-    const root = routes.filter((r) => !r.includes(' /api/v1/') && !/ \/(dashboard\/|submissions|jobs|hosts|$)/.test(r));
+    const root = routes.filter((r) => !r.includes(' /api/v1/') && !/ \/(dashboard\/|submissions|jobs|hosts|review|$)/.test(r));
     expect(root).toEqual(['get /metrics']);
     const doc = openApiDocument() as { paths: Record<string, Record<string, unknown>> };
     const documented = Object.entries(doc.paths).flatMap(([p, item]) => Object.keys(item).filter((k) => k !== 'servers').map((m) => `${m} ${p}`));
@@ -87,7 +88,7 @@ describe('OpenAPI and the job-spec schema', () => {
     expect(pattern.test('abcdef123.4')).toBe(true);
     expect(pattern.test('abcdef123.4.17')).toBe(true);
     expect(pattern.test('abcdef123')).toBe(false);
-    for (const body of ['ReasonBody', 'RestartBody', 'MaintenanceBody', 'ProgressBody', 'TestsBody', 'MarkBrokenBody', 'OpenJobBody', 'FinishJobBody']) {
+    for (const body of ['ReasonBody', 'RestartBody', 'MaintenanceBody', 'ProgressBody', 'TestsBody', 'MarkBrokenBody', 'OpenJobBody', 'FinishJobBody', 'CommentBody', 'LabelBody', 'RerunBody']) {
       expect(doc.components.schemas[body]?.additionalProperties, `${body} refuses unknown fields, as its route does`).toBe(false);
     }
     expect(doc.components.schemas.MarkBrokenBody?.properties?.reason?.minLength).toBe(1);
@@ -149,6 +150,16 @@ describe('OpenAPI and the job-spec schema', () => {
     await check(`/jobs/${run.id}`, S.jobOrBatchRun);
     const verdicts = S.verdictList.parse(await (await get(`/api/v1/jobs/${run.id}/verdicts`, token)).json());
     expect(verdicts.verdicts.map((v) => [v.test, v.verdict]).sort()).toEqual([['fail-3', 'failed'], ['t1', 'passed'], ['t2', 'passed']]);
+    // Review: a scenario's history (and one batch-run test's), an investigation, comments, labels, the review list.
+    await check(`/scenarios/a@local/history`, R.scenarioHistory);
+    await check(`/scenarios/${encodeURIComponent('suite@local/fail-3')}/history`, R.scenarioHistory);
+    await check(`/jobs/${created.id}.1/investigation`, R.investigation);
+    await lab.api.comment(`${created.id}.1`, 'see bsc#1');
+    await check(`/jobs/${created.id}.1/comments`, R.commentList);
+    await check(`/submissions/${created.id}/comments`, R.commentList);
+    await lab.api.label(`${created.id}.1`, 'flaky');
+    await check(`/jobs/${created.id}.1/labels`, R.labelList);
+    await check('/review', R.reviewList);
     const bad: unknown = await (await get('/api/v1/submissions/..x', token)).json();
     expect(S.errorBody.parse(bad)).toEqual(bad);
   });

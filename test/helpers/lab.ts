@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { temporal as proto } from '@temporalio/proto';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { newToken, type TokenEntry } from '../../src/api/auth.js';
 import { TestbayClient, type SubmitResponse } from '../../src/api/client.js';
@@ -401,6 +402,8 @@ export class TestLab {
   async stop(): Promise<void> {
     // What failed since the last test ended (in clean-up) is still a stuck workflow.
     const failures = await newFailures();
+    const recordTo = process.env.TESTBAY_RECORD_HISTORIES;
+    if (recordTo) await recordHistories(this.temporal, path.resolve(recordTo, this.name));
     // The lab's schedules would go on starting workflows nobody runs.
     await this.temporal.schedule.getHandle(RECONCILE_SCHEDULE_ID).delete().catch(() => undefined);
     await this.temporal.schedule.getHandle(RETENTION_SCHEDULE_ID).delete().catch(() => undefined);
@@ -428,6 +431,27 @@ export class TestLab {
     this._logFile?.end();
     await fs.rm(this.dir, { recursive: true, force: true });
     if (failures.length > 0) throw new Error(`workflow tasks failed after the last test of lab ${this.name}:\n${failures.join('\n')}`);
+  }
+}
+
+/**
+ * TESTBAY_RECORD_HISTORIES=dir: writes the history of every workflow run of the lab's
+ * namespace (finished or still running) to `dir/<lab>/<type>--<workflow id>--<run>.json`
+ * (the workflow id URI-encoded),
+ * as protobufjs's plain object (enums by name, 64-bit numbers and bytes as strings), which
+ * `History.fromObject` reads back exactly. (The SDK's `historyToJSON` fails in this install:
+ * @temporalio/common and @temporalio/proto each bring their own protobufjs.)
+ * scripts/record-histories.mjs picks the few that test/replay keeps.
+ */
+async function recordHistories(temporal: Client, dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  for await (const wf of temporal.workflow.list()) {
+    const history = await temporal.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory().catch(() => undefined);
+    if (!history) continue;
+    // The replay needs the workflow id (a workflow may act on its own id): it is in the name.
+    const file = `${wf.type}--${encodeURIComponent(wf.workflowId)}--${wf.runId.slice(0, 8)}.json`;
+    const json = proto.api.history.v1.History.toObject(proto.api.history.v1.History.fromObject(history), { longs: String, enums: String, bytes: String });
+    await fs.writeFile(path.join(dir, file), JSON.stringify(json));
   }
 }
 

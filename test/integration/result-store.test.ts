@@ -340,6 +340,92 @@ describe.each(ENGINES)('the result store on %s', (engine) => {
   });
 });
 
+describe.each(ENGINES)('scenarios and review on %s', (engine) => {
+  /** A submission of scenario jobs; `ARCH` is a scenario key, `OTHER` is not. */
+  function scenarioRecord(id: string, settings: Record<string, string>): SubmissionRecord {
+    const parsed = validateSpec({
+      defaults: { scenarioKeys: ['ARCH'] },
+      jobs: [{ name: 'install', workerClass: 'local', runner: { command: ['true'] }, settings }],
+      batchRuns: [{ name: 'suite', tests: ['t1', 't2'], workerClass: 'local', runner: { command: ['true'] } }],
+    });
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+    return { id, createdAt: new Date().toISOString(), submission: parsed.submission, plan: buildPlan(parsed.submission), workflowId: `sub-${id}` };
+  }
+  const run = async (store: SqlResultStore, settings: Record<string, string>, result: 'passed' | 'failed', hostId = 'h1') => {
+    const sub = newId();
+    await store.createSubmission(scenarioRecord(sub, settings));
+    const job = await store.openJob({ jobId: `${sub}.1`, submissionId: sub, name: 'install', attempt: 1, setNumber: 1, hostId, leaseId: `id-${sub}`, leaseToken: `t-${sub}` });
+    await store.updateJob(job.id, `t-${sub}`, { testCode: { commit: `c-${sub}`, log: [`c-${sub} change`] }, tests: [{ name: 'boot', status: result }] });
+    await store.review.recordHostCapabilities(job.id, { memory_gb: '16' });
+    await store.finishJob(job.id, job.leaseId, result === 'passed' ? { kind: 'passed' } : { kind: 'failed', reason: 'boot failed' });
+    return { sub, job: (await store.getJob(job.id))! };
+  };
+
+  it("keeps a job's scenario with its record and lists a scenario's runs newest first, by result, before and after a run", async () => {
+    const { store } = await openStore(engine);
+    const a = await run(store, { ARCH: 'x86_64', OTHER: '1' }, 'passed');
+    const b = await run(store, { ARCH: 'x86_64', OTHER: '2' }, 'failed', 'h2');
+    const c = await run(store, { ARCH: 'x86_64' }, 'failed');
+    const other = await run(store, { ARCH: 'aarch64' }, 'passed');
+    expect(a.job).toMatchObject({ scenario: 'install@local+ARCH=x86_64', testCode: { commit: `c-${a.sub}` }, hostCapabilities: { memory_gb: '16' } });
+    expect(other.job.scenario).toBe('install@local+ARCH=aarch64');
+    const key = 'install@local+ARCH=x86_64';
+    const all = await store.review.scenarioRuns(key, { limit: 10 });
+    expect(all.map((r) => r.jobId)).toEqual([c.job.id, b.job.id, a.job.id]);
+    expect(all[1]).toMatchObject({ submissionId: b.sub, hostId: 'h2', state: 'done', result: { kind: 'failed' }, testsCommit: `c-${b.sub}` });
+    expect((await store.review.scenarioRuns(key, { limit: 2 })).length).toBe(2);
+    expect((await store.review.scenarioRuns(key, { limit: 10, result: 'passed' })).map((r) => r.jobId)).toEqual([a.job.id]);
+    expect((await store.review.scenarioRuns(key, { limit: 10, before: c.job.id, result: 'failed' })).map((r) => r.jobId)).toEqual([b.job.id]);
+    expect((await store.review.scenarioRuns(key, { limit: 1, after: a.job.id, oldestFirst: true })).map((r) => r.jobId)).toEqual([b.job.id]);
+    expect(await store.review.scenarioRuns('install@nowhere', { limit: 10 })).toEqual([]);
+    expect(await store.review.scenarioRuns('not a key', { limit: 10 })).toEqual([]);
+  });
+
+  it("lists one test's verdicts across batch runs of a scenario", async () => {
+    const { store } = await openStore(engine);
+    const subs = [newId(), newId()];
+    for (const [i, sub] of subs.entries()) {
+      await store.createSubmission(scenarioRecord(sub, {}));
+      await store.openJob({ jobId: `${sub}.2.1`, submissionId: sub, name: 'suite#1', attempt: 1, setNumber: 0, hostId: 'h3', leaseId: 'l', leaseToken: 't' });
+      await store.putBatchVerdicts(`${sub}.2`, 0, [
+        { test: 't1', verdict: i === 0 ? 'passed' : 'failed', reason: i === 0 ? undefined : 'assert', attempts: 1, history: [{ batchId: `${sub}.2.1`, hostId: 'h3', at: 1, outcome: 'result' }] },
+        { test: 't2', verdict: 'passed', attempts: 1 },
+      ] as never);
+    }
+    const runs = await store.review.scenarioRuns('suite@local+ARCH=/t1', { limit: 10 });
+    expect(runs.map((r) => [r.jobId, r.result?.kind, r.hostId, r.name])).toEqual([[`${subs[1]}.2`, 'failed', 'h3', 'suite/t1'], [`${subs[0]}.2`, 'passed', 'h3', 'suite/t1']]);
+    expect((await store.review.scenarioRuns('suite@local+ARCH=/t1', { limit: 10, result: 'passed' })).map((r) => r.jobId)).toEqual([`${subs[0]}.2`]);
+  });
+
+  it('keeps comments (author, time, text as given) and labels; failed jobs without a comment need review, newest first; retention takes them with their submission', async () => {
+    const { store } = await openStore(engine);
+    const a = await run(store, { ARCH: 'x' }, 'failed');
+    const b = await run(store, { ARCH: 'x' }, 'failed');
+    const passed = await run(store, { ARCH: 'x' }, 'passed');
+    const review = () => store.review.needsReview(50).then((items) => items.map((i) => i.jobId).filter((id) => [a, b, passed].some((r) => r.job.id === id)));
+    expect(await review()).toEqual([b.job.id, a.job.id]);
+    const c = await store.review.addComment({ targetId: a.job.id, author: 'alice', text: '<b>bsc#1234</b> again' });
+    expect(c).toMatchObject({ targetId: a.job.id, submissionId: a.sub, author: 'alice', text: '<b>bsc#1234</b> again' });
+    expect(Date.parse(c.createdAt)).toBeGreaterThan(Date.now() - 60_000);
+    await store.review.addComment({ targetId: a.sub, author: 'bob', text: 'on the submission' });
+    await store.review.addComment({ targetId: a.job.id, author: 'testbay', text: 'carried', carriedOverFrom: b.job.id });
+    expect((await store.review.listComments(a.job.id)).map((x) => [x.author, x.carriedOverFrom])).toEqual([['alice', undefined], ['testbay', b.job.id]]);
+    expect((await store.review.listComments(a.sub)).map((x) => x.text)).toEqual(['on the submission']);
+    expect(await review()).toEqual([b.job.id]);
+    await expect(store.review.addComment({ targetId: 'nosuch.1', author: 'x', text: 'y' })).rejects.toMatchObject({ code: 'not-found' });
+    await expect(store.review.addComment({ targetId: `${a.sub}.99`, author: 'x', text: 'y' })).rejects.toMatchObject({ code: 'not-found' });
+    expect((await store.review.setLabel(b.job.id, 'flaky', 'alice', true)).map((l) => l.label)).toEqual(['flaky']);
+    expect((await store.review.setLabel(b.job.id, 'infra', 'bob', true)).map((l) => [l.label, l.addedBy])).toEqual([['flaky', 'alice'], ['infra', 'bob']]);
+    expect((await store.review.setLabel(b.job.id, 'flaky', 'alice', false)).map((l) => l.label)).toEqual(['infra']);
+    expect((await store.review.needsReview(50)).find((i) => i.jobId === b.job.id)).toMatchObject({ labels: ['infra'], scenario: 'install@local+ARCH=x', result: { kind: 'failed' } });
+    await expect(store.review.setLabel('nosuch.1', 'flaky', 'x', true)).rejects.toMatchObject({ code: 'not-found' });
+    for (const r of [a, b, passed]) await store.finishSubmission(finalView(r.sub, 'failed'));
+    await store.applyRetention({ logsDays: 30, recordsDays: 365 }, new Date(Date.now() + 366 * 86_400_000));
+    expect(await store.review.listComments(a.job.id)).toEqual([]);
+    expect(await store.review.listLabels(b.job.id)).toEqual([]);
+  });
+});
+
 describe('the result store on PostgreSQL', () => {
   it('tells listeners to look again after the events connection was lost, and hears events again', async () => {
     const { store } = await openStore('postgres');
@@ -362,9 +448,33 @@ describe('the result store on PostgreSQL', () => {
     await c.end();
     const dbs = await Promise.all([openPgDb({ url, poolSize: 2 }), openPgDb({ url, poolSize: 2 })]);
     const applied = await Promise.all(dbs.map((db) => migrate(db)));
-    expect(applied.flat().sort()).toEqual(MIGRATIONS.map((m) => m.version));
+    expect(applied.flat().sort()).toEqual(MIGRATIONS.map((m) => m.version).sort());
     expect(await migrate(dbs[0])).toEqual([]);
     await Promise.all(dbs.map((db) => db.close()));
+  });
+});
+
+describe('migration 2 on a database of version 1', () => {
+  it('gives the jobs recorded before it their scenario (name @ worker class), batches their run\'s', async () => {
+    const { default: pg } = await import('pg');
+    const url = await testDatabase();
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+    await c.end();
+    const db = await openPgDb({ url, poolSize: 2 });
+    expect(await migrate(db, MIGRATIONS.filter((m) => m.version === 1))).toEqual([1]);
+    const sub = newId();
+    const parsed = validateSpec({ jobs: [{ name: 'install', workerClass: 'qemu', runner: { command: ['t'] } }], batchRuns: [{ name: 'suite', tests: ['a'], workerClass: 'local', runner: { command: ['t'] } }] });
+    if (!parsed.ok) throw new Error('bad spec');
+    await db.query("INSERT INTO submissions (id, created_at, record, job_names, search) VALUES ($1, now(), $2::jsonb, '{}', '')", [sub, JSON.stringify({ submission: parsed.submission })]);
+    for (const [id, name] of [[`${sub}.1`, 'install'], [`${sub}.2.1`, 'suite#1'], [`${sub}.3`, 'health']]) {
+      await db.query("INSERT INTO jobs (id, submission_id, name, attempt, set_number, host_id, lease_id, lease_token, state, opened_at) VALUES ($1, $2, $3, 1, 1, 'h', 'l', 't', 'done', now())", [id, sub, name]);
+    }
+    expect(await migrate(db)).toEqual(MIGRATIONS.map((m) => m.version).filter((v) => v > 1));
+    const keys = await db.query<{ id: string; scenario_key: string | null }>('SELECT id, scenario_key FROM jobs ORDER BY id');
+    expect(keys.map((k) => [k.id, k.scenario_key])).toEqual([[`${sub}.1`, 'install@qemu'], [`${sub}.2.1`, 'suite@local'], [`${sub}.3`, null]]);
+    await db.close();
   });
 });
 

@@ -16,7 +16,7 @@ import { buildPlan } from '../../src/domain/plan.js';
 import type { JobView, SubmissionView } from '../../src/domain/views.js';
 import { cancelLeaseRequestSignal, configureSignal, DEFAULT_SCHEDULER_CONFIG, labQuery, requestLeaseSignal } from '../../src/workflows/scheduler-messages.js';
 import { HostKey, JobKey, ResultKey } from '../../src/workflows/search-attributes.js';
-import type { SubmissionInput } from '../../src/workflows/submission.js';
+import type { SubmissionWorkflowInput } from '../../src/workflows/submission.js';
 import { osTest, TestLab, waitFor } from '../helpers/lab.js';
 
 let lab: TestLab;
@@ -400,7 +400,7 @@ describe('restart', () => {
     if (!parsed.ok) throw new Error('bad spec');
     const submissionId = `rst${Date.now().toString(36)}`;
     // What the API starts for a restart of a job whose second attempt ran on s2, after s1.
-    const input: SubmissionInput = {
+    const input: SubmissionWorkflowInput = {
       submissionId,
       plan: buildPlan(parsed.submission),
       config: lab.config.run,

@@ -68,7 +68,9 @@ export function createProvision(deps: HostDeps, steps: HostSteps = {}) {
       if (run.tests) {
         if (!steps.testCode) throw ApplicationFailure.create({ type: ErrorType.BrokenSetup, message: `host ${run.hostId} cannot fetch test code`, nonRetryable: true });
         const testsDir = path.join(jobDir, 'tests');
-        const { commit } = await failAs(ErrorType.TestCode, () => steps.testCode!(run, testsDir, stepContext));
+        const { commit, log } = await failAs(ErrorType.TestCode, () => steps.testCode!(run, testsDir, stepContext));
+        // Recorded with the job (its investigation compares commits); a report that fails costs only that.
+        await deps.api.reportProgress(run.jobId, run.leaseToken, { testCode: { commit, ...(log ? { log } : {}) } }).catch(() => undefined);
         // Checked out by the host out of the runner's reach; now the runner's.
         await handOver(testsDir, deps.runnerUser);
         result.testsDir = testsDir;

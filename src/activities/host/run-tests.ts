@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { ApiError } from '../../api/client.js';
 import type { JobRun, Progress, ProvisionResult, RunTestsResult } from '../../domain/job-run.js';
-import { AbortCause, classifyRunnerExit, type JobResult, type RunnerExit } from '../../domain/outcome.js';
+import { AbortCause, classifyRunnerExit, parentDidNotPass, type JobResult, type RunnerExit } from '../../domain/outcome.js';
 import { ArtifactSync } from './artifact-sync.js';
 import type { HostDeps } from './deps.js';
 import { RunGate } from './run-gate.js';
@@ -80,7 +80,7 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
       const previous = await Promise.race([gate.ended(after.jobId), ctx.cancelled, shutdown]);
       if (previous === 'shutdown') return { kind: 'aborted', cause: AbortCause.HostShutdown, reason: `host ${run.hostId} shutting down before \`${run.jobName}\` could start` };
       if (after.requirePass && previous.kind !== 'passed') {
-        return { kind: 'skipped', reason: `parent \`${after.jobName}\` ${previous.kind === 'skipped' ? 'was skipped' : previous.kind}` };
+        return { kind: 'skipped', reason: parentDidNotPass(after.jobName, previous.kind) };
       }
       return undefined;
     } finally {

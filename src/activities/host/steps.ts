@@ -24,7 +24,7 @@ export interface HostSteps {
   /** downloads (or finds in the cache) the job's assets into assetsDir; returns name → path */
   assets?: (run: JobRun, assetsDir: string, ctx: StepContext) => Promise<Record<string, string>>;
   /** checks out the job's test code into testsDir; returns the commit */
-  testCode?: (run: JobRun, testsDir: string, ctx: StepContext) => Promise<{ commit: string }>;
+  testCode?: (run: JobRun, testsDir: string, ctx: StepContext) => Promise<{ commit: string; log?: string[] }>;
   /** the job ended: its assets may be evicted */
   releaseAssets?: (jobId: string, workDir: string) => Promise<void>;
   /** turns a results file into what is uploaded (a losslessly optimised PNG) */
@@ -69,7 +69,7 @@ export function createHostSteps(settings: CacheSettings): HostSteps & { close():
       const code = run.tests!;
       const out = await git.checkout(code, testsDir, ctx.signal, { dissociate: settings.separateRunnerUser === true });
       await ctx.note(`tests ${redactUrl(code.git)} at ${code.ref}: ${out.commit} (${out.mirror === 'cloned' ? 'cloned into the cache' : 'cache fetched'}, ${out.durationMs} ms)`);
-      return { commit: out.commit };
+      return { commit: out.commit, ...(out.log ? { log: out.log } : {}) };
     },
     releaseAssets: async (jobId, workDir) => {
       assets.release(jobId);

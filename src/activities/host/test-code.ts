@@ -22,7 +22,12 @@ export interface CheckedOut {
   /** what the cache had to do: clone the repository, or only fetch */
   mirror: 'cloned' | 'fetched';
   durationMs: number;
+  /** `git log --oneline` up to the commit from the mirror, newest first (at most GIT_LOG_LINES): what an investigation shows between two runs */
+  log?: string[];
 }
+
+/** Commits of history kept with each job's checkout. */
+export const GIT_LOG_LINES = 200;
 
 /** A URL without its password or token, for messages. */
 export function redactUrl(url: string): string {
@@ -92,7 +97,11 @@ export class GitCache {
     await fs.rm(dest, { recursive: true, force: true });
     await this.git(['clone', '--quiet', '--shared', ...(options.dissociate ? ['--dissociate'] : []), '--no-checkout', '--', mirror, dest], { signal }, `could not check out ${redactUrl(code.git)}`);
     await this.git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', commit], { cwd: dest, signal }, `could not check out ${redactUrl(code.git)} at ${commit}`);
-    return { dir: dest, commit, mirror: how, durationMs: Date.now() - started };
+    // The history up to this commit, for the investigation of a later failure (best effort).
+    const log = await this.git(['log', '--oneline', '--no-decorate', '--no-color', `-n${GIT_LOG_LINES}`, commit, '--'], { cwd: mirror, signal })
+      .then((out) => out.split('\n').filter(Boolean).map((line) => line.slice(0, 300)))
+      .catch(() => undefined);
+    return { dir: dest, commit, mirror: how, durationMs: Date.now() - started, ...(log ? { log } : {}) };
   }
 
   /**

@@ -12,7 +12,7 @@ import type { Logger } from '../../logger.js';
 import { DASHBOARD_SECURITY_HEADERS } from '../untrusted-content.js';
 
 const CLIENT_DIR = fileURLToPath(new URL('./client/', import.meta.url));
-export const DASHBOARD_PAGES = ['/', '/submissions', '/submissions/new', '/submissions/:id', '/jobs/:id', '/hosts'];
+export const DASHBOARD_PAGES = ['/', '/submissions', '/submissions/new', '/submissions/:id', '/jobs/:id', '/hosts', '/review'];
 
 const HTML = `<!doctype html>
 <html lang="en">

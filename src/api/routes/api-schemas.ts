@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { VERDICTS } from '../../domain/batch-ledger.js';
-import { HOST_ID_PATTERN, JOB_ID_PATTERN, SUBMISSION_ID_PATTERN } from '../../domain/ids.js';
+import { BATCH_ID_PATTERN, HOST_ID_PATTERN, JOB_ID_PATTERN, SUBMISSION_ID_PATTERN } from '../../domain/ids.js';
 import { AbortCause, RESULT_KINDS } from '../../domain/outcome.js';
 import { NAME_PATTERN } from '../../domain/spec.js';
 import { JOB_STATES } from '../../domain/views.js';
@@ -149,6 +149,7 @@ export const jobDetails = job.extend({
   logBytes: z.number().int(),
   savedBytes: z.number().int().optional().describe('bytes the host saved by optimising PNG screenshots losslessly before upload'),
   purgedAt: iso.optional().describe('when retention deleted its log and artifacts'),
+  scenario: z.string().optional().describe("its scenario's key: GET /scenarios/{key}/history"),
   temporalWebUrl: z.string().describe("the job's chain workflow in Temporal Web once it has a host (else the submission's)"),
   submissionWebUrl: z.string().describe("the submission's workflow in Temporal Web"),
 });
@@ -254,6 +255,7 @@ export const listQuery = z.object({
   result: z.enum(RESULT_KINDS).optional(),
   host: z.string().optional().describe('ran (or runs) on this host'),
   q: z.string().max(200).optional().describe('text in the id, name or job names'),
+  scenario: z.string().max(2000).optional().describe('has a job of this scenario (its key)'),
 });
 const byteCount = z.string().regex(/^\d{1,15}$/, 'must be a whole number of bytes').transform(Number);
 export const logQuery = z.object({
@@ -288,6 +290,10 @@ export const progressBody = z.strictObject({
     })
     .optional(),
   savedBytes: z.number().int().min(0).optional(),
+  testCode: z
+    .strictObject({ commit: z.string().regex(/^[0-9a-f]{7,64}$/, 'a commit id'), log: z.array(z.string().max(300)).max(200).optional() })
+    .optional()
+    .describe('the test code the host checked out: its commit, and `git log --oneline` up to it from its mirror'),
 });
 export const testsBody = z.strictObject({
   tests: z
@@ -323,7 +329,7 @@ export const verdictsBody = z.strictObject({
   verdicts: z.array(z.looseObject({ test: z.string(), verdict: z.string(), attempts: z.number() })),
 });
 export const lateReportBody = z.strictObject({
-  batchId: z.string().regex(/^[a-z0-9]+\.[0-9]+\.[0-9]+$/, 'a batch id <submission>.<run>.<batch>'),
+  batchId: z.string().regex(BATCH_ID_PATTERN, 'a batch id <submission>.<run>.<batch>'),
   hostId: z.string().min(1).max(200),
   at: z.number().int().min(0),
   results: z.array(z.strictObject({ test: z.string(), status: z.enum(['passed', 'failed', 'error', 'skipped']), durationMs: z.number().min(0).optional(), message: z.string().optional() })).max(10_000),

@@ -35,6 +35,8 @@ export interface RouteDeps {
   streams: RequestHandler;
   /** seals secrets and upload tokens (sealing.ts) */
   payloadKey: PayloadKey;
+  /** review of results (config.review); off and empty when absent */
+  review?: { bugRefs: Record<string, string>; carryOver: boolean; publicBadges: boolean };
   /** webhooks, deliveries and the audit log (same database as the store) */
   notify: NotifyStore;
   /** where events leave Testbay (webhooks, commit statuses) */

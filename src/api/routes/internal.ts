@@ -15,6 +15,17 @@ import type { SubmissionRecord } from '../store/result-store.js';
 import { taskFailureReportBody, batchRunNameParam, batchTestsBody, batchTestsQuery, finalViewBody, finishJobBody, jobIdParam, lateReportBody, openJobBody, submissionIdParam, submissionRecordBody, verdictsBody } from './api-schemas.js';
 import { reconcileRunning } from '../reconcile.js';
 import type { RouteDeps } from './deps.js';
+import { carryOverFailure } from '../carry-over.js';
+
+/** Keeps the host's capabilities with a job record, for its investigation later (the scheduler's view; best effort). */
+async function noteHostCapabilities(deps: RouteDeps, jobId: string, hostId: string): Promise<void> {
+  try {
+    const host = (await deps.gateway.lab()).hosts.find((h) => h.id === hostId);
+    if (host) await deps.store.review.recordHostCapabilities(jobId, Object.fromEntries(Object.entries(host.capabilities).map(([k, v]) => [k, String(v)])));
+  } catch (err) {
+    deps.log.debug('could not record the host capabilities of a job', { job: jobId, error: String(err) });
+  }
+}
 
 export function internalRoutes(deps: RouteDeps): Router {
   const r = Router();
@@ -27,6 +38,7 @@ export function internalRoutes(deps: RouteDeps): Router {
     if (body.jobId !== id) throw new HttpError(400, 'jobId in the body differs from the URL');
     // A fresh random token; a record open already under this lease keeps its own.
     const { leaseToken, ...record } = await store.openJob({ ...body, leaseToken: randomBytes(16).toString('base64url') });
+    if (!record.hostCapabilities) void noteHostCapabilities(deps, record.id, record.hostId);
     res.json({ ...record, uploadToken: deps.payloadKey.seal(leaseToken, record.submissionId) });
   });
 
@@ -35,6 +47,7 @@ export function internalRoutes(deps: RouteDeps): Router {
     const body = parseOr400(finishJobBody, req.body, 'body');
     // The store checks the lease id in the transaction that seals.
     const { leaseToken: _token, ...record } = await store.finishJob(id, body.leaseId, body.result as JobResult);
+    if (deps.review?.carryOver) await carryOverFailure(store, { ...record, leaseToken: '' }, deps.review.bugRefs).catch((err: unknown) => deps.log.warn('carry-over failed', { job: id, error: String(err) }));
     // A retried finish finds the job sealed and enqueues nothing new (an event reaches a queue once).
     await deps.notifier.jobDone(record);
     res.json(record);

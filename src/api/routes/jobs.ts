@@ -6,7 +6,7 @@
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import express, { Router, type Response } from 'express';
-import { batchRunWorkflowId, chainWorkflowId, submissionOfJob } from '../../domain/ids.js';
+import { batchRunWorkflowId, chainWorkflowId, parseJobId, submissionOfJob } from '../../domain/ids.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
 import { liveSubmissionView } from '../live-view.js';
 import { restartHistory, selectRestart } from '../../domain/restart.js';
@@ -19,6 +19,9 @@ import type { ResultStore } from '../store/result-store.js';
 import { jobIdParam, logQuery, reasonBody, restartBody } from './api-schemas.js';
 import { reconcileSubmission } from '../reconcile.js';
 import { completeUtf8Length } from '../utf8-boundary.js';
+import { scenarioOfRecord } from '../../domain/scenario.js';
+
+const scenarioField = (key: string | undefined) => (key ? { scenario: key } : {});
 import type { RouteDeps } from './deps.js';
 
 export function jobRoutes(deps: RouteDeps): Router {
@@ -64,6 +67,7 @@ export function jobRoutes(deps: RouteDeps): Router {
       logBytes: record?.logBytes ?? 0,
       ...(record?.savedBytes ? { savedBytes: record.savedBytes } : {}),
       ...(record?.purgedAt ? { purgedAt: record.purgedAt } : {}),
+      ...scenarioField(record?.scenario ?? scenarioOfRecord((await store.getSubmission(view.id))?.submission ?? { jobs: [] }, job.name)?.key),
       temporalWebUrl: web(jobWorkflowId(view.id, id, job) ?? view.workflowId),
       submissionWebUrl: web(view.workflowId),
     });
@@ -174,8 +178,8 @@ export function jobRoutes(deps: RouteDeps): Router {
  * the job waits for a host (only the submission workflow knows it then).
  */
 export function jobWorkflowId(submissionId: string, id: string, job: Pick<JobView, 'setNumber' | 'hostId'>): string | undefined {
-  const parts = id.split('.');
-  if (parts.length === 3) return batchRunWorkflowId(submissionId, Number(parts[1]));
+  const parsed = parseJobId(id);
+  if (parsed.kind === 'batch') return batchRunWorkflowId(submissionId, parsed.number);
   return job.hostId ? chainWorkflowId(submissionId, job.setNumber, job.hostId) : undefined;
 }
 

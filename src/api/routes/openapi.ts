@@ -11,6 +11,7 @@ import { submissionSpec } from '../../domain/spec.js';
 import { webhookInput } from '../../domain/webhooks.js';
 import { DOCS_SECURITY_HEADERS } from '../untrusted-content.js';
 import * as S from './api-schemas.js';
+import * as R from './review-schemas.js';
 import * as N from './notify-schemas.js';
 
 type Permission = 'none' | 'read' | 'submit' | 'operate' | 'upload' | 'control';
@@ -90,6 +91,15 @@ const SCHEMAS = {
   GiveUpBody: N.giveUpBody,
   AuditList: N.auditList,
   Error: S.errorBody,
+  ScenarioHistory: R.scenarioHistory,
+  Investigation: R.investigation,
+  CommentBody: R.commentBody,
+  Comment: R.comment,
+  CommentList: R.commentList,
+  LabelBody: R.labelBody,
+  LabelList: R.labelList,
+  ReviewList: R.reviewList,
+  RerunBody: R.rerunBody,
 } satisfies Record<string, z.ZodType>;
 type SchemaName = keyof typeof SCHEMAS;
 
@@ -117,6 +127,8 @@ const runSubmission = pathParam('submissionId', S.submissionIdParam, 'submission
 const runName = pathParam('runName', S.batchRunNameParam, 'the batch run name');
 const lease: Param = { name: 'x-testbay-lease', in: 'header', required: true, description: 'the lease token the job was opened under' };
 const str = { type: 'string' };
+const scenarioKey = pathParam('key', R.scenarioKeyParam, "a scenario's key: <name>@<workerClass>[+KEY=value…] (settings the spec names in scenarioKeys), and /<test> for one test of a batch run; percent-encode '/' as %2F");
+const label = pathParam('label', R.labelParam, 'a label');
 
 /** Every endpoint under /api/v1, in the order people meet them. */
 export const OPERATIONS: Operation[] = [
@@ -134,6 +146,18 @@ export const OPERATIONS: Operation[] = [
   { method: 'get', path: '/jobs/{id}/tests', tag: 'jobs', summary: 'Per-test results', permission: 'read', params: [jobId], ok: { status: 200, schema: 'TestList', description: 'tests' } },
   { method: 'get', path: '/jobs/{id}/artifacts', tag: 'jobs', summary: 'Artifacts of a job', permission: 'read', params: [jobId], ok: { status: 200, schema: 'ArtifactList', description: 'artifacts' } },
   { method: 'get', path: '/jobs/{id}/artifacts/{name}', tag: 'jobs', summary: 'One artifact; name may contain slashes. Raster images and plain text come inline, anything else as a download (attachment); always nosniff and a sandbox CSP', permission: 'read', params: [jobId, { name: 'name', in: 'path', required: true, description: 'artifact path', schema: str }], ok: { status: 200, type: 'application/octet-stream', description: 'the file' } },
+  { method: 'get', path: '/scenarios/{key}/history', tag: 'review', summary: "A scenario's last runs (result, host, when, test code commit, submission), newest first, with its last good run and the first failed run since; 404 for a scenario with no run on record", permission: 'read', params: [scenarioKey, ...queryParams(R.historyQuery)], ok: { status: 200, schema: 'ScenarioHistory', description: 'the history' } },
+  { method: 'get', path: '/scenarios/{key}/badge.svg', tag: 'review', summary: "A status badge of a scenario's latest result (SVG); readable without a token when the server runs with TESTBAY_PUBLIC_BADGES=1", permission: 'read', params: [scenarioKey], ok: { status: 200, type: 'image/svg+xml', description: 'the badge' } },
+  { method: 'get', path: '/jobs/{id}/investigation', tag: 'review', summary: 'What changed since the last passed run of the job\'s scenario: settings, runner argv, test code (repository, ref, commit, git log between the commits), assets, host and capabilities, tests that newly fail, newly pass, appear or disappear; or why there is no good run', permission: 'read', params: [jobId], ok: { status: 200, schema: 'Investigation', description: 'the comparison' } },
+  { method: 'get', path: '/jobs/{id}/comments', tag: 'review', summary: 'Comments on a job, oldest first, each with its text split into text and bug-reference links', permission: 'read', params: [jobId], ok: { status: 200, schema: 'CommentList', description: 'comments' } },
+  { method: 'post', path: '/jobs/{id}/comments', tag: 'review', summary: 'Comment on a job (the author is the token\'s name); text, never HTML; a body over 100 kB is 413', permission: 'submit', params: [jobId], body: { schema: 'CommentBody' }, ok: { status: 201, schema: 'Comment', description: 'the comment' } },
+  { method: 'get', path: '/submissions/{id}/comments', tag: 'review', summary: 'Comments on a submission, oldest first', permission: 'read', params: [submissionId], ok: { status: 200, schema: 'CommentList', description: 'comments' } },
+  { method: 'post', path: '/submissions/{id}/comments', tag: 'review', summary: 'Comment on a submission', permission: 'submit', params: [submissionId], body: { schema: 'CommentBody' }, ok: { status: 201, schema: 'Comment', description: 'the comment' } },
+  { method: 'get', path: '/jobs/{id}/labels', tag: 'review', summary: "A job's labels (flaky, infra, needs-bug, …)", permission: 'read', params: [jobId], ok: { status: 200, schema: 'LabelList', description: 'labels' } },
+  { method: 'post', path: '/jobs/{id}/labels', tag: 'review', summary: 'Label a job', permission: 'submit', params: [jobId], body: { schema: 'LabelBody' }, ok: { status: 200, schema: 'LabelList', description: 'its labels now' } },
+  { method: 'delete', path: '/jobs/{id}/labels/{label}', tag: 'review', summary: 'Take a label off a job', permission: 'submit', params: [jobId, label], ok: { status: 200, schema: 'LabelList', description: 'its labels now' } },
+  { method: 'get', path: '/review', tag: 'review', summary: 'Needs review: failed jobs without a comment, newest first', permission: 'read', params: queryParams(R.reviewQuery), ok: { status: 200, schema: 'ReviewList', description: 'the jobs' } },
+  { method: 'post', path: '/submissions/{id}/restart', tag: 'review', summary: 'Rerun what failed: every failed, aborted and skipped job of a finished submission as one new submission (with the chain before each and its parallel partners; startAfter parents that passed are not rerun)', permission: 'submit', params: [submissionId], body: { schema: 'RerunBody' }, ok: { status: 201, schema: 'Accepted', description: 'the new submission' } },
   { method: 'get', path: '/hosts', tag: 'hosts', summary: 'Hosts (state, lease, the job running on each, reasons) and the lease queue, from the scheduler', permission: 'read', ok: { status: 200, schema: 'Lab', description: 'the lab' } },
   { method: 'post', path: '/hosts/{id}/maintenance', tag: 'hosts', summary: 'Take a host out of scheduling (on) or back (off)', permission: 'operate', params: [hostId], body: { schema: 'MaintenanceBody' }, ok: { status: 200, schema: 'Host', description: 'the host' } },
   { method: 'post', path: '/hosts/{id}/clear-broken', tag: 'hosts', summary: 'Put a broken host back into scheduling', permission: 'operate', params: [hostId], ok: { status: 200, schema: 'Host', description: 'the host' } },
@@ -197,6 +221,7 @@ const FIELD_DOCS: Record<string, string> = {
   startAfter: 'start (on any matching host) only after these jobs passed',
   startDirectlyAfter: 'run on the same host right after this job, nothing in between (a chain)',
   parallelWith: 'start together with these jobs on different hosts (a recipe set)',
+  scenarioKeys: "settings that, with the job's name and worker class, make its scenario (its history and last good run; openQA's flavor, arch, version)",
 };
 
 function describeFields(schema: Record<string, unknown>): void {

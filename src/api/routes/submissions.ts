@@ -139,6 +139,7 @@ export function submissionRoutes(deps: RouteDeps): Router {
       ...(q.result ? { result: q.result } : {}),
       ...(q.host ? { host: q.host } : {}),
       ...(q.q ? { text: q.q } : {}),
+      ...(q.scenario ? { scenario: q.scenario } : {}),
     });
     res.json({ submissions: items });
   });

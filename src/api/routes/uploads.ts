@@ -25,7 +25,7 @@ export function uploadRoutes(deps: RouteDeps): Router {
 
   r.post('/jobs/:id/progress', ...leased, express.json({ limit: '64kb' }), async (req, res) => {
     const body = parseOr400(progressBody, req.body, 'body');
-    const job = await store.updateJob(leasedJobOf(res).id, leaseOf(res), compact({ ...body, progress: body.progress && compact(body.progress) }));
+    const job = await store.updateJob(leasedJobOf(res).id, leaseOf(res), compact({ ...body, progress: body.progress && compact(body.progress), testCode: body.testCode && compact(body.testCode) }));
     res.json({ state: job.state });
   });
 

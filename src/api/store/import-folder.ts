@@ -13,7 +13,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { checkArtifactName } from '../../domain/artifact-name.js';
 import type { LateReport } from '../../domain/batch-ledger.js';
-import { JOB_ID_PATTERN, SUBMISSION_ID_PATTERN } from '../../domain/ids.js';
+import { JOB_ID_PATTERN, SUBMISSION_ID_PATTERN, submissionOfJob } from '../../domain/ids.js';
 import { NAME_PATTERN } from '../../domain/spec.js';
 import type { Logger } from '../../logger.js';
 import type { BatchVerdict, JobRecord, SubmissionRecord } from './result-store.js';
@@ -72,7 +72,7 @@ export async function importFolder(store: SqlResultStore, dir: string, log?: Log
       report.skipped.push(`jobs/${name}`);
       continue;
     }
-    const sub = name.slice(0, name.indexOf('.'));
+    const sub = submissionOfJob(name);
     jobDirs.set(sub, [...(jobDirs.get(sub) ?? []), name]);
   }
 

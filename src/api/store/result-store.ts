@@ -17,6 +17,7 @@ import type { Progress } from '../../domain/job-run.js';
 import type { JobResult, ResultKind } from '../../domain/outcome.js';
 import type { Plan } from '../../domain/plan.js';
 import type { SubmissionView } from '../../domain/views.js';
+import type { ReviewStore } from './review-store.js';
 
 /** scheduled: opened under a lease, waiting its turn on the host (provisioned or not) */
 export type RecordedJobState = 'scheduled' | 'provisioning' | 'running' | 'uploading' | 'done';
@@ -65,6 +66,12 @@ export interface JobRecord {
   savedBytes?: number;
   /** when retention deleted its log and artifacts (the record stays) */
   purgedAt?: string;
+  /** its scenario's key (scenario.ts), from the spec it was submitted with */
+  scenario?: string;
+  /** the test code the host checked out: the commit, and `git log --oneline` up to it from the host's mirror (newest first) */
+  testCode?: { commit: string; log?: string[] };
+  /** the host's capabilities when the job's record opened */
+  hostCapabilities?: Record<string, string>;
 }
 
 /** What the store keeps at hand of a job not sealed yet: no tests, artifacts or lease token. */
@@ -108,6 +115,8 @@ export interface ListQuery {
   result?: ResultKind;
   host?: string;
   text?: string;
+  /** has a job record of this scenario */
+  scenario?: string;
 }
 
 /** What a workflow asks for: a job record under its lease. */
@@ -161,6 +170,8 @@ export interface RetentionReport {
 }
 
 export interface ResultStore {
+  /** scenarios' runs, comments, labels and the review list (review-store.ts) */
+  readonly review: ReviewStore;
   createSubmission(record: SubmissionRecord): Promise<void>;
   /** Takes back a submission whose workflow never started (Temporal refused it). */
   dropSubmission(id: string): Promise<void>;
@@ -182,7 +193,7 @@ export interface ResultStore {
    * The writes below take the job's lease token: another lease, or a sealed job, is a
    * 'conflict' (checked in the same transaction as the write).
    */
-  updateJob(id: string, lease: string, patch: Partial<Pick<JobRecord, 'state' | 'progress' | 'startedAt' | 'tests' | 'savedBytes'>>): Promise<JobRecord>;
+  updateJob(id: string, lease: string, patch: Partial<Pick<JobRecord, 'state' | 'progress' | 'startedAt' | 'tests' | 'savedBytes' | 'testCode'>>): Promise<JobRecord>;
   /** Records the result and seals the job against further uploads, under the job's lease id (a sealed job keeps its first result). */
   finishJob(id: string, leaseId: string, result: JobResult): Promise<JobRecord>;
   /** Appends at `offset` (idempotent: bytes already stored are acknowledged, a gap is refused). */

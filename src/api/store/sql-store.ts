@@ -22,6 +22,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { checkArtifactName } from '../../domain/artifact-name.js';
 import { withLateReports, type LateReport } from '../../domain/batch-ledger.js';
+import { submissionOfJob } from '../../domain/ids.js';
 import type { JobResult } from '../../domain/outcome.js';
 import type { SubmissionView } from '../../domain/views.js';
 import type { Logger } from '../../logger.js';
@@ -46,6 +47,8 @@ import {
 } from './result-store.js';
 import { bytes, likeEscape, type Db, type Queryable } from './sql/db.js';
 import { migrate } from './sql/migrations.js';
+import { SqlReviewStore } from './sql-review-store.js';
+import { scenarioOfRecord } from '../../domain/scenario.js';
 
 export const EVENTS_CHANNEL = 'testbay_events';
 /** how long an upload in progress may take before its object counts as abandoned */
@@ -74,11 +77,15 @@ interface JobRow {
   saved_bytes: number | null;
   log_bytes: number;
   purged_at: string | null;
+  scenario_key: string | null;
+  test_code: JobRecord['testCode'] | null;
+  host_capabilities: Record<string, string> | null;
   artifacts: ArtifactInfo[];
 }
 
 const JOB = `j.id, j.submission_id, j.name, j.attempt, j.set_number, j.host_id, j.lease_id, j.lease_token, j.state, j.sealed, j.result,
   j.opened_at, j.started_at, j.ended_at, j.last_upload_at, j.progress, j.tests, j.saved_bytes, j.log_bytes, j.purged_at,
+  j.scenario_key, j.test_code, j.host_capabilities,
   COALESCE((SELECT json_agg(json_build_object('name', a.name, 'sizeBytes', a.size_bytes) ORDER BY a.name COLLATE "C") FROM artifacts a WHERE a.job_id = j.id), '[]') AS artifacts`;
 
 function jobOf(r: JobRow): JobRecord {
@@ -105,6 +112,9 @@ function jobOf(r: JobRow): JobRecord {
   if (r.tests) job.tests = r.tests;
   if (r.saved_bytes !== null) job.savedBytes = r.saved_bytes;
   if (r.purged_at) job.purgedAt = r.purged_at;
+  if (r.scenario_key) job.scenario = r.scenario_key;
+  if (r.test_code) job.testCode = r.test_code;
+  if (r.host_capabilities) job.hostCapabilities = r.host_capabilities;
   return job;
 }
 
@@ -168,6 +178,7 @@ export class SqlResultStore implements ResultStore {
   /** sealed logs being moved to their objects now, by job id */
   private readonly moving = new Map<string, Promise<void>>();
   private closed = false;
+  readonly review: SqlReviewStore;
 
   private constructor(
     readonly db: Db,
@@ -175,6 +186,7 @@ export class SqlResultStore implements ResultStore {
     private readonly log?: Logger,
   ) {
     this.events.setMaxListeners(0);
+    this.review = new SqlReviewStore(db);
   }
 
   /** Migrates the schema, starts listening for every server's events and the background sweep. */
@@ -306,6 +318,7 @@ export class SqlResultStore implements ResultStore {
     if (q.result) where.push(`result = ${param(q.result)}`);
     if (q.host) where.push(`hosts @> ARRAY[${param(q.host)}]::text[]`);
     if (q.text) where.push(`search ILIKE ${param(`%${likeEscape(q.text)}%`)}`);
+    if (q.scenario) where.push(`id IN (SELECT submission_id FROM jobs WHERE scenario_key = ${param(q.scenario)})`);
     const rows = await this.db.query<SummaryRow>(
       `SELECT id, name, created_at, ended_at, final IS NOT NULL AS done, result, job_names, hosts, keep FROM submissions
        ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ${param(q.limit)}`,
@@ -325,10 +338,13 @@ export class SqlResultStore implements ResultStore {
 
   async openJob(input: OpenJobInput): Promise<JobRecord> {
     return this.db.transaction(async (tx) => {
+      // Its scenario comes from the spec it was submitted with.
+      const [sub] = await tx.query<{ record: Pick<SubmissionRecord, 'submission'> }>('SELECT record FROM submissions WHERE id = $1', [input.submissionId]);
+      const scenario = sub ? scenarioOfRecord(sub.record.submission, input.name) : undefined;
       const inserted = await tx.query<{ id: string }>(
-        `INSERT INTO jobs (id, submission_id, name, attempt, set_number, host_id, lease_id, lease_token, state, opened_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'scheduled', now()) ON CONFLICT (id) DO NOTHING RETURNING id`,
-        [input.jobId, input.submissionId, input.name, input.attempt, input.setNumber, input.hostId, input.leaseId, input.leaseToken],
+        `INSERT INTO jobs (id, submission_id, name, attempt, set_number, host_id, lease_id, lease_token, state, opened_at, scenario_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'scheduled', now(), $9) ON CONFLICT (id) DO NOTHING RETURNING id`,
+        [input.jobId, input.submissionId, input.name, input.attempt, input.setNumber, input.hostId, input.leaseId, input.leaseToken, scenario?.key ?? null],
       );
       const job = await this.jobIn(tx, input.jobId);
       if (!job) throw new StoreError('not-found', `no job ${input.jobId}`);
@@ -396,6 +412,7 @@ export class SqlResultStore implements ResultStore {
            tests = CASE WHEN $6 THEN $7::jsonb ELSE tests END,
            saved_bytes = CASE WHEN $8 THEN $9::bigint ELSE saved_bytes END,
            started_at = COALESCE($10::timestamptz, started_at, CASE WHEN $3 = 'running' THEN now() END),
+           test_code = COALESCE($11::jsonb, test_code),
            last_upload_at = now()
          WHERE id = $1`,
         [
@@ -409,6 +426,7 @@ export class SqlResultStore implements ResultStore {
           has('savedBytes'),
           patch.savedBytes ?? null,
           patch.startedAt ?? null,
+          patch.testCode ? JSON.stringify(patch.testCode) : null,
         ],
         'update-job',
       );
@@ -708,6 +726,8 @@ export class SqlResultStore implements ResultStore {
         await tx.query('DELETE FROM batch_verdicts WHERE submission_id = ANY($1::text[])', [subs]);
         await tx.query('DELETE FROM late_reports WHERE submission_id = ANY($1::text[])', [subs]);
         await tx.query('DELETE FROM batch_tests WHERE submission_id = ANY($1::text[])', [subs]);
+        await tx.query('DELETE FROM comments WHERE submission_id = ANY($1::text[])', [subs]);
+        await tx.query('DELETE FROM job_labels WHERE submission_id = ANY($1::text[])', [subs]);
         await tx.query('DELETE FROM submissions WHERE id = ANY($1::text[])', [subs]);
         return { subs, jobs: ids.length };
       });
@@ -771,4 +791,4 @@ export class SqlResultStore implements ResultStore {
   }
 }
 
-const submissionOf = (jobId: string) => jobId.slice(0, jobId.indexOf('.'));
+const submissionOf = submissionOfJob;

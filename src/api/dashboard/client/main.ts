@@ -3,6 +3,7 @@
  * checks it, draws the header, opens the live event stream and routes on the path
  * (pushState navigation: no page reloads).
  */
+import { JOB_ID_PATTERN } from '../../../domain/ids.js';
 import type { SessionInfo } from '../../routes/session.js';
 import { api, ApiError, clearToken, setToken, takeTokenFromUrl, token } from './api.js';
 import { fill, h } from './dom.js';
@@ -13,6 +14,7 @@ import { jobPage } from './pages/job.js';
 import { newSubmissionPage } from './pages/new-submission.js';
 import { submissionPage } from './pages/submission.js';
 import { submissionsPage } from './pages/submissions.js';
+import { reviewPage } from './review.js';
 import { webhooksPage } from './pages/webhooks.js';
 
 const root = document.getElementById('app')!;
@@ -45,8 +47,9 @@ function route(path: string, ctx: Ctx): Page {
   if (path === '/submissions/new') return newSubmissionPage(ctx);
   if ((found = m(/^\/submissions\/([a-z0-9]+)$/))) return submissionPage(ctx, found[1]!);
   // A job `<submission>.<n>`, or a batch of a batch run `<submission>.<n>.<m>`.
-  if ((found = m(/^\/jobs\/([a-z0-9]+\.[0-9]+(?:\.[0-9]+)?)$/))) return jobPage(ctx, found[1]!);
+  if ((found = m(/^\/jobs\/([^/]+)$/)) && JOB_ID_PATTERN.test(found[1]!)) return jobPage(ctx, found[1]!);
   if (path === '/hosts') return hostsPage(ctx);
+  if (path === '/review') return reviewPage(ctx);
   if (path === '/webhooks') return webhooksPage(ctx);
   return { el: h('div', { class: 'error-box' }, `No page at ${path}.`), dispose() {} };
 }
@@ -73,7 +76,7 @@ async function start(): Promise<void> {
     'header',
     { class: 'top' },
     h('a', { href: '/', class: 'brand' }, 'Testbay'),
-    h('nav', null, h('a', { href: '/' }, 'Submissions'), h('a', { href: '/submissions/new' }, 'New submission'), h('a', { href: '/hosts' }, 'Hosts'), session.canOperate ? h('a', { href: '/webhooks' }, 'Webhooks') : null, h('a', { href: '/api/v1/docs', 'data-external': '' }, 'API'), h('a', { href: `${session.temporalWebUrl}/namespaces/${encodeURIComponent(session.namespace)}/workflows`, target: '_blank', rel: 'noopener' }, 'Temporal Web ↗')),
+    h('nav', null, h('a', { href: '/' }, 'Submissions'), h('a', { href: '/submissions/new' }, 'New submission'), h('a', { href: '/hosts' }, 'Hosts'), h('a', { href: '/review' }, 'Needs review'), session.canOperate ? h('a', { href: '/webhooks' }, 'Webhooks') : null, h('a', { href: '/api/v1/docs', 'data-external': '' }, 'API'), h('a', { href: `${session.temporalWebUrl}/namespaces/${encodeURIComponent(session.namespace)}/workflows`, target: '_blank', rel: 'noopener' }, 'Temporal Web ↗')),
     h(
       'span',
       { class: 'who' },

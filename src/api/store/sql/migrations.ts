@@ -122,6 +122,49 @@ export const MIGRATIONS: Migration[] = [
       'CREATE INDEX object_deletions_due ON object_deletions (not_before)',
     ],
   },
+  {
+    version: 2,
+    name: 'scenarios and review',
+    statements: [
+      // What a job tests across submissions (scenario.ts), set when its record opens; what
+      // its host recorded at provisioning (test code commit and the git log up to it from
+      // its mirror) and the host's capabilities then: what an investigation compares.
+      'ALTER TABLE jobs ADD COLUMN scenario_key text',
+      'ALTER TABLE jobs ADD COLUMN test_code jsonb',
+      'ALTER TABLE jobs ADD COLUMN host_capabilities jsonb',
+      'CREATE INDEX jobs_scenario ON jobs (scenario_key, opened_at DESC, id DESC) WHERE scenario_key IS NOT NULL',
+      // Jobs recorded before: their specs had no scenarioKeys, and names and worker classes
+      // need no encoding (NAME_PATTERN), so their key is `<name>@<workerClass>`.
+      `UPDATE jobs j SET scenario_key = j.name || '@' || (jb->>'workerClass')
+       FROM submissions s CROSS JOIN LATERAL jsonb_array_elements(s.record->'submission'->'jobs') jb
+       WHERE s.id = j.submission_id AND jb->>'name' = j.name AND jb->>'workerClass' IS NOT NULL`,
+      `UPDATE jobs j SET scenario_key = br->>'name' || '@' || (br->>'workerClass')
+       FROM submissions s CROSS JOIN LATERAL jsonb_array_elements(COALESCE(s.record->'submission'->'batchRuns', '[]')) br
+       WHERE s.id = j.submission_id AND j.scenario_key IS NULL AND br->>'name' = split_part(j.name, '#', 1) AND br->>'workerClass' IS NOT NULL`,
+      "CREATE INDEX jobs_failed ON jobs (ended_at DESC, id DESC) WHERE sealed AND (result->>'kind') = 'failed'",
+      // Comments on jobs and submissions; `submission_id` is what retention deletes by.
+      `CREATE TABLE comments (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        target_id text NOT NULL,
+        submission_id text NOT NULL,
+        author text NOT NULL,
+        body text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        carried_over_from text
+      )`,
+      'CREATE INDEX comments_target ON comments (target_id, id)',
+      'CREATE INDEX comments_submission ON comments (submission_id)',
+      `CREATE TABLE job_labels (
+        job_id text NOT NULL,
+        label text NOT NULL,
+        submission_id text NOT NULL,
+        added_by text NOT NULL,
+        added_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (job_id, label)
+      )`,
+      'CREATE INDEX job_labels_submission ON job_labels (submission_id)',
+    ],
+  },
   NOTIFY_MIGRATION,
 ];
 

@@ -5,7 +5,7 @@
  * lease queue with each request's waiting reason. Redrawn when the scheduler's view
  * changes or a job changes state.
  */
-import type { HostWithJob as HostView, LabWithJobs as LabView } from '../../../host-jobs.js';
+import type { HostWithJob, LabWithJobs } from '../../../host-jobs.js';
 import { api } from '../api.js';
 import { debounce, fill, h } from '../dom.js';
 import { causeChip, stateBadge, time } from '../format.js';
@@ -26,7 +26,7 @@ export function hostsPage(ctx: Ctx): Page {
   const el = h('section', { class: 'hosts' }, h('h1', null, 'Hosts'), body, audit.el);
   const load = async () => {
     try {
-      const lab = await api<LabView>('GET', '/hosts');
+      const lab = await api<LabWithJobs>('GET', '/hosts');
       fill(body, taskFailuresLine(ctx, lab), hostsTable(ctx, lab), queueTable(lab));
       audit.reload();
       if (location.hash) document.getElementById(location.hash.slice(1))?.classList.add('highlight');
@@ -56,7 +56,7 @@ export function hostsPage(ctx: Ctx): Page {
   };
 }
 
-function actions(ctx: Ctx, host: HostView): HTMLElement {
+function actions(ctx: Ctx, host: HostWithJob): HTMLElement {
   if (!ctx.session.canOperate) return h('span', { class: 'muted', title: 'host actions need an operator token' }, '—');
   const buttons: HTMLButtonElement[] = [];
   const maintenance = h('button', { class: 'small', 'data-action': host.maintenance ? 'maintenance-off' : 'maintenance-on' }, host.maintenance ? 'End maintenance' : 'Maintenance');
@@ -72,7 +72,7 @@ function actions(ctx: Ctx, host: HostView): HTMLElement {
   return h('span', { class: 'actions' }, buttons);
 }
 
-function currentJob(host: HostView): Node | string {
+function currentJob(host: HostWithJob): Node | string {
   if (!host.lease) return host.reservedFor ? h('span', { class: 'muted' }, `held for ${host.reservedFor}`) : '';
   const sub = submissionOf(host.lease.requester);
   const job = host.currentJob;
@@ -89,7 +89,7 @@ function currentJob(host: HostView): Node | string {
   );
 }
 
-function reason(host: HostView): Node | string {
+function reason(host: HostWithJob): Node | string {
   const parts: (Node | string)[] = [];
   if (host.broken) parts.push(h('div', { class: 'broken-reason' }, h('b', null, `broken (${host.broken.source}): `), host.broken.reason, ' ', time(iso(host.broken.at))));
   if (host.offline) parts.push(h('div', null, h('b', null, 'offline: '), host.offline.reason));
@@ -98,7 +98,7 @@ function reason(host: HostView): Node | string {
   return h('div', null, parts);
 }
 
-function abortsList(host: HostView): Node | string {
+function abortsList(host: HostWithJob): Node | string {
   if (host.recentAborts.length === 0) return h('span', { class: 'muted' }, 'none');
   return h(
     'ul',
@@ -109,7 +109,7 @@ function abortsList(host: HostView): Node | string {
 }
 
 /** A line when a control worker's workflow tasks failed: such a workflow may be stuck. */
-function taskFailuresLine(ctx: Ctx, lab: LabView): Node | string {
+function taskFailuresLine(ctx: Ctx, lab: LabWithJobs): Node | string {
   const workers = lab.workflowTaskFailures ?? [];
   if (workers.length === 0) return '';
   const total = workers.reduce((n, w) => n + w.total, 0);
@@ -125,7 +125,7 @@ function taskFailuresLine(ctx: Ctx, lab: LabView): Node | string {
   );
 }
 
-function hostsTable(ctx: Ctx, lab: LabView): HTMLElement {
+function hostsTable(ctx: Ctx, lab: LabWithJobs): HTMLElement {
   if (lab.hosts.length === 0) return h('p', { class: 'empty' }, 'No hosts have registered. Start one with `testbay host --id ID --class CLASS`.');
   return h(
     'table',
@@ -152,7 +152,7 @@ function hostsTable(ctx: Ctx, lab: LabView): HTMLElement {
   );
 }
 
-function queueTable(lab: LabView): HTMLElement {
+function queueTable(lab: LabWithJobs): HTMLElement {
   return h(
     'div',
     null,

@@ -5,6 +5,7 @@
  * its last LOG_TAIL_BYTES, followed live over Server-Sent Events while the job runs, with
  * earlier parts loaded on demand (a 1 GB log never goes to the browser whole).
  */
+import { parseJobId, submissionOfJob } from '../../../../domain/ids.js';
 import type { JobView } from '../../../../domain/views.js';
 import type { ArtifactInfo, TestCaseResult } from '../../../store/result-store.js';
 
@@ -15,6 +16,8 @@ export interface JobDetails extends JobView {
   tests: TestCaseResult[];
   artifacts: ArtifactInfo[];
   logBytes: number;
+  /** its scenario's key */
+  scenario?: string;
   /** bytes the host saved by optimising PNG screenshots losslessly */
   savedBytes?: number;
   /** the job's chain workflow once it has a host, else the submission's */
@@ -27,6 +30,7 @@ import { bytes, causeChip, duration, jobBadge, progressBar, RESULT_ICON, time, W
 import { onLive } from '../live.js';
 import { auditPanel } from '../audit-panel.js';
 import { act, errorBox, link, type Ctx, type Page } from '../page.js';
+import { drawJobReview } from '../review.js';
 
 /** How much of a log the page shows at first, and loads each time "earlier" is asked for. */
 const LOG_TAIL_BYTES = 256 * 1024;
@@ -48,9 +52,10 @@ async function download(path: string, filename: string): Promise<void> {
 }
 
 export function jobPage(ctx: Ctx, id: string): Page {
-  const submissionId = id.slice(0, id.indexOf('.'));
+  const submissionId = submissionOfJob(id);
   const status = h('div', { class: 'job-status' }, h('p', { class: 'loading' }, 'Loading…'));
   const results = h('div', { class: 'job-results' });
+  const review = h('div', { class: 'job-review' });
   const logState = h('span', { class: 'log-state' }, 'connecting…');
   const logBox = h('pre', { class: 'log', id: 'log', tabindex: 0 });
   /** where the text on the page begins in the log (0: all of it is shown) */
@@ -84,6 +89,7 @@ export function jobPage(ctx: Ctx, id: string): Page {
     'section',
     { class: 'job', 'data-id': id },
     status,
+    review,
     results,
     h('h2', null, 'Log ', logState, ' ', rawLog),
     earlier,
@@ -92,6 +98,8 @@ export function jobPage(ctx: Ctx, id: string): Page {
   );
 
   let shownResults = '';
+  /** the history, investigation and comments are redrawn when the job's result changes */
+  let shownReview = '';
   /** blob URLs of the screenshots on the page, revoked when they are redrawn or the page goes */
   let images: string[] = [];
   const dropImages = () => {
@@ -107,6 +115,11 @@ export function jobPage(ctx: Ctx, id: string): Page {
         return;
       }
       drawStatus(ctx, status, job);
+      const reviewKey = JSON.stringify([job.scenario, job.result?.kind]);
+      if (reviewKey !== shownReview) {
+        shownReview = reviewKey;
+        drawJobReview(ctx, review, job);
+      }
       audit.reload();
       // Tests and artifacts change rarely: redraw them only when they did (keeps images still).
       const key = JSON.stringify([job.tests, job.artifacts]);
@@ -190,8 +203,8 @@ function resultBox(job: JobDetails): HTMLElement | null {
 
 function drawStatus(ctx: Ctx, el: HTMLElement, job: JobDetails): void {
   // A batch of a batch run is `<submission>.<run>.<batch>`: its run is `<submission>.<run>`.
-  const parts = job.id.split('.');
-  const run = parts.length === 3 ? parts.slice(0, 2).join('.') : undefined;
+  const parsed = parseJobId(job.id);
+  const run = parsed.kind === 'batch' ? parsed.runJobId : undefined;
   const cancel = h('button', { class: 'danger', 'data-action': 'cancel-job' }, 'Cancel');
   cancel.title = 'cancels the whole chain this job belongs to';
   cancel.addEventListener('click', () => void act(ctx, cancel, `cancel ${job.id}`, () => api('POST', `/jobs/${job.id}/cancel`, {})));

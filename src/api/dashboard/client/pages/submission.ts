@@ -14,6 +14,7 @@ import { batchRunPanel } from '../batch-runs.js';
 import { dependencyGraph, graphLegend } from '../graph.js';
 import { onLive } from '../live.js';
 import { act, errorBox, link, temporalWorkflowUrl, type Ctx, type Page } from '../page.js';
+import { drawSubmissionComments, rerunFailedButton } from '../review.js';
 
 export function submissionPage(ctx: Ctx, id: string): Page {
   const el = h('section', { class: 'submission', 'data-id': id }, h('p', { class: 'loading' }, 'Loading…'));
@@ -38,8 +39,11 @@ export function submissionPage(ctx: Ctx, id: string): Page {
   const pollS = Number(new URLSearchParams(location.search).get('poll') ?? '5');
   const timer = pollS > 0 ? window.setInterval(() => running && refresh(), pollS * 1000) : undefined;
   void load();
+  // Comments live beside the view (redrawn on their own, so a live redraw keeps a comment being typed).
+  const comments = h('div', { class: 'submission-comments' });
+  drawSubmissionComments(ctx, comments, id);
   return {
-    el,
+    el: h('div', null, el, comments),
     dispose: () => {
       stop();
       refresh.cancel();
@@ -66,6 +70,7 @@ function draw(ctx: Ctx, el: HTMLElement, view: SubmissionView, plan: Plan): void
       h('h1', null, 'Submission ', h('code', null, view.id), view.name ? ` ${view.name}` : ''),
       h('span', { class: 'head-badge' }, view.result ? resultBadge(view.result) : stateBadge('running')),
       view.state === 'running' ? cancel : null,
+      rerunFailedButton(ctx, view),
       keep,
     ),
     h(

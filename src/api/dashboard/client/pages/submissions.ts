@@ -1,9 +1,9 @@
 /**
- * @module The submissions list, newest first, with filters (state, result, host, text)
+ * @module The submissions list, newest first, with filters (state, result, host, text, scenario)
  * kept in the address bar; rows update live as submissions start and end.
  */
 import { RESULT_KINDS } from '../../../../domain/outcome.js';
-import type { LabView } from '../../../../workflows/scheduler-messages.js';
+import type { LabWithJobs } from '../../../host-jobs.js';
 import type { SubmissionSummary } from '../../../store/result-store.js';
 import { api } from '../api.js';
 import { debounce, fill, h } from '../dom.js';
@@ -20,13 +20,14 @@ export function submissionsPage(ctx: Ctx): Page {
   const hostList = h('datalist', { id: 'host-ids' });
   const host = h('input', { name: 'host', placeholder: 'host', list: 'host-ids', value: params.get('host') ?? '', size: 10 });
   const text = h('input', { name: 'q', type: 'search', placeholder: 'id, name or job', value: params.get('q') ?? '', size: 24 });
-  const form = h('form', { class: 'filters' }, state, result, host, hostList, text);
+  const scenario = h('input', { name: 'scenario', placeholder: 'scenario key', value: params.get('scenario') ?? '', size: 24 });
+  const form = h('form', { class: 'filters' }, state, result, host, hostList, text, scenario);
   const body = h('div', { class: 'table-wrap' }, h('p', { class: 'loading' }, 'Loading…'));
   const el = h('section', null, h('div', { class: 'page-head' }, h('h1', null, 'Submissions'), h('a', { href: '/submissions/new', class: 'button' }, '+ New submission')), form, body);
 
   const query = () => {
     const q = new URLSearchParams();
-    for (const field of [state, result, host, text]) if (field.value) q.set(field.name, field.value);
+    for (const field of [state, result, host, text, scenario]) if (field.value) q.set(field.name, field.value);
     return q;
   };
   const load = async () => {
@@ -49,7 +50,7 @@ export function submissionsPage(ctx: Ctx): Page {
     e.preventDefault();
     onFilter();
   });
-  void api<LabView>('GET', '/hosts').then(
+  void api<LabWithJobs>('GET', '/hosts').then(
     (lab) => fill(hostList, lab.hosts.map((hv) => h('option', { value: hv.id }))),
     () => undefined,
   );

@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+/**
+ * Re-records test/replay/histories: runs integration tests with TESTBAY_RECORD_HISTORIES
+ * (test/helpers/lab.ts writes every workflow run of each lab as it stops), then keeps a few
+ * histories per workflow type: greedily, those that add what the kept ones do not show yet
+ * (event types, signals, activities, child workflows, continue-as-new, cancellation),
+ * smaller ones first, at most MAX_PER_TYPE of at most MAX_BYTES each.
+ *
+ *   node scripts/record-histories.mjs [test files...]
+ *   node scripts/record-histories.mjs --from DIR   (pick from an earlier recording, run nothing)
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const OUT = path.join(ROOT, 'test', 'replay', 'histories');
+const MAX_PER_TYPE = 6;
+const MAX_BYTES = 400 * 1024;
+const DEFAULT_TESTS = [
+  'test/integration/job-lifecycle.test.ts',
+  'test/integration/scheduling.test.ts',
+  'test/integration/batch-run.test.ts',
+  'test/integration/never-stuck.test.ts',
+  'test/integration/failover.test.ts',
+  'test/integration/host-health.test.ts',
+  // runs the daily retention schedule's workflow once
+  'test/integration/lab-on-postgres.test.ts',
+];
+
+const args = process.argv.slice(2);
+let from;
+if (args[0] === '--from') {
+  from = path.resolve(args[1]);
+} else {
+  from = fs.mkdtempSync(path.join(os.tmpdir(), 'testbay-histories-'));
+  const tests = args.length > 0 ? args : DEFAULT_TESTS;
+  console.log(`recording into ${from}: ${tests.join(' ')}`);
+  // Test failures do not stop the recording: what ran is recorded all the same.
+  spawnSync('npx', ['vitest', 'run', ...tests], { cwd: ROOT, stdio: 'inherit', env: { ...process.env, TESTBAY_RECORD_HISTORIES: from } });
+}
+
+/** What a history shows: the features the kept set should cover. */
+function features(history) {
+  const f = new Set();
+  for (const e of history.events ?? []) {
+    f.add(e.eventType);
+    const a = Object.entries(e).find(([k]) => k.endsWith('EventAttributes'))?.[1] ?? {};
+    if (a.signalName) f.add(`signal:${a.signalName}`);
+    if (a.activityType?.name) f.add(`activity:${a.activityType.name}`);
+    if (a.workflowType?.name) f.add(`workflow:${a.workflowType.name}`);
+    if (a.markerName) f.add(`marker:${a.markerName}`);
+    if (a.continuedExecutionRunId) f.add('continued-as-new run');
+    if (a.updateId || a.acceptedRequest) f.add(`update:${a.acceptedRequest?.input?.name ?? ''}`);
+    if (a.failure?.cause?.timeoutFailureInfo) f.add(`timeout:${a.failure.cause.timeoutFailureInfo.timeoutType}`);
+    if (a.failure?.applicationFailureInfo?.type) f.add(`failure:${a.failure.applicationFailureInfo.type}`);
+  }
+  return f;
+}
+
+const byType = new Map();
+for (const lab of fs.readdirSync(from)) {
+  for (const file of fs.readdirSync(path.join(from, lab))) {
+    const full = path.join(from, lab, file);
+    const size = fs.statSync(full).size;
+    if (size > MAX_BYTES) continue;
+    const type = file.split('--')[0];
+    const history = JSON.parse(fs.readFileSync(full, 'utf8'));
+    if (!byType.has(type)) byType.set(type, []);
+    byType.get(type).push({ lab, file, full, size, features: features(history) });
+  }
+}
+
+fs.rmSync(OUT, { recursive: true, force: true });
+let total = 0;
+for (const [type, candidates] of [...byType].sort()) {
+  candidates.sort((a, b) => a.size - b.size);
+  const seen = new Set();
+  const kept = [];
+  while (kept.length < MAX_PER_TYPE) {
+    let best;
+    let bestGain = 0;
+    for (const c of candidates) {
+      if (kept.includes(c)) continue;
+      const gain = [...c.features].filter((x) => !seen.has(x)).length;
+      if (gain > bestGain) [best, bestGain] = [c, gain];
+    }
+    if (!best) break;
+    kept.push(best);
+    for (const x of best.features) seen.add(x);
+  }
+  fs.mkdirSync(path.join(OUT, type), { recursive: true });
+  for (const k of kept) {
+    fs.copyFileSync(k.full, path.join(OUT, type, `${k.lab.replace(/-[a-z0-9]{6}$/, '')}--${k.file.split('--').slice(1).join('--')}`));
+    total += k.size;
+  }
+  console.log(`${type}: kept ${kept.length} of ${candidates.length} (${seen.size} features)`);
+}
+console.log(`${OUT}: ${Math.round(total / 1024)} KiB`);
