@@ -10,6 +10,7 @@ import { DEFAULT_RUN_CONFIG } from './domain/job-run.js';
 import { validateSpec } from './domain/parse-spec.js';
 // The defaults the workflows fall back on are the environment's defaults too: written once, there.
 import { DEFAULT_SCHEDULER_CONFIG } from './workflows/scheduler-messages.js';
+import { DEFAULT_CLIENT_TIMEOUTS } from './api/client.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const ms = z.coerce.number().int().positive();
@@ -27,6 +28,9 @@ const schema = z
       .min(1)
       .refine((v) => v.split(',').map((u) => u.trim()).filter(Boolean).every((u) => z.url({ protocol: /^https?$/ }).safeParse(u).success), 'http(s) URLs, several separated by commas: http://a:8780,http://b:8780')
       .optional(),
+    // How long a client (CLI, hosts, control worker) waits on an API server that does not move before it takes the next.
+    TESTBAY_API_TIMEOUT_MS: ms.default(DEFAULT_CLIENT_TIMEOUTS.requestTimeoutMs),
+    TESTBAY_API_FOLLOW_IDLE_MS: ms.default(DEFAULT_CLIENT_TIMEOUTS.followIdleMs),
     TESTBAY_TOKEN: z.string().min(1).optional(),
     TESTBAY_TOKENS: z.string().min(1).optional(),
     TESTBAY_HOST_TOKEN: z.string().min(1).optional(),
@@ -135,6 +139,8 @@ const schema = z
         port: e.TESTBAY_PORT,
         bind: e.TESTBAY_BIND,
         url: e.TESTBAY_URL ?? `http://127.0.0.1:${e.TESTBAY_PORT}`,
+        /** the clients' limits without progress (src/api/stall-timeout.ts): a request's, and a followed log's between bytes */
+        clientTimeouts: { requestTimeoutMs: e.TESTBAY_API_TIMEOUT_MS, followIdleMs: e.TESTBAY_API_FOLLOW_IDLE_MS },
         tokensJson: e.TESTBAY_TOKENS,
         maxArtifactBytes: e.TESTBAY_MAX_ARTIFACT_BYTES,
         maxStreamsPerToken: e.TESTBAY_MAX_STREAMS_PER_TOKEN,

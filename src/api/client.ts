@@ -1,7 +1,10 @@
 /**
  * @module A typed client of the Testbay HTTP API, used by the CLI, the control worker
  * (job records) and hosts (uploads). Errors carry the status and the server's message;
- * an unreachable server is its own error so the CLI can exit 4.
+ * an unreachable server is its own error so the CLI can exit 4. A server that takes the
+ * connection and then does not move (TESTBAY_API_TIMEOUT_MS without a byte either way) is
+ * left like one that refuses it: see stall-timeout.ts for why that is a limit on no
+ * progress, not on a request's whole duration.
  */
 import type { Readable } from 'node:stream';
 import type { RetentionPolicy, RetentionReport, OpenJobRequest, TestCaseResult, JobRecord, ArtifactInfo, SubmissionSummary, SubmissionRecord, BatchVerdict } from './store/result-store.js';
@@ -15,6 +18,7 @@ import type { LateReport } from '../domain/batch-ledger.js';
 import type { SessionInfo } from './routes/session.js';
 import type { LabWithJobs } from './host-jobs.js';
 import type { TaskFailureReport } from '../workers/task-failures.js';
+import { StallTimer, type StallTimeout } from './stall-timeout.js';
 import type { Comment, Label, ReviewItem } from './store/review-store.js';
 import type { InvestigationView, ScenarioHistory } from './routes/scenarios.js';
 import type { CommentPart } from '../domain/review.js';
@@ -98,18 +102,98 @@ function errorCode(err: unknown): string | undefined {
 /** A request body: bytes (sent again as they are on failover) or a stream made afresh for each try. */
 type Body = string | Buffer | (() => Readable);
 
+/** How long a request may go without progress, and a followed log without a byte (keep-alives included). */
+export interface ClientTimeouts {
+  /** no request bytes taken, no answer, no answer bytes for this long: the server is taken as hung */
+  requestTimeoutMs: number;
+  /** a followed log's stream with nothing for this long (the API sends a keep-alive every 15 s) */
+  followIdleMs: number;
+}
+
+/** Defaults of TESTBAY_API_TIMEOUT_MS and TESTBAY_API_FOLLOW_IDLE_MS (config.ts takes them from here). */
+export const DEFAULT_CLIENT_TIMEOUTS: ClientTimeouts = { requestTimeoutMs: 30_000, followIdleMs: 45_000 };
+
+/**
+ * Bodies from this size on go as a stream of slices of it (with their length), so that every
+ * slice the connection takes counts as progress: a 4 MiB log chunk on a slow link is never
+ * cut by the request timeout while its bytes keep going.
+ */
+const SLICE_BYTES = 64 * 1024;
+
 interface RequestInit2 {
   body?: Body;
   headers?: Record<string, string>;
   signal?: AbortSignal;
-  duplex?: 'half';
   /**
    * Sending it twice does no harm (GET, PUT, DELETE by default; a POST says so): after a
-   * connection error it is sent to the next API server even if the first may have had it.
-   * Otherwise only a request that never reached a server is (connection refused).
+   * connection error or a timeout it is sent to the next API server even if the first may
+   * have had it. Otherwise only a request that never reached a server is (connection refused).
    */
   idempotent?: boolean;
+  /** this request's limit without progress, when the server's work takes longer than most (a retention pass) */
+  timeoutMs?: number;
+  /** once the answer's headers are in, its body may go this long without a byte (a followed log) */
+  idleMs?: number;
 }
+
+/** Reads an answer (inside the request's try: a server that hangs or goes away mid-answer counts as failed). */
+type Reader<T> = (res: Response, progress: () => void) => Promise<T>;
+
+async function readBytes(res: Response, progress: () => void): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  if (res.body) {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      progress();
+      parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    }
+  }
+  return Buffer.concat(parts);
+}
+const readJson = async <T>(res: Response, progress: () => void): Promise<T> => {
+  if (res.status === 204) return undefined as T;
+  return JSON.parse((await readBytes(res, progress)).toString('utf8')) as T;
+};
+const readText = async (res: Response, progress: () => void): Promise<string> => new TextDecoder().decode(await readBytes(res, progress));
+
+/** The body as fetch takes it, with every part the connection pulls counted as progress. */
+function sendable(body: Body | undefined, progress: () => void): { body?: string | Buffer | AsyncIterable<Uint8Array>; sizeBytes?: number } {
+  if (body === undefined) return {};
+  if (typeof body === 'function') return { body: counted(body(), progress) };
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  if (bytes.length < SLICE_BYTES) return { body };
+  return { body: slices(bytes, progress), sizeBytes: bytes.length };
+}
+
+async function* counted(source: AsyncIterable<Uint8Array>, progress: () => void): AsyncGenerator<Uint8Array> {
+  for await (const chunk of source) {
+    progress();
+    yield chunk;
+  }
+}
+
+// eslint-disable-next-line @typescript-eslint/require-await -- fetch takes only an async iterable, and pulls it one slice at a time
+async function* slices(bytes: Buffer, progress: () => void): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < bytes.length; at += SLICE_BYTES) {
+    progress();
+    yield bytes.subarray(at, at + SLICE_BYTES);
+  }
+}
+
+function apiError(status: number, statusText: string, text: string): ApiError {
+  let message = text || statusText;
+  let issues: SpecIssue[] = [];
+  try {
+    const body = JSON.parse(text) as { error?: string; issues?: SpecIssue[] };
+    message = body.error ?? message;
+    issues = body.issues ?? [];
+  } catch {
+    // not JSON: keep the text
+  }
+  return new ApiError(status, message, issues);
+}
+
+/** What a followed log's stream gave before it ended: the job's result, or nothing when it broke off. */
+type FollowEnd = { result: JobResult | null } | undefined;
 
 export class TestbayClient {
   /** the API servers, in order of preference (TESTBAY_URL=http://a,http://b) */
@@ -118,13 +202,16 @@ export class TestbayClient {
   private current = 0;
   /** called when requests move to another API server (hosts log it) */
   onFailover?: (from: string, to: string, reason: string) => void;
+  private readonly timeouts: ClientTimeouts;
 
   constructor(
     baseUrl: string | readonly string[],
     private readonly token: string,
+    timeouts: Partial<ClientTimeouts> = {},
   ) {
     this.urls = typeof baseUrl === 'string' ? parseApiUrls(baseUrl) : baseUrl.map((u) => u.replace(/\/+$/, ''));
     if (this.urls.length === 0) throw new Error('TestbayClient: no API URL');
+    this.timeouts = { ...DEFAULT_CLIENT_TIMEOUTS, ...timeouts };
   }
 
   /** The API server in use now. */
@@ -139,63 +226,65 @@ export class TestbayClient {
     this.onFailover?.(this.urls[failed]!, this.urls[this.current]!, reason);
   }
 
-  private async request(method: string, path: string, init: RequestInit2 = {}): Promise<Response> {
+  /**
+   * Sends a request to the server in use and reads its answer with `read`; on a connection
+   * error or a stall (see stall-timeout.ts) moves to the next server, and sends it there too
+   * when that is safe. `path` may be a function: asked again for each try (a followed log
+   * goes on from where it stopped).
+   */
+  private async request<T>(method: string, path: string | (() => string), init: RequestInit2, read: Reader<T>): Promise<T> {
     const idempotent = init.idempotent ?? method !== 'POST';
+    const limitMs = init.timeoutMs ?? this.timeouts.requestTimeoutMs;
     let lastError = '';
     for (let attempt = 0; attempt < this.urls.length; attempt++) {
       const at = this.current;
       const base = this.urls[at]!;
-      let res: Response;
+      const stall = new StallTimer(limitMs);
+      const progress = () => stall.progress();
       try {
-        const body = typeof init.body === 'function' ? init.body() : init.body;
+        const { body, sizeBytes } = sendable(init.body, progress);
         // Node's fetch takes streams and Buffers as bodies; its RequestInit type lags behind.
         const request = {
           method,
           ...(body === undefined ? {} : { body }),
-          ...(init.signal ? { signal: init.signal } : {}),
-          ...(init.duplex ? { duplex: init.duplex } : {}),
-          headers: { authorization: `Bearer ${this.token}`, ...init.headers },
+          ...(body !== undefined && typeof body === 'object' && !Buffer.isBuffer(body) ? { duplex: 'half' } : {}),
+          signal: init.signal ? AbortSignal.any([init.signal, stall.signal]) : stall.signal,
+          headers: { authorization: `Bearer ${this.token}`, ...(sizeBytes === undefined ? {} : { 'content-length': String(sizeBytes) }), ...init.headers },
         } as unknown as RequestInit;
-        res = await fetch(`${base}/api/v1${path}`, request);
+        const res = await fetch(`${base}/api/v1${typeof path === 'function' ? path() : path}`, request);
+        progress();
+        if (!res.ok) throw apiError(res.status, res.statusText, await readText(res, progress));
+        if (init.idleMs !== undefined) stall.setLimit(init.idleMs);
+        return await read(res, progress);
       } catch (err) {
-        if (init.signal?.aborted) throw err;
-        const reason = (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message;
-        lastError = `cannot reach the Testbay API at ${base}: ${reason}`;
+        if (init.signal?.aborted || err instanceof ApiError) throw err;
+        const timedOut = stall.timedOut;
+        // fetch fails with a TypeError (its cause says why), and so does a body cut off mid-way
+        if (!timedOut && !(err instanceof TypeError)) throw err;
+        const reason = timedOut ? (stall.signal.reason as StallTimeout).message : ((err as Error & { cause?: Error }).cause?.message ?? (err as Error).message);
+        lastError = timedOut ? `the Testbay API at ${base} did not answer: ${reason}` : `cannot reach the Testbay API at ${base}: ${reason}`;
         this.failover(at, reason);
-        const resend = idempotent || NOT_SENT.has(errorCode(err) ?? '');
+        // A request that timed out was sent (a hung server takes connections): it may have been done.
+        const resend = idempotent || (!timedOut && NOT_SENT.has(errorCode(err) ?? ''));
         if (!resend) {
-          throw new ApiUnreachable(
-            this.urls.length > 1 ? `${lastError} (the request may have reached it, so it is not sent to ${this.baseUrl}: look whether it was done before trying again)` : lastError,
-          );
+          const next = this.urls.length > 1 ? `, so it is not sent to ${this.baseUrl}` : ', so it is not sent again';
+          throw new ApiUnreachable(this.urls.length > 1 || timedOut ? `${lastError} (the request may have reached it${next}: look whether it was done before trying again)` : lastError);
         }
-        continue;
+      } finally {
+        stall.stop();
       }
-      if (!res.ok) {
-        const text = await res.text();
-        let message = text || res.statusText;
-        let issues: SpecIssue[] = [];
-        try {
-          const body = JSON.parse(text) as { error?: string; issues?: SpecIssue[] };
-          message = body.error ?? message;
-          issues = body.issues ?? [];
-        } catch {
-          // not JSON: keep the text
-        }
-        throw new ApiError(res.status, message, issues);
-      }
-      return res;
     }
     throw new ApiUnreachable(this.urls.length > 1 ? `cannot reach any Testbay API server (${this.urls.join(', ')}); last: ${lastError}` : lastError);
   }
 
-  private async json<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, idempotent?: boolean): Promise<T> {
-    const res = await this.request(method, path, {
+  private json<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, idempotent?: boolean, timeoutMs?: number): Promise<T> {
+    const init: RequestInit2 = {
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
       ...(idempotent === undefined ? {} : { idempotent }),
-    });
-    if (res.status === 204) return undefined as T;
-    return (await res.json()) as T;
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    };
+    return this.request(method, path, init, readJson<T>);
   }
 
   /** A JSON call of any endpoint: modules with endpoints of their own wrap it (notify-client.ts). */
@@ -206,7 +295,7 @@ export class TestbayClient {
   // Testers and CI
   submit(spec: string | object): Promise<SubmitResponse> {
     if (typeof spec === 'string') {
-      return this.request('POST', '/submissions', { body: spec, headers: { 'content-type': 'application/yaml' } }).then((r) => r.json() as Promise<SubmitResponse>);
+      return this.request('POST', '/submissions', { body: spec, headers: { 'content-type': 'application/yaml' } }, readJson<SubmitResponse>);
     }
     return this.json('POST', '/submissions', spec);
   }
@@ -267,61 +356,69 @@ export class TestbayClient {
   rerunFailed(submissionId: string): Promise<SubmitResponse> {
     return this.json('POST', `/submissions/${encodeURIComponent(submissionId)}/restart`, { failed: true });
   }
-  async log(id: string): Promise<string> {
-    return (await this.request('GET', `/jobs/${encodeURIComponent(id)}/log`)).text();
+  log(id: string): Promise<string> {
+    return this.request('GET', `/jobs/${encodeURIComponent(id)}/log`, {}, readText);
   }
   /** A part of a job's log (`start`, `end`, `tail` as the API takes them), with where it begins and the whole log's size. */
-  async logPart(id: string, query: { start?: number; end?: number; tail?: number }): Promise<{ text: string; start: number; end: number; size: number }> {
+  logPart(id: string, query: { start?: number; end?: number; tail?: number }): Promise<{ text: string; start: number; end: number; size: number }> {
     const params = new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]));
-    const res = await this.request('GET', `/jobs/${encodeURIComponent(id)}/log?${params.toString()}`);
-    const header = (name: string) => Number(res.headers.get(name) ?? NaN);
-    return { text: await res.text(), start: header('x-log-start'), end: header('x-log-end'), size: header('x-log-size') };
+    return this.request('GET', `/jobs/${encodeURIComponent(id)}/log?${params.toString()}`, {}, async (res, progress) => {
+      const header = (name: string) => Number(res.headers.get(name) ?? NaN);
+      return { text: await readText(res, progress), start: header('x-log-start'), end: header('x-log-end'), size: header('x-log-size') };
+    });
   }
   /**
    * Follows a job's log (SSE) and calls onText for every chunk until the job ends. With
-   * several API servers, a stream that breaks goes on from the next one where it stopped
-   * (the server sends whole UTF-8 characters, so the bytes of the text received so far are
-   * where to start again).
+   * several API servers, a stream that breaks or goes silent (no keep-alive either) goes on
+   * from the next one where it stopped: at the byte offset the server gave as the last log
+   * event's id (its text may hold U+FFFD for bytes that were not UTF-8, so its own length
+   * would not say).
    */
   async followLog(id: string, onText: (text: string) => void, signal?: AbortSignal): Promise<JobResult | null> {
     let received = 0;
+    const path = () => `/jobs/${encodeURIComponent(id)}/log?follow=1${received > 0 ? `&start=${received}` : ''}`;
     for (let failures = 0; ; ) {
       const at = this.current;
       try {
-        const res = await this.request('GET', `/jobs/${encodeURIComponent(id)}/log?follow=1${received > 0 ? `&start=${received}` : ''}`, signal ? { signal } : {});
-        const decoder = new TextDecoder();
-        let buffer = '';
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          buffer += decoder.decode(chunk, { stream: true });
-          for (let sep = buffer.indexOf('\n\n'); sep !== -1; sep = buffer.indexOf('\n\n')) {
-            const event = buffer.slice(0, sep);
-            buffer = buffer.slice(sep + 2);
-            const type = /^event: (.*)$/m.exec(event)?.[1];
-            const data = /^data: (.*)$/m.exec(event)?.[1];
-            if (data === undefined) continue;
-            if (type === 'log') {
-              const text = JSON.parse(data) as string;
-              received += Buffer.byteLength(text);
-              failures = 0;
-              onText(text);
+        const end = await this.request('GET', path, { idleMs: this.timeouts.followIdleMs, ...(signal ? { signal } : {}) }, async (res, progress): Promise<FollowEnd> => {
+          const decoder = new TextDecoder();
+          let buffer = '';
+          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+            progress();
+            buffer += decoder.decode(chunk, { stream: true });
+            for (let sep = buffer.indexOf('\n\n'); sep !== -1; sep = buffer.indexOf('\n\n')) {
+              const event = buffer.slice(0, sep);
+              buffer = buffer.slice(sep + 2);
+              const type = /^event: (.*)$/m.exec(event)?.[1];
+              const data = /^data: (.*)$/m.exec(event)?.[1];
+              if (data === undefined) continue;
+              if (type === 'log') {
+                const text = JSON.parse(data) as string;
+                // A server without ids sends whole UTF-8 characters: then the text's bytes say.
+                const offset = Number(/^id: (\d+)$/m.exec(event)?.[1] ?? NaN);
+                received = Number.isSafeInteger(offset) ? offset : received + Buffer.byteLength(text);
+                failures = 0;
+                onText(text);
+              }
+              if (type === 'end') return { result: (JSON.parse(data) as { result: JobResult | null }).result };
             }
-            if (type === 'end') return (JSON.parse(data) as { result: JobResult | null }).result;
           }
-        }
+          return undefined;
+        });
+        if (end) return end.result;
         // Ended without its end event: the server went away mid-stream.
         if (this.urls.length < 2) return null;
         this.failover(at, 'the log stream ended early');
       } catch (err) {
-        if (signal?.aborted || this.urls.length < 2 || !(err instanceof ApiUnreachable || err instanceof TypeError)) throw err;
-        this.failover(at, err.message);
+        // (request() has already moved on from a server that failed, and tried the others)
+        if (signal?.aborted || this.urls.length < 2 || !(err instanceof ApiUnreachable)) throw err;
       }
       if (++failures > 2 * this.urls.length) throw new ApiUnreachable(`lost the log of ${id} on every Testbay API server (${this.urls.join(', ')})`);
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
   }
-  async artifact(id: string, name: string): Promise<Buffer> {
-    const res = await this.request('GET', `/jobs/${encodeURIComponent(id)}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`);
-    return Buffer.from(await res.arrayBuffer());
+  artifact(id: string, name: string): Promise<Buffer> {
+    return this.request('GET', `/jobs/${encodeURIComponent(id)}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`, {}, readBytes);
   }
 
   // Operators
@@ -359,7 +456,7 @@ export class TestbayClient {
       headers: { 'content-type': 'application/octet-stream', [LEASE_HEADER]: lease },
       // at an offset: bytes the server has already are not stored twice
       idempotent: true,
-    }).then((r) => r.json() as Promise<{ size: number }>);
+    }, readJson<{ size: number }>);
   }
   reportProgress(jobId: string, lease: string, body: { state?: 'scheduled' | 'provisioning' | 'running' | 'uploading'; progress?: Progress; savedBytes?: number; testCode?: { commit: string; log?: string[] } }): Promise<unknown> {
     return this.json('POST', `/jobs/${encodeURIComponent(jobId)}/progress`, body, { [LEASE_HEADER]: lease }, true);
@@ -371,9 +468,8 @@ export class TestbayClient {
   putArtifact(jobId: string, lease: string, name: string, body: Buffer | (() => Readable), sizeBytes: number): Promise<ArtifactInfo> {
     return this.request('PUT', `/jobs/${encodeURIComponent(jobId)}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`, {
       body,
-      duplex: 'half',
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(sizeBytes), [LEASE_HEADER]: lease },
-    }).then((r) => r.json() as Promise<ArtifactInfo>);
+    }, readJson<ArtifactInfo>);
   }
 
   // Control worker (token role `control`)
@@ -408,13 +504,15 @@ export class TestbayClient {
   }
   /** Ends the running submissions whose workflow is gone (control token). */
   reconcile(): Promise<{ ended: string[] }> {
-    return this.json('POST', '/internal/reconcile', {}, {}, true);
+    // (it asks Temporal about every running submission; its activity has 2 minutes)
+    return this.json('POST', '/internal/reconcile', {}, {}, true, Math.max(this.timeouts.requestTimeoutMs, 2 * 60_000));
   }
   recordSubmission(view: SubmissionView): Promise<void> {
     return this.json('PUT', `/internal/submissions/${encodeURIComponent(view.id)}`, view);
   }
   /** One retention pass (the control worker's, for the testbay-retention schedule). */
   applyRetention(): Promise<RetentionReport & { policy: RetentionPolicy }> {
-    return this.json('POST', '/internal/retention', {}, {}, true);
+    // The server answers when the pass is done: a big lab's takes minutes (its activity has an hour).
+    return this.json('POST', '/internal/retention', {}, {}, true, Math.max(this.timeouts.requestTimeoutMs, 60 * 60_000));
   }
 }

@@ -34,5 +34,5 @@ export function clientFor(config: Config, env: NodeJS.ProcessEnv = process.env):
     );
   }
   // TESTBAY_URL may list several API servers: the client fails over between them.
-  return new TestbayClient(url, token);
+  return new TestbayClient(url, token, config.api.clientTimeouts);
 }

@@ -30,7 +30,7 @@ export interface ControlWorkerOptions {
 
 export async function createControlWorker(config: Config, log: Logger, options: ControlWorkerOptions): Promise<Worker> {
   installSdkLogger(log);
-  const api = new TestbayClient(config.api.url, options.controlToken);
+  const api = new TestbayClient(config.api.url, options.controlToken, config.api.clientTimeouts);
   api.onFailover = (from, to, reason) => log.warn('API server unreachable; going on with the next one', { from, to, reason });
   const worker = await Worker.create({
     connection: options.connection,

@@ -146,7 +146,7 @@ export async function startHost(config: Config, log: Logger, options: HostOption
   };
 
   // TESTBAY_URL may list several API servers: uploads go on through the next when one fails.
-  const api = new TestbayClient(config.api.url, options.hostToken);
+  const api = new TestbayClient(config.api.url, options.hostToken, config.api.clientTimeouts);
   api.onFailover = (from, to, reason) => log.warn('API server unreachable; uploading through the next one', { from, to, reason });
   const activities = createHostActivities({
     hostId,

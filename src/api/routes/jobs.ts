@@ -5,7 +5,6 @@
  */
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import express, { Router, type Response } from 'express';
 import { batchRunWorkflowId, chainWorkflowId, parseJobId, submissionOfJob } from '../../domain/ids.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
@@ -19,6 +18,7 @@ import { artifactHeaders, untrusted } from '../untrusted-content.js';
 import type { ResultStore } from '../store/result-store.js';
 import { jobIdParam, logQuery, reasonBody, restartBody } from './api-schemas.js';
 import { reconcileSubmission } from '../reconcile.js';
+import { completeUtf8Length } from '../utf8-boundary.js';
 import { scenarioOfRecord } from '../../domain/scenario.js';
 
 const scenarioField = (key: string | undefined) => (key ? { scenario: key } : {});
@@ -243,8 +243,11 @@ async function followLog(store: ResultStore, id: string, res: Response, start = 
   res.write(': following\n\n');
   res.write(`event: start\ndata: ${JSON.stringify({ start, size: (await store.getJob(id))?.logBytes ?? 0 })}\n\n`);
   let sent = start;
-  // A character split between two chunks is sent whole, with the second.
-  const decoder = new StringDecoder('utf8');
+  // A character split between two chunks is sent whole, with the second; each part's id is
+  // the byte offset it ends at, where a client that lost the stream starts again.
+  let held = Buffer.alloc(0);
+  const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  const sendText = (bytes: Buffer, endOffset: number) => res.write(`event: log\nid: ${endOffset}\ndata: ${JSON.stringify(decoder.decode(bytes))}\n\n`);
   let sending = false;
   let again = false;
   let closed = false;
@@ -277,13 +280,15 @@ async function followLog(store: ResultStore, id: string, res: Response, start = 
           for await (const chunk of store.readLog(id, sent) as AsyncIterable<Buffer>) {
             if (closed) return;
             sent += chunk.length;
-            const text = decoder.write(chunk);
-            if (text) res.write(`event: log\ndata: ${JSON.stringify(text)}\n\n`);
+            const bytes = held.length > 0 ? Buffer.concat([held, chunk]) : chunk;
+            const cut = completeUtf8Length(bytes);
+            held = Buffer.from(bytes.subarray(cut));
+            if (cut > 0) sendText(bytes.subarray(0, cut), sent - held.length);
           }
         }
         if (await ended()) {
-          const rest = decoder.end();
-          if (rest) res.write(`event: log\ndata: ${JSON.stringify(rest)}\n\n`);
+          if (held.length > 0) sendText(held, sent);
+          held = Buffer.alloc(0);
           res.write(`event: end\ndata: ${JSON.stringify({ result: (await store.getJob(id))?.result ?? null })}\n\n`);
           done();
           return;
