@@ -13,19 +13,7 @@
  * What may run and what a stopped job ends as are decided in domain/chain.ts; final results
  * go to the store in batches (result-batching.ts).
  */
-import {
-  ActivityCancellationType,
-  CancellationScope,
-  getExternalWorkflowHandle,
-  isCancellation as isWorkflowCancellation,
-  log,
-  proxyActivities,
-  proxyLocalActivities,
-  setHandler,
-  upsertSearchAttributes,
-} from '@temporalio/workflow';
-import type { ControlActivities } from '../activities/control/index.js';
-import type { HostActivities } from '../activities/host/index.js';
+import { CancellationScope, getExternalWorkflowHandle, isCancellation as isWorkflowCancellation, log, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import {
   afterFailedUpload,
   blocked,
@@ -43,11 +31,10 @@ import {
   type ChainState,
   type ChainStop,
 } from '../domain/chain.js';
-import { ErrorType } from '../domain/errors.js';
-import { hostTaskQueue } from '../domain/ids.js';
 import type { Job } from '../domain/job.js';
 import type { JobRun, ProvisionResult, RunConfig, RunTestsResult } from '../domain/job-run.js';
 import { summarize, type JobResult } from '../domain/outcome.js';
+import { control, hostActivities } from './chain-activities.js';
 import { chainFaultSignal, partnerStopSignal } from './chain-messages.js';
 import { isHostLost, resultOfFailure, type Phase } from './failures.js';
 import { cancelSignal } from './messages.js';
@@ -88,19 +75,6 @@ export interface ChainResult {
   hostLost: boolean;
 }
 
-// Job records are written by local activities (the control worker runs this workflow and
-// calls the API itself): one marker event each instead of an activity's three events and a
-// workflow task, which is most of a short job's cost in Temporal. A local activity holds
-// back the commands of its workflow task while it runs (a few ms of HTTP); the runs that
-// matter for the gap between jobs are already queued on the host by then.
-const control = proxyLocalActivities<ControlActivities>({
-  startToCloseTimeout: '30 seconds',
-  // Past this, a long outage of the result store goes on as a timer, not in one task.
-  localRetryThreshold: '10 seconds',
-  // The result store may be restarting: keep trying, results must not be lost.
-  retry: { initialInterval: '200 ms', maximumInterval: '10 seconds', backoffCoefficient: 2 },
-});
-
 type Attempt<T> = { ok: true; value: T } | { ok: false; result: JobResult };
 /** A job opened and provisioned on the host, ready to run (provisioned by runTests itself if absent). */
 type Prepared = { run: JobRun; provisioned?: ProvisionResult };
@@ -131,28 +105,7 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
   setHandler(cancelSignal, (req) => requestStop({ kind: 'cancelled', reason: req.reason ?? 'cancelled' }));
   setHandler(partnerStopSignal, ({ reason }) => requestStop({ kind: 'skipped', reason }));
 
-  /** Host activities with the phase's own deadline. */
-  const onHostQueue = (startToCloseTimeoutMs: number) =>
-    proxyActivities<HostActivities>({
-      taskQueue: hostTaskQueue(hostId),
-      // A dead host's queue never starts the task: give up and try another host.
-      scheduleToStartTimeout: config.hostPickupTimeoutMs,
-      heartbeatTimeout: config.heartbeatTimeoutMs,
-      startToCloseTimeout: startToCloseTimeoutMs,
-      // Host-level failures go back to this workflow, which re-schedules on another host.
-      retry: { maximumAttempts: 1 },
-      // Report a stopped job only once its runner's process group is really gone.
-      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    });
-
-  const upload = proxyActivities<HostActivities>({
-    taskQueue: hostTaskQueue(hostId),
-    scheduleToStartTimeout: config.hostPickupTimeoutMs,
-    heartbeatTimeout: config.heartbeatTimeoutMs,
-    startToCloseTimeout: config.uploadTimeoutMs,
-    // A network blip while uploading is retried here, on the same host.
-    retry: { maximumAttempts: 4, initialInterval: '1 second', nonRetryableErrorTypes: [ErrorType.LeaseRevoked] },
-  }).uploadResults;
+  const { onHostQueue, upload } = hostActivities(hostId, config);
 
   /** Runs one host activity for a job, cancellable by a stop; a failure becomes a job result. */
   const onHost = async <T>(phase: Phase, job: ChainJob, phaseTimeoutMs: number, fn: () => Promise<T>, cancellable = true): Promise<Attempt<T>> => {
