@@ -203,3 +203,8 @@ export function parentDidNotPass(parent: string, kind: ResultKind): string {
 export function partnerDidNotPass(partner: string, kind: ResultKind): string {
   return `partner \`${partner}\` ${kind === 'skipped' || kind === 'cancelled' ? `was ${kind}` : kind}`;
 }
+
+/** Why a job of a chain never started: its host was lost while an earlier job ran. */
+export function hostLostBefore(hostId: string, lostDuring: string, job: string): string {
+  return `host ${hostId} was lost while running \`${lostDuring}\`, before \`${job}\` could start`;
+}

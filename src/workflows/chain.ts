@@ -9,29 +9,37 @@
  * The chain is pipelined to keep the host busy: while one job's results upload, the next
  * job is already opened and provisioned (if what is known so far lets it run); it starts
  * its runner only once the previous job's result is final.
+ *
+ * What may run and what a stopped job ends as are decided in domain/chain.ts; final results
+ * go to the store in batches (result-batching.ts).
  */
+import { CancellationScope, getExternalWorkflowHandle, isCancellation as isWorkflowCancellation, log, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import {
-  ActivityCancellationType,
-  CancellationScope,
-  getExternalWorkflowHandle,
-  isCancellation as isWorkflowCancellation,
-  log,
-  proxyActivities,
-  proxyLocalActivities,
-  setHandler,
-  upsertSearchAttributes,
-} from '@temporalio/workflow';
-import type { ControlActivities } from '../activities/control/index.js';
-import type { HostActivities } from '../activities/host/index.js';
-import { ErrorType } from '../domain/errors.js';
-import { hostTaskQueue } from '../domain/ids.js';
+  afterFailedUpload,
+  blocked,
+  childrenToStop,
+  lostBefore,
+  needsProvision,
+  needsUpload,
+  parentOf,
+  PREPARE_AHEAD,
+  queuedBehindLoss,
+  RUNS_QUEUED,
+  runDeadlineMs,
+  skippedBelow,
+  stoppedAs,
+  type ChainState,
+  type ChainStop,
+} from '../domain/chain.js';
 import type { Job } from '../domain/job.js';
 import type { JobRun, ProvisionResult, RunConfig, RunTestsResult } from '../domain/job-run.js';
-import { AbortCause, parentDidNotPass, summarize, type JobResult } from '../domain/outcome.js';
+import { summarize, type JobResult } from '../domain/outcome.js';
+import { control, hostActivities } from './chain-activities.js';
 import { chainFaultSignal, partnerStopSignal } from './chain-messages.js';
 import { isHostLost, resultOfFailure, type Phase } from './failures.js';
 import { cancelSignal } from './messages.js';
 import { releaseLease } from './lease-client.js';
+import { resultBatching } from './result-batching.js';
 import { ResultKey } from './search-attributes.js';
 import { Pending, signalIfRunning } from './signal.js';
 
@@ -67,28 +75,6 @@ export interface ChainResult {
   hostLost: boolean;
 }
 
-// Job records are written by local activities (the control worker runs this workflow and
-// calls the API itself): one marker event each instead of an activity's three events and a
-// workflow task, which is most of a short job's cost in Temporal. A local activity holds
-// back the commands of its workflow task while it runs (a few ms of HTTP); the runs that
-// matter for the gap between jobs are already queued on the host by then.
-const control = proxyLocalActivities<ControlActivities>({
-  startToCloseTimeout: '30 seconds',
-  // Past this, a long outage of the result store goes on as a timer, not in one task.
-  localRetryThreshold: '10 seconds',
-  // The result store may be restarting: keep trying, results must not be lost.
-  retry: { initialInterval: '200 ms', maximumInterval: '10 seconds', backoffCoefficient: 2 },
-});
-
-/** How many jobs beyond the next are provisioned ahead of their turn. */
-const PREPARE_AHEAD = 4;
-/** How many runs wait on the host behind the one running. */
-const RUNS_QUEUED = 3;
-
-/** Time runTests gets beyond the job's timeoutMs to stop the runner and report. */
-const RUN_DEADLINE_MARGIN_MS = 60_000;
-
-type Stop = { kind: 'cancelled' | 'skipped'; reason: string };
 type Attempt<T> = { ok: true; value: T } | { ok: false; result: JobResult };
 /** A job opened and provisioned on the host, ready to run (provisioned by runTests itself if absent). */
 type Prepared = { run: JobRun; provisioned?: ProvisionResult };
@@ -99,12 +85,10 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
   const results: Record<string, JobResult> = {};
   /** what runTests said, before uploads: enough to prepare the next job early */
   const tentative: Record<string, JobResult> = {};
-  const byName = new Map(input.jobs.map((j) => [j.name, j]));
+  /** the stop and the lost host: what the domain's decisions need besides the results */
+  const state: ChainState = { hostId, byName: new Map(input.jobs.map((j) => [j.name, j])) };
   /** records being written and faults being reported: settled before the lease goes back */
   const background = new Pending();
-  let stop: Stop | undefined;
-  /** name of the job during which the host was lost */
-  let lost: string | undefined;
 
   /** Cancellable host activities by job id: a stop cancels them all, a failed parent one. */
   const scopes = new Map<string, Set<CancellationScope>>();
@@ -114,35 +98,14 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     if (!overrides.has(jobId)) overrides.set(jobId, as);
     for (const scope of scopes.get(jobId) ?? []) scope.cancel();
   };
-  const requestStop = (s: Stop) => {
-    stop ??= s;
+  const requestStop = (s: ChainStop) => {
+    state.stop ??= s;
     for (const set of scopes.values()) for (const scope of set) scope.cancel();
   };
   setHandler(cancelSignal, (req) => requestStop({ kind: 'cancelled', reason: req.reason ?? 'cancelled' }));
   setHandler(partnerStopSignal, ({ reason }) => requestStop({ kind: 'skipped', reason }));
 
-  /** Host activities with the phase's own deadline. */
-  const onHostQueue = (startToCloseTimeoutMs: number) =>
-    proxyActivities<HostActivities>({
-      taskQueue: hostTaskQueue(hostId),
-      // A dead host's queue never starts the task: give up and try another host.
-      scheduleToStartTimeout: config.hostPickupTimeoutMs,
-      heartbeatTimeout: config.heartbeatTimeoutMs,
-      startToCloseTimeout: startToCloseTimeoutMs,
-      // Host-level failures go back to this workflow, which re-schedules on another host.
-      retry: { maximumAttempts: 1 },
-      // Report a stopped job only once its runner's process group is really gone.
-      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    });
-
-  const upload = proxyActivities<HostActivities>({
-    taskQueue: hostTaskQueue(hostId),
-    scheduleToStartTimeout: config.hostPickupTimeoutMs,
-    heartbeatTimeout: config.heartbeatTimeoutMs,
-    startToCloseTimeout: config.uploadTimeoutMs,
-    // A network blip while uploading is retried here, on the same host.
-    retry: { maximumAttempts: 4, initialInterval: '1 second', nonRetryableErrorTypes: [ErrorType.LeaseRevoked] },
-  }).uploadResults;
+  const { onHostQueue, upload } = hostActivities(hostId, config);
 
   /** Runs one host activity for a job, cancellable by a stop; a failure becomes a job result. */
   const onHost = async <T>(phase: Phase, job: ChainJob, phaseTimeoutMs: number, fn: () => Promise<T>, cancellable = true): Promise<Attempt<T>> => {
@@ -151,7 +114,7 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     try {
       return { ok: true, value: await (scope ? scope.run(fn) : CancellationScope.nonCancellable(fn)) };
     } catch (err) {
-      if (isWorkflowCancellation(err) && !stop && !overrides.has(job.id)) requestStop({ kind: 'cancelled', reason: 'cancelled' });
+      if (isWorkflowCancellation(err) && !state.stop && !overrides.has(job.id)) requestStop({ kind: 'cancelled', reason: 'cancelled' });
       const result = resultOfFailure(err, {
         hostId,
         jobName: job.name,
@@ -168,28 +131,7 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
   };
 
   /** The result a job cancelled on purpose ends with. */
-  const stopped = (job: ChainJob): JobResult | undefined => overrides.get(job.id) ?? (stop ? { ...stop } : undefined);
-
-  /** Why the job must not run, given the results known so far; undefined when it may. */
-  const blocked = (job: ChainJob, known: Record<string, JobResult>): JobResult | undefined => {
-    if (job.preSkipped !== undefined) return { kind: 'skipped', reason: job.preSkipped };
-    // A stop (cancel, partner stop) ends the whole chain with its own reason.
-    if (stop) return { ...stop };
-    const parent = job.chainParent === undefined ? undefined : byName.get(job.chainParent);
-    const parentResult = parent ? known[parent.id] : undefined;
-    if (parent && parentResult && parentResult.kind !== 'passed') return skippedBelow(parent, parentResult);
-    if (lost) return lostBefore(job);
-    return undefined;
-  };
-  const skippedBelow = (parent: ChainJob, r: JobResult): JobResult => ({
-    kind: 'skipped',
-    reason: parentDidNotPass(parent.name, r.kind),
-  });
-  const lostBefore = (job: ChainJob): JobResult => ({
-    kind: 'aborted',
-    cause: AbortCause.HostLost,
-    reason: `host ${hostId} was lost while running \`${lost}\`, before \`${job.name}\` could start`,
-  });
+  const stopped = (job: ChainJob): JobResult | undefined => stoppedAs(state, overrides.get(job.id));
 
   // Every job of the chain is opened at once, under this lease: the records (with the upload
   // token the host must carry, sealed) exist before any job uploads, at the cost of one activity.
@@ -204,7 +146,7 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     const uploadTokens = await opening;
     const run: JobRun = { jobId: job.id, jobName: job.name, submissionId: input.submissionId, hostId, attempt: input.attempt, leaseToken: uploadTokens[job.id]!, ...job.spec };
     // Nothing to fetch (no assets, no test code): runTests makes the job's dirs itself.
-    if (run.assets.length === 0 && !run.tests) return { ok: true, value: { run } };
+    if (!needsProvision(run)) return { ok: true, value: { run } };
     const provisioned = await onHost('provision', job, run.provisionTimeoutMs, () => onHostQueue(run.provisionTimeoutMs).provision(run));
     return provisioned.ok ? { ok: true, value: { run, provisioned: provisioned.value } } : provisioned;
   };
@@ -213,7 +155,7 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
   const execute = async (job: ChainJob, { run, provisioned }: Prepared, after?: { job: ChainJob; requirePass: boolean }): Promise<{ result: JobResult; outcome?: RunTestsResult }> => {
     // runTests enforces timeoutMs itself (to stop the runner and say where it was); the
     // activity deadline is only a backstop, and includes the wait for the previous run.
-    const deadline = run.timeoutMs + RUN_DEADLINE_MARGIN_MS + (after ? after.job.spec.timeoutMs + RUN_DEADLINE_MARGIN_MS : 0);
+    const deadline = runDeadlineMs(run.timeoutMs, after?.job.spec.timeoutMs);
     const ran = await onHost('run', job, run.timeoutMs, () =>
       onHostQueue(deadline).runTests({ run, ...(provisioned ? { provisioned } : {}), ...(after ? { after: { jobId: after.job.id, jobName: after.job.name, requirePass: after.requirePass } } : {}) }),
     );
@@ -229,41 +171,23 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
   const uploadAll = async (job: ChainJob, prepared: Prepared, ran: { result: JobResult; outcome?: RunTestsResult }): Promise<JobResult> => {
     const { run } = prepared;
     const provisioned = prepared.provisioned ?? ran.outcome?.provisioned;
-    if (!provisioned || isHostLost(ran.result) || ran.outcome?.notStarted || ran.outcome?.uploaded) return ran.result;
+    const pending = { result: ran.result, provisioned: provisioned !== undefined, notStarted: ran.outcome?.notStarted, uploaded: ran.outcome?.uploaded };
+    if (!provisioned || !needsUpload(pending, isHostLost)) return ran.result;
     const uploaded = await onHost('upload', job, config.uploadTimeoutMs, () => upload({ run, provisioned, ...(ran.outcome ? { outcome: ran.outcome } : {}) }), false);
     if (uploaded.ok) return ran.result;
-    if (ran.result.kind === 'passed') return uploaded.result;
-    log.warn('upload failed after the job ended', { job: run.jobName, result: uploaded.result });
-    return ran.result;
+    const final = afterFailedUpload(ran.result, uploaded.result);
+    if (final.warn) log.warn('upload failed after the job ended', { job: run.jobName, result: uploaded.result });
+    return final.result;
   };
-
 
   /** Final results go to the store in batches: whatever ended while the last batch was on its way. */
-  const finishing: { jobId: string; leaseId: string; result: JobResult }[] = [];
-  let flushing = false;
-  const flush = () => {
-    if (flushing || finishing.length === 0) return;
-    flushing = true;
-    const batch = finishing.splice(0);
-    background.add(
-      CancellationScope.nonCancellable(async () => {
-        await opening;
-        await control.finishJobs(batch);
-      }).finally(() => {
-        flushing = false;
-        flush();
-      }),
-    );
-  };
+  const finish = resultBatching((batch: { jobId: string; leaseId: string; result: JobResult }[]) => control.finishJobs(batch), opening, background);
 
   /** Records a job's final result: in the store (sealing it), for the recipe set, for the chain. */
   const settle = (job: ChainJob, result: JobResult) => {
     results[job.id] = result;
-    if (isHostLost(result)) lost ??= job.name;
-    if (job.preSkipped === undefined) {
-      finishing.push({ jobId: job.id, leaseId: input.leaseId, result });
-      flush();
-    }
+    if (isHostLost(result)) state.lost ??= job.name;
+    if (job.preSkipped === undefined) finish({ jobId: job.id, leaseId: input.leaseId, result });
     if (input.reportFaultsTo && (result.kind === 'failed' || result.kind === 'aborted')) {
       background.add(signalIfRunning(getExternalWorkflowHandle(input.reportFaultsTo), chainFaultSignal, { hostId, jobName: job.name, result }));
     }
@@ -274,15 +198,13 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     ran.then(async (r) => {
       tentative[job.id] = r.result;
       if (isHostLost(r.result)) {
-        lost ??= job.name;
+        state.lost ??= job.name;
         // Whatever is queued behind it on that host will never run there.
-        for (const later of input.jobs) if (later !== job && !results[later.id]) cancelJob(later.id, lostBefore(later));
+        for (const later of queuedBehindLoss(input.jobs, job, results)) cancelJob(later.id, lostBefore(hostId, state.lost, later));
       }
       const final = await uploadAll(job, prepared, r);
-      if (final.kind !== 'passed' && r.result.kind === 'passed') {
-        // Its child started on the runner's verdict; the uploads then failed: stop the child.
-        for (const child of input.jobs) if (child.chainParent === job.name) cancelJob(child.id, skippedBelow(job, final));
-      }
+      // Its child started on the runner's verdict; the uploads then failed: stop the child.
+      for (const child of childrenToStop(input.jobs, job, r.result, final)) cancelJob(child.id, skippedBelow(job, final));
       settle(job, final);
       return final;
     });
@@ -290,7 +212,7 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
   /** Prepared (or preparing) jobs: the next few are provisioned ahead, so none waits for it. */
   const preparing = new Map<string, Promise<Attempt<Prepared>>>();
   const prepareAhead = (job: ChainJob | undefined) => {
-    if (!job || preparing.has(job.id) || blocked(job, { ...results, ...tentative })) return;
+    if (!job || preparing.has(job.id) || blocked(state, job, { ...results, ...tentative })) return;
     preparing.set(job.id, prepare(job));
   };
 
@@ -301,12 +223,12 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     /** runs queued on the host, in order: at most RUNS_QUEUED wait behind the one running */
     const runs: Promise<unknown>[] = [];
     for (const [i, job] of input.jobs.entries()) {
-      const parent = job.chainParent === undefined ? undefined : byName.get(job.chainParent);
+      const parent = parentOf(state, job);
       // The previous job's verdict is left to the host (it starts this one the moment that
       // runner passed); any other parent's final result is awaited.
       if (parent && parent !== previous) await finals.get(parent.id);
       const known = { ...results, ...tentative };
-      const early = blocked(job, known);
+      const early = blocked(state, job, known);
       if (early) {
         // Provisioned ahead for nothing: let that finish before the job's record is.
         if (preparing.has(job.id)) await preparing.get(job.id);
@@ -321,7 +243,7 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
         settle(job, stopped(job) ?? ready.result);
         continue;
       }
-      const late = blocked(job, { ...results, ...tentative }) ?? overrides.get(job.id);
+      const late = blocked(state, job, { ...results, ...tentative }) ?? overrides.get(job.id);
       if (late) {
         settle(job, late);
         continue;
@@ -348,5 +270,5 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     });
   }
   upsertSearchAttributes([{ key: ResultKey, value: summarize(Object.values(results)) }]);
-  return { results, hostLost: lost !== undefined };
+  return { results, hostLost: state.lost !== undefined };
 }
