@@ -11,7 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import { temporal as proto } from '@temporalio/proto';
+// A default import: @temporalio/proto is CommonJS, and plain Node (the benchmarks load this
+// helper outside vitest) gives no named exports of it.
+import protoPackage from '@temporalio/proto';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { newToken, type TokenEntry } from '../../src/api/auth.js';
 import { TestbayClient, type SubmitResponse } from '../../src/api/client.js';
@@ -450,6 +452,7 @@ async function recordHistories(temporal: Client, dir: string): Promise<void> {
     if (!history) continue;
     // The replay needs the workflow id (a workflow may act on its own id): it is in the name.
     const file = `${wf.type}--${encodeURIComponent(wf.workflowId)}--${wf.runId.slice(0, 8)}.json`;
+    const proto = protoPackage.temporal;
     const json = proto.api.history.v1.History.toObject(proto.api.history.v1.History.fromObject(history), { longs: String, enums: String, bytes: String });
     await fs.writeFile(path.join(dir, file), JSON.stringify(json));
   }
