@@ -27,6 +27,10 @@ const DEFAULT_TESTS = [
   'test/integration/host-health.test.ts',
   // runs the daily retention schedule's workflow once
   'test/integration/lab-on-postgres.test.ts',
+  // webhook and commit-status deliveries, with a refused first attempt and a cut-off receiver
+  'test/integration/webhooks.test.ts',
+  // a recipe set and a batch run submitted before the scheduler runs (the lease client's back-off)
+  'test/integration/lease-client.test.ts',
 ];
 
 const args = process.argv.slice(2);

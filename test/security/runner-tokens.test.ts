@@ -50,8 +50,11 @@ afterAll(async () => {
   for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
 });
 
-describe.skipIf(!isRoot)('a runner hunting for tokens in the embedded lab', () => {
+// The embedded lab makes its unprivileged runner user only as root: skipped elsewhere, but under
+// CI=true a machine that cannot run it fails (as the README says), never passes by skipping.
+describe.skipIf(!isRoot && process.env.CI !== 'true')('a runner hunting for tokens in the embedded lab', () => {
   it('runs as the unprivileged runner user and finds no token anywhere it can read, nor puts one in its log or artifacts', async () => {
+    if (!isRoot) throw new Error('this test needs root: the embedded lab creates its testbay-runner user only as root');
     const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'testbay-hunt-'));
     dirs.push(dataDir);
     const env = {
