@@ -31,19 +31,11 @@ export const NOTES_KEPT = 200;
 export const ELSEWHERE_WAIT_MS = 60_000;
 
 /** What one run of the workflow hands to the next (continue-as-new): no ledger, only run-wide totals. */
-export interface BatchRunCarry {
+/** What a batch run carries across continue-as-new: the totals its view shows, and where it is. */
+export interface BatchRunCarry extends Pick<BatchRunView, 'counts' | 'hosts' | 'batches' | 'lostBatches' | 'isolated' | 'lost' | 'failed' | 'flaky' | 'reason'> {
   total: number;
   offset: number;
   nextBatch: number;
-  counts: LedgerCounts;
-  hosts: string[];
-  batches: number;
-  lostBatches: number;
-  isolated: TestNote[];
-  lost: TestNote[];
-  failed: TestNote[];
-  flaky: string[];
-  reason?: string;
   cancelled?: string;
   /** requeues charged in the whole run so far: maxRequeueRatio is of the run, not of a shard */
   requeues?: number;

@@ -8,23 +8,16 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { isProcessAlive } from '../../process-alive.js';
 
 const RECHECK_MS = 1_000;
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** True when the lock was left by a process of this machine that no longer runs. */
 async function isStale(lockFile: string): Promise<boolean> {
   const text = await fs.readFile(lockFile, 'utf8').catch(() => '');
   const [host, pid] = text.trim().split(' ');
-  return host === os.hostname() && Number(pid) > 0 && !isAlive(Number(pid));
+  return host === os.hostname() && Number(pid) > 0 && !isProcessAlive(Number(pid));
 }
 
 async function released(lockFile: string, signal?: AbortSignal): Promise<void> {

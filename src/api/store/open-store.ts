@@ -18,6 +18,7 @@ import { SqlResultStore } from './sql-store.js';
 import type { Db } from './sql/db.js';
 import { openPgDb } from './sql/pg-db.js';
 import { openPgliteDb } from './sql/pglite-db.js';
+import { isProcessAlive } from '../../process-alive.js';
 
 export class StoreConfigError extends ConfigError {}
 
@@ -114,7 +115,7 @@ async function lockEmbedded(dir: string): Promise<() => Promise<void>> {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const [host, pid] = (await fs.readFile(file, 'utf8').catch(() => '')).trim().split(' ');
       if (host === os.hostname() && Number(pid) === process.pid) throw new StoreConfigError(`the embedded database in ${dir} is open in this process already`);
-      if (host === os.hostname() && Number(pid) > 0 && isAlive(Number(pid))) {
+      if (host === os.hostname() && Number(pid) > 0 && isProcessAlive(Number(pid))) {
         throw new StoreConfigError(`the embedded database in ${dir} is in use by process ${pid}: stop it first, or set TESTBAY_DATABASE_URL to a PostgreSQL server to run several API servers`);
       }
       await fs.rm(file, { force: true });
@@ -123,11 +124,3 @@ async function lockEmbedded(dir: string): Promise<() => Promise<void>> {
   throw new StoreConfigError(`could not take the lock ${file} of the embedded database`);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
