@@ -280,7 +280,8 @@ export interface BatchEnd {
   fenced?: boolean;
 }
 
-export interface EndOutcome {
+/** What a batch's end did to its tests, and whose fault the batch was. */
+export interface BatchEndEffects {
   /** tests back in the normal queue */
   requeued: string[];
   /** tests put in isolation */
@@ -304,16 +305,16 @@ export interface EndOutcome {
  * puts its tests back without charging them. Limits: requeueLimit per test,
  * maxRequeueRatio for the run.
  */
-export function endBatch(l: Ledger, batchId: string, end: BatchEnd, now: number): EndOutcome {
+export function endBatch(l: Ledger, batchId: string, end: BatchEnd, now: number): BatchEndEffects {
   const batch = l.out[batchId];
-  const outcome: EndOutcome = { requeued: [], isolated: [], settled: [], fault: 'none' };
-  if (!batch) return outcome;
+  const effects: BatchEndEffects = { requeued: [], isolated: [], settled: [], fault: 'none' };
+  if (!batch) return effects;
   delete l.out[batchId];
   if (end.fenced) l.fenced[batchId] = [...batch.tests];
   const unfinished = batch.tests.filter((id) => l.tests[id]!.verdict === undefined && !ranIn(l.tests[id]!, batchId));
   const lossy = end.kind === 'crashed' || end.kind === 'timeout' || end.kind === 'host-lost' || (end.kind === 'completed' && unfinished.length > 0);
   const suspect = lossy && end.progressKnown && end.current !== undefined && unfinished.includes(end.current) ? end.current : undefined;
-  outcome.fault = faultOf(end, batch, lossy, suspect);
+  effects.fault = faultOf(end, batch, lossy, suspect);
 
   for (const id of batch.tests) {
     const test = l.tests[id]!;
@@ -321,18 +322,18 @@ export function endBatch(l: Ledger, batchId: string, end: BatchEnd, now: number)
     if (ranIn(test, batchId)) {
       // It failed and is to be retried (retryFailed): back to the queue, not a requeue.
       l.queue.push(id);
-      outcome.requeued.push(id);
+      effects.requeued.push(id);
       continue;
     }
     if (end.kind === 'cancelled') {
-      settle(l, test, 'cancelled', end.reason, outcome);
+      settle(l, test, 'cancelled', end.reason, effects);
       continue;
     }
     if (end.kind === 'not-started' || end.kind === 'host-shutdown') {
       // Not the test's doing: no requeue charged, and the host is no worse a place for it.
       test.attempts.push({ batchId, hostId: batch.hostId, at: now, outcome: end.kind === 'not-started' ? 'not-started' : 'interrupted', reason: end.reason });
       (batch.isolated ? l.isolation : l.queue).push(id);
-      (batch.isolated ? outcome.isolated : outcome.requeued).push(id);
+      (batch.isolated ? effects.isolated : effects.requeued).push(id);
       continue;
     }
     const isSuspect = !end.progressKnown || id === suspect;
@@ -342,23 +343,23 @@ export function endBatch(l: Ledger, batchId: string, end: BatchEnd, now: number)
     test.requeues++;
     l.requeuesTotal++;
     if (test.requeues > l.policy.requeueLimit) {
-      settle(l, test, 'lost', `lost ${test.requeues} times (requeueLimit ${l.policy.requeueLimit}): ${describeLosses(test)}`, outcome);
+      settle(l, test, 'lost', `lost ${test.requeues} times (requeueLimit ${l.policy.requeueLimit}): ${describeLosses(test)}`, effects);
       continue;
     }
     if (l.budgetSpent === undefined && l.requeuesTotal > requeueBudget(l)) {
       l.budgetSpent = `stopped requeuing: ${l.requeuesTotal} requeues exceed the run's budget of ${requeueBudget(l)} (maxRequeueRatio ${l.policy.maxRequeueRatio} of ${l.runTests} tests, at least two batches' worth)`;
     }
     if (l.budgetSpent !== undefined) {
-      settle(l, test, 'lost', `${l.budgetSpent}; ${describeLosses(test)}`, outcome);
+      settle(l, test, 'lost', `${l.budgetSpent}; ${describeLosses(test)}`, effects);
       continue;
     }
     if (isSuspect) {
       test.isolated = end.progressKnown ? `running when its batch ${batchId} ended: ${end.reason}` : `in batch ${batchId} that ended with no progress known: ${end.reason}`;
       l.isolation.push(id);
-      outcome.isolated.push(id);
+      effects.isolated.push(id);
     } else {
       l.queue.push(id);
-      outcome.requeued.push(id);
+      effects.requeued.push(id);
     }
   }
 
@@ -370,13 +371,13 @@ export function endBatch(l: Ledger, batchId: string, end: BatchEnd, now: number)
       l.pendingBlame[suspect] = { batchId, hostId: batch.hostId };
     } else {
       // Settled without another run (limits): the benefit of the doubt goes to the host.
-      outcome.fault = 'test';
+      effects.fault = 'test';
     }
   }
-  return outcome;
+  return effects;
 }
 
-function faultOf(end: BatchEnd, batch: BatchOut, lossy: boolean, suspect: string | undefined): EndOutcome['fault'] {
+function faultOf(end: BatchEnd, batch: BatchOut, lossy: boolean, suspect: string | undefined): BatchEndEffects['fault'] {
   switch (end.kind) {
     case 'cancelled':
     case 'host-shutdown':
@@ -410,7 +411,7 @@ export function takeBlame(l: Ledger): Blame[] {
 /** A batch as a host's breaker sees it: how it ended, and whose fault it was if lost (pending: not known yet). */
 export interface BreakerEntry {
   result: { kind: string };
-  fault: EndOutcome['fault'];
+  fault: BatchEndEffects['fault'];
 }
 
 /**
@@ -447,10 +448,10 @@ function requeueBudget(l: Ledger): number {
   return Math.max(Math.ceil(l.policy.maxRequeueRatio * l.runTests), 2 * l.policy.batchSize);
 }
 
-function settle(l: Ledger, test: LedgerTest, verdict: Verdict, reason: string, outcome: EndOutcome): void {
+function settle(l: Ledger, test: LedgerTest, verdict: Verdict, reason: string, effects: BatchEndEffects): void {
   test.verdict = verdict;
   test.reason = reason;
-  outcome.settled.push(test.id);
+  effects.settled.push(test.id);
   // Never run again: nothing will tell whose fault its batch was; the benefit of the doubt goes to the host.
   resolveBlame(l, test.id, 'test');
 }

@@ -1,6 +1,6 @@
 /**
- * @module The batch run's decisions beside its ledger (domain/batch-ledger.ts), pure and
- * with time passed in, for the batch-run workflow to carry out: where a leased host
+ * @module The batch run's rules beside its ledger (domain/batch-ledger.ts), pure and
+ * with time passed in, which batch-run-state.ts combines into the run's events: where a leased host
  * stands (placement, the lonely-host wait), what a host does next (take a batch, wait for
  * another host, leave: the breaker), how many leases to ask for, what a denial means, a
  * lost or finished batch as a job result, the totals carried across continue-as-new, and
@@ -30,8 +30,7 @@ export const NOTES_KEPT = 200;
 /** How long a host with only tests that were lost on it waits for another host before it takes them itself. */
 export const ELSEWHERE_WAIT_MS = 60_000;
 
-/** What one run of the workflow hands to the next (continue-as-new): no ledger, only run-wide totals. */
-/** What a batch run carries across continue-as-new: the totals its view shows, and where it is. */
+/** What a batch run carries across continue-as-new: the totals its view shows, and where it is (no ledger: only run-wide totals). */
 export interface BatchRunCarry extends Pick<BatchRunView, 'counts' | 'hosts' | 'batches' | 'lostBatches' | 'isolated' | 'lost' | 'failed' | 'flaky' | 'reason'> {
   total: number;
   offset: number;
