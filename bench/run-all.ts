@@ -15,92 +15,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { groupMembers } from '../src/activities/host/process-group.js';
 import { PROJECT_ROOT } from '../src/temporal/binary.js';
-
-type Result = Record<string, unknown> & { date?: string };
-type Num = number | undefined;
-
-interface Bench {
-  name: string;
-  /** generous: several times what it takes on the 2-core development machine */
-  deadlineMs: number;
-  /** the headline figures and whether the goal was met, from its results JSON */
-  headline(r: Result): { figures: string; goal?: string; met?: boolean };
-}
-
-const get = (r: Result, ...keys: string[]): Num => {
-  let v: unknown = r;
-  for (const k of keys) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
-  return typeof v === 'number' ? v : undefined;
-};
-
-const MIN = 60_000;
-const BENCHES: Bench[] = [
-  {
-    name: 'store',
-    deadlineMs: 30 * MIN,
-    headline: (r) => {
-      const p50 = (engine: string) => Math.max(...Object.values(((r[engine] as Result | undefined)?.listing ?? {}) as Record<string, { p50: number }>).map((l) => l.p50));
-      return {
-        figures: `${get(r, 'submissions')} submissions, ${get(r, 'jobs')} jobs: start-up pglite ${get(r, 'pglite', 'startupMs')} ms, postgres ${get(r, 'postgres', 'startupMs')} ms; listing p50 ≤ ${p50('pglite')} / ${p50('postgres')} ms; log appends ${get(r, 'pglite', 'appends', 'perSecond')} / ${get(r, 'postgres', 'appends', 'perSecond')} per s (pglite / postgres)`,
-        goal: 'start-up < 2 s; listing p50 < 50 ms; appends ≥ 2,000/s on PostgreSQL',
-        met: r.goalMet === true,
-      };
-    },
-  },
-  {
-    name: 'asset-cache',
-    deadlineMs: 10 * MIN,
-    headline: (r) => ({ figures: `${get(r, 'sizeMB')} MB asset: http miss ${get(r, 'http', 'missMs')} ms, hit ${get(r, 'http', 'hitMs')} ms; file miss ${get(r, 'file', 'missMs')} ms, hit ${get(r, 'file', 'hitMs')} ms` }),
-  },
-  {
-    name: 'log-latency',
-    deadlineMs: 10 * MIN,
-    headline: (r) => ({
-      figures: ((r.runs as Result[] | undefined) ?? []).map((x) => `flush ${get(x, 'flushMs')} ms: p50 ${get(x, 'p50')} ms, p90 ${get(x, 'p90')} ms`).join('; '),
-    }),
-  },
-  {
-    name: 'chain-gap',
-    deadlineMs: 10 * MIN,
-    headline: (r) => ({ figures: `gap p50 ${get(r, 'gapMs', 'p50')} ms, p95 ${get(r, 'gapMs', 'p95')} ms over ${get(r, 'jobs')} jobs`, goal: 'p50 < 50 ms', met: (get(r, 'gapMs', 'p50') ?? Infinity) < 50 }),
-  },
-  {
-    name: 'failover',
-    deadlineMs: 15 * MIN,
-    headline: (r) => ({
-      figures: `SIGKILL → retry runs: median ${get(r, 'failoverMs', 'median')} ms (min ${get(r, 'failoverMs', 'min')}, max ${get(r, 'failoverMs', 'max')}), heartbeat timeout ${get(r, 'heartbeatTimeoutMs')} ms`,
-      goal: '≤ heartbeat timeout + 1 s',
-      met: r.goalMet === true && r.lineageOk === true,
-    }),
-  },
-  {
-    name: 'dev-supervision',
-    deadlineMs: 10 * MIN,
-    headline: (r) => ({
-      figures: `testbay dev, SIGKILL under a 20-s job: host → retry runs ${get(r, 'host', 'failoverMs')} ms, host online again ${get(r, 'host', 'hostOnlineMs')} ms; running again: control ${get(r, 'parts', 'control', 'runningAgainMs')} ms, API ${get(r, 'parts', 'api', 'runningAgainMs')} ms, Temporal ${get(r, 'parts', 'temporal', 'runningAgainMs')} ms`,
-      goal: 'every job passed',
-      met: r.allPassed === true,
-    }),
-  },
-  {
-    name: 'batch',
-    deadlineMs: 20 * MIN,
-    headline: (r) => ({
-      figures: `${get(r, 'tests')} tests: clean ${get(r, 'clean', 'wallMs')} ms, faulted ${get(r, 'faulted', 'wallMs')} ms (×${get(r, 'ratio')}); lost ${(get(r, 'clean', 'lost') ?? 0) + (get(r, 'faulted', 'lost') ?? 0)}, duplicates ${(get(r, 'clean', 'duplicates') ?? 0) + (get(r, 'faulted', 'duplicates') ?? 0)}`,
-      goal: 'faulted ≤ 1.15 × clean; lost 0; duplicates 0',
-      met: (get(r, 'ratio') ?? Infinity) <= 1.15 && get(r, 'clean', 'lost') === 0 && get(r, 'faulted', 'lost') === 0 && get(r, 'clean', 'duplicates') === 0 && get(r, 'faulted', 'duplicates') === 0,
-    }),
-  },
-  {
-    name: 'throughput',
-    deadlineMs: 45 * MIN,
-    headline: (r) => ({
-      figures: `${get(r, 'jobs')} jobs on ${get(r, 'hosts')} hosts: Testbay ${get(r, 'testbay', 'jobsPerSec')} jobs/s (queue→start p50 ${get(r, 'testbay', 'queueToStartMs', 'p50')} ms, p99 ${get(r, 'testbay', 'queueToStartMs', 'p99')} ms), bare ${get(r, 'bare', 'jobsPerSec')}, spawn ${get(r, 'spawn', 'jobsPerSec')}; ratio ${get(r, 'ratio', 'vsBare')} (vs spawn ${get(r, 'ratio', 'vsSpawn')})`,
-      goal: 'Testbay/bare ≥ 0.5',
-      met: r.goalMet === true,
-    }),
-  },
-];
+import { writeBenchmarksDoc } from './benchmarks-doc.js';
+import { BENCHES, type Bench, type Result } from './headlines.js';
 
 interface Outcome {
   name: string;
@@ -203,4 +119,5 @@ const machine = outcomes.find((o) => o.result)?.result?.machine as Record<string
 if (machine) console.log(`machine: ${String(machine.cpus)} × ${String(machine.cpuModel)}, ${String(machine.memoryGiB)} GiB, node ${String(machine.node)}, ${String(machine.platform)}; results in bench/results/`);
 const bad = outcomes.filter((o) => o.status !== 'ok');
 if (bad.length > 0) console.error(`${bad.length} of ${outcomes.length} benches did not succeed: ${bad.map((o) => `${o.name} (${o.status})`).join(', ')}`);
+if (outcomes.some((o) => o.status === 'ok')) console.log(`latest figures written to ${await writeBenchmarksDoc()}`);
 process.exit(bad.length > 0 ? 1 : 0);

@@ -32,18 +32,18 @@
  * apart), the requests per job and one submission's timeline; the profiles stay under
  * test-output/bench-throughput/profiles.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
-import proto from '@temporalio/proto';
-import { bundleWorkflowCode } from '@temporalio/worker';
+import type proto from '@temporalio/proto';
 import { PROJECT_ROOT } from '../src/temporal/binary.js';
 import { ensureNamespace } from '../src/temporal/namespace.js';
-import { ResultKey } from '../src/workflows/search-attributes.js';
 import { TestLab } from '../test/helpers/lab.js';
+import { bareWorkflowBundle, startBareWorker, stopBareWorker } from './bare-temporal.js';
+import { eventTime, eventTypeName, listAll, printTimeline, timeline } from './history.js';
 import { PROBE_SOURCE } from './throughput-probe.js';
 import { benchEnvironment, percentile, PRODUCT_TIMINGS, round, STAMP_RUNNER, stampAfter, writeResult } from './harness.js';
 
@@ -176,24 +176,6 @@ async function waitClosed(client: Client, type: string, expected: number, label:
   }
 }
 
-interface Closed {
-  workflowId: string;
-  runId: string;
-  closeTime: number;
-  status: string;
-  historyLength: number;
-  result?: string;
-}
-
-async function listAll(client: Client, query: string): Promise<Closed[]> {
-  const out: Closed[] = [];
-  for await (const wf of client.workflow.list({ query })) {
-    const result = wf.typedSearchAttributes.get(ResultKey);
-    out.push({ workflowId: wf.workflowId, runId: wf.runId, closeTime: wf.closeTime?.getTime() ?? NaN, status: wf.status.name, historyLength: wf.historyLength, ...(result !== undefined ? { result } : {}) });
-  }
-  return out;
-}
-
 function phaseOf(label: string, submitted: Submitted[], startedAt: Map<string, number>, lastClose: number, cpu: { perJob: Record<string, number>; share: number }, events: number, failures: number): Phase {
   const t0 = Math.min(...submitted.map((s) => s.sentAt));
   const wallMs = lastClose - t0;
@@ -223,42 +205,12 @@ function print(p: Phase) {
 // ---------------------------------------------------------------------------------------
 // Bare Temporal: one workflow, one activity, one shared task queue
 
-async function bareWorkflowBundle(): Promise<string> {
-  const bundle = await bundleWorkflowCode({
-    workflowsPath: path.join(PROJECT_ROOT, 'bench', 'throughput-workflows.ts'),
-    logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },
-  });
-  const file = path.join(env.outputDir, 'bare-workflow-bundle.js');
-  await fsp.writeFile(file, bundle.code);
-  return file;
-}
-
-function startBareWorker(namespace: string, taskQueue: string, bundlePath: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'run-ts.js'), path.join(PROJECT_ROOT, 'bench', 'throughput-worker.ts')], {
-    env: {
-      ...process.env,
-      BARE_TEMPORAL_ADDRESS: env.temporalAddress,
-      BARE_NAMESPACE: namespace,
-      BARE_TASK_QUEUE: taskQueue,
-      BARE_WORKFLOW_BUNDLE: bundlePath,
-      BARE_ACTIVITY_SLOTS: String(Math.ceil(HOSTS / BARE_WORKERS)),
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`bare worker exited with ${code}`)));
-    child.stdout.on('data', (b: Buffer) => {
-      if (b.toString().includes('ready')) resolve(child);
-    });
-  });
-}
-
 async function bare(kind: 'bare' | 'spawn', bundlePath: string): Promise<Phase> {
   const namespace = `bench-${kind}-${Math.random().toString(36).slice(2, 8)}`;
   await ensureNamespace(connection, namespace, { create: true, retentionHours: 24 });
   const client = new Client({ connection, namespace });
   const taskQueue = `bench-${kind}`;
-  const workers = await Promise.all(Array.from({ length: BARE_WORKERS }, () => startBareWorker(namespace, taskQueue, bundlePath)));
+  const workers = await Promise.all(Array.from({ length: BARE_WORKERS }, () => startBareWorker({ temporalAddress: env.temporalAddress, namespace, taskQueue, bundlePath, activitySlots: Math.ceil(HOSTS / BARE_WORKERS) })));
   const type = kind === 'bare' ? 'bareWorkflow' : 'spawnWorkflow';
   const start = (id: string) => client.workflow.start(type, { workflowId: id, taskQueue, args: kind === 'bare' ? [] : [STAMP_RUNNER] });
   try {
@@ -284,17 +236,7 @@ async function bare(kind: 'bare' | 'spawn', bundlePath: string): Promise<Phase> 
     const events = closed.reduce((sum, w) => sum + w.historyLength, 0);
     return phaseOf(kind, submitted, startedAt, lastClose, cpu, events, closed.filter((w) => w.status !== 'COMPLETED').length);
   } finally {
-    await Promise.all(
-      workers.map(
-        (w) =>
-          new Promise<void>((resolve) => {
-            if (w.exitCode !== null) return resolve();
-            w.removeAllListeners('exit');
-            w.once('exit', () => resolve());
-            w.kill('SIGTERM');
-          }),
-      ),
-    );
+    await Promise.all(workers.map(stopBareWorker));
   }
 }
 
@@ -370,7 +312,7 @@ async function testbay(): Promise<Phase & { historySample: Record<string, number
     const requestsPerJob = PROFILE ? perJob(requestsBefore, requestsAfter) : undefined;
     if (PROFILE) {
       const sample = submitted[Math.floor(submitted.length / 2)]!;
-      await printTimeline(lab.temporal, sample.id, sample.acceptedAt, startedAt.get(sample.jobId));
+      printTimeline(await timeline(lab.temporal, sample.id, startedAt.get(sample.jobId)), sample.acceptedAt, `timeline of submission ${sample.id}`);
     }
     return { ...phase, historySample, hostTime, ...(requestsPerJob ? { requestsPerJob } : {}) };
   } finally {
@@ -392,7 +334,6 @@ interface HostTime {
   cycleMs: number;
 }
 
-const eventTime = (e: proto.temporal.api.history.v1.IHistoryEvent) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
 const firstPayload = (p: proto.temporal.api.common.v1.IPayloads | null | undefined): unknown => {
   const data = p?.payloads?.[0]?.data;
   return data ? JSON.parse(Buffer.from(data).toString('utf8')) : undefined;
@@ -477,12 +418,6 @@ async function sampleHistory(client: Client, submissionId: string, schedulerEven
   return counts;
 }
 
-function eventTypeName(t: unknown): string {
-  if (typeof t === 'string') return t;
-  // protobufjs enums map numbers back to names through their prototype
-  return (proto.temporal.api.enums.v1.EventType as unknown as Record<number, string>)[Number(t)] ?? String(t);
-}
-
 /** The API's requests by route, summed over the lab's processes (profile mode). */
 async function readRequestCounts(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
@@ -513,7 +448,7 @@ function perJob(before: Record<string, number>, after: Record<string, number>): 
 
 let failed = false;
 try {
-  const bundlePath = await bareWorkflowBundle();
+  const bundlePath = await bareWorkflowBundle(env.outputDir);
   const bareRun = PHASES.has('bare') ? await bare('bare', bundlePath) : undefined;
   const spawnRun = PHASES.has('spawn') ? await bare('spawn', bundlePath) : undefined;
   const lab = PHASES.has('testbay') ? await testbay() : undefined;
@@ -582,32 +517,6 @@ async function stopProfiles(expected: number): Promise<void> {
     if (files.length >= expected) return;
     await sleep(200);
   }
-}
-
-/** One submission's workflows, event by event, in time order, from the moment it was accepted. */
-async function printTimeline(client: Client, submissionId: string, acceptedAt: number, runnerStart: number | undefined): Promise<void> {
-  const ids = (await listAll(client, `TestbaySubmission = "${submissionId}"`)).map((w) => w.workflowId);
-  const rows: { t: number; line: string }[] = [];
-  if (runnerStart !== undefined) rows.push({ t: runnerStart, line: 'runner     printed `start`' });
-  for (const id of ids) {
-    const who = id.split('-')[0]!.padEnd(10);
-    const events = (await client.workflow.getHandle(id).fetchHistory()).events ?? [];
-    let scheduled = 0;
-    let started = 0;
-    for (const e of events) {
-      const t = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.round((e.eventTime?.nanos ?? 0) / 1e6);
-      const type = String(eventTypeName(e.eventType)).replace(/^EVENT_TYPE_/, '').toLowerCase();
-      if (type === 'workflow_task_scheduled') scheduled = t;
-      else if (type === 'workflow_task_started') started = t;
-      else if (type === 'workflow_task_completed') rows.push({ t, line: `${who} workflow task (waited ${started - scheduled} ms for a worker, ran ${t - started} ms)` });
-      else {
-        const name = e.activityTaskScheduledEventAttributes?.activityType?.name ?? e.workflowExecutionSignaledEventAttributes?.signalName ?? e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName ?? e.markerRecordedEventAttributes?.markerName ?? '';
-        rows.push({ t, line: `${who} ${type}${name ? ` ${name}` : ''}` });
-      }
-    }
-  }
-  console.log(`  timeline of submission ${submissionId} (ms after the API accepted it):`);
-  for (const r of rows.sort((a, b) => a.t - b.t)) console.log(`    ${String(r.t - acceptedAt).padStart(7)}  ${r.line}`);
 }
 
 interface CpuProfile {

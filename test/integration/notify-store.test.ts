@@ -4,7 +4,8 @@
  * from two API servers at once on one PostgreSQL; a queue's pending deliveries come in
  * order; an attempt that answered 2xx ends a delivery, a late one changes nothing; a
  * deleted subscription cancels what it had pending; a resend is a new row with the same
- * event; the audit log pages back and finds a submission's jobs with it.
+ * event; the audit log pages back and finds a submission's jobs with it; retention deletes
+ * ended deliveries and old audit entries.
  */
 import fs from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -125,6 +126,21 @@ describe.each(ENGINES)('webhooks, deliveries and audit on %s', (engine) => {
     expect((await notify.listAudit({ limit: 10, targetKind: 'host' })).map((e) => e.targetId)).toEqual(['h1']);
     const page = await notify.listAudit({ limit: 2 });
     expect((await notify.listAudit({ limit: 10, before: page[1]!.id })).map((e) => e.id)).toEqual(all.slice(2).map((e) => e.id));
+  });
+
+  it('retention deletes ended deliveries and audit entries older than the records period, never a pending delivery', async () => {
+    const { store, notify } = await openStore(engine);
+    const w = await notify.createWebhook(hook());
+    const [done, pending] = await notify.enqueue([delivery(w.id, 'job.done:r.1'), delivery(w.id, 'job.done:r.2')]);
+    await notify.recordAttempt(done!.id, { attempt: 1, at: new Date().toISOString(), statusCode: 200, durationMs: 3 }, true);
+    await notify.addAudit({ actor: 'operator', role: 'operate', action: 'keep', targetKind: 'submission', targetId: 'sretained' });
+    const policy = { logsDays: 30, recordsDays: 365 };
+    expect(await store.applyRetention(policy)).toMatchObject({ deletedDeliveries: 0, deletedAuditEntries: 0 });
+    expect(await notify.listDeliveries({ limit: 10, webhookId: w.id })).toHaveLength(2);
+    const later = await store.applyRetention(policy, new Date(Date.now() + 366 * 86_400_000));
+    expect(later).toMatchObject({ deletedDeliveries: 1, deletedAuditEntries: 1 });
+    expect((await notify.listDeliveries({ limit: 10, webhookId: w.id })).map((d) => d.id)).toEqual([pending!.id]);
+    expect(await notify.listAudit({ limit: 10, targetId: 'sretained' })).toEqual([]);
   });
 
   if (engine !== 'pglite') {

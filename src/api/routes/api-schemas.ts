@@ -127,6 +127,8 @@ export const retentionReport = z
     deletedSubmissions: z.number().int(),
     deletedJobs: z.number().int(),
     deletedObjects: z.number().int(),
+    deletedDeliveries: z.number().int().describe('webhook deliveries that had ended'),
+    deletedAuditEntries: z.number().int(),
     deletedIds: z.array(z.string()).describe('the first deleted submissions'),
     policy: z.object({ logsDays: z.number(), recordsDays: z.number() }),
   })

@@ -165,6 +165,10 @@ export interface RetentionReport {
   deletedJobs: number;
   /** objects deleted from the object store (logs, artifacts) */
   deletedObjects: number;
+  /** webhook deliveries that ended (delivered, failed, cancelled) before the records period */
+  deletedDeliveries: number;
+  /** audit log entries older than the records period */
+  deletedAuditEntries: number;
   /** the first deleted submissions' ids, for the log */
   deletedIds: string[];
 }

@@ -689,7 +689,7 @@ export class SqlResultStore implements ResultStore {
   // ---- retention and the sweep ----
 
   async applyRetention(policy: RetentionPolicy, now = new Date()): Promise<RetentionReport> {
-    const report: RetentionReport = { purgedJobs: 0, deletedSubmissions: 0, deletedJobs: 0, deletedObjects: 0, deletedIds: [] };
+    const report: RetentionReport = { purgedJobs: 0, deletedSubmissions: 0, deletedJobs: 0, deletedObjects: 0, deletedDeliveries: 0, deletedAuditEntries: 0, deletedIds: [] };
     const logsBefore = new Date(now.getTime() - policy.logsDays * 86_400_000).toISOString();
     const recordsBefore = new Date(now.getTime() - policy.recordsDays * 86_400_000).toISOString();
     // Logs and artifacts of finished jobs of ended, unkept submissions; in batches.
@@ -739,8 +739,21 @@ export class SqlResultStore implements ResultStore {
       if (report.deletedIds.length < 100) report.deletedIds.push(...deleted.subs.slice(0, 100 - report.deletedIds.length));
       if (deleted.subs.length === 0) break;
     }
+    // The delivery log and the audit log keep the records period too (pending deliveries stay).
+    report.deletedDeliveries = await this.deleteInBatches("DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND ended_at < $1 LIMIT 1000)", recordsBefore);
+    report.deletedAuditEntries = await this.deleteInBatches('DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < $1 LIMIT 1000)', recordsBefore);
     report.deletedObjects = await this.deleteDueObjects();
     return report;
+  }
+
+  /** Runs a `DELETE … LIMIT 1000` until it deletes nothing (short transactions); returns how many rows went. */
+  private async deleteInBatches(sql: string, before: string): Promise<number> {
+    let count = 0;
+    for (;;) {
+      const [row] = await this.db.query<{ n: number }>(`WITH gone AS (${sql} RETURNING 1) SELECT count(*)::int AS n FROM gone`, [before]);
+      count += row?.n ?? 0;
+      if (!row?.n) return count;
+    }
   }
 
   /** Queues the objects of these jobs (their artifacts, and `more`) for deletion. */
