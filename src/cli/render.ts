@@ -76,7 +76,7 @@ export function submissionHeader(view: SubmissionView, colour: boolean): string 
 export function hostsTable(lab: LabWithJobs, colour: boolean): string[] {
   const paint = painter(colour);
   const stateColour: Record<HostView['state'], Colour> = { idle: 'green', leased: 'cyan', maintenance: 'yellow', broken: 'red', offline: 'gray' };
-  const rows = [['HOST', 'STATE', 'CLASSES', 'ADDRESS', 'JOB / REASON'].map((h) => paint('bold', h))];
+  const rows = [['HOST', 'POOL', 'STATE', 'CLASSES', 'ADDRESS', 'JOB / REASON'].map((h) => paint('bold', h))];
   for (const h of lab.hosts) {
     const job = h.currentJob;
     const detail =
@@ -91,12 +91,13 @@ export function hostsTable(lab: LabWithJobs, colour: boolean): string[] {
             : h.broken
               ? `broken: ${h.broken.reason}`
               : '';
-    rows.push([h.id, paint(stateColour[h.state], h.state), h.workerClasses.join(','), `${h.hostname} ${h.address}`, detail]);
+    rows.push([h.id, h.pool, paint(stateColour[h.state], h.state), h.workerClasses.join(','), `${h.hostname} ${h.address}`, detail]);
   }
   const lines = table(rows);
   if (lab.queue.length > 0) {
     lines.push('', paint('bold', `queue (${lab.queue.length})`));
-    for (const q of lab.queue) lines.push(`  ${q.label}  priority ${q.priority}: ${q.waitingReason}`);
+    const pooled = lab.pools.length > 1;
+    for (const q of lab.queue) lines.push(`  ${q.label}  ${pooled ? `pool ${q.pool}, ` : ''}priority ${q.priority}: ${q.waitingReason}`);
   }
   return lines;
 }

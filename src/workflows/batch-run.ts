@@ -143,7 +143,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
       if (!lease) return;
       if (!pending.delete(g.requestId) || stop !== undefined) {
         // Handed straight back; settled before the run continues as new or ends.
-        finishing.add(releaseLease(lease.hostId, lease.token, []));
+        finishing.add(releaseLease(run.pool, lease.hostId, lease.token, []));
         return;
       }
       grants.push({ requestId: g.requestId, hostId: lease.hostId, token: lease.token, overflow: active.size >= run.maxHosts });
@@ -165,6 +165,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     const excluded = [...active.keys()];
     pending.set(requestId, { excluded });
     await askScheduler(
+      run.pool,
       {
         requestId,
         requester: me,
@@ -181,7 +182,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
   const cancelPending = async () => {
     const ids = [...pending.keys()];
     pending.clear();
-    await withdrawLeaseRequests(ids);
+    await withdrawLeaseRequests(run.pool, ids);
   };
   const settleFinishing = async () => {
     await finishing.drain();
@@ -361,7 +362,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
       lonely = undefined;
       // What the scheduler's breaker counts: batches the host lost by its own fault, and the
       // passed ones that reset it. A batch lost to a test (an isolated suspect) is not the host's.
-      await releaseLease(hostId, token, slot.entries.filter(countsForBreaker).map((e) => ({ jobId: e.jobId, result: e.result })));
+      await releaseLease(run.pool, hostId, token, slot.entries.filter(countsForBreaker).map((e) => ({ jobId: e.jobId, result: e.result })));
     }
   }
 
