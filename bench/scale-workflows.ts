@@ -10,6 +10,8 @@ import { onLeaseAnswers, releaseLease, requestLease, type LeaseGrant } from '../
 
 export { schedulerWorkflow } from '../src/workflows/scheduler.js';
 
+const SEND_BATCH = 25;
+
 export interface ScaleRequest {
   requestId: string;
   workerClass: string;
@@ -51,12 +53,13 @@ export async function scaleRequesterWorkflow(input: ScaleRequesterInput): Promis
       waiting--;
     },
   });
-  // Requests go out in batches, each batch's signals in one workflow task.
-  const sends: Promise<void>[] = [];
+  // Requests go out in batches of SEND_BATCH signals, a workflow task each: hundreds of
+  // signals in one task take longer than the task timeout on a loaded machine.
   let next = 0;
   while (next < input.requests.length) {
     await condition(() => waiting < input.window);
-    while (waiting < input.window && next < input.requests.length) {
+    const sends: Promise<void>[] = [];
+    while (waiting < input.window && next < input.requests.length && sends.length < SEND_BATCH) {
       const r = input.requests[next++]!;
       waiting++;
       sentAt.set(r.requestId, Date.now());
@@ -70,8 +73,8 @@ export async function scaleRequesterWorkflow(input: ScaleRequesterInput): Promis
         }),
       );
     }
+    await Promise.all(sends);
   }
-  await Promise.all(sends);
   await condition(() => waiting === 0);
   await Promise.all(holding);
   return { times, denied };

@@ -34,9 +34,10 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type proto from '@temporalio/proto';
-import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createHoldPresence } from '../src/activities/host/presence.js';
 import type { HostDeps } from '../src/activities/host/deps.js';
+import { HOST_ACTIVITY_POLLERS } from '../src/workers/host.js';
 import { CONTROL_TASK_QUEUE, hostTaskQueue, SCHEDULER_WORKFLOW_ID } from '../src/domain/ids.js';
 import type { HostRegistration } from '../src/domain/lab.js';
 import { PROJECT_ROOT } from '../src/temporal/binary.js';
@@ -53,6 +54,7 @@ const CLASSES = [
   { name: 'board-rpi', share: 0.1 },
 ];
 const PRIORITIES = [10, 50, 50, 90];
+const POLLER_LIMIT = Number(process.env.SCALE_POLLER_LIMIT ?? 20_000);
 
 /** The class of host or request i: the same shares for both. */
 function classOf(i: number, n: number): string {
@@ -77,10 +79,6 @@ function rng(seed: number): () => number {
 
 const quietLog = { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} };
 
-if (ROLE === 'control') await runControl(process.argv[3]!, process.argv[4]!);
-else if (ROLE === 'hosts') await runHosts(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]));
-else await main();
-
 /** The control worker of the bench: the scheduler and the requesters, as `testbay control` runs workflows. */
 async function runControl(address: string, bundlePath: string): Promise<void> {
   const connection = await NativeConnection.connect({ address });
@@ -93,6 +91,7 @@ async function runControl(address: string, bundlePath: string): Promise<void> {
     maxCachedWorkflows: 1_000,
   });
   process.on('SIGTERM', () => worker.shutdown());
+  process.on('disconnect', () => worker.shutdown());
   process.send?.('ready');
   await worker.run();
   await connection.close();
@@ -140,16 +139,19 @@ async function runHosts(address: string, first: number, count: number, total: nu
         maxHeartbeatThrottleInterval: 1_000,
         defaultHeartbeatThrottleInterval: 1_000,
         maxConcurrentActivityTaskExecutions: 16,
+        maxConcurrentActivityTaskPolls: HOST_ACTIVITY_POLLERS,
       }),
     );
   }
   const running = workers.map((w) => w.run());
   for (const reg of registrations.values()) await register(reg);
   process.send?.('ready');
-  process.on('SIGTERM', () => {
+  const stop = () => {
     shutdown.abort();
     for (const w of workers) w.shutdown();
-  });
+  };
+  process.on('SIGTERM', stop);
+  process.on('disconnect', stop);
   await Promise.allSettled(running);
   await connection.close();
 }
@@ -245,7 +247,7 @@ async function measure(hosts: number, env: Awaited<ReturnType<typeof benchEnviro
       await sleep(1_000);
     }
   })();
-  const result: Record<string, unknown> = { hosts, requests: REQUESTS, holdMs: HOLD_MS, requesters: REQUESTERS, hostProcesses: PROCESSES };
+  const result: Record<string, unknown> = { hosts, requests: REQUESTS, holdMs: HOLD_MS, requesters: REQUESTERS, hostProcesses: PROCESSES, pollersPerHost: HOST_ACTIVITY_POLLERS, frontendNamespaceCount: POLLER_LIMIT };
   try {
     parts.push(await startPart('control', ['control', env.temporalAddress, bundlePath]));
     await client.workflow.signalWithStart('schedulerWorkflow', { workflowId: SCHEDULER_WORKFLOW_ID, taskQueue: CONTROL_TASK_QUEUE, args: [{ config: DEFAULT_SCHEDULER_CONFIG }], signal: configureSignal, signalArgs: [DEFAULT_SCHEDULER_CONFIG] });
@@ -286,7 +288,20 @@ async function measure(hosts: number, env: Awaited<ReturnType<typeof benchEnviro
     );
     let done = 0;
     const progress = setInterval(() => console.log(`N=${hosts}: ${done}/${REQUESTERS} requesters done after ${Math.round((Date.now() - loadStart) / 1000)} s`), 30_000);
-    const results = await Promise.all(handles.map((h) => (h.result() as Promise<ScaleRequesterResult>).then((r) => (done++, r))));
+    // Polled, not long-polled: a loaded dev server fails long history polls now and then.
+    const results = await Promise.all(
+      handles.map(async (h) => {
+        for (;;) {
+          const { status } = await h.describe().catch(() => ({ status: { name: 'UNKNOWN' } }));
+          if (status.name === 'COMPLETED') break;
+          if (status.name !== 'RUNNING' && status.name !== 'UNKNOWN') throw new Error(`requester ${h.workflowId} ended ${status.name}`);
+          await sleep(2_000);
+        }
+        const r = (await h.result()) as ScaleRequesterResult;
+        done++;
+        return r;
+      }),
+    );
     clearInterval(progress);
     const loadEnd = Date.now();
     const latencies = results.flatMap((r) => Object.values(r.times).map(([sent, granted]) => granted - sent));
@@ -384,7 +399,10 @@ function findServerPid(address: string): number | undefined {
 
 async function main(): Promise<void> {
   const sizes = (process.env.SCALE_HOSTS ?? '200').split(',').map(Number);
-  const env = await benchEnvironment('scale');
+  // Every host keeps HOST_ACTIVITY_POLLERS long polls open: past the frontend's default of
+  // 1,200 per namespace (600 hosts) polls are refused ("namespace concurrent poller limit
+  // exceeded"), so a big lab raises it, as the bench does.
+  const env = await benchEnvironment('scale', ['--dynamic-config-value', `frontend.namespaceCount=${POLLER_LIMIT}`]);
   const bundle = await bundleWorkflowCode({ workflowsPath: path.join(PROJECT_ROOT, 'bench', 'scale-workflows.ts'), logger: quietLog });
   const bundlePath = path.join(env.outputDir, 'scale-workflow-bundle.js');
   await fsp.writeFile(bundlePath, bundle.code);
@@ -406,3 +424,8 @@ async function main(): Promise<void> {
   }
   console.log(`written ${file}`);
 }
+
+if (ROLE !== 'main') Runtime.install({ logger: new DefaultLogger('WARN') });
+if (ROLE === 'control') await runControl(process.argv[3]!, process.argv[4]!);
+else if (ROLE === 'hosts') await runHosts(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]));
+else await main();

@@ -29,6 +29,14 @@ import type { schedulerWorkflow } from '../workflows/scheduler.js';
 import { registerHostSignal } from '../workflows/scheduler-messages.js';
 import type { PayloadKey } from '../sealing.js';
 
+/**
+ * Long polls each host keeps open on its task queue. The SDK's default (10 here) times
+ * 2,000 hosts is 20,000 polls, far past what a Temporal frontend allows a namespace
+ * (`frontend.namespaceCount`, 1,200 by default; bench/scale). A host's activities come a
+ * few at a time, so two pollers keep pickup prompt.
+ */
+export const HOST_ACTIVITY_POLLERS = 2;
+
 export interface HostOptions {
   hostId: string;
   workerClasses: string[];
@@ -186,6 +194,7 @@ export async function startHost(config: Config, log: Logger, options: HostOption
     // A chain keeps a few activities on its host at once: runs queued behind the running one,
     // provisioning ahead, uploads; plus the presence activity.
     maxConcurrentActivityTaskExecutions: 16,
+    maxConcurrentActivityTaskPolls: HOST_ACTIVITY_POLLERS,
   });
   const done = worker.run().finally(() => steps.close());
   await register();
