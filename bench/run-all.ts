@@ -100,6 +100,15 @@ const BENCHES: Bench[] = [
       met: r.goalMet === true,
     }),
   },
+  {
+    name: 'scale',
+    deadlineMs: 45 * MIN,
+    headline: (r) => ({
+      figures: Object.values((r.byHosts ?? {}) as Record<string, Result>)
+        .map((x) => (x.failed ? `${get(x, 'hosts')} hosts: failed` : `${get(x, 'hosts')} hosts: grant p50 ${get(x, 'grantLatencyMs', 'p50')} ms, p99 ${get(x, 'grantLatencyMs', 'p99')} ms; scheduler task p50 ${get(x, 'schedulerWorkflowTaskMs', 'p50')} ms; ${get(x, 'schedulerEventsPerHour')} events/h`))
+        .join('; '),
+    }),
+  },
 ];
 
 interface Outcome {

@@ -228,6 +228,8 @@ async function measure(hosts: number, env: Awaited<ReturnType<typeof benchEnviro
   const REQUESTS = Number(process.env.SCALE_REQUESTS ?? 10_000);
   const HOLD_MS = Number(process.env.SCALE_HOLD_MS ?? 1_000);
   const REQUESTERS = Number(process.env.SCALE_REQUESTERS ?? 40);
+  /** requests waiting in the scheduler's queue at once (all of them by default) */
+  const QUEUE_DEPTH = Number(process.env.SCALE_QUEUE_DEPTH ?? REQUESTS);
   const PER_PROCESS = Number(process.env.SCALE_HOSTS_PER_PROCESS ?? 250);
   const PROCESSES = Number(process.env.SCALE_HOST_PROCESSES ?? Math.ceil(hosts / PER_PROCESS));
   const connection = await Connection.connect({ address: env.temporalAddress });
@@ -247,7 +249,7 @@ async function measure(hosts: number, env: Awaited<ReturnType<typeof benchEnviro
       await sleep(1_000);
     }
   })();
-  const result: Record<string, unknown> = { hosts, requests: REQUESTS, holdMs: HOLD_MS, requesters: REQUESTERS, hostProcesses: PROCESSES, pollersPerHost: HOST_ACTIVITY_POLLERS, frontendNamespaceCount: POLLER_LIMIT };
+  const result: Record<string, unknown> = { hosts, requests: REQUESTS, holdMs: HOLD_MS, requesters: REQUESTERS, queueDepth: QUEUE_DEPTH, hostProcesses: PROCESSES, pollersPerHost: HOST_ACTIVITY_POLLERS, frontendNamespaceCount: POLLER_LIMIT };
   try {
     parts.push(await startPart('control', ['control', env.temporalAddress, bundlePath]));
     await client.workflow.signalWithStart('schedulerWorkflow', { workflowId: SCHEDULER_WORKFLOW_ID, taskQueue: CONTROL_TASK_QUEUE, args: [{ config: DEFAULT_SCHEDULER_CONFIG }], signal: configureSignal, signalArgs: [DEFAULT_SCHEDULER_CONFIG] });
@@ -273,6 +275,8 @@ async function measure(hosts: number, env: Awaited<ReturnType<typeof benchEnviro
     await sleep(15_000);
     const idle = { control: treeRss(parts[0]!.child.pid), hosts: parts.slice(1).reduce((s, p) => s + treeRss(p.child.pid), 0), server: rssMiB(serverPid) };
     console.log(`N=${hosts}: ${hosts} hosts online in ${String(result.registerSeconds)} s; idle RSS control ${round(idle.control)} MiB, hosts ${round(idle.hosts)} MiB, server ${round(idle.server)} MiB`);
+    result.memoryMiB = { idle: { control: round(idle.control), hosts: round(idle.hosts), perHost: round(idle.hosts / hosts, 2), temporalServer: round(idle.server) } };
+    if (REQUESTS === 0) return result;
 
     // The load: every request queued at once, spread over the requesters.
     const random = rng(hosts);
@@ -282,7 +286,7 @@ async function measure(hosts: number, env: Awaited<ReturnType<typeof benchEnviro
     const handles = await Promise.all(
       Array.from({ length: REQUESTERS }, (_, k) => {
         const mine = requests.slice(k * share, (k + 1) * share);
-        const input: ScaleRequesterInput = { requests: mine, holdMs: HOLD_MS, window: mine.length };
+        const input: ScaleRequesterInput = { requests: mine, holdMs: HOLD_MS, window: Math.max(1, Math.floor(QUEUE_DEPTH / REQUESTERS)) };
         return client.workflow.start('scaleRequesterWorkflow', { workflowId: `scale-${hosts}-${k}-${loadStart}`, taskQueue: CONTROL_TASK_QUEUE, args: [input] });
       }),
     );
