@@ -19,13 +19,13 @@ export interface BenchEnvironment {
   stop(): Promise<void>;
 }
 
-export async function benchEnvironment(name: string): Promise<BenchEnvironment> {
+export async function benchEnvironment(name: string, devServerArgs: string[] = []): Promise<BenchEnvironment> {
   const outputDir = path.join(PROJECT_ROOT, 'test-output', `bench-${name}`);
   await fs.mkdir(outputDir, { recursive: true });
   const work = await fs.mkdtemp(path.join(os.tmpdir(), `testbay-bench-${name}-`));
   const port = await freePort();
   const [started, bundled] = await Promise.allSettled([
-    startDevServer({ bin: findTemporalBinary(), port, logFile: path.join(outputDir, 'temporal.log'), fast: true }),
+    startDevServer({ bin: findTemporalBinary(), port, logFile: path.join(outputDir, 'temporal.log'), fast: true, extraArgs: devServerArgs }),
     bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} } }),
   ]);
   // A failed bundle must not leave the dev server running behind a dead bench.

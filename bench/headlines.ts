@@ -106,4 +106,14 @@ export const BENCHES: Bench[] = [
       met: r.goalMet === true,
     }),
   },
+  {
+    name: 'scale',
+    what: 'N simulated hosts (real Temporal workers with the real presence activity, 250 per process) against one scheduler; lease requests of mixed classes and priorities held and released by requester workflows through the real lease client',
+    deadlineMs: 45 * MIN,
+    headline: (r) => ({
+      figures: Object.values((r.byHosts ?? {}) as Record<string, Result>)
+        .map((x) => (x.failed ? `${get(x, 'hosts')} hosts: failed` : `${get(x, 'hosts')} hosts: grant p50 ${get(x, 'grantLatencyMs', 'p50')} ms, p99 ${get(x, 'grantLatencyMs', 'p99')} ms; scheduler task p50 ${get(x, 'schedulerWorkflowTaskMs', 'p50')} ms; ${get(x, 'schedulerEventsPerHour')} events/h`))
+        .join('; '),
+    }),
+  },
 ];

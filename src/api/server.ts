@@ -38,7 +38,7 @@ export async function startServer(config: Config, log: Logger, port = config.api
     });
     return client;
   };
-  const gateway = new TemporalGateway(getClient, config.run);
+  const gateway = new TemporalGateway(getClient, config.run, config.scheduler);
   const notify = new SqlNotifyStore(store.db);
   // Links in payloads use TESTBAY_URL; a server on an ephemeral port (tests) links to where it listens.
   let publicUrl = config.api.url;

@@ -1,34 +1,51 @@
 /**
  * @module Everything the API asks of Temporal: start a submission workflow, query its job
- * table, signal a cancel, and read or change the lab through the scheduler workflow.
+ * table, signal a cancel, and read or change the lab through the scheduler workflows (one
+ * per pool: the lab's view merges them, and a host's operation goes to its pool's).
  */
 import { ApplicationFailure, isGrpcServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { ErrorType } from '../domain/errors.js';
-import { CONTROL_TASK_QUEUE, SCHEDULER_WORKFLOW_ID, submissionWorkflowId } from '../domain/ids.js';
+import { CONTROL_TASK_QUEUE, DEFAULT_POOL, schedulerWorkflowId, submissionWorkflowId } from '../domain/ids.js';
 import type { RunConfig } from '../domain/job-run.js';
 import type { Plan } from '../domain/plan.js';
 import type { RestartHistory } from '../domain/restart.js';
 import type { BatchRunView, SubmissionView } from '../domain/views.js';
 import { batchRunQuery } from '../workflows/batch-run-messages.js';
 import { cancelSignal, type CancelRequest } from '../workflows/messages.js';
-import { hostActionUpdate, labQuery, type HostActionRequest, type HostView, type LabView } from '../workflows/scheduler-messages.js';
+import { hostActionUpdate, labQuery, type HostActionRequest, type HostView, type LabView, type SchedulerConfig } from '../workflows/scheduler-messages.js';
+import type { schedulerWorkflow } from '../workflows/scheduler.js';
+import { runningPools } from '../temporal/pools.js';
 import { memoText, workflowSearchAttributes } from '../workflows/search-attributes.js';
 import { submissionQuery } from '../workflows/submission-messages.js';
 import { HttpError } from './http-errors.js';
 
 export class TemporalGateway {
   private labCache: { at: number; view: Promise<LabView> } | undefined;
+  private poolCache: { at: number; pools: Promise<string[]> } | undefined;
 
   constructor(
     private readonly client: () => Promise<Client>,
     private readonly runConfig: RunConfig,
+    /** given to a pool's scheduler this API starts (a submission for a pool no host registered in yet) */
+    private readonly schedulerConfig: Partial<SchedulerConfig> = {},
   ) {}
 
   async startSubmission(submissionId: string, plan: Plan, createdAt: string, restart: { lineage?: Record<string, string>; restarted?: Record<string, RestartHistory> } = {}): Promise<string> {
     const client = await this.client();
     const workflowId = submissionWorkflowId(submissionId);
     const { lineage, restarted } = restart;
+    // A pool no host has registered in has no scheduler yet: start it, so the submission's
+    // requests are answered (denied: no host of that class) rather than wait for one.
+    const pools = new Set([...plan.recipeSets.map((s) => s.pool), ...plan.batchRuns.map((r) => r.pool)].filter((p): p is string => p !== undefined && p !== DEFAULT_POOL));
+    for (const pool of pools) {
+      await client.workflow.start<typeof schedulerWorkflow>('schedulerWorkflow', {
+        workflowId: schedulerWorkflowId(pool),
+        taskQueue: CONTROL_TASK_QUEUE,
+        args: [{ pool, config: this.schedulerConfig }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      });
+    }
     await client.workflow.start('submissionWorkflow', {
       workflowId,
       taskQueue: CONTROL_TASK_QUEUE,
@@ -116,7 +133,18 @@ export class TemporalGateway {
     }
   }
 
-  /** The scheduler's view of the lab, shared by requests within half a second. */
+  /** The lab's pools (one running scheduler each), listed at most every 2 s. */
+  private pools(): Promise<string[]> {
+    const now = Date.now();
+    if (!this.poolCache || now - this.poolCache.at > 2_000) {
+      const pools = this.client().then(runningPools);
+      this.poolCache = { at: now, pools };
+      pools.catch(() => (this.poolCache = undefined));
+    }
+    return this.poolCache.pools;
+  }
+
+  /** Every scheduler's view of the lab, merged (hosts and queue by pool), shared by requests within half a second. */
   lab(): Promise<LabView> {
     const now = Date.now();
     if (!this.labCache || now - this.labCache.at > 500) {
@@ -129,18 +157,35 @@ export class TemporalGateway {
 
   private async queryLab(): Promise<LabView> {
     const client = await this.client();
-    try {
-      return await client.workflow.getHandle(SCHEDULER_WORKFLOW_ID).query(labQuery);
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new HttpError(503, 'the scheduler is not running: start the control worker (`testbay control`)');
-      throw err;
-    }
+    const pools = await this.pools();
+    const views = await Promise.all(
+      pools.map(async (pool) => {
+        try {
+          return await client.workflow.getHandle(schedulerWorkflowId(pool)).query(labQuery);
+        } catch (err) {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+          if (pool === DEFAULT_POOL) throw new HttpError(503, 'the scheduler is not running: start the control worker (`testbay control`)');
+          // A pool's scheduler that ended since the listing: its hosts register again with a new one.
+          this.poolCache = undefined;
+          return undefined;
+        }
+      }),
+    );
+    return mergeLabViews(views.filter((v): v is LabView => v !== undefined));
   }
 
   async hostAction(request: HostActionRequest): Promise<HostView | null> {
     const client = await this.client();
+    // The host's pool's scheduler holds it (a pool started since the last listing is listed
+    // again); an unknown host goes to the default one, which says so.
+    let host = (await this.queryLab()).hosts.find((h) => h.id === request.hostId);
+    if (!host) {
+      this.poolCache = undefined;
+      host = (await this.queryLab()).hosts.find((h) => h.id === request.hostId);
+    }
+    const pool = host?.pool ?? DEFAULT_POOL;
     try {
-      const result = await client.workflow.getHandle(SCHEDULER_WORKFLOW_ID).executeUpdate(hostActionUpdate, { args: [request] });
+      const result = await client.workflow.getHandle(schedulerWorkflowId(pool)).executeUpdate(hostActionUpdate, { args: [request] });
       this.labCache = undefined;
       return result;
     } catch (err) {
@@ -153,6 +198,18 @@ export class TemporalGateway {
   }
 }
 
+/**
+ * One view of the lab from each pool's scheduler (the default pool's first): hosts grouped
+ * by pool, the queues one after another.
+ */
+export function mergeLabViews(views: readonly LabView[]): LabView {
+  return {
+    hosts: views.flatMap((v) => v.hosts),
+    queue: views.flatMap((v) => v.queue),
+    runId: views[0]?.runId ?? '',
+    pools: views.flatMap((v) => v.pools),
+  };
+}
 
 /** gRPC status INVALID_ARGUMENT: Temporal refused what it was given (not that it is down). */
 const INVALID_ARGUMENT = 3;

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.js';
-import { HOST_ID_PATTERN } from '../domain/ids.js';
+import { DEFAULT_POOL, HOST_ID_PATTERN, POOL_PATTERN } from '../domain/ids.js';
 import { loggerFor } from '../logger.js';
 import { connectClient, connectTemporal, connectWorker } from '../temporal/connection.js';
 import { ensureNamespace } from '../temporal/namespace.js';
@@ -108,6 +108,7 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
       config: { type: 'string' },
       id: { type: 'string' },
       class: { type: 'string', multiple: true },
+      pool: { type: 'string' },
       cap: { type: 'string', multiple: true },
       'work-dir': { type: 'string' },
       'cache-dir': { type: 'string' },
@@ -129,6 +130,7 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
   const settings = mergeHostConfig(fromFile, {
     ...(values.id !== undefined ? { id: values.id } : {}),
     classes: (values.class ?? []).flatMap((c) => c.split(',')).filter(Boolean),
+    ...(values.pool !== undefined ? { pool: values.pool } : {}),
     caps: flagCaps,
     ...(values['work-dir'] !== undefined ? { workDir: path.resolve(values['work-dir']) } : {}),
     ...(values['cache-dir'] !== undefined ? { cacheDir: path.resolve(values['cache-dir']) } : {}),
@@ -141,6 +143,8 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
   if (!hostId || !HOST_ID_PATTERN.test(hostId)) throw new UsageError('--id: required, letters, digits, ".", "_", "-" (e.g. --id h1)');
   const workerClasses = settings.classes ?? [];
   if (workerClasses.length === 0) throw new UsageError('--class: at least one worker class (e.g. --class qemu_x86_64)');
+  const pool = settings.pool ?? DEFAULT_POOL;
+  if (!POOL_PATTERN.test(pool)) throw new UsageError(`--pool ${pool}: letters, digits, ".", "_", "-" (at most 63 characters; e.g. --pool gpu)`);
   const workDir = settings.workDir ?? path.join(config.dataDir, 'hosts', hostId);
   const token = await takeToken({ what: settings.tokenFile ? '--token-file' : 'TESTBAY_HOST_TOKEN_FILE', file: settings.tokenFile ?? config.tokens.hostFile, fromEnv: config.tokens.host }).catch(usage);
   if (!token) throw new UsageError('no host token: give --token-file FILE (or TESTBAY_HOST_TOKEN_FILE, or TESTBAY_HOST_TOKEN): hosts upload results with a host token');
@@ -160,6 +164,7 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
     {
       hostId,
       workerClasses,
+      pool,
       capabilities: settings.caps ?? {},
       workDir,
       cacheDir: settings.cacheDir ?? config.host.cacheDir ?? path.join(workDir, 'cache'),
@@ -172,7 +177,7 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
     },
     { connection, client },
   ).catch(usage);
-  log.info('host running', { taskQueue: `host/${hostId}`, classes: workerClasses });
+  log.info('host running', { taskQueue: `host/${hostId}`, classes: workerClasses, pool });
   await Promise.race([untilStopped(() => host.shutdown()), host.done]);
   await host.done;
   log.info('host stopped');

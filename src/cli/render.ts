@@ -3,6 +3,7 @@
  * result, host, progress or reason). Failed (the test's verdict) and aborted (the lab's
  * fault) never look alike: different words, and on a terminal different colours.
  */
+import { DEFAULT_POOL } from '../domain/ids.js';
 import type { ResultKind } from '../domain/outcome.js';
 import type { JobView, SubmissionView } from '../domain/views.js';
 import type { LabWithJobs } from '../api/host-jobs.js';
@@ -76,7 +77,9 @@ export function submissionHeader(view: SubmissionView, colour: boolean): string 
 export function hostsTable(lab: LabWithJobs, colour: boolean): string[] {
   const paint = painter(colour);
   const stateColour: Record<HostView['state'], Colour> = { idle: 'green', leased: 'cyan', maintenance: 'yellow', broken: 'red', offline: 'gray' };
-  const rows = [['HOST', 'STATE', 'CLASSES', 'ADDRESS', 'JOB / REASON'].map((h) => paint('bold', h))];
+  // A lab of one pool (the default) needs no pool column.
+  const pooled = lab.pools.some((p) => p.pool !== DEFAULT_POOL);
+  const rows = [['HOST', ...(pooled ? ['POOL'] : []), 'STATE', 'CLASSES', 'ADDRESS', 'JOB / REASON'].map((h) => paint('bold', h))];
   for (const h of lab.hosts) {
     const job = h.currentJob;
     const detail =
@@ -91,12 +94,12 @@ export function hostsTable(lab: LabWithJobs, colour: boolean): string[] {
             : h.broken
               ? `broken: ${h.broken.reason}`
               : '';
-    rows.push([h.id, paint(stateColour[h.state], h.state), h.workerClasses.join(','), `${h.hostname} ${h.address}`, detail]);
+    rows.push([h.id, ...(pooled ? [h.pool] : []), paint(stateColour[h.state], h.state), h.workerClasses.join(','), `${h.hostname} ${h.address}`, detail]);
   }
   const lines = table(rows);
   if (lab.queue.length > 0) {
     lines.push('', paint('bold', `queue (${lab.queue.length})`));
-    for (const q of lab.queue) lines.push(`  ${q.label}  priority ${q.priority}: ${q.waitingReason}`);
+    for (const q of lab.queue) lines.push(`  ${q.label}  ${pooled ? `pool ${q.pool}, ` : ''}priority ${q.priority}: ${q.waitingReason}`);
   }
   return lines;
 }

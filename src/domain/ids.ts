@@ -6,7 +6,26 @@
  */
 
 export const CONTROL_TASK_QUEUE = 'testbay-control';
+/** The scheduler of the `default` pool; every other pool's is `testbay-scheduler-<pool>` (schedulerWorkflowId). */
 export const SCHEDULER_WORKFLOW_ID = 'testbay-scheduler';
+/** The pool of a host, job or batch run that names none. */
+export const DEFAULT_POOL = 'default';
+/** Pool names: like a host id, short enough to read in a workflow id. */
+export const POOL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const SCHEDULER_PREFIX = `${SCHEDULER_WORKFLOW_ID}-`;
+
+/**
+ * The workflow id of a pool's scheduler. The default pool keeps the id a lab had before
+ * pools existed, so running labs, saved queries and recorded histories keep working.
+ */
+export const schedulerWorkflowId = (pool: string = DEFAULT_POOL) => (pool === DEFAULT_POOL ? SCHEDULER_WORKFLOW_ID : `${SCHEDULER_PREFIX}${pool}`);
+/** The pool whose scheduler has this workflow id; undefined for any other id. */
+export function poolOfSchedulerId(workflowId: string): string | undefined {
+  if (workflowId === SCHEDULER_WORKFLOW_ID) return DEFAULT_POOL;
+  if (!workflowId.startsWith(SCHEDULER_PREFIX)) return undefined;
+  const pool = workflowId.slice(SCHEDULER_PREFIX.length);
+  return POOL_PATTERN.test(pool) && pool !== DEFAULT_POOL ? pool : undefined;
+}
 /** the Temporal Schedule of the result store's daily cleanup */
 export const RETENTION_SCHEDULE_ID = 'testbay-retention';
 

@@ -23,6 +23,8 @@ export interface Job {
   /** environment variables only the runner sees: sealed once the API accepted them (sealing.ts) */
   secrets?: Record<string, string>;
   workerClass: string;
+  /** the pool whose scheduler leases its host; absent = `default` */
+  pool?: string;
   hostRequires: Requirement[];
   timeoutMs: number;
   provisionTimeoutMs: number;
@@ -52,6 +54,8 @@ export interface BatchRun {
   /** as for a job: sealed once accepted */
   secrets?: Record<string, string>;
   workerClass: string;
+  /** the pool whose scheduler leases its hosts; absent = `default` */
+  pool?: string;
   hostRequires: Requirement[];
   priority: number;
   testTimeoutMs: number;

@@ -5,6 +5,7 @@
  * It also finds every way the graph cannot be placed, each with the path of the field.
  */
 import type { BatchRun, Job, Submission } from './job.js';
+import { DEFAULT_POOL } from './ids.js';
 import { findConflict, type Requirement, formatRequirement } from './requirements.js';
 
 export interface PlanJob extends Job {
@@ -35,6 +36,8 @@ export interface PlanRecipeSet {
   maxRetries: number;
   priority: number;
   queueTimeoutMs?: number;
+  /** the pool every job of the set is in (one scheduler leases all its hosts); absent = `default` */
+  pool?: string;
 }
 
 /** A batch run in the plan: its settings, without the (possibly huge) list of test ids. */
@@ -284,6 +287,20 @@ export function analyseGraph(jobs: readonly Job[]): { issues: GraphIssue[]; plan
       hostRequires: [...requirements.values()],
     };
   });
+  // One scheduler leases a recipe set's hosts all-or-nothing: its jobs share a pool.
+  const poolIssues: GraphIssue[] = [];
+  for (let set = 0; set < setCount; set++) {
+    const setJobs = planJobs.filter((j) => j.set === set);
+    const first = setJobs[0]!;
+    const other = setJobs.find((j) => (j.pool ?? DEFAULT_POOL) !== (first.pool ?? DEFAULT_POOL));
+    if (other) {
+      poolIssues.push({
+        path: ['jobs', other.index, 'pool'],
+        message: `${q(other.name)} is in pool ${other.pool ?? DEFAULT_POOL} but runs in one recipe set with ${q(first.name)} (pool ${first.pool ?? DEFAULT_POOL}): the jobs of a recipe set (parallelWith, startDirectlyAfter) must share a pool`,
+      });
+    }
+  }
+  if (poolIssues.length > 0) return { issues: [...issues, ...poolIssues] };
   const recipeSets: PlanRecipeSet[] = Array.from({ length: setCount }, (_, index) => {
     const members = recipes.filter((r) => r.set === index);
     const setJobs = planJobs.filter((j) => j.set === index);
@@ -297,6 +314,7 @@ export function analyseGraph(jobs: readonly Job[]): { issues: GraphIssue[]; plan
       priority: Math.min(...setJobs.map((j) => j.priority)),
     };
     if (queueTimeouts.length > 0) set.queueTimeoutMs = Math.min(...queueTimeouts);
+    if (setJobs[0]!.pool !== undefined) set.pool = setJobs[0]!.pool;
     return set;
   });
   return { issues, plan: { jobs: planJobs, recipes, recipeSets } };

@@ -10,6 +10,7 @@ import { analyseGraph } from './plan.js';
 import type { BatchRun, Job, Submission } from './job.js';
 import { BATCH_START_ALLOWANCE_MS, MAX_BATCH_TESTS, MAX_BATCH_TIMEOUT_MS, type BatchTimeouts } from './batch-work.js';
 import { compact } from './compact.js';
+import { DEFAULT_POOL, POOL_PATTERN } from './ids.js';
 import { utf8Length } from './text.js';
 
 export type { BatchRun, Job, Submission } from './job.js';
@@ -26,6 +27,10 @@ export const JOB_DEFAULTS = {
 } as const;
 
 export const jobName = z.string().regex(NAME_PATTERN, nameMessage);
+/** The pool of hosts (one scheduler) a job or batch run asks for a lease; `default` when none is given. */
+export const poolName = z
+  .string()
+  .regex(POOL_PATTERN, 'must start with a letter or digit and use only letters, digits, ".", "_" and "-" (at most 63 characters)');
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,199}$/;
 
@@ -124,6 +129,7 @@ const inheritable = {
   settings: settings.optional(),
   secrets: secrets.optional(),
   workerClass: z.string().regex(NAME_PATTERN, nameMessage).optional(),
+  pool: poolName.optional(),
   hostRequires: z.array(requirement).optional(),
   timeoutMs: positiveMs.optional(),
   provisionTimeoutMs: positiveMs.optional(),
@@ -171,6 +177,7 @@ const batchRunInput = z
     settings: settings.optional(),
     secrets: secrets.optional(),
     workerClass: z.string().regex(NAME_PATTERN, nameMessage).optional(),
+    pool: poolName.optional(),
     hostRequires: z.array(requirement).optional(),
     priority: z.number().int().min(0).max(1000).optional(),
     testTimeoutMs: batchMs.default(BATCH_DEFAULTS.testTimeoutMs),
@@ -227,6 +234,7 @@ export const submissionSpec = z
         settings: { ...d.settings, ...b.settings },
         ...secretsOf(d.secrets, b.secrets),
         workerClass,
+        ...poolOf(b.pool ?? d.pool),
         hostRequires: b.hostRequires ?? d.hostRequires ?? [],
         priority: b.priority ?? d.priority ?? JOB_DEFAULTS.priority,
         testTimeoutMs: b.testTimeoutMs,
@@ -263,6 +271,7 @@ export const submissionSpec = z
         settings: { ...d.settings, ...j.settings },
         ...secretsOf(d.secrets, j.secrets),
         workerClass,
+        ...poolOf(j.pool ?? d.pool),
         hostRequires: j.hostRequires ?? d.hostRequires ?? [],
         timeoutMs: j.timeoutMs ?? d.timeoutMs ?? JOB_DEFAULTS.timeoutMs,
         provisionTimeoutMs: j.provisionTimeoutMs ?? d.provisionTimeoutMs ?? JOB_DEFAULTS.provisionTimeoutMs,
@@ -292,6 +301,11 @@ export const submissionSpec = z
   });
 
 export type SubmissionInput = z.input<typeof submissionSpec>;
+
+/** The default pool is left out, so a plan without pools reads as it always did. */
+function poolOf(pool: string | undefined): { pool?: string } {
+  return pool === undefined || pool === DEFAULT_POOL ? {} : { pool };
+}
 
 function scenarioKeysOf(keys: string[] | undefined): { scenarioKeys?: string[] } {
   return keys && keys.length > 0 ? { scenarioKeys: [...new Set(keys)] } : {};

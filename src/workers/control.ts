@@ -1,16 +1,17 @@
 /**
  * @module `testbay control`: the control worker. It runs every workflow (submission,
  * recipe set, chain, scheduler) on the control task queue, with the control activities as
- * local activities, and makes sure the lab's scheduler workflow is running with this
- * worker's configuration.
+ * local activities, and makes sure the default pool's scheduler workflow is running with
+ * this worker's configuration (and gives it to every other pool's scheduler that runs).
  */
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { TestbayClient } from '../api/client.js';
 import type { Config } from '../config.js';
-import { CONTROL_TASK_QUEUE, SCHEDULER_WORKFLOW_ID } from '../domain/ids.js';
+import { CONTROL_TASK_QUEUE, DEFAULT_POOL, SCHEDULER_WORKFLOW_ID, schedulerWorkflowId } from '../domain/ids.js';
+import { runningPools } from '../temporal/pools.js';
 import type { Logger } from '../logger.js';
 import { createControlActivities } from '../activities/control/index.js';
 import { createDeliveryActivities } from '../activities/control/webhooks.js';
@@ -50,7 +51,12 @@ export async function createControlWorker(config: Config, log: Logger, options: 
   return worker;
 }
 
-/** Starts the scheduler if it is not running, and gives it this worker's configuration. */
+/**
+ * Starts the default pool's scheduler if it is not running, and gives it this worker's
+ * configuration; so too every other pool's running scheduler (their first host started
+ * them with the host's own settings). A pool with no scheduler yet gets one when its
+ * first host registers.
+ */
 export async function ensureScheduler(client: Client, config: Config): Promise<void> {
   await client.workflow.signalWithStart<typeof schedulerWorkflow, [Partial<Config['scheduler']>]>('schedulerWorkflow', {
     workflowId: SCHEDULER_WORKFLOW_ID,
@@ -59,5 +65,14 @@ export async function ensureScheduler(client: Client, config: Config): Promise<v
     signal: configureSignal,
     signalArgs: [config.scheduler],
   });
+  for (const pool of await runningPools(client)) {
+    if (pool === DEFAULT_POOL) continue;
+    try {
+      await client.workflow.getHandle(schedulerWorkflowId(pool)).signal(configureSignal, config.scheduler);
+    } catch (err) {
+      // It ended between the listing and the signal: its next host starts it again.
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
+  }
 }
 

@@ -21,7 +21,7 @@ import { createHostSteps } from '../activities/host/steps.js';
 import { checkSetup } from '../activities/host/setup-check.js';
 import { AssetAllowList, DEFAULT_ASSET_ALLOW } from '../activities/host/asset-allow.js';
 import { prepareWorkDir, resolveRunnerUser, runnerCannotSearch, runnerCannotWrite } from '../activities/host/runner-user.js';
-import { CONTROL_TASK_QUEUE, hostTaskQueue, SCHEDULER_WORKFLOW_ID } from '../domain/ids.js';
+import { CONTROL_TASK_QUEUE, DEFAULT_POOL, hostTaskQueue, schedulerWorkflowId } from '../domain/ids.js';
 import type { HostRegistration } from '../domain/lab.js';
 import type { Capabilities } from '../domain/requirements.js';
 import type { Logger } from '../logger.js';
@@ -29,9 +29,19 @@ import type { schedulerWorkflow } from '../workflows/scheduler.js';
 import { registerHostSignal } from '../workflows/scheduler-messages.js';
 import type { PayloadKey } from '../sealing.js';
 
+/**
+ * Long polls each host keeps open on its task queue. The SDK's default (10 here) times
+ * 2,000 hosts is 20,000 polls, far past what a Temporal frontend allows a namespace
+ * (`frontend.namespaceCount`, 1,200 by default; bench/scale). A host's activities come a
+ * few at a time, so two pollers keep pickup prompt.
+ */
+export const HOST_ACTIVITY_POLLERS = 2;
+
 export interface HostOptions {
   hostId: string;
   workerClasses: string[];
+  /** the pool whose scheduler the host registers with (--pool, the config's `pool`); absent = `default` */
+  pool?: string | undefined;
   /** from --cap key=value; override detected ones */
   capabilities: Capabilities;
   workDir: string;
@@ -124,18 +134,21 @@ export async function startHost(config: Config, log: Logger, options: HostOption
    * take the host offline behind the new registration's back. The scheduler ends the older
    * instance's presence when the new one registers.
    */
+  const pool = options.pool ?? DEFAULT_POOL;
   const register = async (again = false) => {
     if (again) registration.instanceId = randomUUID();
     for (let delayMs = 500; ; delayMs = Math.min(delayMs * 2, 10_000)) {
       try {
+        // The first host of a pool starts its scheduler, with this process's scheduler
+        // settings until the control worker configures it (it configures every pool at start).
         await temporal.client.workflow.signalWithStart<typeof schedulerWorkflow, [HostRegistration]>('schedulerWorkflow', {
-          workflowId: SCHEDULER_WORKFLOW_ID,
+          workflowId: schedulerWorkflowId(pool),
           taskQueue: CONTROL_TASK_QUEUE,
-          args: [{}],
+          args: [{ config: config.scheduler, ...(pool !== DEFAULT_POOL ? { pool } : {}) }],
           signal: registerHostSignal,
           signalArgs: [registration],
         });
-        log.info('registered with the scheduler', { hostId, classes: registration.workerClasses, runnerUser: runnerUser.name });
+        log.info('registered with the scheduler', { hostId, pool, classes: registration.workerClasses, runnerUser: runnerUser.name });
         return;
       } catch (err) {
         if (shutdown.signal.aborted) return;
@@ -181,6 +194,7 @@ export async function startHost(config: Config, log: Logger, options: HostOption
     // A chain keeps a few activities on its host at once: runs queued behind the running one,
     // provisioning ahead, uploads; plus the presence activity.
     maxConcurrentActivityTaskExecutions: 16,
+    maxConcurrentActivityTaskPolls: HOST_ACTIVITY_POLLERS,
   });
   const done = worker.run().finally(() => steps.close());
   await register();

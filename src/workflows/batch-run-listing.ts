@@ -68,7 +68,7 @@ export async function listTests(ctx: ListingContext): Promise<boolean> {
       carry.listing = { hostId: grant.hostId, token: grant.token, listed, next: 0 };
     } catch (err) {
       if (ctx.stopped() === undefined) carry.reason = `could not list the tests on ${grant.hostId}: ${failureMessage(err)}`;
-      await releaseLease(grant.hostId, grant.token, []);
+      await releaseLease(run.pool, grant.hostId, grant.token, []);
       return false;
     } finally {
       ctx.scopes.delete(scope);
@@ -95,7 +95,7 @@ export async function listTests(ctx: ListingContext): Promise<boolean> {
     if (!done() && workflowInfo().historySize > LISTING_HISTORY_BYTES) await ctx.nextRun();
   }
   delete carry.listing;
-  await releaseLease(listing.hostId, listing.token, []);
+  await releaseLease(run.pool, listing.hostId, listing.token, []);
   if (carry.reason !== undefined) return false;
   if (ctx.stopped() !== undefined) return false;
   carry.total = listing.listed.count;

@@ -76,7 +76,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     const rest: BatchCommand[] = [];
     for (const c of apply(s, e, Date.now())) {
       if (c.kind === 'cancel-batches') for (const scope of scopes) scope.cancel();
-      else if (c.kind === 'release' && c.handBack) finishing.add(releaseLease(c.hostId, c.token, []));
+      else if (c.kind === 'release' && c.handBack) finishing.add(releaseLease(run.pool, c.hostId, c.token, []));
       else if (c.kind === 'record-late-report') finishing.add(control.recordLateReport({ runJobId, report: c.report }));
       else if (c.kind === 'finish-job') finishing.add(control.finishJob({ jobId: c.jobId, leaseId: c.token, result: c.result }));
       else if (c.kind === 'log') log[c.level](c.message, c.fields);
@@ -98,6 +98,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
 
   const ask = (c: Command<'request-lease'>) =>
     askScheduler(
+      run.pool,
       {
         requestId: c.requestId,
         requester: me,
@@ -135,7 +136,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
       leaseHost: async () => {
         await ask(openRequest(s, []));
         await condition(() => s.grants.length > 0 || s.denied !== undefined || s.stop !== undefined);
-        await withdrawLeaseRequests(withdrawAll(s).requestIds);
+        await withdrawLeaseRequests(run.pool, withdrawAll(s).requestIds);
         const grant = s.grants.shift();
         return { ...(grant ? { grant } : {}), ...(s.denied !== undefined ? { denied: s.denied } : {}) };
       },
@@ -150,7 +151,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     const tests = await control.loadBatchTests({ submissionId, runName: run.name, offset: carry.offset, limit: shardSize });
     emit({ kind: 'shard-loaded', tests });
     await workShard();
-    await withdrawLeaseRequests(withdrawAll(s).requestIds);
+    await withdrawLeaseRequests(run.pool, withdrawAll(s).requestIds);
     for (const c of emit({ kind: 'shard-ended' })) if (c.kind === 'store-verdicts') await storeVerdicts(c);
     if (emit({ kind: 'shard-stored' }).some((c) => c.kind === 'continue-as-new')) await nextRun();
   }
@@ -168,7 +169,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
         for (const c of commands) {
           if (c.kind === 'start-host') inBackground(hostWorker(c), `batches on ${c.hostId}`);
           else if (c.kind === 'request-lease') await ask(c);
-          else if (c.kind === 'withdraw') await withdrawLeaseRequests(c.requestIds);
+          else if (c.kind === 'withdraw') await withdrawLeaseRequests(run.pool, c.requestIds);
           else if (c.kind === 'store-verdicts') await storeVerdicts(c);
           else if (c.kind === 'sleep') await condition(() => s.version !== seen, c.timeoutMs);
           else if (c.kind === 'shard-done') return;
@@ -198,7 +199,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
       }
     } finally {
       try {
-        for (const r of emit({ kind: 'host-leaving', hostId })) if (r.kind === 'release') await releaseLease(r.hostId, r.token, r.outcomes);
+        for (const r of emit({ kind: 'host-leaving', hostId })) if (r.kind === 'release') await releaseLease(run.pool, r.hostId, r.token, r.outcomes);
       } finally {
         emit({ kind: 'host-released', hostId });
       }

@@ -67,6 +67,8 @@ export interface ChainInput {
   config: RunConfig;
   /** workflow id of the recipe set to tell about failed or aborted jobs (parallel sets) */
   reportFaultsTo?: string;
+  /** the pool whose scheduler granted the lease; absent = `default` */
+  pool?: string;
 }
 
 export interface ChainResult {
@@ -265,7 +267,7 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
       } finally {
         const outcomes = input.jobs.flatMap((j) => (results[j.id] ? [{ jobId: j.id, job: j.name, result: results[j.id]! }] : []));
         // Awaited: a workflow that ends with the signal still outstanding never sends it.
-        await releaseLease(hostId, input.leaseId, outcomes);
+        await releaseLease(input.pool, hostId, input.leaseId, outcomes);
       }
     });
   }

@@ -121,3 +121,13 @@ export function batchEndOfFailure(err: unknown, ctx: FailureContext & { batchId:
     end: { kind, reason: 'reason' in r ? r.reason : 'batch failed', ...progress, fenced: cause instanceof TimeoutFailure },
   };
 }
+
+/** Why a host's presence activity ended, for the host's offline reason. */
+export function describePresenceFailure(err: unknown, presenceTimeoutMs: number, presencePickupMs: number): string {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof TimeoutFailure) {
+    if (cause.timeoutType === TimeoutType.HEARTBEAT) return `stopped heartbeating (no heartbeat for ${presenceTimeoutMs / 1000} s)`;
+    if (cause.timeoutType === TimeoutType.SCHEDULE_TO_START) return `did not poll its task queue within ${presencePickupMs / 1000} s`;
+  }
+  return `presence check failed: ${cause instanceof Error ? cause.message : String(cause)}`;
+}

@@ -7,9 +7,12 @@
  * request it no longer wants (`withdrawLeaseRequest`) and gives leases back
  * (`releaseLease`, with the outcomes the scheduler's broken-host count needs). A chain,
  * which holds a lease its recipe set was granted, only releases it.
+ *
+ * Each pool of hosts has its own scheduler: every call names the pool (absent = `default`),
+ * and this module alone turns it into the scheduler's workflow id.
  */
 import { CancellationScope, getExternalWorkflowHandle, isCancellation, log, setHandler, sleep } from '@temporalio/workflow';
-import { SCHEDULER_WORKFLOW_ID } from '../domain/ids.js';
+import { schedulerWorkflowId } from '../domain/ids.js';
 import type { LeaseRequestInput, OutcomeReport } from '../domain/lab.js';
 import {
   cancelLeaseRequestSignal,
@@ -24,7 +27,7 @@ import {
 
 export type { LeaseDenial, LeaseGrant };
 
-const scheduler = () => getExternalWorkflowHandle(SCHEDULER_WORKFLOW_ID);
+const scheduler = (pool: string | undefined) => getExternalWorkflowHandle(schedulerWorkflowId(pool));
 
 /** Delivery of a lease request is retried this often at first, doubling up to the cap. */
 const FIRST_RETRY_MS = 500;
@@ -47,10 +50,10 @@ export function onLeaseAnswers(answers: { granted: (grant: LeaseGrant) => void; 
  * scheduler does not run yet (a lab starting up), delivery is tried again with back-off
  * for as long as `keepTrying()` says (always, by default), instead of failing the requester.
  */
-export async function requestLease(request: LeaseRequestInput, keepTrying: () => boolean = () => true): Promise<void> {
+export async function requestLease(pool: string | undefined, request: LeaseRequestInput, keepTrying: () => boolean = () => true): Promise<void> {
   for (let delayMs = FIRST_RETRY_MS; ; delayMs = Math.min(delayMs * 2, MAX_RETRY_MS)) {
     try {
-      await scheduler().signal(requestLeaseSignal, request);
+      await scheduler(pool).signal(requestLeaseSignal, request);
       return;
     } catch (err) {
       if (isCancellation(err) || !keepTrying()) throw err;
@@ -61,14 +64,14 @@ export async function requestLease(request: LeaseRequestInput, keepTrying: () =>
 }
 
 /** Withdraws requests not granted yet; a grant that crosses the withdrawal must be released by the requester. */
-export async function withdrawLeaseRequests(requestIds: readonly string[]): Promise<void> {
-  await CancellationScope.nonCancellable(() => Promise.all(requestIds.map((requestId) => scheduler().signal(cancelLeaseRequestSignal, { requestId }))));
+export async function withdrawLeaseRequests(pool: string | undefined, requestIds: readonly string[]): Promise<void> {
+  await CancellationScope.nonCancellable(() => Promise.all(requestIds.map((requestId) => scheduler(pool).signal(cancelLeaseRequestSignal, { requestId }))));
 }
 
 /**
  * Gives a lease back, even from a cancelled scope. A release whose token is no longer the
  * host's current lease is ignored by the scheduler, so releasing twice is harmless.
  */
-export function releaseLease(hostId: string, token: string, outcomes: OutcomeReport[] = []): Promise<void> {
-  return CancellationScope.nonCancellable(() => scheduler().signal(releaseLeaseSignal, { hostId, token, outcomes }));
+export function releaseLease(pool: string | undefined, hostId: string, token: string, outcomes: OutcomeReport[] = []): Promise<void> {
+  return CancellationScope.nonCancellable(() => scheduler(pool).signal(releaseLeaseSignal, { hostId, token, outcomes }));
 }

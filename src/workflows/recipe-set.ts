@@ -49,6 +49,8 @@ export interface RecipeSetInput {
   submissionWorkflowId: string;
   /** a health check: lease only this host, even though it is broken */
   healthCheckOf?: string;
+  /** the pool whose scheduler leases the hosts; absent = `default` */
+  pool?: string;
 }
 
 export interface RecipeSetResult {
@@ -87,7 +89,7 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
       if (grant || stop) {
         // A grant after we gave up waiting (a stop, the queue timeout): hand the hosts straight back.
         for (const l of g.leases) {
-          handedBack.add(releaseLease(l.hostId, l.token).catch((err: unknown) => log.warn('could not hand back a late grant', { hostId: l.hostId, error: String(err) })));
+          handedBack.add(releaseLease(input.pool, l.hostId, l.token).catch((err: unknown) => log.warn('could not hand back a late grant', { hostId: l.hostId, error: String(err) })));
         }
         return;
       }
@@ -140,7 +142,7 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
     excludedHosts: input.excludedHosts,
     previousHosts: input.previousHosts,
   }));
-  await requestLease({
+  await requestLease(input.pool, {
     requestId,
     requester: requestId,
     label: input.label,
@@ -159,7 +161,7 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
     // The request is withdrawn from here on: a grant that crosses the withdrawal goes back.
     const queueTimeout = `waited in the queue longer than queueTimeoutMs (${Math.round((input.queueTimeoutMs ?? 0) / 1000)} s)`;
     stop ??= { reason: denied ?? queueTimeout };
-    await withdrawLeaseRequests([requestId]);
+    await withdrawLeaseRequests(input.pool, [requestId]);
     if (denied !== undefined) {
       return { ...everyJob({ kind: 'aborted', cause: AbortCause.NoHostLeft, reason: denied }), denied };
     }
@@ -198,6 +200,7 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
               jobs: recipe.jobs,
               config: input.config,
               ...(parallel ? { reportFaultsTo: requestId } : {}),
+              ...(input.pool !== undefined ? { pool: input.pool } : {}),
             },
           ],
         }),
@@ -205,7 +208,7 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
     );
   } catch (err) {
     // Nothing started (or only some): give back the leases of chains that are not running.
-    for (const [i, l] of leases.entries()) if (!chains[i]) await releaseLease(l.hostId, l.token);
+    for (const [i, l] of leases.entries()) if (!chains[i]) await releaseLease(input.pool, l.hostId, l.token);
     throw err;
   }
   if (stop) stopChains(stop.reason, stop.jobId);
@@ -213,7 +216,7 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
   const settled = await Promise.allSettled(chains.map((c) => c.result()));
   // A chain that ended without running its own cleanup (terminated in Temporal Web) still
   // holds its lease: give it back (a release with a token no longer current is ignored).
-  for (const [i, s] of settled.entries()) if (s.status === 'rejected') await releaseLease(leases[i]!.hostId, leases[i]!.token);
+  for (const [i, s] of settled.entries()) if (s.status === 'rejected') await releaseLease(input.pool, leases[i]!.hostId, leases[i]!.token);
   const results: Record<string, JobResult> = {};
   settled.forEach((s, i) => {
     const recipe = input.recipes[i]!;

@@ -5,7 +5,8 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Job } from '../domain/job.js';
 import { DEFAULT_RUN_CONFIG, type RunConfig } from '../domain/job-run.js';
-import type { HostRecord, HostRegistration, HostState, LeaseRequestInput, OutcomeReport } from '../domain/lab.js';
+import type { HostView, QueueEntry } from '../domain/lab-view.js';
+import type { HostRegistration, LeaseRequestInput, OutcomeReport } from '../domain/lab.js';
 
 export interface SchedulerConfig {
   /** the presence activity on each host must heartbeat within this, or the host is offline */
@@ -49,26 +50,15 @@ export interface HostActionRequest {
   reason?: string;
 }
 
-/** A host as the `lab` query shows it: its lease without the scheduler's fencing token. */
-export interface HostView extends Omit<HostRecord, 'lease'> {
-  state: HostState;
-  lease?: Omit<NonNullable<HostRecord['lease']>, 'token'>;
-  reservedFor?: string;
-}
-
-export interface QueueEntry {
-  requestId: string;
-  requester: string;
-  label: string;
-  priority: number;
-  enqueuedAt: number;
-  waitingReason: string;
-}
+export type { HostView, QueueEntry } from '../domain/lab-view.js';
 
 export interface LabView {
   hosts: HostView[];
   queue: QueueEntry[];
+  /** the scheduler's run (of the default pool, when the API merged every pool's view) */
   runId: string;
+  /** every pool the view holds, with its scheduler's run */
+  pools: { pool: string; runId: string }[];
 }
 
 export const registerHostSignal = defineSignal<[HostRegistration]>('registerHost');

@@ -1,5 +1,6 @@
 /**
- * @module The scheduler: one long-lived entity workflow per lab. It holds the hosts and
+ * @module The scheduler: one long-lived entity workflow per pool of hosts (workflow id
+ * `testbay-scheduler` for the default pool, `testbay-scheduler-<pool>` for others). It holds the hosts and
  * the queue of lease requests (domain/lab.ts does the deciding), grants leases by
  * signalling the requesting workflow (a recipe set or a batch run: lease-client.ts), and learns that a host went away from
  * Temporal itself: each online host runs a presence activity on its own task queue, and a
@@ -7,7 +8,6 @@
  * history bounded; the lab state and the queue travel with it.
  */
 import {
-  ActivityFailure,
   ApplicationFailure,
   allHandlersFinished,
   CancellationScope,
@@ -16,18 +16,19 @@ import {
   getExternalWorkflowHandle,
   log,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   startChild,
   setHandler,
   sleep,
-  TimeoutFailure,
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
-import { TimeoutType } from '@temporalio/common';
 import type { HostActivities } from '../activities/host/index.js';
 import { ErrorType } from '../domain/errors.js';
-import { CONTROL_TASK_QUEUE, hostTaskQueue, submissionWorkflowId } from '../domain/ids.js';
+import { healthCheckSubmission } from '../domain/health-check.js';
+import { CONTROL_TASK_QUEUE, DEFAULT_POOL, hostTaskQueue, submissionWorkflowId } from '../domain/ids.js';
+import { hostView, hostViews, queueView, shouldContinueAsNew } from '../domain/lab-view.js';
 import { buildPlan } from '../domain/plan.js';
 import {
   allocate,
@@ -35,8 +36,6 @@ import {
   dropImpossible,
   dropUnusable,
   enqueue,
-  explainWait,
-  hostState,
   markBroken,
   markOffline,
   newLab,
@@ -62,19 +61,25 @@ import {
   registerHostSignal,
   releaseLeaseSignal,
   requestLeaseSignal,
-  type HostView,
   type SchedulerConfig,
 } from './scheduler-messages.js';
+import { describePresenceFailure } from './failures.js';
 import { inBackground, Pending, signalIfRunning } from './signal.js';
+
+/** Continue as new once past the bar even when signals came in meanwhile. */
+const CONTINUE_UNDER_LOAD_PATCH = 'scheduler-continue-under-load';
 
 export interface SchedulerInput {
   config?: Partial<SchedulerConfig>;
   /** carried over by continue-as-new */
   lab?: LabState;
+  /** the pool whose hosts this scheduler holds; absent = `default` */
+  pool?: string;
 }
 
 export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<never> {
   let config: SchedulerConfig = { ...DEFAULT_SCHEDULER_CONFIG, ...input.config };
+  const pool = input.pool ?? DEFAULT_POOL;
   const lab: LabState = input.lab ?? newLab(uuid4().slice(0, 8), config.brokenAfterAborts);
   lab.brokenAfterAborts = config.brokenAfterAborts;
   let dirty = true;
@@ -86,7 +91,7 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
   const presences = new Map<string, CancellationScope>();
 
   const deny = (requester: string, requestId: string, reason: string) =>
-    outbound.add(signalIfRunning(getExternalWorkflowHandle(requester), leaseDeniedSignal, { requestId, reason }));
+    outbound.add(signalIfRunning(getExternalWorkflowHandle(requester), leaseDeniedSignal, { requestId, reason: pool === DEFAULT_POOL ? reason : `${reason} (pool ${pool})` }));
 
   const grant = (g: Grant) =>
     outbound.add(
@@ -120,7 +125,7 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
     inBackground(
       scope.run(() => holdPresence({ hostId: id, instanceId })).then(
         () => lost(id, instanceId, 'host process shut down'),
-        (err: unknown) => lost(id, instanceId, describePresenceFailure(err, config)),
+        (err: unknown) => lost(id, instanceId, describePresenceFailure(err, config.presenceTimeoutMs, config.presencePickupMs)),
       ),
       `presence of ${id}`,
     );
@@ -163,12 +168,10 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
   /** Starts the worker class's health-check job on the host, if one is configured. */
   const maybeCheck = (host: HostRecord, why: string) => {
     if (host.check || !host.online || host.broken?.source === 'setup') return;
-    const workerClass = host.workerClasses.find((c) => config.healthChecks[c]);
-    if (workerClass === undefined) return;
+    const submission = healthCheckSubmission(config.healthChecks, host, pool);
+    if (submission === undefined) return;
     const submissionId = `hc${uuid4().replace(/-/g, '').slice(0, 14)}`;
     startCheck(lab, host.id, why, submissionId, Date.now());
-    const job = { ...config.healthChecks[workerClass]!, name: 'health-check', workerClass, startAfter: [], parallelWith: [] };
-    const submission = { name: `health check of ${host.id}`, jobs: [job] };
     log.info('starting health check', { hostId: host.id, submissionId, why });
     outbound.add(
       startChild('submissionWorkflow', {
@@ -250,7 +253,7 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
           break;
       }
       dirty = true;
-      return host ? view(lab, host) : null;
+      return host ? hostView(lab, host, pool) : null;
     },
     {
       validator: ({ hostId, action }) => {
@@ -262,20 +265,10 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
       },
     },
   );
-  setHandler(labQuery, () => ({
-    hosts: Object.values(lab.hosts)
-      .sort((a, b) => (a.id < b.id ? -1 : 1))
-      .map((h) => view(lab, h)),
-    queue: lab.queue.map((r) => ({
-      requestId: r.requestId,
-      requester: r.requester,
-      label: r.label,
-      priority: r.priority,
-      enqueuedAt: r.enqueuedAt,
-      waitingReason: explainWait(lab, r.requestId) ?? 'queued',
-    })),
-    runId: workflowInfo().runId,
-  }));
+  setHandler(labQuery, () => {
+    const { runId } = workflowInfo();
+    return { hosts: hostViews(lab, pool), queue: queueView(lab, pool), runId, pools: [{ pool, runId }] };
+  });
 
   // After continue-as-new, hosts that were online are watched again by this run. A live
   // host notices within a heartbeat that its presence of the last run ended and registers
@@ -291,52 +284,21 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
   );
   inBackground(checkLeasesNowAndThen(), 'the lease checks');
 
+  const timeToContinue = () => shouldContinueAsNew(workflowInfo(), config.maxHistoryEvents, Object.keys(lab.hosts).length);
   for (;;) {
-    await condition(() => dirty || shouldContinueAsNew(config, Object.keys(lab.hosts).length));
+    await condition(() => dirty || timeToContinue());
     if (dirty) {
       dirty = false;
       for (const g of allocate(lab, Date.now())) grant(g);
       for (const { request, reason } of dropUnusable(lab)) deny(request.requester, request.requestId, reason);
     }
-    if (shouldContinueAsNew(config, Object.keys(lab.hosts).length) && !dirty) {
+    if (timeToContinue() && !dirty) {
       await condition(() => allHandlersFinished() && outbound.size === 0);
-      if (!dirty) await continueAsNew<typeof schedulerWorkflow>({ config, lab });
+      // Under steady load a signal always arrives while the outbound ones settle: waiting
+      // for a quiet moment never ended, and the history grew towards Temporal's hard limit
+      // (bench/scale). What the handlers changed meanwhile is in `lab`, and the new run
+      // allocates first.
+      if (!dirty || patched(CONTINUE_UNDER_LOAD_PATCH)) await continueAsNew<typeof schedulerWorkflow>({ config, lab, ...(input.pool !== undefined ? { pool: input.pool } : {}) });
     }
   }
-}
-
-/**
- * A new run starts with a few events per host (its presence activity is scheduled and
- * started again, and each host hears its old one ended and registers again), so the bar
- * grows with the lab: a big lab would otherwise continue as new over and over.
- */
-export const EVENTS_PER_HOST_AFTER_CONTINUE = 4;
-
-function shouldContinueAsNew(config: SchedulerConfig, hosts: number): boolean {
-  const info = workflowInfo();
-  const bar = Math.max(config.maxHistoryEvents, 2 * EVENTS_PER_HOST_AFTER_CONTINUE * hosts);
-  // Temporal's own suggestion comes at a fixed count; honour it only past the bar, or when
-  // the history's size (not its count) calls for it.
-  return info.historyLength >= bar || (info.continueAsNewSuggested && (info.historyLength >= bar / 2 || info.historySize > 8 * 1024 * 1024));
-}
-
-function view(lab: LabState, h: HostRecord): HostView {
-  const { lease, ...host } = h;
-  const v: HostView = { ...host, state: hostState(h) };
-  if (lease) {
-    const { token: _token, ...shown } = lease;
-    v.lease = shown;
-  }
-  const reservedFor = lab.reserved[h.id];
-  if (reservedFor !== undefined) v.reservedFor = reservedFor;
-  return v;
-}
-
-function describePresenceFailure(err: unknown, config: SchedulerConfig): string {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (cause instanceof TimeoutFailure) {
-    if (cause.timeoutType === TimeoutType.HEARTBEAT) return `stopped heartbeating (no heartbeat for ${config.presenceTimeoutMs / 1000} s)`;
-    if (cause.timeoutType === TimeoutType.SCHEDULE_TO_START) return `did not poll its task queue within ${config.presencePickupMs / 1000} s`;
-  }
-  return `presence check failed: ${cause instanceof Error ? cause.message : String(cause)}`;
 }

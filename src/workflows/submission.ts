@@ -224,6 +224,7 @@ export async function submissionWorkflow(input: SubmissionWorkflowInput): Promis
           priority: input.healthCheckOf !== undefined ? 0 : planSet.priority,
           ...(input.healthCheckOf !== undefined ? { healthCheckOf: input.healthCheckOf } : {}),
           ...(planSet.queueTimeoutMs !== undefined ? { queueTimeoutMs: planSet.queueTimeoutMs } : {}),
+          ...(planSet.pool !== undefined ? { pool: planSet.pool } : {}),
           config,
           submissionWorkflowId: workflowInfo().workflowId,
         },

@@ -41,6 +41,8 @@ import type { HostView } from '../../src/workflows/scheduler-messages.js';
 export interface HostSpec {
   id: string;
   classes?: string[];
+  /** the pool the host registers in (--pool); the default pool when absent */
+  pool?: string;
   caps?: Record<string, string>;
   env?: Record<string, string>;
   /** extra node options for the host process (profiling: --cpu-prof) */
@@ -295,6 +297,7 @@ export class TestLab {
   async startHost(spec: HostSpec): Promise<ChildProcess> {
     const args = ['host', '--id', spec.id, '--work-dir', this.workDirOf(spec.id), '--runner-path', RUNNER_PATH];
     for (const c of spec.classes ?? ['local']) args.push('--class', c);
+    if (spec.pool !== undefined) args.push('--pool', spec.pool);
     for (const [k, v] of Object.entries(spec.caps ?? {})) args.push('--cap', `${k}=${v}`);
     const before = (await this.host(spec.id).catch(() => undefined))?.instanceId;
     // A host needs no other token than its own (the API's list stays with the API).

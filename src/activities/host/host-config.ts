@@ -1,15 +1,16 @@
 /**
  * @module A host's configuration file (`testbay host --config FILE`, YAML or JSON): id,
- * worker classes, capabilities, folders, runner path, required commands, the token file,
+ * worker classes, pool, capabilities, folders, runner path, required commands, the token file,
  * the user runners run as, and where assets may come from. Flags given on the command
  * line are merged over it: they replace single values (id, folders, token file, runner
- * user), add to lists (classes, runner path, required commands) and override capabilities
+ * user, pool), add to lists (classes, runner path, required commands) and override capabilities
  * by key.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { POOL_PATTERN } from '../../domain/ids.js';
 
 const capValue = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 const list = z.union([z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)), z.array(z.string().min(1))]);
@@ -17,6 +18,8 @@ const list = z.union([z.string().transform((s) => s.split(',').map((x) => x.trim
 export const hostConfigSchema = z.strictObject({
   id: z.string().min(1).optional(),
   classes: list.optional(),
+  /** the pool (one scheduler) the host registers with; `default` when none is given */
+  pool: z.string().regex(POOL_PATTERN, 'must start with a letter or digit and use only letters, digits, ".", "_" and "-" (at most 63 characters)').optional(),
   caps: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'must be a capability name'), capValue).optional(),
   workDir: z.string().min(1).optional(),
   cacheDir: z.string().min(1).optional(),
@@ -79,6 +82,8 @@ export function mergeHostConfig(file: HostConfigFile, flags: HostConfigFile): Ho
   const cacheDir = flags.cacheDir ?? file.cacheDir;
   const tokenFile = flags.tokenFile ?? file.tokenFile;
   const runnerUser = flags.runnerUser ?? file.runnerUser;
+  const pool = flags.pool ?? file.pool;
+  if (pool !== undefined) merged.pool = pool;
   const assets = file.assets || flags.assets ? { ...file.assets, ...flags.assets } : undefined;
   if (tokenFile !== undefined) merged.tokenFile = tokenFile;
   if (runnerUser !== undefined) merged.runnerUser = runnerUser;

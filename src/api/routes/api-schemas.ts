@@ -168,6 +168,7 @@ export const jobOrBatchRun = z.discriminatedUnion('kind', [jobDetails, batchRunD
 export const host = z.object({
   id: z.string(),
   state: z.enum(['idle', 'leased', 'maintenance', 'broken', 'offline']),
+  pool: z.string().describe("the pool (one scheduler workflow) the host registered in: its config's `pool`, `default` when none is given"),
   instanceId: z.string(),
   workerClasses: z.array(z.string()),
   capabilities: z.record(z.string(), z.string()),
@@ -207,8 +208,9 @@ export const taskFailure = z.object({ at: iso, runId: z.string().max(200).option
 
 export const lab = z.object({
   hosts: z.array(host),
-  queue: z.array(z.object({ requestId: z.string(), requester: z.string(), label: z.string(), priority: z.number(), enqueuedAt: epochMs, waitingReason: z.string() })),
-  runId: z.string(),
+  queue: z.array(z.object({ requestId: z.string(), requester: z.string(), label: z.string(), priority: z.number(), enqueuedAt: epochMs, waitingReason: z.string(), pool: z.string() })),
+  runId: z.string().describe("the default pool's scheduler run"),
+  pools: z.array(z.object({ pool: z.string(), runId: z.string() })).describe("every pool of the lab (one scheduler workflow each: `testbay-scheduler` for `default`, `testbay-scheduler-<pool>` for the others), with its scheduler's run"),
   workflowTaskFailures: z
     .array(z.object({ worker: z.string(), total: z.number().int(), recent: z.array(taskFailure), reportedAt: iso }))
     .optional()

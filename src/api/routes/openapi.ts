@@ -210,6 +210,7 @@ const FIELD_DOCS: Record<string, string> = {
   runner: 'the program to run, as an argv array (never a shell string)',
   settings: 'environment variables for the runner',
   workerClass: 'a label the host must offer (openQA WORKER_CLASS)',
+  pool: 'the pool of hosts (one scheduler) to lease from: the hosts whose config names this pool (default: default); the jobs of a recipe set share one',
   hostRequires: 'constraints on host capabilities, e.g. "arch == x86_64", "memory_gb >= 16" (== != >= <= > <)',
   timeoutMs: "the runner's deadline in ms (default 1 h); past it the job is aborted (run-timeout)",
   provisionTimeoutMs: "provisioning's deadline in ms (default 10 min)",

@@ -130,15 +130,16 @@ function hostsTable(ctx: Ctx, lab: LabWithJobs): HTMLElement {
   return h(
     'table',
     { class: 'list hosts-table' },
-    h('thead', null, h('tr', null, ['Host', 'State', 'Worker classes', 'Address', 'Current job', 'Reason', 'Recent aborts', ''].map((t) => h('th', null, t)))),
+    h('thead', null, h('tr', null, ['Host', 'Pool', 'State', 'Worker classes', 'Address', 'Current job', 'Reason', 'Recent aborts', ''].map((t) => h('th', null, t)))),
     h(
       'tbody',
       null,
       lab.hosts.map((host) =>
         h(
           'tr',
-          { id: `host-${host.id}`, 'data-host': host.id, class: `host-${host.state}` },
+          { id: `host-${host.id}`, 'data-host': host.id, 'data-pool': host.pool, class: `host-${host.state}` },
           h('td', null, h('b', null, host.id)),
+          h('td', { class: 'pool' }, host.pool),
           h('td', null, h('span', { class: `badge host-state-${host.state}`, 'data-state': host.state }, host.state)),
           h('td', null, host.workerClasses.join(', ')),
           h('td', null, host.hostname, h('div', { class: 'muted' }, host.address)),
@@ -162,13 +163,13 @@ function queueTable(lab: LabWithJobs): HTMLElement {
       : h(
           'table',
           { class: 'list queue' },
-          h('thead', null, h('tr', null, ['Request', 'Priority', 'Waiting since', 'Why it waits'].map((t) => h('th', null, t)))),
+          h('thead', null, h('tr', null, ['Request', 'Pool', 'Priority', 'Waiting since', 'Why it waits'].map((t) => h('th', null, t)))),
           h(
             'tbody',
             null,
             lab.queue.map((q) => {
               const sub = submissionOf(q.requester);
-              return h('tr', null, h('td', null, sub ? link(`/submissions/${sub}`, q.label) : q.label), h('td', null, String(q.priority)), h('td', null, time(iso(q.enqueuedAt))), h('td', { class: 'waiting-reason' }, q.waitingReason));
+              return h('tr', null, h('td', null, sub ? link(`/submissions/${sub}`, q.label) : q.label), h('td', null, q.pool), h('td', null, String(q.priority)), h('td', null, time(iso(q.enqueuedAt))), h('td', { class: 'waiting-reason' }, q.waitingReason));
             }),
           ),
         ),
