@@ -15,6 +15,7 @@ import { cancelSignal, type CancelRequest } from '../workflows/messages.js';
 import { hostActionUpdate, labQuery, type HostActionRequest, type HostView, type LabView } from '../workflows/scheduler-messages.js';
 import { memoText, workflowSearchAttributes } from '../workflows/search-attributes.js';
 import { submissionQuery } from '../workflows/submission-messages.js';
+import type { UpdateDefinition } from '@temporalio/common';
 import { HttpError } from './http-errors.js';
 
 export class TemporalGateway {
@@ -151,8 +152,31 @@ export class TemporalGateway {
       throw err;
     }
   }
+
+  /**
+   * A runner's barrier or message call, as an update of its recipe set's workflow. A set
+   * whose workflow ended has no partners left to wait for: 403, like the job that ended.
+   */
+  async partnerUpdate<Ret, Arg>(recipeSetWorkflowId: string, update: UpdateDefinition<Ret, [Arg]>, arg: Arg): Promise<Ret> {
+    const client = await this.client();
+    try {
+      return await client.workflow.getHandle(recipeSetWorkflowId).executeUpdate(update, { args: [arg] });
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        const message = err.cause instanceof Error ? err.cause.message : err.message;
+        throw new HttpError(err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.NotAPartner ? 400 : 409, message);
+      }
+      if (err instanceof WorkflowNotFoundError || isCompleted(err)) throw new HttpError(403, 'the job\'s recipe set has ended: its partners are gone');
+      throw err;
+    }
+  }
 }
 
+/** gRPC status NOT_FOUND, as Temporal answers an update of a workflow that already completed. */
+function isCompleted(err: unknown): boolean {
+  const grpc = isGrpcServiceError(err) ? err : err instanceof Error && isGrpcServiceError(err.cause) ? err.cause : undefined;
+  return Number(grpc?.code) === 5;
+}
 
 /** gRPC status INVALID_ARGUMENT: Temporal refused what it was given (not that it is down). */
 const INVALID_ARGUMENT = 3;

@@ -115,6 +115,7 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
       'require-command': { type: 'string', multiple: true },
       'token-file': { type: 'string' },
       'runner-user': { type: 'string' },
+      address: { type: 'string' },
     },
   });
   const flagCaps: Record<string, string> = {};
@@ -136,6 +137,7 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
     requireCommands: values['require-command'] ?? [],
     ...(values['token-file'] !== undefined ? { tokenFile: path.resolve(values['token-file']) } : {}),
     ...(values['runner-user'] !== undefined ? { runnerUser: values['runner-user'] } : {}),
+    ...(values.address !== undefined ? { address: values.address } : {}),
   });
   const hostId = settings.id;
   if (!hostId || !HOST_ID_PATTERN.test(hostId)) throw new UsageError('--id: required, letters, digits, ".", "_", "-" (e.g. --id h1)');
@@ -169,6 +171,7 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
       payloadKey,
       runnerUser: settings.runnerUser ?? config.host.runnerUser,
       assets: settings.assets,
+      ...(settings.address !== undefined ? { address: settings.address } : {}),
     },
     { connection, client },
   ).catch(usage);

@@ -43,6 +43,8 @@ export interface HostOptions {
   hostToken: string;
   /** opens the upload tokens and secrets the workflows hand over sealed */
   payloadKey: PayloadKey;
+  /** where partners reach this host (--address, the config's `address`); default its first non-loopback IPv4 */
+  address?: string;
   /** the user runners run as (a name or uid); undefined: the host's own */
   runnerUser?: string | undefined;
   /** the host config's `assets`: over TESTBAY_ASSETS_ALLOW, TESTBAY_MAX_ASSET_BYTES, TESTBAY_MAX_JOB_ASSET_BYTES */
@@ -113,7 +115,7 @@ export async function startHost(config: Config, log: Logger, options: HostOption
     workerClasses: options.workerClasses,
     capabilities: { ...detectCapabilities(), ...options.capabilities },
     hostname: os.hostname(),
-    address: primaryAddress(),
+    address: options.address ?? primaryAddress(),
     ...(setupProblem ? { setupProblem } : {}),
   };
   /**

@@ -24,6 +24,8 @@ export const hostConfigSchema = z.strictObject({
   requireCommands: list.optional(),
   /** a file holding the host token (mode 0600); instead of TESTBAY_HOST_TOKEN */
   tokenFile: z.string().min(1).optional(),
+  /** where partners reach this host (TESTBAY_PARTNERS): a name or an IP; default its first non-loopback IPv4 */
+  address: z.string().min(1).max(253).regex(/^[A-Za-z0-9:._-]+$/, 'must be a host name or an IP address').optional(),
   /** the user runners run as: a name or a uid (the host must run as root to switch) */
   runnerUser: z.string().min(1).optional(),
   assets: z
@@ -79,6 +81,8 @@ export function mergeHostConfig(file: HostConfigFile, flags: HostConfigFile): Ho
   const cacheDir = flags.cacheDir ?? file.cacheDir;
   const tokenFile = flags.tokenFile ?? file.tokenFile;
   const runnerUser = flags.runnerUser ?? file.runnerUser;
+  const address = flags.address ?? file.address;
+  if (address !== undefined) merged.address = address;
   const assets = file.assets || flags.assets ? { ...file.assets, ...flags.assets } : undefined;
   if (tokenFile !== undefined) merged.tokenFile = tokenFile;
   if (runnerUser !== undefined) merged.runnerUser = runnerUser;

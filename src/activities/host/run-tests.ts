@@ -115,7 +115,7 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
     const session = await RunnerSession.open<StopWhy>(deps, { id: run.jobId, label: 'runner', logFields: { job: run.jobId }, log: { jobDir, leaseToken: run.leaseToken, secrets: run.secrets, onLine } });
     const progressFile = session.progressFile!;
     const sync = session.sync!;
-    const env = runnerEnv(run, { ...provisioned, progressFile: progressFile.file }, deps.runnerPath, deps.runnerUser);
+    const env = runnerEnv(run, { ...provisioned, progressFile: progressFile.file }, deps.runnerPath, deps.runnerUser, process.env, { apiUrl: deps.api.urls.join(',') });
 
     const held = turn ? await turn() : undefined;
     if (held) {
