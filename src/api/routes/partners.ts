@@ -6,24 +6,17 @@
  * at most TESTBAY_PARTNER_WAIT_MS and answers `waiting`, and the caller asks again.
  */
 import express, { Router, type RequestHandler, type Response } from 'express';
-import { z } from 'zod';
 import { recipeSetWorkflowId } from '../../domain/ids.js';
-import { barrierName, MAX_MESSAGE_BYTES, messageKey } from '../../domain/partners.js';
-import { jobName } from '../../domain/spec.js';
+import { MAX_MESSAGE_BYTES } from '../../domain/partners.js';
 import { jobTokenOf } from '../../job-token.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
 import { sameToken } from '../store/lease-token.js';
 import type { JobRecord, ResultStore } from '../store/result-store.js';
 import { barrierUpdate, receiveUpdate, sendUpdate } from '../../workflows/recipe-set-messages.js';
 import { jobIdParam } from './api-schemas.js';
+import { barrierBody, barrierParams, messageParams, receiveQuery, sendBody } from './partner-schemas.js';
 import type { RouteDeps } from './deps.js';
 
-const waitMs = z.coerce.number().int().min(0).max(10 * 60_000);
-export const barrierParams = z.strictObject({ id: jobIdParam, name: barrierName });
-export const barrierBody = z.strictObject({ waitMs: waitMs.optional() });
-export const messageParams = z.strictObject({ id: jobIdParam, key: messageKey });
-export const sendBody = z.strictObject({ value: z.string().max(MAX_MESSAGE_BYTES) });
-export const receiveQuery = z.strictObject({ from: jobName.optional(), waitMs: waitMs.optional() });
 
 const jobOf = (res: Response) => res.locals.partnerJob as JobRecord;
 
