@@ -166,16 +166,21 @@ export class TemporalGateway {
         const message = err.cause instanceof Error ? err.cause.message : err.message;
         throw new HttpError(err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.NotAPartner ? 400 : 409, message);
       }
-      if (err instanceof WorkflowNotFoundError || isCompleted(err)) throw new HttpError(403, 'the job\'s recipe set has ended: its partners are gone');
+      if (err instanceof WorkflowNotFoundError || grpcCode(err) === NOT_FOUND) throw new HttpError(403, 'the job\'s recipe set has ended: its partners are gone');
+      // More calls waiting at once than Temporal takes updates in flight (10): the caller tries again.
+      if (grpcCode(err) === RESOURCE_EXHAUSTED) throw new HttpError(503, 'too many partner calls of this recipe set wait at once: try again');
       throw err;
     }
   }
 }
 
-/** gRPC status NOT_FOUND, as Temporal answers an update of a workflow that already completed. */
-function isCompleted(err: unknown): boolean {
+/** gRPC statuses: NOT_FOUND (an update of a workflow that completed), RESOURCE_EXHAUSTED (too many updates in flight). */
+const NOT_FOUND = 5;
+const RESOURCE_EXHAUSTED = 8;
+
+function grpcCode(err: unknown): number | undefined {
   const grpc = isGrpcServiceError(err) ? err : err instanceof Error && isGrpcServiceError(err.cause) ? err.cause : undefined;
-  return Number(grpc?.code) === 5;
+  return grpc === undefined ? undefined : Number(grpc.code);
 }
 
 /** gRPC status INVALID_ARGUMENT: Temporal refused what it was given (not that it is down). */

@@ -62,13 +62,13 @@ async function untilDecided<T extends { state: string }>(timeoutMs: number, requ
   const slice = Math.max(1_000, requestTimeoutMs - 2_000);
   for (;;) {
     const left = deadline - Date.now();
-    if (left <= 0) return undefined;
     try {
-      const answer = await call(Math.min(left, slice));
-      if (answer.state !== 'waiting') return answer;
+      const answer = await call(Math.max(0, Math.min(left, slice)));
+      if (answer.state !== 'waiting' || Date.now() >= deadline) return answer.state === 'waiting' ? undefined : answer;
     } catch (err) {
       const transient = err instanceof ApiUnreachable || (err instanceof ApiError && err.status >= 500);
-      if (!transient) throw err;
+      // An API that stayed away until the deadline: no verdict (exit 4), not a timeout.
+      if (!transient || Date.now() >= deadline) throw err;
       await sleep(Math.min(1_000, Math.max(0, deadline - Date.now())));
     }
   }
