@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { JobView, SubmissionView } from '../../src/domain/views.js';
-import { BIN, TestLab, waitFor } from '../helpers/lab.js';
+import { TestLab, waitFor } from '../helpers/lab.js';
 
 let lab: TestLab;
 let dir: string;
@@ -41,7 +41,8 @@ const sh = (name: string, slot: string, script: string, extra: Record<string, un
 });
 
 it('a barrier and a message outlast a restart of the API and the control worker', async () => {
-  const testbay = `"${process.execPath}" "${BIN}"`;
+  // The host puts `testbay` on the runner's PATH.
+  const testbay = 'testbay';
   const until = (file: string) => `while [ ! -e "${file}" ]; do sleep 0.2; done`;
   const waiting = path.join(dir, 'a-waiting');
   const early = sh('early', 'r1', `touch "${waiting}"; ${testbay} barrier met --timeout 150s || exit 30; ${testbay} receive go --timeout 150s || exit 31`, { parallelWith: 'late' });
