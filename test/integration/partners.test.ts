@@ -126,6 +126,7 @@ const results = {
   ownSend: await call(own, '/messages/hello', { method: 'PUT', body: JSON.stringify({ value: 'world' }) }),
 };
 console.log('results', JSON.stringify(results));
+console.log('my token is', process.env.TESTBAY_JOB_TOKEN);
 fs.writeFileSync(process.env.TESTBAY_RESULTS_DIR + '/token.txt', process.env.TESTBAY_JOB_TOKEN);
 await testbay('barrier', 'done', '--timeout', '60s');
 `);
@@ -150,6 +151,9 @@ await testbay('barrier', 'done', '--timeout', '60s');
     // After the job ended, its token opens nothing.
     const token = (await lab.api.artifact(jobs.prober!.id, 'token.txt')).toString('utf8');
     expect(token).toMatch(/^tbj_/);
+    // The log masks it like a secret.
+    expect(log).toContain('my token is ***');
+    expect(log).not.toContain(token);
     const after = await fetch(`${lab.api.baseUrl}/api/v1/jobs/${jobs.prober!.id}/messages/hello`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ value: 'late' }) });
     expect(after.status).toBe(403);
     expect(await after.text()).toContain('has ended');

@@ -59,3 +59,8 @@ export function runnerEnv(run: JobRun, dirs: RunnerDirs, runnerPath: readonly st
   if (dirs.assets && Object.keys(dirs.assets).length > 0) env.TESTBAY_ASSETS_DIR = path.dirname(Object.values(dirs.assets)[0]!); // all in one folder
   return env;
 }
+
+/** What the job's log masks: its secrets, and the job token a runner of a recipe set has. */
+export function logSecrets(run: JobRun): Record<string, string> | undefined {
+  return run.partners ? { ...run.secrets, TESTBAY_JOB_TOKEN: jobTokenOf(run.leaseToken) } : run.secrets;
+}
