@@ -14,6 +14,9 @@ import { z } from 'zod';
 const capValue = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 const list = z.union([z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)), z.array(z.string().min(1))]);
 
+/** A host's address as its partners' runners get it: a name or an IP address, nothing a shell could misread. */
+export const hostAddress = z.string().min(1).max(253).regex(/^[A-Za-z0-9:._-]+$/, 'must be a host name or an IP address');
+
 export const hostConfigSchema = z.strictObject({
   id: z.string().min(1).optional(),
   classes: list.optional(),
@@ -25,7 +28,7 @@ export const hostConfigSchema = z.strictObject({
   /** a file holding the host token (mode 0600); instead of TESTBAY_HOST_TOKEN */
   tokenFile: z.string().min(1).optional(),
   /** where partners reach this host (TESTBAY_PARTNERS): a name or an IP; default its first non-loopback IPv4 */
-  address: z.string().min(1).max(253).regex(/^[A-Za-z0-9:._-]+$/, 'must be a host name or an IP address').optional(),
+  address: hostAddress.optional(),
   /** the user runners run as: a name or a uid (the host must run as root to switch) */
   runnerUser: z.string().min(1).optional(),
   assets: z
