@@ -31,6 +31,8 @@ const DEFAULT_TESTS = [
   'test/integration/webhooks.test.ts',
   // a recipe set and a batch run submitted before the scheduler runs (the lease client's back-off)
   'test/integration/lease-client.test.ts',
+  // a recipe set's partners: barriers, messages (updates), stopPartnersOnFailure
+  'test/integration/partners.test.ts',
 ];
 
 const args = process.argv.slice(2);

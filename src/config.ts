@@ -3,6 +3,7 @@
  * (`testbay dev|server|control|host` and the CLI) and passed down typed. Bad values fail
  * at start-up with the variable's name and the reason.
  */
+import { DEFAULT_PARTNER_WAIT_MS } from './domain/partners.js';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Job } from './domain/job.js';
@@ -31,6 +32,8 @@ const schema = z
     // How long a client (CLI, hosts, control worker) waits on an API server that does not move before it takes the next.
     TESTBAY_API_TIMEOUT_MS: ms.default(DEFAULT_CLIENT_TIMEOUTS.requestTimeoutMs),
     TESTBAY_API_FOLLOW_IDLE_MS: ms.default(DEFAULT_CLIENT_TIMEOUTS.followIdleMs),
+    // The longest one barrier or receive call waits in the API before it answers "waiting" (the caller calls again).
+    TESTBAY_PARTNER_WAIT_MS: ms.default(DEFAULT_PARTNER_WAIT_MS),
     TESTBAY_TOKEN: z.string().min(1).optional(),
     TESTBAY_TOKENS: z.string().min(1).optional(),
     TESTBAY_HOST_TOKEN: z.string().min(1).optional(),
@@ -148,6 +151,8 @@ const schema = z
         headersTimeoutMs: e.TESTBAY_HEADERS_TIMEOUT_MS,
         submissionsPerMinute: e.TESTBAY_SUBMISSIONS_PER_MINUTE,
         jobArtifactLimits: { count: e.TESTBAY_MAX_JOB_ARTIFACTS, bytes: e.TESTBAY_MAX_JOB_ARTIFACT_BYTES },
+        /** the long-poll window of barrier and receive calls */
+        partnerWaitMs: e.TESTBAY_PARTNER_WAIT_MS,
       },
       tokens: { client: e.TESTBAY_TOKEN, host: e.TESTBAY_HOST_TOKEN, control: e.TESTBAY_CONTROL_TOKEN, hostFile: e.TESTBAY_HOST_TOKEN_FILE, controlFile: e.TESTBAY_CONTROL_TOKEN_FILE },
       /** the key secrets and upload tokens are sealed with (the API and hosts; or TESTBAY_PAYLOAD_KEY itself) */

@@ -19,6 +19,7 @@ import { commentRoutes } from './routes/comments.js';
 import { rerunRoutes } from './routes/rerun.js';
 import { scenarioRoutes } from './routes/scenarios.js';
 import { auditRoutes } from './routes/audit.js';
+import { partnerRoutes } from './routes/partners.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { junitRoutes } from './routes/junit.js';
 
@@ -32,7 +33,7 @@ export function createApp(deps: RouteDeps): Express {
   app.use('/api/v1', submissionRoutes(deps), jobRoutes(deps), hostRoutes(deps), uploadRoutes(deps), internalRoutes(deps));
   app.use('/api/v1', eventRoutes(deps), sessionRoutes(deps), openApiRoutes());
   app.use('/api/v1', scenarioRoutes(deps), commentRoutes(deps), rerunRoutes(deps));
-  app.use('/api/v1', webhookRoutes(deps), auditRoutes(deps), junitRoutes(deps));
+  app.use('/api/v1', webhookRoutes(deps), auditRoutes(deps), junitRoutes(deps), partnerRoutes(deps));
   app.use('/api/v1', (_req, res) => {
     res.status(404).json({ error: 'no such endpoint' });
   });

@@ -6,6 +6,7 @@
  * left like one that refuses it: see stall-timeout.ts for why that is a limit on no
  * progress, not on a request's whole duration.
  */
+import type { BarrierAnswer, ReceiveAnswer } from '../domain/partners.js';
 import type { Readable } from 'node:stream';
 import type { RetentionPolicy, RetentionReport, OpenJobRequest, TestCaseResult, JobRecord, ArtifactInfo, SubmissionSummary, SubmissionRecord, BatchVerdict } from './store/result-store.js';
 import type { Progress } from '../domain/job-run.js';
@@ -290,6 +291,22 @@ export class TestbayClient {
   /** A JSON call of any endpoint: modules with endpoints of their own wrap it (notify-client.ts). */
   call<T>(method: string, path: string, body?: unknown): Promise<T> {
     return this.json(method, path, body);
+  }
+
+  // A runner and its partners (the client's token is the job token, TESTBAY_JOB_TOKEN)
+  /** Arrives at a barrier and waits up to `waitMs` (the server may wait less) for where it stands. */
+  partnerBarrier(jobId: string, barrier: string, waitMs: number): Promise<BarrierAnswer> {
+    // Arriving again is harmless: safe to send to the next server after a timeout.
+    return this.json('POST', `/jobs/${encodeURIComponent(jobId)}/barriers/${encodeURIComponent(barrier)}`, { waitMs }, {}, true, waitMs + this.timeouts.requestTimeoutMs);
+  }
+
+  partnerSend(jobId: string, key: string, value: string): Promise<{ key: string }> {
+    return this.json('PUT', `/jobs/${encodeURIComponent(jobId)}/messages/${encodeURIComponent(key)}`, { value });
+  }
+
+  partnerReceive(jobId: string, key: string, waitMs: number, from?: string): Promise<ReceiveAnswer> {
+    const query = new URLSearchParams({ waitMs: String(waitMs), ...(from !== undefined ? { from } : {}) });
+    return this.json('GET', `/jobs/${encodeURIComponent(jobId)}/messages/${encodeURIComponent(key)}?${query.toString()}`, undefined, {}, true, waitMs + this.timeouts.requestTimeoutMs);
   }
 
   // Testers and CI

@@ -55,6 +55,7 @@ export async function startServer(config: Config, log: Logger, port = config.api
     taskFailures: new TaskFailureReports(),
     submissionRate: new SubmissionRate(config.api.submissionsPerMinute),
     jobArtifactLimits: config.api.jobArtifactLimits,
+    partnerWaitMs: config.api.partnerWaitMs,
     loginCodeFile: loginCodeFile(config.dataDir),
     streams: streamLimit(config.api.maxStreamsPerToken, (req) => req.path === '/events' || wantsFollow(req)),
     payloadKey,

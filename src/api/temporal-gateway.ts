@@ -18,6 +18,7 @@ import type { schedulerWorkflow } from '../workflows/scheduler.js';
 import { runningPools } from '../temporal/pools.js';
 import { memoText, workflowSearchAttributes } from '../workflows/search-attributes.js';
 import { submissionQuery } from '../workflows/submission-messages.js';
+import type { UpdateDefinition } from '@temporalio/common';
 import { HttpError } from './http-errors.js';
 
 export class TemporalGateway {
@@ -196,6 +197,26 @@ export class TemporalGateway {
       throw err;
     }
   }
+
+  /**
+   * A runner's barrier or message call, as an update of its recipe set's workflow. A set
+   * whose workflow ended has no partners left to wait for: 403, like the job that ended.
+   */
+  async partnerUpdate<Ret, Arg>(recipeSetWorkflowId: string, update: UpdateDefinition<Ret, [Arg]>, arg: Arg): Promise<Ret> {
+    const client = await this.client();
+    try {
+      return await client.workflow.getHandle(recipeSetWorkflowId).executeUpdate(update, { args: [arg] });
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        const message = err.cause instanceof Error ? err.cause.message : err.message;
+        throw new HttpError(err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.NotAPartner ? 400 : 409, message);
+      }
+      if (err instanceof WorkflowNotFoundError || grpcCode(err) === NOT_FOUND) throw new HttpError(403, 'the job\'s recipe set has ended: its partners are gone');
+      // More calls waiting at once than Temporal takes updates in flight (10): the caller tries again.
+      if (grpcCode(err) === RESOURCE_EXHAUSTED) throw new HttpError(503, 'too many partner calls of this recipe set wait at once: try again');
+      throw err;
+    }
+  }
 }
 
 /**
@@ -209,6 +230,15 @@ export function mergeLabViews(views: readonly LabView[]): LabView {
     runId: views[0]?.runId ?? '',
     pools: views.flatMap((v) => v.pools),
   };
+}
+
+/** gRPC statuses: NOT_FOUND (an update of a workflow that completed), RESOURCE_EXHAUSTED (too many updates in flight). */
+const NOT_FOUND = 5;
+const RESOURCE_EXHAUSTED = 8;
+
+function grpcCode(err: unknown): number | undefined {
+  const grpc = isGrpcServiceError(err) ? err : err instanceof Error && isGrpcServiceError(err.cause) ? err.cause : undefined;
+  return grpc === undefined ? undefined : Number(grpc.code);
 }
 
 /** gRPC status INVALID_ARGUMENT: Temporal refused what it was given (not that it is down). */

@@ -15,6 +15,7 @@ import { watchSubmission } from './watch.js';
 import { artifacts, job, markBroken, removeHost, results, submissionsTable } from './inspect.js';
 import { REVIEW_USAGE, reviewCommands } from './review.js';
 import { audit, webhook } from './notify.js';
+import { PARTNER_USAGE, partnerCommands } from './partners.js';
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -25,7 +26,7 @@ Lab processes
   dev                          the embedded lab: Temporal dev server, API, control worker, hosts local-1..3
   server                       the HTTP API and result store
   control                      the control worker (workflows, scheduler)
-  host --id ID --class CLASS [--class …] [--cap key=value …] [--work-dir DIR] [--runner-path DIR …]
+  host --id ID --class CLASS [--class …] [--cap key=value …] [--work-dir DIR] [--runner-path DIR …] [--address A]
                                a lab host: runs jobs leased to it
   setup [--create] [--import-folder DIR] [--payload-key]
                                migrate the result store's schema, import a previous version's folder
@@ -66,6 +67,7 @@ ${REVIEW_USAGE}
                                    subscriptions, the delivery log (status, time, attempts), re-send
   audit [--target ID] [--actor NAME] [--action A] [--json]
                                    who did what, when, from where (cancel, restart, keep, hosts, webhooks)
+${PARTNER_USAGE}
 
 Every command takes --json where it prints something, for scripts.
 
@@ -261,5 +263,6 @@ export const commands: Record<string, Command> = {
   ...reviewCommands,
   webhook,
   audit,
+  ...partnerCommands,
 };
 

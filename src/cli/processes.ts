@@ -21,7 +21,7 @@ import { migrate } from '../api/store/sql/migrations.js';
 import { RETENTION_SCHEDULE_ID } from '../domain/ids.js';
 import { loadPayloadKey } from '../sealing.js';
 import { createControlWorker, ensureScheduler } from '../workers/control.js';
-import { HostConfigError, loadHostConfigFile, mergeHostConfig } from '../activities/host/host-config.js';
+import { HostConfigError, hostAddress, loadHostConfigFile, mergeHostConfig } from '../activities/host/host-config.js';
 import { RunnerUserError } from '../activities/host/runner-user.js';
 import { AssetAllowError } from '../activities/host/asset-allow.js';
 import { startHost } from '../workers/host.js';
@@ -116,6 +116,7 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
       'require-command': { type: 'string', multiple: true },
       'token-file': { type: 'string' },
       'runner-user': { type: 'string' },
+      address: { type: 'string' },
     },
   });
   const flagCaps: Record<string, string> = {};
@@ -127,6 +128,7 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
   const fromFile = values.config ? await loadHostConfigFile(values.config).catch((err: unknown) => {
     throw err instanceof HostConfigError ? new UsageError(err.message) : err;
   }) : {};
+  if (values.address !== undefined && !hostAddress.safeParse(values.address).success) throw new UsageError(`--address ${values.address}: must be a host name or an IP address`);
   const settings = mergeHostConfig(fromFile, {
     ...(values.id !== undefined ? { id: values.id } : {}),
     classes: (values.class ?? []).flatMap((c) => c.split(',')).filter(Boolean),
@@ -138,6 +140,7 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
     requireCommands: values['require-command'] ?? [],
     ...(values['token-file'] !== undefined ? { tokenFile: path.resolve(values['token-file']) } : {}),
     ...(values['runner-user'] !== undefined ? { runnerUser: values['runner-user'] } : {}),
+    ...(values.address !== undefined ? { address: values.address } : {}),
   });
   const hostId = settings.id;
   if (!hostId || !HOST_ID_PATTERN.test(hostId)) throw new UsageError('--id: required, letters, digits, ".", "_", "-" (e.g. --id h1)');
@@ -174,6 +177,7 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
       payloadKey,
       runnerUser: settings.runnerUser ?? config.host.runnerUser,
       assets: settings.assets,
+      ...(settings.address !== undefined ? { address: settings.address } : {}),
     },
     { connection, client },
   ).catch(usage);

@@ -24,6 +24,8 @@ export const ErrorType = {
   HostBusy: 'TestbayHostBusy',
   /** a workflow received input it cannot work with (a bug, not an accident) */
   InvalidInput: 'TestbayInvalidInput',
+  /** a barrier or message call named no job of the recipe set, or went over its limits */
+  NotAPartner: 'TestbayNotAPartner',
   /** a webhook receiver or commit-status API did not take a delivery (retried by the delivery's policy) */
   Delivery: 'TestbayDeliveryError',
 } as const;

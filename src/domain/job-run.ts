@@ -4,6 +4,7 @@
  */
 import type { Asset, TestCode } from './job.js';
 import type { JobResult, TestSummary } from './outcome.js';
+import type { Partner } from './partners.js';
 
 /** One attempt of one job on one host, under one lease. */
 export interface JobRun {
@@ -25,6 +26,9 @@ export interface JobRun {
   provisionTimeoutMs: number;
   assets: Asset[];
   tests?: TestCode;
+  /** a recipe set's job: every job of the set, where it runs (TESTBAY_PARTNERS), and its role */
+  partners?: Record<string, Partner>;
+  role?: string;
 }
 
 export interface ProvisionResult {

@@ -36,6 +36,10 @@ export interface Job {
   startAfter: string[];
   startDirectlyAfter?: string;
   parallelWith: string[];
+  /** TESTBAY_ROLE of its runner; absent: the job's name */
+  role?: string;
+  /** false: its recipe set's partners run on when a job of the set fails (absent: true) */
+  stopPartnersOnFailure?: boolean;
   /** settings that belong to the job's scenario besides its name and worker class */
   scenarioKeys?: string[];
 }

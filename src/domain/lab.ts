@@ -98,6 +98,9 @@ export interface LeaseRequest extends LeaseRequestInput {
 export interface Lease {
   hostId: string;
   token: string;
+  /** where the leased host is reached (its registration's), for the holder's partners */
+  address?: string;
+  hostname?: string;
 }
 
 export interface Grant {
@@ -361,7 +364,7 @@ export function allocate(lab: LabState, now: number): Grant[] {
       if (request.healthCheckOf !== undefined) host.lease.healthCheck = true;
       host.leaseCount++;
       taken.add(host.id);
-      return { hostId: host.id, token };
+      return { hostId: host.id, token, address: host.address, hostname: host.hostname };
     });
     lab.queue = lab.queue.filter((r) => r !== request);
     return { requestId: request.requestId, requester: request.requester, leases };

@@ -38,6 +38,8 @@ export interface PlanRecipeSet {
   queueTimeoutMs?: number;
   /** the pool every job of the set is in (one scheduler leases all its hosts); absent = `default` */
   pool?: string;
+  /** set (false) when a failed job leaves its partners running; absent: they are stopped */
+  stopPartnersOnFailure?: false;
 }
 
 /** A batch run in the plan: its settings, without the (possibly huge) list of test ids. */
@@ -315,6 +317,13 @@ export function analyseGraph(jobs: readonly Job[]): { issues: GraphIssue[]; plan
     };
     if (queueTimeouts.length > 0) set.queueTimeoutMs = Math.min(...queueTimeouts);
     if (setJobs[0]!.pool !== undefined) set.pool = setJobs[0]!.pool;
+    const stopChoices = new Set(setJobs.flatMap((j) => (j.stopPartnersOnFailure === undefined ? [] : [j.stopPartnersOnFailure])));
+    if (stopChoices.size > 1) {
+      const first = setJobs.find((j) => j.stopPartnersOnFailure === false)!;
+      const other = setJobs.find((j) => j.stopPartnersOnFailure === true)!;
+      issues.push({ path: ['jobs', first.index, 'stopPartnersOnFailure'], message: `${q(first.name)} and ${q(other.name)} are in one recipe set but disagree on stopPartnersOnFailure: set it the same on both, or on one only` });
+    }
+    if (stopChoices.has(false)) set.stopPartnersOnFailure = false;
     return set;
   });
   return { issues, plan: { jobs: planJobs, recipes, recipeSets } };

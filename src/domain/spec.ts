@@ -151,6 +151,10 @@ const jobInput = z.strictObject({
   startAfter: oneOrMany.optional(),
   startDirectlyAfter: oneOrMany.optional(),
   parallelWith: oneOrMany.optional(),
+  /** what TESTBAY_ROLE says to the runner (Beaker's CLIENTS/SERVERS); default the job's name */
+  role: z.string().regex(NAME_PATTERN, nameMessage).optional(),
+  /** false: a failed job of its recipe set leaves its partners running to their end (openQA PARALLEL_CANCEL_WHOLE_CLUSTER=0) */
+  stopPartnersOnFailure: z.boolean().optional(),
 });
 
 export const BATCH_DEFAULTS = {
@@ -281,6 +285,8 @@ export const submissionSpec = z
         startAfter: j.startAfter ?? [],
         parallelWith: j.parallelWith ?? [],
       };
+      if (j.role !== undefined) job.role = j.role;
+      if (j.stopPartnersOnFailure !== undefined) job.stopPartnersOnFailure = j.stopPartnersOnFailure;
       Object.assign(job, scenarioKeysOf(j.scenarioKeys ?? d.scenarioKeys));
       const queueTimeoutMs = j.queueTimeoutMs ?? d.queueTimeoutMs;
       if (queueTimeoutMs !== undefined) job.queueTimeoutMs = queueTimeoutMs;

@@ -18,6 +18,7 @@ import { createHostActivities } from '../activities/host/index.js';
 import { dropStaleAssetLinks } from '../activities/host/asset-cache.js';
 import { reapStaleRunners } from '../activities/host/reaper.js';
 import { createHostSteps } from '../activities/host/steps.js';
+import { installCliShim } from '../activities/host/cli-shim.js';
 import { checkSetup } from '../activities/host/setup-check.js';
 import { AssetAllowList, DEFAULT_ASSET_ALLOW } from '../activities/host/asset-allow.js';
 import { prepareWorkDir, resolveRunnerUser, runnerCannotSearch, runnerCannotWrite } from '../activities/host/runner-user.js';
@@ -53,6 +54,8 @@ export interface HostOptions {
   hostToken: string;
   /** opens the upload tokens and secrets the workflows hand over sealed */
   payloadKey: PayloadKey;
+  /** where partners reach this host (--address, the config's `address`); default its first non-loopback IPv4 */
+  address?: string;
   /** the user runners run as (a name or uid); undefined: the host's own */
   runnerUser?: string | undefined;
   /** the host config's `assets`: over TESTBAY_ASSETS_ALLOW, TESTBAY_MAX_ASSET_BYTES, TESTBAY_MAX_JOB_ASSET_BYTES */
@@ -123,7 +126,7 @@ export async function startHost(config: Config, log: Logger, options: HostOption
     workerClasses: options.workerClasses,
     capabilities: { ...detectCapabilities(), ...options.capabilities },
     hostname: os.hostname(),
-    address: primaryAddress(),
+    address: options.address ?? primaryAddress(),
     ...(setupProblem ? { setupProblem } : {}),
   };
   /**
@@ -161,11 +164,16 @@ export async function startHost(config: Config, log: Logger, options: HostOption
   // TESTBAY_URL may list several API servers: uploads go on through the next when one fails.
   const api = new TestbayClient(config.api.url, options.hostToken, config.api.clientTimeouts);
   api.onFailover = (from, to, reason) => log.warn('API server unreachable; uploading through the next one', { from, to, reason });
+  // `testbay barrier|send|receive` for the runners of recipe sets, first on their PATH.
+  const cliDir = await installCliShim(options.workDir).catch((err: unknown) => {
+    log.warn('could not put the testbay command on the runners\' PATH', { error: String(err) });
+    return undefined;
+  });
   const activities = createHostActivities({
     hostId,
     workDir: options.workDir,
     api,
-    runnerPath: options.runnerPath,
+    runnerPath: cliDir ? [cliDir, ...options.runnerPath] : options.runnerPath,
     runnerUser,
     killGraceMs: config.host.killGraceMs,
     logFlushMs: config.host.logFlushMs,

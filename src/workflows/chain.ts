@@ -34,6 +34,7 @@ import {
 import type { Job } from '../domain/job.js';
 import type { JobRun, ProvisionResult, RunConfig, RunTestsResult } from '../domain/job-run.js';
 import { summarize, type JobResult } from '../domain/outcome.js';
+import type { Partner } from '../domain/partners.js';
 import { control, hostActivities } from './chain-activities.js';
 import { chainFaultSignal, partnerStopSignal } from './chain-messages.js';
 import { isHostLost, resultOfFailure, type Phase } from './failures.js';
@@ -52,6 +53,8 @@ export interface ChainJob {
   chainParent?: string;
   /** set when the job must not run (a startAfter parent did not pass) */
   preSkipped?: string;
+  /** TESTBAY_ROLE; absent: its name */
+  role?: string;
   spec: JobRunSpec;
 }
 
@@ -69,6 +72,8 @@ export interface ChainInput {
   reportFaultsTo?: string;
   /** the pool whose scheduler granted the lease; absent = `default` */
   pool?: string;
+  /** every job of the recipe set, where it runs (TESTBAY_PARTNERS); absent in chains started before partners */
+  partners?: Record<string, Partner>;
 }
 
 export interface ChainResult {
@@ -147,6 +152,7 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
   const prepare = async (job: ChainJob): Promise<Attempt<Prepared>> => {
     const uploadTokens = await opening;
     const run: JobRun = { jobId: job.id, jobName: job.name, submissionId: input.submissionId, hostId, attempt: input.attempt, leaseToken: uploadTokens[job.id]!, ...job.spec };
+    if (input.partners) Object.assign(run, { partners: input.partners, role: job.role ?? job.name });
     // Nothing to fetch (no assets, no test code): runTests makes the job's dirs itself.
     if (!needsProvision(run)) return { ok: true, value: { run } };
     const provisioned = await onHost('provision', job, run.provisionTimeoutMs, () => onHostQueue(run.provisionTimeoutMs).provision(run));

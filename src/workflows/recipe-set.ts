@@ -25,6 +25,8 @@ import { chainWorkflow, type ChainJob, type ChainResult } from './chain.js';
 import { chainFaultSignal, partnerStopSignal, setLeasedSignal } from './chain-messages.js';
 import { cancelSignal } from './messages.js';
 import { onLeaseAnswers, releaseLease, requestLease, withdrawLeaseRequests, type LeaseGrant } from './lease-client.js';
+import { partnersOf } from '../domain/partners.js';
+import { partnerBoard } from './recipe-set-partners.js';
 import { fitList, HostKey, memoText, ResultKey, workflowSearchAttributes } from './search-attributes.js';
 import { Pending, tell } from './signal.js';
 
@@ -51,6 +53,8 @@ export interface RecipeSetInput {
   healthCheckOf?: string;
   /** the pool whose scheduler leases the hosts; absent = `default` */
   pool?: string;
+  /** false: a failed or aborted job leaves its partners running (absent: they are stopped) */
+  stopPartnersOnFailure?: false;
 }
 
 export interface RecipeSetResult {
@@ -82,6 +86,8 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
   let stop: { reason: string; jobId?: string } | undefined;
   let chains: ChildWorkflowHandle<typeof chainWorkflow>[] = [];
   const stopped = new Set<number>();
+  // Barriers and messages between the set's runners (updates through the API).
+  const board = partnerBoard(input.recipes);
 
   onLeaseAnswers({
     granted: (g) => {
@@ -120,7 +126,7 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
     stopChains(req.reason ?? 'cancelled', req.jobId);
   });
   setHandler(chainFaultSignal, ({ hostId, jobName, result }) => {
-    if (input.recipes.length < 2) return;
+    if (input.recipes.length < 2 || input.stopPartnersOnFailure === false) return;
     const from = grant?.leases.findIndex((l) => l.hostId === hostId) ?? -1;
     chains.forEach((handle, i) => {
       if (i === from || stopped.has(i)) return;
@@ -175,7 +181,9 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
   tell(getExternalWorkflowHandle(input.submissionWorkflowId), setLeasedSignal, { setNumber: input.setNumber, hosts });
 
   // 2. Run one chain per host, all started together; each chain releases its own lease.
-  const parallel = input.recipes.length > 1;
+  // Partners are told about one another (TESTBAY_PARTNERS): every job, where it runs.
+  const stopsPartners = input.recipes.length > 1 && input.stopPartnersOnFailure !== false;
+  const partners = partnersOf(input.recipes, leases);
   try {
     chains = await Promise.all(
       input.recipes.map((recipe, i) =>
@@ -199,8 +207,9 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
               leaseId: leases[i]!.token,
               jobs: recipe.jobs,
               config: input.config,
-              ...(parallel ? { reportFaultsTo: requestId } : {}),
               ...(input.pool !== undefined ? { pool: input.pool } : {}),
+              partners,
+              ...(stopsPartners ? { reportFaultsTo: requestId } : {}),
             },
           ],
         }),
@@ -213,7 +222,11 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
   }
   if (stop) stopChains(stop.reason, stop.jobId);
 
-  const settled = await Promise.allSettled(chains.map((c) => c.result()));
+  const settled = await Promise.allSettled(
+    chains.map((c, i) =>
+      c.result().finally(() => board.ended(i)),
+    ),
+  );
   // A chain that ended without running its own cleanup (terminated in Temporal Web) still
   // holds its lease: give it back (a release with a token no longer current is ignored).
   for (const [i, s] of settled.entries()) if (s.status === 'rejected') await releaseLease(input.pool, leases[i]!.hostId, leases[i]!.token);

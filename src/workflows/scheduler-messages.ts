@@ -72,7 +72,8 @@ export const labQuery = defineQuery<LabView>('lab');
 /** Sent by the scheduler to the requesting workflow. */
 export interface LeaseGrant {
   requestId: string;
-  leases: { hostId: string; token: string }[];
+  /** address and hostname: where partners find the host (absent in grants of older schedulers) */
+  leases: { hostId: string; token: string; address?: string; hostname?: string }[];
 }
 export interface LeaseDenial {
   requestId: string;

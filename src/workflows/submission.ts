@@ -200,6 +200,7 @@ export async function submissionWorkflow(input: SubmissionWorkflowInput): Promis
           },
         };
         if (pj.startDirectlyAfter !== undefined) chainJob.chainParent = pj.startDirectlyAfter;
+        if (pj.role !== undefined) chainJob.role = pj.role;
         const skip = preSkipped.get(name);
         if (skip !== undefined) chainJob.preSkipped = skip;
         return chainJob;
@@ -225,6 +226,7 @@ export async function submissionWorkflow(input: SubmissionWorkflowInput): Promis
           ...(input.healthCheckOf !== undefined ? { healthCheckOf: input.healthCheckOf } : {}),
           ...(planSet.queueTimeoutMs !== undefined ? { queueTimeoutMs: planSet.queueTimeoutMs } : {}),
           ...(planSet.pool !== undefined ? { pool: planSet.pool } : {}),
+          ...(planSet.stopPartnersOnFailure === false ? { stopPartnersOnFailure: false as const } : {}),
           config,
           submissionWorkflowId: workflowInfo().workflowId,
         },

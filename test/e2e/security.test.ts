@@ -47,7 +47,8 @@ const call = (method: string, p: string, token?: string, body?: string | Buffer,
 /** A token of each role, and for each permission a role that lacks it. */
 function wrongRoleFor(permission: string): string | undefined {
   const byRole = { submit: lab.tokens.submit, operate: lab.tokens.operate, host: lab.tokens.host, control: lab.tokens.control };
-  const lacking: Record<string, keyof typeof byRole> = { read: 'host', submit: 'host', operate: 'submit', upload: 'submit', control: 'operate' };
+  // A partner route takes only the job's own job token: even an operator's is refused.
+  const lacking: Record<string, keyof typeof byRole> = { read: 'host', submit: 'host', operate: 'submit', upload: 'submit', control: 'operate', job: 'operate' };
   const role = lacking[permission];
   return role ? byRole[role] : undefined;
 }
@@ -65,7 +66,7 @@ describe('security', () => {
     const guarded = OPERATIONS.filter((op) => op.permission !== 'none');
     expect(guarded.length).toBeGreaterThan(20);
     for (const op of guarded) {
-      const p = op.path.replace('{submissionId}', 'abcdef123').replace('{runName}', 'suite').replace('{id}', op.path.startsWith('/hosts') ? 'sec1' : op.path.startsWith('/jobs') || op.path.startsWith('/internal/jobs') ? 'abcdef123.1' : 'abcdef123').replace('{name}', 'a.txt');
+      const p = op.path.replace('{submissionId}', 'abcdef123').replace('{runName}', 'suite').replace('{id}', op.path.startsWith('/hosts') ? 'sec1' : op.path.startsWith('/jobs') || op.path.startsWith('/internal/jobs') ? 'abcdef123.1' : 'abcdef123').replace('{name}', 'a.txt').replace('{key}', 'port');
       const body = op.method === 'get' || op.method === 'delete' ? undefined : '{}';
       const headers = body ? { 'content-type': 'application/json' } : {};
       const none = await call(op.method, p, undefined, body, headers);

@@ -64,6 +64,26 @@ describe('a host registers', () => {
     await lab.stopHost('cfg1');
   });
 
+  it('with the address its config file or --address gives (where partners reach it), the flag over the file', async () => {
+    const file = path.join(lab.dir, 'addr-host.yaml');
+    await fs.writeFile(file, ['id: addr1', 'classes: [local]', 'address: h-addr1.lab.example', `workDir: hosts/addr1`, ''].join('\n'));
+    await startHostWith('addr1', ['--config', file]);
+    expect((await lab.host('addr1'))!.address).toBe('h-addr1.lab.example');
+    await lab.stopHost('addr1');
+    const first = (await lab.host('addr1'))!.instanceId;
+    await startHostWith('addr1', ['--config', file, '--address', '10.9.8.7']);
+    // Its registration, not the one before it (still online until it is seen to be gone).
+    const again = await waitFor('addr1 registered again', async () => {
+      const h = await lab.host('addr1');
+      return h && h.instanceId !== first ? h : undefined;
+    });
+    expect(again.address).toBe('10.9.8.7');
+    await lab.stopHost('addr1');
+    const bad = await cli(['host', '--config', file, '--address', 'not an address'], { ...lab.env, TESTBAY_HOST_TOKEN: lab.tokens.host });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--address not an address: must be a host name or an IP address');
+  });
+
   it('again after a restart, as the same host (no duplicate)', async () => {
     const before = (await lab.host('r1'))!;
     await lab.stopHost('r1');

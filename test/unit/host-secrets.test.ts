@@ -11,6 +11,7 @@ import { runnerEnv } from '../../src/activities/host/runner-env.js';
 import { gitEnv } from '../../src/activities/host/test-code.js';
 import { fitTests } from '../../src/activities/host/tests-upload.js';
 import { takeToken } from '../../src/workers/token-source.js';
+import { jobTokenOf } from '../../src/job-token.js';
 
 describe('a worker\'s token', () => {
   it('comes from a file only its owner can read, and every token variable leaves the environment', async () => {
@@ -44,6 +45,17 @@ describe('what a host\'s children get of its environment', () => {
     const env = runnerEnv(run, { workDir: '/w/work', resultsDir: '/w/results' }, [], user, host);
     expect(env).toMatchObject({ HOME: '/w/work', USER: 'testbay-runner', LOGNAME: 'testbay-runner' });
     expect(JSON.stringify(env)).not.toMatch(/TOKEN|API_KEY|SECRET|lease/);
+  });
+
+  it('a runner of a recipe set: its partners, its role, the API and a job token that is not the upload token', () => {
+    const partners = { j: { jobId: 's1.1', hostId: 'h1', address: '10.0.0.1', hostname: 'rack1', role: 'SERVERS' } };
+    const run = { jobId: 's1.1', jobName: 'j', submissionId: 's1', hostId: 'h1', attempt: 1, leaseToken: 'upload-token-of-s1.1', runner: { command: ['x'] }, settings: {}, timeoutMs: 1, provisionTimeoutMs: 1, assets: [], partners, role: 'SERVERS' };
+    const env = runnerEnv(run, { workDir: '/w/work', resultsDir: '/w/results' }, [], undefined, host, { apiUrl: 'http://api:8780' });
+    expect(env).toMatchObject({ TESTBAY_ROLE: 'SERVERS', TESTBAY_URL: 'http://api:8780', TESTBAY_JOB_TOKEN: jobTokenOf('upload-token-of-s1.1') });
+    expect(JSON.parse(env.TESTBAY_PARTNERS!)).toEqual(partners);
+    expect(env.TESTBAY_JOB_TOKEN).toMatch(/^tbj_[A-Za-z0-9_-]{43}$/);
+    expect(JSON.stringify(env)).not.toContain('upload-token-of-s1.1');
+    expect(jobTokenOf('upload-token-of-s1.2')).not.toBe(env.TESTBAY_JOB_TOKEN);
   });
 });
 

@@ -15,6 +15,9 @@ import { POOL_PATTERN } from '../../domain/ids.js';
 const capValue = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 const list = z.union([z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)), z.array(z.string().min(1))]);
 
+/** A host's address as its partners' runners get it: a name or an IP address, nothing a shell could misread. */
+export const hostAddress = z.string().min(1).max(253).regex(/^[A-Za-z0-9:._-]+$/, 'must be a host name or an IP address');
+
 export const hostConfigSchema = z.strictObject({
   id: z.string().min(1).optional(),
   classes: list.optional(),
@@ -27,6 +30,8 @@ export const hostConfigSchema = z.strictObject({
   requireCommands: list.optional(),
   /** a file holding the host token (mode 0600); instead of TESTBAY_HOST_TOKEN */
   tokenFile: z.string().min(1).optional(),
+  /** where partners reach this host (TESTBAY_PARTNERS): a name or an IP; default its first non-loopback IPv4 */
+  address: hostAddress.optional(),
   /** the user runners run as: a name or a uid (the host must run as root to switch) */
   runnerUser: z.string().min(1).optional(),
   assets: z
@@ -84,6 +89,8 @@ export function mergeHostConfig(file: HostConfigFile, flags: HostConfigFile): Ho
   const runnerUser = flags.runnerUser ?? file.runnerUser;
   const pool = flags.pool ?? file.pool;
   if (pool !== undefined) merged.pool = pool;
+  const address = flags.address ?? file.address;
+  if (address !== undefined) merged.address = address;
   const assets = file.assets || flags.assets ? { ...file.assets, ...flags.assets } : undefined;
   if (tokenFile !== undefined) merged.tokenFile = tokenFile;
   if (runnerUser !== undefined) merged.runnerUser = runnerUser;

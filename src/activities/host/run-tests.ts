@@ -23,7 +23,7 @@ import { isLeaseRevoked, RunnerSession } from './runner-session.js';
 import type { ProgressLine } from './progress.js';
 import { TestResults } from './test-results.js';
 import type { HostSteps } from './steps.js';
-import { runnerEnv } from './runner-env.js';
+import { logSecrets, runnerEnv } from './runner-env.js';
 
 type StopWhy = NonNullable<RunnerExit['stoppedBy']>;
 
@@ -112,10 +112,10 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
         ctx.heartbeat({ progress });
       }
     };
-    const session = await RunnerSession.open<StopWhy>(deps, { id: run.jobId, label: 'runner', logFields: { job: run.jobId }, log: { jobDir, leaseToken: run.leaseToken, secrets: run.secrets, onLine } });
+    const session = await RunnerSession.open<StopWhy>(deps, { id: run.jobId, label: 'runner', logFields: { job: run.jobId }, log: { jobDir, leaseToken: run.leaseToken, secrets: logSecrets(run), onLine } });
     const progressFile = session.progressFile!;
     const sync = session.sync!;
-    const env = runnerEnv(run, { ...provisioned, progressFile: progressFile.file }, deps.runnerPath, deps.runnerUser);
+    const env = runnerEnv(run, { ...provisioned, progressFile: progressFile.file }, deps.runnerPath, deps.runnerUser, process.env, { apiUrl: deps.api.urls.join(',') });
 
     const held = turn ? await turn() : undefined;
     if (held) {

@@ -29,6 +29,8 @@ export interface RouteDeps {
   loginCodeFile?: string;
   /** what one job may keep of artifacts, in number and in bytes */
   jobArtifactLimits: { count: number; bytes: number };
+  /** the long-poll window of barrier and receive calls (TESTBAY_PARTNER_WAIT_MS) */
+  partnerWaitMs: number;
   /** submissions per minute per token */
   submissionRate: SubmissionRate;
   /** caps the live streams (SSE) one token may hold open; applies to event streams and followed logs */

@@ -13,8 +13,9 @@ import { DOCS_SECURITY_HEADERS } from '../untrusted-content.js';
 import * as S from './api-schemas.js';
 import * as R from './review-schemas.js';
 import * as N from './notify-schemas.js';
+import * as P from './partner-schemas.js';
 
-type Permission = 'none' | 'read' | 'submit' | 'operate' | 'upload' | 'control';
+type Permission = 'none' | 'read' | 'submit' | 'operate' | 'upload' | 'control' | 'job';
 
 interface Param {
   name: string;
@@ -42,6 +43,7 @@ const ROLES: Record<Permission, string> = {
   operate: 'an operate token',
   upload: 'a host token, and the lease token of the job in x-testbay-lease',
   control: 'the control token',
+  job: "the job's own job token (TESTBAY_JOB_TOKEN, which its runner gets), while the job runs; any other token is 403 (or 401)",
 };
 
 /** Named schemas, all generated from zod: the very ones the routes validate with. */
@@ -100,6 +102,11 @@ const SCHEMAS = {
   LabelList: R.labelList,
   ReviewList: R.reviewList,
   RerunBody: R.rerunBody,
+  BarrierBody: P.barrierBody,
+  BarrierAnswer: P.barrierAnswer,
+  SendBody: P.sendBody,
+  Sent: P.sent,
+  ReceiveAnswer: P.receiveAnswer,
 } satisfies Record<string, z.ZodType>;
 type SchemaName = keyof typeof SCHEMAS;
 
@@ -182,6 +189,9 @@ export const OPERATIONS: Operation[] = [
   { method: 'post', path: '/jobs/{id}/progress', tag: 'hosts (uploads)', summary: 'Report state and progress', permission: 'upload', params: [jobId, lease], body: { schema: 'ProgressBody' }, ok: { status: 200, description: '{"state": …}' } },
   { method: 'put', path: '/jobs/{id}/tests', tag: 'hosts (uploads)', summary: 'Store per-test results', permission: 'upload', params: [jobId, lease], body: { schema: 'TestsBody' }, ok: { status: 200, description: '{"count": n}' } },
   { method: 'put', path: '/jobs/{id}/artifacts/{name}', tag: 'hosts (uploads)', summary: 'Store an artifact', permission: 'upload', params: [jobId, lease, { name: 'name', in: 'path', required: true, description: 'artifact path', schema: str }], body: { schema: 'Bytes', type: 'application/octet-stream' }, ok: { status: 201, schema: 'Artifact', description: 'stored' } },
+  { method: 'post', path: '/jobs/{id}/barriers/{name}', tag: 'partners (runners)', summary: "Arrive at a barrier of the job's recipe set and wait (long-poll, up to waitMs) until every partner reached it: `reached`, `waiting` (call again), or `partner-ended` (a partner that did not arrive has ended: it never will be reached). The CLI: `testbay barrier NAME`", permission: 'job', params: [jobId, pathParam('name', P.barrierParams.shape.name, 'the barrier: letters, digits, ".", "_", "-"')], body: { schema: 'BarrierBody' }, ok: { status: 200, schema: 'BarrierAnswer', description: 'where the barrier stands' } },
+  { method: 'put', path: '/jobs/{id}/messages/{key}', tag: 'partners (runners)', summary: "Give the job's partners a value under a key (sending the same key again replaces it). The CLI: `testbay send KEY VALUE`", permission: 'job', params: [jobId, pathParam('key', P.messageParams.shape.key, 'the key: letters, digits, ".", "_", "-"')], body: { schema: 'SendBody' }, ok: { status: 200, schema: 'Sent', description: 'kept' } },
+  { method: 'get', path: '/jobs/{id}/messages/{key}', tag: 'partners (runners)', summary: "The value a partner (or the job `from`) sent under a key, waiting for it (long-poll, up to waitMs): `received`, `waiting` (call again), or `partner-ended` (every job it could come from ended without sending it). The CLI: `testbay receive KEY`", permission: 'job', params: [jobId, pathParam('key', P.messageParams.shape.key, 'the key'), ...queryParams(P.receiveQuery)], ok: { status: 200, schema: 'ReceiveAnswer', description: 'the value, or where it stands' } },
   { method: 'put', path: '/internal/jobs/{id}', tag: 'control worker', summary: 'Open a job record under a lease', permission: 'control', params: [jobId], body: { schema: 'OpenJobBody' }, ok: { status: 200, description: 'the job record' } },
   { method: 'post', path: '/internal/jobs/{id}/finish', tag: 'control worker', summary: 'Record a job result and seal the job', permission: 'control', params: [jobId], body: { schema: 'FinishJobBody' }, ok: { status: 200, description: 'the job record' } },
   { method: 'post', path: '/internal/jobs/{id}/late', tag: 'control worker', summary: "Keep a fenced batch's results that came after its shard's verdicts were stored (history only; the first report of a batch wins)", permission: 'control', params: [jobId], body: { schema: 'LateReportBody' }, ok: { status: 204, description: 'stored' } },
@@ -222,6 +232,8 @@ const FIELD_DOCS: Record<string, string> = {
   startAfter: 'start (on any matching host) only after these jobs passed',
   startDirectlyAfter: 'run on the same host right after this job, nothing in between (a chain)',
   parallelWith: 'start together with these jobs on different hosts (a recipe set)',
+  role: "what TESTBAY_ROLE says to the job's runner (Beaker's CLIENTS/SERVERS); default the job's name",
+  stopPartnersOnFailure: 'false: a failed or aborted job of this recipe set leaves its partners running to their end (openQA PARALLEL_CANCEL_WHOLE_CLUSTER=0); default true: they are stopped (skipped)',
   scenarioKeys: "settings that, with the job's name and worker class, make its scenario (its history and last good run; openQA's flavor, arch, version)",
 };
 
