@@ -51,6 +51,8 @@ describe('failover', () => {
   it('re-runs the recipe set on another host when its host is killed mid-job, keeping the first attempt', async () => {
     const { id, jobs } = await lab.submit({ jobs: [osTest('install', { HANG_MODULE: 'install', HANG_ATTEMPT: '1', STUBBORN_CHILD: '1', ESCAPED_CHILD: '1' }, { maxRetries: 1 })] });
     const first = await runningIn(jobs[0]!.id, 'install');
+    // Killed once the host has uploaded the boot module's last line (its log is flushed in chunks).
+    await waitFor('the boot module uploaded', async () => (/\[boot\] ok/.test(await lab.api.log(jobs[0]!.id)) ? true : undefined));
     const escaped = Number(await waitFor('the escaped child', () => fs.readFile(path.join(lab.workDirOf(first.hostId), 'jobs', jobs[0]!.id, 'results', 'escaped.pid'), 'utf8').catch(() => undefined)));
     const killedAt = Date.now();
     lab.signalHost(first.hostId, 'SIGKILL');
