@@ -33,6 +33,8 @@ const DEFAULT_TESTS = [
   'test/integration/lease-client.test.ts',
   // a recipe set's partners: barriers, messages (updates), stopPartnersOnFailure
   'test/integration/partners.test.ts',
+  // schedulers of pools other than the default, and the runs they lease for
+  'test/integration/pools.test.ts',
 ];
 
 const args = process.argv.slice(2);
