@@ -32,6 +32,33 @@ export function eventTypeName(t: unknown): string {
 
 export const eventTime = (e: proto.temporal.api.history.v1.IHistoryEvent) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
 
+/** The first payload of a signal's or activity's input, as JSON. */
+export const firstPayload = (p: proto.temporal.api.common.v1.IPayloads | null | undefined): unknown => {
+  const data = p?.payloads?.[0]?.data;
+  return data ? JSON.parse(Buffer.from(data).toString('utf8')) : undefined;
+};
+
+/**
+ * The scheduler's turnaround, fed its history events in order: for each host, a release it
+ * received → its next grant of that host (ms, in `turnaround`).
+ */
+export class GrantTurnaround {
+  readonly turnaround: number[] = [];
+  private readonly releasedAt = new Map<string, number>();
+
+  observe(e: proto.temporal.api.history.v1.IHistoryEvent, t = eventTime(e)): void {
+    const got = e.workflowExecutionSignaledEventAttributes;
+    if (got?.signalName === 'releaseLease') this.releasedAt.set((firstPayload(got.input) as { hostId: string }).hostId, t);
+    const sent = e.signalExternalWorkflowExecutionInitiatedEventAttributes;
+    if (sent?.signalName !== 'leaseGranted') return;
+    for (const { hostId } of (firstPayload(sent.input) as { leases: { hostId: string }[] }).leases) {
+      const r = this.releasedAt.get(hostId);
+      if (r !== undefined) this.turnaround.push(t - r);
+      this.releasedAt.delete(hostId);
+    }
+  }
+}
+
 export interface TimelineRow {
   /** epoch ms */
   t: number;

@@ -33,7 +33,6 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import type proto from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createHoldPresence } from '../src/activities/host/presence.js';
 import type { HostDeps } from '../src/activities/host/deps.js';
@@ -44,6 +43,7 @@ import { PROJECT_ROOT } from '../src/temporal/binary.js';
 import { configureSignal, DEFAULT_SCHEDULER_CONFIG, labQuery, registerHostSignal } from '../src/workflows/scheduler-messages.js';
 import type { ScaleRequest, ScaleRequesterInput, ScaleRequesterResult } from './scale-workflows.js';
 import { benchEnvironment, percentile, round, writeResult } from './harness.js';
+import { eventTime, GrantTurnaround } from './history.js';
 
 const ROLE = process.argv[2] ?? 'main';
 const NAMESPACE = 'default';
@@ -211,12 +211,6 @@ async function stopPart(p: Part): Promise<void> {
   await Promise.race([gone, sleep(20_000).then(() => p.child.kill('SIGKILL'))]);
 }
 
-type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;
-const eventTime = (e: HistoryEvent) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
-const firstPayload = (p: proto.temporal.api.common.v1.IPayloads | null | undefined): unknown => {
-  const data = p?.payloads?.[0]?.data;
-  return data ? JSON.parse(Buffer.from(data).toString('utf8')) : undefined;
-};
 
 async function schedulerRuns(client: Client): Promise<{ runId: string; startTime: number }[]> {
   const runs: { runId: string; startTime: number }[] = [];
@@ -314,11 +308,10 @@ async function measure(hosts: number, env: Awaited<ReturnType<typeof benchEnviro
     // The scheduler's histories over the load.
     const runs = (await schedulerRuns(client)).filter((r) => r.startTime <= loadEnd);
     const taskMs: number[] = [];
-    const turnaround: number[] = [];
+    const grants = new GrantTurnaround();
     let events = 0;
     let runsDuring = 0;
     let maxRunEvents = 0;
-    const releasedAt = new Map<string, number>();
     for (const run of runs) {
       const history = await client.workflow.getHandle(SCHEDULER_WORKFLOW_ID, run.runId).fetchHistory();
       const all = history.events ?? [];
@@ -334,16 +327,7 @@ async function measure(hosts: number, env: Awaited<ReturnType<typeof benchEnviro
           taskMs.push(t - started);
           started = undefined;
         }
-        const got = e.workflowExecutionSignaledEventAttributes;
-        if (got?.signalName === 'releaseLease') releasedAt.set((firstPayload(got.input) as { hostId: string }).hostId, t);
-        const sent = e.signalExternalWorkflowExecutionInitiatedEventAttributes;
-        if (sent?.signalName === 'leaseGranted') {
-          for (const { hostId } of (firstPayload(sent.input) as { leases: { hostId: string }[] }).leases) {
-            const r = releasedAt.get(hostId);
-            if (r !== undefined) turnaround.push(t - r);
-            releasedAt.delete(hostId);
-          }
-        }
+        grants.observe(e, t);
       }
     }
     Object.assign(result, {
@@ -351,7 +335,7 @@ async function measure(hosts: number, env: Awaited<ReturnType<typeof benchEnviro
       grantsPerSecond: round(latencies.length / loadSeconds),
       denied: results.reduce((s, r) => s + r.denied, 0),
       grantLatencyMs: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)), max: round(percentile(latencies, 100)) },
-      releaseToNextGrantMs: { p50: round(percentile(turnaround, 50)), p99: round(percentile(turnaround, 99)) },
+      releaseToNextGrantMs: { p50: round(percentile(grants.turnaround, 50)), p99: round(percentile(grants.turnaround, 99)) },
       schedulerWorkflowTaskMs: { p50: round(percentile(taskMs, 50)), p99: round(percentile(taskMs, 99)), max: round(percentile(taskMs, 100)), tasks: taskMs.length },
       schedulerEvents: events,
       schedulerEventsPerHour: Math.round((events / loadSeconds) * 3600),

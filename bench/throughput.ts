@@ -38,12 +38,11 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
-import type proto from '@temporalio/proto';
 import { PROJECT_ROOT } from '../src/temporal/binary.js';
 import { ensureNamespace } from '../src/temporal/namespace.js';
 import { TestLab } from '../test/helpers/lab.js';
 import { bareWorkflowBundle, startBareWorker, stopBareWorker } from './bare-temporal.js';
-import { eventTime, eventTypeName, listAll, printTimeline, timeline } from './history.js';
+import { eventTime, eventTypeName, GrantTurnaround, listAll, printTimeline, timeline } from './history.js';
 import { PROBE_SOURCE } from './throughput-probe.js';
 import { benchEnvironment, percentile, PRODUCT_TIMINGS, round, STAMP_RUNNER, stampAfter, writeResult } from './harness.js';
 
@@ -334,31 +333,16 @@ interface HostTime {
   cycleMs: number;
 }
 
-const firstPayload = (p: proto.temporal.api.common.v1.IPayloads | null | undefined): unknown => {
-  const data = p?.payloads?.[0]?.data;
-  return data ? JSON.parse(Buffer.from(data).toString('utf8')) : undefined;
-};
-
 async function sampleHostTime(client: Client, submitted: Submitted[], startedAt: Map<string, number>, jobsPerSec: number, since: number): Promise<HostTime> {
   // The scheduler: per host, each release it received → the next grant of that host it sent.
-  const turnaround: number[] = [];
-  const releasedAt = new Map<string, number>();
+  const grants = new GrantTurnaround();
   for (const run of (await listAll(client, 'WorkflowType = "schedulerWorkflow"')).sort((a, b) => a.closeTime - b.closeTime)) {
     for (const e of (await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory()).events ?? []) {
       const t = eventTime(e);
-      if (t < since) continue;
-      const got = e.workflowExecutionSignaledEventAttributes;
-      if (got?.signalName === 'releaseLease') releasedAt.set((firstPayload(got.input) as { hostId: string }).hostId, t);
-      const sent = e.signalExternalWorkflowExecutionInitiatedEventAttributes;
-      if (sent?.signalName === 'leaseGranted') {
-        for (const { hostId } of (firstPayload(sent.input) as { leases: { hostId: string }[] }).leases) {
-          const r = releasedAt.get(hostId);
-          if (r !== undefined) turnaround.push(t - r);
-          releasedAt.delete(hostId);
-        }
-      }
+      if (t >= since) grants.observe(e, t);
     }
   }
+  const { turnaround } = grants;
   const n = Math.min(25, submitted.length);
   const grantToRunner: number[] = [];
   const runnerToRelease: number[] = [];

@@ -232,22 +232,23 @@ export function mergeLabViews(views: readonly LabView[]): LabView {
   };
 }
 
-/** gRPC statuses: NOT_FOUND (an update of a workflow that completed), RESOURCE_EXHAUSTED (too many updates in flight). */
+/**
+ * gRPC statuses: INVALID_ARGUMENT (Temporal refused what it was given, not that it is down),
+ * NOT_FOUND (an update of a workflow that completed), RESOURCE_EXHAUSTED (too many updates in flight).
+ */
+const INVALID_ARGUMENT = 3;
 const NOT_FOUND = 5;
 const RESOURCE_EXHAUSTED = 8;
 
+/** The gRPC status of a Temporal call's error (or of its cause), if it has one. */
 function grpcCode(err: unknown): number | undefined {
   const grpc = isGrpcServiceError(err) ? err : err instanceof Error && isGrpcServiceError(err.cause) ? err.cause : undefined;
   return grpc === undefined ? undefined : Number(grpc.code);
 }
 
-/** gRPC status INVALID_ARGUMENT: Temporal refused what it was given (not that it is down). */
-const INVALID_ARGUMENT = 3;
-
 /** True when Temporal answered and refused the request (a limit, a bad value), rather than being unreachable. */
 export function isTemporalRefusal(err: unknown): boolean {
-  const grpc = isGrpcServiceError(err) ? err : err instanceof Error && isGrpcServiceError(err.cause) ? err.cause : undefined;
-  return Number(grpc?.code) === INVALID_ARGUMENT;
+  return grpcCode(err) === INVALID_ARGUMENT;
 }
 
 export type WorkflowEnd = { status: 'running' } | { status: 'missing' } | { status: 'completed'; view: SubmissionView } | { status: 'ended'; reason: string };

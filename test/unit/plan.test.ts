@@ -1,20 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { formatIssue, validateSpec } from '../../src/domain/parse-spec.js';
-import { buildPlan, initialJobNumbers } from '../../src/domain/plan.js';
+import { validateSpec } from '../../src/domain/parse-spec.js';
+import { initialJobNumbers } from '../../src/domain/plan.js';
 import { restartHistory, selectRestart } from '../../src/domain/restart.js';
-import { job, spec } from '../helpers/spec.js';
-import type { SubmissionInput } from '../../src/domain/spec.js';
+import { job, plan, rejected, spec } from '../helpers/spec.js';
 
-function plan(input: SubmissionInput) {
-  const r = validateSpec(input);
-  if (!r.ok) throw new Error(r.issues.map(formatIssue).join('\n'));
-  return buildPlan(r.submission);
-}
-function rejected(input: SubmissionInput): string[] {
-  const r = validateSpec(input);
-  if (r.ok) throw new Error('expected the spec to be rejected');
-  return r.issues.map(formatIssue);
-}
 
 describe('planner', () => {
   it('puts a directly-chained tree on one recipe, parents first, children in spec order', () => {

@@ -4,26 +4,14 @@
  * and the API merges every pool's view of the lab.
  */
 import { describe, expect, it } from 'vitest';
-import { formatIssue, validateSpec } from '../../src/domain/parse-spec.js';
-import { buildPlan } from '../../src/domain/plan.js';
 import { healthCheckSubmission } from '../../src/domain/health-check.js';
 import { poolOfSchedulerId, SCHEDULER_WORKFLOW_ID, schedulerWorkflowId } from '../../src/domain/ids.js';
 import { hostViews, queueView, shouldContinueAsNew } from '../../src/domain/lab-view.js';
 import { enqueue, newLab, registerHost } from '../../src/domain/lab.js';
 import { mergeLabViews } from '../../src/api/temporal-gateway.js';
-import type { Job, SubmissionInput } from '../../src/domain/spec.js';
-import { job, spec } from '../helpers/spec.js';
+import type { Job } from '../../src/domain/spec.js';
+import { job, plan, rejected, spec } from '../helpers/spec.js';
 
-function plan(input: SubmissionInput) {
-  const r = validateSpec(input);
-  if (!r.ok) throw new Error(r.issues.map(formatIssue).join('\n'));
-  return buildPlan(r.submission);
-}
-function rejected(input: SubmissionInput): string[] {
-  const r = validateSpec(input);
-  if (r.ok) throw new Error('expected the spec to be rejected');
-  return r.issues.map(formatIssue);
-}
 
 describe('pools', () => {
   it('keeps the default pool on the scheduler id labs had before pools, and names the others after their pool', () => {

@@ -1,12 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { formatIssue, parseSpecText, validateSpec } from '../../src/domain/parse-spec.js';
-import { job, spec } from '../helpers/spec.js';
+import { parseSpecText, validateSpec } from '../../src/domain/parse-spec.js';
+import { job, rejected, spec } from '../helpers/spec.js';
 
-function issues(value: unknown): string[] {
-  const r = validateSpec(value);
-  if (r.ok) throw new Error('expected the spec to be rejected');
-  return r.issues.map(formatIssue);
-}
+const issues = rejected;
 
 describe('job spec', () => {
   it('accepts a minimal job and fills in the defaults', () => {
