@@ -35,6 +35,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createHoldPresence } from '../src/activities/host/presence.js';
+import { PresenceWatch } from '../src/activities/host/presence-watch.js';
 import type { HostDeps } from '../src/activities/host/deps.js';
 import { HOST_ACTIVITY_POLLERS } from '../src/workers/host.js';
 import { CONTROL_TASK_QUEUE, hostTaskQueue, SCHEDULER_WORKFLOW_ID } from '../src/domain/ids.js';
@@ -104,10 +105,12 @@ async function runHosts(address: string, first: number, count: number, total: nu
   const shutdown = new AbortController();
   const workers: Worker[] = [];
   const registrations = new Map<string, HostRegistration>();
+  const watches = new Map<string, PresenceWatch>();
   const register = async (reg: HostRegistration) => {
     for (let delayMs = 500; ; delayMs = Math.min(delayMs * 2, 10_000)) {
       try {
         await client.workflow.signalWithStart('schedulerWorkflow', { workflowId: SCHEDULER_WORKFLOW_ID, taskQueue: CONTROL_TASK_QUEUE, args: [{}], signal: registerHostSignal, signalArgs: [reg] });
+        watches.get(reg.hostId)?.registered(reg.instanceId);
         return;
       } catch (err) {
         if (shutdown.signal.aborted) return;
@@ -120,14 +123,20 @@ async function runHosts(address: string, first: number, count: number, total: nu
     const hostId = `sim${String(i).padStart(4, '0')}`;
     const reg: HostRegistration = { hostId, instanceId: randomUUID(), workerClasses: [classOf(i, total)], capabilities: { arch: 'x86_64' }, hostname: hostId, address: '127.0.0.1' };
     registrations.set(hostId, reg);
+    // As `testbay host` does: register again when the scheduler stopped watching, or when
+    // the presence it started never reached this host.
+    const again = (instanceId: string) => {
+      if (reg.instanceId !== instanceId || shutdown.signal.aborted) return;
+      reg.instanceId = randomUUID();
+      void register(reg);
+    };
+    const watch = new PresenceWatch(2 * DEFAULT_SCHEDULER_CONFIG.presencePickupMs, again);
+    watches.set(hostId, watch);
     const deps = {
       shutdown: shutdown.signal,
       log: { info() {}, warn() {}, error() {}, debug() {} },
-      onPresenceLost: (instanceId: string) => {
-        if (reg.instanceId !== instanceId) return;
-        reg.instanceId = randomUUID();
-        void register(reg);
-      },
+      onPresenceLost: again,
+      onPresenceStarted: (instanceId: string) => watch.presenceStarted(instanceId),
     } as unknown as HostDeps;
     workers.push(
       await Worker.create({
@@ -258,8 +267,12 @@ async function measure(hosts: number, env: Awaited<ReturnType<typeof benchEnviro
     parts.push(...(await Promise.all(starting)));
     const scheduler = client.workflow.getHandle(SCHEDULER_WORKFLOW_ID);
     for (;;) {
-      const lab = await scheduler.query(labQuery);
-      const online = lab.hosts.filter((h) => h.online).length;
+      // A busy scheduler may not answer a query in time (its isolate's 5 s limit): ask again.
+      const lab = await scheduler.query(labQuery).catch((err: unknown) => {
+        console.log(`N=${hosts}: the lab query failed (${String(err)}); asking again`);
+        return undefined;
+      });
+      const online = lab?.hosts.filter((h) => h.online).length ?? 0;
       if (online >= hosts) break;
       if (Date.now() - registerStart > 15 * 60_000) throw new Error(`only ${online} of ${hosts} hosts online after 15 minutes`);
       await sleep(1_000);

@@ -35,6 +35,8 @@ const DEFAULT_TESTS = [
   'test/integration/partners.test.ts',
   // schedulers of pools other than the default, and the runs they lease for
   'test/integration/pools.test.ts',
+  // reservations after a job (extended, released, ended by time), a loan, a priority change
+  'test/integration/reservations.test.ts',
 ];
 
 const args = process.argv.slice(2);

@@ -3,11 +3,15 @@
  * (`testbay dev|server|control|host` and the CLI) and passed down typed. Bad values fail
  * at start-up with the variable's name and the reason.
  */
+import type { CheckEvery } from './domain/health-check.js';
+import { compact } from './domain/compact.js';
+import { DEFAULT_MAX_EXTEND_MS } from './domain/deadline.js';
+import { RESERVE_DEFAULTS } from './domain/reservation.js';
 import { DEFAULT_PARTNER_WAIT_MS } from './domain/partners.js';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Job } from './domain/job.js';
-import { DEFAULT_RUN_CONFIG } from './domain/job-run.js';
+import { DEFAULT_RUN_CONFIG, type RunConfig } from './domain/job-run.js';
 import { validateSpec } from './domain/parse-spec.js';
 // The defaults the workflows fall back on are the environment's defaults too: written once, there.
 import { DEFAULT_SCHEDULER_CONFIG } from './workflows/scheduler-messages.js';
@@ -61,12 +65,16 @@ const schema = z
     TESTBAY_UPLOAD_TIMEOUT_MS: ms.default(DEFAULT_RUN_CONFIG.uploadTimeoutMs),
     TESTBAY_BROKEN_AFTER_ABORTS: z.coerce.number().int().min(1).default(DEFAULT_SCHEDULER_CONFIG.brokenAfterAborts),
     TESTBAY_MAX_RETRIES_CAP: z.coerce.number().int().min(0).max(100).default(DEFAULT_RUN_CONFIG.maxRetriesCap),
+    TESTBAY_MAX_RESERVE_MS: ms.default(RESERVE_DEFAULTS.maxReserveMs),
+    TESTBAY_MAX_LOAN_MS: ms.default(RESERVE_DEFAULTS.maxLoanMs),
     TESTBAY_BATCH_SHARD_TESTS: z.coerce.number().int().min(10).max(20_000).default(DEFAULT_RUN_CONFIG.batchShardTests),
     TESTBAY_SCHEDULER_MAX_HISTORY: z.coerce.number().int().min(100).default(DEFAULT_SCHEDULER_CONFIG.maxHistoryEvents),
     TESTBAY_LEASE_CHECK_MS: z.coerce.number().int().min(1_000).default(DEFAULT_SCHEDULER_CONFIG.leaseCheckMs),
     TESTBAY_RECONCILE_EVERY_MS: z.coerce.number().int().min(1_000).default(30_000),
     TESTBAY_CONTROL_WORKFLOW_CACHE: z.coerce.number().int().min(10).default(10_000),
     TESTBAY_KILL_GRACE_MS: ms.default(10_000),
+    TESTBAY_HOOK_TIMEOUT_MS: ms.default(10 * 60_000),
+    TESTBAY_MAX_EXTEND_MS: ms.default(DEFAULT_MAX_EXTEND_MS),
     // Hosts must send a running job's log at least every 2 s.
     TESTBAY_LOG_FLUSH_MS: ms.max(2_000, 'at most 2000: hosts upload a running job\'s log at least every 2 s').default(1_000),
     TESTBAY_SHUTDOWN_DEADLINE_MS: ms.default(5 * 60_000),
@@ -115,13 +123,16 @@ const schema = z
     TESTBAY_COMMIT_STATUS_CONTEXT: z.string().min(1).max(100).default('testbay'),
   })
   .transform((e, ctx) => {
-    const run = {
+    const run: RunConfig = {
       heartbeatTimeoutMs: e.TESTBAY_HEARTBEAT_TIMEOUT_MS,
       hostPickupTimeoutMs: e.TESTBAY_HOST_PICKUP_TIMEOUT_MS,
       uploadTimeoutMs: e.TESTBAY_UPLOAD_TIMEOUT_MS,
       maxRetriesCap: e.TESTBAY_MAX_RETRIES_CAP,
       brokenAfterAborts: e.TESTBAY_BROKEN_AFTER_ABORTS,
       batchShardTests: e.TESTBAY_BATCH_SHARD_TESTS,
+      maxExtendMs: e.TESTBAY_MAX_EXTEND_MS,
+      maxReserveMs: e.TESTBAY_MAX_RESERVE_MS,
+      maxLoanMs: e.TESTBAY_MAX_LOAN_MS,
     };
     const healthChecks = parseHealthChecks(e.TESTBAY_HEALTH_CHECKS, (message) => ctx.addIssue({ code: 'custom', path: ['TESTBAY_HEALTH_CHECKS'], message }));
     const dataDir = path.resolve(e.TESTBAY_DATA_DIR);
@@ -182,12 +193,15 @@ const schema = z
         brokenAfterAborts: e.TESTBAY_BROKEN_AFTER_ABORTS,
         maxHistoryEvents: e.TESTBAY_SCHEDULER_MAX_HISTORY,
         leaseCheckMs: e.TESTBAY_LEASE_CHECK_MS,
-        healthChecks,
+        healthChecks: healthChecks.checks,
+        healthCheckEvery: healthChecks.every,
         runConfig: run,
       },
       host: {
         heartbeatThrottleMs: e.TESTBAY_HEARTBEAT_THROTTLE_MS,
         killGraceMs: e.TESTBAY_KILL_GRACE_MS,
+        /** how long a host's recoverCommand or powerCommand may run (a provisionCommand has provisionTimeoutMs) */
+        hookTimeoutMs: e.TESTBAY_HOOK_TIMEOUT_MS,
         logFlushMs: e.TESTBAY_LOG_FLUSH_MS,
         shutdownDeadlineMs: e.TESTBAY_SHUTDOWN_DEADLINE_MS,
         cacheDir: e.TESTBAY_CACHE_DIR === undefined ? undefined : path.resolve(e.TESTBAY_CACHE_DIR),
@@ -263,27 +277,35 @@ function parseBugRefs(text: string | undefined, fail: (message: string) => void)
  * TESTBAY_HEALTH_CHECKS: `{"<worker class>": {job fields}}`, e.g.
  * `{"qemu_x86_64": {"runner": {"command": ["health-check"]}, "timeoutMs": 60000}}`.
  */
-function parseHealthChecks(text: string | undefined, fail: (message: string) => void): Record<string, Job> {
-  if (text === undefined) return {};
+const checkEvery = z.object({ everyMs: z.number().int().positive().optional(), everyJobs: z.number().int().positive().optional() });
+
+function parseHealthChecks(text: string | undefined, fail: (message: string) => void): { checks: Record<string, Job>; every: Record<string, CheckEvery> } {
+  const every: Record<string, CheckEvery> = {};
+  if (text === undefined) return { checks: {}, every };
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
     fail(`not JSON: ${(err as Error).message}`);
-    return {};
+    return { checks: {}, every };
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     fail('must be an object: worker class → health-check job');
-    return {};
+    return { checks: {}, every };
   }
   const checks: Record<string, Job> = {};
   for (const [workerClass, fields] of Object.entries(raw)) {
-    const parsed = validateSpec({ jobs: [{ ...(fields as object), name: 'health-check', workerClass }] });
+    // everyMs and everyJobs say when a check is due; the rest is the job.
+    const { everyMs, everyJobs, ...jobFields } = (fields ?? {}) as { everyMs?: unknown; everyJobs?: unknown };
+    const when = checkEvery.safeParse({ everyMs, everyJobs });
+    if (!when.success) fail(`${workerClass}: ${when.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    else if (when.data.everyMs !== undefined || when.data.everyJobs !== undefined) every[workerClass] = compact(when.data);
+    const parsed = validateSpec({ jobs: [{ ...jobFields, name: 'health-check', workerClass }] });
     if (parsed.ok && parsed.submission.jobs[0]!.secrets) fail(`${workerClass}: secrets: a health check cannot have secrets (they would sit in the scheduler's configuration unsealed)`);
     else if (parsed.ok) checks[workerClass] = parsed.submission.jobs[0]!;
     else fail(`${workerClass}: ${parsed.issues.map((i) => `${i.path.slice(2).join('.')}: ${i.message}`).join('; ')}`);
   }
-  return checks;
+  return { checks, every };
 }
 
 export class ConfigError extends Error {}

@@ -20,6 +20,7 @@ import { rerunRoutes } from './routes/rerun.js';
 import { scenarioRoutes } from './routes/scenarios.js';
 import { auditRoutes } from './routes/audit.js';
 import { partnerRoutes } from './routes/partners.js';
+import { reservationRoutes } from './routes/reservations.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { junitRoutes } from './routes/junit.js';
 
@@ -33,7 +34,7 @@ export function createApp(deps: RouteDeps): Express {
   app.use('/api/v1', submissionRoutes(deps), jobRoutes(deps), hostRoutes(deps), uploadRoutes(deps), internalRoutes(deps));
   app.use('/api/v1', eventRoutes(deps), sessionRoutes(deps), openApiRoutes());
   app.use('/api/v1', scenarioRoutes(deps), commentRoutes(deps), rerunRoutes(deps));
-  app.use('/api/v1', webhookRoutes(deps), auditRoutes(deps), junitRoutes(deps), partnerRoutes(deps));
+  app.use('/api/v1', webhookRoutes(deps), auditRoutes(deps), junitRoutes(deps), partnerRoutes(deps), reservationRoutes(deps));
   app.use('/api/v1', (_req, res) => {
     res.status(404).json({ error: 'no such endpoint' });
   });

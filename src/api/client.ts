@@ -6,9 +6,13 @@
  * left like one that refuses it: see stall-timeout.ts for why that is a limit on no
  * progress, not on a request's whole duration.
  */
+import type { JobExtension } from '../domain/deadline.js';
+import type { Reservation } from '../domain/reservation.js';
 import type { BarrierAnswer, ReceiveAnswer } from '../domain/partners.js';
 import type { Readable } from 'node:stream';
-import type { RetentionPolicy, RetentionReport, OpenJobRequest, TestCaseResult, JobRecord, ArtifactInfo, SubmissionSummary, SubmissionRecord, BatchVerdict } from './store/result-store.js';
+import type { OpenJobRequest, TestCaseResult, JobRecord, ArtifactInfo, SubmissionRecord } from './store/result-store.js';
+import type { StoredVerdict, VerdictList } from '../domain/wire/batch-runs.js';
+import type { RetentionReport, SubmissionSummary } from '../domain/wire/submissions.js';
 import type { Progress } from '../domain/job-run.js';
 import type { JobResult } from '../domain/outcome.js';
 import type { SpecIssue } from '../domain/parse-spec.js';
@@ -56,10 +60,15 @@ export interface JobDetails extends JobView {
   scenario?: string;
   /** bytes the host saved by optimising PNG screenshots losslessly */
   savedBytes?: number;
+  /** extensions of its deadline while it ran (testbay extend, the runner's {"extendMs": …}) and their sum */
+  extensions?: JobExtension[];
+  extendedMs?: number;
   /** the job's chain workflow in Temporal Web once it has a host, else its submission's */
   temporalWebUrl: string;
   /** the submission's workflow in Temporal Web */
   submissionWebUrl: string;
+  /** set while the job's host is kept for a person after it */
+  reservation?: Reservation;
 }
 
 /** What GET /jobs/:id answers for a batch run (`<submission>.<n>`). */
@@ -342,6 +351,10 @@ export class TestbayClient {
   restartJob(id: string, options: { children?: boolean } = {}): Promise<SubmitResponse> {
     return this.json('POST', `/jobs/${encodeURIComponent(id)}/restart`, options);
   }
+  /** Extends a running job's deadline by `byMs` (its submitter or an operate token). */
+  extendJob(id: string, byMs: number): Promise<{ jobId: string; extendedMs: number; extensions: JobExtension[] }> {
+    return this.json('POST', `/jobs/${encodeURIComponent(id)}/extend`, { byMs });
+  }
   cancelJob(id: string, reason?: string): Promise<unknown> {
     return this.json('POST', `/jobs/${encodeURIComponent(id)}/cancel`, reason ? { reason } : {}, {}, true);
   }
@@ -442,8 +455,25 @@ export class TestbayClient {
   hosts(): Promise<LabWithJobs> {
     return this.json('GET', '/hosts');
   }
+  // Reservations: a job's host kept after it, or a host lent by hand
+  extendReservation(target: { jobId: string } | { hostId: string }, byMs: number): Promise<Reservation> {
+    return this.json('POST', 'jobId' in target ? `/jobs/${encodeURIComponent(target.jobId)}/reservation/extend` : `/hosts/${encodeURIComponent(target.hostId)}/reservation/extend`, { byMs });
+  }
+  releaseReservation(target: { jobId: string } | { hostId: string }): Promise<Reservation> {
+    return this.json('POST', 'jobId' in target ? `/jobs/${encodeURIComponent(target.jobId)}/reservation/release` : `/hosts/${encodeURIComponent(target.hostId)}/release`, {}, {}, true);
+  }
+  reserveHost(hostId: string, forMs: number, reason?: string): Promise<Reservation> {
+    return this.json('POST', `/hosts/${encodeURIComponent(hostId)}/reserve`, { forMs, ...(reason ? { reason } : {}) });
+  }
+  setPriority(jobId: string, priority: number): Promise<{ id: string; previous: number; priority: number }> {
+    return this.json('PATCH', `/jobs/${encodeURIComponent(jobId)}`, { priority }, {}, true);
+  }
   setMaintenance(hostId: string, on: boolean): Promise<HostView> {
     return this.json('POST', `/hosts/${encodeURIComponent(hostId)}/maintenance`, { on }, {}, true);
+  }
+  /** Runs the host's powerCommand with `on`, `off` or `cycle` (operate). */
+  power(hostId: string, action: 'on' | 'off' | 'cycle'): Promise<{ hostId: string; action: string; ok: boolean; exitCode: number | null; output: string; summary: string }> {
+    return this.json('POST', `/hosts/${encodeURIComponent(hostId)}/power`, { action });
   }
   clearBroken(hostId: string): Promise<HostView> {
     return this.json('POST', `/hosts/${encodeURIComponent(hostId)}/clear-broken`, {}, {}, true);
@@ -478,6 +508,14 @@ export class TestbayClient {
   reportProgress(jobId: string, lease: string, body: { state?: 'scheduled' | 'provisioning' | 'running' | 'uploading'; progress?: Progress; savedBytes?: number; testCode?: { commit: string; log?: string[] } }): Promise<unknown> {
     return this.json('POST', `/jobs/${encodeURIComponent(jobId)}/progress`, body, { [LEASE_HEADER]: lease }, true);
   }
+  /** The job's deadline extensions so far (the host, while its runner runs). */
+  jobDeadline(jobId: string, lease: string): Promise<{ extendedMs: number }> {
+    return this.json('GET', `/jobs/${encodeURIComponent(jobId)}/deadline`, undefined, { [LEASE_HEADER]: lease }, true);
+  }
+  /** The runner asked for more time (`{"extendMs": …}`). */
+  extendDeadline(jobId: string, lease: string, byMs: number): Promise<{ extendedMs: number }> {
+    return this.json('POST', `/jobs/${encodeURIComponent(jobId)}/deadline`, { byMs }, { [LEASE_HEADER]: lease });
+  }
   putTests(jobId: string, lease: string, tests: TestCaseResult[]): Promise<unknown> {
     return this.json('PUT', `/jobs/${encodeURIComponent(jobId)}/tests`, { tests }, { [LEASE_HEADER]: lease });
   }
@@ -503,13 +541,13 @@ export class TestbayClient {
   getBatchTests(submissionId: string, runName: string, offset: number, limit: number): Promise<string[]> {
     return this.json<{ tests: string[] }>('GET', `/internal/batch-runs/${encodeURIComponent(submissionId)}/${encodeURIComponent(runName)}/tests?offset=${offset}&limit=${limit}`).then((r) => r.tests);
   }
-  putBatchVerdicts(runJobId: string, offset: number, verdicts: BatchVerdict[]): Promise<void> {
+  putBatchVerdicts(runJobId: string, offset: number, verdicts: readonly StoredVerdict[]): Promise<void> {
     return this.json('PUT', `/internal/jobs/${encodeURIComponent(runJobId)}/verdicts`, { offset, verdicts });
   }
   addLateReport(runJobId: string, report: LateReport): Promise<void> {
     return this.json('POST', `/internal/jobs/${encodeURIComponent(runJobId)}/late`, report, {}, true);
   }
-  verdicts(runJobId: string): Promise<{ verdicts: BatchVerdict[] }> {
+  verdicts(runJobId: string): Promise<VerdictList> {
     return this.json('GET', `/jobs/${encodeURIComponent(runJobId)}/verdicts`);
   }
   registerSubmission(record: SubmissionRecord): Promise<void> {
@@ -528,7 +566,7 @@ export class TestbayClient {
     return this.json('PUT', `/internal/submissions/${encodeURIComponent(view.id)}`, view);
   }
   /** One retention pass (the control worker's, for the testbay-retention schedule). */
-  applyRetention(): Promise<RetentionReport & { policy: RetentionPolicy }> {
+  applyRetention(): Promise<RetentionReport> {
     // The server answers when the pass is done: a big lab's takes minutes (its activity has an hour).
     return this.json('POST', '/internal/retention', {}, {}, true, Math.max(this.timeouts.requestTimeoutMs, 60 * 60_000));
   }

@@ -3,7 +3,9 @@
  * table, signal a cancel, and read or change the lab through the scheduler workflows (one
  * per pool: the lab's view merges them, and a host's operation goes to its pool's).
  */
-import { ApplicationFailure, isGrpcServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import { ApplicationFailure, isGrpcServiceError, WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { HookAnswer, PowerAction } from '../activities/host/host-commands.js';
 import type { temporal } from '@temporalio/proto';
 import { ErrorType } from '../domain/errors.js';
 import { CONTROL_TASK_QUEUE, DEFAULT_POOL, schedulerWorkflowId, submissionWorkflowId } from '../domain/ids.js';
@@ -13,8 +15,13 @@ import type { RestartHistory } from '../domain/restart.js';
 import type { BatchRunView, SubmissionView } from '../domain/views.js';
 import { batchRunQuery } from '../workflows/batch-run-messages.js';
 import { cancelSignal, type CancelRequest } from '../workflows/messages.js';
-import { hostActionUpdate, labQuery, type HostActionRequest, type HostView, type LabView, type SchedulerConfig } from '../workflows/scheduler-messages.js';
+import { changeReservationUpdate, type ReservationChange } from '../workflows/reservation-messages.js';
+import type { loanWorkflow, LoanInput, LoanResult } from '../workflows/loan.js';
+import type { Reservation } from '../domain/reservation.js';
+import { reservationQuery } from '../workflows/reservation-messages.js';
+import { hostActionUpdate, labQuery, setPriorityUpdate, type HostActionRequest, type HostView, type LabView, type SchedulerConfig } from '../workflows/scheduler-messages.js';
 import type { schedulerWorkflow } from '../workflows/scheduler.js';
+import type { powerHostWorkflow } from '../workflows/power-host.js';
 import { runningPools } from '../temporal/pools.js';
 import { memoText, workflowSearchAttributes } from '../workflows/search-attributes.js';
 import { submissionQuery } from '../workflows/submission-messages.js';
@@ -22,7 +29,9 @@ import type { UpdateDefinition } from '@temporalio/common';
 import { HttpError } from './http-errors.js';
 
 export class TemporalGateway {
-  private labCache: { at: number; view: Promise<LabView> } | undefined;
+  private labCache: { at: number; view: Promise<LabView>; running: boolean } | undefined;
+  /** the query fresh reads wait for, when they came while one ran */
+  private nextLab: Promise<LabView> | undefined;
   private poolCache: { at: number; pools: Promise<string[]> } | undefined;
 
   constructor(
@@ -32,7 +41,7 @@ export class TemporalGateway {
     private readonly schedulerConfig: Partial<SchedulerConfig> = {},
   ) {}
 
-  async startSubmission(submissionId: string, plan: Plan, createdAt: string, restart: { lineage?: Record<string, string>; restarted?: Record<string, RestartHistory> } = {}): Promise<string> {
+  async startSubmission(submissionId: string, plan: Plan, createdAt: string, restart: { lineage?: Record<string, string>; restarted?: Record<string, RestartHistory> } = {}, submittedBy?: string): Promise<string> {
     const client = await this.client();
     const workflowId = submissionWorkflowId(submissionId);
     const { lineage, restarted } = restart;
@@ -50,7 +59,7 @@ export class TemporalGateway {
     await client.workflow.start('submissionWorkflow', {
       workflowId,
       taskQueue: CONTROL_TASK_QUEUE,
-      args: [{ submissionId, plan, config: this.runConfig, createdAt, ...(lineage ? { lineage } : {}), ...(restarted ? { restarted } : {}) }],
+      args: [{ submissionId, plan, config: this.runConfig, createdAt, ...(lineage ? { lineage } : {}), ...(restarted ? { restarted } : {}), ...(submittedBy !== undefined ? { submittedBy } : {}) }],
       typedSearchAttributes: workflowSearchAttributes({
         submissionId,
         jobs: [...plan.jobs.map((j) => j.name), ...plan.batchRuns.map((r) => r.name)],
@@ -145,15 +154,39 @@ export class TemporalGateway {
     return this.poolCache.pools;
   }
 
-  /** Every scheduler's view of the lab, merged (hosts and queue by pool), shared by requests within half a second. */
-  lab(): Promise<LabView> {
-    const now = Date.now();
-    if (!this.labCache || now - this.labCache.at > 500) {
-      const view = this.queryLab();
-      this.labCache = { at: now, view };
-      view.catch(() => (this.labCache = undefined));
+  /**
+   * Every scheduler's view of the lab, merged (hosts and queue by pool). Polls (the live
+   * stream, metrics, waiting reasons) share one view within half a second. A `fresh` read
+   * (what a person or a decision reads) gets a view from a query started after the call, so
+   * it shows every release that came before it, e.g. the host of a submission that just
+   * ended; fresh reads that arrive while a query runs share the one that starts after it.
+   */
+  lab(read: { fresh?: boolean } = {}): Promise<LabView> {
+    const cached = this.labCache;
+    if (read.fresh) {
+      if (!cached?.running) return this.startLabQuery();
+      this.nextLab ??= cached.view.catch(() => undefined).then(() => {
+        this.nextLab = undefined;
+        return this.startLabQuery();
+      });
+      return this.nextLab;
     }
-    return this.labCache.view;
+    if (!cached || Date.now() - cached.at > 500) return this.startLabQuery();
+    return cached.view;
+  }
+
+  private startLabQuery(): Promise<LabView> {
+    const view = this.queryLab();
+    const entry = { at: Date.now(), view, running: true };
+    this.labCache = entry;
+    view.then(
+      () => (entry.running = false),
+      () => {
+        entry.running = false;
+        if (this.labCache === entry) this.labCache = undefined;
+      },
+    );
+    return view;
   }
 
   private async queryLab(): Promise<LabView> {
@@ -173,6 +206,26 @@ export class TemporalGateway {
       }),
     );
     return mergeLabViews(views.filter((v): v is LabView => v !== undefined));
+  }
+
+  /**
+   * Runs the host's powerCommand with `action` and waits for its answer: undefined when the
+   * host is not in the lab, a typed refusal when it did not run the command.
+   */
+  async powerHost(hostId: string, action: PowerAction, by: string): Promise<HookAnswer | { ran: false; unreachable: true; summary: string } | undefined> {
+    const client = await this.client();
+    if (!(await this.queryLab()).hosts.some((h) => h.id === hostId)) return undefined;
+    try {
+      return await client.workflow.execute<typeof powerHostWorkflow>('powerHostWorkflow', {
+        workflowId: `testbay-power-${hostId}-${randomUUID().slice(0, 8)}`,
+        taskQueue: CONTROL_TASK_QUEUE,
+        args: [{ hostId, action, by, pickupTimeoutMs: this.runConfig.hostPickupTimeoutMs, heartbeatTimeoutMs: this.runConfig.heartbeatTimeoutMs }],
+      });
+    } catch (err) {
+      const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
+      if (cause instanceof ApplicationFailure && cause.type === ErrorType.HostUnreachable) return { ran: false, unreachable: true, summary: cause.message };
+      throw err;
+    }
   }
 
   async hostAction(request: HostActionRequest): Promise<HostView | null> {
@@ -195,6 +248,58 @@ export class TemporalGateway {
         throw new HttpError(err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.UnknownHost ? 404 : 409, message);
       }
       throw err;
+    }
+  }
+
+  /**
+   * Extends or releases a reservation through the workflow that holds it (a chain, a loan):
+   * 409 when it holds none any more, 400 when an extension passes the cap.
+   */
+  async changeReservation(holder: string, change: ReservationChange): Promise<Reservation> {
+    const client = await this.client();
+    try {
+      const result = await client.workflow.getHandle(holder).executeUpdate(changeReservationUpdate, { args: [change] });
+      this.labCache = undefined;
+      return result;
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        const message = err.cause instanceof Error ? err.cause.message : err.message;
+        throw new HttpError(err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.ReservationCap ? 400 : 409, message);
+      }
+      if (err instanceof WorkflowNotFoundError || grpcCode(err) === NOT_FOUND) throw new HttpError(409, 'the reservation has ended');
+      throw err;
+    }
+  }
+
+  /** A queued request's new priority in its pool's scheduler: 409 when it is not queued (any more). */
+  async setPriority(pool: string | undefined, requestId: string, priority: number): Promise<{ previous: number; priority: number }> {
+    const client = await this.client();
+    try {
+      const result = await client.workflow.getHandle(schedulerWorkflowId(pool)).executeUpdate(setPriorityUpdate, { args: [{ requestId, priority }] });
+      this.labCache = undefined;
+      return result;
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) throw new HttpError(409, err.cause instanceof Error ? err.cause.message : err.message);
+      throw err;
+    }
+  }
+
+  /**
+   * Starts a loan of a host and waits until it holds the host (its reservation) or ended
+   * without (the host did not become free): either way what it says.
+   */
+  async startLoan(workflowId: string, input: LoanInput): Promise<{ reservation: Reservation } | { refused: string }> {
+    const client = await this.client();
+    const handle = await client.workflow.start<typeof loanWorkflow>('loanWorkflow', { workflowId, taskQueue: CONTROL_TASK_QUEUE, args: [input] });
+    const ended = handle.result().then((r: LoanResult) => r);
+    for (;;) {
+      const done = await Promise.race([ended, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 200))]);
+      if (done) return done.lent ? { refused: 'the loan ended at once' } : { refused: done.reason };
+      const reservation = await handle.query(reservationQuery).catch(() => null);
+      if (reservation) {
+        this.labCache = undefined;
+        return { reservation };
+      }
     }
   }
 

@@ -16,6 +16,11 @@ import { artifacts, job, markBroken, removeHost, results, submissionsTable } fro
 import { REVIEW_USAGE, reviewCommands } from './review.js';
 import { audit, webhook } from './notify.js';
 import { PARTNER_USAGE, partnerCommands } from './partners.js';
+import { describeExtensions } from '../domain/deadline.js';
+import { formatDuration, parseDuration } from '../domain/duration.js';
+import { extendBody, powerBody } from '../api/routes/api-schemas.js';
+import { ApiError } from '../api/client.js';
+import { extendReservationCommand, RESERVATION_USAGE, reservationCommands, targetOf } from './reservations.js';
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -40,6 +45,8 @@ Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data
   status [ID] [--json]             a submission's jobs, or a table of recent submissions
          [--state running|done] [--result R] [--host H] [-q TEXT] [--scenario KEY] [--limit N]
   cancel ID [--reason TEXT]        cancel a submission, or the chain of a job id (<submission>.<n>)
+  extend JOB_ID --by 30m [--json]  give a running job more time (its submitter or operate; TESTBAY_MAX_EXTEND_MS in all);
+                                   a reserved host's job or a HOST: its reservation (below)
   keep ID [--off] [--json]         keep a submission beyond the result store's retention (--off: unmark it)
   restart JOB_ID [--no-children] [--watch] [--json]
                                    re-run a finished job (with its chain ancestors and, unless
@@ -49,6 +56,7 @@ Testers and operators (TESTBAY_URL and TESTBAY_TOKEN, or the embedded lab's data
   hosts [--json]                   hosts with state and reasons, and the lease queue
   maintenance HOST on|off          take a host out of scheduling, or back in
   clear-broken HOST                put a broken host back into scheduling
+  power HOST on|off|cycle [--json] run the host config's powerCommand with that word (operate); exit 1 if it failed
   mark-broken HOST [--reason TEXT] stop leasing a host until it is cleared
   remove-host HOST                 forget a host (it registers again when its process restarts)
   results ID [--junit] [--json] [-o FILE]
@@ -67,6 +75,7 @@ ${REVIEW_USAGE}
                                    subscriptions, the delivery log (status, time, attempts), re-send
   audit [--target ID] [--actor NAME] [--action A] [--json]
                                    who did what, when, from where (cancel, restart, keep, hosts, webhooks)
+${RESERVATION_USAGE}
 ${PARTNER_USAGE}
 
 Every command takes --json where it prints something, for scripts.
@@ -148,6 +157,36 @@ const cancel: Command = async (args) => {
   return 0;
 };
 
+/**
+ * One extend for both: a running job gets more time (its deadline); a job whose host is
+ * reserved after it, or a host, gets its reservation extended.
+ */
+const extend: Command = async (args) => {
+  const usage = 'usage: testbay extend JOB_ID|HOST --by 30m [--json]   (90s, 30m, 2h, 1d or milliseconds)';
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { by: { type: 'string' }, json: { type: 'boolean' } } });
+  const id = positionals[0];
+  if (!id || positionals.length > 1 || values.by === undefined) throw new UsageError(usage);
+  const target = targetOf(id, usage);
+  const by = parseDuration(values.by);
+  if (!by.ok) throw new UsageError(`--by: ${by.message}`);
+  // The same check the API makes, with its words.
+  const body = extendBody.safeParse({ byMs: by.ms });
+  if (!body.success) throw new UsageError(body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  if (!('jobId' in target)) return extendReservationCommand(target, body.data.byMs, values.json === true);
+  if (parseJobId(target.jobId).kind === 'submission') throw new UsageError(usage);
+  // A running job first (its deadline is what is short); one that ended may have kept its host.
+  const answer = await clientFor(loadConfig())
+    .extendJob(target.jobId, body.data.byMs)
+    .catch((err: unknown) => {
+      if (err instanceof ApiError && err.status === 409) return undefined;
+      throw err;
+    });
+  if (answer === undefined) return extendReservationCommand(target, body.data.byMs, values.json === true);
+  if (values.json) json(answer);
+  else process.stdout.write(`${target.jobId}: deadline extended by ${formatDuration(by.ms)} (${formatDuration(answer.extendedMs)} in all: ${describeExtensions(answer.extensions)})\n`);
+  return 0;
+};
+
 const keep: Command = async (args) => {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { off: { type: 'boolean' }, json: { type: 'boolean' } } });
   const id = positionals[0];
@@ -217,6 +256,17 @@ const clearBroken: Command = async (args) => {
   return 0;
 };
 
+const power: Command = async (args) => {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
+  const [hostId, action] = positionals;
+  const parsed = powerBody.safeParse({ action });
+  if (!hostId || positionals.length !== 2 || !parsed.success) throw new UsageError(`usage: testbay power HOST on|off|cycle [--json]${action !== undefined && !parsed.success ? `\naction: ${parsed.error.issues[0]?.message ?? 'invalid'}` : ''}`);
+  const answer = await clientFor(loadConfig()).power(hostId, parsed.data.action);
+  if (values.json) json(answer);
+  else process.stdout.write(`${hostId}: ${answer.summary}${answer.ok && answer.output ? `\n${answer.output}` : ''}\n`);
+  return answer.ok ? 0 : 1;
+};
+
 const maintenance: Command = async (args) => {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
   const [hostId, mode] = positionals;
@@ -248,6 +298,8 @@ export const commands: Record<string, Command> = {
   submit,
   status,
   cancel,
+  extend,
+  power,
   keep,
   logs,
   hosts,
@@ -264,5 +316,6 @@ export const commands: Record<string, Command> = {
   webhook,
   audit,
   ...partnerCommands,
+  ...reservationCommands,
 };
 

@@ -5,13 +5,18 @@
  * `artifacts` (list or download), `mark-broken`, `remove-host`, and the table of recent
  * submissions that `status` prints. Every one takes --json for scripts.
  */
+import { connectLines } from '../domain/reservation.js';
+import { reservationLine } from './render.js';
 import fs from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { JobDetails, TestbayClient } from '../api/client.js';
-import type { BatchVerdict, SubmissionSummary } from '../api/store/result-store.js';
+import type { StoredVerdict } from '../domain/wire/batch-runs.js';
+import type { SubmissionSummary } from '../domain/wire/submissions.js';
 import { loadConfig } from '../config.js';
 import { parseJobId } from '../domain/ids.js';
 import { describeResult } from '../domain/outcome.js';
+import { describeExtensions } from '../domain/deadline.js';
+import { formatDuration } from '../domain/duration.js';
 import { latestAttempts, type BatchRunView } from '../domain/views.js';
 import { junitXml } from './junit.js';
 import { clientFor, UsageError } from './lab-target.js';
@@ -62,7 +67,7 @@ export const results: Command = async (args) => {
   }
   if (wanted.length === 0 && runs.length === 0 && details.size === 0) throw new UsageError(`no job or batch run ${id} in submission ${view.id}`);
   for (const d of await Promise.all(wanted.map((j) => api.job(j.id)))) details.set(d.id, d);
-  const verdicts = new Map<string, BatchVerdict[]>();
+  const verdicts = new Map<string, StoredVerdict[]>();
   for (const [runId, v] of await Promise.all(runs.map(async (r) => [r.id, (await api.verdicts(r.id)).verdicts] as const))) verdicts.set(runId, v);
   if (view.state !== 'done') process.stderr.write(`testbay: submission ${view.id} is still running: these are the results so far\n`);
   let text: string;
@@ -133,7 +138,12 @@ export const job: Command = async (args) => {
   if (d.clonedFrom) lines.push(`  re-runs    ${d.clonedFrom}`);
   if (d.retriedAs) lines.push(`  re-run as  ${d.retriedAs}`);
   if (d.startedAt) lines.push(`  started    ${d.startedAt}${d.endedAt ? `   ended ${d.endedAt}` : ''}`);
+  if (d.extensions?.length) lines.push(`  extended   by ${formatDuration(d.extendedMs ?? 0)}: ${describeExtensions(d.extensions)}`);
   lines.push(`  tests      ${d.tests.length} (${d.tests.filter((t) => t.status === 'failed' || t.status === 'error').length} failed)   artifacts ${d.artifacts.length}${d.savedBytes ? ` (PNG optimisation saved ${d.savedBytes} bytes)` : ''}   log ${d.logBytes} bytes`);
+  if (d.reservation) {
+    lines.push(`  reserved   ${reservationLine(d.reservation)}`, ...connectLines(d.reservation).map((l) => `             ${l}`));
+    lines.push(`             testbay extend ${d.id} --by 1h   ·   testbay release ${d.id}`);
+  }
   lines.push(`  temporal   ${d.temporalWebUrl}`);
   if (d.submissionWebUrl && d.submissionWebUrl !== d.temporalWebUrl) lines.push(`             ${d.submissionWebUrl} (the submission)`);
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -10,7 +10,7 @@
  * passes with a note in its <system-out> and the suite's properties.
  */
 import type { JobDetails } from '../api/client.js';
-import type { BatchVerdict } from '../api/store/result-store.js';
+import type { StoredVerdict } from '../domain/wire/batch-runs.js';
 import { latestAttempts, type BatchRunView, type SubmissionView } from '../domain/views.js';
 
 const xml = (s: string) =>
@@ -110,7 +110,7 @@ function suiteXml(attributes: Parameters<typeof attr>[0], props: readonly (reado
 }
 
 /** A batch run as one suite: a testcase per verdict. */
-export function batchRunSuite(run: BatchRunView, verdicts: readonly BatchVerdict[]): { text: string; counts: Counts } {
+export function batchRunSuite(run: BatchRunView, verdicts: readonly StoredVerdict[]): { text: string; counts: Counts } {
   const c: Counts = { tests: 0, failures: 0, errors: 0, skipped: 0, timeMs: 0 };
   const cases: string[] = [];
   for (const v of [...verdicts].sort((a, b) => (a.test < b.test ? -1 : a.test > b.test ? 1 : 0))) {
@@ -151,7 +151,7 @@ export function batchRunSuite(run: BatchRunView, verdicts: readonly BatchVerdict
  * The whole submission; `details` holds GET /jobs/:id of every latest attempt, `verdicts`
  * GET /jobs/:id/verdicts of every batch run to include.
  */
-export function junitXml(view: SubmissionView, details: ReadonlyMap<string, JobDetails>, verdicts: ReadonlyMap<string, readonly BatchVerdict[]> = new Map()): string {
+export function junitXml(view: SubmissionView, details: ReadonlyMap<string, JobDetails>, verdicts: ReadonlyMap<string, readonly StoredVerdict[]> = new Map()): string {
   const suites: string[] = [];
   const total: Counts = { tests: 0, failures: 0, errors: 0, skipped: 0, timeMs: 0 };
   const add = (s: { text: string; counts: Counts }) => {

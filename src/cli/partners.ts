@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
 import { ApiError, ApiUnreachable, DEFAULT_CLIENT_TIMEOUTS, TestbayClient } from '../api/client.js';
+import { parseDuration } from '../domain/duration.js';
 import { barrierName, messageKey } from '../domain/partners.js';
 import { jobName } from '../domain/spec.js';
 import { EXIT } from './exit-codes.js';
@@ -28,13 +29,11 @@ A runner and its partners (the jobs of its recipe set; TESTBAY_URL, TESTBAY_JOB_
                                    exit 3 when the partners ended without sending it or the timeout passed`;
 
 const DEFAULT_TIMEOUT_MS = 10 * 60_000;
-const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
-
-/** `10m`, `30s`, `1h`, `500ms`, or plain milliseconds. */
+/** `10m`, `30s`, `1h`, `500ms`, or plain milliseconds (domain/duration.ts). */
 export function parseDurationMs(text: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw new UsageError(`${flag}: a duration like 30s, 10m or 1h (or milliseconds), not "${text}"`);
-  return Math.round(Number(m[1]) * UNITS[m[2] ?? 'ms']!);
+  const parsed = parseDuration(text);
+  if (!parsed.ok) throw new UsageError(`${flag}: ${parsed.message}`);
+  return parsed.ms;
 }
 
 function valid<T>(schema: z.ZodType<T>, value: unknown, field: string): T {

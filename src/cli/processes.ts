@@ -177,6 +177,8 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
       payloadKey,
       runnerUser: settings.runnerUser ?? config.host.runnerUser,
       assets: settings.assets,
+      hooks: { ...(settings.provisionCommand ? { provisionCommand: settings.provisionCommand } : {}), ...(settings.recoverCommand ? { recoverCommand: settings.recoverCommand } : {}), ...(settings.powerCommand ? { powerCommand: settings.powerCommand } : {}) },
+      ...(settings.reserve !== undefined ? { reserve: settings.reserve } : {}),
       ...(settings.address !== undefined ? { address: settings.address } : {}),
     },
     { connection, client },

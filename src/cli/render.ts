@@ -4,6 +4,7 @@
  * fault) never look alike: different words, and on a terminal different colours.
  */
 import { DEFAULT_POOL } from '../domain/ids.js';
+import { connectLines, type Reservation } from '../domain/reservation.js';
 import type { ResultKind } from '../domain/outcome.js';
 import type { JobView, SubmissionView } from '../domain/views.js';
 import type { LabWithJobs } from '../api/host-jobs.js';
@@ -76,14 +77,16 @@ export function submissionHeader(view: SubmissionView, colour: boolean): string 
 
 export function hostsTable(lab: LabWithJobs, colour: boolean): string[] {
   const paint = painter(colour);
-  const stateColour: Record<HostView['state'], Colour> = { idle: 'green', leased: 'cyan', maintenance: 'yellow', broken: 'red', offline: 'gray' };
+  const stateColour: Record<HostView['state'], Colour> = { idle: 'green', leased: 'cyan', reserved: 'magenta', maintenance: 'yellow', broken: 'red', offline: 'gray' };
   // A lab of one pool (the default) needs no pool column.
   const pooled = lab.pools.some((p) => p.pool !== DEFAULT_POOL);
   const rows = [['HOST', ...(pooled ? ['POOL'] : []), 'STATE', 'CLASSES', 'ADDRESS', 'JOB / REASON'].map((h) => paint('bold', h))];
   for (const h of lab.hosts) {
     const job = h.currentJob;
-    const detail =
-      h.state === 'leased'
+    const reservation = h.lease?.reservation;
+    const detail = reservation
+      ? reservationLine(reservation)
+      : h.state === 'leased'
         ? job
           ? `${job.name} [${job.id}] ${job.state}${job.progress?.module ? ` (module ${job.progress.module})` : ''}`
           : (h.lease?.label ?? '')
@@ -97,9 +100,20 @@ export function hostsTable(lab: LabWithJobs, colour: boolean): string[] {
     rows.push([h.id, ...(pooled ? [h.pool] : []), paint(stateColour[h.state], h.state), h.workerClasses.join(','), `${h.hostname} ${h.address}`, detail]);
   }
   const lines = table(rows);
+  for (const h of lab.hosts) {
+    const reservation = h.lease?.reservation;
+    if (!reservation) continue;
+    lines.push('', paint('bold', `${h.id} reserved`) + ` ${reservationLine(reservation)}`, ...connectLines(reservation).map((l) => `  ${l}`));
+  }
   if (lab.queue.length > 0) {
     lines.push('', paint('bold', `queue (${lab.queue.length})`));
     for (const q of lab.queue) lines.push(`  ${q.label}  ${pooled ? `pool ${q.pool}, ` : ''}priority ${q.priority}: ${q.waitingReason}`);
   }
   return lines;
+}
+
+/** "by tester until 2026-12-02 15:04 UTC (job `install` failed: …)". */
+export function reservationLine(r: Reservation): string {
+  const until = new Date(r.until).toISOString().slice(0, 16).replace('T', ' ');
+  return `by ${r.by} until ${until} UTC${r.jobId ? ` for job ${r.jobId}` : ''} (${r.why})`;
 }

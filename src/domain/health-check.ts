@@ -5,6 +5,7 @@
  */
 import { DEFAULT_POOL } from './ids.js';
 import type { Job, Submission } from './job.js';
+import { formatDuration } from './duration.js';
 
 export function healthCheckSubmission(healthChecks: Record<string, Job>, host: { id: string; workerClasses: readonly string[] }, pool: string): Submission | undefined {
   const workerClass = host.workerClasses.find((c) => healthChecks[c]);
@@ -13,4 +14,22 @@ export function healthCheckSubmission(healthChecks: Record<string, Job>, host: {
   if (pool === DEFAULT_POOL) delete job.pool;
   else job.pool = pool;
   return { name: `health check of ${host.id}`, jobs: [job] };
+}
+
+/** When a host is due its periodic health check (LAVA runs one every 24 h): by time, by jobs, or both. */
+export interface CheckEvery {
+  everyMs?: number;
+  everyJobs?: number;
+}
+
+/**
+ * Why the host is due a periodic check now, or undefined: `everyMs` since its last check (or
+ * since it registered), or `everyJobs` jobs since its last check.
+ */
+export function periodicCheckDue(host: { lastCheckAt?: number; registeredAt: number; jobsSinceCheck?: number }, every: CheckEvery | undefined, now: number): string | undefined {
+  if (!every) return undefined;
+  const since = host.lastCheckAt ?? host.registeredAt;
+  if (every.everyMs !== undefined && now - since >= every.everyMs) return `periodic: ${formatDuration(now - since)} since the last check (everyMs)`;
+  if (every.everyJobs !== undefined && (host.jobsSinceCheck ?? 0) >= every.everyJobs) return `periodic: ${host.jobsSinceCheck ?? 0} jobs since the last check (everyJobs)`;
+  return undefined;
 }

@@ -91,3 +91,6 @@ export function parseWorkflowId(id: string): ParsedWorkflowId | undefined {
   if ((m = WORKFLOW_ID_PATTERNS['batch-run'].exec(id))) return { kind: 'batch-run', submissionId: m[1]!, runNumber: Number(m[2]) };
   return undefined;
 }
+
+/** A loan of a host (`testbay reserve`): one workflow per loan. */
+export const loanWorkflowId = (hostId: string, stamp: string) => `loan-${hostId}-${stamp}`;

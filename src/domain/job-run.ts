@@ -24,6 +24,8 @@ export interface JobRun {
   secrets?: Record<string, string>;
   timeoutMs: number;
   provisionTimeoutMs: number;
+  /** no log output and no status line for this long stops the runner (aborted, no-output) */
+  outputTimeoutMs?: number;
   assets: Asset[];
   tests?: TestCode;
   /** a recipe set's job: every job of the set, where it runs (TESTBAY_PARTNERS), and its role */
@@ -88,6 +90,12 @@ export interface RunConfig {
   brokenAfterAborts: number;
   /** a batch run keeps the ledger of at most this many tests per run of its workflow (history stays bounded) */
   batchShardTests: number;
+  /** all extensions of one job's deadline together (TESTBAY_MAX_EXTEND_MS); absent in workflows started before extensions */
+  maxExtendMs?: number;
+  /** TESTBAY_MAX_RESERVE_MS: the longest a reservation after a job holds its host, extensions included (absent: 24 h) */
+  maxReserveMs?: number;
+  /** TESTBAY_MAX_LOAN_MS: the longest a submit token may borrow an idle host (absent: 4 h) */
+  maxLoanMs?: number;
 }
 
 export const DEFAULT_RUN_CONFIG: RunConfig = {

@@ -3,6 +3,7 @@
  * are applied. Every later stage (planner, workflows, API) reads these types.
  */
 import type { Requirement } from './requirements.js';
+import type { ReserveSpec } from './reservation.js';
 
 export interface Asset {
   url: string;
@@ -28,6 +29,8 @@ export interface Job {
   hostRequires: Requirement[];
   timeoutMs: number;
   provisionTimeoutMs: number;
+  /** no log output and no status line for this long stops the runner (aborted, no-output) */
+  outputTimeoutMs?: number;
   queueTimeoutMs?: number;
   priority: number;
   maxRetries: number;
@@ -42,6 +45,10 @@ export interface Job {
   stopPartnersOnFailure?: boolean;
   /** settings that belong to the job's scenario besides its name and worker class */
   scenarioKeys?: string[];
+  /** keep the host for a person after the job, when its result says so */
+  reserve?: ReserveSpec;
+  /** the one host (by id) the job may run on */
+  host?: string;
 }
 
 /** A batch run: many test ids spread in batches over hosts, each test ending with one verdict. */

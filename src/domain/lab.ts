@@ -9,8 +9,11 @@
 import { submissionOfJob } from './ids.js';
 import { hostFaultOf, type JobResult } from './outcome.js';
 import { formatRequirement, satisfiesAll, type Capabilities, type Requirement } from './requirements.js';
+import type { Reservation } from './reservation.js';
 
-export type HostState = 'idle' | 'leased' | 'maintenance' | 'broken' | 'offline';
+/** `reserved`: leased, and kept for a person (after a job, or lent by hand) until the reservation ends */
+export type HostState = 'idle' | 'leased' | 'reserved' | 'maintenance' | 'broken' | 'offline';
+export const HOST_STATES = ['idle', 'leased', 'reserved', 'maintenance', 'broken', 'offline'] as const satisfies readonly HostState[];
 
 export interface HostRegistration {
   hostId: string;
@@ -22,6 +25,8 @@ export interface HostRegistration {
   address: string;
   /** set when the host's own checks found its setup broken (runner missing, dir not writable) */
   setupProblem?: string;
+  /** the host's config has a powerCommand (`testbay power HOST on|off|cycle`) */
+  canPower?: boolean;
 }
 
 export type BrokenSource = 'setup' | 'fault' | 'aborts' | 'operator' | 'check';
@@ -51,8 +56,10 @@ export interface HostRecord {
   address: string;
   online: boolean;
   maintenance: boolean;
+  /** the host's config has a powerCommand */
+  canPower?: boolean;
   broken?: { reason: string; source: BrokenSource; at: number };
-  lease?: { token: string; requestId: string; requester: string; label: string; since: number; healthCheck?: boolean };
+  lease?: { token: string; requestId: string; requester: string; label: string; since: number; healthCheck?: boolean; reservation?: Reservation };
   /** a health-check job is running or queued for this host */
   check?: { submissionId: string; why: string; since: number };
   offline?: { reason: string; since: number };
@@ -63,6 +70,9 @@ export interface HostRecord {
   /** submissions counted in the current run of consecutive aborts: one submission costs a host at most one */
   streak?: string[];
   leaseCount: number;
+  /** when its last health check ended, and jobs (leases) since: for periodic checks */
+  lastCheckAt?: number;
+  jobsSinceCheck?: number;
   lastReleasedAt: number;
   registeredAt: number;
 }
@@ -74,6 +84,8 @@ export interface RecipeRequest {
   excludedHosts: string[];
   /** hosts it ran on before: allowed, but others are preferred */
   previousHosts: string[];
+  /** the one host it may run on (a job's `host:`, a loan) */
+  hostId?: string;
 }
 
 export interface LeaseRequestInput {
@@ -88,6 +100,8 @@ export interface LeaseRequestInput {
   healthCheckOf?: string;
   /** deny rather than wait when every host that could serve it is broken, offline or in maintenance */
   failWhenUnusable?: boolean;
+  /** a loan (`testbay reserve`): only this host, which may be broken or in maintenance (an operator's to repair) */
+  loanOf?: string;
 }
 
 export interface LeaseRequest extends LeaseRequestInput {
@@ -129,6 +143,7 @@ export function newLab(tokenSalt: string, brokenAfterAborts = 3): LabState {
 
 export function hostState(h: HostRecord): HostState {
   if (!h.online) return 'offline';
+  if (h.lease?.reservation) return 'reserved';
   if (h.lease) return 'leased';
   if (h.maintenance) return 'maintenance';
   if (h.broken) return 'broken';
@@ -161,6 +176,8 @@ export function registerHost(lab: LabState, reg: HostRegistration, now: number):
   host.capabilities = { ...reg.capabilities };
   host.hostname = reg.hostname;
   host.address = reg.address;
+  if (reg.canPower) host.canPower = true;
+  else delete host.canPower;
   host.online = true;
   delete host.offline;
   if (reg.setupProblem !== undefined) {
@@ -209,7 +226,19 @@ export function markBroken(lab: LabState, hostId: string, reason: string, now: n
 }
 
 function canServe(h: HostRecord, r: RecipeRequest): boolean {
-  return h.workerClasses.includes(r.workerClass) && !r.excludedHosts.includes(h.id) && satisfiesAll(h.capabilities, r.hostRequires);
+  return (r.hostId === undefined || r.hostId === h.id) && h.workerClasses.includes(r.workerClass) && !r.excludedHosts.includes(h.id) && satisfiesAll(h.capabilities, r.hostRequires);
+}
+
+/**
+ * Why this host can never take a recipe (a job pinned to it with `host:`), or undefined
+ * when it can: the same rule the scheduler matches with, in words.
+ */
+export function whyHostCannotServe(h: Pick<HostRecord, 'id' | 'workerClasses' | 'capabilities'>, r: Pick<RecipeRequest, 'workerClass' | 'hostRequires'> & { excludedHosts?: string[] }): string | undefined {
+  if (!h.workerClasses.includes(r.workerClass)) return `host ${h.id} does not offer class ${r.workerClass} (it offers ${h.workerClasses.join(', ') || 'none'})`;
+  const unmet = r.hostRequires.filter((req) => !satisfiesAll(h.capabilities, [req]));
+  if (unmet.length > 0) return `host ${h.id} does not satisfy ${unmet.map(formatRequirement).join(', ')}`;
+  if (r.excludedHosts?.includes(h.id)) return `host ${h.id} is excluded (an earlier attempt aborted there)`;
+  return undefined;
 }
 
 /** Hosts in preference order: not run on before, fewest leases so far, longest idle. */
@@ -232,7 +261,7 @@ export function matchRecipes(recipes: readonly RecipeRequest[], hosts: readonly 
  * Distinct hosts for as many recipes as possible (a maximum bipartite matching), each
  * recipe's hosts tried in its order of preference: recipe index → host.
  */
-function matchMost(recipes: readonly RecipeRequest[], hosts: readonly HostRecord[]): Map<number, HostRecord> {
+export function matchMost(recipes: readonly RecipeRequest[], hosts: readonly HostRecord[]): Map<number, HostRecord> {
   const candidates = recipes.map((r) => hosts.filter((h) => canServe(h, r)).sort(byPreference(r)));
   const owner = new Map<string, number>();
   const assign = (recipe: number, seen: Set<string>): boolean => {
@@ -266,6 +295,10 @@ export function whyImpossible(lab: LabState, recipes: readonly RecipeRequest[]):
   const hosts = Object.values(lab.hosts);
   for (const r of recipes) {
     if (hosts.some((h) => canServe(h, r))) continue;
+    if (r.hostId !== undefined) {
+      const pinned = lab.hosts[r.hostId];
+      return pinned ? whyHostCannotServe(pinned, r) : `host ${r.hostId} is not in the lab`;
+    }
     const ofClass = hosts.filter((h) => h.workerClasses.includes(r.workerClass));
     if (ofClass.length === 0) return `no host of class ${r.workerClass} in the lab`;
     const matching = ofClass.filter((h) => satisfiesAll(h.capabilities, r.hostRequires));
@@ -284,7 +317,8 @@ export type EnqueueResult = { queued: true } | { queued: false; reason: string }
 
 export function enqueue(lab: LabState, input: LeaseRequestInput, now: number): EnqueueResult {
   if (lab.queue.some((r) => r.requestId === input.requestId)) return { queued: true };
-  const reason = input.healthCheckOf !== undefined ? (lab.hosts[input.healthCheckOf] ? undefined : `host ${input.healthCheckOf} is not in the lab`) : whyImpossible(lab, input.recipes);
+  const only = input.healthCheckOf ?? input.loanOf;
+  const reason = only !== undefined ? (lab.hosts[only] ? undefined : `host ${only} is not in the lab`) : whyImpossible(lab, input.recipes);
   if (reason !== undefined) return { queued: false, reason };
   lab.queue.push({ ...input, seq: lab.nextSeq++, enqueuedAt: now });
   return { queued: true };
@@ -356,17 +390,19 @@ export function allocate(lab: LabState, now: number): Grant[] {
   const grants: Grant[] = [];
   lab.queue.sort(queueOrder);
   lab.reserved = {};
-  const taken = new Set<string>();
+  const granted = new Set<LeaseRequest>();
+  // The idle hosts nobody took or holds back yet, in the lab's order; it only shrinks.
+  let free = Object.values(lab.hosts).filter(isAvailable);
   const lease = (request: LeaseRequest, hosts: HostRecord[]): Grant => {
     const leases = hosts.map((host) => {
       const token = `${lab.tokenSalt}.${lab.nextToken++}`;
       host.lease = { token, requestId: request.requestId, requester: request.requester, label: request.label, since: now };
       if (request.healthCheckOf !== undefined) host.lease.healthCheck = true;
       host.leaseCount++;
-      taken.add(host.id);
       return { hostId: host.id, token, address: host.address, hostname: host.hostname };
     });
-    lab.queue = lab.queue.filter((r) => r !== request);
+    free = free.filter((h) => !hosts.includes(h));
+    granted.add(request);
     return { requestId: request.requestId, requester: request.requester, leases };
   };
   // Health checks go first: each wants one particular host that nobody else may lease.
@@ -374,23 +410,69 @@ export function allocate(lab: LabState, now: number): Grant[] {
     const host = lab.hosts[request.healthCheckOf!];
     if (host && host.online && !host.lease && !host.maintenance) grants.push(lease(request, [host]));
   }
+  // So do loans: a person asked for this one host by name (a broken one, to repair it).
+  for (const request of lab.queue.filter((r) => r.loanOf !== undefined)) {
+    const host = lab.hosts[request.loanOf!];
+    if (host && host.online && !host.lease) grants.push(lease(request, [host]));
+  }
+  // A long queue is mostly requests alike (the same classes and requirements). Since the
+  // free hosts only shrink, what did not fit once does not fit any later request alike:
+  // remember it, and walk the queue once rather than match every request against every host.
+  const unfit = new Set<string>();
+  let usable: HostRecord[] | undefined;
+  const usableFit = new Map<string, boolean>();
   let reserving = false;
-  for (const request of lab.queue.filter((r) => r.healthCheckOf === undefined)) {
-    const free = Object.values(lab.hosts).filter((h) => isAvailable(h) && !taken.has(h.id) && !lab.reserved[h.id]);
-    const match = matchRecipes(request.recipes, free);
+  for (const request of lab.queue.filter((r) => r.healthCheckOf === undefined && r.loanOf === undefined)) {
+    const alike = fitKey(request.recipes);
+    const match = unfit.has(alike) ? undefined : matchRecipes(request.recipes, free);
     if (match) {
       grants.push(lease(request, match));
       continue;
     }
+    unfit.add(alike);
     if (reserving) continue;
-    const usable = Object.values(lab.hosts).filter((h) => h.online && !h.maintenance && !h.broken);
-    if (!matchRecipes(request.recipes, usable)) continue;
+    usable ??= Object.values(lab.hosts).filter((h) => h.online && !h.maintenance && !h.broken);
+    if (!usableFit.has(alike)) usableFit.set(alike, matchRecipes(request.recipes, usable) !== undefined);
+    if (!usableFit.get(alike)) continue;
     reserving = true;
     // Hold back one idle host per recipe it can already have, no more: the recipes still
     // missing a host wait for leased ones, and the other idle hosts serve the queue meanwhile.
-    for (const h of matchMost(request.recipes, free).values()) lab.reserved[h.id] = request.requestId;
+    const held = [...matchMost(request.recipes, free).values()];
+    for (const h of held) lab.reserved[h.id] = request.requestId;
+    free = free.filter((h) => !held.includes(h));
   }
+  if (granted.size > 0) lab.queue = lab.queue.filter((r) => !granted.has(r));
   return grants;
+}
+
+/** What decides whether recipes fit a set of hosts: all but the preference for new hosts. */
+function fitKey(recipes: readonly RecipeRequest[]): string {
+  return JSON.stringify(recipes.map(({ previousHosts: _previous, ...fit }) => fit));
+}
+
+/**
+ * A queued request's new priority; the previous one, or undefined when it is not queued
+ * (granted meanwhile, withdrawn, or never there).
+ */
+export function setPriority(lab: LabState, requestId: string, priority: number): { previous: number } | undefined {
+  const request = lab.queue.find((r) => r.requestId === requestId);
+  if (!request) return undefined;
+  const previous = request.priority;
+  request.priority = priority;
+  return { previous };
+}
+
+/**
+ * Marks a lease as kept for a person (or no longer, with undefined): the host shows as
+ * reserved and stays out of the pool until its holder releases the lease. False when the
+ * token is not the host's current lease.
+ */
+export function markReserved(lab: LabState, hostId: string, token: string, reservation: Reservation | undefined): boolean {
+  const lease = lab.hosts[hostId]?.lease;
+  if (!lease || lease.token !== token) return false;
+  if (reservation) lease.reservation = reservation;
+  else delete lease.reservation;
+  return true;
 }
 
 export interface OutcomeReport {
@@ -404,6 +486,13 @@ export interface OutcomeReport {
   job?: string;
 }
 
+/** What the host's recoverCommand did after an infrastructure abort, before the lease came back. */
+export interface Recovery {
+  ok: boolean;
+  /** what it printed, or why it failed */
+  summary: string;
+}
+
 export interface ReleaseResult {
   released: boolean;
   /** set when the outcomes made the host broken */
@@ -413,15 +502,22 @@ export interface ReleaseResult {
 }
 
 /** Ends a lease and counts the jobs' outcomes towards the host's broken-host rule. */
-export function release(lab: LabState, hostId: string, token: string, outcomes: readonly OutcomeReport[], now: number): ReleaseResult {
+export function release(lab: LabState, hostId: string, token: string, outcomes: readonly OutcomeReport[], now: number, recovery?: Recovery): ReleaseResult {
   const host = lab.hosts[hostId];
   if (!host?.lease || host.lease.token !== token) return { released: false };
   const wasCheck = host.lease.healthCheck === true;
   delete host.lease;
   host.lastReleasedAt = now;
-  if (wasCheck) return finishCheck(host, outcomes, now);
+  if (wasCheck) {
+    host.lastCheckAt = now;
+    host.jobsSinceCheck = 0;
+    return finishCheck(host, outcomes, now);
+  }
+  host.jobsSinceCheck = (host.jobsSinceCheck ?? 0) + 1;
   const brokenBefore = new Set(Object.values(lab.hosts).filter((h) => h.broken).map((h) => h.id));
   for (const o of outcomes) recordOutcome(lab, host, o, now);
+  // A recovery that failed breaks the host at once, saying what the command said (Beaker's failed power command).
+  if (recovery && !recovery.ok) host.broken ??= { reason: `recovery failed: ${recovery.summary}`, source: 'fault', at: now };
   const result: ReleaseResult = { released: true };
   if (host.broken && !brokenBefore.has(hostId)) result.broken = host.broken.reason;
   const elsewhere = Object.values(lab.hosts).filter((h) => h.id !== hostId && h.broken && !brokenBefore.has(h.id));
@@ -556,7 +652,7 @@ function describeCandidates(lab: LabState, recipe: RecipeRequest, candidates: re
 
 function describeGroup(lab: LabState, h: HostRecord, requestId: string): string {
   const state = hostState(h);
-  if (state === 'idle') return lab.reserved[h.id] && lab.reserved[h.id] !== requestId ? 'reserved for an earlier request' : 'idle';
+  if (state === 'idle') return lab.reserved[h.id] && lab.reserved[h.id] !== requestId ? 'held for an earlier request' : 'idle';
   if (state === 'maintenance') return 'in maintenance';
   return state;
 }
@@ -571,7 +667,9 @@ function describeHost(lab: LabState, h: HostRecord, requestId: string): string {
       return `is broken (${h.broken?.reason ?? 'unknown reason'})`;
     case 'leased':
       return `is leased to ${h.lease?.label ?? 'another job'}`;
+    case 'reserved':
+      return `is reserved by ${h.lease?.reservation?.by ?? 'someone'} until ${new Date(h.lease?.reservation?.until ?? 0).toISOString()} (${h.lease?.reservation?.why ?? 'a reservation'})`;
     case 'idle':
-      return lab.reserved[h.id] && lab.reserved[h.id] !== requestId ? 'is reserved for an earlier request' : 'is idle';
+      return lab.reserved[h.id] && lab.reserved[h.id] !== requestId ? 'is held for an earlier request' : 'is idle';
   }
 }

@@ -14,6 +14,8 @@ export const AbortCause = {
   SetupTimeout: 'setup-timeout',
   /** the runner took longer than timeoutMs */
   RunTimeout: 'run-timeout',
+  /** the runner wrote no log output and no status line for outputTimeoutMs */
+  NoOutput: 'no-output',
   /** the runner died of a signal Testbay did not send, or could not be started */
   RunnerCrash: 'runner-crash',
   /** the runner's program does not exist on the host */
@@ -74,6 +76,7 @@ export function hostFaultOf(result: JobResult): HostFault {
     case AbortCause.Internal:
       return 'counts';
     case AbortCause.RunTimeout:
+    case AbortCause.NoOutput:
     case AbortCause.RunnerCrash:
     case AbortCause.RunnerAbort:
       return 'runner';
@@ -85,6 +88,14 @@ export function hostFaultOf(result: JobResult): HostFault {
     case AbortCause.NoHostLeft:
       return 'none';
   }
+}
+
+/**
+ * Whether an abort calls for the host's recoverCommand before its next lease: an
+ * infrastructure fault that weighs on the host, on a host that is still there to run it.
+ */
+export function needsRecovery(result: JobResult): boolean {
+  return result.kind === 'aborted' && result.cause !== AbortCause.HostLost && hostFaultOf(result) !== 'none';
 }
 
 /**
@@ -112,7 +123,7 @@ export interface RunnerExit {
   exitCode: number | null;
   signal: string | null;
   /** set when Testbay stopped the runner itself */
-  stoppedBy?: { why: 'cancel' | 'timeout' | 'shutdown'; reason: string };
+  stoppedBy?: { why: 'cancel' | 'timeout' | 'no-output' | 'shutdown'; reason: string };
   /** reason from a progress line `{"abort": "..."}` */
   declaredAbort?: string;
   tests?: TestSummary;
@@ -124,6 +135,7 @@ export function classifyRunnerExit(exit: RunnerExit): JobResult {
     const { why, reason } = exit.stoppedBy;
     if (why === 'cancel') return { kind: 'cancelled', reason };
     if (why === 'timeout') return { kind: 'aborted', cause: AbortCause.RunTimeout, reason };
+    if (why === 'no-output') return { kind: 'aborted', cause: AbortCause.NoOutput, reason };
     return { kind: 'aborted', cause: AbortCause.HostShutdown, reason };
   }
   if (exit.declaredAbort !== undefined) {

@@ -25,6 +25,8 @@ export interface PlanRecipe {
   jobs: string[];
   workerClass: string;
   hostRequires: Requirement[];
+  /** the host every job of the chain is pinned to (`host:`) */
+  host?: string;
 }
 
 export interface PlanRecipeSet {
@@ -281,14 +283,34 @@ export function analyseGraph(jobs: readonly Job[]): { issues: GraphIssue[]; plan
   const recipes: PlanRecipe[] = recipeJobs.map((order, index) => {
     const requirements = new Map<string, Requirement>();
     for (const n of order) for (const r of jobs[n]!.hostRequires) requirements.set(formatRequirement(r), r);
-    return {
+    const recipe: PlanRecipe = {
       index,
       set: recipeSet[index]!,
       jobs: order.map((n) => jobs[n]!.name),
       workerClass: jobs[order[0]!]!.workerClass,
       hostRequires: [...requirements.values()],
     };
+    // A chain runs on one host: the jobs that name one must name the same.
+    const pinned = order.filter((n) => jobs[n]!.host !== undefined);
+    const first = pinned[0];
+    if (first !== undefined) {
+      recipe.host = jobs[first]!.host!;
+      const other = pinned.find((n) => jobs[n]!.host !== recipe.host);
+      if (other !== undefined) {
+        issues.push({ path: ['jobs', other, 'host'], message: `${q(jobs[other]!.name)} runs on the same host as ${q(jobs[first]!.name)} (startDirectlyAfter), but they name different hosts (${jobs[other]!.host} vs ${recipe.host})` });
+      }
+    }
+    return recipe;
   });
+  // The recipes of a set run on distinct hosts at once: two cannot be pinned to one host.
+  for (const recipe of recipes) {
+    const twin = recipes.find((r) => r.index < recipe.index && r.set === recipe.set && r.host !== undefined && r.host === recipe.host);
+    if (twin) {
+      const at = jobs.findIndex((j) => j.name === recipe.jobs.find((n) => jobs.find((x) => x.name === n)?.host !== undefined));
+      issues.push({ path: ['jobs', at, 'host'], message: `${q(jobs[at]!.name)} starts together with ${q(twin.jobs[0]!)} (parallelWith) on a host of its own, but both are pinned to ${recipe.host}` });
+    }
+  }
+  if (issues.length > 0) return { issues };
   // One scheduler leases a recipe set's hosts all-or-nothing: its jobs share a pool.
   const poolIssues: GraphIssue[] = [];
   for (let set = 0; set < setCount; set++) {

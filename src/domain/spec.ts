@@ -10,8 +10,9 @@ import { analyseGraph } from './plan.js';
 import type { BatchRun, Job, Submission } from './job.js';
 import { BATCH_START_ALLOWANCE_MS, MAX_BATCH_TESTS, MAX_BATCH_TIMEOUT_MS, type BatchTimeouts } from './batch-work.js';
 import { compact } from './compact.js';
-import { DEFAULT_POOL, POOL_PATTERN } from './ids.js';
+import { DEFAULT_POOL, HOST_ID_PATTERN, POOL_PATTERN } from './ids.js';
 import { utf8Length } from './text.js';
+import { reserveSpec } from './reservation.js';
 
 export type { BatchRun, Job, Submission } from './job.js';
 
@@ -133,6 +134,8 @@ const inheritable = {
   hostRequires: z.array(requirement).optional(),
   timeoutMs: positiveMs.optional(),
   provisionTimeoutMs: positiveMs.optional(),
+  /** the runner is stopped (aborted, no-output) after this long without log output or a status line; default off */
+  outputTimeoutMs: positiveMs.optional(),
   queueTimeoutMs: positiveMs.optional(),
   priority: z.number().int().min(0).max(1000).optional(),
   maxRetries: z.number().int().min(0).max(100).optional(),
@@ -140,6 +143,10 @@ const inheritable = {
   tests: testCode.optional(),
   /** settings that belong to the job's scenario (with its name and worker class): its history, its last good run */
   scenarioKeys: z.array(z.string().regex(ENV_NAME, 'must be a setting name')).max(20).optional(),
+  /** keep the host for a person after the job (Beaker reservesys): when, how long, whose SSH keys */
+  reserve: reserveSpec.optional(),
+  /** run only on this host (its id): checked against the lab at submit, like a requirement */
+  host: z.string().regex(HOST_ID_PATTERN, 'must be a host id (letters, digits, ".", "_", "-"; at most 63)').optional(),
 };
 
 const oneOrMany = z.union([jobName, z.array(jobName)]).transform((v) => (Array.isArray(v) ? v : [v]));
@@ -286,8 +293,14 @@ export const submissionSpec = z
         parallelWith: j.parallelWith ?? [],
       };
       if (j.role !== undefined) job.role = j.role;
+      const reserve = j.reserve ?? d.reserve;
+      if (reserve) job.reserve = reserve;
+      const host = j.host ?? d.host;
+      if (host !== undefined) job.host = host;
       if (j.stopPartnersOnFailure !== undefined) job.stopPartnersOnFailure = j.stopPartnersOnFailure;
       Object.assign(job, scenarioKeysOf(j.scenarioKeys ?? d.scenarioKeys));
+      const outputTimeoutMs = j.outputTimeoutMs ?? d.outputTimeoutMs;
+      if (outputTimeoutMs !== undefined) job.outputTimeoutMs = outputTimeoutMs;
       const queueTimeoutMs = j.queueTimeoutMs ?? d.queueTimeoutMs;
       if (queueTimeoutMs !== undefined) job.queueTimeoutMs = queueTimeoutMs;
       const tests = j.tests ?? d.tests;

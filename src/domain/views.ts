@@ -95,6 +95,8 @@ export interface SubmissionView {
   restartedAs?: string[];
   /** kept beyond the result store's retention until unmarked */
   keep?: boolean;
+  /** the token name that submitted it (absent for submissions from before it was kept) */
+  submittedBy?: string;
 }
 
 /** The latest attempt of each job name: what a submission's result is made of. */

@@ -29,6 +29,19 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
+/**
+ * Dynamic config of every dev server started here. The dev server has one history shard,
+ * and each shard reads its transfer queue (the step that hands a new workflow task, a
+ * signal to another workflow or a child's start on to its target) at most
+ * `transferProcessorMaxPollRPS` times a second, 20 by default: every such hop on a job's way
+ * from POST to runner waited up to 50 ms for the shard's next read (bench/dispatch). A
+ * cluster spreads workflows over hundreds of shards, each with its own limit.
+ */
+export const DEV_SERVER_DYNAMIC_CONFIG: Record<string, unknown> = {
+  'history.transferProcessorMaxPollRPS': 1000,
+  'history.transferProcessorMaxPollHostRPS': 1000,
+};
+
 export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   await fs.mkdir(path.dirname(o.logFile), { recursive: true });
   if (o.dbFile) await fs.mkdir(path.dirname(o.dbFile), { recursive: true });
@@ -36,6 +49,7 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   args.push(...(o.uiPort !== undefined ? ['--ui-port', String(o.uiPort)] : ['--headless']));
   if (o.dbFile) args.push('--db-filename', o.dbFile);
   if (o.fast) args.push('--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=off');
+  for (const [key, value] of Object.entries(DEV_SERVER_DYNAMIC_CONFIG)) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   args.push(...(o.extraArgs ?? []));
   const log = createWriteStream(o.logFile, { flags: 'a' });
   const child = spawn(o.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -24,9 +24,11 @@ import { AssetAllowList, DEFAULT_ASSET_ALLOW } from '../activities/host/asset-al
 import { prepareWorkDir, resolveRunnerUser, runnerCannotSearch, runnerCannotWrite } from '../activities/host/runner-user.js';
 import { CONTROL_TASK_QUEUE, DEFAULT_POOL, hostTaskQueue, schedulerWorkflowId } from '../domain/ids.js';
 import type { HostRegistration } from '../domain/lab.js';
+import type { HostHooks } from '../activities/host/host-hooks.js';
 import type { Capabilities } from '../domain/requirements.js';
 import type { Logger } from '../logger.js';
 import type { schedulerWorkflow } from '../workflows/scheduler.js';
+import { PresenceWatch } from '../activities/host/presence-watch.js';
 import { registerHostSignal } from '../workflows/scheduler-messages.js';
 import type { PayloadKey } from '../sealing.js';
 
@@ -60,6 +62,10 @@ export interface HostOptions {
   runnerUser?: string | undefined;
   /** the host config's `assets`: over TESTBAY_ASSETS_ALLOW, TESTBAY_MAX_ASSET_BYTES, TESTBAY_MAX_JOB_ASSET_BYTES */
   assets?: { allow?: string[] | undefined; maxBytes?: number | undefined; maxJobBytes?: number | undefined } | undefined;
+  /** the host config's provisionCommand, recoverCommand and powerCommand */
+  hooks?: HostHooks;
+  /** the host config's `reserve` hooks */
+  reserve?: { startCommand?: string[] | undefined; endCommand?: string[] | undefined; timeoutMs?: number | undefined };
 }
 
 export interface RunningHost {
@@ -128,6 +134,7 @@ export async function startHost(config: Config, log: Logger, options: HostOption
     hostname: os.hostname(),
     address: options.address ?? primaryAddress(),
     ...(setupProblem ? { setupProblem } : {}),
+    ...(options.hooks?.powerCommand ? { canPower: true } : {}),
   };
   /**
    * Registers with the scheduler. Registering again (the presence was lost: the scheduler
@@ -138,6 +145,12 @@ export async function startHost(config: Config, log: Logger, options: HostOption
    * instance's presence when the new one registers.
    */
   const pool = options.pool ?? DEFAULT_POOL;
+  // A presence the scheduler started but this host never picked up ended without telling it.
+  const presence = new PresenceWatch(2 * config.scheduler.presencePickupMs, (instanceId) => {
+    if (instanceId !== registration.instanceId || shutdown.signal.aborted) return;
+    log.warn('the scheduler\'s presence activity did not reach this host; registering again', { waitedMs: 2 * config.scheduler.presencePickupMs });
+    void register(true);
+  });
   const register = async (again = false) => {
     if (again) registration.instanceId = randomUUID();
     for (let delayMs = 500; ; delayMs = Math.min(delayMs * 2, 10_000)) {
@@ -152,6 +165,7 @@ export async function startHost(config: Config, log: Logger, options: HostOption
           signalArgs: [registration],
         });
         log.info('registered with the scheduler', { hostId, pool, classes: registration.workerClasses, runnerUser: runnerUser.name });
+        presence.registered(registration.instanceId);
         return;
       } catch (err) {
         if (shutdown.signal.aborted) return;
@@ -186,8 +200,16 @@ export async function startHost(config: Config, log: Logger, options: HostOption
     onPresenceLost: (instanceId) => {
       if (instanceId === registration.instanceId) void register(true);
     },
+    onPresenceStarted: (instanceId) => presence.presenceStarted(instanceId),
     payloadKey: options.payloadKey,
+    reserve: {
+      ...(options.reserve?.startCommand ? { startCommand: options.reserve.startCommand } : {}),
+      ...(options.reserve?.endCommand ? { endCommand: options.reserve.endCommand } : {}),
+      timeoutMs: options.reserve?.timeoutMs ?? 60_000,
+    },
     log,
+    ...(options.hooks ? { hooks: options.hooks } : {}),
+    hookTimeoutMs: config.host.hookTimeoutMs,
   }, steps);
   const worker = await Worker.create({
     connection: temporal.connection,
@@ -204,7 +226,10 @@ export async function startHost(config: Config, log: Logger, options: HostOption
     maxConcurrentActivityTaskExecutions: 16,
     maxConcurrentActivityTaskPolls: HOST_ACTIVITY_POLLERS,
   });
-  const done = worker.run().finally(() => steps.close());
+  const done = worker.run().finally(() => {
+    presence.stop();
+    return steps.close();
+  });
   await register();
   return {
     worker,

@@ -1,14 +1,15 @@
 /**
  * @module chainActivities: the activities a chain calls, with their options: the job records
  * (local activities on the control worker) and the host's own task queue (provision, run,
- * upload), each with its phase's deadline.
+ * upload), each with its phase's deadline; `recoverOnHost` for a chain and a batch run alike.
  */
-import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, log, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control/index.js';
 import type { HostActivities } from '../activities/host/index.js';
 import { ErrorType } from '../domain/errors.js';
 import { hostTaskQueue } from '../domain/ids.js';
 import type { RunConfig } from '../domain/job-run.js';
+import type { Recovery } from '../domain/lab.js';
 
 // Job records are written by local activities (the control worker runs this workflow and
 // calls the API itself): one marker event each instead of an activity's three events and a
@@ -49,4 +50,23 @@ export function hostActivities(hostId: string, config: RunConfig) {
   }).uploadResults;
 
   return { onHostQueue, upload };
+}
+
+/** A backstop: the host stops its recoverCommand at TESTBAY_HOOK_TIMEOUT_MS, and heartbeats meanwhile. */
+const RECOVER_DEADLINE_MS = 24 * 3_600_000;
+
+/**
+ * After an infrastructure abort, runs the host's recoverCommand (if it has one) while the
+ * caller still holds the host's lease, so it takes nothing else first. What it did goes to
+ * the scheduler with the release: a failure breaks the host. Undefined when the host has no
+ * recoverCommand, or died or timed out meanwhile (its presence tells the scheduler that).
+ */
+export async function recoverOnHost(hostId: string, config: RunConfig, aborted: { jobId: string; cause: string; reason: string }): Promise<Recovery | undefined> {
+  try {
+    const answer = await hostActivities(hostId, config).onHostQueue(RECOVER_DEADLINE_MS).recoverHost(aborted);
+    return answer.ran ? { ok: answer.ok, summary: answer.summary } : undefined;
+  } catch (err) {
+    log.warn('recoverHost failed', { hostId, error: String(err) });
+    return undefined;
+  }
 }

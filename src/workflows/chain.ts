@@ -13,7 +13,7 @@
  * What may run and what a stopped job ends as are decided in domain/chain.ts; final results
  * go to the store in batches (result-batching.ts).
  */
-import { CancellationScope, getExternalWorkflowHandle, isCancellation as isWorkflowCancellation, log, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { CancellationScope, getExternalWorkflowHandle, isCancellation as isWorkflowCancellation, log, patched, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import {
   afterFailedUpload,
   blocked,
@@ -33,9 +33,12 @@ import {
 } from '../domain/chain.js';
 import type { Job } from '../domain/job.js';
 import type { JobRun, ProvisionResult, RunConfig, RunTestsResult } from '../domain/job-run.js';
-import { summarize, type JobResult } from '../domain/outcome.js';
+import { needsRecovery, summarize, type JobResult } from '../domain/outcome.js';
+import type { Recovery } from '../domain/lab.js';
 import type { Partner } from '../domain/partners.js';
-import { control, hostActivities } from './chain-activities.js';
+import { RESERVE_DEFAULTS, reservationDue, type ReserveSpec } from '../domain/reservation.js';
+import { reservationHolder } from './reservation-hold.js';
+import { control, hostActivities, recoverOnHost } from './chain-activities.js';
 import { chainFaultSignal, partnerStopSignal } from './chain-messages.js';
 import { isHostLost, resultOfFailure, type Phase } from './failures.js';
 import { cancelSignal } from './messages.js';
@@ -44,7 +47,7 @@ import { resultBatching } from './result-batching.js';
 import { ResultKey } from './search-attributes.js';
 import { Pending, signalIfRunning } from './signal.js';
 
-export type JobRunSpec = Pick<Job, 'runner' | 'settings' | 'secrets' | 'timeoutMs' | 'provisionTimeoutMs' | 'assets' | 'tests'>;
+export type JobRunSpec = Pick<Job, 'runner' | 'settings' | 'secrets' | 'timeoutMs' | 'provisionTimeoutMs' | 'outputTimeoutMs' | 'assets' | 'tests'>;
 
 export interface ChainJob {
   id: string;
@@ -55,6 +58,8 @@ export interface ChainJob {
   preSkipped?: string;
   /** TESTBAY_ROLE; absent: its name */
   role?: string;
+  /** keep the host for a person after this job, when its result says so */
+  reserve?: ReserveSpec;
   spec: JobRunSpec;
 }
 
@@ -74,13 +79,23 @@ export interface ChainInput {
   pool?: string;
   /** every job of the recipe set, where it runs (TESTBAY_PARTNERS); absent in chains started before partners */
   partners?: Record<string, Partner>;
+  /** who submitted the jobs: a reservation after them is theirs */
+  submittedBy?: string;
 }
+
+/** The chain holds its lease for a reservation after its jobs (new commands: old histories replay without). */
+const RESERVE_PATCH = 'chain-reserve';
 
 export interface ChainResult {
   /** by job id */
   results: Record<string, JobResult>;
   hostLost: boolean;
 }
+
+/** Chains started before deadline extensions gave the run activity no room for them. */
+const EXTENDABLE_PATCH = 'chain-run-extendable';
+/** Chains started before recovery hooks never ran recoverHost. */
+const RECOVER_PATCH = 'chain-recover-after-abort';
 
 type Attempt<T> = { ok: true; value: T } | { ok: false; result: JobResult };
 /** A job opened and provisioned on the host, ready to run (provisioned by runTests itself if absent). */
@@ -109,7 +124,12 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     state.stop ??= s;
     for (const set of scopes.values()) for (const scope of set) scope.cancel();
   };
-  setHandler(cancelSignal, (req) => requestStop({ kind: 'cancelled', reason: req.reason ?? 'cancelled' }));
+  /** a reservation after the jobs: held in a timer, ended by time, a release or a cancel */
+  const reservation = reservationHolder();
+  setHandler(cancelSignal, (req) => {
+    requestStop({ kind: 'cancelled', reason: req.reason ?? 'cancelled' });
+    reservation.end(req.reason ?? 'cancelled');
+  });
   setHandler(partnerStopSignal, ({ reason }) => requestStop({ kind: 'skipped', reason }));
 
   const { onHostQueue, upload } = hostActivities(hostId, config);
@@ -149,10 +169,13 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
   background.add(opening);
 
   /** Provisions the host for the job once its record is open. */
+  /** every job's run as the host got it: a reservation's hooks get the same environment */
+  const runs = new Map<string, JobRun>();
   const prepare = async (job: ChainJob): Promise<Attempt<Prepared>> => {
     const uploadTokens = await opening;
     const run: JobRun = { jobId: job.id, jobName: job.name, submissionId: input.submissionId, hostId, attempt: input.attempt, leaseToken: uploadTokens[job.id]!, ...job.spec };
     if (input.partners) Object.assign(run, { partners: input.partners, role: job.role ?? job.name });
+    runs.set(job.id, run);
     // Nothing to fetch (no assets, no test code): runTests makes the job's dirs itself.
     if (!needsProvision(run)) return { ok: true, value: { run } };
     const provisioned = await onHost('provision', job, run.provisionTimeoutMs, () => onHostQueue(run.provisionTimeoutMs).provision(run));
@@ -163,7 +186,8 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
   const execute = async (job: ChainJob, { run, provisioned }: Prepared, after?: { job: ChainJob; requirePass: boolean }): Promise<{ result: JobResult; outcome?: RunTestsResult }> => {
     // runTests enforces timeoutMs itself (to stop the runner and say where it was); the
     // activity deadline is only a backstop, and includes the wait for the previous run.
-    const deadline = runDeadlineMs(run.timeoutMs, after?.job.spec.timeoutMs);
+    // A job may be extended while it runs, up to the lab's cap: the backstop allows for it.
+    const deadline = runDeadlineMs(run.timeoutMs, after?.job.spec.timeoutMs) + (config.maxExtendMs !== undefined && patched(EXTENDABLE_PATCH) ? config.maxExtendMs : 0);
     const ran = await onHost('run', job, run.timeoutMs, () =>
       onHostQueue(deadline).runTests({ run, ...(provisioned ? { provisioned } : {}), ...(after ? { after: { jobId: after.job.id, jobName: after.job.name, requirePass: after.requirePass } } : {}) }),
     );
@@ -186,6 +210,18 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     const final = afterFailedUpload(ran.result, uploaded.result);
     if (final.warn) log.warn('upload failed after the job ended', { job: run.jobName, result: uploaded.result });
     return final.result;
+  };
+
+  /**
+   * After an infrastructure abort the host runs its recoverCommand (if it has one) while
+   * this chain still holds its lease, so it takes no other job first. Not after the host was lost.
+   */
+  const recover = async (outcomes: { jobId: string; result: JobResult }[]): Promise<Recovery | undefined> => {
+    const aborted = outcomes.find((o) => needsRecovery(o.result));
+    if (!aborted || state.lost !== undefined || !patched(RECOVER_PATCH)) return undefined;
+    const { result } = aborted;
+    if (result.kind !== 'aborted') return undefined;
+    return recoverOnHost(hostId, config, { jobId: aborted.jobId, cause: result.cause, reason: result.reason });
   };
 
   /** Final results go to the store in batches: whatever ended while the last batch was on its way. */
@@ -222,6 +258,32 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
   const prepareAhead = (job: ChainJob | undefined) => {
     if (!job || preparing.has(job.id) || blocked(state, job, { ...results, ...tentative })) return;
     preparing.set(job.id, prepare(job));
+  };
+
+  const holdFor = async (due: NonNullable<ReturnType<typeof reservationDue>>) => {
+    const run = runs.get(due.jobId);
+    const end = await reservation.hold({
+      pool: input.pool,
+      hostId,
+      token: input.leaseId,
+      config,
+      durationMs: due.durationMs,
+      sshKeys: due.sshKeys,
+      ...(run ? { run } : {}),
+      shown: {
+        kind: 'job',
+        by: input.submittedBy ?? 'its submitter',
+        why: due.why,
+        capMs: config.maxReserveMs ?? RESERVE_DEFAULTS.maxReserveMs,
+        holder: workflowInfo().workflowId,
+        hostId,
+        jobId: due.jobId,
+        submissionId: input.submissionId,
+        address: input.partners ? (Object.values(input.partners).find((p) => p.hostId === hostId)?.address ?? hostId) : hostId,
+        hostname: input.partners ? (Object.values(input.partners).find((p) => p.hostId === hostId)?.hostname ?? hostId) : hostId,
+      },
+    });
+    log.info('the reserved host goes back to the pool', { hostId, job: due.jobName, end });
   };
 
   try {
@@ -272,8 +334,12 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
         await background.drain();
       } finally {
         const outcomes = input.jobs.flatMap((j) => (results[j.id] ? [{ jobId: j.id, job: j.name, result: results[j.id]! }] : []));
+        // A job whose result its `reserve` asks for keeps the host for a person first.
+        const due = state.lost === undefined ? reservationDue(input.jobs, results, state.stop?.kind === 'cancelled') : undefined;
+        if (due && patched(RESERVE_PATCH)) await holdFor(due);
+        const recovery = await recover(outcomes);
         // Awaited: a workflow that ends with the signal still outstanding never sends it.
-        await releaseLease(input.pool, hostId, input.leaseId, outcomes);
+        await releaseLease(input.pool, hostId, input.leaseId, outcomes, recovery);
       }
     });
   }

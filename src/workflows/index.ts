@@ -9,3 +9,5 @@ export { batchRunWorkflow } from './batch-run.js';
 export { reconcileWorkflow } from './reconcile.js';
 export { retentionWorkflow } from './retention.js';
 export { webhookDeliveryWorkflow } from './webhook-delivery.js';
+export { powerHostWorkflow } from './power-host.js';
+export { loanWorkflow } from './loan.js';

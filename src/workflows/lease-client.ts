@@ -13,7 +13,8 @@
  */
 import { CancellationScope, getExternalWorkflowHandle, isCancellation, log, setHandler, sleep } from '@temporalio/workflow';
 import { schedulerWorkflowId } from '../domain/ids.js';
-import type { LeaseRequestInput, OutcomeReport } from '../domain/lab.js';
+import type { LeaseRequestInput, OutcomeReport, Recovery } from '../domain/lab.js';
+import type { Reservation } from '../domain/reservation.js';
 import {
   cancelLeaseRequestSignal,
   leaseCheckSignal,
@@ -21,6 +22,7 @@ import {
   leaseGrantedSignal,
   releaseLeaseSignal,
   requestLeaseSignal,
+  reservationSignal,
   type LeaseDenial,
   type LeaseGrant,
 } from './scheduler-messages.js';
@@ -72,6 +74,11 @@ export async function withdrawLeaseRequests(pool: string | undefined, requestIds
  * Gives a lease back, even from a cancelled scope. A release whose token is no longer the
  * host's current lease is ignored by the scheduler, so releasing twice is harmless.
  */
-export function releaseLease(pool: string | undefined, hostId: string, token: string, outcomes: OutcomeReport[] = []): Promise<void> {
-  return CancellationScope.nonCancellable(() => scheduler(pool).signal(releaseLeaseSignal, { hostId, token, outcomes }));
+export function releaseLease(pool: string | undefined, hostId: string, token: string, outcomes: OutcomeReport[] = [], recovery?: Recovery): Promise<void> {
+  return CancellationScope.nonCancellable(() => scheduler(pool).signal(releaseLeaseSignal, { hostId, token, outcomes, ...(recovery ? { recovery } : {}) }));
+}
+
+/** Tells the scheduler that a held lease is kept for a person now (what it shows), or no longer. */
+export function tellReservation(pool: string | undefined, hostId: string, token: string, reservation?: Reservation): Promise<void> {
+  return CancellationScope.nonCancellable(() => scheduler(pool).signal(reservationSignal, { hostId, token, ...(reservation ? { reservation } : {}) }));
 }

@@ -34,6 +34,8 @@ export interface RecipeInput {
   workerClass: string;
   hostRequires: Requirement[];
   jobs: ChainJob[];
+  /** the one host the recipe may run on (its jobs' `host:`) */
+  hostId?: string;
 }
 
 export interface RecipeSetInput {
@@ -55,6 +57,8 @@ export interface RecipeSetInput {
   pool?: string;
   /** false: a failed or aborted job leaves its partners running (absent: they are stopped) */
   stopPartnersOnFailure?: false;
+  /** who submitted it: a reservation after its jobs is theirs */
+  submittedBy?: string;
 }
 
 export interface RecipeSetResult {
@@ -147,6 +151,7 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
     hostRequires: r.hostRequires,
     excludedHosts: input.excludedHosts,
     previousHosts: input.previousHosts,
+    ...(r.hostId !== undefined ? { hostId: r.hostId } : {}),
   }));
   await requestLease(input.pool, {
     requestId,
@@ -210,6 +215,7 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
               ...(input.pool !== undefined ? { pool: input.pool } : {}),
               partners,
               ...(stopsPartners ? { reportFaultsTo: requestId } : {}),
+              ...(input.submittedBy !== undefined ? { submittedBy: input.submittedBy } : {}),
             },
           ],
         }),

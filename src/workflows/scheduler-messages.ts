@@ -4,9 +4,11 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Job } from '../domain/job.js';
+import type { CheckEvery } from '../domain/health-check.js';
 import { DEFAULT_RUN_CONFIG, type RunConfig } from '../domain/job-run.js';
 import type { HostView, QueueEntry } from '../domain/lab-view.js';
-import type { HostRegistration, LeaseRequestInput, OutcomeReport } from '../domain/lab.js';
+import type { HostRegistration, LeaseRequestInput, OutcomeReport, Recovery } from '../domain/lab.js';
+import type { Reservation } from '../domain/reservation.js';
 
 export interface SchedulerConfig {
   /** the presence activity on each host must heartbeat within this, or the host is offline */
@@ -18,6 +20,8 @@ export interface SchedulerConfig {
   maxHistoryEvents: number;
   /** health-check job per worker class: run on a host that broke or came back, must pass before it is leased */
   healthChecks: Record<string, Job>;
+  /** when a host of a class is due a periodic check (TESTBAY_HEALTH_CHECKS' everyMs and everyJobs); absent: only on breaking and coming back */
+  healthCheckEvery?: Record<string, CheckEvery>;
   /** timeouts for the health-check submissions the scheduler starts */
   runConfig: RunConfig;
   /**
@@ -41,6 +45,8 @@ export interface ReleaseRequest {
   hostId: string;
   token: string;
   outcomes: OutcomeReport[];
+  /** set when the host ran its recoverCommand after an abort: a failed one breaks it at once */
+  recovery?: Recovery;
 }
 
 export type HostAction = 'maintenance-on' | 'maintenance-off' | 'clear-broken' | 'mark-broken' | 'remove';
@@ -68,6 +74,10 @@ export const releaseLeaseSignal = defineSignal<[ReleaseRequest]>('releaseLease')
 export const configureSignal = defineSignal<[Partial<SchedulerConfig>]>('configure');
 export const hostActionUpdate = defineUpdate<HostView | null, [HostActionRequest]>('hostAction');
 export const labQuery = defineQuery<LabView>('lab');
+/** From the holder of a lease: the host is kept for a person (or, without `reservation`, no longer). */
+export const reservationSignal = defineSignal<[{ hostId: string; token: string; reservation?: Reservation }]>('reservation');
+/** A queued request's new priority (`testbay priority`); answers the previous one, or fails NotQueued. */
+export const setPriorityUpdate = defineUpdate<{ previous: number; priority: number }, [{ requestId: string; priority: number }]>('setPriority');
 
 /** Sent by the scheduler to the requesting workflow. */
 export interface LeaseGrant {

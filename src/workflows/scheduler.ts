@@ -26,7 +26,7 @@ import {
 } from '@temporalio/workflow';
 import type { HostActivities } from '../activities/host/index.js';
 import { ErrorType } from '../domain/errors.js';
-import { healthCheckSubmission } from '../domain/health-check.js';
+import { healthCheckSubmission, periodicCheckDue } from '../domain/health-check.js';
 import { CONTROL_TASK_QUEUE, DEFAULT_POOL, hostTaskQueue, submissionWorkflowId } from '../domain/ids.js';
 import { hostView, hostViews, queueView, shouldContinueAsNew } from '../domain/lab-view.js';
 import { buildPlan } from '../domain/plan.js';
@@ -38,11 +38,13 @@ import {
   enqueue,
   markBroken,
   markOffline,
+  markReserved,
   newLab,
   registerHost,
   release,
   removeHost,
   setMaintenance,
+  setPriority,
   startCheck,
   withdrawRequest,
   type Grant,
@@ -61,6 +63,8 @@ import {
   registerHostSignal,
   releaseLeaseSignal,
   requestLeaseSignal,
+  reservationSignal,
+  setPriorityUpdate,
   type SchedulerConfig,
 } from './scheduler-messages.js';
 import { describePresenceFailure } from './failures.js';
@@ -68,6 +72,8 @@ import { inBackground, Pending, signalIfRunning } from './signal.js';
 
 /** Continue as new once past the bar even when signals came in meanwhile. */
 const CONTINUE_UNDER_LOAD_PATCH = 'scheduler-continue-under-load';
+/** Schedulers before periodic health checks never started one on a healthy host. */
+const PERIODIC_CHECKS_PATCH = 'scheduler-periodic-checks';
 
 export interface SchedulerInput {
   config?: Partial<SchedulerConfig>;
@@ -208,9 +214,9 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
     if (released.length > 0) log.info('withdrawn request gave back the leases it was granted meanwhile', { requestId, hosts: released });
     dirty = true;
   });
-  setHandler(releaseLeaseSignal, ({ hostId, token, outcomes }) => {
+  setHandler(releaseLeaseSignal, ({ hostId, token, outcomes, recovery }) => {
     const wasCheck = lab.hosts[hostId]?.lease?.healthCheck === true;
-    const r = release(lab, hostId, token, outcomes, Date.now());
+    const r = release(lab, hostId, token, outcomes, Date.now(), recovery);
     if (r.broken) {
       log.warn('host broken', { hostId, reason: r.broken });
       if (!wasCheck) maybeCheck(lab.hosts[hostId]!, `broken: ${r.broken}`);
@@ -265,6 +271,25 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
       },
     },
   );
+  setHandler(reservationSignal, ({ hostId, token, reservation }) => {
+    if (markReserved(lab, hostId, token, reservation)) log.info(reservation ? 'host reserved' : 'reservation ended', { hostId, ...(reservation ? { by: reservation.by, until: reservation.until } : {}) });
+    dirty = true;
+  });
+  setHandler(
+    setPriorityUpdate,
+    ({ requestId, priority }) => {
+      const changed = setPriority(lab, requestId, priority)!;
+      dirty = true;
+      return { previous: changed.previous, priority };
+    },
+    {
+      validator: ({ requestId }) => {
+        if (!lab.queue.some((r) => r.requestId === requestId)) {
+          throw ApplicationFailure.create({ type: ErrorType.NotQueued, message: `${requestId} is not queued: its hosts were leased already, or it ended`, nonRetryable: true });
+        }
+      },
+    },
+  );
   setHandler(labQuery, () => {
     const { runId } = workflowInfo();
     return { hosts: hostViews(lab, pool), queue: queueView(lab, pool), runId, pools: [{ pool, runId }] };
@@ -289,6 +314,15 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
     await condition(() => dirty || timeToContinue());
     if (dirty) {
       dirty = false;
+      // A host due its periodic check runs it before its next job (startCheck keeps it from being leased).
+      if (Object.keys(config.healthCheckEvery ?? {}).length > 0 && lab.queue.length > 0 && patched(PERIODIC_CHECKS_PATCH)) {
+        for (const host of Object.values(lab.hosts)) {
+          if (host.lease || host.check || host.broken || host.maintenance || !host.online) continue;
+          const workerClass = host.workerClasses.find((c) => config.healthChecks[c]);
+          const why = workerClass !== undefined ? periodicCheckDue(host, config.healthCheckEvery?.[workerClass], Date.now()) : undefined;
+          if (why !== undefined) maybeCheck(host, why);
+        }
+      }
       for (const g of allocate(lab, Date.now())) grant(g);
       for (const { request, reason } of dropUnusable(lab)) deny(request.requester, request.requestId, reason);
     }

@@ -64,6 +64,8 @@ export interface SubmissionWorkflowInput {
    * ran on. Attempts go on counting from there, and those hosts are preferred least.
    */
   restarted?: Record<string, RestartHistory>;
+  /** the token name that submitted it: who a reservation after its jobs is for, who may lower its priority */
+  submittedBy?: string;
 }
 
 const control = proxyLocalActivities<ControlActivities>({
@@ -94,6 +96,7 @@ export async function submissionWorkflow(input: SubmissionWorkflowInput): Promis
       ...(runs.length > 0 ? { batchRuns: runs } : {}),
     };
     if (plan.name !== undefined) v.name = plan.name;
+    if (input.submittedBy !== undefined) v.submittedBy = input.submittedBy;
     if (v.state === 'done') v.result = worstOf([...finalResults(jobs).map((r) => r.kind), ...runs.map((r) => r.result ?? 'aborted')]);
     return v;
   };
@@ -195,17 +198,19 @@ export async function submissionWorkflow(input: SubmissionWorkflowInput): Promis
             ...(pj.secrets ? { secrets: pj.secrets } : {}),
             timeoutMs: pj.timeoutMs,
             provisionTimeoutMs: pj.provisionTimeoutMs,
+            ...(pj.outputTimeoutMs !== undefined ? { outputTimeoutMs: pj.outputTimeoutMs } : {}),
             assets: pj.assets,
             ...(pj.tests ? { tests: pj.tests } : {}),
           },
         };
         if (pj.startDirectlyAfter !== undefined) chainJob.chainParent = pj.startDirectlyAfter;
         if (pj.role !== undefined) chainJob.role = pj.role;
+        if (pj.reserve !== undefined) chainJob.reserve = pj.reserve;
         const skip = preSkipped.get(name);
         if (skip !== undefined) chainJob.preSkipped = skip;
         return chainJob;
       });
-      return { workerClass: recipe.workerClass, hostRequires: recipe.hostRequires, jobs: chainJobs };
+      return { workerClass: recipe.workerClass, hostRequires: recipe.hostRequires, jobs: chainJobs, ...(recipe.host !== undefined ? { hostId: recipe.host } : {}) };
     });
     const handle = await startChild(recipeSetWorkflow, {
       workflowId: setView.workflowId,
@@ -229,6 +234,7 @@ export async function submissionWorkflow(input: SubmissionWorkflowInput): Promis
           ...(planSet.stopPartnersOnFailure === false ? { stopPartnersOnFailure: false as const } : {}),
           config,
           submissionWorkflowId: workflowInfo().workflowId,
+          ...(input.submittedBy !== undefined ? { submittedBy: input.submittedBy } : {}),
         },
       ],
     });

@@ -47,6 +47,10 @@ export interface HostSpec {
   env?: Record<string, string>;
   /** extra node options for the host process (profiling: --cpu-prof) */
   nodeArgs?: string[];
+  /** extra arguments to `testbay host` (`--config FILE`) */
+  args?: string[];
+  /** a host config file (--config): reserve hooks and the like */
+  config?: string;
 }
 
 export interface LabOptions {
@@ -298,7 +302,9 @@ export class TestLab {
     const args = ['host', '--id', spec.id, '--work-dir', this.workDirOf(spec.id), '--runner-path', RUNNER_PATH];
     for (const c of spec.classes ?? ['local']) args.push('--class', c);
     if (spec.pool !== undefined) args.push('--pool', spec.pool);
+    if (spec.config !== undefined) args.push('--config', spec.config);
     for (const [k, v] of Object.entries(spec.caps ?? {})) args.push('--cap', `${k}=${v}`);
+    args.push(...(spec.args ?? []));
     const before = (await this.host(spec.id).catch(() => undefined))?.instanceId;
     // A host needs no other token than its own (the API's list stays with the API).
     const { TESTBAY_TOKENS: _tokens, ...env } = { ...process.env, ...this.env, ...spec.env };

@@ -9,8 +9,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { groupMembers } from '../../src/activities/host/process-group.js';
-import type { TestAttempt, VerdictRecord } from '../../src/domain/batch-ledger.js';
 import type { BatchRunView } from '../../src/domain/views.js';
+import type { StoredAttempt, StoredVerdict } from '../../src/domain/wire/batch-runs.js';
 import { TestLab, waitFor } from '../helpers/lab.js';
 
 const HOSTS = ['b1', 'b2', 'b3'];
@@ -44,10 +44,16 @@ const batchRun = (tests: string[], extra: Record<string, unknown> = {}) => ({
 });
 const runOf = async (submissionId: string): Promise<BatchRunView> => (await lab.api.submission(submissionId)).batchRuns![0]!;
 /** The stored verdicts, with every attempt's history (the store keeps what the workflow wrote). */
-const verdictsOf = async (run: BatchRunView): Promise<Map<string, VerdictRecord>> =>
-  new Map((await lab.api.verdicts(run.id)).verdicts.map((v) => [v.test, v as unknown as VerdictRecord]));
+type FullVerdict = StoredVerdict & { late: number; history: StoredAttempt[] };
+/** The workflow stores every verdict with its late count and history: a verdict without them fails the test. */
+const full = (v: StoredVerdict): FullVerdict => {
+  if (v.late === undefined || !v.history) throw new Error(`the verdict of ${v.test} came without its late count or history`);
+  return { ...v, late: v.late, history: v.history };
+};
+const verdictsOf = async (run: BatchRunView): Promise<Map<string, FullVerdict>> =>
+  new Map((await lab.api.verdicts(run.id)).verdicts.map((v) => [v.test, full(v)]));
 /** The attempt that gave a test its verdict. */
-const decisive = (v: VerdictRecord): TestAttempt | undefined => v.history.find((a) => a.outcome === 'passed' || a.outcome === 'failed' || a.outcome === 'error' || a.outcome === 'skipped');
+const decisive = (v: FullVerdict): StoredAttempt | undefined => v.history.find((a) => a.outcome === 'passed' || a.outcome === 'failed' || a.outcome === 'error' || a.outcome === 'skipped');
 const leaseCounts = async () => new Map((await lab.api.hosts()).hosts.map((h) => [h.id, h.leaseCount]));
 
 describe('batch runs', () => {

@@ -56,8 +56,11 @@ describe('host health', () => {
     await lab.run({ jobs: [crash('own-1', 'g1')] });
     await lab.run({ jobs: [crash('own-2', 'g1')] });
     await lab.run({ jobs: [crash('own-3', 'g1')] });
-    const g1 = (await lab.host('g1'))!;
-    expect(g1.state).toBe('idle');
+    // The chain's release reaches the scheduler just after the submission ended.
+    const g1 = await waitFor('g1 idle after its own crashes', async () => {
+      const host = await lab.host('g1');
+      return host?.state === 'idle' ? host : undefined;
+    });
     expect(g1.consecutiveAborts).toBe(0);
     expect(g1.suspects?.length).toBe(3);
   });
@@ -67,16 +70,20 @@ describe('host health', () => {
     await lab.run({ jobs: [osTest('ok', { MODULES: 'boot' }, on('g1'))] }); // a pass resets the count
     await confirmedCrash('c2', 'g1', 'g2');
     await lab.run({ jobs: [osTest('test-failure', { FAIL_MODULE: 'boot', MODULES: 'boot' }, on('g1'))] }); // does not count
-    expect((await lab.host('g1'))!.state).toBe('idle');
+    // The chain's release reaches the scheduler just after the submission ended.
+    await waitFor('g1 idle after the test failure', async () => ((await lab.host('g1'))!.state === 'idle' ? true : undefined));
     await confirmedCrash('c3', 'g1', 'g2');
-    const broken = await lab.host('g1');
-    expect(broken!.state).toBe('broken');
-    expect(broken!.broken!.reason).toMatch(/^2 consecutive aborts; last: runner was killed by SIGSEGV before it reported a result \(job \w+\.1, which then passed on g2\)$/);
-    expect(broken!.recentAborts.map((a) => a.cause).slice(0, 3)).toEqual(['runner-crash', 'runner-crash', 'runner-crash']);
+    const broken = await waitFor('g1 broken', async () => {
+      const g1 = await lab.host('g1');
+      return g1?.state === 'broken' ? g1 : undefined;
+    });
+    expect(broken.state).toBe('broken');
+    expect(broken.broken!.reason).toMatch(/^2 consecutive aborts; last: runner was killed by SIGSEGV before it reported a result \(job \w+\.1, which then passed on g2\)$/);
+    expect(broken.recentAborts.map((a) => a.cause).slice(0, 3)).toEqual(['runner-crash', 'runner-crash', 'runner-crash']);
 
     const { id } = await lab.submit({ jobs: [osTest('waits', { MODULES: 'boot' }, on('g1'))] });
     const reason = await waitFor('the waiting reason', async () => (await lab.api.submission(id)).jobs[0]!.waitingReason?.match(/broken/) ?? undefined);
-    expect(reason.input).toBe(`host g1 (the only host of class local with slot == g1) is broken (${broken!.broken!.reason}); 1st in queue`);
+    expect(reason.input).toBe(`host g1 (the only host of class local with slot == g1) is broken (${broken.broken!.reason}); 1st in queue`);
     await lab.api.clearBroken('g1');
     expect((await lab.waitForSubmission(id)).result).toBe('passed');
   });

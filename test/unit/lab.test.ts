@@ -52,7 +52,7 @@ describe('scheduler rules', () => {
     ask(l, 'small-2', [recipe('x')]);
     expect(allocate(l, 2)).toEqual([]); // h2 stays idle, held for `big`
     expect(l.reserved.h2).toBe('big');
-    expect(explainWait(l, 'small-2')).toMatch(/reserved for an earlier request/);
+    expect(explainWait(l, 'small-2')).toMatch(/held for an earlier request/);
     release(l, 'h1', l.hosts.h1!.lease!.token, [], 3);
     expect(allocate(l, 4).map((g) => g.requestId)).toEqual(['big']);
   });

@@ -5,6 +5,8 @@
 import type { TestbayClient } from '../../api/client.js';
 import type { Logger } from '../../logger.js';
 import type { PayloadKey } from '../../sealing.js';
+import type { HostHooks } from './host-hooks.js';
+import type { ReserveHooks } from './reservation.js';
 import type { RunnerUser } from './runner-user.js';
 
 export interface HostDeps {
@@ -30,7 +32,15 @@ export interface HostDeps {
   shutdownDeadlineMs: number;
   /** called when the scheduler stopped watching this host while it still runs */
   onPresenceLost: (instanceId: string) => void;
+  /** called when the scheduler's presence activity of this registration started here */
+  onPresenceStarted?: (instanceId: string) => void;
   /** opens the upload tokens and secrets that come sealed (sealing.ts); none in unit tests */
   payloadKey?: PayloadKey;
+  /** the host config's `reserve` hooks, run when a reservation starts and ends */
+  reserve?: ReserveHooks;
   log: Logger;
+  /** the host config's provision, recover and power commands */
+  hooks?: HostHooks;
+  /** how long a hook may run (TESTBAY_HOOK_TIMEOUT_MS) */
+  hookTimeoutMs?: number;
 }

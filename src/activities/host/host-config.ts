@@ -13,6 +13,8 @@ import { z } from 'zod';
 import { POOL_PATTERN } from '../../domain/ids.js';
 
 const capValue = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+/** An argv array run on the host (never a shell string). */
+const argv = z.array(z.string().min(1).refine((s) => !s.includes('\0'), 'cannot contain a NUL byte')).min(1, 'needs at least the program to run');
 const list = z.union([z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)), z.array(z.string().min(1))]);
 
 /** A host's address as its partners' runners get it: a name or an IP address, nothing a shell could misread. */
@@ -34,6 +36,21 @@ export const hostConfigSchema = z.strictObject({
   address: hostAddress.optional(),
   /** the user runners run as: a name or a uid (the host must run as root to switch) */
   runnerUser: z.string().min(1).optional(),
+  /** run at provisioning with the job's env (reimage, power-cycle the machine under test); failure aborts (provision) and breaks the host */
+  provisionCommand: argv.optional(),
+  /** run after an infrastructure abort, before the next lease; failure breaks the host with its output */
+  recoverCommand: argv.optional(),
+  /** `testbay power HOST on|off|cycle` runs it with that word appended */
+  powerCommand: argv.optional(),
+  /** run when a reservation of this host starts and ends (argv arrays), e.g. to add the keys to an account and remove them */
+  reserve: z
+    .strictObject({
+      startCommand: z.array(z.string().min(1)).min(1, 'needs at least the program to run').optional(),
+      endCommand: z.array(z.string().min(1)).min(1, 'needs at least the program to run').optional(),
+      /** a hook still running after this is stopped */
+      timeoutMs: z.number().int().positive().max(3_600_000).optional(),
+    })
+    .optional(),
   assets: z
     .strictObject({
       /** URL patterns assets may come from: `https://*`, `http://mirror.lab:8080/images/`, `file:///srv/assets/` */
@@ -95,8 +112,11 @@ export function mergeHostConfig(file: HostConfigFile, flags: HostConfigFile): Ho
   if (tokenFile !== undefined) merged.tokenFile = tokenFile;
   if (runnerUser !== undefined) merged.runnerUser = runnerUser;
   if (assets !== undefined) merged.assets = assets;
+  if (file.reserve !== undefined) merged.reserve = file.reserve;
   if (id !== undefined) merged.id = id;
   if (workDir !== undefined) merged.workDir = workDir;
   if (cacheDir !== undefined) merged.cacheDir = cacheDir;
+  // Hooks come only from the file.
+  for (const hook of ['provisionCommand', 'recoverCommand', 'powerCommand'] as const) if (file[hook]) merged[hook] = file[hook];
   return merged;
 }

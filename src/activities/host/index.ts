@@ -1,6 +1,6 @@
 /**
  * @module The host's activities, built from its dependencies: holdPresence, provision,
- * runTests, uploadResults, and for batch runs runBatch, listTests and readListedTests. Workflows import
+ * runTests, uploadResults, recoverHost and powerHost (the host config's hooks), startReservation and endReservation, and for batch runs runBatch, listTests and readListedTests. Workflows import
  * only the type.
  */
 import type { HostDeps } from './deps.js';
@@ -11,7 +11,9 @@ import type { HostSteps } from './steps.js';
 import { createUploadResults } from './upload-results.js';
 import { createListTests, createReadListedTests } from './list-tests.js';
 import { createRunBatch } from './run-batch.js';
+import { createReservationActivities, type ReservationOnHost } from './reservation.js';
 import { openBatch, openRun } from './sealed-inputs.js';
+import { createPowerHost, createRecoverHost } from './host-commands.js';
 
 export type { HostDeps } from './deps.js';
 export type { HostSteps } from './steps.js';
@@ -21,7 +23,9 @@ export function createHostActivities(deps: HostDeps, steps: HostSteps = {}) {
   const runTests = createRunTests(deps, steps);
   const uploadResults = createUploadResults(deps, steps);
   const runBatch = createRunBatch(deps);
+  const reservation = createReservationActivities(deps);
   const key = deps.payloadKey;
+  const opened = (r: ReservationOnHost): ReservationOnHost => (r.run ? { ...r, run: openRun(key, r.run) } : r);
   // What comes sealed through Temporal is opened here, once, for all that follows.
   return {
     holdPresence: createHoldPresence(deps),
@@ -31,6 +35,10 @@ export function createHostActivities(deps: HostDeps, steps: HostSteps = {}) {
     runBatch: (batch: Parameters<typeof runBatch>[0]) => runBatch(openBatch(key, batch)),
     listTests: createListTests(deps),
     readListedTests: createReadListedTests(deps),
+    recoverHost: createRecoverHost(deps),
+    powerHost: createPowerHost(deps),
+    startReservation: (r: ReservationOnHost) => reservation.startReservation(opened(r)),
+    endReservation: (r: ReservationOnHost) => reservation.endReservation(opened(r)),
   };
 }
 

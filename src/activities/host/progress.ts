@@ -1,7 +1,7 @@
 /**
  * @module The runner's status lines: JSON objects, one a line, on fd TESTBAY_PROGRESS_FD
  * or appended to the file TESTBAY_PROGRESS_FILE (for shell runners):
- * `{"module": "boot", "percent": 20, "message": "…"}`, `{"abort": "reason"}`, and a
+ * `{"module": "boot", "percent": 20, "message": "…"}`, `{"abort": "reason"}`, `{"extendMs": 1800000}`, and a
  * finished test `{"test": {"name": "boot", "status": "passed", "durationMs": 812}}`.
  * Anything else is ignored.
  */
@@ -20,6 +20,8 @@ export interface ProgressLine {
   test?: TestCaseResult;
   /** a batch runner began this test: `{"testStarted": "<id>"}` */
   testStarted?: string;
+  /** the runner asks for more time: `{"extendMs": 1800000}` */
+  extendMs?: number;
 }
 
 const STATUSES = new Set<TestCaseResult['status']>(['passed', 'failed', 'error', 'skipped']);
@@ -58,6 +60,7 @@ export function parseProgressLine(raw: string): ProgressLine | undefined {
   const test = parseTest(o.test);
   if (test) line.test = test;
   if (typeof o.testStarted === 'string' && o.testStarted.length > 0) line.testStarted = o.testStarted.slice(0, 500);
+  if (typeof o.extendMs === 'number' && Number.isInteger(o.extendMs) && o.extendMs > 0) line.extendMs = o.extendMs;
   return Object.keys(line).length > 0 ? line : undefined;
 }
 

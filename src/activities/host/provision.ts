@@ -9,8 +9,11 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ErrorType } from '../../domain/errors.js';
 import type { JobRun, ProvisionResult } from '../../domain/job-run.js';
 import type { HostDeps } from './deps.js';
+import { reservedJobDirs } from './reservation.js';
 import { handOver, makeJobDir, removeJobDir } from './runner-user.js';
 import type { HostSteps, StepContext } from './steps.js';
+import { runHook } from './host-hooks.js';
+import { runnerEnv } from './runner-env.js';
 
 /** Job dirs kept on a host after their jobs ended, newest first. */
 const KEEP_JOB_DIRS = 20;
@@ -76,6 +79,19 @@ export function createProvision(deps: HostDeps, steps: HostSteps = {}) {
         result.testsDir = testsDir;
         result.testsCommit = commit;
       }
+      const provisionCommand = deps.hooks?.provisionCommand;
+      if (provisionCommand) {
+        // The operator's hook (reimage, power-cycle the machine under test), as the host's user, with the job's env.
+        ctx.heartbeat({ step: 'provisionCommand' });
+        const env = runnerEnv(run, result, deps.runnerPath);
+        const hook = await runHook('provisionCommand', provisionCommand, { env, cwd: workDir, timeoutMs: run.provisionTimeoutMs, killGraceMs: deps.killGraceMs, signal: ctx.cancellationSignal });
+        if (hook.output) await stepContext.note(`provisionCommand: ${hook.output}`).catch(() => undefined);
+        if (!hook.ok) {
+          if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
+          await stepContext.note(hook.summary).catch(() => undefined);
+          throw ApplicationFailure.create({ type: ErrorType.Provision, message: `${hook.summary} (host ${run.hostId})`, nonRetryable: true });
+        }
+      }
       // Ready: it waits for its turn on this host (the previous job of its chain may still run).
       await show('scheduled');
       return { ...result, durationMs: Date.now() - started };
@@ -104,9 +120,11 @@ export function createProvision(deps: HostDeps, steps: HostSteps = {}) {
 async function pruneJobDirs(deps: Pick<HostDeps, 'workDir' | 'runnerUser'>, keep: string): Promise<void> {
   const jobsDir = path.join(deps.workDir, 'jobs');
   const entries = await fs.readdir(jobsDir, { withFileTypes: true }).catch(() => []);
+  // A reserved job's dir is a person's to debug in: it goes when the reservation ends.
+  const reserved = await reservedJobDirs(deps.workDir);
   const dirs = await Promise.all(
     entries
-      .filter((e) => e.isDirectory() && e.name !== keep)
+      .filter((e) => e.isDirectory() && e.name !== keep && !reserved.has(e.name))
       .map(async (e) => ({ name: e.name, mtime: (await fs.stat(path.join(jobsDir, e.name))).mtimeMs })),
   );
   dirs.sort((a, b) => b.mtime - a.mtime);

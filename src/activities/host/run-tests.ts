@@ -24,8 +24,12 @@ import type { ProgressLine } from './progress.js';
 import { TestResults } from './test-results.js';
 import type { HostSteps } from './steps.js';
 import { logSecrets, runnerEnv } from './runner-env.js';
+import { isSilentTooLong, noOutputReason } from '../../domain/watchdog.js';
+import { formatDuration } from '../../domain/duration.js';
 
 type StopWhy = NonNullable<RunnerExit['stoppedBy']>;
+/** Upload ticks (TESTBAY_LOG_FLUSH_MS) between two reads of the job's deadline extensions. */
+const DEADLINE_POLL_TICKS = 5;
 
 /** Run this job only after that one's runner ended on this host (and, if asked, passed). */
 export interface RunAfter {
@@ -103,8 +107,23 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
     let testsSentAt = 0;
     let testsSentBytes = 0;
     let declaredAbort: string | undefined;
+    /** the last status line; the log's last write is the log's own */
+    let lastLineAt = Date.now();
 
+    /** the job's deadline extensions so far (domain/deadline.ts): polled from the API, or granted to the runner's own request */
+    let extendedMs = 0;
+    const extendTo = (totalMs: number) => {
+      if (totalMs > extendedMs) deps.log.info('deadline extended', { job: run.jobId, extendedMs: totalMs });
+      extendedMs = Math.max(extendedMs, totalMs);
+    };
     const onLine = (line: ProgressLine) => {
+      lastLineAt = Date.now();
+      if (line.extendMs !== undefined) {
+        void deps.api.extendDeadline(run.jobId, run.leaseToken, line.extendMs).then(
+          (r) => extendTo(r.extendedMs),
+          (err: unknown) => deps.log.warn('the runner\'s extension was refused', { job: run.jobId, error: String(err) }),
+        );
+      }
       if (line.abort !== undefined) declaredAbort = line.abort;
       if (line.test) testResults.report(line.test);
       if (line.progress) {
@@ -195,10 +214,29 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
       });
       // Artifacts (screenshots) on their own: a large file must not hold up the log.
       session.upload(() => artifacts.sync({ final: false }).then(() => undefined, uploadFailed));
-      session.after(run.timeoutMs, () => {
+      // The deadline moves when the job is extended: checked often, not set once.
+      const spawnedAt = Date.now();
+      session.every(Math.min(1_000, Math.max(50, run.timeoutMs / 20)), () => {
+        if (Date.now() - spawnedAt < run.timeoutMs + extendedMs) return;
         const where = progress?.module ? ` in module \`${progress.module}\`` : '';
-        session.stop({ why: 'timeout', reason: `runner exceeded timeoutMs (${Math.round(run.timeoutMs / 100) / 10} s)${where}; stopped` });
+        const extended = extendedMs > 0 ? `, extended by ${formatDuration(extendedMs)}` : '';
+        session.stop({ why: 'timeout', reason: `runner exceeded timeoutMs (${Math.round(run.timeoutMs / 100) / 10} s${extended})${where}; stopped` });
       });
+      // Extensions made through the API (testbay extend) reach the host here, every few ticks.
+      let ticks = 0;
+      session.upload(async () => {
+        if (++ticks % DEADLINE_POLL_TICKS !== 0) return;
+        await deps.api.jobDeadline(run.jobId, run.leaseToken).then((d) => extendTo(d.extendedMs), () => undefined);
+      });
+      const { outputTimeoutMs } = run;
+      if (outputTimeoutMs !== undefined) {
+        // The clock starts at the spawn; provisioning's notes in the log do not count.
+        lastLineAt = Date.now();
+        session.every(Math.min(1_000, Math.max(100, outputTimeoutMs / 4)), () => {
+          const lastOutputAt = Math.max(lastLineAt, session.lastOutputAt);
+          if (isSilentTooLong(lastOutputAt, Date.now(), outputTimeoutMs)) session.stop({ why: 'no-output', reason: noOutputReason(outputTimeoutMs, progress?.module) });
+        });
+      }
       session.onCancel(() => session.stop({ why: 'cancel', reason: `cancelled (${String(ctx.cancellationSignal.reason ?? 'by request')})` }));
       session.stopAtShutdown({ why: 'shutdown', reason: `host ${run.hostId} shutting down` });
 

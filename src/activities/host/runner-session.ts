@@ -61,6 +61,8 @@ export class RunnerSession<Stop extends StopReason = StopReason> {
   readonly progressFile: ProgressFile | undefined;
   /** the first reason the host stopped the runner for */
   stopped: Stop | undefined;
+  /** when the runner last wrote to stdout or stderr (or was spawned) */
+  lastOutputAt = 0;
   private readonly masked: { stream: NodeJS.WritableStream; flush(): Promise<void> } | undefined;
   private runner: RunnerProcess | undefined;
   private readonly intervals: NodeJS.Timeout[] = [];
@@ -123,6 +125,9 @@ export class RunnerSession<Stop extends StopReason = StopReason> {
       }
       return e;
     }
+    // Read before the secret mask, which may hold the last bytes back: the output watchdog's clock.
+    this.lastOutputAt = Date.now();
+    for (const stream of [this.runner.child.stdout, this.runner.child.stderr]) stream?.on('data', () => (this.lastOutputAt = Date.now()));
     // Recorded: the guard and the reaper stop it if this host dies.
     await rememberRunner(this.deps.workDir, this.setup.id, this.runner, this.deps.killGraceMs);
     return undefined;

@@ -16,13 +16,29 @@ import { authorize, principalOf, wantsFollow } from '../middleware.js';
 import { audited, auditTarget, reasonDetail } from '../audit.js';
 import { artifactHeaders, untrusted } from '../untrusted-content.js';
 import type { ResultStore } from '../store/result-store.js';
-import { jobIdParam, logQuery, reasonBody, restartBody } from './api-schemas.js';
+import { extendBody, jobIdParam, logQuery, reasonBody, restartBody } from './api-schemas.js';
+import { extendJob, type ExtendOutcome } from '../extend.js';
+import { DEFAULT_MAX_EXTEND_MS, extendedMs } from '../../domain/deadline.js';
 import { reconcileSubmission } from '../reconcile.js';
 import { completeUtf8Length } from '../utf8-boundary.js';
 import { scenarioOfRecord } from '../../domain/scenario.js';
 
 const scenarioField = (key: string | undefined) => (key ? { scenario: key } : {});
 import type { RouteDeps } from './deps.js';
+import { findReservation } from '../reservations.js';
+
+/** The job's reservation, when its host is kept for a person now (the lab unreachable: none shown). */
+const reservationOf = async (deps: RouteDeps, jobId: string) => {
+  const found = await findReservation(deps, { jobId }).catch(() => undefined);
+  return found ? { reservation: found.reservation } : {};
+};
+
+/** An extension's outcome as HTTP: the answer, or the status its refusal means. */
+export function answerOf(outcome: ExtendOutcome): Extract<ExtendOutcome, { ok: true }> {
+  if (outcome.ok) return outcome;
+  const status = { 'not-found': 404, forbidden: 403, ended: 409, 'over-cap': 400 }[outcome.code];
+  throw new HttpError(status, outcome.message, outcome.code === 'over-cap' ? [{ path: ['byMs'], message: outcome.message.replace(/^byMs: /, '') }] : undefined);
+}
 
 export function jobRoutes(deps: RouteDeps): Router {
   const r = Router();
@@ -67,7 +83,9 @@ export function jobRoutes(deps: RouteDeps): Router {
       logBytes: record?.logBytes ?? 0,
       ...(record?.savedBytes ? { savedBytes: record.savedBytes } : {}),
       ...(record?.purgedAt ? { purgedAt: record.purgedAt } : {}),
+      ...(record?.extensions ? { extensions: record.extensions, extendedMs: extendedMs(record.extensions) } : {}),
       ...scenarioField(record?.scenario ?? scenarioOfRecord((await store.getSubmission(view.id))?.submission ?? { jobs: [] }, job.name)?.key),
+      ...(await reservationOf(deps, id)),
       temporalWebUrl: web(jobWorkflowId(view.id, id, job) ?? view.workflowId),
       submissionWebUrl: web(view.workflowId),
     });
@@ -88,6 +106,12 @@ export function jobRoutes(deps: RouteDeps): Router {
       return;
     }
     res.status(202).json({ id, cancelling: true });
+  });
+
+  r.post('/jobs/:id/extend', authorize(tokens, 'submit'), audited(deps, 'extend', auditTarget.job), express.json({ limit: '16kb' }), async (req, res) => {
+    const id = parseOr400(jobIdParam, req.params.id, 'job id');
+    const { byMs } = parseOr400(extendBody, req.body ?? {}, 'body');
+    res.json(answerOf(await extendJob({ store, maxExtendMs: deps.runConfig.maxExtendMs ?? DEFAULT_MAX_EXTEND_MS }, id, byMs, { principal: principalOf(res) })));
   });
 
   r.post('/jobs/:id/restart', authorize(tokens, 'submit'), audited(deps, 'restart', auditTarget.job, (_req, answer) => ({ as: (answer as { id?: string } | undefined)?.id })), express.json({ limit: '16kb' }), async (req, res) => {

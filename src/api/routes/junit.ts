@@ -10,7 +10,7 @@ import { latestAttempts } from '../../domain/views.js';
 import { parseOr400 } from '../http-errors.js';
 import { liveSubmissionView } from '../live-view.js';
 import { authorize } from '../middleware.js';
-import type { BatchVerdict } from '../store/result-store.js';
+import type { StoredVerdict } from '../../domain/wire/batch-runs.js';
 import { submissionIdParam } from './api-schemas.js';
 import type { RouteDeps } from './deps.js';
 import { jobWorkflowId } from './jobs.js';
@@ -26,7 +26,7 @@ export function junitRoutes(deps: RouteDeps): Router {
       const record = await deps.store.getJob(j.id);
       details.set(j.id, { ...j, kind: 'job', submissionId: id, tests: record?.tests ?? [], artifacts: record?.artifacts ?? [], logBytes: record?.logBytes ?? 0, temporalWebUrl: web(jobWorkflowId(id, j.id, j) ?? view.workflowId), submissionWebUrl: web(view.workflowId) });
     }
-    const verdicts = new Map<string, BatchVerdict[]>();
+    const verdicts = new Map<string, StoredVerdict[]>();
     for (const run of view.batchRuns ?? []) verdicts.set(run.id, await deps.store.getBatchVerdicts(run.id));
     res.type('application/xml; charset=utf-8').send(junitXml(view, details, verdicts));
   });

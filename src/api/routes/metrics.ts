@@ -13,13 +13,13 @@
  */
 import { Router } from 'express';
 import { AbortCause, type JobResult } from '../../domain/outcome.js';
+import { HOST_STATES } from '../../domain/lab.js';
 import type { Logger } from '../../logger.js';
 import { authorize } from '../middleware.js';
 import type { JobChange, JobRecord, ResultStore, StoreEvent } from '../store/result-store.js';
 import type { TemporalGateway } from '../temporal-gateway.js';
 import type { RouteDeps } from './deps.js';
 
-const HOST_STATES = ['idle', 'leased', 'maintenance', 'broken', 'offline'] as const;
 export const FAILOVER_BUCKETS_S = [1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
 
 const label = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');

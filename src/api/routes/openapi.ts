@@ -26,7 +26,7 @@ interface Param {
 }
 
 interface Operation {
-  method: 'get' | 'post' | 'put' | 'delete';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   path: string;
   tag: string;
   summary: string;
@@ -73,6 +73,8 @@ const SCHEMAS = {
   Kept: S.kept,
   RetentionReport: S.retentionReport,
   ProgressBody: S.progressBody,
+  ExtendBody: S.extendBody,
+  PowerBody: S.powerBody,
   OpenJobBody: S.openJobBody,
   FinishJobBody: S.finishJobBody,
   BatchTestsBody: S.batchTestsBody,
@@ -103,6 +105,10 @@ const SCHEMAS = {
   ReviewList: R.reviewList,
   RerunBody: R.rerunBody,
   BarrierBody: P.barrierBody,
+  Reservation: S.reservation,
+  LoanBody: S.loanBody,
+  PriorityBody: S.priorityBody,
+  PriorityChanged: S.priorityChanged,
   BarrierAnswer: P.barrierAnswer,
   SendBody: P.sendBody,
   Sent: P.sent,
@@ -146,6 +152,7 @@ export const OPERATIONS: Operation[] = [
   { method: 'post', path: '/submissions/{id}/keep', tag: 'submissions', summary: 'Keep a submission (its records, logs and artifacts) beyond retention until unmarked, or unmark it (keep: false)', permission: 'submit', params: [submissionId], body: { schema: 'KeepBody' }, ok: { status: 200, schema: 'Kept', description: 'whether it is kept now' } },
   { method: 'post', path: '/submissions/{id}/cancel', tag: 'submissions', summary: 'Cancel a submission', permission: 'submit', params: [submissionId], body: { schema: 'ReasonBody' }, ok: { status: 202, schema: 'Cancelling', description: 'cancelling (or 200: its workflow was gone, so it was ended as aborted)' } },
   { method: 'get', path: '/jobs/{id}', tag: 'jobs', summary: 'One job (or one batch of a batch run) with its tests, artifacts and Temporal Web links (kind job); a batch run (id <submission>.<n>) with its progress, notes and batches out now (kind batch-run)', permission: 'read', params: [jobId], ok: { status: 200, schema: 'JobOrBatchRun', description: 'the job or batch run' } },
+  { method: 'post', path: '/jobs/{id}/extend', tag: 'jobs', summary: "Extend a running job's deadline (its submitter or operate; TESTBAY_MAX_EXTEND_MS in all: 400 past it, 409 once the job ended)", permission: 'submit', params: [jobId], body: { schema: 'ExtendBody' }, ok: { status: 200, description: '{"jobId", "extendedMs", "extensions": [{byMs, by, at}]}' } },
   { method: 'post', path: '/jobs/{id}/cancel', tag: 'jobs', summary: "Cancel a job's whole chain (or a batch run)", permission: 'submit', params: [jobId], body: { schema: 'ReasonBody' }, ok: { status: 202, schema: 'Cancelling', description: 'cancelling (or 200: its workflow was gone, so it was ended as aborted)' } },
   { method: 'post', path: '/jobs/{id}/restart', tag: 'jobs', summary: 'Re-run a finished job (with its chain ancestors and, unless children is false, its dependants) as a new submission; a finished batch run reruns its failed and lost tests', permission: 'submit', params: [jobId], body: { schema: 'RestartBody' }, ok: { status: 201, schema: 'Accepted', description: 'the new submission' } },
   { method: 'get', path: '/jobs/{id}/log', tag: 'jobs', summary: "A job's (or a batch's) log, whole or a byte range (`start`, `end`, or its last `tail` bytes from a line start; the headers `x-log-start`, `x-log-end` and `x-log-size` say which part of how much); with follow=1 Server-Sent Events: `start` `{start, size}`, `log` chunks from there (each with the byte offset it ends at as its `id`: `start` there to go on), then `end` with the result", permission: 'read', params: [jobId, ...queryParams(S.logQuery)], ok: { status: 200, type: 'text/plain', description: 'the log (or the part asked for) so far, or an event stream' } },
@@ -167,8 +174,15 @@ export const OPERATIONS: Operation[] = [
   { method: 'post', path: '/submissions/{id}/restart', tag: 'review', summary: 'Rerun what failed: every failed, aborted and skipped job of a finished submission as one new submission (with the chain before each and its parallel partners; startAfter parents that passed are not rerun)', permission: 'submit', params: [submissionId], body: { schema: 'RerunBody' }, ok: { status: 201, schema: 'Accepted', description: 'the new submission' } },
   { method: 'get', path: '/hosts', tag: 'hosts', summary: 'Hosts (state, lease, the job running on each, reasons) and the lease queue, from the scheduler', permission: 'read', ok: { status: 200, schema: 'Lab', description: 'the lab' } },
   { method: 'post', path: '/hosts/{id}/maintenance', tag: 'hosts', summary: 'Take a host out of scheduling (on) or back (off)', permission: 'operate', params: [hostId], body: { schema: 'MaintenanceBody' }, ok: { status: 200, schema: 'Host', description: 'the host' } },
+  { method: 'post', path: '/hosts/{id}/power', tag: 'hosts', summary: "Run the host config's powerCommand with on, off or cycle (409: it has none; 503: the host is not running)", permission: 'operate', params: [hostId], body: { schema: 'PowerBody' }, ok: { status: 200, description: '{"hostId", "action", "ok", "exitCode", "output", "summary"}' } },
   { method: 'post', path: '/hosts/{id}/clear-broken', tag: 'hosts', summary: 'Put a broken host back into scheduling', permission: 'operate', params: [hostId], ok: { status: 200, schema: 'Host', description: 'the host' } },
   { method: 'post', path: '/hosts/{id}/mark-broken', tag: 'hosts', summary: 'Mark a host broken', permission: 'operate', params: [hostId], body: { schema: 'MarkBrokenBody' }, ok: { status: 200, schema: 'Host', description: 'the host' } },
+  { method: 'post', path: '/hosts/{id}/reserve', tag: 'reservations', summary: 'Lend a host for forMs (`testbay reserve HOST --for 2h`): an operate token any host without a lease (up to TESTBAY_MAX_RESERVE_MS), a submit token an idle one (up to TESTBAY_MAX_LOAN_MS)', permission: 'submit', params: [hostId], body: { schema: 'LoanBody' }, ok: { status: 201, schema: 'Reservation', description: 'the reservation: how to connect, until when' } },
+  { method: 'post', path: '/hosts/{id}/reservation/extend', tag: 'reservations', summary: "Extend the host's reservation by byMs, within its cap (its holder or an operate token)", permission: 'submit', params: [hostId], body: { schema: 'ExtendBody' }, ok: { status: 200, schema: 'Reservation', description: 'the reservation, with its new end' } },
+  { method: 'post', path: '/hosts/{id}/release', tag: 'reservations', summary: "End the host's reservation now: its end command runs, the job's dir is pruned, the host goes back to the pool", permission: 'submit', params: [hostId], ok: { status: 200, schema: 'Reservation', description: 'the reservation that ends' } },
+  { method: 'post', path: '/jobs/{id}/reservation/extend', tag: 'reservations', summary: "Extend the reservation of the job's host by byMs, within TESTBAY_MAX_RESERVE_MS (`testbay extend JOB_ID --by 2h`)", permission: 'submit', params: [jobId], body: { schema: 'ExtendBody' }, ok: { status: 200, schema: 'Reservation', description: 'the reservation, with its new end' } },
+  { method: 'post', path: '/jobs/{id}/reservation/release', tag: 'reservations', summary: "End the reservation of the job's host now (`testbay release JOB_ID`)", permission: 'submit', params: [jobId], ok: { status: 200, schema: 'Reservation', description: 'the reservation that ends' } },
+  { method: 'patch', path: '/jobs/{id}', tag: 'jobs', summary: "Change a queued job's priority (lower runs first): its submitter may lower it, raising needs an operate token (`testbay priority JOB_ID N`)", permission: 'submit', params: [jobId], body: { schema: 'PriorityBody' }, ok: { status: 200, schema: 'PriorityChanged', description: 'the previous and the new priority' } },
   { method: 'delete', path: '/hosts/{id}', tag: 'hosts', summary: 'Remove a host from the lab', permission: 'operate', params: [hostId], ok: { status: 204, description: 'removed' } },
   { method: 'post', path: '/webhooks', tag: 'webhooks', summary: 'Subscribe an http(s) URL to events (submission.done, job.done, host.broken), narrowed by a filter (name, result, host, workerClass); deliveries are POSTed as JSON signed with X-Testbay-Signature: sha256=<hex HMAC of the body>, retried with backoff for a day, in event order', permission: 'operate', body: { schema: 'WebhookBody' }, ok: { status: 201, schema: 'WebhookCreated', description: 'the subscription and its secret (shown once)' } },
   { method: 'get', path: '/webhooks', tag: 'webhooks', summary: 'Webhook subscriptions (without their secrets)', permission: 'operate', ok: { status: 200, schema: 'WebhookList', description: 'subscriptions' } },
@@ -186,6 +200,8 @@ export const OPERATIONS: Operation[] = [
   { method: 'get', path: '/job-spec.schema.json', tag: 'meta', summary: 'JSON Schema of the job spec (for editors validating YAML)', permission: 'none', ok: { status: 200, description: 'JSON Schema 2020-12' } },
   { method: 'get', path: '/docs', tag: 'meta', summary: 'This API as an HTML page', permission: 'none', ok: { status: 200, type: 'text/html', description: 'HTML' } },
   { method: 'post', path: '/jobs/{id}/log', tag: 'hosts (uploads)', summary: 'Append log bytes at an offset (idempotent)', permission: 'upload', params: [jobId, lease, ...queryParams(S.offsetQuery)], body: { schema: 'Bytes', type: 'application/octet-stream' }, ok: { status: 200, description: '{"size": n}' } },
+  { method: 'get', path: '/jobs/{id}/deadline', tag: 'hosts (uploads)', summary: "The job's deadline extensions so far (the host polls it while the runner runs)", permission: 'upload', params: [jobId, lease], ok: { status: 200, description: '{"extendedMs", "extensions"}' } },
+  { method: 'post', path: '/jobs/{id}/deadline', tag: 'hosts (uploads)', summary: 'The runner asked for more time (a status line {"extendMs": …})', permission: 'upload', params: [jobId, lease], body: { schema: 'ExtendBody' }, ok: { status: 200, description: '{"jobId", "extendedMs", "extensions"}' } },
   { method: 'post', path: '/jobs/{id}/progress', tag: 'hosts (uploads)', summary: 'Report state and progress', permission: 'upload', params: [jobId, lease], body: { schema: 'ProgressBody' }, ok: { status: 200, description: '{"state": …}' } },
   { method: 'put', path: '/jobs/{id}/tests', tag: 'hosts (uploads)', summary: 'Store per-test results', permission: 'upload', params: [jobId, lease], body: { schema: 'TestsBody' }, ok: { status: 200, description: '{"count": n}' } },
   { method: 'put', path: '/jobs/{id}/artifacts/{name}', tag: 'hosts (uploads)', summary: 'Store an artifact', permission: 'upload', params: [jobId, lease, { name: 'name', in: 'path', required: true, description: 'artifact path', schema: str }], body: { schema: 'Bytes', type: 'application/octet-stream' }, ok: { status: 201, schema: 'Artifact', description: 'stored' } },
@@ -224,6 +240,7 @@ const FIELD_DOCS: Record<string, string> = {
   hostRequires: 'constraints on host capabilities, e.g. "arch == x86_64", "memory_gb >= 16" (== != >= <= > <)',
   timeoutMs: "the runner's deadline in ms (default 1 h); past it the job is aborted (run-timeout)",
   provisionTimeoutMs: "provisioning's deadline in ms (default 10 min)",
+  outputTimeoutMs: 'stop the runner after this long without log output or a status line (aborted, no-output); default off, 15 min is a good value',
   queueTimeoutMs: 'cancel the job if no host was found within this many ms (off by default)',
   priority: 'lower runs first (0-1000, default 50)',
   maxRetries: 're-schedule an aborted recipe set on other hosts up to this many times (default 0; the server caps it)',
@@ -234,6 +251,8 @@ const FIELD_DOCS: Record<string, string> = {
   parallelWith: 'start together with these jobs on different hosts (a recipe set)',
   role: "what TESTBAY_ROLE says to the job's runner (Beaker's CLIENTS/SERVERS); default the job's name",
   stopPartnersOnFailure: 'false: a failed or aborted job of this recipe set leaves its partners running to their end (openQA PARALLEL_CANCEL_WHOLE_CLUSTER=0); default true: they are stopped (skipped)',
+  reserve: 'keep the host for a person after the job: when (failed, aborted or always; never when the host was lost), durationMs (default 1 h, capped by TESTBAY_MAX_RESERVE_MS), sshKeys (TESTBAY_RESERVE_SSH_KEYS of the host\'s reserve hooks)',
+  host: 'run only on this host (its id); refused at submit when the lab has no such host or it cannot take the job',
   scenarioKeys: "settings that, with the job's name and worker class, make its scenario (its history and last good run; openQA's flavor, arch, version)",
 };
 

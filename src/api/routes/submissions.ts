@@ -8,6 +8,8 @@ import { jobId, submissionWorkflowId } from '../../domain/ids.js';
 import type { Submission } from '../../domain/job.js';
 import { parseSpecText, validateSpec, type SpecIssue } from '../../domain/parse-spec.js';
 import { JOB_DEFAULTS } from '../../domain/spec.js';
+import { RESERVE_DEFAULTS, reserveCapIssues } from '../../domain/reservation.js';
+import { pinnedHostIssues } from '../reservations.js';
 import { buildPlan, initialJobNumbers } from '../../domain/plan.js';
 import type { RestartHistory } from '../../domain/restart.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
@@ -54,6 +56,8 @@ export async function acceptSubmission(
   const overCap: SpecIssue[] = submission.jobs.flatMap((j, i) =>
     j.maxRetries > cap ? [{ path: ['jobs', i, 'maxRetries'], message: `${j.maxRetries} is above this server's cap of ${cap}` }] : [],
   );
+  overCap.push(...reserveCapIssues(submission.jobs, deps.runConfig.maxReserveMs ?? RESERVE_DEFAULTS.maxReserveMs));
+  overCap.push(...(await pinnedHostIssues(deps, submission)));
   overCap.push(...deps.notifier.commitIssues(submission));
   if (overCap.length > 0) throw new HttpError(400, 'invalid job spec', overCap);
   const id = newSubmissionId();
@@ -72,6 +76,7 @@ export async function acceptSubmission(
     submission: sealed,
     plan,
     workflowId,
+    submittedBy: by,
     ...(submission.name !== undefined ? { name: submission.name } : {}),
     ...(restart ? { restartOf: restart.of } : {}),
   };
@@ -80,7 +85,7 @@ export async function acceptSubmission(
   // It is a courtesy: the final status is what counts, and that one is durable.
   await deps.notifier.submissionAccepted(record).catch((err: unknown) => deps.log.warn('could not enqueue the commit status pending', { id, error: String(err) }));
   try {
-    await deps.gateway.startSubmission(id, plan, createdAt, { ...(restart ? { lineage: restart.lineage } : {}), ...(restart?.history ? { restarted: restart.history } : {}) });
+    await deps.gateway.startSubmission(id, plan, createdAt, { ...(restart ? { lineage: restart.lineage } : {}), ...(restart?.history ? { restarted: restart.history } : {}) }, by);
   } catch (err) {
     // A start can fail after Temporal took it (a timeout on the way back): then it stands.
     // Otherwise the record goes, so no submission is listed that will never run.

@@ -8,8 +8,10 @@ import express, { Router, type Request, type Response } from 'express';
 import { compact } from '../../domain/compact.js';
 import { HttpError, parseOr400 } from '../http-errors.js';
 import { authorize, leasedJobOf, leaseOf, requireLease } from '../middleware.js';
-import { offsetQuery, progressBody, testsBody } from './api-schemas.js';
-import { artifactName } from './jobs.js';
+import { extendBody, offsetQuery, progressBody, testsBody } from './api-schemas.js';
+import { answerOf, artifactName } from './jobs.js';
+import { extendJob } from '../extend.js';
+import { DEFAULT_MAX_EXTEND_MS, extendedMs } from '../../domain/deadline.js';
 import type { RouteDeps } from './deps.js';
 
 export function uploadRoutes(deps: RouteDeps): Router {
@@ -27,6 +29,18 @@ export function uploadRoutes(deps: RouteDeps): Router {
     const body = parseOr400(progressBody, req.body, 'body');
     const job = await store.updateJob(leasedJobOf(res).id, leaseOf(res), compact({ ...body, progress: body.progress && compact(body.progress), testCode: body.testCode && compact(body.testCode) }));
     res.json({ state: job.state });
+  });
+
+  // The job's deadline as extended (by people or its runner): the host polls it while the runner runs.
+  r.get('/jobs/:id/deadline', ...leased, (_req, res) => {
+    const job = leasedJobOf(res);
+    res.json({ extendedMs: extendedMs(job.extensions), extensions: job.extensions ?? [] });
+  });
+
+  // The runner's status line {"extendMs": …}, through its host.
+  r.post('/jobs/:id/deadline', ...leased, express.json({ limit: '4kb' }), async (req, res) => {
+    const { byMs } = parseOr400(extendBody, req.body ?? {}, 'body');
+    res.json(answerOf(await extendJob({ store, maxExtendMs: deps.runConfig.maxExtendMs ?? DEFAULT_MAX_EXTEND_MS }, leasedJobOf(res).id, byMs, { runner: true })));
   });
 
   r.put('/jobs/:id/tests', ...leased, express.json({ limit: '32mb' }), async (req, res) => {

@@ -10,6 +10,7 @@
  * - a log append at an offset is idempotent and a gap is refused;
  * - a submission's final view is written once; the first report of a batch wins.
  */
+import type { ExtensionDecision, JobExtension } from '../../domain/deadline.js';
 import type { LateReport } from '../../domain/batch-ledger.js';
 import type { Readable } from 'node:stream';
 import type { Submission } from '../../domain/job.js';
@@ -17,6 +18,8 @@ import type { Progress } from '../../domain/job-run.js';
 import type { JobResult, ResultKind } from '../../domain/outcome.js';
 import type { Plan } from '../../domain/plan.js';
 import type { SubmissionView } from '../../domain/views.js';
+import type { StoredVerdict, VerdictsBody } from '../../domain/wire/batch-runs.js';
+import type { RetentionReport as WireRetentionReport, SubmissionSummary as WireSummary } from '../../domain/wire/submissions.js';
 import type { ReviewStore } from './review-store.js';
 
 /** scheduled: opened under a lease, waiting its turn on the host (provisioned or not) */
@@ -72,6 +75,8 @@ export interface JobRecord {
   testCode?: { commit: string; log?: string[] };
   /** the host's capabilities when the job's record opened */
   hostCapabilities?: Record<string, string>;
+  /** extensions of its deadline while it ran, in order (domain/deadline.ts) */
+  extensions?: JobExtension[];
 }
 
 /** What the store keeps at hand of a job not sealed yet: no tests, artifacts or lease token. */
@@ -92,22 +97,12 @@ export interface SubmissionRecord {
   restartedAs?: string[];
   /** kept beyond retention until unmarked (`testbay keep`) */
   keep?: boolean;
+  /** the name of the token that submitted it (absent in records written before it was kept) */
+  submittedBy?: string;
 }
 
-export interface SubmissionSummary {
-  id: string;
-  name?: string;
-  createdAt: string;
-  endedAt?: string;
-  state: 'running' | 'done';
-  result?: ResultKind;
-  /** its jobs' and batch runs' names */
-  jobNames: string[];
-  /** hosts it ran on, or runs on now: filled as its jobs open */
-  hosts: string[];
-  /** kept beyond retention until unmarked */
-  keep?: boolean;
-}
+/** A submission in the list (its jobs' and batch runs' names, the hosts it ran on): the wire's shape (src/domain/wire/submissions.ts). */
+export type SubmissionSummary = WireSummary;
 
 export interface ListQuery {
   limit: number;
@@ -135,18 +130,8 @@ export interface OpenJobInput extends OpenJobRequest {
   leaseToken: string;
 }
 
-/** A batch run's verdict for one test, kept beyond the workflow. */
-export interface BatchVerdict {
-  test: string;
-  verdict: string;
-  reason?: string;
-  /** how many times it was handed to a batch (results and losses) */
-  attempts: number;
-  /** results that came after its verdict (at-least-once execution): history, not counted */
-  late?: number;
-  /** every attempt: batch, host, time, what it gave */
-  history?: { batchId: string; hostId: string; at: number; outcome: string; status?: string; reason?: string; durationMs?: number }[];
-}
+/** A batch run's verdict for one test, kept beyond the workflow: the wire's shape (src/domain/wire/batch-runs.ts). */
+export type BatchVerdict = StoredVerdict;
 
 /** How long finished results are kept; a submission marked `keep` stays until unmarked. */
 export interface RetentionPolicy {
@@ -156,22 +141,8 @@ export interface RetentionPolicy {
   recordsDays: number;
 }
 
-/** What one retention pass deleted. */
-export interface RetentionReport {
-  /** jobs whose logs and artifacts went */
-  purgedJobs: number;
-  /** submissions deleted, with their jobs */
-  deletedSubmissions: number;
-  deletedJobs: number;
-  /** objects deleted from the object store (logs, artifacts) */
-  deletedObjects: number;
-  /** webhook deliveries that ended (delivered, failed, cancelled) before the records period */
-  deletedDeliveries: number;
-  /** audit log entries older than the records period */
-  deletedAuditEntries: number;
-  /** the first deleted submissions' ids, for the log */
-  deletedIds: string[];
-}
+/** What one retention pass deleted: the wire's report (src/domain/wire/submissions.ts) but the policy, which the caller knows. */
+export type RetentionReport = Omit<WireRetentionReport, 'policy'>;
 
 export interface ResultStore {
   /** scenarios' runs, comments, labels and the review list (review-store.ts) */
@@ -197,6 +168,11 @@ export interface ResultStore {
    * The writes below take the job's lease token: another lease, or a sealed job, is a
    * 'conflict' (checked in the same transaction as the write).
    */
+  /**
+   * Adds an extension to a job's deadline if `decide` (given the job under its row lock)
+   * says yes; returns the decision and the record as it is after.
+   */
+  extendJob(id: string, extension: JobExtension, decide: (job: JobRecord) => ExtensionDecision): Promise<{ decision: ExtensionDecision; job: JobRecord }>;
   updateJob(id: string, lease: string, patch: Partial<Pick<JobRecord, 'state' | 'progress' | 'startedAt' | 'tests' | 'savedBytes' | 'testCode'>>): Promise<JobRecord>;
   /** Records the result and seals the job against further uploads, under the job's lease id (a sealed job keeps its first result). */
   finishJob(id: string, leaseId: string, result: JobResult): Promise<JobRecord>;
@@ -212,7 +188,7 @@ export interface ResultStore {
   putBatchTests(submissionId: string, runName: string, tests: string[]): Promise<void>;
   /** A slice of a batch run's test ids (given in the spec, or listed on a host). */
   getBatchTests(submissionId: string, runName: string, offset: number, limit: number): Promise<string[]>;
-  putBatchVerdicts(runJobId: string, offset: number, verdicts: BatchVerdict[]): Promise<void>;
+  putBatchVerdicts(runJobId: string, offset: number, verdicts: VerdictsBody['verdicts']): Promise<void>;
   /** with the late reports of fenced batches merged into their tests' history */
   getBatchVerdicts(runJobId: string): Promise<BatchVerdict[]>;
   /** Keeps a fenced batch's results that came after its verdicts were stored (the first report of a batch wins). */

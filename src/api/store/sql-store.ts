@@ -24,7 +24,9 @@ import { checkArtifactName } from '../../domain/artifact-name.js';
 import { withLateReports, type LateReport } from '../../domain/batch-ledger.js';
 import { submissionOfJob } from '../../domain/ids.js';
 import type { JobResult } from '../../domain/outcome.js';
+import type { ExtensionDecision, JobExtension } from '../../domain/deadline.js';
 import type { SubmissionView } from '../../domain/views.js';
+import type { VerdictsBody } from '../../domain/wire/batch-runs.js';
 import type { Logger } from '../../logger.js';
 import { sameToken } from './lease-token.js';
 import { byteLimit, type ObjectStore } from './objects/object-store.js';
@@ -82,12 +84,13 @@ interface JobRow {
   scenario_key: string | null;
   test_code: JobRecord['testCode'] | null;
   host_capabilities: Record<string, string> | null;
+  extensions: JobRecord['extensions'] | null;
   artifacts: ArtifactInfo[];
 }
 
 const JOB = `j.id, j.submission_id, j.name, j.attempt, j.set_number, j.host_id, j.lease_id, j.lease_token, j.state, j.sealed, j.result,
   j.opened_at, j.started_at, j.ended_at, j.last_upload_at, j.progress, j.tests, j.saved_bytes, j.log_bytes, j.purged_at,
-  j.scenario_key, j.test_code, j.host_capabilities,
+  j.scenario_key, j.test_code, j.host_capabilities, j.extensions,
   COALESCE((SELECT json_agg(json_build_object('name', a.name, 'sizeBytes', a.size_bytes) ORDER BY a.name COLLATE "C") FROM artifacts a WHERE a.job_id = j.id), '[]') AS artifacts`;
 
 function jobOf(r: JobRow): JobRecord {
@@ -117,6 +120,7 @@ function jobOf(r: JobRow): JobRecord {
   if (r.scenario_key) job.scenario = r.scenario_key;
   if (r.test_code) job.testCode = r.test_code;
   if (r.host_capabilities) job.hostCapabilities = r.host_capabilities;
+  if (r.extensions && r.extensions.length > 0) job.extensions = r.extensions;
   return job;
 }
 
@@ -153,7 +157,7 @@ interface SummaryRow {
 export function submissionColumns(r: SubmissionRecord) {
   const jobNames = [...r.submission.jobs.map((j) => j.name), ...(r.submission.batchRuns ?? []).map((b) => b.name)];
   return {
-    record: JSON.stringify({ submission: r.submission, plan: r.plan, workflowId: r.workflowId, ...(r.restartOf ? { restartOf: r.restartOf } : {}) }),
+    record: JSON.stringify({ submission: r.submission, plan: r.plan, workflowId: r.workflowId, ...(r.restartOf ? { restartOf: r.restartOf } : {}), ...(r.submittedBy !== undefined ? { submittedBy: r.submittedBy } : {}) }),
     jobNames,
     search: [r.id, r.name ?? '', ...jobNames].join('\n'),
   };
@@ -402,6 +406,20 @@ export class SqlResultStore implements ResultStore {
     if (!sameToken(lease, by === 'token' ? row.lease_token : row.lease_id)) throw new StoreError('conflict', `lease revoked: job ${id} is leased under another ${by === 'token' ? 'token' : 'lease'}`);
     if (row.sealed && !sealedOk) throw new StoreError('conflict', `lease revoked: job ${id} has ended (${row.result?.kind ?? 'done'})`);
     return row;
+  }
+
+  async extendJob(id: string, extension: JobExtension, decide: (job: JobRecord) => ExtensionDecision): Promise<{ decision: ExtensionDecision; job: JobRecord }> {
+    return this.db.transaction(async (tx) => {
+      await tx.query('SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE', [id], 'lock-job-extend');
+      const before = await this.jobIn(tx, id);
+      if (!before) throw new StoreError('not-found', `no job ${id}`);
+      const decision = decide(before);
+      if (!decision.ok) return { decision, job: before };
+      await tx.query(`UPDATE jobs SET extensions = COALESCE(extensions, '[]'::jsonb) || $2::jsonb WHERE id = $1`, [id, JSON.stringify([extension])], 'extend-job');
+      const job = (await this.jobIn(tx, id))!;
+      await notify(tx, { kind: 'job', job: changeOf(job) });
+      return { decision, job };
+    });
   }
 
   async updateJob(id: string, lease: string, patch: Parameters<ResultStore['updateJob']>[2]): Promise<JobRecord> {
@@ -663,7 +681,7 @@ export class SqlResultStore implements ResultStore {
     return given.slice(offset, offset + limit);
   }
 
-  async putBatchVerdicts(runJobId: string, offset: number, verdicts: BatchVerdict[]): Promise<void> {
+  async putBatchVerdicts(runJobId: string, offset: number, verdicts: VerdictsBody['verdicts']): Promise<void> {
     await this.db.query(
       `INSERT INTO batch_verdicts (run_job_id, part_offset, submission_id, verdicts) VALUES ($1, $2, $3, $4::jsonb)
        ON CONFLICT (run_job_id, part_offset) DO UPDATE SET verdicts = excluded.verdicts`,

@@ -166,6 +166,12 @@ export const MIGRATIONS: Migration[] = [
     ],
   },
   NOTIFY_MIGRATION,
+  {
+    version: 4,
+    name: 'deadline extensions of running jobs',
+    // [{byMs, by, at}] in the order they came; the sum extends the job's timeoutMs.
+    statements: ['ALTER TABLE jobs ADD COLUMN extensions jsonb'],
+  },
 ];
 
 /** Applies the migrations not applied yet; returns the versions it applied. */

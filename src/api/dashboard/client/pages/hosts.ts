@@ -1,5 +1,5 @@
 /**
- * @module The lab: every host with its state (idle, leased, maintenance, broken with the
+ * @module The lab: every host with its state (idle, leased, reserved with how to connect, maintenance, broken with the
  * reason, offline), the job it runs now (linked to its page), its recent infrastructure
  * aborts, and for operators the maintenance on/off and clear-broken buttons; then the
  * lease queue with each request's waiting reason. Redrawn when the scheduler's view
@@ -12,6 +12,7 @@ import { causeChip, stateBadge, time } from '../format.js';
 import { onLive } from '../live.js';
 import { act, errorBox, link, type Ctx, type Page } from '../page.js';
 import { auditPanel } from '../audit-panel.js';
+import { reservationPanel, reserveButton } from '../reservation-panel.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -57,8 +58,11 @@ export function hostsPage(ctx: Ctx): Page {
 }
 
 function actions(ctx: Ctx, host: HostWithJob): HTMLElement {
-  if (!ctx.session.canOperate) return h('span', { class: 'muted', title: 'host actions need an operator token' }, '—');
+  // Anyone who may submit may borrow an idle host; an operator any host without a lease.
+  const lendable = host.online && !host.lease && (host.state === 'idle' || ctx.session.canOperate);
+  if (!ctx.session.canOperate) return lendable ? h('span', { class: 'actions' }, reserveButton(ctx, host.id)) : h('span', { class: 'muted', title: 'host actions need an operator token' }, '—');
   const buttons: HTMLButtonElement[] = [];
+  if (lendable) buttons.push(reserveButton(ctx, host.id));
   const maintenance = h('button', { class: 'small', 'data-action': host.maintenance ? 'maintenance-off' : 'maintenance-on' }, host.maintenance ? 'End maintenance' : 'Maintenance');
   maintenance.addEventListener('click', () =>
     void act(ctx, maintenance, `${host.id}: maintenance ${host.maintenance ? 'off' : 'on'}`, () => api('POST', `/hosts/${host.id}/maintenance`, { on: !host.maintenance })),
@@ -69,11 +73,20 @@ function actions(ctx: Ctx, host: HostWithJob): HTMLElement {
     clear.addEventListener('click', () => void act(ctx, clear, `${host.id}: clear broken`, () => api('POST', `/hosts/${host.id}/clear-broken`, {})));
     buttons.push(clear);
   }
+  if (host.canPower) {
+    // The same command as `testbay power HOST on|off|cycle`.
+    for (const action of ['on', 'off', 'cycle'] as const) {
+      const power = h('button', { class: 'small', 'data-action': `power-${action}` }, `Power ${action}`);
+      power.addEventListener('click', () => void act(ctx, power, `${host.id}: power ${action}`, () => api('POST', `/hosts/${host.id}/power`, { action })));
+      buttons.push(power);
+    }
+  }
   return h('span', { class: 'actions' }, buttons);
 }
 
-function currentJob(host: HostWithJob): Node | string {
+function currentJob(ctx: Ctx, host: HostWithJob): Node | string {
   if (!host.lease) return host.reservedFor ? h('span', { class: 'muted' }, `held for ${host.reservedFor}`) : '';
+  if (host.lease.reservation) return reservationPanel(ctx, host.lease.reservation, host.id);
   const sub = submissionOf(host.lease.requester);
   const job = host.currentJob;
   const lease = h('div', { class: 'muted' }, sub ? link(`/submissions/${sub}`, host.lease.label) : host.lease.label, host.lease.healthCheck ? ' (health check)' : '', ' · leased ', time(iso(host.lease.since)));
@@ -143,7 +156,7 @@ function hostsTable(ctx: Ctx, lab: LabWithJobs): HTMLElement {
           h('td', null, h('span', { class: `badge host-state-${host.state}`, 'data-state': host.state }, host.state)),
           h('td', null, host.workerClasses.join(', ')),
           h('td', null, host.hostname, h('div', { class: 'muted' }, host.address)),
-          h('td', null, currentJob(host)),
+          h('td', null, currentJob(ctx, host)),
           h('td', null, reason(host)),
           h('td', null, abortsList(host)),
           h('td', null, actions(ctx, host)),

@@ -8,6 +8,8 @@
 import { parseJobId, submissionOfJob } from '../../../../domain/ids.js';
 import type { JobView } from '../../../../domain/views.js';
 import type { ArtifactInfo, TestCaseResult } from '../../../store/result-store.js';
+import { describeExtensions, type JobExtension } from '../../../../domain/deadline.js';
+import { formatDuration } from '../../../../domain/duration.js';
 
 /** What GET /jobs/:id returns. */
 export interface JobDetails extends JobView {
@@ -20,9 +22,14 @@ export interface JobDetails extends JobView {
   scenario?: string;
   /** bytes the host saved by optimising PNG screenshots losslessly */
   savedBytes?: number;
+  /** extensions of its deadline while it ran, and their sum */
+  extensions?: JobExtension[];
+  extendedMs?: number;
   /** the job's chain workflow once it has a host, else the submission's */
   temporalWebUrl: string;
   submissionWebUrl: string;
+  /** set while the job's host is kept for a person after it */
+  reservation?: Reservation;
 }
 import { api, blobUrl, eventStreamUrl, logPart } from '../api.js';
 import { debounce, fill, h, type Child } from '../dom.js';
@@ -31,6 +38,8 @@ import { onLive } from '../live.js';
 import { auditPanel } from '../audit-panel.js';
 import { act, errorBox, link, type Ctx, type Page } from '../page.js';
 import { drawJobReview } from '../review.js';
+import { reservationPanel } from '../reservation-panel.js';
+import type { Reservation } from '../../../../domain/reservation.js';
 
 /** How much of a log the page shows at first, and loads each time "earlier" is asked for. */
 const LOG_TAIL_BYTES = 256 * 1024;
@@ -208,6 +217,10 @@ function drawStatus(ctx: Ctx, el: HTMLElement, job: JobDetails): void {
   const cancel = h('button', { class: 'danger', 'data-action': 'cancel-job' }, 'Cancel');
   cancel.title = 'cancels the whole chain this job belongs to';
   cancel.addEventListener('click', () => void act(ctx, cancel, `cancel ${job.id}`, () => api('POST', `/jobs/${job.id}/cancel`, {})));
+  // The same command as `testbay extend JOB --by 30m`.
+  const extend = h('button', { 'data-action': 'extend-job' }, 'Extend by 30 min');
+  extend.title = 'give the running job 30 more minutes (within TESTBAY_MAX_EXTEND_MS in all)';
+  extend.addEventListener('click', () => void act(ctx, extend, `extend ${job.id}`, () => api('POST', `/jobs/${job.id}/extend`, { byMs: 30 * 60_000 })));
   const children = h('input', { type: 'checkbox', checked: true, 'aria-label': 'with the jobs that depend on it' });
   const restart = h('button', { 'data-action': 'restart-job' }, 'Restart');
   restart.addEventListener('click', () =>
@@ -226,9 +239,10 @@ function drawStatus(ctx: Ctx, el: HTMLElement, job: JobDetails): void {
       h('h1', null, job.name, ' ', h('code', null, job.id)),
       h('span', { class: 'head-badge' }, jobBadge(job)),
       // A batch is run (and rerun, and cancelled) by its batch run, on the submission's page.
-      run ? null : job.result ? [restart, h('label', { class: 'small' }, children, ' with dependent jobs')] : cancel,
+      run ? null : job.result ? [restart, h('label', { class: 'small' }, children, ' with dependent jobs')] : [extend, ' ', cancel],
     ),
     resultBox(job),
+    job.reservation && job.hostId ? reservationPanel(ctx, job.reservation, job.hostId) : null,
     h(
       'dl',
       { class: 'facts-grid' },
@@ -240,6 +254,7 @@ function drawStatus(ctx: Ctx, el: HTMLElement, job: JobDetails): void {
       fact('started', time(job.startedAt)),
       fact('ended', time(job.endedAt)),
       fact('duration', duration(job.startedAt, job.endedAt)),
+      job.extensions?.length ? fact('deadline', h('span', { 'data-extended-ms': String(job.extendedMs ?? 0) }, `extended by ${formatDuration(job.extendedMs ?? 0)}`), h('span', { class: 'muted' }, ` (${describeExtensions(job.extensions)})`)) : [],
       fact(
         'workflows',
         job.temporalWebUrl !== job.submissionWebUrl

@@ -4,7 +4,7 @@
  */
 import { RESULT_KINDS } from '../../../../domain/outcome.js';
 import type { LabWithJobs } from '../../../host-jobs.js';
-import type { SubmissionSummary } from '../../../store/result-store.js';
+import type { SubmissionSummary } from '../../../../domain/wire/submissions.js';
 import { api } from '../api.js';
 import { debounce, fill, h } from '../dom.js';
 import { duration, resultBadge, stateBadge, time } from '../format.js';
