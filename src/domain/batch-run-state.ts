@@ -32,7 +32,7 @@ import { absorbShard, batchResult, denialMeaning, hasVerdictsToStore, hostStep, 
 import type { LateResults } from './batch-work.js';
 import { batchId as batchIdOf } from './ids.js';
 import type { OutcomeReport } from './lab.js';
-import type { JobResult } from './outcome.js';
+import { needsRecovery, type JobResult } from './outcome.js';
 import type { PlanBatchRun } from './plan.js';
 import type { BatchRunView } from './views.js';
 
@@ -112,6 +112,8 @@ export type BatchCommand =
   | { kind: 'release'; hostId: string; token: string; outcomes: OutcomeReport[]; handBack?: boolean }
   | { kind: 'start-host'; hostId: string; token: string; overflow: boolean }
   | { kind: 'run-batch'; hostId: string; token: string; batchId: string; batchNumber: number; tests: string[] }
+  /** after an infrastructure abort, the host runs its recoverCommand before its next batch (as a chain's host does before its next job) */
+  | { kind: 'recover-host'; hostId: string; batchId: string; cause: string; reason: string }
   | { kind: 'finish-job'; jobId: string; token: string; result: JobResult }
   /** the host takes no more batches */
   | { kind: 'leave'; hostId: string }
@@ -367,6 +369,7 @@ function batchEnded(s: BatchRunState, e: BatchEvent & { kind: 'batch-ended' }, n
   bump(s);
   // A host that is gone, never started the batch, or is shutting down gets no more batches.
   if (end.kind === 'host-lost' || end.kind === 'not-started' || end.kind === 'host-shutdown' || e.hostShuttingDown) commands.push({ kind: 'leave', hostId });
+  else if (result.kind === 'aborted' && needsRecovery(result)) commands.push({ kind: 'recover-host', hostId, batchId, cause: result.cause, reason: result.reason });
   return commands;
 }
 

@@ -26,11 +26,13 @@ import {
 import type { BatchTimeouts } from '../domain/batch-work.js';
 import { CONTROL_TASK_QUEUE, jobId } from '../domain/ids.js';
 import { brokenAfterAbortsOf, type RunConfig } from '../domain/job-run.js';
+import type { Recovery } from '../domain/lab.js';
 import type { PlanBatchRun } from '../domain/plan.js';
 import type { BatchRunView } from '../domain/views.js';
 import { runBatchOnHost, type BatchContext } from './batch-run-batch.js';
 import { listTests } from './batch-run-listing.js';
 import { batchRunQuery, lateResultsSignal } from './batch-run-messages.js';
+import { recoverOnHost } from './chain-activities.js';
 import { onLeaseAnswers, releaseLease, requestLease as askScheduler, withdrawLeaseRequests } from './lease-client.js';
 import { cancelSignal } from './messages.js';
 import { inBackground, Pending } from './signal.js';
@@ -47,6 +49,8 @@ export interface BatchRunInput {
 
 /** A lease request the scheduler could not take (not up yet) is tried again, not a failure of the run. */
 const LEASE_BACKOFF_PATCH = 'batch-run-lease-backoff';
+/** Runs started before recovery hooks never ran recoverHost after a lost batch. */
+const RECOVER_PATCH = 'batch-recover-after-abort';
 
 const control = proxyActivities<ControlActivities>({
   taskQueue: CONTROL_TASK_QUEUE,
@@ -179,9 +183,14 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
     }
   }
 
-  /** One leased host takes batches while the state says so, then hands its lease back. */
+  /**
+   * One leased host takes batches while the state says so, then hands its lease back. After
+   * an infrastructure abort it runs its recoverCommand first, still holding the lease; a
+   * recovery that failed ends its turn, and the release tells the scheduler to break it.
+   */
   async function hostWorker(c: Command<'start-host'>): Promise<void> {
     const { hostId } = c;
+    let recovery: Recovery | undefined;
     try {
       let next = emit({ kind: 'host-started', hostId, token: c.token, overflow: c.overflow });
       for (;;) {
@@ -191,7 +200,13 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
           await condition(() => s.version !== seen || s.stop !== undefined, step.timeoutMs);
         } else if (step?.kind === 'run-batch') {
           const ended = await runBatchOnHost(batchContext, step);
-          if (emit({ kind: 'batch-ended', hostId, batchId: step.batchId, ...ended }).some((a) => a.kind === 'leave')) break;
+          const after = emit({ kind: 'batch-ended', hostId, batchId: step.batchId, ...ended });
+          if (after.some((a) => a.kind === 'leave')) break;
+          const recover = after.find((a): a is Command<'recover-host'> => a.kind === 'recover-host');
+          if (recover && patched(RECOVER_PATCH)) {
+            recovery = await recoverOnHost(hostId, config, { jobId: recover.batchId, cause: recover.cause, reason: recover.reason });
+            if (recovery && !recovery.ok) break;
+          }
         } else {
           break;
         }
@@ -199,7 +214,7 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
       }
     } finally {
       try {
-        for (const r of emit({ kind: 'host-leaving', hostId })) if (r.kind === 'release') await releaseLease(run.pool, r.hostId, r.token, r.outcomes);
+        for (const r of emit({ kind: 'host-leaving', hostId })) if (r.kind === 'release') await releaseLease(run.pool, r.hostId, r.token, r.outcomes, recovery);
       } finally {
         emit({ kind: 'host-released', hostId });
       }

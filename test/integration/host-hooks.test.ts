@@ -80,6 +80,49 @@ describe('recoverCommand', () => {
   });
 });
 
+describe('recoverCommand in a batch run', () => {
+  /** A shell runner that dies before its first test once per host, then passes every test it is given. */
+  const flakyBatch = (slot: string) => ({
+    batchRuns: [
+      {
+        name: 'suite',
+        workerClass: 'local',
+        hostRequires: [`slot == ${slot}`],
+        batchSize: 3,
+        maxHosts: 1,
+        tests: ['t1', 't2', 't3', 't4', 't5', 't6'],
+        runner: {
+          command: [
+            'sh',
+            '-c',
+            `if [ ! -e ${marks}/$TESTBAY_HOST.died ]; then touch ${marks}/$TESTBAY_HOST.died; exit 3; fi; while read -r t; do echo "{\\"test\\": {\\"name\\": \\"$t\\", \\"status\\": \\"passed\\"}}" >> "$TESTBAY_PROGRESS_FILE"; done < "$TESTBAY_TESTS_FILE"`,
+          ],
+        },
+      },
+    ],
+  });
+
+  it('runs on the host after a lost batch, before its next batch, and the run goes on there', async () => {
+    const before = (await marksOf('r1')).length;
+    const view = await lab.run(flakyBatch('r1'), 90_000);
+    const run = view.batchRuns![0]!;
+    expect(run.counts).toMatchObject({ total: 6, passed: 6 });
+    const recovered = (await marksOf('r1')).slice(before);
+    // One recovery, after the first batch (the one whose runner died), named by its job id.
+    expect(recovered).toEqual([`recover ${run.id}.1`]);
+    expect((await lab.host('r1'))?.state).toBe('idle');
+  });
+
+  it('breaks the host at once when it fails, and the run does not give it another batch', async () => {
+    await lab.startHost({ id: 'r3', caps: { slot: 'r3' }, args: await configWith('r3', { recoverCommand: ['sh', '-c', 'echo "PDU r3 unreachable" >&2; exit 5'] }) });
+    const { id } = await lab.submit(flakyBatch('r3'));
+    const host = await waitFor('r3 broken', async () => ((await lab.host('r3'))?.state === 'broken' ? lab.host('r3') : undefined), 60_000);
+    expect(host.broken?.reason).toContain('exited with 5: PDU r3 unreachable');
+    const view = await lab.waitForSubmission(id, 60_000);
+    expect(view.batchRuns![0]!.counts.passed).toBe(0);
+  });
+});
+
 describe('testbay power', () => {
   it('runs the host\'s powerCommand with on, off or cycle, from the API and the CLI', async () => {
     await lab.startHost({ id: 'pw1', caps: { slot: 'pw1' }, args: await configWith('pw1', { powerCommand: ['sh', '-c', `echo "PDU port 7: $1" | tee -a ${marks}/pw1`, 'pdu'] }) });

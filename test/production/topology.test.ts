@@ -9,7 +9,9 @@
  * started, and the long job's log is followed live through the other API server. Every
  * job must end in its right state, and every log byte and test result must be there: the
  * stored logs are compared byte for byte with the files the hosts wrote. The suite prints
- * what it measured. The commands are the ones docs/deployment.md shows.
+ * what it measured. Then a host reserved after a failed job stays reserved through another
+ * Temporal server restart and takes a waiting job once released. The commands are the ones
+ * docs/deployment.md shows.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -305,5 +307,53 @@ describe('the production topology', () => {
 
     measured['long job under the faults'] = ms(duration(byName.get('install')!));
     measured["the long job's extra time"] = ms(duration(byName.get('install')!) - baselineMs);
+  });
+
+  it('keeps a reserved host out of the pool through a Temporal server restart, and gives it back when released', async () => {
+    const hold = path.join(dir, 'hold.json');
+    await fs.writeFile(hold, JSON.stringify({ name: 'hold', jobs: [{ name: 'broken', workerClass: 'local', host: 'p1', runner: { command: ['sh', '-c', 'exit 1'] }, reserve: { when: 'failed', durationMs: 3_600_000 } }] }));
+    const held = await testbay(['submit', hold, '--json'], base);
+    expect(held.code, held.stderr).toBe(0);
+    const { id, jobs } = JSON.parse(held.stdout) as { id: string; jobs: { id: string }[] };
+    const reserved = await waitFor('p1 to be reserved', async () => {
+      const h = (await both.hosts()).hosts.find((x) => x.id === 'p1');
+      return h?.state === 'reserved' ? h : undefined;
+    }, 120_000, 200);
+    const until = reserved.lease!.reservation!.until;
+    expect(reserved.lease!.reservation).toMatchObject({ kind: 'job', jobId: jobs[0]!.id, submissionId: id });
+
+    // A job pinned to p1 waits behind the reservation.
+    const next = path.join(dir, 'next.json');
+    await fs.writeFile(next, JSON.stringify({ name: 'next', jobs: [{ name: 'next', workerClass: 'local', host: 'p1', runner: { command: ['true'] } }] }));
+    const queued = await testbay(['submit', next, '--json'], base);
+    expect(queued.code, queued.stderr).toBe(0);
+    const nextId = (JSON.parse(queued.stdout) as { id: string }).id;
+
+    // The Temporal server dies and comes back: the reservation is in the chain's workflow.
+    await temporal!.restart();
+    const after = await waitFor('the scheduler to answer again', async () => (await both.hosts().catch(() => undefined))?.hosts.find((x) => x.id === 'p1'), 60_000, 200);
+    expect(after.state).toBe('reserved');
+    expect(after.lease!.reservation!.until).toBe(until);
+    const waiting = await waitFor('the pinned job to say why it waits', async () => {
+      const job = (await both.submission(nextId)).jobs[0]!;
+      expect(job.state).not.toBe('done');
+      return job.waitingReason?.includes('reserved') ? job.waitingReason : undefined;
+    }, 30_000, 200);
+    expect(waiting).toMatch(/^host p1 .* is reserved by /);
+
+    // Released from the CLI by job id: the host goes back and takes the waiting job.
+    const released = await testbay(['release', jobs[0]!.id, '--json'], base);
+    expect(released.code, released.stderr).toBe(0);
+    const ran = await waitFor('the pinned job to end', async () => {
+      const v = await both.submission(nextId);
+      return v.state === 'done' ? v : undefined;
+    }, 120_000, 300);
+    expect(ran.jobs[0]!.hostId).toBe('p1');
+    expect(ran.result).toBe('passed');
+    expect((await waitFor('the held submission to end', async () => {
+      const v = await both.submission(id);
+      return v.state === 'done' ? v : undefined;
+    }, 60_000, 300)).result).toBe('failed');
+    expect(await taskFailures(metricsPorts[1]!)).toBe(0);
   });
 });

@@ -189,6 +189,28 @@ describe('the breaker', () => {
   });
 });
 
+describe('recovery after a lost batch', () => {
+  it('a batch lost by an infrastructure abort asks the host to recover before its next batch', () => {
+    const s = shard(6, { maxHosts: 1 });
+    pass(s, 0);
+    const b = runBatch(lease(s, 'h1'));
+    const after = apply(s, { kind: 'batch-ended', hostId: 'h1', batchId: b.batchId, results: [], end: crashed() }, 1);
+    expect(of(after, 'recover-host')).toEqual([{ kind: 'recover-host', hostId: 'h1', batchId: b.batchId, cause: 'runner-crash', reason: 'runner crashed' }]);
+    expect(of(after, 'leave')).toEqual([]);
+  });
+
+  it('not after a passed or failed batch, and not for a host that is gone (it leaves instead)', () => {
+    const s = shard(12, { maxHosts: 1 });
+    pass(s, 0);
+    const b1 = runBatch(lease(s, 'h1'));
+    expect(of(apply(s, { kind: 'batch-ended', hostId: 'h1', batchId: b1.batchId, results: [{ test: b1.tests[0]!, status: 'failed' }, ...passed(b1.tests.slice(1))], end: completed }, 1), 'recover-host')).toEqual([]);
+    const b2 = runBatch(apply(s, { kind: 'host-ready', hostId: 'h1' }, 2));
+    const gone = apply(s, { kind: 'batch-ended', hostId: 'h1', batchId: b2.batchId, results: [], end: lost() }, 3);
+    expect(of(gone, 'recover-host')).toEqual([]);
+    expect(of(gone, 'leave')).toHaveLength(1);
+  });
+});
+
 describe('why a test is not retried', () => {
   it('a test lost more than requeueLimit times is lost, with every loss in its reason', () => {
     const s = shard(1, { maxHosts: 1, requeueLimit: 1 });
