@@ -25,13 +25,14 @@ const running = (jobId: string) => waitFor(`${jobId} running`, async () => ((awa
 
 describe('testbay extend', () => {
   it('lets a job run past its timeoutMs once its submitter extended it, and shows the extension', async () => {
-    const { id, jobs } = await lab.submitter.submit({ jobs: [sh('long', 'echo start; sleep 5; echo done', 3_000)] });
-    const jobId = jobs[0]!.id;
-    await running(jobId);
     const env = { TESTBAY_URL: lab.config.api.url, TESTBAY_TOKEN: lab.tokens.submit, TESTBAY_DATA_DIR: lab.dir };
+    // The runner needs 9 s and has 6: it passes only if the extension arrives in time.
+    const { id, jobs } = await lab.submitter.submit({ jobs: [sh('long', 'echo start; sleep 9; echo done', 6_000)] });
+    const jobId = jobs[0]!.id;
     const bad = await cli(['extend', jobId, '--by', 'soon'], env);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--by: a duration like 90s, 30m or 2h (or milliseconds), not "soon"');
+    await running(jobId);
     const done = await cli(['extend', jobId, '--by', '6s', '--json'], env);
     expect(done.code, done.stderr).toBe(0);
     expect(JSON.parse(done.stdout)).toMatchObject({ jobId, extendedMs: 6_000, extensions: [{ byMs: 6_000 }] });

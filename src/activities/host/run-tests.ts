@@ -30,6 +30,8 @@ import { formatDuration } from '../../domain/duration.js';
 type StopWhy = NonNullable<RunnerExit['stoppedBy']>;
 /** Upload ticks (TESTBAY_LOG_FLUSH_MS) between two reads of the job's deadline extensions. */
 const DEADLINE_POLL_TICKS = 5;
+/** How long the last look at the job's deadline, before a timeout stops its runner, waits for the API. */
+const DEADLINE_CHECK_MS = 3_000;
 
 /** Run this job only after that one's runner ended on this host (and, if asked, passed). */
 export interface RunAfter {
@@ -116,6 +118,9 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
       if (totalMs > extendedMs) deps.log.info('deadline extended', { job: run.jobId, extendedMs: totalMs });
       extendedMs = Math.max(extendedMs, totalMs);
     };
+    /** The job's extensions as the API has them now; an API that does not answer within a few seconds changes nothing. */
+    const latestDeadline = () =>
+      Promise.race([deps.api.jobDeadline(run.jobId, run.leaseToken).then((d) => extendTo(d.extendedMs)), new Promise<void>((resolve) => setTimeout(resolve, DEADLINE_CHECK_MS).unref())]).catch(() => undefined);
     const onLine = (line: ProgressLine) => {
       lastLineAt = Date.now();
       if (line.extendMs !== undefined) {
@@ -216,17 +221,26 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
       session.upload(() => artifacts.sync({ final: false }).then(() => undefined, uploadFailed));
       // The deadline moves when the job is extended: checked often, not set once.
       const spawnedAt = Date.now();
+      const pastDeadline = () => Date.now() - spawnedAt >= run.timeoutMs + extendedMs;
+      let confirming = false;
       session.every(Math.min(1_000, Math.max(50, run.timeoutMs / 20)), () => {
-        if (Date.now() - spawnedAt < run.timeoutMs + extendedMs) return;
-        const where = progress?.module ? ` in module \`${progress.module}\`` : '';
-        const extended = extendedMs > 0 ? `, extended by ${formatDuration(extendedMs)}` : '';
-        session.stop({ why: 'timeout', reason: `runner exceeded timeoutMs (${Math.round(run.timeoutMs / 100) / 10} s${extended})${where}; stopped` });
+        if (confirming || !pastDeadline()) return;
+        // An extension accepted just before the deadline may not have reached the host yet:
+        // the API is asked once more (briefly) before the runner is stopped.
+        confirming = true;
+        void latestDeadline().finally(() => {
+          confirming = false;
+          if (!pastDeadline()) return;
+          const where = progress?.module ? ` in module \`${progress.module}\`` : '';
+          const extended = extendedMs > 0 ? `, extended by ${formatDuration(extendedMs)}` : '';
+          session.stop({ why: 'timeout', reason: `runner exceeded timeoutMs (${Math.round(run.timeoutMs / 100) / 10} s${extended})${where}; stopped` });
+        });
       });
       // Extensions made through the API (testbay extend) reach the host here, every few ticks.
       let ticks = 0;
       session.upload(async () => {
         if (++ticks % DEADLINE_POLL_TICKS !== 0) return;
-        await deps.api.jobDeadline(run.jobId, run.leaseToken).then((d) => extendTo(d.extendedMs), () => undefined);
+        await latestDeadline();
       });
       const { outputTimeoutMs } = run;
       if (outputTimeoutMs !== undefined) {
