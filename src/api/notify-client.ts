@@ -2,19 +2,14 @@
  * @module The API's webhook, delivery and audit endpoints for the CLI and the control
  * worker, over TestbayClient (kept apart so its own file stays the client of the rest).
  */
+import type { z } from 'zod';
+import type { deliveryRequest } from './routes/notify-schemas.js';
 import type { TestbayClient } from './client.js';
 import type { WebhookInput } from '../domain/webhooks.js';
-import type { AuditEntry, Delivery, DeliveryAttempt, DeliveryState, DeliveryTarget, Webhook } from './store/notify-store.js';
+import type { AuditEntry, Delivery, DeliveryAttempt, DeliveryState, Webhook } from './store/notify-store.js';
 
 /** What the control worker's activity needs to make one attempt (the API signs it). */
-export interface DeliveryRequest {
-  id: string;
-  state: DeliveryState;
-  target: DeliveryTarget;
-  url: string;
-  headers: Record<string, string>;
-  body: string;
-}
+export type DeliveryRequest = z.infer<typeof deliveryRequest>;
 
 const q = (query: Record<string, string | number | boolean | undefined>) => {
   const params = new URLSearchParams(Object.entries(query).flatMap(([k, v]): [string, string][] => (v === undefined ? [] : [[k, String(v)]])));

@@ -6,7 +6,7 @@
  * commit-status token, which only this worker holds, and only to the configured API.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { TestbayClient } from '../../api/client.js';
+import { ApiError, ApiUnreachable, type TestbayClient } from '../../api/client.js';
 import { notifyClient } from '../../api/notify-client.js';
 import { ErrorType } from '../../domain/errors.js';
 import { isUnder } from '../../domain/webhooks.js';
@@ -18,6 +18,27 @@ export interface DeliveryDeps {
 
 /** What is kept of a receiver's answer in the log: its first bytes. */
 const ANSWER_BYTES = 2_048;
+
+/** The log's line for an attempt that was made but never recorded. */
+export const UNRECORDED = 'no answer recorded: the control worker or the API stopped during this attempt';
+
+/** How long an attempt's record is tried again while the API restarts, before the attempt fails (the next one records it). */
+const RECORD_FOR_MS = 15_000;
+
+/** Records an attempt, trying again while the API does not answer (a restart), so its answer stays in the log. */
+async function recording<T>(write: () => Promise<T>): Promise<T> {
+  const until = Date.now() + RECORD_FOR_MS;
+  for (let wait = 250; ; wait = Math.min(wait * 2, 2_000)) {
+    try {
+      return await write();
+    } catch (err) {
+      const retryable = err instanceof ApiUnreachable || (err instanceof ApiError && err.status >= 500);
+      if (!retryable || Date.now() + wait > until) throw err;
+      Context.current().heartbeat();
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+}
 
 export function createDeliveryActivities({ api, commitStatus }: DeliveryDeps) {
   const notify = notifyClient(api);
@@ -47,6 +68,12 @@ export function createDeliveryActivities({ api, commitStatus }: DeliveryDeps) {
         headers.authorization = `Bearer ${commitStatus.token}`;
       }
       const attempt = ctx.info.attempt;
+      // An earlier attempt whose worker (or the API) stopped before it was recorded is
+      // recorded now, as what it is: the receiver may have answered it, nobody knows how.
+      for (let earlier = 1; earlier < attempt; earlier++) {
+        if (request.recordedAttempts.includes(earlier)) continue;
+        await recording(() => notify.recordAttempt(input.deliveryId, { attempt: earlier, at: new Date().toISOString(), error: UNRECORDED, durationMs: 0 }, false));
+      }
       const started = Date.now();
       const at = new Date(started).toISOString();
       let statusCode: number | undefined;
@@ -67,7 +94,7 @@ export function createDeliveryActivities({ api, commitStatus }: DeliveryDeps) {
         // An answer whose body hung counts as cut off, even with its status known.
       }
       const delivered = error === undefined;
-      await notify.recordAttempt(input.deliveryId, { attempt, at, ...(statusCode !== undefined ? { statusCode } : {}), ...(error !== undefined ? { error } : {}), durationMs: Date.now() - started }, delivered);
+      await recording(() => notify.recordAttempt(input.deliveryId, { attempt, at, ...(statusCode !== undefined ? { statusCode } : {}), ...(error !== undefined ? { error } : {}), durationMs: Date.now() - started }, delivered));
       if (!delivered) throw ApplicationFailure.create({ type: ErrorType.Delivery, message: `delivery ${input.deliveryId} to ${request.url}, attempt ${attempt}: ${error}` });
       return statusCode !== undefined ? { statusCode } : {};
     },

@@ -24,6 +24,7 @@ import type { HostView } from '../../workflows/scheduler-messages.js';
 import { hostsOfView } from '../store/sql-store.js';
 import type { NewDelivery, NotifyStore } from '../store/notify-store.js';
 import type { JobRecord, ResultStore, SubmissionRecord } from '../store/result-store.js';
+import type { DeliveryRequest } from '../notify-client.js';
 import type { TemporalGateway } from '../temporal-gateway.js';
 import { newNotifyId, SIGNATURE_HEADER, signBody } from './signature.js';
 
@@ -235,14 +236,15 @@ export class Notifier {
   // ---- what the control worker's activity asks for ----
 
   /** The request of one attempt: URL, body and headers, signed with the subscription's secret. */
-  async requestOf(deliveryId: string): Promise<{ id: string; state: string; target: string; url: string; headers: Record<string, string>; body: string } | undefined> {
+  async requestOf(deliveryId: string): Promise<DeliveryRequest | undefined> {
     const d = await this.deps.notify.getDelivery(deliveryId);
     if (!d) return undefined;
+    const recordedAttempts = d.attempts.map((a) => a.attempt);
     const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'Testbay-Hookshot' };
     if (d.target === 'webhook') {
       const hook = d.webhookId ? await this.deps.notify.getWebhook(d.webhookId) : undefined;
       // Deleted meanwhile: its pending deliveries were cancelled with it.
-      if (!hook) return { id: d.id, state: d.state === 'pending' ? 'cancelled' : d.state, target: d.target, url: d.url, headers, body: '' };
+      if (!hook) return { id: d.id, state: d.state === 'pending' ? 'cancelled' : d.state, target: d.target, url: d.url, headers, body: '', recordedAttempts };
       headers[SIGNATURE_HEADER] = signBody(this.deps.payloadKey.open(hook.secretSealed, secretContext(hook.id)), d.body);
       headers['x-testbay-event'] = d.event;
       headers['x-testbay-event-id'] = d.eventId;
@@ -250,7 +252,7 @@ export class Notifier {
     } else {
       headers.accept = 'application/vnd.github+json';
     }
-    return { id: d.id, state: d.state, target: d.target, url: d.url, headers, body: d.body };
+    return { id: d.id, state: d.state, target: d.target, url: d.url, headers, body: d.body, recordedAttempts };
   }
 }
 

@@ -90,6 +90,7 @@ export const deliveryRequest = z.object({
   url: z.string(),
   headers: z.record(z.string(), z.string()).describe('signed: X-Testbay-Signature, -Event, -Event-Id, -Delivery'),
   body: z.string(),
+  recordedAttempts: z.array(z.number().int()).describe('the attempt numbers already in its log: one a stopped worker never recorded is recorded by the next'),
 });
 export const attemptBody = deliveryAttempt.extend({ delivered: z.boolean() }).strict();
 export const giveUpBody = z.strictObject({ reason: z.string().max(4000) });
