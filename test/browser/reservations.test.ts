@@ -2,9 +2,12 @@
  * Reservations in a real browser (Debian's chromium) against a real lab: a tester borrows an
  * idle host from the hosts page (Reserve 1 h), sees who holds it and how to connect,
  * extends it and releases it; a failed job's page shows its reservation with the same
- * buttons. Under the dashboard's CSP, with no violation; screenshots under
- * test-output/screenshots/.
+ * buttons. A running job is extended from its page (Extend by 30 min), and an operator
+ * power-cycles a host whose config has a powerCommand from the hosts page. Under the
+ * dashboard's CSP, with no violation; screenshots under test-output/screenshots/.
  */
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { osTest, TestLab, waitFor } from '../helpers/lab.js';
 import { launchChromium, type Chromium } from './chromium.js';
@@ -51,6 +54,34 @@ describe('dashboard: reservations', () => {
     await browser.screenshot('job-reserved');
     await panel.getByRole('button', { name: 'Release' }).click();
     await waitFor('b1 back in the pool', async () => (await state()) === 'idle', 30_000);
+    expect(problems).toEqual([]);
+  });
+
+  it('extends a running job from its page, and power-cycles a host from the hosts page', async () => {
+    const { page } = browser;
+    const pdu = path.join(lab.dir, 'pdu.log');
+    const config = path.join(lab.dir, 'b2.json');
+    await fs.writeFile(config, JSON.stringify({ powerCommand: ['sh', '-c', `echo "outlet 3: $1" | tee -a ${pdu}`, 'pdu'] }));
+    await lab.startHost({ id: 'b2', config });
+
+    const { jobs } = await lab.submit({ jobs: [{ name: 'long', workerClass: 'local', host: 'b1', runner: { command: ['sh', '-c', 'sleep 60'] }, timeoutMs: 120_000 }] });
+    const jobId = jobs[0]!.id;
+    await waitFor('the long job to run', async () => (await lab.api.job(jobId)).state === 'running', 60_000);
+    await page.goto(`${lab.api.baseUrl}/jobs/${jobId}?token=${lab.tokens.submit}`);
+    await page.getByRole('button', { name: 'Extend by 30 min' }).click();
+    await waitFor('the extension', async () => (await lab.api.job(jobId)).extendedMs === 30 * 60_000, 15_000);
+    await page.reload();
+    expect(await page.locator('[data-extended-ms]').innerText()).toBe('extended by 30 min');
+    await browser.screenshot('job-extended');
+    await page.getByRole('button', { name: 'Cancel', exact: true }).click();
+
+    await page.goto(`${lab.api.baseUrl}/hosts?token=${lab.tokens.operate}`);
+    const row = page.locator('tr[data-host="b2"]');
+    // b1 has no powerCommand: no power buttons on its row.
+    expect(await page.locator('tr[data-host="b1"] [data-action^="power-"]').count()).toBe(0);
+    await row.getByRole('button', { name: 'Power cycle' }).click();
+    await page.getByText('b2: power cycle').first().waitFor();
+    expect((await fs.readFile(pdu, 'utf8')).trim()).toBe('outlet 3: cycle');
     expect(problems).toEqual([]);
   });
 });
