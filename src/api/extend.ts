@@ -10,7 +10,7 @@ import { submissionOfJob } from '../domain/ids.js';
 import type { Principal } from './auth.js';
 import type { ResultStore } from './store/result-store.js';
 
-export type ExtendOutcome =
+export type ExtendAnswer =
   | { ok: true; jobId: string; extendedMs: number; extensions: JobExtension[] }
   | { ok: false; code: 'not-found' | 'forbidden' | 'ended' | 'over-cap'; message: string };
 
@@ -23,7 +23,7 @@ export interface ExtendDeps {
 /** Who asks: a person's token, or the job's own runner (its host, holding the job's lease). */
 export type Extender = { principal: Principal } | { runner: true };
 
-export async function extendJob(deps: ExtendDeps, jobId: string, byMs: number, who: Extender): Promise<ExtendOutcome> {
+export async function extendJob(deps: ExtendDeps, jobId: string, byMs: number, who: Extender): Promise<ExtendAnswer> {
   if ('principal' in who && who.principal.role !== 'operate') {
     const submission = await deps.store.getSubmission(submissionOfJob(jobId));
     if (!submission) return { ok: false, code: 'not-found', message: `no job ${jobId}` };

@@ -7,6 +7,8 @@
  * test's first verdict stands, later results are history. Pure: the batch workflow holds
  * a ledger per shard of the run and calls these functions; unit tests too.
  */
+import type { z } from 'zod';
+import type { batchCounts } from './wire/batch-runs.js';
 
 export interface BatchPolicy {
   batchSize: number;
@@ -45,13 +47,13 @@ export interface TestReport {
  * batch died; `not-started`: its batch never started; `interrupted`: its host shut down);
  * or `late`: a result that came after the attempt was given up (history, never a verdict).
  */
-export type AttemptOutcome = TestStatus | 'lost' | 'suspect' | 'late' | 'not-started' | 'interrupted';
+export type AttemptStatus = TestStatus | 'lost' | 'suspect' | 'late' | 'not-started' | 'interrupted';
 
 export interface TestAttempt {
   batchId: string;
   hostId: string;
   at: number;
-  outcome: AttemptOutcome;
+  outcome: AttemptStatus;
   /** for a late result: what it said */
   status?: TestStatus;
   reason?: string;
@@ -212,7 +214,7 @@ export function lostHostsOfWaiting(l: Ledger): string[] {
 export type RecordResult = 'accepted' | 'late' | 'unknown';
 
 const ranIn = (t: LedgerTest, batchId: string) => t.attempts.some((a) => a.batchId === batchId && isResult(a.outcome));
-const isResult = (o: AttemptOutcome): o is TestStatus => o === 'passed' || o === 'failed' || o === 'error' || o === 'skipped';
+const isResult = (o: AttemptStatus): o is TestStatus => o === 'passed' || o === 'failed' || o === 'error' || o === 'skipped';
 
 /** One test's result from a batch. Only the first verdict counts; a later one is history. */
 export function recordTest(l: Ledger, batchId: string, hostId: string, r: TestReport, now: number): RecordResult {
@@ -550,7 +552,7 @@ export function withLateReports<V extends { test: string; late?: number; history
     for (const { report, result } of late) {
       const given = history.some((a) => a.batchId === report.batchId && a.hostId === report.hostId && a.outcome !== 'late');
       // Known already: a result that batch gave in time, or a late one recorded before.
-      const known = history.some((a) => a.batchId === report.batchId && (a.outcome === 'late' || isResult(a.outcome as AttemptOutcome)));
+      const known = history.some((a) => a.batchId === report.batchId && (a.outcome === 'late' || isResult(a.outcome as AttemptStatus)));
       if (!given || known) continue;
       history.push({ batchId: report.batchId, hostId: report.hostId, at: report.at, outcome: 'late', status: result.status, ...(result.durationMs !== undefined ? { durationMs: result.durationMs } : {}), ...(result.message ? { reason: result.message } : {}) });
       added++;
@@ -559,21 +561,8 @@ export function withLateReports<V extends { test: string; late?: number; history
   });
 }
 
-export interface LedgerCounts {
-  total: number;
-  passed: number;
-  failed: number;
-  flaky: number;
-  skipped: number;
-  lost: number;
-  cancelled: number;
-  /** in a batch out on a host, no result yet */
-  running: number;
-  /** waiting for a first batch */
-  queued: number;
-  /** waiting again after a lost batch (normal queue or isolation) */
-  requeued: number;
-}
+/** A ledger's tests by verdict, as the batch run's view shows them (wire/batch-runs.ts). */
+export type LedgerCounts = z.infer<typeof batchCounts>;
 
 export function countLedger(l: Ledger): LedgerCounts {
   const c: LedgerCounts = { total: Object.keys(l.tests).length, passed: 0, failed: 0, flaky: 0, skipped: 0, lost: 0, cancelled: 0, running: 0, queued: 0, requeued: 0 };

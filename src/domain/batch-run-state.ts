@@ -31,7 +31,7 @@ import {
 import { absorbShard, batchResult, denialMeaning, hasVerdictsToStore, hostStep, leasesWanted, type BatchEntry, type BatchRunCarry, type HostSlot } from './batch-run.js';
 import type { LateResults } from './batch-work.js';
 import { batchId as batchIdOf } from './ids.js';
-import type { OutcomeReport } from './lab.js';
+import type { ResultReport } from './lab.js';
 import { needsRecovery, type JobResult } from './outcome.js';
 import type { PlanBatchRun } from './plan.js';
 import type { BatchRunView } from './views.js';
@@ -109,7 +109,7 @@ export type BatchCommand =
   | { kind: 'request-lease'; requestId: string; excluded: string[]; previousHosts: string[] }
   | { kind: 'withdraw'; requestIds: string[] }
   /** `handBack`: a grant the run no longer wanted, released without waiting for it */
-  | { kind: 'release'; hostId: string; token: string; outcomes: OutcomeReport[]; handBack?: boolean }
+  | { kind: 'release'; hostId: string; token: string; outcomes: ResultReport[]; handBack?: boolean }
   | { kind: 'start-host'; hostId: string; token: string; overflow: boolean }
   | { kind: 'run-batch'; hostId: string; token: string; batchId: string; batchNumber: number; tests: string[] }
   /** after an infrastructure abort, the host runs its recoverCommand before its next batch (as a chain's host does before its next job) */

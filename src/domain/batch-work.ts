@@ -39,7 +39,7 @@ export interface BatchProgress {
  */
 export type HostBatchEndKind = 'completed' | 'crashed' | 'timeout' | 'cancelled' | 'host-shutdown' | 'host-lost';
 
-export interface BatchOutcome extends BatchProgress {
+export interface BatchReport extends BatchProgress {
   end: { kind: HostBatchEndKind; reason: string };
   exitCode: number | null;
   durationMs: number;

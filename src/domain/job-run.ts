@@ -2,9 +2,11 @@
  * @module What crosses between workflows and host activities for one job attempt: the
  * work order a host receives and what it reports back. Plain JSON, shared by both sides.
  */
+import type { z } from 'zod';
 import type { Asset, TestCode } from './job.js';
 import type { JobResult, TestSummary } from './outcome.js';
 import type { Partner } from './partners.js';
+import type { progress } from './wire/results.js';
 
 /** One attempt of one job on one host, under one lease. */
 export interface JobRun {
@@ -45,11 +47,8 @@ export interface ProvisionResult {
 }
 
 /** Progress a runner reports (a JSON line) and the host heartbeats and uploads. */
-export interface Progress {
-  module?: string;
-  percent?: number;
-  message?: string;
-}
+/** A job's progress as the host reports it (wire/results.ts). */
+export type Progress = z.infer<typeof progress>;
 
 export interface RunTestsResult {
   result: JobResult;

@@ -475,7 +475,8 @@ export function markReserved(lab: LabState, hostId: string, token: string, reser
   return true;
 }
 
-export interface OutcomeReport {
+/** A job's result, as the release of its lease tells the scheduler (for the broken-host count and periodic checks). */
+export interface ResultReport {
   jobId: string;
   result: JobResult;
   /**
@@ -502,7 +503,7 @@ export interface ReleaseResult {
 }
 
 /** Ends a lease and counts the jobs' outcomes towards the host's broken-host rule. */
-export function release(lab: LabState, hostId: string, token: string, outcomes: readonly OutcomeReport[], now: number, recovery?: Recovery): ReleaseResult {
+export function release(lab: LabState, hostId: string, token: string, outcomes: readonly ResultReport[], now: number, recovery?: Recovery): ReleaseResult {
   const host = lab.hosts[hostId];
   if (!host?.lease || host.lease.token !== token) return { released: false };
   const wasCheck = host.lease.healthCheck === true;
@@ -535,7 +536,7 @@ export function startCheck(lab: LabState, hostId: string, why: string, submissio
 }
 
 /** A passed health check brings the host back; anything else keeps it broken, saying why. */
-function finishCheck(host: HostRecord, outcomes: readonly OutcomeReport[], now: number): ReleaseResult {
+function finishCheck(host: HostRecord, outcomes: readonly ResultReport[], now: number): ReleaseResult {
   const submissionId = host.check?.submissionId ?? 'health check';
   delete host.check;
   const bad = outcomes.find((o) => o.result.kind !== 'passed');
@@ -553,14 +554,14 @@ function finishCheck(host: HostRecord, outcomes: readonly OutcomeReport[], now: 
 const SUSPECTS_KEPT = 20;
 
 /** Every attempt of a job, clones included, shares this key. */
-const suspectKey = (o: OutcomeReport) => `${submissionOfJob(o.jobId)}/${o.job ?? ''}`;
+const suspectKey = (o: ResultReport) => `${submissionOfJob(o.jobId)}/${o.job ?? ''}`;
 
 /**
  * Applies one job outcome to a host's count of consecutive infrastructure aborts. An abort
  * the job's own runner caused waits (a suspect) until the job passes on another host;
  * a named job's submission counts at most once in a row of aborts.
  */
-export function recordOutcome(lab: LabState, host: HostRecord, o: OutcomeReport, now: number): void {
+export function recordOutcome(lab: LabState, host: HostRecord, o: ResultReport, now: number): void {
   const r = o.result;
   if (r.kind === 'passed') {
     host.consecutiveAborts = 0;

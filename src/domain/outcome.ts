@@ -4,6 +4,8 @@
  * are the runner's verdict on the system under test; aborted is an infrastructure fault
  * (retried on another host); cancelled is a person's decision; skipped never ran.
  */
+import type { z } from 'zod';
+import type { jobResult } from './wire/results.js';
 
 export const AbortCause = {
   /** the host stopped heartbeating, or never picked up the work */
@@ -47,12 +49,8 @@ export type AbortCause = (typeof AbortCause)[keyof typeof AbortCause];
 export const RESULT_KINDS = ['passed', 'failed', 'aborted', 'cancelled', 'skipped'] as const;
 export type ResultKind = (typeof RESULT_KINDS)[number];
 
-export type JobResult =
-  | { kind: 'passed'; reason?: string }
-  | { kind: 'failed'; reason: string }
-  | { kind: 'aborted'; cause: AbortCause; reason: string }
-  | { kind: 'cancelled'; reason: string }
-  | { kind: 'skipped'; reason: string };
+/** How a job ended (wire/results.ts is the one source). */
+export type JobResult = z.infer<typeof jobResult>;
 
 /** How an aborted job weighs on its host's broken-host count. */
 export type HostFault = 'immediate' | 'counts' | 'runner' | 'none';

@@ -3,101 +3,30 @@
  * waiting reasons and lineage (clonedFrom). Built by the submission workflow, enriched
  * with live progress by the API, shown by the CLI and the dashboard.
  */
-import type { LedgerCounts } from './batch-ledger.js';
-import { AbortCause, worstOf, type JobResult, type ResultKind } from './outcome.js';
-import type { Progress } from './job-run.js';
+import type { z } from 'zod';
+import { AbortCause, worstOf, type JobResult } from './outcome.js';
+import type { batchRun, testNote } from './wire/batch-runs.js';
+import type { job } from './wire/jobs.js';
+import type { recipeSet, submission } from './wire/submissions.js';
 
 export const JOB_STATES = ['waiting', 'scheduled', 'provisioning', 'running', 'uploading', 'done'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
-export interface JobView {
-  id: string;
-  name: string;
-  /** recipe set number within the submission (clones get new numbers) */
-  setNumber: number;
-  attempt: number;
-  workerClass: string;
-  state: JobState;
-  result?: JobResult;
-  hostId?: string;
-  /** the job id of the attempt this one re-runs */
-  clonedFrom?: string;
-  /** the job id of the attempt that re-ran this one */
-  retriedAs?: string;
-  waitingReason?: string;
-  startedAt?: string;
-  endedAt?: string;
-  progress?: Progress;
-}
+/** A job as its submission shows it (wire/jobs.ts is the one source). */
+export type JobView = z.infer<typeof job>;
 
-export type RecipeSetState = 'waiting' | 'leasing' | 'running' | 'done';
+export type RecipeSetState = RecipeSetView['state'];
 
-export interface RecipeSetView {
-  number: number;
-  /** index of the recipe set in the plan; clones share it */
-  planIndex: number;
-  attempt: number;
-  state: RecipeSetState;
-  jobIds: string[];
-  hosts: string[];
-  excludedHosts: string[];
-  clonedFrom?: number;
-  /** why an aborted set was not re-scheduled */
-  notRetried?: string;
-  workflowId: string;
-}
+/** A recipe set: its attempt, state, jobs and hosts; `notRetried` says why an aborted set was not re-scheduled. */
+export type RecipeSetView = z.infer<typeof recipeSet>;
 
-export interface TestNote {
-  test: string;
-  reason: string;
-}
+export type TestNote = z.infer<typeof testNote>;
 
-export interface BatchRunView {
-  /** job-like id `<submission>.<number>` (logs of its batches: `<submission>.<number>.<batch>`) */
-  id: string;
-  name: string;
-  state: 'waiting' | 'listing' | 'running' | 'done';
-  result?: ResultKind;
-  /** why the run ended early or stopped requeuing */
-  reason?: string;
-  counts: LedgerCounts;
-  hosts: string[];
-  batches: number;
-  lostBatches: number;
-  /** which tests ran in a batch of their own, and why (first 200) */
-  isolated: TestNote[];
-  /** tests without a result after every attempt, with every attempt's host, time and reason (first 200) */
-  lost: TestNote[];
-  /** failed tests and why (first 200) */
-  failed: TestNote[];
-  flaky: string[];
-  /** the batches out on hosts now */
-  running: { batchId: string; hostId: string; tests: number; current?: string }[];
-  workflowId: string;
-}
+/** A batch run's progress: counts by verdict, its hosts and batches, and the notes of its tests. */
+export type BatchRunView = z.infer<typeof batchRun>;
 
-export interface SubmissionView {
-  id: string;
-  name?: string;
-  state: 'running' | 'done';
-  result?: ResultKind;
-  createdAt: string;
-  endedAt?: string;
-  workflowId: string;
-  jobs: JobView[];
-  recipeSets: RecipeSetView[];
-  batchRuns?: BatchRunView[];
-  /** set when the view could not be read live (Temporal unreachable) */
-  notice?: string;
-  /** this submission re-runs a job of another one */
-  restartOf?: { submissionId: string; jobId: string };
-  /** submissions that re-ran jobs of this one */
-  restartedAs?: string[];
-  /** kept beyond the result store's retention until unmarked */
-  keep?: boolean;
-  /** the token name that submitted it (absent for submissions from before it was kept) */
-  submittedBy?: string;
-}
+/** What people see of a submission; the control worker writes its final view (PUT /internal/submissions/:id). */
+export type SubmissionView = z.infer<typeof submission>;
 
 /** The latest attempt of each job name: what a submission's result is made of. */
 export function latestAttempts(jobs: readonly JobView[]): JobView[] {

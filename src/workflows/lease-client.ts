@@ -13,7 +13,7 @@
  */
 import { CancellationScope, getExternalWorkflowHandle, isCancellation, log, setHandler, sleep } from '@temporalio/workflow';
 import { schedulerWorkflowId } from '../domain/ids.js';
-import type { LeaseRequestInput, OutcomeReport, Recovery } from '../domain/lab.js';
+import type { LeaseRequestInput, ResultReport, Recovery } from '../domain/lab.js';
 import type { Reservation } from '../domain/reservation.js';
 import {
   cancelLeaseRequestSignal,
@@ -74,7 +74,7 @@ export async function withdrawLeaseRequests(pool: string | undefined, requestIds
  * Gives a lease back, even from a cancelled scope. A release whose token is no longer the
  * host's current lease is ignored by the scheduler, so releasing twice is harmless.
  */
-export function releaseLease(pool: string | undefined, hostId: string, token: string, outcomes: OutcomeReport[] = [], recovery?: Recovery): Promise<void> {
+export function releaseLease(pool: string | undefined, hostId: string, token: string, outcomes: ResultReport[] = [], recovery?: Recovery): Promise<void> {
   return CancellationScope.nonCancellable(() => scheduler(pool).signal(releaseLeaseSignal, { hostId, token, outcomes, ...(recovery ? { recovery } : {}) }));
 }
 

@@ -7,7 +7,7 @@ import type { Job } from '../domain/job.js';
 import type { CheckEvery } from '../domain/health-check.js';
 import { DEFAULT_RUN_CONFIG, type RunConfig } from '../domain/job-run.js';
 import type { HostView, QueueEntry } from '../domain/lab-view.js';
-import type { HostRegistration, LeaseRequestInput, OutcomeReport, Recovery } from '../domain/lab.js';
+import type { HostRegistration, LeaseRequestInput, ResultReport, Recovery } from '../domain/lab.js';
 import type { Reservation } from '../domain/reservation.js';
 
 export interface SchedulerConfig {
@@ -44,7 +44,7 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
 export interface ReleaseRequest {
   hostId: string;
   token: string;
-  outcomes: OutcomeReport[];
+  outcomes: ResultReport[];
   /** set when the host ran its recoverCommand after an abort: a failed one breaks it at once */
   recovery?: Recovery;
 }

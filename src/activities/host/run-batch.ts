@@ -13,7 +13,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { TestReport } from '../../domain/batch-ledger.js';
-import { BATCH_ENV, timerMs, type BatchAssignment, type BatchOutcome, type LateResults } from '../../domain/batch-work.js';
+import { BATCH_ENV, timerMs, type BatchAssignment, type BatchReport, type LateResults } from '../../domain/batch-work.js';
 import { lateResultsSignal } from '../../workflows/batch-run-messages.js';
 import type { HostDeps } from './deps.js';
 import { readTestResults } from './junit.js';
@@ -31,7 +31,7 @@ const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
 const BEAT_EVERY_MS = 200;
 
 export function createRunBatch(deps: HostDeps) {
-  return async function runBatch(a: BatchAssignment): Promise<BatchOutcome> {
+  return async function runBatch(a: BatchAssignment): Promise<BatchReport> {
     const ctx = Context.current();
     const started = Date.now();
     const results: TestReport[] = [];
@@ -160,7 +160,7 @@ export function createRunBatch(deps: HostDeps) {
 
     const unreported = a.tests.length - results.length;
     const s = session.stopped;
-    let end: BatchOutcome['end'];
+    let end: BatchReport['end'];
     if (s?.why === 'cancel') end = { kind: 'cancelled', reason: s.reason };
     else if (s?.why === 'timeout') end = { kind: 'timeout', reason: s.reason };
     else if (s?.why === 'shutdown') end = { kind: 'host-shutdown', reason: s.reason };

@@ -93,7 +93,7 @@ export function internalRoutes(deps: RouteDeps): Router {
 
   r.put('/internal/submissions/:id', control, express.json({ limit: '32mb' }), async (req, res) => {
     const id = parseOr400(submissionIdParam, req.params.id, 'submission id');
-    const view = parseOr400(finalViewBody, req.body, 'body') as unknown as SubmissionView;
+    const view: SubmissionView = parseOr400(finalViewBody, req.body, 'body');
     if (view.id !== id) throw new HttpError(400, 'id in the body differs from the URL');
     await store.finishSubmission(view);
     await deps.notifier.submissionDone(view);

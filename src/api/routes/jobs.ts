@@ -17,7 +17,7 @@ import { audited, auditTarget, reasonDetail } from '../audit.js';
 import { artifactHeaders, untrusted } from '../untrusted-content.js';
 import type { ResultStore } from '../store/result-store.js';
 import { extendBody, jobIdParam, logQuery, reasonBody, restartBody } from './api-schemas.js';
-import { extendJob, type ExtendOutcome } from '../extend.js';
+import { extendJob, type ExtendAnswer } from '../extend.js';
 import { DEFAULT_MAX_EXTEND_MS, extendedMs } from '../../domain/deadline.js';
 import { reconcileSubmission } from '../reconcile.js';
 import { completeUtf8Length } from '../utf8-boundary.js';
@@ -34,7 +34,7 @@ const reservationOf = async (deps: RouteDeps, jobId: string) => {
 };
 
 /** An extension's outcome as HTTP: the answer, or the status its refusal means. */
-export function answerOf(outcome: ExtendOutcome): Extract<ExtendOutcome, { ok: true }> {
+export function answerOf(outcome: ExtendAnswer): Extract<ExtendAnswer, { ok: true }> {
   if (outcome.ok) return outcome;
   const status = { 'not-found': 404, forbidden: 403, ended: 409, 'over-cap': 400 }[outcome.code];
   throw new HttpError(status, outcome.message, outcome.code === 'over-cap' ? [{ path: ['byMs'], message: outcome.message.replace(/^byMs: /, '') }] : undefined);

@@ -11,22 +11,41 @@ import { NAME_PATTERN } from '../spec.js';
 import { epochMs } from './common.js';
 import { jobDetails } from './jobs.js';
 
-/** A batch run's progress (its ledger counts and notes pass through as the workflow reports them). */
-export const batchRun = z.looseObject({
-  id: z.string().describe('<submission>.<n>'),
+const count = z.number().int();
+
+/** A batch run's tests by verdict (the ledger's counts). */
+export const batchCounts = z.object({
+  total: count,
+  passed: count,
+  failed: count,
+  flaky: count,
+  skipped: count,
+  lost: count,
+  cancelled: count,
+  running: count.describe('in a batch out on a host, no result yet'),
+  queued: count.describe('waiting for a first batch'),
+  requeued: count.describe('waiting again after a lost batch (normal queue or isolation)'),
+});
+
+/** A test and why it is named: isolated, lost or failed. */
+export const testNote = z.object({ test: z.string(), reason: z.string() });
+
+/** A batch run's progress, as the workflow reports it. */
+export const batchRun = z.object({
+  id: z.string().describe('job-like id <submission>.<n> (logs of its batches: <submission>.<n>.<batch>)'),
   name: z.string(),
   state: z.enum(['waiting', 'listing', 'running', 'done']),
-  result: z.enum(RESULT_KINDS).optional(),
-  reason: z.string().optional(),
-  counts: z.looseObject({}).describe('tests by verdict: total, passed, failed, flaky, skipped, lost, cancelled, running, queued, requeued'),
+  result: z.enum(RESULT_KINDS).exactOptional(),
+  reason: z.string().exactOptional().describe('why the run ended early or stopped requeuing'),
+  counts: batchCounts,
   hosts: z.array(z.string()),
-  batches: z.number().int(),
-  lostBatches: z.number().int(),
-  isolated: z.array(z.looseObject({})).describe('tests rerun in a batch of their own, and why'),
-  lost: z.array(z.looseObject({})).describe('tests without a result after every attempt, and why'),
-  failed: z.array(z.looseObject({})),
+  batches: count,
+  lostBatches: count,
+  isolated: z.array(testNote).describe('tests rerun in a batch of their own, and why (first 200)'),
+  lost: z.array(testNote).describe("tests without a result after every attempt, with every attempt's host, time and reason (first 200)"),
+  failed: z.array(testNote).describe('failed tests and why (first 200)'),
   flaky: z.array(z.string()),
-  running: z.array(z.looseObject({})).describe('batches out on hosts now'),
+  running: z.array(z.object({ batchId: z.string(), hostId: z.string(), tests: count, current: z.string().exactOptional() })).describe('batches out on hosts now'),
   workflowId: z.string(),
 });
 

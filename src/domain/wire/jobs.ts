@@ -18,14 +18,14 @@ export const job = z.object({
   attempt: z.number().int(),
   workerClass: z.string(),
   state: z.enum(JOB_STATES),
-  result: jobResult.optional(),
-  hostId: z.string().optional(),
-  clonedFrom: z.string().optional().describe('the job id of the attempt this one re-runs'),
-  retriedAs: z.string().optional().describe('the job id of the attempt that re-ran this one'),
-  waitingReason: z.string().optional().describe('why it waits: for its parents, for a host (the scheduler says why), or (scheduled) for the job before it in its chain on its host'),
-  startedAt: iso.optional(),
-  endedAt: iso.optional(),
-  progress: progress.optional(),
+  result: jobResult.exactOptional(),
+  hostId: z.string().exactOptional(),
+  clonedFrom: z.string().exactOptional().describe('the job id of the attempt this one re-runs'),
+  retriedAs: z.string().exactOptional().describe('the job id of the attempt that re-ran this one'),
+  waitingReason: z.string().exactOptional().describe('why it waits: for its parents, for a host (the scheduler says why), or (scheduled) for the job before it in its chain on its host'),
+  startedAt: iso.exactOptional(),
+  endedAt: iso.exactOptional(),
+  progress: progress.exactOptional(),
 });
 
 export const jobDetails = job.extend({

@@ -7,7 +7,7 @@ import { AbortCause } from '../outcome.js';
 
 export const jobResult = z
   .discriminatedUnion('kind', [
-    z.object({ kind: z.literal('passed'), reason: z.string().optional() }),
+    z.object({ kind: z.literal('passed'), reason: z.string().exactOptional() }),
     z.object({ kind: z.literal('failed'), reason: z.string() }).describe('the runner ran and a test failed: the system under test is at fault'),
     z
       .object({ kind: z.literal('aborted'), cause: z.enum(Object.values(AbortCause) as [AbortCause, ...AbortCause[]]), reason: z.string() })
@@ -17,7 +17,7 @@ export const jobResult = z
   ])
   .describe('how a job ended');
 
-export const progress = z.object({ module: z.string().optional(), percent: z.number().optional(), message: z.string().optional() });
+export const progress = z.object({ module: z.string().exactOptional(), percent: z.number().exactOptional(), message: z.string().exactOptional() });
 
 export const testCase = z.object({
   name: z.string(),

@@ -18,27 +18,27 @@ export const recipeSet = z.object({
   jobIds: z.array(z.string()),
   hosts: z.array(z.string()),
   excludedHosts: z.array(z.string()),
-  clonedFrom: z.number().int().optional(),
-  notRetried: z.string().optional(),
+  clonedFrom: z.number().int().exactOptional(),
+  notRetried: z.string().exactOptional(),
   workflowId: z.string(),
 });
 
 export const submission = z.object({
   id: z.string(),
-  name: z.string().optional(),
+  name: z.string().exactOptional(),
   state: z.enum(['running', 'done']),
-  result: z.enum(RESULT_KINDS).optional(),
+  result: z.enum(RESULT_KINDS).exactOptional(),
   createdAt: iso,
-  endedAt: iso.optional(),
+  endedAt: iso.exactOptional(),
   workflowId: z.string(),
   jobs: z.array(job),
   recipeSets: z.array(recipeSet),
-  batchRuns: z.array(batchRun).optional(),
-  notice: z.string().optional(),
-  restartOf: z.object({ submissionId: z.string(), jobId: z.string() }).optional(),
-  restartedAs: z.array(z.string()).optional(),
-  keep: z.boolean().optional().describe('kept beyond retention until unmarked (testbay keep)'),
-  submittedBy: z.string().optional().describe('the name of the token that submitted it: who a reservation after its jobs is for, who may lower its priority'),
+  batchRuns: z.array(batchRun).exactOptional(),
+  notice: z.string().exactOptional(),
+  restartOf: z.object({ submissionId: z.string(), jobId: z.string() }).exactOptional(),
+  restartedAs: z.array(z.string()).exactOptional(),
+  keep: z.boolean().exactOptional().describe('kept beyond retention until unmarked (testbay keep)'),
+  submittedBy: z.string().exactOptional().describe('the name of the token that submitted it: who a reservation after its jobs is for, who may lower its priority'),
 });
 
 export const submissionSummary = z.object({
@@ -99,6 +99,4 @@ export const submissionRecordBody = z
   .looseObject({ id: z.string(), createdAt: iso, workflowId: z.string(), submission: z.looseObject({ jobs: z.array(z.looseObject({})) }), plan })
   .describe('a submission record (id, spec, plan) the scheduler started itself (a health check)');
 
-export const finalViewBody = z
-  .looseObject({ id: z.string(), state: z.enum(['running', 'done']), jobs: z.array(z.looseObject({ id: z.string() })), recipeSets: z.array(z.looseObject({})) })
-  .describe("a submission's final view (the shape of Submission)");
+export const finalViewBody = submission.describe("a submission's final view (the shape of Submission)");
