@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 /**
- * Re-records test/replay/histories: runs integration tests with TESTBAY_RECORD_HISTORIES
- * (test/helpers/lab.ts writes every workflow run of each lab as it stops), then keeps a few
- * histories per workflow type: greedily, those that add what the kept ones do not show yet
- * (event types, signals, activities, child workflows, continue-as-new, cancellation),
- * smaller ones first, at most MAX_PER_TYPE of at most MAX_BYTES each.
+ * Adds to test/replay/histories: runs integration tests with TESTBAY_RECORD_HISTORIES
+ * (test/helpers/lab.ts writes every workflow run of each lab as it stops), then adds a few
+ * histories per workflow type: greedily, those that show what the histories already there
+ * do not (event types, signals, activities, child workflows, continue-as-new,
+ * cancellation), smaller ones first, at most MAX_PER_TYPE new ones of at most MAX_BYTES
+ * each. The histories already there stay: they were recorded by older workflow code, and
+ * that is what replay must keep accepting. `--replace` starts from none.
  *
- *   node scripts/record-histories.mjs [test files...]
- *   node scripts/record-histories.mjs --from DIR   (pick from an earlier recording, run nothing)
+ *   node scripts/record-histories.mjs [--replace] [test files...]
+ *   node scripts/record-histories.mjs [--replace] --from DIR   (pick from an earlier recording, run nothing)
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -37,9 +39,19 @@ const DEFAULT_TESTS = [
   'test/integration/pools.test.ts',
   // reservations after a job (extended, released, ended by time), a loan, a priority change
   'test/integration/reservations.test.ts',
+  // provision, recover (after a chain's and a batch run's abort) and power hooks
+  'test/integration/host-hooks.test.ts',
+  // a running job's deadline extended by its submitter and by its runner
+  'test/integration/job-extend.test.ts',
+  // health checks due by time and by job count, before the host's next job
+  'test/integration/periodic-checks.test.ts',
+  // outputTimeoutMs and the host watchdogs
+  'test/integration/host-watchdogs.test.ts',
 ];
 
 const args = process.argv.slice(2);
+const replace = args[0] === '--replace';
+if (replace) args.shift();
 let from;
 if (args[0] === '--from') {
   from = path.resolve(args[1]);
@@ -82,11 +94,20 @@ for (const lab of fs.readdirSync(from)) {
   }
 }
 
-fs.rmSync(OUT, { recursive: true, force: true });
+if (replace) fs.rmSync(OUT, { recursive: true, force: true });
+/** What the histories already there show, by workflow type. */
+const shown = (type) => {
+  const seen = new Set();
+  const dir = path.join(OUT, type);
+  if (!fs.existsSync(dir)) return seen;
+  for (const file of fs.readdirSync(dir)) for (const x of features(JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')))) seen.add(x);
+  return seen;
+};
 let total = 0;
 for (const [type, candidates] of [...byType].sort()) {
   candidates.sort((a, b) => a.size - b.size);
-  const seen = new Set();
+  const seen = shown(type);
+  const before = seen.size;
   const kept = [];
   while (kept.length < MAX_PER_TYPE) {
     let best;
@@ -105,6 +126,6 @@ for (const [type, candidates] of [...byType].sort()) {
     fs.copyFileSync(k.full, path.join(OUT, type, `${k.lab.replace(/-[a-z0-9]{6}$/, '')}--${k.file.split('--').slice(1).join('--')}`));
     total += k.size;
   }
-  console.log(`${type}: kept ${kept.length} of ${candidates.length} (${seen.size} features)`);
+  console.log(`${type}: added ${kept.length} of ${candidates.length} (${seen.size - before} new features, ${seen.size} in all)`);
 }
-console.log(`${OUT}: ${Math.round(total / 1024)} KiB`);
+console.log(`${OUT}: ${Math.round(total / 1024)} KiB added`);

@@ -20,7 +20,7 @@ Runtime.install({ logger: new DefaultLogger('WARN') });
  * Every workflow type the control worker runs: each must have recorded histories
  * (retentionWorkflow's come from lab-on-postgres.test.ts, which runs its schedule once).
  */
-const WORKFLOW_TYPES = ['submissionWorkflow', 'recipeSetWorkflow', 'chainWorkflow', 'schedulerWorkflow', 'batchRunWorkflow', 'reconcileWorkflow', 'retentionWorkflow', 'webhookDeliveryWorkflow', 'loanWorkflow'];
+const WORKFLOW_TYPES = ['submissionWorkflow', 'recipeSetWorkflow', 'chainWorkflow', 'schedulerWorkflow', 'batchRunWorkflow', 'reconcileWorkflow', 'retentionWorkflow', 'webhookDeliveryWorkflow', 'loanWorkflow', 'powerHostWorkflow'];
 
 /** A recording is `<lab>--<workflow id, URI-encoded>--<run id's start>.json`: replay runs under the recorded id. */
 const workflowIdOf = (file: string) => {
