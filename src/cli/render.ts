@@ -4,7 +4,7 @@
  * fault) never look alike: different words, and on a terminal different colours.
  */
 import { DEFAULT_POOL } from '../domain/ids.js';
-import { connectLines, type Reservation } from '../domain/reservation.js';
+import { connectLines, untilText, type Reservation } from '../domain/reservation.js';
 import type { ResultKind } from '../domain/outcome.js';
 import type { JobView, SubmissionView } from '../domain/views.js';
 import type { LabWithJobs } from '../api/host-jobs.js';
@@ -114,6 +114,5 @@ export function hostsTable(lab: LabWithJobs, colour: boolean): string[] {
 
 /** "by tester until 2026-12-02 15:04 UTC (job `install` failed: …)". */
 export function reservationLine(r: Reservation): string {
-  const until = new Date(r.until).toISOString().slice(0, 16).replace('T', ' ');
-  return `by ${r.by} until ${until} UTC${r.jobId ? ` for job ${r.jobId}` : ''} (${r.why})`;
+  return `by ${r.by} until ${untilText(r.until)}${r.jobId ? ` for job ${r.jobId}` : ''} (${r.why})`;
 }

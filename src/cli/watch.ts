@@ -1,16 +1,19 @@
 /**
  * @module `submit --watch`: live progress per job until the submission ends. On a terminal
  * the job table is redrawn in place (state, host, current module, percentage, waiting
- * reason); elsewhere (CI logs) one line is printed per change.
+ * reason); elsewhere (CI logs) one line is printed per change. A host reserved after a job
+ * keeps the submission open: the watch says so, with how to release it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiUnreachable, type TestbayClient } from '../api/client.js';
 import type { SubmissionView } from '../domain/views.js';
-import { batchRunLines, describeJob, jobsTable, submissionHeader } from './render.js';
+import { batchRunLines, describeJob, jobsTable, reservationLine, submissionHeader } from './render.js';
 
 export async function watchSubmission(client: TestbayClient, id: string, options: { json: boolean; intervalMs?: number }): Promise<SubmissionView> {
   const tty = process.stdout.isTTY === true && !options.json;
   const seen = new Map<string, string>();
+  /** jobs whose host is reserved after them, and the line that says so */
+  const kept = new Map<string, string>();
   let drawn = 0;
   let failures = 0;
   for (;;) {
@@ -25,7 +28,7 @@ export async function watchSubmission(client: TestbayClient, id: string, options
       continue;
     }
     if (tty) {
-      const lines = [submissionHeader(view, true), ...(view.jobs.length > 0 ? jobsTable(view, true, process.stdout.columns ?? 160) : []), ...batchRunLines(view, true)];
+      const lines = [submissionHeader(view, true), ...(view.jobs.length > 0 ? jobsTable(view, true, process.stdout.columns ?? 160) : []), ...batchRunLines(view, true), ...(view.state === 'done' ? [] : kept.values())];
       if (drawn > 0) process.stdout.write(`\x1b[${drawn}F\x1b[J`);
       process.stdout.write(`${lines.join('\n')}\n`);
       drawn = lines.length;
@@ -42,6 +45,16 @@ export async function watchSubmission(client: TestbayClient, id: string, options
           seen.set(j.id, line);
           process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
         }
+      }
+    }
+    // Every job has ended but the submission has not: a host kept for a person holds it open. Say so, once per job.
+    if (view.state !== 'done' && view.jobs.length > 0 && view.jobs.every((j) => j.result)) {
+      for (const j of view.jobs.filter((x) => x.hostId && !kept.has(x.id))) {
+        const reservation = (await client.job(j.id).catch(() => undefined))?.reservation;
+        if (!reservation) continue;
+        const line = `${j.name} [${j.id}] keeps ${j.hostId} reserved ${reservationLine(reservation)}: the submission ends when it is released (testbay release ${j.id})`;
+        kept.set(j.id, line);
+        if (!tty && !options.json) process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
       }
     }
     if (view.state === 'done') {

@@ -9,7 +9,7 @@
 import { submissionOfJob } from './ids.js';
 import { hostFaultOf, type JobResult } from './outcome.js';
 import { formatRequirement, satisfiesAll, type Capabilities, type Requirement } from './requirements.js';
-import type { Reservation } from './reservation.js';
+import { untilText, type Reservation } from './reservation.js';
 
 /** `reserved`: leased, and kept for a person (after a job, or lent by hand) until the reservation ends */
 export type HostState = 'idle' | 'leased' | 'reserved' | 'maintenance' | 'broken' | 'offline';
@@ -669,7 +669,7 @@ function describeHost(lab: LabState, h: HostRecord, requestId: string): string {
     case 'leased':
       return `is leased to ${h.lease?.label ?? 'another job'}`;
     case 'reserved':
-      return `is reserved by ${h.lease?.reservation?.by ?? 'someone'} until ${new Date(h.lease?.reservation?.until ?? 0).toISOString()} (${h.lease?.reservation?.why ?? 'a reservation'})`;
+      return `is reserved by ${h.lease?.reservation?.by ?? 'someone'} until ${untilText(h.lease?.reservation?.until ?? 0)} (${h.lease?.reservation?.why ?? 'a reservation'})`;
     case 'idle':
       return lab.reserved[h.id] && lab.reserved[h.id] !== requestId ? 'is held for an earlier request' : 'is idle';
   }

@@ -38,6 +38,11 @@ export type ReserveSpec = z.output<typeof reserveSpec>;
 const hostGone = (r: JobResult) => r.kind === 'aborted' && (r.cause === 'host-lost' || r.cause === 'host-shutdown');
 
 /** Whether a job's result holds its host for a person. Cancelled and skipped jobs never do. */
+/** When a reservation ends, as people read it everywhere: "2026-12-02 15:04 UTC". */
+export function untilText(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
 export function shouldReserve(when: ReserveWhen, result: JobResult): boolean {
   if (hostGone(result)) return false;
   switch (when) {

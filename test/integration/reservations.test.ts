@@ -134,10 +134,19 @@ describe('a reservation after a job', () => {
     expect(late.stderr).toMatch(/has ended \(failed\) and its host is not reserved/);
   });
 
-  it('ends by itself when its time is up, and holds nothing for a result it does not ask for', async () => {
-    const { id } = await lab.submitter.submit({ jobs: [sh('short', 'exit 75', { host: 'r1', reserve: { when: 'aborted', durationMs: 2_000 } }), sh('fine', 'exit 0', { host: 'r2', reserve: { when: 'failed' } })] });
+  it('ends by itself when its time is up, and holds nothing for a result it does not ask for; submit --watch says what holds it open', async () => {
+    const spec = path.join(dir, 'short.json');
+    await fs.writeFile(spec, JSON.stringify({ jobs: [sh('short', 'exit 75', { host: 'r1', reserve: { when: 'aborted', durationMs: 6_000 } }), sh('fine', 'exit 0', { host: 'r2', reserve: { when: 'failed' } })] }));
+    const watch = cli(['submit', spec, '--watch'], submitEnv, { timeoutMs: 90_000 });
     await waitFor('r1 to be reserved', async () => (await hostState('r1')) === 'reserved', 60_000);
     expect(await hostState('r2')).not.toBe('reserved');
+    const watched = await watch;
+    const id = watched.stdout.split('\n')[0]!;
+    // The jobs ended before the submission did: the watch said why it went on, and how to end it.
+    const lines = watched.stdout.split('\n');
+    const kept = lines.findIndex((l) => /short \[\S+\.1\] keeps r1 reserved by tester until \d{4}-\d\d-\d\d \d\d:\d\d UTC for job \S+ \(job `short` aborted.*\): the submission ends when it is released \(testbay release \S+\)$/.test(l));
+    expect(kept, watched.stdout).toBeGreaterThan(0);
+    expect(lines.findIndex((l) => l.startsWith(`submission ${id}`))).toBeGreaterThan(kept);
     const done = await lab.waitForSubmission(id, 60_000);
     expect(jobOf(done, 'short').result?.kind).toBe('aborted');
     expect(jobOf(done, 'fine').result?.kind).toBe('passed');
