@@ -69,7 +69,7 @@ export function createDeliveryActivities({ api, commitStatus }: DeliveryDeps) {
       }
       const attempt = ctx.info.attempt;
       // An earlier attempt whose worker (or the API) stopped before it was recorded is
-      // recorded now, as what it is: the receiver may have answered it, nobody knows how.
+      // recorded now, as what it is: it may or may not have reached the receiver.
       for (let earlier = 1; earlier < attempt; earlier++) {
         if (request.recordedAttempts.includes(earlier)) continue;
         await recording(() => notify.recordAttempt(input.deliveryId, { attempt: earlier, at: new Date().toISOString(), error: UNRECORDED, durationMs: 0 }, false));
