@@ -47,12 +47,14 @@ export async function watchSubmission(client: TestbayClient, id: string, options
         }
       }
     }
-    // Every job has ended but the submission has not: a host kept for a person holds it open. Say so, once per job.
+    // Every job has ended but the submission has not: a host kept for a person holds it open. Say so, once per job
+    // (one look at the hosts per poll, whatever the number of jobs).
     if (view.state !== 'done' && view.jobs.length > 0 && view.jobs.every((j) => j.result)) {
-      for (const j of view.jobs.filter((x) => x.hostId && !kept.has(x.id))) {
-        const reservation = (await client.job(j.id).catch(() => undefined))?.reservation;
-        if (!reservation) continue;
-        const line = `${j.name} [${j.id}] keeps ${j.hostId} reserved ${reservationLine(reservation)}: the submission ends when it is released (testbay release ${j.id})`;
+      for (const host of (await client.hosts().catch(() => undefined))?.hosts ?? []) {
+        const reservation = host.lease?.reservation;
+        const j = reservation?.submissionId === id ? view.jobs.find((x) => x.id === reservation.jobId) : undefined;
+        if (!reservation || !j || kept.has(j.id)) continue;
+        const line = `${j.name} [${j.id}] keeps ${host.id} reserved ${reservationLine(reservation)}: the submission ends when it is released (testbay release ${j.id})`;
         kept.set(j.id, line);
         if (!tty && !options.json) process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
       }

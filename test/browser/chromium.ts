@@ -20,6 +20,14 @@ export interface Chromium {
   close(): Promise<void>;
 }
 
+/** Collects what a page must never show: Content-Security-Policy refusals and uncaught errors. */
+export function collectProblems(page: Page, problems: string[]): void {
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content.Security.Policy|Refused to/i.test(m.text())) problems.push(m.text());
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+}
+
 export async function launchChromium(): Promise<Chromium> {
   try {
     accessSync(CHROMIUM, constants.X_OK);

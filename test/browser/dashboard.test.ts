@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { osTest, TestLab, waitFor } from '../helpers/lab.js';
-import { launchChromium, type Chromium } from './chromium.js';
+import { collectProblems, launchChromium, type Chromium } from './chromium.js';
 
 let lab: TestLab;
 let browser: Chromium;
@@ -28,10 +28,7 @@ beforeAll(async () => {
       env: { TESTBAY_HEARTBEAT_TIMEOUT_MS: '15000', TESTBAY_HOST_PICKUP_TIMEOUT_MS: '20000' },
     }), launchChromium()]);
   url = lab.api.baseUrl;
-  browser.page.on('console', (m) => {
-    if (m.type() === 'error' && /Content.Security.Policy|Refused to/i.test(m.text())) problems.push(m.text());
-  });
-  browser.page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  collectProblems(browser.page, problems);
 }, 120_000);
 afterAll(async () => {
   await browser?.close();

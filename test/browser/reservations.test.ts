@@ -10,7 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { osTest, TestLab, waitFor } from '../helpers/lab.js';
-import { launchChromium, type Chromium } from './chromium.js';
+import { collectProblems, launchChromium, type Chromium } from './chromium.js';
 
 let lab: TestLab;
 let browser: Chromium;
@@ -18,10 +18,7 @@ const problems: string[] = [];
 
 beforeAll(async () => {
   [lab, browser] = await Promise.all([TestLab.start({ name: 'browser-reservations', hosts: [{ id: 'b1' }] }), launchChromium()]);
-  browser.page.on('console', (m) => {
-    if (m.type() === 'error' && /Content.Security.Policy|Refused to/i.test(m.text())) problems.push(m.text());
-  });
-  browser.page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  collectProblems(browser.page, problems);
 }, 120_000);
 afterAll(async () => {
   await browser?.close();

@@ -13,7 +13,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { osTest, TestLab } from '../helpers/lab.js';
-import { launchChromium, type Chromium } from './chromium.js';
+import { collectProblems, launchChromium, type Chromium } from './chromium.js';
 
 let lab: TestLab;
 let browser: Chromium;
@@ -32,10 +32,7 @@ beforeAll(async () => {
     launchChromium(),
   ]);
   url = lab.api.baseUrl;
-  browser.page.on('console', (m) => {
-    if (m.type() === 'error' && /Content.Security.Policy|Refused to/i.test(m.text())) problems.push(m.text());
-  });
-  browser.page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  collectProblems(browser.page, problems);
   browser.page.on('dialog', (d) => {
     problems.push(`a dialog opened: ${d.message()}`);
     void d.dismiss();

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notifyClient } from '../../src/api/notify-client.js';
 import { osTest, TestLab, waitFor } from '../helpers/lab.js';
-import { launchChromium, type Chromium } from './chromium.js';
+import { collectProblems, launchChromium, type Chromium } from './chromium.js';
 
 let lab: TestLab;
 let browser: Chromium;
@@ -40,10 +40,7 @@ beforeAll(async () => {
     }),
     launchChromium(),
   ]);
-  browser.page.on('console', (m) => {
-    if (m.type() === 'error' && /Content.Security.Policy|Refused to/i.test(m.text())) problems.push(m.text());
-  });
-  browser.page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  collectProblems(browser.page, problems);
 }, 120_000);
 afterAll(async () => {
   await browser?.close();
