@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import { ConfigError, loginCodeFile, tokensFile, type Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { loadPayloadKey } from '../sealing.js';
-import { connectClient } from '../temporal/connection.js';
+import { closeConnection, connectClient } from '../temporal/connection.js';
 import { createApp } from './app.js';
 import { streamLimit, wantsFollow } from './middleware.js';
 import { TokenRegistry } from './auth.js';
@@ -93,7 +93,10 @@ export async function startServer(config: Config, log: Logger, port = config.api
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await store.close();
-      if (client) await (await client.catch(() => undefined))?.connection.close();
+      if (client) {
+        const connected = await client.catch(() => undefined);
+        if (connected) await closeConnection(connected.connection);
+      }
     },
   };
 }

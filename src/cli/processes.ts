@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import type { Config } from '../config.js';
 import { DEFAULT_POOL, HOST_ID_PATTERN, POOL_PATTERN } from '../domain/ids.js';
 import { loggerFor } from '../logger.js';
-import { connectClient, connectTemporal, connectWorker } from '../temporal/connection.js';
+import { closeConnection, connectClient, connectTemporal, connectWorker } from '../temporal/connection.js';
 import { ensureNamespace } from '../temporal/namespace.js';
 import { Client } from '@temporalio/client';
 import { startServer } from '../api/server.js';
@@ -79,7 +79,7 @@ export async function runControlProcess(config: Config): Promise<number> {
   await running;
   metrics?.server.close();
   await connection.close();
-  await client.connection.close();
+  await closeConnection(client.connection);
   return 0;
 }
 
@@ -188,7 +188,7 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
   await host.done;
   log.info('host stopped');
   await connection.close();
-  await client.connection.close();
+  await closeConnection(client.connection);
   return 0;
 }
 
@@ -228,6 +228,6 @@ export async function runSetup(config: Config, args: string[]): Promise<number> 
   await ensureSchedules(client, config);
   say(`namespace ${config.temporal.namespace} on ${config.temporal.address} is ready for Testbay (schedule ${RETENTION_SCHEDULE_ID} in place)`);
   if (values.json) process.stdout.write(`${JSON.stringify({ namespace: config.temporal.namespace, schedule: RETENTION_SCHEDULE_ID, ...(imported ? { imported } : {}) }, null, 2)}\n`);
-  await connection.close();
+  await closeConnection(connection);
   return 0;
 }

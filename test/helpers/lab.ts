@@ -10,7 +10,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
 // A default import: @temporalio/proto is CommonJS, and plain Node (the benchmarks load this
 // helper outside vitest) gives no named exports of it.
 import protoPackage from '@temporalio/proto';
@@ -24,6 +24,7 @@ import type { SubmissionInput } from '../../src/domain/spec.js';
 import type { SubmissionView } from '../../src/domain/views.js';
 import { createLogger } from '../../src/logger.js';
 import { findTemporalBinary, PROJECT_ROOT } from '../../src/temporal/binary.js';
+import { closeConnection, connectDraining } from '../../src/temporal/connection.js';
 import { startDevServer, type DevServer } from '../../src/temporal/dev-server.js';
 import { ensureNamespace } from '../../src/temporal/namespace.js';
 import { createControlWorker, ensureScheduler } from '../../src/workers/control.js';
@@ -187,7 +188,7 @@ export class TestLab {
     const log = createLogger(id, 'info', (line) => lab.logFile.write(line));
     installSdkLogger(createLogger('sdk', 'warn', (line) => lab.logFile.write(line)));
 
-    const connection = await Connection.connect({ address });
+    const connection = await connectDraining({ address });
     await ensureNamespace(connection, namespace, { create: true, retentionHours: 24 });
     lab.temporal = new Client({ connection, namespace });
 
@@ -436,7 +437,7 @@ export class TestLab {
       await this.nativeConnection.close();
       await this.server.close();
     }
-    await this.temporal.connection.close();
+    await closeConnection(this.temporal.connection);
     await this.devServer?.stop();
     await this.undoPrepare?.();
     this._logFile?.end();

@@ -60,15 +60,33 @@ describe('what a host\'s children get of its environment', () => {
 });
 
 describe('per-test results for one upload', () => {
-  it('are sent as they are when they fit, and with their messages cut to one length, saying so, when they do not', () => {
-    const small = [{ name: 'a', status: 'passed' as const, message: 'ok' }];
-    expect(fitTests(small, 1000)).toEqual({ tests: small, bytes: JSON.stringify({ tests: small }).length });
+  it('are sent as they are when they fit, and with their messages cut to one length, saying so, when they do not', async () => {
+    const small = [{ name: 'a', status: 'passed' as const, message: 'ok' }, { name: 'b', status: 'skipped' as const }];
+    expect(await fitTests(small, 1000)).toEqual({ tests: small, bytes: JSON.stringify({ tests: small }).length });
+    expect(await fitTests([], 1000)).toEqual({ tests: [], bytes: JSON.stringify({ tests: [] }).length });
     const many = Array.from({ length: 100 }, (_, i) => ({ name: `t${i}`, status: 'failed' as const, message: 'é'.repeat(900) }));
-    const fitted = fitTests(many, 50_000);
+    const fitted = await fitTests(many, 50_000);
     expect(fitted.bytes).toBeLessThanOrEqual(50_000);
     expect(Buffer.byteLength(JSON.stringify({ tests: fitted.tests }))).toBe(fitted.bytes);
     expect(fitted.tests).toHaveLength(100);
     expect(fitted.tests[0]!.message).toMatch(/^é+ … \[cut by testbay: \d+ of 900 characters kept so the results fit one upload\]$/);
-    expect(() => fitTests(many, 500)).toThrow(/even without their messages/);
+    await expect(fitTests(many, 500)).rejects.toThrow(/even without their messages/);
+    // Messages cut to nothing when even the shortest cut does not fit: the tests go up bare.
+    const bare = await fitTests(many, 5_000);
+    expect(bare.tests[0]).toEqual({ name: 't0', status: 'failed' });
+    expect(Buffer.byteLength(JSON.stringify({ tests: bare.tests }))).toBe(bare.bytes);
+  });
+
+  it('give the event loop turns while they measure a large list (a host that blocks misses its heartbeats)', async () => {
+    const large = Array.from({ length: 400 }, (_, i) => ({ name: `t${i}`, status: 'passed' as const, message: 'x'.repeat(9_000) }));
+    let turns = 0;
+    const fitted = await fitTests(large, 2 * 1024 ** 2, () => {
+      turns++;
+      return Promise.resolve();
+    });
+    expect(Buffer.byteLength(JSON.stringify({ tests: fitted.tests }))).toBe(fitted.bytes);
+    expect(fitted.bytes).toBeLessThanOrEqual(2 * 1024 ** 2);
+    // 3.6 MB measured whole, then 2 MB measured cut: a turn after each MiB.
+    expect(turns).toBeGreaterThanOrEqual(4);
   });
 });

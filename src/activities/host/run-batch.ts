@@ -150,10 +150,8 @@ export function createRunBatch(deps: HostDeps) {
       }
     }
     // Final uploads: the whole log and the batch's per-test results (idempotent).
-    await Promise.all([
-      sync.sync(),
-      results.length > 0 ? deps.api.putTests(a.batchId, a.leaseToken, fitTests(results.map((r) => ({ name: r.test, status: r.status, ...(r.durationMs !== undefined ? { durationMs: r.durationMs } : {}), ...(r.message !== undefined ? { message: r.message } : {}) }))).tests) : undefined,
-    ]).catch((err: unknown) => {
+    const fitted = results.length > 0 ? await fitTests(results.map((r) => ({ name: r.test, status: r.status, ...(r.durationMs !== undefined ? { durationMs: r.durationMs } : {}), ...(r.message !== undefined ? { message: r.message } : {}) }))) : undefined;
+    await Promise.all([sync.sync(), fitted ? deps.api.putTests(a.batchId, a.leaseToken, fitted.tests) : undefined]).catch((err: unknown) => {
       if (isLeaseRevoked(err)) refused = true;
       else deps.log.warn('batch upload failed', { batch: a.batchId, error: String(err) });
     });

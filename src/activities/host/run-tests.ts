@@ -202,7 +202,7 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
           const version = testResults.version;
           // A large list goes up less often while the runner runs: a second per MiB it last took.
           if (version !== testsSent && Date.now() - testsSentAt >= (testsSentBytes / 1024 ** 2) * 1_000) {
-            const fitted = fitTests(testResults.all());
+            const fitted = await fitTests(testResults.all());
             await deps.api.putTests(run.jobId, run.leaseToken, fitted.tests);
             testsSent = version;
             testsSentAt = Date.now();

@@ -26,7 +26,7 @@ export async function finalUpload(deps: HostDeps, steps: HostSteps, run: JobRun,
   await steps.releaseAssets?.(run.jobId, provisioned.workDir);
   const tests = await collectTests(jobDir, provisioned.resultsDir, { maxBytes: deps.maxResultsBytes, maxTestcases: deps.maxTestcases }, deps.runnerUser);
   // Too many to upload even with their messages cut: none (the job is aborted results-too-large).
-  const fitted = tests.length > 0 ? (() => { try { return fitTests(tests).tests; } catch { return []; } })() : [];
+  const fitted = tests.length > 0 ? await fitTests(tests).then((f) => f.tests, () => []) : [];
   await Promise.all([
     deps.api.reportProgress(run.jobId, run.leaseToken, { state: 'uploading' }),
     new LogSync(deps.api, run.jobId, run.leaseToken, path.join(jobDir, 'runner.log')).sync(),
