@@ -196,3 +196,8 @@ if (!serverBins.every(isExecutable) && (lifecycle === 'test:production' || lifec
     say(`WARNING: ${msg}`);
   }
 }
+
+// 7. The compiled copy of the CLI that bin/testbay.js runs (scripts/cli-bundle.mjs), built
+//    now rather than by the first of many processes a lab starts at once.
+const { cliBundle } = await import('./cli-bundle.mjs');
+if (!(await cliBundle())) say('WARNING: could not compile the CLI; bin/testbay.js runs the sources through tsx (slower to start)');

@@ -17,6 +17,7 @@ import { openPgliteDb } from '../src/api/store/sql/pglite-db.js';
 import { findTemporalBinary } from '../src/temporal/binary.js';
 import { startDevServer, type DevServer } from '../src/temporal/dev-server.js';
 import { WORKFLOWS_PATH } from '../src/workers/control.js';
+import { cliBundle } from '../scripts/cli-bundle.mjs';
 import { freePort } from './helpers/ports.js';
 import { startPostgres, startVersity, type PostgresServer, type S3Server } from './helpers/store-servers.js';
 
@@ -67,6 +68,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
       openPgliteDb(pgliteTemplate).then(async (db) => {
         await migrate(db);
         await db.close();
+      }),
+      // The compiled CLI every host and CLI process of the run starts from (built once, here).
+      cliBundle().then((entry) => {
+        if (!entry && process.env.TESTBAY_TSX !== '1') throw new Error('could not compile the CLI (scripts/cli-bundle.mjs)');
       }),
     ]);
     if (parts[0].status === 'fulfilled') server = parts[0].value;

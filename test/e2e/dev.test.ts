@@ -3,7 +3,8 @@
  * lab (its own Temporal dev server persisted under the data dir, the API, the control
  * worker, hosts local-1..3) and says it is up only once every host is registered, the CLI
  * finds it through the data dir, and SIGINT stops every process it started, a running
- * job's runner included; so does SIGTERM, even during start-up.
+ * job's runner included; so does SIGTERM, even during start-up (and once it is up, at the
+ * end of test/e2e/dev-supervision.test.ts).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -89,19 +90,6 @@ describe('testbay dev', () => {
     const ended = await dev;
     expect(ended.stdout).not.toContain('Testbay embedded lab is up');
     expect(ended.stderr).toMatch(/SIGTERM: stopping the lab/);
-    expect(ended.code).toBe(0);
-    expect(processesUsing(dataDir)).toEqual([]);
-  }, 150_000);
-
-  it('SIGTERM once it is up stops every process', async () => {
-    const { dataDir, env } = await devEnv();
-    const dev = cli(['dev'], env, { timeoutMs: 140_000 });
-    let output = '';
-    dev.child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    await waitFor('the lab to be up', () => output.includes('Testbay embedded lab is up'), 90_000);
-    expect(processesUsing(dataDir).length).toBeGreaterThanOrEqual(6);
-    dev.child.kill('SIGTERM');
-    const ended = await dev;
     expect(ended.code).toBe(0);
     expect(processesUsing(dataDir)).toEqual([]);
   }, 150_000);

@@ -154,9 +154,9 @@ export class DevLab {
     }, timeoutMs, 100);
   }
 
-  /** Ctrl-C: resolves with how `testbay dev` ended. */
-  async stop(): Promise<CliResult> {
-    if (this.run.child.exitCode === null && this.run.child.signalCode === null) this.run.child.kill('SIGINT');
+  /** Ctrl-C (or `signal`): resolves with how `testbay dev` ended. */
+  async stop(signal: NodeJS.Signals = 'SIGINT'): Promise<CliResult> {
+    if (this.run.child.exitCode === null && this.run.child.signalCode === null) this.run.child.kill(signal);
     return this.run;
   }
 }
