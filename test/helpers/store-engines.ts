@@ -4,14 +4,18 @@
  * folder) with the folder object store, PostgreSQL with the folder object store, and
  * PostgreSQL with S3 (VersityGW). Each store gets a database (and bucket) of its own.
  */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { inject as Inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.js';
 
 export type EngineName = 'pglite' | 'postgres' | 'postgres+s3';
 export const ENGINES: EngineName[] = ['pglite', 'postgres', 'postgres+s3'];
+
+const execFileAsync = promisify(execFile);
 
 /** vitest's inject, loaded only inside vitest (labs also run in benchmarks) */
 const inject: typeof Inject = (key) => {
@@ -74,7 +78,8 @@ export async function seedEmbedded(dataDir: string): Promise<void> {
     return;
   }
   await fs.mkdir(dataDir, { recursive: true });
-  await fs.cp(template, path.join(dataDir, 'db'), { recursive: true });
+  // cp(1), not fs.cp: 39 MB in ~500 files cost fs.cp 650 ms of this process's CPU a lab.
+  await execFileAsync('cp', ['-r', template, path.join(dataDir, 'db')]);
 }
 
 /** The environment of an engine: the data dir, and where its database and objects are. */
