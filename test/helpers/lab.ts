@@ -124,6 +124,9 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   }
 }
 
+/** Where the SDK's log lines go: the log of the lab started last (the logger is installed once a process). */
+let sdkLines: ((line: string) => void) | undefined;
+
 export class TestLab {
   readonly hosts = new Map<string, ChildProcess>();
   private worker!: Worker;
@@ -186,7 +189,10 @@ export class TestLab {
       TEMPORAL_NAMESPACE: namespace,
     };
     const log = createLogger(id, 'info', (line) => lab.logFile.write(line));
-    installSdkLogger(createLogger('sdk', 'warn', (line) => lab.logFile.write(line)));
+    // The SDK's logger is installed once a process: its lines go to the newest lab's log.
+    lab.sdkWriter = (line) => lab.logFile.write(line);
+    sdkLines = lab.sdkWriter;
+    installSdkLogger(createLogger('sdk', 'warn', (line) => sdkLines?.(line)));
 
     const connection = await connectDraining({ address });
     await ensureNamespace(connection, namespace, { create: true, retentionHours: 24 });
@@ -279,6 +285,7 @@ export class TestLab {
   }
 
   private _logFile: ReturnType<typeof createWriteStream> | undefined;
+  private sdkWriter: ((line: string) => void) | undefined;
   get logFile() {
     this._logFile ??= createWriteStream(path.join(this.outputDir, 'lab.log'), { flags: 'a' });
     return this._logFile;
@@ -440,6 +447,7 @@ export class TestLab {
     await closeConnection(this.temporal.connection);
     await this.devServer?.stop();
     await this.undoPrepare?.();
+    if (sdkLines === this.sdkWriter) sdkLines = undefined;
     this._logFile?.end();
     await fs.rm(this.dir, { recursive: true, force: true });
     if (failures.length > 0) throw new Error(`workflow tasks failed after the last test of lab ${this.name}:\n${failures.join('\n')}`);
