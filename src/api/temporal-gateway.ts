@@ -243,11 +243,7 @@ export class TemporalGateway {
       this.labCache = undefined;
       return result;
     } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError) {
-        const message = err.cause instanceof Error ? err.cause.message : err.message;
-        throw new HttpError(err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.UnknownHost ? 404 : 409, message);
-      }
-      throw err;
+      throw updateRefusal(err, { [ErrorType.UnknownHost]: 404 }) ?? err;
     }
   }
 
@@ -262,10 +258,8 @@ export class TemporalGateway {
       this.labCache = undefined;
       return result;
     } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError) {
-        const message = err.cause instanceof Error ? err.cause.message : err.message;
-        throw new HttpError(err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.ReservationCap ? 400 : 409, message);
-      }
+      const refused = updateRefusal(err, { [ErrorType.ReservationCap]: 400 });
+      if (refused) throw refused;
       if (err instanceof WorkflowNotFoundError || grpcCode(err) === NOT_FOUND) throw new HttpError(409, 'the reservation has ended');
       throw err;
     }
@@ -279,8 +273,7 @@ export class TemporalGateway {
       this.labCache = undefined;
       return result;
     } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError) throw new HttpError(409, err.cause instanceof Error ? err.cause.message : err.message);
-      throw err;
+      throw updateRefusal(err) ?? err;
     }
   }
 
@@ -312,10 +305,8 @@ export class TemporalGateway {
     try {
       return await client.workflow.getHandle(recipeSetWorkflowId).executeUpdate(update, { args: [arg] });
     } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError) {
-        const message = err.cause instanceof Error ? err.cause.message : err.message;
-        throw new HttpError(err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.NotAPartner ? 400 : 409, message);
-      }
+      const refused = updateRefusal(err, { [ErrorType.NotAPartner]: 400 });
+      if (refused) throw refused;
       if (err instanceof WorkflowNotFoundError || grpcCode(err) === NOT_FOUND) throw new HttpError(403, 'the job\'s recipe set has ended: its partners are gone');
       // More calls waiting at once than Temporal takes updates in flight (10): the caller tries again.
       if (grpcCode(err) === RESOURCE_EXHAUSTED) throw new HttpError(503, 'too many partner calls of this recipe set wait at once: try again');
@@ -341,6 +332,18 @@ export function mergeLabViews(views: readonly LabView[]): LabView {
  * gRPC statuses: INVALID_ARGUMENT (Temporal refused what it was given, not that it is down),
  * NOT_FOUND (an update of a workflow that completed), RESOURCE_EXHAUSTED (too many updates in flight).
  */
+/**
+ * An update the workflow refused, as the HTTP error to answer with: the refusal's message,
+ * and the status `statuses` gives its ErrorType (409, a conflict with the workflow's state,
+ * for any other). Undefined for anything that is not a refusal.
+ */
+function updateRefusal(err: unknown, statuses: Partial<Record<ErrorType, number>> = {}): HttpError | undefined {
+  if (!(err instanceof WorkflowUpdateFailedError)) return undefined;
+  const { cause } = err;
+  const status = cause instanceof ApplicationFailure && cause.type ? statuses[cause.type as ErrorType] : undefined;
+  return new HttpError(status ?? 409, cause instanceof Error ? cause.message : err.message);
+}
+
 const INVALID_ARGUMENT = 3;
 const NOT_FOUND = 5;
 const RESOURCE_EXHAUSTED = 8;
