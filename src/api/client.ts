@@ -63,6 +63,9 @@ export interface JobDetails extends JobView {
   /** extensions of its deadline while it ran (testbay extend, the runner's {"extendMs": …}) and their sum */
   extensions?: JobExtension[];
   extendedMs?: number;
+  /** while it runs: its spec's timeoutMs, and when that stops it (ISO; its extensions included) */
+  timeoutMs?: number;
+  deadline?: string;
   /** the job's chain workflow in Temporal Web once it has a host, else its submission's */
   temporalWebUrl: string;
   /** the submission's workflow in Temporal Web */

@@ -138,6 +138,7 @@ export const job: Command = async (args) => {
   if (d.clonedFrom) lines.push(`  re-runs    ${d.clonedFrom}`);
   if (d.retriedAs) lines.push(`  re-run as  ${d.retriedAs}`);
   if (d.startedAt) lines.push(`  started    ${d.startedAt}${d.endedAt ? `   ended ${d.endedAt}` : ''}`);
+  if (d.deadline) lines.push(`  deadline   ${d.deadline.slice(0, 19).replace('T', ' ')} UTC (timeoutMs ${formatDuration(d.timeoutMs ?? 0)}${d.extendedMs ? `, extended by ${formatDuration(d.extendedMs)}` : ''}): testbay extend ${d.id} --by 30m for more`);
   if (d.extensions?.length) lines.push(`  extended   by ${formatDuration(d.extendedMs ?? 0)}: ${describeExtensions(d.extensions)}`);
   lines.push(`  tests      ${d.tests.length} (${d.tests.filter((t) => t.status === 'failed' || t.status === 'error').length} failed)   artifacts ${d.artifacts.length}${d.savedBytes ? ` (PNG optimisation saved ${d.savedBytes} bytes)` : ''}   log ${d.logBytes} bytes`);
   if (d.reservation) {

@@ -36,6 +36,14 @@ export function decideExtension(job: { id: string; ended: boolean; result?: stri
   return { ok: true, totalMs: before + byMs };
 }
 
+/**
+ * When a running job's timeout stops its runner: the runner's start (the job's record turns
+ * `running` as the host starts it) plus `timeoutMs` plus every extension. ISO time.
+ */
+export function deadlineOf(runningSince: string, timeoutMs: number, extensions: readonly JobExtension[] | undefined): string {
+  return new Date(Date.parse(runningSince) + timeoutMs + extendedMs(extensions)).toISOString();
+}
+
 /** "+30 min by alice at 12:03; +1 h by runner at 12:40" */
 export function describeExtensions(extensions: readonly JobExtension[] | undefined): string {
   return (extensions ?? []).map((e) => `+${formatDuration(e.byMs)} by ${e.by} at ${e.at.slice(11, 19)}`).join('; ');

@@ -69,6 +69,10 @@ describe('dashboard: reservations', () => {
     await waitFor('the extension', async () => (await lab.api.job(jobId)).extendedMs === 30 * 60_000, 15_000);
     await page.reload();
     expect(await page.locator('[data-extended-ms]').innerText()).toBe('extended by 30 min');
+    // When the job stops now: its deadline, moved by the extension.
+    const { deadline } = await lab.api.job(jobId);
+    expect(await page.locator('[data-deadline]').getAttribute('datetime')).toBe(deadline);
+    expect(await page.locator('[data-deadline]').innerText()).toMatch(/^stops at \d/);
     await browser.screenshot('job-extended');
     await page.getByRole('button', { name: 'Cancel', exact: true }).click();
 

@@ -3,7 +3,7 @@
  * the CLI (`testbay extend JOB --by 30m`), or by its runner with a status line
  * `{"extendMs": …}`; the host learns the new deadline and lets the runner run on. Within
  * TESTBAY_MAX_EXTEND_MS in all (400 naming byMs), only while the job runs (409), only by
- * its submitter or an operator (403); shown by `testbay job`.
+ * its submitter or an operator (403); shown by `testbay job` with the deadline it moved.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiError, TestbayClient } from '../../src/api/client.js';
@@ -33,9 +33,16 @@ describe('testbay extend', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--by: a duration like 90s, 30m or 2h (or milliseconds), not "soon"');
     await running(jobId);
+    const before = await lab.api.job(jobId);
+    expect(before.timeoutMs).toBe(6_000);
     const done = await cli(['extend', jobId, '--by', '6s', '--json'], env);
     expect(done.code, done.stderr).toBe(0);
     expect(JSON.parse(done.stdout)).toMatchObject({ jobId, extendedMs: 6_000, extensions: [{ byMs: 6_000 }] });
+    // Its deadline moved by the extension, and `testbay job` says when it is now.
+    const after = await lab.api.job(jobId);
+    expect(Date.parse(after.deadline!) - Date.parse(before.deadline!)).toBe(6_000);
+    const during = await cli(['job', jobId], env);
+    expect(during.stdout).toContain(`deadline   ${after.deadline!.slice(0, 19).replace('T', ' ')} UTC (timeoutMs 6 s, extended by 6 s)`);
     // Someone else's submit token may not; over the cap is refused naming byMs.
     expect((await refusal(new TestbayClient(lab.config.api.url, OTHER).extendJob(jobId, 1_000)))?.status).toBe(403);
     const over = await refusal(lab.api.extendJob(jobId, 15_000));
@@ -47,6 +54,9 @@ describe('testbay extend', () => {
     expect(view.jobs[0]!.result).toEqual({ kind: 'passed' });
     const shown = await cli(['job', jobId], env);
     expect(shown.stdout).toMatch(/extended +by 6 s: \+6 s by \S+ at \d\d:\d\d:\d\d/);
+    // An ended job has no deadline.
+    expect(shown.stdout).not.toContain('deadline');
+    expect((await lab.api.job(jobId)).deadline).toBeUndefined();
     // An ended job cannot be extended.
     const ended = await refusal(lab.api.extendJob(jobId, 1_000));
     expect(ended?.status).toBe(409);

@@ -18,7 +18,7 @@ import { artifactHeaders, untrusted } from '../untrusted-content.js';
 import type { ResultStore } from '../store/result-store.js';
 import { extendBody, jobIdParam, logQuery, reasonBody, restartBody } from './api-schemas.js';
 import { extendJob, type ExtendAnswer } from '../extend.js';
-import { DEFAULT_MAX_EXTEND_MS, extendedMs } from '../../domain/deadline.js';
+import { deadlineOf, DEFAULT_MAX_EXTEND_MS, extendedMs } from '../../domain/deadline.js';
 import { reconcileSubmission } from '../reconcile.js';
 import { completeUtf8Length } from '../utf8-boundary.js';
 import { scenarioOfRecord } from '../../domain/scenario.js';
@@ -74,6 +74,9 @@ export function jobRoutes(deps: RouteDeps): Router {
           }
         : undefined);
     if (!job) throw new HttpError(404, `no job ${id}`);
+    const submission = (await store.getSubmission(view.id))?.submission;
+    const timeoutMs = submission?.jobs.find((j) => j.name === job.name)?.timeoutMs;
+    const runningSince = job.state === 'running' ? record?.startedAt : undefined;
     res.json({
       kind: 'job',
       ...job,
@@ -84,7 +87,8 @@ export function jobRoutes(deps: RouteDeps): Router {
       ...(record?.savedBytes ? { savedBytes: record.savedBytes } : {}),
       ...(record?.purgedAt ? { purgedAt: record.purgedAt } : {}),
       ...(record?.extensions ? { extensions: record.extensions, extendedMs: extendedMs(record.extensions) } : {}),
-      ...scenarioField(record?.scenario ?? scenarioOfRecord((await store.getSubmission(view.id))?.submission ?? { jobs: [] }, job.name)?.key),
+      ...(runningSince && timeoutMs !== undefined ? { timeoutMs, deadline: deadlineOf(runningSince, timeoutMs, record?.extensions) } : {}),
+      ...scenarioField(record?.scenario ?? scenarioOfRecord(submission ?? { jobs: [] }, job.name)?.key),
       ...(await reservationOf(deps, id)),
       temporalWebUrl: web(jobWorkflowId(view.id, id, job) ?? view.workflowId),
       submissionWebUrl: web(view.workflowId),

@@ -28,8 +28,18 @@ export const job = z.object({
   progress: progress.exactOptional(),
 });
 
+export const jobExtension = z.object({
+  byMs: z.number().int(),
+  by: z.string().describe("who asked: a token's name, or `runner`"),
+  at: iso,
+});
+
 export const jobDetails = job.extend({
   kind: z.literal('job'),
+  extensions: z.array(jobExtension).optional().describe('extensions of its deadline while it ran (testbay extend, or the runner)'),
+  extendedMs: z.number().int().optional().describe('the sum of its extensions'),
+  timeoutMs: z.number().int().optional().describe('while it runs: its spec\'s timeoutMs'),
+  deadline: iso.optional().describe('while it runs: when its timeout stops it (the runner\'s start, timeoutMs and the extensions)'),
   reservation: reservation.optional().describe("set while the job's host is kept for a person after it"),
   submissionId: z.string(),
   tests: z.array(testCase),

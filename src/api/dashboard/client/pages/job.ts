@@ -25,6 +25,9 @@ export interface JobDetails extends JobView {
   /** extensions of its deadline while it ran, and their sum */
   extensions?: JobExtension[];
   extendedMs?: number;
+  /** while it runs: its spec's timeoutMs, and when that stops it (ISO) */
+  timeoutMs?: number;
+  deadline?: string;
   /** the job's chain workflow once it has a host, else the submission's */
   temporalWebUrl: string;
   submissionWebUrl: string;
@@ -254,7 +257,14 @@ function drawStatus(ctx: Ctx, el: HTMLElement, job: JobDetails): void {
       fact('started', time(job.startedAt)),
       fact('ended', time(job.endedAt)),
       fact('duration', duration(job.startedAt, job.endedAt)),
-      job.extensions?.length ? fact('deadline', h('span', { 'data-extended-ms': String(job.extendedMs ?? 0) }, `extended by ${formatDuration(job.extendedMs ?? 0)}`), h('span', { class: 'muted' }, ` (${describeExtensions(job.extensions)})`)) : [],
+      job.deadline || job.extensions?.length
+        ? fact(
+            'deadline',
+            job.deadline ? [h('time', { datetime: job.deadline, title: job.deadline, 'data-deadline': '' }, `stops at ${new Date(job.deadline).toLocaleTimeString()}`), job.extensions?.length ? ', ' : ''] : [],
+            job.extensions?.length ? h('span', { 'data-extended-ms': String(job.extendedMs ?? 0) }, `extended by ${formatDuration(job.extendedMs ?? 0)}`) : [],
+            job.extensions?.length ? h('span', { class: 'muted' }, ` (${describeExtensions(job.extensions)})`) : [],
+          )
+        : [],
       fact(
         'workflows',
         job.temporalWebUrl !== job.submissionWebUrl
