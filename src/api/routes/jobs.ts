@@ -74,9 +74,10 @@ export function jobRoutes(deps: RouteDeps): Router {
           }
         : undefined);
     if (!job) throw new HttpError(404, `no job ${id}`);
-    const submission = (await store.getSubmission(view.id))?.submission;
-    const timeoutMs = submission?.jobs.find((j) => j.name === job.name)?.timeoutMs;
+    // The spec is read only when needed: for a running job's deadline, or a record without its scenario.
     const runningSince = job.state === 'running' ? record?.startedAt : undefined;
+    const submission = runningSince || !record?.scenario ? (await store.getSubmission(view.id))?.submission : undefined;
+    const timeoutMs = submission?.jobs.find((j) => j.name === job.name)?.timeoutMs;
     res.json({
       kind: 'job',
       ...job,
