@@ -2,9 +2,12 @@
  * @module chain: the decisions of one host's chain of jobs (`chainWorkflow`), pure and with
  * no Temporal in them: whether a job may run given what is known so far, what a stopped job
  * ends as, which jobs a host loss or a failed upload stops, and how final results are
- * batched on their way to the store. The workflow carries them out.
+ * batched on their way to the store; and the `ChainJob` a chain is given. The workflow
+ * carries them out.
  */
+import type { Job } from './job.js';
 import { AbortCause, hostLostBefore, parentDidNotPass, type JobResult } from './outcome.js';
+import type { ReserveSpec } from './reservation.js';
 
 /** What the chain's decisions need to know of a job. */
 export interface ChainJobRef {
@@ -14,6 +17,17 @@ export interface ChainJobRef {
   chainParent?: string;
   /** set when the job must not run (a startAfter parent did not pass) */
   preSkipped?: string;
+}
+
+export type JobRunSpec = Pick<Job, 'runner' | 'settings' | 'secrets' | 'timeoutMs' | 'provisionTimeoutMs' | 'outputTimeoutMs' | 'assets' | 'tests'>;
+
+/** A job as its chain gets it: where it runs in the chain, and what the host needs to run it. */
+export interface ChainJob extends ChainJobRef {
+  /** TESTBAY_ROLE; absent: its name */
+  role?: string;
+  /** keep the host for a person after this job, when its result says so */
+  reserve?: ReserveSpec;
+  spec: JobRunSpec;
 }
 
 /** A stop of the whole chain: a cancel, or a partner's stop. */

@@ -147,3 +147,9 @@ export function partnersOf(recipes: { jobs: { id: string; name: string; role?: s
   });
   return partners;
 }
+
+/** How a person reaches the host: its address and hostname as the set's partners know them, else its id. */
+export function hostAddressOf(partners: Readonly<Record<string, Partner>> | undefined, hostId: string): { address: string; hostname: string } {
+  const partner = partners ? Object.values(partners).find((p) => p.hostId === hostId) : undefined;
+  return { address: partner?.address ?? hostId, hostname: partner?.hostname ?? hostId };
+}

@@ -3,31 +3,24 @@
  * per recipe (all-or-nothing), then runs one chain per leased host, all started together.
  * In a parallel set, a failed or aborted job stops its partners (skipped, with the
  * reason). It returns every job's result; re-scheduling is the submission's decision.
+ *
+ * The chains are started in recipe-set-chains.ts, the partners' barriers and messages are
+ * answered in recipe-set-partners.ts, and what every job ends with is decided in
+ * domain/recipe-set.ts.
  */
-import {
-  condition,
-  getExternalWorkflowHandle,
-  isCancellation,
-  log,
-  ParentClosePolicy,
-  setHandler,
-  startChild,
-  upsertSearchAttributes,
-  workflowInfo,
-  type ChildWorkflowHandle,
-} from '@temporalio/workflow';
-import { chainWorkflowId, CONTROL_TASK_QUEUE } from '../domain/ids.js';
+import { condition, getExternalWorkflowHandle, isCancellation, log, setHandler, upsertSearchAttributes, workflowInfo, type ChildWorkflowHandle } from '@temporalio/workflow';
 import type { RunConfig } from '../domain/job-run.js';
 import type { RecipeRequest } from '../domain/lab.js';
 import { AbortCause, partnerDidNotPass, summarize, type JobResult } from '../domain/outcome.js';
+import { cancelledBeforeStart, everyJobEndsAs, resultsOfChains } from '../domain/recipe-set.js';
 import type { Requirement } from '../domain/requirements.js';
-import { chainWorkflow, type ChainJob, type ChainResult } from './chain.js';
+import type { chainWorkflow, ChainJob } from './chain.js';
 import { chainFaultSignal, partnerStopSignal, setLeasedSignal } from './chain-messages.js';
 import { cancelSignal } from './messages.js';
 import { onLeaseAnswers, releaseLease, requestLease, withdrawLeaseRequests, type LeaseGrant } from './lease-client.js';
-import { partnersOf } from '../domain/partners.js';
+import { startChains } from './recipe-set-chains.js';
 import { partnerBoard } from './recipe-set-partners.js';
-import { fitList, HostKey, memoText, ResultKey, workflowSearchAttributes } from './search-attributes.js';
+import { fitList, HostKey, ResultKey } from './search-attributes.js';
 import { Pending, tell } from './signal.js';
 
 export interface RecipeInput {
@@ -84,7 +77,6 @@ export async function recipeSetWorkflow(input: RecipeSetInput): Promise<RecipeSe
 
 async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise<RecipeSetResult> {
   const requestId = workflowInfo().workflowId;
-  const allJobs = input.recipes.flatMap((r) => r.jobs);
   let grant: LeaseGrant | undefined;
   let denied: string | undefined;
   let stop: { reason: string; jobId?: string } | undefined;
@@ -140,10 +132,7 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
     });
   });
 
-  const everyJob = (result: JobResult): RecipeSetResult => ({
-    results: Object.fromEntries(allJobs.map((j) => [j.id, j.preSkipped !== undefined ? { kind: 'skipped', reason: j.preSkipped } : result])),
-    hosts: [],
-  });
+  const everyJob = (result: JobResult): RecipeSetResult => ({ results: everyJobEndsAs(input.recipes, result), hosts: [] });
 
   // 1. Lease: ask the scheduler, wait for its answer, a stop, or the queue timeout.
   const recipes: RecipeRequest[] = input.recipes.map((r) => ({
@@ -177,7 +166,7 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
       return { ...everyJob({ kind: 'aborted', cause: AbortCause.NoHostLeft, reason: denied }), denied };
     }
     if (!inTime) return everyJob({ kind: 'cancelled', reason: queueTimeout });
-    return cancelledBeforeStart(input, stop.reason, stop.jobId);
+    return { results: cancelledBeforeStart(input.recipes, stop.reason, stop.jobId), hosts: [] };
   }
   const leases = grant.leases;
   const hosts = leases.map((l) => l.hostId);
@@ -186,41 +175,8 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
   tell(getExternalWorkflowHandle(input.submissionWorkflowId), setLeasedSignal, { setNumber: input.setNumber, hosts });
 
   // 2. Run one chain per host, all started together; each chain releases its own lease.
-  // Partners are told about one another (TESTBAY_PARTNERS): every job, where it runs.
-  const stopsPartners = input.recipes.length > 1 && input.stopPartnersOnFailure !== false;
-  const partners = partnersOf(input.recipes, leases);
   try {
-    chains = await Promise.all(
-      input.recipes.map((recipe, i) =>
-        startChild(chainWorkflow, {
-          workflowId: chainWorkflowId(input.submissionId, input.setNumber, leases[i]!.hostId),
-          taskQueue: CONTROL_TASK_QUEUE,
-          parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-          typedSearchAttributes: workflowSearchAttributes({
-            submissionId: input.submissionId,
-            hosts: [leases[i]!.hostId],
-            jobs: [...recipe.jobs.map((j) => j.name), ...recipe.jobs.map((j) => j.id)],
-            workerClasses: [recipe.workerClass],
-          }),
-          memo: { jobs: memoText(recipe.jobs.map((j) => j.name).join(', ')) },
-          args: [
-            {
-              submissionId: input.submissionId,
-              setNumber: input.setNumber,
-              attempt: input.attempt,
-              hostId: leases[i]!.hostId,
-              leaseId: leases[i]!.token,
-              jobs: recipe.jobs,
-              config: input.config,
-              ...(input.pool !== undefined ? { pool: input.pool } : {}),
-              partners,
-              ...(stopsPartners ? { reportFaultsTo: requestId } : {}),
-              ...(input.submittedBy !== undefined ? { submittedBy: input.submittedBy } : {}),
-            },
-          ],
-        }),
-      ),
-    );
+    chains = await startChains(input, leases, requestId);
   } catch (err) {
     // Nothing started (or only some): give back the leases of chains that are not running.
     for (const [i, l] of leases.entries()) if (!chains[i]) await releaseLease(input.pool, l.hostId, l.token);
@@ -236,33 +192,6 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
   // A chain that ended without running its own cleanup (terminated in Temporal Web) still
   // holds its lease: give it back (a release with a token no longer current is ignored).
   for (const [i, s] of settled.entries()) if (s.status === 'rejected') await releaseLease(input.pool, leases[i]!.hostId, leases[i]!.token);
-  const results: Record<string, JobResult> = {};
-  settled.forEach((s, i) => {
-    const recipe = input.recipes[i]!;
-    const chainResults: ChainResult['results'] = s.status === 'fulfilled' ? s.value.results : {};
-    for (const job of recipe.jobs) {
-      results[job.id] = chainResults[job.id] ?? {
-        kind: 'aborted',
-        cause: AbortCause.Internal,
-        reason: `chain workflow on ${leases[i]!.hostId} failed: ${s.status === 'rejected' ? String(s.reason) : 'no result'}`,
-      };
-    }
-  });
+  const results = resultsOfChains(input.recipes, hosts, settled);
   return { results, hosts };
-}
-
-/** Everything cancelled before any host was leased: the named chain cancelled, partners skipped. */
-function cancelledBeforeStart(input: RecipeSetInput, reason: string, jobId?: string): RecipeSetResult {
-  const target = input.recipes.findIndex((r) => r.jobs.some((j) => j.id === jobId));
-  const name = input.recipes[target]?.jobs.find((j) => j.id === jobId)?.name;
-  const results: Record<string, JobResult> = {};
-  input.recipes.forEach((r, i) => {
-    for (const j of r.jobs) {
-      results[j.id] =
-        target === -1 || i === target
-          ? { kind: 'cancelled', reason }
-          : { kind: 'skipped', reason: partnerDidNotPass(name ?? '', 'cancelled') };
-    }
-  });
-  return { results, hosts: [] };
 }

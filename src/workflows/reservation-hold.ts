@@ -31,6 +31,8 @@ export interface HoldInput {
 /** How the hold ended, for the log and the caller. */
 export type HoldEnd = { by: 'time' } | { by: 'release'; who: string } | { by: 'host'; reason: string };
 
+export type ReservationHolder = ReturnType<typeof reservationHolder>;
+
 /**
  * Installs the reservation's update and query (call at the workflow's start, so a change
  * that comes early is answered, not lost) and returns the hold.

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { hostConfigSchema, mergeHostConfig } from '../../src/activities/host/host-config.js';
 import { allocate, enqueue, hostState, newLab, registerHost, release } from '../../src/domain/lab.js';
 import { needsRecovery, type JobResult } from '../../src/domain/outcome.js';
-import { periodicCheckDue } from '../../src/domain/health-check.js';
+import { periodicCheckDue, periodicCheckOf } from '../../src/domain/health-check.js';
+import type { Job } from '../../src/domain/job.js';
 import { loadConfig } from '../../src/config.js';
 
 const aborted = (cause: string): JobResult => ({ kind: 'aborted', cause: cause as never, reason: 'x' });
@@ -58,6 +59,17 @@ describe('periodic health checks', () => {
     expect(periodicCheckDue(host, { everyMs: 86_400_000 }, 86_400_000)).toBeUndefined();
     expect(periodicCheckDue(host, { everyJobs: 3 }, 2_000)).toBe('periodic: 3 jobs since the last check (everyJobs)');
     expect(periodicCheckDue({ registeredAt: 0 }, { everyJobs: 3, everyMs: 60_000 }, 59_999)).toBeUndefined();
+  });
+
+  it('are due only on an idle, healthy host whose worker class has a check', () => {
+    const checks = { qemu: { runner: { command: ['hc'] } } as unknown as Job };
+    const every = { qemu: { everyJobs: 3 } };
+    const idle = { ...host, workerClasses: ['qemu'], online: true, maintenance: false };
+    expect(periodicCheckOf(idle, checks, every, 2_000)).toBe('periodic: 3 jobs since the last check (everyJobs)');
+    expect(periodicCheckOf({ ...idle, workerClasses: ['arm'] }, checks, every, 2_000)).toBeUndefined();
+    expect(periodicCheckOf({ ...idle, maintenance: true }, checks, every, 2_000)).toBeUndefined();
+    expect(periodicCheckOf({ ...idle, online: false }, checks, every, 2_000)).toBeUndefined();
+    expect(periodicCheckOf({ ...idle, broken: { reason: 'x', source: 'operator', at: 1 } }, checks, every, 2_000)).toBeUndefined();
   });
 
   it('count jobs since the last check, and a check resets the count', () => {

@@ -5,7 +5,7 @@
  * left to send; names are validated; TESTBAY_PARTNERS lists every job where it runs.
  */
 import { describe, expect, it } from 'vitest';
-import { arrive, barrierName, barrierState, cannotSend, emptyPartnerState, MAX_MESSAGE_BYTES, messageKey, notAPartner, partnersOf, receiveState, send, type SetMembers } from '../../src/domain/partners.js';
+import { arrive, barrierName, barrierState, cannotSend, emptyPartnerState, MAX_MESSAGE_BYTES, hostAddressOf, messageKey, notAPartner, partnersOf, receiveState, send, type SetMembers } from '../../src/domain/partners.js';
 import { validateSpec } from '../../src/domain/parse-spec.js';
 import { buildPlan } from '../../src/domain/plan.js';
 
@@ -80,6 +80,13 @@ describe('names and partners', () => {
       server: { jobId: 'j.1', hostId: 'h1', address: '10.0.0.1', hostname: 'rack1', role: 'SERVERS' },
       client: { jobId: 'j.2', hostId: 'h2', address: 'rack2', hostname: 'rack2', role: 'client' },
     });
+  });
+
+  it('a reserved host is shown at its partners\' address and hostname, or by its id without partners', () => {
+    const partners = partnersOf([{ jobs: [{ id: 'j.1', name: 'server' }] }], [{ hostId: 'h1', address: '10.0.0.1', hostname: 'rack1' }]);
+    expect(hostAddressOf(partners, 'h1')).toEqual({ address: '10.0.0.1', hostname: 'rack1' });
+    expect(hostAddressOf(partners, 'h2')).toEqual({ address: 'h2', hostname: 'h2' });
+    expect(hostAddressOf(undefined, 'h1')).toEqual({ address: 'h1', hostname: 'h1' });
   });
 });
 
