@@ -11,13 +11,13 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from './config.js';
+import { isSealed, SEALED_PREFIX } from './domain/sealed.js';
 
-export const SEALED_PREFIX = 'sealed:v1:';
+export { isSealed, SEALED_PREFIX } from './domain/sealed.js';
+
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
-
-export const isSealed = (value: string): boolean => value.startsWith(SEALED_PREFIX);
 
 export class SealingError extends Error {}
 /** The lab's payload key is missing or malformed: bad configuration (the CLI exits 2). */

@@ -47,13 +47,13 @@ export const PROCESS_LIMITS = { valueBytes: 32 * 1024, totalBytes: 256 * 1024, c
 /** What reaches a process (argv, environment) cannot hold a NUL byte: refuse it here, not at spawn. */
 const noNul = (s: string) => !s.includes('\0');
 const NUL_MESSAGE = 'cannot contain a NUL byte';
-const processString = z
+export const processString = z
   .string()
   .refine(noNul, NUL_MESSAGE)
   .refine((s) => utf8Length(s) <= PROCESS_LIMITS.valueBytes, `at most ${PROCESS_LIMITS.valueBytes} bytes (put large data into assets)`);
 
 /** Environment variables for the runner: names as the shell knows them, none of Testbay's own. */
-const envRecord = <T extends z.ZodType>(value: T) =>
+export const envRecord = <T extends z.ZodType>(value: T) =>
   z
     .record(z.string(), value)
     .superRefine((record, ctx) => {
@@ -79,7 +79,7 @@ const settings = envRecord(
  */
 const secrets = envRecord(processString.min(1, 'a secret cannot be empty'));
 
-const runner = z.strictObject({
+export const runner = z.strictObject({
   command: z
     .array(processString.min(1, 'an argument cannot be empty'), {
       error: 'must be an argv array such as ["./run-tests", "--fast"], never a shell string',
@@ -107,7 +107,7 @@ const fileName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/, 'must be a plain file name (letters, digits, ".", "_", "-")');
 
-const asset = z.strictObject({
+export const asset = z.strictObject({
   url: z
     .string()
     .regex(/^(https?|file):\/\/\S+$/, 'must be an http://, https:// or file:// URL'),
@@ -117,7 +117,7 @@ const asset = z.strictObject({
 
 // git reads an argument that starts with "-" as an option: refuse it here (the host puts `--` before them too).
 const notAnOption = (s: string) => !s.startsWith('-');
-const testCode = z.strictObject({
+export const testCode = z.strictObject({
   git: z.string().min(1, 'needs the repository URL or path').max(2000).refine(notAnOption, 'cannot start with "-"').refine(noNul, NUL_MESSAGE),
   ref: z.string().min(1).max(500).refine(notAnOption, 'cannot start with "-"').regex(/^\S+$/, 'a branch, tag or commit has no white space').default('HEAD'),
 });
@@ -125,7 +125,7 @@ const testCode = z.strictObject({
 const positiveMs = z.number().int().positive().max(MAX_DURATION_MS, `at most ${MAX_DURATION_MS} ms (7 days)`);
 
 /** Fields a job may take from the submission's `defaults`. */
-const inheritable = {
+export const inheritable = {
   runner: runner.optional(),
   settings: settings.optional(),
   secrets: secrets.optional(),
@@ -151,7 +151,7 @@ const inheritable = {
 
 const oneOrMany = z.union([jobName, z.array(jobName)]).transform((v) => (Array.isArray(v) ? v : [v]));
 
-const jobInput = z.strictObject({
+export const jobInput = z.strictObject({
   name: jobName,
   description: z.string().max(2000).optional(),
   ...inheritable,
@@ -177,7 +177,7 @@ const testId = z.string().min(1).max(300).regex(/^\S+$/, 'a test id cannot conta
 /** Batch deadlines: like every duration in a spec, at most 7 days. */
 const batchMs = positiveMs;
 
-const batchRunInput = z
+export const batchRunInput = z
   .strictObject({
     name: jobName,
     description: z.string().max(2000).optional(),
@@ -199,30 +199,46 @@ const batchRunInput = z
     retryFailed: z.number().int().min(0).max(10).default(BATCH_DEFAULTS.retryFailed),
     maxHosts: z.number().int().min(1).max(1000).default(BATCH_DEFAULTS.maxHosts),
   })
-  .superRefine((b, ctx) => {
-    if ((b.tests === undefined) === (b.testsCommand === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['tests'], message: 'give either tests (a list of test ids) or testsCommand (a command that prints them), not both' });
-    }
-    const seen = new Set<string>();
-    b.tests?.forEach((t, i) => {
-      if (seen.has(t)) ctx.addIssue({ code: 'custom', path: ['tests', i], message: `duplicate test id ${t}` });
-      seen.add(t);
-    });
+  .superRefine(checkTestList);
+
+/** A batch run's tests: a list or a command that prints them, one of the two, no test id twice. */
+export function checkTestList(b: { tests?: string[] | undefined; testsCommand?: string[] | undefined }, ctx: z.RefinementCtx): void {
+  if ((b.tests === undefined) === (b.testsCommand === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['tests'], message: 'give either tests (a list of test ids) or testsCommand (a command that prints them), not both' });
+  }
+  const seen = new Set<string>();
+  b.tests?.forEach((t, i) => {
+    if (seen.has(t)) ctx.addIssue({ code: 'custom', path: ['tests', i], message: `duplicate test id ${t}` });
+    seen.add(t);
   });
+}
+
+export const SUBMISSION_LIMITS = { nameLength: 200, jobs: 500, batchRuns: 20 } as const;
+export const NO_WORK_MESSAGE = 'a submission needs at least one job or batch run';
+
+/** What is wrong with the name of batch run `i`: a job has it too, or a batch run before it. */
+export function batchRunNameIssues(i: number, jobs: readonly { name: string }[], batchRuns: readonly { name: string }[]): string[] {
+  const name = batchRuns[i]!.name;
+  const issues: string[] = [];
+  const clash = jobs.findIndex((j) => j.name === name);
+  if (clash !== -1) issues.push(`name \`${name}\` is also the name of jobs.${clash}`);
+  if (batchRuns.findIndex((o) => o.name === name) !== i) issues.push(`duplicate batch run name \`${name}\``);
+  return issues;
+}
 
 export const submissionSpec = z
   .strictObject({
-    name: z.string().min(1).max(200).optional(),
+    name: z.string().min(1).max(SUBMISSION_LIMITS.nameLength).optional(),
     defaults: z.strictObject(inheritable).optional(),
-    jobs: z.array(jobInput).max(500).default([]),
-    batchRuns: z.array(batchRunInput).max(20).default([]),
+    jobs: z.array(jobInput).max(SUBMISSION_LIMITS.jobs).default([]),
+    batchRuns: z.array(batchRunInput).max(SUBMISSION_LIMITS.batchRuns).default([]),
     /** the commit under test: its status (pending, then success/failure/error) is posted to the commit-status API */
     commit: commitRef.optional(),
   })
   .transform((input, ctx): Submission => {
     const d = input.defaults ?? {};
     if (input.jobs.length === 0 && input.batchRuns.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['jobs'], message: 'a submission needs at least one job or batch run' });
+      ctx.addIssue({ code: 'custom', path: ['jobs'], message: NO_WORK_MESSAGE });
       return z.NEVER;
     }
     const batchRuns: BatchRun[] = [];
@@ -231,9 +247,7 @@ export const submissionSpec = z
       const workerClass = b.workerClass ?? d.workerClass;
       if (!runnerSpec) ctx.addIssue({ code: 'custom', path: ['batchRuns', i, 'runner'], message: 'required: set runner.command on the batch run or in defaults' });
       if (!workerClass) ctx.addIssue({ code: 'custom', path: ['batchRuns', i, 'workerClass'], message: 'required: set workerClass on the batch run or in defaults' });
-      const clash = input.jobs.findIndex((j) => j.name === b.name);
-      if (clash !== -1) ctx.addIssue({ code: 'custom', path: ['batchRuns', i, 'name'], message: `name \`${b.name}\` is also the name of jobs.${clash}` });
-      if (input.batchRuns.findIndex((o) => o.name === b.name) !== i) ctx.addIssue({ code: 'custom', path: ['batchRuns', i, 'name'], message: `duplicate batch run name \`${b.name}\`` });
+      for (const message of batchRunNameIssues(i, input.jobs, input.batchRuns)) ctx.addIssue({ code: 'custom', path: ['batchRuns', i, 'name'], message });
       if (!runnerSpec || !workerClass) return;
       const run: BatchRun & BatchTimeouts = {
         name: b.name,

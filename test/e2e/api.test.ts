@@ -1,10 +1,15 @@
 /**
  * The HTTP API driven over HTTP: authentication and roles, bad input with paths, a
- * submission from POST to result, live log follow, and the lease checks on uploads.
+ * submission from POST to result, live log follow, the lease checks on uploads, and the
+ * control worker's record of a health check (its plan built again, not trusted).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { healthCheckSubmission } from '../../src/domain/health-check.js';
+import { submissionWorkflowId } from '../../src/domain/ids.js';
+import { validateSpec } from '../../src/domain/parse-spec.js';
+import { buildPlan } from '../../src/domain/plan.js';
 import { osTest, TestLab, waitFor } from '../helpers/lab.js';
 
 let lab: TestLab;
@@ -203,5 +208,34 @@ describe('HTTP API', () => {
     await lab.waitForSubmission(id);
     // The job has ended: its lease no longer writes anything.
     expect((await put('late.txt')).status).toBe(409);
+  });
+
+  it("stores a health check's record only with the plan its submission makes, and refuses a malformed one with the path", async () => {
+    const checked = validateSpec({ jobs: [osTest('check', { MODULES: 'boot' }, { workerClass: 'local', hostRequires: ['arch != s390x'], assets: [{ url: 'file:///srv/a.img', sha256: 'a'.repeat(64) }], tests: { git: 'https://example.test/t.git' }, reserve: { when: 'failed' } })] });
+    if (!checked.ok) throw new Error(JSON.stringify(checked.issues));
+    const submission = healthCheckSubmission({ local: checked.submission.jobs[0]! }, { id: 'a1', workerClasses: ['local'] }, 'gpu')!;
+    const record = (id: string, overrides: Record<string, unknown> = {}) => ({ id, createdAt: new Date().toISOString(), workflowId: submissionWorkflowId(id), name: submission.name, submission, plan: buildPlan(submission), ...overrides });
+    const put = (body: { id: string }) => call('PUT', `/internal/submissions/${body.id}/record`, lab.tokens.control, body);
+
+    const good = record('hcrecord0000001');
+    expect((await put(good)).status).toBe(204);
+    const stored = await lab.store.getSubmission(good.id);
+    expect(stored).toMatchObject({ id: good.id, name: 'health check of a1', workflowId: good.workflowId });
+    expect(stored!.submission).toEqual(submission);
+    expect(stored!.plan).toEqual(good.plan);
+    expect(await lab.api.plan(good.id)).toEqual(good.plan);
+
+    // The plan is built again from the submission: a body with another one is refused, and nothing is stored.
+    const forged = record('hcrecord0000002', { plan: { ...good.plan, recipeSets: good.plan.recipeSets.map((s) => ({ ...s, priority: 1000 })) } });
+    const refused = await put(forged);
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toEqual({ error: 'invalid body', issues: [{ path: ['plan'], message: 'differs from the plan of the submission (buildPlan)' }] });
+    expect(await lab.store.getSubmission(forged.id)).toBeUndefined();
+
+    const malformed = record('hcrecord0000003', { submission: { ...submission, jobs: [{ ...submission.jobs[0]!, timeoutMs: 'x' }] } });
+    const bad = await put(malformed);
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: 'invalid body', issues: [{ path: ['submission', 'jobs', 0, 'timeoutMs'] }] });
+    expect(await lab.store.getSubmission(malformed.id)).toBeUndefined();
   });
 });

@@ -4,9 +4,11 @@
  * verdicts (and the late reports of fenced batches), and store a submission's record (health checks) or final view.
  */
 import { randomBytes } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import express, { Router } from 'express';
 import { compact } from '../../domain/compact.js';
 import type { JobResult } from '../../domain/outcome.js';
+import { buildPlan } from '../../domain/plan.js';
 import type { SubmissionView } from '../../domain/views.js';
 import { parseOr400, HttpError } from '../http-errors.js';
 import { authorize } from '../middleware.js';
@@ -85,9 +87,13 @@ export function internalRoutes(deps: RouteDeps): Router {
 
   r.put('/internal/submissions/:id/record', control, express.json({ limit: '8mb' }), async (req, res) => {
     const id = parseOr400(submissionIdParam, req.params.id, 'submission id');
-    const record = parseOr400(submissionRecordBody, req.body, 'body') as unknown as SubmissionRecord;
-    if (record.id !== id) throw new HttpError(400, 'id in the body differs from the URL');
-    if (!(await store.getSubmission(record.id))) await store.createSubmission(record);
+    const body = parseOr400(submissionRecordBody, req.body, 'body');
+    if (body.id !== id) throw new HttpError(400, 'id in the body differs from the URL');
+    // The plan is the scheduler's buildPlan of the submission: built again here, not taken on trust.
+    const plan = buildPlan(body.submission);
+    if (!isDeepStrictEqual(body.plan, JSON.parse(JSON.stringify(plan)))) throw new HttpError(400, 'invalid body', [{ path: ['plan'], message: 'differs from the plan of the submission (buildPlan)' }]);
+    const record: SubmissionRecord = { ...body, plan };
+    if (!(await store.getSubmission(id))) await store.createSubmission(record);
     res.status(204).end();
   });
 

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { SUBMISSION_ID_PATTERN } from '../ids.js';
+import { normalisedSubmission } from '../normalised-submission.js';
 import { RESULT_KINDS } from '../outcome.js';
 import { batchRun } from './batch-runs.js';
 import { iso } from './common.js';
@@ -96,7 +97,7 @@ export const listQuery = z.object({
 export const keepBody = z.strictObject({ keep: z.boolean().default(true).describe('false: unmark, retention applies again') }).default({ keep: true });
 
 export const submissionRecordBody = z
-  .looseObject({ id: z.string(), createdAt: iso, workflowId: z.string(), submission: z.looseObject({ jobs: z.array(z.looseObject({})) }), plan })
-  .describe('a submission record (id, spec, plan) the scheduler started itself (a health check)');
+  .strictObject({ id: submissionIdParam, createdAt: iso, workflowId: z.string(), name: z.string().exactOptional(), submission: normalisedSubmission, plan: plan.describe('buildPlan of the submission: the API builds it again and refuses a body whose plan differs') })
+  .describe('a submission record (id, normalised spec, plan) the scheduler started itself (a health check)');
 
 export const finalViewBody = submission.describe("a submission's final view (the shape of Submission)");
