@@ -9,7 +9,19 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.js', 'bin/*.js', 'scripts/*.mjs', 'examples/runner/*', 'src/activities/host/runner-guard.js', 'src/activities/host/results-worker.js'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: {
+          allowDefaultProject: [
+            '*.js',
+            'bin/*.js',
+            'scripts/*.mjs',
+            'examples/runner/*',
+            'src/activities/host/runner-guard.js',
+            'src/activities/host/results-worker.js',
+          ],
+        },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
@@ -21,7 +33,10 @@ export default tseslint.config(
       // Express 5 handlers may be async: it catches their rejections.
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
       // Template literals with numbers and booleans read well in messages.
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true, allowNullish: true }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true, allowNullish: true },
+      ],
     },
   },
   {
@@ -34,9 +49,19 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['node:*', 'fs', 'path', 'os', 'child_process', 'crypto', 'http', 'https', 'net'], message: 'workflow code must be deterministic: no Node built-ins' },
-            { group: ['@temporalio/activity', '@temporalio/client', '@temporalio/worker'], message: 'workflows import @temporalio/workflow only' },
-            { group: ['**/activities/**', '**/api/**', '**/cli/**', '**/workers/**'], message: 'workflows import activity types only (import type)', allowTypeImports: true },
+            {
+              group: ['node:*', 'fs', 'path', 'os', 'child_process', 'crypto', 'http', 'https', 'net'],
+              message: 'workflow code must be deterministic: no Node built-ins',
+            },
+            {
+              group: ['@temporalio/activity', '@temporalio/client', '@temporalio/worker'],
+              message: 'workflows import @temporalio/workflow only',
+            },
+            {
+              group: ['**/activities/**', '**/api/**', '**/cli/**', '**/workers/**'],
+              message: 'workflows import activity types only (import type)',
+              allowTypeImports: true,
+            },
           ],
         },
       ],
@@ -47,7 +72,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['node:*', '@temporalio/*', 'express'], message: 'the domain is pure: no I/O, no Temporal, no express' }] },
+        {
+          patterns: [
+            {
+              group: ['node:*', '@temporalio/*', 'express'],
+              message: 'the domain is pure: no I/O, no Temporal, no express',
+            },
+          ],
+        },
       ],
     },
   },
@@ -55,7 +87,15 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs', 'examples/runner/*'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
-      globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', require: 'readonly' },
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        require: 'readonly',
+      },
     },
     rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
   },

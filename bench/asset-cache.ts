@@ -41,7 +41,10 @@ const httpUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/disk
 
 async function measure(url: string, round: number) {
   const cacheDir = path.join(dir, `cache-${round}-${url.slice(0, 4)}`);
-  const cache = new AssetCache(cacheDir, 10 * 1024 ** 3, undefined, { ...DEFAULT_ASSET_LIMITS, allow: new AssetAllowList(['http://*', pathToFileURL(dir).href]) });
+  const cache = new AssetCache(cacheDir, 10 * 1024 ** 3, undefined, {
+    ...DEFAULT_ASSET_LIMITS,
+    allow: new AssetAllowList(['http://*', pathToFileURL(dir).href]),
+  });
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   let t = performance.now();
@@ -58,7 +61,10 @@ async function measure(url: string, round: number) {
 
 try {
   const results: Record<string, { missMs: number; hitMs: number; maxLoopDelayMs: number }> = {};
-  for (const [label, url] of [['http', httpUrl], ['file', pathToFileURL(file).href]] as const) {
+  for (const [label, url] of [
+    ['http', httpUrl],
+    ['file', pathToFileURL(file).href],
+  ] as const) {
     const runs = [];
     for (let r = 0; r < ROUNDS; r++) runs.push(await measure(url, r));
     results[label] = {
@@ -69,7 +75,9 @@ try {
   }
   console.log(`asset-cache: one ${SIZE_MB} MB asset, median of ${ROUNDS} rounds`);
   for (const [label, r] of Object.entries(results)) {
-    console.log(`  ${label.padEnd(4)} miss ${r.missMs} ms (download + sha256 + link), hit ${r.hitMs} ms (lookup + link); worst event-loop delay during a miss ${r.maxLoopDelayMs} ms`);
+    console.log(
+      `  ${label.padEnd(4)} miss ${r.missMs} ms (download + sha256 + link), hit ${r.hitMs} ms (lookup + link); worst event-loop delay during a miss ${r.maxLoopDelayMs} ms`,
+    );
   }
   console.log(`  written to ${await writeResult('asset-cache', { sizeMB: SIZE_MB, rounds: ROUNDS, ...results })}`);
 } catch (err) {

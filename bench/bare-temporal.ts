@@ -30,17 +30,21 @@ export interface BareWorkerOptions {
 
 /** Starts a baseline worker; resolves once it polls. */
 export function startBareWorker(o: BareWorkerOptions): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'run-ts.js'), path.join(PROJECT_ROOT, 'bench', 'throughput-worker.ts')], {
-    env: {
-      ...process.env,
-      BARE_TEMPORAL_ADDRESS: o.temporalAddress,
-      BARE_NAMESPACE: o.namespace,
-      BARE_TASK_QUEUE: o.taskQueue,
-      BARE_WORKFLOW_BUNDLE: o.bundlePath,
-      BARE_ACTIVITY_SLOTS: String(o.activitySlots),
+  const child = spawn(
+    process.execPath,
+    [path.join(PROJECT_ROOT, 'bin', 'run-ts.js'), path.join(PROJECT_ROOT, 'bench', 'throughput-worker.ts')],
+    {
+      env: {
+        ...process.env,
+        BARE_TEMPORAL_ADDRESS: o.temporalAddress,
+        BARE_NAMESPACE: o.namespace,
+        BARE_TASK_QUEUE: o.taskQueue,
+        BARE_WORKFLOW_BUNDLE: o.bundlePath,
+        BARE_ACTIVITY_SLOTS: String(o.activitySlots),
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  );
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`bare worker exited with ${code}`)));
     child.stdout.on('data', (b: Buffer) => {

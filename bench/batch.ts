@@ -79,7 +79,8 @@ async function run(label: string, kills: number) {
   const batchRun = view.batchRuns![0]!;
   const verdicts = (await lab.api.verdicts(batchRun.id)).verdicts;
   let largestHistory = 0;
-  for await (const wf of lab.temporal.workflow.list({ query: `WorkflowId = "${batchRun.workflowId}"` })) largestHistory = Math.max(largestHistory, wf.historyLength ?? 0);
+  for await (const wf of lab.temporal.workflow.list({ query: `WorkflowId = "${batchRun.workflowId}"` }))
+    largestHistory = Math.max(largestHistory, wf.historyLength ?? 0);
   return {
     wallMs,
     killed: killed.length,
@@ -91,7 +92,14 @@ async function run(label: string, kills: number) {
     /** results that came after their attempt was given up: kept as history, never a verdict */
     lateResults: verdicts.reduce((n, v) => n + (v.late ?? 0), 0),
     /** the ledger's classes add up to the tests */
-    countsAddUp: batchRun.counts.passed + batchRun.counts.failed + batchRun.counts.flaky + batchRun.counts.lost + batchRun.counts.skipped + batchRun.counts.cancelled === TESTS,
+    countsAddUp:
+      batchRun.counts.passed +
+        batchRun.counts.failed +
+        batchRun.counts.flaky +
+        batchRun.counts.lost +
+        batchRun.counts.skipped +
+        batchRun.counts.cancelled ===
+      TESTS,
     rerunTests: verdicts.filter((v) => v.attempts > 1).length,
     batches: batchRun.batches,
     isolated: batchRun.isolated.length,
@@ -107,13 +115,34 @@ try {
   const clean = await run('clean', 0);
   const faulted = await run('faulted', Math.max(1, Math.round((TESTS / BATCH) * KILL_SHARE)));
   const ratio = round(faulted.wallMs / clean.wallMs, 2);
-  const figures = { tests: TESTS, batchSize: BATCH, hosts: HOSTS, testMs: TEST_MS, clean, faulted, ratio, goal: 'faulted ≤ 1.15 × clean; lost 0; duplicates 0' };
+  const figures = {
+    tests: TESTS,
+    batchSize: BATCH,
+    hosts: HOSTS,
+    testMs: TEST_MS,
+    clean,
+    faulted,
+    ratio,
+    goal: 'faulted ≤ 1.15 × clean; lost 0; duplicates 0',
+  };
   console.log(`batch: ${TESTS} tests × ${TEST_MS} ms, batches of ${BATCH}, ${HOSTS} hosts`);
-  console.log(`  clean:   ${clean.wallMs} ms, ${clean.batches} batches, lost ${clean.lost}, duplicates ${clean.duplicates}, overhead ${clean.overheadPerTestMs} ms per test`);
-  console.log(`  faulted: ${faulted.wallMs} ms with ${faulted.killed} batches killed, ${faulted.batches} batches, ${faulted.isolated} isolated, ${faulted.rerunTests} tests rerun, lost ${faulted.lost}, duplicates ${faulted.duplicates}`);
-  console.log(`  ratio faulted/clean: ${ratio} (goal ≤ 1.15); largest workflow history ${Math.max(clean.largestHistory, faulted.largestHistory)} events`);
+  console.log(
+    `  clean:   ${clean.wallMs} ms, ${clean.batches} batches, lost ${clean.lost}, duplicates ${clean.duplicates}, overhead ${clean.overheadPerTestMs} ms per test`,
+  );
+  console.log(
+    `  faulted: ${faulted.wallMs} ms with ${faulted.killed} batches killed, ${faulted.batches} batches, ${faulted.isolated} isolated, ${faulted.rerunTests} tests rerun, lost ${faulted.lost}, duplicates ${faulted.duplicates}`,
+  );
+  console.log(
+    `  ratio faulted/clean: ${ratio} (goal ≤ 1.15); largest workflow history ${Math.max(clean.largestHistory, faulted.largestHistory)} events`,
+  );
   console.log(`  written to ${await writeResult('batch', figures)}`);
-  if (clean.lost + faulted.lost + clean.duplicates + faulted.duplicates > 0 || clean.verdicts !== TESTS || faulted.verdicts !== TESTS || !clean.countsAddUp || !faulted.countsAddUp) {
+  if (
+    clean.lost + faulted.lost + clean.duplicates + faulted.duplicates > 0 ||
+    clean.verdicts !== TESTS ||
+    faulted.verdicts !== TESTS ||
+    !clean.countsAddUp ||
+    !faulted.countsAddUp
+  ) {
     process.exitCode = 1;
     console.error('  FAILED: tests lost, duplicated or missing');
   }

@@ -24,10 +24,16 @@ const cell = (s: string) => s.replace(/\|/g, '\\|');
 const DISPATCH_STEPS: [milestone: string, step: string][] = [
   ['sub workflow_execution_started', 'the API validates, stores and starts the submission workflow'],
   ['sub start_child_workflow_execution_initiated', "the submission's first workflow task starts the recipe set"],
-  ['rs signal_external_workflow_execution_initiated requestLease', "the recipe set's first workflow task asks the scheduler for a lease"],
+  [
+    'rs signal_external_workflow_execution_initiated requestLease',
+    "the recipe set's first workflow task asks the scheduler for a lease",
+  ],
   ['rs workflow_execution_signaled leaseGranted', "the scheduler's workflow task grants it (signal there and back)"],
   ['rs start_child_workflow_execution_initiated', "the recipe set's next workflow task starts the chain"],
-  ['chain activity_task_scheduled runTests', "the chain's first workflow task opens the job record (local activity) and queues runTests on the host"],
+  [
+    'chain activity_task_scheduled runTests',
+    "the chain's first workflow task opens the job record (local activity) and queues runTests on the host",
+  ],
   ['runner runner-start', 'the host picks runTests up, makes the job dirs and spawns the runner'],
 ];
 
@@ -65,17 +71,27 @@ export async function writeBenchmarksDoc(): Promise<string> {
   for (const bench of BENCHES) {
     let result: Result;
     try {
-      result = JSON.parse(await fs.readFile(path.join(PROJECT_ROOT, 'bench', 'results', `${bench.name}.json`), 'utf8')) as Result;
+      result = JSON.parse(
+        await fs.readFile(path.join(PROJECT_ROOT, 'bench', 'results', `${bench.name}.json`), 'utf8'),
+      ) as Result;
     } catch {
       continue;
     }
     const h = bench.headline(result);
     const goal = h.goal ? `${h.met ? 'met' : '**not met**'}: ${h.goal}` : '';
-    rows.push(`| \`${bench.name}\` | ${cell(bench.what)} | ${cell(h.figures)} | ${cell(goal)} | ${result.date?.slice(0, 10) ?? ''} |`);
+    rows.push(
+      `| \`${bench.name}\` | ${cell(bench.what)} | ${cell(h.figures)} | ${cell(goal)} | ${result.date?.slice(0, 10) ?? ''} |`,
+    );
   }
-  const dispatch = await fs.readFile(path.join(PROJECT_ROOT, 'bench', 'results', 'dispatch.json'), 'utf8').then((t) => dispatchBreakdown(JSON.parse(t) as Result), () => '');
+  const dispatch = await fs.readFile(path.join(PROJECT_ROOT, 'bench', 'results', 'dispatch.json'), 'utf8').then(
+    (t) => dispatchBreakdown(JSON.parse(t) as Result),
+    () => '',
+  );
   const file = path.join(PROJECT_ROOT, 'docs', 'benchmarks.md');
-  await fs.writeFile(file, `${INTRO}\n| benchmark | what it measures | latest figures | goal | run on |\n| --- | --- | --- | --- | --- |\n${rows.join('\n')}\n${dispatch}`);
+  await fs.writeFile(
+    file,
+    `${INTRO}\n| benchmark | what it measures | latest figures | goal | run on |\n| --- | --- | --- | --- | --- |\n${rows.join('\n')}\n${dispatch}`,
+  );
   return file;
 }
 

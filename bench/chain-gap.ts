@@ -4,12 +4,27 @@
  * a trivial runner. Goal: p50 < 50 ms.
  */
 import { TestLab } from '../test/helpers/lab.js';
-import { benchEnvironment, median, percentile, PRODUCT_TIMINGS, round, STAMP_RUNNER, stampAfter, writeResult } from './harness.js';
+import {
+  benchEnvironment,
+  median,
+  percentile,
+  PRODUCT_TIMINGS,
+  round,
+  STAMP_RUNNER,
+  stampAfter,
+  writeResult,
+} from './harness.js';
 
 const JOBS = Number(process.env.CHAIN_JOBS ?? 50);
 
 const env = await benchEnvironment('chain-gap');
-const lab = await TestLab.start({ name: 'chain-gap', hosts: [{ id: 'chain-host' }], env: PRODUCT_TIMINGS, separateProcesses: true, ...env });
+const lab = await TestLab.start({
+  name: 'chain-gap',
+  hosts: [{ id: 'chain-host' }],
+  env: PRODUCT_TIMINGS,
+  separateProcesses: true,
+  ...env,
+});
 /** A second chain whose runner takes this long (CHAIN_BUSY_MS): the gap when the host, not the workflow, sets the pace. */
 const BUSY_MS = Number(process.env.CHAIN_BUSY_MS ?? 300);
 const BUSY_JOBS = Number(process.env.CHAIN_BUSY_JOBS ?? 20);
@@ -34,9 +49,23 @@ async function chain(count: number, runMs: number) {
     }),
   );
   const broken = stamps.findIndex((s) => !Number.isFinite(s.start) || !Number.isFinite(s.end));
-  if (broken !== -1) throw new Error(`job ${view.jobs[broken]!.id} has no start/end stamps in its log: ${JSON.stringify(await lab.api.log(view.jobs[broken]!.id))}`);
+  if (broken !== -1)
+    throw new Error(
+      `job ${view.jobs[broken]!.id} has no start/end stamps in its log: ${JSON.stringify(await lab.api.log(view.jobs[broken]!.id))}`,
+    );
   const gaps = stamps.slice(1).map((s, i) => s.start - stamps[i]!.end);
-  return { jobs: count, runnerMs: runMs, gapMs: { p50: round(median(gaps)), p95: round(percentile(gaps, 95)), min: round(Math.min(...gaps)), max: round(Math.max(...gaps)) }, wallMs, perJobMs: round(wallMs / count) };
+  return {
+    jobs: count,
+    runnerMs: runMs,
+    gapMs: {
+      p50: round(median(gaps)),
+      p95: round(percentile(gaps, 95)),
+      min: round(Math.min(...gaps)),
+      max: round(Math.max(...gaps)),
+    },
+    wallMs,
+    perJobMs: round(wallMs / count),
+  };
 }
 
 try {
@@ -48,11 +77,17 @@ try {
     goal: 'p50 < 50 ms',
   };
   console.log(`chain-gap: ${JOBS} chained jobs on one host, trivial runner`);
-  console.log(`  idle gap between jobs: p50 ${trivial.gapMs.p50} ms, p95 ${trivial.gapMs.p95} ms (min ${trivial.gapMs.min}, max ${trivial.gapMs.max})`);
+  console.log(
+    `  idle gap between jobs: p50 ${trivial.gapMs.p50} ms, p95 ${trivial.gapMs.p95} ms (min ${trivial.gapMs.min}, max ${trivial.gapMs.max})`,
+  );
   console.log(`  whole chain ${trivial.wallMs} ms, ${trivial.perJobMs} ms per job`);
   if (busy) {
-    console.log(`  with a runner of ${BUSY_MS} ms (${BUSY_JOBS} jobs: the next run is always queued on the host when one ends):`);
-    console.log(`  idle gap p50 ${busy.gapMs.p50} ms, p95 ${busy.gapMs.p95} ms (min ${busy.gapMs.min}, max ${busy.gapMs.max})`);
+    console.log(
+      `  with a runner of ${BUSY_MS} ms (${BUSY_JOBS} jobs: the next run is always queued on the host when one ends):`,
+    );
+    console.log(
+      `  idle gap p50 ${busy.gapMs.p50} ms, p95 ${busy.gapMs.p95} ms (min ${busy.gapMs.min}, max ${busy.gapMs.max})`,
+    );
   }
   console.log(`  written to ${await writeResult('chain-gap', figures)}`);
 } catch (err) {

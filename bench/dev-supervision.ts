@@ -24,7 +24,10 @@ const span = (view: SubmissionView) => {
 };
 
 // The supervisor's "running again" lines are info.
-const lab = await DevLab.start({ ...PRODUCT_TIMINGS, TESTBAY_LOG_LEVEL: 'info' }, { prefix: 'testbay-bench-supervise-' });
+const lab = await DevLab.start(
+  { ...PRODUCT_TIMINGS, TESTBAY_LOG_LEVEL: 'info' },
+  { prefix: 'testbay-bench-supervise-' },
+);
 let failed = false;
 try {
   const baseline = await lab.ended((await lab.api.submit(job('undisturbed'))).id);
@@ -41,11 +44,20 @@ try {
   const hostView = await lab.ended(onHost.id);
   const [first, retry] = [...hostView.jobs].sort((a, b) => a.attempt - b.attempt);
   const failoverMs = new Date(retry?.startedAt ?? NaN).getTime() - host.killedAt;
-  const hostOk = hostView.result === 'passed' && first?.result?.kind === 'aborted' && first.result.cause === 'host-lost' && retry?.hostId !== onHost.hostId;
+  const hostOk =
+    hostView.result === 'passed' &&
+    first?.result?.kind === 'aborted' &&
+    first.result.cause === 'host-lost' &&
+    retry?.hostId !== onHost.hostId;
   failed ||= !hostOk;
-  console.log(`  host ${onHost.hostId}: SIGKILL → retry's runner started on ${retry?.hostId} after ${failoverMs} ms; host online again after ${hostOnlineMs} ms; first attempt ${first?.result?.kind} (${first?.result?.kind === 'aborted' ? first.result.cause : '-'}), submission ${hostView.result}`);
+  console.log(
+    `  host ${onHost.hostId}: SIGKILL → retry's runner started on ${retry?.hostId} after ${failoverMs} ms; host online again after ${hostOnlineMs} ms; first attempt ${first?.result?.kind} (${first?.result?.kind === 'aborted' ? first.result.cause : '-'}), submission ${hostView.result}`,
+  );
 
-  const parts: Record<string, { runningAgainMs: number; readyMs?: number; extraMs: number; attempts: number; result: string }> = {};
+  const parts: Record<
+    string,
+    { runningAgainMs: number; readyMs?: number; extraMs: number; attempts: number; result: string }
+  > = {};
   for (const part of ['control', 'api', 'temporal']) {
     const started = await lab.startJob(job(`${part}-killed`));
     await sleepInto(started.id);
@@ -54,13 +66,26 @@ try {
     const { killedAt, runningAgainAt } = await lab.kill(part);
     let readyMs: number | undefined;
     if (part === 'control') {
-      await waitFor('the control worker to poll', () => lab.linesOf('control', 'control worker running') > pollingBefore, 60_000, 50);
+      await waitFor(
+        'the control worker to poll',
+        () => lab.linesOf('control', 'control worker running') > pollingBefore,
+        60_000,
+        50,
+      );
       readyMs = Date.now() - killedAt;
     }
     const view = await lab.ended(started.id);
-    parts[part] = { runningAgainMs: runningAgainAt - killedAt, ...(readyMs !== undefined ? { readyMs } : {}), extraMs: span(view) - undisturbedMs, attempts: view.jobs.length, result: view.result ?? '?' };
+    parts[part] = {
+      runningAgainMs: runningAgainAt - killedAt,
+      ...(readyMs !== undefined ? { readyMs } : {}),
+      extraMs: span(view) - undisturbedMs,
+      attempts: view.jobs.length,
+      result: view.result ?? '?',
+    };
     failed ||= view.result !== 'passed';
-    console.log(`  ${part}: SIGKILL → running again after ${parts[part].runningAgainMs} ms${readyMs !== undefined ? ` (polling after ${readyMs} ms)` : ''}; the job ${view.result} in ${view.jobs.length} attempt(s), ${parts[part].extraMs} ms over the undisturbed run`);
+    console.log(
+      `  ${part}: SIGKILL → running again after ${parts[part].runningAgainMs} ms${readyMs !== undefined ? ` (polling after ${readyMs} ms)` : ''}; the job ${view.result} in ${view.jobs.length} attempt(s), ${parts[part].extraMs} ms over the undisturbed run`,
+    );
   }
   const file = await writeResult('dev-supervision', {
     heartbeatTimeoutMs: Number(PRODUCT_TIMINGS.TESTBAY_HEARTBEAT_TIMEOUT_MS),
@@ -85,5 +110,10 @@ process.exit(failed ? 1 : 0);
 
 /** Lets the job run into its second module, as a user would wait before pulling the plug. */
 async function sleepInto(id: string): Promise<void> {
-  await waitFor(`${id} in its second module`, async () => ((await lab.api.submission(id)).jobs[0]?.progress?.percent ?? 0) >= 25, 60_000, 200);
+  await waitFor(
+    `${id} in its second module`,
+    async () => ((await lab.api.submission(id)).jobs[0]?.progress?.percent ?? 0) >= 25,
+    60_000,
+    200,
+  );
 }

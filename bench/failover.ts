@@ -54,12 +54,25 @@ try {
   for (let r = 1; r <= ROUNDS; r++) {
     const { id, jobs } = await lab.submit({
       name: `failover-${r}`,
-      jobs: [{ name: 'held', workerClass: 'local', runner: { command: STAMP_RUNNER }, settings: { HOLD_ON_ATTEMPT: '1' }, maxRetries: 1 }],
+      jobs: [
+        {
+          name: 'held',
+          workerClass: 'local',
+          runner: { command: STAMP_RUNNER },
+          settings: { HOLD_ON_ATTEMPT: '1' },
+          maxRetries: 1,
+        },
+      ],
     });
     const firstId = jobs[0]!.id;
     // Running: the runner's first line reached the job's log (one log flush after it started).
     const running = lab;
-    await waitFor(`job ${firstId} to start`, async () => stampAfter(await running.api.log(firstId), 'start') !== undefined, 60_000, 100);
+    await waitFor(
+      `job ${firstId} to start`,
+      async () => stampAfter(await running.api.log(firstId), 'start') !== undefined,
+      60_000,
+      100,
+    );
     const { hostId: killedHost } = await lab.api.job(firstId);
     if (!killedHost) throw new Error(`job ${firstId} runs on no host`);
     const runnerPid = await readRunnerPid(lab, killedHost, firstId);
@@ -73,8 +86,10 @@ try {
     const startedAt = stampAfter(await lab.api.log(retry.id), 'start');
     if (startedAt === undefined) throw new Error(`round ${r}: the retry ${retry.id} has no start stamp in its log`);
     const problems: string[] = [];
-    if (first.result?.kind !== 'aborted' || first.result.cause !== 'host-lost') problems.push(`first attempt ended ${JSON.stringify(first.result)}, not aborted with cause host-lost`);
-    if (retry.clonedFrom !== first.id) problems.push(`the retry records clonedFrom ${retry.clonedFrom}, not ${first.id}`);
+    if (first.result?.kind !== 'aborted' || first.result.cause !== 'host-lost')
+      problems.push(`first attempt ended ${JSON.stringify(first.result)}, not aborted with cause host-lost`);
+    if (retry.clonedFrom !== first.id)
+      problems.push(`the retry records clonedFrom ${retry.clonedFrom}, not ${first.id}`);
     if (retry.hostId === killedHost) problems.push(`the retry ran on the killed host ${killedHost}`);
     if (view.result !== 'passed') problems.push(`the submission ended ${view.result}`);
     if (problems.length > 0) {
@@ -86,7 +101,8 @@ try {
     // The killed host comes back; its start reaps the runner it left behind.
     const orphanAlive = runnerPid !== undefined && alive(runnerPid);
     await lab.startHost(HOSTS.find((h) => h.id === killedHost)!);
-    const orphan: Round['orphan'] = runnerPid === undefined ? 'none recorded' : orphanAlive ? 'reaped by the restart' : 'stopped by the guard';
+    const orphan: Round['orphan'] =
+      runnerPid === undefined ? 'none recorded' : orphanAlive ? 'reaped by the restart' : 'stopped by the guard';
     if (runnerPid !== undefined && alive(runnerPid)) {
       failed = true;
       orphanProblems++;
@@ -104,7 +120,9 @@ try {
       orphan,
     };
     rounds.push(round_);
-    console.log(`  round ${r}: killed ${killedHost}, retry started on ${round_.retryHost} after ${round_.failoverMs} ms (first attempt ${round_.firstResult}, recorded ${round_.abortedAfterMs} ms after the kill; clone of ${round_.clonedFrom}; orphaned runner ${orphan})`);
+    console.log(
+      `  round ${r}: killed ${killedHost}, retry started on ${round_.retryHost} after ${round_.failoverMs} ms (first attempt ${round_.firstResult}, recorded ${round_.abortedAfterMs} ms after the kill; clone of ${round_.clonedFrom}; orphaned runner ${orphan})`,
+    );
   }
 
   const times = rounds.map((x) => x.failoverMs);
@@ -119,9 +137,15 @@ try {
     goal: `≤ heartbeat timeout + 1 s (${GOAL_MS} ms)`,
     goalMet: median(times) <= GOAL_MS,
   };
-  console.log(`failover: SIGKILL of a host mid-job → the retry's runner starts on another host (heartbeat timeout ${HEARTBEAT_TIMEOUT_MS / 1000} s, ${ROUNDS} rounds)`);
-  console.log(`  median ${figures.failoverMs.median} ms (min ${figures.failoverMs.min}, max ${figures.failoverMs.max}); every round: ${times.join(', ')} ms`);
-  console.log(`  first attempt recorded aborted (host-lost) a median ${figures.abortedAfterMs.median} ms after the kill; lineage (clonedFrom) ${lineageOk ? 'ok in every round' : 'WRONG'}; no runner of a killed host outlived its restart${orphanProblems > 0 ? ` — except in ${orphanProblems} round(s)` : ''}`);
+  console.log(
+    `failover: SIGKILL of a host mid-job → the retry's runner starts on another host (heartbeat timeout ${HEARTBEAT_TIMEOUT_MS / 1000} s, ${ROUNDS} rounds)`,
+  );
+  console.log(
+    `  median ${figures.failoverMs.median} ms (min ${figures.failoverMs.min}, max ${figures.failoverMs.max}); every round: ${times.join(', ')} ms`,
+  );
+  console.log(
+    `  first attempt recorded aborted (host-lost) a median ${figures.abortedAfterMs.median} ms after the kill; lineage (clonedFrom) ${lineageOk ? 'ok in every round' : 'WRONG'}; no runner of a killed host outlived its restart${orphanProblems > 0 ? ` — except in ${orphanProblems} round(s)` : ''}`,
+  );
   console.log(`  goal ${figures.goal}: ${figures.goalMet ? 'met' : 'NOT met'}`);
   console.log(`  written to ${await writeResult('failover', figures)}`);
 } catch (err) {
@@ -135,7 +159,9 @@ process.exit(failed ? 1 : 0);
 
 /** The runner's process group, as the host recorded it for its reaper. */
 async function readRunnerPid(lab: TestLab, hostId: string, jobId: string): Promise<number | undefined> {
-  const pid = Number(await fs.readFile(path.join(lab.workDirOf(hostId), 'runners', `${jobId}.pid`), 'utf8').catch(() => ''));
+  const pid = Number(
+    await fs.readFile(path.join(lab.workDirOf(hostId), 'runners', `${jobId}.pid`), 'utf8').catch(() => ''),
+  );
   return Number.isInteger(pid) && pid > 1 ? pid : undefined;
 }
 

@@ -25,8 +25,17 @@ export async function benchEnvironment(name: string, devServerArgs: string[] = [
   const work = await fs.mkdtemp(path.join(os.tmpdir(), `testbay-bench-${name}-`));
   const port = await freePort();
   const [started, bundled] = await Promise.allSettled([
-    startDevServer({ bin: findTemporalBinary(), port, logFile: path.join(outputDir, 'temporal.log'), fast: true, extraArgs: devServerArgs }),
-    bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} } }),
+    startDevServer({
+      bin: findTemporalBinary(),
+      port,
+      logFile: path.join(outputDir, 'temporal.log'),
+      fast: true,
+      extraArgs: devServerArgs,
+    }),
+    bundleWorkflowCode({
+      workflowsPath: WORKFLOWS_PATH,
+      logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },
+    }),
   ]);
   // A failed bundle must not leave the dev server running behind a dead bench.
   if (started.status === 'rejected' || bundled.status === 'rejected') {
@@ -77,7 +86,13 @@ export async function writeResult(name: string, figures: Record<string, unknown>
   const result = {
     benchmark: name,
     date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 1024 ** 3), node: process.version, platform: `${os.platform()} ${os.release()}` },
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      memoryGiB: Math.round(os.totalmem() / 1024 ** 3),
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+    },
     ...figures,
   };
   await fs.writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
@@ -91,4 +106,8 @@ export function stampAfter(log: string, marker: string): number | undefined {
 }
 
 /** A runner that prints nanosecond timestamps at its start and end: `start <ns>`, `end <ns>`. */
-export const STAMP_RUNNER = ['sh', '-c', 'echo "start $(date +%s%N)"; if [ -n "$HOLD_ON_ATTEMPT" ] && [ "$TESTBAY_ATTEMPT" = "$HOLD_ON_ATTEMPT" ]; then sleep 600; fi; if [ -n "$RUN_SECONDS" ]; then sleep "$RUN_SECONDS"; fi; echo "end $(date +%s%N)"'];
+export const STAMP_RUNNER = [
+  'sh',
+  '-c',
+  'echo "start $(date +%s%N)"; if [ -n "$HOLD_ON_ATTEMPT" ] && [ "$TESTBAY_ATTEMPT" = "$HOLD_ON_ATTEMPT" ]; then sleep 600; fi; if [ -n "$RUN_SECONDS" ]; then sleep "$RUN_SECONDS"; fi; echo "end $(date +%s%N)"',
+];

@@ -28,7 +28,12 @@ export const BENCHES: Bench[] = [
     what: '200,000 submissions and 1,000,000 job records seeded; 200 concurrent log writers; PGlite and PostgreSQL',
     deadlineMs: 30 * MIN,
     headline: (r) => {
-      const p50 = (engine: string) => Math.max(...Object.values(((r[engine] as Result | undefined)?.listing ?? {}) as Record<string, { p50: number }>).map((l) => l.p50));
+      const p50 = (engine: string) =>
+        Math.max(
+          ...Object.values(((r[engine] as Result | undefined)?.listing ?? {}) as Record<string, { p50: number }>).map(
+            (l) => l.p50,
+          ),
+        );
       return {
         figures: `${get(r, 'submissions')} submissions, ${get(r, 'jobs')} jobs: start-up pglite ${get(r, 'pglite', 'startupMs')} ms, postgres ${get(r, 'postgres', 'startupMs')} ms; listing p50 ≤ ${p50('pglite')} / ${p50('postgres')} ms; log appends ${get(r, 'pglite', 'appends', 'perSecond')} / ${get(r, 'postgres', 'appends', 'perSecond')} per s (pglite / postgres)`,
         goal: 'start-up < 2 s; listing p50 < 50 ms; appends ≥ 2,000/s on PostgreSQL',
@@ -40,21 +45,29 @@ export const BENCHES: Bench[] = [
     name: 'asset-cache',
     what: 'a 100 MB asset over http and from a file, miss and hit',
     deadlineMs: 10 * MIN,
-    headline: (r) => ({ figures: `${get(r, 'sizeMB')} MB asset: http miss ${get(r, 'http', 'missMs')} ms, hit ${get(r, 'http', 'hitMs')} ms; file miss ${get(r, 'file', 'missMs')} ms, hit ${get(r, 'file', 'hitMs')} ms` }),
+    headline: (r) => ({
+      figures: `${get(r, 'sizeMB')} MB asset: http miss ${get(r, 'http', 'missMs')} ms, hit ${get(r, 'http', 'hitMs')} ms; file miss ${get(r, 'file', 'missMs')} ms, hit ${get(r, 'file', 'hitMs')} ms`,
+    }),
   },
   {
     name: 'log-latency',
     what: "a runner's line → seen by a follower over SSE, at two flush intervals",
     deadlineMs: 10 * MIN,
     headline: (r) => ({
-      figures: ((r.runs as Result[] | undefined) ?? []).map((x) => `flush ${get(x, 'flushMs')} ms: p50 ${get(x, 'p50')} ms, p90 ${get(x, 'p90')} ms`).join('; '),
+      figures: ((r.runs as Result[] | undefined) ?? [])
+        .map((x) => `flush ${get(x, 'flushMs')} ms: p50 ${get(x, 'p50')} ms, p90 ${get(x, 'p90')} ms`)
+        .join('; '),
     }),
   },
   {
     name: 'chain-gap',
     what: '50 directly-chained trivial jobs on one host (and 20 with a 300-ms runner)',
     deadlineMs: 10 * MIN,
-    headline: (r) => ({ figures: `gap p50 ${get(r, 'gapMs', 'p50')} ms, p95 ${get(r, 'gapMs', 'p95')} ms over ${get(r, 'jobs')} jobs`, goal: 'p50 < 50 ms', met: (get(r, 'gapMs', 'p50') ?? Infinity) < 50 }),
+    headline: (r) => ({
+      figures: `gap p50 ${get(r, 'gapMs', 'p50')} ms, p95 ${get(r, 'gapMs', 'p95')} ms over ${get(r, 'jobs')} jobs`,
+      goal: 'p50 < 50 ms',
+      met: (get(r, 'gapMs', 'p50') ?? Infinity) < 50,
+    }),
   },
   {
     name: 'failover',
@@ -83,7 +96,12 @@ export const BENCHES: Bench[] = [
     headline: (r) => ({
       figures: `${get(r, 'tests')} tests: clean ${get(r, 'clean', 'wallMs')} ms (${get(r, 'clean', 'overheadPerTestMs')} ms overhead per test), faulted ${get(r, 'faulted', 'wallMs')} ms (×${get(r, 'ratio')}); lost ${(get(r, 'clean', 'lost') ?? 0) + (get(r, 'faulted', 'lost') ?? 0)}, duplicates ${(get(r, 'clean', 'duplicates') ?? 0) + (get(r, 'faulted', 'duplicates') ?? 0)}`,
       goal: 'faulted ≤ 1.15 × clean; lost 0; duplicates 0',
-      met: (get(r, 'ratio') ?? Infinity) <= 1.15 && get(r, 'clean', 'lost') === 0 && get(r, 'faulted', 'lost') === 0 && get(r, 'clean', 'duplicates') === 0 && get(r, 'faulted', 'duplicates') === 0,
+      met:
+        (get(r, 'ratio') ?? Infinity) <= 1.15 &&
+        get(r, 'clean', 'lost') === 0 &&
+        get(r, 'faulted', 'lost') === 0 &&
+        get(r, 'clean', 'duplicates') === 0 &&
+        get(r, 'faulted', 'duplicates') === 0,
     }),
   },
   {
@@ -112,7 +130,11 @@ export const BENCHES: Bench[] = [
     deadlineMs: 45 * MIN,
     headline: (r) => ({
       figures: Object.values((r.byHosts ?? {}) as Record<string, Result>)
-        .map((x) => (x.failed ? `${get(x, 'hosts')} hosts: failed` : `${get(x, 'hosts')} hosts: grant p50 ${get(x, 'grantLatencyMs', 'p50')} ms, p99 ${get(x, 'grantLatencyMs', 'p99')} ms; scheduler task p50 ${get(x, 'schedulerWorkflowTaskMs', 'p50')} ms; ${get(x, 'schedulerEventsPerHour')} events/h`))
+        .map((x) =>
+          x.failed
+            ? `${get(x, 'hosts')} hosts: failed`
+            : `${get(x, 'hosts')} hosts: grant p50 ${get(x, 'grantLatencyMs', 'p50')} ms, p99 ${get(x, 'grantLatencyMs', 'p99')} ms; scheduler task p50 ${get(x, 'schedulerWorkflowTaskMs', 'p50')} ms; ${get(x, 'schedulerEventsPerHour')} events/h`,
+        )
         .join('; '),
     }),
   },

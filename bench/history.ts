@@ -19,7 +19,14 @@ export async function listAll(client: Client, query: string): Promise<Closed[]> 
   const out: Closed[] = [];
   for await (const wf of client.workflow.list({ query })) {
     const result = wf.typedSearchAttributes.get(ResultKey);
-    out.push({ workflowId: wf.workflowId, runId: wf.runId, closeTime: wf.closeTime?.getTime() ?? NaN, status: wf.status.name, historyLength: wf.historyLength, ...(result !== undefined ? { result } : {}) });
+    out.push({
+      workflowId: wf.workflowId,
+      runId: wf.runId,
+      closeTime: wf.closeTime?.getTime() ?? NaN,
+      status: wf.status.name,
+      historyLength: wf.historyLength,
+      ...(result !== undefined ? { result } : {}),
+    });
   }
   return out;
 }
@@ -30,7 +37,8 @@ export function eventTypeName(t: unknown): string {
   return (proto.temporal.api.enums.v1.EventType as unknown as Record<number, string>)[Number(t)] ?? String(t);
 }
 
-export const eventTime = (e: proto.temporal.api.history.v1.IHistoryEvent) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+export const eventTime = (e: proto.temporal.api.history.v1.IHistoryEvent) =>
+  Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
 
 /** The first payload of a signal's or activity's input, as JSON. */
 export const firstPayload = (p: proto.temporal.api.common.v1.IPayloads | null | undefined): unknown => {
@@ -48,7 +56,8 @@ export class GrantTurnaround {
 
   observe(e: proto.temporal.api.history.v1.IHistoryEvent, t = eventTime(e)): void {
     const got = e.workflowExecutionSignaledEventAttributes;
-    if (got?.signalName === 'releaseLease') this.releasedAt.set((firstPayload(got.input) as { hostId: string }).hostId, t);
+    if (got?.signalName === 'releaseLease')
+      this.releasedAt.set((firstPayload(got.input) as { hostId: string }).hostId, t);
     const sent = e.signalExternalWorkflowExecutionInitiatedEventAttributes;
     if (sent?.signalName !== 'leaseGranted') return;
     for (const { hostId } of (firstPayload(sent.input) as { leases: { hostId: string }[] }).leases) {
@@ -84,12 +93,27 @@ export async function timeline(client: Client, submissionId: string, runnerStart
     let started = 0;
     for (const e of (await client.workflow.getHandle(id).fetchHistory()).events ?? []) {
       const t = eventTime(e);
-      const type = eventTypeName(e.eventType).replace(/^EVENT_TYPE_/, '').toLowerCase();
+      const type = eventTypeName(e.eventType)
+        .replace(/^EVENT_TYPE_/, '')
+        .toLowerCase();
       if (type === 'workflow_task_scheduled') scheduled = t;
       else if (type === 'workflow_task_started') started = t;
-      else if (type === 'workflow_task_completed') rows.push({ t, who, type, name: '', waitedMs: Math.round(started - scheduled), ranMs: Math.round(t - started) });
+      else if (type === 'workflow_task_completed')
+        rows.push({
+          t,
+          who,
+          type,
+          name: '',
+          waitedMs: Math.round(started - scheduled),
+          ranMs: Math.round(t - started),
+        });
       else {
-        const name = e.activityTaskScheduledEventAttributes?.activityType?.name ?? e.workflowExecutionSignaledEventAttributes?.signalName ?? e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName ?? e.markerRecordedEventAttributes?.markerName ?? '';
+        const name =
+          e.activityTaskScheduledEventAttributes?.activityType?.name ??
+          e.workflowExecutionSignaledEventAttributes?.signalName ??
+          e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName ??
+          e.markerRecordedEventAttributes?.markerName ??
+          '';
         rows.push({ t, who, type, name });
       }
     }
@@ -100,7 +124,12 @@ export async function timeline(client: Client, submissionId: string, runnerStart
 export function printTimeline(rows: readonly TimelineRow[], since: number, title: string): void {
   console.log(`  ${title} (ms after the API accepted it):`);
   for (const r of rows) {
-    const what = r.type === 'workflow_task_completed' ? `workflow task (waited ${r.waitedMs} ms for a worker, ran ${r.ranMs} ms)` : r.type === 'runner-start' ? 'printed `start`' : `${r.type}${r.name ? ` ${r.name}` : ''}`;
+    const what =
+      r.type === 'workflow_task_completed'
+        ? `workflow task (waited ${r.waitedMs} ms for a worker, ran ${r.ranMs} ms)`
+        : r.type === 'runner-start'
+          ? 'printed `start`'
+          : `${r.type}${r.name ? ` ${r.name}` : ''}`;
     console.log(`    ${String(Math.round(r.t - since)).padStart(7)}  ${r.who.padEnd(10)} ${what}`);
   }
 }

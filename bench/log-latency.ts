@@ -19,9 +19,16 @@ const RUNNER = [
 
 async function measure(flushMs: number) {
   const env = await benchEnvironment(`log-latency-${flushMs}`);
-  const lab = await TestLab.start({ name: 'log-latency', hosts: [{ id: 'log-host' }], env: { TESTBAY_LOG_LEVEL: 'warn', TESTBAY_LOG_FLUSH_MS: String(flushMs) }, ...env });
+  const lab = await TestLab.start({
+    name: 'log-latency',
+    hosts: [{ id: 'log-host' }],
+    env: { TESTBAY_LOG_LEVEL: 'warn', TESTBAY_LOG_FLUSH_MS: String(flushMs) },
+    ...env,
+  });
   try {
-    const { id, jobs } = await lab.submit({ jobs: [{ name: 'lines', workerClass: 'local', runner: { command: RUNNER } }] });
+    const { id, jobs } = await lab.submit({
+      jobs: [{ name: 'lines', workerClass: 'local', runner: { command: RUNNER } }],
+    });
     const latencies: number[] = [];
     let buffer = '';
     await lab.submitter.followLog(jobs[0]!.id, (text) => {
@@ -37,7 +44,14 @@ async function measure(flushMs: number) {
     const view = await lab.waitForSubmission(id);
     if (view.result !== 'passed') throw new Error(`job did not pass: ${view.result}`);
     if (latencies.length !== LINES) throw new Error(`followed ${latencies.length} of ${LINES} lines`);
-    return { flushMs, lines: LINES, p50: round(median(latencies)), p90: round(percentile(latencies, 90)), max: round(Math.max(...latencies)), min: round(Math.min(...latencies)) };
+    return {
+      flushMs,
+      lines: LINES,
+      p50: round(median(latencies)),
+      p90: round(percentile(latencies, 90)),
+      max: round(Math.max(...latencies)),
+      min: round(Math.min(...latencies)),
+    };
   } finally {
     await lab.stop();
     await env.stop();
@@ -46,8 +60,11 @@ async function measure(flushMs: number) {
 
 try {
   const runs = [await measure(1000), await measure(200)];
-  console.log(`log-latency: runner writes a line → it arrives through GET /jobs/:id/log?follow=1 (${LINES} lines, one every ${EVERY_MS} ms)`);
-  for (const r of runs) console.log(`  TESTBAY_LOG_FLUSH_MS=${r.flushMs}: p50 ${r.p50} ms, p90 ${r.p90} ms (min ${r.min}, max ${r.max})`);
+  console.log(
+    `log-latency: runner writes a line → it arrives through GET /jobs/:id/log?follow=1 (${LINES} lines, one every ${EVERY_MS} ms)`,
+  );
+  for (const r of runs)
+    console.log(`  TESTBAY_LOG_FLUSH_MS=${r.flushMs}: p50 ${r.p50} ms, p90 ${r.p90} ms (min ${r.min}, max ${r.max})`);
   console.log(`  written to ${await writeResult('log-latency', { runs })}`);
 } catch (err) {
   process.exitCode = 1;

@@ -52,14 +52,25 @@ async function main(): Promise<void> {
   const lastJob = async (i: number) => (await store.review.scenarioRuns(key(i), { limit: 1 }))[0]!.jobId;
   const figures = Object.fromEntries([
     await time('history (20 runs)', (i) => store.review.scenarioRuns(key(i), { limit: 20 })),
-    await time('last good before a job', async (i) => store.review.scenarioRuns(key(i), { limit: 1, result: 'passed', before: await lastJob(i) })),
-    await time('previous failure before a job', async (i) => store.review.scenarioRuns(key(i), { limit: 1, result: 'failed', before: await lastJob(i) })),
+    await time('last good before a job', async (i) =>
+      store.review.scenarioRuns(key(i), { limit: 1, result: 'passed', before: await lastJob(i) }),
+    ),
+    await time('previous failure before a job', async (i) =>
+      store.review.scenarioRuns(key(i), { limit: 1, result: 'failed', before: await lastJob(i) }),
+    ),
     await time('review list (50)', () => store.review.needsReview(50)),
     await time('submissions by scenario', (i) => store.listSubmissions({ limit: 50, scenario: key(i) })),
   ]);
   await store.close();
   await fs.rm(dir, { recursive: true, force: true });
-  const file = await writeResult('review', { engine: 'pglite', jobs: JOBS, scenarios: SCENARIOS, seedMs, analyzed: process.env.BENCH_REVIEW_ANALYZE !== '0', ms: figures });
+  const file = await writeResult('review', {
+    engine: 'pglite',
+    jobs: JOBS,
+    scenarios: SCENARIOS,
+    seedMs,
+    analyzed: process.env.BENCH_REVIEW_ANALYZE !== '0',
+    ms: figures,
+  });
   process.stdout.write(`${JSON.stringify({ jobs: JOBS, seedMs, ms: figures }, null, 2)}\n${file}\n`);
 }
 

@@ -58,10 +58,16 @@ async function run(bench: Bench): Promise<Outcome> {
   console.log(`\n=== ${bench.name} (deadline ${Math.round(deadlineMs / 1000)} s) ===`);
   const started = Date.now();
   // Its own process group: the dev server and hosts it starts go with it.
-  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'run-ts.js'), file], { cwd: PROJECT_ROOT, stdio: 'inherit', detached: true });
+  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'run-ts.js'), file], {
+    cwd: PROJECT_ROOT,
+    stdio: 'inherit',
+    detached: true,
+  });
   const pgid = child.pid!;
   current = pgid;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -84,8 +90,16 @@ async function run(bench: Bench): Promise<Outcome> {
   const result = await readResult(bench.name);
   const fresh = result?.date !== undefined && new Date(result.date).getTime() >= started;
   if (timedOut) return { name: bench.name, status: 'timed out', ms, ...(fresh ? { result } : {}) };
-  if (code !== 0) return { name: bench.name, status: 'failed', detail: signal ? `killed by ${signal}` : `exit code ${code}`, ms, ...(fresh ? { result } : {}) };
-  if (!fresh) return { name: bench.name, status: 'no result', detail: `bench/results/${bench.name}.json was not written`, ms };
+  if (code !== 0)
+    return {
+      name: bench.name,
+      status: 'failed',
+      detail: signal ? `killed by ${signal}` : `exit code ${code}`,
+      ms,
+      ...(fresh ? { result } : {}),
+    };
+  if (!fresh)
+    return { name: bench.name, status: 'no result', detail: `bench/results/${bench.name}.json was not written`, ms };
   return { name: bench.name, status: 'ok', ms, ...(result ? { result } : {}) };
 }
 
@@ -105,19 +119,37 @@ const rows = outcomes.map((o) => {
   const bench = BENCHES.find((b) => b.name === o.name)!;
   const h = o.result ? bench.headline(o.result) : undefined;
   const goal = h?.goal ? `${h.met ? 'met' : 'NOT met'}: ${h.goal}` : '';
-  return [o.name, o.detail ? `${o.status} (${o.detail})` : o.status, `${Math.round(o.ms / 1000)} s`, h?.figures ?? '', goal];
+  return [
+    o.name,
+    o.detail ? `${o.status} (${o.detail})` : o.status,
+    `${Math.round(o.ms / 1000)} s`,
+    h?.figures ?? '',
+    goal,
+  ];
 });
 const header = ['bench', 'status', 'took', 'figures', 'goal'];
-const widths = header.map((_, i) => Math.max(header[i]!.length, ...rows.slice().map((r) => (i < 3 ? r[i]!.length : 0))));
-const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c)).join('  ').trimEnd();
+const widths = header.map((_, i) =>
+  Math.max(header[i]!.length, ...rows.slice().map((r) => (i < 3 ? r[i]!.length : 0))),
+);
+const line = (cells: string[]) =>
+  cells
+    .map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c))
+    .join('  ')
+    .trimEnd();
 console.log(line(header));
 for (const r of rows) {
   console.log(line(r.slice(0, 4)));
   if (r[4]) console.log(`${' '.repeat(widths[0]! + widths[1]! + widths[2]! + 6)}goal ${r[4]}`);
 }
 const machine = outcomes.find((o) => o.result)?.result?.machine as Record<string, unknown> | undefined;
-if (machine) console.log(`machine: ${String(machine.cpus)} × ${String(machine.cpuModel)}, ${String(machine.memoryGiB)} GiB, node ${String(machine.node)}, ${String(machine.platform)}; results in bench/results/`);
+if (machine)
+  console.log(
+    `machine: ${String(machine.cpus)} × ${String(machine.cpuModel)}, ${String(machine.memoryGiB)} GiB, node ${String(machine.node)}, ${String(machine.platform)}; results in bench/results/`,
+  );
 const bad = outcomes.filter((o) => o.status !== 'ok');
-if (bad.length > 0) console.error(`${bad.length} of ${outcomes.length} benches did not succeed: ${bad.map((o) => `${o.name} (${o.status})`).join(', ')}`);
+if (bad.length > 0)
+  console.error(
+    `${bad.length} of ${outcomes.length} benches did not succeed: ${bad.map((o) => `${o.name} (${o.status})`).join(', ')}`,
+  );
 if (outcomes.some((o) => o.status === 'ok')) console.log(`latest figures written to ${await writeBenchmarksDoc()}`);
 process.exit(bad.length > 0 ? 1 : 0);

@@ -45,7 +45,9 @@ export async function scaleRequesterWorkflow(input: ScaleRequesterInput): Promis
       times[g.requestId] = [sent, Date.now()];
       waiting--;
       holding.push(
-        sleep(input.holdMs).then(() => Promise.all(g.leases.map((l) => releaseLease(undefined, l.hostId, l.token)))).then(() => undefined),
+        sleep(input.holdMs)
+          .then(() => Promise.all(g.leases.map((l) => releaseLease(undefined, l.hostId, l.token))))
+          .then(() => undefined),
       );
     },
     denied: () => {

@@ -41,7 +41,12 @@ import { HOST_ACTIVITY_POLLERS } from '../src/workers/host.js';
 import { CONTROL_TASK_QUEUE, hostTaskQueue, SCHEDULER_WORKFLOW_ID } from '../src/domain/ids.js';
 import type { HostRegistration } from '../src/domain/lab.js';
 import { PROJECT_ROOT } from '../src/temporal/binary.js';
-import { configureSignal, DEFAULT_SCHEDULER_CONFIG, labQuery, registerHostSignal } from '../src/workflows/scheduler-messages.js';
+import {
+  configureSignal,
+  DEFAULT_SCHEDULER_CONFIG,
+  labQuery,
+  registerHostSignal,
+} from '../src/workflows/scheduler-messages.js';
 import type { ScaleRequest, ScaleRequesterInput, ScaleRequesterResult } from './scale-workflows.js';
 import { benchEnvironment, percentile, round, writeResult } from './harness.js';
 import { eventTime, GrantTurnaround } from './history.js';
@@ -109,7 +114,13 @@ async function runHosts(address: string, first: number, count: number, total: nu
   const register = async (reg: HostRegistration) => {
     for (let delayMs = 500; ; delayMs = Math.min(delayMs * 2, 10_000)) {
       try {
-        await client.workflow.signalWithStart('schedulerWorkflow', { workflowId: SCHEDULER_WORKFLOW_ID, taskQueue: CONTROL_TASK_QUEUE, args: [{}], signal: registerHostSignal, signalArgs: [reg] });
+        await client.workflow.signalWithStart('schedulerWorkflow', {
+          workflowId: SCHEDULER_WORKFLOW_ID,
+          taskQueue: CONTROL_TASK_QUEUE,
+          args: [{}],
+          signal: registerHostSignal,
+          signalArgs: [reg],
+        });
         watches.get(reg.hostId)?.registered(reg.instanceId);
         return;
       } catch (err) {
@@ -121,7 +132,14 @@ async function runHosts(address: string, first: number, count: number, total: nu
   };
   for (let i = first; i < first + count; i++) {
     const hostId = `sim${String(i).padStart(4, '0')}`;
-    const reg: HostRegistration = { hostId, instanceId: randomUUID(), workerClasses: [classOf(i, total)], capabilities: { arch: 'x86_64' }, hostname: hostId, address: '127.0.0.1' };
+    const reg: HostRegistration = {
+      hostId,
+      instanceId: randomUUID(),
+      workerClasses: [classOf(i, total)],
+      capabilities: { arch: 'x86_64' },
+      hostname: hostId,
+      address: '127.0.0.1',
+    };
     registrations.set(hostId, reg);
     // As `testbay host` does: register again when the scheduler stopped watching, or when
     // the presence it started never reached this host.
@@ -203,10 +221,15 @@ function treeOf(pid: number): number[] {
   return out;
 }
 
-const treeRss = (pid: number | undefined) => (pid === undefined ? 0 : treeOf(pid).reduce((sum, p) => sum + rssMiB(p), 0));
+const treeRss = (pid: number | undefined) =>
+  pid === undefined ? 0 : treeOf(pid).reduce((sum, p) => sum + rssMiB(p), 0);
 
 function startPart(name: string, args: string[]): Promise<Part> {
-  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'run-ts.js'), path.join(PROJECT_ROOT, 'bench', 'scale.ts'), ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = spawn(
+    process.execPath,
+    [path.join(PROJECT_ROOT, 'bin', 'run-ts.js'), path.join(PROJECT_ROOT, 'bench', 'scale.ts'), ...args],
+    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+  );
   return new Promise((resolve, reject) => {
     child.once('message', () => resolve({ name, child, peakRssMiB: 0 }));
     child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before it was ready`)));
@@ -220,14 +243,18 @@ async function stopPart(p: Part): Promise<void> {
   await Promise.race([gone, sleep(20_000).then(() => p.child.kill('SIGKILL'))]);
 }
 
-
 async function schedulerRuns(client: Client): Promise<{ runId: string; startTime: number }[]> {
   const runs: { runId: string; startTime: number }[] = [];
-  for await (const w of client.workflow.list({ query: `WorkflowId = "${SCHEDULER_WORKFLOW_ID}"` })) runs.push({ runId: w.runId, startTime: w.startTime.getTime() });
+  for await (const w of client.workflow.list({ query: `WorkflowId = "${SCHEDULER_WORKFLOW_ID}"` }))
+    runs.push({ runId: w.runId, startTime: w.startTime.getTime() });
   return runs.sort((a, b) => a.startTime - b.startTime);
 }
 
-async function measure(hosts: number, env: Awaited<ReturnType<typeof benchEnvironment>>, bundlePath: string): Promise<Record<string, unknown>> {
+async function measure(
+  hosts: number,
+  env: Awaited<ReturnType<typeof benchEnvironment>>,
+  bundlePath: string,
+): Promise<Record<string, unknown>> {
   const REQUESTS = Number(process.env.SCALE_REQUESTS ?? 10_000);
   const HOLD_MS = Number(process.env.SCALE_HOLD_MS ?? 1_000);
   const REQUESTERS = Number(process.env.SCALE_REQUESTERS ?? 40);
@@ -238,9 +265,12 @@ async function measure(hosts: number, env: Awaited<ReturnType<typeof benchEnviro
   const connection = await Connection.connect({ address: env.temporalAddress });
   const client = new Client({ connection, namespace: NAMESPACE });
   // A fresh scheduler per N: the last N's hosts are gone.
-  await client.workflow.getHandle(SCHEDULER_WORKFLOW_ID).terminate('next bench size').catch((err: unknown) => {
-    if (!(err instanceof WorkflowNotFoundError)) throw err;
-  });
+  await client.workflow
+    .getHandle(SCHEDULER_WORKFLOW_ID)
+    .terminate('next bench size')
+    .catch((err: unknown) => {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    });
   const parts: Part[] = [];
   const serverPid = findServerPid(env.temporalAddress);
   const samples = { server: 0 };
@@ -252,17 +282,35 @@ async function measure(hosts: number, env: Awaited<ReturnType<typeof benchEnviro
       await sleep(1_000);
     }
   })();
-  const result: Record<string, unknown> = { hosts, requests: REQUESTS, holdMs: HOLD_MS, requesters: REQUESTERS, queueDepth: QUEUE_DEPTH, hostProcesses: PROCESSES, pollersPerHost: HOST_ACTIVITY_POLLERS, frontendNamespaceCount: POLLER_LIMIT };
+  const result: Record<string, unknown> = {
+    hosts,
+    requests: REQUESTS,
+    holdMs: HOLD_MS,
+    requesters: REQUESTERS,
+    queueDepth: QUEUE_DEPTH,
+    hostProcesses: PROCESSES,
+    pollersPerHost: HOST_ACTIVITY_POLLERS,
+    frontendNamespaceCount: POLLER_LIMIT,
+  };
   try {
     parts.push(await startPart('control', ['control', env.temporalAddress, bundlePath]));
-    await client.workflow.signalWithStart('schedulerWorkflow', { workflowId: SCHEDULER_WORKFLOW_ID, taskQueue: CONTROL_TASK_QUEUE, args: [{ config: DEFAULT_SCHEDULER_CONFIG }], signal: configureSignal, signalArgs: [DEFAULT_SCHEDULER_CONFIG] });
+    await client.workflow.signalWithStart('schedulerWorkflow', {
+      workflowId: SCHEDULER_WORKFLOW_ID,
+      taskQueue: CONTROL_TASK_QUEUE,
+      args: [{ config: DEFAULT_SCHEDULER_CONFIG }],
+      signal: configureSignal,
+      signalArgs: [DEFAULT_SCHEDULER_CONFIG],
+    });
     const registerStart = Date.now();
     const per = Math.ceil(hosts / PROCESSES);
     const starting: Promise<Part>[] = [];
     for (let k = 0; k < PROCESSES; k++) {
       const first = k * per;
       const count = Math.min(per, hosts - first);
-      if (count > 0) starting.push(startPart(`hosts-${k}`, ['hosts', env.temporalAddress, String(first), String(count), String(hosts)]));
+      if (count > 0)
+        starting.push(
+          startPart(`hosts-${k}`, ['hosts', env.temporalAddress, String(first), String(count), String(hosts)]),
+        );
     }
     parts.push(...(await Promise.all(starting)));
     const scheduler = client.workflow.getHandle(SCHEDULER_WORKFLOW_ID);
@@ -274,38 +322,71 @@ async function measure(hosts: number, env: Awaited<ReturnType<typeof benchEnviro
       });
       const online = lab?.hosts.filter((h) => h.online).length ?? 0;
       if (online >= hosts) break;
-      if (Date.now() - registerStart > 15 * 60_000) throw new Error(`only ${online} of ${hosts} hosts online after 15 minutes`);
+      if (Date.now() - registerStart > 15 * 60_000)
+        throw new Error(`only ${online} of ${hosts} hosts online after 15 minutes`);
       await sleep(1_000);
     }
     result.registerSeconds = round((Date.now() - registerStart) / 1000);
     // Let every presence activity start (its pickup) before the load.
     await sleep(15_000);
-    const idle = { control: treeRss(parts[0]!.child.pid), hosts: parts.slice(1).reduce((s, p) => s + treeRss(p.child.pid), 0), server: rssMiB(serverPid) };
-    console.log(`N=${hosts}: ${hosts} hosts online in ${String(result.registerSeconds)} s; idle RSS control ${round(idle.control)} MiB, hosts ${round(idle.hosts)} MiB, server ${round(idle.server)} MiB`);
-    result.memoryMiB = { idle: { control: round(idle.control), hosts: round(idle.hosts), perHost: round(idle.hosts / hosts, 2), temporalServer: round(idle.server) } };
+    const idle = {
+      control: treeRss(parts[0]!.child.pid),
+      hosts: parts.slice(1).reduce((s, p) => s + treeRss(p.child.pid), 0),
+      server: rssMiB(serverPid),
+    };
+    console.log(
+      `N=${hosts}: ${hosts} hosts online in ${String(result.registerSeconds)} s; idle RSS control ${round(idle.control)} MiB, hosts ${round(idle.hosts)} MiB, server ${round(idle.server)} MiB`,
+    );
+    result.memoryMiB = {
+      idle: {
+        control: round(idle.control),
+        hosts: round(idle.hosts),
+        perHost: round(idle.hosts / hosts, 2),
+        temporalServer: round(idle.server),
+      },
+    };
     if (REQUESTS === 0) return result;
 
     // The load: every request queued at once, spread over the requesters.
     const random = rng(hosts);
-    const requests: ScaleRequest[] = Array.from({ length: REQUESTS }, (_, i) => ({ requestId: `r${i}`, workerClass: classOf(Math.floor(random() * hosts), hosts), priority: PRIORITIES[Math.floor(random() * PRIORITIES.length)]! }));
+    const requests: ScaleRequest[] = Array.from({ length: REQUESTS }, (_, i) => ({
+      requestId: `r${i}`,
+      workerClass: classOf(Math.floor(random() * hosts), hosts),
+      priority: PRIORITIES[Math.floor(random() * PRIORITIES.length)]!,
+    }));
     const share = Math.ceil(REQUESTS / REQUESTERS);
     const loadStart = Date.now();
     const handles = await Promise.all(
       Array.from({ length: REQUESTERS }, (_, k) => {
         const mine = requests.slice(k * share, (k + 1) * share);
-        const input: ScaleRequesterInput = { requests: mine, holdMs: HOLD_MS, window: Math.max(1, Math.floor(QUEUE_DEPTH / REQUESTERS)) };
-        return client.workflow.start('scaleRequesterWorkflow', { workflowId: `scale-${hosts}-${k}-${loadStart}`, taskQueue: CONTROL_TASK_QUEUE, args: [input] });
+        const input: ScaleRequesterInput = {
+          requests: mine,
+          holdMs: HOLD_MS,
+          window: Math.max(1, Math.floor(QUEUE_DEPTH / REQUESTERS)),
+        };
+        return client.workflow.start('scaleRequesterWorkflow', {
+          workflowId: `scale-${hosts}-${k}-${loadStart}`,
+          taskQueue: CONTROL_TASK_QUEUE,
+          args: [input],
+        });
       }),
     );
     let done = 0;
-    const progress = setInterval(() => console.log(`N=${hosts}: ${done}/${REQUESTERS} requesters done after ${Math.round((Date.now() - loadStart) / 1000)} s`), 30_000);
+    const progress = setInterval(
+      () =>
+        console.log(
+          `N=${hosts}: ${done}/${REQUESTERS} requesters done after ${Math.round((Date.now() - loadStart) / 1000)} s`,
+        ),
+      30_000,
+    );
     // Polled, not long-polled: a loaded dev server fails long history polls now and then.
     const results = await Promise.all(
       handles.map(async (h) => {
         for (;;) {
           const { status } = await h.describe().catch(() => ({ status: { name: 'UNKNOWN' } }));
           if (status.name === 'COMPLETED') break;
-          if (status.name !== 'RUNNING' && status.name !== 'UNKNOWN') throw new Error(`requester ${h.workflowId} ended ${status.name}`);
+          if (status.name !== 'RUNNING' && status.name !== 'UNKNOWN')
+            throw new Error(`requester ${h.workflowId} ended ${status.name}`);
           await sleep(2_000);
         }
         const r = (await h.result()) as ScaleRequesterResult;
@@ -347,15 +428,40 @@ async function measure(hosts: number, env: Awaited<ReturnType<typeof benchEnviro
       loadSeconds: round(loadSeconds),
       grantsPerSecond: round(latencies.length / loadSeconds),
       denied: results.reduce((s, r) => s + r.denied, 0),
-      grantLatencyMs: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)), max: round(percentile(latencies, 100)) },
-      releaseToNextGrantMs: { p50: round(percentile(grants.turnaround, 50)), p99: round(percentile(grants.turnaround, 99)) },
-      schedulerWorkflowTaskMs: { p50: round(percentile(taskMs, 50)), p99: round(percentile(taskMs, 99)), max: round(percentile(taskMs, 100)), tasks: taskMs.length },
+      grantLatencyMs: {
+        p50: round(percentile(latencies, 50)),
+        p99: round(percentile(latencies, 99)),
+        max: round(percentile(latencies, 100)),
+      },
+      releaseToNextGrantMs: {
+        p50: round(percentile(grants.turnaround, 50)),
+        p99: round(percentile(grants.turnaround, 99)),
+      },
+      schedulerWorkflowTaskMs: {
+        p50: round(percentile(taskMs, 50)),
+        p99: round(percentile(taskMs, 99)),
+        max: round(percentile(taskMs, 100)),
+        tasks: taskMs.length,
+      },
       schedulerEvents: events,
       schedulerEventsPerHour: Math.round((events / loadSeconds) * 3600),
-      continueAsNew: { runsDuringLoad: runsDuring, perHour: round((runsDuring / loadSeconds) * 3600), largestRunEvents: maxRunEvents },
+      continueAsNew: {
+        runsDuringLoad: runsDuring,
+        perHour: round((runsDuring / loadSeconds) * 3600),
+        largestRunEvents: maxRunEvents,
+      },
       memoryMiB: {
-        idle: { control: round(idle.control), hosts: round(idle.hosts), perHost: round(idle.hosts / hosts, 2), temporalServer: round(idle.server) },
-        peak: { control: round(parts[0]!.peakRssMiB), hosts: round(parts.slice(1).reduce((s, p) => s + p.peakRssMiB, 0)), temporalServer: round(samples.server) },
+        idle: {
+          control: round(idle.control),
+          hosts: round(idle.hosts),
+          perHost: round(idle.hosts / hosts, 2),
+          temporalServer: round(idle.server),
+        },
+        peak: {
+          control: round(parts[0]!.peakRssMiB),
+          hosts: round(parts.slice(1).reduce((s, p) => s + p.peakRssMiB, 0)),
+          temporalServer: round(samples.server),
+        },
       },
     });
     console.log(JSON.stringify(result, null, 2));
@@ -404,11 +510,17 @@ async function main(): Promise<void> {
   // 1,200 per namespace (600 hosts) polls are refused ("namespace concurrent poller limit
   // exceeded"), so a big lab raises it, as the bench does.
   const env = await benchEnvironment('scale', ['--dynamic-config-value', `frontend.namespaceCount=${POLLER_LIMIT}`]);
-  const bundle = await bundleWorkflowCode({ workflowsPath: path.join(PROJECT_ROOT, 'bench', 'scale-workflows.ts'), logger: quietLog });
+  const bundle = await bundleWorkflowCode({
+    workflowsPath: path.join(PROJECT_ROOT, 'bench', 'scale-workflows.ts'),
+    logger: quietLog,
+  });
   const bundlePath = path.join(env.outputDir, 'scale-workflow-bundle.js');
   await fsp.writeFile(bundlePath, bundle.code);
   const file = path.join(PROJECT_ROOT, 'bench', 'results', 'scale.json');
-  const previous = (await fsp.readFile(file, 'utf8').then((t) => JSON.parse(t) as { byHosts?: Record<string, unknown> }).catch(() => ({}))) as { byHosts?: Record<string, unknown> };
+  const previous = (await fsp
+    .readFile(file, 'utf8')
+    .then((t) => JSON.parse(t) as { byHosts?: Record<string, unknown> })
+    .catch(() => ({}))) as { byHosts?: Record<string, unknown> };
   const byHosts: Record<string, unknown> = { ...previous.byHosts };
   try {
     for (const n of sizes) {
@@ -428,5 +540,6 @@ async function main(): Promise<void> {
 
 if (ROLE !== 'main') Runtime.install({ logger: new DefaultLogger('WARN') });
 if (ROLE === 'control') await runControl(process.argv[3]!, process.argv[4]!);
-else if (ROLE === 'hosts') await runHosts(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]));
+else if (ROLE === 'hosts')
+  await runHosts(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]));
 else await main();

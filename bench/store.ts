@@ -96,7 +96,9 @@ async function listing(config: Config): Promise<Record<string, { p50: number; p9
       let rows = 0;
       for (let i = 0; i < 42; i++) {
         const t = performance.now();
-        const res = await fetch(`${server.url}/api/v1/submissions?limit=50&${q}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+        const res = await fetch(`${server.url}/api/v1/submissions?limit=50&${q}`, {
+          headers: { authorization: `Bearer ${TOKEN}` },
+        });
         const body = (await res.json()) as { submissions: unknown[] };
         if (i >= 2) times.push(performance.now() - t); // two warm-ups
         rows = body.submissions.length;
@@ -114,14 +116,26 @@ async function appends(config: Config): Promise<{ perSecond: number; appends: nu
   try {
     const sub = `append${Date.now().toString(36)}`;
     const jobs = await Promise.all(
-      Array.from({ length: WRITERS }, (_, i) => store.openJob({ jobId: `${sub}.${i + 1}`, submissionId: sub, name: `w${i}`, attempt: 1, setNumber: 1, hostId: `h${i % 50}`, leaseId: `lease-id-${i}`, leaseToken: `lease-${i}` })),
+      Array.from({ length: WRITERS }, (_, i) =>
+        store.openJob({
+          jobId: `${sub}.${i + 1}`,
+          submissionId: sub,
+          name: `w${i}`,
+          attempt: 1,
+          setNumber: 1,
+          hostId: `h${i % 50}`,
+          leaseId: `lease-id-${i}`,
+          leaseToken: `lease-${i}`,
+        }),
+      ),
     );
     const chunk = Buffer.from(`${'x'.repeat(199)}\n`);
     const t = performance.now();
     await Promise.all(
       jobs.map(async (job, i) => {
         let offset = 0;
-        for (let k = 0; k < APPENDS_PER_WRITER; k++) offset = (await store.appendLog(job.id, `lease-${i}`, offset, chunk)).size;
+        for (let k = 0; k < APPENDS_PER_WRITER; k++)
+          offset = (await store.appendLog(job.id, `lease-${i}`, offset, chunk)).size;
       }),
     );
     const ms = performance.now() - t;
@@ -135,7 +149,14 @@ async function appends(config: Config): Promise<{ perSecond: number; appends: nu
 async function measure(engine: 'pglite' | 'postgres', env: Record<string, string>) {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), `testbay-bench-store-${engine}-`));
   try {
-    const config = (extra: Record<string, string>) => loadConfig({ TESTBAY_DATA_DIR: dir, TESTBAY_TOKENS: JSON.stringify([{ token: TOKEN, role: 'submit', name: 'bench' }]), TESTBAY_LOG_LEVEL: 'error', ...env, ...extra });
+    const config = (extra: Record<string, string>) =>
+      loadConfig({
+        TESTBAY_DATA_DIR: dir,
+        TESTBAY_TOKENS: JSON.stringify([{ token: TOKEN, role: 'submit', name: 'bench' }]),
+        TESTBAY_LOG_LEVEL: 'error',
+        ...env,
+        ...extra,
+      });
     const empty = config({});
     // Created and migrated once, so that start-up measures a store that exists.
     await (await openResultStore(empty, undefined, { sweepMs: 0 })).close();
@@ -166,7 +187,15 @@ async function main(): Promise<void> {
       listingP50Under50ms: [...p50s(pglite), ...p50s(pg)].every((p) => p < 50),
       appendsOnPostgresAtLeast2000: pg.appends.perSecond >= 2000,
     };
-    const file = await writeResult('store', { submissions: SUBMISSIONS, jobs: SUBMISSIONS * JOBS_PER_SUBMISSION, writers: WRITERS, pglite, postgres: pg, goals, goalMet: Object.values(goals).every(Boolean) });
+    const file = await writeResult('store', {
+      submissions: SUBMISSIONS,
+      jobs: SUBMISSIONS * JOBS_PER_SUBMISSION,
+      writers: WRITERS,
+      pglite,
+      postgres: pg,
+      goals,
+      goalMet: Object.values(goals).every(Boolean),
+    });
     process.stdout.write(`${JSON.stringify({ pglite, postgres: pg, goals }, null, 2)}\nwritten to ${file}\n`);
   } finally {
     await postgres.stop();

@@ -19,7 +19,11 @@ const activities: BareActivities = {
   runRunner: (argv) =>
     new Promise((resolve, reject) => {
       // As a host starts a runner: its own process group, a small environment, output read.
-      const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', TESTBAY_ATTEMPT: '1' } });
+      const child = spawn(argv[0]!, argv.slice(1), {
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', TESTBAY_ATTEMPT: '1' },
+      });
       let out = '';
       child.stdout.on('data', (b: Buffer) => (out += b.toString()));
       child.once('error', reject);

@@ -44,7 +44,15 @@ import { TestLab } from '../test/helpers/lab.js';
 import { bareWorkflowBundle, startBareWorker, stopBareWorker } from './bare-temporal.js';
 import { eventTime, eventTypeName, GrantTurnaround, listAll, printTimeline, timeline } from './history.js';
 import { PROBE_SOURCE } from './throughput-probe.js';
-import { benchEnvironment, percentile, PRODUCT_TIMINGS, round, STAMP_RUNNER, stampAfter, writeResult } from './harness.js';
+import {
+  benchEnvironment,
+  percentile,
+  PRODUCT_TIMINGS,
+  round,
+  STAMP_RUNNER,
+  stampAfter,
+  writeResult,
+} from './harness.js';
 
 const JOBS = Number(process.env.THROUGHPUT_JOBS ?? 1_000);
 const HOSTS = Number(process.env.THROUGHPUT_HOSTS ?? 20);
@@ -122,7 +130,10 @@ function children(): { pid: number; argv: string[] }[] {
       const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       if (ppid !== process.pid) continue;
-      out.push({ pid: Number(entry), argv: fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean) });
+      out.push({
+        pid: Number(entry),
+        argv: fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean),
+      });
     } catch {
       // gone meanwhile
     }
@@ -148,13 +159,21 @@ function cpuMsOf(pid: number): number {
 
 type Components = Record<string, number[]>;
 const snapshot = (components: Components): Record<string, number> =>
-  Object.fromEntries(Object.entries(components).map(([name, pids]) => [name, pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0)]));
+  Object.fromEntries(
+    Object.entries(components).map(([name, pids]) => [name, pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0)]),
+  );
 
 function cpuPerJob(before: Record<string, number>, after: Record<string, number>, jobs: number, wallMs: number) {
   const perJob = Object.fromEntries(Object.keys(after).map((k) => [k, round((after[k]! - before[k]!) / jobs, 2)]));
   const total = Object.keys(after).reduce((sum, k) => sum + after[k]! - before[k]!, 0);
   perJob.total = round(total / jobs, 2);
-  return { perJob, share: round(total / wallMs / (fs.readdirSync('/sys/devices/system/cpu').filter((d) => /^cpu\d+$/.test(d)).length || 2), 2) };
+  return {
+    perJob,
+    share: round(
+      total / wallMs / (fs.readdirSync('/sys/devices/system/cpu').filter((d) => /^cpu\d+$/.test(d)).length || 2),
+      2,
+    ),
+  };
 }
 
 const temporalPid = () => children().find((c) => c.argv.some((a) => a === 'start-dev'))?.pid;
@@ -166,7 +185,8 @@ async function waitClosed(client: Client, type: string, expected: number, label:
   for (;;) {
     const { count } = await client.workflow.count(`WorkflowType = "${type}" AND ExecutionStatus != "Running"`);
     if (count >= expected) return;
-    if (Date.now() > deadline) throw new Error(`${label}: only ${count} of ${expected} ${type} workflows closed in time`);
+    if (Date.now() > deadline)
+      throw new Error(`${label}: only ${count} of ${expected} ${type} workflows closed in time`);
     if (Date.now() - said > 15_000) {
       said = Date.now();
       console.log(`  … ${label}: ${count} of ${expected} closed`);
@@ -175,7 +195,15 @@ async function waitClosed(client: Client, type: string, expected: number, label:
   }
 }
 
-function phaseOf(label: string, submitted: Submitted[], startedAt: Map<string, number>, lastClose: number, cpu: { perJob: Record<string, number>; share: number }, events: number, failures: number): Phase {
+function phaseOf(
+  label: string,
+  submitted: Submitted[],
+  startedAt: Map<string, number>,
+  lastClose: number,
+  cpu: { perJob: Record<string, number>; share: number },
+  events: number,
+  failures: number,
+): Phase {
   const t0 = Math.min(...submitted.map((s) => s.sentAt));
   const wallMs = lastClose - t0;
   const latencies = submitted.map((s) => startedAt.get(s.jobId)! - s.acceptedAt).filter(Number.isFinite);
@@ -186,7 +214,12 @@ function phaseOf(label: string, submitted: Submitted[], startedAt: Map<string, n
     jobs: submitted.length,
     wallMs: Math.round(wallMs),
     jobsPerSec: round((submitted.length / wallMs) * 1000, 2),
-    queueToStartMs: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)), min: round(Math.min(...latencies)), max: round(Math.max(...latencies)) },
+    queueToStartMs: {
+      p50: round(percentile(latencies, 50)),
+      p99: round(percentile(latencies, 99)),
+      min: round(Math.min(...latencies)),
+      max: round(Math.max(...latencies)),
+    },
     acceptMs: { p50: round(percentile(accepts, 50)), p99: round(percentile(accepts, 99)) },
     acceptedPerSec: round((submitted.length / (lastAccepted - t0)) * 1000, 1),
     cpuMsPerJob: cpu.perJob,
@@ -197,8 +230,16 @@ function phaseOf(label: string, submitted: Submitted[], startedAt: Map<string, n
 }
 
 function print(p: Phase) {
-  console.log(`  ${p.label.padEnd(8)} ${String(p.jobsPerSec).padStart(7)} jobs/s (${p.jobs} in ${p.wallMs} ms); queue→start p50 ${p.queueToStartMs.p50} ms, p99 ${p.queueToStartMs.p99} ms; accept p50 ${p.acceptMs.p50} ms, p99 ${p.acceptMs.p99} ms (${p.acceptedPerSec}/s)`);
-  console.log(`  ${''.padEnd(8)} CPU ms per job: ${Object.entries(p.cpuMsPerJob).map(([k, v]) => `${k} ${v}`).join(', ')} (machine ${Math.round(p.cpuShareOfMachine * 100)} % busy); ${p.eventsPerJob} history events per job${p.failures ? `; ${p.failures} FAILED` : ''}`);
+  console.log(
+    `  ${p.label.padEnd(8)} ${String(p.jobsPerSec).padStart(7)} jobs/s (${p.jobs} in ${p.wallMs} ms); queue→start p50 ${p.queueToStartMs.p50} ms, p99 ${p.queueToStartMs.p99} ms; accept p50 ${p.acceptMs.p50} ms, p99 ${p.acceptMs.p99} ms (${p.acceptedPerSec}/s)`,
+  );
+  console.log(
+    `  ${''.padEnd(8)} CPU ms per job: ${Object.entries(p.cpuMsPerJob)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(
+        ', ',
+      )} (machine ${Math.round(p.cpuShareOfMachine * 100)} % busy); ${p.eventsPerJob} history events per job${p.failures ? `; ${p.failures} FAILED` : ''}`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -209,12 +250,29 @@ async function bare(kind: 'bare' | 'spawn', bundlePath: string): Promise<Phase> 
   await ensureNamespace(connection, namespace, { create: true, retentionHours: 24 });
   const client = new Client({ connection, namespace });
   const taskQueue = `bench-${kind}`;
-  const workers = await Promise.all(Array.from({ length: BARE_WORKERS }, () => startBareWorker({ temporalAddress: env.temporalAddress, namespace, taskQueue, bundlePath, activitySlots: Math.ceil(HOSTS / BARE_WORKERS) })));
+  const workers = await Promise.all(
+    Array.from({ length: BARE_WORKERS }, () =>
+      startBareWorker({
+        temporalAddress: env.temporalAddress,
+        namespace,
+        taskQueue,
+        bundlePath,
+        activitySlots: Math.ceil(HOSTS / BARE_WORKERS),
+      }),
+    ),
+  );
   const type = kind === 'bare' ? 'bareWorkflow' : 'spawnWorkflow';
-  const start = (id: string) => client.workflow.start(type, { workflowId: id, taskQueue, args: kind === 'bare' ? [] : [STAMP_RUNNER] });
+  const start = (id: string) =>
+    client.workflow.start(type, { workflowId: id, taskQueue, args: kind === 'bare' ? [] : [STAMP_RUNNER] });
   try {
-    await Promise.all(Array.from({ length: HOSTS }, async (_, i): Promise<unknown> => (await start(`warm-${i}`)).result()));
-    const components: Components = { temporal: [temporalPid()!], worker: workers.map((w) => w.pid!), bench: [process.pid] };
+    await Promise.all(
+      Array.from({ length: HOSTS }, async (_, i): Promise<unknown> => (await start(`warm-${i}`)).result()),
+    );
+    const components: Components = {
+      temporal: [temporalPid()!],
+      worker: workers.map((w) => w.pid!),
+      bench: [process.pid],
+    };
     const before = snapshot(components);
     const submitted = await pool(JOBS, CONCURRENCY, async (i): Promise<Submitted> => {
       const sentAt = Date.now();
@@ -233,7 +291,15 @@ async function bare(kind: 'bare' | 'spawn', bundlePath: string): Promise<Phase> 
     });
     const cpu = cpuPerJob(before, after, JOBS, lastClose - Math.min(...submitted.map((s) => s.sentAt)));
     const events = closed.reduce((sum, w) => sum + w.historyLength, 0);
-    return phaseOf(kind, submitted, startedAt, lastClose, cpu, events, closed.filter((w) => w.status !== 'COMPLETED').length);
+    return phaseOf(
+      kind,
+      submitted,
+      startedAt,
+      lastClose,
+      cpu,
+      events,
+      closed.filter((w) => w.status !== 'COMPLETED').length,
+    );
   } finally {
     await Promise.all(workers.map(stopBareWorker));
   }
@@ -242,7 +308,9 @@ async function bare(kind: 'bare' | 'spawn', bundlePath: string): Promise<Phase> 
 // ---------------------------------------------------------------------------------------
 // Testbay: the real lab, as deployed (API, control worker, hosts as processes)
 
-async function testbay(): Promise<Phase & { historySample: Record<string, number>; hostTime: HostTime; requestsPerJob?: Record<string, number> }> {
+async function testbay(): Promise<
+  Phase & { historySample: Record<string, number>; hostTime: HostTime; requestsPerJob?: Record<string, number> }
+> {
   const labEnv: Record<string, string> = { ...PRODUCT_TIMINGS };
   if (PROFILE) {
     await fsp.rm(profileDir, { recursive: true, force: true });
@@ -257,12 +325,16 @@ async function testbay(): Promise<Phase & { historySample: Record<string, number
     // A few hosts at a time: twenty node processes booting at once on two cores is slow.
     const hostIds = Array.from({ length: HOSTS }, (_, i) => `w${i + 1}`);
     await pool(hostIds.length, 4, (i) => lab.startHost({ id: hostIds[i]! }));
-    const spec = (name: string) => ({ name, jobs: [{ name: 'job', workerClass: 'local', runner: { command: STAMP_RUNNER } }] });
+    const spec = (name: string) => ({
+      name,
+      jobs: [{ name: 'job', workerClass: 'local', runner: { command: STAMP_RUNNER } }],
+    });
     await Promise.all(Array.from({ length: HOSTS }, (_, i) => lab.submit(spec(`warm-${i}`))));
     await waitClosed(lab.temporal, 'submissionWorkflow', HOSTS, 'testbay warm-up');
 
     const kids = children();
-    const partPid = (name: string) => kids.find((c) => c.argv.includes(name) && c.argv.some((a) => a.endsWith('testbay.js')))!.pid;
+    const partPid = (name: string) =>
+      kids.find((c) => c.argv.includes(name) && c.argv.some((a) => a.endsWith('testbay.js')))!.pid;
     const components: Components = {
       temporal: [temporalPid()!],
       api: [partPid('server')],
@@ -294,7 +366,9 @@ async function testbay(): Promise<Phase & { historySample: Record<string, number
     const failures = bad.length;
     for (const w of bad.slice(0, 3)) {
       const view = await lab.api.submission(w.workflowId.slice('sub-'.length)).catch(() => undefined);
-      console.error(`  ${w.workflowId} ${w.status} ${w.result ?? ''}: ${JSON.stringify(view?.jobs.map((j) => j.result))}`);
+      console.error(
+        `  ${w.workflowId} ${w.status} ${w.result ?? ''}: ${JSON.stringify(view?.jobs.map((j) => j.result))}`,
+      );
     }
     const events = ofMeasured.reduce((sum, w) => sum + w.historyLength, 0) + (schedulerAfter - schedulerBefore);
 
@@ -306,12 +380,26 @@ async function testbay(): Promise<Phase & { historySample: Record<string, number
     });
     const cpu = cpuPerJob(before, after, JOBS, lastClose - Math.min(...submitted.map((s) => s.sentAt)));
     const phase = phaseOf('testbay', submitted, startedAt, lastClose, cpu, events, failures);
-    const historySample = await sampleHistory(lab.temporal, submitted[Math.floor(submitted.length / 2)]!.id, schedulerAfter - schedulerBefore);
-    const hostTime = await sampleHostTime(lab.temporal, submitted, startedAt, phase.jobsPerSec, Math.min(...submitted.map((x) => x.sentAt)));
+    const historySample = await sampleHistory(
+      lab.temporal,
+      submitted[Math.floor(submitted.length / 2)]!.id,
+      schedulerAfter - schedulerBefore,
+    );
+    const hostTime = await sampleHostTime(
+      lab.temporal,
+      submitted,
+      startedAt,
+      phase.jobsPerSec,
+      Math.min(...submitted.map((x) => x.sentAt)),
+    );
     const requestsPerJob = PROFILE ? perJob(requestsBefore, requestsAfter) : undefined;
     if (PROFILE) {
       const sample = submitted[Math.floor(submitted.length / 2)]!;
-      printTimeline(await timeline(lab.temporal, sample.id, startedAt.get(sample.jobId)), sample.acceptedAt, `timeline of submission ${sample.id}`);
+      printTimeline(
+        await timeline(lab.temporal, sample.id, startedAt.get(sample.jobId)),
+        sample.acceptedAt,
+        `timeline of submission ${sample.id}`,
+      );
     }
     return { ...phase, historySample, hostTime, ...(requestsPerJob ? { requestsPerJob } : {}) };
   } finally {
@@ -333,10 +421,18 @@ interface HostTime {
   cycleMs: number;
 }
 
-async function sampleHostTime(client: Client, submitted: Submitted[], startedAt: Map<string, number>, jobsPerSec: number, since: number): Promise<HostTime> {
+async function sampleHostTime(
+  client: Client,
+  submitted: Submitted[],
+  startedAt: Map<string, number>,
+  jobsPerSec: number,
+  since: number,
+): Promise<HostTime> {
   // The scheduler: per host, each release it received → the next grant of that host it sent.
   const grants = new GrantTurnaround();
-  for (const run of (await listAll(client, 'WorkflowType = "schedulerWorkflow"')).sort((a, b) => a.closeTime - b.closeTime)) {
+  for (const run of (await listAll(client, 'WorkflowType = "schedulerWorkflow"')).sort(
+    (a, b) => a.closeTime - b.closeTime,
+  )) {
     for (const e of (await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory()).events ?? []) {
       const t = eventTime(e);
       if (t >= since) grants.observe(e, t);
@@ -353,7 +449,8 @@ async function sampleHostTime(client: Client, submitted: Submitted[], startedAt:
     for (const w of await listAll(client, `TestbaySubmission = "${s.id}"`)) {
       for (const e of (await client.workflow.getHandle(w.workflowId).fetchHistory()).events ?? []) {
         if (e.workflowExecutionSignaledEventAttributes?.signalName === 'leaseGranted') granted ??= eventTime(e);
-        if (e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName === 'releaseLease') released ??= eventTime(e);
+        if (e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName === 'releaseLease')
+          released ??= eventTime(e);
       }
     }
     const runner = startedAt.get(s.jobId);
@@ -377,7 +474,11 @@ async function schedulerEvents(client: Client): Promise<number> {
 }
 
 /** What one submission costs in Temporal: its workflows' events by kind, and its share of the scheduler's. */
-async function sampleHistory(client: Client, submissionId: string, schedulerEventsDelta: number): Promise<Record<string, number>> {
+async function sampleHistory(
+  client: Client,
+  submissionId: string,
+  schedulerEventsDelta: number,
+): Promise<Record<string, number>> {
   const ids = (await listAll(client, `TestbaySubmission = "${submissionId}"`)).map((w) => w.workflowId);
   const counts: Record<string, number> = { workflows: ids.length };
   const interesting: Record<string, string> = {
@@ -424,7 +525,10 @@ function perJob(before: Record<string, number>, after: Record<string, number>): 
     const d = v - (before[k] ?? 0);
     if (d > 0) out[k] = round(d / JOBS, 2);
   }
-  out.total = round(Object.entries(out).reduce((sum, [k, v]) => (k.startsWith('ms ') ? sum : sum + v), 0), 2);
+  out.total = round(
+    Object.entries(out).reduce((sum, [k, v]) => (k.startsWith('ms ') ? sum : sum + v), 0),
+    2,
+  );
   return out;
 }
 
@@ -436,19 +540,45 @@ try {
   const bareRun = PHASES.has('bare') ? await bare('bare', bundlePath) : undefined;
   const spawnRun = PHASES.has('spawn') ? await bare('spawn', bundlePath) : undefined;
   const lab = PHASES.has('testbay') ? await testbay() : undefined;
-  console.log(`throughput: ${JOBS} single-job submissions, trivial runner, ${HOSTS} hosts; ${CONCURRENCY} submissions in flight`);
+  console.log(
+    `throughput: ${JOBS} single-job submissions, trivial runner, ${HOSTS} hosts; ${CONCURRENCY} submissions in flight`,
+  );
   for (const p of [lab, spawnRun, bareRun]) if (p) print(p);
   if (lab) {
-    console.log(`  one Testbay job in Temporal: ${Object.entries(lab.historySample).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    console.log(
+      `  one Testbay job in Temporal: ${Object.entries(lab.historySample)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    );
     const h = lab.hostTime;
-    console.log(`  a host's time per job (p50): release reaches the scheduler → next grant ${h.releaseToNextGrantMs} ms; grant reaches the recipe set → runner starts ${h.grantToRunnerMs} ms; runner starts → lease released ${h.runnerToReleaseMs} ms (whole cycle, HOSTS / jobs/s: ${h.cycleMs} ms)`);
+    console.log(
+      `  a host's time per job (p50): release reaches the scheduler → next grant ${h.releaseToNextGrantMs} ms; grant reaches the recipe set → runner starts ${h.grantToRunnerMs} ms; runner starts → lease released ${h.runnerToReleaseMs} ms (whole cycle, HOSTS / jobs/s: ${h.cycleMs} ms)`,
+    );
   }
-  if (lab?.requestsPerJob) console.log(`  API requests per job: ${Object.entries(lab.requestsPerJob).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  if (lab?.requestsPerJob)
+    console.log(
+      `  API requests per job: ${Object.entries(lab.requestsPerJob)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    );
   if (lab && bareRun && spawnRun) {
     const vsBare = round(lab.jobsPerSec / bareRun.jobsPerSec, 3);
     const vsSpawn = round(lab.jobsPerSec / spawnRun.jobsPerSec, 3);
-    console.log(`  ratio Testbay/bare ${vsBare} (goal ≥ ${GOAL}: ${vsBare >= GOAL ? 'met' : 'NOT met'}); Testbay/spawn ${vsSpawn}`);
-    const figures = { jobs: JOBS, hosts: HOSTS, concurrency: CONCURRENCY, bareWorkers: BARE_WORKERS, testbay: lab, bare: bareRun, spawn: spawnRun, ratio: { vsBare, vsSpawn }, goal: `Testbay/bare ≥ ${GOAL}`, goalMet: vsBare >= GOAL };
+    console.log(
+      `  ratio Testbay/bare ${vsBare} (goal ≥ ${GOAL}: ${vsBare >= GOAL ? 'met' : 'NOT met'}); Testbay/spawn ${vsSpawn}`,
+    );
+    const figures = {
+      jobs: JOBS,
+      hosts: HOSTS,
+      concurrency: CONCURRENCY,
+      bareWorkers: BARE_WORKERS,
+      testbay: lab,
+      bare: bareRun,
+      spawn: spawnRun,
+      ratio: { vsBare, vsSpawn },
+      goal: `Testbay/bare ≥ ${GOAL}`,
+      goalMet: vsBare >= GOAL,
+    };
     console.log(`  written to ${await writeResult('throughput', figures)}`);
   } else {
     console.log(`  THROUGHPUT_PHASES=${[...PHASES].join(',')}: no ratio, nothing written`);
@@ -482,14 +612,17 @@ async function printProfiles(): Promise<void> {
     for (const n of profile.nodes) {
       const us = dt.get(n.id) ?? 0;
       if (us === 0) continue;
-      const where = n.callFrame.url ? `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*\/node_modules\//, '~/').replace(`file://${PROJECT_ROOT}/`, '')}:${n.callFrame.lineNumber + 1}` : n.callFrame.functionName;
+      const where = n.callFrame.url
+        ? `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*\/node_modules\//, '~/').replace(`file://${PROJECT_ROOT}/`, '')}:${n.callFrame.lineNumber + 1}`
+        : n.callFrame.functionName;
       self.set(where, (self.get(where) ?? 0) + us);
     }
   }
   for (const [kind, self] of byKind) {
     const total = [...self.values()].reduce((a, b) => a + b, 0);
     console.log(`  ${kind}: ${round(total / 1000)} ms sampled; top self time:`);
-    for (const [where, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`    ${String(round((us / total) * 100)).padStart(5)} %  ${where}`);
+    for (const [where, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 12))
+      console.log(`    ${String(round((us / total) * 100)).padStart(5)} %  ${where}`);
   }
 }
 

@@ -54,7 +54,10 @@ const asSources = {
     });
     build.onLoad({ filter: /\.ts$/ }, async (args) => {
       const text = await fs.promises.readFile(args.path, 'utf8');
-      return { contents: text.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)), loader: 'ts' };
+      return {
+        contents: text.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)),
+        loader: 'ts',
+      };
     });
   },
 };

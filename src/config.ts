@@ -31,7 +31,15 @@ const schema = z
     TESTBAY_URL: z
       .string()
       .min(1)
-      .refine((v) => v.split(',').map((u) => u.trim()).filter(Boolean).every((u) => z.url({ protocol: /^https?$/ }).safeParse(u).success), 'http(s) URLs, several separated by commas: http://a:8780,http://b:8780')
+      .refine(
+        (v) =>
+          v
+            .split(',')
+            .map((u) => u.trim())
+            .filter(Boolean)
+            .every((u) => z.url({ protocol: /^https?$/ }).safeParse(u).success),
+        'http(s) URLs, several separated by commas: http://a:8780,http://b:8780',
+      )
       .optional(),
     // How long a client (CLI, hosts, control worker) waits on an API server that does not move before it takes the next.
     TESTBAY_API_TIMEOUT_MS: ms.default(DEFAULT_CLIENT_TIMEOUTS.requestTimeoutMs),
@@ -76,32 +84,77 @@ const schema = z
     TESTBAY_HOOK_TIMEOUT_MS: ms.default(10 * 60_000),
     TESTBAY_MAX_EXTEND_MS: ms.default(DEFAULT_MAX_EXTEND_MS),
     // Hosts must send a running job's log at least every 2 s.
-    TESTBAY_LOG_FLUSH_MS: ms.max(2_000, 'at most 2000: hosts upload a running job\'s log at least every 2 s').default(1_000),
+    TESTBAY_LOG_FLUSH_MS: ms
+      .max(2_000, "at most 2000: hosts upload a running job's log at least every 2 s")
+      .default(1_000),
     TESTBAY_SHUTDOWN_DEADLINE_MS: ms.default(5 * 60_000),
-    TESTBAY_MAX_ARTIFACT_BYTES: z.coerce.number().int().positive().default(1024 * 1024 * 1024),
+    TESTBAY_MAX_ARTIFACT_BYTES: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(1024 * 1024 * 1024),
     TESTBAY_MAX_STREAMS_PER_TOKEN: z.coerce.number().int().min(1).default(20),
     TESTBAY_MAX_CONNECTIONS: z.coerce.number().int().min(10).default(1_000),
     TESTBAY_HEADERS_TIMEOUT_MS: ms.default(15_000),
     TESTBAY_SUBMISSIONS_PER_MINUTE: z.coerce.number().int().min(1).default(600),
     TESTBAY_MAX_JOB_ARTIFACTS: z.coerce.number().int().min(1).default(10_000),
-    TESTBAY_MAX_JOB_ARTIFACT_BYTES: z.coerce.number().int().positive().default(20 * 1024 ** 3),
+    TESTBAY_MAX_JOB_ARTIFACT_BYTES: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(20 * 1024 ** 3),
     TESTBAY_CACHE_DIR: z.string().min(1).optional(),
-    TESTBAY_ASSET_CACHE_MAX_BYTES: z.coerce.number().int().positive().default(50 * 1024 ** 3),
-    TESTBAY_MIN_FREE_BYTES: z.coerce.number().int().min(0).default(1024 ** 3),
+    TESTBAY_ASSET_CACHE_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(50 * 1024 ** 3),
+    TESTBAY_MIN_FREE_BYTES: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(1024 ** 3),
     TESTBAY_GIT_TIMEOUT_MS: ms.default(10 * 60_000),
     TESTBAY_RUNNER_USER: z.string().min(1).optional(),
-    TESTBAY_MAX_LOG_BYTES: z.coerce.number().int().min(1024).default(128 * 1024 ** 2),
-    TESTBAY_MAX_RESULTS_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 ** 2),
-    TESTBAY_MAX_TESTCASES: z.coerce.number().int().min(1).max(100_000, 'at most 100000 (what the API takes for one job)').default(100_000),
+    TESTBAY_MAX_LOG_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(128 * 1024 ** 2),
+    TESTBAY_MAX_RESULTS_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(64 * 1024 ** 2),
+    TESTBAY_MAX_TESTCASES: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(100_000, 'at most 100000 (what the API takes for one job)')
+      .default(100_000),
     TESTBAY_ASSETS_ALLOW: z.string().min(1).optional(),
-    TESTBAY_MAX_ASSET_BYTES: z.coerce.number().int().positive().default(20 * 1024 ** 3),
-    TESTBAY_MAX_JOB_ASSET_BYTES: z.coerce.number().int().positive().default(40 * 1024 ** 3),
+    TESTBAY_MAX_ASSET_BYTES: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(20 * 1024 ** 3),
+    TESTBAY_MAX_JOB_ASSET_BYTES: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(40 * 1024 ** 3),
     TESTBAY_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     TESTBAY_LOG_FORMAT: z.enum(['text', 'json']).default('text'),
     TESTBAY_HEALTH_CHECKS: z.string().min(1).optional(),
-    TESTBAY_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\/./, 'a PostgreSQL URL: postgres://user:password@host:5432/database').optional(),
+    TESTBAY_DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\/./, 'a PostgreSQL URL: postgres://user:password@host:5432/database')
+      .optional(),
     TESTBAY_DATABASE_POOL: z.coerce.number().int().min(2).max(1_000).default(10),
-    TESTBAY_OBJECT_STORE: z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[^\s]*)?$/, 's3://bucket or s3://bucket/prefix').optional(),
+    TESTBAY_OBJECT_STORE: z
+      .string()
+      .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[^\s]*)?$/, 's3://bucket or s3://bucket/prefix')
+      .optional(),
     TESTBAY_S3_ENDPOINT: z.url().optional(),
     AWS_REGION: z.string().min(1).optional(),
     AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
@@ -134,7 +187,9 @@ const schema = z
       maxReserveMs: e.TESTBAY_MAX_RESERVE_MS,
       maxLoanMs: e.TESTBAY_MAX_LOAN_MS,
     };
-    const healthChecks = parseHealthChecks(e.TESTBAY_HEALTH_CHECKS, (message) => ctx.addIssue({ code: 'custom', path: ['TESTBAY_HEALTH_CHECKS'], message }));
+    const healthChecks = parseHealthChecks(e.TESTBAY_HEALTH_CHECKS, (message) =>
+      ctx.addIssue({ code: 'custom', path: ['TESTBAY_HEALTH_CHECKS'], message }),
+    );
     const dataDir = path.resolve(e.TESTBAY_DATA_DIR);
     const s3 = e.TESTBAY_OBJECT_STORE ? /^s3:\/\/([^/]+)\/?(.*)$/.exec(e.TESTBAY_OBJECT_STORE) : null;
     return {
@@ -145,7 +200,18 @@ const schema = z
         poolSize: e.TESTBAY_DATABASE_POOL,
         embeddedDir: path.join(dataDir, 'db'),
         objects: s3
-          ? { kind: 's3' as const, url: e.TESTBAY_OBJECT_STORE!, bucket: s3[1]!, prefix: s3[2]!.replace(/\/+$/, ''), endpoint: e.TESTBAY_S3_ENDPOINT, region: e.AWS_REGION ?? 'us-east-1', credentials: e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY } : undefined }
+          ? {
+              kind: 's3' as const,
+              url: e.TESTBAY_OBJECT_STORE!,
+              bucket: s3[1]!,
+              prefix: s3[2]!.replace(/\/+$/, ''),
+              endpoint: e.TESTBAY_S3_ENDPOINT,
+              region: e.AWS_REGION ?? 'us-east-1',
+              credentials:
+                e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
+                  ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY }
+                  : undefined,
+            }
           : { kind: 'folder' as const, dir: path.join(dataDir, 'objects') },
         retention: { logsDays: e.TESTBAY_RETENTION_LOGS_DAYS, recordsDays: e.TESTBAY_RETENTION_RECORDS_DAYS },
       },
@@ -165,9 +231,18 @@ const schema = z
         /** the long-poll window of barrier and receive calls */
         partnerWaitMs: e.TESTBAY_PARTNER_WAIT_MS,
       },
-      tokens: { client: e.TESTBAY_TOKEN, host: e.TESTBAY_HOST_TOKEN, control: e.TESTBAY_CONTROL_TOKEN, hostFile: e.TESTBAY_HOST_TOKEN_FILE, controlFile: e.TESTBAY_CONTROL_TOKEN_FILE },
+      tokens: {
+        client: e.TESTBAY_TOKEN,
+        host: e.TESTBAY_HOST_TOKEN,
+        control: e.TESTBAY_CONTROL_TOKEN,
+        hostFile: e.TESTBAY_HOST_TOKEN_FILE,
+        controlFile: e.TESTBAY_CONTROL_TOKEN_FILE,
+      },
       /** the key secrets and upload tokens are sealed with (the API and hosts; or TESTBAY_PAYLOAD_KEY itself) */
-      payloadKeyFile: e.TESTBAY_PAYLOAD_KEY_FILE === undefined ? path.join(dataDir, 'payload.key') : path.resolve(e.TESTBAY_PAYLOAD_KEY_FILE),
+      payloadKeyFile:
+        e.TESTBAY_PAYLOAD_KEY_FILE === undefined
+          ? path.join(dataDir, 'payload.key')
+          : path.resolve(e.TESTBAY_PAYLOAD_KEY_FILE),
       /** a pre-built workflow bundle for the control worker (otherwise it bundles at start) */
       workflowBundle: e.TESTBAY_WORKFLOW_BUNDLE,
       /** workflows a control worker keeps cached (each a few tens of kB) */
@@ -183,7 +258,15 @@ const schema = z
         uiPort: e.TESTBAY_TEMPORAL_UI_PORT,
         webUrl: e.TESTBAY_TEMPORAL_WEB_URL ?? `http://127.0.0.1:${e.TESTBAY_TEMPORAL_UI_PORT}`,
         bin: e.TESTBAY_TEMPORAL_BIN,
-        tls: e.TEMPORAL_TLS_CERT || e.TEMPORAL_TLS_CA ? { cert: e.TEMPORAL_TLS_CERT, key: e.TEMPORAL_TLS_KEY, ca: e.TEMPORAL_TLS_CA, serverName: e.TEMPORAL_TLS_SERVER_NAME } : undefined,
+        tls:
+          e.TEMPORAL_TLS_CERT || e.TEMPORAL_TLS_CA
+            ? {
+                cert: e.TEMPORAL_TLS_CERT,
+                key: e.TEMPORAL_TLS_KEY,
+                ca: e.TEMPORAL_TLS_CA,
+                serverName: e.TEMPORAL_TLS_SERVER_NAME,
+              }
+            : undefined,
         apiKey: e.TEMPORAL_API_KEY,
       },
       run,
@@ -217,14 +300,18 @@ const schema = z
         maxTestcases: e.TESTBAY_MAX_TESTCASES,
         assets: {
           /** URL patterns assets may come from (a host config's assets.allow overrides them) */
-          allow: e.TESTBAY_ASSETS_ALLOW?.split(',').map((s) => s.trim()).filter(Boolean),
+          allow: e.TESTBAY_ASSETS_ALLOW?.split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
           maxBytes: e.TESTBAY_MAX_ASSET_BYTES,
           maxJobBytes: e.TESTBAY_MAX_JOB_ASSET_BYTES,
         },
       },
       /** review of results: bug-reference patterns in comments, the carry-over rule, badges without a token */
       review: {
-        bugRefs: parseBugRefs(e.TESTBAY_BUG_REFS, (message) => ctx.addIssue({ code: 'custom', path: ['TESTBAY_BUG_REFS'], message })),
+        bugRefs: parseBugRefs(e.TESTBAY_BUG_REFS, (message) =>
+          ctx.addIssue({ code: 'custom', path: ['TESTBAY_BUG_REFS'], message }),
+        ),
         carryOver: e.TESTBAY_CARRY_OVER === '1',
         publicBadges: e.TESTBAY_PUBLIC_BADGES === '1',
       },
@@ -243,7 +330,11 @@ const schema = z
         /** how often the API restarts delivery queues left with pending deliveries (Temporal was down when they were enqueued) */
         redriveMs: e.TESTBAY_WEBHOOK_REDRIVE_MS,
         /** the commit-status API (GitHub: https://api.github.com; Gitea: https://gitea.example/api/v1); off when unset */
-        commitStatus: { url: e.TESTBAY_COMMIT_STATUS_URL, token: e.TESTBAY_COMMIT_STATUS_TOKEN, context: e.TESTBAY_COMMIT_STATUS_CONTEXT },
+        commitStatus: {
+          url: e.TESTBAY_COMMIT_STATUS_URL,
+          token: e.TESTBAY_COMMIT_STATUS_TOKEN,
+          context: e.TESTBAY_COMMIT_STATUS_CONTEXT,
+        },
       },
     };
   });
@@ -266,7 +357,8 @@ function parseBugRefs(text: string | undefined, fail: (message: string) => void)
   }
   const patterns: Record<string, string> = {};
   for (const [prefix, url] of Object.entries(value)) {
-    if (!/^[A-Za-z][A-Za-z0-9_-]{0,19}#$/.test(prefix)) fail(`${prefix}: a prefix is letters (and digits, "_", "-") ending in "#", e.g. bsc#`);
+    if (!/^[A-Za-z][A-Za-z0-9_-]{0,19}#$/.test(prefix))
+      fail(`${prefix}: a prefix is letters (and digits, "_", "-") ending in "#", e.g. bsc#`);
     else if (typeof url !== 'string' || !/^https?:\/\/\S+$/.test(url)) fail(`${prefix}: the URL must be http(s)`);
     else patterns[prefix] = url;
   }
@@ -277,9 +369,15 @@ function parseBugRefs(text: string | undefined, fail: (message: string) => void)
  * TESTBAY_HEALTH_CHECKS: `{"<worker class>": {job fields}}`, e.g.
  * `{"qemu_x86_64": {"runner": {"command": ["health-check"]}, "timeoutMs": 60000}}`.
  */
-const checkEvery = z.object({ everyMs: z.number().int().positive().optional(), everyJobs: z.number().int().positive().optional() });
+const checkEvery = z.object({
+  everyMs: z.number().int().positive().optional(),
+  everyJobs: z.number().int().positive().optional(),
+});
 
-function parseHealthChecks(text: string | undefined, fail: (message: string) => void): { checks: Record<string, Job>; every: Record<string, CheckEvery> } {
+function parseHealthChecks(
+  text: string | undefined,
+  fail: (message: string) => void,
+): { checks: Record<string, Job>; every: Record<string, CheckEvery> } {
   const every: Record<string, CheckEvery> = {};
   if (text === undefined) return { checks: {}, every };
   let raw: unknown;
@@ -298,10 +396,15 @@ function parseHealthChecks(text: string | undefined, fail: (message: string) => 
     // everyMs and everyJobs say when a check is due; the rest is the job.
     const { everyMs, everyJobs, ...jobFields } = (fields ?? {}) as { everyMs?: unknown; everyJobs?: unknown };
     const when = checkEvery.safeParse({ everyMs, everyJobs });
-    if (!when.success) fail(`${workerClass}: ${when.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    else if (when.data.everyMs !== undefined || when.data.everyJobs !== undefined) every[workerClass] = compact(when.data);
+    if (!when.success)
+      fail(`${workerClass}: ${when.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    else if (when.data.everyMs !== undefined || when.data.everyJobs !== undefined)
+      every[workerClass] = compact(when.data);
     const parsed = validateSpec({ jobs: [{ ...jobFields, name: 'health-check', workerClass }] });
-    if (parsed.ok && parsed.submission.jobs[0]!.secrets) fail(`${workerClass}: secrets: a health check cannot have secrets (they would sit in the scheduler's configuration unsealed)`);
+    if (parsed.ok && parsed.submission.jobs[0]!.secrets)
+      fail(
+        `${workerClass}: secrets: a health check cannot have secrets (they would sit in the scheduler's configuration unsealed)`,
+      );
     else if (parsed.ok) checks[workerClass] = parsed.submission.jobs[0]!;
     else fail(`${workerClass}: ${parsed.issues.map((i) => `${i.path.slice(2).join('.')}: ${i.message}`).join('; ')}`);
   }

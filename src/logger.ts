@@ -18,7 +18,12 @@ export interface Logger {
   child(component: string): Logger;
 }
 
-export function createLogger(component: string, level: Level = 'info', write: (line: string) => void = (l) => process.stderr.write(l), format: LogFormat = 'text'): Logger {
+export function createLogger(
+  component: string,
+  level: Level = 'info',
+  write: (line: string) => void = (l) => process.stderr.write(l),
+  format: LogFormat = 'text',
+): Logger {
   const emit = (lvl: Level, message: string, fields: Record<string, unknown> = {}) => {
     if (order[lvl] < order[level]) return;
     const time = new Date().toISOString();
@@ -27,7 +32,10 @@ export function createLogger(component: string, level: Level = 'info', write: (l
       return;
     }
     const extra = Object.entries(fields)
-      .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v instanceof Error ? v.message : v)}`)
+      .map(
+        ([k, v]) =>
+          `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v instanceof Error ? v.message : v)}`,
+      )
       .join(' ');
     write(`${time} ${lvl.toUpperCase().padEnd(5)} ${component}: ${message}${extra ? ` ${extra}` : ''}\n`);
   };
@@ -42,6 +50,10 @@ export function createLogger(component: string, level: Level = 'info', write: (l
 }
 
 /** The logger of a process, with the level and format of its config. */
-export function loggerFor(config: { logLevel: Level; logFormat: LogFormat }, component: string, write?: (line: string) => void): Logger {
+export function loggerFor(
+  config: { logLevel: Level; logFormat: LogFormat },
+  component: string,
+  write?: (line: string) => void,
+): Logger {
   return createLogger(component, config.logLevel, write, config.logFormat);
 }

@@ -30,7 +30,10 @@ export class PayloadKey {
   static parse(text: string, source: string): PayloadKey {
     const t = text.trim();
     const key = /^[0-9a-f]{64}$/i.test(t) ? Buffer.from(t, 'hex') : Buffer.from(t, 'base64');
-    if (key.length !== KEY_BYTES) throw new PayloadKeyError(`${source}: a payload key is ${KEY_BYTES} random bytes as base64 or hex (\`openssl rand -base64 32\`), not ${key.length} bytes`);
+    if (key.length !== KEY_BYTES)
+      throw new PayloadKeyError(
+        `${source}: a payload key is ${KEY_BYTES} random bytes as base64 or hex (\`openssl rand -base64 32\`), not ${key.length} bytes`,
+      );
     return new PayloadKey(key);
   }
 
@@ -62,7 +65,9 @@ export class PayloadKey {
     try {
       return Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString('utf8');
     } catch {
-      throw new SealingError(`a sealed value does not open for ${context}: sealed with another payload key, or for another submission`);
+      throw new SealingError(
+        `a sealed value does not open for ${context}: sealed with another payload key, or for another submission`,
+      );
     }
   }
 
@@ -94,7 +99,10 @@ export function loadPayloadKey(options: { env?: NodeJS.ProcessEnv; file: string;
     return PayloadKey.parse(fs.readFileSync(options.file, 'utf8'), options.file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    if (!options.create) throw new PayloadKeyError(`no payload key: set TESTBAY_PAYLOAD_KEY or TESTBAY_PAYLOAD_KEY_FILE, or copy the API's key file to ${options.file}`);
+    if (!options.create)
+      throw new PayloadKeyError(
+        `no payload key: set TESTBAY_PAYLOAD_KEY or TESTBAY_PAYLOAD_KEY_FILE, or copy the API's key file to ${options.file}`,
+      );
   }
   const key = PayloadKey.generate();
   fs.mkdirSync(path.dirname(options.file), { recursive: true, mode: 0o700 });
@@ -102,7 +110,8 @@ export function loadPayloadKey(options: { env?: NodeJS.ProcessEnv; file: string;
     fs.writeFileSync(options.file, `${key.toText()}\n`, { mode: 0o600, flag: 'wx' });
   } catch (err) {
     // Another process of the lab made it first: use theirs.
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return PayloadKey.parse(fs.readFileSync(options.file, 'utf8'), options.file);
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+      return PayloadKey.parse(fs.readFileSync(options.file, 'utf8'), options.file);
     throw err;
   }
   return key;

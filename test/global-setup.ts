@@ -56,8 +56,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
   try {
     // All settle before anything is judged: a failed part must not leave another running.
     const parts = await Promise.allSettled([
-      freePort().then((port) => startDevServer({ bin: findTemporalBinary(), port, logFile: path.join(outputDir, 'temporal-dev-server.log'), fast: true })),
-      bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} } }),
+      freePort().then((port) =>
+        startDevServer({
+          bin: findTemporalBinary(),
+          port,
+          logFile: path.join(outputDir, 'temporal-dev-server.log'),
+          fast: true,
+        }),
+      ),
+      bundleWorkflowCode({
+        workflowsPath: WORKFLOWS_PATH,
+        logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },
+      }),
       startPostgres(path.join(outputDir, 'postgres.log')).then(async (p) => {
         postgres = p;
         const db = await openPgDb({ url: await p.createDatabase(PG_TEMPLATE), poolSize: 2 });
@@ -71,7 +81,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
       }),
       // The compiled CLI every host and CLI process of the run starts from (built once, here).
       cliBundle().then((entry) => {
-        if (!entry && process.env.TESTBAY_TSX !== '1') throw new Error('could not compile the CLI (scripts/cli-bundle.mjs)');
+        if (!entry && process.env.TESTBAY_TSX !== '1')
+          throw new Error('could not compile the CLI (scripts/cli-bundle.mjs)');
       }),
     ]);
     if (parts[0].status === 'fulfilled') server = parts[0].value;
@@ -85,7 +96,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('workflowBundlePath', bundlePath);
     project.provide('testOutputDir', outputDir);
     project.provide('pgUrl', postgres!.url);
-    project.provide('s3', { endpoint: s3!.endpoint, accessKey: s3!.accessKey, secretKey: s3!.secretKey, region: s3!.region });
+    project.provide('s3', {
+      endpoint: s3!.endpoint,
+      accessKey: s3!.accessKey,
+      secretKey: s3!.secretKey,
+      region: s3!.region,
+    });
     project.provide('pgliteTemplate', pgliteTemplate);
   } catch (err) {
     await stopAll();

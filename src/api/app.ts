@@ -31,10 +31,24 @@ export function createApp(deps: RouteDeps): Express {
   app.get('/api/v1/health', (_req, res) => {
     res.json({ ok: true });
   });
-  app.use('/api/v1', submissionRoutes(deps), jobRoutes(deps), hostRoutes(deps), uploadRoutes(deps), internalRoutes(deps));
+  app.use(
+    '/api/v1',
+    submissionRoutes(deps),
+    jobRoutes(deps),
+    hostRoutes(deps),
+    uploadRoutes(deps),
+    internalRoutes(deps),
+  );
   app.use('/api/v1', eventRoutes(deps), sessionRoutes(deps), openApiRoutes());
   app.use('/api/v1', scenarioRoutes(deps), commentRoutes(deps), rerunRoutes(deps));
-  app.use('/api/v1', webhookRoutes(deps), auditRoutes(deps), junitRoutes(deps), partnerRoutes(deps), reservationRoutes(deps));
+  app.use(
+    '/api/v1',
+    webhookRoutes(deps),
+    auditRoutes(deps),
+    junitRoutes(deps),
+    partnerRoutes(deps),
+    reservationRoutes(deps),
+  );
   app.use('/api/v1', (_req, res) => {
     res.status(404).json({ error: 'no such endpoint' });
   });

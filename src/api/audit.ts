@@ -35,7 +35,12 @@ export const reasonDetail: AuditDetails = (req) => {
   return typeof reason === 'string' && reason ? { reason } : undefined;
 };
 
-export function audited(deps: { notify: NotifyStore; log: Logger }, action: string, target: (req: Request, answer: unknown) => AuditTarget, details?: AuditDetails): RequestHandler {
+export function audited(
+  deps: { notify: NotifyStore; log: Logger },
+  action: string,
+  target: (req: Request, answer: unknown) => AuditTarget,
+  details?: AuditDetails,
+): RequestHandler {
   return (req, res, next) => {
     let answer: unknown;
     const json = res.json.bind(res);
@@ -52,8 +57,23 @@ export function audited(deps: { notify: NotifyStore; log: Logger }, action: stri
       const t = target(req, answer);
       const extra = details?.(req, answer);
       deps.notify
-        .addAudit({ actor: principal.name, role: principal.role, ...(req.ip ? { address: req.ip } : {}), action, targetKind: t.kind, targetId: t.id, ...(extra ? { details: extra } : {}) })
-        .catch((err: unknown) => deps.log.error('could not write the audit log', { action, target: t, by: principal.name, error: String(err) }))
+        .addAudit({
+          actor: principal.name,
+          role: principal.role,
+          ...(req.ip ? { address: req.ip } : {}),
+          action,
+          targetKind: t.kind,
+          targetId: t.id,
+          ...(extra ? { details: extra } : {}),
+        })
+        .catch((err: unknown) =>
+          deps.log.error('could not write the audit log', {
+            action,
+            target: t,
+            by: principal.name,
+            error: String(err),
+          }),
+        )
         .finally(() => end(...args));
       return res;
     }) as Response['end'];

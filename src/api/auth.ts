@@ -52,13 +52,16 @@ export class TokenRegistry {
   static fromList(list: unknown, source: string): TokenRegistry {
     const parsed = tokenList.safeParse(list);
     if (!parsed.success) {
-      throw new ConfigError(`${source}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      throw new ConfigError(
+        `${source}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
     }
     return new TokenRegistry(parsed.data);
   }
 
   static async load(tokensJson: string | undefined, file: string): Promise<TokenRegistry> {
-    if (tokensJson !== undefined) return TokenRegistry.fromList(parseJson(tokensJson, 'TESTBAY_TOKENS'), 'TESTBAY_TOKENS');
+    if (tokensJson !== undefined)
+      return TokenRegistry.fromList(parseJson(tokensJson, 'TESTBAY_TOKENS'), 'TESTBAY_TOKENS');
     const text = await fs.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') throw new ConfigError(`no tokens configured: set TESTBAY_TOKENS or create ${file}`);
       throw err;

@@ -10,7 +10,13 @@ import type { JobExtension } from '../domain/deadline.js';
 import type { Reservation } from '../domain/reservation.js';
 import type { BarrierAnswer, ReceiveAnswer } from '../domain/partners.js';
 import type { Readable } from 'node:stream';
-import type { OpenJobRequest, TestCaseResult, JobRecord, ArtifactInfo, SubmissionRecord } from './store/result-store.js';
+import type {
+  OpenJobRequest,
+  TestCaseResult,
+  JobRecord,
+  ArtifactInfo,
+  SubmissionRecord,
+} from './store/result-store.js';
 import type { StoredVerdict, VerdictList } from '../domain/wire/batch-runs.js';
 import type { RetentionReport, SubmissionSummary } from '../domain/wire/submissions.js';
 import type { Progress } from '../domain/job-run.js';
@@ -90,7 +96,10 @@ const LEASE_HEADER = 'x-testbay-lease';
  * without its trailing slash. Throws on an entry that is not an http(s) URL.
  */
 export function parseApiUrls(text: string): string[] {
-  const urls = text.split(',').map((u) => u.trim().replace(/\/+$/, '')).filter(Boolean);
+  const urls = text
+    .split(',')
+    .map((u) => u.trim().replace(/\/+$/, ''))
+    .filter(Boolean);
   if (urls.length === 0) throw new Error('TESTBAY_URL: no URL given');
   for (const u of urls) {
     let ok = false;
@@ -99,13 +108,23 @@ export function parseApiUrls(text: string): string[] {
     } catch {
       // not a URL
     }
-    if (!ok) throw new Error(`TESTBAY_URL: "${u}" is not an http(s) URL (several are separated by commas: http://a:8780,http://b:8780)`);
+    if (!ok)
+      throw new Error(
+        `TESTBAY_URL: "${u}" is not an http(s) URL (several are separated by commas: http://a:8780,http://b:8780)`,
+      );
   }
   return urls;
 }
 
 /** Connection errors where the request never reached a server (safe to send anywhere again). */
-const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+const NOT_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 function errorCode(err: unknown): string | undefined {
   const e = err as { code?: string; cause?: { code?: string; cause?: unknown } };
@@ -166,10 +185,14 @@ const readJson = async <T>(res: Response, progress: () => void): Promise<T> => {
   if (res.status === 204) return undefined as T;
   return JSON.parse((await readBytes(res, progress)).toString('utf8')) as T;
 };
-const readText = async (res: Response, progress: () => void): Promise<string> => new TextDecoder().decode(await readBytes(res, progress));
+const readText = async (res: Response, progress: () => void): Promise<string> =>
+  new TextDecoder().decode(await readBytes(res, progress));
 
 /** The body as fetch takes it, with every part the connection pulls counted as progress. */
-function sendable(body: Body | undefined, progress: () => void): { body?: string | Buffer | AsyncIterable<Uint8Array>; sizeBytes?: number } {
+function sendable(
+  body: Body | undefined,
+  progress: () => void,
+): { body?: string | Buffer | AsyncIterable<Uint8Array>; sizeBytes?: number } {
   if (body === undefined) return {};
   if (typeof body === 'function') return { body: counted(body(), progress) };
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
@@ -245,7 +268,12 @@ export class TestbayClient {
    * when that is safe. `path` may be a function: asked again for each try (a followed log
    * goes on from where it stopped).
    */
-  private async request<T>(method: string, path: string | (() => string), init: RequestInit2, read: Reader<T>): Promise<T> {
+  private async request<T>(
+    method: string,
+    path: string | (() => string),
+    init: RequestInit2,
+    read: Reader<T>,
+  ): Promise<T> {
     const idempotent = init.idempotent ?? method !== 'POST';
     const limitMs = init.timeoutMs ?? this.timeouts.requestTimeoutMs;
     let lastError = '';
@@ -262,7 +290,11 @@ export class TestbayClient {
           ...(body === undefined ? {} : { body }),
           ...(body !== undefined && typeof body === 'object' && !Buffer.isBuffer(body) ? { duplex: 'half' } : {}),
           signal: init.signal ? AbortSignal.any([init.signal, stall.signal]) : stall.signal,
-          headers: { authorization: `Bearer ${this.token}`, ...(sizeBytes === undefined ? {} : { 'content-length': String(sizeBytes) }), ...init.headers },
+          headers: {
+            authorization: `Bearer ${this.token}`,
+            ...(sizeBytes === undefined ? {} : { 'content-length': String(sizeBytes) }),
+            ...init.headers,
+          },
         } as unknown as RequestInit;
         const res = await fetch(`${base}/api/v1${typeof path === 'function' ? path() : path}`, request);
         progress();
@@ -274,23 +306,42 @@ export class TestbayClient {
         const timedOut = stall.timedOut;
         // fetch fails with a TypeError (its cause says why), and so does a body cut off mid-way
         if (!timedOut && !(err instanceof TypeError)) throw err;
-        const reason = timedOut ? (stall.signal.reason as StallTimeout).message : ((err as Error & { cause?: Error }).cause?.message ?? (err as Error).message);
-        lastError = timedOut ? `the Testbay API at ${base} did not answer: ${reason}` : `cannot reach the Testbay API at ${base}: ${reason}`;
+        const reason = timedOut
+          ? (stall.signal.reason as StallTimeout).message
+          : ((err as Error & { cause?: Error }).cause?.message ?? (err as Error).message);
+        lastError = timedOut
+          ? `the Testbay API at ${base} did not answer: ${reason}`
+          : `cannot reach the Testbay API at ${base}: ${reason}`;
         this.failover(at, reason);
         // A request that timed out was sent (a hung server takes connections): it may have been done.
         const resend = idempotent || (!timedOut && NOT_SENT.has(errorCode(err) ?? ''));
         if (!resend) {
           const next = this.urls.length > 1 ? `, so it is not sent to ${this.baseUrl}` : ', so it is not sent again';
-          throw new ApiUnreachable(this.urls.length > 1 || timedOut ? `${lastError} (the request may have reached it${next}: look whether it was done before trying again)` : lastError);
+          throw new ApiUnreachable(
+            this.urls.length > 1 || timedOut
+              ? `${lastError} (the request may have reached it${next}: look whether it was done before trying again)`
+              : lastError,
+          );
         }
       } finally {
         stall.stop();
       }
     }
-    throw new ApiUnreachable(this.urls.length > 1 ? `cannot reach any Testbay API server (${this.urls.join(', ')}); last: ${lastError}` : lastError);
+    throw new ApiUnreachable(
+      this.urls.length > 1
+        ? `cannot reach any Testbay API server (${this.urls.join(', ')}); last: ${lastError}`
+        : lastError,
+    );
   }
 
-  private json<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, idempotent?: boolean, timeoutMs?: number): Promise<T> {
+  private json<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+    idempotent?: boolean,
+    timeoutMs?: number,
+  ): Promise<T> {
     const init: RequestInit2 = {
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
@@ -309,7 +360,14 @@ export class TestbayClient {
   /** Arrives at a barrier and waits up to `waitMs` (the server may wait less) for where it stands. */
   partnerBarrier(jobId: string, barrier: string, waitMs: number): Promise<BarrierAnswer> {
     // Arriving again is harmless: safe to send to the next server after a timeout.
-    return this.json('POST', `/jobs/${encodeURIComponent(jobId)}/barriers/${encodeURIComponent(barrier)}`, { waitMs }, {}, true, waitMs + this.timeouts.requestTimeoutMs);
+    return this.json(
+      'POST',
+      `/jobs/${encodeURIComponent(jobId)}/barriers/${encodeURIComponent(barrier)}`,
+      { waitMs },
+      {},
+      true,
+      waitMs + this.timeouts.requestTimeoutMs,
+    );
   }
 
   partnerSend(jobId: string, key: string, value: string): Promise<{ key: string }> {
@@ -318,13 +376,25 @@ export class TestbayClient {
 
   partnerReceive(jobId: string, key: string, waitMs: number, from?: string): Promise<ReceiveAnswer> {
     const query = new URLSearchParams({ waitMs: String(waitMs), ...(from !== undefined ? { from } : {}) });
-    return this.json('GET', `/jobs/${encodeURIComponent(jobId)}/messages/${encodeURIComponent(key)}?${query.toString()}`, undefined, {}, true, waitMs + this.timeouts.requestTimeoutMs);
+    return this.json(
+      'GET',
+      `/jobs/${encodeURIComponent(jobId)}/messages/${encodeURIComponent(key)}?${query.toString()}`,
+      undefined,
+      {},
+      true,
+      waitMs + this.timeouts.requestTimeoutMs,
+    );
   }
 
   // Testers and CI
   submit(spec: string | object): Promise<SubmitResponse> {
     if (typeof spec === 'string') {
-      return this.request('POST', '/submissions', { body: spec, headers: { 'content-type': 'application/yaml' } }, readJson<SubmitResponse>);
+      return this.request(
+        'POST',
+        '/submissions',
+        { body: spec, headers: { 'content-type': 'application/yaml' } },
+        readJson<SubmitResponse>,
+      );
     }
     return this.json('POST', '/submissions', spec);
   }
@@ -371,16 +441,25 @@ export class TestbayClient {
   }
   /** Comments on a job (`<submission>.<n>`) or a submission. */
   comments(id: string): Promise<{ comments: CommentView[] }> {
-    return this.json('GET', `/${parseJobId(id).kind === 'submission' ? 'submissions' : 'jobs'}/${encodeURIComponent(id)}/comments`);
+    return this.json(
+      'GET',
+      `/${parseJobId(id).kind === 'submission' ? 'submissions' : 'jobs'}/${encodeURIComponent(id)}/comments`,
+    );
   }
   comment(id: string, text: string): Promise<CommentView> {
-    return this.json('POST', `/${parseJobId(id).kind === 'submission' ? 'submissions' : 'jobs'}/${encodeURIComponent(id)}/comments`, { text });
+    return this.json(
+      'POST',
+      `/${parseJobId(id).kind === 'submission' ? 'submissions' : 'jobs'}/${encodeURIComponent(id)}/comments`,
+      { text },
+    );
   }
   labels(jobId: string): Promise<{ labels: Label[] }> {
     return this.json('GET', `/jobs/${encodeURIComponent(jobId)}/labels`);
   }
   label(jobId: string, label: string, on = true): Promise<{ labels: Label[] }> {
-    return on ? this.json('POST', `/jobs/${encodeURIComponent(jobId)}/labels`, { label }) : this.json('DELETE', `/jobs/${encodeURIComponent(jobId)}/labels/${encodeURIComponent(label)}`);
+    return on
+      ? this.json('POST', `/jobs/${encodeURIComponent(jobId)}/labels`, { label })
+      : this.json('DELETE', `/jobs/${encodeURIComponent(jobId)}/labels/${encodeURIComponent(label)}`);
   }
   needsReview(limit = 50): Promise<{ jobs: ReviewItem[] }> {
     return this.json('GET', `/review?limit=${limit}`);
@@ -393,12 +472,25 @@ export class TestbayClient {
     return this.request('GET', `/jobs/${encodeURIComponent(id)}/log`, {}, readText);
   }
   /** A part of a job's log (`start`, `end`, `tail` as the API takes them), with where it begins and the whole log's size. */
-  logPart(id: string, query: { start?: number; end?: number; tail?: number }): Promise<{ text: string; start: number; end: number; size: number }> {
+  logPart(
+    id: string,
+    query: { start?: number; end?: number; tail?: number },
+  ): Promise<{ text: string; start: number; end: number; size: number }> {
     const params = new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]));
-    return this.request('GET', `/jobs/${encodeURIComponent(id)}/log?${params.toString()}`, {}, async (res, progress) => {
-      const header = (name: string) => Number(res.headers.get(name) ?? NaN);
-      return { text: await readText(res, progress), start: header('x-log-start'), end: header('x-log-end'), size: header('x-log-size') };
-    });
+    return this.request(
+      'GET',
+      `/jobs/${encodeURIComponent(id)}/log?${params.toString()}`,
+      {},
+      async (res, progress) => {
+        const header = (name: string) => Number(res.headers.get(name) ?? NaN);
+        return {
+          text: await readText(res, progress),
+          start: header('x-log-start'),
+          end: header('x-log-end'),
+          size: header('x-log-size'),
+        };
+      },
+    );
   }
   /**
    * Follows a job's log (SSE) and calls onText for every chunk until the job ends. With
@@ -410,34 +502,39 @@ export class TestbayClient {
   async followLog(id: string, onText: (text: string) => void, signal?: AbortSignal): Promise<JobResult | null> {
     let received = 0;
     const path = () => `/jobs/${encodeURIComponent(id)}/log?follow=1${received > 0 ? `&start=${received}` : ''}`;
-    for (let failures = 0; ; ) {
+    for (let failures = 0; ;) {
       const at = this.current;
       try {
-        const end = await this.request('GET', path, { idleMs: this.timeouts.followIdleMs, ...(signal ? { signal } : {}) }, async (res, progress): Promise<FollowEnd> => {
-          const decoder = new TextDecoder();
-          let buffer = '';
-          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-            progress();
-            buffer += decoder.decode(chunk, { stream: true });
-            for (let sep = buffer.indexOf('\n\n'); sep !== -1; sep = buffer.indexOf('\n\n')) {
-              const event = buffer.slice(0, sep);
-              buffer = buffer.slice(sep + 2);
-              const type = /^event: (.*)$/m.exec(event)?.[1];
-              const data = /^data: (.*)$/m.exec(event)?.[1];
-              if (data === undefined) continue;
-              if (type === 'log') {
-                const text = JSON.parse(data) as string;
-                // A server without ids sends whole UTF-8 characters: then the text's bytes say.
-                const offset = Number(/^id: (\d+)$/m.exec(event)?.[1] ?? NaN);
-                received = Number.isSafeInteger(offset) ? offset : received + Buffer.byteLength(text);
-                failures = 0;
-                onText(text);
+        const end = await this.request(
+          'GET',
+          path,
+          { idleMs: this.timeouts.followIdleMs, ...(signal ? { signal } : {}) },
+          async (res, progress): Promise<FollowEnd> => {
+            const decoder = new TextDecoder();
+            let buffer = '';
+            for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+              progress();
+              buffer += decoder.decode(chunk, { stream: true });
+              for (let sep = buffer.indexOf('\n\n'); sep !== -1; sep = buffer.indexOf('\n\n')) {
+                const event = buffer.slice(0, sep);
+                buffer = buffer.slice(sep + 2);
+                const type = /^event: (.*)$/m.exec(event)?.[1];
+                const data = /^data: (.*)$/m.exec(event)?.[1];
+                if (data === undefined) continue;
+                if (type === 'log') {
+                  const text = JSON.parse(data) as string;
+                  // A server without ids sends whole UTF-8 characters: then the text's bytes say.
+                  const offset = Number(/^id: (\d+)$/m.exec(event)?.[1] ?? NaN);
+                  received = Number.isSafeInteger(offset) ? offset : received + Buffer.byteLength(text);
+                  failures = 0;
+                  onText(text);
+                }
+                if (type === 'end') return { result: (JSON.parse(data) as { result: JobResult | null }).result };
               }
-              if (type === 'end') return { result: (JSON.parse(data) as { result: JobResult | null }).result };
             }
-          }
-          return undefined;
-        });
+            return undefined;
+          },
+        );
         if (end) return end.result;
         // Ended without its end event: the server went away mid-stream.
         if (this.urls.length < 2) return null;
@@ -446,12 +543,18 @@ export class TestbayClient {
         // (request() has already moved on from a server that failed, and tried the others)
         if (signal?.aborted || this.urls.length < 2 || !(err instanceof ApiUnreachable)) throw err;
       }
-      if (++failures > 2 * this.urls.length) throw new ApiUnreachable(`lost the log of ${id} on every Testbay API server (${this.urls.join(', ')})`);
+      if (++failures > 2 * this.urls.length)
+        throw new ApiUnreachable(`lost the log of ${id} on every Testbay API server (${this.urls.join(', ')})`);
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
   }
   artifact(id: string, name: string): Promise<Buffer> {
-    return this.request('GET', `/jobs/${encodeURIComponent(id)}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`, {}, readBytes);
+    return this.request(
+      'GET',
+      `/jobs/${encodeURIComponent(id)}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`,
+      {},
+      readBytes,
+    );
   }
 
   // Operators
@@ -460,10 +563,24 @@ export class TestbayClient {
   }
   // Reservations: a job's host kept after it, or a host lent by hand
   extendReservation(target: { jobId: string } | { hostId: string }, byMs: number): Promise<Reservation> {
-    return this.json('POST', 'jobId' in target ? `/jobs/${encodeURIComponent(target.jobId)}/reservation/extend` : `/hosts/${encodeURIComponent(target.hostId)}/reservation/extend`, { byMs });
+    return this.json(
+      'POST',
+      'jobId' in target
+        ? `/jobs/${encodeURIComponent(target.jobId)}/reservation/extend`
+        : `/hosts/${encodeURIComponent(target.hostId)}/reservation/extend`,
+      { byMs },
+    );
   }
   releaseReservation(target: { jobId: string } | { hostId: string }): Promise<Reservation> {
-    return this.json('POST', 'jobId' in target ? `/jobs/${encodeURIComponent(target.jobId)}/reservation/release` : `/hosts/${encodeURIComponent(target.hostId)}/release`, {}, {}, true);
+    return this.json(
+      'POST',
+      'jobId' in target
+        ? `/jobs/${encodeURIComponent(target.jobId)}/reservation/release`
+        : `/hosts/${encodeURIComponent(target.hostId)}/release`,
+      {},
+      {},
+      true,
+    );
   }
   reserveHost(hostId: string, forMs: number, reason?: string): Promise<Reservation> {
     return this.json('POST', `/hosts/${encodeURIComponent(hostId)}/reserve`, { forMs, ...(reason ? { reason } : {}) });
@@ -475,7 +592,17 @@ export class TestbayClient {
     return this.json('POST', `/hosts/${encodeURIComponent(hostId)}/maintenance`, { on }, {}, true);
   }
   /** Runs the host's powerCommand with `on`, `off` or `cycle` (operate). */
-  power(hostId: string, action: 'on' | 'off' | 'cycle'): Promise<{ hostId: string; action: string; ok: boolean; exitCode: number | null; output: string; summary: string }> {
+  power(
+    hostId: string,
+    action: 'on' | 'off' | 'cycle',
+  ): Promise<{
+    hostId: string;
+    action: string;
+    ok: boolean;
+    exitCode: number | null;
+    output: string;
+    summary: string;
+  }> {
     return this.json('POST', `/hosts/${encodeURIComponent(hostId)}/power`, { action });
   }
   clearBroken(hostId: string): Promise<HostView> {
@@ -501,14 +628,28 @@ export class TestbayClient {
 
   // Hosts (token role `host`; every call carries the lease token)
   appendLog(jobId: string, lease: string, offset: number, data: Buffer): Promise<{ size: number }> {
-    return this.request('POST', `/jobs/${encodeURIComponent(jobId)}/log?offset=${offset}`, {
-      body: data,
-      headers: { 'content-type': 'application/octet-stream', [LEASE_HEADER]: lease },
-      // at an offset: bytes the server has already are not stored twice
-      idempotent: true,
-    }, readJson<{ size: number }>);
+    return this.request(
+      'POST',
+      `/jobs/${encodeURIComponent(jobId)}/log?offset=${offset}`,
+      {
+        body: data,
+        headers: { 'content-type': 'application/octet-stream', [LEASE_HEADER]: lease },
+        // at an offset: bytes the server has already are not stored twice
+        idempotent: true,
+      },
+      readJson<{ size: number }>,
+    );
   }
-  reportProgress(jobId: string, lease: string, body: { state?: 'scheduled' | 'provisioning' | 'running' | 'uploading'; progress?: Progress; savedBytes?: number; testCode?: { commit: string; log?: string[] } }): Promise<unknown> {
+  reportProgress(
+    jobId: string,
+    lease: string,
+    body: {
+      state?: 'scheduled' | 'provisioning' | 'running' | 'uploading';
+      progress?: Progress;
+      savedBytes?: number;
+      testCode?: { commit: string; log?: string[] };
+    },
+  ): Promise<unknown> {
     return this.json('POST', `/jobs/${encodeURIComponent(jobId)}/progress`, body, { [LEASE_HEADER]: lease }, true);
   }
   /** The job's deadline extensions so far (the host, while its runner runs). */
@@ -523,11 +664,26 @@ export class TestbayClient {
     return this.json('PUT', `/jobs/${encodeURIComponent(jobId)}/tests`, { tests }, { [LEASE_HEADER]: lease });
   }
   /** `body`: the bytes, or a function that opens them afresh (so a failover can send them again). */
-  putArtifact(jobId: string, lease: string, name: string, body: Buffer | (() => Readable), sizeBytes: number): Promise<ArtifactInfo> {
-    return this.request('PUT', `/jobs/${encodeURIComponent(jobId)}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`, {
-      body,
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(sizeBytes), [LEASE_HEADER]: lease },
-    }, readJson<ArtifactInfo>);
+  putArtifact(
+    jobId: string,
+    lease: string,
+    name: string,
+    body: Buffer | (() => Readable),
+    sizeBytes: number,
+  ): Promise<ArtifactInfo> {
+    return this.request(
+      'PUT',
+      `/jobs/${encodeURIComponent(jobId)}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`,
+      {
+        body,
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-length': String(sizeBytes),
+          [LEASE_HEADER]: lease,
+        },
+      },
+      readJson<ArtifactInfo>,
+    );
   }
 
   // Control worker (token role `control`)
@@ -539,10 +695,17 @@ export class TestbayClient {
     return this.json('POST', `/internal/jobs/${encodeURIComponent(jobId)}/finish`, { leaseId, result }, {}, true);
   }
   putBatchTests(submissionId: string, runName: string, tests: string[]): Promise<void> {
-    return this.json('PUT', `/internal/batch-runs/${encodeURIComponent(submissionId)}/${encodeURIComponent(runName)}/tests`, { tests });
+    return this.json(
+      'PUT',
+      `/internal/batch-runs/${encodeURIComponent(submissionId)}/${encodeURIComponent(runName)}/tests`,
+      { tests },
+    );
   }
   getBatchTests(submissionId: string, runName: string, offset: number, limit: number): Promise<string[]> {
-    return this.json<{ tests: string[] }>('GET', `/internal/batch-runs/${encodeURIComponent(submissionId)}/${encodeURIComponent(runName)}/tests?offset=${offset}&limit=${limit}`).then((r) => r.tests);
+    return this.json<{ tests: string[] }>(
+      'GET',
+      `/internal/batch-runs/${encodeURIComponent(submissionId)}/${encodeURIComponent(runName)}/tests?offset=${offset}&limit=${limit}`,
+    ).then((r) => r.tests);
   }
   putBatchVerdicts(runJobId: string, offset: number, verdicts: readonly StoredVerdict[]): Promise<void> {
     return this.json('PUT', `/internal/jobs/${encodeURIComponent(runJobId)}/verdicts`, { offset, verdicts });
@@ -571,6 +734,13 @@ export class TestbayClient {
   /** One retention pass (the control worker's, for the testbay-retention schedule). */
   applyRetention(): Promise<RetentionReport> {
     // The server answers when the pass is done: a big lab's takes minutes (its activity has an hour).
-    return this.json('POST', '/internal/retention', {}, {}, true, Math.max(this.timeouts.requestTimeoutMs, 60 * 60_000));
+    return this.json(
+      'POST',
+      '/internal/retention',
+      {},
+      {},
+      true,
+      Math.max(this.timeouts.requestTimeoutMs, 60 * 60_000),
+    );
   }
 }

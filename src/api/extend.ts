@@ -28,14 +28,32 @@ export async function extendJob(deps: ExtendDeps, jobId: string, byMs: number, w
     const submission = await deps.store.getSubmission(submissionOfJob(jobId));
     if (!submission) return { ok: false, code: 'not-found', message: `no job ${jobId}` };
     if (submission.submittedBy !== who.principal.name) {
-      return { ok: false, code: 'forbidden', message: `job ${jobId} was submitted by ${submission.submittedBy ?? 'another token'}: only its submitter or an operate token may extend it` };
+      return {
+        ok: false,
+        code: 'forbidden',
+        message: `job ${jobId} was submitted by ${submission.submittedBy ?? 'another token'}: only its submitter or an operate token may extend it`,
+      };
     }
   }
-  const extension: JobExtension = { byMs, by: 'principal' in who ? who.principal.name : 'runner', at: new Date().toISOString() };
+  const extension: JobExtension = {
+    byMs,
+    by: 'principal' in who ? who.principal.name : 'runner',
+    at: new Date().toISOString(),
+  };
   const current = await deps.store.getJob(jobId);
-  if (!current) return { ok: false, code: 'not-found', message: `no job ${jobId} (a job can be extended once it has started)` };
+  if (!current)
+    return { ok: false, code: 'not-found', message: `no job ${jobId} (a job can be extended once it has started)` };
   const { decision, job } = await deps.store.extendJob(jobId, extension, (j) =>
-    decideExtension({ id: j.id, ended: j.sealed, ...(j.result ? { result: j.result.kind } : {}), ...(j.extensions ? { extensions: j.extensions } : {}) }, byMs, deps.maxExtendMs),
+    decideExtension(
+      {
+        id: j.id,
+        ended: j.sealed,
+        ...(j.result ? { result: j.result.kind } : {}),
+        ...(j.extensions ? { extensions: j.extensions } : {}),
+      },
+      byMs,
+      deps.maxExtendMs,
+    ),
   );
   if (!decision.ok) return { ok: false, code: decision.code, message: decision.message };
   return { ok: true, jobId, extendedMs: extendedMs(job.extensions), extensions: job.extensions ?? [] };

@@ -41,7 +41,8 @@ const jobNumber = (id: string) => {
 };
 const byNumber = (a: OpenJob, b: OpenJob) => {
   const [x, y] = [jobNumber(a.id), jobNumber(b.id)];
-  for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? -1) !== (y[i] ?? -1)) return (x[i] ?? -1) - (y[i] ?? -1);
+  for (let i = 0; i < Math.max(x.length, y.length); i++)
+    if ((x[i] ?? -1) !== (y[i] ?? -1)) return (x[i] ?? -1) - (y[i] ?? -1);
   return 0;
 };
 
@@ -49,7 +50,9 @@ const byNumber = (a: OpenJob, b: OpenJob) => {
 export function currentJobOf(host: HostView, open: readonly OpenJob[]): CurrentJob | undefined {
   if (!host.lease) return undefined;
   const submissionId = submissionOfRequester(host.lease.requester);
-  const mine = open.filter((j) => j.hostId === host.id && (submissionId === undefined || j.submissionId === submissionId)).sort(byNumber);
+  const mine = open
+    .filter((j) => j.hostId === host.id && (submissionId === undefined || j.submissionId === submissionId))
+    .sort(byNumber);
   const job = mine.find((j) => ACTIVE.has(j.state)) ?? mine[0];
   if (!job) return undefined;
   return {

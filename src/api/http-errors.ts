@@ -48,7 +48,13 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       res.status(400).json({ error: 'invalid request', issues: fromZod(err) });
       return;
     }
-    const e = err as { type?: string; status?: number; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+    const e = err as {
+      type?: string;
+      status?: number;
+      message?: string;
+      code?: string;
+      $metadata?: { httpStatusCode?: number };
+    };
     if (e.code === 'ENOSPC' || e.code === 'EDQUOT' || isDiskFull(err)) {
       // Nothing accepted is lost: writes are atomic or resumable (a log from the stored
       // offset), so the sender keeps its data and tries again later.
@@ -59,7 +65,9 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     if (isUnavailable(err) || (e.$metadata?.httpStatusCode ?? 0) >= 500) {
       // The database or the object store is down: nothing was written, the sender tries again.
       log.warn('result store unavailable', { error: e.message ?? String(err) });
-      res.status(503).json({ error: `result store unavailable (${e.code ?? e.message ?? 'no answer'}): try again later` });
+      res
+        .status(503)
+        .json({ error: `result store unavailable (${e.code ?? e.message ?? 'no answer'}): try again later` });
       return;
     }
     if (e.type === 'entity.too.large') {

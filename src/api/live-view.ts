@@ -36,10 +36,17 @@ export async function liveSubmissionView(deps: ViewDeps, id: string): Promise<Su
     ]);
     view = reconciled ?? live;
   }
-  view ??= { ...skeleton(record), notice: 'live state unavailable: Temporal could not be reached; showing what the result store knows' };
+  view ??= {
+    ...skeleton(record),
+    notice: 'live state unavailable: Temporal could not be reached; showing what the result store knows',
+  };
   const jobs = withChainReasons(await Promise.all(view.jobs.map((j) => enrichJob(deps, j))), record.plan);
   const batchRuns = view.batchRuns
-    ? await Promise.all(view.batchRuns.map(async (r) => (r.state === 'done' ? r : withCurrentTests(deps, (await deps.gateway.queryBatchRun(r.workflowId)) ?? r))))
+    ? await Promise.all(
+        view.batchRuns.map(async (r) =>
+          r.state === 'done' ? r : withCurrentTests(deps, (await deps.gateway.queryBatchRun(r.workflowId)) ?? r),
+        ),
+      )
     : undefined;
   const waiting = view.recipeSets.filter((s) => s.state === 'leasing');
   if (waiting.length > 0) {
@@ -47,7 +54,8 @@ export async function liveSubmissionView(deps: ViewDeps, id: string): Promise<Su
     for (const set of waiting) {
       const entry = lab?.queue.find((q) => q.requestId === set.workflowId);
       if (!entry) continue;
-      for (const j of jobs) if (j.setNumber === set.number && j.state === 'waiting') j.waitingReason = entry.waitingReason;
+      for (const j of jobs)
+        if (j.setNumber === set.number && j.state === 'waiting') j.waitingReason = entry.waitingReason;
     }
   }
   return {

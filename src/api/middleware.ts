@@ -31,13 +31,20 @@ export interface AuthorizeOptions {
   queryToken?: (req: Request) => boolean;
 }
 
-export function authorize(tokens: TokenRegistry, permission: Permission, options: AuthorizeOptions = {}): RequestHandler {
+export function authorize(
+  tokens: TokenRegistry,
+  permission: Permission,
+  options: AuthorizeOptions = {},
+): RequestHandler {
   return (req, res, next) => {
     const header = req.get('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     const queryToken = typeof req.query.token === 'string' ? req.query.token : undefined;
     if (!match && queryToken !== undefined && !(req.method === 'GET' && options.queryToken?.(req))) {
-      throw new HttpError(401, '?token= is only accepted by the event streams (GET /events, GET /jobs/:id/log?follow=1): send Authorization: Bearer <token>');
+      throw new HttpError(
+        401,
+        '?token= is only accepted by the event streams (GET /events, GET /jobs/:id/log?follow=1): send Authorization: Bearer <token>',
+      );
     }
     const token = match?.[1] ?? queryToken;
     if (!token) throw new HttpError(401, 'missing bearer token (Authorization: Bearer <token>)');
@@ -74,7 +81,10 @@ export function requireLease(store: ResultStore): RequestHandler {
     if (!token) throw new HttpError(400, `missing ${LEASE_HEADER} header (the lease token of the job)`);
     const job = JOB_ID_PATTERN.test(id) ? await store.getJob(id) : undefined;
     const principal = principalOf(res);
-    const holds = job !== undefined && (principal.hostId === undefined || principal.hostId === job.hostId) && sameSecret(token, job.leaseToken);
+    const holds =
+      job !== undefined &&
+      (principal.hostId === undefined || principal.hostId === job.hostId) &&
+      sameSecret(token, job.leaseToken);
     if (!holds) throw new HttpError(409, `lease revoked: no lease of job ${id} is held with this token`);
     if (job.sealed) throw new HttpError(409, `lease revoked: job ${id} has ended (${job.result?.kind ?? 'done'})`);
     res.locals.job = job;
@@ -93,7 +103,8 @@ export function streamLimit(max: number, applies: (req: Request) => boolean = ()
     if (!applies(req)) return next();
     const who = principalOf(res).name;
     const now = open.get(who) ?? 0;
-    if (now >= max) throw new HttpError(429, `${who} has ${now} live streams open already (the limit is ${max}): close one first`);
+    if (now >= max)
+      throw new HttpError(429, `${who} has ${now} live streams open already (the limit is ${max}): close one first`);
     open.set(who, now + 1);
     res.once('close', () => {
       const left = (open.get(who) ?? 1) - 1;

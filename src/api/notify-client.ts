@@ -12,7 +12,9 @@ import type { AuditEntry, Delivery, DeliveryAttempt, DeliveryState, Webhook } fr
 export type DeliveryRequest = z.infer<typeof deliveryRequest>;
 
 const q = (query: Record<string, string | number | boolean | undefined>) => {
-  const params = new URLSearchParams(Object.entries(query).flatMap(([k, v]): [string, string][] => (v === undefined ? [] : [[k, String(v)]])));
+  const params = new URLSearchParams(
+    Object.entries(query).flatMap(([k, v]): [string, string][] => (v === undefined ? [] : [[k, String(v)]])),
+  );
   const text = params.toString();
   return text ? `?${text}` : '';
 };
@@ -23,15 +25,31 @@ export function notifyClient(api: TestbayClient) {
     addWebhook: (input: WebhookInput) => api.call<{ webhook: Webhook; secret: string }>('POST', '/webhooks', input),
     webhooks: () => api.call<{ webhooks: Webhook[] }>('GET', '/webhooks'),
     deleteWebhook: (id: string) => api.call<void>('DELETE', `/webhooks/${enc(id)}`),
-    deliveries: (query: { webhook?: string; queue?: string; state?: DeliveryState; limit?: number } = {}) => api.call<{ deliveries: Delivery[] }>('GET', `/deliveries${q(query)}`),
+    deliveries: (query: { webhook?: string; queue?: string; state?: DeliveryState; limit?: number } = {}) =>
+      api.call<{ deliveries: Delivery[] }>('GET', `/deliveries${q(query)}`),
     resend: (id: string) => api.call<{ delivery: Delivery }>('POST', `/deliveries/${enc(id)}/resend`, {}),
-    audit: (query: { target?: string; children?: boolean; actor?: string; action?: string; limit?: number; before?: number } = {}) => api.call<{ entries: AuditEntry[] }>('GET', `/audit${q(query)}`),
+    audit: (
+      query: {
+        target?: string;
+        children?: boolean;
+        actor?: string;
+        action?: string;
+        limit?: number;
+        before?: number;
+      } = {},
+    ) => api.call<{ entries: AuditEntry[] }>('GET', `/audit${q(query)}`),
 
     // control worker
-    pendingDeliveries: (queue: string, limit: number) => api.call<{ deliveries: { id: string; seq: number }[] }>('GET', `/internal/delivery-queues/${enc(queue)}/pending${q({ limit })}`),
+    pendingDeliveries: (queue: string, limit: number) =>
+      api.call<{ deliveries: { id: string; seq: number }[] }>(
+        'GET',
+        `/internal/delivery-queues/${enc(queue)}/pending${q({ limit })}`,
+      ),
     deliveryRequest: (id: string) => api.call<DeliveryRequest>('GET', `/internal/deliveries/${enc(id)}/request`),
-    recordAttempt: (id: string, attempt: DeliveryAttempt, delivered: boolean) => api.call<Delivery>('POST', `/internal/deliveries/${enc(id)}/attempts`, { ...attempt, delivered }),
-    giveUpDelivery: (id: string, reason: string) => api.call<Delivery>('POST', `/internal/deliveries/${enc(id)}/give-up`, { reason }),
+    recordAttempt: (id: string, attempt: DeliveryAttempt, delivered: boolean) =>
+      api.call<Delivery>('POST', `/internal/deliveries/${enc(id)}/attempts`, { ...attempt, delivered }),
+    giveUpDelivery: (id: string, reason: string) =>
+      api.call<Delivery>('POST', `/internal/deliveries/${enc(id)}/give-up`, { reason }),
   };
 }
 export type NotifyClient = ReturnType<typeof notifyClient>;

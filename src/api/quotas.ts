@@ -17,7 +17,10 @@ export class SubmissionRate {
     const times = (this.recent.get(who) ?? []).filter((t) => now - t < WINDOW_MS);
     if (times.length >= this.perMinute) {
       const retryS = Math.ceil((WINDOW_MS - (now - times[0]!)) / 1000);
-      throw new HttpError(429, `${who} made ${times.length} submissions in the last minute, the most a token may (TESTBAY_SUBMISSIONS_PER_MINUTE): try again in ${retryS} s`);
+      throw new HttpError(
+        429,
+        `${who} made ${times.length} submissions in the last minute, the most a token may (TESTBAY_SUBMISSIONS_PER_MINUTE): try again in ${retryS} s`,
+      );
     }
     times.push(now);
     this.recent.set(who, times);

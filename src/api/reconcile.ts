@@ -31,7 +31,10 @@ const LAST_QUERY_MS = 5_000;
  * Ends the submission in the store if its workflow is gone; returns the final view, or
  * undefined when the workflow still runs (or Temporal cannot say).
  */
-export async function reconcileSubmission(deps: ReconcileDeps, record: SubmissionRecord): Promise<SubmissionView | undefined> {
+export async function reconcileSubmission(
+  deps: ReconcileDeps,
+  record: SubmissionRecord,
+): Promise<SubmissionView | undefined> {
   if (record.final) return record.final;
   const end = await deps.gateway.submissionEnd(record.id);
   let final: SubmissionView;
@@ -43,7 +46,11 @@ export async function reconcileSubmission(deps: ReconcileDeps, record: Submissio
       break;
     case 'missing':
       if (Date.now() - Date.parse(record.createdAt) < MISSING_GRACE_MS) return undefined;
-      final = abortedView(skeleton(record), 'its workflow no longer exists in Temporal (past retention, or it never started)', new Date().toISOString());
+      final = abortedView(
+        skeleton(record),
+        'its workflow no longer exists in Temporal (past retention, or it never started)',
+        new Date().toISOString(),
+      );
       break;
     case 'ended': {
       const last = await lastView(deps, record.id);
@@ -58,8 +65,17 @@ export async function reconcileSubmission(deps: ReconcileDeps, record: Submissio
     if (err instanceof StoreError && err.code === 'conflict') return (await deps.store.getSubmission(record.id))?.final;
     throw err;
   }
-  deps.log.warn('reconciled a submission whose workflow is gone', { id: record.id, result: final.result, how: end.status });
-  await deps.notifier?.submissionDone(final).catch((err: unknown) => deps.log.error('could not enqueue the end of a reconciled submission for webhooks', { id: record.id, error: String(err) }));
+  deps.log.warn('reconciled a submission whose workflow is gone', {
+    id: record.id,
+    result: final.result,
+    how: end.status,
+  });
+  await deps.notifier?.submissionDone(final).catch((err: unknown) =>
+    deps.log.error('could not enqueue the end of a reconciled submission for webhooks', {
+      id: record.id,
+      error: String(err),
+    }),
+  );
   return final;
 }
 

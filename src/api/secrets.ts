@@ -10,7 +10,10 @@ export const MASKED = '(secret)';
 
 type WithSecrets = { secrets?: Record<string, string> };
 
-function mapSecrets<T extends { jobs: WithSecrets[]; batchRuns?: WithSecrets[] }>(value: T, fn: (secrets: Record<string, string>) => Record<string, string>): T {
+function mapSecrets<T extends { jobs: WithSecrets[]; batchRuns?: WithSecrets[] }>(
+  value: T,
+  fn: (secrets: Record<string, string>) => Record<string, string>,
+): T {
   const each = <J extends WithSecrets>(j: J): J => (j.secrets ? { ...j, secrets: fn(j.secrets) } : j);
   return { ...value, jobs: value.jobs.map(each), ...(value.batchRuns ? { batchRuns: value.batchRuns.map(each) } : {}) };
 }
@@ -20,7 +23,9 @@ function mapSecrets<T extends { jobs: WithSecrets[]; batchRuns?: WithSecrets[] }
  * submission it re-runs (`from`): its secrets are sealed for that one and are opened first.
  */
 export function sealSecrets(key: PayloadKey, submission: Submission, id: string, from?: string): Submission {
-  return mapSecrets(submission, (secrets) => key.sealAll(from === undefined ? secrets : key.openAll(secrets, from), id));
+  return mapSecrets(submission, (secrets) =>
+    key.sealAll(from === undefined ? secrets : key.openAll(secrets, from), id),
+  );
 }
 
 /** A spec or plan as readers see it: each secret's name, never its value (not even sealed). */

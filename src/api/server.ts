@@ -42,7 +42,16 @@ export async function startServer(config: Config, log: Logger, port = config.api
   const notify = new SqlNotifyStore(store.db);
   // Links in payloads use TESTBAY_URL; a server on an ephemeral port (tests) links to where it listens.
   let publicUrl = config.api.url;
-  const notifier = new Notifier({ notify, store, gateway, client: getClient, payloadKey, publicUrl: () => publicUrl, config: config.notify, log: log.child('notify') });
+  const notifier = new Notifier({
+    notify,
+    store,
+    gateway,
+    client: getClient,
+    payloadKey,
+    publicUrl: () => publicUrl,
+    config: config.notify,
+    log: log.child('notify'),
+  });
   const app = createApp({
     store,
     retention: config.store.retention,
@@ -71,7 +80,9 @@ export async function startServer(config: Config, log: Logger, port = config.api
     await store.close();
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
-      throw new ConfigError(`TESTBAY_PORT=${port}: cannot listen on ${config.api.bind}:${port} (${(err as Error).message})`);
+      throw new ConfigError(
+        `TESTBAY_PORT=${port}: cannot listen on ${config.api.bind}:${port} (${(err as Error).message})`,
+      );
     }
     throw err;
   });

@@ -16,13 +16,19 @@ export class TaskFailureReports {
   private readonly byWorker = new Map<string, WorkerTaskFailures>();
 
   record(report: TaskFailureReport): void {
-    this.byWorker.set(report.worker, { ...report, recent: report.recent.slice(-5), reportedAt: new Date().toISOString() });
+    this.byWorker.set(report.worker, {
+      ...report,
+      recent: report.recent.slice(-5),
+      reportedAt: new Date().toISOString(),
+    });
     // A lab's control workers come and go; keep the latest few.
     if (this.byWorker.size > 50) this.byWorker.delete(this.byWorker.keys().next().value!);
   }
 
   /** Workers that reported failures, latest report first. */
   list(): WorkerTaskFailures[] {
-    return [...this.byWorker.values()].filter((w) => w.total > 0).sort((a, b) => (a.reportedAt < b.reportedAt ? 1 : -1));
+    return [...this.byWorker.values()]
+      .filter((w) => w.total > 0)
+      .sort((a, b) => (a.reportedAt < b.reportedAt ? 1 : -1));
   }
 }

@@ -4,7 +4,14 @@
  * per pool: the lab's view merges them, and a host's operation goes to its pool's).
  */
 import { randomUUID } from 'node:crypto';
-import { ApplicationFailure, isGrpcServiceError, WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import {
+  ApplicationFailure,
+  isGrpcServiceError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
 import type { HookAnswer, PowerAction } from '../activities/host/host-commands.js';
 import type { temporal } from '@temporalio/proto';
 import { ErrorType } from '../domain/errors.js';
@@ -19,7 +26,15 @@ import { changeReservationUpdate, type ReservationChange } from '../workflows/re
 import type { loanWorkflow, LoanInput, LoanResult } from '../workflows/loan.js';
 import type { Reservation } from '../domain/reservation.js';
 import { reservationQuery } from '../workflows/reservation-messages.js';
-import { hostActionUpdate, labQuery, setPriorityUpdate, type HostActionRequest, type HostView, type LabView, type SchedulerConfig } from '../workflows/scheduler-messages.js';
+import {
+  hostActionUpdate,
+  labQuery,
+  setPriorityUpdate,
+  type HostActionRequest,
+  type HostView,
+  type LabView,
+  type SchedulerConfig,
+} from '../workflows/scheduler-messages.js';
 import type { schedulerWorkflow } from '../workflows/scheduler.js';
 import type { powerHostWorkflow } from '../workflows/power-host.js';
 import { runningPools } from '../temporal/pools.js';
@@ -41,13 +56,23 @@ export class TemporalGateway {
     private readonly schedulerConfig: Partial<SchedulerConfig> = {},
   ) {}
 
-  async startSubmission(submissionId: string, plan: Plan, createdAt: string, restart: { lineage?: Record<string, string>; restarted?: Record<string, RestartHistory> } = {}, submittedBy?: string): Promise<string> {
+  async startSubmission(
+    submissionId: string,
+    plan: Plan,
+    createdAt: string,
+    restart: { lineage?: Record<string, string>; restarted?: Record<string, RestartHistory> } = {},
+    submittedBy?: string,
+  ): Promise<string> {
     const client = await this.client();
     const workflowId = submissionWorkflowId(submissionId);
     const { lineage, restarted } = restart;
     // A pool no host has registered in has no scheduler yet: start it, so the submission's
     // requests are answered (denied: no host of that class) rather than wait for one.
-    const pools = new Set([...plan.recipeSets.map((s) => s.pool), ...plan.batchRuns.map((r) => r.pool)].filter((p): p is string => p !== undefined && p !== DEFAULT_POOL));
+    const pools = new Set(
+      [...plan.recipeSets.map((s) => s.pool), ...plan.batchRuns.map((r) => r.pool)].filter(
+        (p): p is string => p !== undefined && p !== DEFAULT_POOL,
+      ),
+    );
     for (const pool of pools) {
       await client.workflow.start<typeof schedulerWorkflow>('schedulerWorkflow', {
         workflowId: schedulerWorkflowId(pool),
@@ -59,7 +84,17 @@ export class TemporalGateway {
     await client.workflow.start('submissionWorkflow', {
       workflowId,
       taskQueue: CONTROL_TASK_QUEUE,
-      args: [{ submissionId, plan, config: this.runConfig, createdAt, ...(lineage ? { lineage } : {}), ...(restarted ? { restarted } : {}), ...(submittedBy !== undefined ? { submittedBy } : {}) }],
+      args: [
+        {
+          submissionId,
+          plan,
+          config: this.runConfig,
+          createdAt,
+          ...(lineage ? { lineage } : {}),
+          ...(restarted ? { restarted } : {}),
+          ...(submittedBy !== undefined ? { submittedBy } : {}),
+        },
+      ],
       typedSearchAttributes: workflowSearchAttributes({
         submissionId,
         jobs: [...plan.jobs.map((j) => j.name), ...plan.batchRuns.map((r) => r.name)],
@@ -165,10 +200,12 @@ export class TemporalGateway {
     const cached = this.labCache;
     if (read.fresh) {
       if (!cached?.running) return this.startLabQuery();
-      this.nextLab ??= cached.view.catch(() => undefined).then(() => {
-        this.nextLab = undefined;
-        return this.startLabQuery();
-      });
+      this.nextLab ??= cached.view
+        .catch(() => undefined)
+        .then(() => {
+          this.nextLab = undefined;
+          return this.startLabQuery();
+        });
       return this.nextLab;
     }
     if (!cached || Date.now() - cached.at > 500) return this.startLabQuery();
@@ -198,7 +235,8 @@ export class TemporalGateway {
           return await client.workflow.getHandle(schedulerWorkflowId(pool)).query(labQuery);
         } catch (err) {
           if (!(err instanceof WorkflowNotFoundError)) throw err;
-          if (pool === DEFAULT_POOL) throw new HttpError(503, 'the scheduler is not running: start the control worker (`testbay control`)');
+          if (pool === DEFAULT_POOL)
+            throw new HttpError(503, 'the scheduler is not running: start the control worker (`testbay control`)');
           // A pool's scheduler that ended since the listing: its hosts register again with a new one.
           this.poolCache = undefined;
           return undefined;
@@ -212,18 +250,31 @@ export class TemporalGateway {
    * Runs the host's powerCommand with `action` and waits for its answer: undefined when the
    * host is not in the lab, a typed refusal when it did not run the command.
    */
-  async powerHost(hostId: string, action: PowerAction, by: string): Promise<HookAnswer | { ran: false; unreachable: true; summary: string } | undefined> {
+  async powerHost(
+    hostId: string,
+    action: PowerAction,
+    by: string,
+  ): Promise<HookAnswer | { ran: false; unreachable: true; summary: string } | undefined> {
     const client = await this.client();
     if (!(await this.queryLab()).hosts.some((h) => h.id === hostId)) return undefined;
     try {
       return await client.workflow.execute<typeof powerHostWorkflow>('powerHostWorkflow', {
         workflowId: `testbay-power-${hostId}-${randomUUID().slice(0, 8)}`,
         taskQueue: CONTROL_TASK_QUEUE,
-        args: [{ hostId, action, by, pickupTimeoutMs: this.runConfig.hostPickupTimeoutMs, heartbeatTimeoutMs: this.runConfig.heartbeatTimeoutMs }],
+        args: [
+          {
+            hostId,
+            action,
+            by,
+            pickupTimeoutMs: this.runConfig.hostPickupTimeoutMs,
+            heartbeatTimeoutMs: this.runConfig.heartbeatTimeoutMs,
+          },
+        ],
       });
     } catch (err) {
       const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
-      if (cause instanceof ApplicationFailure && cause.type === ErrorType.HostUnreachable) return { ran: false, unreachable: true, summary: cause.message };
+      if (cause instanceof ApplicationFailure && cause.type === ErrorType.HostUnreachable)
+        return { ran: false, unreachable: true, summary: cause.message };
       throw err;
     }
   }
@@ -239,7 +290,9 @@ export class TemporalGateway {
     }
     const pool = host?.pool ?? DEFAULT_POOL;
     try {
-      const result = await client.workflow.getHandle(schedulerWorkflowId(pool)).executeUpdate(hostActionUpdate, { args: [request] });
+      const result = await client.workflow
+        .getHandle(schedulerWorkflowId(pool))
+        .executeUpdate(hostActionUpdate, { args: [request] });
       this.labCache = undefined;
       return result;
     } catch (err) {
@@ -260,16 +313,23 @@ export class TemporalGateway {
     } catch (err) {
       const refused = updateRefusal(err, { [ErrorType.ReservationCap]: 400 });
       if (refused) throw refused;
-      if (err instanceof WorkflowNotFoundError || grpcCode(err) === NOT_FOUND) throw new HttpError(409, 'the reservation has ended');
+      if (err instanceof WorkflowNotFoundError || grpcCode(err) === NOT_FOUND)
+        throw new HttpError(409, 'the reservation has ended');
       throw err;
     }
   }
 
   /** A queued request's new priority in its pool's scheduler: 409 when it is not queued (any more). */
-  async setPriority(pool: string | undefined, requestId: string, priority: number): Promise<{ previous: number; priority: number }> {
+  async setPriority(
+    pool: string | undefined,
+    requestId: string,
+    priority: number,
+  ): Promise<{ previous: number; priority: number }> {
     const client = await this.client();
     try {
-      const result = await client.workflow.getHandle(schedulerWorkflowId(pool)).executeUpdate(setPriorityUpdate, { args: [{ requestId, priority }] });
+      const result = await client.workflow
+        .getHandle(schedulerWorkflowId(pool))
+        .executeUpdate(setPriorityUpdate, { args: [{ requestId, priority }] });
       this.labCache = undefined;
       return result;
     } catch (err) {
@@ -283,10 +343,17 @@ export class TemporalGateway {
    */
   async startLoan(workflowId: string, input: LoanInput): Promise<{ reservation: Reservation } | { refused: string }> {
     const client = await this.client();
-    const handle = await client.workflow.start<typeof loanWorkflow>('loanWorkflow', { workflowId, taskQueue: CONTROL_TASK_QUEUE, args: [input] });
+    const handle = await client.workflow.start<typeof loanWorkflow>('loanWorkflow', {
+      workflowId,
+      taskQueue: CONTROL_TASK_QUEUE,
+      args: [input],
+    });
     const ended = handle.result().then((r: LoanResult) => r);
     for (;;) {
-      const done = await Promise.race([ended, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 200))]);
+      const done = await Promise.race([
+        ended,
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 200)),
+      ]);
       if (done) return done.lent ? { refused: 'the loan ended at once' } : { refused: done.reason };
       const reservation = await handle.query(reservationQuery).catch(() => null);
       if (reservation) {
@@ -300,16 +367,22 @@ export class TemporalGateway {
    * A runner's barrier or message call, as an update of its recipe set's workflow. A set
    * whose workflow ended has no partners left to wait for: 403, like the job that ended.
    */
-  async partnerUpdate<Ret, Arg>(recipeSetWorkflowId: string, update: UpdateDefinition<Ret, [Arg]>, arg: Arg): Promise<Ret> {
+  async partnerUpdate<Ret, Arg>(
+    recipeSetWorkflowId: string,
+    update: UpdateDefinition<Ret, [Arg]>,
+    arg: Arg,
+  ): Promise<Ret> {
     const client = await this.client();
     try {
       return await client.workflow.getHandle(recipeSetWorkflowId).executeUpdate(update, { args: [arg] });
     } catch (err) {
       const refused = updateRefusal(err, { [ErrorType.NotAPartner]: 400 });
       if (refused) throw refused;
-      if (err instanceof WorkflowNotFoundError || grpcCode(err) === NOT_FOUND) throw new HttpError(403, 'the job\'s recipe set has ended: its partners are gone');
+      if (err instanceof WorkflowNotFoundError || grpcCode(err) === NOT_FOUND)
+        throw new HttpError(403, "the job's recipe set has ended: its partners are gone");
       // More calls waiting at once than Temporal takes updates in flight (10): the caller tries again.
-      if (grpcCode(err) === RESOURCE_EXHAUSTED) throw new HttpError(503, 'too many partner calls of this recipe set wait at once: try again');
+      if (grpcCode(err) === RESOURCE_EXHAUSTED)
+        throw new HttpError(503, 'too many partner calls of this recipe set wait at once: try again');
       throw err;
     }
   }
@@ -350,7 +423,11 @@ const RESOURCE_EXHAUSTED = 8;
 
 /** The gRPC status of a Temporal call's error (or of its cause), if it has one. */
 function grpcCode(err: unknown): number | undefined {
-  const grpc = isGrpcServiceError(err) ? err : err instanceof Error && isGrpcServiceError(err.cause) ? err.cause : undefined;
+  const grpc = isGrpcServiceError(err)
+    ? err
+    : err instanceof Error && isGrpcServiceError(err.cause)
+      ? err.cause
+      : undefined;
   return grpc === undefined ? undefined : Number(grpc.code);
 }
 
@@ -359,14 +436,19 @@ export function isTemporalRefusal(err: unknown): boolean {
   return grpcCode(err) === INVALID_ARGUMENT;
 }
 
-export type WorkflowEnd = { status: 'running' } | { status: 'missing' } | { status: 'completed'; view: SubmissionView } | { status: 'ended'; reason: string };
+export type WorkflowEnd =
+  | { status: 'running' }
+  | { status: 'missing' }
+  | { status: 'completed'; view: SubmissionView }
+  | { status: 'ended'; reason: string };
 
 type HistoryEvent = NonNullable<NonNullable<temporal.api.history.v1.IHistory['events']>[number]>;
 
 /** Temporal's own words for how a workflow ended without finishing. */
 function describeClose(status: string, event: HistoryEvent | undefined): string {
   const terminated = event?.workflowExecutionTerminatedEventAttributes;
-  if (terminated) return `its workflow was terminated${terminated.identity ? ` by ${terminated.identity}` : ''}${terminated.reason ? `: ${terminated.reason}` : ''}`;
+  if (terminated)
+    return `its workflow was terminated${terminated.identity ? ` by ${terminated.identity}` : ''}${terminated.reason ? `: ${terminated.reason}` : ''}`;
   const failed = event?.workflowExecutionFailedEventAttributes?.failure;
   if (failed) return `its workflow failed: ${failed.message ?? 'no message'}`;
   if (event?.workflowExecutionTimedOutEventAttributes) return 'its workflow timed out';

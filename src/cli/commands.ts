@@ -95,7 +95,11 @@ other commands exit 0 when done):
 const json = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 
 const submit: Command = async (args) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' } },
+  });
   const file = positionals[0];
   if (!file || positionals.length > 1) throw new UsageError('usage: testbay submit FILE [--watch] [--json]');
   const text = await fs.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
@@ -103,7 +107,9 @@ const submit: Command = async (args) => {
   });
   const parsed = parseSpecText(text);
   if (!parsed.ok) {
-    process.stderr.write(`testbay: invalid job spec ${file}:\n${parsed.issues.map((i) => `  ${formatIssue(i)}\n`).join('')}`);
+    process.stderr.write(
+      `testbay: invalid job spec ${file}:\n${parsed.issues.map((i) => `  ${formatIssue(i)}\n`).join('')}`,
+    );
     return 2;
   }
   const client = clientFor(loadConfig());
@@ -122,12 +128,22 @@ const status: Command = async (args) => {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { json: { type: 'boolean' }, limit: { type: 'string' }, state: { type: 'string' }, result: { type: 'string' }, host: { type: 'string' }, q: { type: 'string', short: 'q' }, scenario: { type: 'string' } },
+    options: {
+      json: { type: 'boolean' },
+      limit: { type: 'string' },
+      state: { type: 'string' },
+      result: { type: 'string' },
+      host: { type: 'string' },
+      q: { type: 'string', short: 'q' },
+      scenario: { type: 'string' },
+    },
   });
   const client = clientFor(loadConfig());
   const id = positionals[0];
   if (!id) {
-    const filters = Object.fromEntries((['state', 'result', 'host', 'q', 'scenario'] as const).flatMap((k) => (values[k] ? [[k, values[k]]] : [])));
+    const filters = Object.fromEntries(
+      (['state', 'result', 'host', 'q', 'scenario'] as const).flatMap((k) => (values[k] ? [[k, values[k]]] : [])),
+    );
     const { submissions } = await client.submissions({ limit: values.limit ?? '20', ...filters });
     if (values.json) json(submissions);
     else process.stdout.write(`${submissionsTable(submissions).join('\n')}\n`);
@@ -145,11 +161,19 @@ const status: Command = async (args) => {
 };
 
 const cancel: Command = async (args) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { reason: { type: 'string' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { reason: { type: 'string' }, json: { type: 'boolean' } },
+  });
   const id = positionals[0];
   if (!id) throw new UsageError('usage: testbay cancel ID [--reason TEXT]');
   const client = clientFor(loadConfig());
-  const answer = (parseJobId(id).kind !== 'submission' ? await client.cancelJob(id, values.reason) : await client.cancelSubmission(id, values.reason)) as { cancelling: boolean; result?: string };
+  const answer = (
+    parseJobId(id).kind !== 'submission'
+      ? await client.cancelJob(id, values.reason)
+      : await client.cancelSubmission(id, values.reason)
+  ) as { cancelling: boolean; result?: string };
   if (values.json) json({ id, ...answer });
   else if (answer.cancelling) process.stdout.write(`cancelling ${id}\n`);
   // Its workflow was gone: the API ended it instead of cancelling it.
@@ -163,7 +187,11 @@ const cancel: Command = async (args) => {
  */
 const extend: Command = async (args) => {
   const usage = 'usage: testbay extend JOB_ID|HOST --by 30m [--json]   (90s, 30m, 2h, 1d or milliseconds)';
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { by: { type: 'string' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { by: { type: 'string' }, json: { type: 'boolean' } },
+  });
   const id = positionals[0];
   if (!id || positionals.length > 1 || values.by === undefined) throw new UsageError(usage);
   const target = targetOf(id, usage);
@@ -183,28 +211,54 @@ const extend: Command = async (args) => {
     });
   if (answer === undefined) return extendReservationCommand(target, body.data.byMs, values.json === true);
   if (values.json) json(answer);
-  else process.stdout.write(`${target.jobId}: deadline extended by ${formatDuration(by.ms)} (${formatDuration(answer.extendedMs)} in all: ${describeExtensions(answer.extensions)})\n`);
+  else
+    process.stdout.write(
+      `${target.jobId}: deadline extended by ${formatDuration(by.ms)} (${formatDuration(answer.extendedMs)} in all: ${describeExtensions(answer.extensions)})\n`,
+    );
   return 0;
 };
 
 const keep: Command = async (args) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { off: { type: 'boolean' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { off: { type: 'boolean' }, json: { type: 'boolean' } },
+  });
   const id = positionals[0];
-  if (!id || positionals.length > 1 || parseJobId(id).kind !== 'submission') throw new UsageError('usage: testbay keep SUBMISSION_ID [--off] [--json]');
+  if (!id || positionals.length > 1 || parseJobId(id).kind !== 'submission')
+    throw new UsageError('usage: testbay keep SUBMISSION_ID [--off] [--json]');
   const kept = await clientFor(loadConfig()).keep(id, values.off !== true);
   if (values.json) json(kept);
-  else process.stdout.write(kept.keep ? `${id}: kept until unmarked (testbay keep ${id} --off)\n` : `${id}: no longer kept; retention applies\n`);
+  else
+    process.stdout.write(
+      kept.keep
+        ? `${id}: kept until unmarked (testbay keep ${id} --off)\n`
+        : `${id}: no longer kept; retention applies\n`,
+    );
   return 0;
 };
 
 const restart: Command = async (args) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'no-children': { type: 'boolean' }, failed: { type: 'boolean' }, watch: { type: 'boolean', short: 'w' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      'no-children': { type: 'boolean' },
+      failed: { type: 'boolean' },
+      watch: { type: 'boolean', short: 'w' },
+      json: { type: 'boolean' },
+    },
+  });
   const id = positionals[0];
-  const usage = 'usage: testbay restart JOB_ID [--no-children] [--watch] [--json], or testbay restart SUBMISSION_ID --failed [--watch] [--json]';
-  if (!id || positionals.length > 1 || (values.failed === true) !== (parseJobId(id).kind === 'submission')) throw new UsageError(usage);
+  const usage =
+    'usage: testbay restart JOB_ID [--no-children] [--watch] [--json], or testbay restart SUBMISSION_ID --failed [--watch] [--json]';
+  if (!id || positionals.length > 1 || (values.failed === true) !== (parseJobId(id).kind === 'submission'))
+    throw new UsageError(usage);
   const client = clientFor(loadConfig());
   // --failed: every failed, aborted and skipped job of a submission, as one new submission.
-  const created = values.failed ? await client.rerunFailed(id) : await client.restartJob(id, { children: values['no-children'] !== true });
+  const created = values.failed
+    ? await client.rerunFailed(id)
+    : await client.restartJob(id, { children: values['no-children'] !== true });
   if (!values.json) process.stdout.write(`${created.id}\n`);
   if (!values.watch) {
     if (values.json) json(created);
@@ -216,7 +270,11 @@ const restart: Command = async (args) => {
 };
 
 const logs: Command = async (args) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { follow: { type: 'boolean', short: 'f' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { follow: { type: 'boolean', short: 'f' }, json: { type: 'boolean' } },
+  });
   const id = positionals[0];
   if (!id) throw new UsageError('usage: testbay logs JOB_ID [-f] [--json]');
   const client = clientFor(loadConfig());
@@ -234,7 +292,10 @@ const logs: Command = async (args) => {
     return result ? exitCodeOf(result.kind) : 0;
   }
   const result = await client.followLog(id, (text) => process.stdout.write(text));
-  if (result) process.stderr.write(`-- job ${id} ${result.kind}${'reason' in result && result.reason ? `: ${result.reason}` : ''}\n`);
+  if (result)
+    process.stderr.write(
+      `-- job ${id} ${result.kind}${'reason' in result && result.reason ? `: ${result.reason}` : ''}\n`,
+    );
   return result ? exitCodeOf(result.kind) : 0;
 };
 
@@ -260,7 +321,10 @@ const power: Command = async (args) => {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
   const [hostId, action] = positionals;
   const parsed = powerBody.safeParse({ action });
-  if (!hostId || positionals.length !== 2 || !parsed.success) throw new UsageError(`usage: testbay power HOST on|off|cycle [--json]${action !== undefined && !parsed.success ? `\naction: ${parsed.error.issues[0]?.message ?? 'invalid'}` : ''}`);
+  if (!hostId || positionals.length !== 2 || !parsed.success)
+    throw new UsageError(
+      `usage: testbay power HOST on|off|cycle [--json]${action !== undefined && !parsed.success ? `\naction: ${parsed.error.issues[0]?.message ?? 'invalid'}` : ''}`,
+    );
   const answer = await clientFor(loadConfig()).power(hostId, parsed.data.action);
   if (values.json) json(answer);
   else process.stdout.write(`${hostId}: ${answer.summary}${answer.ok && answer.output ? `\n${answer.output}` : ''}\n`);
@@ -318,4 +382,3 @@ export const commands: Record<string, Command> = {
   ...partnerCommands,
   ...reservationCommands,
 };
-

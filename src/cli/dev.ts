@@ -31,7 +31,13 @@ import { endOf, Supervisor, type Part } from './supervisor.js';
 
 export const LOCAL_HOSTS = ['local-1', 'local-2', 'local-3'] as const;
 /** The embedded lab's health check for its hosts' class (TESTBAY_HEALTH_CHECKS replaces it). */
-export const EMBEDDED_HEALTH_CHECKS = { local: { runner: { command: ['os-test'] }, settings: { MODULES: 'boot', MODULE_MS: '200', SCREENSHOTS: '0' }, timeoutMs: 60_000 } };
+export const EMBEDDED_HEALTH_CHECKS = {
+  local: {
+    runner: { command: ['os-test'] },
+    settings: { MODULES: 'boot', MODULE_MS: '200', SCREENSHOTS: '0' },
+    timeoutMs: 60_000,
+  },
+};
 const isHost = (name: string) => (LOCAL_HOSTS as readonly string[]).includes(name);
 const BIN = fileURLToPath(new URL('../../bin/testbay.js', import.meta.url));
 
@@ -49,7 +55,8 @@ async function labTokens(config: Config): Promise<LabTokens> {
     .readFile(file, 'utf8')
     .then((t) => JSON.parse(t) as TokenEntry[])
     .catch(() => undefined);
-  const find = (role: TokenEntry['role'], hostId?: string) => existing?.find((e) => e.role === role && e.hostId === hostId)?.token;
+  const find = (role: TokenEntry['role'], hostId?: string) =>
+    existing?.find((e) => e.role === role && e.hostId === hostId)?.token;
   const tokens: LabTokens = {
     submit: find('submit') ?? newToken(),
     operate: find('operate') ?? newToken(),
@@ -95,7 +102,13 @@ async function stopChild(p: ChildProcess, ended: Promise<unknown>, timeoutMs: nu
 }
 
 /** A `testbay …` child process as a supervised part; `ready` says when a start counts. */
-function processPart(name: string, args: string[], env: NodeJS.ProcessEnv, stopTimeoutMs: number, ready?: (ended: Promise<ProcessEnd>) => Promise<void>): Part {
+function processPart(
+  name: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  stopTimeoutMs: number,
+  ready?: (ended: Promise<ProcessEnd>) => Promise<void>,
+): Part {
   return {
     name,
     start: async () => {
@@ -117,7 +130,12 @@ function processPart(name: string, args: string[], env: NodeJS.ProcessEnv, stopT
 class StopRequested extends Error {}
 
 /** Resolves once the API answers; throws when its process ended first or it stays silent. */
-async function apiAnswers(url: string, ended: Promise<ProcessEnd>, stopped: () => boolean, timeoutMs = 60_000): Promise<void> {
+async function apiAnswers(
+  url: string,
+  ended: Promise<ProcessEnd>,
+  stopped: () => boolean,
+  timeoutMs = 60_000,
+): Promise<void> {
   let end: ProcessEnd | undefined;
   void ended.then((e) => (end = e));
   const deadline = Date.now() + timeoutMs;
@@ -135,7 +153,13 @@ async function apiAnswers(url: string, ended: Promise<ProcessEnd>, stopped: () =
 }
 
 /** Waits until the scheduler lists every local host as registered and online. */
-async function waitForHosts(url: string, token: string, supervisor: Supervisor, stopped: () => boolean, timeoutMs = 120_000): Promise<void> {
+async function waitForHosts(
+  url: string,
+  token: string,
+  supervisor: Supervisor,
+  stopped: () => boolean,
+  timeoutMs = 120_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let seen = '';
   while (Date.now() < deadline) {
@@ -157,7 +181,9 @@ async function waitForHosts(url: string, token: string, supervisor: Supervisor, 
     }
     await sleep(250);
   }
-  throw new Error(`the scheduler did not list ${LOCAL_HOSTS.join(', ')} within ${timeoutMs / 1000} s (online: ${seen || 'none'})`);
+  throw new Error(
+    `the scheduler did not list ${LOCAL_HOSTS.join(', ')} within ${timeoutMs / 1000} s (online: ${seen || 'none'})`,
+  );
 }
 
 export async function runDev(config: Config, log: Logger): Promise<number> {
@@ -213,7 +239,11 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
     for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`]) await fs.chmod(f, 0o600).catch(() => undefined);
     // Runners as an unprivileged user (as root): the data dir becomes traversable (0711) for
     // it to reach its job dirs, all else in it stays private. Tokens in files, not environments.
-    const runners = await embeddedRunners(config.dataDir, path.join(PROJECT_ROOT, 'examples', 'runner'), config.host.runnerUser);
+    const runners = await embeddedRunners(
+      config.dataDir,
+      path.join(PROJECT_ROOT, 'examples', 'runner'),
+      config.host.runnerUser,
+    );
     if (runners.warning) log.warn(runners.warning);
     const secrets = path.join(config.dataDir, 'secrets');
     await fs.mkdir(secrets, { recursive: true, mode: 0o700 });
@@ -265,19 +295,46 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
     };
     // The API comes back on the same port, where hosts, the control worker and the CLI
     // look for it; a start of it counts once it answers.
-    await step(() => supervisor.add(processPart('api', ['server'], base, 10_000, (ended) => apiAnswers(config.api.url, ended, stopped))));
+    await step(() =>
+      supervisor.add(
+        processPart('api', ['server'], base, 10_000, (ended) => apiAnswers(config.api.url, ended, stopped)),
+      ),
+    );
     // The control worker makes sure the scheduler runs each time it starts.
     const controlMetricsPort = process.env.TESTBAY_CONTROL_METRICS_PORT ?? String(DEFAULT_PORTS.controlMetrics);
     const controlToken = await tokenFile('control', tokens.control);
-    await step(() => supervisor.add(processPart('control', ['control'], { ...base, TESTBAY_CONTROL_TOKEN_FILE: controlToken, TESTBAY_CONTROL_METRICS_PORT: controlMetricsPort }, 10_000)));
+    await step(() =>
+      supervisor.add(
+        processPart(
+          'control',
+          ['control'],
+          { ...base, TESTBAY_CONTROL_TOKEN_FILE: controlToken, TESTBAY_CONTROL_METRICS_PORT: controlMetricsPort },
+          10_000,
+        ),
+      ),
+    );
     for (const hostId of LOCAL_HOSTS) {
       // A host registers again each time it starts, with a fresh instance id.
-      const args = ['host', '--id', hostId, '--class', 'local', '--work-dir', path.join(config.dataDir, 'hosts', hostId), '--runner-path', runners.runnerPath];
+      const args = [
+        'host',
+        '--id',
+        hostId,
+        '--class',
+        'local',
+        '--work-dir',
+        path.join(config.dataDir, 'hosts', hostId),
+        '--runner-path',
+        runners.runnerPath,
+      ];
       args.push('--token-file', await tokenFile(`host-${hostId}`, tokens.hosts[hostId]!));
       if (runners.runnerUser !== undefined) args.push('--runner-user', runners.runnerUser);
       await step(() => supervisor.add(processPart(hostId, args, base, 20_000)));
     }
-    const info: LabInfo = { url: config.api.url, temporalUrl: config.temporal.webUrl, tokens: { submit: tokens.submit, operate: tokens.operate } };
+    const info: LabInfo = {
+      url: config.api.url,
+      temporalUrl: config.temporal.webUrl,
+      tokens: { submit: tokens.submit, operate: tokens.operate },
+    };
     await fs.writeFile(labFile(config.dataDir), JSON.stringify(info, null, 2), { mode: 0o600 });
     await fs.chmod(labFile(config.dataDir), 0o600);
     // "Up" means a submission can run: the control worker and scheduler answer, and every host registered.
@@ -295,7 +352,10 @@ export async function runDev(config: Config, log: Logger): Promise<number> {
         `  Temporal gRPC       ${address}`,
         `  control metrics     http://127.0.0.1:${controlMetricsPort}/metrics  (workflow task failures)`,
         `  hosts               ${LOCAL_HOSTS.join(', ')} (worker class "local")`,
-        `  processes           ${supervisor.status().map((p) => `${p.name} ${p.pid ?? '-'}`).join(', ')}  (each restarted if it fails)`,
+        `  processes           ${supervisor
+          .status()
+          .map((p) => `${p.name} ${p.pid ?? '-'}`)
+          .join(', ')}  (each restarted if it fails)`,
         `  data dir            ${config.dataDir}`,
         `  submit token        ${tokens.submit}`,
         `  operator token      in ${labFile(config.dataDir)} (not printed; the CLI finds both tokens there)`,

@@ -28,7 +28,12 @@ const client = (): TestbayClient => clientFor(loadConfig());
 
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 /** Recent submissions as a table (`status` without an id). */
@@ -36,7 +41,13 @@ export function submissionsTable(items: SubmissionSummary[]): string[] {
   if (items.length === 0) return ['no submissions'];
   return table([
     ['SUBMISSION', 'RESULT', 'CREATED', 'HOSTS', 'NAME / JOBS'],
-    ...items.map((s) => [s.id, s.result ?? s.state, s.createdAt.replace('T', ' ').slice(0, 19), s.hosts.join(',') || '-', s.name ?? s.jobNames.join(', ')]),
+    ...items.map((s) => [
+      s.id,
+      s.result ?? s.state,
+      s.createdAt.replace('T', ' ').slice(0, 19),
+      s.hosts.join(',') || '-',
+      s.name ?? s.jobNames.join(', '),
+    ]),
   ]);
 }
 
@@ -51,36 +62,70 @@ function batchRunLine(run: BatchRunView): string {
 const LISTED = 50;
 
 export const results: Command = async (args) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { junit: { type: 'boolean' }, json: { type: 'boolean' }, output: { type: 'string', short: 'o' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { junit: { type: 'boolean' }, json: { type: 'boolean' }, output: { type: 'string', short: 'o' } },
+  });
   const id = positionals[0];
   if (!id || positionals.length > 1) throw new UsageError('usage: testbay results ID [--junit] [--json] [-o FILE]');
   const api = client();
   const parsed = parseJobId(id);
   const view = await api.submission(parsed.submissionId);
   // ID: a submission (its jobs and batch runs), a job, a batch run, or one batch of a batch run.
-  const runs = parsed.kind === 'submission' ? (view.batchRuns ?? []) : (view.batchRuns ?? []).filter((r) => r.id === id);
-  const wanted = parsed.kind === 'submission' ? latestAttempts(view.jobs) : parsed.kind === 'job' ? view.jobs.filter((j) => j.id === id) : [];
+  const runs =
+    parsed.kind === 'submission' ? (view.batchRuns ?? []) : (view.batchRuns ?? []).filter((r) => r.id === id);
+  const wanted =
+    parsed.kind === 'submission'
+      ? latestAttempts(view.jobs)
+      : parsed.kind === 'job'
+        ? view.jobs.filter((j) => j.id === id)
+        : [];
   const details = new Map<string, JobDetails>();
   if (parsed.kind === 'batch') {
     const batch = await api.job(id);
     details.set(batch.id, batch);
   }
-  if (wanted.length === 0 && runs.length === 0 && details.size === 0) throw new UsageError(`no job or batch run ${id} in submission ${view.id}`);
+  if (wanted.length === 0 && runs.length === 0 && details.size === 0)
+    throw new UsageError(`no job or batch run ${id} in submission ${view.id}`);
   for (const d of await Promise.all(wanted.map((j) => api.job(j.id)))) details.set(d.id, d);
   const verdicts = new Map<string, StoredVerdict[]>();
-  for (const [runId, v] of await Promise.all(runs.map(async (r) => [r.id, (await api.verdicts(r.id)).verdicts] as const))) verdicts.set(runId, v);
-  if (view.state !== 'done') process.stderr.write(`testbay: submission ${view.id} is still running: these are the results so far\n`);
+  for (const [runId, v] of await Promise.all(
+    runs.map(async (r) => [r.id, (await api.verdicts(r.id)).verdicts] as const),
+  ))
+    verdicts.set(runId, v);
+  if (view.state !== 'done')
+    process.stderr.write(`testbay: submission ${view.id} is still running: these are the results so far\n`);
   let text: string;
   if (values.junit) {
-    text = junitXml({ ...view, jobs: parsed.kind === 'submission' ? view.jobs : [...details.values()], batchRuns: runs }, details, verdicts);
+    text = junitXml(
+      { ...view, jobs: parsed.kind === 'submission' ? view.jobs : [...details.values()], batchRuns: runs },
+      details,
+      verdicts,
+    );
   } else if (values.json) {
     text = `${JSON.stringify(
       {
         submission: view.id,
         state: view.state,
         result: view.result ?? null,
-        jobs: [...details.values()].map((d) => ({ id: d.id, name: d.name, attempt: d.attempt, host: d.hostId ?? null, result: d.result ?? null, tests: d.tests })),
-        batchRuns: runs.map((r) => ({ id: r.id, name: r.name, state: r.state, result: r.result ?? null, reason: r.reason ?? null, counts: r.counts, verdicts: verdicts.get(r.id) ?? [] })),
+        jobs: [...details.values()].map((d) => ({
+          id: d.id,
+          name: d.name,
+          attempt: d.attempt,
+          host: d.hostId ?? null,
+          result: d.result ?? null,
+          tests: d.tests,
+        })),
+        batchRuns: runs.map((r) => ({
+          id: r.id,
+          name: r.name,
+          state: r.state,
+          result: r.result ?? null,
+          reason: r.reason ?? null,
+          counts: r.counts,
+          verdicts: verdicts.get(r.id) ?? [],
+        })),
       },
       null,
       2,
@@ -90,18 +135,33 @@ export const results: Command = async (args) => {
     const lines: string[] = [];
     for (const d of details.values()) {
       const bad = d.tests.filter((t) => t.status === 'failed' || t.status === 'error');
-      lines.push(`${paint('bold', d.name)} [${d.id}] ${d.result ? describeResult(d.result) : d.state}${d.hostId ? ` on ${d.hostId}` : ''}`);
-      lines.push(`  tests: ${d.tests.length} (${d.tests.length - bad.length - d.tests.filter((t) => t.status === 'skipped').length} passed, ${bad.length} failed, ${d.tests.filter((t) => t.status === 'skipped').length} skipped)`);
-      for (const t of bad) lines.push(`  ${paint('red', t.status.toUpperCase())} ${t.classname ? `${t.classname}.` : ''}${t.name}${t.message ? `: ${t.message.split('\n')[0]}` : ''}`);
+      lines.push(
+        `${paint('bold', d.name)} [${d.id}] ${d.result ? describeResult(d.result) : d.state}${d.hostId ? ` on ${d.hostId}` : ''}`,
+      );
+      lines.push(
+        `  tests: ${d.tests.length} (${d.tests.length - bad.length - d.tests.filter((t) => t.status === 'skipped').length} passed, ${bad.length} failed, ${d.tests.filter((t) => t.status === 'skipped').length} skipped)`,
+      );
+      for (const t of bad)
+        lines.push(
+          `  ${paint('red', t.status.toUpperCase())} ${t.classname ? `${t.classname}.` : ''}${t.name}${t.message ? `: ${t.message.split('\n')[0]}` : ''}`,
+        );
     }
     for (const r of runs) {
       const v = verdicts.get(r.id) ?? [];
       lines.push(`${paint('bold', `batch run ${r.name}`)} [${r.id}] ${r.result ?? r.state}: ${batchRunLine(r)}`);
       if (r.reason) lines.push(`  ${r.reason}`);
-      for (const [verdict, word, colour] of [['failed', 'FAILED', 'red'], ['lost', 'LOST', 'magenta'], ['flaky', 'FLAKY', 'yellow']] as const) {
+      for (const [verdict, word, colour] of [
+        ['failed', 'FAILED', 'red'],
+        ['lost', 'LOST', 'magenta'],
+        ['flaky', 'FLAKY', 'yellow'],
+      ] as const) {
         const these = v.filter((x) => x.verdict === verdict);
-        for (const x of these.slice(0, LISTED)) lines.push(`  ${paint(colour, word)} ${x.test}${x.reason ? `: ${x.reason.split('\n')[0]}` : ''} (${x.attempts} attempt${x.attempts === 1 ? '' : 's'})`);
-        if (these.length > LISTED) lines.push(`  … ${these.length - LISTED} more ${verdict} (--json or --junit lists them all)`);
+        for (const x of these.slice(0, LISTED))
+          lines.push(
+            `  ${paint(colour, word)} ${x.test}${x.reason ? `: ${x.reason.split('\n')[0]}` : ''} (${x.attempts} attempt${x.attempts === 1 ? '' : 's'})`,
+          );
+        if (these.length > LISTED)
+          lines.push(`  … ${these.length - LISTED} more ${verdict} (--json or --junit lists them all)`);
       }
     }
     text = `${lines.join('\n')}\n`;
@@ -114,15 +174,22 @@ export const results: Command = async (args) => {
 export const job: Command = async (args) => {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
   const id = positionals[0];
-  if (!id || parseJobId(id).kind === 'submission') throw new UsageError('usage: testbay job JOB_ID|BATCH_RUN_ID [--json]');
+  if (!id || parseJobId(id).kind === 'submission')
+    throw new UsageError('usage: testbay job JOB_ID|BATCH_RUN_ID [--json]');
   const d = await client().jobOrBatchRun(id);
   if (values.json) {
     json(d);
     return 0;
   }
   if (d.kind === 'batch-run') {
-    const lines = [`batch run ${d.name} [${d.id}] of submission ${d.submissionId}`, `  state      ${d.result ?? d.state}${d.reason ? ` — ${d.reason}` : ''}`, `  tests      ${batchRunLine(d)}`, `  batches    ${d.batches} on ${d.hosts.length} hosts${d.lostBatches ? `, ${d.lostBatches} lost` : ''}`];
-    for (const b of d.running) lines.push(`  on ${b.hostId.padEnd(10)} ${b.batchId} (${b.tests} tests)${b.current ? ` now ${b.current}` : ''}`);
+    const lines = [
+      `batch run ${d.name} [${d.id}] of submission ${d.submissionId}`,
+      `  state      ${d.result ?? d.state}${d.reason ? ` — ${d.reason}` : ''}`,
+      `  tests      ${batchRunLine(d)}`,
+      `  batches    ${d.batches} on ${d.hosts.length} hosts${d.lostBatches ? `, ${d.lostBatches} lost` : ''}`,
+    ];
+    for (const b of d.running)
+      lines.push(`  on ${b.hostId.padEnd(10)} ${b.batchId} (${b.tests} tests)${b.current ? ` now ${b.current}` : ''}`);
     for (const t of d.isolated.slice(0, 10)) lines.push(`  isolated   ${t.test}: ${t.reason}`);
     lines.push(`  temporal   ${d.temporalWebUrl}`, `  verdicts   testbay results ${d.id}`);
     process.stdout.write(`${lines.join('\n')}\n`);
@@ -134,32 +201,53 @@ export const job: Command = async (args) => {
     `  host       ${d.hostId ?? '-'}   attempt ${d.attempt}   worker class ${d.workerClass}   recipe set ${d.setNumber}`,
   ];
   const why = describeJob(d);
-  if (!d.result && why) lines.push(`  ${d.waitingReason && why === d.waitingReason ? 'waiting   ' : 'progress  '} ${why}`);
+  if (!d.result && why)
+    lines.push(`  ${d.waitingReason && why === d.waitingReason ? 'waiting   ' : 'progress  '} ${why}`);
   if (d.clonedFrom) lines.push(`  re-runs    ${d.clonedFrom}`);
   if (d.retriedAs) lines.push(`  re-run as  ${d.retriedAs}`);
   if (d.startedAt) lines.push(`  started    ${d.startedAt}${d.endedAt ? `   ended ${d.endedAt}` : ''}`);
-  if (d.deadline) lines.push(`  deadline   ${d.deadline.slice(0, 19).replace('T', ' ')} UTC (timeoutMs ${formatDuration(d.timeoutMs ?? 0)}${d.extendedMs ? `, extended by ${formatDuration(d.extendedMs)}` : ''}): testbay extend ${d.id} --by 30m for more`);
-  if (d.extensions?.length) lines.push(`  extended   by ${formatDuration(d.extendedMs ?? 0)}: ${describeExtensions(d.extensions)}`);
-  lines.push(`  tests      ${d.tests.length} (${d.tests.filter((t) => t.status === 'failed' || t.status === 'error').length} failed)   artifacts ${d.artifacts.length}${d.savedBytes ? ` (PNG optimisation saved ${d.savedBytes} bytes)` : ''}   log ${d.logBytes} bytes`);
+  if (d.deadline)
+    lines.push(
+      `  deadline   ${d.deadline.slice(0, 19).replace('T', ' ')} UTC (timeoutMs ${formatDuration(d.timeoutMs ?? 0)}${d.extendedMs ? `, extended by ${formatDuration(d.extendedMs)}` : ''}): testbay extend ${d.id} --by 30m for more`,
+    );
+  if (d.extensions?.length)
+    lines.push(`  extended   by ${formatDuration(d.extendedMs ?? 0)}: ${describeExtensions(d.extensions)}`);
+  lines.push(
+    `  tests      ${d.tests.length} (${d.tests.filter((t) => t.status === 'failed' || t.status === 'error').length} failed)   artifacts ${d.artifacts.length}${d.savedBytes ? ` (PNG optimisation saved ${d.savedBytes} bytes)` : ''}   log ${d.logBytes} bytes`,
+  );
   if (d.reservation) {
-    lines.push(`  reserved   ${reservationLine(d.reservation)}`, ...connectLines(d.reservation).map((l) => `             ${l}`));
+    lines.push(
+      `  reserved   ${reservationLine(d.reservation)}`,
+      ...connectLines(d.reservation).map((l) => `             ${l}`),
+    );
     lines.push(`             testbay extend ${d.id} --by 1h   ·   testbay release ${d.id}`);
   }
   lines.push(`  temporal   ${d.temporalWebUrl}`);
-  if (d.submissionWebUrl && d.submissionWebUrl !== d.temporalWebUrl) lines.push(`             ${d.submissionWebUrl} (the submission)`);
+  if (d.submissionWebUrl && d.submissionWebUrl !== d.temporalWebUrl)
+    lines.push(`             ${d.submissionWebUrl} (the submission)`);
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 };
 
 export const artifacts: Command = async (args) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, output: { type: 'string', short: 'o' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { json: { type: 'boolean' }, output: { type: 'string', short: 'o' } },
+  });
   const [id, name] = positionals;
-  if (!id || parseJobId(id).kind === 'submission' || positionals.length > 2) throw new UsageError('usage: testbay artifacts JOB_ID [NAME] [-o FILE] [--json]');
+  if (!id || parseJobId(id).kind === 'submission' || positionals.length > 2)
+    throw new UsageError('usage: testbay artifacts JOB_ID [NAME] [-o FILE] [--json]');
   const api = client();
   if (name === undefined) {
     const { artifacts: list } = await api.artifacts(id);
     if (values.json) json(list);
-    else process.stdout.write(list.length ? `${table([['NAME', 'BYTES'], ...list.map((a) => [a.name, String(a.sizeBytes)])]).join('\n')}\n` : 'no artifacts\n');
+    else
+      process.stdout.write(
+        list.length
+          ? `${table([['NAME', 'BYTES'], ...list.map((a) => [a.name, String(a.sizeBytes)])]).join('\n')}\n`
+          : 'no artifacts\n',
+      );
     return 0;
   }
   const body = await api.artifact(id, name);
@@ -169,12 +257,19 @@ export const artifacts: Command = async (args) => {
 };
 
 export const markBroken: Command = async (args) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { reason: { type: 'string' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { reason: { type: 'string' }, json: { type: 'boolean' } },
+  });
   const hostId = positionals[0];
   if (!hostId) throw new UsageError('usage: testbay mark-broken HOST [--reason TEXT]');
   const host = await client().markBroken(hostId, values.reason);
   if (values.json) json(host);
-  else process.stdout.write(`${hostId}: ${host?.state ?? 'unknown'}${host?.broken ? ` (broken: ${host.broken.reason})` : ''}\n`);
+  else
+    process.stdout.write(
+      `${hostId}: ${host?.state ?? 'unknown'}${host?.broken ? ` (broken: ${host.broken.reason})` : ''}\n`,
+    );
   return 0;
 };
 

@@ -53,7 +53,9 @@ function suite(job: JobDetails, prior: string[]): { text: string; counts: Counts
       c.skipped += 1;
       inner = `<skipped${attr({ message: t.message })}/>`;
     }
-    cases.push(`    <testcase${attr({ name: t.name, classname: t.classname ? `${classname}.${t.classname}` : classname, time: seconds(t.durationMs) })}${inner ? `>${inner}</testcase>` : '/>'}`);
+    cases.push(
+      `    <testcase${attr({ name: t.name, classname: t.classname ? `${classname}.${t.classname}` : classname, time: seconds(t.durationMs) })}${inner ? `>${inner}</testcase>` : '/>'}`,
+    );
   }
   const r = job.result;
   const explained = job.tests.some((t) => t.status === 'failed' || t.status === 'error');
@@ -79,7 +81,9 @@ function suite(job: JobDetails, prior: string[]): { text: string; counts: Counts
   }
   if (jobCase !== undefined) {
     c.tests += 1;
-    cases.push(`    <testcase${attr({ name: '(job)', classname, time: '0.000' })}${jobCase ? `>${jobCase}</testcase>` : '/>'}`);
+    cases.push(
+      `    <testcase${attr({ name: '(job)', classname, time: '0.000' })}${jobCase ? `>${jobCase}</testcase>` : '/>'}`,
+    );
   }
   const durationMs = job.startedAt && job.endedAt ? Date.parse(job.endedAt) - Date.parse(job.startedAt) : c.timeMs;
   const props = [
@@ -91,14 +95,34 @@ function suite(job: JobDetails, prior: string[]): { text: string; counts: Counts
     ...(job.hostId ? [['testbay.host', job.hostId]] : []),
     ...prior.map((p) => ['testbay.earlier-attempt', p]),
     ['testbay.temporal', job.temporalWebUrl],
-    ...(job.submissionWebUrl && job.submissionWebUrl !== job.temporalWebUrl ? [['testbay.temporal.submission', job.submissionWebUrl]] : []),
+    ...(job.submissionWebUrl && job.submissionWebUrl !== job.temporalWebUrl
+      ? [['testbay.temporal.submission', job.submissionWebUrl]]
+      : []),
   ];
-  const text = suiteXml({ name: job.name, id: job.id, hostname: job.hostId, tests: c.tests, failures: c.failures, errors: c.errors, skipped: c.skipped, time: seconds(durationMs), timestamp: job.startedAt }, props, cases);
+  const text = suiteXml(
+    {
+      name: job.name,
+      id: job.id,
+      hostname: job.hostId,
+      tests: c.tests,
+      failures: c.failures,
+      errors: c.errors,
+      skipped: c.skipped,
+      time: seconds(durationMs),
+      timestamp: job.startedAt,
+    },
+    props,
+    cases,
+  );
   return { text, counts: { ...c, timeMs: durationMs } };
 }
 
 /** One `<testsuite>` with its properties and test cases. */
-function suiteXml(attributes: Parameters<typeof attr>[0], props: readonly (readonly string[])[], cases: readonly string[]): string {
+function suiteXml(
+  attributes: Parameters<typeof attr>[0],
+  props: readonly (readonly string[])[],
+  cases: readonly string[],
+): string {
   return [
     `  <testsuite${attr(attributes)}>`,
     '    <properties>',
@@ -130,20 +154,40 @@ export function batchRunSuite(run: BatchRunView, verdicts: readonly StoredVerdic
     } else if (v.verdict === 'flaky') {
       inner = `<system-out>${xml(`flaky: ${v.reason ?? 'passed after a failed run'} (${tries})`)}</system-out>`;
     }
-    cases.push(`    <testcase${attr({ name: v.test, classname: run.name, time: '0.000' })}${inner ? `>${inner}</testcase>` : '/>'}`);
+    cases.push(
+      `    <testcase${attr({ name: v.test, classname: run.name, time: '0.000' })}${inner ? `>${inner}</testcase>` : '/>'}`,
+    );
   }
   const k = run.counts;
   const props = [
     ['testbay.batch-run', run.id],
     ['testbay.result', run.result ?? run.state],
     ...(run.reason ? [['testbay.reason', run.reason]] : []),
-    ['testbay.counts', `passed ${k.passed}, failed ${k.failed}, flaky ${k.flaky}, lost ${k.lost}, skipped ${k.skipped}, cancelled ${k.cancelled}`],
+    [
+      'testbay.counts',
+      `passed ${k.passed}, failed ${k.failed}, flaky ${k.flaky}, lost ${k.lost}, skipped ${k.skipped}, cancelled ${k.cancelled}`,
+    ],
     ...(run.flaky.length > 0 ? [['testbay.flaky', run.flaky.join(', ')]] : []),
     ...(run.isolated.length > 0 ? [['testbay.isolated', run.isolated.map((t) => t.test).join(', ')]] : []),
-    ['testbay.batches', `${run.batches} on ${run.hosts.join(', ') || 'no host'}${run.lostBatches ? ` (${run.lostBatches} lost)` : ''}`],
+    [
+      'testbay.batches',
+      `${run.batches} on ${run.hosts.join(', ') || 'no host'}${run.lostBatches ? ` (${run.lostBatches} lost)` : ''}`,
+    ],
     ['testbay.workflow', run.workflowId],
   ];
-  const text = suiteXml({ name: run.name, id: run.id, tests: c.tests, failures: c.failures, errors: c.errors, skipped: c.skipped, time: '0.000' }, props, cases);
+  const text = suiteXml(
+    {
+      name: run.name,
+      id: run.id,
+      tests: c.tests,
+      failures: c.failures,
+      errors: c.errors,
+      skipped: c.skipped,
+      time: '0.000',
+    },
+    props,
+    cases,
+  );
   return { text, counts: c };
 }
 
@@ -151,7 +195,11 @@ export function batchRunSuite(run: BatchRunView, verdicts: readonly StoredVerdic
  * The whole submission; `details` holds GET /jobs/:id of every latest attempt, `verdicts`
  * GET /jobs/:id/verdicts of every batch run to include.
  */
-export function junitXml(view: SubmissionView, details: ReadonlyMap<string, JobDetails>, verdicts: ReadonlyMap<string, readonly StoredVerdict[]> = new Map()): string {
+export function junitXml(
+  view: SubmissionView,
+  details: ReadonlyMap<string, JobDetails>,
+  verdicts: ReadonlyMap<string, readonly StoredVerdict[]> = new Map(),
+): string {
   const suites: string[] = [];
   const total: Counts = { tests: 0, failures: 0, errors: 0, skipped: 0, timeMs: 0 };
   const add = (s: { text: string; counts: Counts }) => {
@@ -161,7 +209,12 @@ export function junitXml(view: SubmissionView, details: ReadonlyMap<string, JobD
   for (const j of latestAttempts(view.jobs)) {
     const d = details.get(j.id);
     if (!d) continue;
-    const prior = view.jobs.filter((o) => o.name === j.name && o.id !== j.id).map((o) => `${o.id} ${o.result ? (o.result.kind === 'aborted' ? `aborted [${o.result.cause}] ${o.result.reason}` : o.result.kind) : o.state}${o.hostId ? ` on ${o.hostId}` : ''}`);
+    const prior = view.jobs
+      .filter((o) => o.name === j.name && o.id !== j.id)
+      .map(
+        (o) =>
+          `${o.id} ${o.result ? (o.result.kind === 'aborted' ? `aborted [${o.result.cause}] ${o.result.reason}` : o.result.kind) : o.state}${o.hostId ? ` on ${o.hostId}` : ''}`,
+      );
     add(suite(d, prior));
   }
   for (const run of view.batchRuns ?? []) {

@@ -17,7 +17,12 @@ const api = () => notifyClient(clientFor(loadConfig()));
 
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 const time = (iso: string | undefined) => (iso ? iso.replace('T', ' ').slice(0, 19) : '-');
 
@@ -33,7 +38,14 @@ export function deliveriesTable(items: Delivery[]): string[] {
     ['DELIVERY', 'STATE', 'EVENT', 'CREATED', 'ATTEMPTS', 'LAST'],
     ...items.map((d) => {
       const last = d.attempts.at(-1);
-      return [d.id, d.state, d.event, time(d.createdAt), String(d.attempts.filter((a) => a.attempt > 0).length), last ? `${time(last.at)} ${last.statusCode ?? ''} ${last.error ?? ''}`.trim() : '-'];
+      return [
+        d.id,
+        d.state,
+        d.event,
+        time(d.createdAt),
+        String(d.attempts.filter((a) => a.attempt > 0).length),
+        last ? `${time(last.at)} ${last.statusCode ?? ''} ${last.error ?? ''}`.trim() : '-',
+      ];
     }),
   ]);
 }
@@ -42,7 +54,14 @@ export function auditTable(items: AuditEntry[]): string[] {
   if (items.length === 0) return ['no entries'];
   return table([
     ['WHEN', 'WHO', 'FROM', 'ACTION', 'TARGET', 'DETAILS'],
-    ...items.map((e) => [time(e.at), e.actor, e.address ?? '-', e.action, `${e.targetKind} ${e.targetId}`, e.details ? JSON.stringify(e.details) : '']),
+    ...items.map((e) => [
+      time(e.at),
+      e.actor,
+      e.address ?? '-',
+      e.action,
+      `${e.targetKind} ${e.targetId}`,
+      e.details ? JSON.stringify(e.details) : '',
+    ]),
   ]);
 }
 
@@ -51,7 +70,14 @@ export const webhook: Command = async (args) => {
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { events: { type: 'string' }, filter: { type: 'string', multiple: true }, description: { type: 'string' }, json: { type: 'boolean' }, state: { type: 'string' }, limit: { type: 'string' } },
+    options: {
+      events: { type: 'string' },
+      filter: { type: 'string', multiple: true },
+      description: { type: 'string' },
+      json: { type: 'boolean' },
+      state: { type: 'string' },
+      limit: { type: 'string' },
+    },
   });
   const n = notifyClient(clientFor(loadConfig()));
   switch (sub) {
@@ -64,16 +90,42 @@ export const webhook: Command = async (args) => {
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
-      const input = { url, events: values.events.split(',').map((e) => e.trim()).filter(Boolean), filter, ...(values.description ? { description: values.description } : {}) } as WebhookInput;
+      const input = {
+        url,
+        events: values.events
+          .split(',')
+          .map((e) => e.trim())
+          .filter(Boolean),
+        filter,
+        ...(values.description ? { description: values.description } : {}),
+      } as WebhookInput;
       const created = await n.addWebhook(input);
       if (values.json) json(created);
-      else lines([`${created.webhook.id}`, `secret (shown once; receivers check X-Testbay-Signature with it): ${created.secret}`]);
+      else
+        lines([
+          `${created.webhook.id}`,
+          `secret (shown once; receivers check X-Testbay-Signature with it): ${created.secret}`,
+        ]);
       return 0;
     }
     case 'list': {
       const { webhooks } = await n.webhooks();
       if (values.json) json({ webhooks });
-      else lines(webhooks.length === 0 ? ['no webhooks'] : table([['WEBHOOK', 'URL', 'EVENTS', 'FILTER', 'BY'], ...webhooks.map((w) => [w.id, w.url, w.events.join(','), Object.keys(w.filter).length ? JSON.stringify(w.filter) : '-', w.createdBy])]));
+      else
+        lines(
+          webhooks.length === 0
+            ? ['no webhooks']
+            : table([
+                ['WEBHOOK', 'URL', 'EVENTS', 'FILTER', 'BY'],
+                ...webhooks.map((w) => [
+                  w.id,
+                  w.url,
+                  w.events.join(','),
+                  Object.keys(w.filter).length ? JSON.stringify(w.filter) : '-',
+                  w.createdBy,
+                ]),
+              ]),
+        );
       return 0;
     }
     case 'delete': {
@@ -84,7 +136,11 @@ export const webhook: Command = async (args) => {
       return 0;
     }
     case 'deliveries': {
-      const { deliveries } = await n.deliveries({ ...(positionals[0] ? { webhook: positionals[0] } : {}), ...(values.state ? { state: values.state as Delivery['state'] } : {}), ...(values.limit ? { limit: Number(values.limit) } : {}) });
+      const { deliveries } = await n.deliveries({
+        ...(positionals[0] ? { webhook: positionals[0] } : {}),
+        ...(values.state ? { state: values.state as Delivery['state'] } : {}),
+        ...(values.limit ? { limit: Number(values.limit) } : {}),
+      });
       if (values.json) json({ deliveries });
       else lines(deliveriesTable(deliveries));
       return 0;
@@ -106,9 +162,16 @@ export const audit: Command = async (args) => {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { target: { type: 'string' }, actor: { type: 'string' }, action: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } },
+    options: {
+      target: { type: 'string' },
+      actor: { type: 'string' },
+      action: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean' },
+    },
   });
-  if (positionals.length > 0) throw new UsageError('usage: testbay audit [--target ID] [--actor NAME] [--action ACTION] [--limit N] [--json]');
+  if (positionals.length > 0)
+    throw new UsageError('usage: testbay audit [--target ID] [--actor NAME] [--action ACTION] [--limit N] [--json]');
   const { entries } = await api().audit({
     ...(values.target ? { target: values.target, children: true } : {}),
     ...(values.actor ? { actor: values.actor } : {}),

@@ -42,12 +42,20 @@ function valid<T>(schema: z.ZodType<T>, value: unknown, field: string): T {
   return parsed.data;
 }
 
-function runnerClient(env: NodeJS.ProcessEnv = process.env): { client: TestbayClient; jobId: string; requestTimeoutMs: number } {
+function runnerClient(env: NodeJS.ProcessEnv = process.env): {
+  client: TestbayClient;
+  jobId: string;
+  requestTimeoutMs: number;
+} {
   const { TESTBAY_URL: url, TESTBAY_JOB_ID: jobId, TESTBAY_JOB_TOKEN: token } = env;
   if (!url || !jobId || !token) {
-    throw new UsageError('barrier, send and receive are for a job\'s runner: they need TESTBAY_URL, TESTBAY_JOB_ID and TESTBAY_JOB_TOKEN, which the host sets for jobs of a recipe set');
+    throw new UsageError(
+      "barrier, send and receive are for a job's runner: they need TESTBAY_URL, TESTBAY_JOB_ID and TESTBAY_JOB_TOKEN, which the host sets for jobs of a recipe set",
+    );
   }
-  const requestTimeoutMs = env.TESTBAY_API_TIMEOUT_MS ? parseDurationMs(env.TESTBAY_API_TIMEOUT_MS, 'TESTBAY_API_TIMEOUT_MS') : DEFAULT_CLIENT_TIMEOUTS.requestTimeoutMs;
+  const requestTimeoutMs = env.TESTBAY_API_TIMEOUT_MS
+    ? parseDurationMs(env.TESTBAY_API_TIMEOUT_MS, 'TESTBAY_API_TIMEOUT_MS')
+    : DEFAULT_CLIENT_TIMEOUTS.requestTimeoutMs;
   return { client: new TestbayClient(url, token, { requestTimeoutMs }), jobId, requestTimeoutMs };
 }
 
@@ -55,7 +63,11 @@ function runnerClient(env: NodeJS.ProcessEnv = process.env): { client: TestbayCl
  * Asks `call` (one long-poll) until its answer is not `waiting` or the deadline passed. An
  * API that cannot be reached or answers 5xx (restarting) is asked again until the deadline.
  */
-async function untilDecided<T extends { state: string }>(timeoutMs: number, requestTimeoutMs: number, call: (waitMs: number) => Promise<T>): Promise<T | undefined> {
+async function untilDecided<T extends { state: string }>(
+  timeoutMs: number,
+  requestTimeoutMs: number,
+  call: (waitMs: number) => Promise<T>,
+): Promise<T | undefined> {
   const deadline = Date.now() + timeoutMs;
   // One call waits less than the client's own stall limit, so no request looks hung.
   const slice = Math.max(1_000, requestTimeoutMs - 2_000);
@@ -73,15 +85,22 @@ async function untilDecided<T extends { state: string }>(timeoutMs: number, requ
   }
 }
 
-const print = (json: boolean | undefined, value: object, text: string) => process.stdout.write(json ? `${JSON.stringify(value)}\n` : text);
+const print = (json: boolean | undefined, value: object, text: string) =>
+  process.stdout.write(json ? `${JSON.stringify(value)}\n` : text);
 
 const barrier: Command = async (args) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { timeout: { type: 'string' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { timeout: { type: 'string' }, json: { type: 'boolean' } },
+  });
   if (positionals.length !== 1) throw new UsageError('usage: testbay barrier NAME [--timeout 10m] [--json]');
   const name = valid(barrierName, positionals[0], 'name');
   const timeoutMs = values.timeout !== undefined ? parseDurationMs(values.timeout, '--timeout') : DEFAULT_TIMEOUT_MS;
   const { client, jobId, requestTimeoutMs } = runnerClient();
-  const answer = await untilDecided(timeoutMs, requestTimeoutMs, (waitMs) => client.partnerBarrier(jobId, name, waitMs));
+  const answer = await untilDecided(timeoutMs, requestTimeoutMs, (waitMs) =>
+    client.partnerBarrier(jobId, name, waitMs),
+  );
   if (!answer) {
     print(values.json, { barrier: name, state: 'timeout' }, '');
     process.stderr.write(`testbay: barrier \`${name}\` not reached within ${values.timeout ?? '10m'}\n`);
@@ -107,13 +126,20 @@ const send: Command = async (args) => {
 };
 
 const receive: Command = async (args) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { from: { type: 'string' }, timeout: { type: 'string' }, json: { type: 'boolean' } } });
-  if (positionals.length !== 1) throw new UsageError('usage: testbay receive KEY [--from JOB] [--timeout 10m] [--json]');
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { from: { type: 'string' }, timeout: { type: 'string' }, json: { type: 'boolean' } },
+  });
+  if (positionals.length !== 1)
+    throw new UsageError('usage: testbay receive KEY [--from JOB] [--timeout 10m] [--json]');
   const key = valid(messageKey, positionals[0], 'key');
   const from = values.from !== undefined ? valid(jobName, values.from, 'from') : undefined;
   const timeoutMs = values.timeout !== undefined ? parseDurationMs(values.timeout, '--timeout') : DEFAULT_TIMEOUT_MS;
   const { client, jobId, requestTimeoutMs } = runnerClient();
-  const answer = await untilDecided(timeoutMs, requestTimeoutMs, (waitMs) => client.partnerReceive(jobId, key, waitMs, from));
+  const answer = await untilDecided(timeoutMs, requestTimeoutMs, (waitMs) =>
+    client.partnerReceive(jobId, key, waitMs, from),
+  );
   if (!answer) {
     print(values.json, { key, state: 'timeout' }, '');
     process.stderr.write(`testbay: nothing received under \`${key}\` within ${values.timeout ?? '10m'}\n`);

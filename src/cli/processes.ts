@@ -51,7 +51,8 @@ function untilStopped(stop: () => Promise<void>): Promise<void> {
 
 /** A bad token file or runner user is a usage error (exit 2 with the reason), not a crash. */
 function usage(err: unknown): never {
-  if (err instanceof TokenSourceError || err instanceof RunnerUserError || err instanceof AssetAllowError) throw new UsageError(err.message);
+  if (err instanceof TokenSourceError || err instanceof RunnerUserError || err instanceof AssetAllowError)
+    throw new UsageError(err.message);
   throw err;
 }
 
@@ -65,16 +66,33 @@ export async function runServerProcess(config: Config): Promise<number> {
 export async function runControlProcess(config: Config): Promise<number> {
   const log = loggerFor(config, 'control');
   installSdkLogger(log);
-  const token = await takeToken({ what: 'TESTBAY_CONTROL_TOKEN_FILE', file: config.tokens.controlFile, fromEnv: config.tokens.control }).catch(usage);
-  if (!token) throw new UsageError('TESTBAY_CONTROL_TOKEN_FILE (or TESTBAY_CONTROL_TOKEN) is not set: the control worker writes job records through the API with a control token');
+  const token = await takeToken({
+    what: 'TESTBAY_CONTROL_TOKEN_FILE',
+    file: config.tokens.controlFile,
+    fromEnv: config.tokens.control,
+  }).catch(usage);
+  if (!token)
+    throw new UsageError(
+      'TESTBAY_CONTROL_TOKEN_FILE (or TESTBAY_CONTROL_TOKEN) is not set: the control worker writes job records through the API with a control token',
+    );
   const connection = await connectWorker(config.temporal);
   const client = await connectClient(config.temporal);
-  const worker = await createControlWorker(config, log, { connection, controlToken: token, ...(config.workflowBundle ? { workflowBundle: { codePath: config.workflowBundle } } : {}) });
+  const worker = await createControlWorker(config, log, {
+    connection,
+    controlToken: token,
+    ...(config.workflowBundle ? { workflowBundle: { codePath: config.workflowBundle } } : {}),
+  });
   const running = worker.run();
   await ensureScheduler(client, config);
   await ensureSchedules(client, config);
-  const metrics = config.controlMetricsPort === undefined ? undefined : await serveControlMetrics(config.api.bind, config.controlMetricsPort);
-  log.info('control worker running', { namespace: config.temporal.namespace, ...(metrics ? { metrics: metrics.url } : {}) });
+  const metrics =
+    config.controlMetricsPort === undefined
+      ? undefined
+      : await serveControlMetrics(config.api.bind, config.controlMetricsPort);
+  log.info('control worker running', {
+    namespace: config.temporal.namespace,
+    ...(metrics ? { metrics: metrics.url } : {}),
+  });
   await Promise.race([untilStopped(() => Promise.resolve(worker.shutdown())), running.then(() => undefined)]);
   await running;
   metrics?.server.close();
@@ -94,7 +112,9 @@ async function serveControlMetrics(bind: string, port: number): Promise<{ server
     res.writeHead(404).end();
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new UsageError(`TESTBAY_CONTROL_METRICS_PORT=${port}: cannot listen on ${bind}:${port} (${err.message})`)));
+    server.once('error', (err) =>
+      reject(new UsageError(`TESTBAY_CONTROL_METRICS_PORT=${port}: cannot listen on ${bind}:${port} (${err.message})`)),
+    );
     server.listen(port, bind, () => resolve());
   });
   const { port: bound } = server.address() as AddressInfo;
@@ -125,10 +145,13 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
     if (!m) throw new UsageError(`--cap ${cap}: write key=value (e.g. --cap memory_gb=16)`);
     flagCaps[m[1]!] = m[2]!;
   }
-  const fromFile = values.config ? await loadHostConfigFile(values.config).catch((err: unknown) => {
-    throw err instanceof HostConfigError ? new UsageError(err.message) : err;
-  }) : {};
-  if (values.address !== undefined && !hostAddress.safeParse(values.address).success) throw new UsageError(`--address ${values.address}: must be a host name or an IP address`);
+  const fromFile = values.config
+    ? await loadHostConfigFile(values.config).catch((err: unknown) => {
+        throw err instanceof HostConfigError ? new UsageError(err.message) : err;
+      })
+    : {};
+  if (values.address !== undefined && !hostAddress.safeParse(values.address).success)
+    throw new UsageError(`--address ${values.address}: must be a host name or an IP address`);
   const settings = mergeHostConfig(fromFile, {
     ...(values.id !== undefined ? { id: values.id } : {}),
     classes: (values.class ?? []).flatMap((c) => c.split(',')).filter(Boolean),
@@ -143,14 +166,23 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
     ...(values.address !== undefined ? { address: values.address } : {}),
   });
   const hostId = settings.id;
-  if (!hostId || !HOST_ID_PATTERN.test(hostId)) throw new UsageError('--id: required, letters, digits, ".", "_", "-" (e.g. --id h1)');
+  if (!hostId || !HOST_ID_PATTERN.test(hostId))
+    throw new UsageError('--id: required, letters, digits, ".", "_", "-" (e.g. --id h1)');
   const workerClasses = settings.classes ?? [];
   if (workerClasses.length === 0) throw new UsageError('--class: at least one worker class (e.g. --class qemu_x86_64)');
   const pool = settings.pool ?? DEFAULT_POOL;
-  if (!POOL_PATTERN.test(pool)) throw new UsageError(`--pool ${pool}: letters, digits, ".", "_", "-" (at most 63 characters; e.g. --pool gpu)`);
+  if (!POOL_PATTERN.test(pool))
+    throw new UsageError(`--pool ${pool}: letters, digits, ".", "_", "-" (at most 63 characters; e.g. --pool gpu)`);
   const workDir = settings.workDir ?? path.join(config.dataDir, 'hosts', hostId);
-  const token = await takeToken({ what: settings.tokenFile ? '--token-file' : 'TESTBAY_HOST_TOKEN_FILE', file: settings.tokenFile ?? config.tokens.hostFile, fromEnv: config.tokens.host }).catch(usage);
-  if (!token) throw new UsageError('no host token: give --token-file FILE (or TESTBAY_HOST_TOKEN_FILE, or TESTBAY_HOST_TOKEN): hosts upload results with a host token');
+  const token = await takeToken({
+    what: settings.tokenFile ? '--token-file' : 'TESTBAY_HOST_TOKEN_FILE',
+    file: settings.tokenFile ?? config.tokens.hostFile,
+    fromEnv: config.tokens.host,
+  }).catch(usage);
+  if (!token)
+    throw new UsageError(
+      'no host token: give --token-file FILE (or TESTBAY_HOST_TOKEN_FILE, or TESTBAY_HOST_TOKEN): hosts upload results with a host token',
+    );
   const log = loggerFor(config, `host ${hostId}`);
   let payloadKey;
   try {
@@ -177,7 +209,11 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
       payloadKey,
       runnerUser: settings.runnerUser ?? config.host.runnerUser,
       assets: settings.assets,
-      hooks: { ...(settings.provisionCommand ? { provisionCommand: settings.provisionCommand } : {}), ...(settings.recoverCommand ? { recoverCommand: settings.recoverCommand } : {}), ...(settings.powerCommand ? { powerCommand: settings.powerCommand } : {}) },
+      hooks: {
+        ...(settings.provisionCommand ? { provisionCommand: settings.provisionCommand } : {}),
+        ...(settings.recoverCommand ? { recoverCommand: settings.recoverCommand } : {}),
+        ...(settings.powerCommand ? { powerCommand: settings.powerCommand } : {}),
+      },
       ...(settings.reserve !== undefined ? { reserve: settings.reserve } : {}),
       ...(settings.address !== undefined ? { address: settings.address } : {}),
     },
@@ -193,14 +229,25 @@ export async function runHostProcess(config: Config, args: string[]): Promise<nu
 }
 
 export async function runSetup(config: Config, args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { create: { type: 'boolean' }, 'retention-hours': { type: 'string' }, 'import-folder': { type: 'string' }, 'payload-key': { type: 'boolean' }, json: { type: 'boolean' } } });
+  const { values } = parseArgs({
+    args,
+    options: {
+      create: { type: 'boolean' },
+      'retention-hours': { type: 'string' },
+      'import-folder': { type: 'string' },
+      'payload-key': { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+  });
   const say = (text: string) => {
     if (!values.json) process.stdout.write(`${text}\n`);
   };
   if (values['payload-key']) {
     // The key the API servers and hosts share: made once here, then copied to each of them.
     loadPayloadKey({ file: config.payloadKeyFile, create: true });
-    say(`payload key in ${config.payloadKeyFile} (mode 0600): copy it to every API server and host, or give it to them as TESTBAY_PAYLOAD_KEY`);
+    say(
+      `payload key in ${config.payloadKeyFile} (mode 0600): copy it to every API server and host, or give it to them as TESTBAY_PAYLOAD_KEY`,
+    );
   }
   const log = loggerFor(config, 'setup');
   // The result store first: its schema, and what an earlier version left in a folder.
@@ -208,13 +255,17 @@ export async function runSetup(config: Config, args: string[]): Promise<number> 
   let imported: ImportReport | undefined;
   try {
     const applied = await migrate(db);
-    say(applied.length > 0 ? `result store: applied migrations ${applied.join(', ')}` : 'result store: schema up to date');
+    say(
+      applied.length > 0 ? `result store: applied migrations ${applied.join(', ')}` : 'result store: schema up to date',
+    );
     if (values['import-folder']) {
       const objects = objectStoreOf(config.store);
       await checkObjectStore(config.store, objects);
       const store = await SqlResultStore.open(db, objects, log, { sweepMs: 0 });
       imported = await importFolder(store, path.resolve(values['import-folder']), log);
-      say(`imported ${imported.submissions} submissions, ${imported.jobs} jobs, ${imported.logs} logs, ${imported.artifacts} artifacts, ${imported.verdictParts} verdict parts and ${imported.lateReports} late reports from ${values['import-folder']} (${imported.present} already there${imported.skipped.length ? `; skipped ${imported.skipped.length}: ${imported.skipped.slice(0, 5).join(', ')}${imported.skipped.length > 5 ? ', …' : ''}` : ''})`);
+      say(
+        `imported ${imported.submissions} submissions, ${imported.jobs} jobs, ${imported.logs} logs, ${imported.artifacts} artifacts, ${imported.verdictParts} verdict parts and ${imported.lateReports} late reports from ${values['import-folder']} (${imported.present} already there${imported.skipped.length ? `; skipped ${imported.skipped.length}: ${imported.skipped.slice(0, 5).join(', ')}${imported.skipped.length > 5 ? ', …' : ''}` : ''})`,
+      );
       objects.close?.();
     }
   } finally {
@@ -223,11 +274,19 @@ export async function runSetup(config: Config, args: string[]): Promise<number> 
   }
   const connection = await connectTemporal(config.temporal);
   const retentionHours = values['retention-hours'] ? Number(values['retention-hours']) : undefined;
-  await ensureNamespace(connection, config.temporal.namespace, { create: values.create === true, ...(retentionHours ? { retentionHours } : {}) });
+  await ensureNamespace(connection, config.temporal.namespace, {
+    create: values.create === true,
+    ...(retentionHours ? { retentionHours } : {}),
+  });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   await ensureSchedules(client, config);
-  say(`namespace ${config.temporal.namespace} on ${config.temporal.address} is ready for Testbay (schedule ${RETENTION_SCHEDULE_ID} in place)`);
-  if (values.json) process.stdout.write(`${JSON.stringify({ namespace: config.temporal.namespace, schedule: RETENTION_SCHEDULE_ID, ...(imported ? { imported } : {}) }, null, 2)}\n`);
+  say(
+    `namespace ${config.temporal.namespace} on ${config.temporal.address} is ready for Testbay (schedule ${RETENTION_SCHEDULE_ID} in place)`,
+  );
+  if (values.json)
+    process.stdout.write(
+      `${JSON.stringify({ namespace: config.temporal.namespace, schedule: RETENTION_SCHEDULE_ID, ...(imported ? { imported } : {}) }, null, 2)}\n`,
+    );
   await closeConnection(connection);
   return 0;
 }

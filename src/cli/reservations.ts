@@ -36,14 +36,20 @@ export function targetOf(text: string | undefined, usage: string): { jobId: stri
 }
 
 function show(verb: string, r: Reservation): void {
-  process.stdout.write(`${[`${verb} host ${r.hostId} is reserved ${reservationLine(r)}`, ...connectLines(r).map((l) => `  ${l}`)].join('\n')}\n`);
+  process.stdout.write(
+    `${[`${verb} host ${r.hostId} is reserved ${reservationLine(r)}`, ...connectLines(r).map((l) => `  ${l}`)].join('\n')}\n`,
+  );
 }
 
 /**
  * `testbay extend JOB_ID|HOST --by 2h` for a reservation (the one extend command, in
  * commands.ts, comes here for a host, or for a job whose host is reserved after it).
  */
-export async function extendReservationCommand(target: { jobId: string } | { hostId: string }, byMs: number, asJson: boolean): Promise<number> {
+export async function extendReservationCommand(
+  target: { jobId: string } | { hostId: string },
+  byMs: number,
+  asJson: boolean,
+): Promise<number> {
   const r = await clientFor(loadConfig()).extendReservation(target, byMs);
   if (asJson) json(r);
   else show('extended:', r);
@@ -62,7 +68,11 @@ const release: Command = async (args) => {
 
 const reserve: Command = async (args) => {
   const usage = 'usage: testbay reserve HOST --for 2h [--reason TEXT] [--json]';
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { for: { type: 'string' }, reason: { type: 'string' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { for: { type: 'string' }, reason: { type: 'string' }, json: { type: 'boolean' } },
+  });
   const hostId = positionals[0];
   if (!hostId || positionals.length > 1 || values.for === undefined) throw new UsageError(usage);
   if (!HOST_ID_PATTERN.test(hostId)) throw new UsageError(`${hostId}: not a host id`);
@@ -76,7 +86,8 @@ const priority: Command = async (args) => {
   const usage = 'usage: testbay priority JOB_ID N [--json]   (N 0-1000; lower runs first)';
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
   const [jobId, n] = positionals;
-  if (!jobId || !JOB_ID_PATTERN.test(jobId) || n === undefined || !/^\d+$/.test(n) || positionals.length > 2) throw new UsageError(usage);
+  if (!jobId || !JOB_ID_PATTERN.test(jobId) || n === undefined || !/^\d+$/.test(n) || positionals.length > 2)
+    throw new UsageError(usage);
   const changed = await clientFor(loadConfig()).setPriority(jobId, Number(n));
   if (values.json) json(changed);
   else process.stdout.write(`${changed.id}: priority ${changed.previous} → ${changed.priority}\n`);

@@ -52,7 +52,11 @@ export function describeEnd(end: ProcessEnd): string {
 }
 
 /** What to do about a process that ended at `endedAt` after it had started at `startedAt`. */
-export function decideRestart(history: RestartHistory, run: { startedAt: number; endedAt: number; end: ProcessEnd }, policy: RestartPolicy): RestartDecision {
+export function decideRestart(
+  history: RestartHistory,
+  run: { startedAt: number; endedAt: number; end: ProcessEnd },
+  policy: RestartPolicy,
+): RestartDecision {
   if (!isFailure(run.end)) return { action: 'leave-down', history };
   const failuresAt = [...history.failuresAt.filter((t) => run.endedAt - t < policy.windowMs), run.endedAt];
   const streak = run.endedAt - run.startedAt >= policy.resetAfterMs ? 0 : history.streak;
@@ -81,5 +85,11 @@ export function restartPolicyFromEnv(env: NodeJS.ProcessEnv): RestartPolicy {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
-  return { firstDelayMs: e.TESTBAY_RESTART_DELAY_MS, maxDelayMs: Math.max(e.TESTBAY_RESTART_MAX_DELAY_MS, e.TESTBAY_RESTART_DELAY_MS), resetAfterMs: 60_000, limit: e.TESTBAY_RESTART_LIMIT, windowMs: 60_000 };
+  return {
+    firstDelayMs: e.TESTBAY_RESTART_DELAY_MS,
+    maxDelayMs: Math.max(e.TESTBAY_RESTART_MAX_DELAY_MS, e.TESTBAY_RESTART_DELAY_MS),
+    resetAfterMs: 60_000,
+    limit: e.TESTBAY_RESTART_LIMIT,
+    windowMs: 60_000,
+  };
 }

@@ -16,12 +16,19 @@ type Command = (args: string[]) => Promise<number>;
 
 const json = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 const out = (lines: string[]) => process.stdout.write(`${lines.join('\n')}\n`);
-const colours: Record<string, Parameters<ReturnType<typeof painter>>[0]> = { passed: 'green', failed: 'red', aborted: 'magenta', cancelled: 'gray', skipped: 'gray' };
+const colours: Record<string, Parameters<ReturnType<typeof painter>>[0]> = {
+  passed: 'green',
+  failed: 'red',
+  aborted: 'magenta',
+  cancelled: 'gray',
+  skipped: 'gray',
+};
 
 function limitOf(text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > 500) throw new UsageError(`--limit: ${text} is not a whole number from 1 to 500`);
+  if (!Number.isInteger(n) || n < 1 || n > 500)
+    throw new UsageError(`--limit: ${text} is not a whole number from 1 to 500`);
   return n;
 }
 
@@ -29,21 +36,32 @@ const when = (iso: string | undefined) => (iso ? iso.replace('T', ' ').replace(/
 
 function runLine(r: ScenarioRun, paint: ReturnType<typeof painter>): string[] {
   const kind = r.result?.kind ?? r.state;
-  return [paint(colours[kind] ?? 'cyan', kind), r.jobId, r.hostId ?? '-', when(r.endedAt ?? r.startedAt ?? r.openedAt), r.testsCommit?.slice(0, 12) ?? '-', r.submissionId];
+  return [
+    paint(colours[kind] ?? 'cyan', kind),
+    r.jobId,
+    r.hostId ?? '-',
+    when(r.endedAt ?? r.startedAt ?? r.openedAt),
+    r.testsCommit?.slice(0, 12) ?? '-',
+    r.submissionId,
+  ];
 }
 
 function table(rows: string[][]): string[] {
   // eslint-disable-next-line no-control-regex -- the colour codes painter adds do not take room
   const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length;
   const w = rows[0]!.map((_, c) => Math.max(...rows.map((row) => visible(row[c] ?? ''))));
-  return rows.map((row) => row.map((cell, c) => (c === row.length - 1 ? cell : cell + ' '.repeat(w[c]! - visible(cell)))).join('  '));
+  return rows.map((row) =>
+    row.map((cell, c) => (c === row.length - 1 ? cell : cell + ' '.repeat(w[c]! - visible(cell)))).join('  '),
+  );
 }
 
 /** The lines `testbay history` prints. */
 export function historyLines(h: ScenarioHistory, colour: boolean): string[] {
   const paint = painter(colour);
   const lines = [`scenario ${h.scenario.description}`, `key ${h.scenario.key}`, ''];
-  lines.push(...table([['RESULT', 'JOB', 'HOST', 'WHEN', 'COMMIT', 'SUBMISSION'], ...h.runs.map((r) => runLine(r, paint))]));
+  lines.push(
+    ...table([['RESULT', 'JOB', 'HOST', 'WHEN', 'COMMIT', 'SUBMISSION'], ...h.runs.map((r) => runLine(r, paint))]),
+  );
   lines.push('');
   lines.push(h.lastGood ? `last good: ${h.lastGood.jobId} (${when(h.lastGood.endedAt)})` : 'last good: none on record');
   if (h.firstBadSince) lines.push(`first bad since: ${h.firstBadSince.jobId} (${when(h.firstBadSince.endedAt)})`);
@@ -51,9 +69,14 @@ export function historyLines(h: ScenarioHistory, colour: boolean): string[] {
 }
 
 const history: Command = async (args) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { limit: { type: 'string' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { limit: { type: 'string' }, json: { type: 'boolean' } },
+  });
   const target = positionals[0];
-  if (!target || positionals.length > 1) throw new UsageError('usage: testbay history JOB_ID|SCENARIO [--limit N] [--json]');
+  if (!target || positionals.length > 1)
+    throw new UsageError('usage: testbay history JOB_ID|SCENARIO [--limit N] [--json]');
   const limit = limitOf(values.limit, 20);
   const client = clientFor(loadConfig());
   let key = target;
@@ -68,16 +91,23 @@ const history: Command = async (args) => {
   return 0;
 };
 
-const pairs = (r: Record<string, string>) => Object.entries(r).map(([k, v]) => `${k}=${v}`).join(', ');
+const pairs = (r: Record<string, string>) =>
+  Object.entries(r)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
 
 /** The lines `testbay investigate` prints: only what differs, section by section. */
 export function investigationLines(v: InvestigationView): string[] {
-  const lines = [`job ${v.jobId}${v.result ? ` ${v.result.kind}` : ''}${v.scenario ? ` (scenario ${v.scenario})` : ''}`];
+  const lines = [
+    `job ${v.jobId}${v.result ? ` ${v.result.kind}` : ''}${v.scenario ? ` (scenario ${v.scenario})` : ''}`,
+  ];
   if ('none' in v.lastGood) {
     lines.push(`no good run to compare with: ${v.lastGood.none}`);
     return lines;
   }
-  lines.push(`compared with the last good run ${v.lastGood.jobId} (submission ${v.lastGood.submissionId}, ${when(v.lastGood.endedAt)})`);
+  lines.push(
+    `compared with the last good run ${v.lastGood.jobId} (submission ${v.lastGood.submissionId}, ${when(v.lastGood.endedAt)})`,
+  );
   let changed = false;
   const section = (title: string, body: string[]) => {
     if (body.length === 0) return;
@@ -85,8 +115,14 @@ export function investigationLines(v: InvestigationView): string[] {
     lines.push('', title, ...body.map((b) => `  ${b}`));
   };
   const s = v.settings;
-  if (s) section('settings', [...Object.entries(s.added).map(([k, x]) => `+ ${k}=${x}`), ...Object.entries(s.removed).map(([k, x]) => `- ${k}=${x}`), ...Object.entries(s.changed).map(([k, c]) => `~ ${k}: ${c.before} -> ${c.after}`)]);
-  if (v.argv) section('runner argv', [`before: ${JSON.stringify(v.argv.before)}`, `now:    ${JSON.stringify(v.argv.after)}`]);
+  if (s)
+    section('settings', [
+      ...Object.entries(s.added).map(([k, x]) => `+ ${k}=${x}`),
+      ...Object.entries(s.removed).map(([k, x]) => `- ${k}=${x}`),
+      ...Object.entries(s.changed).map(([k, c]) => `~ ${k}: ${c.before} -> ${c.after}`),
+    ]);
+  if (v.argv)
+    section('runner argv', [`before: ${JSON.stringify(v.argv.before)}`, `now:    ${JSON.stringify(v.argv.after)}`]);
   const t = v.testCode;
   if (t) {
     section('test code', [
@@ -98,7 +134,12 @@ export function investigationLines(v: InvestigationView): string[] {
     ]);
   }
   const a = v.assets;
-  if (a) section('assets', [...a.added.map((x) => `+ ${x.name} ${x.sha256}`), ...a.removed.map((x) => `- ${x.name} ${x.sha256}`), ...a.changed.map((x) => `~ ${x.name}: ${x.sha256.before} -> ${x.sha256.after}`)]);
+  if (a)
+    section('assets', [
+      ...a.added.map((x) => `+ ${x.name} ${x.sha256}`),
+      ...a.removed.map((x) => `- ${x.name} ${x.sha256}`),
+      ...a.changed.map((x) => `~ ${x.name}: ${x.sha256.before} -> ${x.sha256.after}`),
+    ]);
   const h = v.host;
   if (h) {
     const caps = h.capabilities;
@@ -125,7 +166,8 @@ export function investigationLines(v: InvestigationView): string[] {
 const investigate: Command = async (args) => {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
   const id = positionals[0];
-  if (!id || positionals.length > 1 || !JOB_ID_PATTERN.test(id)) throw new UsageError('usage: testbay investigate JOB_ID [--json]');
+  if (!id || positionals.length > 1 || !JOB_ID_PATTERN.test(id))
+    throw new UsageError('usage: testbay investigate JOB_ID [--json]');
   const v = await clientFor(loadConfig()).investigation(id);
   if (values.json) json(v);
   else out(investigationLines(v));
@@ -141,7 +183,10 @@ export function commentLine(c: CommentView): string {
 const comment: Command = async (args) => {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
   const [id, ...words] = positionals;
-  if (!id) throw new UsageError('usage: testbay comment ID [TEXT] [--json]   (ID: a job <submission>.<n> or a submission; without TEXT: the comments)');
+  if (!id)
+    throw new UsageError(
+      'usage: testbay comment ID [TEXT] [--json]   (ID: a job <submission>.<n> or a submission; without TEXT: the comments)',
+    );
   const client = clientFor(loadConfig());
   if (words.length === 0) {
     const { comments } = await client.comments(id);
@@ -156,9 +201,14 @@ const comment: Command = async (args) => {
 };
 
 const label: Command = async (args) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { off: { type: 'boolean' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { off: { type: 'boolean' }, json: { type: 'boolean' } },
+  });
   const [id, name] = positionals;
-  if (!id || positionals.length > 2 || !JOB_ID_PATTERN.test(id)) throw new UsageError('usage: testbay label JOB_ID [LABEL] [--off] [--json]');
+  if (!id || positionals.length > 2 || !JOB_ID_PATTERN.test(id))
+    throw new UsageError('usage: testbay label JOB_ID [LABEL] [--off] [--json]');
   const client = clientFor(loadConfig());
   const { labels } = name === undefined ? await client.labels(id) : await client.label(id, name, values.off !== true);
   if (values.json) json(labels);
@@ -178,7 +228,19 @@ const review: Command = async (args) => {
     return 0;
   }
   const paint = painter(process.stdout.isTTY === true);
-  out(table([['JOB', 'NAME', 'HOST', 'ENDED', 'LABELS', 'REASON'], ...jobs.map((j) => [j.jobId, j.name, j.hostId, when(j.endedAt), j.labels.join(',') || '-', paint(colours[j.result.kind] ?? 'red', 'reason' in j.result ? j.result.reason ?? '' : '')])]));
+  out(
+    table([
+      ['JOB', 'NAME', 'HOST', 'ENDED', 'LABELS', 'REASON'],
+      ...jobs.map((j) => [
+        j.jobId,
+        j.name,
+        j.hostId,
+        when(j.endedAt),
+        j.labels.join(',') || '-',
+        paint(colours[j.result.kind] ?? 'red', 'reason' in j.result ? (j.result.reason ?? '') : ''),
+      ]),
+    ]),
+  );
   return 0;
 };
 

@@ -16,7 +16,9 @@ export const EMBEDDED_RUNNER_USER = 'testbay-runner';
 
 const run = (cmd: string, args: string[]) =>
   new Promise<{ code: number; stderr: string }>((resolve) => {
-    execFile(cmd, args, { timeout: 30_000 }, (err, _stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stderr }));
+    execFile(cmd, args, { timeout: 30_000 }, (err, _stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stderr }),
+    );
   });
 
 const exists = async (name: string) => (await run('getent', ['passwd', name])).code === 0;
@@ -26,9 +28,21 @@ export async function embeddedRunnerUser(configured: string | undefined): Promis
   if (configured !== undefined) return configured;
   if (process.getuid?.() !== 0) return undefined;
   if (await exists(EMBEDDED_RUNNER_USER)) return EMBEDDED_RUNNER_USER;
-  const made = await run('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', EMBEDDED_RUNNER_USER]);
+  const made = await run('useradd', [
+    '--system',
+    '--user-group',
+    '--no-create-home',
+    '--home-dir',
+    '/nonexistent',
+    '--shell',
+    '/usr/sbin/nologin',
+    EMBEDDED_RUNNER_USER,
+  ]);
   // Another lab may have created it meanwhile.
-  if (made.code !== 0 && !(await exists(EMBEDDED_RUNNER_USER))) throw new Error(`could not create the runner user ${EMBEDDED_RUNNER_USER}: ${made.stderr.trim() || `useradd exited with ${made.code}`} (set TESTBAY_RUNNER_USER to an existing user)`);
+  if (made.code !== 0 && !(await exists(EMBEDDED_RUNNER_USER)))
+    throw new Error(
+      `could not create the runner user ${EMBEDDED_RUNNER_USER}: ${made.stderr.trim() || `useradd exited with ${made.code}`} (set TESTBAY_RUNNER_USER to an existing user)`,
+    );
   return EMBEDDED_RUNNER_USER;
 }
 
@@ -54,11 +68,18 @@ export async function letRunnersThrough(dataDir: string): Promise<void> {
 /** Whether `user` can enter `dir` (every folder above it traversable for it). */
 async function canEnter(dir: string, user: string): Promise<boolean> {
   const id = await new Promise<{ uid: number; gid: number } | undefined>((resolve) =>
-    execFile('id', ['-u', user], (e1, uid) => execFile('id', ['-g', user], (e2, gid) => resolve(e1 || e2 ? undefined : { uid: Number(uid), gid: Number(gid) }))),
+    execFile('id', ['-u', user], (e1, uid) =>
+      execFile('id', ['-g', user], (e2, gid) => resolve(e1 || e2 ? undefined : { uid: Number(uid), gid: Number(gid) })),
+    ),
   );
   if (!id) return false;
   return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', 'cd "$1"', 'sh', dir], { uid: id.uid, gid: id.gid, stdio: 'ignore', env: { PATH: '/usr/bin:/bin' } });
+    const child = spawn('/bin/sh', ['-c', 'cd "$1"', 'sh', dir], {
+      uid: id.uid,
+      gid: id.gid,
+      stdio: 'ignore',
+      env: { PATH: '/usr/bin:/bin' },
+    });
     child.once('error', () => resolve(false));
     child.once('exit', (code) => resolve(code === 0));
   });
@@ -78,7 +99,11 @@ export interface EmbeddedRunners {
  * lab's own user; the runner path copied into the data dir when the runner user cannot
  * reach it where it is.
  */
-export async function embeddedRunners(dataDir: string, runnerPath: string, configured: string | undefined): Promise<EmbeddedRunners> {
+export async function embeddedRunners(
+  dataDir: string,
+  runnerPath: string,
+  configured: string | undefined,
+): Promise<EmbeddedRunners> {
   const runnerUser = await embeddedRunnerUser(configured);
   if (runnerUser === undefined || runnerUser === 'root') return { ...(runnerUser ? { runnerUser } : {}), runnerPath };
   await letRunnersThrough(dataDir);
@@ -86,7 +111,10 @@ export async function embeddedRunners(dataDir: string, runnerPath: string, confi
     // Named on purpose: its hosts say what is wrong (broken setup). Chosen for the user: run as the lab's.
     if (configured !== undefined) return { runnerUser, runnerPath };
     await fs.chmod(dataDir, 0o700);
-    return { runnerPath, warning: `runners run as root: ${runnerUser} cannot reach the data dir ${dataDir} (a folder above it is not traversable); choose another TESTBAY_DATA_DIR, or chmod o+x the folders above it` };
+    return {
+      runnerPath,
+      warning: `runners run as root: ${runnerUser} cannot reach the data dir ${dataDir} (a folder above it is not traversable); choose another TESTBAY_DATA_DIR, or chmod o+x the folders above it`,
+    };
   }
   if (await canEnter(runnerPath, runnerUser)) return { runnerUser, runnerPath };
   const copy = path.join(dataDir, 'runner-path');

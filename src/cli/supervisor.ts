@@ -8,7 +8,14 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../logger.js';
-import { decideRestart, describeEnd, NO_FAILURES, type ProcessEnd, type RestartHistory, type RestartPolicy } from './restart-policy.js';
+import {
+  decideRestart,
+  describeEnd,
+  NO_FAILURES,
+  type ProcessEnd,
+  type RestartHistory,
+  type RestartPolicy,
+} from './restart-policy.js';
 
 /** One started process of a part. */
 export interface Running {
@@ -68,7 +75,18 @@ export class Supervisor {
   /** Starts a part; throws when its first start fails. */
   async add(part: Part): Promise<void> {
     if (this.parts.has(part.name)) throw new Error(`${part.name} is supervised already`);
-    const s: Supervised = { part, state: 'running', running: undefined, startedAt: 0, history: NO_FAILURES, restarts: 0, lastEnd: undefined, timer: undefined, starting: undefined, stopping: false };
+    const s: Supervised = {
+      part,
+      state: 'running',
+      running: undefined,
+      startedAt: 0,
+      history: NO_FAILURES,
+      restarts: 0,
+      lastEnd: undefined,
+      timer: undefined,
+      starting: undefined,
+      stopping: false,
+    };
     this.parts.set(part.name, s);
     try {
       await this.start(s);
@@ -94,12 +112,18 @@ export class Supervisor {
   /** The first part that ended before supervision began (start-up fails with it). */
   endedDuringStartUp(): { name: string; how: string } | undefined {
     if (this.mode !== 'starting-up') return undefined;
-    for (const s of this.parts.values()) if (s.state === 'down' && s.lastEnd) return { name: s.part.name, how: describeEnd(s.lastEnd) };
+    for (const s of this.parts.values())
+      if (s.state === 'down' && s.lastEnd) return { name: s.part.name, how: describeEnd(s.lastEnd) };
     return undefined;
   }
 
   status(): { name: string; state: PartState; pid: number | undefined; restarts: number }[] {
-    return [...this.parts.values()].map((s) => ({ name: s.part.name, state: s.state, pid: s.state === 'running' ? s.running?.pid : undefined, restarts: s.restarts }));
+    return [...this.parts.values()].map((s) => ({
+      name: s.part.name,
+      state: s.state,
+      pid: s.state === 'running' ? s.running?.pid : undefined,
+      restarts: s.restarts,
+    }));
   }
 
   /** Stops the named parts (all at once) for good: a pending restart is called off, one under way is stopped once it is up. */
@@ -148,7 +172,9 @@ export class Supervisor {
     const decision = decideRestart(s.history, { startedAt: s.startedAt, endedAt: this.now(), end }, this.policy);
     s.history = decision.history;
     if (decision.action === 'leave-down') {
-      this.log.warn(`${name} exited cleanly (${how}); not restarted (only failures are), the lab goes on without it`, { part: name });
+      this.log.warn(`${name} exited cleanly (${how}); not restarted (only failures are), the lab goes on without it`, {
+        part: name,
+      });
       return;
     }
     if (decision.action === 'give-up') {
@@ -170,7 +196,11 @@ export class Supervisor {
     s.restarts += 1;
     try {
       await this.start(s);
-      this.log.info(`${s.part.name} is running again`, { part: s.part.name, pid: s.running?.pid, restarts: s.restarts });
+      this.log.info(`${s.part.name} is running again`, {
+        part: s.part.name,
+        pid: s.running?.pid,
+        restarts: s.restarts,
+      });
       // Stopped while it started: stop() waited for this start and stops it.
     } catch (err) {
       if (s.stopping) return;

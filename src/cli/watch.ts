@@ -9,7 +9,11 @@ import { ApiUnreachable, type TestbayClient } from '../api/client.js';
 import type { SubmissionView } from '../domain/views.js';
 import { batchRunLines, describeJob, jobsTable, reservationLine, submissionHeader } from './render.js';
 
-export async function watchSubmission(client: TestbayClient, id: string, options: { json: boolean; intervalMs?: number }): Promise<SubmissionView> {
+export async function watchSubmission(
+  client: TestbayClient,
+  id: string,
+  options: { json: boolean; intervalMs?: number },
+): Promise<SubmissionView> {
   const tty = process.stdout.isTTY === true && !options.json;
   const seen = new Map<string, string>();
   /** jobs whose host is reserved after them, and the line that says so */
@@ -28,12 +32,19 @@ export async function watchSubmission(client: TestbayClient, id: string, options
       continue;
     }
     if (tty) {
-      const lines = [submissionHeader(view, true), ...(view.jobs.length > 0 ? jobsTable(view, true, process.stdout.columns ?? 160) : []), ...batchRunLines(view, true), ...(view.state === 'done' ? [] : kept.values())];
+      const lines = [
+        submissionHeader(view, true),
+        ...(view.jobs.length > 0 ? jobsTable(view, true, process.stdout.columns ?? 160) : []),
+        ...batchRunLines(view, true),
+        ...(view.state === 'done' ? [] : kept.values()),
+      ];
       if (drawn > 0) process.stdout.write(`\x1b[${drawn}F\x1b[J`);
       process.stdout.write(`${lines.join('\n')}\n`);
       drawn = lines.length;
     } else if (!options.json) {
-      for (const [i, line] of batchRunLines(view, false).filter((l) => l.startsWith('batch run')).entries()) {
+      for (const [i, line] of batchRunLines(view, false)
+        .filter((l) => l.startsWith('batch run'))
+        .entries()) {
         if (seen.get(`batch ${i}`) !== line) {
           seen.set(`batch ${i}`, line);
           process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
@@ -61,7 +72,8 @@ export async function watchSubmission(client: TestbayClient, id: string, options
     }
     if (view.state === 'done') {
       if (options.json) process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
-      else if (!tty) process.stdout.write(`${[...batchRunLines(view, false), submissionHeader(view, false)].join('\n')}\n`);
+      else if (!tty)
+        process.stdout.write(`${[...batchRunLines(view, false), submissionHeader(view, false)].join('\n')}\n`);
       return view;
     }
     await sleep(options.intervalMs ?? 500);

@@ -214,14 +214,22 @@ export function lostHostsOfWaiting(l: Ledger): string[] {
 export type RecordResult = 'accepted' | 'late' | 'unknown';
 
 const ranIn = (t: LedgerTest, batchId: string) => t.attempts.some((a) => a.batchId === batchId && isResult(a.outcome));
-const isResult = (o: AttemptStatus): o is TestStatus => o === 'passed' || o === 'failed' || o === 'error' || o === 'skipped';
+const isResult = (o: AttemptStatus): o is TestStatus =>
+  o === 'passed' || o === 'failed' || o === 'error' || o === 'skipped';
 
 /** One test's result from a batch. Only the first verdict counts; a later one is history. */
 export function recordTest(l: Ledger, batchId: string, hostId: string, r: TestReport, now: number): RecordResult {
   const test = l.tests[r.test];
   if (!test) return 'unknown';
   const batch = l.out[batchId];
-  const attempt: TestAttempt = { batchId, hostId, at: now, outcome: r.status, ...(r.durationMs !== undefined ? { durationMs: r.durationMs } : {}), ...(r.message ? { reason: r.message } : {}) };
+  const attempt: TestAttempt = {
+    batchId,
+    hostId,
+    at: now,
+    outcome: r.status,
+    ...(r.durationMs !== undefined ? { durationMs: r.durationMs } : {}),
+    ...(r.message ? { reason: r.message } : {}),
+  };
   if (test.verdict !== undefined || !batch?.tests.includes(r.test) || ranIn(test, batchId)) {
     test.attempts.push({ ...attempt, outcome: 'late', status: r.status });
     return 'late';
@@ -250,14 +258,28 @@ export function recordTest(l: Ledger, batchId: string, hostId: string, r: TestRe
  * run already has from that batch (it came with a heartbeat) is not recorded twice.
  * Returns how many were recorded.
  */
-export function recordLate(l: Ledger, batchId: string, hostId: string, results: readonly TestReport[], now: number): number {
+export function recordLate(
+  l: Ledger,
+  batchId: string,
+  hostId: string,
+  results: readonly TestReport[],
+  now: number,
+): number {
   if (l.out[batchId]) return 0; // still out: its own end will bring them
   let recorded = 0;
   for (const r of results) {
     const test = l.tests[r.test];
     if (!test || !test.attempts.some((a) => a.batchId === batchId)) continue;
     if (ranIn(test, batchId) || test.attempts.some((a) => a.batchId === batchId && a.outcome === 'late')) continue;
-    test.attempts.push({ batchId, hostId, at: now, outcome: 'late', status: r.status, ...(r.durationMs !== undefined ? { durationMs: r.durationMs } : {}), ...(r.message ? { reason: r.message } : {}) });
+    test.attempts.push({
+      batchId,
+      hostId,
+      at: now,
+      outcome: 'late',
+      status: r.status,
+      ...(r.durationMs !== undefined ? { durationMs: r.durationMs } : {}),
+      ...(r.message ? { reason: r.message } : {}),
+    });
     recorded++;
   }
   delete l.fenced[batchId];
@@ -270,7 +292,8 @@ export function recordLate(l: Ledger, batchId: string, hostId: string, results: 
  * shut down: likewise. `fenced`: the run gave it up without hearing from the host (a
  * Temporal timeout), so the host may still report its results late.
  */
-export type BatchEndKind = 'completed' | 'crashed' | 'timeout' | 'host-lost' | 'not-started' | 'host-shutdown' | 'cancelled';
+export type BatchEndKind =
+  'completed' | 'crashed' | 'timeout' | 'host-lost' | 'not-started' | 'host-shutdown' | 'cancelled';
 
 export interface BatchEnd {
   kind: BatchEndKind;
@@ -314,8 +337,15 @@ export function endBatch(l: Ledger, batchId: string, end: BatchEnd, now: number)
   delete l.out[batchId];
   if (end.fenced) l.fenced[batchId] = [...batch.tests];
   const unfinished = batch.tests.filter((id) => l.tests[id]!.verdict === undefined && !ranIn(l.tests[id]!, batchId));
-  const lossy = end.kind === 'crashed' || end.kind === 'timeout' || end.kind === 'host-lost' || (end.kind === 'completed' && unfinished.length > 0);
-  const suspect = lossy && end.progressKnown && end.current !== undefined && unfinished.includes(end.current) ? end.current : undefined;
+  const lossy =
+    end.kind === 'crashed' ||
+    end.kind === 'timeout' ||
+    end.kind === 'host-lost' ||
+    (end.kind === 'completed' && unfinished.length > 0);
+  const suspect =
+    lossy && end.progressKnown && end.current !== undefined && unfinished.includes(end.current)
+      ? end.current
+      : undefined;
   effects.fault = faultOf(end, batch, lossy, suspect);
 
   for (const id of batch.tests) {
@@ -333,19 +363,37 @@ export function endBatch(l: Ledger, batchId: string, end: BatchEnd, now: number)
     }
     if (end.kind === 'not-started' || end.kind === 'host-shutdown') {
       // Not the test's doing: no requeue charged, and the host is no worse a place for it.
-      test.attempts.push({ batchId, hostId: batch.hostId, at: now, outcome: end.kind === 'not-started' ? 'not-started' : 'interrupted', reason: end.reason });
+      test.attempts.push({
+        batchId,
+        hostId: batch.hostId,
+        at: now,
+        outcome: end.kind === 'not-started' ? 'not-started' : 'interrupted',
+        reason: end.reason,
+      });
       (batch.isolated ? l.isolation : l.queue).push(id);
       (batch.isolated ? effects.isolated : effects.requeued).push(id);
       continue;
     }
     const isSuspect = !end.progressKnown || id === suspect;
     const why = end.kind === 'completed' ? `runner ended without a result for it (${end.reason})` : end.reason;
-    test.attempts.push({ batchId, hostId: batch.hostId, at: now, outcome: isSuspect ? 'suspect' : 'lost', reason: why });
+    test.attempts.push({
+      batchId,
+      hostId: batch.hostId,
+      at: now,
+      outcome: isSuspect ? 'suspect' : 'lost',
+      reason: why,
+    });
     if (!test.lostOn.includes(batch.hostId)) test.lostOn.push(batch.hostId);
     test.requeues++;
     l.requeuesTotal++;
     if (test.requeues > l.policy.requeueLimit) {
-      settle(l, test, 'lost', `lost ${test.requeues} times (requeueLimit ${l.policy.requeueLimit}): ${describeLosses(test)}`, effects);
+      settle(
+        l,
+        test,
+        'lost',
+        `lost ${test.requeues} times (requeueLimit ${l.policy.requeueLimit}): ${describeLosses(test)}`,
+        effects,
+      );
       continue;
     }
     if (l.budgetSpent === undefined && l.requeuesTotal > requeueBudget(l)) {
@@ -356,7 +404,9 @@ export function endBatch(l: Ledger, batchId: string, end: BatchEnd, now: number)
       continue;
     }
     if (isSuspect) {
-      test.isolated = end.progressKnown ? `running when its batch ${batchId} ended: ${end.reason}` : `in batch ${batchId} that ended with no progress known: ${end.reason}`;
+      test.isolated = end.progressKnown
+        ? `running when its batch ${batchId} ended: ${end.reason}`
+        : `in batch ${batchId} that ended with no progress known: ${end.reason}`;
       l.isolation.push(id);
       effects.isolated.push(id);
     } else {
@@ -379,7 +429,12 @@ export function endBatch(l: Ledger, batchId: string, end: BatchEnd, now: number)
   return effects;
 }
 
-function faultOf(end: BatchEnd, batch: BatchOut, lossy: boolean, suspect: string | undefined): BatchEndEffects['fault'] {
+function faultOf(
+  end: BatchEnd,
+  batch: BatchOut,
+  lossy: boolean,
+  suspect: string | undefined,
+): BatchEndEffects['fault'] {
   switch (end.kind) {
     case 'cancelled':
     case 'host-shutdown':
@@ -540,21 +595,38 @@ export interface LateReport {
  */
 type HistoryEntry = Omit<TestAttempt, 'outcome' | 'status'> & { outcome: string; status?: string };
 
-export function withLateReports<V extends { test: string; late?: number; history?: HistoryEntry[] }>(verdicts: V[], reports: readonly LateReport[]): V[] {
+export function withLateReports<V extends { test: string; late?: number; history?: HistoryEntry[] }>(
+  verdicts: V[],
+  reports: readonly LateReport[],
+): V[] {
   if (reports.length === 0) return verdicts;
   const byTest = new Map<string, { report: LateReport; result: TestReport }[]>();
-  for (const report of reports) for (const result of report.results) byTest.set(result.test, [...(byTest.get(result.test) ?? []), { report, result }]);
+  for (const report of reports)
+    for (const result of report.results)
+      byTest.set(result.test, [...(byTest.get(result.test) ?? []), { report, result }]);
   return verdicts.map((v) => {
     const late = byTest.get(v.test);
     if (!late) return v;
     const history: HistoryEntry[] = [...(v.history ?? [])];
     let added = 0;
     for (const { report, result } of late) {
-      const given = history.some((a) => a.batchId === report.batchId && a.hostId === report.hostId && a.outcome !== 'late');
+      const given = history.some(
+        (a) => a.batchId === report.batchId && a.hostId === report.hostId && a.outcome !== 'late',
+      );
       // Known already: a result that batch gave in time, or a late one recorded before.
-      const known = history.some((a) => a.batchId === report.batchId && (a.outcome === 'late' || isResult(a.outcome as AttemptStatus)));
+      const known = history.some(
+        (a) => a.batchId === report.batchId && (a.outcome === 'late' || isResult(a.outcome as AttemptStatus)),
+      );
       if (!given || known) continue;
-      history.push({ batchId: report.batchId, hostId: report.hostId, at: report.at, outcome: 'late', status: result.status, ...(result.durationMs !== undefined ? { durationMs: result.durationMs } : {}), ...(result.message ? { reason: result.message } : {}) });
+      history.push({
+        batchId: report.batchId,
+        hostId: report.hostId,
+        at: report.at,
+        outcome: 'late',
+        status: result.status,
+        ...(result.durationMs !== undefined ? { durationMs: result.durationMs } : {}),
+        ...(result.message ? { reason: result.message } : {}),
+      });
       added++;
     }
     return added === 0 ? v : { ...v, late: (v.late ?? 0) + added, history };
@@ -565,7 +637,18 @@ export function withLateReports<V extends { test: string; late?: number; history
 export type LedgerCounts = z.infer<typeof batchCounts>;
 
 export function countLedger(l: Ledger): LedgerCounts {
-  const c: LedgerCounts = { total: Object.keys(l.tests).length, passed: 0, failed: 0, flaky: 0, skipped: 0, lost: 0, cancelled: 0, running: 0, queued: 0, requeued: 0 };
+  const c: LedgerCounts = {
+    total: Object.keys(l.tests).length,
+    passed: 0,
+    failed: 0,
+    flaky: 0,
+    skipped: 0,
+    lost: 0,
+    cancelled: 0,
+    running: 0,
+    queued: 0,
+    requeued: 0,
+  };
   const out = new Set(Object.values(l.out).flatMap((b) => b.tests));
   for (const t of Object.values(l.tests)) {
     if (t.verdict !== undefined) c[t.verdict]++;

@@ -28,7 +28,17 @@ import {
   type TestReport,
   type VerdictRecord,
 } from './batch-ledger.js';
-import { absorbShard, batchResult, denialMeaning, hasVerdictsToStore, hostStep, leasesWanted, type BatchEntry, type BatchRunCarry, type HostSlot } from './batch-run.js';
+import {
+  absorbShard,
+  batchResult,
+  denialMeaning,
+  hasVerdictsToStore,
+  hostStep,
+  leasesWanted,
+  type BatchEntry,
+  type BatchRunCarry,
+  type HostSlot,
+} from './batch-run.js';
 import type { LateResults } from './batch-work.js';
 import { batchId as batchIdOf } from './ids.js';
 import type { ResultReport } from './lab.js';
@@ -83,7 +93,11 @@ export interface BatchRunState {
   /** when verdicts last went to the store */
   storedAt: number;
   /** where the shard's current pass is */
-  pass?: { step: 'look' } | { step: 'leases'; remaining: number; previousHosts: string[]; strandedChecked: boolean } | { step: 'stored' } | { step: 'slept' };
+  pass?:
+    | { step: 'look' }
+    | { step: 'leases'; remaining: number; previousHosts: string[]; strandedChecked: boolean }
+    | { step: 'stored' }
+    | { step: 'slept' };
 }
 
 export type BatchEvent =
@@ -98,7 +112,14 @@ export type BatchEvent =
   | { kind: 'carried-out' }
   | { kind: 'host-started'; hostId: string; token: string; overflow: boolean }
   | { kind: 'host-ready'; hostId: string }
-  | { kind: 'batch-ended'; hostId: string; batchId: string; results: readonly TestReport[]; end: BatchEnd; hostShuttingDown?: boolean }
+  | {
+      kind: 'batch-ended';
+      hostId: string;
+      batchId: string;
+      results: readonly TestReport[];
+      end: BatchEnd;
+      hostShuttingDown?: boolean;
+    }
   | { kind: 'host-leaving'; hostId: string }
   | { kind: 'host-released'; hostId: string }
   | { kind: 'shard-ended' }
@@ -129,7 +150,20 @@ export type BatchCommand =
   | { kind: 'log'; level: 'info' | 'warn'; message: string; fields: Record<string, unknown> };
 
 export function newRunState(rules: BatchRunRules, carry: BatchRunCarry, listing: boolean, now: number): BatchRunState {
-  const s: BatchRunState = { rules, carry, phase: listing ? 'listing' : 'running', version: 0, pending: [], grants: [], slots: [], workers: 0, leaseSeq: 0, running: [], entries: {}, storedAt: now };
+  const s: BatchRunState = {
+    rules,
+    carry,
+    phase: listing ? 'listing' : 'running',
+    version: 0,
+    pending: [],
+    grants: [],
+    slots: [],
+    workers: 0,
+    leaseSeq: 0,
+    running: [],
+    entries: {},
+    storedAt: now,
+  };
   if (carry.cancelled !== undefined) s.stop = carry.cancelled;
   return s;
 }
@@ -174,7 +208,11 @@ export function apply(s: BatchRunState, e: BatchEvent, now: number): BatchComman
       return lateResults(s, e.late, now);
     case 'shard-loaded': {
       const c = s.carry;
-      s.ledger = newLedger(e.tests, s.rules, { tests: c.total, requeues: c.requeues ?? 0, ...(c.budgetSpent !== undefined ? { budgetSpent: c.budgetSpent } : {}) });
+      s.ledger = newLedger(e.tests, s.rules, {
+        tests: c.total,
+        requeues: c.requeues ?? 0,
+        ...(c.budgetSpent !== undefined ? { budgetSpent: c.budgetSpent } : {}),
+      });
       delete s.denied;
       delete s.lonely;
       s.storedAt = now;
@@ -223,7 +261,8 @@ function granted(s: BatchRunState, g: { requestId: string; hostId: string; token
   const wanted = s.pending.some((p) => p.requestId === g.requestId);
   s.pending = s.pending.filter((p) => p.requestId !== g.requestId);
   // Not wanted any more (withdrawn, or the run was cancelled): handed straight back.
-  if (!wanted || s.stop !== undefined) return [{ kind: 'release', hostId: g.hostId, token: g.token, outcomes: [], handBack: true }];
+  if (!wanted || s.stop !== undefined)
+    return [{ kind: 'release', hostId: g.hostId, token: g.token, outcomes: [], handBack: true }];
   s.grants.push({ ...g, overflow: s.slots.length >= s.rules.maxHosts });
   bump(s);
   return [];
@@ -237,13 +276,25 @@ function lateResults(s: BatchRunState, late: LateResults, now: number): BatchCom
   if (l && results.some((r) => l.tests[r.test]?.attempts.some((a) => a.batchId === batchId))) {
     const recorded = recordLate(l, batchId, hostId, results, now);
     bump(s);
-    return [{ kind: 'log', level: 'info', message: 'late results of a fenced batch kept as history', fields: { batchId, hostId, recorded } }];
+    return [
+      {
+        kind: 'log',
+        level: 'info',
+        message: 'late results of a fenced batch kept as history',
+        fields: { batchId, hostId, recorded },
+      },
+    ];
   }
   // Its shard's verdicts are stored already: the report goes beside them (the store checks
   // that batch ran those tests on that host, as the stored history says).
   return [
     { kind: 'record-late-report', report: { batchId, hostId, at: now, results } },
-    { kind: 'log', level: 'info', message: 'late results of a fenced batch from a stored shard kept beside its verdicts', fields: { batchId, hostId } },
+    {
+      kind: 'log',
+      level: 'info',
+      message: 'late results of a fenced batch from a stored shard kept beside its verdicts',
+      fields: { batchId, hostId },
+    },
   ];
 }
 
@@ -263,7 +314,9 @@ function tick(s: BatchRunState): BatchCommand[] {
   const l = s.ledger!;
   if (s.stop !== undefined) settleWaiting(l, 'cancelled', s.stop);
   s.pass = { step: 'look' };
-  const started: BatchCommand[] = s.grants.splice(0).map((g) => ({ kind: 'start-host', hostId: g.hostId, token: g.token, overflow: g.overflow }));
+  const started: BatchCommand[] = s.grants
+    .splice(0)
+    .map((g) => ({ kind: 'start-host', hostId: g.hostId, token: g.token, overflow: g.overflow }));
   s.workers += started.length;
   return started;
 }
@@ -273,7 +326,8 @@ function carriedOut(s: BatchRunState, now: number): BatchCommand[] {
   const l = s.ledger!;
   const pass = s.pass;
   if (pass?.step === 'look') {
-    if (s.denied !== undefined && s.slots.length === 0 && s.pending.length === 0) settleWaiting(l, 'lost', `no host can take batches: ${s.denied}`);
+    if (s.denied !== undefined && s.slots.length === 0 && s.pending.length === 0)
+      settleWaiting(l, 'lost', `no host can take batches: ${s.denied}`);
     applyBlame(s, l);
     if (isDone(l) && s.workers === 0) {
       delete s.pass;
@@ -311,7 +365,9 @@ function carriedOut(s: BatchRunState, now: number): BatchCommand[] {
     return [storeVerdicts(s, l, false)];
   }
   s.pass = { step: 'slept' };
-  return [{ kind: 'sleep', ...(hasVerdictsToStore(l) ? { timeoutMs: Math.max(1, VERDICT_FLUSH_MS - sinceStored) } : {}) }];
+  return [
+    { kind: 'sleep', ...(hasVerdictsToStore(l) ? { timeoutMs: Math.max(1, VERDICT_FLUSH_MS - sinceStored) } : {}) },
+  ];
 }
 
 /** The verdicts settled since the last write (all of them at the shard's end), as one more part. */
@@ -329,10 +385,23 @@ function hostReady(s: BatchRunState, slot: HostSlot, now: number): BatchCommand[
   const l = s.ledger;
   if (s.stop !== undefined || !l) return [leave];
   const lonely = s.lonely ? new Set(s.lonely) : undefined;
-  const step = hostStep(l, slot, { maxHosts: s.rules.maxHosts, activeHosts: activeHosts(s), lonely, breakerAborts: s.rules.breakerAborts }, now);
+  const step = hostStep(
+    l,
+    slot,
+    { maxHosts: s.rules.maxHosts, activeHosts: activeHosts(s), lonely, breakerAborts: s.rules.breakerAborts },
+    now,
+  );
   if (step.kind === 'leave') {
     if (step.breaker === undefined) return [leave];
-    return [{ kind: 'log', level: 'warn', message: 'host lost too many batches in a row by its own fault; handing it back', fields: { hostId, faults: step.breaker } }, leave];
+    return [
+      {
+        kind: 'log',
+        level: 'warn',
+        message: 'host lost too many batches in a row by its own fault; handing it back',
+        fields: { hostId, faults: step.breaker },
+      },
+      leave,
+    ];
   }
   if (step.kind === 'wait') {
     slot.idleSince ??= now;
@@ -368,8 +437,10 @@ function batchEnded(s: BatchRunState, e: BatchEvent & { kind: 'batch-ended' }, n
   if (result.kind === 'aborted') s.carry.lostBatches++;
   bump(s);
   // A host that is gone, never started the batch, or is shutting down gets no more batches.
-  if (end.kind === 'host-lost' || end.kind === 'not-started' || end.kind === 'host-shutdown' || e.hostShuttingDown) commands.push({ kind: 'leave', hostId });
-  else if (result.kind === 'aborted' && needsRecovery(result)) commands.push({ kind: 'recover-host', hostId, batchId, cause: result.cause, reason: result.reason });
+  if (end.kind === 'host-lost' || end.kind === 'not-started' || end.kind === 'host-shutdown' || e.hostShuttingDown)
+    commands.push({ kind: 'leave', hostId });
+  else if (result.kind === 'aborted' && needsRecovery(result))
+    commands.push({ kind: 'recover-host', hostId, batchId, cause: result.cause, reason: result.reason });
   return commands;
 }
 

@@ -31,7 +31,10 @@ export const NOTES_KEPT = 200;
 export const ELSEWHERE_WAIT_MS = 60_000;
 
 /** What a batch run carries across continue-as-new: the totals its view shows, and where it is (no ledger: only run-wide totals). */
-export interface BatchRunCarry extends Pick<BatchRunView, 'counts' | 'hosts' | 'batches' | 'lostBatches' | 'isolated' | 'lost' | 'failed' | 'flaky' | 'reason'> {
+export interface BatchRunCarry extends Pick<
+  BatchRunView,
+  'counts' | 'hosts' | 'batches' | 'lostBatches' | 'isolated' | 'lost' | 'failed' | 'flaky' | 'reason'
+> {
   total: number;
   offset: number;
   nextBatch: number;
@@ -46,10 +49,33 @@ export interface BatchRunCarry extends Pick<BatchRunView, 'counts' | 'hosts' | '
   listing?: { hostId: string; token: string; listed: ListedTests; next: number };
 }
 
-export const emptyCounts = (): LedgerCounts => ({ total: 0, passed: 0, failed: 0, flaky: 0, skipped: 0, lost: 0, cancelled: 0, running: 0, queued: 0, requeued: 0 });
+export const emptyCounts = (): LedgerCounts => ({
+  total: 0,
+  passed: 0,
+  failed: 0,
+  flaky: 0,
+  skipped: 0,
+  lost: 0,
+  cancelled: 0,
+  running: 0,
+  queued: 0,
+  requeued: 0,
+});
 
 export function newCarry(run: Pick<PlanBatchRun, 'testCount'>): BatchRunCarry {
-  return { total: run.testCount, offset: 0, nextBatch: 1, counts: emptyCounts(), hosts: [], batches: 0, lostBatches: 0, isolated: [], lost: [], failed: [], flaky: [] };
+  return {
+    total: run.testCount,
+    offset: 0,
+    nextBatch: 1,
+    counts: emptyCounts(),
+    hosts: [],
+    batches: 0,
+    lostBatches: 0,
+    isolated: [],
+    lost: [],
+    failed: [],
+    flaky: [],
+  };
 }
 
 /** One batch as the host's breaker sees it: its result, and whose fault it was if lost. */
@@ -74,10 +100,18 @@ export interface HostSlot {
  * the run's hosts are all the lab has (`lonely`: a request excluding them was denied), or
  * the host has waited ELSEWHERE_WAIT_MS for another to take the tests lost on it.
  */
-export function placementOf(slot: HostSlot, activeHosts: readonly string[], lonely: ReadonlySet<string> | undefined, now: number): Placement {
+export function placementOf(
+  slot: HostSlot,
+  activeHosts: readonly string[],
+  lonely: ReadonlySet<string> | undefined,
+  now: number,
+): Placement {
   const otherHosts = activeHosts.filter((h) => h !== slot.hostId);
   const waitedEnough = slot.idleSince !== undefined && now - slot.idleSince >= ELSEWHERE_WAIT_MS;
-  return { otherHosts, noOtherHost: waitedEnough || (lonely !== undefined && [slot.hostId, ...otherHosts].every((h) => lonely.has(h))) };
+  return {
+    otherHosts,
+    noOtherHost: waitedEnough || (lonely !== undefined && [slot.hostId, ...otherHosts].every((h) => lonely.has(h))),
+  };
 }
 
 export type HostStep =
@@ -89,7 +123,17 @@ export type HostStep =
   | { kind: 'leave'; breaker?: number };
 
 /** What a leased host does next. `breakerAborts`: its own faults in a row that trip the breaker (the lab's brokenAfterAborts). */
-export function hostStep(l: Ledger, slot: HostSlot, run: { maxHosts: number; activeHosts: readonly string[]; lonely: ReadonlySet<string> | undefined; breakerAborts: number }, now: number): HostStep {
+export function hostStep(
+  l: Ledger,
+  slot: HostSlot,
+  run: {
+    maxHosts: number;
+    activeHosts: readonly string[];
+    lonely: ReadonlySet<string> | undefined;
+    breakerAborts: number;
+  },
+  now: number,
+): HostStep {
   // Past maxHosts (a host came for tests no other could take): an idle one that is not it leaves.
   if (run.activeHosts.length > run.maxHosts && !slot.overflow) return { kind: 'leave' };
   // Its own faults (known now, or judged since its last batch) trip the breaker.
@@ -112,7 +156,12 @@ export function hostStep(l: Ledger, slot: HostSlot, run: { maxHosts: number; act
  * tests were lost): enough hosts for the waiting batches, up to maxHosts. (Tests lost on
  * every host the run has need one more even past maxHosts: `strandedOn`.)
  */
-export function leasesWanted(l: Ledger, run: Pick<PlanBatchRun, 'maxHosts' | 'batchSize'>, activeHosts: number, pendingRequests: number): { count: number; previousHosts: string[] } {
+export function leasesWanted(
+  l: Ledger,
+  run: Pick<PlanBatchRun, 'maxHosts' | 'batchSize'>,
+  activeHosts: number,
+  pendingRequests: number,
+): { count: number; previousHosts: string[] } {
   const wanted = Math.min(run.maxHosts, activeHosts + Math.ceil(waitingCount(l) / run.batchSize));
   return { count: Math.max(0, wanted - activeHosts - pendingRequests), previousHosts: lostHostsOfWaiting(l) };
 }
@@ -123,7 +172,10 @@ export function leasesWanted(l: Ledger, run: Pick<PlanBatchRun, 'maxHosts' | 'ba
  * still held), they are all there is (lonely); a request that excluded only hosts since
  * gone means nothing (it is simply asked again).
  */
-export function denialMeaning(excluded: readonly string[], activeHosts: ReadonlySet<string> | Map<string, unknown>): { kind: 'no-host' } | { kind: 'lonely'; hosts: Set<string> } | { kind: 'none' } {
+export function denialMeaning(
+  excluded: readonly string[],
+  activeHosts: ReadonlySet<string> | Map<string, unknown>,
+): { kind: 'no-host' } | { kind: 'lonely'; hosts: Set<string> } | { kind: 'none' } {
   if (excluded.length === 0) return { kind: 'no-host' };
   const still = excluded.filter((h) => activeHosts.has(h));
   return still.length > 0 ? { kind: 'lonely', hosts: new Set(still) } : { kind: 'none' };
@@ -145,8 +197,15 @@ export function batchResult(end: BatchEnd, results: readonly TestReport[], size:
       return { kind: 'aborted', cause: AbortCause.RunnerCrash, reason: end.reason };
     case 'completed': {
       const failed = results.filter((r) => r.status === 'failed' || r.status === 'error');
-      if (results.length < size) return { kind: 'aborted', cause: AbortCause.RunnerCrash, reason: `runner ended with ${size - results.length} of ${size} tests unreported (${end.reason})` };
-      return failed.length > 0 ? { kind: 'failed', reason: `${failed.length} of ${size} tests failed` } : { kind: 'passed' };
+      if (results.length < size)
+        return {
+          kind: 'aborted',
+          cause: AbortCause.RunnerCrash,
+          reason: `runner ended with ${size - results.length} of ${size} tests unreported (${end.reason})`,
+        };
+      return failed.length > 0
+        ? { kind: 'failed', reason: `${failed.length} of ${size} tests failed` }
+        : { kind: 'passed' };
     }
   }
 }

@@ -63,7 +63,11 @@ export interface LateResults {
  * requeued; the one running when it died (the last testStarted) is isolated. Without
  * testStarted lines, testTimeoutMs cannot apply and no test can be told the suspect.
  */
-export const BATCH_ENV = { testsFile: 'TESTBAY_TESTS_FILE', batch: 'TESTBAY_BATCH', batchRun: 'TESTBAY_BATCH_RUN' } as const;
+export const BATCH_ENV = {
+  testsFile: 'TESTBAY_TESTS_FILE',
+  batch: 'TESTBAY_BATCH',
+  batchRun: 'TESTBAY_BATCH_RUN',
+} as const;
 
 /** Longest testTimeoutMs or batchTimeoutMs a spec may ask for (and the cap of a scaled one): 7 days. */
 export const MAX_BATCH_TIMEOUT_MS = 7 * 24 * 60 * 60_000;

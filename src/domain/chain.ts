@@ -19,7 +19,10 @@ export interface ChainJobRef {
   preSkipped?: string;
 }
 
-export type JobRunSpec = Pick<Job, 'runner' | 'settings' | 'secrets' | 'timeoutMs' | 'provisionTimeoutMs' | 'outputTimeoutMs' | 'assets' | 'tests'>;
+export type JobRunSpec = Pick<
+  Job,
+  'runner' | 'settings' | 'secrets' | 'timeoutMs' | 'provisionTimeoutMs' | 'outputTimeoutMs' | 'assets' | 'tests'
+>;
 
 /** A job as its chain gets it: where it runs in the chain, and what the host needs to run it. */
 export interface ChainJob extends ChainJobRef {
@@ -65,7 +68,11 @@ export function lostBefore(hostId: string, lost: string, job: ChainJobRef): JobR
 }
 
 /** Why the job must not run, given the results known so far; undefined when it may. */
-export function blocked(state: ChainState, job: ChainJobRef, known: Readonly<Record<string, JobResult>>): JobResult | undefined {
+export function blocked(
+  state: ChainState,
+  job: ChainJobRef,
+  known: Readonly<Record<string, JobResult>>,
+): JobResult | undefined {
   if (job.preSkipped !== undefined) return { kind: 'skipped', reason: job.preSkipped };
   // A stop (cancel, partner stop) ends the whole chain with its own reason.
   if (state.stop) return { ...state.stop };
@@ -82,7 +89,11 @@ export function stoppedAs(state: ChainState, override: JobResult | undefined): J
 }
 
 /** The jobs to stop when the host was lost during `job`: every other one without a final result. */
-export function queuedBehindLoss<J extends ChainJobRef>(jobs: readonly J[], job: J, results: Readonly<Record<string, JobResult>>): J[] {
+export function queuedBehindLoss<J extends ChainJobRef>(
+  jobs: readonly J[],
+  job: J,
+  results: Readonly<Record<string, JobResult>>,
+): J[] {
   return jobs.filter((later) => later !== job && !results[later.id]);
 }
 
@@ -90,14 +101,21 @@ export function queuedBehindLoss<J extends ChainJobRef>(jobs: readonly J[], job:
  * The children to stop after a job's uploads: a child starts on its parent's runner verdict,
  * so when that passed and the final result (after uploads) did not, the children must stop.
  */
-export function childrenToStop<J extends ChainJobRef>(jobs: readonly J[], job: J, ran: JobResult, final: JobResult): J[] {
+export function childrenToStop<J extends ChainJobRef>(
+  jobs: readonly J[],
+  job: J,
+  ran: JobResult,
+  final: JobResult,
+): J[] {
   if (final.kind === 'passed' || ran.kind !== 'passed') return [];
   return jobs.filter((child) => child.chainParent === job.name);
 }
 
 /** The backstop deadline of a run that waits on the host behind `afterTimeoutMs`'s run. */
 export function runDeadlineMs(timeoutMs: number, afterTimeoutMs?: number): number {
-  return timeoutMs + RUN_DEADLINE_MARGIN_MS + (afterTimeoutMs === undefined ? 0 : afterTimeoutMs + RUN_DEADLINE_MARGIN_MS);
+  return (
+    timeoutMs + RUN_DEADLINE_MARGIN_MS + (afterTimeoutMs === undefined ? 0 : afterTimeoutMs + RUN_DEADLINE_MARGIN_MS)
+  );
 }
 
 /** Whether a job needs the provision activity: it has assets or test code to fetch. */
@@ -106,7 +124,10 @@ export function needsProvision(spec: { assets: readonly unknown[]; tests?: unkno
 }
 
 /** Whether a job's results still need an upload after its run. */
-export function needsUpload(r: { result: JobResult; provisioned: boolean; notStarted?: boolean | undefined; uploaded?: unknown }, isHostLost: (r: JobResult) => boolean): boolean {
+export function needsUpload(
+  r: { result: JobResult; provisioned: boolean; notStarted?: boolean | undefined; uploaded?: unknown },
+  isHostLost: (r: JobResult) => boolean,
+): boolean {
   return r.provisioned && !isHostLost(r.result) && !r.notStarted && !r.uploaded;
 }
 

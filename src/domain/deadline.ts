@@ -26,12 +26,25 @@ export function extendedMs(extensions: readonly JobExtension[] | undefined): num
 }
 
 /** Whether a job may be extended by `byMs` now: it must still run, and stay within the cap. */
-export function decideExtension(job: { id: string; ended: boolean; result?: string; extensions?: readonly JobExtension[] }, byMs: number, capMs: number): ExtensionDecision {
-  if (job.ended) return { ok: false, code: 'ended', message: `job ${job.id} has already ended${job.result ? ` (${job.result})` : ''}: only a running job's deadline can be extended` };
+export function decideExtension(
+  job: { id: string; ended: boolean; result?: string; extensions?: readonly JobExtension[] },
+  byMs: number,
+  capMs: number,
+): ExtensionDecision {
+  if (job.ended)
+    return {
+      ok: false,
+      code: 'ended',
+      message: `job ${job.id} has already ended${job.result ? ` (${job.result})` : ''}: only a running job's deadline can be extended`,
+    };
   const before = extendedMs(job.extensions);
   if (before + byMs > capMs) {
     const left = Math.max(0, capMs - before);
-    return { ok: false, code: 'over-cap', message: `byMs: ${formatDuration(byMs)} would extend job ${job.id} by ${formatDuration(before + byMs)} in all, past this lab's cap of ${formatDuration(capMs)} (TESTBAY_MAX_EXTEND_MS); ${left > 0 ? `at most ${formatDuration(left)} more` : 'no more'}` };
+    return {
+      ok: false,
+      code: 'over-cap',
+      message: `byMs: ${formatDuration(byMs)} would extend job ${job.id} by ${formatDuration(before + byMs)} in all, past this lab's cap of ${formatDuration(capMs)} (TESTBAY_MAX_EXTEND_MS); ${left > 0 ? `at most ${formatDuration(left)} more` : 'no more'}`,
+    };
   }
   return { ok: true, totalMs: before + byMs };
 }
@@ -40,7 +53,11 @@ export function decideExtension(job: { id: string; ended: boolean; result?: stri
  * When a running job's timeout stops its runner: the runner's start (the job's record turns
  * `running` as the host starts it) plus `timeoutMs` plus every extension. ISO time.
  */
-export function deadlineOf(runningSince: string, timeoutMs: number, extensions: readonly JobExtension[] | undefined): string {
+export function deadlineOf(
+  runningSince: string,
+  timeoutMs: number,
+  extensions: readonly JobExtension[] | undefined,
+): string {
   return new Date(Date.parse(runningSince) + timeoutMs + extendedMs(extensions)).toISOString();
 }
 

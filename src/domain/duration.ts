@@ -12,7 +12,8 @@ export type DurationParse = { ok: true; ms: number } | { ok: false; message: str
 export function parseDuration(text: string): DurationParse {
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d)?$/.exec(text.trim());
   const ms = m ? Math.round(Number(m[1]) * UNITS[m[2] ?? 'ms']!) : NaN;
-  if (!m || !Number.isFinite(ms)) return { ok: false, message: `a duration like 90s, 30m or 2h (or milliseconds), not "${text}"` };
+  if (!m || !Number.isFinite(ms))
+    return { ok: false, message: `a duration like 90s, 30m or 2h (or milliseconds), not "${text}"` };
   return { ok: true, ms };
 }
 

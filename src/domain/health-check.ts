@@ -9,10 +9,20 @@ import type { Job, Submission } from './job.js';
 import type { HostRecord } from './lab.js';
 import { formatDuration } from './duration.js';
 
-export function healthCheckSubmission(healthChecks: Record<string, Job>, host: { id: string; workerClasses: readonly string[] }, pool: string): Submission | undefined {
+export function healthCheckSubmission(
+  healthChecks: Record<string, Job>,
+  host: { id: string; workerClasses: readonly string[] },
+  pool: string,
+): Submission | undefined {
   const workerClass = host.workerClasses.find((c) => healthChecks[c]);
   if (workerClass === undefined) return undefined;
-  const job: Job = { ...healthChecks[workerClass]!, name: 'health-check', workerClass, startAfter: [], parallelWith: [] };
+  const job: Job = {
+    ...healthChecks[workerClass]!,
+    name: 'health-check',
+    workerClass,
+    startAfter: [],
+    parallelWith: [],
+  };
   if (pool === DEFAULT_POOL) delete job.pool;
   else job.pool = pool;
   return { name: `health check of ${host.id}`, jobs: [job] };
@@ -28,11 +38,17 @@ export interface CheckEvery {
  * Why the host is due a periodic check now, or undefined: `everyMs` since its last check (or
  * since it registered), or `everyJobs` jobs since its last check.
  */
-export function periodicCheckDue(host: { lastCheckAt?: number; registeredAt: number; jobsSinceCheck?: number }, every: CheckEvery | undefined, now: number): string | undefined {
+export function periodicCheckDue(
+  host: { lastCheckAt?: number; registeredAt: number; jobsSinceCheck?: number },
+  every: CheckEvery | undefined,
+  now: number,
+): string | undefined {
   if (!every) return undefined;
   const since = host.lastCheckAt ?? host.registeredAt;
-  if (every.everyMs !== undefined && now - since >= every.everyMs) return `periodic: ${formatDuration(now - since)} since the last check (everyMs)`;
-  if (every.everyJobs !== undefined && (host.jobsSinceCheck ?? 0) >= every.everyJobs) return `periodic: ${host.jobsSinceCheck ?? 0} jobs since the last check (everyJobs)`;
+  if (every.everyMs !== undefined && now - since >= every.everyMs)
+    return `periodic: ${formatDuration(now - since)} since the last check (everyMs)`;
+  if (every.everyJobs !== undefined && (host.jobsSinceCheck ?? 0) >= every.everyJobs)
+    return `periodic: ${host.jobsSinceCheck ?? 0} jobs since the last check (everyJobs)`;
   return undefined;
 }
 
@@ -42,7 +58,18 @@ export function periodicCheckDue(host: { lastCheckAt?: number; registeredAt: num
  * a health check is checked on its own.
  */
 export function periodicCheckOf(
-  host: Pick<HostRecord, 'lease' | 'check' | 'broken' | 'maintenance' | 'online' | 'workerClasses' | 'lastCheckAt' | 'registeredAt' | 'jobsSinceCheck'>,
+  host: Pick<
+    HostRecord,
+    | 'lease'
+    | 'check'
+    | 'broken'
+    | 'maintenance'
+    | 'online'
+    | 'workerClasses'
+    | 'lastCheckAt'
+    | 'registeredAt'
+    | 'jobsSinceCheck'
+  >,
   healthChecks: Record<string, Job>,
   every: Record<string, CheckEvery> | undefined,
   now: number,

@@ -18,7 +18,8 @@ const SCHEDULER_PREFIX = `${SCHEDULER_WORKFLOW_ID}-`;
  * The workflow id of a pool's scheduler. The default pool keeps the id a lab had before
  * pools existed, so running labs, saved queries and recorded histories keep working.
  */
-export const schedulerWorkflowId = (pool: string = DEFAULT_POOL) => (pool === DEFAULT_POOL ? SCHEDULER_WORKFLOW_ID : `${SCHEDULER_PREFIX}${pool}`);
+export const schedulerWorkflowId = (pool: string = DEFAULT_POOL) =>
+  pool === DEFAULT_POOL ? SCHEDULER_WORKFLOW_ID : `${SCHEDULER_PREFIX}${pool}`;
 /** The pool whose scheduler has this workflow id; undefined for any other id. */
 export function poolOfSchedulerId(workflowId: string): string | undefined {
   if (workflowId === SCHEDULER_WORKFLOW_ID) return DEFAULT_POOL;
@@ -66,7 +67,13 @@ export function parseJobId(id: string): ParsedJobId {
   if (number === undefined) return { kind: 'submission', submissionId };
   if (batch === undefined) return { kind: 'job', submissionId, number: Number(number) };
   if (more.length > 0) return { kind: 'other', submissionId };
-  return { kind: 'batch', submissionId, number: Number(number), batch: Number(batch), runJobId: jobId(submissionId, Number(number)) };
+  return {
+    kind: 'batch',
+    submissionId,
+    number: Number(number),
+    batch: Number(batch),
+    runJobId: jobId(submissionId, Number(number)),
+  };
 }
 
 /** What a Testbay workflow id names; undefined for ids of other workflows (the scheduler's, a schedule's). */
@@ -86,9 +93,12 @@ const WORKFLOW_ID_PATTERNS = {
 export function parseWorkflowId(id: string): ParsedWorkflowId | undefined {
   let m: RegExpExecArray | null;
   if ((m = WORKFLOW_ID_PATTERNS.submission.exec(id))) return { kind: 'submission', submissionId: m[1]! };
-  if ((m = WORKFLOW_ID_PATTERNS['recipe-set'].exec(id))) return { kind: 'recipe-set', submissionId: m[1]!, setNumber: Number(m[2]) };
-  if ((m = WORKFLOW_ID_PATTERNS.chain.exec(id))) return { kind: 'chain', submissionId: m[1]!, setNumber: Number(m[2]), hostId: m[3]! };
-  if ((m = WORKFLOW_ID_PATTERNS['batch-run'].exec(id))) return { kind: 'batch-run', submissionId: m[1]!, runNumber: Number(m[2]) };
+  if ((m = WORKFLOW_ID_PATTERNS['recipe-set'].exec(id)))
+    return { kind: 'recipe-set', submissionId: m[1]!, setNumber: Number(m[2]) };
+  if ((m = WORKFLOW_ID_PATTERNS.chain.exec(id)))
+    return { kind: 'chain', submissionId: m[1]!, setNumber: Number(m[2]), hostId: m[3]! };
+  if ((m = WORKFLOW_ID_PATTERNS['batch-run'].exec(id)))
+    return { kind: 'batch-run', submissionId: m[1]!, runNumber: Number(m[2]) };
   return undefined;
 }
 

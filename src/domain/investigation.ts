@@ -30,11 +30,26 @@ export interface Investigation {
   jobId: string;
   /** the last passed run of the scenario, or why there is none */
   lastGood: { jobId: string; submissionId: string; endedAt?: string } | { none: string };
-  settings?: { added: Record<string, string>; removed: Record<string, string>; changed: Record<string, Change<string>> };
+  settings?: {
+    added: Record<string, string>;
+    removed: Record<string, string>;
+    changed: Record<string, Change<string>>;
+  };
   argv?: Change<string[]>;
   testCode?: { repository?: Change<string>; ref?: Change<string>; commit?: Change<string | undefined>; log?: string[] };
-  assets?: { added: { name: string; sha256: string }[]; removed: { name: string; sha256: string }[]; changed: { name: string; sha256: Change<string> }[] };
-  host?: { id?: Change<string | undefined>; capabilities?: { added: Record<string, string>; removed: Record<string, string>; changed: Record<string, Change<string>> } };
+  assets?: {
+    added: { name: string; sha256: string }[];
+    removed: { name: string; sha256: string }[];
+    changed: { name: string; sha256: Change<string> }[];
+  };
+  host?: {
+    id?: Change<string | undefined>;
+    capabilities?: {
+      added: Record<string, string>;
+      removed: Record<string, string>;
+      changed: Record<string, Change<string>>;
+    };
+  };
   tests?: { newlyFailing: string[]; newlyPassing: string[]; appeared: string[]; disappeared: string[] };
 }
 
@@ -62,7 +77,14 @@ const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.
  */
 export function investigate(job: RunFacts, lastGood: RunFacts | undefined, gitLog?: string[]): Investigation {
   if (!lastGood) return { jobId: job.jobId, lastGood: { none: 'no passed run of this scenario is on record' } };
-  const out: Investigation = { jobId: job.jobId, lastGood: { jobId: lastGood.jobId, submissionId: lastGood.submissionId, ...(lastGood.endedAt ? { endedAt: lastGood.endedAt } : {}) } };
+  const out: Investigation = {
+    jobId: job.jobId,
+    lastGood: {
+      jobId: lastGood.jobId,
+      submissionId: lastGood.submissionId,
+      ...(lastGood.endedAt ? { endedAt: lastGood.endedAt } : {}),
+    },
+  };
   const settings = diffRecords(lastGood.settings, job.settings);
   if (settings) out.settings = settings;
   if (!sameList(lastGood.argv, job.argv)) out.argv = { before: lastGood.argv, after: job.argv };
@@ -80,7 +102,9 @@ export function investigate(job: RunFacts, lastGood: RunFacts | undefined, gitLo
   const assets = {
     added: job.assets.filter((x) => !assetsBefore.has(x.name)),
     removed: lastGood.assets.filter((x) => !assetsAfter.has(x.name)),
-    changed: job.assets.filter((x) => assetsBefore.has(x.name) && assetsBefore.get(x.name) !== x.sha256).map((x) => ({ name: x.name, sha256: { before: assetsBefore.get(x.name)!, after: x.sha256 } })),
+    changed: job.assets
+      .filter((x) => assetsBefore.has(x.name) && assetsBefore.get(x.name) !== x.sha256)
+      .map((x) => ({ name: x.name, sha256: { before: assetsBefore.get(x.name)!, after: x.sha256 } })),
   };
   if (assets.added.length + assets.removed.length + assets.changed.length > 0) out.assets = assets;
   const host: NonNullable<Investigation['host']> = {};
@@ -89,7 +113,12 @@ export function investigate(job: RunFacts, lastGood: RunFacts | undefined, gitLo
   if (caps) host.capabilities = caps;
   if (Object.keys(host).length > 0) out.host = host;
   const names = new Set([...Object.keys(lastGood.testResults), ...Object.keys(job.testResults)]);
-  const tests = { newlyFailing: [] as string[], newlyPassing: [] as string[], appeared: [] as string[], disappeared: [] as string[] };
+  const tests = {
+    newlyFailing: [] as string[],
+    newlyPassing: [] as string[],
+    appeared: [] as string[],
+    disappeared: [] as string[],
+  };
   for (const n of [...names].sort()) {
     const [was, is] = [lastGood.testResults[n], job.testResults[n]];
     if (was === undefined) tests.appeared.push(n);

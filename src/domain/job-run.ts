@@ -111,5 +111,9 @@ export const DEFAULT_RUN_CONFIG: RunConfig = {
  * scheduler's name (`hostBreakerAborts`: the input of workflows started then).
  */
 export function brokenAfterAbortsOf(config: RunConfig): number {
-  return config.brokenAfterAborts ?? (config as { hostBreakerAborts?: number }).hostBreakerAborts ?? DEFAULT_RUN_CONFIG.brokenAfterAborts;
+  return (
+    config.brokenAfterAborts ??
+    (config as { hostBreakerAborts?: number }).hostBreakerAborts ??
+    DEFAULT_RUN_CONFIG.brokenAfterAborts
+  );
 }

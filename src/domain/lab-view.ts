@@ -73,5 +73,8 @@ export function shouldContinueAsNew(history: HistoryInfo, maxHistoryEvents: numb
   const bar = Math.max(maxHistoryEvents, 2 * EVENTS_PER_HOST_AFTER_CONTINUE * hosts);
   // Temporal's own suggestion comes at a fixed count; honour it only past the bar, or when
   // the history's size (not its count) calls for it.
-  return history.historyLength >= bar || (history.continueAsNewSuggested && (history.historyLength >= bar / 2 || history.historySize > 8 * 1024 * 1024));
+  return (
+    history.historyLength >= bar ||
+    (history.continueAsNewSuggested && (history.historyLength >= bar / 2 || history.historySize > 8 * 1024 * 1024))
+  );
 }

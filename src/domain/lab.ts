@@ -13,7 +13,14 @@ import { untilText, type Reservation } from './reservation.js';
 
 /** `reserved`: leased, and kept for a person (after a job, or lent by hand) until the reservation ends */
 export type HostState = 'idle' | 'leased' | 'reserved' | 'maintenance' | 'broken' | 'offline';
-export const HOST_STATES = ['idle', 'leased', 'reserved', 'maintenance', 'broken', 'offline'] as const satisfies readonly HostState[];
+export const HOST_STATES = [
+  'idle',
+  'leased',
+  'reserved',
+  'maintenance',
+  'broken',
+  'offline',
+] as const satisfies readonly HostState[];
 
 export interface HostRegistration {
   hostId: string;
@@ -59,7 +66,15 @@ export interface HostRecord {
   /** the host's config has a powerCommand */
   canPower?: boolean;
   broken?: { reason: string; source: BrokenSource; at: number };
-  lease?: { token: string; requestId: string; requester: string; label: string; since: number; healthCheck?: boolean; reservation?: Reservation };
+  lease?: {
+    token: string;
+    requestId: string;
+    requester: string;
+    label: string;
+    since: number;
+    healthCheck?: boolean;
+    reservation?: Reservation;
+  };
   /** a health-check job is running or queued for this host */
   check?: { submissionId: string; why: string; since: number };
   offline?: { reason: string; since: number };
@@ -226,15 +241,24 @@ export function markBroken(lab: LabState, hostId: string, reason: string, now: n
 }
 
 function canServe(h: HostRecord, r: RecipeRequest): boolean {
-  return (r.hostId === undefined || r.hostId === h.id) && h.workerClasses.includes(r.workerClass) && !r.excludedHosts.includes(h.id) && satisfiesAll(h.capabilities, r.hostRequires);
+  return (
+    (r.hostId === undefined || r.hostId === h.id) &&
+    h.workerClasses.includes(r.workerClass) &&
+    !r.excludedHosts.includes(h.id) &&
+    satisfiesAll(h.capabilities, r.hostRequires)
+  );
 }
 
 /**
  * Why this host can never take a recipe (a job pinned to it with `host:`), or undefined
  * when it can: the same rule the scheduler matches with, in words.
  */
-export function whyHostCannotServe(h: Pick<HostRecord, 'id' | 'workerClasses' | 'capabilities'>, r: Pick<RecipeRequest, 'workerClass' | 'hostRequires'> & { excludedHosts?: string[] }): string | undefined {
-  if (!h.workerClasses.includes(r.workerClass)) return `host ${h.id} does not offer class ${r.workerClass} (it offers ${h.workerClasses.join(', ') || 'none'})`;
+export function whyHostCannotServe(
+  h: Pick<HostRecord, 'id' | 'workerClasses' | 'capabilities'>,
+  r: Pick<RecipeRequest, 'workerClass' | 'hostRequires'> & { excludedHosts?: string[] },
+): string | undefined {
+  if (!h.workerClasses.includes(r.workerClass))
+    return `host ${h.id} does not offer class ${r.workerClass} (it offers ${h.workerClasses.join(', ') || 'none'})`;
   const unmet = r.hostRequires.filter((req) => !satisfiesAll(h.capabilities, [req]));
   if (unmet.length > 0) return `host ${h.id} does not satisfy ${unmet.map(formatRequirement).join(', ')}`;
   if (r.excludedHosts?.includes(h.id)) return `host ${h.id} is excluded (an earlier attempt aborted there)`;
@@ -251,7 +275,10 @@ function byPreference(r: RecipeRequest) {
 }
 
 /** All-or-nothing: distinct hosts for every recipe (bipartite matching), or undefined. */
-export function matchRecipes(recipes: readonly RecipeRequest[], hosts: readonly HostRecord[]): HostRecord[] | undefined {
+export function matchRecipes(
+  recipes: readonly RecipeRequest[],
+  hosts: readonly HostRecord[],
+): HostRecord[] | undefined {
   const matched = matchMost(recipes, hosts);
   if (matched.size < recipes.length) return undefined;
   return recipes.map((_, r) => matched.get(r)!);
@@ -278,7 +305,11 @@ export function matchMost(recipes: readonly RecipeRequest[], hosts: readonly Hos
   };
   for (let r = 0; r < recipes.length; r++) assign(r, new Set());
   const result = new Map<number, HostRecord>();
-  for (const [hostId, recipe] of owner) result.set(recipe, hosts.find((h) => h.id === hostId)!);
+  for (const [hostId, recipe] of owner)
+    result.set(
+      recipe,
+      hosts.find((h) => h.id === hostId)!,
+    );
   return result;
 }
 
@@ -318,7 +349,12 @@ export type EnqueueResult = { queued: true } | { queued: false; reason: string }
 export function enqueue(lab: LabState, input: LeaseRequestInput, now: number): EnqueueResult {
   if (lab.queue.some((r) => r.requestId === input.requestId)) return { queued: true };
   const only = input.healthCheckOf ?? input.loanOf;
-  const reason = only !== undefined ? (lab.hosts[only] ? undefined : `host ${only} is not in the lab`) : whyImpossible(lab, input.recipes);
+  const reason =
+    only !== undefined
+      ? lab.hosts[only]
+        ? undefined
+        : `host ${only} is not in the lab`
+      : whyImpossible(lab, input.recipes);
   if (reason !== undefined) return { queued: false, reason };
   lab.queue.push({ ...input, seq: lab.nextSeq++, enqueuedAt: now });
   return { queued: true };
@@ -339,7 +375,8 @@ export function withdrawRequest(lab: LabState, requestId: string, now: number): 
   cancelRequest(lab, requestId);
   const released: string[] = [];
   for (const host of Object.values(lab.hosts)) {
-    if (host.lease?.requestId === requestId && release(lab, host.id, host.lease.token, [], now).released) released.push(host.id);
+    if (host.lease?.requestId === requestId && release(lab, host.id, host.lease.token, [], now).released)
+      released.push(host.id);
   }
   return released;
 }
@@ -355,7 +392,10 @@ export function dropUnusable(lab: LabState): { request: LeaseRequest; reason: st
     for (const recipe of request.recipes) {
       const candidates = Object.values(lab.hosts).filter((h) => canServe(h, recipe));
       if (candidates.some((h) => h.online && !h.maintenance && !h.broken)) continue;
-      const states = candidates.map((h) => `${h.id} ${hostState(h)}${h.broken ? ` (${h.broken.reason})` : h.offline ? ` (${h.offline.reason})` : ''}`);
+      const states = candidates.map(
+        (h) =>
+          `${h.id} ${hostState(h)}${h.broken ? ` (${h.broken.reason})` : h.offline ? ` (${h.offline.reason})` : ''}`,
+      );
       dropped.push({ request, reason: `no host of ${describeRecipe(recipe)} can take work: ${states.join('; ')}` });
       return false;
     }
@@ -396,7 +436,13 @@ export function allocate(lab: LabState, now: number): Grant[] {
   const lease = (request: LeaseRequest, hosts: HostRecord[]): Grant => {
     const leases = hosts.map((host) => {
       const token = `${lab.tokenSalt}.${lab.nextToken++}`;
-      host.lease = { token, requestId: request.requestId, requester: request.requester, label: request.label, since: now };
+      host.lease = {
+        token,
+        requestId: request.requestId,
+        requester: request.requester,
+        label: request.label,
+        since: now,
+      };
       if (request.healthCheckOf !== undefined) host.lease.healthCheck = true;
       host.leaseCount++;
       return { hostId: host.id, token, address: host.address, hostname: host.hostname };
@@ -467,7 +513,12 @@ export function setPriority(lab: LabState, requestId: string, priority: number):
  * reserved and stays out of the pool until its holder releases the lease. False when the
  * token is not the host's current lease.
  */
-export function markReserved(lab: LabState, hostId: string, token: string, reservation: Reservation | undefined): boolean {
+export function markReserved(
+  lab: LabState,
+  hostId: string,
+  token: string,
+  reservation: Reservation | undefined,
+): boolean {
   const lease = lab.hosts[hostId]?.lease;
   if (!lease || lease.token !== token) return false;
   if (reservation) lease.reservation = reservation;
@@ -503,7 +554,14 @@ export interface ReleaseResult {
 }
 
 /** Ends a lease and counts the jobs' outcomes towards the host's broken-host rule. */
-export function release(lab: LabState, hostId: string, token: string, outcomes: readonly ResultReport[], now: number, recovery?: Recovery): ReleaseResult {
+export function release(
+  lab: LabState,
+  hostId: string,
+  token: string,
+  outcomes: readonly ResultReport[],
+  now: number,
+  recovery?: Recovery,
+): ReleaseResult {
   const host = lab.hosts[hostId];
   if (!host?.lease || host.lease.token !== token) return { released: false };
   const wasCheck = host.lease.healthCheck === true;
@@ -515,10 +573,15 @@ export function release(lab: LabState, hostId: string, token: string, outcomes: 
     return finishCheck(host, outcomes, now);
   }
   host.jobsSinceCheck = (host.jobsSinceCheck ?? 0) + 1;
-  const brokenBefore = new Set(Object.values(lab.hosts).filter((h) => h.broken).map((h) => h.id));
+  const brokenBefore = new Set(
+    Object.values(lab.hosts)
+      .filter((h) => h.broken)
+      .map((h) => h.id),
+  );
   for (const o of outcomes) recordOutcome(lab, host, o, now);
   // A recovery that failed breaks the host at once, saying what the command said (Beaker's failed power command).
-  if (recovery && !recovery.ok) host.broken ??= { reason: `recovery failed: ${recovery.summary}`, source: 'fault', at: now };
+  if (recovery && !recovery.ok)
+    host.broken ??= { reason: `recovery failed: ${recovery.summary}`, source: 'fault', at: now };
   const result: ReleaseResult = { released: true };
   if (host.broken && !brokenBefore.has(hostId)) result.broken = host.broken.reason;
   const elsewhere = Object.values(lab.hosts).filter((h) => h.id !== hostId && h.broken && !brokenBefore.has(h.id));
@@ -527,7 +590,13 @@ export function release(lab: LabState, hostId: string, token: string, outcomes: 
 }
 
 /** Marks a host as being checked: not leased to anyone but its health-check job. */
-export function startCheck(lab: LabState, hostId: string, why: string, submissionId: string, now: number): HostRecord | undefined {
+export function startCheck(
+  lab: LabState,
+  hostId: string,
+  why: string,
+  submissionId: string,
+  now: number,
+): HostRecord | undefined {
   const host = lab.hosts[hostId];
   if (!host) return undefined;
   host.check = { submissionId, why, since: now };
@@ -545,7 +614,9 @@ function finishCheck(host: HostRecord, outcomes: readonly ResultReport[], now: n
     host.consecutiveAborts = 0;
     return { released: true };
   }
-  const why = bad ? `${bad.result.kind}${'reason' in bad.result && bad.result.reason ? `: ${bad.result.reason}` : ''}` : 'did not run';
+  const why = bad
+    ? `${bad.result.kind}${'reason' in bad.result && bad.result.reason ? `: ${bad.result.reason}` : ''}`
+    : 'did not run';
   host.broken = { reason: `health check ${submissionId} ${why}`, source: 'check', at: now };
   return { released: true, broken: host.broken.reason };
 }
@@ -578,7 +649,9 @@ export function recordOutcome(lab: LabState, host: HostRecord, o: ResultReport, 
     return;
   }
   if (fault === 'runner' && o.job !== undefined) {
-    host.suspects = [...(host.suspects ?? []), { key: suspectKey(o), jobId: o.jobId, reason: r.reason, at: now }].slice(-SUSPECTS_KEPT);
+    host.suspects = [...(host.suspects ?? []), { key: suspectKey(o), jobId: o.jobId, reason: r.reason, at: now }].slice(
+      -SUSPECTS_KEPT,
+    );
     return;
   }
   countAbort(lab, host, o.job !== undefined ? submissionOfJob(o.jobId) : undefined, r.reason, now);
@@ -591,11 +664,23 @@ function confirmSuspects(lab: LabState, passedOn: HostRecord, key: string, now: 
     const confirmed = other.suspects.filter((s) => s.key === key);
     other.suspects = other.suspects.filter((s) => s.key !== key);
     const last = confirmed.at(-1)!;
-    countAbort(lab, other, key.slice(0, key.indexOf('/')), `${last.reason} (job ${last.jobId}, which then passed on ${passedOn.id})`, now);
+    countAbort(
+      lab,
+      other,
+      key.slice(0, key.indexOf('/')),
+      `${last.reason} (job ${last.jobId}, which then passed on ${passedOn.id})`,
+      now,
+    );
   }
 }
 
-function countAbort(lab: LabState, host: HostRecord, submissionId: string | undefined, reason: string, now: number): void {
+function countAbort(
+  lab: LabState,
+  host: HostRecord,
+  submissionId: string | undefined,
+  reason: string,
+  now: number,
+): void {
   if (submissionId !== undefined) {
     if (host.streak?.includes(submissionId)) return;
     host.streak = [...(host.streak ?? []), submissionId].slice(-lab.brokenAfterAborts);
@@ -635,7 +720,12 @@ export function explainWait(lab: LabState, requestId: string): string | undefine
   return `needs ${request.recipes.length} hosts at once (${[...new Set(request.recipes.map(describeRecipe))].join('; ')}): ${idle} idle, ${leased} of ${candidates.length} leased; ${place}`;
 }
 
-function describeCandidates(lab: LabState, recipe: RecipeRequest, candidates: readonly HostRecord[], requestId: string): string {
+function describeCandidates(
+  lab: LabState,
+  recipe: RecipeRequest,
+  candidates: readonly HostRecord[],
+  requestId: string,
+): string {
   if (candidates.length === 1) {
     const h = candidates[0]!;
     return `host ${h.id} (the only host of ${describeRecipe(recipe)}) ${describeHost(lab, h, requestId)}`;
@@ -646,14 +736,17 @@ function describeCandidates(lab: LabState, recipe: RecipeRequest, candidates: re
     groups.set(key, [...(groups.get(key) ?? []), h.id]);
   }
   const parts = [...groups].map(([key, ids]) =>
-    key === 'leased' ? `${ids.length} of ${candidates.length} leased` : `${ids.length} ${key} (${ids.slice(0, 3).join(', ')}${ids.length > 3 ? ', …' : ''})`,
+    key === 'leased'
+      ? `${ids.length} of ${candidates.length} leased`
+      : `${ids.length} ${key} (${ids.slice(0, 3).join(', ')}${ids.length > 3 ? ', …' : ''})`,
   );
   return `no idle host of ${describeRecipe(recipe)}: ${parts.join(', ')}`;
 }
 
 function describeGroup(lab: LabState, h: HostRecord, requestId: string): string {
   const state = hostState(h);
-  if (state === 'idle') return lab.reserved[h.id] && lab.reserved[h.id] !== requestId ? 'held for an earlier request' : 'idle';
+  if (state === 'idle')
+    return lab.reserved[h.id] && lab.reserved[h.id] !== requestId ? 'held for an earlier request' : 'idle';
   if (state === 'maintenance') return 'in maintenance';
   return state;
 }

@@ -14,25 +14,45 @@ import { analyseGraph } from './plan.js';
 import { formatRequirement, parseRequirement, REQUIREMENT_OPERATORS, type Requirement } from './requirements.js';
 import { reserveSpec } from './reservation.js';
 import { isSealed, SEALED_PREFIX } from './sealed.js';
-import { asset, batchRunInput, batchRunNameIssues, checkTestList, envRecord, inheritable, jobInput, jobName, NO_WORK_MESSAGE, processString, runner, SUBMISSION_LIMITS, testCode } from './spec.js';
+import {
+  asset,
+  batchRunInput,
+  batchRunNameIssues,
+  checkTestList,
+  envRecord,
+  inheritable,
+  jobInput,
+  jobName,
+  NO_WORK_MESSAGE,
+  processString,
+  runner,
+  SUBMISSION_LIMITS,
+  testCode,
+} from './spec.js';
 import { commitRef } from './webhooks.js';
 
 /** A spec field that may be absent, as the transform writes it: absent, never `undefined`. */
 const exact = <T extends z.ZodType>(field: z.ZodOptional<T>) => field.unwrap().exactOptional();
 
 /** `S` when its output is `T` exactly (no field more or less, optional or not alike), else never. */
-type Exactly<S extends z.ZodType, T> = (<U>() => U extends z.output<S> ? 1 : 2) extends <U>() => U extends T ? 1 : 2 ? S : never;
+type Exactly<S extends z.ZodType, T> =
+  (<U>() => U extends z.output<S> ? 1 : 2) extends <U>() => U extends T ? 1 : 2 ? S : never;
 
 /** A requirement as parsed: it reads back as itself (`key op value`), as the spec would parse it. */
-const requirement = z.strictObject({ key: z.string(), op: z.enum(REQUIREMENT_OPERATORS), value: z.string() }).superRefine((r, ctx) => {
-  const parsed = parseRequirement(formatRequirement(r));
-  if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.error });
-  else if (parsed.value.key !== r.key || parsed.value.op !== r.op || parsed.value.value !== r.value) ctx.addIssue({ code: 'custom', message: `is not as the spec parses "${formatRequirement(r)}"` });
-});
+const requirement = z
+  .strictObject({ key: z.string(), op: z.enum(REQUIREMENT_OPERATORS), value: z.string() })
+  .superRefine((r, ctx) => {
+    const parsed = parseRequirement(formatRequirement(r));
+    if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.error });
+    else if (parsed.value.key !== r.key || parsed.value.op !== r.op || parsed.value.value !== r.value)
+      ctx.addIssue({ code: 'custom', message: `is not as the spec parses "${formatRequirement(r)}"` });
+  });
 
 const settings = envRecord(processString);
 /** Secrets are sealed for their submission by the API as it accepts them; plain text never gets here. */
-const secrets = envRecord(z.string().refine(isSealed, `must be sealed (${SEALED_PREFIX}…): the API seals a secret as it accepts it`));
+const secrets = envRecord(
+  z.string().refine(isSealed, `must be sealed (${SEALED_PREFIX}…): the API seals a secret as it accepts it`),
+);
 
 export const normalisedJob = z.strictObject({
   name: jobName,
@@ -96,11 +116,14 @@ export const normalisedSubmission = z
   })
   .superRefine((s, ctx) => {
     const batchRuns = s.batchRuns ?? [];
-    if (s.jobs.length === 0 && batchRuns.length === 0) ctx.addIssue({ code: 'custom', path: ['jobs'], message: NO_WORK_MESSAGE });
+    if (s.jobs.length === 0 && batchRuns.length === 0)
+      ctx.addIssue({ code: 'custom', path: ['jobs'], message: NO_WORK_MESSAGE });
     batchRuns.forEach((_, n) => {
-      for (const message of batchRunNameIssues(n, s.jobs, batchRuns)) ctx.addIssue({ code: 'custom', path: ['batchRuns', n, 'name'], message });
+      for (const message of batchRunNameIssues(n, s.jobs, batchRuns))
+        ctx.addIssue({ code: 'custom', path: ['batchRuns', n, 'name'], message });
     });
-    for (const issue of analyseGraph(s.jobs).issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    for (const issue of analyseGraph(s.jobs).issues)
+      ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
   })
   .describe('a submission as the spec normalises it: defaults applied, requirements parsed, secrets sealed');
 

@@ -102,7 +102,12 @@ export function needsRecovery(result: JobResult): boolean {
  * results were too large (any other host would refuse them too).
  */
 export function isRescheduled(result: JobResult): boolean {
-  return result.kind === 'aborted' && result.cause !== AbortCause.NoHostLeft && result.cause !== AbortCause.Internal && result.cause !== AbortCause.ResultsTooLarge;
+  return (
+    result.kind === 'aborted' &&
+    result.cause !== AbortCause.NoHostLeft &&
+    result.cause !== AbortCause.Internal &&
+    result.cause !== AbortCause.ResultsTooLarge
+  );
 }
 
 /** Per-test counts read from the runner's JUnit XML or TAP output. */
@@ -140,10 +145,18 @@ export function classifyRunnerExit(exit: RunnerExit): JobResult {
     return { kind: 'aborted', cause: AbortCause.RunnerAbort, reason: `runner aborted: ${exit.declaredAbort}` };
   }
   if (exit.exitCode === EX_TEMPFAIL) {
-    return { kind: 'aborted', cause: AbortCause.RunnerAbort, reason: 'runner exited with 75 (EX_TEMPFAIL): temporary failure' };
+    return {
+      kind: 'aborted',
+      cause: AbortCause.RunnerAbort,
+      reason: 'runner exited with 75 (EX_TEMPFAIL): temporary failure',
+    };
   }
   if (exit.signal !== null) {
-    return { kind: 'aborted', cause: AbortCause.RunnerCrash, reason: `runner was killed by ${exit.signal} before it reported a result` };
+    return {
+      kind: 'aborted',
+      cause: AbortCause.RunnerCrash,
+      reason: `runner was killed by ${exit.signal} before it reported a result`,
+    };
   }
   const failures = describeFailures(exit.tests);
   if (exit.exitCode === 0) {
@@ -157,7 +170,10 @@ function describeFailures(tests: TestSummary | undefined): string | undefined {
   if (!tests) return undefined;
   const bad = tests.failed + tests.errors;
   if (bad === 0) return undefined;
-  const names = tests.failedNames.slice(0, 3).map((n) => `\`${n}\``).join(', ');
+  const names = tests.failedNames
+    .slice(0, 3)
+    .map((n) => `\`${n}\``)
+    .join(', ');
   const more = tests.failedNames.length > 3 ? ', …' : '';
   return `${bad} of ${tests.total} tests failed${names ? `: ${names}${more}` : ''}`;
 }

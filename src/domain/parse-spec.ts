@@ -37,7 +37,10 @@ export function parseSpecText(text: string): SpecResult {
     // (an alias bomb) is the text's fault, not the server's.
     value = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    return { ok: false, issues: [{ path: [], message: `not valid YAML or JSON: ${err instanceof Error ? err.message : String(err)}` }] };
+    return {
+      ok: false,
+      issues: [{ path: [], message: `not valid YAML or JSON: ${err instanceof Error ? err.message : String(err)}` }],
+    };
   }
   return validateSpec(value);
 }

@@ -22,7 +22,8 @@ export interface Partner {
   role: string;
 }
 
-const nameMessage = 'must start with a letter or digit and use only letters, digits, ".", "_" and "-" (at most 100 characters, no spaces)';
+const nameMessage =
+  'must start with a letter or digit and use only letters, digits, ".", "_" and "-" (at most 100 characters, no spaces)';
 export const barrierName = z.string().regex(NAME_PATTERN, nameMessage);
 export const messageKey = z.string().regex(NAME_PATTERN, nameMessage);
 /** A message's value: text, kept in the recipe set's workflow history, so small. */
@@ -71,7 +72,8 @@ const jobsOf = (members: SetMembers, recipe: number) =>
     .filter(([, r]) => r === recipe)
     .map(([name]) => name);
 
-const named = (members: SetMembers, recipes: number[]) => recipes.map((r) => jobsOf(members, r).join('/')).map((n) => `\`${n}\``);
+const named = (members: SetMembers, recipes: number[]) =>
+  recipes.map((r) => jobsOf(members, r).join('/')).map((n) => `\`${n}\``);
 
 /** A job arrives at a barrier (again: harmless, calls are retried). */
 export function arrive(state: PartnerState, members: SetMembers, jobName: string, barrier: string): void {
@@ -87,7 +89,12 @@ export function barrierState(state: PartnerState, members: SetMembers, barrier: 
   const missing = Array.from({ length: members.recipeCount }, (_, i) => i).filter((r) => !arrived.includes(r));
   if (missing.length === 0) return { state: 'reached', barrier };
   const gone = missing.filter((r) => state.ended.includes(r));
-  if (gone.length > 0) return { state: 'partner-ended', barrier, reason: `partner ${named(members, gone).join(', ')} ended before reaching barrier \`${barrier}\`` };
+  if (gone.length > 0)
+    return {
+      state: 'partner-ended',
+      barrier,
+      reason: `partner ${named(members, gone).join(', ')} ended before reaching barrier \`${barrier}\``,
+    };
   return { state: 'waiting', barrier, waitingFor: missing.flatMap((r) => jobsOf(members, r)) };
 }
 
@@ -108,7 +115,8 @@ export function cannotSend(state: PartnerState, from: string, key: string, value
 
 /** Why an arrival cannot be kept, or undefined. */
 export function cannotArrive(state: PartnerState, barrier: string): string | undefined {
-  if (state.barriers[barrier] === undefined && Object.keys(state.barriers).length >= MAX_BARRIERS) return `this recipe set already keeps ${MAX_BARRIERS} barriers`;
+  if (state.barriers[barrier] === undefined && Object.keys(state.barriers).length >= MAX_BARRIERS)
+    return `this recipe set already keeps ${MAX_BARRIERS} barriers`;
   return undefined;
 }
 
@@ -116,13 +124,28 @@ export function cannotArrive(state: PartnerState, barrier: string): string | und
  * The message a job receives: the first partner (other than itself; or only `from`) that
  * sent `key`. Once every partner it could come from has ended without sending it, it never will.
  */
-export function receiveState(state: PartnerState, members: SetMembers, receiver: string, key: string, from?: string): ReceiveAnswer {
-  const found = state.messages.find((m) => m.key === key && m.from !== receiver && (from === undefined || m.from === from));
+export function receiveState(
+  state: PartnerState,
+  members: SetMembers,
+  receiver: string,
+  key: string,
+  from?: string,
+): ReceiveAnswer {
+  const found = state.messages.find(
+    (m) => m.key === key && m.from !== receiver && (from === undefined || m.from === from),
+  );
   if (found) return { state: 'received', key, from: found.from, value: found.value };
   const own = members.recipeOf[receiver];
-  const senders = from !== undefined ? [members.recipeOf[from]!] : Array.from({ length: members.recipeCount }, (_, i) => i).filter((r) => r !== own);
+  const senders =
+    from !== undefined
+      ? [members.recipeOf[from]!]
+      : Array.from({ length: members.recipeCount }, (_, i) => i).filter((r) => r !== own);
   if (senders.length > 0 && senders.every((r) => state.ended.includes(r))) {
-    return { state: 'partner-ended', key, reason: `${from !== undefined ? `partner \`${from}\`` : 'every partner'} ended without sending \`${key}\`` };
+    return {
+      state: 'partner-ended',
+      key,
+      reason: `${from !== undefined ? `partner \`${from}\`` : 'every partner'} ended without sending \`${key}\``,
+    };
   }
   return { state: 'waiting', key };
 }
@@ -131,25 +154,38 @@ export function receiveState(state: PartnerState, members: SetMembers, receiver:
 export function notAPartner(members: SetMembers, jobId: string, from?: string): string | undefined {
   const name = members.nameOf[jobId];
   if (name === undefined) return `job ${jobId} is not a job of this recipe set`;
-  if (from !== undefined && members.recipeOf[from] === undefined) return `from: no job \`${from}\` in this recipe set (its jobs: ${Object.keys(members.recipeOf).join(', ')})`;
+  if (from !== undefined && members.recipeOf[from] === undefined)
+    return `from: no job \`${from}\` in this recipe set (its jobs: ${Object.keys(members.recipeOf).join(', ')})`;
   return undefined;
 }
 
 /** TESTBAY_PARTNERS: every job of the set (the runner's own included), by name. */
-export function partnersOf(recipes: { jobs: { id: string; name: string; role?: string }[] }[], hosts: { hostId: string; address?: string; hostname?: string }[]): Record<string, Partner> {
+export function partnersOf(
+  recipes: { jobs: { id: string; name: string; role?: string }[] }[],
+  hosts: { hostId: string; address?: string; hostname?: string }[],
+): Record<string, Partner> {
   const partners: Record<string, Partner> = {};
   recipes.forEach((recipe, i) => {
     const host = hosts[i];
     if (!host) return;
     for (const job of recipe.jobs) {
-      partners[job.name] = { jobId: job.id, hostId: host.hostId, address: host.address ?? host.hostname ?? host.hostId, hostname: host.hostname ?? host.hostId, role: job.role ?? job.name };
+      partners[job.name] = {
+        jobId: job.id,
+        hostId: host.hostId,
+        address: host.address ?? host.hostname ?? host.hostId,
+        hostname: host.hostname ?? host.hostId,
+        role: job.role ?? job.name,
+      };
     }
   });
   return partners;
 }
 
 /** How a person reaches the host: its address and hostname as the set's partners know them, else its id. */
-export function hostAddressOf(partners: Readonly<Record<string, Partner>> | undefined, hostId: string): { address: string; hostname: string } {
+export function hostAddressOf(
+  partners: Readonly<Record<string, Partner>> | undefined,
+  hostId: string,
+): { address: string; hostname: string } {
   const partner = partners ? Object.values(partners).find((p) => p.hostId === hostId) : undefined;
   return { address: partner?.address ?? hostId, hostname: partner?.hostname ?? hostId };
 }

@@ -185,14 +185,25 @@ export function analyseGraph(jobs: readonly Job[]): { issues: GraphIssue[]; plan
       }
       const ancestors = ancestorsOf(child);
       const own = [...c.hostRequires, ...ancestors.flatMap((a) => jobs[a]!.hostRequires)];
-      const conflict = findConflict(c.hostRequires, ancestors.flatMap((a) => jobs[a]!.hostRequires));
+      const conflict = findConflict(
+        c.hostRequires,
+        ancestors.flatMap((a) => jobs[a]!.hostRequires),
+      );
       if (conflict) {
-        issues.push({ path, message: `${q(c.name)} runs directly after ${q(p.name)} on the same host, but ${conflict}` });
+        issues.push({
+          path,
+          message: `${q(c.name)} runs directly after ${q(p.name)} on the same host, but ${conflict}`,
+        });
         continue;
       }
       // Another branch of the same tree runs on the same host too (A → B, A → D).
       const others = earlier.filter((e) => !ancestors.includes(e));
-      if (findConflict(own, others.flatMap((e) => jobs[e]!.hostRequires))) {
+      if (
+        findConflict(
+          own,
+          others.flatMap((e) => jobs[e]!.hostRequires),
+        )
+      ) {
         const root = jobs[order[0]!]!;
         const culprit = others.find((e) => findConflict(own, jobs[e]!.hostRequires) !== undefined);
         const other = culprit === undefined ? undefined : jobs[culprit]!;
@@ -216,7 +227,10 @@ export function analyseGraph(jobs: readonly Job[]): { issues: GraphIssue[]; plan
     const path = ['jobs', i, 'parallelWith', position];
     const [a, b] = [jobs[i]!, jobs[target]!];
     if (recipeOf(i) === recipeOf(target)) {
-      issues.push({ path, message: `${q(a.name)} and ${q(b.name)} are in the same chain on one host, so they cannot run in parallel on different hosts` });
+      issues.push({
+        path,
+        message: `${q(a.name)} and ${q(b.name)} are in the same chain on one host, so they cannot run in parallel on different hosts`,
+      });
       continue;
     }
     const late = [i, target].find((n) => chainParent.has(n));
@@ -265,7 +279,9 @@ export function analyseGraph(jobs: readonly Job[]): { issues: GraphIssue[]; plan
     setEdges.map((e) => ({ ...e, parent: setOf(e.parent), child: setOf(e.child) })),
   );
   if (setCycle) {
-    const closing = setEdges.find((e) => setOf(e.parent) === setCycle.closing.parent && setOf(e.child) === setCycle.closing.child)!;
+    const closing = setEdges.find(
+      (e) => setOf(e.parent) === setCycle.closing.parent && setOf(e.child) === setCycle.closing.child,
+    )!;
     issues.push({
       path: edgePath(closing),
       message: `${q(jobs[closing.child]!.name)} starts after ${q(jobs[closing.parent]!.name)}, but that job itself waits for the chain or recipe set of ${q(jobs[closing.child]!.name)}: a chain holds its host from its first job to its last, so this cannot be placed`,
@@ -297,17 +313,27 @@ export function analyseGraph(jobs: readonly Job[]): { issues: GraphIssue[]; plan
       recipe.host = jobs[first]!.host!;
       const other = pinned.find((n) => jobs[n]!.host !== recipe.host);
       if (other !== undefined) {
-        issues.push({ path: ['jobs', other, 'host'], message: `${q(jobs[other]!.name)} runs on the same host as ${q(jobs[first]!.name)} (startDirectlyAfter), but they name different hosts (${jobs[other]!.host} vs ${recipe.host})` });
+        issues.push({
+          path: ['jobs', other, 'host'],
+          message: `${q(jobs[other]!.name)} runs on the same host as ${q(jobs[first]!.name)} (startDirectlyAfter), but they name different hosts (${jobs[other]!.host} vs ${recipe.host})`,
+        });
       }
     }
     return recipe;
   });
   // The recipes of a set run on distinct hosts at once: two cannot be pinned to one host.
   for (const recipe of recipes) {
-    const twin = recipes.find((r) => r.index < recipe.index && r.set === recipe.set && r.host !== undefined && r.host === recipe.host);
+    const twin = recipes.find(
+      (r) => r.index < recipe.index && r.set === recipe.set && r.host !== undefined && r.host === recipe.host,
+    );
     if (twin) {
-      const at = jobs.findIndex((j) => j.name === recipe.jobs.find((n) => jobs.find((x) => x.name === n)?.host !== undefined));
-      issues.push({ path: ['jobs', at, 'host'], message: `${q(jobs[at]!.name)} starts together with ${q(twin.jobs[0]!)} (parallelWith) on a host of its own, but both are pinned to ${recipe.host}` });
+      const at = jobs.findIndex(
+        (j) => j.name === recipe.jobs.find((n) => jobs.find((x) => x.name === n)?.host !== undefined),
+      );
+      issues.push({
+        path: ['jobs', at, 'host'],
+        message: `${q(jobs[at]!.name)} starts together with ${q(twin.jobs[0]!)} (parallelWith) on a host of its own, but both are pinned to ${recipe.host}`,
+      });
     }
   }
   if (issues.length > 0) return { issues };
@@ -333,17 +359,24 @@ export function analyseGraph(jobs: readonly Job[]): { issues: GraphIssue[]; plan
       index,
       recipes: members.map((r) => r.index),
       jobs: members.flatMap((r) => r.jobs),
-      after: [...new Set(setEdges.filter((e) => setOf(e.child) === index).map((e) => setOf(e.parent)))].sort((a, b) => a - b),
+      after: [...new Set(setEdges.filter((e) => setOf(e.child) === index).map((e) => setOf(e.parent)))].sort(
+        (a, b) => a - b,
+      ),
       maxRetries: Math.max(...setJobs.map((j) => j.maxRetries)),
       priority: Math.min(...setJobs.map((j) => j.priority)),
     };
     if (queueTimeouts.length > 0) set.queueTimeoutMs = Math.min(...queueTimeouts);
     if (setJobs[0]!.pool !== undefined) set.pool = setJobs[0]!.pool;
-    const stopChoices = new Set(setJobs.flatMap((j) => (j.stopPartnersOnFailure === undefined ? [] : [j.stopPartnersOnFailure])));
+    const stopChoices = new Set(
+      setJobs.flatMap((j) => (j.stopPartnersOnFailure === undefined ? [] : [j.stopPartnersOnFailure])),
+    );
     if (stopChoices.size > 1) {
       const first = setJobs.find((j) => j.stopPartnersOnFailure === false)!;
       const other = setJobs.find((j) => j.stopPartnersOnFailure === true)!;
-      issues.push({ path: ['jobs', first.index, 'stopPartnersOnFailure'], message: `${q(first.name)} and ${q(other.name)} are in one recipe set but disagree on stopPartnersOnFailure: set it the same on both, or on one only` });
+      issues.push({
+        path: ['jobs', first.index, 'stopPartnersOnFailure'],
+        message: `${q(first.name)} and ${q(other.name)} are in one recipe set but disagree on stopPartnersOnFailure: set it the same on both, or on one only`,
+      });
     }
     if (stopChoices.has(false)) set.stopPartnersOnFailure = false;
     return set;
@@ -355,7 +388,11 @@ export function analyseGraph(jobs: readonly Job[]): { issues: GraphIssue[]; plan
 export function buildPlan(submission: Submission): Plan {
   const { issues, plan } = analyseGraph(submission.jobs);
   if (!plan) throw new Error(`buildPlan called on an invalid submission: ${issues.map((i) => i.message).join('; ')}`);
-  const batchRuns = (submission.batchRuns ?? []).map(({ tests, ...run }, i): PlanBatchRun => ({ ...run, number: submission.jobs.length + i + 1, testCount: tests?.length ?? 0 }));
+  const batchRuns = (submission.batchRuns ?? []).map(({ tests, ...run }, i): PlanBatchRun => ({
+    ...run,
+    number: submission.jobs.length + i + 1,
+    testCount: tests?.length ?? 0,
+  }));
   return { ...(submission.name === undefined ? {} : { name: submission.name }), ...plan, batchRuns };
 }
 

@@ -12,11 +12,19 @@ interface RecipeJobs {
 
 /** Every job ends with `result`, except those that were never to run (skipped, with their reason). */
 export function everyJobEndsAs(recipes: readonly RecipeJobs[], result: JobResult): Record<string, JobResult> {
-  return Object.fromEntries(recipes.flatMap((r) => r.jobs).map((j) => [j.id, j.preSkipped !== undefined ? { kind: 'skipped', reason: j.preSkipped } : result]));
+  return Object.fromEntries(
+    recipes
+      .flatMap((r) => r.jobs)
+      .map((j) => [j.id, j.preSkipped !== undefined ? { kind: 'skipped', reason: j.preSkipped } : result]),
+  );
 }
 
 /** Everything cancelled before any host was leased: the named chain cancelled, partners skipped. */
-export function cancelledBeforeStart(recipes: readonly RecipeJobs[], reason: string, jobId?: string): Record<string, JobResult> {
+export function cancelledBeforeStart(
+  recipes: readonly RecipeJobs[],
+  reason: string,
+  jobId?: string,
+): Record<string, JobResult> {
   const target = recipes.findIndex((r) => r.jobs.some((j) => j.id === jobId));
   const name = recipes[target]?.jobs.find((j) => j.id === jobId)?.name;
   const results: Record<string, JobResult> = {};
@@ -35,7 +43,11 @@ export function cancelledBeforeStart(recipes: readonly RecipeJobs[], reason: str
  * Every job's result from its recipe's chain (on `hosts[i]`); a job whose chain failed or
  * returned nothing for it is aborted, saying why.
  */
-export function resultsOfChains(recipes: readonly RecipeJobs[], hosts: readonly string[], settled: readonly PromiseSettledResult<{ results: Record<string, JobResult> }>[]): Record<string, JobResult> {
+export function resultsOfChains(
+  recipes: readonly RecipeJobs[],
+  hosts: readonly string[],
+  settled: readonly PromiseSettledResult<{ results: Record<string, JobResult> }>[],
+): Record<string, JobResult> {
   const results: Record<string, JobResult> = {};
   settled.forEach((s, i) => {
     const recipe = recipes[i]!;

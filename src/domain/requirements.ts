@@ -81,7 +81,11 @@ export function findConflict(a: readonly Requirement[], b: readonly Requirement[
   const keys = [...new Set(all.map((r) => r.key))];
   for (const key of keys) {
     const rs = all.filter((r) => r.key === key);
-    if (!isSatisfiable(rs)) return `no host can satisfy ${rs.map(formatRequirement).map((s) => `"${s}"`).join(' and ')}`;
+    if (!isSatisfiable(rs))
+      return `no host can satisfy ${rs
+        .map(formatRequirement)
+        .map((s) => `"${s}"`)
+        .join(' and ')}`;
   }
   return undefined;
 }
@@ -104,8 +108,7 @@ function isSatisfiable(rs: readonly Requirement[]): boolean {
     if (r.op === '<' && v <= high) [high, highInclusive] = [v, false];
   }
   const hasBounds = low !== -Infinity || high !== Infinity;
-  const inBounds = (v: number) =>
-    (lowInclusive ? v >= low : v > low) && (highInclusive ? v <= high : v < high);
+  const inBounds = (v: number) => (lowInclusive ? v >= low : v > low) && (highInclusive ? v <= high : v < high);
   const equal = equals[0];
   if (equal !== undefined) {
     if (notEquals.includes(equal)) return false;

@@ -31,22 +31,41 @@ const stopWith = (notRetried: string, note = notRetried): RescheduleDecision => 
  * re-scheduled; a failed test never is (it is information, not an accident), nor results
  * too large (another host would refuse them too), nor an unexpected error (internal).
  */
-export function decideReschedule(jobs: readonly AttemptJob[], attempt: number, maxRetries: number, cancelled: boolean): RescheduleDecision {
+export function decideReschedule(
+  jobs: readonly AttemptJob[],
+  attempt: number,
+  maxRetries: number,
+  cancelled: boolean,
+): RescheduleDecision {
   if (cancelled) return { kind: 'stop' };
   const aborted = jobs.filter((j) => j.result !== undefined && isRescheduled(j.result));
   const retriesLeft = attempt <= maxRetries;
   const tooLarge = jobs.filter((j) => j.result?.kind === 'aborted' && j.result.cause === AbortCause.ResultsTooLarge);
   if (tooLarge.length > 0) {
-    return retriesLeft ? stopWith(`not re-scheduled: ${names(tooLarge)} wrote more results than a host takes (results-too-large), which another host would refuse too`) : { kind: 'stop' };
+    return retriesLeft
+      ? stopWith(
+          `not re-scheduled: ${names(tooLarge)} wrote more results than a host takes (results-too-large), which another host would refuse too`,
+        )
+      : { kind: 'stop' };
   }
   if (aborted.length === 0) {
     const internal = jobs.filter((j) => j.result?.kind === 'aborted' && j.result.cause === AbortCause.Internal);
-    return retriesLeft && internal.length > 0 ? stopWith(`not re-scheduled: ${names(internal)} aborted with an unexpected error (internal), which is not retried`) : { kind: 'stop' };
+    return retriesLeft && internal.length > 0
+      ? stopWith(
+          `not re-scheduled: ${names(internal)} aborted with an unexpected error (internal), which is not retried`,
+        )
+      : { kind: 'stop' };
   }
   const failed = jobs.filter((j) => j.result?.kind === 'failed');
-  if (failed.length > 0 && retriesLeft) return stopWith(`not re-scheduled: ${names(failed)} failed, and a failed test is never re-run`);
+  if (failed.length > 0 && retriesLeft)
+    return stopWith(`not re-scheduled: ${names(failed)} failed, and a failed test is never re-run`);
   if (!retriesLeft) {
-    return maxRetries > 0 ? stopWith(`not re-scheduled: maxRetries (${maxRetries}) reached after ${attempt} attempts`, `gave up after ${attempt} attempts (maxRetries ${maxRetries})`) : { kind: 'stop' };
+    return maxRetries > 0
+      ? stopWith(
+          `not re-scheduled: maxRetries (${maxRetries}) reached after ${attempt} attempts`,
+          `gave up after ${attempt} attempts (maxRetries ${maxRetries})`,
+        )
+      : { kind: 'stop' };
   }
   return { kind: 'retry', exclude: aborted.flatMap((j) => (j.hostId !== undefined ? [j.hostId] : [])) };
 }

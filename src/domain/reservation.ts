@@ -24,12 +24,20 @@ const sshKey = z
   .string()
   .min(1)
   .max(16_384)
-  .regex(/^(ssh-|ecdsa-|sk-)[A-Za-z0-9@._+-]+ [A-Za-z0-9+/=]+( [^\n\r]*)?$/, 'must be one SSH public key line ("ssh-ed25519 AAAA… comment")');
+  .regex(
+    /^(ssh-|ecdsa-|sk-)[A-Za-z0-9@._+-]+ [A-Za-z0-9+/=]+( [^\n\r]*)?$/,
+    'must be one SSH public key line ("ssh-ed25519 AAAA… comment")',
+  );
 
 export const reserveSpec = z.strictObject({
   /** failed: a failed job; aborted: an aborted one (its runner crashed, it timed out; never a lost host); always: any job that ran */
   when: z.enum(RESERVE_WHEN, { error: `must be one of ${RESERVE_WHEN.join(', ')}` }),
-  durationMs: z.number().int().positive().max(7 * 24 * 60 * 60_000, 'at most 7 days').default(RESERVE_DEFAULTS.durationMs),
+  durationMs: z
+    .number()
+    .int()
+    .positive()
+    .max(7 * 24 * 60 * 60_000, 'at most 7 days')
+    .default(RESERVE_DEFAULTS.durationMs),
   sshKeys: z.array(sshKey).max(50).optional(),
 });
 export type ReserveSpec = z.output<typeof reserveSpec>;
@@ -74,13 +82,23 @@ export interface DueReservation {
  * The reservation a chain ends with: the first job (in run order) whose result its
  * `reserve` asks to hold the host for; undefined when none does or the chain was cancelled.
  */
-export function reservationDue(jobs: readonly ReservableJob[], results: Readonly<Record<string, JobResult>>, cancelled = false): DueReservation | undefined {
+export function reservationDue(
+  jobs: readonly ReservableJob[],
+  results: Readonly<Record<string, JobResult>>,
+  cancelled = false,
+): DueReservation | undefined {
   if (cancelled) return undefined;
   for (const job of jobs) {
     const result = results[job.id];
     if (!job.reserve || !result || !shouldReserve(job.reserve.when, result)) continue;
     const reason = 'reason' in result && result.reason ? `: ${result.reason}` : '';
-    return { jobId: job.id, jobName: job.name, durationMs: job.reserve.durationMs, sshKeys: job.reserve.sshKeys ?? [], why: `job \`${job.name}\` ${result.kind}${reason}` };
+    return {
+      jobId: job.id,
+      jobName: job.name,
+      durationMs: job.reserve.durationMs,
+      sshKeys: job.reserve.sshKeys ?? [],
+      why: `job \`${job.name}\` ${result.kind}${reason}`,
+    };
   }
   return undefined;
 }
@@ -113,20 +131,36 @@ export interface Reservation {
 export type ExtendResult = { ok: true; until: number } | { ok: false; reason: string };
 
 /** A reservation's end moved on by `byMs`, unless that takes it past its cap. */
-export function extendReservation(r: Pick<Reservation, 'since' | 'until' | 'capMs'>, byMs: number, now: number): ExtendResult {
-  if (!Number.isInteger(byMs) || byMs <= 0) return { ok: false, reason: 'an extension must be a positive number of milliseconds' };
+export function extendReservation(
+  r: Pick<Reservation, 'since' | 'until' | 'capMs'>,
+  byMs: number,
+  now: number,
+): ExtendResult {
+  if (!Number.isInteger(byMs) || byMs <= 0)
+    return { ok: false, reason: 'an extension must be a positive number of milliseconds' };
   const until = Math.max(r.until, now) + byMs;
   if (until - r.since > r.capMs) {
-    return { ok: false, reason: `would hold the host ${formatDuration(until - r.since)} in all, above the cap of ${formatDuration(r.capMs)} (at most ${formatDuration(Math.max(0, r.since + r.capMs - Math.max(r.until, now)))} more)` };
+    return {
+      ok: false,
+      reason: `would hold the host ${formatDuration(until - r.since)} in all, above the cap of ${formatDuration(r.capMs)} (at most ${formatDuration(Math.max(0, r.since + r.capMs - Math.max(r.until, now)))} more)`,
+    };
   }
   return { ok: true, until };
 }
 
 /** The issues of a submission's `reserve` fields against the server's cap (paths as the spec's). */
-export function reserveCapIssues(jobs: readonly { reserve?: ReserveSpec }[], capMs: number): { path: (string | number)[]; message: string }[] {
+export function reserveCapIssues(
+  jobs: readonly { reserve?: ReserveSpec }[],
+  capMs: number,
+): { path: (string | number)[]; message: string }[] {
   return jobs.flatMap((j, i) =>
     j.reserve && j.reserve.durationMs > capMs
-      ? [{ path: ['jobs', i, 'reserve', 'durationMs'], message: `${j.reserve.durationMs} ms (${formatDuration(j.reserve.durationMs)}) is above this server's cap of ${formatDuration(capMs)} (TESTBAY_MAX_RESERVE_MS)` }]
+      ? [
+          {
+            path: ['jobs', i, 'reserve', 'durationMs'],
+            message: `${j.reserve.durationMs} ms (${formatDuration(j.reserve.durationMs)}) is above this server's cap of ${formatDuration(capMs)} (TESTBAY_MAX_RESERVE_MS)`,
+          },
+        ]
       : [],
   );
 }
@@ -142,11 +176,18 @@ export function formatDuration(ms: number): string {
 }
 
 /** The words for how a person connects to a reserved host, one line each. */
-export function connectLines(r: Pick<Reservation, 'address' | 'hostname' | 'workDir' | 'resultsDir' | 'startOutput'>): string[] {
+export function connectLines(
+  r: Pick<Reservation, 'address' | 'hostname' | 'workDir' | 'resultsDir' | 'startOutput'>,
+): string[] {
   return [
     `address: ${r.address}${r.hostname && r.hostname !== r.address ? ` (${r.hostname})` : ''}`,
     ...(r.workDir ? [`work dir: ${r.workDir}`] : []),
     ...(r.resultsDir ? [`results dir: ${r.resultsDir}`] : []),
-    ...(r.startOutput ? r.startOutput.trimEnd().split('\n').map((l) => `reserve hook: ${l}`) : []),
+    ...(r.startOutput
+      ? r.startOutput
+          .trimEnd()
+          .split('\n')
+          .map((l) => `reserve hook: ${l}`)
+      : []),
   ];
 }

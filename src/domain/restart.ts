@@ -19,7 +19,10 @@ export interface RestartHistory {
  * For each job a restart re-runs: the highest attempt and the hosts of every attempt of
  * that job in the submission it comes from (jobs that never ran there are left out).
  */
-export function restartHistory(view: Pick<SubmissionView, 'jobs'>, names: readonly string[]): Record<string, RestartHistory> {
+export function restartHistory(
+  view: Pick<SubmissionView, 'jobs'>,
+  names: readonly string[],
+): Record<string, RestartHistory> {
   const history: Record<string, RestartHistory> = {};
   for (const name of names) {
     const attempts = view.jobs.filter((j) => j.name === name).sort((a, b) => a.attempt - b.attempt);
@@ -46,7 +49,11 @@ export function selectRestart(submission: Submission, jobName: string, withChild
       }
     }
   }
-  return subset(submission, withPlacementNeeds(submission, chosen), `restart of ${jobName}${submission.name ? ` (${submission.name})` : ''}`);
+  return subset(
+    submission,
+    withPlacementNeeds(submission, chosen),
+    `restart of ${jobName}${submission.name ? ` (${submission.name})` : ''}`,
+  );
 }
 
 /**
@@ -62,9 +69,15 @@ export function selectFailedRerun(submission: Submission, view: Pick<SubmissionV
     const seen = latest.get(j.name);
     if (!seen || j.attempt > seen.attempt) latest.set(j.name, { attempt: j.attempt, kind: j.result?.kind ?? 'none' });
   }
-  const failed = submission.jobs.filter((j) => ['failed', 'aborted', 'skipped'].includes(latest.get(j.name)?.kind ?? 'none')).map((j) => j.name);
+  const failed = submission.jobs
+    .filter((j) => ['failed', 'aborted', 'skipped'].includes(latest.get(j.name)?.kind ?? 'none'))
+    .map((j) => j.name);
   if (failed.length === 0) return undefined;
-  return subset(submission, withPlacementNeeds(submission, new Set(failed)), `rerun of what failed${submission.name ? ` in ${submission.name}` : ''}`);
+  return subset(
+    submission,
+    withPlacementNeeds(submission, new Set(failed)),
+    `rerun of what failed${submission.name ? ` in ${submission.name}` : ''}`,
+  );
 }
 
 /** Adds what the chosen jobs need to be placed: their chain ancestors and parallel partners. */
@@ -94,6 +107,10 @@ function subset(submission: Submission, chosen: Set<string>, name: string): Subm
     name,
     jobs: submission.jobs
       .filter((j) => chosen.has(j.name))
-      .map((j) => ({ ...j, startAfter: j.startAfter.filter((n) => chosen.has(n)), parallelWith: j.parallelWith.filter((n) => chosen.has(n)) })),
+      .map((j) => ({
+        ...j,
+        startAfter: j.startAfter.filter((n) => chosen.has(n)),
+        parallelWith: j.parallelWith.filter((n) => chosen.has(n)),
+      })),
   };
 }

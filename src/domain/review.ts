@@ -57,7 +57,10 @@ export interface FailedRun {
  * same tests as this one (as sets; both without per-test results counts as the same): its
  * references carry over. Returns what to comment, or undefined.
  */
-export function carryOver(current: Omit<FailedRun, 'bugRefs'>, previous: FailedRun | undefined): { from: string; bugRefs: string[]; text: string } | undefined {
+export function carryOver(
+  current: Omit<FailedRun, 'bugRefs'>,
+  previous: FailedRun | undefined,
+): { from: string; bugRefs: string[]; text: string } | undefined {
   if (!previous || previous.bugRefs.length === 0) return undefined;
   const a = new Set(current.failedTests);
   const b = new Set(previous.failedTests);

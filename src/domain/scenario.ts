@@ -23,7 +23,10 @@ export interface Scenario {
 }
 
 /** Encodes one part of a key: letters, digits, . _ - stay; any other byte as ~XX (its UTF-8 in hex). */
-const part = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%/g, '~');
+const part = (s: string) =>
+  encodeURIComponent(s)
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replace(/%/g, '~');
 
 /**
  * A job's scenario. The key is `<name>@<workerClass>` and, per scenario setting,
@@ -32,8 +35,15 @@ const part = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%$
 export function scenarioOf(job: ScenarioInput): Scenario {
   const settings: Record<string, string> = {};
   for (const k of job.scenarioKeys ?? []) settings[k] = job.settings[k] ?? '';
-  const extra = Object.entries(settings).map(([k, v]) => `+${part(k)}=${part(v)}`).join('');
-  return { key: `${part(job.name)}@${part(job.workerClass)}${extra}`, name: job.name, workerClass: job.workerClass, settings };
+  const extra = Object.entries(settings)
+    .map(([k, v]) => `+${part(k)}=${part(v)}`)
+    .join('');
+  return {
+    key: `${part(job.name)}@${part(job.workerClass)}${extra}`,
+    name: job.name,
+    workerClass: job.workerClass,
+    settings,
+  };
 }
 
 /** The scenario of one test of a batch run: the run's, with the test id. */
@@ -42,11 +52,14 @@ export function testScenarioOf(run: ScenarioInput, testId: string): Scenario {
   return { ...s, key: `${s.key}/${part(testId)}`, name: `${run.name}/${testId}` };
 }
 
-export const SCENARIO_KEY_PATTERN = /^[A-Za-z0-9._~-]+@[A-Za-z0-9._~-]+(\+[A-Za-z0-9._~-]+=[A-Za-z0-9._~-]*)*(\/[A-Za-z0-9._~-]+)?$/;
+export const SCENARIO_KEY_PATTERN =
+  /^[A-Za-z0-9._~-]+@[A-Za-z0-9._~-]+(\+[A-Za-z0-9._~-]+=[A-Za-z0-9._~-]*)*(\/[A-Za-z0-9._~-]+)?$/;
 
 /** How a scenario reads for people. */
 export function describeScenario(s: Scenario): string {
-  const settings = Object.entries(s.settings).map(([k, v]) => `${k}=${v}`).join(', ');
+  const settings = Object.entries(s.settings)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
   return `${s.name} @ ${s.workerClass}${settings ? ` (${settings})` : ''}`;
 }
 
@@ -55,7 +68,10 @@ export function describeScenario(s: Scenario): string {
  * of a batch run (`<run>#<batch>`, the run's scenario). Undefined for a name the
  * submission does not have (a health check's record, say).
  */
-export function scenarioOfRecord(submission: { jobs: readonly ScenarioInput[]; batchRuns?: readonly ScenarioInput[] }, recordName: string): Scenario | undefined {
+export function scenarioOfRecord(
+  submission: { jobs: readonly ScenarioInput[]; batchRuns?: readonly ScenarioInput[] },
+  recordName: string,
+): Scenario | undefined {
   const job = submission.jobs.find((j) => j.name === recordName);
   if (job) return scenarioOf(job);
   const hash = recordName.lastIndexOf('#');
@@ -64,7 +80,9 @@ export function scenarioOfRecord(submission: { jobs: readonly ScenarioInput[]; b
 }
 
 /** Reads a key back into its parts (the inverse of scenarioOf's encoding); undefined when it is not a key. */
-export function parseScenarioKey(key: string): { name: string; workerClass: string; settings: Record<string, string>; testId?: string } | undefined {
+export function parseScenarioKey(
+  key: string,
+): { name: string; workerClass: string; settings: Record<string, string>; testId?: string } | undefined {
   if (!SCENARIO_KEY_PATTERN.test(key)) return undefined;
   const decode = (s: string) => {
     try {

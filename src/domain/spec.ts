@@ -31,7 +31,10 @@ export const jobName = z.string().regex(NAME_PATTERN, nameMessage);
 /** The pool of hosts (one scheduler) a job or batch run asks for a lease; `default` when none is given. */
 export const poolName = z
   .string()
-  .regex(POOL_PATTERN, 'must start with a letter or digit and use only letters, digits, ".", "_" and "-" (at most 63 characters)');
+  .regex(
+    POOL_PATTERN,
+    'must start with a letter or digit and use only letters, digits, ".", "_" and "-" (at most 63 characters)',
+  );
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,199}$/;
 
@@ -50,25 +53,35 @@ const NUL_MESSAGE = 'cannot contain a NUL byte';
 export const processString = z
   .string()
   .refine(noNul, NUL_MESSAGE)
-  .refine((s) => utf8Length(s) <= PROCESS_LIMITS.valueBytes, `at most ${PROCESS_LIMITS.valueBytes} bytes (put large data into assets)`);
+  .refine(
+    (s) => utf8Length(s) <= PROCESS_LIMITS.valueBytes,
+    `at most ${PROCESS_LIMITS.valueBytes} bytes (put large data into assets)`,
+  );
 
 /** Environment variables for the runner: names as the shell knows them, none of Testbay's own. */
 export const envRecord = <T extends z.ZodType>(value: T) =>
-  z
-    .record(z.string(), value)
-    .superRefine((record, ctx) => {
-      const keys = Object.keys(record);
-      if (keys.length > PROCESS_LIMITS.count) ctx.addIssue({ code: 'custom', path: [], message: `at most ${PROCESS_LIMITS.count} variables` });
-      for (const key of keys) {
-        if (!ENV_NAME.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'must be an environment variable name (letters, digits, "_"; at most 200)' });
-        else if (key.startsWith('TESTBAY_')) ctx.addIssue({ code: 'custom', path: [key], message: 'TESTBAY_* variables are set by Testbay itself' });
-      }
-    });
+  z.record(z.string(), value).superRefine((record, ctx) => {
+    const keys = Object.keys(record);
+    if (keys.length > PROCESS_LIMITS.count)
+      ctx.addIssue({ code: 'custom', path: [], message: `at most ${PROCESS_LIMITS.count} variables` });
+    for (const key of keys) {
+      if (!ENV_NAME.test(key))
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: 'must be an environment variable name (letters, digits, "_"; at most 200)',
+        });
+      else if (key.startsWith('TESTBAY_'))
+        ctx.addIssue({ code: 'custom', path: [key], message: 'TESTBAY_* variables are set by Testbay itself' });
+    }
+  });
 
 /** Settings reach the runner as environment variables; numbers and booleans are written as text. */
 const settings = envRecord(
   z
-    .union([processString, z.number(), z.boolean()], { error: 'must be a string, number or boolean (quote values that contain commas in YAML flow maps)' })
+    .union([processString, z.number(), z.boolean()], {
+      error: 'must be a string, number or boolean (quote values that contain commas in YAML flow maps)',
+    })
     .transform((v) => String(v)),
 );
 
@@ -89,8 +102,15 @@ export const runner = z.strictObject({
 });
 
 /** argv, settings and secrets of one job together, as the kernel counts them (each with its NUL). */
-export function processBytes(job: { runner: { command: string[] }; settings: Record<string, string>; secrets?: Record<string, string> }): number {
-  const env = Object.entries({ ...job.settings, ...job.secrets }).reduce((n, [k, v]) => n + utf8Length(k) + utf8Length(v) + 2, 0);
+export function processBytes(job: {
+  runner: { command: string[] };
+  settings: Record<string, string>;
+  secrets?: Record<string, string>;
+}): number {
+  const env = Object.entries({ ...job.settings, ...job.secrets }).reduce(
+    (n, [k, v]) => n + utf8Length(k) + utf8Length(v) + 2,
+    0,
+  );
   return job.runner.command.reduce((n, a) => n + utf8Length(a) + 1, env);
 }
 
@@ -108,9 +128,7 @@ const fileName = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/, 'must be a plain file name (letters, digits, ".", "_", "-")');
 
 export const asset = z.strictObject({
-  url: z
-    .string()
-    .regex(/^(https?|file):\/\/\S+$/, 'must be an http://, https:// or file:// URL'),
+  url: z.string().regex(/^(https?|file):\/\/\S+$/, 'must be an http://, https:// or file:// URL'),
   sha256: z.string().regex(/^[a-f0-9]{64}$/, 'must be 64 lowercase hex digits'),
   name: fileName.optional(),
 });
@@ -118,8 +136,19 @@ export const asset = z.strictObject({
 // git reads an argument that starts with "-" as an option: refuse it here (the host puts `--` before them too).
 const notAnOption = (s: string) => !s.startsWith('-');
 export const testCode = z.strictObject({
-  git: z.string().min(1, 'needs the repository URL or path').max(2000).refine(notAnOption, 'cannot start with "-"').refine(noNul, NUL_MESSAGE),
-  ref: z.string().min(1).max(500).refine(notAnOption, 'cannot start with "-"').regex(/^\S+$/, 'a branch, tag or commit has no white space').default('HEAD'),
+  git: z
+    .string()
+    .min(1, 'needs the repository URL or path')
+    .max(2000)
+    .refine(notAnOption, 'cannot start with "-"')
+    .refine(noNul, NUL_MESSAGE),
+  ref: z
+    .string()
+    .min(1)
+    .max(500)
+    .refine(notAnOption, 'cannot start with "-"')
+    .regex(/^\S+$/, 'a branch, tag or commit has no white space')
+    .default('HEAD'),
 });
 
 const positiveMs = z.number().int().positive().max(MAX_DURATION_MS, `at most ${MAX_DURATION_MS} ms (7 days)`);
@@ -173,7 +202,12 @@ export const BATCH_DEFAULTS = {
   maxHosts: 10,
 } as const;
 
-const testId = z.string().min(1).max(300).regex(/^\S+$/, 'a test id cannot contain white space').refine(noNul, NUL_MESSAGE);
+const testId = z
+  .string()
+  .min(1)
+  .max(300)
+  .regex(/^\S+$/, 'a test id cannot contain white space')
+  .refine(noNul, NUL_MESSAGE);
 /** Batch deadlines: like every duration in a spec, at most 7 days. */
 const batchMs = positiveMs;
 
@@ -202,9 +236,16 @@ export const batchRunInput = z
   .superRefine(checkTestList);
 
 /** A batch run's tests: a list or a command that prints them, one of the two, no test id twice. */
-export function checkTestList(b: { tests?: string[] | undefined; testsCommand?: string[] | undefined }, ctx: z.RefinementCtx): void {
+export function checkTestList(
+  b: { tests?: string[] | undefined; testsCommand?: string[] | undefined },
+  ctx: z.RefinementCtx,
+): void {
   if ((b.tests === undefined) === (b.testsCommand === undefined)) {
-    ctx.addIssue({ code: 'custom', path: ['tests'], message: 'give either tests (a list of test ids) or testsCommand (a command that prints them), not both' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['tests'],
+      message: 'give either tests (a list of test ids) or testsCommand (a command that prints them), not both',
+    });
   }
   const seen = new Set<string>();
   b.tests?.forEach((t, i) => {
@@ -217,7 +258,11 @@ export const SUBMISSION_LIMITS = { nameLength: 200, jobs: 500, batchRuns: 20 } a
 export const NO_WORK_MESSAGE = 'a submission needs at least one job or batch run';
 
 /** What is wrong with the name of batch run `i`: a job has it too, or a batch run before it. */
-export function batchRunNameIssues(i: number, jobs: readonly { name: string }[], batchRuns: readonly { name: string }[]): string[] {
+export function batchRunNameIssues(
+  i: number,
+  jobs: readonly { name: string }[],
+  batchRuns: readonly { name: string }[],
+): string[] {
   const name = batchRuns[i]!.name;
   const issues: string[] = [];
   const clash = jobs.findIndex((j) => j.name === name);
@@ -245,9 +290,20 @@ export const submissionSpec = z
     input.batchRuns.forEach((b, i) => {
       const runnerSpec = b.runner ?? d.runner;
       const workerClass = b.workerClass ?? d.workerClass;
-      if (!runnerSpec) ctx.addIssue({ code: 'custom', path: ['batchRuns', i, 'runner'], message: 'required: set runner.command on the batch run or in defaults' });
-      if (!workerClass) ctx.addIssue({ code: 'custom', path: ['batchRuns', i, 'workerClass'], message: 'required: set workerClass on the batch run or in defaults' });
-      for (const message of batchRunNameIssues(i, input.jobs, input.batchRuns)) ctx.addIssue({ code: 'custom', path: ['batchRuns', i, 'name'], message });
+      if (!runnerSpec)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['batchRuns', i, 'runner'],
+          message: 'required: set runner.command on the batch run or in defaults',
+        });
+      if (!workerClass)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['batchRuns', i, 'workerClass'],
+          message: 'required: set workerClass on the batch run or in defaults',
+        });
+      for (const message of batchRunNameIssues(i, input.jobs, input.batchRuns))
+        ctx.addIssue({ code: 'custom', path: ['batchRuns', i, 'name'], message });
       if (!runnerSpec || !workerClass) return;
       const run: BatchRun & BatchTimeouts = {
         name: b.name,
@@ -265,7 +321,8 @@ export const submissionSpec = z
         testTimeoutMs: b.testTimeoutMs,
         // Without one given, each batch's deadline scales with its size (batchTimeoutFor);
         // this is a full batch's, for people to read.
-        batchTimeoutMs: b.batchTimeoutMs ?? Math.min(b.batchSize * b.testTimeoutMs + BATCH_START_ALLOWANCE_MS, MAX_BATCH_TIMEOUT_MS),
+        batchTimeoutMs:
+          b.batchTimeoutMs ?? Math.min(b.batchSize * b.testTimeoutMs + BATCH_START_ALLOWANCE_MS, MAX_BATCH_TIMEOUT_MS),
         ...(b.batchTimeoutMs !== undefined ? { batchTimeoutGiven: true } : {}),
         requeueLimit: b.requeueLimit,
         maxRequeueRatio: b.maxRequeueRatio,
@@ -280,8 +337,18 @@ export const submissionSpec = z
     input.jobs.forEach((j, i) => {
       const runnerSpec = j.runner ?? d.runner;
       const workerClass = j.workerClass ?? d.workerClass;
-      if (!runnerSpec) ctx.addIssue({ code: 'custom', path: ['jobs', i, 'runner'], message: 'required: set runner.command on the job or in defaults' });
-      if (!workerClass) ctx.addIssue({ code: 'custom', path: ['jobs', i, 'workerClass'], message: 'required: set workerClass on the job or in defaults' });
+      if (!runnerSpec)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['jobs', i, 'runner'],
+          message: 'required: set runner.command on the job or in defaults',
+        });
+      if (!workerClass)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['jobs', i, 'workerClass'],
+          message: 'required: set workerClass on the job or in defaults',
+        });
       if ((j.startDirectlyAfter?.length ?? 0) > 1) {
         ctx.addIssue({
           code: 'custom',
@@ -326,7 +393,8 @@ export const submissionSpec = z
       jobs.push(job);
     });
     if (jobs.length !== input.jobs.length || batchRuns.length !== input.batchRuns.length) return z.NEVER;
-    for (const issue of analyseGraph(jobs).issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    for (const issue of analyseGraph(jobs).issues)
+      ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     const submission: Submission = { jobs, ...(batchRuns.length > 0 ? { batchRuns } : {}) };
     if (input.name !== undefined) submission.name = input.name;
     if (input.commit) submission.commit = compact(input.commit);
@@ -344,18 +412,34 @@ function scenarioKeysOf(keys: string[] | undefined): { scenarioKeys?: string[] }
   return keys && keys.length > 0 ? { scenarioKeys: [...new Set(keys)] } : {};
 }
 
-function secretsOf(defaults: Record<string, string> | undefined, own: Record<string, string> | undefined): { secrets?: Record<string, string> } {
+function secretsOf(
+  defaults: Record<string, string> | undefined,
+  own: Record<string, string> | undefined,
+): { secrets?: Record<string, string> } {
   const merged = { ...defaults, ...own };
   return Object.keys(merged).length > 0 ? { secrets: merged } : {};
 }
 
 /** A job's (or batch run's) process must start: argv and environment within the kernel's limits, no name twice. */
-function checkProcess(job: { runner: { command: string[] }; settings: Record<string, string>; secrets?: Record<string, string> }, at: (string | number)[], ctx: z.RefinementCtx): void {
+function checkProcess(
+  job: { runner: { command: string[] }; settings: Record<string, string>; secrets?: Record<string, string> },
+  at: (string | number)[],
+  ctx: z.RefinementCtx,
+): void {
   for (const name of Object.keys(job.secrets ?? {})) {
-    if (name in job.settings) ctx.addIssue({ code: 'custom', path: [...at, 'secrets', name], message: `${name} is also a setting: a variable is either a setting or a secret` });
+    if (name in job.settings)
+      ctx.addIssue({
+        code: 'custom',
+        path: [...at, 'secrets', name],
+        message: `${name} is also a setting: a variable is either a setting or a secret`,
+      });
   }
   const bytes = processBytes(job);
   if (bytes > PROCESS_LIMITS.totalBytes) {
-    ctx.addIssue({ code: 'custom', path: [...at, 'settings'], message: `runner argv, settings and secrets take ${bytes} bytes, above the ${PROCESS_LIMITS.totalBytes} a process may be given (put large data into assets)` });
+    ctx.addIssue({
+      code: 'custom',
+      path: [...at, 'settings'],
+      message: `runner argv, settings and secrets take ${bytes} bytes, above the ${PROCESS_LIMITS.totalBytes} a process may be given (put large data into assets)`,
+    });
   }
 }

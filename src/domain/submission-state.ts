@@ -148,14 +148,26 @@ export function newSubmissionState(start: SubmissionStart): SubmissionState {
     };
   });
   const batchRuns = new Map(start.plan.batchRuns.map((r) => [r.name, waitingBatchRun(start.submissionId, r)]));
-  return { table, sets, batchRuns, batchStarted: new Set(), maxRetriesCap: start.maxRetriesCap, stopBeforeStart: new Map(), unsettled: false };
+  return {
+    table,
+    sets,
+    batchRuns,
+    batchStarted: new Set(),
+    maxRetriesCap: start.maxRetriesCap,
+    stopBeforeStart: new Map(),
+    unsettled: false,
+  };
 }
 
 /** Every recipe set and batch run has ended. */
-export const submissionDone = (s: SubmissionState): boolean => s.sets.every((p) => p.phase === 'done') && [...s.batchRuns.values()].every((r) => r.state === 'done');
+export const submissionDone = (s: SubmissionState): boolean =>
+  s.sets.every((p) => p.phase === 'done') && [...s.batchRuns.values()].every((r) => r.state === 'done');
 
 /** The submission as the API shows it (its query, and its final record). */
-export function submissionView(s: SubmissionState, meta: { createdAt: string; workflowId: string; name?: string | undefined; submittedBy?: string | undefined }): SubmissionView {
+export function submissionView(
+  s: SubmissionState,
+  meta: { createdAt: string; workflowId: string; name?: string | undefined; submittedBy?: string | undefined },
+): SubmissionView {
   const { table } = s;
   const runs = [...s.batchRuns.values()];
   const v: SubmissionView = {
@@ -169,7 +181,8 @@ export function submissionView(s: SubmissionState, meta: { createdAt: string; wo
   };
   if (meta.name !== undefined) v.name = meta.name;
   if (meta.submittedBy !== undefined) v.submittedBy = meta.submittedBy;
-  if (v.state === 'done') v.result = worstOf([...finalResults(table.jobs).map((r) => r.kind), ...runs.map((r) => r.result ?? 'aborted')]);
+  if (v.state === 'done')
+    v.result = worstOf([...finalResults(table.jobs).map((r) => r.kind), ...runs.map((r) => r.result ?? 'aborted')]);
   return v;
 }
 
@@ -205,7 +218,12 @@ export function apply(s: SubmissionState, e: SubmissionEvent): SubmissionCommand
 function beginBatchRun(s: SubmissionState, name: string): SubmissionCommand[] {
   if (s.cancelAll === undefined) return [{ kind: 'start-batch-run', name }];
   const run = s.table.plan.batchRuns.find((r) => r.name === name)!;
-  s.batchRuns.set(name, { ...waitingBatchRun(s.table.submissionId, run), state: 'done', result: 'cancelled', reason: s.cancelAll });
+  s.batchRuns.set(name, {
+    ...waitingBatchRun(s.table.submissionId, run),
+    state: 'done',
+    result: 'cancelled',
+    reason: s.cancelAll,
+  });
   return [];
 }
 
@@ -213,7 +231,9 @@ function beginBatchRun(s: SubmissionState, name: string): SubmissionCommand[] {
 function settle(s: SubmissionState): SubmissionCommand[] {
   const out: SubmissionCommand[] = [];
   for (;;) {
-    const ready = s.sets.filter((p) => p.phase === 'waiting' && p.planSet.after.every((a) => s.sets[a]!.phase === 'done'));
+    const ready = s.sets.filter(
+      (p) => p.phase === 'waiting' && p.planSet.after.every((a) => s.sets[a]!.phase === 'done'),
+    );
     if (ready.length === 0) break;
     for (const p of ready) out.push(...beginAttempt(s, p));
   }
@@ -233,7 +253,12 @@ function beginAttempt(s: SubmissionState, p: SetProgress): SubmissionCommand[] {
     return setDone(s, p);
   }
   if (planSet.jobs.every((name) => skipped.has(name))) {
-    const results = Object.fromEntries(p.view.jobIds.map((id): [string, JobResult] => [id, { kind: 'skipped', reason: skipped.get(jobById(table, id).name)! }]));
+    const results = Object.fromEntries(
+      p.view.jobIds.map((id): [string, JobResult] => [
+        id,
+        { kind: 'skipped', reason: skipped.get(jobById(table, id).name)! },
+      ]),
+    );
     finishAttempt(table, p.view, results, []);
     return setDone(s, p);
   }
@@ -260,14 +285,16 @@ function setDone(s: SubmissionState, p: SetProgress): SubmissionCommand[] {
   return [];
 }
 
-const progressOf = (s: SubmissionState, setNumber: number) => s.sets.find((p) => p.phase === 'running' && p.view.number === setNumber);
+const progressOf = (s: SubmissionState, setNumber: number) =>
+  s.sets.find((p) => p.phase === 'running' && p.view.number === setNumber);
 
 function setStarted(s: SubmissionState, setNumber: number): SubmissionCommand[] {
   const p = progressOf(s, setNumber);
   if (!p) return [];
   p.started = true;
   // A cancel that came while the child was starting found nobody to tell.
-  if (s.cancelAll !== undefined) return [{ kind: 'cancel-child', to: { setNumber }, reason: s.cancelAll, whileStarting: true }];
+  if (s.cancelAll !== undefined)
+    return [{ kind: 'cancel-child', to: { setNumber }, reason: s.cancelAll, whileStarting: true }];
   const stop = s.stopBeforeStart.get(p.planSet.index);
   if (stop?.jobId !== undefined && p.view.jobIds.includes(stop.jobId)) {
     return [{ kind: 'cancel-child', to: { setNumber }, reason: stop.reason, jobId: stop.jobId, whileStarting: true }];
@@ -298,7 +325,11 @@ function setEnded(s: SubmissionState, setNumber: number, result: AttemptResult):
   }
   for (const h of decision.exclude) if (!p.excluded.includes(h)) p.excluded.push(h);
   for (const h of result.hosts) if (!p.previous.includes(h)) p.previous.push(h);
-  const log: SubmissionCommand = { kind: 'log', message: 're-scheduling aborted recipe set', fields: { set: view.number, excluded: [...p.excluded] } };
+  const log: SubmissionCommand = {
+    kind: 'log',
+    message: 're-scheduling aborted recipe set',
+    fields: { set: view.number, excluded: [...p.excluded] },
+  };
   p.view = addAttempt(table, p.planSet, p.attemptsBefore + p.attempts + 1, view);
   return [log, ...beginAttempt(s, p)];
 }
@@ -309,12 +340,19 @@ function cancel(s: SubmissionState, reason: string, target: string | undefined):
   if (target === undefined) {
     s.cancelAll ??= reason;
     return [
-      ...s.sets.filter((p) => p.phase === 'running' && p.started).map((p): SubmissionCommand => ({ kind: 'cancel-child', to: { setNumber: p.view.number }, reason })),
-      ...[...s.batchStarted].map((name): SubmissionCommand => ({ kind: 'cancel-child', to: { batchRun: name }, reason })),
+      ...s.sets
+        .filter((p) => p.phase === 'running' && p.started)
+        .map((p): SubmissionCommand => ({ kind: 'cancel-child', to: { setNumber: p.view.number }, reason })),
+      ...[...s.batchStarted].map((name): SubmissionCommand => ({
+        kind: 'cancel-child',
+        to: { batchRun: name },
+        reason,
+      })),
     ];
   }
   const batchRun = table.plan.batchRuns.find((r) => jobId(table.submissionId, r.number) === target);
-  if (batchRun) return s.batchStarted.has(batchRun.name) ? [{ kind: 'cancel-child', to: { batchRun: batchRun.name }, reason }] : [];
+  if (batchRun)
+    return s.batchStarted.has(batchRun.name) ? [{ kind: 'cancel-child', to: { batchRun: batchRun.name }, reason }] : [];
   const job = table.jobs.find((j) => j.id === target);
   if (!job) return [];
   const current = latestOf(table, job.name)!;

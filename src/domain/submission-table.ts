@@ -25,16 +25,30 @@ export interface SubmissionTable {
 }
 
 export function newTable(submissionId: string, plan: Plan, lineage?: Record<string, string>): SubmissionTable {
-  return { submissionId, plan, jobs: [], sets: [], firstNumbers: initialJobNumbers(plan), nextJob: plan.jobs.length + 1, lineage };
+  return {
+    submissionId,
+    plan,
+    jobs: [],
+    sets: [],
+    firstNumbers: initialJobNumbers(plan),
+    nextJob: plan.jobs.length + 1,
+    lineage,
+  };
 }
 
 const planJob = (t: SubmissionTable, name: string) => t.plan.jobs.find((j) => j.name === name)!;
 export const jobById = (t: SubmissionTable, id: string) => t.jobs.find((j) => j.id === id)!;
 /** The latest attempt of a job, by name. */
-export const latestOf = (t: SubmissionTable, name: string): JobView | undefined => latestAttempts(t.jobs.filter((j) => j.name === name))[0];
+export const latestOf = (t: SubmissionTable, name: string): JobView | undefined =>
+  latestAttempts(t.jobs.filter((j) => j.name === name))[0];
 
 /** Adds an attempt of a recipe set, the plan's first one or a clone of `clonedFrom` (its jobs point at each other). */
-export function addAttempt(t: SubmissionTable, planSet: PlanRecipeSet, attempt: number, clonedFrom?: RecipeSetView): RecipeSetView {
+export function addAttempt(
+  t: SubmissionTable,
+  planSet: PlanRecipeSet,
+  attempt: number,
+  clonedFrom?: RecipeSetView,
+): RecipeSetView {
   const number = clonedFrom ? t.sets.length + 1 : planSet.index + 1;
   const setView: RecipeSetView = {
     number,
@@ -84,7 +98,12 @@ export function markLeased(t: SubmissionTable, setNumber: number, hosts: string[
 }
 
 /** An attempt ended: each job's result (a job without one aborted, `internal`). */
-export function finishAttempt(t: SubmissionTable, setView: RecipeSetView, results: Record<string, JobResult>, hosts: string[]): void {
+export function finishAttempt(
+  t: SubmissionTable,
+  setView: RecipeSetView,
+  results: Record<string, JobResult>,
+  hosts: string[],
+): void {
   setView.state = 'done';
   if (hosts.length > 0) setView.hosts = hosts;
   for (const id of setView.jobIds) {
@@ -136,14 +155,20 @@ export function preSkipped(t: SubmissionTable, planSet: PlanRecipeSet): Map<stri
 }
 
 /** The results of an attempt stopped before it started: the named job's recipe cancelled, its partners skipped. */
-export function stoppedResults(t: SubmissionTable, setView: RecipeSetView, stopped: { reason: string; jobId?: string }, skipped: Map<string, string>): Record<string, JobResult> {
+export function stoppedResults(
+  t: SubmissionTable,
+  setView: RecipeSetView,
+  stopped: { reason: string; jobId?: string },
+  skipped: Map<string, string>,
+): Record<string, JobResult> {
   const target = stopped.jobId === undefined ? undefined : planJob(t, jobById(t, stopped.jobId).name);
   return Object.fromEntries(
     setView.jobIds.map((id): [string, JobResult] => {
       const name = jobById(t, id).name;
       const skip = skipped.get(name);
       if (skip !== undefined) return [id, { kind: 'skipped', reason: skip }];
-      if (!target || target.recipe === planJob(t, name).recipe) return [id, { kind: 'cancelled', reason: `${stopped.reason} (before it started)` }];
+      if (!target || target.recipe === planJob(t, name).recipe)
+        return [id, { kind: 'cancelled', reason: `${stopped.reason} (before it started)` }];
       return [id, { kind: 'skipped', reason: partnerDidNotPass(target.name, 'cancelled') }];
     }),
   );
@@ -155,8 +180,12 @@ export function waitingReason(t: SubmissionTable, j: JobView): Partial<JobView> 
   const set = t.sets.find((s) => s.number === j.setNumber);
   if (set?.state === 'leasing') return { waitingReason: 'waiting for a host' };
   const planSet = t.plan.recipeSets[set?.planIndex ?? 0]!;
-  const pending = planSet.jobs.flatMap((name) => planJob(t, name).startAfter).filter((parent) => !latestOf(t, parent)?.result);
-  return pending.length > 0 ? { waitingReason: `waiting for parent ${[...new Set(pending)].map((p) => `\`${p}\``).join(', ')}` } : {};
+  const pending = planSet.jobs
+    .flatMap((name) => planJob(t, name).startAfter)
+    .filter((parent) => !latestOf(t, parent)?.result);
+  return pending.length > 0
+    ? { waitingReason: `waiting for parent ${[...new Set(pending)].map((p) => `\`${p}\``).join(', ')}` }
+    : {};
 }
 
 /** A batch run before its workflow reports: every test queued. */
@@ -165,7 +194,18 @@ export function waitingBatchRun(submissionId: string, run: PlanBatchRun): BatchR
     id: jobId(submissionId, run.number),
     name: run.name,
     state: 'waiting',
-    counts: { total: run.testCount, passed: 0, failed: 0, flaky: 0, skipped: 0, lost: 0, cancelled: 0, running: 0, queued: run.testCount, requeued: 0 },
+    counts: {
+      total: run.testCount,
+      passed: 0,
+      failed: 0,
+      flaky: 0,
+      skipped: 0,
+      lost: 0,
+      cancelled: 0,
+      running: 0,
+      queued: run.testCount,
+      requeued: 0,
+    },
     hosts: [],
     batches: 0,
     lostBatches: 0,

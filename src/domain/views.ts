@@ -49,10 +49,17 @@ export function finalResults(jobs: readonly JobView[]): JobResult[] {
  */
 export function abortedView(last: SubmissionView, reason: string, endedAt: string): SubmissionView {
   const aborted: JobResult = { kind: 'aborted', cause: AbortCause.Internal, reason };
-  const jobs = last.jobs.map((j): JobView => (j.state === 'done' && j.result ? j : { ...j, state: 'done', result: aborted }));
-  const batchRuns = last.batchRuns?.map((r): BatchRunView => (r.state === 'done' ? r : { ...r, state: 'done', result: 'aborted', reason }));
+  const jobs = last.jobs.map((j): JobView =>
+    j.state === 'done' && j.result ? j : { ...j, state: 'done', result: aborted },
+  );
+  const batchRuns = last.batchRuns?.map((r): BatchRunView =>
+    r.state === 'done' ? r : { ...r, state: 'done', result: 'aborted', reason },
+  );
   const recipeSets = last.recipeSets.map((s): RecipeSetView => ({ ...s, state: 'done' }));
   const { notice: _notice, ...rest } = last;
-  const result = worstOf([...finalResults(jobs).map((r) => r.kind), ...(batchRuns ?? []).map((r) => r.result ?? 'aborted')]);
+  const result = worstOf([
+    ...finalResults(jobs).map((r) => r.kind),
+    ...(batchRuns ?? []).map((r) => r.result ?? 'aborted'),
+  ]);
   return { ...rest, state: 'done', result, endedAt, jobs, recipeSets, ...(batchRuns ? { batchRuns } : {}) };
 }

@@ -15,8 +15,12 @@ export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 export const webhookUrl = z
   .string()
   .max(2000)
-  .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), { message: 'must be an http:// or https:// URL' })
-  .refine((u) => !URL.canParse(u) || (new URL(u).username === '' && new URL(u).password === ''), { message: 'must not carry a user or password (the secret signs each delivery)' });
+  .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), {
+    message: 'must be an http:// or https:// URL',
+  })
+  .refine((u) => !URL.canParse(u) || (new URL(u).username === '' && new URL(u).password === ''), {
+    message: 'must not carry a user or password (the secret signs each delivery)',
+  });
 
 /** Glob over names: `*` any run of characters. */
 const pattern = z.string().min(1).max(200);
@@ -51,11 +55,16 @@ export interface EventFacts {
 }
 
 const globRe = (glob: string) => new RegExp(`^${glob.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
-const anyMatch = (globs: string[] | undefined, values: string[]) => globs === undefined || values.length === 0 || globs.some((g) => values.some((v) => globRe(g).test(v)));
+const anyMatch = (globs: string[] | undefined, values: string[]) =>
+  globs === undefined || values.length === 0 || globs.some((g) => values.some((v) => globRe(g).test(v)));
 
 export function passesFilter(filter: WebhookFilter, facts: EventFacts): boolean {
   if (filter.result && facts.result !== undefined && !filter.result.includes(facts.result)) return false;
-  return anyMatch(filter.name, facts.names) && anyMatch(filter.host, facts.hosts) && anyMatch(filter.workerClass, facts.workerClasses);
+  return (
+    anyMatch(filter.name, facts.names) &&
+    anyMatch(filter.host, facts.hosts) &&
+    anyMatch(filter.workerClass, facts.workerClasses)
+  );
 }
 
 /**
@@ -66,8 +75,17 @@ export function filterFromWords(words: string[]): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const w of words) {
     const eq = w.indexOf('=');
-    if (eq <= 0) throw new Error(`--filter ${w}: expected key=value[,value] (keys: ${Object.keys(webhookFilter.shape).join(', ')})`);
-    (out[w.slice(0, eq)] ??= []).push(...w.slice(eq + 1).split(',').map((s) => s.trim()).filter(Boolean));
+    if (eq <= 0)
+      throw new Error(
+        `--filter ${w}: expected key=value[,value] (keys: ${Object.keys(webhookFilter.shape).join(', ')})`,
+      );
+    (out[w.slice(0, eq)] ??= []).push(
+      ...w
+        .slice(eq + 1)
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
   }
   return out;
 }

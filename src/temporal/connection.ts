@@ -11,7 +11,14 @@
  */
 import fs from 'node:fs/promises';
 import { InterceptingCall, ListenerBuilder, RequesterBuilder, type Interceptor } from '@grpc/grpc-js';
-import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor, type ConnectionLike, type ConnectionOptions } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  defaultGrpcRetryOptions,
+  makeGrpcRetryInterceptor,
+  type ConnectionLike,
+  type ConnectionOptions,
+} from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { Config } from '../config.js';
 
@@ -77,7 +84,10 @@ export async function connectDraining(
         })
         .build(),
     );
-  const retrying = makeGrpcRetryInterceptor({ ...retry, retryableDecider: (attempt, status) => !drain.closing && retry.retryableDecider(attempt, status) });
+  const retrying = makeGrpcRetryInterceptor({
+    ...retry,
+    retryableDecider: (attempt, status) => !drain.closing && retry.retryableDecider(attempt, status),
+  });
   const connection = await open({ ...options, interceptors: [count, retrying] });
   drains.set(connection, drain);
   return connection;
@@ -102,7 +112,7 @@ export async function closeConnection(connection: ConnectionLike, waitMs = 7_000
 }
 
 export async function connectWorker(t: TemporalConfig): Promise<NativeConnection> {
-  const tls = (await tlsOptions(t));
+  const tls = await tlsOptions(t);
   return NativeConnection.connect({
     address: t.address,
     ...(tls ? { tls } : {}),

@@ -49,7 +49,8 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   args.push(...(o.uiPort !== undefined ? ['--ui-port', String(o.uiPort)] : ['--headless']));
   if (o.dbFile) args.push('--db-filename', o.dbFile);
   if (o.fast) args.push('--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=off');
-  for (const [key, value] of Object.entries(DEV_SERVER_DYNAMIC_CONFIG)) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  for (const [key, value] of Object.entries(DEV_SERVER_DYNAMIC_CONFIG))
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   args.push(...(o.extraArgs ?? []));
   const log = createWriteStream(o.logFile, { flags: 'a' });
   const child = spawn(o.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -26,7 +26,11 @@ export interface NamespaceOptions {
   visibleWithinMs?: number;
 }
 
-export async function ensureNamespace(connection: Connection, namespace: string, options: NamespaceOptions = {}): Promise<void> {
+export async function ensureNamespace(
+  connection: Connection,
+  namespace: string,
+  options: NamespaceOptions = {},
+): Promise<void> {
   // protobufjs takes a number where its types say Long
   const retentionSeconds = (options.retentionHours ?? 720) * 3600;
   const retention = { seconds: retentionSeconds as unknown as Long };
@@ -38,13 +42,17 @@ export async function ensureNamespace(connection: Connection, namespace: string,
     },
   );
   if (!exists) {
-    if (!options.create) throw new Error(`Temporal namespace "${namespace}" does not exist; create it or set TEMPORAL_NAMESPACE`);
+    if (!options.create)
+      throw new Error(`Temporal namespace "${namespace}" does not exist; create it or set TEMPORAL_NAMESPACE`);
     await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: retention });
   } else if (options.retentionHours !== undefined) {
     const current = await connection.workflowService.describeNamespace({ namespace });
     const currentSeconds = Number(current.config?.workflowExecutionRetentionTtl?.seconds ?? 0);
     if (currentSeconds < retentionSeconds) {
-      await connection.workflowService.updateNamespace({ namespace, config: { workflowExecutionRetentionTtl: retention } });
+      await connection.workflowService.updateNamespace({
+        namespace,
+        config: { workflowExecutionRetentionTtl: retention },
+      });
     }
   }
   // A new namespace takes a moment to reach every service of the cluster.
@@ -73,11 +81,16 @@ async function untilVisible(connection: Connection, namespace: string, timeoutMs
       await connection.workflowService.describeNamespace({ namespace });
       const listed = await connection.operatorService.listSearchAttributes({ namespace });
       const missing = SEARCH_ATTRIBUTES.filter((k) => !(k.name in (listed.customAttributes ?? {})));
-      if (missing.length > 0) throw new Error(`search attributes not listed yet: ${missing.map((k) => k.name).join(', ')}`);
+      if (missing.length > 0)
+        throw new Error(`search attributes not listed yet: ${missing.map((k) => k.name).join(', ')}`);
       await connection.workflowService.countWorkflowExecutions({ namespace, query });
       return;
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`Temporal namespace "${namespace}" or its search attributes are not visible after ${Math.round(timeoutMs / 1000)} s: ${(err as Error).message}`, { cause: err });
+      if (Date.now() > deadline)
+        throw new Error(
+          `Temporal namespace "${namespace}" or its search attributes are not visible after ${Math.round(timeoutMs / 1000)} s: ${(err as Error).message}`,
+          { cause: err },
+        );
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }

@@ -32,13 +32,17 @@ export interface ControlWorkerOptions {
 export async function createControlWorker(config: Config, log: Logger, options: ControlWorkerOptions): Promise<Worker> {
   installSdkLogger(log);
   const api = new TestbayClient(config.api.url, options.controlToken, config.api.clientTimeouts);
-  api.onFailover = (from, to, reason) => log.warn('API server unreachable; going on with the next one', { from, to, reason });
+  api.onFailover = (from, to, reason) =>
+    log.warn('API server unreachable; going on with the next one', { from, to, reason });
   const worker = await Worker.create({
     connection: options.connection,
     namespace: config.temporal.namespace,
     taskQueue: CONTROL_TASK_QUEUE,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: { ...createControlActivities({ api }), ...createDeliveryActivities({ api, commitStatus: config.notify.commitStatus }) },
+    activities: {
+      ...createControlActivities({ api }),
+      ...createDeliveryActivities({ api, commitStatus: config.notify.commitStatus }),
+    },
     // Bursts of submissions: workflow tasks are short, let several run at once.
     maxConcurrentWorkflowTaskExecutions: 40,
     // Every running submission, recipe set and chain stays cached: a backlog of a few
@@ -75,4 +79,3 @@ export async function ensureScheduler(client: Client, config: Config): Promise<v
     }
   }
 }
-

@@ -21,7 +21,12 @@ import { createHostSteps } from '../activities/host/steps.js';
 import { installCliShim } from '../activities/host/cli-shim.js';
 import { checkSetup } from '../activities/host/setup-check.js';
 import { AssetAllowList, DEFAULT_ASSET_ALLOW } from '../activities/host/asset-allow.js';
-import { prepareWorkDir, resolveRunnerUser, runnerCannotSearch, runnerCannotWrite } from '../activities/host/runner-user.js';
+import {
+  prepareWorkDir,
+  resolveRunnerUser,
+  runnerCannotSearch,
+  runnerCannotWrite,
+} from '../activities/host/runner-user.js';
 import { CONTROL_TASK_QUEUE, DEFAULT_POOL, hostTaskQueue, schedulerWorkflowId } from '../domain/ids.js';
 import type { HostRegistration } from '../domain/lab.js';
 import type { HostHooks } from '../activities/host/host-hooks.js';
@@ -61,7 +66,8 @@ export interface HostOptions {
   /** the user runners run as (a name or uid); undefined: the host's own */
   runnerUser?: string | undefined;
   /** the host config's `assets`: over TESTBAY_ASSETS_ALLOW, TESTBAY_MAX_ASSET_BYTES, TESTBAY_MAX_JOB_ASSET_BYTES */
-  assets?: { allow?: string[] | undefined; maxBytes?: number | undefined; maxJobBytes?: number | undefined } | undefined;
+  assets?:
+    { allow?: string[] | undefined; maxBytes?: number | undefined; maxJobBytes?: number | undefined } | undefined;
   /** the host config's provisionCommand, recoverCommand and powerCommand */
   hooks?: HostHooks;
   /** the host config's `reserve` hooks */
@@ -95,15 +101,25 @@ export function primaryAddress(): string {
   return '127.0.0.1';
 }
 
-export async function startHost(config: Config, log: Logger, options: HostOptions, temporal: { connection: NativeConnection; client: Client }): Promise<RunningHost> {
+export async function startHost(
+  config: Config,
+  log: Logger,
+  options: HostOptions,
+  temporal: { connection: NativeConnection; client: Client },
+): Promise<RunningHost> {
   const { hostId } = options;
   // What the host writes is its own unless it says otherwise (the runner's dirs, assets).
   process.umask(0o077);
   const runnerUser = await resolveRunnerUser(options.runnerUser);
-  if (!runnerUser.separate && runnerUser.uid === 0) log.warn('runners run as root: set runnerUser (--runner-user, TESTBAY_RUNNER_USER) to an unprivileged user so they cannot read this host\'s token');
+  if (!runnerUser.separate && runnerUser.uid === 0)
+    log.warn(
+      "runners run as root: set runnerUser (--runner-user, TESTBAY_RUNNER_USER) to an unprivileged user so they cannot read this host's token",
+    );
   const problems = await checkSetup({ ...options, minFreeBytes: config.host.minFreeBytes });
   // A work dir the setup check found unusable stays as it is: the host registers broken, saying why.
-  await prepareWorkDir(options.workDir, runnerUser).catch((err: unknown) => log.warn('could not set the work dir\'s modes', { error: String(err) }));
+  await prepareWorkDir(options.workDir, runnerUser).catch((err: unknown) =>
+    log.warn("could not set the work dir's modes", { error: String(err) }),
+  );
   // Cached assets and git mirrors (private repositories' too) are the host's alone.
   await fs.chmod(options.cacheDir, 0o700).catch(() => undefined);
   const unreachable = await runnerCannotWrite(path.join(options.workDir, 'jobs'), runnerUser).catch(() => undefined);
@@ -121,7 +137,14 @@ export async function startHost(config: Config, log: Logger, options: HostOption
     maxJobBytes: options.assets?.maxJobBytes ?? config.host.assets.maxJobBytes,
     minFreeBytes: config.host.minFreeBytes,
   };
-  const steps = createHostSteps({ cacheDir: options.cacheDir, assetCacheMaxBytes: config.host.assetCacheMaxBytes, assetLimits, gitTimeoutMs: config.host.gitTimeoutMs, separateRunnerUser: runnerUser.separate, log });
+  const steps = createHostSteps({
+    cacheDir: options.cacheDir,
+    assetCacheMaxBytes: config.host.assetCacheMaxBytes,
+    assetLimits,
+    gitTimeoutMs: config.host.gitTimeoutMs,
+    separateRunnerUser: runnerUser.separate,
+    log,
+  });
 
   const shutdown = new AbortController();
   // Every activity in flight (runs queued behind the running one, uploads) listens to it.
@@ -148,7 +171,9 @@ export async function startHost(config: Config, log: Logger, options: HostOption
   // A presence the scheduler started but this host never picked up ended without telling it.
   const presence = new PresenceWatch(2 * config.scheduler.presencePickupMs, (instanceId) => {
     if (instanceId !== registration.instanceId || shutdown.signal.aborted) return;
-    log.warn('the scheduler\'s presence activity did not reach this host; registering again', { waitedMs: 2 * config.scheduler.presencePickupMs });
+    log.warn("the scheduler's presence activity did not reach this host; registering again", {
+      waitedMs: 2 * config.scheduler.presencePickupMs,
+    });
     void register(true);
   });
   const register = async (again = false) => {
@@ -157,14 +182,22 @@ export async function startHost(config: Config, log: Logger, options: HostOption
       try {
         // The first host of a pool starts its scheduler, with this process's scheduler
         // settings until the control worker configures it (it configures every pool at start).
-        await temporal.client.workflow.signalWithStart<typeof schedulerWorkflow, [HostRegistration]>('schedulerWorkflow', {
-          workflowId: schedulerWorkflowId(pool),
-          taskQueue: CONTROL_TASK_QUEUE,
-          args: [{ config: config.scheduler, ...(pool !== DEFAULT_POOL ? { pool } : {}) }],
-          signal: registerHostSignal,
-          signalArgs: [registration],
+        await temporal.client.workflow.signalWithStart<typeof schedulerWorkflow, [HostRegistration]>(
+          'schedulerWorkflow',
+          {
+            workflowId: schedulerWorkflowId(pool),
+            taskQueue: CONTROL_TASK_QUEUE,
+            args: [{ config: config.scheduler, ...(pool !== DEFAULT_POOL ? { pool } : {}) }],
+            signal: registerHostSignal,
+            signalArgs: [registration],
+          },
+        );
+        log.info('registered with the scheduler', {
+          hostId,
+          pool,
+          classes: registration.workerClasses,
+          runnerUser: runnerUser.name,
         });
-        log.info('registered with the scheduler', { hostId, pool, classes: registration.workerClasses, runnerUser: runnerUser.name });
         presence.registered(registration.instanceId);
         return;
       } catch (err) {
@@ -177,40 +210,44 @@ export async function startHost(config: Config, log: Logger, options: HostOption
 
   // TESTBAY_URL may list several API servers: uploads go on through the next when one fails.
   const api = new TestbayClient(config.api.url, options.hostToken, config.api.clientTimeouts);
-  api.onFailover = (from, to, reason) => log.warn('API server unreachable; uploading through the next one', { from, to, reason });
+  api.onFailover = (from, to, reason) =>
+    log.warn('API server unreachable; uploading through the next one', { from, to, reason });
   // `testbay barrier|send|receive` for the runners of recipe sets, first on their PATH.
   const cliDir = await installCliShim(options.workDir).catch((err: unknown) => {
-    log.warn('could not put the testbay command on the runners\' PATH', { error: String(err) });
+    log.warn("could not put the testbay command on the runners' PATH", { error: String(err) });
     return undefined;
   });
-  const activities = createHostActivities({
-    hostId,
-    workDir: options.workDir,
-    api,
-    runnerPath: cliDir ? [cliDir, ...options.runnerPath] : options.runnerPath,
-    runnerUser,
-    killGraceMs: config.host.killGraceMs,
-    logFlushMs: config.host.logFlushMs,
-    maxLogBytes: config.host.maxLogBytes,
-    maxResultsBytes: config.host.maxResultsBytes,
-    maxTestcases: config.host.maxTestcases,
-    shutdown: shutdown.signal,
-    shutdownDeadlineMs: config.host.shutdownDeadlineMs,
-    // Only the current registration's loss counts: an older presence that ends late is history.
-    onPresenceLost: (instanceId) => {
-      if (instanceId === registration.instanceId) void register(true);
+  const activities = createHostActivities(
+    {
+      hostId,
+      workDir: options.workDir,
+      api,
+      runnerPath: cliDir ? [cliDir, ...options.runnerPath] : options.runnerPath,
+      runnerUser,
+      killGraceMs: config.host.killGraceMs,
+      logFlushMs: config.host.logFlushMs,
+      maxLogBytes: config.host.maxLogBytes,
+      maxResultsBytes: config.host.maxResultsBytes,
+      maxTestcases: config.host.maxTestcases,
+      shutdown: shutdown.signal,
+      shutdownDeadlineMs: config.host.shutdownDeadlineMs,
+      // Only the current registration's loss counts: an older presence that ends late is history.
+      onPresenceLost: (instanceId) => {
+        if (instanceId === registration.instanceId) void register(true);
+      },
+      onPresenceStarted: (instanceId) => presence.presenceStarted(instanceId),
+      payloadKey: options.payloadKey,
+      reserve: {
+        ...(options.reserve?.startCommand ? { startCommand: options.reserve.startCommand } : {}),
+        ...(options.reserve?.endCommand ? { endCommand: options.reserve.endCommand } : {}),
+        timeoutMs: options.reserve?.timeoutMs ?? 60_000,
+      },
+      log,
+      ...(options.hooks ? { hooks: options.hooks } : {}),
+      hookTimeoutMs: config.host.hookTimeoutMs,
     },
-    onPresenceStarted: (instanceId) => presence.presenceStarted(instanceId),
-    payloadKey: options.payloadKey,
-    reserve: {
-      ...(options.reserve?.startCommand ? { startCommand: options.reserve.startCommand } : {}),
-      ...(options.reserve?.endCommand ? { endCommand: options.reserve.endCommand } : {}),
-      timeoutMs: options.reserve?.timeoutMs ?? 60_000,
-    },
-    log,
-    ...(options.hooks ? { hooks: options.hooks } : {}),
-    hookTimeoutMs: config.host.hookTimeoutMs,
-  }, steps);
+    steps,
+  );
   const worker = await Worker.create({
     connection: temporal.connection,
     namespace: config.temporal.namespace,
@@ -237,7 +274,9 @@ export async function startHost(config: Config, log: Logger, options: HostOption
     done,
     shutdown: async () => {
       if (!shutdown.signal.aborted) {
-        log.info('shutting down: no new work; the running job may finish', { deadlineMs: config.host.shutdownDeadlineMs });
+        log.info('shutting down: no new work; the running job may finish', {
+          deadlineMs: config.host.shutdownDeadlineMs,
+        });
         shutdown.abort();
         worker.shutdown();
       }

@@ -23,7 +23,12 @@ const DAY_MS = 86_400_000;
 
 export function labSchedules(config: Config): LabSchedule[] {
   return [
-    { id: RECONCILE_SCHEDULE_ID, workflowType: 'reconcileWorkflow', everyMs: config.reconcileEveryMs, note: 'ends submissions whose workflow is gone (terminated, timed out)' },
+    {
+      id: RECONCILE_SCHEDULE_ID,
+      workflowType: 'reconcileWorkflow',
+      everyMs: config.reconcileEveryMs,
+      note: 'ends submissions whose workflow is gone (terminated, timed out)',
+    },
     {
       id: RETENTION_SCHEDULE_ID,
       workflowType: 'retentionWorkflow',
@@ -41,7 +46,13 @@ export async function ensureSchedules(client: Client, config: Config): Promise<v
       await client.schedule.create({
         scheduleId: s.id,
         spec,
-        action: { type: 'startWorkflow', workflowType: s.workflowType, taskQueue: CONTROL_TASK_QUEUE, workflowId: s.id, args: [] },
+        action: {
+          type: 'startWorkflow',
+          workflowType: s.workflowType,
+          taskQueue: CONTROL_TASK_QUEUE,
+          workflowId: s.id,
+          args: [],
+        },
         policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: s.everyMs * 2 },
         memo: { note: s.note },
       });

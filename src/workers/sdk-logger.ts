@@ -42,6 +42,11 @@ export function installSdkLogger(log: Logger): void {
   const level = log.level === 'debug' ? 'DEBUG' : 'WARN';
   Runtime.install({
     logger: sdkLogger(log.child('sdk')),
-    telemetryOptions: { logging: { forward: {}, filter: makeTelemetryFilterString({ core: level, other: level === 'DEBUG' ? 'INFO' : 'ERROR' }) } },
+    telemetryOptions: {
+      logging: {
+        forward: {},
+        filter: makeTelemetryFilterString({ core: level, other: level === 'DEBUG' ? 'INFO' : 'ERROR' }),
+      },
+    },
   });
 }

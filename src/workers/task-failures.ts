@@ -28,7 +28,9 @@ export function noteSdkLogEntry(message: string, meta: Record<string, unknown> |
   recent.push({
     at: new Date().toISOString(),
     ...(typeof runId === 'string' ? { runId } : {}),
-    failure: failureMessage(typeof meta?.failure === 'string' ? meta.failure : JSON.stringify(meta?.failure ?? meta ?? {})).slice(0, 2_000),
+    failure: failureMessage(
+      typeof meta?.failure === 'string' ? meta.failure : JSON.stringify(meta?.failure ?? meta ?? {}),
+    ).slice(0, 2_000),
   });
   if (recent.length > RECENT_KEPT) recent.shift();
 }
@@ -65,7 +67,11 @@ export interface TaskFailureReport {
  * Reports this process's count to the API whenever it grows, and again every minute while
  * it is not zero (an API server that restarted learns it again). Returns a stop function.
  */
-export function reportTaskFailures(send: (report: TaskFailureReport) => Promise<void>, worker: string, everyMs = 5_000): () => void {
+export function reportTaskFailures(
+  send: (report: TaskFailureReport) => Promise<void>,
+  worker: string,
+  everyMs = 5_000,
+): () => void {
   let sent = 0;
   let sentAt = 0;
   const tick = () => {

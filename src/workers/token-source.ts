@@ -12,7 +12,13 @@
 import fs from 'node:fs/promises';
 
 /** Variables that hold secrets: a worker removes them all once its config is read. */
-export const SECRET_VARIABLES = ['TESTBAY_TOKEN', 'TESTBAY_TOKENS', 'TESTBAY_HOST_TOKEN', 'TESTBAY_CONTROL_TOKEN', 'TEMPORAL_API_KEY'] as const;
+export const SECRET_VARIABLES = [
+  'TESTBAY_TOKEN',
+  'TESTBAY_TOKENS',
+  'TESTBAY_HOST_TOKEN',
+  'TESTBAY_CONTROL_TOKEN',
+  'TEMPORAL_API_KEY',
+] as const;
 
 export class TokenSourceError extends Error {}
 
@@ -29,7 +35,12 @@ export function scrubSecrets(env: NodeJS.ProcessEnv = process.env): void {
  * else `fromEnv` (the variable's value as the config read it). Secret variables are
  * scrubbed from `env` in both cases. `what` names the setting in errors.
  */
-export async function takeToken(options: { what: string; file?: string | undefined; fromEnv?: string | undefined; env?: NodeJS.ProcessEnv }): Promise<string | undefined> {
+export async function takeToken(options: {
+  what: string;
+  file?: string | undefined;
+  fromEnv?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+}): Promise<string | undefined> {
   scrubSecrets(options.env ?? process.env);
   if (options.file === undefined) return options.fromEnv;
   return readTokenFile(options.file, options.what);
@@ -46,7 +57,9 @@ export async function readTokenFile(file: string, what: string): Promise<string>
   try {
     const stat = await handle.stat();
     if (stat.isFile() && (stat.mode & 0o077) !== 0) {
-      throw new TokenSourceError(`${what} ${file} is readable by others (mode ${(stat.mode & 0o777).toString(8)}): chmod 600 ${file}`);
+      throw new TokenSourceError(
+        `${what} ${file} is readable by others (mode ${(stat.mode & 0o777).toString(8)}): chmod 600 ${file}`,
+      );
     }
     const token = (await handle.readFile('utf8')).split('\n')[0]!.trim();
     if (token === '') throw new TokenSourceError(`${what} ${file} is empty`);

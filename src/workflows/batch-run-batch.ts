@@ -54,7 +54,15 @@ export interface BatchReturn {
 export async function runBatchOnHost(ctx: BatchContext, b: BatchOnHost): Promise<BatchReturn> {
   const { run, config, submissionId } = ctx;
   const { hostId, batchId: id, tests } = b;
-  const uploadToken = await control.openJob({ jobId: id, submissionId, name: `${run.name}#${b.batchNumber}`, attempt: 1, hostId, leaseId: b.token, setNumber: 0 });
+  const uploadToken = await control.openJob({
+    jobId: id,
+    submissionId,
+    name: `${run.name}#${b.batchNumber}`,
+    attempt: 1,
+    hostId,
+    leaseId: b.token,
+    setNumber: 0,
+  });
   const scope = new CancellationScope();
   ctx.scopes.add(scope);
   const timeoutMs = batchTimeoutFor(run, tests.length);
@@ -87,7 +95,12 @@ export async function runBatchOnHost(ctx: BatchContext, b: BatchOnHost): Promise
     const kind = host === 'cancelled' && ctx.stopped() === undefined ? 'host-lost' : host;
     return {
       results: report.results,
-      end: { kind, reason: report.end.reason, ...(report.current !== undefined ? { current: report.current } : {}), progressKnown: true },
+      end: {
+        kind,
+        reason: report.end.reason,
+        ...(report.current !== undefined ? { current: report.current } : {}),
+        progressKnown: true,
+      },
       ...(report.hostShuttingDown ? { hostShuttingDown: true } : {}),
     };
   } catch (err) {

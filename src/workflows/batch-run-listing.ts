@@ -4,7 +4,13 @@
  * and continues as new when asked; the chunks pass through the workflow's history, so a
  * long list continues as new on the way, the listing and its lease carried along.
  */
-import { ActivityCancellationType, ActivityFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  ActivityFailure,
+  CancellationScope,
+  proxyActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control/index.js';
 import type { HostActivities } from '../activities/host/index.js';
 import type { BatchRunCarry } from '../domain/batch-run.js';
@@ -63,11 +69,19 @@ export async function listTests(ctx: ListingContext): Promise<boolean> {
           startToCloseTimeout: '10 minutes',
           retry: { maximumAttempts: 2 },
           cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-        }).listTests({ command: run.testsCommand!, settings: run.settings, hostId: grant.hostId, batchRunName: run.name, submissionId, runJobId }),
+        }).listTests({
+          command: run.testsCommand!,
+          settings: run.settings,
+          hostId: grant.hostId,
+          batchRunName: run.name,
+          submissionId,
+          runJobId,
+        }),
       );
       carry.listing = { hostId: grant.hostId, token: grant.token, listed, next: 0 };
     } catch (err) {
-      if (ctx.stopped() === undefined) carry.reason = `could not list the tests on ${grant.hostId}: ${failureMessage(err)}`;
+      if (ctx.stopped() === undefined)
+        carry.reason = `could not list the tests on ${grant.hostId}: ${failureMessage(err)}`;
       await releaseLease(run.pool, grant.hostId, grant.token, []);
       return false;
     } finally {

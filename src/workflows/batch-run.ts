@@ -9,7 +9,16 @@
  * run-wide totals, so history stays bounded for 100,000 tests; verdicts go to the result
  * store as they settle.
  */
-import { type CancellationScope, condition, continueAsNew, log, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  type CancellationScope,
+  condition,
+  continueAsNew,
+  log,
+  patched,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control/index.js';
 import { newCarry, runView, type BatchRunCarry } from '../domain/batch-run.js';
 import {
@@ -66,7 +75,16 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
   const me = workflowInfo().workflowId;
   const carry: BatchRunCarry = input.carry ?? newCarry(run);
   const { batchSize, requeueLimit, maxRequeueRatio, retryFailed, maxHosts } = run;
-  const rules = { batchSize, requeueLimit, maxRequeueRatio, retryFailed, maxHosts, runJobId, requestPrefix: `${me}/${workflowInfo().runId.slice(0, 8)}`, breakerAborts: brokenAfterAbortsOf(config) };
+  const rules = {
+    batchSize,
+    requeueLimit,
+    maxRequeueRatio,
+    retryFailed,
+    maxHosts,
+    runJobId,
+    requestPrefix: `${me}/${workflowInfo().runId.slice(0, 8)}`,
+    breakerAborts: brokenAfterAbortsOf(config),
+  };
   const s: BatchRunState = newRunState(rules, carry, Boolean(run.testsCommand) && carry.total === 0, Date.now());
   const scopes = new Set<CancellationScope>();
   /** finishJob and late-report calls in flight, and grants handed back: awaited before continue-as-new or the end, so no batch record stays unsealed */
@@ -74,7 +92,17 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
   const batchContext: BatchContext = { run, config, submissionId, workflowId: me, scopes, stopped: () => s.stop };
 
   const view = (): BatchRunView =>
-    runView({ id: runJobId, name: run.name, workflowId: me, state: s.phase, carry, ledger: s.ledger, running: new Map(s.running.map((r) => [r.batchId, r])), denied: s.denied, stop: s.stop });
+    runView({
+      id: runJobId,
+      name: run.name,
+      workflowId: me,
+      state: s.phase,
+      carry,
+      ledger: s.ledger,
+      running: new Map(s.running.map((r) => [r.batchId, r])),
+      denied: s.denied,
+      stop: s.stop,
+    });
   /** Applies an event, carries out the commands nobody waits for, and returns the others, in order. */
   const emit = (e: BatchEvent): BatchCommand[] => {
     const rest: BatchCommand[] = [];
@@ -82,7 +110,8 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
       if (c.kind === 'cancel-batches') for (const scope of scopes) scope.cancel();
       else if (c.kind === 'release' && c.handBack) finishing.add(releaseLease(run.pool, c.hostId, c.token, []));
       else if (c.kind === 'record-late-report') finishing.add(control.recordLateReport({ runJobId, report: c.report }));
-      else if (c.kind === 'finish-job') finishing.add(control.finishJob({ jobId: c.jobId, leaseId: c.token, result: c.result }));
+      else if (c.kind === 'finish-job')
+        finishing.add(control.finishJob({ jobId: c.jobId, leaseId: c.token, result: c.result }));
       else if (c.kind === 'log') log[c.level](c.message, c.fields);
       else rest.push(c);
     }
@@ -109,13 +138,21 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
         label: `${submissionId} batch run ${run.name}`,
         priority: run.priority,
         // Hosts where waiting tests were lost come last: requeued tests go elsewhere where they can.
-        recipes: [{ workerClass: run.workerClass, hostRequires: run.hostRequires, excludedHosts: c.excluded, previousHosts: c.previousHosts }],
+        recipes: [
+          {
+            workerClass: run.workerClass,
+            hostRequires: run.hostRequires,
+            excludedHosts: c.excluded,
+            previousHosts: c.previousHosts,
+          },
+        ],
         failWhenUnusable: true,
       },
       // Runs recorded before the back-off failed here when the scheduler was not up yet.
       () => patched(LEASE_BACKOFF_PATCH),
     );
-  const storeVerdicts = (c: Command<'store-verdicts'>) => control.recordBatchVerdicts({ submissionId, runJobId, offset: c.offset, verdicts: c.verdicts });
+  const storeVerdicts = (c: Command<'store-verdicts'>) =>
+    control.recordBatchVerdicts({ submissionId, runJobId, offset: c.offset, verdicts: c.verdicts });
   const nextRun = async (): Promise<never> => {
     await condition(() => s.pending.length === 0);
     await finishing.drain();
@@ -152,7 +189,12 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
   // 1. This run's shard of tests: its own ledger, worked off by the leased hosts.
   const shardSize = Math.max(run.batchSize, Math.min(config.batchShardTests, run.batchSize * 100));
   while (carry.offset < carry.total && s.stop === undefined) {
-    const tests = await control.loadBatchTests({ submissionId, runName: run.name, offset: carry.offset, limit: shardSize });
+    const tests = await control.loadBatchTests({
+      submissionId,
+      runName: run.name,
+      offset: carry.offset,
+      limit: shardSize,
+    });
     emit({ kind: 'shard-loaded', tests });
     await workShard();
     await withdrawLeaseRequests(run.pool, withdrawAll(s).requestIds);
@@ -204,7 +246,11 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
           if (after.some((a) => a.kind === 'leave')) break;
           const recover = after.find((a): a is Command<'recover-host'> => a.kind === 'recover-host');
           if (recover && patched(RECOVER_PATCH)) {
-            recovery = await recoverOnHost(hostId, config, { jobId: recover.batchId, cause: recover.cause, reason: recover.reason });
+            recovery = await recoverOnHost(hostId, config, {
+              jobId: recover.batchId,
+              cause: recover.cause,
+              reason: recover.reason,
+            });
             if (recovery && !recovery.ok) break;
           }
         } else {
@@ -214,7 +260,8 @@ export async function batchRunWorkflow(input: BatchRunInput): Promise<BatchRunVi
       }
     } finally {
       try {
-        for (const r of emit({ kind: 'host-leaving', hostId })) if (r.kind === 'release') await releaseLease(run.pool, r.hostId, r.token, r.outcomes, recovery);
+        for (const r of emit({ kind: 'host-leaving', hostId }))
+          if (r.kind === 'release') await releaseLease(run.pool, r.hostId, r.token, r.outcomes, recovery);
       } finally {
         emit({ kind: 'host-released', hostId });
       }

@@ -61,7 +61,11 @@ const RECOVER_DEADLINE_MS = 24 * 3_600_000;
  * the scheduler with the release: a failure breaks the host. Undefined when the host has no
  * recoverCommand, or died or timed out meanwhile (its presence tells the scheduler that).
  */
-export async function recoverOnHost(hostId: string, config: RunConfig, aborted: { jobId: string; cause: string; reason: string }): Promise<Recovery | undefined> {
+export async function recoverOnHost(
+  hostId: string,
+  config: RunConfig,
+  aborted: { jobId: string; cause: string; reason: string },
+): Promise<Recovery | undefined> {
   try {
     const answer = await hostActivities(hostId, config).onHostQueue(RECOVER_DEADLINE_MS).recoverHost(aborted);
     return answer.ran ? { ok: answer.ok, summary: answer.summary } : undefined;

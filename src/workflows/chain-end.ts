@@ -44,7 +44,10 @@ export interface ChainEnd {
 }
 
 /** Settles the chain's work, holds a reservation if one is due, recovers the host if needed, releases the lease. */
-export function endChain(input: ChainEndInput, { results, state, background, reservation, runOf }: ChainEnd): Promise<void> {
+export function endChain(
+  input: ChainEndInput,
+  { results, state, background, reservation, runOf }: ChainEnd,
+): Promise<void> {
   const { hostId, config } = input;
 
   const holdFor = async (due: DueReservation) => {
@@ -88,9 +91,12 @@ export function endChain(input: ChainEndInput, { results, state, background, res
     try {
       await background.drain();
     } finally {
-      const outcomes = input.jobs.flatMap((j) => (results[j.id] ? [{ jobId: j.id, job: j.name, result: results[j.id]! }] : []));
+      const outcomes = input.jobs.flatMap((j) =>
+        results[j.id] ? [{ jobId: j.id, job: j.name, result: results[j.id]! }] : [],
+      );
       // A job whose result its `reserve` asks for keeps the host for a person first.
-      const due = state.lost === undefined ? reservationDue(input.jobs, results, state.stop?.kind === 'cancelled') : undefined;
+      const due =
+        state.lost === undefined ? reservationDue(input.jobs, results, state.stop?.kind === 'cancelled') : undefined;
       if (due && patched(RESERVE_PATCH)) await holdFor(due);
       const recovery = await recover(outcomes);
       // Awaited: a workflow that ends with the signal still outstanding never sends it.

@@ -33,7 +33,11 @@ export interface JobStepsInput {
 }
 
 /** The steps of the chain's jobs; `opening` resolves to every opened job's upload token, by job id. */
-export function jobSteps(input: JobStepsInput, opening: Promise<Record<string, string>>, { onHost, stopped }: ChainStops) {
+export function jobSteps(
+  input: JobStepsInput,
+  opening: Promise<Record<string, string>>,
+  { onHost, stopped }: ChainStops,
+) {
   const { hostId, config } = input;
   const { onHostQueue, upload } = hostActivities(hostId, config);
 
@@ -43,23 +47,43 @@ export function jobSteps(input: JobStepsInput, opening: Promise<Record<string, s
   /** Provisions the host for the job once its record is open. */
   const prepare = async (job: ChainJob): Promise<Attempt<Prepared>> => {
     const uploadTokens = await opening;
-    const run: JobRun = { jobId: job.id, jobName: job.name, submissionId: input.submissionId, hostId, attempt: input.attempt, leaseToken: uploadTokens[job.id]!, ...job.spec };
+    const run: JobRun = {
+      jobId: job.id,
+      jobName: job.name,
+      submissionId: input.submissionId,
+      hostId,
+      attempt: input.attempt,
+      leaseToken: uploadTokens[job.id]!,
+      ...job.spec,
+    };
     if (input.partners) Object.assign(run, { partners: input.partners, role: job.role ?? job.name });
     runs.set(job.id, run);
     // Nothing to fetch (no assets, no test code): runTests makes the job's dirs itself.
     if (!needsProvision(run)) return { ok: true, value: { run } };
-    const provisioned = await onHost('provision', job, run.provisionTimeoutMs, () => onHostQueue(run.provisionTimeoutMs).provision(run));
+    const provisioned = await onHost('provision', job, run.provisionTimeoutMs, () =>
+      onHostQueue(run.provisionTimeoutMs).provision(run),
+    );
     return provisioned.ok ? { ok: true, value: { run, provisioned: provisioned.value } } : provisioned;
   };
 
   /** Runs the runner (after `after`'s on the host): its verdict, before uploads. */
-  const execute = async (job: ChainJob, { run, provisioned }: Prepared, after?: { job: ChainJob; requirePass: boolean }): Promise<Ran> => {
+  const execute = async (
+    job: ChainJob,
+    { run, provisioned }: Prepared,
+    after?: { job: ChainJob; requirePass: boolean },
+  ): Promise<Ran> => {
     // runTests enforces timeoutMs itself (to stop the runner and say where it was); the
     // activity deadline is only a backstop, and includes the wait for the previous run.
     // A job may be extended while it runs, up to the lab's cap: the backstop allows for it.
-    const deadline = runDeadlineMs(run.timeoutMs, after?.job.spec.timeoutMs) + (config.maxExtendMs !== undefined && patched(EXTENDABLE_PATCH) ? config.maxExtendMs : 0);
+    const deadline =
+      runDeadlineMs(run.timeoutMs, after?.job.spec.timeoutMs) +
+      (config.maxExtendMs !== undefined && patched(EXTENDABLE_PATCH) ? config.maxExtendMs : 0);
     const ran = await onHost('run', job, run.timeoutMs, () =>
-      onHostQueue(deadline).runTests({ run, ...(provisioned ? { provisioned } : {}), ...(after ? { after: { jobId: after.job.id, jobName: after.job.name, requirePass: after.requirePass } } : {}) }),
+      onHostQueue(deadline).runTests({
+        run,
+        ...(provisioned ? { provisioned } : {}),
+        ...(after ? { after: { jobId: after.job.id, jobName: after.job.name, requirePass: after.requirePass } } : {}),
+      }),
     );
     if (!ran.ok) return { result: ran.result };
     // A job stopped on purpose ends as the stop says, even if the host had already skipped it
@@ -73,9 +97,20 @@ export function jobSteps(input: JobStepsInput, opening: Promise<Record<string, s
   const uploadAll = async (job: ChainJob, prepared: Prepared, ran: Ran): Promise<JobResult> => {
     const { run } = prepared;
     const provisioned = prepared.provisioned ?? ran.outcome?.provisioned;
-    const pending = { result: ran.result, provisioned: provisioned !== undefined, notStarted: ran.outcome?.notStarted, uploaded: ran.outcome?.uploaded };
+    const pending = {
+      result: ran.result,
+      provisioned: provisioned !== undefined,
+      notStarted: ran.outcome?.notStarted,
+      uploaded: ran.outcome?.uploaded,
+    };
     if (!provisioned || !needsUpload(pending, isHostLost)) return ran.result;
-    const uploaded = await onHost('upload', job, config.uploadTimeoutMs, () => upload({ run, provisioned, ...(ran.outcome ? { outcome: ran.outcome } : {}) }), false);
+    const uploaded = await onHost(
+      'upload',
+      job,
+      config.uploadTimeoutMs,
+      () => upload({ run, provisioned, ...(ran.outcome ? { outcome: ran.outcome } : {}) }),
+      false,
+    );
     if (uploaded.ok) return ran.result;
     const final = afterFailedUpload(ran.result, uploaded.result);
     if (final.warn) log.warn('upload failed after the job ended', { job: run.jobName, result: uploaded.result });

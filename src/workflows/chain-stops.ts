@@ -35,13 +35,20 @@ export function chainStops(state: ChainState, config: RunConfig) {
   const stopped = (job: ChainJobRef): JobResult | undefined => stoppedAs(state, overrides.get(job.id));
 
   /** Runs one host activity for a job, cancellable by a stop; a failure becomes a job result. */
-  const onHost = async <T>(phase: Phase, job: ChainJobRef, phaseTimeoutMs: number, fn: () => Promise<T>, cancellable = true): Promise<Attempt<T>> => {
+  const onHost = async <T>(
+    phase: Phase,
+    job: ChainJobRef,
+    phaseTimeoutMs: number,
+    fn: () => Promise<T>,
+    cancellable = true,
+  ): Promise<Attempt<T>> => {
     const scope = cancellable ? new CancellationScope() : undefined;
     if (scope) scopes.set(job.id, new Set([...(scopes.get(job.id) ?? []), scope]));
     try {
       return { ok: true, value: await (scope ? scope.run(fn) : CancellationScope.nonCancellable(fn)) };
     } catch (err) {
-      if (isWorkflowCancellation(err) && !state.stop && !overrides.has(job.id)) requestStop({ kind: 'cancelled', reason: 'cancelled' });
+      if (isWorkflowCancellation(err) && !state.stop && !overrides.has(job.id))
+        requestStop({ kind: 'cancelled', reason: 'cancelled' });
       const result = resultOfFailure(err, {
         hostId,
         jobName: job.name,
@@ -51,7 +58,7 @@ export function chainStops(state: ChainState, config: RunConfig) {
         phaseTimeoutMs,
         now: Date.now(),
       });
-      return { ok: false, result: result.kind === 'cancelled' ? stopped(job) ?? result : result };
+      return { ok: false, result: result.kind === 'cancelled' ? (stopped(job) ?? result) : result };
     } finally {
       if (scope) scopes.get(job.id)?.delete(scope);
     }

@@ -16,7 +16,18 @@
  * (result-batching.ts).
  */
 import { CancellationScope, getExternalWorkflowHandle, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
-import { blocked, childrenToStop, lostBefore, parentOf, PREPARE_AHEAD, queuedBehindLoss, RUNS_QUEUED, skippedBelow, type ChainJob, type ChainState } from '../domain/chain.js';
+import {
+  blocked,
+  childrenToStop,
+  lostBefore,
+  parentOf,
+  PREPARE_AHEAD,
+  queuedBehindLoss,
+  RUNS_QUEUED,
+  skippedBelow,
+  type ChainJob,
+  type ChainState,
+} from '../domain/chain.js';
 import type { RunConfig } from '../domain/job-run.js';
 import { summarize, type JobResult } from '../domain/outcome.js';
 import type { Partner } from '../domain/partners.js';
@@ -86,14 +97,28 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
   // token the host must carry, sealed) exist before any job uploads, at the cost of one activity.
   const toOpen = input.jobs.filter((j) => j.preSkipped === undefined);
   const opening = CancellationScope.nonCancellable(() =>
-    control.openJobs(toOpen.map((j) => ({ jobId: j.id, submissionId: input.submissionId, name: j.name, attempt: input.attempt, hostId, leaseId: input.leaseId, setNumber: input.setNumber }))),
+    control.openJobs(
+      toOpen.map((j) => ({
+        jobId: j.id,
+        submissionId: input.submissionId,
+        name: j.name,
+        attempt: input.attempt,
+        hostId,
+        leaseId: input.leaseId,
+        setNumber: input.setNumber,
+      })),
+    ),
   );
   background.add(opening);
 
   const { prepare, execute, uploadAll, runOf } = jobSteps(input, opening, stops);
 
   /** Final results go to the store in batches: whatever ended while the last batch was on its way. */
-  const finish = resultBatching((batch: { jobId: string; leaseId: string; result: JobResult }[]) => control.finishJobs(batch), opening, background);
+  const finish = resultBatching(
+    (batch: { jobId: string; leaseId: string; result: JobResult }[]) => control.finishJobs(batch),
+    opening,
+    background,
+  );
 
   /** Records a job's final result: in the store (sealing it), for the recipe set, for the chain. */
   const settle = (job: ChainJob, result: JobResult) => {
@@ -101,7 +126,13 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
     if (isHostLost(result)) state.lost ??= job.name;
     if (job.preSkipped === undefined) finish({ jobId: job.id, leaseId: input.leaseId, result });
     if (input.reportFaultsTo && (result.kind === 'failed' || result.kind === 'aborted')) {
-      background.add(signalIfRunning(getExternalWorkflowHandle(input.reportFaultsTo), chainFaultSignal, { hostId, jobName: job.name, result }));
+      background.add(
+        signalIfRunning(getExternalWorkflowHandle(input.reportFaultsTo), chainFaultSignal, {
+          hostId,
+          jobName: job.name,
+          result,
+        }),
+      );
     }
   };
 
@@ -112,11 +143,13 @@ export async function chainWorkflow(input: ChainInput): Promise<ChainResult> {
       if (isHostLost(r.result)) {
         state.lost ??= job.name;
         // Whatever is queued behind it on that host will never run there.
-        for (const later of queuedBehindLoss(input.jobs, job, results)) cancelJob(later.id, lostBefore(hostId, state.lost, later));
+        for (const later of queuedBehindLoss(input.jobs, job, results))
+          cancelJob(later.id, lostBefore(hostId, state.lost, later));
       }
       const final = await uploadAll(job, prepared, r);
       // Its child started on the runner's verdict; the uploads then failed: stop the child.
-      for (const child of childrenToStop(input.jobs, job, r.result, final)) cancelJob(child.id, skippedBelow(job, final));
+      for (const child of childrenToStop(input.jobs, job, r.result, final))
+        cancelJob(child.id, skippedBelow(job, final));
       settle(job, final);
       return final;
     });

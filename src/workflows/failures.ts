@@ -3,7 +3,13 @@
  * result with a typed abort cause, so no caller parses messages; and for a batch of a
  * batch run, to how the batch ended and what its last heartbeat says had finished.
  */
-import { ActivityFailure, ApplicationFailure, CancelledFailure, isCancellation as isWorkflowCancellation, TimeoutFailure } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancelledFailure,
+  isCancellation as isWorkflowCancellation,
+  TimeoutFailure,
+} from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
 import type { BatchEnd, TestReport } from '../domain/batch-ledger.js';
 import type { BatchProgress } from '../domain/batch-work.js';
@@ -52,7 +58,11 @@ export function resultOfFailure(err: unknown, ctx: FailureContext): JobResult {
           reason: `host ${ctx.hostId} did not pick up \`${ctx.jobName}\` within ${seconds(ctx.pickupTimeoutMs)}`,
         };
       default: {
-        const causeByPhase = { provision: AbortCause.SetupTimeout, run: AbortCause.RunTimeout, upload: AbortCause.Upload } as const;
+        const causeByPhase = {
+          provision: AbortCause.SetupTimeout,
+          run: AbortCause.RunTimeout,
+          upload: AbortCause.Upload,
+        } as const;
         return {
           kind: 'aborted',
           cause: causeByPhase[ctx.phase],
@@ -85,14 +95,17 @@ export function resultOfFailure(err: unknown, ctx: FailureContext): JobResult {
 
 /** True when the result says the host itself is gone, so nothing more can run on it. */
 export function isHostLost(result: JobResult): boolean {
-  return result.kind === 'aborted' && (result.cause === AbortCause.HostLost || result.cause === AbortCause.HostShutdown);
+  return (
+    result.kind === 'aborted' && (result.cause === AbortCause.HostLost || result.cause === AbortCause.HostShutdown)
+  );
 }
 
 /** What a batch's last heartbeat said had finished (Temporal returns it with a timeout). */
 function heartbeatDetails(err: unknown): BatchProgress | undefined {
   const cause = err instanceof ActivityFailure ? err.cause : undefined;
   const details = cause instanceof TimeoutFailure ? cause.lastHeartbeatDetails : undefined;
-  if (typeof details !== 'object' || details === null || !Array.isArray((details as BatchProgress).results)) return undefined;
+  if (typeof details !== 'object' || details === null || !Array.isArray((details as BatchProgress).results))
+    return undefined;
   return details as BatchProgress;
 }
 
@@ -100,25 +113,52 @@ function heartbeatDetails(err: unknown): BatchProgress | undefined {
  * How a batch whose runBatch activity failed ended, and the results its last heartbeat
  * reported. `stop`: a person's cancel, if any (only that makes a batch `cancelled`).
  */
-export function batchEndOfFailure(err: unknown, ctx: FailureContext & { batchId: string; stop: string | undefined }): { results: TestReport[]; end: BatchEnd } {
+export function batchEndOfFailure(
+  err: unknown,
+  ctx: FailureContext & { batchId: string; stop: string | undefined },
+): { results: TestReport[]; end: BatchEnd } {
   // The batch died with its host (or timed out): the last heartbeat says what finished.
   const details = heartbeatDetails(err);
-  const progress = { ...(details?.current !== undefined ? { current: details.current } : {}), progressKnown: details !== undefined };
+  const progress = {
+    ...(details?.current !== undefined ? { current: details.current } : {}),
+    progressKnown: details !== undefined,
+  };
   if (isWorkflowCancellation(err)) {
-    if (ctx.stop !== undefined) return { results: details?.results ?? [], end: { kind: 'cancelled', reason: ctx.stop, progressKnown: true } };
+    if (ctx.stop !== undefined)
+      return { results: details?.results ?? [], end: { kind: 'cancelled', reason: ctx.stop, progressKnown: true } };
     // Not a person's cancel: the host's worker stopped it (shutting down).
-    return { results: details?.results ?? [], end: { kind: 'host-shutdown', reason: `host ${ctx.hostId} shutting down`, ...progress } };
+    return {
+      results: details?.results ?? [],
+      end: { kind: 'host-shutdown', reason: `host ${ctx.hostId} shutting down`, ...progress },
+    };
   }
   const cause = err instanceof ActivityFailure ? err.cause : undefined;
   if (cause instanceof TimeoutFailure && cause.timeoutType === TimeoutType.SCHEDULE_TO_START) {
-    return { results: [], end: { kind: 'not-started', reason: `host ${ctx.hostId} did not pick up batch ${ctx.batchId} within ${seconds(ctx.pickupTimeoutMs)}`, progressKnown: true } };
+    return {
+      results: [],
+      end: {
+        kind: 'not-started',
+        reason: `host ${ctx.hostId} did not pick up batch ${ctx.batchId} within ${seconds(ctx.pickupTimeoutMs)}`,
+        progressKnown: true,
+      },
+    };
   }
   const r = resultOfFailure(err, ctx);
-  const kind = r.kind === 'aborted' && r.cause === AbortCause.HostLost ? 'host-lost' : r.kind === 'aborted' && r.cause === AbortCause.RunTimeout ? 'timeout' : 'crashed';
+  const kind =
+    r.kind === 'aborted' && r.cause === AbortCause.HostLost
+      ? 'host-lost'
+      : r.kind === 'aborted' && r.cause === AbortCause.RunTimeout
+        ? 'timeout'
+        : 'crashed';
   return {
     results: details?.results ?? [],
     // Given up by Temporal without the host's word: its results may still come, late.
-    end: { kind, reason: 'reason' in r ? r.reason : 'batch failed', ...progress, fenced: cause instanceof TimeoutFailure },
+    end: {
+      kind,
+      reason: 'reason' in r ? r.reason : 'batch failed',
+      ...progress,
+      fenced: cause instanceof TimeoutFailure,
+    },
   };
 }
 
@@ -126,8 +166,10 @@ export function batchEndOfFailure(err: unknown, ctx: FailureContext & { batchId:
 export function describePresenceFailure(err: unknown, presenceTimeoutMs: number, presencePickupMs: number): string {
   const cause = err instanceof ActivityFailure ? err.cause : err;
   if (cause instanceof TimeoutFailure) {
-    if (cause.timeoutType === TimeoutType.HEARTBEAT) return `stopped heartbeating (no heartbeat for ${presenceTimeoutMs / 1000} s)`;
-    if (cause.timeoutType === TimeoutType.SCHEDULE_TO_START) return `did not poll its task queue within ${presencePickupMs / 1000} s`;
+    if (cause.timeoutType === TimeoutType.HEARTBEAT)
+      return `stopped heartbeating (no heartbeat for ${presenceTimeoutMs / 1000} s)`;
+    if (cause.timeoutType === TimeoutType.SCHEDULE_TO_START)
+      return `did not poll its task queue within ${presencePickupMs / 1000} s`;
   }
   return `presence check failed: ${cause instanceof Error ? cause.message : String(cause)}`;
 }

@@ -11,7 +11,14 @@
  * Each pool of hosts has its own scheduler: every call names the pool (absent = `default`),
  * and this module alone turns it into the scheduler's workflow id.
  */
-import { CancellationScope, getExternalWorkflowHandle, isCancellation, log, setHandler, sleep } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  getExternalWorkflowHandle,
+  isCancellation,
+  log,
+  setHandler,
+  sleep,
+} from '@temporalio/workflow';
 import { schedulerWorkflowId } from '../domain/ids.js';
 import type { LeaseRequestInput, ResultReport, Recovery } from '../domain/lab.js';
 import type { Reservation } from '../domain/reservation.js';
@@ -41,7 +48,10 @@ const MAX_RETRY_MS = 10_000;
  * delivery is the answer (a signal to a workflow that ended fails, and the scheduler takes
  * its leases back). Call once, at the start of the workflow.
  */
-export function onLeaseAnswers(answers: { granted: (grant: LeaseGrant) => void; denied: (denial: LeaseDenial) => void }): void {
+export function onLeaseAnswers(answers: {
+  granted: (grant: LeaseGrant) => void;
+  denied: (denial: LeaseDenial) => void;
+}): void {
   setHandler(leaseGrantedSignal, answers.granted);
   setHandler(leaseDeniedSignal, answers.denied);
   setHandler(leaseCheckSignal, () => undefined);
@@ -52,7 +62,11 @@ export function onLeaseAnswers(answers: { granted: (grant: LeaseGrant) => void; 
  * scheduler does not run yet (a lab starting up), delivery is tried again with back-off
  * for as long as `keepTrying()` says (always, by default), instead of failing the requester.
  */
-export async function requestLease(pool: string | undefined, request: LeaseRequestInput, keepTrying: () => boolean = () => true): Promise<void> {
+export async function requestLease(
+  pool: string | undefined,
+  request: LeaseRequestInput,
+  keepTrying: () => boolean = () => true,
+): Promise<void> {
   for (let delayMs = FIRST_RETRY_MS; ; delayMs = Math.min(delayMs * 2, MAX_RETRY_MS)) {
     try {
       await scheduler(pool).signal(requestLeaseSignal, request);
@@ -67,18 +81,35 @@ export async function requestLease(pool: string | undefined, request: LeaseReque
 
 /** Withdraws requests not granted yet; a grant that crosses the withdrawal must be released by the requester. */
 export async function withdrawLeaseRequests(pool: string | undefined, requestIds: readonly string[]): Promise<void> {
-  await CancellationScope.nonCancellable(() => Promise.all(requestIds.map((requestId) => scheduler(pool).signal(cancelLeaseRequestSignal, { requestId }))));
+  await CancellationScope.nonCancellable(() =>
+    Promise.all(requestIds.map((requestId) => scheduler(pool).signal(cancelLeaseRequestSignal, { requestId }))),
+  );
 }
 
 /**
  * Gives a lease back, even from a cancelled scope. A release whose token is no longer the
  * host's current lease is ignored by the scheduler, so releasing twice is harmless.
  */
-export function releaseLease(pool: string | undefined, hostId: string, token: string, outcomes: ResultReport[] = [], recovery?: Recovery): Promise<void> {
-  return CancellationScope.nonCancellable(() => scheduler(pool).signal(releaseLeaseSignal, { hostId, token, outcomes, ...(recovery ? { recovery } : {}) }));
+export function releaseLease(
+  pool: string | undefined,
+  hostId: string,
+  token: string,
+  outcomes: ResultReport[] = [],
+  recovery?: Recovery,
+): Promise<void> {
+  return CancellationScope.nonCancellable(() =>
+    scheduler(pool).signal(releaseLeaseSignal, { hostId, token, outcomes, ...(recovery ? { recovery } : {}) }),
+  );
 }
 
 /** Tells the scheduler that a held lease is kept for a person now (what it shows), or no longer. */
-export function tellReservation(pool: string | undefined, hostId: string, token: string, reservation?: Reservation): Promise<void> {
-  return CancellationScope.nonCancellable(() => scheduler(pool).signal(reservationSignal, { hostId, token, ...(reservation ? { reservation } : {}) }));
+export function tellReservation(
+  pool: string | undefined,
+  hostId: string,
+  token: string,
+  reservation?: Reservation,
+): Promise<void> {
+  return CancellationScope.nonCancellable(() =>
+    scheduler(pool).signal(reservationSignal, { hostId, token, ...(reservation ? { reservation } : {}) }),
+  );
 }

@@ -60,7 +60,9 @@ export async function loanWorkflow(input: LoanInput): Promise<LoanResult> {
     requester: requestId,
     label: `loan of ${input.hostId} to ${input.by}`,
     priority: 0,
-    recipes: [{ workerClass: input.workerClass, hostRequires: [], excludedHosts: [], previousHosts: [], hostId: input.hostId }],
+    recipes: [
+      { workerClass: input.workerClass, hostRequires: [], excludedHosts: [], previousHosts: [], hostId: input.hostId },
+    ],
     loanOf: input.hostId,
   });
   await condition(() => grant !== undefined || denied !== undefined || cancelled !== undefined, input.waitMs);

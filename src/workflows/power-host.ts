@@ -33,7 +33,11 @@ export async function powerHostWorkflow(input: PowerHostInput): Promise<HookAnsw
     return await powerHost({ action: input.action, by: input.by });
   } catch (err) {
     if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure) {
-      throw ApplicationFailure.create({ type: ErrorType.HostUnreachable, message: `host ${input.hostId} did not run its powerCommand (${err.cause.timeoutType === 'SCHEDULE_TO_START' ? 'it is not running' : 'it stopped answering'})`, nonRetryable: true });
+      throw ApplicationFailure.create({
+        type: ErrorType.HostUnreachable,
+        message: `host ${input.hostId} did not run its powerCommand (${err.cause.timeoutType === 'SCHEDULE_TO_START' ? 'it is not running' : 'it stopped answering'})`,
+        nonRetryable: true,
+      });
     }
     throw err;
   }

@@ -26,7 +26,11 @@ export interface ChainsInput {
 }
 
 /** Starts the chains, one per recipe on its lease; `requestId` is the recipe set's workflow id. */
-export function startChains(input: ChainsInput, leases: LeaseGrant['leases'], requestId: string): Promise<ChildWorkflowHandle<typeof chainWorkflow>[]> {
+export function startChains(
+  input: ChainsInput,
+  leases: LeaseGrant['leases'],
+  requestId: string,
+): Promise<ChildWorkflowHandle<typeof chainWorkflow>[]> {
   // Partners are told about one another (TESTBAY_PARTNERS): every job, where it runs.
   const stopsPartners = input.recipes.length > 1 && input.stopPartnersOnFailure !== false;
   const partners = partnersOf(input.recipes, leases);

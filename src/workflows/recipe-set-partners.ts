@@ -20,14 +20,22 @@ import {
   type PartnerState,
   type SetMembers,
 } from '../domain/partners.js';
-import { barrierUpdate, receiveUpdate, sendUpdate, type BarrierRequest, type ReceiveRequest, type SendRequest } from './recipe-set-messages.js';
+import {
+  barrierUpdate,
+  receiveUpdate,
+  sendUpdate,
+  type BarrierRequest,
+  type ReceiveRequest,
+  type SendRequest,
+} from './recipe-set-messages.js';
 
 /** The longest wait one update may ask for: the API caps it lower (its long-poll window). */
 const MAX_WAIT_MS = 60_000;
 
 /** A validator's refusal: the update is rejected, nothing enters the history. */
 const check = (problem: string | undefined): void => {
-  if (problem !== undefined) throw ApplicationFailure.create({ type: ErrorType.NotAPartner, message: problem, nonRetryable: true });
+  if (problem !== undefined)
+    throw ApplicationFailure.create({ type: ErrorType.NotAPartner, message: problem, nonRetryable: true });
 };
 
 export interface PartnerBoard {
@@ -46,7 +54,8 @@ export function partnerBoard(recipes: readonly { jobs: readonly { id: string; na
   });
   const state: PartnerState = emptyPartnerState();
   const wait = async <T extends { state: string }>(answer: () => T, waitMs: number): Promise<T> => {
-    if (answer().state === 'waiting' && waitMs > 0) await condition(() => answer().state !== 'waiting', Math.min(waitMs, MAX_WAIT_MS));
+    if (answer().state === 'waiting' && waitMs > 0)
+      await condition(() => answer().state !== 'waiting', Math.min(waitMs, MAX_WAIT_MS));
     return answer();
   };
   const options = { unfinishedPolicy: HandlerUnfinishedPolicy.ABANDON };
@@ -57,7 +66,11 @@ export function partnerBoard(recipes: readonly { jobs: readonly { id: string; na
       arrive(state, members, name, barrier);
       return wait(() => barrierState(state, members, barrier), waitMs);
     },
-    { ...options, validator: ({ jobId, barrier }: BarrierRequest) => check(notAPartner(members, jobId) ?? cannotArrive(state, barrier)) },
+    {
+      ...options,
+      validator: ({ jobId, barrier }: BarrierRequest) =>
+        check(notAPartner(members, jobId) ?? cannotArrive(state, barrier)),
+    },
   );
   setHandler(
     sendUpdate,
@@ -65,11 +78,16 @@ export function partnerBoard(recipes: readonly { jobs: readonly { id: string; na
       send(state, members.nameOf[jobId]!, key, value);
       return Promise.resolve({ key });
     },
-    { ...options, validator: ({ jobId, key, value }: SendRequest) => check(notAPartner(members, jobId) ?? cannotSend(state, members.nameOf[jobId]!, key, value)) },
+    {
+      ...options,
+      validator: ({ jobId, key, value }: SendRequest) =>
+        check(notAPartner(members, jobId) ?? cannotSend(state, members.nameOf[jobId]!, key, value)),
+    },
   );
   setHandler(
     receiveUpdate,
-    ({ jobId, key, from, waitMs }) => wait(() => receiveState(state, members, members.nameOf[jobId]!, key, from), waitMs),
+    ({ jobId, key, from, waitMs }) =>
+      wait(() => receiveState(state, members, members.nameOf[jobId]!, key, from), waitMs),
     { ...options, validator: ({ jobId, from }: ReceiveRequest) => check(notAPartner(members, jobId, from)) },
   );
   return {

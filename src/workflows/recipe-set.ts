@@ -8,7 +8,16 @@
  * answered in recipe-set-partners.ts, and what every job ends with is decided in
  * domain/recipe-set.ts.
  */
-import { condition, getExternalWorkflowHandle, isCancellation, log, setHandler, upsertSearchAttributes, workflowInfo, type ChildWorkflowHandle } from '@temporalio/workflow';
+import {
+  condition,
+  getExternalWorkflowHandle,
+  isCancellation,
+  log,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+  type ChildWorkflowHandle,
+} from '@temporalio/workflow';
 import type { RunConfig } from '../domain/job-run.js';
 import type { RecipeRequest } from '../domain/lab.js';
 import { AbortCause, partnerDidNotPass, summarize, type JobResult } from '../domain/outcome.js';
@@ -91,7 +100,11 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
       if (grant || stop) {
         // A grant after we gave up waiting (a stop, the queue timeout): hand the hosts straight back.
         for (const l of g.leases) {
-          handedBack.add(releaseLease(input.pool, l.hostId, l.token).catch((err: unknown) => log.warn('could not hand back a late grant', { hostId: l.hostId, error: String(err) })));
+          handedBack.add(
+            releaseLease(input.pool, l.hostId, l.token).catch((err: unknown) =>
+              log.warn('could not hand back a late grant', { hostId: l.hostId, error: String(err) }),
+            ),
+          );
         }
         return;
       }
@@ -132,7 +145,10 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
     });
   });
 
-  const everyJob = (result: JobResult): RecipeSetResult => ({ results: everyJobEndsAs(input.recipes, result), hosts: [] });
+  const everyJob = (result: JobResult): RecipeSetResult => ({
+    results: everyJobEndsAs(input.recipes, result),
+    hosts: [],
+  });
 
   // 1. Lease: ask the scheduler, wait for its answer, a stop, or the queue timeout.
   const recipes: RecipeRequest[] = input.recipes.map((r) => ({
@@ -152,7 +168,10 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
   });
   let inTime = true;
   try {
-    inTime = await condition(() => grant !== undefined || denied !== undefined || stop !== undefined, input.queueTimeoutMs);
+    inTime = await condition(
+      () => grant !== undefined || denied !== undefined || stop !== undefined,
+      input.queueTimeoutMs,
+    );
   } catch (err) {
     if (!isCancellation(err)) throw err;
     stop ??= { reason: 'recipe set workflow cancelled' };
@@ -184,14 +203,11 @@ async function runRecipeSet(input: RecipeSetInput, handedBack: Pending): Promise
   }
   if (stop) stopChains(stop.reason, stop.jobId);
 
-  const settled = await Promise.allSettled(
-    chains.map((c, i) =>
-      c.result().finally(() => board.ended(i)),
-    ),
-  );
+  const settled = await Promise.allSettled(chains.map((c, i) => c.result().finally(() => board.ended(i))));
   // A chain that ended without running its own cleanup (terminated in Temporal Web) still
   // holds its lease: give it back (a release with a token no longer current is ignored).
-  for (const [i, s] of settled.entries()) if (s.status === 'rejected') await releaseLease(input.pool, leases[i]!.hostId, leases[i]!.token);
+  for (const [i, s] of settled.entries())
+    if (s.status === 'rejected') await releaseLease(input.pool, leases[i]!.hostId, leases[i]!.token);
   const results = resultsOfChains(input.recipes, hosts, settled);
   return { results, hosts };
 }

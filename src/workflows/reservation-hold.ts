@@ -60,10 +60,20 @@ export function reservationHolder() {
     {
       // Synchronous: an async validator rejects nothing. Typed, so the API answers 409 or 400 by the type.
       validator: (change: ReservationChange) => {
-        if (!current || ended) throw ApplicationFailure.create({ type: ErrorType.NotReserved, message: 'the host is not reserved (any more)', nonRetryable: true });
+        if (!current || ended)
+          throw ApplicationFailure.create({
+            type: ErrorType.NotReserved,
+            message: 'the host is not reserved (any more)',
+            nonRetryable: true,
+          });
         if (change.action === 'extend') {
           const extended = extendReservation(current, change.byMs, Date.now());
-          if (!extended.ok) throw ApplicationFailure.create({ type: ErrorType.ReservationCap, message: `cannot extend the reservation by ${formatDuration(change.byMs)}: it ${extended.reason}`, nonRetryable: true });
+          if (!extended.ok)
+            throw ApplicationFailure.create({
+              type: ErrorType.ReservationCap,
+              message: `cannot extend the reservation by ${formatDuration(change.byMs)}: it ${extended.reason}`,
+              nonRetryable: true,
+            });
         }
       },
     },
@@ -87,7 +97,14 @@ export function reservationHolder() {
         retry: { maximumAttempts: 1 },
       });
       const since = Date.now();
-      const onHost = { hostId: input.hostId, name: input.shown.holder, by: input.shown.by, sshKeys: input.sshKeys, until: since + input.durationMs, ...(input.run ? { run: input.run } : {}) };
+      const onHost = {
+        hostId: input.hostId,
+        name: input.shown.holder,
+        by: input.shown.by,
+        sshKeys: input.sshKeys,
+        until: since + input.durationMs,
+        ...(input.run ? { run: input.run } : {}),
+      };
       let started;
       try {
         started = await host.startReservation(onHost);

@@ -9,7 +9,11 @@ import { ResultBatches } from '../domain/chain.js';
 import type { Pending } from './signal.js';
 
 /** Returns `finish(item)`: queues a final result and sends a batch when none is in flight. */
-export function resultBatching<T>(send: (batch: T[]) => Promise<unknown>, opened: Promise<unknown>, background: Pending): (item: T) => void {
+export function resultBatching<T>(
+  send: (batch: T[]) => Promise<unknown>,
+  opened: Promise<unknown>,
+  background: Pending,
+): (item: T) => void {
   const batches = new ResultBatches<T>();
   const flush = () => {
     const batch = batches.take();

@@ -45,7 +45,10 @@ export interface SchedulerParts {
   leaseCheckIntervalChanged: () => void;
 }
 
-export function setSchedulerHandlers(run: SchedulerRun, { watchPresence, forget, maybeCheck, deny, leaseCheckIntervalChanged }: SchedulerParts): void {
+export function setSchedulerHandlers(
+  run: SchedulerRun,
+  { watchPresence, forget, maybeCheck, deny, leaseCheckIntervalChanged }: SchedulerParts,
+): void {
   const { lab, pool } = run;
 
   setHandler(registerHostSignal, (reg) => {
@@ -62,7 +65,8 @@ export function setSchedulerHandlers(run: SchedulerRun, { watchPresence, forget,
   });
   setHandler(cancelLeaseRequestSignal, ({ requestId }) => {
     const released = withdrawRequest(lab, requestId, Date.now());
-    if (released.length > 0) log.info('withdrawn request gave back the leases it was granted meanwhile', { requestId, hosts: released });
+    if (released.length > 0)
+      log.info('withdrawn request gave back the leases it was granted meanwhile', { requestId, hosts: released });
     run.dirty = true;
   });
   setHandler(releaseLeaseSignal, ({ hostId, token, outcomes, recovery }) => {
@@ -113,15 +117,28 @@ export function setSchedulerHandlers(run: SchedulerRun, { watchPresence, forget,
     {
       validator: ({ hostId, action }) => {
         // Typed, so the API answers 404 or 409 by the type, not by the message.
-        if (!lab.hosts[hostId]) throw ApplicationFailure.create({ type: ErrorType.UnknownHost, message: `unknown host ${hostId}`, nonRetryable: true });
+        if (!lab.hosts[hostId])
+          throw ApplicationFailure.create({
+            type: ErrorType.UnknownHost,
+            message: `unknown host ${hostId}`,
+            nonRetryable: true,
+          });
         if (action === 'remove' && lab.hosts[hostId]?.lease) {
-          throw ApplicationFailure.create({ type: ErrorType.HostBusy, message: `host ${hostId} holds a lease; put it into maintenance first and remove it when idle`, nonRetryable: true });
+          throw ApplicationFailure.create({
+            type: ErrorType.HostBusy,
+            message: `host ${hostId} holds a lease; put it into maintenance first and remove it when idle`,
+            nonRetryable: true,
+          });
         }
       },
     },
   );
   setHandler(reservationSignal, ({ hostId, token, reservation }) => {
-    if (markReserved(lab, hostId, token, reservation)) log.info(reservation ? 'host reserved' : 'reservation ended', { hostId, ...(reservation ? { by: reservation.by, until: reservation.until } : {}) });
+    if (markReserved(lab, hostId, token, reservation))
+      log.info(reservation ? 'host reserved' : 'reservation ended', {
+        hostId,
+        ...(reservation ? { by: reservation.by, until: reservation.until } : {}),
+      });
     run.dirty = true;
   });
   setHandler(
@@ -134,7 +151,11 @@ export function setSchedulerHandlers(run: SchedulerRun, { watchPresence, forget,
     {
       validator: ({ requestId }) => {
         if (!lab.queue.some((r) => r.requestId === requestId)) {
-          throw ApplicationFailure.create({ type: ErrorType.NotQueued, message: `${requestId} is not queued: its hosts were leased already, or it ended`, nonRetryable: true });
+          throw ApplicationFailure.create({
+            type: ErrorType.NotQueued,
+            message: `${requestId} is not queued: its hosts were leased already, or it ended`,
+            nonRetryable: true,
+          });
         }
       },
     },

@@ -31,7 +31,16 @@ export function healthChecks(run: SchedulerRun) {
         taskQueue: CONTROL_TASK_QUEUE,
         // The check outlives this run of the scheduler (continue-as-new).
         parentClosePolicy: ParentClosePolicy.ABANDON,
-        args: [{ submissionId, plan: buildPlan(submission), config: run.config.runConfig, createdAt: new Date().toISOString(), healthCheckOf: host.id, register: { submission } }],
+        args: [
+          {
+            submissionId,
+            plan: buildPlan(submission),
+            config: run.config.runConfig,
+            createdAt: new Date().toISOString(),
+            healthCheckOf: host.id,
+            register: { submission },
+          },
+        ],
       }).then(
         () => undefined,
         (err: unknown) => {
@@ -46,7 +55,11 @@ export function healthChecks(run: SchedulerRun) {
   /** A host due its periodic check runs it before its next job (startCheck keeps it from being leased). */
   const checkPeriodically = () => {
     const { config } = run;
-    if (Object.keys(config.healthCheckEvery ?? {}).length > 0 && lab.queue.length > 0 && patched(PERIODIC_CHECKS_PATCH)) {
+    if (
+      Object.keys(config.healthCheckEvery ?? {}).length > 0 &&
+      lab.queue.length > 0 &&
+      patched(PERIODIC_CHECKS_PATCH)
+    ) {
       for (const host of Object.values(lab.hosts)) {
         const why = periodicCheckOf(host, config.healthChecks, config.healthCheckEvery, Date.now());
         if (why !== undefined) maybeCheck(host, why);

@@ -16,11 +16,19 @@ export function leaseAnswers(run: SchedulerRun) {
   const { lab, pool, outbound } = run;
 
   const deny = (requester: string, requestId: string, reason: string) =>
-    outbound.add(signalIfRunning(getExternalWorkflowHandle(requester), leaseDeniedSignal, { requestId, reason: pool === DEFAULT_POOL ? reason : `${reason} (pool ${pool})` }));
+    outbound.add(
+      signalIfRunning(getExternalWorkflowHandle(requester), leaseDeniedSignal, {
+        requestId,
+        reason: pool === DEFAULT_POOL ? reason : `${reason} (pool ${pool})`,
+      }),
+    );
 
   const grant = (g: Grant) =>
     outbound.add(
-      signalIfRunning(getExternalWorkflowHandle(g.requester), leaseGrantedSignal, { requestId: g.requestId, leases: g.leases }).then((delivered) => {
+      signalIfRunning(getExternalWorkflowHandle(g.requester), leaseGrantedSignal, {
+        requestId: g.requestId,
+        leases: g.leases,
+      }).then((delivered) => {
         if (delivered) return;
         // The requester is gone (cancelled or terminated): nobody will release these leases.
         log.warn('requester gone; releasing its leases', { requester: g.requester });
@@ -50,7 +58,10 @@ export function leaseChecks(run: SchedulerRun) {
         const lease = host.lease;
         if (!lease || now - lease.since < run.config.leaseCheckMs) continue;
         outbound.add(
-          signalIfRunning(getExternalWorkflowHandle(lease.requester), leaseCheckSignal, { requestId: lease.requestId, hostId: host.id }).then((delivered) => {
+          signalIfRunning(getExternalWorkflowHandle(lease.requester), leaseCheckSignal, {
+            requestId: lease.requestId,
+            hostId: host.id,
+          }).then((delivered) => {
             if (delivered || !release(lab, host.id, lease.token, [], Date.now()).released) return;
             log.warn('lease holder gone; took its lease back', { hostId: host.id, requester: lease.requester });
             run.dirty = true;

@@ -75,9 +75,13 @@ export const configureSignal = defineSignal<[Partial<SchedulerConfig>]>('configu
 export const hostActionUpdate = defineUpdate<HostView | null, [HostActionRequest]>('hostAction');
 export const labQuery = defineQuery<LabView>('lab');
 /** From the holder of a lease: the host is kept for a person (or, without `reservation`, no longer). */
-export const reservationSignal = defineSignal<[{ hostId: string; token: string; reservation?: Reservation }]>('reservation');
+export const reservationSignal =
+  defineSignal<[{ hostId: string; token: string; reservation?: Reservation }]>('reservation');
 /** A queued request's new priority (`testbay priority`); answers the previous one, or fails NotQueued. */
-export const setPriorityUpdate = defineUpdate<{ previous: number; priority: number }, [{ requestId: string; priority: number }]>('setPriority');
+export const setPriorityUpdate = defineUpdate<
+  { previous: number; priority: number },
+  [{ requestId: string; priority: number }]
+>('setPriority');
 
 /** Sent by the scheduler to the requesting workflow. */
 export interface LeaseGrant {

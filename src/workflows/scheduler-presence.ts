@@ -37,10 +37,17 @@ export function presenceWatch(run: SchedulerRun) {
       retry: { maximumAttempts: 1 },
     });
     inBackground(
-      scope.run(() => holdPresence({ hostId: id, instanceId })).then(
-        () => lost(id, instanceId, 'host process shut down'),
-        (err: unknown) => lost(id, instanceId, describePresenceFailure(err, run.config.presenceTimeoutMs, run.config.presencePickupMs)),
-      ),
+      scope
+        .run(() => holdPresence({ hostId: id, instanceId }))
+        .then(
+          () => lost(id, instanceId, 'host process shut down'),
+          (err: unknown) =>
+            lost(
+              id,
+              instanceId,
+              describePresenceFailure(err, run.config.presenceTimeoutMs, run.config.presencePickupMs),
+            ),
+        ),
       `presence of ${id}`,
     );
   };

@@ -11,7 +11,15 @@
  * (scheduler-presence.ts), grants, denials and lease checks (scheduler-leases.ts), health
  * checks (scheduler-health-checks.ts); this module runs the allocation loop.
  */
-import { allHandlersFinished, condition, continueAsNew, patched, sleep, uuid4, workflowInfo } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  patched,
+  sleep,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { DEFAULT_POOL } from '../domain/ids.js';
 import { shouldContinueAsNew } from '../domain/lab-view.js';
 import { allocate, dropUnusable, newLab, type LabState } from '../domain/lab.js';
@@ -61,7 +69,8 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
   );
   inBackground(checkLeasesNowAndThen(), 'the lease checks');
 
-  const timeToContinue = () => shouldContinueAsNew(workflowInfo(), run.config.maxHistoryEvents, Object.keys(lab.hosts).length);
+  const timeToContinue = () =>
+    shouldContinueAsNew(workflowInfo(), run.config.maxHistoryEvents, Object.keys(lab.hosts).length);
   for (;;) {
     await condition(() => run.dirty || timeToContinue());
     if (run.dirty) {
@@ -76,7 +85,12 @@ export async function schedulerWorkflow(input: SchedulerInput = {}): Promise<nev
       // for a quiet moment never ended, and the history grew towards Temporal's hard limit
       // (bench/scale). What the handlers changed meanwhile is in `lab`, and the new run
       // allocates first.
-      if (!run.dirty || patched(CONTINUE_UNDER_LOAD_PATCH)) await continueAsNew<typeof schedulerWorkflow>({ config: run.config, lab, ...(input.pool !== undefined ? { pool: input.pool } : {}) });
+      if (!run.dirty || patched(CONTINUE_UNDER_LOAD_PATCH))
+        await continueAsNew<typeof schedulerWorkflow>({
+          config: run.config,
+          lab,
+          ...(input.pool !== undefined ? { pool: input.pool } : {}),
+        });
     }
   }
 }

@@ -54,7 +54,8 @@ export interface WorkflowAttributes {
 export function workflowSearchAttributes(a: WorkflowAttributes): SearchAttributePair[] {
   const pairs: SearchAttributePair[] = [{ key: SubmissionKey, value: a.submissionId }];
   if (a.jobs && a.jobs.length > 0) pairs.push({ key: JobKey, value: fitList(a.jobs) });
-  if (a.workerClasses && a.workerClasses.length > 0) pairs.push({ key: WorkerClassKey, value: fitList(a.workerClasses) });
+  if (a.workerClasses && a.workerClasses.length > 0)
+    pairs.push({ key: WorkerClassKey, value: fitList(a.workerClasses) });
   if (a.hosts && a.hosts.length > 0) pairs.push({ key: HostKey, value: fitList(a.hosts) });
   return pairs;
 }

@@ -25,18 +25,27 @@ export function isTargetEnded(err: unknown): boolean {
  * Sends a signal; resolves true when it was delivered, false when the target had ended
  * (or the sender's scope was cancelled, or delivery failed otherwise: logged). Never rejects.
  */
-export async function signalIfRunning<Args extends unknown[]>(target: Signallable<Args>, def: SignalDefinition<Args>, ...args: Args): Promise<boolean> {
+export async function signalIfRunning<Args extends unknown[]>(
+  target: Signallable<Args>,
+  def: SignalDefinition<Args>,
+  ...args: Args
+): Promise<boolean> {
   try {
     await target.signal(def, ...args);
     return true;
   } catch (err) {
-    if (!isTargetEnded(err) && !isCancellation(err)) log.warn('could not deliver a signal', { signal: def.name, error: String(err) });
+    if (!isTargetEnded(err) && !isCancellation(err))
+      log.warn('could not deliver a signal', { signal: def.name, error: String(err) });
     return false;
   }
 }
 
 /** Sends a signal nobody waits for; the target may have ended (see signalIfRunning). */
-export function tell<Args extends unknown[]>(target: Signallable<Args>, def: SignalDefinition<Args>, ...args: Args): void {
+export function tell<Args extends unknown[]>(
+  target: Signallable<Args>,
+  def: SignalDefinition<Args>,
+  ...args: Args
+): void {
   inBackground(signalIfRunning(target, def, ...args), `signal ${def.name}`);
 }
 
@@ -67,7 +76,10 @@ export class Pending {
       },
     );
     this.promises.add(settled);
-    inBackground(settled.finally(() => this.promises.delete(settled)), 'pending work');
+    inBackground(
+      settled.finally(() => this.promises.delete(settled)),
+      'pending work',
+    );
   }
 
   get size(): number {

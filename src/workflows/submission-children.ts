@@ -65,14 +65,29 @@ export function startRecipeSet(ctx: SubmissionContext, a: SetAttempt) {
   const idOf = (name: string) => a.view.jobIds.find((id) => a.jobName(id) === name)!;
   const recipes = planSet.recipes.map((r) => {
     const recipe = plan.recipes[r]!;
-    const jobs = recipe.jobs.map((name) => chainJob(plan.jobs.find((j) => j.name === name)!, idOf(name), a.preSkipped));
-    return { workerClass: recipe.workerClass, hostRequires: recipe.hostRequires, jobs, ...(recipe.host !== undefined ? { hostId: recipe.host } : {}) };
+    const jobs = recipe.jobs.map((name) =>
+      chainJob(
+        plan.jobs.find((j) => j.name === name)!,
+        idOf(name),
+        a.preSkipped,
+      ),
+    );
+    return {
+      workerClass: recipe.workerClass,
+      hostRequires: recipe.hostRequires,
+      jobs,
+      ...(recipe.host !== undefined ? { hostId: recipe.host } : {}),
+    };
   });
   return startChild(recipeSetWorkflow, {
     workflowId: a.view.workflowId,
     taskQueue: CONTROL_TASK_QUEUE,
     parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-    typedSearchAttributes: workflowSearchAttributes({ submissionId, jobs: [...planSet.jobs, ...a.view.jobIds], workerClasses: recipes.map((r) => r.workerClass) }),
+    typedSearchAttributes: workflowSearchAttributes({
+      submissionId,
+      jobs: [...planSet.jobs, ...a.view.jobIds],
+      workerClasses: recipes.map((r) => r.workerClass),
+    }),
     memo: { jobs: memoText(planSet.jobs.join(', ')), attempt: a.attempt },
     args: [
       {
@@ -102,7 +117,11 @@ export function startBatchRun(ctx: SubmissionContext, run: PlanBatchRun) {
     workflowId: batchRunWorkflowId(submissionId, run.number),
     taskQueue: CONTROL_TASK_QUEUE,
     parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-    typedSearchAttributes: workflowSearchAttributes({ submissionId, jobs: [run.name], workerClasses: [run.workerClass] }),
+    typedSearchAttributes: workflowSearchAttributes({
+      submissionId,
+      jobs: [run.name],
+      workerClasses: [run.workerClass],
+    }),
     memo: { batchRun: run.name },
     args: [{ submissionId, run, config: ctx.config }],
   });

@@ -7,14 +7,30 @@
  * Every decision is made in domain/submission-state.ts (`apply(state, event) → commands`);
  * this file turns signals and child results into events and carries out the commands.
  */
-import { condition, log, patched, proxyLocalActivities, setHandler, upsertSearchAttributes, workflowInfo, type ChildWorkflowHandle } from '@temporalio/workflow';
+import {
+  condition,
+  log,
+  patched,
+  proxyLocalActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+  type ChildWorkflowHandle,
+} from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control/index.js';
 import type { Submission } from '../domain/job.js';
 import type { RunConfig } from '../domain/job-run.js';
 import type { Plan } from '../domain/plan.js';
 import type { RestartHistory } from '../domain/restart.js';
 import { jobById } from '../domain/submission-table.js';
-import { apply, newSubmissionState, submissionDone, submissionView, type SubmissionCommand, type SubmissionEvent } from '../domain/submission-state.js';
+import {
+  apply,
+  newSubmissionState,
+  submissionDone,
+  submissionView,
+  type SubmissionCommand,
+  type SubmissionEvent,
+} from '../domain/submission-state.js';
 import type { SubmissionView } from '../domain/views.js';
 import type { batchRunWorkflow } from './batch-run.js';
 import { setLeasedSignal } from './chain-messages.js';
@@ -56,14 +72,27 @@ const control = proxyLocalActivities<ControlActivities>({
 export async function submissionWorkflow(input: SubmissionWorkflowInput): Promise<SubmissionView> {
   const { plan, submissionId, config } = input;
   const { workflowId } = workflowInfo();
-  const s = newSubmissionState({ submissionId, plan, maxRetriesCap: config.maxRetriesCap, lineage: input.lineage, restarted: input.restarted });
-  const ctx: SubmissionContext = { submissionId, plan, config, healthCheckOf: input.healthCheckOf, submittedBy: input.submittedBy };
+  const s = newSubmissionState({
+    submissionId,
+    plan,
+    maxRetriesCap: config.maxRetriesCap,
+    lineage: input.lineage,
+    restarted: input.restarted,
+  });
+  const ctx: SubmissionContext = {
+    submissionId,
+    plan,
+    config,
+    healthCheckOf: input.healthCheckOf,
+    submittedBy: input.submittedBy,
+  };
   const sets = new Map<number, ChildWorkflowHandle<typeof recipeSetWorkflow>>();
   const batchRuns = new Map<string, ChildWorkflowHandle<typeof batchRunWorkflow>>();
   /** a child that failed (not a result: its workflow failed) fails the submission, as it always did */
   let failure: { err: unknown } | undefined;
 
-  const view = () => submissionView(s, { createdAt: input.createdAt, workflowId, name: plan.name, submittedBy: input.submittedBy });
+  const view = () =>
+    submissionView(s, { createdAt: input.createdAt, workflowId, name: plan.name, submittedBy: input.submittedBy });
   const emit = (e: SubmissionEvent): void => {
     for (const c of apply(s, e)) carryOut(c);
   };
@@ -73,7 +102,8 @@ export async function submissionWorkflow(input: SubmissionWorkflowInput): Promis
     } else if (c.kind === 'cancel-child') {
       if (c.whileStarting && !patched(CANCEL_WHILE_STARTING_PATCH)) return;
       const handle = 'setNumber' in c.to ? sets.get(c.to.setNumber) : batchRuns.get(c.to.batchRun);
-      if (handle) tell(handle, cancelSignal, { reason: c.reason, ...(c.jobId !== undefined ? { jobId: c.jobId } : {}) });
+      if (handle)
+        tell(handle, cancelSignal, { reason: c.reason, ...(c.jobId !== undefined ? { jobId: c.jobId } : {}) });
     } else if (c.kind === 'start-set') {
       const { setNumber } = c;
       const setView = s.table.sets.find((v) => v.number === setNumber)!;
@@ -92,7 +122,10 @@ export async function submissionWorkflow(input: SubmissionWorkflowInput): Promis
         );
     } else {
       const { name } = c;
-      startBatchRun(ctx, plan.batchRuns.find((r) => r.name === name)!)
+      startBatchRun(
+        ctx,
+        plan.batchRuns.find((r) => r.name === name)!,
+      )
         .then((handle) => {
           batchRuns.set(name, handle);
           emit({ kind: 'batch-started', name });
@@ -110,7 +143,13 @@ export async function submissionWorkflow(input: SubmissionWorkflowInput): Promis
 
   setHandler(submissionQuery, view);
   setHandler(setLeasedSignal, ({ setNumber, hosts }) => emit({ kind: 'leased', setNumber, hosts }));
-  setHandler(cancelSignal, (req) => emit({ kind: 'cancel', reason: req.reason ?? 'cancelled', ...(req.jobId !== undefined ? { jobId: req.jobId } : {}) }));
+  setHandler(cancelSignal, (req) =>
+    emit({
+      kind: 'cancel',
+      reason: req.reason ?? 'cancelled',
+      ...(req.jobId !== undefined ? { jobId: req.jobId } : {}),
+    }),
+  );
 
   if (input.register) {
     await control.registerSubmission({

@@ -12,10 +12,23 @@
  * workflow is gone (it starts it if not running: the store says what is left). An empty
  * queue's workflow waits a while for more, then ends.
  */
-import { ActivityFailure, condition, continueAsNew, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  condition,
+  continueAsNew,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { DeliveryActivities } from '../activities/control/webhooks.js';
 import { ErrorType } from '../domain/errors.js';
-import { deliveryStatusQuery, wakeSignal, type DeliveryQueueInput, type DeliveryQueueStatus } from './webhook-delivery-messages.js';
+import {
+  deliveryStatusQuery,
+  wakeSignal,
+  type DeliveryQueueInput,
+  type DeliveryQueueStatus,
+} from './webhook-delivery-messages.js';
 
 const DEFAULT_IDLE_MS = 60_000;
 const PAGE = 50;
@@ -32,9 +45,18 @@ export async function webhookDeliveryWorkflow(input: DeliveryQueueInput): Promis
     // The attempt's own cut-off is timeoutMs (the activity aborts the request); this is the backstop.
     startToCloseTimeout: config.timeoutMs + 15_000,
     scheduleToCloseTimeout: config.retryForMs,
-    retry: { initialInterval: config.retryInitialMs, backoffCoefficient: 2, maximumInterval: config.retryMaxMs, nonRetryableErrorTypes: [ErrorType.InvalidInput] },
+    retry: {
+      initialInterval: config.retryInitialMs,
+      backoffCoefficient: 2,
+      maximumInterval: config.retryMaxMs,
+      nonRetryableErrorTypes: [ErrorType.InvalidInput],
+    },
   });
-  const status: DeliveryQueueStatus = { queue: input.queue, delivered: input.delivered ?? 0, failed: input.failed ?? 0 };
+  const status: DeliveryQueueStatus = {
+    queue: input.queue,
+    delivered: input.delivered ?? 0,
+    failed: input.failed ?? 0,
+  };
   let wakes = 0;
   setHandler(wakeSignal, () => {
     wakes += 1;
@@ -64,7 +86,11 @@ export async function webhookDeliveryWorkflow(input: DeliveryQueueInput): Promis
       if (!woke && wakes === seen) return status;
     }
     if (workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof webhookDeliveryWorkflow>({ ...input, delivered: status.delivered, failed: status.failed });
+      await continueAsNew<typeof webhookDeliveryWorkflow>({
+        ...input,
+        delivered: status.delivered,
+        failed: status.failed,
+      });
     }
   }
 }

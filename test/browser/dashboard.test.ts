@@ -21,12 +21,15 @@ const problems: string[] = [];
 
 beforeAll(async () => {
   // Chromium starts while the lab does: both take seconds on this machine.
-  [lab, browser] = await Promise.all([TestLab.start({
+  [lab, browser] = await Promise.all([
+    TestLab.start({
       name: 'browser',
       hosts: [{ id: 'b1' }, { id: 'b2' }],
       // Chromium shares two cores with the lab: generous liveness timeouts keep a busy host from counting as lost.
       env: { TESTBAY_HEARTBEAT_TIMEOUT_MS: '15000', TESTBAY_HOST_PICKUP_TIMEOUT_MS: '20000' },
-    }), launchChromium()]);
+    }),
+    launchChromium(),
+  ]);
   url = lab.api.baseUrl;
   collectProblems(browser.page, problems);
 }, 120_000);
@@ -62,7 +65,9 @@ describe('dashboard', () => {
     await page.goto(`${url}/?token=${lab.tokens.operate}`);
     await page.getByRole('link', { name: 'New submission', exact: true }).click();
     // A bad spec comes back with the path of the field at fault.
-    await page.locator('textarea[name=spec]').fill('jobs:\n  - name: x\n    workerClass: local\n    runner: { command: [os-test] }\n    startAfter: [nope]\n');
+    await page
+      .locator('textarea[name=spec]')
+      .fill('jobs:\n  - name: x\n    workerClass: local\n    runner: { command: [os-test] }\n    startAfter: [nope]\n');
     await page.getByRole('button', { name: 'Submit' }).click();
     await page.locator('.error-box', { hasText: 'jobs.0.startAfter.0' }).waitFor();
     await browser.screenshot('new-submission-invalid');
@@ -78,7 +83,10 @@ describe('dashboard', () => {
     await page.locator('svg.graph .job-node.state-running').first().waitFor();
     await browser.screenshot('submission-running');
     await page.locator('.head-badge [data-result]').waitFor({ timeout: 90_000 });
-    expect(await page.locator('.head-badge [data-result]').getAttribute('data-result'), await page.locator('table.jobs').innerText()).toBe('passed');
+    expect(
+      await page.locator('.head-badge [data-result]').getAttribute('data-result'),
+      await page.locator('table.jobs').innerText(),
+    ).toBe('passed');
     expect(await page.evaluate(() => (globalThis as unknown as { marker?: string }).marker)).toBe('no reload');
     expect(new URL(page.url()).pathname).toBe(`/submissions/${id}`);
     expect(new URL(page.url()).search).toBe('?poll=0');
@@ -103,14 +111,28 @@ describe('dashboard', () => {
     expect(await page.locator('table.tests tbody tr').count()).toBeGreaterThan(0);
     // Temporal Web: the chain workflow that ran the job on its host, and its submission's.
     const desktop = await lab.api.job(`${id}.2`);
-    expect(await page.locator('a.temporal-link[data-workflow=job]').getAttribute('href')).toMatch(new RegExp(`/workflows/chain-${id}-${desktop.setNumber}-${desktop.hostId}$`));
-    expect(await page.locator('a.temporal-link[data-workflow=submission]').getAttribute('href')).toMatch(new RegExp(`/workflows/sub-${id}$`));
+    expect(await page.locator('a.temporal-link[data-workflow=job]').getAttribute('href')).toMatch(
+      new RegExp(`/workflows/chain-${id}-${desktop.setNumber}-${desktop.hostId}$`),
+    );
+    expect(await page.locator('a.temporal-link[data-workflow=submission]').getAttribute('href')).toMatch(
+      new RegExp(`/workflows/sub-${id}$`),
+    );
     await browser.screenshot('job-passed');
   }, 150_000);
 
   it('follows a running job log live and cancels the job from its page', async () => {
     const { page } = browser;
-    const { jobs } = await lab.submit({ name: 'to-cancel', jobs: [osTest('hangs', { MODULES: 'boot,install,login,desktop', MODULE_MS: '1500', LOG_LINES: '3', HANG_MODULE: 'desktop' })] });
+    const { jobs } = await lab.submit({
+      name: 'to-cancel',
+      jobs: [
+        osTest('hangs', {
+          MODULES: 'boot,install,login,desktop',
+          MODULE_MS: '1500',
+          LOG_LINES: '3',
+          HANG_MODULE: 'desktop',
+        }),
+      ],
+    });
     const jobId = jobs[0]!.id;
     await waitFor('the job to log', async () => (await lab.api.log(jobId)).includes('[boot]'), 30_000, 100);
     await page.goto(`${url}/jobs/${jobId}`);
@@ -138,17 +160,29 @@ describe('dashboard', () => {
     const { page } = browser;
     const { id } = await lab.submit({
       name: 'mixed',
-      jobs: [osTest('breaks-lab', { ABORT_MODULE: 'boot' }, { maxRetries: 1 }), osTest('finds-bug', { FAIL_MODULE: 'login' })],
+      jobs: [
+        osTest('breaks-lab', { ABORT_MODULE: 'boot' }, { maxRetries: 1 }),
+        osTest('finds-bug', { FAIL_MODULE: 'login' }),
+      ],
     });
     await page.goto(`${url}/submissions/${id}`);
     await page.locator('.head-badge [data-result]').waitFor({ timeout: 60_000 });
-    await waitFor('the clone to be drawn', async () => (await page.locator('svg.graph .job-node.result-aborted').count()) === 2, 30_000, 250);
+    await waitFor(
+      'the clone to be drawn',
+      async () => (await page.locator('svg.graph .job-node.result-aborted').count()) === 2,
+      30_000,
+      250,
+    );
     expect(await page.locator('svg.graph .job-node.result-failed').count()).toBe(1);
     expect(await page.locator('svg.graph .edge-clone').count()).toBe(1);
     expect(await page.locator('svg.graph .clone-badge').count()).toBe(1);
-    expect(await page.locator('svg.graph .job-node.result-aborted .node-status').first().textContent()).toMatch(/ABORTED \[runner-abort\]/);
+    expect(await page.locator('svg.graph .job-node.result-aborted .node-status').first().textContent()).toMatch(
+      /ABORTED \[runner-abort\]/,
+    );
     expect(await page.locator('svg.graph .job-node.result-failed .node-status').textContent()).toBe('✗ FAILED (test)');
-    expect(await page.locator('table.jobs tr.row-aborted .badge').first().textContent()).toContain('aborted · infrastructure');
+    expect(await page.locator('table.jobs tr.row-aborted .badge').first().textContent()).toContain(
+      'aborted · infrastructure',
+    );
     expect(await page.locator('table.jobs tr.row-failed .badge').textContent()).toContain('failed · test');
     expect(await page.locator('table.jobs tr.row-aborted .cause').first().textContent()).toBe('runner-abort');
     await page.locator('.aborted-box').waitFor();
@@ -179,7 +213,10 @@ describe('dashboard', () => {
     }
     const { id } = await lab.submit({
       name: 'waits',
-      jobs: [osTest('patient', { MODULES: 'boot,install,login', MODULE_MS: '1500' }), osTest('next', { MODULES: 'boot' }, { startDirectlyAfter: 'patient' })],
+      jobs: [
+        osTest('patient', { MODULES: 'boot,install,login', MODULE_MS: '1500' }),
+        osTest('next', { MODULES: 'boot' }, { startDirectlyAfter: 'patient' }),
+      ],
     });
     await page.locator('table.queue td.waiting-reason').waitFor();
     await browser.screenshot('hosts-maintenance');
@@ -204,12 +241,18 @@ describe('dashboard', () => {
     const waiting = page.locator(`.waiting-box li[data-job="${id}.2"]`);
     await waiting.waitFor({ timeout: 30_000 });
     expect(await waiting.textContent()).toBe('next: waiting for `patient` to finish on host b1');
-    expect(await page.locator('svg.graph .job-node[data-name=next] .node-status').textContent()).toMatch(/^◷ waiting for `patient`/);
-    expect(await page.locator(`table.jobs tr[data-job="${id}.2"] .waiting-reason`).textContent()).toContain('waiting for `patient` to finish on host b1');
+    expect(await page.locator('svg.graph .job-node[data-name=next] .node-status').textContent()).toMatch(
+      /^◷ waiting for `patient`/,
+    );
+    expect(await page.locator(`table.jobs tr[data-job="${id}.2"] .waiting-reason`).textContent()).toContain(
+      'waiting for `patient` to finish on host b1',
+    );
     await browser.screenshot('submission-chain-waiting');
     await page.goto(`${url}/jobs/${id}.2`);
     await page.locator('.waiting-box[data-state=scheduled]').waitFor();
-    expect(await page.locator('.waiting-box').textContent()).toBe('◷ Waiting: waiting for `patient` to finish on host b1');
+    expect(await page.locator('.waiting-box').textContent()).toBe(
+      '◷ Waiting: waiting for `patient` to finish on host b1',
+    );
 
     await page.goto(`${url}/hosts`);
     await page.locator('tr[data-host=b2] button[data-action=maintenance-off]').click();
@@ -235,7 +278,9 @@ describe('dashboard', () => {
     await page.goto(`${url}/hosts`);
     const broken = page.locator('tr[data-host=b2]');
     await broken.locator('[data-state=broken]').waitFor();
-    expect(await broken.locator('.broken-reason').textContent()).toMatch(/^broken \(operator\): power supply smells of smoke/);
+    expect(await broken.locator('.broken-reason').textContent()).toMatch(
+      /^broken \(operator\): power supply smells of smoke/,
+    );
     const row = page.locator(`tr[data-host=${aborted!.id}]`);
     const item = row.locator('ul.aborts li', { hasText: abort.jobId });
     await item.waitFor();
@@ -254,7 +299,9 @@ describe('dashboard', () => {
     await page.goto(`${url}/jobs/${jobId}`);
     await page.locator('.result-box[data-result=passed]').waitFor();
     await page.locator('button[data-action=restart-job]').click();
-    await page.waitForURL((u) => /^\/submissions\/[a-z0-9]+$/.test(u.pathname) && u.pathname !== `/submissions/${done.id}`);
+    await page.waitForURL(
+      (u) => /^\/submissions\/[a-z0-9]+$/.test(u.pathname) && u.pathname !== `/submissions/${done.id}`,
+    );
     const restarted = new URL(page.url()).pathname.split('/').pop()!;
     await page.locator('.facts', { hasText: 'restarts job' }).waitFor();
     expect(await page.locator('.facts a', { hasText: jobId }).getAttribute('href')).toBe(`/jobs/${jobId}`);
@@ -269,7 +316,18 @@ describe('dashboard', () => {
     const tests = ['t1', 't2', 't3', 'fail-4', 't5', 'poison-6', 't7', 't8', 't9', 't10'];
     const { id } = await lab.submit({
       name: 'batches',
-      batchRuns: [{ name: 'devices', workerClass: 'local', runner: { command: ['batch-test'] }, settings: { TEST_MS: '700' }, batchSize: 5, maxHosts: 2, requeueLimit: 1, tests }],
+      batchRuns: [
+        {
+          name: 'devices',
+          workerClass: 'local',
+          runner: { command: ['batch-test'] },
+          settings: { TEST_MS: '700' },
+          batchSize: 5,
+          maxHosts: 2,
+          requeueLimit: 1,
+          tests,
+        },
+      ],
     });
     await page.goto(`${url}/submissions/${id}`);
     const panel = page.locator('section.batch-run');
@@ -299,9 +357,15 @@ describe('dashboard', () => {
     expect(await panel.locator('[data-count=done] b').textContent()).toBe('10');
     expect(await panel.locator('[data-count=lost] b').textContent()).toBe('1');
     expect(await panel.locator('[data-count=failed] b').textContent()).toBe('1');
-    expect(await panel.locator('.batch-notes.isolated li[data-test=poison-6]').textContent()).toMatch(/^poison-6: running when its batch .* ended/);
-    expect(await panel.locator('.batch-notes.lost li[data-test=poison-6]').textContent()).toMatch(/^poison-6: lost 2 times \(requeueLimit 1\)/);
-    expect(await panel.locator('.batch-notes.failed li[data-test=fail-4]').textContent()).toBe('fail-4: fail-4: assertion failed');
+    expect(await panel.locator('.batch-notes.isolated li[data-test=poison-6]').textContent()).toMatch(
+      /^poison-6: running when its batch .* ended/,
+    );
+    expect(await panel.locator('.batch-notes.lost li[data-test=poison-6]').textContent()).toMatch(
+      /^poison-6: lost 2 times \(requeueLimit 1\)/,
+    );
+    expect(await panel.locator('.batch-notes.failed li[data-test=fail-4]').textContent()).toBe(
+      'fail-4: fail-4: assertion failed',
+    );
     expect(await panel.locator('.batch-logs a').count()).toBeGreaterThanOrEqual(3);
     expect(await panel.locator('button[data-action=rerun-batch-run]').count()).toBe(1);
     await browser.screenshot('submission-batch-run-done');
@@ -335,17 +399,29 @@ describe('dashboard', () => {
     const aborted = (await lab.api.submissions({ result: 'aborted' })).submissions.map((x) => x.name);
     expect(aborted).toEqual(expect.arrayContaining(['mixed', 'batches']));
     await page.locator('select[name=result]').selectOption('aborted');
-    await waitFor('the list to show only aborted submissions', async () => {
-      const rows = await page.locator('table.submissions tbody tr').count();
-      return rows === aborted.length && (await page.locator('table.submissions tbody tr.row-aborted').count()) === rows;
-    }, 15_000, 200);
+    await waitFor(
+      'the list to show only aborted submissions',
+      async () => {
+        const rows = await page.locator('table.submissions tbody tr').count();
+        return (
+          rows === aborted.length && (await page.locator('table.submissions tbody tr.row-aborted').count()) === rows
+        );
+      },
+      15_000,
+      200,
+    );
     expect(page.url()).toContain('result=aborted');
     await page.locator('select[name=result]').selectOption('');
     await page.locator('input[name=q]').fill('dashboard-chain');
-    await waitFor('the text filter', async () => {
-      const rows = page.locator('table.submissions tbody tr');
-      return (await rows.count()) === 1 && (await rows.locator('.name').textContent())?.includes('dashboard-chain');
-    }, 15_000, 200);
+    await waitFor(
+      'the text filter',
+      async () => {
+        const rows = page.locator('table.submissions tbody tr');
+        return (await rows.count()) === 1 && (await rows.locator('.name').textContent())?.includes('dashboard-chain');
+      },
+      15_000,
+      200,
+    );
     expect(page.url()).toContain('q=dashboard-chain');
   }, 60_000);
 });

@@ -17,7 +17,10 @@ let browser: Chromium;
 const problems: string[] = [];
 
 beforeAll(async () => {
-  [lab, browser] = await Promise.all([TestLab.start({ name: 'browser-reservations', hosts: [{ id: 'b1' }] }), launchChromium()]);
+  [lab, browser] = await Promise.all([
+    TestLab.start({ name: 'browser-reservations', hosts: [{ id: 'b1' }] }),
+    launchChromium(),
+  ]);
   collectProblems(browser.page, problems);
 }, 120_000);
 afterAll(async () => {
@@ -26,7 +29,7 @@ afterAll(async () => {
 });
 
 describe('dashboard: reservations', () => {
-  it('borrows, extends and releases a host on the hosts page, and shows a failed job\'s reservation on its page', async () => {
+  it("borrows, extends and releases a host on the hosts page, and shows a failed job's reservation on its page", async () => {
     const { page } = browser;
     const state = async () => (await lab.host('b1'))?.state;
     await page.goto(`${lab.api.baseUrl}/hosts?token=${lab.tokens.submit}`);
@@ -36,13 +39,19 @@ describe('dashboard: reservations', () => {
     expect(await state()).toBe('reserved');
     const until = (await lab.host('b1'))!.lease!.reservation!.until;
     await row.getByRole('button', { name: 'Extend 1 h' }).click();
-    await waitFor('the extension', async () => (await lab.host('b1'))?.lease?.reservation?.until === until + 3_600_000, 15_000);
+    await waitFor(
+      'the extension',
+      async () => (await lab.host('b1'))?.lease?.reservation?.until === until + 3_600_000,
+      15_000,
+    );
     expect(await row.locator('.reservation pre.connect').innerText()).toMatch(/^address: /);
     await browser.screenshot('hosts-reserved');
     await row.getByRole('button', { name: 'Release' }).click();
     await waitFor('b1 back in the pool', async () => (await state()) === 'idle', 30_000);
 
-    const { jobs } = await lab.submit({ jobs: [osTest('broken', { FAIL_MODULE: 'login' }, { reserve: { when: 'failed' } })] });
+    const { jobs } = await lab.submit({
+      jobs: [osTest('broken', { FAIL_MODULE: 'login' }, { reserve: { when: 'failed' } })],
+    });
     await waitFor('b1 reserved after the job', async () => (await state()) === 'reserved', 60_000);
     await page.goto(`${lab.api.baseUrl}/jobs/${jobs[0]!.id}`);
     const panel = page.locator('.reservation', { hasText: 'job `broken` failed' });
@@ -58,10 +67,23 @@ describe('dashboard: reservations', () => {
     const { page } = browser;
     const pdu = path.join(lab.dir, 'pdu.log');
     const config = path.join(lab.dir, 'b2.json');
-    await fs.writeFile(config, JSON.stringify({ powerCommand: ['sh', '-c', `echo "outlet 3: $1" | tee -a ${pdu}`, 'pdu'] }));
+    await fs.writeFile(
+      config,
+      JSON.stringify({ powerCommand: ['sh', '-c', `echo "outlet 3: $1" | tee -a ${pdu}`, 'pdu'] }),
+    );
     await lab.startHost({ id: 'b2', config });
 
-    const { jobs } = await lab.submit({ jobs: [{ name: 'long', workerClass: 'local', host: 'b1', runner: { command: ['sh', '-c', 'sleep 60'] }, timeoutMs: 120_000 }] });
+    const { jobs } = await lab.submit({
+      jobs: [
+        {
+          name: 'long',
+          workerClass: 'local',
+          host: 'b1',
+          runner: { command: ['sh', '-c', 'sleep 60'] },
+          timeoutMs: 120_000,
+        },
+      ],
+    });
     const jobId = jobs[0]!.id;
     await waitFor('the long job to run', async () => (await lab.api.job(jobId)).state === 'running', 60_000);
     await page.goto(`${lab.api.baseUrl}/jobs/${jobId}?token=${lab.tokens.submit}`);

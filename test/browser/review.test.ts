@@ -20,14 +20,22 @@ let browser: Chromium;
 let url: string;
 let repo: string;
 const problems: string[] = [];
-const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: repo, encoding: 'utf8' }).trim();
+const git = (...args: string[]) =>
+  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
+    cwd: repo,
+    encoding: 'utf8',
+  }).trim();
 
 beforeAll(async () => {
   [lab, browser] = await Promise.all([
     TestLab.start({
       name: 'browser-review',
       hosts: [{ id: 'v1', caps: { memory_gb: '16' } }],
-      env: { TESTBAY_HEARTBEAT_TIMEOUT_MS: '15000', TESTBAY_HOST_PICKUP_TIMEOUT_MS: '20000', TESTBAY_BUG_REFS: JSON.stringify({ 'bsc#': 'https://bugzilla.example.com/show_bug.cgi?id=' }) },
+      env: {
+        TESTBAY_HEARTBEAT_TIMEOUT_MS: '15000',
+        TESTBAY_HOST_PICKUP_TIMEOUT_MS: '20000',
+        TESTBAY_BUG_REFS: JSON.stringify({ 'bsc#': 'https://bugzilla.example.com/show_bug.cgi?id=' }),
+      },
     }),
     launchChromium(),
   ]);
@@ -66,8 +74,16 @@ describe('review on the dashboard', () => {
     await page.goto(`${url}/jobs/${bad}?token=${lab.tokens.submit}`);
     const strip = page.locator('.scenario-history .history-strip .strip-cell');
     await strip.nth(1).waitFor();
-    const cells = await Promise.all([0, 1].map(async (i) => [await strip.nth(i).getAttribute('data-job'), await strip.nth(i).getAttribute('data-result')]));
-    expect(cells).toEqual([[good, 'passed'], [bad, 'failed']]);
+    const cells = await Promise.all(
+      [0, 1].map(async (i) => [
+        await strip.nth(i).getAttribute('data-job'),
+        await strip.nth(i).getAttribute('data-result'),
+      ]),
+    );
+    expect(cells).toEqual([
+      [good, 'passed'],
+      [bad, 'failed'],
+    ]);
     expect(await strip.count()).toBe(2);
     expect(await page.locator('.strip-cell.strip-current').getAttribute('data-job')).toBe(bad);
     expect(await page.locator('[data-last-good] a').innerText()).toBe(good);
@@ -117,7 +133,9 @@ describe('review on the dashboard', () => {
     // Rerun what failed, from the submission's page.
     await page.goto(`${url}/submissions/${failed.id}`);
     await page.locator('[data-action=rerun-failed]').click();
-    await page.waitForURL((u) => /^\/submissions\/[a-z0-9]+$/.test(u.pathname) && u.pathname !== `/submissions/${failed.id}`);
+    await page.waitForURL(
+      (u) => /^\/submissions\/[a-z0-9]+$/.test(u.pathname) && u.pathname !== `/submissions/${failed.id}`,
+    );
     const rerun = new URL(page.url()).pathname.split('/').pop()!;
     expect((await lab.api.submission(rerun)).restartOf?.submissionId).toBe(failed.id);
     await lab.waitForSubmission(rerun);

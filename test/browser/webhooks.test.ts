@@ -36,7 +36,12 @@ beforeAll(async () => {
     TestLab.start({
       name: 'browser-webhooks',
       hosts: [{ id: 'v1' }],
-      env: { TESTBAY_HEARTBEAT_TIMEOUT_MS: '15000', TESTBAY_HOST_PICKUP_TIMEOUT_MS: '20000', TESTBAY_WEBHOOK_RETRY_INITIAL_MS: '300', TESTBAY_WEBHOOK_RETRY_MAX_MS: '1000' },
+      env: {
+        TESTBAY_HEARTBEAT_TIMEOUT_MS: '15000',
+        TESTBAY_HOST_PICKUP_TIMEOUT_MS: '20000',
+        TESTBAY_WEBHOOK_RETRY_INITIAL_MS: '300',
+        TESTBAY_WEBHOOK_RETRY_MAX_MS: '1000',
+      },
     }),
     launchChromium(),
   ]);
@@ -53,7 +58,11 @@ describe('dashboard: webhooks and the audit log', () => {
   it('shows the delivery log with its attempts, re-sends a delivery, and shows who did what on the hosts and job pages', async () => {
     const { page } = browser;
     const notify = notifyClient(lab.api);
-    const { webhook } = await notify.addWebhook({ url: receiverUrl, events: ['submission.done'], description: 'ci bridge' });
+    const { webhook } = await notify.addWebhook({
+      url: receiverUrl,
+      events: ['submission.done'],
+      description: 'ci bridge',
+    });
     await lab.run({ name: 'seen-by-webhook', jobs: [osTest('hello')] });
     await waitFor('the retried delivery', () => received.includes('submission.done 200'), 30_000);
 
@@ -63,14 +72,26 @@ describe('dashboard: webhooks and the audit log', () => {
     const row = page.locator('table.deliveries tr[data-state="delivered"]').first();
     await row.waitFor();
     const items = row.locator('ol.attempts li');
-    expect(await Promise.all(Array.from({ length: await items.count() }, (_, i) => items.nth(i).getAttribute('data-status')))).toEqual(['503', '200']);
+    expect(
+      await Promise.all(
+        Array.from({ length: await items.count() }, (_, i) => items.nth(i).getAttribute('data-status')),
+      ),
+    ).toEqual(['503', '200']);
     expect(await row.locator('ol.attempts').innerText()).toMatch(/answered 503/);
     await browser.screenshot('webhooks-delivery-log');
 
     await row.getByRole('button', { name: 'Re-send' }).click();
     await page.locator('.notice', { hasText: 're-sent' }).waitFor();
-    await waitFor('the re-sent delivery', () => received.filter((r) => r === 'submission.done 200').length >= 2, 30_000);
-    await page.locator('table.deliveries tr', { hasText: 're-send of' }).locator('[data-state], .badge', { hasText: 'delivered' }).first().waitFor({ timeout: 15_000 });
+    await waitFor(
+      'the re-sent delivery',
+      () => received.filter((r) => r === 'submission.done 200').length >= 2,
+      30_000,
+    );
+    await page
+      .locator('table.deliveries tr', { hasText: 're-send of' })
+      .locator('[data-state], .badge', { hasText: 'delivered' })
+      .first()
+      .waitFor({ timeout: 15_000 });
     await browser.screenshot('webhooks-resent');
 
     // Who did what, on the hosts page.
@@ -79,7 +100,9 @@ describe('dashboard: webhooks and the audit log', () => {
     await page.getByRole('link', { name: 'Hosts', exact: true }).click();
     const audit = page.locator('.audit-panel table.audit');
     await audit.locator('tr[data-action="maintenance"]').nth(1).waitFor();
-    expect(await audit.locator('tr[data-action="maintenance"]').first().innerText()).toMatch(/operator[\s\S]*127\.0\.0\.1[\s\S]*on: false/);
+    expect(await audit.locator('tr[data-action="maintenance"]').first().innerText()).toMatch(
+      /operator[\s\S]*127\.0\.0\.1[\s\S]*on: false/,
+    );
     await browser.screenshot('hosts-audit-log');
 
     // And on a job's page: who cancelled it and why.

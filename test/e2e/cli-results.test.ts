@@ -60,8 +60,18 @@ describe('testbay results and friends', () => {
     const r = await cli(['results', id, '--junit', '-o', out], env);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const doc = new XMLParser({ ignoreAttributes: false, isArray: (name) => name === 'testsuite' || name === 'testcase' || name === 'property' }).parse(await fs.readFile(out, 'utf8')) as {
-      testsuites: { '@_name': string; '@_tests': string; '@_failures': string; '@_errors': string; '@_skipped': string; testsuite: Suite[] };
+    const doc = new XMLParser({
+      ignoreAttributes: false,
+      isArray: (name) => name === 'testsuite' || name === 'testcase' || name === 'property',
+    }).parse(await fs.readFile(out, 'utf8')) as {
+      testsuites: {
+        '@_name': string;
+        '@_tests': string;
+        '@_failures': string;
+        '@_errors': string;
+        '@_skipped': string;
+        testsuite: Suite[];
+      };
     };
     const root = doc.testsuites;
     expect(root['@_name']).toBe(`testbay submission ${id} (for-ci)`);
@@ -99,7 +109,10 @@ describe('testbay results and friends', () => {
     expect(text.stdout).toMatch(/bug \[[a-z0-9]+\.2\] failed: runner exited with code 1/);
     expect(text.stdout).toMatch(/FAILED (\S+\.)?login: module login failed/);
     expect(text.stdout).toMatch(/lab-fault \[[a-z0-9]+\.3\] aborted \[runner-abort\]/);
-    const data = JSON.parse((await cli(['results', id, '--json'], env)).stdout) as { result: string; jobs: { name: string; tests: unknown[] }[] };
+    const data = JSON.parse((await cli(['results', id, '--json'], env)).stdout) as {
+      result: string;
+      jobs: { name: string; tests: unknown[] }[];
+    };
     expect(data.result).toBe('aborted');
     expect(data.jobs.find((j) => j.name === 'good')?.tests).toHaveLength(3);
   });
@@ -108,7 +121,10 @@ describe('testbay results and friends', () => {
     const job = await cli(['job', `${id}.3`], env);
     expect(job.stdout).toMatch(/state\s+done — aborted \[runner-abort\]/);
     expect(job.stdout).toMatch(/temporal\s+http/);
-    expect(JSON.parse((await cli(['job', `${id}.1`, '--json'], env)).stdout)).toMatchObject({ id: `${id}.1`, result: { kind: 'passed' } });
+    expect(JSON.parse((await cli(['job', `${id}.1`, '--json'], env)).stdout)).toMatchObject({
+      id: `${id}.1`,
+      result: { kind: 'passed' },
+    });
 
     const list = JSON.parse((await cli(['artifacts', `${id}.1`, '--json'], env)).stdout) as { name: string }[];
     const png = list.find((a) => a.name.endsWith('.png'))!;
@@ -124,25 +140,49 @@ describe('testbay results and friends', () => {
   });
 
   it('results covers batch runs: a JUnit testcase per test (lost as an error, failed as a failure, flaky noted) and the verdicts', async () => {
-    const batch = await lab.run({
-      name: 'batch-ci',
-      batchRuns: [{ name: 'devices', workerClass: 'local', runner: { command: ['batch-test'] }, settings: { TEST_MS: '10', FLAKY_DIR: path.join(dir, 'flaky') }, batchSize: 4, retryFailed: 1, requeueLimit: 0, tests: ['ok-1', 'fail-1', 'flaky-1', 'poison-1', 'ok-2'] }],
-    }, 90_000);
+    const batch = await lab.run(
+      {
+        name: 'batch-ci',
+        batchRuns: [
+          {
+            name: 'devices',
+            workerClass: 'local',
+            runner: { command: ['batch-test'] },
+            settings: { TEST_MS: '10', FLAKY_DIR: path.join(dir, 'flaky') },
+            batchSize: 4,
+            retryFailed: 1,
+            requeueLimit: 0,
+            tests: ['ok-1', 'fail-1', 'flaky-1', 'poison-1', 'ok-2'],
+          },
+        ],
+      },
+      90_000,
+    );
     const run = batch.batchRuns![0]!;
     expect(run.counts).toMatchObject({ passed: 2, failed: 1, flaky: 1, lost: 1 });
 
     const out = path.join(dir, 'batch.xml');
     const r = await cli(['results', batch.id, '--junit', '-o', out], env);
     expect(r.code).toBe(0);
-    const doc = new XMLParser({ ignoreAttributes: false, isArray: (name) => name === 'testsuite' || name === 'testcase' || name === 'property' }).parse(await fs.readFile(out, 'utf8')) as {
-      testsuites: { '@_tests': string; '@_failures': string; '@_errors': string; testsuite: (Suite & { 'system-out'?: string; testcase: (Case & { 'system-out'?: string })[] })[] };
+    const doc = new XMLParser({
+      ignoreAttributes: false,
+      isArray: (name) => name === 'testsuite' || name === 'testcase' || name === 'property',
+    }).parse(await fs.readFile(out, 'utf8')) as {
+      testsuites: {
+        '@_tests': string;
+        '@_failures': string;
+        '@_errors': string;
+        testsuite: (Suite & { 'system-out'?: string; testcase: (Case & { 'system-out'?: string })[] })[];
+      };
     };
     const suite = doc.testsuites.testsuite.find((s) => s['@_name'] === 'devices')!;
     expect(suite).toBeDefined();
     expect(suite['@_tests']).toBe('5');
     expect(suite['@_failures']).toBe('1');
     expect(suite['@_errors']).toBe('1');
-    const cases: Record<string, Case & { 'system-out'?: string }> = Object.fromEntries(suite.testcase.map((c) => [c['@_name'], c]));
+    const cases: Record<string, Case & { 'system-out'?: string }> = Object.fromEntries(
+      suite.testcase.map((c) => [c['@_name'], c]),
+    );
     expect(Object.keys(cases).sort()).toEqual(['fail-1', 'flaky-1', 'ok-1', 'ok-2', 'poison-1']);
     expect(cases['fail-1']!.failure?.['@_type']).toBe('failed');
     expect(cases['fail-1']!.failure?.['@_message']).toMatch(/fail-1: assertion failed/);
@@ -156,30 +196,57 @@ describe('testbay results and friends', () => {
     expect(Number(doc.testsuites['@_errors'])).toBe(1);
 
     const text = await cli(['results', run.id], env);
-    expect(text.stdout).toMatch(new RegExp(`^batch run devices \\[${run.id.replace('.', '\\.')}\\] aborted: 5/5 done: passed 2, failed 1, flaky 1, lost 1`, 'm'));
+    expect(text.stdout).toMatch(
+      new RegExp(
+        `^batch run devices \\[${run.id.replace('.', '\\.')}\\] aborted: 5/5 done: passed 2, failed 1, flaky 1, lost 1`,
+        'm',
+      ),
+    );
     expect(text.stdout).toMatch(/^ {2}FAILED fail-1: fail-1: assertion failed \(2 attempts\)$/m);
     expect(text.stdout).toMatch(/^ {2}LOST poison-1: lost 1 times/m);
     expect(text.stdout).toMatch(/^ {2}FLAKY flaky-1: passed after 1 failed run\(s\) \(2 attempts\)$/m);
-    const data = JSON.parse((await cli(['results', batch.id, '--json'], env)).stdout) as { batchRuns: { id: string; counts: { lost: number }; verdicts: { test: string; verdict: string }[] }[] };
+    const data = JSON.parse((await cli(['results', batch.id, '--json'], env)).stdout) as {
+      batchRuns: { id: string; counts: { lost: number }; verdicts: { test: string; verdict: string }[] }[];
+    };
     expect(data.batchRuns).toHaveLength(1);
-    expect(data.batchRuns[0]!.verdicts.map((v) => [v.test, v.verdict]).sort()).toEqual([['fail-1', 'failed'], ['flaky-1', 'flaky'], ['ok-1', 'passed'], ['ok-2', 'passed'], ['poison-1', 'lost']]);
+    expect(data.batchRuns[0]!.verdicts.map((v) => [v.test, v.verdict]).sort()).toEqual([
+      ['fail-1', 'failed'],
+      ['flaky-1', 'flaky'],
+      ['ok-1', 'passed'],
+      ['ok-2', 'passed'],
+      ['poison-1', 'lost'],
+    ]);
     // One batch alone: its own tests, like a job.
-    const one = JSON.parse((await cli(['results', `${run.id}.1`, '--json'], env)).stdout) as { jobs: { id: string; tests: unknown[] }[]; batchRuns: unknown[] };
+    const one = JSON.parse((await cli(['results', `${run.id}.1`, '--json'], env)).stdout) as {
+      jobs: { id: string; tests: unknown[] }[];
+      batchRuns: unknown[];
+    };
     expect(one.jobs.map((j) => j.id)).toEqual([`${run.id}.1`]);
     expect(one.jobs[0]!.tests.length).toBeGreaterThan(0);
     expect(one.batchRuns).toEqual([]);
     // `testbay job` of the run itself: the run like a job, not "no job".
     const shown = await cli(['job', run.id], env);
-    expect(shown.stdout).toMatch(new RegExp(`^batch run devices \\[${run.id.replace('.', '\\.')}\\] of submission ${batch.id}$`, 'm'));
+    expect(shown.stdout).toMatch(
+      new RegExp(`^batch run devices \\[${run.id.replace('.', '\\.')}\\] of submission ${batch.id}$`, 'm'),
+    );
     expect(shown.stdout).toMatch(/^ {2}tests {6}5\/5 done: passed 2, failed 1, flaky 1, lost 1/m);
   }, 120_000);
 
   it('host commands print JSON for scripts', async () => {
-    const broken = JSON.parse((await cli(['mark-broken', 'r2', '--reason', 'fan died', '--json'], env)).stdout) as { state: string; broken: { reason: string } };
+    const broken = JSON.parse((await cli(['mark-broken', 'r2', '--reason', 'fan died', '--json'], env)).stdout) as {
+      state: string;
+      broken: { reason: string };
+    };
     expect(broken.state).toBe('broken');
     expect(broken.broken.reason).toContain('fan died');
-    expect(JSON.parse((await cli(['clear-broken', 'r2', '--json'], env)).stdout)).toMatchObject({ id: 'r2', state: 'idle' });
-    expect(JSON.parse((await cli(['maintenance', 'r2', 'on', '--json'], env)).stdout)).toMatchObject({ id: 'r2', state: 'maintenance' });
+    expect(JSON.parse((await cli(['clear-broken', 'r2', '--json'], env)).stdout)).toMatchObject({
+      id: 'r2',
+      state: 'idle',
+    });
+    expect(JSON.parse((await cli(['maintenance', 'r2', 'on', '--json'], env)).stdout)).toMatchObject({
+      id: 'r2',
+      state: 'maintenance',
+    });
     await lab.stopHost('r2');
     expect((await cli(['remove-host', 'r2'], env)).stdout).toBe('r2: removed\n');
     const hosts = JSON.parse((await cli(['hosts', '--json'], env)).stdout) as { hosts: { id: string }[] };

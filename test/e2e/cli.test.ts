@@ -57,7 +57,9 @@ describe('testbay CLI', () => {
     const r = await cli(['submit', file], env);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe(`testbay: invalid job spec ${file}:\n  jobs.0.runner.command: needs at least the program to run\n`);
+    expect(r.stderr).toBe(
+      `testbay: invalid job spec ${file}:\n  jobs.0.runner.command: needs at least the program to run\n`,
+    );
     expect((await cli(['submit'], env)).code).toBe(2);
     expect((await cli(['frobnicate'], env)).code).toBe(2);
   });
@@ -71,14 +73,19 @@ describe('testbay CLI', () => {
   it('exits 2 naming the token when the API refuses it, and 4 (never 1) on a server error or a reply it cannot read', async () => {
     const unknown = await cli(['status'], { ...env, TESTBAY_TOKEN: 'not-a-token-of-this-lab' });
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toBe('testbay: the API refused the token (401: unknown token): set TESTBAY_TOKEN to a submit or operate token of this server\n');
+    expect(unknown.stderr).toBe(
+      'testbay: the API refused the token (401: unknown token): set TESTBAY_TOKEN to a submit or operate token of this server\n',
+    );
     const hostToken = await cli(['status'], { ...env, TESTBAY_TOKEN: lab.tokens.host });
     expect(hostToken.code).toBe(2);
-    expect(hostToken.stderr).toMatch(/^testbay: the token may not do this \(403: a host token may not read; needs one of: submit, operate\)/);
+    expect(hostToken.stderr).toMatch(
+      /^testbay: the token may not do this \(403: a host token may not read; needs one of: submit, operate\)/,
+    );
 
     // A server that fails: 500 and 502 on every request, or 200 with something that is not JSON.
     const server = http.createServer((req, res) => {
-      if (req.url?.startsWith('/api/v1/hosts')) res.writeHead(200, { 'content-type': 'application/json' }).end('<html>a proxy page</html>');
+      if (req.url?.startsWith('/api/v1/hosts'))
+        res.writeHead(200, { 'content-type': 'application/json' }).end('<html>a proxy page</html>');
       else if (req.url?.startsWith('/api/v1/submissions/')) res.writeHead(502).end('bad gateway');
       else res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"internal error"}');
     });
@@ -132,14 +139,20 @@ describe('testbay CLI', () => {
     expect(parsed.id).toBe(`${created.id}.1`);
     expect(parsed.log).toBe(await lab.api.log(`${created.id}.1`));
     const followed = await cli(['logs', `${created.id}.1`, '-f', '--json'], env);
-    const lines = followed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { log?: string; end?: boolean; result?: unknown });
+    const lines = followed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { log?: string; end?: boolean; result?: unknown });
     expect(lines.map((l) => l.log ?? '').join('')).toBe(parsed.log);
     expect(lines.at(-1)).toEqual({ id: `${created.id}.1`, end: true, result: { kind: 'passed' } });
   });
 
   it('restart --watch re-runs a finished job and its dependants as a new submission; --no-children only the job', async () => {
     const file = path.join(dir, 'two.yaml');
-    await fs.writeFile(file, 'name: two\njobs:\n  - name: first\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { MODULES: boot, MODULE_MS: 50 }\n  - name: second\n    startAfter: first\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { MODULES: boot, MODULE_MS: 50 }\n');
+    await fs.writeFile(
+      file,
+      'name: two\njobs:\n  - name: first\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { MODULES: boot, MODULE_MS: 50 }\n  - name: second\n    startAfter: first\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { MODULES: boot, MODULE_MS: 50 }\n',
+    );
     const first = await cli(['submit', file, '--watch'], env);
     expect(first.code).toBe(0);
     const id = first.stdout.split('\n')[0]!;
@@ -157,7 +170,10 @@ describe('testbay CLI', () => {
     await lab.waitForSubmission(only.stdout.trim());
     // A job that has not finished cannot be restarted: a conflict, exit 2.
     const hang = path.join(dir, 'hang-restart.yaml');
-    await fs.writeFile(hang, 'jobs:\n  - name: h\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { HANG_MODULE: boot }\n');
+    await fs.writeFile(
+      hang,
+      'jobs:\n  - name: h\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { HANG_MODULE: boot }\n',
+    );
     const running = (await cli(['submit', hang], env)).stdout.trim();
     const refused = await cli(['restart', `${running}.1`], env);
     expect(refused.code).toBe(2);
@@ -168,7 +184,10 @@ describe('testbay CLI', () => {
 
   it('logs -f follows a running job live to its end and exits with its verdict', async () => {
     const file = path.join(dir, 'slow-fail.yaml');
-    await fs.writeFile(file, 'jobs:\n  - name: slow\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { MODULES: "boot,install,login", MODULE_MS: 700, FAIL_MODULE: login }\n');
+    await fs.writeFile(
+      file,
+      'jobs:\n  - name: slow\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { MODULES: "boot,install,login", MODULE_MS: 700, FAIL_MODULE: login }\n',
+    );
     const id = (await cli(['submit', file], env)).stdout.trim();
     const jobId = `${id}.1`;
     await waitFor('the job to run', async () => (await lab.api.job(jobId)).state === 'running', 30_000, 100);
@@ -184,7 +203,10 @@ describe('testbay CLI', () => {
 
   it('cancel stops a watched submission, which then exits 3', async () => {
     const file = path.join(dir, 'hang.yaml');
-    await fs.writeFile(file, 'jobs:\n  - name: h\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { HANG_MODULE: boot }\n');
+    await fs.writeFile(
+      file,
+      'jobs:\n  - name: h\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { HANG_MODULE: boot }\n',
+    );
     const watching = cli(['submit', file, '--watch'], env);
     const watched = await waitFor('the watch to show the job running', async () => {
       const list = await lab.api.submissions({ limit: '1' });
@@ -202,20 +224,43 @@ describe('testbay CLI', () => {
 
   it('says why a job of a chain waits: for the job before it on the host (status and --watch)', async () => {
     const file = path.join(dir, 'chain.yaml');
-    await fs.writeFile(file, 'name: chained\njobs:\n  - name: first\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { MODULES: "boot,install,login", MODULE_MS: 2500 }\n  - name: second\n    startDirectlyAfter: first\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { MODULES: boot, MODULE_MS: 50 }\n');
+    await fs.writeFile(
+      file,
+      'name: chained\njobs:\n  - name: first\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { MODULES: "boot,install,login", MODULE_MS: 2500 }\n  - name: second\n    startDirectlyAfter: first\n    workerClass: local\n    runner: { command: [os-test] }\n    settings: { MODULES: boot, MODULE_MS: 50 }\n',
+    );
     const watching = cli(['submit', file, '--watch'], env);
-    const id = await waitFor('the submission', async () => (await lab.api.submissions({ q: 'chained', limit: '1' })).submissions[0]?.id);
-    const row = await waitFor('the second job to wait its turn', async () => {
-      const r = await cli(['status', id], env);
-      return /second\s+\S+\.2\s+scheduled\s+-\s+c[12]\s+waiting for `first` to finish on host c[12]/.exec(r.stdout)?.[0];
-    }, 30_000, 300);
+    const id = await waitFor(
+      'the submission',
+      async () => (await lab.api.submissions({ q: 'chained', limit: '1' })).submissions[0]?.id,
+    );
+    const row = await waitFor(
+      'the second job to wait its turn',
+      async () => {
+        const r = await cli(['status', id], env);
+        return /second\s+\S+\.2\s+scheduled\s+-\s+c[12]\s+waiting for `first` to finish on host c[12]/.exec(
+          r.stdout,
+        )?.[0];
+      },
+      30_000,
+      300,
+    );
     const host = /host (c[12])/.exec(row)![1];
-    const view = JSON.parse((await cli(['status', id, '--json'], env)).stdout) as { jobs: { name: string; state: string; hostId: string; waitingReason?: string }[] };
-    expect(view.jobs.find((j) => j.name === 'second')).toMatchObject({ state: 'scheduled', hostId: host, waitingReason: `waiting for \`first\` to finish on host ${host}` });
+    const view = JSON.parse((await cli(['status', id, '--json'], env)).stdout) as {
+      jobs: { name: string; state: string; hostId: string; waitingReason?: string }[];
+    };
+    expect(view.jobs.find((j) => j.name === 'second')).toMatchObject({
+      state: 'scheduled',
+      hostId: host,
+      waitingReason: `waiting for \`first\` to finish on host ${host}`,
+    });
     const r = await watching;
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`second [${id}.2] scheduled on ${host}: waiting for \`first\` to finish on host ${host}`);
-    expect(r.stdout).toMatch(/second \[\S+\.1\] waiting: waiting for a host|first \[\S+\.1\] waiting: waiting for a host/);
+    expect(r.stdout).toContain(
+      `second [${id}.2] scheduled on ${host}: waiting for \`first\` to finish on host ${host}`,
+    );
+    expect(r.stdout).toMatch(
+      /second \[\S+\.1\] waiting: waiting for a host|first \[\S+\.1\] waiting: waiting for a host/,
+    );
   });
 
   it('hosts lists every host with its state', async () => {

@@ -12,7 +12,9 @@ import { PROJECT_ROOT } from '../../src/temporal/binary.js';
 describe('dashboard build', () => {
   it('type-checks the browser code against the DOM', async () => {
     const tsc = path.join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-    const run = await promisify(execFile)(process.execPath, [tsc, '--noEmit', '-p', 'src/api/dashboard/client'], { cwd: PROJECT_ROOT }).catch((err: Error & { stdout?: string }) => ({ stdout: err.stdout || err.message }));
+    const run = await promisify(execFile)(process.execPath, [tsc, '--noEmit', '-p', 'src/api/dashboard/client'], {
+      cwd: PROJECT_ROOT,
+    }).catch((err: Error & { stdout?: string }) => ({ stdout: err.stdout || err.message }));
     expect(run.stdout).toBe('');
   });
 

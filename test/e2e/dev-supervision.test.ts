@@ -28,11 +28,15 @@ describe('testbay dev supervises its processes', () => {
     const lab = await DevLab.start({ ...TEST_ENV, TESTBAY_RESTART_DELAY_MS: '200' }, { prefix: 'testbay-supervise-' });
     dirs.push(lab.dataDir);
     try {
-      expect(lab.output).toMatch(/processes\s+temporal \d+, api \d+, control \d+, local-1 \d+, local-2 \d+, local-3 \d+/);
+      expect(lab.output).toMatch(
+        /processes\s+temporal \d+, api \d+, control \d+, local-1 \d+, local-2 \d+, local-3 \d+/,
+      );
       const killed = async (part: string) => {
         const pid = lab.pidOf(part);
         const times = await lab.kill(part);
-        expect(lab.supervisorLines().join('\n')).toContain(`WARN  dev: ${part} exited unexpectedly (signal SIGKILL); restarting it in 200 ms`);
+        expect(lab.supervisorLines().join('\n')).toContain(
+          `WARN  dev: ${part} exited unexpectedly (signal SIGKILL); restarting it in 200 ms`,
+        );
         expect(lab.pidOf(part)).not.toBe(pid);
         return times;
       };
@@ -56,7 +60,9 @@ describe('testbay dev supervises its processes', () => {
       const failoverMs = new Date(retry!.startedAt!).getTime() - hostKilledAt;
       expect(failoverMs).toBeLessThan(Number(TEST_ENV.TESTBAY_HEARTBEAT_TIMEOUT_MS) + 7_000);
       expect(await lab.online()).toEqual(ALL_HOSTS);
-      const listed = JSON.parse((await cli(['hosts', '--json'], { TESTBAY_DATA_DIR: lab.dataDir })).stdout) as { hosts: { id: string; online: boolean; state: string }[] };
+      const listed = JSON.parse((await cli(['hosts', '--json'], { TESTBAY_DATA_DIR: lab.dataDir })).stdout) as {
+        hosts: { id: string; online: boolean; state: string }[];
+      };
       expect(listed.hosts.find((h) => h.id === onHost.hostId)).toMatchObject({ online: true, state: 'idle' });
 
       // The control worker, the API and the Temporal server die mid-job: each job still passes
@@ -78,17 +84,29 @@ describe('testbay dev supervises its processes', () => {
 
       // A host that fails 5 times within a minute is left down; the lab goes on without it.
       let lastPid: number | undefined;
-      await waitFor('local-3 to be left down', () => {
-        if (lab.supervisorLines().some((l) => l.includes('local-3 failed 5 times'))) return true;
-        const pid = lab.pidOf('local-3');
-        if (pid !== undefined && pid !== lastPid) {
-          lastPid = pid;
-          process.kill(pid, 'SIGKILL');
-        }
-        return false;
-      }, 60_000, 20);
-      expect(lab.supervisorLines().join('\n')).toMatch(/ERROR dev: local-3 failed 5 times within 60 s \(last: signal SIGKILL\); leaving it down, the lab goes on without it/);
-      await waitFor('local-3 to be offline', async () => (await lab.online()).join() === 'local-1,local-2', 30_000, 250);
+      await waitFor(
+        'local-3 to be left down',
+        () => {
+          if (lab.supervisorLines().some((l) => l.includes('local-3 failed 5 times'))) return true;
+          const pid = lab.pidOf('local-3');
+          if (pid !== undefined && pid !== lastPid) {
+            lastPid = pid;
+            process.kill(pid, 'SIGKILL');
+          }
+          return false;
+        },
+        60_000,
+        20,
+      );
+      expect(lab.supervisorLines().join('\n')).toMatch(
+        /ERROR dev: local-3 failed 5 times within 60 s \(last: signal SIGKILL\); leaving it down, the lab goes on without it/,
+      );
+      await waitFor(
+        'local-3 to be offline',
+        async () => (await lab.online()).join() === 'local-1,local-2',
+        30_000,
+        250,
+      );
       expect(lab.pidOf('local-3')).toBeUndefined();
       const after = await lab.api.submit(timedJob('without-local-3', 200));
       const afterView = await lab.ended(after.id);

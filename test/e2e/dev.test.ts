@@ -32,7 +32,9 @@ describe('testbay dev', () => {
     dev.child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     await waitFor('the lab to be up', () => output.includes('Testbay embedded lab is up'), 90_000);
     // Up means up: the scheduler already lists every host, online.
-    const listed = JSON.parse((await cli(['hosts', '--json'], { TESTBAY_DATA_DIR: dataDir })).stdout) as { hosts: { id: string; online: boolean }[] };
+    const listed = JSON.parse((await cli(['hosts', '--json'], { TESTBAY_DATA_DIR: dataDir })).stdout) as {
+      hosts: { id: string; online: boolean }[];
+    };
     expect(listed.hosts.filter((h) => h.online).map((h) => h.id)).toEqual(['local-1', 'local-2', 'local-3']);
     expect(output).toMatch(new RegExp(`Temporal Web UI\\s+http://127\\.0\\.0\\.1:${env.TESTBAY_TEMPORAL_UI_PORT}`));
     expect(output).toMatch(/hosts\s+local-1, local-2, local-3/);
@@ -44,11 +46,14 @@ describe('testbay dev', () => {
     // As root its runners run as testbay-runner, which must reach its job dirs below the data
     // dir: traversable then, never listable (0711); everything in it stays private.
     expect(await mode('.')).toBe(process.getuid?.() === 0 ? '711' : '700');
-    for (const f of ['temporal.db', 'tokens.json', 'lab.json', 'payload.key']) expect(`${f} ${await mode(f)}`).toBe(`${f} 600`);
+    for (const f of ['temporal.db', 'tokens.json', 'lab.json', 'payload.key'])
+      expect(`${f} ${await mode(f)}`).toBe(`${f} 600`);
     expect(await mode('db')).toBe('700');
     expect(await mode('objects')).toBe('700');
     // The dashboard link is a one-time code, never the operator token itself.
-    const operator = (JSON.parse(await fs.readFile(path.join(dataDir, 'lab.json'), 'utf8')) as { tokens: { operate: string } }).tokens.operate;
+    const operator = (
+      JSON.parse(await fs.readFile(path.join(dataDir, 'lab.json'), 'utf8')) as { tokens: { operate: string } }
+    ).tokens.operate;
     expect(output.includes(operator)).toBe(false);
     const link = /dashboard\s+(http:\S+\/api\/v1\/login\?code=\S+)/.exec(output)![1]!;
     const first = await fetch(link, { redirect: 'manual' });
@@ -62,15 +67,27 @@ describe('testbay dev', () => {
     expect(hello.code).toBe(0);
     expect(hello.stdout).toMatch(/PASSED/);
     const hosts = await cli(['hosts', '--json'], cliEnv);
-    expect((JSON.parse(hosts.stdout) as { hosts: { id: string }[] }).hosts.map((h) => h.id)).toEqual(['local-1', 'local-2', 'local-3']);
+    expect((JSON.parse(hosts.stdout) as { hosts: { id: string }[] }).hosts.map((h) => h.id)).toEqual([
+      'local-1',
+      'local-2',
+      'local-3',
+    ]);
 
     // A job is running when the developer presses Ctrl-C.
     const hang = await cli(['submit', 'examples/hang.yaml'], cliEnv);
     const id = hang.stdout.trim();
-    await waitFor('the hanging job to run', async () => {
-      const status = await cli(['status', id, '--json'], cliEnv);
-      return (JSON.parse(status.stdout) as { jobs: { progress?: { module?: string } }[] }).jobs[0]?.progress?.module === 'install';
-    }, 30_000, 500);
+    await waitFor(
+      'the hanging job to run',
+      async () => {
+        const status = await cli(['status', id, '--json'], cliEnv);
+        return (
+          (JSON.parse(status.stdout) as { jobs: { progress?: { module?: string } }[] }).jobs[0]?.progress?.module ===
+          'install'
+        );
+      },
+      30_000,
+      500,
+    );
     expect(processesUsing(dataDir).some((p) => p.includes('os-test'))).toBe(true);
     dev.child.kill('SIGINT');
     const ended = await dev;
@@ -84,7 +101,12 @@ describe('testbay dev', () => {
     let errors = '';
     dev.child.stderr?.on('data', (d: Buffer) => (errors += d.toString()));
     // The API and the other parts are starting: their first lines are on stderr.
-    await waitFor('the lab to be starting', () => /\[api\]/.test(errors) && processesUsing(dataDir).length >= 2, 90_000, 50);
+    await waitFor(
+      'the lab to be starting',
+      () => /\[api\]/.test(errors) && processesUsing(dataDir).length >= 2,
+      90_000,
+      50,
+    );
     expect(dev.child.exitCode).toBeNull();
     dev.child.kill('SIGTERM');
     const ended = await dev;

@@ -14,7 +14,9 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-async function scrape(token = lab.tokens.submit): Promise<{ status: number; text: string; value(series: string): number | undefined }> {
+async function scrape(
+  token = lab.tokens.submit,
+): Promise<{ status: number; text: string; value(series: string): number | undefined }> {
   const res = await fetch(`${lab.api.baseUrl}/metrics`, { headers: { authorization: `Bearer ${token}` } });
   const text = await res.text();
   return {
@@ -40,7 +42,10 @@ describe('GET /metrics', () => {
     expect(m.value('testbay_queue_length')).toBe(0);
 
     await lab.api.setMaintenance('m1', true);
-    await waitFor('maintenance to show', async () => (await scrape()).value('testbay_hosts{state="maintenance"}') === 1 || undefined);
+    await waitFor(
+      'maintenance to show',
+      async () => (await scrape()).value('testbay_hosts{state="maintenance"}') === 1 || undefined,
+    );
     await lab.api.markBroken('m2', 'fan died');
     const out = await waitFor('a broken host to show', async () => {
       const s = await scrape();
@@ -50,10 +55,15 @@ describe('GET /metrics', () => {
     expect(out.value('testbay_hosts{state="idle"}')).toBe(0);
 
     // Nothing can take work: a submission waits in the queue, and the queue says how long.
-    const { id } = await lab.submit({ name: 'queued', jobs: [osTest('patient', { MODULE_MS: '1500', MODULES: 'boot,install' })] });
+    const { id } = await lab.submit({
+      name: 'queued',
+      jobs: [osTest('patient', { MODULE_MS: '1500', MODULES: 'boot,install' })],
+    });
     const queued = await waitFor('the request to queue', async () => {
       const s = await scrape();
-      return s.value('testbay_queue_length') === 1 && (s.value('testbay_queue_oldest_wait_seconds') ?? 0) > 0.3 ? s : undefined;
+      return s.value('testbay_queue_length') === 1 && (s.value('testbay_queue_oldest_wait_seconds') ?? 0) > 0.3
+        ? s
+        : undefined;
     });
     expect(queued.value('testbay_queue_oldest_wait_seconds')).toBeLessThan(30);
     expect(queued.value('testbay_submissions_running')).toBe(1);
@@ -71,22 +81,37 @@ describe('GET /metrics', () => {
 
   it('counts outcomes by result and abort cause, and measures failover to the clone', async () => {
     const base = await scrape();
-    const added = (m: Awaited<ReturnType<typeof scrape>>, series: string) => (m.value(series) ?? 0) - (base.value(series) ?? 0);
+    const added = (m: Awaited<ReturnType<typeof scrape>>, series: string) =>
+      (m.value(series) ?? 0) - (base.value(series) ?? 0);
     const { id } = await lab.submit({
       name: 'outcomes',
       jobs: [
         // Hangs on its first attempt only: aborted by its timeout, then passes on the other host (slowly enough to be seen running).
-        osTest('flaky', { HANG_MODULE: 'boot', HANG_ATTEMPT: '1', MODULES: 'boot,install', MODULE_MS: '1000' }, { maxRetries: 1, timeoutMs: 4000 }),
+        osTest(
+          'flaky',
+          { HANG_MODULE: 'boot', HANG_ATTEMPT: '1', MODULES: 'boot,install', MODULE_MS: '1000' },
+          { maxRetries: 1, timeoutMs: 4000 },
+        ),
         osTest('bug', { FAIL_MODULE: 'login' }),
         osTest('after-bug', {}, { startAfter: ['bug'] }),
       ],
     });
     // The failover is counted as soon as the clone runs, not when the submission ends.
-    const clone = await waitFor('the clone to run', async () => (await lab.api.submission(id)).jobs.find((j) => j.attempt === 2 && j.state === 'running'), 60_000, 100);
-    const early = await waitFor('the failover to be counted', async () => {
-      const s = await scrape();
-      return s.value('testbay_failover_seconds_count') === 1 ? s : undefined;
-    }, 5_000, 50);
+    const clone = await waitFor(
+      'the clone to run',
+      async () => (await lab.api.submission(id)).jobs.find((j) => j.attempt === 2 && j.state === 'running'),
+      60_000,
+      100,
+    );
+    const early = await waitFor(
+      'the failover to be counted',
+      async () => {
+        const s = await scrape();
+        return s.value('testbay_failover_seconds_count') === 1 ? s : undefined;
+      },
+      5_000,
+      50,
+    );
     expect((await lab.api.job(clone.id)).result, 'the clone had not finished yet').toBeUndefined();
     expect(early.value('testbay_submissions_running')).toBe(1);
     // From the timed-out attempt's end (a timeout is its own loss) to the clone's start.
@@ -118,17 +143,35 @@ describe('GET /metrics', () => {
 
   it('measures a host loss from the host going silent, which includes the time to notice it', async () => {
     const before = (await scrape()).value('testbay_failover_seconds_sum') ?? 0;
-    const { id, jobs } = await lab.submit({ name: 'host-dies', jobs: [osTest('survivor', { MODULES: 'boot,install,login,desktop', MODULE_MS: '1000' }, { maxRetries: 1 })] });
-    const running = await waitFor('the job to run', async () => {
-      const j = await lab.api.job(jobs[0]!.id);
-      return j.state === 'running' && j.logBytes > 0 ? j : undefined;
-    }, 30_000, 100);
+    const { id, jobs } = await lab.submit({
+      name: 'host-dies',
+      jobs: [osTest('survivor', { MODULES: 'boot,install,login,desktop', MODULE_MS: '1000' }, { maxRetries: 1 })],
+    });
+    const running = await waitFor(
+      'the job to run',
+      async () => {
+        const j = await lab.api.job(jobs[0]!.id);
+        return j.state === 'running' && j.logBytes > 0 ? j : undefined;
+      },
+      30_000,
+      100,
+    );
     lab.signalHost(running.hostId!, 'SIGKILL');
-    const clone = await waitFor('the clone to run', async () => (await lab.api.submission(id)).jobs.find((j) => j.attempt === 2 && j.state === 'running'), 60_000, 100);
-    const m = await waitFor('the failover to be counted', async () => {
-      const s = await scrape();
-      return s.value('testbay_failover_seconds_count') === 2 ? s : undefined;
-    }, 5_000, 50);
+    const clone = await waitFor(
+      'the clone to run',
+      async () => (await lab.api.submission(id)).jobs.find((j) => j.attempt === 2 && j.state === 'running'),
+      60_000,
+      100,
+    );
+    const m = await waitFor(
+      'the failover to be counted',
+      async () => {
+        const s = await scrape();
+        return s.value('testbay_failover_seconds_count') === 2 ? s : undefined;
+      },
+      5_000,
+      50,
+    );
     const seconds = (m.value('testbay_failover_seconds_sum') ?? 0) - before;
     const lost = await lab.api.job(clone.clonedFrom!);
     expect(lost.result).toMatchObject({ kind: 'aborted', cause: 'host-lost' });

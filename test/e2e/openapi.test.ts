@@ -26,7 +26,8 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-const get = (p: string, token?: string) => fetch(`${lab.api.baseUrl}${p}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+const get = (p: string, token?: string) =>
+  fetch(`${lab.api.baseUrl}${p}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
 
 function refs(value: unknown, found: string[] = []): string[] {
   if (Array.isArray(value)) for (const v of value) refs(v, found);
@@ -48,7 +49,11 @@ interface RouterLayer {
 /** Every route the express app registers, as `method path` in OpenAPI's notation. */
 function registeredRoutes(): string[] {
   // The app is only built, never served: the routes need no working store or Temporal.
-  const deps = { store: { subscribe: () => () => undefined }, streams: (_req: unknown, _res: unknown, next: () => void) => next(), log: createLogger('test', 'error', () => undefined) } as unknown as RouteDeps;
+  const deps = {
+    store: { subscribe: () => () => undefined },
+    streams: (_req: unknown, _res: unknown, next: () => void) => next(),
+    log: createLogger('test', 'error', () => undefined),
+  } as unknown as RouteDeps;
   const app = createApp(deps) as unknown as { router: { stack: RouterLayer[] } };
   const found: string[] = [];
   const walk = (stack: RouterLayer[], prefix: string) => {
@@ -59,7 +64,10 @@ function registeredRoutes(): string[] {
           for (const method of Object.keys(layer.route.methods)) found.push(`${method} ${openApiPath}`);
         }
       } else if (layer.handle.stack) {
-        walk(layer.handle.stack, prefix + (typeof layer.rawPath === 'string' && layer.rawPath !== '/' ? layer.rawPath : ''));
+        walk(
+          layer.handle.stack,
+          prefix + (typeof layer.rawPath === 'string' && layer.rawPath !== '/' ? layer.rawPath : ''),
+        );
       }
     }
   };
@@ -72,10 +80,16 @@ describe('OpenAPI and the job-spec schema', () => {
     const routes = registeredRoutes();
     expect(routes.length).toBeGreaterThan(30);
     const api = routes.filter((r) => r.includes(' /api/v1/')).map((r) => r.replace(' /api/v1/', ' /'));
-    const root = routes.filter((r) => !r.includes(' /api/v1/') && !/ \/(dashboard\/|submissions|jobs|hosts|review|$)/.test(r));
+    const root = routes.filter(
+      (r) => !r.includes(' /api/v1/') && !/ \/(dashboard\/|submissions|jobs|hosts|review|$)/.test(r),
+    );
     expect(root).toEqual(['get /metrics']);
     const doc = openApiDocument() as { paths: Record<string, Record<string, unknown>> };
-    const documented = Object.entries(doc.paths).flatMap(([p, item]) => Object.keys(item).filter((k) => k !== 'servers').map((m) => `${m} ${p}`));
+    const documented = Object.entries(doc.paths).flatMap(([p, item]) =>
+      Object.keys(item)
+        .filter((k) => k !== 'servers')
+        .map((m) => `${m} ${p}`),
+    );
     for (const r of [...api, ...root]) expect(documented, `${r} is served but not in openapi.json`).toContain(r);
     expect(documented.sort()).toEqual([...api, ...root].sort());
     expect(OPERATIONS.map((o) => `${o.method} ${o.path}`).sort()).toEqual(api.sort());
@@ -83,13 +97,38 @@ describe('OpenAPI and the job-spec schema', () => {
   });
 
   it('documents the validators the routes use: batch job ids match, bodies are strict', () => {
-    const doc = openApiDocument() as { paths: Record<string, Record<string, { parameters?: { name: string; schema: { pattern?: string } }[] }>>; components: { schemas: Record<string, { additionalProperties?: boolean; properties?: Record<string, { minLength?: number }> }> } };
-    const pattern = new RegExp(doc.paths['/jobs/{id}/log']!.get!.parameters!.find((p) => p.name === 'id')!.schema.pattern!);
+    const doc = openApiDocument() as {
+      paths: Record<string, Record<string, { parameters?: { name: string; schema: { pattern?: string } }[] }>>;
+      components: {
+        schemas: Record<
+          string,
+          { additionalProperties?: boolean; properties?: Record<string, { minLength?: number }> }
+        >;
+      };
+    };
+    const pattern = new RegExp(
+      doc.paths['/jobs/{id}/log']!.get!.parameters!.find((p) => p.name === 'id')!.schema.pattern!,
+    );
     expect(pattern.test('abcdef123.4')).toBe(true);
     expect(pattern.test('abcdef123.4.17')).toBe(true);
     expect(pattern.test('abcdef123')).toBe(false);
-    for (const body of ['ReasonBody', 'RestartBody', 'MaintenanceBody', 'ProgressBody', 'TestsBody', 'MarkBrokenBody', 'OpenJobBody', 'FinishJobBody', 'CommentBody', 'LabelBody', 'RerunBody']) {
-      expect(doc.components.schemas[body]?.additionalProperties, `${body} refuses unknown fields, as its route does`).toBe(false);
+    for (const body of [
+      'ReasonBody',
+      'RestartBody',
+      'MaintenanceBody',
+      'ProgressBody',
+      'TestsBody',
+      'MarkBrokenBody',
+      'OpenJobBody',
+      'FinishJobBody',
+      'CommentBody',
+      'LabelBody',
+      'RerunBody',
+    ]) {
+      expect(
+        doc.components.schemas[body]?.additionalProperties,
+        `${body} refuses unknown fields, as its route does`,
+      ).toBe(false);
     }
     expect(doc.components.schemas.MarkBrokenBody?.properties?.reason?.minLength).toBe(1);
   });
@@ -104,10 +143,15 @@ describe('OpenAPI and the job-spec schema', () => {
   it('serves the OpenAPI document, the docs page and the schema without a token', async () => {
     const res = await get('/api/v1/openapi.json');
     expect(res.status).toBe(200);
-    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, unknown> } };
+    const doc = (await res.json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+      components: { schemas: Record<string, unknown> };
+    };
     expect(doc.openapi).toBe('3.1.0');
     for (const op of OPERATIONS) expect(doc.paths[op.path]?.[op.method], `${op.method} ${op.path}`).toBeDefined();
-    for (const ref of refs(doc)) expect(doc.components.schemas[ref.replace('#/components/schemas/', '')], ref).toBeDefined();
+    for (const ref of refs(doc))
+      expect(doc.components.schemas[ref.replace('#/components/schemas/', '')], ref).toBeDefined();
     const spec = doc.components.schemas.JobSpec as { properties: Record<string, unknown> };
     expect(Object.keys(spec.properties)).toEqual(expect.arrayContaining(['name', 'defaults', 'jobs']));
 
@@ -122,7 +166,10 @@ describe('OpenAPI and the job-spec schema', () => {
   });
 
   it('describes real responses exactly', async () => {
-    const created = await lab.submit({ name: 'described', jobs: [osTest('a'), osTest('b', {}, { startAfter: ['a'] })] });
+    const created = await lab.submit({
+      name: 'described',
+      jobs: [osTest('a'), osTest('b', {}, { startAfter: ['a'] })],
+    });
     expect(S.accepted.parse(created)).toEqual(created);
     await lab.waitForSubmission(created.id);
     const token = lab.tokens.operate;
@@ -140,7 +187,19 @@ describe('OpenAPI and the job-spec schema', () => {
     await check(`/jobs/${created.id}.1/artifacts`, S.artifactList);
 
     // A batch run: its view, one of its batches as a job, and its verdicts.
-    const batch = await lab.submit({ name: 'batch-described', batchRuns: [{ name: 'suite', workerClass: 'local', runner: { command: ['batch-test'] }, settings: { TEST_MS: '10' }, batchSize: 2, tests: ['t1', 't2', 'fail-3'] }] });
+    const batch = await lab.submit({
+      name: 'batch-described',
+      batchRuns: [
+        {
+          name: 'suite',
+          workerClass: 'local',
+          runner: { command: ['batch-test'] },
+          settings: { TEST_MS: '10' },
+          batchSize: 2,
+          tests: ['t1', 't2', 'fail-3'],
+        },
+      ],
+    });
     const done = await lab.waitForSubmission(batch.id);
     const run = done.batchRuns![0]!;
     await check(`/submissions/${batch.id}`, S.submission);
@@ -149,7 +208,11 @@ describe('OpenAPI and the job-spec schema', () => {
     await check(`/jobs/${run.id}`, S.batchRunDetails);
     await check(`/jobs/${run.id}`, S.jobOrBatchRun);
     const verdicts = S.verdictList.parse(await (await get(`/api/v1/jobs/${run.id}/verdicts`, token)).json());
-    expect(verdicts.verdicts.map((v) => [v.test, v.verdict]).sort()).toEqual([['fail-3', 'failed'], ['t1', 'passed'], ['t2', 'passed']]);
+    expect(verdicts.verdicts.map((v) => [v.test, v.verdict]).sort()).toEqual([
+      ['fail-3', 'failed'],
+      ['t1', 'passed'],
+      ['t2', 'passed'],
+    ]);
     // Review: a scenario's history (and one batch-run test's), an investigation, comments, labels, the review list.
     await check(`/scenarios/a@local/history`, R.scenarioHistory);
     await check(`/scenarios/${encodeURIComponent('suite@local/fail-3')}/history`, R.scenarioHistory);

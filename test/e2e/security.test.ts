@@ -37,7 +37,13 @@ afterAll(async () => {
   if (scratch) await fs.rm(scratch, { recursive: true, force: true });
 });
 
-const call = (method: string, p: string, token?: string, body?: string | Buffer, headers: Record<string, string> = {}) =>
+const call = (
+  method: string,
+  p: string,
+  token?: string,
+  body?: string | Buffer,
+  headers: Record<string, string> = {},
+) =>
   fetch(`${url}/api/v1${p}`, {
     method: method.toUpperCase(),
     headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
@@ -46,9 +52,21 @@ const call = (method: string, p: string, token?: string, body?: string | Buffer,
 
 /** A token of each role, and for each permission a role that lacks it. */
 function wrongRoleFor(permission: string): string | undefined {
-  const byRole = { submit: lab.tokens.submit, operate: lab.tokens.operate, host: lab.tokens.host, control: lab.tokens.control };
+  const byRole = {
+    submit: lab.tokens.submit,
+    operate: lab.tokens.operate,
+    host: lab.tokens.host,
+    control: lab.tokens.control,
+  };
   // A partner route takes only the job's own job token: even an operator's is refused.
-  const lacking: Record<string, keyof typeof byRole> = { read: 'host', submit: 'host', operate: 'submit', upload: 'submit', control: 'operate', job: 'operate' };
+  const lacking: Record<string, keyof typeof byRole> = {
+    read: 'host',
+    submit: 'host',
+    operate: 'submit',
+    upload: 'submit',
+    control: 'operate',
+    job: 'operate',
+  };
   const role = lacking[permission];
   return role ? byRole[role] : undefined;
 }
@@ -66,7 +84,19 @@ describe('security', () => {
     const guarded = OPERATIONS.filter((op) => op.permission !== 'none');
     expect(guarded.length).toBeGreaterThan(20);
     for (const op of guarded) {
-      const p = op.path.replace('{submissionId}', 'abcdef123').replace('{runName}', 'suite').replace('{id}', op.path.startsWith('/hosts') ? 'sec1' : op.path.startsWith('/jobs') || op.path.startsWith('/internal/jobs') ? 'abcdef123.1' : 'abcdef123').replace('{name}', 'a.txt').replace('{key}', 'port');
+      const p = op.path
+        .replace('{submissionId}', 'abcdef123')
+        .replace('{runName}', 'suite')
+        .replace(
+          '{id}',
+          op.path.startsWith('/hosts')
+            ? 'sec1'
+            : op.path.startsWith('/jobs') || op.path.startsWith('/internal/jobs')
+              ? 'abcdef123.1'
+              : 'abcdef123',
+        )
+        .replace('{name}', 'a.txt')
+        .replace('{key}', 'port');
       const body = op.method === 'get' || op.method === 'delete' ? undefined : '{}';
       const headers = body ? { 'content-type': 'application/json' } : {};
       const none = await call(op.method, p, undefined, body, headers);
@@ -84,7 +114,14 @@ describe('security', () => {
     const headers = { 'x-testbay-lease': lease, 'content-type': 'application/octet-stream' };
     expect((await call('post', `/jobs/${jobId}/log?offset=0`, boundToOther, 'zombie', headers)).status).toBe(409);
     expect((await call('put', `/jobs/${jobId}/artifacts/evil.txt`, boundToOther, 'x', headers)).status).toBe(409);
-    expect((await call('put', `/jobs/${jobId}/tests`, boundToOther, JSON.stringify({ tests: [] }), { ...headers, 'content-type': 'application/json' })).status).toBe(409);
+    expect(
+      (
+        await call('put', `/jobs/${jobId}/tests`, boundToOther, JSON.stringify({ tests: [] }), {
+          ...headers,
+          'content-type': 'application/json',
+        })
+      ).status,
+    ).toBe(409);
     // A job it does not hold answers alike whether it exists or not: no oracle of job ids.
     const answer = async (id: string) => {
       const res = await call('post', `/jobs/${id}/log?offset=0`, boundToOther, 'probe', headers);
@@ -95,7 +132,13 @@ describe('security', () => {
     // The unbound lab token with the lease works: the refusal above was the binding.
     expect((await call('put', `/jobs/${jobId}/artifacts/ok.txt`, lab.tokens.host, 'x', headers)).status).toBe(201);
     // Whoever reads the lab learns no lease token: no one else can write as the host.
-    for (const p of [`/jobs/${jobId}`, `/submissions/${submissionId}`, `/submissions/${submissionId}/plan`, '/hosts', `/submissions?limit=500`]) {
+    for (const p of [
+      `/jobs/${jobId}`,
+      `/submissions/${submissionId}`,
+      `/submissions/${submissionId}/plan`,
+      '/hosts',
+      `/submissions?limit=500`,
+    ]) {
       const text = await (await call('get', p, lab.tokens.operate)).text();
       expect(text.includes(lease), `${p} shows the lease token`).toBe(false);
     }
@@ -106,8 +149,20 @@ describe('security', () => {
   it('refuses artifact names that could leave their folder, and oversize bodies with 413', async () => {
     const { submissionId, jobId, lease } = await leasedJob('names');
     const headers = { 'x-testbay-lease': lease, 'content-type': 'application/octet-stream' };
-    const put = (name: string, body: string | Buffer = 'x') => call('put', `/jobs/${jobId}/artifacts/${name}`, lab.tokens.host, body, headers);
-    for (const bad of ['..%2Fescape', 'a%2F..%2F..%2Fescape', 'screenshots%2F..%2F..%2F..%2Fescape', '%2Fetc%2Fpasswd', 'a%00b', '..', '.', 'a%2F%2Fb', `${'a'.repeat(300)}`, 'a%5C..%5Cb']) {
+    const put = (name: string, body: string | Buffer = 'x') =>
+      call('put', `/jobs/${jobId}/artifacts/${name}`, lab.tokens.host, body, headers);
+    for (const bad of [
+      '..%2Fescape',
+      'a%2F..%2F..%2Fescape',
+      'screenshots%2F..%2F..%2F..%2Fescape',
+      '%2Fetc%2Fpasswd',
+      'a%00b',
+      '..',
+      '.',
+      'a%2F%2Fb',
+      `${'a'.repeat(300)}`,
+      'a%5C..%5Cb',
+    ]) {
       const res = await put(bad);
       expect([400, 404], `artifact name ${bad}: ${res.status}`).toContain(res.status);
     }
@@ -117,24 +172,52 @@ describe('security', () => {
     // Bodies above each route's limit.
     const before = (await lab.api.submissions({ limit: '500' })).submissions.length;
     const seventeenMb = Buffer.alloc(17 * 1024 * 1024, 0x61).toString();
-    const huge = await call('post', '/submissions', lab.tokens.submit, JSON.stringify({ jobs: [osTest('big', { BLOB: seventeenMb })] }), { 'content-type': 'application/json' });
+    const huge = await call(
+      'post',
+      '/submissions',
+      lab.tokens.submit,
+      JSON.stringify({ jobs: [osTest('big', { BLOB: seventeenMb })] }),
+      { 'content-type': 'application/json' },
+    );
     expect(huge.status).toBe(413);
-    const hugeYaml = await call('post', '/submissions', lab.tokens.submit, `jobs: []\n# ${seventeenMb}`, { 'content-type': 'application/yaml' });
+    const hugeYaml = await call('post', '/submissions', lab.tokens.submit, `jobs: []\n# ${seventeenMb}`, {
+      'content-type': 'application/yaml',
+    });
     expect(hugeYaml.status).toBe(413);
     // Within the body limit, but more than a workflow's input may hold: refused before
     // anything is recorded or started, saying what to do instead.
     // (Each job's settings stay within what a process may be given: 10 of 3.5 kB, 50 jobs.)
     const wide = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`BLOB${i}`, 'a'.repeat(3_500)]));
     const fatJobs = Array.from({ length: 50 }, (_, i) => osTest(`fat-${i}`, wide));
-    const fat = await call('post', '/submissions', lab.tokens.submit, JSON.stringify({ jobs: fatJobs }), { 'content-type': 'application/json' });
+    const fat = await call('post', '/submissions', lab.tokens.submit, JSON.stringify({ jobs: fatJobs }), {
+      'content-type': 'application/json',
+    });
     expect(fat.status).toBe(413);
     expect(((await fat.json()) as { error: string }).error).toMatch(/put large data into assets/);
     expect((await lab.api.submissions({ limit: '500' })).submissions.length).toBe(before);
-    const log = await call('post', `/jobs/${jobId}/log?offset=0`, lab.tokens.host, Buffer.alloc(9 * 1024 * 1024), headers);
+    const log = await call(
+      'post',
+      `/jobs/${jobId}/log?offset=0`,
+      lab.tokens.host,
+      Buffer.alloc(9 * 1024 * 1024),
+      headers,
+    );
     expect(log.status).toBe(413);
-    const progress = await call('post', `/jobs/${jobId}/progress`, lab.tokens.host, JSON.stringify({ progress: { message: 'x'.repeat(100_000) } }), { ...headers, 'content-type': 'application/json' });
+    const progress = await call(
+      'post',
+      `/jobs/${jobId}/progress`,
+      lab.tokens.host,
+      JSON.stringify({ progress: { message: 'x'.repeat(100_000) } }),
+      { ...headers, 'content-type': 'application/json' },
+    );
     expect(progress.status).toBe(413);
-    const cancel = await call('post', `/submissions/${submissionId}/cancel`, lab.tokens.submit, JSON.stringify({ reason: 'x'.repeat(20_000) }), { 'content-type': 'application/json' });
+    const cancel = await call(
+      'post',
+      `/submissions/${submissionId}/cancel`,
+      lab.tokens.submit,
+      JSON.stringify({ reason: 'x'.repeat(20_000) }),
+      { 'content-type': 'application/json' },
+    );
     expect(cancel.status).toBe(413);
     // The API is still well and the job still leased.
     expect((await lab.api.job(jobId)).state).toBe('running');
@@ -149,8 +232,12 @@ describe('security', () => {
     for (const spec of samples) {
       const asYaml = accepted % 2 === 1;
       // An operate token: a submit token also gets 403 for a priority ahead of the default.
-      const res = await call('post', '/submissions', lab.tokens.operate, JSON.stringify(spec) ?? 'null', { 'content-type': asYaml ? 'application/yaml' : 'application/json' });
-      expect([201, 400], `${res.status} for ${JSON.stringify(spec)}: ${await res.clone().text()}`).toContain(res.status);
+      const res = await call('post', '/submissions', lab.tokens.operate, JSON.stringify(spec) ?? 'null', {
+        'content-type': asYaml ? 'application/yaml' : 'application/json',
+      });
+      expect([201, 400], `${res.status} for ${JSON.stringify(spec)}: ${await res.clone().text()}`).toContain(
+        res.status,
+      );
       const body = (await res.json()) as { id?: string; issues?: { path: unknown[]; message: string }[] };
       if (res.status === 201) accepted++;
       else expect(body.issues?.length ?? 1).toBeGreaterThan(0);
@@ -179,11 +266,22 @@ describe('security', () => {
       runner,
       "const fs = require('fs'); const e = process.env; fs.writeFileSync(e.TESTBAY_RESULTS_DIR + '/seen.json', JSON.stringify({ argv: process.argv.slice(2), EVIL: e.EVIL, SEMI: e.SEMI, BACK: e.BACK }));\n",
     );
-    const settings = { EVIL: `$(touch ${markers[0]})`, SEMI: `x; touch ${markers[1]}`, BACK: `\`touch ${markers[2]}\`` };
+    const settings = {
+      EVIL: `$(touch ${markers[0]})`,
+      SEMI: `x; touch ${markers[1]}`,
+      BACK: `\`touch ${markers[2]}\``,
+    };
     const argv = [`$(touch ${markers[3]})`, '; echo hi', '*', '$HOME', "'quoted'"];
-    const view = await lab.run({ jobs: [{ name: 'verbatim', workerClass: 'secure', runner: { command: [process.execPath, runner, ...argv] }, settings }] });
+    const view = await lab.run({
+      jobs: [
+        { name: 'verbatim', workerClass: 'secure', runner: { command: [process.execPath, runner, ...argv] }, settings },
+      ],
+    });
     expect(view.result).toBe('passed');
-    const seen = JSON.parse((await lab.api.artifact(view.jobs[0]!.id, 'seen.json')).toString()) as Record<string, unknown>;
+    const seen = JSON.parse((await lab.api.artifact(view.jobs[0]!.id, 'seen.json')).toString()) as Record<
+      string,
+      unknown
+    >;
     expect(seen).toEqual({ argv, ...settings });
     for (const m of markers) expect(existsSync(m), `${m} was created: something ran a shell`).toBe(false);
   });

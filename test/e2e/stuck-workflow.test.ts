@@ -16,7 +16,10 @@ import { newFailures } from '../helpers/task-failure-guard.js';
 let lab: TestLab;
 let browser: Chromium;
 beforeAll(async () => {
-  [lab, browser] = await Promise.all([TestLab.start({ name: 'stuck', separateProcesses: true, hosts: [{ id: 'st1' }] }), launchChromium()]);
+  [lab, browser] = await Promise.all([
+    TestLab.start({ name: 'stuck', separateProcesses: true, hosts: [{ id: 'st1' }] }),
+    launchChromium(),
+  ]);
 }, 120_000);
 afterAll(async () => {
   await browser?.close();
@@ -25,17 +28,31 @@ afterAll(async () => {
 
 describe('a workflow whose task fails', () => {
   it('is counted by the control worker, shown by GET /hosts and on the hosts page', async () => {
-    const handle = await lab.temporal.workflow.start('submissionWorkflow', { workflowId: 'sub-brokeninput', taskQueue: CONTROL_TASK_QUEUE, args: [{}] });
+    const handle = await lab.temporal.workflow.start('submissionWorkflow', {
+      workflowId: 'sub-brokeninput',
+      taskQueue: CONTROL_TASK_QUEUE,
+      args: [{}],
+    });
     const metricsUrl = lab.controlMetricsUrl!;
-    const counted = await waitFor('the control worker to count the failed task', async () => {
-      const m = /^testbay_workflow_task_failures_total (\d+)$/m.exec(await (await fetch(metricsUrl)).text());
-      return m && Number(m[1]) > 0 ? Number(m[1]) : undefined;
-    }, 30_000, 250);
+    const counted = await waitFor(
+      'the control worker to count the failed task',
+      async () => {
+        const m = /^testbay_workflow_task_failures_total (\d+)$/m.exec(await (await fetch(metricsUrl)).text());
+        return m && Number(m[1]) > 0 ? Number(m[1]) : undefined;
+      },
+      30_000,
+      250,
+    );
     expect(counted).toBeGreaterThan(0);
-    const lab_ = await waitFor('GET /hosts to show it', async () => {
-      const view: LabWithJobs = await lab.api.hosts();
-      return view.workflowTaskFailures?.length ? view : undefined;
-    }, 30_000, 250);
+    const lab_ = await waitFor(
+      'GET /hosts to show it',
+      async () => {
+        const view: LabWithJobs = await lab.api.hosts();
+        return view.workflowTaskFailures?.length ? view : undefined;
+      },
+      30_000,
+      250,
+    );
     const report = lab_.workflowTaskFailures![0]!;
     expect(report.total).toBeGreaterThan(0);
     expect(report.recent.at(-1)!.failure).toMatch(/TypeError|Cannot read/);

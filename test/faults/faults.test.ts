@@ -50,7 +50,11 @@ beforeAll(async () => {
     hosts: [{ id: 'f1' }, { id: 'f2' }, { id: 'f3' }],
     // A heartbeat timeout the restart of a Temporal server fits in, so only the faults
     // that should cost a host (kill -9, SIGSTOP) cost one.
-    env: { TESTBAY_HEARTBEAT_TIMEOUT_MS: '8000', TESTBAY_HEARTBEAT_THROTTLE_MS: '500', TESTBAY_BROKEN_AFTER_ABORTS: '100' },
+    env: {
+      TESTBAY_HEARTBEAT_TIMEOUT_MS: '8000',
+      TESTBAY_HEARTBEAT_THROTTLE_MS: '500',
+      TESTBAY_BROKEN_AFTER_ABORTS: '100',
+    },
     prepare: async (dir) => {
       if (!mountable) return;
       storeDisk = path.join(dir, 'objects');
@@ -83,11 +87,16 @@ function workload(tag: string, moduleMs = 500, extra: Record<string, string> = {
 }
 
 async function runningJob(id: string, name: string) {
-  return waitFor(`${name} to run`, async () => {
-    const view = await lab.api.submission(id);
-    const job = view.jobs.find((j) => j.name === name && j.state === 'running' && j.progress);
-    return job?.hostId ? job : undefined;
-  }, 60_000, 100);
+  return waitFor(
+    `${name} to run`,
+    async () => {
+      const view = await lab.api.submission(id);
+      const job = view.jobs.find((j) => j.name === name && j.state === 'running' && j.progress);
+      return job?.hostId ? job : undefined;
+    },
+    60_000,
+    100,
+  );
 }
 
 /** Processes whose environment says they run a job of this submission (or this job). */
@@ -98,7 +107,8 @@ function runnersOf(id: string): number[] {
     if (!/^\d+$/.test(entry)) continue;
     try {
       if (/^\d+ \(.*\) [ZX]/.test(readFileSync(`/proc/${entry}/stat`, 'utf8'))) continue;
-      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(`${variable}=${id}`)) pids.push(Number(entry));
+      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(`${variable}=${id}`))
+        pids.push(Number(entry));
     } catch {
       // gone, or not ours to read
     }
@@ -142,10 +152,15 @@ async function expectIntact(view: SubmissionView): Promise<void> {
 
 /** Waits until every host is idle again (a killed one restarted), so faults do not pile up. */
 async function settle(): Promise<void> {
-  await waitFor('every host to be idle', async () => {
-    const { hosts } = await lab.api.hosts();
-    return hosts.length === 3 && hosts.every((h) => h.state === 'idle');
-  }, 60_000, 200);
+  await waitFor(
+    'every host to be idle',
+    async () => {
+      const { hosts } = await lab.api.hosts();
+      return hosts.length === 3 && hosts.every((h) => h.state === 'idle');
+    },
+    60_000,
+    200,
+  );
 }
 
 describe('faults injected into a running lab', () => {
@@ -157,8 +172,13 @@ describe('faults injected into a running lab', () => {
     lab.signalHost(victim.hostId!, 'SIGKILL');
     // The dead host's runner guard stops its runner group, grandchild and all, well before
     // Temporal notices the host is gone; nothing waits for the host to come back.
-    await waitFor('the dead host\'s runner to be stopped', () => runnersOf(victim.id).length === 0, 10_000, 100);
-    await waitFor('the killed host to be offline', async () => (await lab.host(victim.hostId!))?.state === 'offline', 30_000, 200);
+    await waitFor("the dead host's runner to be stopped", () => runnersOf(victim.id).length === 0, 10_000, 100);
+    await waitFor(
+      'the killed host to be offline',
+      async () => (await lab.host(victim.hostId!))?.state === 'offline',
+      30_000,
+      200,
+    );
     await lab.startHost({ id: victim.hostId! });
     const view = await lab.waitForSubmission(id, 120_000);
     const first = view.jobs.find((j) => j.id === victim.id)!;
@@ -206,7 +226,13 @@ describe('faults injected into a running lab', () => {
     const victim = await runningJob(id, 'frozen-a');
     lab.signalHost(victim.hostId!, 'SIGSTOP');
     try {
-      await waitFor('the clone to start', async () => (await lab.api.submission(id)).jobs.some((j) => j.clonedFrom === victim.id && j.state === 'running'), 60_000, 200);
+      await waitFor(
+        'the clone to start',
+        async () =>
+          (await lab.api.submission(id)).jobs.some((j) => j.clonedFrom === victim.id && j.state === 'running'),
+        60_000,
+        200,
+      );
     } finally {
       lab.signalHost(victim.hostId!, 'SIGCONT');
     }
@@ -232,8 +258,19 @@ describe('faults injected into a running lab', () => {
       lab.signalHost(hostId, 'SIGSTOP');
       await sleep(11_000);
       lab.signalHost(hostId, 'SIGCONT');
-      await waitFor('the host to register again', async () => (await fs.readFile(logFile, 'utf8')).split('registering again').length > before, 30_000, 200);
-      await waitFor('the registration to reach Temporal', async () => /registered with the scheduler/.test((await fs.readFile(logFile, 'utf8')).split('registering again').at(-1)!), 30_000, 200);
+      await waitFor(
+        'the host to register again',
+        async () => (await fs.readFile(logFile, 'utf8')).split('registering again').length > before,
+        30_000,
+        200,
+      );
+      await waitFor(
+        'the registration to reach Temporal',
+        async () =>
+          /registered with the scheduler/.test((await fs.readFile(logFile, 'utf8')).split('registering again').at(-1)!),
+        30_000,
+        200,
+      );
     } finally {
       lab.signalPart('control', 'SIGCONT');
     }
@@ -248,24 +285,40 @@ describe('faults injected into a running lab', () => {
     expect((await lab.waitForSubmission(id, 60_000)).result).toBe('passed');
   });
 
-  it.skipIf(!mountable && !mustRunAll)('a full object store disk: uploads are refused with 507 and resume once space is freed, losing nothing', async () => {
-    if (!mountable) throw new Error('the full-disk fault needs root and tmpfs mounts (mount -t tmpfs); run CI as root with CAP_SYS_ADMIN');
-    const { id } = await lab.submit(workload('disk', 700));
-    const job = await runningJob(id, 'disk-a');
-    await waitFor('part of the log to be uploaded', async () => (await lab.api.job(job.id)).logBytes > 0, 30_000, 100);
-    // Fill the disk to the last byte.
-    const filler = path.join(storeDisk!, 'filler');
-    await fs.writeFile(filler, Buffer.alloc(STORE_DISK_BYTES)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOSPC') throw err;
-    });
-    // Uploads are refused now (507); the runner goes on writing on its host.
-    await waitFor('an upload to be refused for lack of space', async () => /result store is full/.test(await fs.readFile(path.join(lab.outputDir, 'api.log'), 'utf8')), 20_000, 200);
-    // The API still answers reads.
-    expect((await lab.api.submission(id)).id).toBe(id);
-    await sleep(1_000);
-    await fs.rm(filler);
-    const view = await lab.waitForSubmission(id, 120_000);
-    expect(view.jobs).toHaveLength(3);
-    await expectIntact(view);
-  });
+  it.skipIf(!mountable && !mustRunAll)(
+    'a full object store disk: uploads are refused with 507 and resume once space is freed, losing nothing',
+    async () => {
+      if (!mountable)
+        throw new Error(
+          'the full-disk fault needs root and tmpfs mounts (mount -t tmpfs); run CI as root with CAP_SYS_ADMIN',
+        );
+      const { id } = await lab.submit(workload('disk', 700));
+      const job = await runningJob(id, 'disk-a');
+      await waitFor(
+        'part of the log to be uploaded',
+        async () => (await lab.api.job(job.id)).logBytes > 0,
+        30_000,
+        100,
+      );
+      // Fill the disk to the last byte.
+      const filler = path.join(storeDisk!, 'filler');
+      await fs.writeFile(filler, Buffer.alloc(STORE_DISK_BYTES)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOSPC') throw err;
+      });
+      // Uploads are refused now (507); the runner goes on writing on its host.
+      await waitFor(
+        'an upload to be refused for lack of space',
+        async () => /result store is full/.test(await fs.readFile(path.join(lab.outputDir, 'api.log'), 'utf8')),
+        20_000,
+        200,
+      );
+      // The API still answers reads.
+      expect((await lab.api.submission(id)).id).toBe(id);
+      await sleep(1_000);
+      await fs.rm(filler);
+      const view = await lab.waitForSubmission(id, 120_000);
+      expect(view.jobs).toHaveLength(3);
+      await expectIntact(view);
+    },
+  );
 });

@@ -36,7 +36,10 @@ export async function devEnv(prefix = 'testbay-dev-'): Promise<{ dataDir: string
     TESTBAY_CONTROL_METRICS_PORT: String(await freePort()),
   };
   // The suite's guard sees the workflow tasks that fail in this lab's control worker too.
-  watchControlMetrics(`the control worker of testbay dev in ${dataDir}`, `http://127.0.0.1:${env.TESTBAY_CONTROL_METRICS_PORT}/metrics`);
+  watchControlMetrics(
+    `the control worker of testbay dev in ${dataDir}`,
+    `http://127.0.0.1:${env.TESTBAY_CONTROL_METRICS_PORT}/metrics`,
+  );
   return { dataDir, env };
 }
 
@@ -44,7 +47,16 @@ export async function devEnv(prefix = 'testbay-dev-'): Promise<{ dataDir: string
 export function timedJob(name: string, moduleMs = 1_000, modules = 'boot,install,login,shutdown') {
   return {
     name,
-    jobs: [{ name, workerClass: 'local', maxRetries: 1, runner: { command: ['os-test'] }, settings: { MODULES: modules, MODULE_MS: String(moduleMs), SCREENSHOTS: '0' }, timeoutMs: 120_000 }],
+    jobs: [
+      {
+        name,
+        workerClass: 'local',
+        maxRetries: 1,
+        runner: { command: ['os-test'] },
+        settings: { MODULES: modules, MODULE_MS: String(moduleMs), SCREENSHOTS: '0' },
+        timeoutMs: 120_000,
+      },
+    ],
   };
 }
 
@@ -65,13 +77,21 @@ export class DevLab {
   }
 
   /** Starts `testbay dev` with these variables over fresh ports and data dir, and waits until it says it is up. */
-  static async start(env: Record<string, string>, options: { prefix?: string; timeoutMs?: number } = {}): Promise<DevLab> {
+  static async start(
+    env: Record<string, string>,
+    options: { prefix?: string; timeoutMs?: number } = {},
+  ): Promise<DevLab> {
     const fresh = await devEnv(options.prefix);
     const all = { ...env, ...fresh.env };
     const lab = new DevLab(fresh.dataDir, all, cli(['dev'], all, { timeoutMs: options.timeoutMs ?? 300_000 }));
     try {
-      await waitFor('the lab to be up', () => lab.output.includes('Testbay embedded lab is up') || lab.run.child.exitCode !== null, 120_000);
-      if (!lab.output.includes('Testbay embedded lab is up')) throw new Error(`testbay dev ended before it was up:\n${lab.errors.slice(-3000)}`);
+      await waitFor(
+        'the lab to be up',
+        () => lab.output.includes('Testbay embedded lab is up') || lab.run.child.exitCode !== null,
+        120_000,
+      );
+      if (!lab.output.includes('Testbay embedded lab is up'))
+        throw new Error(`testbay dev ended before it was up:\n${lab.errors.slice(-3000)}`);
       lab.info = JSON.parse(await fs.readFile(path.join(lab.dataDir, 'lab.json'), 'utf8')) as LabInfo;
       lab.api = new TestbayClient(lab.info.url, lab.info.tokens.submit);
       lab.operator = new TestbayClient(lab.info.url, lab.info.tokens.operate);
@@ -121,23 +141,36 @@ export class DevLab {
   /** Submits a one-job submission and waits until its runner is in its first module. */
   async startJob(spec: ReturnType<typeof timedJob>): Promise<{ id: string; hostId: string }> {
     const { id } = await this.api.submit(spec);
-    const running = await waitFor(`${spec.name} to run`, async () => {
-      const j = (await this.api.submission(id)).jobs[0];
-      return j?.state === 'running' && j.progress?.module !== undefined && j.hostId !== undefined ? j : undefined;
-    }, 60_000, 100);
+    const running = await waitFor(
+      `${spec.name} to run`,
+      async () => {
+        const j = (await this.api.submission(id)).jobs[0];
+        return j?.state === 'running' && j.progress?.module !== undefined && j.hostId !== undefined ? j : undefined;
+      },
+      60_000,
+      100,
+    );
     return { id, hostId: running.hostId! };
   }
 
   ended(id: string, timeoutMs = 120_000): Promise<SubmissionView> {
-    return waitFor(`submission ${id} to end`, async () => {
-      const view = await this.tolerant(() => this.api.submission(id));
-      return view?.state === 'done' ? view : undefined;
-    }, timeoutMs, 250);
+    return waitFor(
+      `submission ${id} to end`,
+      async () => {
+        const view = await this.tolerant(() => this.api.submission(id));
+        return view?.state === 'done' ? view : undefined;
+      },
+      timeoutMs,
+      250,
+    );
   }
 
   /** The ids of the hosts the scheduler lists online, sorted. */
   async online(): Promise<string[]> {
-    return ((await this.tolerant(() => this.operator.hosts()))?.hosts ?? []).filter((h) => h.online).map((h) => h.id).sort();
+    return ((await this.tolerant(() => this.operator.hosts()))?.hosts ?? [])
+      .filter((h) => h.online)
+      .map((h) => h.id)
+      .sort();
   }
 
   /** The instance id the scheduler has for an online host (each start of a host registers a fresh one). */
@@ -148,10 +181,15 @@ export class DevLab {
 
   /** Resolves once the host is online under an instance other than `before`: its new process registered. */
   async registeredAgain(hostId: string, before: string | undefined, timeoutMs = 60_000): Promise<void> {
-    await waitFor(`${hostId} to register again`, async () => {
-      const now = await this.onlineInstance(hostId);
-      return now !== undefined && now !== before;
-    }, timeoutMs, 100);
+    await waitFor(
+      `${hostId} to register again`,
+      async () => {
+        const now = await this.onlineInstance(hostId);
+        return now !== undefined && now !== before;
+      },
+      timeoutMs,
+      100,
+    );
   }
 
   /** Ctrl-C (or `signal`): resolves with how `testbay dev` ended. */

@@ -84,12 +84,22 @@ export interface LabOptions {
 }
 
 /** The run's shared parts: from the options, or from vitest's global setup. */
-async function shared(options: LabOptions): Promise<{ temporalAddress: string; workflowBundlePath: string; outputDir: string }> {
+async function shared(
+  options: LabOptions,
+): Promise<{ temporalAddress: string; workflowBundlePath: string; outputDir: string }> {
   if (options.temporalAddress && options.workflowBundlePath && options.outputDir) {
-    return { temporalAddress: options.temporalAddress, workflowBundlePath: options.workflowBundlePath, outputDir: options.outputDir };
+    return {
+      temporalAddress: options.temporalAddress,
+      workflowBundlePath: options.workflowBundlePath,
+      outputDir: options.outputDir,
+    };
   }
   const { inject } = await import('vitest');
-  return { temporalAddress: inject('temporalAddress'), workflowBundlePath: inject('workflowBundlePath'), outputDir: inject('testOutputDir') };
+  return {
+    temporalAddress: inject('temporalAddress'),
+    workflowBundlePath: inject('workflowBundlePath'),
+    outputDir: inject('testOutputDir'),
+  };
 }
 
 /** Timeouts short enough for tests; the product's defaults are longer. */
@@ -109,7 +119,12 @@ export const TEST_ENV: Record<string, string> = {
 export const BIN = path.join(PROJECT_ROOT, 'bin', 'testbay.js');
 export const RUNNER_PATH = path.join(PROJECT_ROOT, 'examples', 'runner');
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -119,7 +134,10 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     } catch (err) {
       lastError = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)})` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)})` : ''}`,
+      );
     await sleep(everyMs);
   }
 }
@@ -178,7 +196,8 @@ export class TestLab {
     ];
     const namespace = `test-${id}`;
     const address = run.temporalAddress;
-    const store = options.engine === 'postgres' ? { TESTBAY_DATABASE_URL: await testDatabase() } : (await seedEmbedded(dir), {});
+    const store =
+      options.engine === 'postgres' ? { TESTBAY_DATABASE_URL: await testDatabase() } : (await seedEmbedded(dir), {});
     const base: Record<string, string> = {
       ...TEST_ENV,
       ...store,
@@ -200,7 +219,12 @@ export class TestLab {
 
     if (options.separateProcesses) {
       const port = await freePort();
-      lab.env = { ...base, TESTBAY_PORT: String(port), TESTBAY_URL: `http://127.0.0.1:${port}`, TESTBAY_WORKFLOW_BUNDLE: run.workflowBundlePath };
+      lab.env = {
+        ...base,
+        TESTBAY_PORT: String(port),
+        TESTBAY_URL: `http://127.0.0.1:${port}`,
+        TESTBAY_WORKFLOW_BUNDLE: run.workflowBundlePath,
+      };
       lab.config = loadConfig(lab.env);
       lab.api = new TestbayClient(lab.config.api.url, tokens.operate);
       lab.submitter = new TestbayClient(lab.config.api.url, tokens.submit);
@@ -208,7 +232,12 @@ export class TestLab {
       await waitFor('the API', async () => (await fetch(`${lab.config.api.url}/api/v1/health`)).ok, 30_000, 100);
       const metricsPort = await freePort();
       lab.controlMetricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-      lab.parts.push(lab.spawnPart('control', ['control'], { TESTBAY_CONTROL_TOKEN_FILE: lab.tokenFile('control'), TESTBAY_CONTROL_METRICS_PORT: String(metricsPort) }));
+      lab.parts.push(
+        lab.spawnPart('control', ['control'], {
+          TESTBAY_CONTROL_TOKEN_FILE: lab.tokenFile('control'),
+          TESTBAY_CONTROL_METRICS_PORT: String(metricsPort),
+        }),
+      );
       watchControlMetrics(`the control worker of lab ${id}`, lab.controlMetricsUrl);
       await waitFor('the control worker and scheduler', () => lab.api.hosts(), 60_000, 200);
     } else {
@@ -237,7 +266,10 @@ export class TestLab {
   private readonly partSpecs = new Map<string, { args: string[]; env: Record<string, string>; child: ChildProcess }>();
 
   private spawnPart(name: string, args: string[], env: Record<string, string>): ChildProcess {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...this.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out = createWriteStream(path.join(this.outputDir, `${name}.log`), { flags: 'a' });
     // Two writers into one file: neither may end it (a child that dies at start-up would
     // otherwise end it under the other's last write).
@@ -251,14 +283,23 @@ export class TestLab {
    * Kills the API or the control worker process (separateProcesses) with `signal` and
    * starts it again after `downMs`, on the same port and data dir.
    */
-  async restartPart(name: 'api' | 'control', { signal = 'SIGKILL', downMs = 0 }: { signal?: NodeJS.Signals; downMs?: number } = {}): Promise<void> {
+  async restartPart(
+    name: 'api' | 'control',
+    { signal = 'SIGKILL', downMs = 0 }: { signal?: NodeJS.Signals; downMs?: number } = {},
+  ): Promise<void> {
     const part = this.partSpecs.get(name);
     if (!part) throw new Error(`no ${name} process: start the lab with separateProcesses`);
     await killAndWait(part.child, signal);
     await sleep(downMs);
     const child = this.spawnPart(name, part.args, part.env);
     this.parts.splice(this.parts.indexOf(part.child), 1, child);
-    if (name === 'api') await waitFor('the API to be back', async () => (await fetch(`${this.config.api.url}/api/v1/health`)).ok, 30_000, 100);
+    if (name === 'api')
+      await waitFor(
+        'the API to be back',
+        async () => (await fetch(`${this.config.api.url}/api/v1/health`)).ok,
+        30_000,
+        100,
+      );
   }
 
   /** Sends a signal to the API or control worker process (separateProcesses): SIGSTOP freezes it. */
@@ -273,11 +314,20 @@ export class TestLab {
   private temporalPort = 0;
 
   private startTemporal(): Promise<DevServer> {
-    return startDevServer({ bin: findTemporalBinary(), port: this.temporalPort, dbFile: path.join(this.dir, 'temporal.db'), logFile: path.join(this.outputDir, 'temporal.log'), fast: true });
+    return startDevServer({
+      bin: findTemporalBinary(),
+      port: this.temporalPort,
+      dbFile: path.join(this.dir, 'temporal.db'),
+      logFile: path.join(this.outputDir, 'temporal.log'),
+      fast: true,
+    });
   }
 
   /** Kills the lab's own Temporal dev server (ownTemporal) and starts it again on the same db file. */
-  async restartTemporal({ signal = 'SIGKILL', downMs = 0 }: { signal?: NodeJS.Signals; downMs?: number } = {}): Promise<void> {
+  async restartTemporal({
+    signal = 'SIGKILL',
+    downMs = 0,
+  }: { signal?: NodeJS.Signals; downMs?: number } = {}): Promise<void> {
     if (!this.devServer) throw new Error('the lab has no Temporal server of its own: start it with ownTemporal');
     await killAndWait(this.devServer.process, signal);
     await sleep(downMs);
@@ -317,18 +367,27 @@ export class TestLab {
     // A host needs no other token than its own (the API's list stays with the API).
     const { TESTBAY_TOKENS: _tokens, ...env } = { ...process.env, ...this.env, ...spec.env };
     if (env.TESTBAY_HOST_TOKEN === undefined) env.TESTBAY_HOST_TOKEN_FILE ??= this.tokenFile('host');
-    const child = spawn(process.execPath, [...(spec.nodeArgs ?? []), BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(spec.nodeArgs ?? []), BIN, ...args], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out = createWriteStream(path.join(this.outputDir, `${spec.id}.log`), { flags: 'a' });
     // Two writers into one file: neither may end it (a child that dies at start-up would
     // otherwise end it under the other's last write).
     child.stdout.pipe(out, { end: false });
     child.stderr.pipe(out, { end: false });
     this.hosts.set(spec.id, child);
-    await waitFor(`host ${spec.id} to register`, async () => {
-      if (child.exitCode !== null) throw new Error(`host ${spec.id} exited with ${child.exitCode}; see ${String(out.path)}`);
-      const h = await this.host(spec.id);
-      return h && h.online && h.instanceId !== before ? h : undefined;
-    }, 30_000, 200);
+    await waitFor(
+      `host ${spec.id} to register`,
+      async () => {
+        if (child.exitCode !== null)
+          throw new Error(`host ${spec.id} exited with ${child.exitCode}; see ${String(out.path)}`);
+        const h = await this.host(spec.id);
+        return h && h.online && h.instanceId !== before ? h : undefined;
+      },
+      30_000,
+      200,
+    );
     return child;
   }
 
@@ -377,15 +436,25 @@ export class TestLab {
       } finally {
         deadline.abort();
       }
-      return await waitFor(`submission ${id} to be recorded`, async () => {
-        last = await this.api.submission(id);
-        return last.state === 'done' ? last : undefined;
-      }, 10_000, 100);
+      return await waitFor(
+        `submission ${id} to be recorded`,
+        async () => {
+          last = await this.api.submission(id);
+          return last.state === 'done' ? last : undefined;
+        },
+        10_000,
+        100,
+      );
     } catch (err) {
       last ??= await this.api.submission(id).catch(() => undefined);
       // Say where it stood: the jobs, the batch runs and the lab.
       const lab = await this.api.hosts().catch(() => undefined);
-      const where = JSON.stringify({ jobs: last?.jobs.map((j) => [j.name, j.state, j.waitingReason ?? j.result]), batchRuns: last?.batchRuns?.map((r) => [r.state, r.counts, r.running, r.reason]), hosts: lab?.hosts.map((h) => [h.id, h.state, h.lease?.label]), queue: lab?.queue.map((q) => [q.label, q.waitingReason]) });
+      const where = JSON.stringify({
+        jobs: last?.jobs.map((j) => [j.name, j.state, j.waitingReason ?? j.result]),
+        batchRuns: last?.batchRuns?.map((r) => [r.state, r.counts, r.running, r.reason]),
+        hosts: lab?.hosts.map((h) => [h.id, h.state, h.lease?.label]),
+        queue: lab?.queue.map((q) => [q.label, q.waitingReason]),
+      });
       throw new Error(`${(err as Error).message}; last seen: ${where}`, { cause: err });
     }
   }
@@ -424,20 +493,31 @@ export class TestLab {
     const recordTo = process.env.TESTBAY_RECORD_HISTORIES;
     if (recordTo) await recordHistories(this.temporal, path.resolve(recordTo, this.name));
     // The lab's schedules would go on starting workflows nobody runs.
-    await this.temporal.schedule.getHandle(RECONCILE_SCHEDULE_ID).delete().catch(() => undefined);
-    await this.temporal.schedule.getHandle(RETENTION_SCHEDULE_ID).delete().catch(() => undefined);
+    await this.temporal.schedule
+      .getHandle(RECONCILE_SCHEDULE_ID)
+      .delete()
+      .catch(() => undefined);
+    await this.temporal.schedule
+      .getHandle(RETENTION_SCHEDULE_ID)
+      .delete()
+      .catch(() => undefined);
     unwatchTaskFailures(`the control worker of lab ${this.name}`);
     // Hosts go first; a killed host leaves its runners behind (like a dead machine would):
     // whatever a test left running is reaped from the hosts' records, nothing outlives the lab.
     await Promise.all([...this.hosts.keys()].map((id) => this.stopHost(id, 'SIGKILL')));
     await Promise.all([...this.hosts.keys()].map((id) => reapStaleRunners(this.workDirOf(id), 0)));
     if (this.parts.length > 0) {
-      await Promise.all(this.parts.map((p) => new Promise<void>((resolve) => {
-        if (p.exitCode !== null) return resolve();
-        p.once('exit', () => resolve());
-        p.kill('SIGTERM');
-        setTimeout(() => p.kill('SIGKILL'), 10_000).unref();
-      })));
+      await Promise.all(
+        this.parts.map(
+          (p) =>
+            new Promise<void>((resolve) => {
+              if (p.exitCode !== null) return resolve();
+              p.once('exit', () => resolve());
+              p.kill('SIGTERM');
+              setTimeout(() => p.kill('SIGKILL'), 10_000).unref();
+            }),
+        ),
+      );
     } else {
       this.worker.shutdown();
       await this.workerRun;
@@ -450,7 +530,8 @@ export class TestLab {
     if (sdkLines === this.sdkWriter) sdkLines = undefined;
     this._logFile?.end();
     await fs.rm(this.dir, { recursive: true, force: true });
-    if (failures.length > 0) throw new Error(`workflow tasks failed after the last test of lab ${this.name}:\n${failures.join('\n')}`);
+    if (failures.length > 0)
+      throw new Error(`workflow tasks failed after the last test of lab ${this.name}:\n${failures.join('\n')}`);
   }
 }
 
@@ -466,12 +547,19 @@ export class TestLab {
 async function recordHistories(temporal: Client, dir: string): Promise<void> {
   await fs.mkdir(dir, { recursive: true });
   for await (const wf of temporal.workflow.list()) {
-    const history = await temporal.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory().catch(() => undefined);
+    const history = await temporal.workflow
+      .getHandle(wf.workflowId, wf.runId)
+      .fetchHistory()
+      .catch(() => undefined);
     if (!history) continue;
     // The replay needs the workflow id (a workflow may act on its own id): it is in the name.
     const file = `${wf.type}--${encodeURIComponent(wf.workflowId)}--${wf.runId.slice(0, 8)}.json`;
     const proto = protoPackage.temporal;
-    const json = proto.api.history.v1.History.toObject(proto.api.history.v1.History.fromObject(history), { longs: String, enums: String, bytes: String });
+    const json = proto.api.history.v1.History.toObject(proto.api.history.v1.History.fromObject(history), {
+      longs: String,
+      enums: String,
+      bytes: String,
+    });
     await fs.writeFile(path.join(dir, file), JSON.stringify(json));
   }
 }
@@ -484,7 +572,11 @@ async function killAndWait(child: ChildProcess, signal: NodeJS.Signals): Promise
 }
 
 /** A job spec for the example runner with fast modules; settings merge over the defaults. */
-export function osTest(name: string, settings: Record<string, string> = {}, extra: Record<string, unknown> = {}): NonNullable<SubmissionInput['jobs']>[number] {
+export function osTest(
+  name: string,
+  settings: Record<string, string> = {},
+  extra: Record<string, unknown> = {},
+): NonNullable<SubmissionInput['jobs']>[number] {
   return {
     name,
     workerClass: 'local',

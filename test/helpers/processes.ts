@@ -20,7 +20,8 @@ export function processesMentioning(dir: string): FoundProcess[] {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
       const cwd = readlinkSync(`/proc/${pid}/cwd`);
       const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
-      if (cmdline.includes(dir) || cwd.startsWith(dir) || environ.includes(dir)) found.push({ pid: Number(pid), cmdline });
+      if (cmdline.includes(dir) || cwd.startsWith(dir) || environ.includes(dir))
+        found.push({ pid: Number(pid), cmdline });
     } catch {
       // gone, or not ours to read
     }

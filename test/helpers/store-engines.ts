@@ -60,7 +60,14 @@ export async function testBucket(): Promise<string> {
   const { CreateBucketCommand, S3Client } = await import('@aws-sdk/client-s3');
   const s3 = inject('s3');
   const name = unique('b');
-  const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
   await client.send(new CreateBucketCommand({ Bucket: name }));
   client.destroy();
   return name;
@@ -102,7 +109,9 @@ export async function engineEnv(engine: EngineName, dataDir: string): Promise<Re
   return env;
 }
 
-export async function engineConfig(engine: EngineName): Promise<{ config: Config; env: Record<string, string>; dir: string }> {
+export async function engineConfig(
+  engine: EngineName,
+): Promise<{ config: Config; env: Record<string, string>; dir: string }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), `testbay-store-${engine.replace('+', '-')}-`));
   const env = await engineEnv(engine, dir);
   return { config: loadConfig(env), env, dir };

@@ -35,14 +35,22 @@ export interface PostgresServer {
 
 const asRoot = process.getuid?.() === 0;
 /** As root, runs a PostgreSQL tool as the postgres user. */
-const pgTool = (tool: string, args: string[]) => (asRoot ? run('runuser', ['-u', 'postgres', '--', path.join(PG_BIN, tool), ...args]) : run(path.join(PG_BIN, tool), args));
+const pgTool = (tool: string, args: string[]) =>
+  asRoot
+    ? run('runuser', ['-u', 'postgres', '--', path.join(PG_BIN, tool), ...args])
+    : run(path.join(PG_BIN, tool), args);
 
 /** `maxConnections`: PostgreSQL's max_connections (400 unless given; its own default is 100). */
-export async function startPostgres(logFile: string, settings: { maxConnections?: number } = {}): Promise<PostgresServer> {
+export async function startPostgres(
+  logFile: string,
+  settings: { maxConnections?: number } = {},
+): Promise<PostgresServer> {
   try {
     await fs.access(path.join(PG_BIN, 'initdb'));
   } catch {
-    throw new Error(`PostgreSQL 15 is not installed (${PG_BIN}/initdb is missing): run \`node scripts/setup.mjs\` as root, or apt-get install postgresql-15 postgresql-contrib`);
+    throw new Error(
+      `PostgreSQL 15 is not installed (${PG_BIN}/initdb is missing): run \`node scripts/setup.mjs\` as root, or apt-get install postgresql-15 postgresql-contrib`,
+    );
   }
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'testbay-pg-'));
   if (asRoot) await run('chown', ['postgres:postgres', dir]);
@@ -65,7 +73,9 @@ export async function startPostgres(logFile: string, settings: { maxConnections?
       const client = new pg.Client({ connectionString: urlOf('postgres') });
       await client.connect();
       try {
-        await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}${template ? ` TEMPLATE ${pg.escapeIdentifier(template)}` : ''}`);
+        await client.query(
+          `CREATE DATABASE ${pg.escapeIdentifier(name)}${template ? ` TEMPLATE ${pg.escapeIdentifier(template)}` : ''}`,
+        );
       } finally {
         await client.end();
       }
@@ -96,7 +106,9 @@ export async function startVersity(logFile: string): Promise<S3Server> {
   try {
     await fs.access(VERSITYGW);
   } catch {
-    throw new Error(`VersityGW is not built (${VERSITYGW} is missing): run \`node scripts/setup.mjs\` (it needs go on PATH)`);
+    throw new Error(
+      `VersityGW is not built (${VERSITYGW} is missing): run \`node scripts/setup.mjs\` (it needs go on PATH)`,
+    );
   }
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'testbay-s3-'));
   const port = await freePort();
@@ -112,11 +124,21 @@ export async function startVersity(logFile: string): Promise<S3Server> {
   const endpoint = `http://127.0.0.1:${port}`;
   const region = 'us-east-1';
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const client = new S3Client({ endpoint, region, forcePathStyle: true, credentials: { accessKeyId: accessKey, secretAccessKey: secretKey }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  const client = new S3Client({
+    endpoint,
+    region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: accessKey, secretAccessKey: secretKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`VersityGW exited with ${child.exitCode}; see ${logFile}`);
-    const up = await fetch(endpoint).then(() => true, () => false);
+    const up = await fetch(endpoint).then(
+      () => true,
+      () => false,
+    );
     if (up) break;
     if (Date.now() > deadline) throw new Error(`VersityGW did not answer on ${endpoint} within 20 s`);
     await sleep(100);

@@ -17,7 +17,11 @@ interface Source {
 const sources = new Map<string, Source>();
 
 /** Registers a worker process whose workflow task failures the guard watches. */
-export function watchTaskFailures(name: string, count: () => Promise<number | undefined>, describe: () => string = () => ''): void {
+export function watchTaskFailures(
+  name: string,
+  count: () => Promise<number | undefined>,
+  describe: () => string = () => '',
+): void {
   sources.set(name, { count, describe, seen: 0 });
 }
 
@@ -27,18 +31,25 @@ export function unwatchTaskFailures(name: string): void {
 
 /** A control worker in a child process: its /metrics counter. Unreachable (restarting) counts as no news. */
 export function watchControlMetrics(name: string, metricsUrl: string): void {
-  watchTaskFailures(name, async () => {
-    const res = await fetch(metricsUrl, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
-    if (!res?.ok) return undefined;
-    const m = /^testbay_workflow_task_failures_total (\d+)$/m.exec(await res.text());
-    return m ? Number(m[1]) : undefined;
-  }, () => `see the control worker's log of ${name}`);
+  watchTaskFailures(
+    name,
+    async () => {
+      const res = await fetch(metricsUrl, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
+      if (!res?.ok) return undefined;
+      const m = /^testbay_workflow_task_failures_total (\d+)$/m.exec(await res.text());
+      return m ? Number(m[1]) : undefined;
+    },
+    () => `see the control worker's log of ${name}`,
+  );
 }
 
-watchTaskFailures('this process', () => Promise.resolve(taskFailures().total), () =>
-  taskFailures()
-    .recent.map((f) => `  ${f.at} run ${f.runId ?? '?'}: ${f.failure.slice(0, 600)}`)
-    .join('\n'),
+watchTaskFailures(
+  'this process',
+  () => Promise.resolve(taskFailures().total),
+  () =>
+    taskFailures()
+      .recent.map((f) => `  ${f.at} run ${f.runId ?? '?'}: ${f.failure.slice(0, 600)}`)
+      .join('\n'),
 );
 
 /** Failures each source reported since the last call, described; empty when none. */

@@ -33,9 +33,15 @@ const SERVICES = 4;
  * API servers, superuser slots) they stay within PostgreSQL's max_connections. The
  * template's defaults (20 and 10 per service, 120 in all) exceed max_connections=100.
  */
-export function temporalPoolSizes(maxConnections: number, reserved: number): { maxConns: number; visMaxConns: number; total: number } {
+export function temporalPoolSizes(
+  maxConnections: number,
+  reserved: number,
+): { maxConns: number; visMaxConns: number; total: number } {
   const perService = Math.floor((maxConnections - reserved) / SERVICES);
-  if (perService < 3) throw new Error(`max_connections=${maxConnections} leaves ${maxConnections - reserved} connections for Temporal's ${SERVICES} services: raise it`);
+  if (perService < 3)
+    throw new Error(
+      `max_connections=${maxConnections} leaves ${maxConnections - reserved} connections for Temporal's ${SERVICES} services: raise it`,
+    );
   const maxConns = Math.min(20, Math.max(2, Math.floor((perService * 2) / 3)));
   const visMaxConns = Math.min(10, Math.max(1, perService - maxConns));
   return { maxConns, visMaxConns, total: SERVICES * (maxConns + visMaxConns) };
@@ -83,11 +89,30 @@ async function freeLowPort(): Promise<number> {
 }
 
 /** Runs temporal-sql-tool for one database: create-database, setup-schema -v 0.0, update-schema. */
-async function prepareDatabase(pgPort: number, database: string, schema: 'temporal' | 'visibility', log: WriteStream): Promise<void> {
-  const env = { ...process.env, SQL_PLUGIN: 'postgres12', SQL_HOST: '127.0.0.1', SQL_PORT: String(pgPort), SQL_USER: 'postgres', SQL_PASSWORD: '', SQL_DATABASE: database };
-  for (const args of [['create-database'], ['setup-schema', '-v', '0.0'], ['update-schema', '--schema-name', `postgresql/v12/${schema}`]]) {
+async function prepareDatabase(
+  pgPort: number,
+  database: string,
+  schema: 'temporal' | 'visibility',
+  log: WriteStream,
+): Promise<void> {
+  const env = {
+    ...process.env,
+    SQL_PLUGIN: 'postgres12',
+    SQL_HOST: '127.0.0.1',
+    SQL_PORT: String(pgPort),
+    SQL_USER: 'postgres',
+    SQL_PASSWORD: '',
+    SQL_DATABASE: database,
+  };
+  for (const args of [
+    ['create-database'],
+    ['setup-schema', '-v', '0.0'],
+    ['update-schema', '--schema-name', `postgresql/v12/${schema}`],
+  ]) {
     const { stdout, stderr } = await run(TEMPORAL_SQL_TOOL, args, { env }).catch((err: Error & { stderr?: string }) => {
-      throw new Error(`temporal-sql-tool ${args.join(' ')} (database ${database}) failed: ${err.stderr ?? err.message}`);
+      throw new Error(
+        `temporal-sql-tool ${args.join(' ')} (database ${database}) failed: ${err.stderr ?? err.message}`,
+      );
     });
     log.write(`$ SQL_DATABASE=${database} temporal-sql-tool ${args.join(' ')}\n${stdout}${stderr}`);
   }
@@ -96,7 +121,9 @@ async function prepareDatabase(pgPort: number, database: string, schema: 'tempor
 export async function startTemporalServer(options: TemporalServerOptions): Promise<TemporalServer> {
   for (const bin of [TEMPORAL_SERVER, TEMPORAL_SQL_TOOL]) {
     await fs.access(bin).catch(() => {
-      throw new Error(`the Temporal server is not built (${bin} is missing): run \`npm run setup\` (it needs go on PATH)`);
+      throw new Error(
+        `the Temporal server is not built (${bin} is missing): run \`npm run setup\` (it needs go on PATH)`,
+      );
     });
   }
   const log = createWriteStream(options.logFile, { flags: 'a' });
@@ -105,12 +132,27 @@ export async function startTemporalServer(options: TemporalServerOptions): Promi
 
   const dynamicConfigFile = path.join(options.dir, 'temporal-dynamic-config.yaml');
   const values = { 'system.forceSearchAttributesCacheRefreshOnRead': true, ...options.dynamicConfig };
-  await fs.writeFile(dynamicConfigFile, Object.entries(values).map(([k, v]) => `${k}:\n  - value: ${JSON.stringify(v)}\n    constraints: {}\n`).join(''));
+  await fs.writeFile(
+    dynamicConfigFile,
+    Object.entries(values)
+      .map(([k, v]) => `${k}:\n  - value: ${JSON.stringify(v)}\n    constraints: {}\n`)
+      .join(''),
+  );
 
   const pools = temporalPoolSizes(options.maxConnections, options.reservedConnections);
   const port = await freeLowPort();
   const ports: Record<string, string> = { FRONTEND_GRPC_PORT: String(port) };
-  for (const name of ['FRONTEND_HTTP_PORT', 'FRONTEND_MEMBERSHIP_PORT', 'HISTORY_GRPC_PORT', 'HISTORY_MEMBERSHIP_PORT', 'MATCHING_GRPC_PORT', 'MATCHING_MEMBERSHIP_PORT', 'WORKER_GRPC_PORT', 'WORKER_MEMBERSHIP_PORT', 'INTERNAL_FRONTEND_HTTP_PORT']) {
+  for (const name of [
+    'FRONTEND_HTTP_PORT',
+    'FRONTEND_MEMBERSHIP_PORT',
+    'HISTORY_GRPC_PORT',
+    'HISTORY_MEMBERSHIP_PORT',
+    'MATCHING_GRPC_PORT',
+    'MATCHING_MEMBERSHIP_PORT',
+    'WORKER_GRPC_PORT',
+    'WORKER_MEMBERSHIP_PORT',
+    'INTERNAL_FRONTEND_HTTP_PORT',
+  ]) {
     ports[name] = String(await freeLowPort());
   }
   const env: Record<string, string> = {
@@ -134,7 +176,10 @@ export async function startTemporalServer(options: TemporalServerOptions): Promi
   const address = `127.0.0.1:${port}`;
   let child: ChildProcess;
   const launch = async () => {
-    child = spawn(TEMPORAL_SERVER, ['--allow-no-auth', 'start'], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(TEMPORAL_SERVER, ['--allow-no-auth', 'start'], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout!.pipe(log, { end: false });
     child.stderr!.pipe(log, { end: false });
     await waitUntilServing(address, child, options.logFile);
@@ -171,7 +216,8 @@ async function waitUntilServing(address: string, child: ChildProcess, logFile: s
   const deadline = Date.now() + 90_000;
   let last = '';
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the Temporal server exited (${child.exitCode ?? child.signalCode}); see ${logFile}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`the Temporal server exited (${child.exitCode ?? child.signalCode}); see ${logFile}`);
     try {
       const connection = await Connection.connect({ address, connectTimeout: 2_000 });
       try {

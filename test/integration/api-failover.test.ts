@@ -33,7 +33,9 @@ interface Seen {
 }
 
 /** A real HTTP server that records what reaches it and answers with `answer`. */
-async function server(answer: (req: Seen, res: http.ServerResponse, socket: Socket) => void): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
+async function server(
+  answer: (req: Seen, res: http.ServerResponse, socket: Socket) => void,
+): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
   const seen: Seen[] = [];
   const s = http.createServer((req, res) => {
     const parts: Buffer[] = [];
@@ -47,14 +49,19 @@ async function server(answer: (req: Seen, res: http.ServerResponse, socket: Sock
   await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
   const closing = () => new Promise<void>((resolve) => s.close(() => resolve()));
   servers.push(closing);
-  return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, seen, close: () => (s.closeAllConnections(), closing()) };
+  return {
+    url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
+    seen,
+    close: () => (s.closeAllConnections(), closing()),
+  };
 }
 const servers: (() => Promise<void>)[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((c) => c().catch(() => undefined)));
 });
 
-const json = (res: http.ServerResponse, body: unknown, status = 200) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+const json = (res: http.ServerResponse, body: unknown, status = 200) =>
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 /** A port nothing listens on. */
 const deadUrl = async () => `http://127.0.0.1:${await freePort()}`;
 
@@ -63,7 +70,9 @@ describe('TESTBAY_URL with several API servers', () => {
     expect(parseApiUrls(' http://a:8780/, http://b:8780 ')).toEqual(['http://a:8780', 'http://b:8780']);
     expect(() => parseApiUrls('http://a:8780,ftp://b')).toThrow(/"ftp:\/\/b" is not an http\(s\) URL/);
     expect(loadConfig({ TESTBAY_URL: 'http://a:8780,http://b:8780' }).api.url).toBe('http://a:8780,http://b:8780');
-    expect(() => loadConfig({ TESTBAY_URL: 'http://a:8780,nonsense' })).toThrow(/TESTBAY_URL: http\(s\) URLs, several separated by commas/);
+    expect(() => loadConfig({ TESTBAY_URL: 'http://a:8780,nonsense' })).toThrow(
+      /TESTBAY_URL: http\(s\) URLs, several separated by commas/,
+    );
   });
 
   it('moves to the next server when one refuses connections, and stays there', async () => {
@@ -85,7 +94,13 @@ describe('TESTBAY_URL with several API servers', () => {
 
   it('sends a log append cut off mid-request to the next server at the same offset, and an artifact again from its first byte', async () => {
     const a = await server((_r, _res, socket) => socket.destroy()); // dies with the request in hand
-    const b = await server((r, res) => json(res, r.url.includes('/log') ? { size: 7 + r.body.length } : { name: 'shot.png', sizeBytes: r.body.length }, r.url.includes('/log') ? 200 : 201));
+    const b = await server((r, res) =>
+      json(
+        res,
+        r.url.includes('/log') ? { size: 7 + r.body.length } : { name: 'shot.png', sizeBytes: r.body.length },
+        r.url.includes('/log') ? 200 : 201,
+      ),
+    );
     const client = new TestbayClient([a.url, b.url], 'token-0123456789abcdef');
     expect(await client.appendLog('s1.1', 'lease', 7, Buffer.from('hello\n'))).toEqual({ size: 13 });
     expect(a.seen.map((s) => s.url)).toEqual(['/api/v1/jobs/s1.1/log?offset=7']);
@@ -94,7 +109,13 @@ describe('TESTBAY_URL with several API servers', () => {
     const back = new TestbayClient([a.url, b.url], 'token-0123456789abcdef');
     const bytes = Buffer.alloc(200_000, 7);
     let opened = 0;
-    const info = await back.putArtifact('s1.1', 'lease', 'shot.png', () => (opened++, Readable.from([bytes.subarray(0, 100_000), bytes.subarray(100_000)])), bytes.length);
+    const info = await back.putArtifact(
+      's1.1',
+      'lease',
+      'shot.png',
+      () => (opened++, Readable.from([bytes.subarray(0, 100_000), bytes.subarray(100_000)])),
+      bytes.length,
+    );
     expect(info).toEqual({ name: 'shot.png', sizeBytes: bytes.length });
     expect(opened).toBe(2);
     expect(b.seen.at(-1)!.body.equals(bytes)).toBe(true);
@@ -115,7 +136,9 @@ describe('TESTBAY_URL with several API servers', () => {
   it('says which servers it tried when none answers', async () => {
     const urls = [await deadUrl(), await deadUrl()];
     const client = new TestbayClient(urls, 'token-0123456789abcdef');
-    await expect(client.submissions()).rejects.toThrow(new RegExp(`cannot reach any Testbay API server \\(${urls.join(', ')}\\)`));
+    await expect(client.submissions()).rejects.toThrow(
+      new RegExp(`cannot reach any Testbay API server \\(${urls.join(', ')}\\)`),
+    );
   });
 
   it('follows a log on the next server from where the first stream broke', async () => {
@@ -126,7 +149,9 @@ describe('TESTBAY_URL with several API servers', () => {
     });
     const b = await server((r, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.end(`event: start\ndata: {"start":7,"size":12}\n\nevent: log\ndata: ${JSON.stringify('world\n')}\n\nevent: end\ndata: {"result":{"kind":"passed"}}\n\n`);
+      res.end(
+        `event: start\ndata: {"start":7,"size":12}\n\nevent: log\ndata: ${JSON.stringify('world\n')}\n\nevent: end\ndata: {"result":{"kind":"passed"}}\n\n`,
+      );
       void r;
     });
     const client = new TestbayClient([a.url, b.url], 'token-0123456789abcdef');
@@ -148,7 +173,15 @@ async function hungServer(reads: boolean): Promise<{ url: string; requests: stri
   const s = net.createServer((socket) => {
     sockets.add(socket);
     if (!reads) socket.pause();
-    else socket.on('data', (d: Buffer) => requests.push(...d.toString('latin1').split('\r\n').filter((l) => /^[A-Z]+ \/\S* HTTP\/1\.1$/.test(l))));
+    else
+      socket.on('data', (d: Buffer) =>
+        requests.push(
+          ...d
+            .toString('latin1')
+            .split('\r\n')
+            .filter((l) => /^[A-Z]+ \/\S* HTTP\/1\.1$/.test(l)),
+        ),
+      );
   });
   await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
   servers.push(() => {
@@ -171,7 +204,9 @@ describe('an API server that takes connections and never answers', () => {
 
   it('times out a request to it, and sends an idempotent one to the next server', async () => {
     const hung = await hungServer(true);
-    const b = await server((r, res) => json(res, r.url.includes('/log') ? { size: 7 + r.body.length } : { submissions: [] }));
+    const b = await server((r, res) =>
+      json(res, r.url.includes('/log') ? { size: 7 + r.body.length } : { submissions: [] }),
+    );
     const client = new TestbayClient([hung.url, b.url], 'token-0123456789abcdef', timeouts);
     const moves: string[] = [];
     client.onFailover = (from, to, reason) => moves.push(`${from} -> ${to}: ${reason}`);
@@ -188,7 +223,13 @@ describe('an API server that takes connections and never answers', () => {
 
   it('sends a 4 MiB log chunk and an artifact that it never read to the next server whole', async () => {
     const hung = await hungServer(false);
-    const b = await server((r, res) => json(res, r.url.includes('/log') ? { size: r.body.length } : { name: 'disk.img', sizeBytes: r.body.length }, r.url.includes('/log') ? 200 : 201));
+    const b = await server((r, res) =>
+      json(
+        res,
+        r.url.includes('/log') ? { size: r.body.length } : { name: 'disk.img', sizeBytes: r.body.length },
+        r.url.includes('/log') ? 200 : 201,
+      ),
+    );
     const chunk = Buffer.alloc(4 * 1024 * 1024, 'x');
     const client = new TestbayClient([hung.url, b.url], 'token-0123456789abcdef', timeouts);
     expect(await client.appendLog('s1.1', 'lease', 0, chunk)).toEqual({ size: chunk.length });
@@ -197,7 +238,13 @@ describe('an API server that takes connections and never answers', () => {
     const again = new TestbayClient([hung.url, b.url], 'token-0123456789abcdef', timeouts);
     const image = Buffer.alloc(8 * 1024 * 1024, 3);
     let opened = 0;
-    const info = await again.putArtifact('s1.1', 'lease', 'disk.img', () => (opened++, Readable.from([image.subarray(0, 4 << 20), image.subarray(4 << 20)])), image.length);
+    const info = await again.putArtifact(
+      's1.1',
+      'lease',
+      'disk.img',
+      () => (opened++, Readable.from([image.subarray(0, 4 << 20), image.subarray(4 << 20)])),
+      image.length,
+    );
     expect(info).toEqual({ name: 'disk.img', sizeBytes: image.length });
     expect(opened).toBe(2);
     expect(b.seen.at(-1)!.body.equals(image)).toBe(true);
@@ -209,12 +256,16 @@ describe('an API server that takes connections and never answers', () => {
     const client = new TestbayClient([hung.url, b.url], 'token-0123456789abcdef', timeouts);
     const err = await client.submit({ jobs: [] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiUnreachable);
-    expect((err as Error).message).toBe(`the Testbay API at ${hung.url} did not answer: no answer for 1 s (the request may have reached it, so it is not sent to ${b.url}: look whether it was done before trying again)`);
+    expect((err as Error).message).toBe(
+      `the Testbay API at ${hung.url} did not answer: no answer for 1 s (the request may have reached it, so it is not sent to ${b.url}: look whether it was done before trying again)`,
+    );
     expect(b.seen).toEqual([]);
     expect(client.baseUrl).toBe(b.url);
     // With one server: not sent again either.
     const alone = new TestbayClient(hung.url, 'token-0123456789abcdef', timeouts);
-    await expect(alone.submit('jobs: []\n')).rejects.toThrow(/did not answer: no answer for 1 s \(the request may have reached it, so it is not sent again: look whether it was done/);
+    await expect(alone.submit('jobs: []\n')).rejects.toThrow(
+      /did not answer: no answer for 1 s \(the request may have reached it, so it is not sent again: look whether it was done/,
+    );
     expect(hung.requests).toEqual(['POST /api/v1/submissions HTTP/1.1', 'POST /api/v1/submissions HTTP/1.1']);
   });
 
@@ -223,14 +274,24 @@ describe('an API server that takes connections and never answers', () => {
     const b = await server((_r, res) => json(res, { submissions: [] }));
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'testbay-cli-timeout-'));
     try {
-      const env = { TESTBAY_URL: `${hung.url},${b.url}`, TESTBAY_TOKEN: 'token-0123456789abcdef', TESTBAY_DATA_DIR: dir, TESTBAY_API_TIMEOUT_MS: '1000' };
+      const env = {
+        TESTBAY_URL: `${hung.url},${b.url}`,
+        TESTBAY_TOKEN: 'token-0123456789abcdef',
+        TESTBAY_DATA_DIR: dir,
+        TESTBAY_API_TIMEOUT_MS: '1000',
+      };
       const listed = await cli(['status', '--json'], env);
       expect(listed.code, listed.stderr).toBe(0);
       expect(JSON.parse(listed.stdout)).toEqual([]);
-      await fs.writeFile(path.join(dir, 'spec.yaml'), 'jobs:\n  - name: a\n    workerClass: local\n    runner: { command: ["true"] }\n');
+      await fs.writeFile(
+        path.join(dir, 'spec.yaml'),
+        'jobs:\n  - name: a\n    workerClass: local\n    runner: { command: ["true"] }\n',
+      );
       const submitted = await cli(['submit', path.join(dir, 'spec.yaml')], { ...env, TESTBAY_URL: hung.url });
       expect(submitted.code).toBe(4);
-      expect(submitted.stderr).toContain(`the Testbay API at ${hung.url} did not answer: no answer for 1 s (the request may have reached it, so it is not sent again`);
+      expect(submitted.stderr).toContain(
+        `the Testbay API at ${hung.url} did not answer: no answer for 1 s (the request may have reached it, so it is not sent again`,
+      );
       expect(hung.requests).toEqual(['GET /api/v1/submissions?limit=20 HTTP/1.1', 'POST /api/v1/submissions HTTP/1.1']);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
@@ -265,7 +326,10 @@ describe('an API server that takes connections and never answers', () => {
       }
     }
     const started = Date.now();
-    expect(await client.putArtifact('s1.1', 'lease', 'slow.bin', () => Readable.from(slowFile()), 15_000)).toEqual({ name: 'slow.bin', sizeBytes: 15_000 });
+    expect(await client.putArtifact('s1.1', 'lease', 'slow.bin', () => Readable.from(slowFile()), 15_000)).toEqual({
+      name: 'slow.bin',
+      sizeBytes: 15_000,
+    });
     expect(Date.now() - started).toBeGreaterThan(timeouts.requestTimeoutMs);
     const downloaded = await client.artifact('s1.1', 'slow.bin');
     expect(downloaded.length).toBe(15_000);
@@ -277,7 +341,9 @@ describe('an API server that takes connections and never answers', () => {
     // Server A sends a log event (its id: the byte it ends at), then nothing at all.
     const a = await server((_r, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(`: following\n\nevent: start\ndata: {"start":0,"size":6}\n\nevent: log\nid: 6\ndata: ${JSON.stringify('h\uFFFDllo\n')}\n\n`);
+      res.write(
+        `: following\n\nevent: start\ndata: {"start":0,"size":6}\n\nevent: log\nid: 6\ndata: ${JSON.stringify('h\uFFFDllo\n')}\n\n`,
+      );
     });
     // Server B keeps the stream alive with comments for longer than the limit, then ends it.
     const b = await server((_r, res) => {
@@ -288,7 +354,9 @@ describe('an API server that takes connections and never answers', () => {
         res.write(': keep-alive\n\n');
         if (++beats < 8) return;
         clearInterval(timer);
-        res.end(`event: log\nid: 12\ndata: ${JSON.stringify('world\n')}\n\nevent: end\ndata: {"result":{"kind":"passed"}}\n\n`);
+        res.end(
+          `event: log\nid: 12\ndata: ${JSON.stringify('world\n')}\n\nevent: end\ndata: {"result":{"kind":"passed"}}\n\n`,
+        );
       }, 200);
     });
     const client = new TestbayClient([a.url, b.url], 'token-0123456789abcdef', timeouts);
@@ -315,20 +383,57 @@ describe('a followed log through the real API, cut off mid-stream', () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'testbay-follow-bytes-'));
     await fs.writeFile(payloadKeyFile(dir), `${PayloadKey.generate().toText()}\n`, { mode: 0o600 });
     const token = 'token-follow-0123456789abcdef';
-    const env = { ...(await engineEnv('pglite', dir)), TESTBAY_TOKENS: JSON.stringify([{ token, role: 'operate', name: 'operator' }]), TESTBAY_PORT: '0' };
-    api = await startServer(loadConfig(env), createLogger('api', 'warn', () => undefined), 0);
-    const parsed = validateSpec({ name: 'bytes', jobs: [{ name: 'j', workerClass: 'local', runner: { command: ['true'] } }] });
+    const env = {
+      ...(await engineEnv('pglite', dir)),
+      TESTBAY_TOKENS: JSON.stringify([{ token, role: 'operate', name: 'operator' }]),
+      TESTBAY_PORT: '0',
+    };
+    api = await startServer(
+      loadConfig(env),
+      createLogger('api', 'warn', () => undefined),
+      0,
+    );
+    const parsed = validateSpec({
+      name: 'bytes',
+      jobs: [{ name: 'j', workerClass: 'local', runner: { command: ['true'] } }],
+    });
     if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
     const sid = 'sbytes01';
-    await api.store.createSubmission({ id: sid, createdAt: new Date().toISOString(), name: 'bytes', submission: parsed.submission, plan: buildPlan(parsed.submission), workflowId: `sub-${sid}` });
+    await api.store.createSubmission({
+      id: sid,
+      createdAt: new Date().toISOString(),
+      name: 'bytes',
+      submission: parsed.submission,
+      plan: buildPlan(parsed.submission),
+      workflowId: `sub-${sid}`,
+    });
     const jobId = `${sid}.1`;
-    await api.store.openJob({ jobId, submissionId: sid, name: 'j', attempt: 1, setNumber: 1, hostId: 'h1', leaseId: 'lease-id', leaseToken: 'lease' });
+    await api.store.openJob({
+      jobId,
+      submissionId: sid,
+      name: 'j',
+      attempt: 1,
+      setNumber: 1,
+      hostId: 'h1',
+      leaseId: 'lease-id',
+      leaseToken: 'lease',
+    });
     // Uploaded in three chunks: '€' split 2|1 and '😀' split 2|2 between them, a byte that is
     // never UTF-8 (0xFF) in the first, and a character cut short (E2 82, then a space) in the last.
     const chunks = [
-      Buffer.concat([Buffer.from('héllo '), Buffer.from([0xff]), Buffer.from(' wörld '), Buffer.from('€').subarray(0, 2)]),
+      Buffer.concat([
+        Buffer.from('héllo '),
+        Buffer.from([0xff]),
+        Buffer.from(' wörld '),
+        Buffer.from('€').subarray(0, 2),
+      ]),
       Buffer.concat([Buffer.from('€').subarray(2), Buffer.from(' grin '), Buffer.from('😀').subarray(0, 2)]),
-      Buffer.concat([Buffer.from('😀').subarray(2), Buffer.from(' cut: '), Buffer.from([0xe2, 0x82]), Buffer.from(' end\n')]),
+      Buffer.concat([
+        Buffer.from('😀').subarray(2),
+        Buffer.from(' cut: '),
+        Buffer.from([0xe2, 0x82]),
+        Buffer.from(' end\n'),
+      ]),
     ];
     let offset = 0;
     for (const chunk of chunks) {
@@ -365,12 +470,18 @@ describe('a lab whose hosts and CLI are given two API URLs, the first dead', () 
     lab = await TestLab.start({ name: 'failover', engine: 'postgres', hosts: [{ id: 'f1' }] });
     await lab.stopHost('f1');
     await lab.startHost({ id: 'f1', env: { TESTBAY_URL: `${dead},${lab.api.baseUrl}` } });
-    const { id, jobs } = await lab.submit({ jobs: [osTest('through-b', { MODULES: 'boot,install', MODULE_MS: '200', LOG_LINES: '2' })] });
+    const { id, jobs } = await lab.submit({
+      jobs: [osTest('through-b', { MODULES: 'boot,install', MODULE_MS: '200', LOG_LINES: '2' })],
+    });
     expect((await lab.waitForSubmission(id)).result).toBe('passed');
     const log = await lab.api.log(jobs[0]!.id);
     expect(log).toMatch(/all modules passed\n$/);
     expect((await lab.api.job(jobs[0]!.id)).tests.map((t) => t.status)).toEqual(['passed', 'passed']);
-    const env = { TESTBAY_URL: `${dead},${lab.api.baseUrl}`, TESTBAY_TOKEN: lab.tokens.submit, TESTBAY_DATA_DIR: lab.dir };
+    const env = {
+      TESTBAY_URL: `${dead},${lab.api.baseUrl}`,
+      TESTBAY_TOKEN: lab.tokens.submit,
+      TESTBAY_DATA_DIR: lab.dir,
+    };
     const shown = await cli(['logs', jobs[0]!.id], env);
     expect(shown.code, shown.stderr).toBe(0);
     expect(shown.stdout).toBe(log);

@@ -14,7 +14,11 @@ const COUNT = Number(process.env.TESTBAY_TEST_LARGE_BATCH ?? 100_000);
 
 let lab: TestLab;
 beforeAll(async () => {
-  lab = await TestLab.start({ name: 'batch-large', hosts: [{ id: 'l1' }, { id: 'l2' }, { id: 'l3' }], env: { TESTBAY_LOG_LEVEL: 'warn', TESTBAY_BATCH_SHARD_TESTS: '6000' } });
+  lab = await TestLab.start({
+    name: 'batch-large',
+    hosts: [{ id: 'l1' }, { id: 'l2' }, { id: 'l3' }],
+    env: { TESTBAY_LOG_LEVEL: 'warn', TESTBAY_BATCH_SHARD_TESTS: '6000' },
+  });
 });
 afterAll(async () => {
   await lab?.stop();
@@ -25,7 +29,11 @@ async function histories(submissionId: string): Promise<{ workflowId: string; by
   const out: { workflowId: string; bytes: number; events: number }[] = [];
   for await (const wf of lab.temporal.workflow.list({ query: `TestbaySubmission = "${submissionId}"` })) {
     const history = await lab.temporal.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
-    out.push({ workflowId: wf.workflowId, bytes: temporal.api.history.v1.History.encode(history).finish().length, events: history.events?.length ?? 0 });
+    out.push({
+      workflowId: wf.workflowId,
+      bytes: temporal.api.history.v1.History.encode(history).finish().length,
+      events: history.events?.length ?? 0,
+    });
   }
   return out;
 }
@@ -53,7 +61,15 @@ describe('a batch run of 100,000 tests', () => {
     const wallMs = Date.now() - started;
     const run = view.batchRuns![0]!;
     expect(view.result).toBe('passed');
-    expect(run.counts).toMatchObject({ total: COUNT, passed: COUNT, lost: 0, failed: 0, running: 0, queued: 0, requeued: 0 });
+    expect(run.counts).toMatchObject({
+      total: COUNT,
+      passed: COUNT,
+      lost: 0,
+      failed: 0,
+      running: 0,
+      queued: 0,
+      requeued: 0,
+    });
 
     const verdicts = (await lab.api.verdicts(run.id)).verdicts;
     expect(verdicts).toHaveLength(COUNT);
@@ -75,7 +91,18 @@ describe('a batch run of 100,000 tests', () => {
   it('100,000 test ids given in the spec itself get in', async () => {
     const tests = Array.from({ length: 100_000 }, (_, i) => `inline-case-${String(i + 1).padStart(6, '0')}`);
     expect(JSON.stringify(tests).length).toBeGreaterThan(1024 * 1024);
-    const { id } = await lab.submit({ batchRuns: [{ name: 'inline', workerClass: 'local', runner: { command: ['batch-test'] }, settings: { TEST_MS: '0' }, batchSize: 1_000, tests }] });
+    const { id } = await lab.submit({
+      batchRuns: [
+        {
+          name: 'inline',
+          workerClass: 'local',
+          runner: { command: ['batch-test'] },
+          settings: { TEST_MS: '0' },
+          batchSize: 1_000,
+          tests,
+        },
+      ],
+    });
     await lab.submitter.cancelSubmission(id, 'seen it get in');
     const view = await lab.waitForSubmission(id, 120_000);
     expect(view.batchRuns![0]!.counts.total).toBe(100_000);

@@ -28,14 +28,16 @@ afterEach(async () => {
   await lab.cancelRunning();
   for (const id of ['f1', 'f2', 'f3']) {
     const child = lab.hosts.get(id);
-    if (child?.signalCode === 'SIGSTOP' || child?.exitCode !== null || child.signalCode !== null) await lab.startHost({ id, caps: { group: id === 'f3' ? 'c' : 'ab' } });
+    if (child?.signalCode === 'SIGSTOP' || child?.exitCode !== null || child.signalCode !== null)
+      await lab.startHost({ id, caps: { group: id === 'f3' ? 'c' : 'ab' } });
   }
 });
 afterAll(async () => {
   await lab?.stop();
 });
 
-const attempts = (v: SubmissionView, name: string): JobView[] => v.jobs.filter((j) => j.name === name).sort((a, b) => a.attempt - b.attempt);
+const attempts = (v: SubmissionView, name: string): JobView[] =>
+  v.jobs.filter((j) => j.name === name).sort((a, b) => a.attempt - b.attempt);
 
 /** Waits until the job runs in `module`; returns the host and the runner's process group. */
 async function runningIn(jobId: string, module: string) {
@@ -49,22 +51,51 @@ async function runningIn(jobId: string, module: string) {
 
 describe('failover', () => {
   it('re-runs the recipe set on another host when its host is killed mid-job, keeping the first attempt', async () => {
-    const { id, jobs } = await lab.submit({ jobs: [osTest('install', { HANG_MODULE: 'install', HANG_ATTEMPT: '1', STUBBORN_CHILD: '1', ESCAPED_CHILD: '1' }, { maxRetries: 1 })] });
+    const { id, jobs } = await lab.submit({
+      jobs: [
+        osTest(
+          'install',
+          { HANG_MODULE: 'install', HANG_ATTEMPT: '1', STUBBORN_CHILD: '1', ESCAPED_CHILD: '1' },
+          { maxRetries: 1 },
+        ),
+      ],
+    });
     const first = await runningIn(jobs[0]!.id, 'install');
     // Killed once the host has uploaded the boot module's last line (its log is flushed in chunks).
-    await waitFor('the boot module uploaded', async () => (/\[boot\] ok/.test(await lab.api.log(jobs[0]!.id)) ? true : undefined));
-    const escaped = Number(await waitFor('the escaped child', () => fs.readFile(path.join(lab.workDirOf(first.hostId), 'jobs', jobs[0]!.id, 'results', 'escaped.pid'), 'utf8').catch(() => undefined)));
+    await waitFor('the boot module uploaded', async () =>
+      /\[boot\] ok/.test(await lab.api.log(jobs[0]!.id)) ? true : undefined,
+    );
+    const escaped = Number(
+      await waitFor('the escaped child', () =>
+        fs
+          .readFile(path.join(lab.workDirOf(first.hostId), 'jobs', jobs[0]!.id, 'results', 'escaped.pid'), 'utf8')
+          .catch(() => undefined),
+      ),
+    );
     const killedAt = Date.now();
     lab.signalHost(first.hostId, 'SIGKILL');
     const view = await lab.waitForSubmission(id);
     expect(view.result).toBe('passed');
     const [a1, a2] = attempts(view, 'install');
-    expect(a1!.result).toMatchObject({ kind: 'aborted', cause: 'host-lost', reason: expect.stringMatching(new RegExp(`^host ${first.hostId} stopped heartbeating at \\d\\d:\\d\\d:\\d\\d while running \`install\``)) });
+    expect(a1!.result).toMatchObject({
+      kind: 'aborted',
+      cause: 'host-lost',
+      reason: expect.stringMatching(
+        new RegExp(`^host ${first.hostId} stopped heartbeating at \\d\\d:\\d\\d:\\d\\d while running \`install\``),
+      ),
+    });
     expect(a2!.result).toEqual({ kind: 'passed' });
     expect(a2!.hostId).not.toBe(first.hostId);
     expect(a2!.clonedFrom).toBe(a1!.id);
     expect(a1!.retriedAs).toBe(a2!.id);
-    expect(view.recipeSets.map((s) => ({ number: s.number, attempt: s.attempt, clonedFrom: s.clonedFrom, excluded: s.excludedHosts }))).toEqual([
+    expect(
+      view.recipeSets.map((s) => ({
+        number: s.number,
+        attempt: s.attempt,
+        clonedFrom: s.clonedFrom,
+        excluded: s.excludedHosts,
+      })),
+    ).toEqual([
       { number: 1, attempt: 1, clonedFrom: undefined, excluded: [] },
       { number: 2, attempt: 2, clonedFrom: 1, excluded: [first.hostId] },
     ]);
@@ -76,7 +107,7 @@ describe('failover', () => {
 
     // The dead host's runner, with its grandchild that ignores SIGTERM, does not outlive it:
     // the host's runner guard stops the whole group; the restarted host finds nothing left.
-    await waitFor('the dead host\'s runner group to be stopped', () => groupMembers(first.pgid).length === 0, 10_000);
+    await waitFor("the dead host's runner group to be stopped", () => groupMembers(first.pgid).length === 0, 10_000);
     // And the child that left the group (setsid), found by its environment.
     await waitFor('the escaped child to be stopped', () => !processAlive(escaped), 10_000);
     await lab.startHost({ id: first.hostId, caps: { group: first.hostId === 'f3' ? 'c' : 'ab' } });
@@ -84,17 +115,27 @@ describe('failover', () => {
   });
 
   it('gives up after maxRetries, saying so', async () => {
-    const view = await lab.run({ jobs: [osTest('crashy', { CRASH_MODULE: 'boot', MODULES: 'boot' }, { maxRetries: 1 })] });
+    const view = await lab.run({
+      jobs: [osTest('crashy', { CRASH_MODULE: 'boot', MODULES: 'boot' }, { maxRetries: 1 })],
+    });
     expect(view.result).toBe('aborted');
     const [a1, a2] = attempts(view, 'crashy');
     expect(a1!.result).toMatchObject({ kind: 'aborted', cause: 'runner-crash' });
-    expect(a2!.result).toEqual({ kind: 'aborted', cause: 'runner-crash', reason: 'runner was killed by SIGSEGV before it reported a result; gave up after 2 attempts (maxRetries 1)' });
+    expect(a2!.result).toEqual({
+      kind: 'aborted',
+      cause: 'runner-crash',
+      reason: 'runner was killed by SIGSEGV before it reported a result; gave up after 2 attempts (maxRetries 1)',
+    });
     expect(a2!.hostId).not.toBe(a1!.hostId);
     expect(view.recipeSets[1]!.notRetried).toBe('not re-scheduled: maxRetries (1) reached after 2 attempts');
   });
 
   it('does not make a clone when no candidate host is left, and says why', async () => {
-    const view = await lab.run({ jobs: [osTest('picky', { CRASH_MODULE: 'boot', MODULES: 'boot' }, { maxRetries: 3, hostRequires: ['group == ab'] })] });
+    const view = await lab.run({
+      jobs: [
+        osTest('picky', { CRASH_MODULE: 'boot', MODULES: 'boot' }, { maxRetries: 3, hostRequires: ['group == ab'] }),
+      ],
+    });
     const tries = attempts(view, 'picky');
     expect(tries).toHaveLength(2);
     expect(new Set(tries.map((t) => t.hostId))).toEqual(new Set(['f1', 'f2']));
@@ -105,7 +146,9 @@ describe('failover', () => {
   });
 
   it('refuses the late results of a frozen host and stops its runner when it wakes', async () => {
-    const { id, jobs } = await lab.submit({ jobs: [osTest('frozen', { HANG_MODULE: 'install', HANG_ATTEMPT: '1' }, { maxRetries: 1 })] });
+    const { id, jobs } = await lab.submit({
+      jobs: [osTest('frozen', { HANG_MODULE: 'install', HANG_ATTEMPT: '1' }, { maxRetries: 1 })],
+    });
     const first = await runningIn(jobs[0]!.id, 'install');
     lab.signalHost(first.hostId, 'SIGSTOP');
     const view = await lab.waitForSubmission(id);

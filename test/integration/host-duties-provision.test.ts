@@ -34,14 +34,18 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   lab = await TestLab.start({ name: 'provision', hosts: [] });
   // Assets over http from anywhere, and local files from the lab dir only.
-  const shared = { TESTBAY_CACHE_DIR: path.join(lab.dir, 'machine-cache'), TESTBAY_ASSETS_ALLOW: `http://*,${pathToFileURL(lab.dir).href}/` };
+  const shared = {
+    TESTBAY_CACHE_DIR: path.join(lab.dir, 'machine-cache'),
+    TESTBAY_ASSETS_ALLOW: `http://*,${pathToFileURL(lab.dir).href}/`,
+  };
   await Promise.all([
     lab.startHost({ id: 'p1', caps: { slot: 'p1' }, env: shared }),
     lab.startHost({ id: 'p2', caps: { slot: 'p2' }, env: shared }),
   ]);
   repo = path.join(lab.dir, 'suite-repo');
   await fs.mkdir(repo);
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: repo });
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: repo });
   git('init', '--quiet', '-b', 'main');
   await fs.writeFile(path.join(repo, 'suite.txt'), 'suite v1\n');
   git('add', '.');
@@ -53,7 +57,13 @@ afterAll(async () => {
 });
 
 const sums = ['sh', '-c', 'cat "$TESTBAY_ASSETS_DIR"/* | sha256sum'];
-const job = (name: string, slot: string, extra: Record<string, unknown>) => ({ name, workerClass: 'local', runner: { command: sums }, hostRequires: [`slot == ${slot}`], ...extra });
+const job = (name: string, slot: string, extra: Record<string, unknown>) => ({
+  name,
+  workerClass: 'local',
+  runner: { command: sums },
+  hostRequires: [`slot == ${slot}`],
+  ...extra,
+});
 
 describe('a job with assets', () => {
   it('gets them checked and linked; two hosts sharing a cache download once; the next job hits the cache', async () => {
@@ -79,22 +89,36 @@ describe('a job with assets', () => {
     const file = path.join(lab.dir, 'local.iso');
     await fs.writeFile(file, 'a small iso');
     const sha = createHash('sha256').update('a small iso').digest('hex');
-    const view = await lab.run({ jobs: [job('local-file', 'p2', { assets: [{ url: pathToFileURL(file).href, sha256: sha }] })] });
+    const view = await lab.run({
+      jobs: [job('local-file', 'p2', { assets: [{ url: pathToFileURL(file).href, sha256: sha }] })],
+    });
     expect(view.result).toBe('passed');
     expect(await lab.api.log(view.jobs[0]!.id)).toContain(sha);
   });
 
-  it('is aborted with the reason when an asset\'s sha256 does not match, never saying the content\'s own', async () => {
+  it("is aborted with the reason when an asset's sha256 does not match, never saying the content's own", async () => {
     const wrong = 'a'.repeat(64);
-    const view = await lab.run({ jobs: [job('mismatch', 'p1', { assets: [{ url: `${base}/disk2.img`, sha256: wrong }] })] });
-    expect(view.jobs[0]!.result).toEqual({ kind: 'aborted', cause: 'asset', reason: `asset sha256 mismatch for ${base}/disk2.img: its content does not have the sha256 ${wrong}` });
+    const view = await lab.run({
+      jobs: [job('mismatch', 'p1', { assets: [{ url: `${base}/disk2.img`, sha256: wrong }] })],
+    });
+    expect(view.jobs[0]!.result).toEqual({
+      kind: 'aborted',
+      cause: 'asset',
+      reason: `asset sha256 mismatch for ${base}/disk2.img: its content does not have the sha256 ${wrong}`,
+    });
     expect(await lab.api.log(view.jobs[0]!.id)).not.toContain(diskSha);
   });
 });
 
 describe('a job with test code', () => {
   const show = ['sh', '-c', 'cat "$TESTBAY_TESTS_DIR/suite.txt"; git -C "$TESTBAY_TESTS_DIR" rev-parse HEAD'];
-  const tests = (name: string, ref: string) => ({ name, workerClass: 'local', runner: { command: show }, hostRequires: ['slot == p2'], tests: { git: repo, ref } });
+  const tests = (name: string, ref: string) => ({
+    name,
+    workerClass: 'local',
+    runner: { command: show },
+    hostRequires: ['slot == p2'],
+    tests: { git: repo, ref },
+  });
 
   it('gets it checked out at its ref; the host clones once and then only fetches', async () => {
     const first = await lab.run({ jobs: [tests('t1', 'main')] });
@@ -104,7 +128,9 @@ describe('a job with test code', () => {
     expect(log1).toContain('suite v1');
 
     await fs.writeFile(path.join(repo, 'suite.txt'), 'suite v2\n');
-    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '--quiet', '-am', 'v2'], { cwd: repo });
+    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '--quiet', '-am', 'v2'], {
+      cwd: repo,
+    });
     const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repo, encoding: 'utf8' }).trim();
     const second = await lab.run({ jobs: [tests('t2', 'main')] });
     const log2 = await lab.api.log(second.jobs[0]!.id);
@@ -114,6 +140,10 @@ describe('a job with test code', () => {
 
   it('is aborted with cause test-code when its ref does not exist', async () => {
     const view = await lab.run({ jobs: [tests('t3', 'no-such-branch')] });
-    expect(view.jobs[0]!.result).toEqual({ kind: 'aborted', cause: 'test-code', reason: `ref \`no-such-branch\` not found in ${repo}` });
+    expect(view.jobs[0]!.result).toEqual({
+      kind: 'aborted',
+      cause: 'test-code',
+      reason: `ref \`no-such-branch\` not found in ${repo}`,
+    });
   });
 });

@@ -20,7 +20,9 @@ beforeAll(async () => {
     env: {
       TESTBAY_BROKEN_AFTER_ABORTS: '2',
       TESTBAY_SCHEDULER_MAX_HISTORY: '150',
-      TESTBAY_HEALTH_CHECKS: JSON.stringify({ checked: { runner: { command: ['os-test'] }, settings: { MODULES: 'boot', MODULE_MS: '100' } } }),
+      TESTBAY_HEALTH_CHECKS: JSON.stringify({
+        checked: { runner: { command: ['os-test'] }, settings: { MODULES: 'boot', MODULE_MS: '100' } },
+      }),
     },
   });
 });
@@ -43,11 +45,24 @@ const HOSTS = ['g1', 'g2', 'g3'];
 async function confirmedCrash(name: string, host: string, other: string): Promise<void> {
   const third = HOSTS.find((h) => h !== host && h !== other)!;
   await lab.api.setMaintenance(other, true);
-  const { id } = await lab.submit({ jobs: [osTest(name, { CRASH_MODULE: 'boot', CRASH_ATTEMPT: '1', MODULES: 'boot' }, { hostRequires: [`slot != ${third}`], maxRetries: 1 })] });
-  await waitFor(`${name} to abort on ${host}`, async () => (await lab.api.submission(id)).jobs.some((j) => j.hostId === host && j.result?.kind === 'aborted'));
+  const { id } = await lab.submit({
+    jobs: [
+      osTest(
+        name,
+        { CRASH_MODULE: 'boot', CRASH_ATTEMPT: '1', MODULES: 'boot' },
+        { hostRequires: [`slot != ${third}`], maxRetries: 1 },
+      ),
+    ],
+  });
+  await waitFor(`${name} to abort on ${host}`, async () =>
+    (await lab.api.submission(id)).jobs.some((j) => j.hostId === host && j.result?.kind === 'aborted'),
+  );
   await lab.api.setMaintenance(other, false);
   const view = await lab.waitForSubmission(id);
-  expect(view.jobs.map((j) => [j.hostId, j.result?.kind])).toEqual([[host, 'aborted'], [other, 'passed']]);
+  expect(view.jobs.map((j) => [j.hostId, j.result?.kind])).toEqual([
+    [host, 'aborted'],
+    [other, 'passed'],
+  ]);
 }
 
 describe('host health', () => {
@@ -71,19 +86,32 @@ describe('host health', () => {
     await confirmedCrash('c2', 'g1', 'g2');
     await lab.run({ jobs: [osTest('test-failure', { FAIL_MODULE: 'boot', MODULES: 'boot' }, on('g1'))] }); // does not count
     // The chain's release reaches the scheduler just after the submission ended.
-    await waitFor('g1 idle after the test failure', async () => ((await lab.host('g1'))!.state === 'idle' ? true : undefined));
+    await waitFor('g1 idle after the test failure', async () =>
+      (await lab.host('g1'))!.state === 'idle' ? true : undefined,
+    );
     await confirmedCrash('c3', 'g1', 'g2');
     const broken = await waitFor('g1 broken', async () => {
       const g1 = await lab.host('g1');
       return g1?.state === 'broken' ? g1 : undefined;
     });
     expect(broken.state).toBe('broken');
-    expect(broken.broken!.reason).toMatch(/^2 consecutive aborts; last: runner was killed by SIGSEGV before it reported a result \(job \w+\.1, which then passed on g2\)$/);
-    expect(broken.recentAborts.map((a) => a.cause).slice(0, 3)).toEqual(['runner-crash', 'runner-crash', 'runner-crash']);
+    expect(broken.broken!.reason).toMatch(
+      /^2 consecutive aborts; last: runner was killed by SIGSEGV before it reported a result \(job \w+\.1, which then passed on g2\)$/,
+    );
+    expect(broken.recentAborts.map((a) => a.cause).slice(0, 3)).toEqual([
+      'runner-crash',
+      'runner-crash',
+      'runner-crash',
+    ]);
 
     const { id } = await lab.submit({ jobs: [osTest('waits', { MODULES: 'boot' }, on('g1'))] });
-    const reason = await waitFor('the waiting reason', async () => (await lab.api.submission(id)).jobs[0]!.waitingReason?.match(/broken/) ?? undefined);
-    expect(reason.input).toBe(`host g1 (the only host of class local with slot == g1) is broken (${broken.broken!.reason}); 1st in queue`);
+    const reason = await waitFor(
+      'the waiting reason',
+      async () => (await lab.api.submission(id)).jobs[0]!.waitingReason?.match(/broken/) ?? undefined,
+    );
+    expect(reason.input).toBe(
+      `host g1 (the only host of class local with slot == g1) is broken (${broken.broken!.reason}); 1st in queue`,
+    );
     await lab.api.clearBroken('g1');
     expect((await lab.waitForSubmission(id)).result).toBe('passed');
   });
@@ -92,7 +120,12 @@ describe('host health', () => {
     const host = await lab.api.setMaintenance('g2', true);
     expect(host.state).toBe('maintenance');
     const { id } = await lab.submit({ jobs: [osTest('patient', { MODULES: 'boot' }, on('g2'))] });
-    await waitFor('the maintenance reason', async () => (await lab.api.submission(id)).jobs[0]!.waitingReason === 'host g2 (the only host of class local with slot == g2) is in maintenance; 1st in queue');
+    await waitFor(
+      'the maintenance reason',
+      async () =>
+        (await lab.api.submission(id)).jobs[0]!.waitingReason ===
+        'host g2 (the only host of class local with slot == g2) is in maintenance; 1st in queue',
+    );
     await lab.api.setMaintenance('g2', false);
     expect((await lab.waitForSubmission(id)).jobs[0]!.hostId).toBe('g2');
   });
@@ -100,7 +133,12 @@ describe('host health', () => {
   it('a broken host with a health check for its class runs it, and is back once it passes', async () => {
     await confirmedCrash('k1', 'g3', 'g2');
     await confirmedCrash('k2', 'g3', 'g2');
-    const checkId = await waitFor('a health check to start', async () => (await lab.host('g3'))?.check?.submissionId ?? (await lab.host('g3'))?.broken?.reason.match(/health check (hc\w+)/)?.[1]);
+    const checkId = await waitFor(
+      'a health check to start',
+      async () =>
+        (await lab.host('g3'))?.check?.submissionId ??
+        (await lab.host('g3'))?.broken?.reason.match(/health check (hc\w+)/)?.[1],
+    );
     const check = await lab.waitForSubmission(checkId);
     expect(check).toMatchObject({ name: 'health check of g3', result: 'passed' });
     expect(check.jobs[0]).toMatchObject({ name: 'health-check', hostId: 'g3' });
@@ -109,7 +147,10 @@ describe('host health', () => {
     // Coming back from maintenance runs the check again.
     await lab.api.setMaintenance('g3', true);
     await lab.api.setMaintenance('g3', false);
-    const second = await waitFor('another health check', async () => (await lab.host('g3'))?.broken?.reason.match(/health check (hc\w+)/)?.[1]);
+    const second = await waitFor(
+      'another health check',
+      async () => (await lab.host('g3'))?.broken?.reason.match(/health check (hc\w+)/)?.[1],
+    );
     expect(second).not.toBe(checkId);
     expect((await lab.waitForSubmission(second)).result).toBe('passed');
     await waitFor('g3 to be idle again', async () => (await lab.host('g3'))?.state === 'idle');
@@ -122,7 +163,15 @@ describe('host health', () => {
     const queued = await lab.submit({ jobs: [osTest('queued', { MODULES: 'boot' }, on('g2'))] });
     // Enough traffic for several continue-as-new rounds (history limit 150 events).
     for (let round = 0; round < 4; round++) {
-      await Promise.all(Array.from({ length: 6 }, (_, i) => lab.run({ jobs: [osTest(`burst-${round}-${i}`, { MODULES: 'boot', MODULE_MS: '20', LOG_LINES: '1', SCREENSHOTS: '0' })] })));
+      await Promise.all(
+        Array.from({ length: 6 }, (_, i) =>
+          lab.run({
+            jobs: [
+              osTest(`burst-${round}-${i}`, { MODULES: 'boot', MODULE_MS: '20', LOG_LINES: '1', SCREENSHOTS: '0' }),
+            ],
+          }),
+        ),
+      );
     }
     const lab2 = await lab.api.hosts();
     expect(lab2.runId).not.toBe(before);
@@ -131,11 +180,18 @@ describe('host health', () => {
     expect(lab2.queue.map((q) => q.requester)).toEqual([`rs-${queued.id}-1`]);
     // However often it continued as new, the scheduler watches each host with exactly one
     // presence activity, and no live host went offline on the way.
-    await waitFor('one presence activity per host in the current run', async () => {
-      const scheduler = await lab.temporal.workflow.getHandle('testbay-scheduler').describe();
-      const presences = (scheduler.raw.pendingActivities ?? []).filter((a) => a.activityType?.name === 'holdPresence');
-      return presences.length === 3;
-    }, 20_000, 200);
+    await waitFor(
+      'one presence activity per host in the current run',
+      async () => {
+        const scheduler = await lab.temporal.workflow.getHandle('testbay-scheduler').describe();
+        const presences = (scheduler.raw.pendingActivities ?? []).filter(
+          (a) => a.activityType?.name === 'holdPresence',
+        );
+        return presences.length === 3;
+      },
+      20_000,
+      200,
+    );
     expect((await lab.api.hosts()).hosts.filter((h) => h.state === 'offline').map((h) => h.id)).toEqual([]);
     await lab.api.cancelSubmission(holder.id);
     expect((await lab.waitForSubmission(queued.id)).result).toBe('passed');

@@ -13,15 +13,30 @@ import { TestLab, waitFor } from '../helpers/lab.js';
 const OTHER = 'other-submitter-0123456789abcdef';
 let lab: TestLab;
 beforeAll(async () => {
-  lab = await TestLab.start({ name: 'extend', hosts: [{ id: 'e1' }, { id: 'e2' }], env: { TESTBAY_MAX_EXTEND_MS: '20000' }, extraTokens: [{ token: OTHER, role: 'submit', name: 'someone-else' }] });
+  lab = await TestLab.start({
+    name: 'extend',
+    hosts: [{ id: 'e1' }, { id: 'e2' }],
+    env: { TESTBAY_MAX_EXTEND_MS: '20000' },
+    extraTokens: [{ token: OTHER, role: 'submit', name: 'someone-else' }],
+  });
 });
 afterAll(async () => {
   await lab?.stop();
 });
 
-const sh = (name: string, script: string, timeoutMs: number) => ({ name, workerClass: 'local', runner: { command: ['sh', '-c', script] }, timeoutMs });
-const refusal = (p: Promise<unknown>) => p.then(() => undefined, (err: unknown) => err as ApiError);
-const running = (jobId: string) => waitFor(`${jobId} running`, async () => ((await lab.api.job(jobId)).state === 'running' ? true : undefined));
+const sh = (name: string, script: string, timeoutMs: number) => ({
+  name,
+  workerClass: 'local',
+  runner: { command: ['sh', '-c', script] },
+  timeoutMs,
+});
+const refusal = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (err: unknown) => err as ApiError,
+  );
+const running = (jobId: string) =>
+  waitFor(`${jobId} running`, async () => ((await lab.api.job(jobId)).state === 'running' ? true : undefined));
 
 describe('testbay extend', () => {
   it('lets a job run past its timeoutMs once its submitter extended it, and shows the extension', async () => {
@@ -42,7 +57,9 @@ describe('testbay extend', () => {
     const after = await lab.api.job(jobId);
     expect(Date.parse(after.deadline!) - Date.parse(before.deadline!)).toBe(6_000);
     const during = await cli(['job', jobId], env);
-    expect(during.stdout).toContain(`deadline   ${after.deadline!.slice(0, 19).replace('T', ' ')} UTC (timeoutMs 6 s, extended by 6 s)`);
+    expect(during.stdout).toContain(
+      `deadline   ${after.deadline!.slice(0, 19).replace('T', ' ')} UTC (timeoutMs 6 s, extended by 6 s)`,
+    );
     // Someone else's submit token may not; over the cap is refused naming byMs.
     expect((await refusal(new TestbayClient(lab.config.api.url, OTHER).extendJob(jobId, 1_000)))?.status).toBe(403);
     const over = await refusal(lab.api.extendJob(jobId, 15_000));
@@ -60,7 +77,9 @@ describe('testbay extend', () => {
     // An ended job cannot be extended.
     const ended = await refusal(lab.api.extendJob(jobId, 1_000));
     expect(ended?.status).toBe(409);
-    expect(ended?.message).toBe(`job ${jobId} has already ended (passed): only a running job's deadline can be extended`);
+    expect(ended?.message).toBe(
+      `job ${jobId} has already ended (passed): only a running job's deadline can be extended`,
+    );
   });
 
   it('takes a runner\'s own {"extendMs": …} status line', async () => {

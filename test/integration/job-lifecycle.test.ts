@@ -24,8 +24,14 @@ async function runnerIn(jobId: string, module: string) {
     return j.state === 'running' && j.progress?.module === module ? j : undefined;
   });
   const workDir = lab.workDirOf(job.hostId!);
-  const pgid = Number(await waitFor('the runner pid file', () => fs.readFile(path.join(workDir, 'runners', `${jobId}.pid`), 'utf8')));
-  const stubborn = Number(await waitFor('the grandchild pid file', () => fs.readFile(path.join(workDir, 'jobs', jobId, 'results', 'stubborn.pid'), 'utf8').catch(() => undefined)));
+  const pgid = Number(
+    await waitFor('the runner pid file', () => fs.readFile(path.join(workDir, 'runners', `${jobId}.pid`), 'utf8')),
+  );
+  const stubborn = Number(
+    await waitFor('the grandchild pid file', () =>
+      fs.readFile(path.join(workDir, 'jobs', jobId, 'results', 'stubborn.pid'), 'utf8').catch(() => undefined),
+    ),
+  );
   return { job, pgid, stubborn };
 }
 
@@ -37,14 +43,17 @@ describe('a job', () => {
     const job = await lab.api.job(jobs[0]!.id);
     expect(job.result).toEqual({ kind: 'passed' });
     expect(job.tests.map((t) => `${t.name}:${t.status}`)).toEqual(['boot:passed', 'install:passed', 'login:passed']);
-    expect(job.artifacts.map((a) => a.name)).toEqual(expect.arrayContaining(['junit.xml', 'screenshots/boot.png', 'screenshots/login.png']));
+    expect(job.artifacts.map((a) => a.name)).toEqual(
+      expect.arrayContaining(['junit.xml', 'screenshots/boot.png', 'screenshots/login.png']),
+    );
     expect(await lab.api.log(job.id)).toMatch(/\[login\] ok/);
     const png = await lab.api.artifact(job.id, 'screenshots/boot.png');
     expect(png.subarray(1, 4).toString()).toBe('PNG');
 
     const found = await waitFor('workflows to be visible by search attribute', async () => {
       const ids: string[] = [];
-      for await (const wf of lab.temporal.workflow.list({ query: `TestbaySubmission = "${id}"` })) ids.push(wf.workflowId);
+      for await (const wf of lab.temporal.workflow.list({ query: `TestbaySubmission = "${id}"` }))
+        ids.push(wf.workflowId);
       return ids.length >= 3 ? ids.sort() : undefined;
     });
     expect(found).toEqual([`chain-${id}-1-${job.hostId}`, `rs-${id}-1`, `sub-${id}`]);
@@ -58,12 +67,22 @@ describe('a job', () => {
     const view = await lab.run({ jobs: [osTest('broken', { FAIL_MODULE: 'install' }, { maxRetries: 2 })] });
     expect(view.result).toBe('failed');
     expect(view.jobs).toHaveLength(1);
-    expect(view.jobs[0]!.result).toEqual({ kind: 'failed', reason: 'runner exited with code 1; 1 of 3 tests failed: `install`' });
+    expect(view.jobs[0]!.result).toEqual({
+      kind: 'failed',
+      reason: 'runner exited with code 1; 1 of 3 tests failed: `install`',
+    });
   });
 
   it('gives the runner its settings and the TESTBAY_ variables, and nothing of the host', async () => {
     const { id, jobs } = await lab.submit({
-      jobs: [{ name: 'env', workerClass: 'local', runner: { command: ['sh', '-c', 'env > "$TESTBAY_RESULTS_DIR/env.txt"'] }, settings: { DISTRI: 'tumbleweed', BUILD: 42 } }],
+      jobs: [
+        {
+          name: 'env',
+          workerClass: 'local',
+          runner: { command: ['sh', '-c', 'env > "$TESTBAY_RESULTS_DIR/env.txt"'] },
+          settings: { DISTRI: 'tumbleweed', BUILD: 42 },
+        },
+      ],
     });
     await lab.waitForSubmission(id);
     const env = (await lab.api.artifact(jobs[0]!.id, 'env.txt')).toString();
@@ -78,10 +97,14 @@ describe('a job', () => {
   });
 
   it('when cancelled while running, stops its runner and every descendant, and ends cancelled', async () => {
-    const { id, jobs } = await lab.submit({ jobs: [osTest('hangs', { HANG_MODULE: 'install', STUBBORN_CHILD: '1', ESCAPED_CHILD: '1' })] });
+    const { id, jobs } = await lab.submit({
+      jobs: [osTest('hangs', { HANG_MODULE: 'install', STUBBORN_CHILD: '1', ESCAPED_CHILD: '1' })],
+    });
     const { job, pgid, stubborn } = await runnerIn(jobs[0]!.id, 'install');
     // A descendant that left the group (setsid) and ignores SIGTERM: found by its environment.
-    const escaped = Number(await fs.readFile(path.join(lab.workDirOf(job.hostId!), 'jobs', job.id, 'results', 'escaped.pid'), 'utf8'));
+    const escaped = Number(
+      await fs.readFile(path.join(lab.workDirOf(job.hostId!), 'jobs', job.id, 'results', 'escaped.pid'), 'utf8'),
+    );
     expect(isAlive(pgid) && isAlive(stubborn) && isAlive(escaped)).toBe(true);
     expect(groupMembers(pgid)).not.toContain(escaped);
     await lab.submitter.cancelJob(jobs[0]!.id, 'no longer needed');
@@ -94,11 +117,17 @@ describe('a job', () => {
   });
 
   it('is aborted when its runner exceeds timeoutMs, saying so, with nothing left running', async () => {
-    const { id, jobs } = await lab.submit({ jobs: [osTest('slow', { HANG_MODULE: 'install', STUBBORN_CHILD: '1' }, { timeoutMs: 2_500 })] });
+    const { id, jobs } = await lab.submit({
+      jobs: [osTest('slow', { HANG_MODULE: 'install', STUBBORN_CHILD: '1' }, { timeoutMs: 2_500 })],
+    });
     const { pgid, stubborn } = await runnerIn(jobs[0]!.id, 'install');
     const view = await lab.waitForSubmission(id);
     expect(view.result).toBe('aborted');
-    expect(view.jobs[0]!.result).toEqual({ kind: 'aborted', cause: 'run-timeout', reason: 'runner exceeded timeoutMs (2.5 s) in module `install`; stopped' });
+    expect(view.jobs[0]!.result).toEqual({
+      kind: 'aborted',
+      cause: 'run-timeout',
+      reason: 'runner exceeded timeoutMs (2.5 s) in module `install`; stopped',
+    });
     expect(groupMembers(pgid)).toEqual([]);
     expect(isAlive(stubborn)).toBe(false);
     expect(await lab.api.log(jobs[0]!.id)).toMatch(/hanging/);
@@ -106,8 +135,16 @@ describe('a job', () => {
 
   it('is aborted, not failed, when the runner crashes or declares an abort', async () => {
     const crash = await lab.run({ jobs: [osTest('crash', { CRASH_MODULE: 'install' })] });
-    expect(crash.jobs[0]!.result).toEqual({ kind: 'aborted', cause: 'runner-crash', reason: 'runner was killed by SIGSEGV before it reported a result' });
+    expect(crash.jobs[0]!.result).toEqual({
+      kind: 'aborted',
+      cause: 'runner-crash',
+      reason: 'runner was killed by SIGSEGV before it reported a result',
+    });
     const declared = await lab.run({ jobs: [osTest('tempfail', { ABORT_MODULE: 'boot' })] });
-    expect(declared.jobs[0]!.result).toEqual({ kind: 'aborted', cause: 'runner-abort', reason: 'runner aborted: module boot: test infrastructure unavailable' });
+    expect(declared.jobs[0]!.result).toEqual({
+      kind: 'aborted',
+      cause: 'runner-abort',
+      reason: 'runner aborted: module boot: test infrastructure unavailable',
+    });
   });
 });

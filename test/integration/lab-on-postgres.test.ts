@@ -19,7 +19,11 @@ let second: RunningServer;
 
 beforeAll(async () => {
   lab = await TestLab.start({ name: 'pglab', engine: 'postgres', hosts: [{ id: 'p1' }] });
-  second = await startServer({ ...lab.config, api: { ...lab.config.api, port: 0 } }, createLogger('second-api', 'warn', () => undefined), 0);
+  second = await startServer(
+    { ...lab.config, api: { ...lab.config.api, port: 0 } },
+    createLogger('second-api', 'warn', () => undefined),
+    0,
+  );
 });
 
 afterAll(async () => {
@@ -29,7 +33,10 @@ afterAll(async () => {
 
 describe('a lab on PostgreSQL', () => {
   it('keeps its submissions in the database, and a second API server serves them and a live log uploaded through the first', async () => {
-    const { id, jobs } = await lab.submit({ name: 'on-postgres', jobs: [osTest('slow', { MODULES: 'boot,install,login', MODULE_MS: '700', LOG_LINES: '3' })] });
+    const { id, jobs } = await lab.submit({
+      name: 'on-postgres',
+      jobs: [osTest('slow', { MODULES: 'boot,install,login', MODULE_MS: '700', LOG_LINES: '3' })],
+    });
     const other = new TestbayClient(second.url, lab.tokens.submit);
     // Follow on server B from the start; the host uploads through server A (lab.env's TESTBAY_URL).
     let followed = '';
@@ -44,8 +51,14 @@ describe('a lab on PostgreSQL', () => {
     // Its tables hold it.
     const db = new pg.Client({ connectionString: lab.config.store.databaseUrl });
     await db.connect();
-    const rows = await db.query<{ id: string; result: string; hosts: string[] }>('SELECT id, result, hosts FROM submissions WHERE id = $1', [id]);
-    const jobRows = await db.query<{ id: string; sealed: boolean; log_bytes: string }>('SELECT id, sealed, log_bytes FROM jobs WHERE submission_id = $1', [id]);
+    const rows = await db.query<{ id: string; result: string; hosts: string[] }>(
+      'SELECT id, result, hosts FROM submissions WHERE id = $1',
+      [id],
+    );
+    const jobRows = await db.query<{ id: string; sealed: boolean; log_bytes: string }>(
+      'SELECT id, sealed, log_bytes FROM jobs WHERE submission_id = $1',
+      [id],
+    );
     await db.end();
     expect(rows.rows).toEqual([{ id, result: 'passed', hosts: ['p1'] }]);
     expect(jobRows.rows).toEqual([{ id: jobs[0]!.id, sealed: true, log_bytes: String(Buffer.byteLength(followed)) }]);
@@ -71,8 +84,17 @@ describe('a lab on PostgreSQL', () => {
     const described = await handle.describe();
     expect(described.action).toMatchObject({ type: 'startWorkflow', workflowType: 'retentionWorkflow' });
     await handle.trigger();
-    const run = await waitFor('the retention run', async () => (await handle.describe()).info.recentActions.at(-1)?.action.workflow, 20_000, 200);
-    const report = (await lab.temporal.workflow.getHandle(run.workflowId, run.firstExecutionRunId).result()) as { purgedJobs: number; deletedSubmissions: number; policy: { logsDays: number; recordsDays: number } };
+    const run = await waitFor(
+      'the retention run',
+      async () => (await handle.describe()).info.recentActions.at(-1)?.action.workflow,
+      20_000,
+      200,
+    );
+    const report = (await lab.temporal.workflow.getHandle(run.workflowId, run.firstExecutionRunId).result()) as {
+      purgedJobs: number;
+      deletedSubmissions: number;
+      policy: { logsDays: number; recordsDays: number };
+    };
     expect(report).toMatchObject({ purgedJobs: 0, deletedSubmissions: 0, policy: { logsDays: 30, recordsDays: 365 } });
   });
 });

@@ -27,14 +27,29 @@ describe('the lease client', () => {
     await lab.temporal.workflow.getHandle(SCHEDULER_WORKFLOW_ID).terminate('the lab is starting up');
     const { id } = await lab.submit({
       jobs: [osTest('job')],
-      batchRuns: [{ name: 'suite', workerClass: 'local', runner: { command: ['batch-test'] }, settings: { TEST_MS: '20' }, batchSize: 5, maxHosts: 1, tests: ['t1', 't2', 't3'] }],
+      batchRuns: [
+        {
+          name: 'suite',
+          workerClass: 'local',
+          runner: { command: ['batch-test'] },
+          settings: { TEST_MS: '20' },
+          batchSize: 5,
+          maxHosts: 1,
+          tests: ['t1', 't2', 't3'],
+        },
+      ],
     });
     const seen = await waitFor('the recipe set and the batch run to start', async () => {
       const s = await lab.api.submission(id);
       return s.recipeSets.length > 0 && s.batchRuns?.[0] ? s : undefined;
     });
     const workflows = [seen.recipeSets[0]!.workflowId, seen.batchRuns![0]!.workflowId];
-    await waitFor('both to find no scheduler', async () => (await Promise.all(workflows.map(missedTheScheduler))).every(Boolean), 30_000, 200);
+    await waitFor(
+      'both to find no scheduler',
+      async () => (await Promise.all(workflows.map(missedTheScheduler))).every(Boolean),
+      30_000,
+      200,
+    );
     // The lab comes up: a host starts the scheduler as it registers (a scheduler that knew
     // no host at all would deny the requests), then the control worker configures it.
     await lab.startHost({ id: 'late' });

@@ -27,7 +27,12 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-const sh = (name: string, script: string, extra: Record<string, unknown> = {}) => ({ name, workerClass: 'local', runner: { command: ['sh', '-c', script] }, ...extra });
+const sh = (name: string, script: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  workerClass: 'local',
+  runner: { command: ['sh', '-c', script] },
+  ...extra,
+});
 const byName = (v: SubmissionView) => Object.fromEntries(v.jobs.map((j) => [j.name, j])) as Record<string, JobView>;
 
 /** A partner that failed ran to its own verdict, or was stopped because the other failed first. */
@@ -53,7 +58,10 @@ describe('partners that end together', () => {
   });
 
   it('failing 1 ms apart end the submission failed', async () => {
-    const view = await lab.run({ jobs: [sh('srv', 'exit 7', { parallelWith: 'cli' }), sh('cli', 'sleep 0.001; exit 8')] }, 30_000);
+    const view = await lab.run(
+      { jobs: [sh('srv', 'exit 7', { parallelWith: 'cli' }), sh('cli', 'sleep 0.001; exit 8')] },
+      30_000,
+    );
     expect(view.result).toBe('failed');
     const jobs = byName(view);
     expectFailedOrStoppedBy(jobs.srv!, ['cli']);
@@ -61,20 +69,33 @@ describe('partners that end together', () => {
   });
 
   it('a set of three that all fail together ends failed', async () => {
-    const view = await lab.run({ jobs: [sh('a', 'exit 3', { parallelWith: ['b', 'c'] }), sh('b', 'exit 4'), sh('c', 'exit 5')] }, 30_000);
+    const view = await lab.run(
+      { jobs: [sh('a', 'exit 3', { parallelWith: ['b', 'c'] }), sh('b', 'exit 4'), sh('c', 'exit 5')] },
+      30_000,
+    );
     expect(view.result).toBe('failed');
     const jobs = byName(view);
-    for (const name of ['a', 'b', 'c']) expectFailedOrStoppedBy(jobs[name]!, ['a', 'b', 'c'].filter((n) => n !== name));
+    for (const name of ['a', 'b', 'c'])
+      expectFailedOrStoppedBy(
+        jobs[name]!,
+        ['a', 'b', 'c'].filter((n) => n !== name),
+      );
     expect(Object.values(jobs).filter((j) => j.result?.kind === 'failed').length).toBeGreaterThan(0);
   });
 
   it('one failing while the other is being cancelled ends, the cancelled one cancelled', async () => {
-    const { id, jobs } = await lab.submit({ jobs: [sh('srv', 'sleep 1; exit 7', { parallelWith: 'cli' }), sh('cli', 'sleep 30')] });
+    const { id, jobs } = await lab.submit({
+      jobs: [sh('srv', 'sleep 1; exit 7', { parallelWith: 'cli' }), sh('cli', 'sleep 30')],
+    });
     const cli = jobs.find((j) => j.name === 'cli')!.id;
-    await waitFor('both partners to run', async () => {
-      const v = await lab.api.submission(id);
-      return v.jobs.every((j) => j.state === 'running');
-    }, 20_000);
+    await waitFor(
+      'both partners to run',
+      async () => {
+        const v = await lab.api.submission(id);
+        return v.jobs.every((j) => j.state === 'running');
+      },
+      20_000,
+    );
     // The cancel goes out as srv's runner is about to fail.
     await new Promise((r) => setTimeout(r, 950));
     await lab.api.cancelJob(cli, 'cancelled while the partner fails');
@@ -91,7 +112,7 @@ describe('partners that end together', () => {
 });
 
 describe('submissions that could not end before', () => {
-  it('a chain of 18 jobs with 100-character names runs (its search attributes stay within Temporal\'s limits)', async () => {
+  it("a chain of 18 jobs with 100-character names runs (its search attributes stay within Temporal's limits)", async () => {
     const names = Array.from({ length: 18 }, (_, i) => `${String(i).padStart(2, '0')}-${'x'.repeat(97)}`);
     const jobs = names.map((name, i) => sh(name, 'exit 0', i > 0 ? { startDirectlyAfter: names[i - 1] } : {}));
     const view = await lab.run({ jobs }, 60_000);
@@ -107,10 +128,15 @@ describe('submissions that could not end before', () => {
     await waitFor('the job to run', async () => (await lab.api.submission(id)).jobs[0]!.state === 'running', 20_000);
     await lab.temporal.workflow.getHandle(submissionWorkflowId(id)).terminate('by hand, in a test');
     // The listing (what `testbay status` shows) reads the store: the sweep ends it there.
-    const listed = await waitFor('the sweep to end it', async () => {
-      const s = (await lab.api.submissions({ limit: '50' })).submissions.find((x) => x.id === id);
-      return s?.state === 'done' ? s : undefined;
-    }, 30_000, 500);
+    const listed = await waitFor(
+      'the sweep to end it',
+      async () => {
+        const s = (await lab.api.submissions({ limit: '50' })).submissions.find((x) => x.id === id);
+        return s?.state === 'done' ? s : undefined;
+      },
+      30_000,
+      500,
+    );
     expect(listed.result).toBe('aborted');
     const view = await lab.api.submission(id);
     expect(view.state).toBe('done');

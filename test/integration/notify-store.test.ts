@@ -16,7 +16,10 @@ import type { Config } from '../../src/config.js';
 import { ENGINES, engineConfig, type EngineName } from '../helpers/store-engines.js';
 
 const opened: { store: SqlResultStore; dir: string }[] = [];
-async function openStore(engine: EngineName, shared?: { config: Config }): Promise<{ store: SqlResultStore; notify: SqlNotifyStore; config: Config }> {
+async function openStore(
+  engine: EngineName,
+  shared?: { config: Config },
+): Promise<{ store: SqlResultStore; notify: SqlNotifyStore; config: Config }> {
   const e = shared ?? (await engineConfig(engine));
   const store = await openResultStore(e.config, undefined, { sweepMs: 0 });
   opened.push({ store, dir: e.config.dataDir });
@@ -32,13 +35,34 @@ afterEach(async () => {
 let n = 0;
 const id = (prefix: 'w' | 'd') => `${prefix}${Date.now().toString(36)}x${(n++).toString(36).padStart(4, '0')}`;
 
-const hook = (events: ('submission.done' | 'job.done' | 'host.broken')[] = ['job.done']) => ({ id: id('w'), url: 'http://127.0.0.1:9/hook', events, filter: {}, createdAt: new Date().toISOString(), createdBy: 'operator', secretSealed: 'sealed:v1:xyz' });
-const delivery = (webhookId: string, eventId: string, body = '{}'): NewDelivery => ({ id: id('d'), queue: `wh-${webhookId}`, target: 'webhook', webhookId, eventId, event: 'job.done', url: 'http://127.0.0.1:9/hook', body });
+const hook = (events: ('submission.done' | 'job.done' | 'host.broken')[] = ['job.done']) => ({
+  id: id('w'),
+  url: 'http://127.0.0.1:9/hook',
+  events,
+  filter: {},
+  createdAt: new Date().toISOString(),
+  createdBy: 'operator',
+  secretSealed: 'sealed:v1:xyz',
+});
+const delivery = (webhookId: string, eventId: string, body = '{}'): NewDelivery => ({
+  id: id('d'),
+  queue: `wh-${webhookId}`,
+  target: 'webhook',
+  webhookId,
+  eventId,
+  event: 'job.done',
+  url: 'http://127.0.0.1:9/hook',
+  body,
+});
 
 describe.each(ENGINES)('webhooks, deliveries and audit on %s', (engine) => {
   it('keeps subscriptions with their sealed secret apart from what is listed', async () => {
     const { notify } = await openStore(engine);
-    const a = await notify.createWebhook({ ...hook(['job.done', 'host.broken']), filter: { result: ['failed'] }, description: 'ci' });
+    const a = await notify.createWebhook({
+      ...hook(['job.done', 'host.broken']),
+      filter: { result: ['failed'] },
+      description: 'ci',
+    });
     const b = await notify.createWebhook(hook(['submission.done']));
     expect(await notify.listWebhooks()).toEqual([a, b]);
     expect(JSON.stringify(await notify.listWebhooks())).not.toContain('sealed:v1');
@@ -68,12 +92,24 @@ describe.each(ENGINES)('webhooks, deliveries and audit on %s', (engine) => {
     const { notify } = await openStore(engine);
     const w = await notify.createWebhook(hook());
     const [d] = await notify.enqueue([delivery(w.id, 'job.done:b.1')]);
-    const refused = await notify.recordAttempt(d!.id, { attempt: 1, at: new Date().toISOString(), statusCode: 503, error: 'answered 503', durationMs: 12 }, false);
+    const refused = await notify.recordAttempt(
+      d!.id,
+      { attempt: 1, at: new Date().toISOString(), statusCode: 503, error: 'answered 503', durationMs: 12 },
+      false,
+    );
     expect(refused).toMatchObject({ state: 'pending', attempts: [{ attempt: 1, statusCode: 503 }] });
-    const taken = await notify.recordAttempt(d!.id, { attempt: 2, at: new Date().toISOString(), statusCode: 200, durationMs: 8 }, true);
+    const taken = await notify.recordAttempt(
+      d!.id,
+      { attempt: 2, at: new Date().toISOString(), statusCode: 200, durationMs: 8 },
+      true,
+    );
     expect(taken.state).toBe('delivered');
     expect(taken.endedAt).toBeTruthy();
-    const late = await notify.recordAttempt(d!.id, { attempt: 3, at: new Date().toISOString(), error: 'cut off', durationMs: 10_000 }, false);
+    const late = await notify.recordAttempt(
+      d!.id,
+      { attempt: 3, at: new Date().toISOString(), error: 'cut off', durationMs: 10_000 },
+      false,
+    );
     expect(late.state).toBe('delivered');
     expect(late.attempts.map((a) => a.attempt)).toEqual([1, 2, 3]);
     expect(await notify.pendingDeliveries(`wh-${w.id}`, 10)).toEqual([]);
@@ -83,21 +119,33 @@ describe.each(ENGINES)('webhooks, deliveries and audit on %s', (engine) => {
     const failed = await notify.failDelivery(e!.id, 'retries ran out');
     expect(failed.state).toBe('failed');
     expect(failed.attempts.at(-1)?.error).toBe('given up: retries ran out');
-    await expect(notify.recordAttempt('dnothere0', { attempt: 1, at: new Date().toISOString(), durationMs: 1 }, true)).rejects.toEqual(expect.objectContaining({ code: 'not-found' }));
+    await expect(
+      notify.recordAttempt('dnothere0', { attempt: 1, at: new Date().toISOString(), durationMs: 1 }, true),
+    ).rejects.toEqual(expect.objectContaining({ code: 'not-found' }));
   });
 
   it('resends as a new row with the same event, and a deleted subscription cancels what it had pending', async () => {
     const { notify } = await openStore(engine);
     const w = await notify.createWebhook(hook());
     const [d] = await notify.enqueue([delivery(w.id, 'job.done:c.1', 'the body')]);
-    await notify.recordAttempt(d!.id, { attempt: 1, at: new Date().toISOString(), statusCode: 204, durationMs: 3 }, true);
+    await notify.recordAttempt(
+      d!.id,
+      { attempt: 1, at: new Date().toISOString(), statusCode: 204, durationMs: 3 },
+      true,
+    );
     const again = await notify.resend(d!.id, id('d'));
     expect(again).toMatchObject({ eventId: 'job.done:c.1', resendOf: d!.id, state: 'pending', attempts: [] });
     expect((await notify.getDelivery(again.id))?.body).toBe('the body');
     const second = await notify.resend(d!.id, id('d'));
     expect((await notify.pendingDeliveries(`wh-${w.id}`, 10)).map((p) => p.id)).toEqual([again.id, second.id]);
-    expect((await notify.listDeliveries({ limit: 10, webhookId: w.id })).map((x) => x.id)).toEqual([second.id, again.id, d!.id]);
-    expect((await notify.listDeliveries({ limit: 10, webhookId: w.id, state: 'delivered' })).map((x) => x.id)).toEqual([d!.id]);
+    expect((await notify.listDeliveries({ limit: 10, webhookId: w.id })).map((x) => x.id)).toEqual([
+      second.id,
+      again.id,
+      d!.id,
+    ]);
+    expect((await notify.listDeliveries({ limit: 10, webhookId: w.id, state: 'delivered' })).map((x) => x.id)).toEqual([
+      d!.id,
+    ]);
     const old = new Date(Date.now() + 1000);
     expect(await notify.queuesWithPending(old)).toContain(`wh-${w.id}`);
     expect(await notify.deleteWebhook(w.id)).toBe(true);
@@ -111,29 +159,79 @@ describe.each(ENGINES)('webhooks, deliveries and audit on %s', (engine) => {
   it('keeps the audit log: newest first, by target with its children, actor, action, paging back', async () => {
     const { notify } = await openStore(engine);
     const sub = `s${Date.now().toString(36)}${n++}`;
-    await notify.addAudit({ actor: 'tester', role: 'submit', address: '::ffff:127.0.0.1', action: 'cancel', targetKind: 'job', targetId: `${sub}.1`, details: { reason: 'wrong build' } });
-    await notify.addAudit({ actor: 'operator', role: 'operate', action: 'keep', targetKind: 'submission', targetId: sub, details: { keep: true } });
-    await notify.addAudit({ actor: 'operator', role: 'operate', action: 'mark-broken', targetKind: 'host', targetId: 'h1' });
-    await notify.addAudit({ actor: 'tester', role: 'submit', action: 'cancel', targetKind: 'job', targetId: `${sub}1.1` });
+    await notify.addAudit({
+      actor: 'tester',
+      role: 'submit',
+      address: '::ffff:127.0.0.1',
+      action: 'cancel',
+      targetKind: 'job',
+      targetId: `${sub}.1`,
+      details: { reason: 'wrong build' },
+    });
+    await notify.addAudit({
+      actor: 'operator',
+      role: 'operate',
+      action: 'keep',
+      targetKind: 'submission',
+      targetId: sub,
+      details: { keep: true },
+    });
+    await notify.addAudit({
+      actor: 'operator',
+      role: 'operate',
+      action: 'mark-broken',
+      targetKind: 'host',
+      targetId: 'h1',
+    });
+    await notify.addAudit({
+      actor: 'tester',
+      role: 'submit',
+      action: 'cancel',
+      targetKind: 'job',
+      targetId: `${sub}1.1`,
+    });
     const all = await notify.listAudit({ limit: 10 });
     expect(all.map((e) => e.action)).toEqual(['cancel', 'mark-broken', 'keep', 'cancel']);
-    expect(all[3]).toMatchObject({ actor: 'tester', role: 'submit', address: '::ffff:127.0.0.1', targetKind: 'job', details: { reason: 'wrong build' } });
+    expect(all[3]).toMatchObject({
+      actor: 'tester',
+      role: 'submit',
+      address: '::ffff:127.0.0.1',
+      targetKind: 'job',
+      details: { reason: 'wrong build' },
+    });
     expect(all[3]!.at).toMatch(/^\d{4}-\d\d-\d\dT/);
     // A submission with its jobs: not the job of another submission whose id merely starts alike.
-    expect((await notify.listAudit({ limit: 10, targetId: sub, withChildren: true })).map((e) => e.targetId)).toEqual([sub, `${sub}.1`]);
+    expect((await notify.listAudit({ limit: 10, targetId: sub, withChildren: true })).map((e) => e.targetId)).toEqual([
+      sub,
+      `${sub}.1`,
+    ]);
     expect((await notify.listAudit({ limit: 10, targetId: sub })).map((e) => e.targetId)).toEqual([sub]);
-    expect((await notify.listAudit({ limit: 10, actor: 'operator', action: 'keep' })).map((e) => e.targetId)).toEqual([sub]);
+    expect((await notify.listAudit({ limit: 10, actor: 'operator', action: 'keep' })).map((e) => e.targetId)).toEqual([
+      sub,
+    ]);
     expect((await notify.listAudit({ limit: 10, targetKind: 'host' })).map((e) => e.targetId)).toEqual(['h1']);
     const page = await notify.listAudit({ limit: 2 });
-    expect((await notify.listAudit({ limit: 10, before: page[1]!.id })).map((e) => e.id)).toEqual(all.slice(2).map((e) => e.id));
+    expect((await notify.listAudit({ limit: 10, before: page[1]!.id })).map((e) => e.id)).toEqual(
+      all.slice(2).map((e) => e.id),
+    );
   });
 
   it('retention deletes ended deliveries and audit entries older than the records period, never a pending delivery', async () => {
     const { store, notify } = await openStore(engine);
     const w = await notify.createWebhook(hook());
     const [done, pending] = await notify.enqueue([delivery(w.id, 'job.done:r.1'), delivery(w.id, 'job.done:r.2')]);
-    await notify.recordAttempt(done!.id, { attempt: 1, at: new Date().toISOString(), statusCode: 200, durationMs: 3 }, true);
-    await notify.addAudit({ actor: 'operator', role: 'operate', action: 'keep', targetKind: 'submission', targetId: 'sretained' });
+    await notify.recordAttempt(
+      done!.id,
+      { attempt: 1, at: new Date().toISOString(), statusCode: 200, durationMs: 3 },
+      true,
+    );
+    await notify.addAudit({
+      actor: 'operator',
+      role: 'operate',
+      action: 'keep',
+      targetKind: 'submission',
+      targetId: 'sretained',
+    });
     const policy = { logsDays: 30, recordsDays: 365 };
     expect(await store.applyRetention(policy)).toMatchObject({ deletedDeliveries: 0, deletedAuditEntries: 0 });
     expect(await notify.listDeliveries({ limit: 10, webhookId: w.id })).toHaveLength(2);
@@ -149,7 +247,9 @@ describe.each(ENGINES)('webhooks, deliveries and audit on %s', (engine) => {
       const a = await openStore(engine, shared);
       const b = await openStore(engine, shared);
       const w = await a.notify.createWebhook(hook());
-      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).notify.enqueue([delivery(w.id, 'job.done:race.1')])));
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).notify.enqueue([delivery(w.id, 'job.done:race.1')])),
+      );
       expect(results.flat()).toHaveLength(1);
       expect(await b.notify.pendingDeliveries(`wh-${w.id}`, 10)).toHaveLength(1);
     });

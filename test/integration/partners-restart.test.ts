@@ -45,10 +45,27 @@ it('a barrier and a message outlast a restart of the API and the control worker'
   const testbay = 'testbay';
   const until = (file: string) => `while [ ! -e "${file}" ]; do sleep 0.2; done`;
   const waiting = path.join(dir, 'a-waiting');
-  const early = sh('early', 'r1', `touch "${waiting}"; ${testbay} barrier met --timeout 150s || exit 30; ${testbay} receive go --timeout 150s || exit 31`, { parallelWith: 'late' });
-  const late = sh('late', 'r2', `${until(path.join(dir, 'go-1'))}; ${testbay} barrier met --timeout 150s || exit 40; ${until(path.join(dir, 'go-2'))}; ${testbay} send go hi || exit 41`);
+  const early = sh(
+    'early',
+    'r1',
+    `touch "${waiting}"; ${testbay} barrier met --timeout 150s || exit 30; ${testbay} receive go --timeout 150s || exit 31`,
+    { parallelWith: 'late' },
+  );
+  const late = sh(
+    'late',
+    'r2',
+    `${until(path.join(dir, 'go-1'))}; ${testbay} barrier met --timeout 150s || exit 40; ${until(path.join(dir, 'go-2'))}; ${testbay} send go hi || exit 41`,
+  );
   const { id } = await lab.submit({ jobs: [early, late] });
-  await waitFor('the early job to wait at its barrier', () => fs.access(waiting).then(() => true, () => false), 60_000);
+  await waitFor(
+    'the early job to wait at its barrier',
+    () =>
+      fs.access(waiting).then(
+        () => true,
+        () => false,
+      ),
+    60_000,
+  );
   await new Promise((r) => setTimeout(r, 1_500));
   await lab.restartPart('control');
   await lab.restartPart('api');
@@ -61,7 +78,10 @@ it('a barrier and a message outlast a restart of the API and the control worker'
   const view = await lab.waitForSubmission(id, 150_000);
   const jobs = byName(view);
   const earlyLog = await lab.api.log(jobs.early!.id);
-  expect({ early: jobs.early!.result?.kind, late: jobs.late!.result?.kind }, `${earlyLog}\n----\n${await lab.api.log(jobs.late!.id)}`).toEqual({ early: 'passed', late: 'passed' });
+  expect(
+    { early: jobs.early!.result?.kind, late: jobs.late!.result?.kind },
+    `${earlyLog}\n----\n${await lab.api.log(jobs.late!.id)}`,
+  ).toEqual({ early: 'passed', late: 'passed' });
   expect(earlyLog).toContain('barrier met reached');
   expect(earlyLog).toMatch(/^hi$/m);
 });

@@ -63,7 +63,10 @@ const partners = JSON.parse(process.env.TESTBAY_PARTNERS);
 
 describe('partners of a recipe set', () => {
   it('find each other: the server sends its port, the client receives it and connects, both pass barriers', async () => {
-    const server = await nodeRunner('server', { ...on('p1'), parallelWith: 'client', role: 'SERVERS' }, `
+    const server = await nodeRunner(
+      'server',
+      { ...on('p1'), parallelWith: 'client', role: 'SERVERS' },
+      `
 import http from 'node:http';
 console.log('role', process.env.TESTBAY_ROLE, 'partners', JSON.stringify(partners));
 const srv = http.createServer((req, res) => res.end('hello from ' + process.env.TESTBAY_JOB));
@@ -71,8 +74,12 @@ await new Promise((resolve) => srv.listen(0, '0.0.0.0', resolve));
 if ((await testbay('send', 'port', String(srv.address().port))).status !== 0) process.exit(10);
 if ((await testbay('barrier', 'served', '--timeout', '60s')).status !== 0) process.exit(11);
 srv.close();
-`);
-    const client = await nodeRunner('client', on('p2'), `
+`,
+    );
+    const client = await nodeRunner(
+      'client',
+      on('p2'),
+      `
 console.log('role', process.env.TESTBAY_ROLE);
 const got = await testbay('receive', 'port', '--from', 'server', '--timeout', '60s');
 if (got.status !== 0) process.exit(20);
@@ -81,29 +88,48 @@ const body = await (await fetch(url)).text();
 console.log('fetched', url, body);
 if (body !== 'hello from server') process.exit(21);
 if ((await testbay('barrier', 'served', '--timeout', '60s', '--json')).status !== 0) process.exit(22);
-`);
+`,
+    );
     const view = await lab.run({ jobs: [server, client] }, 120_000);
     const jobs = byName(view);
     const serverLog = await lab.api.log(jobs.server!.id);
     const clientLog = await lab.api.log(jobs.client!.id);
-    expect({ result: view.result, server: jobs.server!.result?.kind, client: jobs.client!.result?.kind }, `${serverLog}\n----\n${clientLog}`).toEqual({ result: 'passed', server: 'passed', client: 'passed' });
+    expect(
+      { result: view.result, server: jobs.server!.result?.kind, client: jobs.client!.result?.kind },
+      `${serverLog}\n----\n${clientLog}`,
+    ).toEqual({ result: 'passed', server: 'passed', client: 'passed' });
     expect(clientLog).toContain('fetched http://');
     expect(clientLog).toContain('hello from server');
     expect(clientLog).toContain('role client');
     const partnersLine = /partners (\{.*\})/.exec(serverLog)![1]!;
-    const partners = JSON.parse(partnersLine) as Record<string, { jobId: string; hostId: string; address: string; hostname: string; role: string }>;
-    expect(partners.server).toMatchObject({ jobId: jobs.server!.id, hostId: 'p1', hostname: os.hostname(), role: 'SERVERS' });
+    const partners = JSON.parse(partnersLine) as Record<
+      string,
+      { jobId: string; hostId: string; address: string; hostname: string; role: string }
+    >;
+    expect(partners.server).toMatchObject({
+      jobId: jobs.server!.id,
+      hostId: 'p1',
+      hostname: os.hostname(),
+      role: 'SERVERS',
+    });
     expect(partners.client).toMatchObject({ jobId: jobs.client!.id, hostId: 'p2', role: 'client' });
     expect(partners.client!.address).toMatch(/\S/);
     expect(serverLog).toContain('role SERVERS');
   });
 
   it('a barrier a partner ended before ends with exit 3, naming the partner', async () => {
-    const waiter = await nodeRunner('waiter', { ...on('p1'), parallelWith: 'quick' }, `
+    const waiter = await nodeRunner(
+      'waiter',
+      { ...on('p1'), parallelWith: 'quick' },
+      `
 const r = await testbay('barrier', 'never', '--timeout', '90s');
 process.exit(r.status === 3 && /quick/.test(r.stderr) ? 0 : 30);
-`);
-    const view = await lab.run({ jobs: [waiter, osTest('quick', { MODULES: 'boot', MODULE_MS: '50' }, on('p2'))] }, 120_000);
+`,
+    );
+    const view = await lab.run(
+      { jobs: [waiter, osTest('quick', { MODULES: 'boot', MODULE_MS: '50' }, on('p2'))] },
+      120_000,
+    );
     const jobs = byName(view);
     const log = await lab.api.log(jobs.waiter!.id);
     expect(jobs.waiter!.result?.kind, log).toBe('passed');
@@ -111,7 +137,10 @@ process.exit(r.status === 3 && /quick/.test(r.stderr) ? 0 : 30);
   });
 
   it('refuses bad names (400 naming the field, exit 2) and a job token for another job or after its job ended (403)', async () => {
-    const prober = await nodeRunner('prober', { ...on('p1'), parallelWith: 'peer' }, `
+    const prober = await nodeRunner(
+      'prober',
+      { ...on('p1'), parallelWith: 'peer' },
+      `
 import fs from 'node:fs';
 const call = async (jobId, suffix, init = {}) => {
   const res = await fetch(process.env.TESTBAY_URL.split(',')[0] + '/api/v1/jobs/' + jobId + suffix, { ...init, headers: { authorization: 'Bearer ' + process.env.TESTBAY_JOB_TOKEN, 'content-type': 'application/json', ...init.headers } });
@@ -129,16 +158,24 @@ console.log('results', JSON.stringify(results));
 console.log('my token is', process.env.TESTBAY_JOB_TOKEN);
 fs.writeFileSync(process.env.TESTBAY_RESULTS_DIR + '/token.txt', process.env.TESTBAY_JOB_TOKEN);
 await testbay('barrier', 'done', '--timeout', '60s');
-`);
-    const peer = await nodeRunner('peer', on('p2'), `
+`,
+    );
+    const peer = await nodeRunner(
+      'peer',
+      on('p2'),
+      `
 if ((await testbay('receive', 'hello', '--timeout', '60s')).stdout.trim() !== 'world') process.exit(40);
 await testbay('barrier', 'done', '--timeout', '60s');
-`);
+`,
+    );
     const view = await lab.run({ jobs: [prober, peer] }, 120_000);
     const jobs = byName(view);
     const log = await lab.api.log(jobs.prober!.id);
     expect(view.result, `${log}\n----\n${await lab.api.log(jobs.peer!.id)}`).toBe('passed');
-    const results = JSON.parse(/results (\{.*\})/.exec(log)![1]!) as Record<string, { status: number; body: string } | number>;
+    const results = JSON.parse(/results (\{.*\})/.exec(log)![1]!) as Record<
+      string,
+      { status: number; body: string } | number
+    >;
     expect(results.other).toMatchObject({ status: 403 });
     expect((results.other as { body: string }).body).toContain(`not the job token of job ${jobs.peer!.id}`);
     expect(results.spaces).toMatchObject({ status: 400 });
@@ -154,7 +191,11 @@ await testbay('barrier', 'done', '--timeout', '60s');
     // The log masks it like a secret.
     expect(log).toContain('my token is ***');
     expect(log).not.toContain(token);
-    const after = await fetch(`${lab.api.baseUrl}/api/v1/jobs/${jobs.prober!.id}/messages/hello`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ value: 'late' }) });
+    const after = await fetch(`${lab.api.baseUrl}/api/v1/jobs/${jobs.prober!.id}/messages/hello`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ value: 'late' }),
+    });
     expect(after.status).toBe(403);
     expect(await after.text()).toContain('has ended');
   });
@@ -163,7 +204,11 @@ await testbay('barrier', 'done', '--timeout', '60s');
     const view = await lab.run(
       {
         jobs: [
-          osTest('breaks', { FAIL_MODULE: 'boot', MODULES: 'boot', MODULE_MS: '50' }, { ...on('p1'), parallelWith: 'lasts', stopPartnersOnFailure: false }),
+          osTest(
+            'breaks',
+            { FAIL_MODULE: 'boot', MODULES: 'boot', MODULE_MS: '50' },
+            { ...on('p1'), parallelWith: 'lasts', stopPartnersOnFailure: false },
+          ),
           osTest('lasts', { MODULES: 'boot,install,login', MODULE_MS: '700' }, on('p2')),
         ],
       },
@@ -177,7 +222,16 @@ await testbay('barrier', 'done', '--timeout', '60s');
 
   it('by default, a failed job still stops its partner', async () => {
     const view = await lab.run(
-      { jobs: [osTest('breaks', { FAIL_MODULE: 'boot', MODULES: 'boot', MODULE_MS: '50' }, { ...on('p1'), parallelWith: 'lasts' }), osTest('lasts', { MODULES: 'boot,install,login', MODULE_MS: '3000' }, on('p2'))] },
+      {
+        jobs: [
+          osTest(
+            'breaks',
+            { FAIL_MODULE: 'boot', MODULES: 'boot', MODULE_MS: '50' },
+            { ...on('p1'), parallelWith: 'lasts' },
+          ),
+          osTest('lasts', { MODULES: 'boot,install,login', MODULE_MS: '3000' }, on('p2')),
+        ],
+      },
       120_000,
     );
     const jobs = byName(view);

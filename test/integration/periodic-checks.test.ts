@@ -10,14 +10,23 @@ beforeAll(async () => {
   lab = await TestLab.start({
     name: 'periodic-checks',
     hosts: [{ id: 'c1', classes: ['checked'] }],
-    env: { TESTBAY_HEALTH_CHECKS: JSON.stringify({ checked: { runner: { command: ['sh', '-c', 'echo healthy'] }, timeoutMs: 20_000, everyJobs: 2 } }) },
+    env: {
+      TESTBAY_HEALTH_CHECKS: JSON.stringify({
+        checked: { runner: { command: ['sh', '-c', 'echo healthy'] }, timeoutMs: 20_000, everyJobs: 2 },
+      }),
+    },
   });
 });
 afterAll(async () => {
   await lab?.stop();
 });
 
-const quick = (name: string) => ({ name, workerClass: 'checked', runner: { command: ['sh', '-c', 'echo ok'] }, timeoutMs: 20_000 });
+const quick = (name: string) => ({
+  name,
+  workerClass: 'checked',
+  runner: { command: ['sh', '-c', 'echo ok'] },
+  timeoutMs: 20_000,
+});
 
 describe('periodic health checks', () => {
   it('runs the check on a host due one (everyJobs) before its next job, and the host goes on', async () => {

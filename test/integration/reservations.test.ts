@@ -41,7 +41,12 @@ beforeAll(async () => {
       { id: 'r1', config },
       { id: 'r2', caps: { slot: 'r2' } },
     ],
-    env: { TESTBAY_MAX_RESERVE_MS: String(3 * 3_600_000), TESTBAY_MAX_LOAN_MS: String(2 * 3_600_000), TESTBAY_BROKEN_AFTER_ABORTS: '100', TESTBAY_LEASE_CHECK_MS: '2000' },
+    env: {
+      TESTBAY_MAX_RESERVE_MS: String(3 * 3_600_000),
+      TESTBAY_MAX_LOAN_MS: String(2 * 3_600_000),
+      TESTBAY_BROKEN_AFTER_ABORTS: '100',
+      TESTBAY_LEASE_CHECK_MS: '2000',
+    },
   });
   submitEnv = { TESTBAY_URL: lab.config.api.url, TESTBAY_TOKEN: lab.tokens.submit, TESTBAY_DATA_DIR: lab.dir };
   operateEnv = { ...submitEnv, TESTBAY_TOKEN: lab.tokens.operate };
@@ -54,25 +59,43 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-const sh = (name: string, script: string, extra: Record<string, unknown> = {}) => ({ name, workerClass: 'local', runner: { command: ['sh', '-c', script] }, timeoutMs: 120_000, ...extra });
+const sh = (name: string, script: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  workerClass: 'local',
+  runner: { command: ['sh', '-c', script] },
+  timeoutMs: 120_000,
+  ...extra,
+});
 const jobOf = (v: SubmissionView, name: string) => v.jobs.find((j) => j.name === name) as JobView;
 const refusal = async (p: Promise<unknown>) => {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(ApiError);
   return err as ApiError;
 };
 const hostState = async (id: string) => (await lab.host(id))?.state;
 
 describe('a reservation after a job', () => {
-  it('keeps a failed job\'s host for its submitter until released; a competing job waits; it survives a control worker restart', async () => {
+  it("keeps a failed job's host for its submitter until released; a competing job waits; it survives a control worker restart", async () => {
     const { id, jobs } = await lab.submitter.submit({
-      jobs: [sh('broken', 'echo debug-me > "$TESTBAY_RESULTS_DIR/state.txt"; echo scratch > work.txt; exit 1', { host: 'r1', reserve: { when: 'failed', durationMs: 3_600_000, sshKeys: [KEY] } })],
+      jobs: [
+        sh('broken', 'echo debug-me > "$TESTBAY_RESULTS_DIR/state.txt"; echo scratch > work.txt; exit 1', {
+          host: 'r1',
+          reserve: { when: 'failed', durationMs: 3_600_000, sshKeys: [KEY] },
+        }),
+      ],
     });
     const jobId = jobs[0]!.id;
-    const host = await waitFor('r1 to be reserved', async () => {
-      const h = await lab.host('r1');
-      return h?.state === 'reserved' ? h : undefined;
-    }, 60_000);
+    const host = await waitFor(
+      'r1 to be reserved',
+      async () => {
+        const h = await lab.host('r1');
+        return h?.state === 'reserved' ? h : undefined;
+      },
+      60_000,
+    );
     const r = host.lease!.reservation!;
     expect(r).toMatchObject({ kind: 'job', by: 'tester', jobId, submissionId: id });
     expect(r.why).toMatch(/^job `broken` failed/);
@@ -99,11 +122,17 @@ describe('a reservation after a job', () => {
 
     // A competing job for that host waits, and says why.
     const competing = await lab.submitter.submit({ jobs: [sh('next', 'exit 0', { host: 'r1' })] });
-    const waiting = await waitFor('the competing job to say why it waits', async () => {
-      const reason = jobOf(await lab.api.submission(competing.id), 'next').waitingReason;
-      return reason?.includes('reserved') ? reason : undefined;
-    }, 30_000);
-    expect(waiting).toMatch(/^host r1 \(the only host of class local\) is reserved by tester until .* \(job `broken` failed/);
+    const waiting = await waitFor(
+      'the competing job to say why it waits',
+      async () => {
+        const reason = jobOf(await lab.api.submission(competing.id), 'next').waitingReason;
+        return reason?.includes('reserved') ? reason : undefined;
+      },
+      30_000,
+    );
+    expect(waiting).toMatch(
+      /^host r1 \(the only host of class local\) is reserved by tester until .* \(job `broken` failed/,
+    );
 
     // Durable: the reservation lives in the chain's workflow.
     await lab.restartPart('control');
@@ -136,7 +165,15 @@ describe('a reservation after a job', () => {
 
   it('ends by itself when its time is up, and holds nothing for a result it does not ask for; submit --watch says what holds it open', async () => {
     const spec = path.join(dir, 'short.json');
-    await fs.writeFile(spec, JSON.stringify({ jobs: [sh('short', 'exit 75', { host: 'r1', reserve: { when: 'aborted', durationMs: 6_000 } }), sh('fine', 'exit 0', { host: 'r2', reserve: { when: 'failed' } })] }));
+    await fs.writeFile(
+      spec,
+      JSON.stringify({
+        jobs: [
+          sh('short', 'exit 75', { host: 'r1', reserve: { when: 'aborted', durationMs: 6_000 } }),
+          sh('fine', 'exit 0', { host: 'r2', reserve: { when: 'failed' } }),
+        ],
+      }),
+    );
     const watch = cli(['submit', spec, '--watch'], submitEnv, { timeoutMs: 90_000 });
     await waitFor('r1 to be reserved', async () => (await hostState('r1')) === 'reserved', 60_000);
     expect(await hostState('r2')).not.toBe('reserved');
@@ -144,7 +181,11 @@ describe('a reservation after a job', () => {
     const id = watched.stdout.split('\n')[0]!;
     // The jobs ended before the submission did: the watch said why it went on, and how to end it.
     const lines = watched.stdout.split('\n');
-    const kept = lines.findIndex((l) => /short \[\S+\.1\] keeps r1 reserved by tester until \d{4}-\d\d-\d\d \d\d:\d\d UTC for job \S+ \(job `short` aborted.*\): the submission ends when it is released \(testbay release \S+\)$/.test(l));
+    const kept = lines.findIndex((l) =>
+      /short \[\S+\.1\] keeps r1 reserved by tester until \d{4}-\d\d-\d\d \d\d:\d\d UTC for job \S+ \(job `short` aborted.*\): the submission ends when it is released \(testbay release \S+\)$/.test(
+        l,
+      ),
+    );
     expect(kept, watched.stdout).toBeGreaterThan(0);
     expect(lines.findIndex((l) => l.startsWith(`submission ${id}`))).toBeGreaterThan(kept);
     const done = await lab.waitForSubmission(id, 60_000);
@@ -154,14 +195,31 @@ describe('a reservation after a job', () => {
   });
 
   it('refuses a reservation over the cap and a pin to a host that does not exist or cannot take the job', async () => {
-    const cap = await refusal(lab.submitter.submit({ jobs: [sh('long', 'exit 1', { reserve: { when: 'failed', durationMs: 4 * 3_600_000 } })] }));
+    const cap = await refusal(
+      lab.submitter.submit({
+        jobs: [sh('long', 'exit 1', { reserve: { when: 'failed', durationMs: 4 * 3_600_000 } })],
+      }),
+    );
     expect(cap.status).toBe(400);
-    expect(cap.issues).toEqual([expect.objectContaining({ path: ['jobs', 0, 'reserve', 'durationMs'], message: expect.stringMatching(/above this server's cap of 3h/) })]);
+    expect(cap.issues).toEqual([
+      expect.objectContaining({
+        path: ['jobs', 0, 'reserve', 'durationMs'],
+        message: expect.stringMatching(/above this server's cap of 3h/),
+      }),
+    ]);
     const nowhere = await refusal(lab.submitter.submit({ jobs: [sh('lost', 'exit 0', { host: 'h9' })] }));
-    expect(nowhere.issues).toEqual([expect.objectContaining({ path: ['jobs', 0, 'host'], message: 'host h9 is not in the lab (hosts: r1, r2)' })]);
-    const unfit = await refusal(lab.submitter.submit({ jobs: [sh('unfit', 'exit 0', { host: 'r1', hostRequires: ['slot == r2'] })] }));
-    expect(unfit.issues).toEqual([expect.objectContaining({ path: ['jobs', 0, 'host'], message: 'host r1 does not satisfy slot == r2' })]);
-    const badWhen = await refusal(lab.submitter.submit({ jobs: [sh('odd', 'exit 0', { reserve: { when: 'sometimes' } })] }));
+    expect(nowhere.issues).toEqual([
+      expect.objectContaining({ path: ['jobs', 0, 'host'], message: 'host h9 is not in the lab (hosts: r1, r2)' }),
+    ]);
+    const unfit = await refusal(
+      lab.submitter.submit({ jobs: [sh('unfit', 'exit 0', { host: 'r1', hostRequires: ['slot == r2'] })] }),
+    );
+    expect(unfit.issues).toEqual([
+      expect.objectContaining({ path: ['jobs', 0, 'host'], message: 'host r1 does not satisfy slot == r2' }),
+    ]);
+    const badWhen = await refusal(
+      lab.submitter.submit({ jobs: [sh('odd', 'exit 0', { reserve: { when: 'sometimes' } })] }),
+    );
     expect(badWhen.issues[0]).toMatchObject({ path: ['jobs', 0, 'reserve', 'when'] });
   });
 });
@@ -170,7 +228,11 @@ describe('a host lent by hand, and priorities', () => {
   it('lends an idle host, queues jobs behind it in priority order the operator changed, and gives it back when released', async () => {
     const lent = await cli(['reserve', 'r2', '--for', '1h', '--reason', 'bisecting a kernel', '--json'], submitEnv);
     expect(lent.code, lent.stderr).toBe(0);
-    expect(JSON.parse(lent.stdout)).toMatchObject({ kind: 'loan', by: 'tester', why: 'lent to tester: bisecting a kernel' });
+    expect(JSON.parse(lent.stdout)).toMatchObject({
+      kind: 'loan',
+      by: 'tester',
+      why: 'lent to tester: bisecting a kernel',
+    });
     expect(await hostState('r2')).toBe('reserved');
     // Past the submit token's cap: 400 naming the field; a host that is not idle: 409.
     const long = await cli(['reserve', 'r1', '--for', '3h'], submitEnv);

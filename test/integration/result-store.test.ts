@@ -34,7 +34,10 @@ import { ENGINES, engineConfig, testDatabase, type EngineName } from '../helpers
 const run = promisify(execFile);
 const opened: { store: SqlResultStore; dir: string }[] = [];
 
-async function openStore(engine: EngineName, shared?: { config: Config }): Promise<{ store: SqlResultStore; config: Config; dir: string }> {
+async function openStore(
+  engine: EngineName,
+  shared?: { config: Config },
+): Promise<{ store: SqlResultStore; config: Config; dir: string }> {
   const e = shared ?? (await engineConfig(engine));
   const store = await openResultStore(e.config, undefined, { sweepMs: 0 });
   const dir = e.config.dataDir;
@@ -53,12 +56,27 @@ let n = 0;
 const newId = () => `s${Date.now().toString(36)}${(n++).toString(36).padStart(3, '0')}`;
 
 function submissionRecord(id: string, name = 'nightly', jobs = ['install', 'desktop']): SubmissionRecord {
-  const parsed = validateSpec({ name, jobs: jobs.map((j) => ({ name: j, workerClass: 'local', runner: { command: ['true'] } })) });
+  const parsed = validateSpec({
+    name,
+    jobs: jobs.map((j) => ({ name: j, workerClass: 'local', runner: { command: ['true'] } })),
+  });
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
-  return { id, createdAt: new Date().toISOString(), name, submission: parsed.submission, plan: buildPlan(parsed.submission), workflowId: `sub-${id}` };
+  return {
+    id,
+    createdAt: new Date().toISOString(),
+    name,
+    submission: parsed.submission,
+    plan: buildPlan(parsed.submission),
+    workflowId: `sub-${id}`,
+  };
 }
 
-function finalView(id: string, result: 'passed' | 'failed', hosts: string[] = ['h1'], endedAt = new Date().toISOString()): SubmissionView {
+function finalView(
+  id: string,
+  result: 'passed' | 'failed',
+  hosts: string[] = ['h1'],
+  endedAt = new Date().toISOString(),
+): SubmissionView {
   return {
     id,
     state: 'done',
@@ -66,13 +84,37 @@ function finalView(id: string, result: 'passed' | 'failed', hosts: string[] = ['
     createdAt: endedAt,
     endedAt,
     workflowId: `sub-${id}`,
-    jobs: hosts.map((h, i) => ({ id: `${id}.${i + 1}`, name: `j${i}`, setNumber: i, attempt: 1, workerClass: 'local', state: 'done', hostId: h, result: { kind: result, reason: 'x' } as never })),
+    jobs: hosts.map((h, i) => ({
+      id: `${id}.${i + 1}`,
+      name: `j${i}`,
+      setNumber: i,
+      attempt: 1,
+      workerClass: 'local',
+      state: 'done',
+      hostId: h,
+      result: { kind: result, reason: 'x' } as never,
+    })),
     recipeSets: [],
   };
 }
 
-async function open(store: SqlResultStore, sub: string, n: number, lease = `lease-${sub}-${n}`, hostId = 'h1'): Promise<JobRecord> {
-  return store.openJob({ jobId: `${sub}.${n}`, submissionId: sub, name: `job${n}`, attempt: 1, setNumber: 1, hostId, leaseId: `id-${lease}`, leaseToken: lease });
+async function open(
+  store: SqlResultStore,
+  sub: string,
+  n: number,
+  lease = `lease-${sub}-${n}`,
+  hostId = 'h1',
+): Promise<JobRecord> {
+  return store.openJob({
+    jobId: `${sub}.${n}`,
+    submissionId: sub,
+    name: `job${n}`,
+    attempt: 1,
+    setNumber: 1,
+    hostId,
+    leaseId: `id-${lease}`,
+    leaseToken: lease,
+  });
 }
 
 const text = async (r: Readable | undefined) => {
@@ -99,7 +141,12 @@ async function objectKeys(config: Config): Promise<string[]> {
     return out.sort();
   }
   const s3 = inject('s3');
-  const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey } });
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey },
+  });
   const listed = await client.send(new ListObjectsV2Command({ Bucket: o.bucket, Prefix: `${o.prefix}/` }));
   client.destroy();
   return (listed.Contents ?? []).map((c) => c.Key!.slice(o.prefix.length + 1)).sort();
@@ -117,7 +164,8 @@ describe.each(ENGINES)('the result store on %s', (engine) => {
     await open(store, b, 1, 'l', 'h7');
     await store.finishSubmission(finalView(b, 'failed', ['h7']));
     await store.finishSubmission(finalView(c, 'passed', ['h2']));
-    const ids = async (q: Parameters<SqlResultStore['listSubmissions']>[0]) => (await store.listSubmissions(q)).map((s) => s.id);
+    const ids = async (q: Parameters<SqlResultStore['listSubmissions']>[0]) =>
+      (await store.listSubmissions(q)).map((s) => s.id);
     expect(await ids({ limit: 10 })).toEqual([c, b, a]);
     expect(await ids({ limit: 2 })).toEqual([c, b]);
     expect(await ids({ limit: 10, state: 'running' })).toEqual([a]);
@@ -129,7 +177,14 @@ describe.each(ENGINES)('the result store on %s', (engine) => {
     expect(await ids({ limit: 10, text: '%' })).toEqual([a]);
     expect(await ids({ limit: 10, text: b.slice(2) })).toEqual([b]);
     const [summary] = await store.listSubmissions({ limit: 1, result: 'failed' });
-    expect(summary).toMatchObject({ id: b, name: 'beta', state: 'done', result: 'failed', jobNames: ['desktop'], hosts: ['h7'] });
+    expect(summary).toMatchObject({
+      id: b,
+      name: 'beta',
+      state: 'done',
+      result: 'failed',
+      jobNames: ['desktop'],
+      hosts: ['h7'],
+    });
   });
 
   it('writes a final view once: a second is refused', async () => {
@@ -141,11 +196,16 @@ describe.each(ENGINES)('the result store on %s', (engine) => {
     await store.finishSubmission(view); // a retry of the same write
     await expect(store.finishSubmission(finalView(id, 'failed'))).rejects.toEqual(conflict);
     expect((await store.getSubmission(id))?.final?.result).toBe('passed');
-    await expect(store.finishSubmission(finalView(newId(), 'passed'))).rejects.toEqual(expect.objectContaining({ code: 'not-found' }));
+    await expect(store.finishSubmission(finalView(newId(), 'passed'))).rejects.toEqual(
+      expect.objectContaining({ code: 'not-found' }),
+    );
     // Two at once: exactly one wins.
     const other = newId();
     await store.createSubmission(submissionRecord(other));
-    const both = await Promise.allSettled([store.finishSubmission(finalView(other, 'passed')), store.finishSubmission(finalView(other, 'failed'))]);
+    const both = await Promise.allSettled([
+      store.finishSubmission(finalView(other, 'passed')),
+      store.finishSubmission(finalView(other, 'failed')),
+    ]);
     expect(both.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     await store.noteRestart(id, 'again1');
     await store.noteRestart(id, 'again1');
@@ -160,18 +220,41 @@ describe.each(ENGINES)('the result store on %s', (engine) => {
     // Opening again with the same input is idempotent; another lease is refused.
     expect(await open(store, sub, 1, 'lease-a')).toEqual(job);
     // The same lease again keeps the record's first upload token.
-    expect((await store.openJob({ jobId: job.id, submissionId: sub, name: 'job1', attempt: 1, setNumber: 1, hostId: 'h1', leaseId: job.leaseId, leaseToken: 'a-fresh-token' })).leaseToken).toBe('lease-a');
+    expect(
+      (
+        await store.openJob({
+          jobId: job.id,
+          submissionId: sub,
+          name: 'job1',
+          attempt: 1,
+          setNumber: 1,
+          hostId: 'h1',
+          leaseId: job.leaseId,
+          leaseToken: 'a-fresh-token',
+        })
+      ).leaseToken,
+    ).toBe('lease-a');
     await expect(open(store, sub, 1, 'lease-b')).rejects.toEqual(conflict);
     // Only the lease may write.
     await expect(store.updateJob(job.id, 'lease-b', { state: 'running' })).rejects.toEqual(conflict);
     await expect(store.appendLog(job.id, 'lease-', 0, Buffer.from('x'))).rejects.toEqual(conflict);
-    await expect(store.putArtifact(job.id, 'lease-b', 'a.txt', Readable.from([Buffer.from('x')]), 100)).rejects.toEqual(conflict);
-    const running = await store.updateJob(job.id, 'lease-a', { state: 'running', progress: { module: 'boot', percent: 10 } });
+    await expect(store.putArtifact(job.id, 'lease-b', 'a.txt', Readable.from([Buffer.from('x')]), 100)).rejects.toEqual(
+      conflict,
+    );
+    const running = await store.updateJob(job.id, 'lease-a', {
+      state: 'running',
+      progress: { module: 'boot', percent: 10 },
+    });
     expect(running).toMatchObject({ state: 'running', progress: { module: 'boot', percent: 10 } });
     expect(running.startedAt).toBeTruthy();
     expect((await store.listOpenJobs('h1')).map((j) => j.id)).toEqual([job.id]);
     // Uploads racing the end: each is either before the seal or refused, never after it.
-    const racing = Array.from({ length: 20 }, (_, i) => store.updateJob(job.id, 'lease-a', { progress: { module: `m${i}` } }).then(() => 'ok', (e: StoreError) => e.code));
+    const racing = Array.from({ length: 20 }, (_, i) =>
+      store.updateJob(job.id, 'lease-a', { progress: { module: `m${i}` } }).then(
+        () => 'ok',
+        (e: StoreError) => e.code,
+      ),
+    );
     const finished = await store.finishJob(job.id, job.leaseId, { kind: 'passed' });
     expect(new Set(await Promise.all(racing))).toEqual(expect.any(Set));
     expect(finished).toMatchObject({ sealed: true, state: 'done', result: { kind: 'passed' } });
@@ -179,9 +262,14 @@ describe.each(ENGINES)('the result store on %s', (engine) => {
     expect(after.progress).toEqual(finished.progress);
     await expect(store.updateJob(job.id, 'lease-a', { state: 'running' })).rejects.toEqual(conflict);
     await expect(store.appendLog(job.id, 'lease-a', 0, Buffer.from('late'))).rejects.toEqual(conflict);
-    await expect(store.putArtifact(job.id, 'lease-a', 'late.txt', Readable.from([Buffer.from('x')]), 100)).rejects.toEqual(conflict);
+    await expect(
+      store.putArtifact(job.id, 'lease-a', 'late.txt', Readable.from([Buffer.from('x')]), 100),
+    ).rejects.toEqual(conflict);
     // A retried finish changes nothing; another lease may not finish it.
-    expect((await store.finishJob(job.id, job.leaseId, { kind: 'aborted', cause: 'internal', reason: 'late' } as never)).result).toEqual({ kind: 'passed' });
+    expect(
+      (await store.finishJob(job.id, job.leaseId, { kind: 'aborted', cause: 'internal', reason: 'late' } as never))
+        .result,
+    ).toEqual({ kind: 'passed' });
     await expect(store.finishJob(job.id, 'another-lease-id', { kind: 'passed' })).rejects.toEqual(conflict);
     await expect(store.finishJob(job.id, 'lease-a', { kind: 'passed' })).rejects.toEqual(conflict); // the upload token is not the lease id
     expect(await store.listOpenJobs('h1')).toEqual([]);
@@ -202,22 +290,31 @@ describe.each(ENGINES)('the result store on %s', (engine) => {
       const b = Buffer.from(c);
       const at = offset;
       offset += b.length;
-      sends.push((async () => {
-        for (let tries = 0; ; tries++) {
-          try {
-            return await store.appendLog(job.id, 'L', at, b);
-          } catch (err) {
-            if ((err as StoreError).code !== 'conflict' || tries > 200) throw err;
-            await sleep(2); // its predecessor is not stored yet: a gap, refused
+      sends.push(
+        (async () => {
+          for (let tries = 0; ; tries++) {
+            try {
+              return await store.appendLog(job.id, 'L', at, b);
+            } catch (err) {
+              if ((err as StoreError).code !== 'conflict' || tries > 200) throw err;
+              await sleep(2); // its predecessor is not stored yet: a gap, refused
+            }
           }
-        }
-      })());
+        })(),
+      );
     }
     await Promise.all([...sends, ...sends]);
     expect(await store.appendLog(job.id, 'L', 0, all.subarray(0, 10))).toEqual({ size: all.length });
     await expect(store.appendLog(job.id, 'L', all.length + 1, Buffer.from('gap'))).rejects.toEqual(conflict);
     // Overlapping: only the new part is stored.
-    expect(await store.appendLog(job.id, 'L', all.length - 3, Buffer.concat([all.subarray(all.length - 3), Buffer.from('tail')]))).toEqual({ size: all.length + 4 });
+    expect(
+      await store.appendLog(
+        job.id,
+        'L',
+        all.length - 3,
+        Buffer.concat([all.subarray(all.length - 3), Buffer.from('tail')]),
+      ),
+    ).toEqual({ size: all.length + 4 });
     const expected = `${all.toString('utf8')}tail`;
     expect(await text(store.readLog(job.id, 0))).toBe(expected);
     expect(await text(store.readLog(job.id, 7))).toBe(Buffer.from(expected).subarray(7).toString('utf8'));
@@ -228,7 +325,10 @@ describe.each(ENGINES)('the result store on %s', (engine) => {
     expect(await text(store.readLog(job.id, 0))).toBe(expected);
     expect(await text(store.readLog(job.id, 12))).toBe(Buffer.from(expected).subarray(12).toString('utf8'));
     expect(await text(store.readLog(job.id, Buffer.byteLength(expected)))).toBe('');
-    const [chunksLeft] = await store.db.query<{ n: number }>('SELECT count(*)::int AS n FROM log_chunks WHERE job_id = $1', [job.id]);
+    const [chunksLeft] = await store.db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM log_chunks WHERE job_id = $1',
+      [job.id],
+    );
     expect(chunksLeft?.n).toBe(0);
   });
 
@@ -238,18 +338,28 @@ describe.each(ENGINES)('the result store on %s', (engine) => {
     await store.createSubmission(submissionRecord(sub));
     const job = await open(store, sub, 1, 'L');
     const body = (s: string) => Readable.from([Buffer.from(s)]);
-    expect(await store.putArtifact(job.id, 'L', 'screenshots/boot.png', body('png-1'), 100)).toEqual({ name: 'screenshots/boot.png', sizeBytes: 5 });
+    expect(await store.putArtifact(job.id, 'L', 'screenshots/boot.png', body('png-1'), 100)).toEqual({
+      name: 'screenshots/boot.png',
+      sizeBytes: 5,
+    });
     await store.putArtifact(job.id, 'L', 'screenshots/boot.png', body('png-two'), 100);
     await store.putArtifact(job.id, 'L', 'junit.xml', body('<x/>'), 100);
     expect(await text(await store.openArtifact(job.id, 'screenshots/boot.png'))).toBe('png-two');
-    expect((await store.getJob(job.id))?.artifacts).toEqual([{ name: 'junit.xml', sizeBytes: 4 }, { name: 'screenshots/boot.png', sizeBytes: 7 }]);
+    expect((await store.getJob(job.id))?.artifacts).toEqual([
+      { name: 'junit.xml', sizeBytes: 4 },
+      { name: 'screenshots/boot.png', sizeBytes: 7 },
+    ]);
     const before = await objectKeys(config);
     expect(before).toHaveLength(2); // the replaced object is gone
     // Refused: too large, a name that is a folder of another, a file under another, a bad name.
-    await expect(store.putArtifact(job.id, 'L', 'big.bin', body('x'.repeat(101)), 100)).rejects.toEqual(expect.objectContaining({ code: 'too-large' }));
+    await expect(store.putArtifact(job.id, 'L', 'big.bin', body('x'.repeat(101)), 100)).rejects.toEqual(
+      expect.objectContaining({ code: 'too-large' }),
+    );
     await expect(store.putArtifact(job.id, 'L', 'screenshots', body('x'), 100)).rejects.toEqual(conflict);
     await expect(store.putArtifact(job.id, 'L', 'junit.xml/inner', body('x'), 100)).rejects.toEqual(conflict);
-    await expect(store.putArtifact(job.id, 'L', '../escape', body('x'), 100)).rejects.toEqual(expect.objectContaining({ code: 'bad-name' }));
+    await expect(store.putArtifact(job.id, 'L', '../escape', body('x'), 100)).rejects.toEqual(
+      expect.objectContaining({ code: 'bad-name' }),
+    );
     expect(await objectKeys(config)).toEqual(before);
     expect(before.every((k) => !k.endsWith('.part'))).toBe(true);
     const [pending] = await store.db.query<{ n: number }>('SELECT count(*)::int AS n FROM object_deletions');
@@ -264,13 +374,41 @@ describe.each(ENGINES)('the result store on %s', (engine) => {
     expect(await store.getBatchTests(sub, 'devices', 1, 2)).toEqual(['t2', 't3']);
     expect(await store.getBatchTests(sub, 'devices', 3, 10)).toEqual(['t4']);
     expect(await store.getBatchTests(sub, 'devices', 9, 10)).toEqual([]);
-    await expect(store.getBatchTests(sub, 'other', 0, 1)).rejects.toEqual(expect.objectContaining({ code: 'not-found' }));
+    await expect(store.getBatchTests(sub, 'other', 0, 1)).rejects.toEqual(
+      expect.objectContaining({ code: 'not-found' }),
+    );
     const run = `${sub}.1`;
-    await store.putBatchVerdicts(run, 2, [{ test: 't3', verdict: 'failed', attempts: 1, history: [{ batchId: `${run}.1`, hostId: 'h1', at: 1, outcome: 'failed' }] }]);
-    await store.putBatchVerdicts(run, 0, [{ test: 't1', verdict: 'passed', attempts: 1 }, { test: 't2', verdict: 'passed', attempts: 1 }]);
-    await store.putBatchVerdicts(run, 2, [{ test: 't3', verdict: 'lost', attempts: 2, history: [{ batchId: `${run}.1`, hostId: 'h1', at: 1, outcome: 'lost' }] }]);
-    expect((await store.getBatchVerdicts(run)).map((v) => [v.test, v.verdict])).toEqual([['t1', 'passed'], ['t2', 'passed'], ['t3', 'lost']]);
-    const report = (status: 'passed' | 'failed') => ({ batchId: `${run}.1`, hostId: 'h1', at: 5, results: [{ test: 't3', status }] });
+    await store.putBatchVerdicts(run, 2, [
+      {
+        test: 't3',
+        verdict: 'failed',
+        attempts: 1,
+        history: [{ batchId: `${run}.1`, hostId: 'h1', at: 1, outcome: 'failed' }],
+      },
+    ]);
+    await store.putBatchVerdicts(run, 0, [
+      { test: 't1', verdict: 'passed', attempts: 1 },
+      { test: 't2', verdict: 'passed', attempts: 1 },
+    ]);
+    await store.putBatchVerdicts(run, 2, [
+      {
+        test: 't3',
+        verdict: 'lost',
+        attempts: 2,
+        history: [{ batchId: `${run}.1`, hostId: 'h1', at: 1, outcome: 'lost' }],
+      },
+    ]);
+    expect((await store.getBatchVerdicts(run)).map((v) => [v.test, v.verdict])).toEqual([
+      ['t1', 'passed'],
+      ['t2', 'passed'],
+      ['t3', 'lost'],
+    ]);
+    const report = (status: 'passed' | 'failed') => ({
+      batchId: `${run}.1`,
+      hostId: 'h1',
+      at: 5,
+      results: [{ test: 't3', status }],
+    });
     await Promise.all([store.addLateReport(run, report('passed')), store.addLateReport(run, report('failed'))]);
     await store.addLateReport(run, report('failed'));
     const t3 = (await store.getBatchVerdicts(run)).find((v) => v.test === 't3')!;
@@ -317,7 +455,9 @@ describe.each(ENGINES)('the result store on %s', (engine) => {
     expect(await store.getSubmission(kept)).toBeDefined();
     expect(await store.getSubmission(running)).toBeDefined();
     // Only the kept and the running submissions' objects are left.
-    expect([...new Set((await objectKeys(config)).map((k) => k.split('/')[1]))].sort()).toEqual([`${kept}.1`, `${running}.1`].sort());
+    expect([...new Set((await objectKeys(config)).map((k) => k.split('/')[1]))].sort()).toEqual(
+      [`${kept}.1`, `${running}.1`].sort(),
+    );
   });
 
   it('announces changes to subscribers: log appends, job changes, submissions', async () => {
@@ -332,8 +472,25 @@ describe.each(ENGINES)('the result store on %s', (engine) => {
     await store.appendLog(job.id, 'L', 0, Buffer.from('hello\n'));
     await store.finishJob(job.id, job.leaseId, { kind: 'failed', reason: 'a test failed' });
     await store.finishSubmission(finalView(sub, 'failed'));
-    const seen = () => events.map((e) => (e.kind === 'job' ? `job ${e.job.id} ${e.job.state}${e.job.sealed ? ' sealed' : ''}` : e.kind === 'log' ? `log ${e.id} ${e.size}` : e.kind === 'submission' ? `submission ${e.id}` : e.kind));
-    await expect.poll(seen, { timeout: 5_000 }).toEqual([`submission ${sub}`, `job ${job.id} scheduled`, `log ${job.id} 6`, `job ${job.id} done sealed`, `submission ${sub}`]);
+    const seen = () =>
+      events.map((e) =>
+        e.kind === 'job'
+          ? `job ${e.job.id} ${e.job.state}${e.job.sealed ? ' sealed' : ''}`
+          : e.kind === 'log'
+            ? `log ${e.id} ${e.size}`
+            : e.kind === 'submission'
+              ? `submission ${e.id}`
+              : e.kind,
+      );
+    await expect
+      .poll(seen, { timeout: 5_000 })
+      .toEqual([
+        `submission ${sub}`,
+        `job ${job.id} scheduled`,
+        `log ${job.id} 6`,
+        `job ${job.id} done sealed`,
+        `submission ${sub}`,
+      ]);
     const ended = events.find((e) => e.kind === 'job' && e.job.sealed);
     expect(ended).toMatchObject({ job: { submissionId: sub, attempt: 1, result: { kind: 'failed' } } });
     stop();
@@ -349,15 +506,42 @@ describe.each(ENGINES)('scenarios and review on %s', (engine) => {
       batchRuns: [{ name: 'suite', tests: ['t1', 't2'], workerClass: 'local', runner: { command: ['true'] } }],
     });
     if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
-    return { id, createdAt: new Date().toISOString(), submission: parsed.submission, plan: buildPlan(parsed.submission), workflowId: `sub-${id}` };
+    return {
+      id,
+      createdAt: new Date().toISOString(),
+      submission: parsed.submission,
+      plan: buildPlan(parsed.submission),
+      workflowId: `sub-${id}`,
+    };
   }
-  const run = async (store: SqlResultStore, settings: Record<string, string>, result: 'passed' | 'failed', hostId = 'h1') => {
+  const run = async (
+    store: SqlResultStore,
+    settings: Record<string, string>,
+    result: 'passed' | 'failed',
+    hostId = 'h1',
+  ) => {
     const sub = newId();
     await store.createSubmission(scenarioRecord(sub, settings));
-    const job = await store.openJob({ jobId: `${sub}.1`, submissionId: sub, name: 'install', attempt: 1, setNumber: 1, hostId, leaseId: `id-${sub}`, leaseToken: `t-${sub}` });
-    await store.updateJob(job.id, `t-${sub}`, { testCode: { commit: `c-${sub}`, log: [`c-${sub} change`] }, tests: [{ name: 'boot', status: result }] });
+    const job = await store.openJob({
+      jobId: `${sub}.1`,
+      submissionId: sub,
+      name: 'install',
+      attempt: 1,
+      setNumber: 1,
+      hostId,
+      leaseId: `id-${sub}`,
+      leaseToken: `t-${sub}`,
+    });
+    await store.updateJob(job.id, `t-${sub}`, {
+      testCode: { commit: `c-${sub}`, log: [`c-${sub} change`] },
+      tests: [{ name: 'boot', status: result }],
+    });
     await store.review.recordHostCapabilities(job.id, { memory_gb: '16' });
-    await store.finishJob(job.id, job.leaseId, result === 'passed' ? { kind: 'passed' } : { kind: 'failed', reason: 'boot failed' });
+    await store.finishJob(
+      job.id,
+      job.leaseId,
+      result === 'passed' ? { kind: 'passed' } : { kind: 'failed', reason: 'boot failed' },
+    );
     return { sub, job: (await store.getJob(job.id))! };
   };
 
@@ -367,16 +551,32 @@ describe.each(ENGINES)('scenarios and review on %s', (engine) => {
     const b = await run(store, { ARCH: 'x86_64', OTHER: '2' }, 'failed', 'h2');
     const c = await run(store, { ARCH: 'x86_64' }, 'failed');
     const other = await run(store, { ARCH: 'aarch64' }, 'passed');
-    expect(a.job).toMatchObject({ scenario: 'install@local+ARCH=x86_64', testCode: { commit: `c-${a.sub}` }, hostCapabilities: { memory_gb: '16' } });
+    expect(a.job).toMatchObject({
+      scenario: 'install@local+ARCH=x86_64',
+      testCode: { commit: `c-${a.sub}` },
+      hostCapabilities: { memory_gb: '16' },
+    });
     expect(other.job.scenario).toBe('install@local+ARCH=aarch64');
     const key = 'install@local+ARCH=x86_64';
     const all = await store.review.scenarioRuns(key, { limit: 10 });
     expect(all.map((r) => r.jobId)).toEqual([c.job.id, b.job.id, a.job.id]);
-    expect(all[1]).toMatchObject({ submissionId: b.sub, hostId: 'h2', state: 'done', result: { kind: 'failed' }, testsCommit: `c-${b.sub}` });
+    expect(all[1]).toMatchObject({
+      submissionId: b.sub,
+      hostId: 'h2',
+      state: 'done',
+      result: { kind: 'failed' },
+      testsCommit: `c-${b.sub}`,
+    });
     expect((await store.review.scenarioRuns(key, { limit: 2 })).length).toBe(2);
-    expect((await store.review.scenarioRuns(key, { limit: 10, result: 'passed' })).map((r) => r.jobId)).toEqual([a.job.id]);
-    expect((await store.review.scenarioRuns(key, { limit: 10, before: c.job.id, result: 'failed' })).map((r) => r.jobId)).toEqual([b.job.id]);
-    expect((await store.review.scenarioRuns(key, { limit: 1, after: a.job.id, oldestFirst: true })).map((r) => r.jobId)).toEqual([b.job.id]);
+    expect((await store.review.scenarioRuns(key, { limit: 10, result: 'passed' })).map((r) => r.jobId)).toEqual([
+      a.job.id,
+    ]);
+    expect(
+      (await store.review.scenarioRuns(key, { limit: 10, before: c.job.id, result: 'failed' })).map((r) => r.jobId),
+    ).toEqual([b.job.id]);
+    expect(
+      (await store.review.scenarioRuns(key, { limit: 1, after: a.job.id, oldestFirst: true })).map((r) => r.jobId),
+    ).toEqual([b.job.id]);
     expect(await store.review.scenarioRuns('install@nowhere', { limit: 10 })).toEqual([]);
     expect(await store.review.scenarioRuns('not a key', { limit: 10 })).toEqual([]);
   });
@@ -386,15 +586,35 @@ describe.each(ENGINES)('scenarios and review on %s', (engine) => {
     const subs = [newId(), newId()];
     for (const [i, sub] of subs.entries()) {
       await store.createSubmission(scenarioRecord(sub, {}));
-      await store.openJob({ jobId: `${sub}.2.1`, submissionId: sub, name: 'suite#1', attempt: 1, setNumber: 0, hostId: 'h3', leaseId: 'l', leaseToken: 't' });
+      await store.openJob({
+        jobId: `${sub}.2.1`,
+        submissionId: sub,
+        name: 'suite#1',
+        attempt: 1,
+        setNumber: 0,
+        hostId: 'h3',
+        leaseId: 'l',
+        leaseToken: 't',
+      });
       await store.putBatchVerdicts(`${sub}.2`, 0, [
-        { test: 't1', verdict: i === 0 ? 'passed' : 'failed', reason: i === 0 ? undefined : 'assert', attempts: 1, history: [{ batchId: `${sub}.2.1`, hostId: 'h3', at: 1, outcome: 'result' }] },
+        {
+          test: 't1',
+          verdict: i === 0 ? 'passed' : 'failed',
+          reason: i === 0 ? undefined : 'assert',
+          attempts: 1,
+          history: [{ batchId: `${sub}.2.1`, hostId: 'h3', at: 1, outcome: 'result' }],
+        },
         { test: 't2', verdict: 'passed', attempts: 1 },
       ] as never);
     }
     const runs = await store.review.scenarioRuns('suite@local+ARCH=/t1', { limit: 10 });
-    expect(runs.map((r) => [r.jobId, r.result?.kind, r.hostId, r.name])).toEqual([[`${subs[1]}.2`, 'failed', 'h3', 'suite/t1'], [`${subs[0]}.2`, 'passed', 'h3', 'suite/t1']]);
-    expect((await store.review.scenarioRuns('suite@local+ARCH=/t1', { limit: 10, result: 'passed' })).map((r) => r.jobId)).toEqual([`${subs[0]}.2`]);
+    expect(runs.map((r) => [r.jobId, r.result?.kind, r.hostId, r.name])).toEqual([
+      [`${subs[1]}.2`, 'failed', 'h3', 'suite/t1'],
+      [`${subs[0]}.2`, 'passed', 'h3', 'suite/t1'],
+    ]);
+    expect(
+      (await store.review.scenarioRuns('suite@local+ARCH=/t1', { limit: 10, result: 'passed' })).map((r) => r.jobId),
+    ).toEqual([`${subs[0]}.2`]);
   });
 
   it('keeps comments (author, time, text as given) and labels; failed jobs without a comment need review, newest first; retention takes them with their submission', async () => {
@@ -402,22 +622,49 @@ describe.each(ENGINES)('scenarios and review on %s', (engine) => {
     const a = await run(store, { ARCH: 'x' }, 'failed');
     const b = await run(store, { ARCH: 'x' }, 'failed');
     const passed = await run(store, { ARCH: 'x' }, 'passed');
-    const review = () => store.review.needsReview(50).then((items) => items.map((i) => i.jobId).filter((id) => [a, b, passed].some((r) => r.job.id === id)));
+    const review = () =>
+      store.review
+        .needsReview(50)
+        .then((items) => items.map((i) => i.jobId).filter((id) => [a, b, passed].some((r) => r.job.id === id)));
     expect(await review()).toEqual([b.job.id, a.job.id]);
     const c = await store.review.addComment({ targetId: a.job.id, author: 'alice', text: '<b>bsc#1234</b> again' });
-    expect(c).toMatchObject({ targetId: a.job.id, submissionId: a.sub, author: 'alice', text: '<b>bsc#1234</b> again' });
+    expect(c).toMatchObject({
+      targetId: a.job.id,
+      submissionId: a.sub,
+      author: 'alice',
+      text: '<b>bsc#1234</b> again',
+    });
     expect(Date.parse(c.createdAt)).toBeGreaterThan(Date.now() - 60_000);
     await store.review.addComment({ targetId: a.sub, author: 'bob', text: 'on the submission' });
-    await store.review.addComment({ targetId: a.job.id, author: 'testbay', text: 'carried', carriedOverFrom: b.job.id });
-    expect((await store.review.listComments(a.job.id)).map((x) => [x.author, x.carriedOverFrom])).toEqual([['alice', undefined], ['testbay', b.job.id]]);
+    await store.review.addComment({
+      targetId: a.job.id,
+      author: 'testbay',
+      text: 'carried',
+      carriedOverFrom: b.job.id,
+    });
+    expect((await store.review.listComments(a.job.id)).map((x) => [x.author, x.carriedOverFrom])).toEqual([
+      ['alice', undefined],
+      ['testbay', b.job.id],
+    ]);
     expect((await store.review.listComments(a.sub)).map((x) => x.text)).toEqual(['on the submission']);
     expect(await review()).toEqual([b.job.id]);
-    await expect(store.review.addComment({ targetId: 'nosuch.1', author: 'x', text: 'y' })).rejects.toMatchObject({ code: 'not-found' });
-    await expect(store.review.addComment({ targetId: `${a.sub}.99`, author: 'x', text: 'y' })).rejects.toMatchObject({ code: 'not-found' });
+    await expect(store.review.addComment({ targetId: 'nosuch.1', author: 'x', text: 'y' })).rejects.toMatchObject({
+      code: 'not-found',
+    });
+    await expect(store.review.addComment({ targetId: `${a.sub}.99`, author: 'x', text: 'y' })).rejects.toMatchObject({
+      code: 'not-found',
+    });
     expect((await store.review.setLabel(b.job.id, 'flaky', 'alice', true)).map((l) => l.label)).toEqual(['flaky']);
-    expect((await store.review.setLabel(b.job.id, 'infra', 'bob', true)).map((l) => [l.label, l.addedBy])).toEqual([['flaky', 'alice'], ['infra', 'bob']]);
+    expect((await store.review.setLabel(b.job.id, 'infra', 'bob', true)).map((l) => [l.label, l.addedBy])).toEqual([
+      ['flaky', 'alice'],
+      ['infra', 'bob'],
+    ]);
     expect((await store.review.setLabel(b.job.id, 'flaky', 'alice', false)).map((l) => l.label)).toEqual(['infra']);
-    expect((await store.review.needsReview(50)).find((i) => i.jobId === b.job.id)).toMatchObject({ labels: ['infra'], scenario: 'install@local+ARCH=x', result: { kind: 'failed' } });
+    expect((await store.review.needsReview(50)).find((i) => i.jobId === b.job.id)).toMatchObject({
+      labels: ['infra'],
+      scenario: 'install@local+ARCH=x',
+      result: { kind: 'failed' },
+    });
     await expect(store.review.setLabel('nosuch.1', 'flaky', 'x', true)).rejects.toMatchObject({ code: 'not-found' });
     for (const r of [a, b, passed]) await store.finishSubmission(finalView(r.sub, 'failed'));
     await store.applyRetention({ logsDays: 30, recordsDays: 365 }, new Date(Date.now() + 366 * 86_400_000));
@@ -431,7 +678,9 @@ describe('the result store on PostgreSQL', () => {
     const { store } = await openStore('postgres');
     const events: StoreEvent[] = [];
     store.subscribe((e) => events.push(e));
-    await store.db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'");
+    await store.db.query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    );
     await expect.poll(() => events.some((e) => e.kind === 'resync'), { timeout: 10_000 }).toBe(true);
     const id = newId();
     await store.createSubmission(submissionRecord(id));
@@ -455,7 +704,7 @@ describe('the result store on PostgreSQL', () => {
 });
 
 describe('migration 2 on a database of version 1', () => {
-  it('gives the jobs recorded before it their scenario (name @ worker class), batches their run\'s', async () => {
+  it("gives the jobs recorded before it their scenario (name @ worker class), batches their run's", async () => {
     const { default: pg } = await import('pg');
     const url = await testDatabase();
     const c = new pg.Client({ connectionString: url });
@@ -463,17 +712,41 @@ describe('migration 2 on a database of version 1', () => {
     await c.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
     await c.end();
     const db = await openPgDb({ url, poolSize: 2 });
-    expect(await migrate(db, MIGRATIONS.filter((m) => m.version === 1))).toEqual([1]);
+    expect(
+      await migrate(
+        db,
+        MIGRATIONS.filter((m) => m.version === 1),
+      ),
+    ).toEqual([1]);
     const sub = newId();
-    const parsed = validateSpec({ jobs: [{ name: 'install', workerClass: 'qemu', runner: { command: ['t'] } }], batchRuns: [{ name: 'suite', tests: ['a'], workerClass: 'local', runner: { command: ['t'] } }] });
+    const parsed = validateSpec({
+      jobs: [{ name: 'install', workerClass: 'qemu', runner: { command: ['t'] } }],
+      batchRuns: [{ name: 'suite', tests: ['a'], workerClass: 'local', runner: { command: ['t'] } }],
+    });
     if (!parsed.ok) throw new Error('bad spec');
-    await db.query("INSERT INTO submissions (id, created_at, record, job_names, search) VALUES ($1, now(), $2::jsonb, '{}', '')", [sub, JSON.stringify({ submission: parsed.submission })]);
-    for (const [id, name] of [[`${sub}.1`, 'install'], [`${sub}.2.1`, 'suite#1'], [`${sub}.3`, 'health']]) {
-      await db.query("INSERT INTO jobs (id, submission_id, name, attempt, set_number, host_id, lease_id, lease_token, state, opened_at) VALUES ($1, $2, $3, 1, 1, 'h', 'l', 't', 'done', now())", [id, sub, name]);
+    await db.query(
+      "INSERT INTO submissions (id, created_at, record, job_names, search) VALUES ($1, now(), $2::jsonb, '{}', '')",
+      [sub, JSON.stringify({ submission: parsed.submission })],
+    );
+    for (const [id, name] of [
+      [`${sub}.1`, 'install'],
+      [`${sub}.2.1`, 'suite#1'],
+      [`${sub}.3`, 'health'],
+    ]) {
+      await db.query(
+        "INSERT INTO jobs (id, submission_id, name, attempt, set_number, host_id, lease_id, lease_token, state, opened_at) VALUES ($1, $2, $3, 1, 1, 'h', 'l', 't', 'done', now())",
+        [id, sub, name],
+      );
     }
     expect(await migrate(db)).toEqual(MIGRATIONS.map((m) => m.version).filter((v) => v > 1));
-    const keys = await db.query<{ id: string; scenario_key: string | null }>('SELECT id, scenario_key FROM jobs ORDER BY id');
-    expect(keys.map((k) => [k.id, k.scenario_key])).toEqual([[`${sub}.1`, 'install@qemu'], [`${sub}.2.1`, 'suite@local'], [`${sub}.3`, null]]);
+    const keys = await db.query<{ id: string; scenario_key: string | null }>(
+      'SELECT id, scenario_key FROM jobs ORDER BY id',
+    );
+    expect(keys.map((k) => [k.id, k.scenario_key])).toEqual([
+      [`${sub}.1`, 'install@qemu'],
+      [`${sub}.2.1`, 'suite@local'],
+      [`${sub}.3`, null],
+    ]);
     await db.close();
   });
 });
@@ -483,13 +756,36 @@ describe('opening the result store', () => {
     const port = await freePort();
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'testbay-unreachable-'));
     try {
-      const badDb = loadConfig({ TESTBAY_DATA_DIR: dir, TESTBAY_DATABASE_URL: `postgres://u:secret@127.0.0.1:${port}/testbay` });
-      await expect(openResultStore(badDb)).rejects.toThrow(new RegExp(`TESTBAY_DATABASE_URL=postgres://u:\\*\\*\\*@127.0.0.1:${port}/testbay.*ECONNREFUSED`));
-      const badS3 = loadConfig({ TESTBAY_DATA_DIR: dir, TESTBAY_DATABASE_URL: await testDatabase(), TESTBAY_OBJECT_STORE: 's3://nowhere/p', TESTBAY_S3_ENDPOINT: `http://127.0.0.1:${port}`, AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' });
-      await expect(openResultStore(badS3)).rejects.toThrow(new RegExp(`TESTBAY_OBJECT_STORE=s3://nowhere/p at TESTBAY_S3_ENDPOINT=http://127.0.0.1:${port}`));
+      const badDb = loadConfig({
+        TESTBAY_DATA_DIR: dir,
+        TESTBAY_DATABASE_URL: `postgres://u:secret@127.0.0.1:${port}/testbay`,
+      });
+      await expect(openResultStore(badDb)).rejects.toThrow(
+        new RegExp(`TESTBAY_DATABASE_URL=postgres://u:\\*\\*\\*@127.0.0.1:${port}/testbay.*ECONNREFUSED`),
+      );
+      const badS3 = loadConfig({
+        TESTBAY_DATA_DIR: dir,
+        TESTBAY_DATABASE_URL: await testDatabase(),
+        TESTBAY_OBJECT_STORE: 's3://nowhere/p',
+        TESTBAY_S3_ENDPOINT: `http://127.0.0.1:${port}`,
+        AWS_ACCESS_KEY_ID: 'a',
+        AWS_SECRET_ACCESS_KEY: 'b',
+      });
+      await expect(openResultStore(badS3)).rejects.toThrow(
+        new RegExp(`TESTBAY_OBJECT_STORE=s3://nowhere/p at TESTBAY_S3_ENDPOINT=http://127.0.0.1:${port}`),
+      );
       // Missing configuration is named too, and is bad configuration (exit 2), not a crash.
       const serverWith = (env: NodeJS.ProcessEnv) =>
-        run(process.execPath, [BIN, 'server'], { env: { ...process.env, TESTBAY_PAYLOAD_KEY: undefined, TESTBAY_TOKENS: undefined, TESTBAY_DATA_DIR: dir, TESTBAY_PORT: '0', ...env } }).then(
+        run(process.execPath, [BIN, 'server'], {
+          env: {
+            ...process.env,
+            TESTBAY_PAYLOAD_KEY: undefined,
+            TESTBAY_TOKENS: undefined,
+            TESTBAY_DATA_DIR: dir,
+            TESTBAY_PORT: '0',
+            ...env,
+          },
+        }).then(
           () => ({ code: 0, stderr: '' }),
           (err: { code: number; stderr: string }) => err,
         );
@@ -503,12 +799,22 @@ describe('opening the result store', () => {
       const badTokens = await serverWith({ TESTBAY_TOKENS: '[{"token": 1' });
       expect(badTokens.code).toBe(2);
       expect(badTokens.stderr).toMatch(/TESTBAY_TOKENS: not JSON/);
-      const server = await run(process.execPath, [BIN, 'server'], { env: { ...process.env, TESTBAY_DATA_DIR: dir, TESTBAY_PORT: '0', TESTBAY_TOKENS: JSON.stringify([{ token: 't'.repeat(32), role: 'submit', name: 'x' }]), TESTBAY_DATABASE_URL: `postgres://u@127.0.0.1:${port}/x` } }).then(
+      const server = await run(process.execPath, [BIN, 'server'], {
+        env: {
+          ...process.env,
+          TESTBAY_DATA_DIR: dir,
+          TESTBAY_PORT: '0',
+          TESTBAY_TOKENS: JSON.stringify([{ token: 't'.repeat(32), role: 'submit', name: 'x' }]),
+          TESTBAY_DATABASE_URL: `postgres://u@127.0.0.1:${port}/x`,
+        },
+      }).then(
         () => ({ code: 0, stderr: '' }),
         (err: { code: number; stderr: string }) => err,
       );
       expect(server.code).toBe(2);
-      expect(server.stderr).toMatch(new RegExp(`cannot reach the database TESTBAY_DATABASE_URL=postgres://u@127.0.0.1:${port}/x`));
+      expect(server.stderr).toMatch(
+        new RegExp(`cannot reach the database TESTBAY_DATABASE_URL=postgres://u@127.0.0.1:${port}/x`),
+      );
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
@@ -532,7 +838,12 @@ describe('opening the result store', () => {
         if ((st.mode & 0o777) !== (st.isDirectory() ? 0o700 : 0o600)) bad.push(`${p} ${(st.mode & 0o777).toString(8)}`);
         if (st.isDirectory()) for (const e of await fs.readdir(p)) await walk(path.join(p, e));
       };
-      for (const p of [config.store.embeddedDir, `${config.store.embeddedDir}.lock`, (config.store.objects as { dir: string }).dir]) await walk(p);
+      for (const p of [
+        config.store.embeddedDir,
+        `${config.store.embeddedDir}.lock`,
+        (config.store.objects as { dir: string }).dir,
+      ])
+        await walk(p);
       expect(bad).toEqual([]);
       await expect(openResultStore(config)).rejects.toThrow(/is open in this process already/);
     } finally {
@@ -545,15 +856,35 @@ describe('import of a folder store', () => {
   /** A data dir of the previous version: its `results` folder as fs-store wrote it. */
   async function oldFolderStore(dir: string, id: string) {
     const results = path.join(dir, 'results');
-    const record = { ...submissionRecord(id, 'old one', ['install']), final: finalView(id, 'passed', ['h1']), restartedAs: ['zzzzzzzz'] };
+    const record = {
+      ...submissionRecord(id, 'old one', ['install']),
+      final: finalView(id, 'passed', ['h1']),
+      restartedAs: ['zzzzzzzz'],
+    };
     const job: JobRecord = {
-      id: `${id}.1`, submissionId: id, name: 'install', attempt: 1, setNumber: 1, hostId: 'h1', leaseId: 'old-lease', leaseToken: 'old-lease', state: 'done', sealed: true,
-      result: { kind: 'passed' }, openedAt: '2026-01-01T00:00:00.000Z', endedAt: '2026-01-01T00:10:00.000Z', artifacts: [{ name: 'screenshots/boot.png', sizeBytes: 3 }], logBytes: 9,
+      id: `${id}.1`,
+      submissionId: id,
+      name: 'install',
+      attempt: 1,
+      setNumber: 1,
+      hostId: 'h1',
+      leaseId: 'old-lease',
+      leaseToken: 'old-lease',
+      state: 'done',
+      sealed: true,
+      result: { kind: 'passed' },
+      openedAt: '2026-01-01T00:00:00.000Z',
+      endedAt: '2026-01-01T00:10:00.000Z',
+      artifacts: [{ name: 'screenshots/boot.png', sizeBytes: 3 }],
+      logBytes: 9,
       tests: [{ name: 'boot', status: 'passed' }],
     };
     await fs.mkdir(path.join(results, 'submissions'), { recursive: true });
     await fs.writeFile(path.join(results, 'submissions', `${id}.json`), JSON.stringify(record));
-    await fs.writeFile(path.join(results, 'submissions', `${id}.batch-devices.tests.json`), JSON.stringify(['t1', 't2']));
+    await fs.writeFile(
+      path.join(results, 'submissions', `${id}.batch-devices.tests.json`),
+      JSON.stringify(['t1', 't2']),
+    );
     await fs.writeFile(path.join(results, 'submissions', 'junk.txt'), 'not a record');
     const jobDir = path.join(results, 'jobs', job.id);
     await fs.mkdir(path.join(jobDir, 'artifacts', 'screenshots'), { recursive: true });
@@ -564,29 +895,69 @@ describe('import of a folder store', () => {
     const runDir = path.join(results, 'jobs', `${id}.2`);
     await fs.mkdir(path.join(runDir, 'verdicts'), { recursive: true });
     await fs.mkdir(path.join(runDir, 'late'), { recursive: true });
-    await fs.writeFile(path.join(runDir, 'verdicts', '000000000.json'), JSON.stringify([{ test: 't1', verdict: 'passed', attempts: 1, history: [{ batchId: `${id}.2.1`, hostId: 'h2', at: 1, outcome: 'passed' }] }]));
-    await fs.writeFile(path.join(runDir, 'late', `${id}.2.1.json`), JSON.stringify({ batchId: `${id}.2.1`, hostId: 'h2', at: 2, results: [] }));
+    await fs.writeFile(
+      path.join(runDir, 'verdicts', '000000000.json'),
+      JSON.stringify([
+        {
+          test: 't1',
+          verdict: 'passed',
+          attempts: 1,
+          history: [{ batchId: `${id}.2.1`, hostId: 'h2', at: 1, outcome: 'passed' }],
+        },
+      ]),
+    );
+    await fs.writeFile(
+      path.join(runDir, 'late', `${id}.2.1.json`),
+      JSON.stringify({ batchId: `${id}.2.1`, hostId: 'h2', at: 2, results: [] }),
+    );
     return { results, job };
   }
 
-  it.each(['pglite', 'postgres+s3'] as const)('moves the records, logs, artifacts and verdicts into the store on %s, once', async (engine) => {
-    const { store, dir } = await openStore(engine);
-    const id = newId();
-    const { results, job } = await oldFolderStore(dir, id);
-    const report = await importFolder(store, results);
-    expect(report).toMatchObject({ submissions: 1, jobs: 1, logs: 1, artifacts: 1, verdictParts: 1, lateReports: 1, batchTestLists: 1, present: 0 });
-    expect(report.skipped).toEqual(expect.arrayContaining(['submissions/junk.txt', `jobs/${job.id}/artifacts/half.png.123.part`]));
-    const sub = (await store.getSubmission(id))!;
-    expect(sub).toMatchObject({ id, name: 'old one', restartedAs: ['zzzzzzzz'], final: { result: 'passed' } });
-    expect((await store.listSubmissions({ limit: 5, host: 'h1' })).map((s) => s.id)).toEqual([id]);
-    expect(await store.getJob(job.id)).toMatchObject({ sealed: true, leaseToken: 'old-lease', logBytes: 9, tests: [{ name: 'boot', status: 'passed' }], artifacts: [{ name: 'screenshots/boot.png', sizeBytes: 3 }] });
-    expect(await text(store.readLog(job.id, 0))).toBe('old log\n!');
-    expect(await text(await store.openArtifact(job.id, 'screenshots/boot.png'))).toBe('png');
-    expect((await store.getBatchVerdicts(`${id}.2`)).map((v) => v.test)).toEqual(['t1']);
-    expect(await store.finishSubmission(finalView(id, 'failed')).catch((e: StoreError) => e.code)).toBe('conflict');
-    const again = await importFolder(store, results);
-    expect(again).toMatchObject({ submissions: 0, jobs: 0, artifacts: 0, verdictParts: 0, lateReports: 0, present: 2 });
-  });
+  it.each(['pglite', 'postgres+s3'] as const)(
+    'moves the records, logs, artifacts and verdicts into the store on %s, once',
+    async (engine) => {
+      const { store, dir } = await openStore(engine);
+      const id = newId();
+      const { results, job } = await oldFolderStore(dir, id);
+      const report = await importFolder(store, results);
+      expect(report).toMatchObject({
+        submissions: 1,
+        jobs: 1,
+        logs: 1,
+        artifacts: 1,
+        verdictParts: 1,
+        lateReports: 1,
+        batchTestLists: 1,
+        present: 0,
+      });
+      expect(report.skipped).toEqual(
+        expect.arrayContaining(['submissions/junk.txt', `jobs/${job.id}/artifacts/half.png.123.part`]),
+      );
+      const sub = (await store.getSubmission(id))!;
+      expect(sub).toMatchObject({ id, name: 'old one', restartedAs: ['zzzzzzzz'], final: { result: 'passed' } });
+      expect((await store.listSubmissions({ limit: 5, host: 'h1' })).map((s) => s.id)).toEqual([id]);
+      expect(await store.getJob(job.id)).toMatchObject({
+        sealed: true,
+        leaseToken: 'old-lease',
+        logBytes: 9,
+        tests: [{ name: 'boot', status: 'passed' }],
+        artifacts: [{ name: 'screenshots/boot.png', sizeBytes: 3 }],
+      });
+      expect(await text(store.readLog(job.id, 0))).toBe('old log\n!');
+      expect(await text(await store.openArtifact(job.id, 'screenshots/boot.png'))).toBe('png');
+      expect((await store.getBatchVerdicts(`${id}.2`)).map((v) => v.test)).toEqual(['t1']);
+      expect(await store.finishSubmission(finalView(id, 'failed')).catch((e: StoreError) => e.code)).toBe('conflict');
+      const again = await importFolder(store, results);
+      expect(again).toMatchObject({
+        submissions: 0,
+        jobs: 0,
+        artifacts: 0,
+        verdictParts: 0,
+        lateReports: 0,
+        present: 2,
+      });
+    },
+  );
 });
 
 afterAll(async () => {

@@ -19,7 +19,11 @@ import { osTest, TestLab } from '../helpers/lab.js';
 
 let lab: TestLab;
 let repo: string;
-const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: repo, encoding: 'utf8' }).trim();
+const git = (...args: string[]) =>
+  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
+    cwd: repo,
+    encoding: 'utf8',
+  }).trim();
 const commit = async (subject: string) => {
   await fs.appendFile(path.join(repo, 'suite.txt'), `${subject}\n`);
   git('commit', '--quiet', '-am', subject);
@@ -33,7 +37,12 @@ beforeAll(async () => {
     hosts: [{ id: 'r1', caps: { memory_gb: '16' } }],
     // On PostgreSQL: a second API server (public badges) can share the database.
     engine: 'postgres',
-    env: { TESTBAY_BUG_REFS: JSON.stringify({ 'bsc#': 'https://bugzilla.example.com/show_bug.cgi?id=', 'gh#': 'https://github.com/' }) },
+    env: {
+      TESTBAY_BUG_REFS: JSON.stringify({
+        'bsc#': 'https://bugzilla.example.com/show_bug.cgi?id=',
+        'gh#': 'https://github.com/',
+      }),
+    },
   });
   repo = path.join(lab.dir, 'tests-repo');
   await fs.mkdir(repo);
@@ -49,7 +58,13 @@ afterAll(async () => {
 /** One run of the `install` scenario (ARCH is a scenario key, MODULES and FAIL_MODULE are not). */
 const install = (settings: Record<string, string> = {}) => ({
   defaults: { scenarioKeys: ['ARCH'] },
-  jobs: [osTest('install', { ARCH: 'x86_64', MODULE_MS: '20', SCREENSHOTS: '0', ...settings }, { tests: { git: repo, ref: 'main' } })],
+  jobs: [
+    osTest(
+      'install',
+      { ARCH: 'x86_64', MODULE_MS: '20', SCREENSHOTS: '0', ...settings },
+      { tests: { git: repo, ref: 'main' } },
+    ),
+  ],
 });
 
 describe('scenarios, investigation and review over real runs', () => {
@@ -70,7 +85,10 @@ describe('scenarios, investigation and review over real runs', () => {
     expect(job.scenario).toBe(key);
 
     const h = await lab.api.scenarioHistory(key);
-    expect(h.runs.map((r) => [r.jobId, r.result?.kind, r.hostId])).toEqual([[bad, 'failed', 'r1'], [good, 'passed', 'r1']]);
+    expect(h.runs.map((r) => [r.jobId, r.result?.kind, r.hostId])).toEqual([
+      [bad, 'failed', 'r1'],
+      [good, 'passed', 'r1'],
+    ]);
     expect(h.runs[0]!.testsCommit).toBe(head);
     expect(h.lastGood?.jobId).toBe(good);
     expect(h.firstBadSince?.jobId).toBe(bad);
@@ -87,7 +105,9 @@ describe('scenarios, investigation and review over real runs', () => {
     const unknown = await cli(['history', 'install@nowhere'], cliEnv());
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('no scenario install@nowhere');
-    const res = await fetch(`${lab.api.baseUrl}/api/v1/scenarios/${encodeURIComponent('nope@local')}/history`, { headers: { authorization: `Bearer ${lab.tokens.submit}` } });
+    const res = await fetch(`${lab.api.baseUrl}/api/v1/scenarios/${encodeURIComponent('nope@local')}/history`, {
+      headers: { authorization: `Bearer ${lab.tokens.submit}` },
+    });
     expect(res.status).toBe(404);
     const list = await lab.api.submissions({ scenario: key, limit: '10' });
     expect(list.submissions.map((s) => s.id).sort()).toEqual([good, bad].map((j) => j.split('.')[0]!).sort());
@@ -96,12 +116,26 @@ describe('scenarios, investigation and review over real runs', () => {
   it('says what changed since the last good run, from the database', async () => {
     const v = await lab.api.investigation(bad);
     expect(v.lastGood).toMatchObject({ jobId: good });
-    expect(v.settings).toEqual({ added: { FAIL_MODULE: 'login' }, removed: {}, changed: { MODULES: { before: 'boot,install,login', after: 'boot,install,login,extra' } } });
-    expect(v.testCode?.log?.map((l) => l.replace(/^[0-9a-f]+ /, ''))).toEqual(['login: wait less', 'rework the login screen']);
+    expect(v.settings).toEqual({
+      added: { FAIL_MODULE: 'login' },
+      removed: {},
+      changed: { MODULES: { before: 'boot,install,login', after: 'boot,install,login,extra' } },
+    });
+    expect(v.testCode?.log?.map((l) => l.replace(/^[0-9a-f]+ /, ''))).toEqual([
+      'login: wait less',
+      'rework the login screen',
+    ]);
     expect(v.testCode?.commit?.before).not.toBe(v.testCode?.commit?.after);
-    expect(v.tests).toEqual({ newlyFailing: ['os-test.login'], newlyPassing: [], appeared: ['os-test.extra'], disappeared: [] });
+    expect(v.tests).toEqual({
+      newlyFailing: ['os-test.login'],
+      newlyPassing: [],
+      appeared: ['os-test.extra'],
+      disappeared: [],
+    });
     expect(v.host).toBeUndefined(); // the same host, with the same capabilities
-    expect((await lab.api.investigation(good)).lastGood).toEqual({ none: 'no passed run of this scenario is on record' });
+    expect((await lab.api.investigation(good)).lastGood).toEqual({
+      none: 'no passed run of this scenario is on record',
+    });
     const printed = await cli(['investigate', bad], cliEnv());
     expect(printed.code).toBe(0);
     expect(printed.stdout).toContain('newly failing: os-test.login');
@@ -117,20 +151,33 @@ describe('scenarios, investigation and review over real runs', () => {
     const c = JSON.parse(added.stdout) as { author: string; text: string; parts: unknown[] };
     expect(c.author).toBe('tester');
     expect(c.text).toBe('login broken: bsc#1234 <b>not html</b>');
-    expect(c.parts).toEqual([{ text: 'login broken: ' }, { ref: 'bsc#1234', url: 'https://bugzilla.example.com/show_bug.cgi?id=1234' }, { text: ' <b>not html</b>' }]);
+    expect(c.parts).toEqual([
+      { text: 'login broken: ' },
+      { ref: 'bsc#1234', url: 'https://bugzilla.example.com/show_bug.cgi?id=1234' },
+      { text: ' <b>not html</b>' },
+    ]);
     expect((await lab.api.needsReview()).jobs.map((j) => j.jobId)).not.toContain(bad);
     expect((await cli(['label', bad, 'needs-bug', '--json'], cliEnv())).code).toBe(0);
     expect((await lab.api.labels(bad)).labels.map((l) => [l.label, l.addedBy])).toEqual([['needs-bug', 'tester']]);
     const badLabel = await cli(['label', bad, 'Not A Label'], cliEnv());
     expect(badLabel.code).toBe(2);
     // Who commented and labelled is in the audit log.
-    const audit = (await (await fetch(`${lab.api.baseUrl}/api/v1/audit?target=${bad}`, { headers: { authorization: `Bearer ${lab.tokens.operate}` } })).json()) as { entries: { action: string; actor: string; details?: Record<string, unknown> }[] };
-    expect(audit.entries.map((e) => [e.action, e.actor, e.details?.label ?? null]).sort()).toEqual([['comment', 'tester', null], ['label', 'tester', 'needs-bug']]);
+    const audit = (await (
+      await fetch(`${lab.api.baseUrl}/api/v1/audit?target=${bad}`, {
+        headers: { authorization: `Bearer ${lab.tokens.operate}` },
+      })
+    ).json()) as { entries: { action: string; actor: string; details?: Record<string, unknown> }[] };
+    expect(audit.entries.map((e) => [e.action, e.actor, e.details?.label ?? null]).sort()).toEqual([
+      ['comment', 'tester', null],
+      ['label', 'tester', 'needs-bug'],
+    ]);
 
     const again = await lab.run(install({ FAIL_MODULE: 'login', MODULES: 'boot,install,login,extra' }));
     const third = again.jobs[0]!.id;
     const carried = (await lab.api.comments(third)).comments;
-    expect(carried).toEqual([expect.objectContaining({ author: 'testbay', carriedOverFrom: bad, text: `carried over from ${bad}: bsc#1234` })]);
+    expect(carried).toEqual([
+      expect.objectContaining({ author: 'testbay', carriedOverFrom: bad, text: `carried over from ${bad}: bsc#1234` }),
+    ]);
     expect((await lab.api.needsReview()).jobs.map((j) => j.jobId)).not.toContain(third);
 
     const other = await lab.run(install({ FAIL_MODULE: 'boot' }));
@@ -141,8 +188,15 @@ describe('scenarios, investigation and review over real runs', () => {
 
     // A comment on the submission; one of 1 MB is refused whole.
     const sub = fourth.split('.')[0]!;
-    expect((await lab.api.comment(sub, 'see gh#org/repo#12')).parts).toEqual([{ text: 'see ' }, { ref: 'gh#org/repo#12', url: 'https://github.com/org/repo/issues/12' }]);
-    const huge = await fetch(`${lab.api.baseUrl}/api/v1/jobs/${fourth}/comments`, { method: 'POST', headers: { authorization: `Bearer ${lab.tokens.submit}`, 'content-type': 'application/json' }, body: JSON.stringify({ text: 'x'.repeat(1024 * 1024) }) });
+    expect((await lab.api.comment(sub, 'see gh#org/repo#12')).parts).toEqual([
+      { text: 'see ' },
+      { ref: 'gh#org/repo#12', url: 'https://github.com/org/repo/issues/12' },
+    ]);
+    const huge = await fetch(`${lab.api.baseUrl}/api/v1/jobs/${fourth}/comments`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${lab.tokens.submit}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'x'.repeat(1024 * 1024) }),
+    });
     expect(huge.status).toBe(413);
     const empty = await cli(['comment', 'zzzzzzzz.1', 'hello'], cliEnv());
     expect(empty.code).toBe(2);
@@ -156,9 +210,19 @@ describe('scenarios, investigation and review over real runs', () => {
     const svg = await res.text();
     expect(svg).toMatch(/^<svg /);
     expect(svg).toContain('>failed</text>');
-    expect((await fetch(`${lab.api.baseUrl}/api/v1/scenarios/nope@local/badge.svg`, { headers: { authorization: `Bearer ${lab.tokens.submit}` } })).status).toBe(404);
+    expect(
+      (
+        await fetch(`${lab.api.baseUrl}/api/v1/scenarios/nope@local/badge.svg`, {
+          headers: { authorization: `Bearer ${lab.tokens.submit}` },
+        })
+      ).status,
+    ).toBe(404);
     // Another API server on the same database, with public badges: no token needed there, for badges only.
-    const open = await startServer(loadConfig({ ...lab.env, TESTBAY_PUBLIC_BADGES: '1', TESTBAY_PORT: '0' }), createLogger('badges', 'error', () => undefined), 0);
+    const open = await startServer(
+      loadConfig({ ...lab.env, TESTBAY_PUBLIC_BADGES: '1', TESTBAY_PORT: '0' }),
+      createLogger('badges', 'error', () => undefined),
+      0,
+    );
     try {
       const pub = await fetch(`${open.url}/api/v1/scenarios/${encodeURIComponent(key)}/badge.svg`);
       expect(pub.status).toBe(200);
@@ -181,14 +245,25 @@ describe('scenarios, investigation and review over real runs', () => {
         osTest('below', fast, { startAfter: ['chained'] }),
       ],
     });
-    expect(Object.fromEntries(first.jobs.map((j) => [j.name, j.result?.kind]))).toEqual({ prep: 'passed', chained: 'failed', ok: 'passed', after: 'failed', below: 'skipped' });
+    expect(Object.fromEntries(first.jobs.map((j) => [j.name, j.result?.kind]))).toEqual({
+      prep: 'passed',
+      chained: 'failed',
+      ok: 'passed',
+      after: 'failed',
+      below: 'skipped',
+    });
     const out = await cli(['restart', first.id, '--failed', '--json'], cliEnv());
     expect(out.code, out.stderr).toBe(0);
     const created = JSON.parse(out.stdout) as { id: string; jobs: { name: string }[] };
     expect(created.jobs.map((j) => j.name).sort()).toEqual(['after', 'below', 'chained', 'prep']);
     const rerun = await lab.waitForSubmission(created.id);
     expect(rerun.restartOf?.submissionId).toBe(first.id);
-    expect(Object.fromEntries(rerun.jobs.map((j) => [j.name, j.result?.kind]))).toEqual({ prep: 'passed', chained: 'failed', after: 'failed', below: 'skipped' });
+    expect(Object.fromEntries(rerun.jobs.map((j) => [j.name, j.result?.kind]))).toEqual({
+      prep: 'passed',
+      chained: 'failed',
+      after: 'failed',
+      below: 'skipped',
+    });
     // Attempts go on counting from the submission they rerun.
     expect(rerun.jobs.find((j) => j.name === 'chained')?.attempt).toBe(2);
     const passed = await lab.run({ jobs: [osTest('fine', fast)] });

@@ -14,7 +14,13 @@ import { CONTROL_TASK_QUEUE, SCHEDULER_WORKFLOW_ID } from '../../src/domain/ids.
 import { validateSpec } from '../../src/domain/parse-spec.js';
 import { buildPlan } from '../../src/domain/plan.js';
 import type { JobView, SubmissionView } from '../../src/domain/views.js';
-import { cancelLeaseRequestSignal, configureSignal, DEFAULT_SCHEDULER_CONFIG, labQuery, requestLeaseSignal } from '../../src/workflows/scheduler-messages.js';
+import {
+  cancelLeaseRequestSignal,
+  configureSignal,
+  DEFAULT_SCHEDULER_CONFIG,
+  labQuery,
+  requestLeaseSignal,
+} from '../../src/workflows/scheduler-messages.js';
 import { HostKey, JobKey, ResultKey } from '../../src/workflows/search-attributes.js';
 import type { SubmissionWorkflowInput } from '../../src/workflows/submission.js';
 import { osTest, TestLab, waitFor } from '../helpers/lab.js';
@@ -53,8 +59,14 @@ async function runnerIn(jobId: string, module: string) {
     return j.state === 'running' && j.progress?.module === module ? j : undefined;
   });
   const workDir = lab.workDirOf(job.hostId!);
-  const pgid = Number(await waitFor('the runner pid file', () => fs.readFile(path.join(workDir, 'runners', `${jobId}.pid`), 'utf8')));
-  const stubborn = Number(await waitFor('the grandchild pid file', () => fs.readFile(path.join(workDir, 'jobs', jobId, 'results', 'stubborn.pid'), 'utf8').catch(() => undefined)));
+  const pgid = Number(
+    await waitFor('the runner pid file', () => fs.readFile(path.join(workDir, 'runners', `${jobId}.pid`), 'utf8')),
+  );
+  const stubborn = Number(
+    await waitFor('the grandchild pid file', () =>
+      fs.readFile(path.join(workDir, 'jobs', jobId, 'results', 'stubborn.pid'), 'utf8').catch(() => undefined),
+    ),
+  );
   return { pgid, stubborn };
 }
 /** The scheduler's own view, with lease tokens (the API hides them). */
@@ -70,7 +82,11 @@ async function waitingReason(submissionId: string, name: string, pattern: RegExp
 describe('chains (startDirectlyAfter)', () => {
   it('run on one host in order, with no other job between them', async () => {
     const chain = await lab.submit({
-      jobs: [osTest('c-a', {}, on('s1')), osTest('c-b', {}, { ...on('s1'), startDirectlyAfter: 'c-a' }), osTest('c-c', {}, { ...on('s1'), startDirectlyAfter: 'c-b' })],
+      jobs: [
+        osTest('c-a', {}, on('s1')),
+        osTest('c-b', {}, { ...on('s1'), startDirectlyAfter: 'c-a' }),
+        osTest('c-c', {}, { ...on('s1'), startDirectlyAfter: 'c-b' }),
+      ],
     });
     await jobRunning(chain.jobs[0]!.id);
     const competitor = await lab.submit({ jobs: [osTest('competitor', {}, on('s1'))] });
@@ -83,7 +99,12 @@ describe('chains (startDirectlyAfter)', () => {
       const stamps = (await lab.api.log(jobId)).split('\n').flatMap((l) => /^(\d{4}-\S+Z) /.exec(l)?.[1] ?? []);
       return { start: stamps[0]!, end: stamps.at(-1)! };
     };
-    const [a, b, cc, other] = await Promise.all([span(jobs['c-a']!.id), span(jobs['c-b']!.id), span(jobs['c-c']!.id), span(k.jobs[0]!.id)]);
+    const [a, b, cc, other] = await Promise.all([
+      span(jobs['c-a']!.id),
+      span(jobs['c-b']!.id),
+      span(jobs['c-c']!.id),
+      span(k.jobs[0]!.id),
+    ]);
     expect(a.end <= b.start && b.end <= cc.start).toBe(true);
     expect(other.start >= cc.end).toBe(true);
 
@@ -140,7 +161,11 @@ describe('chains (startDirectlyAfter)', () => {
 
   it('are cancelled whole when any of their jobs is cancelled while scheduled (AC3)', async () => {
     const { id, jobs } = await lab.submit({
-      jobs: [osTest('x1', { HANG_MODULE: 'install' }), osTest('x2', {}, { startDirectlyAfter: 'x1' }), osTest('x3', {}, { startDirectlyAfter: 'x2' })],
+      jobs: [
+        osTest('x1', { HANG_MODULE: 'install' }),
+        osTest('x2', {}, { startDirectlyAfter: 'x1' }),
+        osTest('x3', {}, { startDirectlyAfter: 'x2' }),
+      ],
     });
     await jobRunning(jobs[0]!.id);
     expect((await lab.api.job(jobs[1]!.id)).state).toBe('scheduled');
@@ -153,7 +178,11 @@ describe('chains (startDirectlyAfter)', () => {
 
   it('are cancelled whole when the running job is cancelled: its runner and every descendant stopped (AC3)', async () => {
     const { id, jobs } = await lab.submit({
-      jobs: [osTest('r1', { HANG_MODULE: 'install', STUBBORN_CHILD: '1' }), osTest('r2', {}, { startDirectlyAfter: 'r1' }), osTest('r3', {}, { startDirectlyAfter: 'r2' })],
+      jobs: [
+        osTest('r1', { HANG_MODULE: 'install', STUBBORN_CHILD: '1' }),
+        osTest('r2', {}, { startDirectlyAfter: 'r1' }),
+        osTest('r3', {}, { startDirectlyAfter: 'r2' }),
+      ],
     });
     const { pgid, stubborn } = await runnerIn(jobs[0]!.id, 'install');
     expect(isAlive(pgid) && isAlive(stubborn)).toBe(true);
@@ -171,7 +200,9 @@ describe('chains (startDirectlyAfter)', () => {
   it('are cancelled whole when any of their jobs is cancelled while still queued, before any lease (AC3)', async () => {
     const busy = await lab.submit({ jobs: [hang('occupant', 's2')] });
     await jobRunning(busy.jobs[0]!.id);
-    const { id, jobs } = await lab.submit({ jobs: [osTest('q1', {}, on('s2')), osTest('q2', {}, { ...on('s2'), startDirectlyAfter: 'q1' })] });
+    const { id, jobs } = await lab.submit({
+      jobs: [osTest('q1', {}, on('s2')), osTest('q2', {}, { ...on('s2'), startDirectlyAfter: 'q1' })],
+    });
     await waitingReason(id, 'q1', /in queue/);
     await lab.submitter.cancelJob(jobs[1]!.id);
     const view = await lab.waitForSubmission(id);
@@ -199,14 +230,21 @@ describe('chains (startDirectlyAfter)', () => {
     expect(jobs.B!.result?.kind).toBe('failed');
     const why = 'not re-scheduled: `B` failed, and a failed test is never re-run';
     expect(view.recipeSets[0]!.notRetried).toBe(why);
-    expect(jobs.D!.result).toEqual({ kind: 'aborted', cause: 'runner-crash', reason: `runner was killed by SIGSEGV before it reported a result; ${why}` });
+    expect(jobs.D!.result).toEqual({
+      kind: 'aborted',
+      cause: 'runner-crash',
+      reason: `runner was killed by SIGSEGV before it reported a result; ${why}`,
+    });
   });
 });
 
 describe('recipe sets (parallelWith)', () => {
   it('stop and skip the running partners of a job that failed', async () => {
     const view = await lab.run({
-      jobs: [osTest('server', { HANG_MODULE: 'login' }, { parallelWith: 'client' }), osTest('client', { FAIL_MODULE: 'boot', MODULES: 'boot' })],
+      jobs: [
+        osTest('server', { HANG_MODULE: 'login' }, { parallelWith: 'client' }),
+        osTest('client', { FAIL_MODULE: 'boot', MODULES: 'boot' }),
+      ],
     });
     const jobs = byName(view);
     expect(jobs.client!.result?.kind).toBe('failed');
@@ -222,7 +260,8 @@ describe('recipe sets (parallelWith)', () => {
       ],
     });
     const [first, second] = view.recipeSets;
-    const inSet = (n: number) => Object.fromEntries(view.jobs.filter((j) => j.setNumber === n).map((j) => [j.name, j])) as Record<string, JobView>;
+    const inSet = (n: number) =>
+      Object.fromEntries(view.jobs.filter((j) => j.setNumber === n).map((j) => [j.name, j])) as Record<string, JobView>;
     const a1 = inSet(first!.number);
     expect(a1.client!.result).toMatchObject({ kind: 'aborted', cause: 'runner-crash' });
     expect(a1.server!.result).toEqual({ kind: 'skipped', reason: 'partner `client` aborted' });
@@ -261,9 +300,13 @@ describe('the queue', () => {
     await waitingReason(low.id, 'low', /1st in queue/);
     // Ahead of the default: an operator's call.
     const high = await lab.api.submit({ jobs: [osTest('high', { MODULES: 'boot' }, { ...on('s3'), priority: 10 })] });
-    expect(await waitingReason(high.id, 'high', /1st in queue/)).toMatch(/^host s3 \(the only host of class local with slot == s3\) is leased to /);
+    expect(await waitingReason(high.id, 'high', /1st in queue/)).toMatch(
+      /^host s3 \(the only host of class local with slot == s3\) is leased to /,
+    );
     expect(await waitingReason(low.id, 'low', /2nd in queue/)).toMatch(/^host s3/);
-    const after = await lab.submit({ jobs: [osTest('after', {}, { startAfter: ['first'] }), osTest('first', { HANG_MODULE: 'boot' }, on('s1'))] });
+    const after = await lab.submit({
+      jobs: [osTest('after', {}, { startAfter: ['first'] }), osTest('first', { HANG_MODULE: 'boot' }, on('s1'))],
+    });
     expect(await waitingReason(after.id, 'after', /parent/)).toBe('waiting for parent `first`');
     await lab.submitter.cancelSubmission(busy.id);
     const [h, l] = await Promise.all([lab.waitForSubmission(high.id), lab.waitForSubmission(low.id)]);
@@ -275,18 +318,34 @@ describe('the queue', () => {
 
   it('fails at once, with the reason, a job no host of the lab could ever take', async () => {
     const started = Date.now();
-    const view = await lab.run({ jobs: [osTest('nowhere', {}, { workerClass: 'ipmi-bm' }), osTest('arm', {}, { hostRequires: ['arch == riscv64'] })] });
+    const view = await lab.run({
+      jobs: [
+        osTest('nowhere', {}, { workerClass: 'ipmi-bm' }),
+        osTest('arm', {}, { hostRequires: ['arch == riscv64'] }),
+      ],
+    });
     expect(Date.now() - started).toBeLessThan(15_000);
     const jobs = byName(view);
-    expect(jobs.nowhere!.result).toEqual({ kind: 'aborted', cause: 'no-host-left', reason: 'no host of class ipmi-bm in the lab' });
-    expect(jobs.arm!.result).toMatchObject({ kind: 'aborted', cause: 'no-host-left', reason: expect.stringMatching(/^no host of class local satisfies arch == riscv64/) });
+    expect(jobs.nowhere!.result).toEqual({
+      kind: 'aborted',
+      cause: 'no-host-left',
+      reason: 'no host of class ipmi-bm in the lab',
+    });
+    expect(jobs.arm!.result).toMatchObject({
+      kind: 'aborted',
+      cause: 'no-host-left',
+      reason: expect.stringMatching(/^no host of class local satisfies arch == riscv64/),
+    });
   });
 
   it('cancels a job that waited longer than its queueTimeoutMs', async () => {
     const busy = await lab.submit({ jobs: [hang('blocker', 's2')] });
     await jobRunning(busy.jobs[0]!.id);
     const view = await lab.run({ jobs: [osTest('impatient', {}, { ...on('s2'), queueTimeoutMs: 2_000 })] });
-    expect(view.jobs[0]!.result).toEqual({ kind: 'cancelled', reason: 'waited in the queue longer than queueTimeoutMs (2 s)' });
+    expect(view.jobs[0]!.result).toEqual({
+      kind: 'cancelled',
+      reason: 'waited in the queue longer than queueTimeoutMs (2 s)',
+    });
     await lab.submitter.cancelSubmission(busy.id);
     await lab.waitForSubmission(busy.id);
     expect((await lab.host('s2'))!.state).toBe('idle');
@@ -334,8 +393,14 @@ describe('phase deadlines', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/never.img`;
-      const view = await lab.run({ jobs: [osTest('slow-setup', {}, { provisionTimeoutMs: 2_000, assets: [{ url, sha256: 'a'.repeat(64) }] })] });
-      expect(view.jobs[0]!.result).toEqual({ kind: 'aborted', cause: 'setup-timeout', reason: 'provisioning `slow-setup` took longer than 2 s' });
+      const view = await lab.run({
+        jobs: [osTest('slow-setup', {}, { provisionTimeoutMs: 2_000, assets: [{ url, sha256: 'a'.repeat(64) }] })],
+      });
+      expect(view.jobs[0]!.result).toEqual({
+        kind: 'aborted',
+        cause: 'setup-timeout',
+        reason: 'provisioning `slow-setup` took longer than 2 s',
+      });
       expect(stalled.size).toBe(1);
     } finally {
       server.closeAllConnections();
@@ -352,7 +417,14 @@ describe('leases', () => {
       requester,
       label: requestId,
       priority: 50,
-      recipes: [{ workerClass: 'local', hostRequires: [{ key: 'slot', op: '==', value: slot }], excludedHosts: [], previousHosts: [] }],
+      recipes: [
+        {
+          workerClass: 'local',
+          hostRequires: [{ key: 'slot', op: '==', value: slot }],
+          excludedHosts: [],
+          previousHosts: [],
+        },
+      ],
     });
     return waitFor(`${slot} to be leased to ${requestId}`, async () => {
       const h = await hostState(slot);
@@ -364,7 +436,9 @@ describe('leases', () => {
     const holder = await lab.submit({ jobs: [hang('anchor', 's1')] });
     await jobRunning(holder.jobs[0]!.id);
     await leaseFor('crossed', `sub-${holder.id}`, 's3');
-    await lab.temporal.workflow.getHandle(SCHEDULER_WORKFLOW_ID).signal(cancelLeaseRequestSignal, { requestId: 'crossed' });
+    await lab.temporal.workflow
+      .getHandle(SCHEDULER_WORKFLOW_ID)
+      .signal(cancelLeaseRequestSignal, { requestId: 'crossed' });
     await waitFor('s3 to be idle again', async () => (await hostState('s3'))?.state === 'idle', 10_000);
   });
 
@@ -389,14 +463,29 @@ describe('leases', () => {
     await jobRunning(jobs[0]!.id);
     await lab.temporal.workflow.getHandle(`chain-${id}-1-s2`).terminate('operator terminated it');
     const view = await lab.waitForSubmission(id);
-    expect(view.jobs[0]!.result).toMatchObject({ kind: 'aborted', cause: 'internal', reason: expect.stringMatching(/^chain workflow on s2 failed/) });
+    expect(view.jobs[0]!.result).toMatchObject({
+      kind: 'aborted',
+      cause: 'internal',
+      reason: expect.stringMatching(/^chain workflow on s2 failed/),
+    });
     await waitFor('s2 to be idle again', async () => (await hostState('s2'))?.state === 'idle', 10_000);
   });
 });
 
 describe('restart', () => {
   it('goes on counting attempts from the job it re-runs, and prefers hosts that job has not run on', async () => {
-    const parsed = validateSpec({ name: 'restart of probe', jobs: [{ name: 'probe', workerClass: 'local', runner: { command: ['sh', '-c', 'echo "$TESTBAY_ATTEMPT $TESTBAY_HOST" > "$TESTBAY_RESULTS_DIR/attempt.txt"'] } }] });
+    const parsed = validateSpec({
+      name: 'restart of probe',
+      jobs: [
+        {
+          name: 'probe',
+          workerClass: 'local',
+          runner: {
+            command: ['sh', '-c', 'echo "$TESTBAY_ATTEMPT $TESTBAY_HOST" > "$TESTBAY_RESULTS_DIR/attempt.txt"'],
+          },
+        },
+      ],
+    });
     if (!parsed.ok) throw new Error('bad spec');
     const submissionId = `rst${Date.now().toString(36)}`;
     // What the API starts for a restart of a job whose second attempt ran on s2, after s1.
@@ -409,9 +498,19 @@ describe('restart', () => {
       lineage: { probe: 'oldsubmission.2' },
       restarted: { probe: { attempt: 2, hosts: ['s1', 's2'] } },
     };
-    await lab.temporal.workflow.start('submissionWorkflow', { workflowId: `sub-${submissionId}`, taskQueue: CONTROL_TASK_QUEUE, args: [input] });
+    await lab.temporal.workflow.start('submissionWorkflow', {
+      workflowId: `sub-${submissionId}`,
+      taskQueue: CONTROL_TASK_QUEUE,
+      args: [input],
+    });
     const view = await lab.waitForSubmission(submissionId);
-    expect(view.jobs[0]).toMatchObject({ name: 'probe', attempt: 3, hostId: 's3', clonedFrom: 'oldsubmission.2', result: { kind: 'passed' } });
+    expect(view.jobs[0]).toMatchObject({
+      name: 'probe',
+      attempt: 3,
+      hostId: 's3',
+      clonedFrom: 'oldsubmission.2',
+      result: { kind: 'passed' },
+    });
     expect((await lab.api.artifact(view.jobs[0]!.id, 'attempt.txt')).toString()).toBe('3 s3\n');
   });
 });

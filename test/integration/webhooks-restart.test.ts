@@ -25,7 +25,11 @@ beforeAll(async () => {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const status = answers.shift() ?? 200;
-      got.push({ status, body: Buffer.concat(chunks).toString(), signature: String(req.headers['x-testbay-signature']) });
+      got.push({
+        status,
+        body: Buffer.concat(chunks).toString(),
+        signature: String(req.headers['x-testbay-signature']),
+      });
       res.writeHead(status).end();
     });
   });
@@ -35,7 +39,11 @@ beforeAll(async () => {
     name: 'webhooks-restart',
     separateProcesses: true,
     hosts: [{ id: 'r1' }],
-    env: { TESTBAY_WEBHOOK_RETRY_INITIAL_MS: '1000', TESTBAY_WEBHOOK_RETRY_MAX_MS: '2000', TESTBAY_WEBHOOK_TIMEOUT_MS: '2000' },
+    env: {
+      TESTBAY_WEBHOOK_RETRY_INITIAL_MS: '1000',
+      TESTBAY_WEBHOOK_RETRY_MAX_MS: '2000',
+      TESTBAY_WEBHOOK_TIMEOUT_MS: '2000',
+    },
   });
 }, 120_000);
 afterAll(async () => {
@@ -55,10 +63,10 @@ it('a delivery being retried is delivered after the control worker and the API w
   const taken = got.find((g) => g.status === 200)!;
   expect(verifySignature(secret, taken.body, taken.signature)).toBe(true);
   expect(JSON.parse(taken.body)).toMatchObject({ event: 'submission.done', submission: { id, result: 'passed' } });
-  const [d] = (await waitFor('the log to say delivered', async () => {
+  const [d] = await waitFor('the log to say delivered', async () => {
     const l = (await notify.deliveries({ webhook: webhook.id })).deliveries;
     return l[0]?.state === 'delivered' ? l : undefined;
-  }));
+  });
   // Every attempt is in the log, in order. One whose worker or API was killed before it was
   // recorded (whether or not it reached the receiver) says so; every refusal the receiver gave
   // is there, as its answer or as such a line.

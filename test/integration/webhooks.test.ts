@@ -36,7 +36,12 @@ class Receiver {
       req.on('end', () => {
         const path = req.url ?? '/';
         const next = this.plans.get(path)?.shift() ?? 200;
-        this.received.push({ path, headers: req.headers, body: Buffer.concat(chunks).toString(), answered: next === 'hang' ? 'hung' : next });
+        this.received.push({
+          path,
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString(),
+          answered: next === 'hang' ? 'hung' : next,
+        });
         if (next === 'hang') {
           this.hanging.push(res);
           return;
@@ -91,41 +96,78 @@ afterAll(async () => {
   await receiver.stop();
 });
 
-const parse = (r: Received) => JSON.parse(r.body) as { event: string; eventId: string; submission?: { id: string; result: string }; job?: { id: string; result: { kind: string } }; host?: { id: string }; junitUrl?: string; links: Record<string, string> };
+const parse = (r: Received) =>
+  JSON.parse(r.body) as {
+    event: string;
+    eventId: string;
+    submission?: { id: string; result: string };
+    job?: { id: string; result: { kind: string } };
+    host?: { id: string };
+    junitUrl?: string;
+    links: Record<string, string>;
+  };
 
 describe('webhooks', () => {
   it('refuses a URL that is not http(s), naming the field, and needs the operate role', async () => {
-    const err = await notify.addWebhook({ url: 'ftp://example.org/hook', events: ['job.done'] }).catch((e: unknown) => e);
+    const err = await notify
+      .addWebhook({ url: 'ftp://example.org/hook', events: ['job.done'] })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).status).toBe(400);
-    expect((err as ApiError).issues).toEqual([expect.objectContaining({ path: ['url'], message: expect.stringMatching(/http/) })]);
-    const bad = await notify.addWebhook({ url: `${receiver.url}/x`, events: ['job.started' as never] }).catch((e: unknown) => e as ApiError);
+    expect((err as ApiError).issues).toEqual([
+      expect.objectContaining({ path: ['url'], message: expect.stringMatching(/http/) }),
+    ]);
+    const bad = await notify
+      .addWebhook({ url: `${receiver.url}/x`, events: ['job.started' as never] })
+      .catch((e: unknown) => e as ApiError);
     expect((bad as ApiError).issues?.[0]?.path).toEqual(['events', 0]);
     const submitter = notifyClient(lab.submitter);
-    for (const call of [() => submitter.webhooks(), () => submitter.addWebhook({ url: `${receiver.url}/x`, events: ['job.done'] }), () => submitter.audit(), () => submitter.deliveries()]) {
+    for (const call of [
+      () => submitter.webhooks(),
+      () => submitter.addWebhook({ url: `${receiver.url}/x`, events: ['job.done'] }),
+      () => submitter.audit(),
+      () => submitter.deliveries(),
+    ]) {
       expect(((await call().catch((e: unknown) => e)) as ApiError).status).toBe(403);
     }
     // The CLI says the same, exit 2.
-    const out = await cli(['webhook', 'add', 'file:///etc/passwd', '--events', 'job.done'], { TESTBAY_URL: lab.api.baseUrl, TESTBAY_TOKEN: lab.tokens.operate });
+    const out = await cli(['webhook', 'add', 'file:///etc/passwd', '--events', 'job.done'], {
+      TESTBAY_URL: lab.api.baseUrl,
+      TESTBAY_TOKEN: lab.tokens.operate,
+    });
     expect(out.code).toBe(2);
     expect(out.stderr).toMatch(/url: must be an http/);
   });
 
   it('delivers signed events in order, retries a 503, and posts the commit status', async () => {
     receiver.plan('/hook', [503]);
-    const { webhook, secret } = await notify.addWebhook({ url: `${receiver.url}/hook`, events: ['submission.done', 'job.done'], filter: { name: ['ordered-*'] } });
+    const { webhook, secret } = await notify.addWebhook({
+      url: `${receiver.url}/hook`,
+      events: ['submission.done', 'job.done'],
+      filter: { name: ['ordered-*'] },
+    });
     expect(secret).toMatch(/^whsec_/);
     expect(JSON.stringify(await notify.webhooks())).not.toContain(secret);
     const sha = 'a'.repeat(40);
-    const { id, jobs } = await lab.submit({ name: 'ordered-run', commit: { repo: 'lab/os', sha }, jobs: [osTest('ordered-job')] });
+    const { id, jobs } = await lab.submit({
+      name: 'ordered-run',
+      commit: { repo: 'lab/os', sha },
+      jobs: [osTest('ordered-job')],
+    });
     const view = await lab.waitForSubmission(id);
     expect(view.result).toBe('passed');
     // A submission the filter leaves out is not delivered.
     await lab.run({ name: 'other', jobs: [osTest('unrelated')] });
 
-    const got = await waitFor('job.done refused once, then job.done and submission.done', () => (receiver.at('/hook').filter((r) => r.answered === 200).length >= 2 ? receiver.at('/hook') : undefined), 30_000);
+    const got = await waitFor(
+      'job.done refused once, then job.done and submission.done',
+      () => (receiver.at('/hook').filter((r) => r.answered === 200).length >= 2 ? receiver.at('/hook') : undefined),
+      30_000,
+    );
     for (const r of got) expect(verifySignature(secret, r.body, r.headers['x-testbay-signature'] as string)).toBe(true);
-    expect(verifySignature('another secret', got[0]!.body, got[0]!.headers['x-testbay-signature'] as string)).toBe(false);
+    expect(verifySignature('another secret', got[0]!.body, got[0]!.headers['x-testbay-signature'] as string)).toBe(
+      false,
+    );
     // In event order: the submission's end waited behind its job's refused delivery.
     expect(got.map((r) => [parse(r).event, r.answered])).toEqual([
       ['job.done', 503],
@@ -149,14 +191,23 @@ describe('webhooks', () => {
     expect(log[1]!.attempts[0]!.error).toMatch(/answered 503/);
 
     // The commit's statuses: pending, then success, with the token, in the commit-status API's format.
-    const statuses = await waitFor('two commit statuses', () => (receiver.at(`/gitea/api/v1/repos/lab/os/statuses/${sha}`).length >= 2 ? receiver.at(`/gitea/api/v1/repos/lab/os/statuses/${sha}`) : undefined));
+    const statuses = await waitFor('two commit statuses', () =>
+      receiver.at(`/gitea/api/v1/repos/lab/os/statuses/${sha}`).length >= 2
+        ? receiver.at(`/gitea/api/v1/repos/lab/os/statuses/${sha}`)
+        : undefined,
+    );
     expect(statuses.map((r) => (JSON.parse(r.body) as { state: string }).state)).toEqual(['pending', 'success']);
     expect(statuses[0]!.headers.authorization).toBe(`Bearer ${STATUS_TOKEN}`);
-    expect(JSON.parse(statuses[1]!.body)).toMatchObject({ context: 'testbay/ordered-run', target_url: `${lab.api.baseUrl}/submissions/${id}` });
+    expect(JSON.parse(statuses[1]!.body)).toMatchObject({
+      context: 'testbay/ordered-run',
+      target_url: `${lab.api.baseUrl}/submissions/${id}`,
+    });
 
     // Any delivery can be re-sent: the same event id and body, a new delivery id.
     const { delivery } = await notify.resend(log[0]!.id);
-    const again = await waitFor('the resend', () => receiver.at('/hook').find((r) => r.headers['x-testbay-delivery'] === delivery.id));
+    const again = await waitFor('the resend', () =>
+      receiver.at('/hook').find((r) => r.headers['x-testbay-delivery'] === delivery.id),
+    );
     expect(again.headers['x-testbay-event-id']).toBe(`submission.done:${id}`);
     expect(again.body).toBe(got[2]!.body);
     const audit = (await notify.audit({ action: 'delivery-resend' })).entries;
@@ -165,15 +216,23 @@ describe('webhooks', () => {
 
   it('cuts off a receiver that hangs and retries it', async () => {
     receiver.plan('/hang', ['hang']);
-    const { webhook, secret } = await notify.addWebhook({ url: `${receiver.url}/hang`, events: ['job.done'], filter: { name: ['hang-job'] } });
+    const { webhook, secret } = await notify.addWebhook({
+      url: `${receiver.url}/hang`,
+      events: ['job.done'],
+      filter: { name: ['hang-job'] },
+    });
     await lab.run({ jobs: [osTest('hang-job')] });
-    const got = await waitFor('the retry after the cut-off', () => (receiver.at('/hang').length >= 2 ? receiver.at('/hang') : undefined), 30_000);
+    const got = await waitFor(
+      'the retry after the cut-off',
+      () => (receiver.at('/hang').length >= 2 ? receiver.at('/hang') : undefined),
+      30_000,
+    );
     expect(got.map((r) => r.answered)).toEqual(['hung', 200]);
     expect(verifySignature(secret, got[1]!.body, got[1]!.headers['x-testbay-signature'] as string)).toBe(true);
-    const [d] = (await waitFor('the delivery log', async () => {
+    const [d] = await waitFor('the delivery log', async () => {
       const l = (await notify.deliveries({ webhook: webhook.id })).deliveries;
       return l[0]?.state === 'delivered' ? l : undefined;
-    }));
+    });
     expect(d!.attempts[0]!.error).toMatch(/no answer within 1500 ms: cut off/);
     expect(d!.attempts[0]!.durationMs).toBeGreaterThanOrEqual(1400);
     expect(d!.attempts[1]!.statusCode).toBe(200);
@@ -184,7 +243,10 @@ describe('webhooks', () => {
     await lab.api.markBroken('w2', 'fan failure');
     const got = await waitFor('host.broken', () => receiver.at('/hosts')[0], 15_000);
     expect(verifySignature(secret, got.body, got.headers['x-testbay-signature'] as string)).toBe(true);
-    expect(parse(got)).toMatchObject({ event: 'host.broken', host: { id: 'w2', broken: { reason: 'fan failure', source: 'operator' } } });
+    expect(parse(got)).toMatchObject({
+      event: 'host.broken',
+      host: { id: 'w2', broken: { reason: 'fan failure', source: 'operator' } },
+    });
     await lab.api.clearBroken('w2');
     await lab.api.setMaintenance('w2', true);
     await lab.api.setMaintenance('w2', false);
@@ -203,14 +265,20 @@ describe('webhooks', () => {
 
   it('audits a cancel and keep, and a cancelled run is a commit status error, never failure', async () => {
     const sha = 'b'.repeat(40);
-    const { id, jobs } = await lab.submit({ name: 'to-cancel', commit: { repo: 'lab/os', sha }, jobs: [osTest('long', { MODULE_MS: '20000' })] });
+    const { id, jobs } = await lab.submit({
+      name: 'to-cancel',
+      commit: { repo: 'lab/os', sha },
+      jobs: [osTest('long', { MODULE_MS: '20000' })],
+    });
     await waitFor('the job to run', async () => (await lab.api.job(jobs[0]!.id)).state === 'running');
     await lab.submitter.cancelJob(jobs[0]!.id, 'wrong build');
     const view = await lab.waitForSubmission(id);
     expect(view.result).toBe('cancelled');
     await lab.submitter.keep(id);
     const path = `/gitea/api/v1/repos/lab/os/statuses/${sha}`;
-    const statuses = await waitFor('the final commit status', () => (receiver.at(path).length >= 2 ? receiver.at(path) : undefined));
+    const statuses = await waitFor('the final commit status', () =>
+      receiver.at(path).length >= 2 ? receiver.at(path) : undefined,
+    );
     expect(statuses.map((r) => (JSON.parse(r.body) as { state: string }).state)).toEqual(['pending', 'error']);
     const entries = (await notify.audit({ target: id, children: true })).entries;
     expect(entries.map((e) => [e.action, e.actor, e.targetKind, e.targetId])).toEqual([
@@ -219,22 +287,45 @@ describe('webhooks', () => {
     ]);
     expect(entries[1]!.details).toEqual({ reason: 'wrong build' });
     // The CLI lists them too.
-    const out = await cli(['audit', '--target', id, '--json'], { TESTBAY_URL: lab.api.baseUrl, TESTBAY_TOKEN: lab.tokens.operate });
+    const out = await cli(['audit', '--target', id, '--json'], {
+      TESTBAY_URL: lab.api.baseUrl,
+      TESTBAY_TOKEN: lab.tokens.operate,
+    });
     expect(out.code, out.stderr).toBe(0);
     expect((JSON.parse(out.stdout) as { entries: unknown[] }).entries).toHaveLength(2);
   });
 
   it('refuses a statusUrl outside the commit-status API (the token would go there)', async () => {
-    const err = (await lab.submit({ commit: { repo: 'lab/os', sha: 'c'.repeat(40), statusUrl: 'https://evil.example/steal' }, jobs: [osTest('x')] }).catch((e: unknown) => e)) as ApiError;
+    const err = (await lab
+      .submit({
+        commit: { repo: 'lab/os', sha: 'c'.repeat(40), statusUrl: 'https://evil.example/steal' },
+        jobs: [osTest('x')],
+      })
+      .catch((e: unknown) => e)) as ApiError;
     expect(err.status).toBe(400);
     expect(err.issues).toEqual([expect.objectContaining({ path: ['commit', 'statusUrl'] })]);
   });
 
   it('manages subscriptions from the CLI', async () => {
     const env = { TESTBAY_URL: lab.api.baseUrl, TESTBAY_TOKEN: lab.tokens.operate };
-    const added = await cli(['webhook', 'add', `${receiver.url}/cli`, '--events', 'submission.done,host.broken', '--filter', 'result=failed,aborted', '--json'], env);
+    const added = await cli(
+      [
+        'webhook',
+        'add',
+        `${receiver.url}/cli`,
+        '--events',
+        'submission.done,host.broken',
+        '--filter',
+        'result=failed,aborted',
+        '--json',
+      ],
+      env,
+    );
     expect(added.code, added.stderr).toBe(0);
-    const { webhook, secret } = JSON.parse(added.stdout) as { webhook: { id: string; filter: unknown }; secret: string };
+    const { webhook, secret } = JSON.parse(added.stdout) as {
+      webhook: { id: string; filter: unknown };
+      secret: string;
+    };
     expect(webhook.filter).toEqual({ result: ['failed', 'aborted'] });
     expect(secret).toMatch(/^whsec_/);
     const listed = await cli(['webhook', 'list'], env);
@@ -248,4 +339,3 @@ describe('webhooks', () => {
     expect((JSON.parse(deliveries.stdout) as { deliveries: unknown[] }).deliveries.length).toBeGreaterThan(0);
   });
 });
-

@@ -20,7 +20,18 @@ Runtime.install({ logger: new DefaultLogger('WARN') });
  * Every workflow type the control worker runs: each must have recorded histories
  * (retentionWorkflow's come from lab-on-postgres.test.ts, which runs its schedule once).
  */
-const WORKFLOW_TYPES = ['submissionWorkflow', 'recipeSetWorkflow', 'chainWorkflow', 'schedulerWorkflow', 'batchRunWorkflow', 'reconcileWorkflow', 'retentionWorkflow', 'webhookDeliveryWorkflow', 'loanWorkflow', 'powerHostWorkflow'];
+const WORKFLOW_TYPES = [
+  'submissionWorkflow',
+  'recipeSetWorkflow',
+  'chainWorkflow',
+  'schedulerWorkflow',
+  'batchRunWorkflow',
+  'reconcileWorkflow',
+  'retentionWorkflow',
+  'webhookDeliveryWorkflow',
+  'loanWorkflow',
+  'powerHostWorkflow',
+];
 
 /** A recording is `<lab>--<workflow id, URI-encoded>--<run id's start>.json`: replay runs under the recorded id. */
 const workflowIdOf = (file: string) => {
@@ -31,7 +42,8 @@ const workflowIdOf = (file: string) => {
 async function recorded(): Promise<{ type: string; file: string }[]> {
   const out: { type: string; file: string }[] = [];
   for (const type of await fs.readdir(HISTORIES)) {
-    for (const file of await fs.readdir(path.join(HISTORIES, type))) if (file.endsWith('.json')) out.push({ type, file: path.join(HISTORIES, type, file) });
+    for (const file of await fs.readdir(path.join(HISTORIES, type)))
+      if (file.endsWith('.json')) out.push({ type, file: path.join(HISTORIES, type, file) });
   }
   return out.sort((a, b) => a.file.localeCompare(b.file));
 }
@@ -48,13 +60,21 @@ describe('recorded workflow histories', () => {
     let replayed = 0;
     const iterable = (async function* () {
       for (const h of histories) {
-        const history = proto.api.history.v1.History.fromObject(JSON.parse(await fs.readFile(h.file, 'utf8')) as Record<string, unknown>);
+        const history = proto.api.history.v1.History.fromObject(
+          JSON.parse(await fs.readFile(h.file, 'utf8')) as Record<string, unknown>,
+        );
         yield { workflowId: workflowIdOf(h.file), history };
       }
     })();
-    for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: inject('workflowBundlePath') }, replayName: 'testbay-replay' }, iterable)) {
+    for await (const result of Worker.runReplayHistories(
+      { workflowBundle: { codePath: inject('workflowBundlePath') }, replayName: 'testbay-replay' },
+      iterable,
+    )) {
       replayed++;
-      if (result.error) failures.push(`${path.relative(HISTORIES, histories[replayed - 1]!.file)}: ${result.error.name}: ${result.error.message}`);
+      if (result.error)
+        failures.push(
+          `${path.relative(HISTORIES, histories[replayed - 1]!.file)}: ${result.error.name}: ${result.error.message}`,
+        );
     }
     expect(replayed).toBe(histories.length);
     expect(failures).toEqual([]);

@@ -35,7 +35,11 @@ beforeAll(async () => {
     // A log cap above 300 MB, to upload such a log whole.
     lab.startHost({ id: 'big', classes: ['big'], env: { TESTBAY_MAX_LOG_BYTES: String(400 * MiB) } }),
     // Small caps.
-    lab.startHost({ id: 'cap', classes: ['cap'], env: { TESTBAY_MAX_LOG_BYTES: String(MiB), TESTBAY_MAX_TESTCASES: '1000' } }),
+    lab.startHost({
+      id: 'cap',
+      classes: ['cap'],
+      env: { TESTBAY_MAX_LOG_BYTES: String(MiB), TESTBAY_MAX_TESTCASES: '1000' },
+    }),
     // Local files from /etc and /dev are allowed here: the oracle and the disk filler.
     lab.startHost({ id: 'files', classes: ['files'], env: { TESTBAY_ASSETS_ALLOW: 'file:///etc/,file:///dev/' } }),
   ]);
@@ -44,13 +48,23 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-const sh = (name: string, workerClass: string, script: string, extra: Record<string, unknown> = {}) => ({ name, workerClass, runner: { command: ['sh', '-c', script] }, timeoutMs: 120_000, ...extra });
+const sh = (name: string, workerClass: string, script: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  workerClass,
+  runner: { command: ['sh', '-c', script] },
+  timeoutMs: 120_000,
+  ...extra,
+});
 
 async function expectHostFine(hostId: string): Promise<void> {
-  const host = await waitFor(`host ${hostId} idle`, async () => {
-    const h = await lab.host(hostId);
-    return h?.state === 'idle' ? h : undefined;
-  }, 10_000);
+  const host = await waitFor(
+    `host ${hostId} idle`,
+    async () => {
+      const h = await lab.host(hostId);
+      return h?.state === 'idle' ? h : undefined;
+    },
+    10_000,
+  );
   expect(host.online).toBe(true);
   expect(lab.hosts.get(hostId)!.exitCode).toBeNull();
   const after = await lab.run({ jobs: [sh('after', hostId === 'res' ? 'res' : hostId, 'echo still here')] });
@@ -61,10 +75,15 @@ describe('results a host cannot be stopped by', () => {
   it('a 500 MB JUnit file aborts the job results-too-large, three times in a row, and leaves the host online, idle and not broken', async () => {
     const big = String.raw`printf '<?xml version="1.0"?>\n<testsuites><testsuite name="big">\n' > "$TESTBAY_RESULTS_DIR/junit.xml"; truncate -s 500M "$TESTBAY_RESULTS_DIR/junit.xml"; sleep 1`;
     const started = Date.now();
-    const view = await lab.run({ jobs: [sh('big-1', 'res', big), sh('big-2', 'res', big), sh('big-3', 'res', big)] }, 90_000);
+    const view = await lab.run(
+      { jobs: [sh('big-1', 'res', big), sh('big-2', 'res', big), sh('big-3', 'res', big)] },
+      90_000,
+    );
     for (const job of view.jobs) {
       expect(job.result).toMatchObject({ kind: 'aborted', cause: 'results-too-large' });
-      expect(job.result?.kind === 'aborted' && job.result.reason).toMatch(/^results too large: JUnit\/TAP files of 500 MiB or more \(at junit\.xml\), above TESTBAY_MAX_RESULTS_BYTES \(64 MiB\)$/);
+      expect(job.result?.kind === 'aborted' && job.result.reason).toMatch(
+        /^results too large: JUnit\/TAP files of 500 MiB or more \(at junit\.xml\), above TESTBAY_MAX_RESULTS_BYTES \(64 MiB\)$/,
+      );
     }
     expect(Date.now() - started).toBeLessThan(60_000);
     // The job's fault, never the host's: three in a row break nothing.
@@ -75,7 +94,11 @@ describe('results a host cannot be stopped by', () => {
   it('too many testcases abort the job results-too-large; TAP files are results too', async () => {
     const many = String.raw`i=0; while [ $i -le 1000 ]; do i=$((i+1)); echo "ok $i - t$i"; done > "$TESTBAY_RESULTS_DIR/many.tap"`;
     const tooMany = await lab.run({ jobs: [sh('many', 'cap', many)] });
-    expect(tooMany.jobs[0]!.result).toEqual({ kind: 'aborted', cause: 'results-too-large', reason: 'results too large: more than 1000 testcases (at many.tap), above TESTBAY_MAX_TESTCASES' });
+    expect(tooMany.jobs[0]!.result).toEqual({
+      kind: 'aborted',
+      cause: 'results-too-large',
+      reason: 'results too large: more than 1000 testcases (at many.tap), above TESTBAY_MAX_TESTCASES',
+    });
 
     const tap = String.raw`printf 'TAP version 13\n1..3\nok 1 - boots\nnot ok 2 - logs in\n  ---\n  message: "no prompt"\n  ...\nok 3 - desktop # SKIP no display\n' > "$TESTBAY_RESULTS_DIR/os.tap"`;
     const view = await lab.run({ jobs: [sh('tap', 'res', tap)] });
@@ -89,17 +112,34 @@ describe('results a host cannot be stopped by', () => {
 
   it('4,000 tests of 9 kB each are all uploaded, their messages cut to fit, and the job passes', async () => {
     const report = `const m = 'x'.repeat(9000); for (let i = 0; i < 4000; i++) require('fs').writeSync(3, JSON.stringify({ test: { name: 't' + i, status: 'passed', message: m } }) + '\\n');`;
-    const view = await lab.run({ jobs: [{ name: 'many-tests', workerClass: 'res', runner: { command: [process.execPath, '-e', report] }, timeoutMs: 120_000 }] }, 90_000);
+    const view = await lab.run(
+      {
+        jobs: [
+          {
+            name: 'many-tests',
+            workerClass: 'res',
+            runner: { command: [process.execPath, '-e', report] },
+            timeoutMs: 120_000,
+          },
+        ],
+      },
+      90_000,
+    );
     expect(view.jobs[0]!.result).toEqual({ kind: 'passed' });
     const { tests } = await lab.api.job(view.jobs[0]!.id);
     expect(tests).toHaveLength(4000);
-    expect(tests[0]!.message).toMatch(/^x+ … \[cut by testbay: \d+ of 9000 characters kept so the results fit one upload\]$/);
+    expect(tests[0]!.message).toMatch(
+      /^x+ … \[cut by testbay: \d+ of 9000 characters kept so the results fit one upload\]$/,
+    );
   });
 });
 
 describe('large logs', () => {
   it('a runner that writes 300 MB and exits 0 passes, its whole log uploaded; the API serves its tail from a line start', async () => {
-    const view = await lab.run({ jobs: [sh('loud', 'big', 'yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 300000000')] }, 120_000);
+    const view = await lab.run(
+      { jobs: [sh('loud', 'big', 'yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 300000000')] },
+      120_000,
+    );
     expect(view.jobs[0]!.result).toEqual({ kind: 'passed' });
     const id = view.jobs[0]!.id;
     const tail = await lab.submitter.logPart(id, { tail: 1000 });
@@ -118,15 +158,24 @@ describe('large logs', () => {
   });
 
   it('a job cancelled while writing 1 GB ends cancelled, its log cut at TESTBAY_MAX_LOG_BYTES with a marker', async () => {
-    const { id, jobs } = await lab.submit({ jobs: [sh('flood', 'cap', 'yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 1000000000; sleep 60')] });
+    const { id, jobs } = await lab.submit({
+      jobs: [sh('flood', 'cap', 'yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 1000000000; sleep 60')],
+    });
     const jobId = jobs[0]!.id;
-    await waitFor('the log to reach its cap', async () => (await lab.submitter.logPart(jobId, { tail: 500 })).text.includes('TESTBAY_MAX_LOG_BYTES'), 60_000, 250);
+    await waitFor(
+      'the log to reach its cap',
+      async () => (await lab.submitter.logPart(jobId, { tail: 500 })).text.includes('TESTBAY_MAX_LOG_BYTES'),
+      60_000,
+      250,
+    );
     await lab.submitter.cancelSubmission(id, 'enough');
     const view = await lab.waitForSubmission(id);
     expect(view.jobs[0]!.result).toMatchObject({ kind: 'cancelled' });
     const log = await lab.submitter.log(jobId);
     expect(log.length).toBeLessThan(MiB + 1000);
-    expect(log).toContain(`testbay: the log reached TESTBAY_MAX_LOG_BYTES (${MiB} bytes); the rest of the runner's output is dropped`);
+    expect(log).toContain(
+      `testbay: the log reached TESTBAY_MAX_LOG_BYTES (${MiB} bytes); the rest of the runner's output is dropped`,
+    );
     expect(log).toMatch(/testbay: \d+ bytes of output were dropped\n$/);
     await expectHostFine('cap');
   });
@@ -136,11 +185,23 @@ describe('assets', () => {
   const wrong = '0'.repeat(64);
 
   it('file:///etc/shadow is not allowed by default; where file URLs are allowed, a wrong sha256 is answered without the real one', async () => {
-    const refused = await lab.run({ jobs: [sh('shadow', 'res', 'true', { assets: [{ url: 'file:///etc/shadow', sha256: wrong }] })] });
-    expect(refused.jobs[0]!.result).toEqual({ kind: 'aborted', cause: 'asset', reason: 'asset file:///etc/shadow is not allowed on this host (assets.allow: https://*, http://*)' });
+    const refused = await lab.run({
+      jobs: [sh('shadow', 'res', 'true', { assets: [{ url: 'file:///etc/shadow', sha256: wrong }] })],
+    });
+    expect(refused.jobs[0]!.result).toEqual({
+      kind: 'aborted',
+      cause: 'asset',
+      reason: 'asset file:///etc/shadow is not allowed on this host (assets.allow: https://*, http://*)',
+    });
 
-    const oracle = await lab.run({ jobs: [sh('oracle', 'files', 'true', { assets: [{ url: 'file:///etc/shadow', sha256: wrong }] })] });
-    expect(oracle.jobs[0]!.result).toEqual({ kind: 'aborted', cause: 'asset', reason: `asset sha256 mismatch for file:///etc/shadow: its content does not have the sha256 ${wrong}` });
+    const oracle = await lab.run({
+      jobs: [sh('oracle', 'files', 'true', { assets: [{ url: 'file:///etc/shadow', sha256: wrong }] })],
+    });
+    expect(oracle.jobs[0]!.result).toEqual({
+      kind: 'aborted',
+      cause: 'asset',
+      reason: `asset sha256 mismatch for file:///etc/shadow: its content does not have the sha256 ${wrong}`,
+    });
     const real = createHash('sha256').update(readFileSync('/etc/shadow')).digest('hex');
     expect(JSON.stringify(oracle)).not.toContain(real);
     expect(await lab.api.log(oracle.jobs[0]!.id)).not.toContain(real);
@@ -149,8 +210,19 @@ describe('assets', () => {
 
   it('file:///dev/zero is refused at once: only regular files are assets', async () => {
     const started = Date.now();
-    const view = await lab.run({ jobs: [sh('zero', 'files', 'true', { assets: [{ url: 'file:///dev/zero', sha256: wrong }], provisionTimeoutMs: 60_000 })] });
-    expect(view.jobs[0]!.result).toEqual({ kind: 'aborted', cause: 'asset', reason: 'could not download asset file:///dev/zero: not a regular file' });
+    const view = await lab.run({
+      jobs: [
+        sh('zero', 'files', 'true', {
+          assets: [{ url: 'file:///dev/zero', sha256: wrong }],
+          provisionTimeoutMs: 60_000,
+        }),
+      ],
+    });
+    expect(view.jobs[0]!.result).toEqual({
+      kind: 'aborted',
+      cause: 'asset',
+      reason: 'could not download asset file:///dev/zero: not a regular file',
+    });
     expect(Date.now() - started).toBeLessThan(15_000);
   });
 });
@@ -159,7 +231,8 @@ describe('test code', () => {
   it('a ref git would take for an option is refused, and git runs nothing', async () => {
     const repo = path.join(lab.dir, 'suite');
     await fs.mkdir(repo);
-    const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: repo });
+    const git = (...args: string[]) =>
+      execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: repo });
     git('init', '--quiet', '-b', 'main');
     await fs.writeFile(path.join(repo, 'suite.txt'), 'v1\n');
     git('add', '.');
@@ -172,7 +245,12 @@ describe('test code', () => {
       expect((err as ApiError).status).toBe(400);
       return undefined;
     });
-    if (view) expect(view.jobs[0]!.result).toEqual({ kind: 'aborted', cause: 'test-code', reason: `ref \`--output=${planted}\` is not a ref: it starts with "-"` });
+    if (view)
+      expect(view.jobs[0]!.result).toEqual({
+        kind: 'aborted',
+        cause: 'test-code',
+        reason: `ref \`--output=${planted}\` is not a ref: it starts with "-"`,
+      });
     expect(existsSync(planted)).toBe(false);
   });
 });

@@ -29,7 +29,10 @@ const url = () => lab.api.baseUrl;
 const call = (method: string, p: string, token: string, body?: unknown) =>
   fetch(`${url()}/api/v1${p}`, {
     method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
 
@@ -58,18 +61,26 @@ async function temporalText(submissionId: string): Promise<string> {
 async function storeText(): Promise<string> {
   const { db } = lab.store as SqlResultStore;
   const tables = ['submissions', 'jobs', 'log_chunks', 'artifacts', 'batch_tests', 'batch_verdicts', 'late_reports'];
-  const rows = await Promise.all(tables.map((t) => db.query<{ row: string }>(`SELECT to_jsonb(t)::text AS row FROM ${t} t`)));
+  const rows = await Promise.all(
+    tables.map((t) => db.query<{ row: string }>(`SELECT to_jsonb(t)::text AS row FROM ${t} t`)),
+  );
   // bytea rows come out as hex: decode the log chunks too.
   const chunks = await db.query<{ data: unknown }>('SELECT data FROM log_chunks');
   const root = path.join(lab.dir, 'objects');
-  const files = (await fs.readdir(root, { recursive: true, withFileTypes: true }).catch(() => [])).filter((d) => d.isFile());
-  const texts = await Promise.all(files.map((d) => fs.readFile(path.join(d.parentPath, d.name), 'utf8').catch(() => '')));
+  const files = (await fs.readdir(root, { recursive: true, withFileTypes: true }).catch(() => [])).filter((d) =>
+    d.isFile(),
+  );
+  const texts = await Promise.all(
+    files.map((d) => fs.readFile(path.join(d.parentPath, d.name), 'utf8').catch(() => '')),
+  );
   return [...rows.flat().map((r) => r.row), ...chunks.map((c) => bytes(c.data).toString('utf8')), ...texts].join('\n');
 }
 
 describe('a hostile submitter', () => {
   it('finds no upload token in Temporal: it travels sealed, and the lab query shows none', async () => {
-    const { id, jobs } = await lab.submit({ jobs: [{ name: 'held', workerClass: 'local', runner: { command: ['sh', '-c', 'sleep 30'] } }] });
+    const { id, jobs } = await lab.submit({
+      jobs: [{ name: 'held', workerClass: 'local', runner: { command: ['sh', '-c', 'sleep 30'] } }],
+    });
     await waitFor('the job to run', async () => (await lab.api.job(jobs[0]!.id)).state === 'running');
     const record = (await lab.store.getJob(jobs[0]!.id))!;
     expect(record.leaseToken).toMatch(/^[A-Za-z0-9_-]{22}$/); // 128 random bits
@@ -85,11 +96,19 @@ describe('a hostile submitter', () => {
 
   it("gives a secret to the runner's environment only: sealed in Temporal and the store, masked in the log and every view", async () => {
     const secret = 'hunter2-correct-horse-battery';
-    const script = 'echo "the secret is $DEPLOY_KEY"; test "$DEPLOY_KEY" = "$EXPECTED_HASHLESS" || exit 9; echo seen-in-env';
+    const script =
+      'echo "the secret is $DEPLOY_KEY"; test "$DEPLOY_KEY" = "$EXPECTED_HASHLESS" || exit 9; echo seen-in-env';
     const view = await lab.run({
       defaults: { secrets: { DEPLOY_KEY: secret } },
       // The runner compares with a copy split in two, so the whole value is never in its argv or settings.
-      jobs: [{ name: 'uses-secret', workerClass: 'local', runner: { command: ['sh', '-c', `EXPECTED_HASHLESS="${secret.slice(0, 8)}$HALF"; ${script}`] }, settings: { HALF: secret.slice(8) } }],
+      jobs: [
+        {
+          name: 'uses-secret',
+          workerClass: 'local',
+          runner: { command: ['sh', '-c', `EXPECTED_HASHLESS="${secret.slice(0, 8)}$HALF"; ${script}`] },
+          settings: { HALF: secret.slice(8) },
+        },
+      ],
     });
     expect(view.result).toBe('passed');
     const log = await lab.api.log(view.jobs[0]!.id);
@@ -98,31 +117,71 @@ describe('a hostile submitter', () => {
     expect(log.includes(secret)).toBe(false);
     const plan = JSON.stringify(await lab.api.plan(view.id));
     expect(plan).toContain('"DEPLOY_KEY":"(secret)"');
-    for (const text of [plan, JSON.stringify(await lab.api.submission(view.id)), JSON.stringify(await lab.api.job(view.jobs[0]!.id)), await temporalText(view.id), await storeText()]) {
+    for (const text of [
+      plan,
+      JSON.stringify(await lab.api.submission(view.id)),
+      JSON.stringify(await lab.api.job(view.jobs[0]!.id)),
+      await temporalText(view.id),
+      await storeText(),
+    ]) {
       expect(text.includes(secret), 'the secret is readable').toBe(false);
     }
     // A sealed value copied into another submission does not open there.
     const stolen = /"DEPLOY_KEY":\s*"(sealed:v1:[A-Za-z0-9_-]+)"/.exec(await storeText())![1]!;
-    const copied = await lab.run({ jobs: [{ name: 'copies', workerClass: 'local', runner: { command: ['sh', '-c', 'echo "$K"'] }, secrets: { K: stolen } }] });
+    const copied = await lab.run({
+      jobs: [
+        {
+          name: 'copies',
+          workerClass: 'local',
+          runner: { command: ['sh', '-c', 'echo "$K"'] },
+          secrets: { K: stolen },
+        },
+      ],
+    });
     expect(await lab.api.log(copied.jobs[0]!.id)).not.toContain(secret);
   });
 
   it('cannot break hosts: overflowing durations and oversized settings are refused, and runners that crash by themselves count against no host', async () => {
     for (const field of ['timeoutMs', 'provisionTimeoutMs', 'queueTimeoutMs']) {
-      const res = await call('POST', '/submissions', lab.tokens.submit, { jobs: [{ name: 'overflow', workerClass: 'local', runner: { command: ['true'] }, [field]: 2 ** 31 }] });
+      const res = await call('POST', '/submissions', lab.tokens.submit, {
+        jobs: [{ name: 'overflow', workerClass: 'local', runner: { command: ['true'] }, [field]: 2 ** 31 }],
+      });
       expect(res.status).toBe(400);
-      expect((await res.json())).toMatchObject({ issues: [{ path: ['jobs', 0, field], message: 'at most 604800000 ms (7 days)' }] });
+      expect(await res.json()).toMatchObject({
+        issues: [{ path: ['jobs', 0, field], message: 'at most 604800000 ms (7 days)' }],
+      });
     }
-    const big = await call('POST', '/submissions', lab.tokens.submit, { jobs: [{ name: 'e2big', workerClass: 'local', runner: { command: ['true'] }, settings: { HUGE: 'x'.repeat(200_000) } }] });
+    const big = await call('POST', '/submissions', lab.tokens.submit, {
+      jobs: [
+        { name: 'e2big', workerClass: 'local', runner: { command: ['true'] }, settings: { HUGE: 'x'.repeat(200_000) } },
+      ],
+    });
     expect(big.status).toBe(400);
-    expect((await big.json())).toMatchObject({ issues: [{ path: ['jobs', 0, 'settings', 'HUGE'], message: expect.stringMatching(/^at most 32768 bytes/) }] });
+    expect(await big.json()).toMatchObject({
+      issues: [{ path: ['jobs', 0, 'settings', 'HUGE'], message: expect.stringMatching(/^at most 32768 bytes/) }],
+    });
     const many = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`S${i}`, 'y'.repeat(30_000)]));
-    const total = await call('POST', '/submissions', lab.tokens.submit, { jobs: [{ name: 'e2big', workerClass: 'local', runner: { command: ['true'] }, settings: many }] });
+    const total = await call('POST', '/submissions', lab.tokens.submit, {
+      jobs: [{ name: 'e2big', workerClass: 'local', runner: { command: ['true'] }, settings: many }],
+    });
     expect(total.status).toBe(400);
-    expect((await total.json())).toMatchObject({ issues: [{ path: ['jobs', 0, 'settings'], message: expect.stringMatching(/^runner argv, settings and secrets take \d+ bytes, above the 262144/) }] });
+    expect(await total.json()).toMatchObject({
+      issues: [
+        {
+          path: ['jobs', 0, 'settings'],
+          message: expect.stringMatching(/^runner argv, settings and secrets take \d+ bytes, above the 262144/),
+        },
+      ],
+    });
 
     // Three submissions whose runners kill themselves: their own doing, not the hosts'.
-    const crashes = await Promise.all(['a', 'b', 'c'].map((n) => lab.run({ jobs: [{ name: `segv-${n}`, workerClass: 'local', runner: { command: ['sh', '-c', 'kill -SEGV $$'] } }] })));
+    const crashes = await Promise.all(
+      ['a', 'b', 'c'].map((n) =>
+        lab.run({
+          jobs: [{ name: `segv-${n}`, workerClass: 'local', runner: { command: ['sh', '-c', 'kill -SEGV $$'] } }],
+        }),
+      ),
+    );
     for (const v of crashes) expect(v.jobs[0]!.result).toMatchObject({ kind: 'aborted', cause: 'runner-crash' });
     for (const h of (await lab.api.hosts()).hosts) {
       expect(h.state, `${h.id}: ${h.broken?.reason}`).toBe('idle');
@@ -141,7 +200,9 @@ describe('a hostile submitter', () => {
   });
 
   it("cannot overwrite a finished submission's final view, not even with the control token", async () => {
-    const view = await lab.run({ jobs: [{ name: 'done', workerClass: 'local', runner: { command: ['sh', '-c', 'exit 1'] } }] });
+    const view = await lab.run({
+      jobs: [{ name: 'done', workerClass: 'local', runner: { command: ['sh', '-c', 'exit 1'] } }],
+    });
     expect(view.result).toBe('failed');
     const forged = { ...view, result: 'passed', jobs: view.jobs.map((j) => ({ ...j, result: { kind: 'passed' } })) };
     const res = await call('PUT', `/internal/submissions/${view.id}`, lab.tokens.control, forged);

@@ -69,23 +69,44 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')('a runner hunting for toke
     dev.child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     try {
       await waitFor('the lab to be up', () => output.includes('Testbay embedded lab is up'), 90_000);
-      const tokens = (JSON.parse(readFileSync(path.join(dataDir, 'tokens.json'), 'utf8')) as TokenEntry[]).map((t) => t.token);
+      const tokens = (JSON.parse(readFileSync(path.join(dataDir, 'tokens.json'), 'utf8')) as TokenEntry[]).map(
+        (t) => t.token,
+      );
       expect(tokens).toHaveLength(6);
       // The lab's payload key (it opens sealed secrets and upload tokens) counts as a token here.
       tokens.push(readFileSync(path.join(dataDir, 'payload.key'), 'utf8').trim());
-      const lab = JSON.parse(readFileSync(path.join(dataDir, 'lab.json'), 'utf8')) as { url: string; tokens: { submit: string } };
+      const lab = JSON.parse(readFileSync(path.join(dataDir, 'lab.json'), 'utf8')) as {
+        url: string;
+        tokens: { submit: string };
+      };
       const submitter = new TestbayClient(lab.url, lab.tokens.submit);
 
       // The data dir: traversable for the runner, nothing in it readable but its job dirs.
       expect(statSync(dataDir).mode & 0o777).toBe(0o711);
-      for (const file of ['tokens.json', 'lab.json', 'secrets']) expect(statSync(path.join(dataDir, file)).mode & 0o077).toBe(0);
+      for (const file of ['tokens.json', 'lab.json', 'secrets'])
+        expect(statSync(path.join(dataDir, file)).mode & 0o077).toBe(0);
 
-      const { id, jobs } = await submitter.submit({ jobs: [{ name: 'hunt', workerClass: 'local', runner: { command: ['sh', '-c', HUNT] }, settings: { DATA: dataDir }, timeoutMs: 60_000 }] });
+      const { id, jobs } = await submitter.submit({
+        jobs: [
+          {
+            name: 'hunt',
+            workerClass: 'local',
+            runner: { command: ['sh', '-c', HUNT] },
+            settings: { DATA: dataDir },
+            timeoutMs: 60_000,
+          },
+        ],
+      });
       const jobId = jobs[0]!.id;
-      const view = await waitFor('the hunt to end', async () => {
-        const v = await submitter.submission(id);
-        return v.state === 'done' ? v : undefined;
-      }, 60_000, 250);
+      const view = await waitFor(
+        'the hunt to end',
+        async () => {
+          const v = await submitter.submission(id);
+          return v.state === 'done' ? v : undefined;
+        },
+        60_000,
+        250,
+      );
       const log = await submitter.log(jobId);
       expect(view.jobs[0]!.result, log.slice(-2000)).toEqual({ kind: 'passed' });
       expect(log).toMatch(/whoami: testbay-runner uid \d+/);
@@ -102,7 +123,8 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')('a runner hunting for toke
       expect(details.artifacts.map((a) => a.name)).not.toEqual(expect.arrayContaining(['tokens.txt']));
       expect(details.artifacts.map((a) => a.name).filter((n) => /tokens|junit|hard-link|secrets/.test(n))).toEqual([]);
       expect(details.tests).toEqual([]);
-      for (const artifact of details.artifacts) expect(found((await submitter.artifact(jobId, artifact.name)).toString('latin1'))).toEqual([]);
+      for (const artifact of details.artifacts)
+        expect(found((await submitter.artifact(jobId, artifact.name)).toString('latin1'))).toEqual([]);
     } finally {
       dev.child.kill('SIGINT');
       expect((await dev).code).toBe(0);

@@ -8,7 +8,10 @@ import { newFailures } from '../helpers/task-failure-guard.js';
 
 const check = async (when: string) => {
   const found = await newFailures();
-  if (found.length > 0) throw new Error(`workflow tasks failed ${when} (Temporal retries them for ever: a workflow looks stuck):\n${found.join('\n')}`);
+  if (found.length > 0)
+    throw new Error(
+      `workflow tasks failed ${when} (Temporal retries them for ever: a workflow looks stuck):\n${found.join('\n')}`,
+    );
 };
 
 beforeEach(() => check('before this test (in set-up)'));

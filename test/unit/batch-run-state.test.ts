@@ -32,7 +32,12 @@ const rules = (extra: Partial<BatchRunRules> = {}): BatchRunRules => ({
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `t${i + 1}`);
 const passed = (tests: string[]): TestReport[] => tests.map((test) => ({ test, status: 'passed' }));
 const lost = (reason = 'host went away'): BatchEnd => ({ kind: 'host-lost', reason, progressKnown: true });
-const crashed = (current?: string): BatchEnd => ({ kind: 'crashed', reason: 'runner crashed', progressKnown: current !== undefined, ...(current ? { current } : {}) });
+const crashed = (current?: string): BatchEnd => ({
+  kind: 'crashed',
+  reason: 'runner crashed',
+  progressKnown: current !== undefined,
+  ...(current ? { current } : {}),
+});
 const completed: BatchEnd = { kind: 'completed', reason: 'exit 0', progressKnown: true };
 
 function shard(n: number, extra: Partial<BatchRunRules> = {}): BatchRunState {
@@ -44,11 +49,17 @@ function shard(n: number, extra: Partial<BatchRunRules> = {}): BatchRunState {
 /** One pass of the shard as the workflow runs it: tick, then every awaited command done at once. */
 function pass(s: BatchRunState, now: number): BatchCommand[] {
   const out = apply(s, { kind: 'tick' }, now);
-  for (let next = apply(s, { kind: 'carried-out' }, now); next.length > 0; next = apply(s, { kind: 'carried-out' }, now)) out.push(...next);
+  for (
+    let next = apply(s, { kind: 'carried-out' }, now);
+    next.length > 0;
+    next = apply(s, { kind: 'carried-out' }, now)
+  )
+    out.push(...next);
   return out;
 }
 
-const of = <K extends BatchCommand['kind']>(cs: BatchCommand[], kind: K) => cs.filter((c): c is BatchCommand & { kind: K } => c.kind === kind);
+const of = <K extends BatchCommand['kind']>(cs: BatchCommand[], kind: K) =>
+  cs.filter((c): c is BatchCommand & { kind: K } => c.kind === kind);
 
 /** Grants the request and starts the host: its first step. */
 function lease(s: BatchRunState, hostId: string, now = 0): BatchCommand[] {
@@ -91,7 +102,9 @@ describe('leases (retry with exclusion)', () => {
     apply(s, { kind: 'denied', requestId: request!.requestId, reason: 'no host of class `gpu` is left' }, 1);
     const commands = pass(s, 2);
     expect(commands).toContainEqual({ kind: 'shard-done' });
-    expect(Object.values(s.ledger!.tests).map((t) => [t.verdict, t.reason])).toEqual(ids(4).map(() => ['lost', 'no host can take batches: no host of class `gpu` is left']));
+    expect(Object.values(s.ledger!.tests).map((t) => [t.verdict, t.reason])).toEqual(
+      ids(4).map(() => ['lost', 'no host can take batches: no host of class `gpu` is left']),
+    );
     apply(s, { kind: 'shard-ended' }, 3);
     expect(s.carry.reason).toBe('no host can take batches: no host of class `gpu` is left');
   });
@@ -99,7 +112,9 @@ describe('leases (retry with exclusion)', () => {
   it('a grant nobody waits for any more is handed straight back', () => {
     const s = shard(3);
     pass(s, 0);
-    expect(apply(s, { kind: 'granted', requestId: 'someone-else/1', hostId: 'h9', token: 'tok' }, 1)).toEqual([{ kind: 'release', hostId: 'h9', token: 'tok', outcomes: [], handBack: true }]);
+    expect(apply(s, { kind: 'granted', requestId: 'someone-else/1', hostId: 'h9', token: 'tok' }, 1)).toEqual([
+      { kind: 'release', hostId: 'h9', token: 'tok', outcomes: [], handBack: true },
+    ]);
     expect(s.grants).toEqual([]);
   });
 });
@@ -111,22 +126,32 @@ describe('requeue placement and the lonely-host wait', () => {
     pass(s, 0);
     const batch = runBatch(lease(s, 'h1'));
     expect(batch.tests).toEqual(['t1', 't2', 't3']);
-    const after = apply(s, { kind: 'batch-ended', hostId: 'h1', batchId: batch.batchId, results: [], end: crashed('t2') }, 10);
-    expect(of(after, 'finish-job')).toMatchObject([{ jobId: batch.batchId, token: 'tok-h1', result: { kind: 'aborted' } }]);
+    const after = apply(
+      s,
+      { kind: 'batch-ended', hostId: 'h1', batchId: batch.batchId, results: [], end: crashed('t2') },
+      10,
+    );
+    expect(of(after, 'finish-job')).toMatchObject([
+      { jobId: batch.batchId, token: 'tok-h1', result: { kind: 'aborted' } },
+    ]);
     return s;
   }
 
   it('a host keeps its lease and waits while only tests lost on it are left, then takes them itself', () => {
     const s = lostOnH1();
-    expect(apply(s, { kind: 'host-ready', hostId: 'h1' }, 20)).toEqual([{ kind: 'host-wait', hostId: 'h1', timeoutMs: ELSEWHERE_WAIT_MS }]);
+    expect(apply(s, { kind: 'host-ready', hostId: 'h1' }, 20)).toEqual([
+      { kind: 'host-wait', hostId: 'h1', timeoutMs: ELSEWHERE_WAIT_MS },
+    ]);
     // Meanwhile the run asks for a host that is not h1, and prefers least where the tests were lost.
     expect(of(pass(s, 21), 'request-lease')).toMatchObject([{ excluded: ['h1'], previousHosts: ['h1'] }]);
-    expect(apply(s, { kind: 'host-ready', hostId: 'h1' }, 30)).toEqual([{ kind: 'host-wait', hostId: 'h1', timeoutMs: ELSEWHERE_WAIT_MS - 10 }]);
+    expect(apply(s, { kind: 'host-ready', hostId: 'h1' }, 30)).toEqual([
+      { kind: 'host-wait', hostId: 'h1', timeoutMs: ELSEWHERE_WAIT_MS - 10 },
+    ]);
     // Nobody came in time: the suspect goes first, alone.
     expect(runBatch(apply(s, { kind: 'host-ready', hostId: 'h1' }, 20 + ELSEWHERE_WAIT_MS)).tests).toEqual(['t2']);
   });
 
-  it('takes them at once when a denial says the lab has no host beside the run\'s', () => {
+  it("takes them at once when a denial says the lab has no host beside the run's", () => {
     const s = lostOnH1();
     const [request] = of(pass(s, 11), 'request-lease');
     apply(s, { kind: 'denied', requestId: request!.requestId, reason: 'no other host' }, 12);
@@ -157,14 +182,23 @@ describe('the breaker', () => {
     for (let i = 0; i < 3; i++) {
       const b = runBatch(next);
       // No progress known, no test to blame: the host's fault.
-      const after = apply(s, { kind: 'batch-ended', hostId: 'h1', batchId: b.batchId, results: [], end: crashed() }, i + 1);
+      const after = apply(
+        s,
+        { kind: 'batch-ended', hostId: 'h1', batchId: b.batchId, results: [], end: crashed() },
+        i + 1,
+      );
       expect(of(after, 'leave')).toEqual([]);
       next = apply(s, { kind: 'host-ready', hostId: 'h1' }, i + 1);
       // No progress known: every test of the batch is a suspect, and the next batches take them alone.
       if (i < 2) runBatch(next);
     }
     expect(next).toEqual([
-      { kind: 'log', level: 'warn', message: 'host lost too many batches in a row by its own fault; handing it back', fields: { hostId: 'h1', faults: 3 } },
+      {
+        kind: 'log',
+        level: 'warn',
+        message: 'host lost too many batches in a row by its own fault; handing it back',
+        fields: { hostId: 'h1', faults: 3 },
+      },
       { kind: 'leave', hostId: 'h1' },
     ]);
     const [release] = of(apply(s, { kind: 'host-leaving', hostId: 'h1' }, 5), 'release');
@@ -185,7 +219,9 @@ describe('the breaker', () => {
     const s = shard(6, { maxHosts: 1 });
     pass(s, 0);
     const b = runBatch(lease(s, 'h1'));
-    expect(of(apply(s, { kind: 'batch-ended', hostId: 'h1', batchId: b.batchId, results: [], end: lost() }, 1), 'leave')).toEqual([{ kind: 'leave', hostId: 'h1' }]);
+    expect(
+      of(apply(s, { kind: 'batch-ended', hostId: 'h1', batchId: b.batchId, results: [], end: lost() }, 1), 'leave'),
+    ).toEqual([{ kind: 'leave', hostId: 'h1' }]);
   });
 });
 
@@ -195,7 +231,9 @@ describe('recovery after a lost batch', () => {
     pass(s, 0);
     const b = runBatch(lease(s, 'h1'));
     const after = apply(s, { kind: 'batch-ended', hostId: 'h1', batchId: b.batchId, results: [], end: crashed() }, 1);
-    expect(of(after, 'recover-host')).toEqual([{ kind: 'recover-host', hostId: 'h1', batchId: b.batchId, cause: 'runner-crash', reason: 'runner crashed' }]);
+    expect(of(after, 'recover-host')).toEqual([
+      { kind: 'recover-host', hostId: 'h1', batchId: b.batchId, cause: 'runner-crash', reason: 'runner crashed' },
+    ]);
     expect(of(after, 'leave')).toEqual([]);
   });
 
@@ -203,7 +241,22 @@ describe('recovery after a lost batch', () => {
     const s = shard(12, { maxHosts: 1 });
     pass(s, 0);
     const b1 = runBatch(lease(s, 'h1'));
-    expect(of(apply(s, { kind: 'batch-ended', hostId: 'h1', batchId: b1.batchId, results: [{ test: b1.tests[0]!, status: 'failed' }, ...passed(b1.tests.slice(1))], end: completed }, 1), 'recover-host')).toEqual([]);
+    expect(
+      of(
+        apply(
+          s,
+          {
+            kind: 'batch-ended',
+            hostId: 'h1',
+            batchId: b1.batchId,
+            results: [{ test: b1.tests[0]!, status: 'failed' }, ...passed(b1.tests.slice(1))],
+            end: completed,
+          },
+          1,
+        ),
+        'recover-host',
+      ),
+    ).toEqual([]);
     const b2 = runBatch(apply(s, { kind: 'host-ready', hostId: 'h1' }, 2));
     const gone = apply(s, { kind: 'batch-ended', hostId: 'h1', batchId: b2.batchId, results: [], end: lost() }, 3);
     expect(of(gone, 'recover-host')).toEqual([]);
@@ -220,11 +273,17 @@ describe('why a test is not retried', () => {
     // Alone on its only host: it waits for another host, then runs here again.
     expect(apply(s, { kind: 'host-ready', hostId: 'h1' }, 1_000)).toMatchObject([{ kind: 'host-wait' }]);
     const b2 = runBatch(apply(s, { kind: 'host-ready', hostId: 'h1' }, 1_000 + ELSEWHERE_WAIT_MS));
-    apply(s, { kind: 'batch-ended', hostId: 'h1', batchId: b2.batchId, results: [], end: crashed('t1') }, 2_000 + ELSEWHERE_WAIT_MS);
+    apply(
+      s,
+      { kind: 'batch-ended', hostId: 'h1', batchId: b2.batchId, results: [], end: crashed('t1') },
+      2_000 + ELSEWHERE_WAIT_MS,
+    );
     const next = apply(s, { kind: 'host-ready', hostId: 'h1' }, 2_000 + ELSEWHERE_WAIT_MS);
     const t1 = s.ledger!.tests.t1!;
     expect(t1.verdict).toBe('lost');
-    expect(t1.reason).toBe('lost 2 times (requeueLimit 1): 00:00:01 on h1: runner crashed; 00:01:02 on h1: runner crashed');
+    expect(t1.reason).toBe(
+      'lost 2 times (requeueLimit 1): 00:00:01 on h1: runner crashed; 00:01:02 on h1: runner crashed',
+    );
     expect(next).toEqual([{ kind: 'leave', hostId: 'h1' }]);
   });
 
@@ -232,7 +291,20 @@ describe('why a test is not retried', () => {
     const s = shard(2, { maxHosts: 1, retryFailed: 1 });
     pass(s, 0);
     const b = runBatch(lease(s, 'h1'));
-    apply(s, { kind: 'batch-ended', hostId: 'h1', batchId: b.batchId, results: [{ test: 't1', status: 'failed', message: 'boom' }, { test: 't2', status: 'passed' }], end: completed }, 1);
+    apply(
+      s,
+      {
+        kind: 'batch-ended',
+        hostId: 'h1',
+        batchId: b.batchId,
+        results: [
+          { test: 't1', status: 'failed', message: 'boom' },
+          { test: 't2', status: 'passed' },
+        ],
+        end: completed,
+      },
+      1,
+    );
     // retryFailed 1: t1 runs once more, and a pass then makes it flaky.
     const again = runBatch(apply(s, { kind: 'host-ready', hostId: 'h1' }, 2));
     expect(again.tests).toEqual(['t1']);
@@ -258,14 +330,26 @@ describe('verdicts and late results', () => {
     const s = shard(3, { maxHosts: 1 });
     pass(s, 0);
     const b = runBatch(lease(s, 'h1'));
-    apply(s, { kind: 'batch-ended', hostId: 'h1', batchId: b.batchId, results: [], end: { ...lost('no heartbeat'), fenced: true } }, 1);
+    apply(
+      s,
+      {
+        kind: 'batch-ended',
+        hostId: 'h1',
+        batchId: b.batchId,
+        results: [],
+        end: { ...lost('no heartbeat'), fenced: true },
+      },
+      1,
+    );
     const late = { batchId: b.batchId, hostId: 'h1', results: passed(['t1']) };
     expect(of(apply(s, { kind: 'late-results', late }, 2), 'record-late-report')).toEqual([]);
     expect(s.ledger!.tests.t1!.attempts.at(-1)).toMatchObject({ outcome: 'late', status: 'passed' });
     apply(s, { kind: 'cancel', reason: 'stop' }, 3);
     pass(s, 3);
     apply(s, { kind: 'shard-ended' }, 4);
-    expect(of(apply(s, { kind: 'late-results', late }, 5), 'record-late-report')).toEqual([{ kind: 'record-late-report', report: { ...late, at: 5 } }]);
+    expect(of(apply(s, { kind: 'late-results', late }, 5), 'record-late-report')).toEqual([
+      { kind: 'record-late-report', report: { ...late, at: 5 } },
+    ]);
   });
 });
 
@@ -281,17 +365,33 @@ describe('cancel', () => {
     expect(s.stop).toBe('cancelled by ann');
     expect(pass(s, 2)).not.toContainEqual({ kind: 'shard-done' });
     expect(s.ledger!.tests.t4).toMatchObject({ verdict: 'cancelled', reason: 'cancelled by ann' });
-    apply(s, { kind: 'batch-ended', hostId: 'h1', batchId: b.batchId, results: passed(['t1']), end: { kind: 'cancelled', reason: 'cancelled by ann', progressKnown: true } }, 3);
+    apply(
+      s,
+      {
+        kind: 'batch-ended',
+        hostId: 'h1',
+        batchId: b.batchId,
+        results: passed(['t1']),
+        end: { kind: 'cancelled', reason: 'cancelled by ann', progressKnown: true },
+      },
+      3,
+    );
     expect(apply(s, { kind: 'host-ready', hostId: 'h1' }, 3)).toEqual([{ kind: 'leave', hostId: 'h1' }]);
     apply(s, { kind: 'host-leaving', hostId: 'h1' }, 4);
     apply(s, { kind: 'host-released', hostId: 'h1' }, 4);
     expect(pass(s, 5)).toContainEqual({ kind: 'shard-done' });
-    expect(apply(s, { kind: 'granted', requestId: 'batch-sub1-1/run1/9', hostId: 'h2', token: 'x' }, 6)).toMatchObject([{ kind: 'release', handBack: true }]);
+    expect(apply(s, { kind: 'granted', requestId: 'batch-sub1-1/run1/9', hostId: 'h2', token: 'x' }, 6)).toMatchObject([
+      { kind: 'release', handBack: true },
+    ]);
     apply(s, { kind: 'shard-ended' }, 6);
     expect(apply(s, { kind: 'shard-stored' }, 6)).toEqual([]);
     cancelUnstarted(s);
     endRun(s);
-    expect(s.carry).toMatchObject({ cancelled: 'cancelled by ann', offset: 20, counts: { passed: 1, cancelled: 5 + 14 } });
+    expect(s.carry).toMatchObject({
+      cancelled: 'cancelled by ann',
+      offset: 20,
+      counts: { passed: 1, cancelled: 5 + 14 },
+    });
     expect(s.phase).toBe('done');
   });
 

@@ -23,9 +23,26 @@ import { AbortCause } from '../../src/domain/outcome.js';
 
 const policy: BatchPolicy = { batchSize: 3, requeueLimit: 2, maxRequeueRatio: 10, retryFailed: 0 };
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `t${i + 1}`);
-const slot = (hostId: string, extra: Partial<HostSlot> = {}): HostSlot => ({ hostId, token: `tok-${hostId}`, overflow: false, entries: [], ...extra });
-const lostByHost = (n: number): BatchEntry[] => Array.from({ length: n }, (_, i) => ({ jobId: `b${i}`, result: { kind: 'aborted', cause: AbortCause.HostLost, reason: 'gone' }, fault: 'host' }));
-const run = (activeHosts: string[], extra: Partial<Parameters<typeof hostStep>[2]> = {}) => ({ maxHosts: 3, activeHosts, lonely: undefined, breakerAborts: 3, ...extra });
+const slot = (hostId: string, extra: Partial<HostSlot> = {}): HostSlot => ({
+  hostId,
+  token: `tok-${hostId}`,
+  overflow: false,
+  entries: [],
+  ...extra,
+});
+const lostByHost = (n: number): BatchEntry[] =>
+  Array.from({ length: n }, (_, i) => ({
+    jobId: `b${i}`,
+    result: { kind: 'aborted', cause: AbortCause.HostLost, reason: 'gone' },
+    fault: 'host',
+  }));
+const run = (activeHosts: string[], extra: Partial<Parameters<typeof hostStep>[2]> = {}) => ({
+  maxHosts: 3,
+  activeHosts,
+  lonely: undefined,
+  breakerAborts: 3,
+  ...extra,
+});
 
 /** A ledger whose first batch (t1..t3) was lost on h1 with t2 running: t2 isolated, t1 and t3 requeued. */
 function lostOnH1(n = 3): Ledger {
@@ -36,9 +53,12 @@ function lostOnH1(n = 3): Ledger {
 }
 
 describe('where a leased host stands (requeue placement)', () => {
-  it('knows the run\'s other hosts, and that the lab has more unless a denial said otherwise', () => {
+  it("knows the run's other hosts, and that the lab has more unless a denial said otherwise", () => {
     expect(placementOf(slot('h1'), ['h1', 'h2'], undefined, 0)).toEqual({ otherHosts: ['h2'], noOtherHost: false });
-    expect(placementOf(slot('h1'), ['h1', 'h2'], new Set(['h1', 'h2']), 0)).toEqual({ otherHosts: ['h2'], noOtherHost: true });
+    expect(placementOf(slot('h1'), ['h1', 'h2'], new Set(['h1', 'h2']), 0)).toEqual({
+      otherHosts: ['h2'],
+      noOtherHost: true,
+    });
     // A lonely set from before h3 came: no longer all there is.
     expect(placementOf(slot('h1'), ['h1', 'h3'], new Set(['h1', 'h2']), 0).noOtherHost).toBe(false);
   });
@@ -53,7 +73,10 @@ describe('where a leased host stands (requeue placement)', () => {
 describe('what a leased host does next', () => {
   it('takes a batch while there is work for it', () => {
     const l = newLedger(ids(6), policy);
-    expect(hostStep(l, slot('h1'), run(['h1']), 0)).toMatchObject({ kind: 'take', placement: { otherHosts: [], noOtherHost: false } });
+    expect(hostStep(l, slot('h1'), run(['h1']), 0)).toMatchObject({
+      kind: 'take',
+      placement: { otherHosts: [], noOtherHost: false },
+    });
   });
 
   it('waits for another host while only tests lost on it are left, then takes them itself', () => {
@@ -120,17 +143,34 @@ describe('leases and denials (retry with exclusion)', () => {
 describe('results', () => {
   it('a batch as a job result, by how it ended', () => {
     const end = (kind: Parameters<typeof batchResult>[0]['kind']) => ({ kind, reason: 'why', progressKnown: true });
-    expect(batchResult(end('host-lost'), [], 3)).toEqual({ kind: 'aborted', cause: AbortCause.HostLost, reason: 'why' });
+    expect(batchResult(end('host-lost'), [], 3)).toEqual({
+      kind: 'aborted',
+      cause: AbortCause.HostLost,
+      reason: 'why',
+    });
     expect(batchResult(end('not-started'), [], 3)).toMatchObject({ cause: AbortCause.HostLost });
     expect(batchResult(end('host-shutdown'), [], 3)).toMatchObject({ cause: AbortCause.HostShutdown });
     expect(batchResult(end('timeout'), [], 3)).toMatchObject({ cause: AbortCause.RunTimeout });
     expect(batchResult(end('cancelled'), [], 3)).toEqual({ kind: 'cancelled', reason: 'why' });
-    expect(batchResult(end('completed'), [{ test: 't1', status: 'passed' }], 2)).toMatchObject({ kind: 'aborted', cause: AbortCause.RunnerCrash, reason: 'runner ended with 1 of 2 tests unreported (why)' });
-    expect(batchResult(end('completed'), [{ test: 't1', status: 'passed' }, { test: 't2', status: 'error' }], 2)).toEqual({ kind: 'failed', reason: '1 of 2 tests failed' });
+    expect(batchResult(end('completed'), [{ test: 't1', status: 'passed' }], 2)).toMatchObject({
+      kind: 'aborted',
+      cause: AbortCause.RunnerCrash,
+      reason: 'runner ended with 1 of 2 tests unreported (why)',
+    });
+    expect(
+      batchResult(
+        end('completed'),
+        [
+          { test: 't1', status: 'passed' },
+          { test: 't2', status: 'error' },
+        ],
+        2,
+      ),
+    ).toEqual({ kind: 'failed', reason: '1 of 2 tests failed' });
     expect(batchResult(end('completed'), [{ test: 't1', status: 'passed' }], 1)).toEqual({ kind: 'passed' });
   });
 
-  it('the run\'s result: cancelled over aborted over failed over passed; without tests, by why', () => {
+  it("the run's result: cancelled over aborted over failed over passed; without tests, by why", () => {
     expect(resultOf({ ...emptyCounts(), cancelled: 1, lost: 1 })).toBe('cancelled');
     expect(resultOf({ ...emptyCounts(), lost: 1, failed: 1 })).toBe('aborted');
     expect(resultOf({ ...emptyCounts(), failed: 1 })).toBe('failed');

@@ -4,11 +4,22 @@
  */
 import { describe, expect, it } from 'vitest';
 import { chunkIds } from '../../src/activities/host/list-tests.js';
-import { batchTimeoutFor, BATCH_START_ALLOWANCE_MS, LIST_CHUNK_BYTES, MAX_BATCH_TIMEOUT_MS, MAX_TIMER_MS, timerMs } from '../../src/domain/batch-work.js';
+import {
+  batchTimeoutFor,
+  BATCH_START_ALLOWANCE_MS,
+  LIST_CHUNK_BYTES,
+  MAX_BATCH_TIMEOUT_MS,
+  MAX_TIMER_MS,
+  timerMs,
+} from '../../src/domain/batch-work.js';
 import { formatIssue, validateSpec } from '../../src/domain/parse-spec.js';
 import { buildPlan } from '../../src/domain/plan.js';
 
-const run = (extra: Record<string, unknown> = {}) => ({ batchRuns: [{ name: 'suite', workerClass: 'local', runner: { command: ['batch-test'] }, tests: ['a', 'b'], ...extra }] });
+const run = (extra: Record<string, unknown> = {}) => ({
+  batchRuns: [
+    { name: 'suite', workerClass: 'local', runner: { command: ['batch-test'] }, tests: ['a', 'b'], ...extra },
+  ],
+});
 function parsed(extra: Record<string, unknown> = {}) {
   const r = validateSpec(run(extra));
   if (!r.ok) throw new Error(r.issues.map(formatIssue).join('; '));
@@ -22,10 +33,17 @@ function issues(extra: Record<string, unknown>): string[] {
 
 describe('a batch run in the job spec', () => {
   it('fills in the defaults', () => {
-    expect(parsed()).toMatchObject({ batchSize: 50, testTimeoutMs: 300_000, requeueLimit: 2, maxRequeueRatio: 0.25, retryFailed: 0, maxHosts: 10 });
+    expect(parsed()).toMatchObject({
+      batchSize: 50,
+      testTimeoutMs: 300_000,
+      requeueLimit: 2,
+      maxRequeueRatio: 0.25,
+      retryFailed: 0,
+      maxHosts: 10,
+    });
   });
 
-  it('scales each batch\'s deadline to its size unless batchTimeoutMs is given', () => {
+  it("scales each batch's deadline to its size unless batchTimeoutMs is given", () => {
     const scaled = parsed({ batchSize: 20, testTimeoutMs: 10_000 });
     expect(scaled).not.toHaveProperty('batchTimeoutGiven');
     // A full batch: every test at its limit, plus the runner's start.
@@ -43,12 +61,20 @@ describe('a batch run in the job spec', () => {
   it('carries the given deadline through the plan to the workflow', () => {
     const r = validateSpec(run({ batchTimeoutMs: 3_000 }));
     if (!r.ok) throw new Error('rejected');
-    expect(buildPlan(r.submission).batchRuns[0]).toMatchObject({ batchTimeoutMs: 3_000, batchTimeoutGiven: true, testCount: 2 });
+    expect(buildPlan(r.submission).batchRuns[0]).toMatchObject({
+      batchTimeoutMs: 3_000,
+      batchTimeoutGiven: true,
+      testCount: 2,
+    });
   });
 
   it('caps testTimeoutMs and batchTimeoutMs at 7 days, and never scales a deadline past that', () => {
-    expect(issues({ testTimeoutMs: MAX_BATCH_TIMEOUT_MS + 1 })).toEqual([`batchRuns.0.testTimeoutMs: at most ${MAX_BATCH_TIMEOUT_MS} ms (7 days)`]);
-    expect(issues({ batchTimeoutMs: 2 ** 31 })).toEqual([`batchRuns.0.batchTimeoutMs: at most ${MAX_BATCH_TIMEOUT_MS} ms (7 days)`]);
+    expect(issues({ testTimeoutMs: MAX_BATCH_TIMEOUT_MS + 1 })).toEqual([
+      `batchRuns.0.testTimeoutMs: at most ${MAX_BATCH_TIMEOUT_MS} ms (7 days)`,
+    ]);
+    expect(issues({ batchTimeoutMs: 2 ** 31 })).toEqual([
+      `batchRuns.0.batchTimeoutMs: at most ${MAX_BATCH_TIMEOUT_MS} ms (7 days)`,
+    ]);
     const long = parsed({ batchSize: 10_000, testTimeoutMs: MAX_BATCH_TIMEOUT_MS });
     expect(long.batchTimeoutMs).toBe(MAX_BATCH_TIMEOUT_MS);
     expect(batchTimeoutFor(long, 10_000)).toBe(MAX_BATCH_TIMEOUT_MS);
@@ -61,7 +87,7 @@ describe('a batch run in the job spec', () => {
     expect(timerMs(1234.4)).toBe(1234);
   });
 
-  it('splits a long listing into chunks well below Temporal\'s payload limit', () => {
+  it("splits a long listing into chunks well below Temporal's payload limit", () => {
     const ids = Array.from({ length: 100_000 }, (_, i) => `suite/module-${Math.floor(i / 100)}/case-${i}`);
     const chunks = chunkIds(ids);
     expect(chunks.reduce((n, c) => n + c.count, 0)).toBe(100_000);

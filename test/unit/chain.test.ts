@@ -21,7 +21,11 @@ const jobs: ChainJobRef[] = [
   { id: 'j3', name: 'lint' },
   { id: 'j4', name: 'deploy', chainParent: 'test' },
 ];
-const chain = (over: Partial<ChainState> = {}): ChainState => ({ hostId: 'h1', byName: new Map(jobs.map((j) => [j.name, j])), ...over });
+const chain = (over: Partial<ChainState> = {}): ChainState => ({
+  hostId: 'h1',
+  byName: new Map(jobs.map((j) => [j.name, j])),
+  ...over,
+});
 const [, test, lint, deploy] = jobs as [ChainJobRef, ChainJobRef, ChainJobRef, ChainJobRef];
 const passed: JobResult = { kind: 'passed' };
 const failed: JobResult = { kind: 'failed', reason: '1 test failed' };
@@ -35,7 +39,10 @@ describe('which job of a chain may run', () => {
 
   it('skips a job below a parent that did not pass, naming the parent', () => {
     expect(blocked(chain(), test, { j1: failed })).toEqual({ kind: 'skipped', reason: 'parent `build` failed' });
-    expect(blocked(chain(), deploy, { j2: { kind: 'skipped', reason: 'x' } })).toEqual({ kind: 'skipped', reason: 'parent `test` was skipped' });
+    expect(blocked(chain(), deploy, { j2: { kind: 'skipped', reason: 'x' } })).toEqual({
+      kind: 'skipped',
+      reason: 'parent `test` was skipped',
+    });
   });
 
   it('leaves other branches running when one parent failed', () => {
@@ -44,7 +51,10 @@ describe('which job of a chain may run', () => {
 
   it('a pre-skipped job keeps its own reason, before any stop', () => {
     const job = { ...lint, preSkipped: 'parent `setup` aborted' };
-    expect(blocked(chain({ stop: { kind: 'cancelled', reason: 'by alice' } }), job, {})).toEqual({ kind: 'skipped', reason: 'parent `setup` aborted' });
+    expect(blocked(chain({ stop: { kind: 'cancelled', reason: 'by alice' } }), job, {})).toEqual({
+      kind: 'skipped',
+      reason: 'parent `setup` aborted',
+    });
   });
 
   it('a stop ends every job not yet run with the stop reason', () => {

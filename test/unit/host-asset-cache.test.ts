@@ -14,7 +14,12 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { AssetAllowList } from '../../src/activities/host/asset-allow.js';
-import { AssetCache, AssetError, DEFAULT_ASSET_LIMITS, type AssetLimits } from '../../src/activities/host/asset-cache.js';
+import {
+  AssetCache,
+  AssetError,
+  DEFAULT_ASSET_LIMITS,
+  type AssetLimits,
+} from '../../src/activities/host/asset-cache.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const blobs = new Map<string, Buffer>(['a', 'b', 'c', 'd'].map((n, i) => [`/${n}.img`, Buffer.alloc(1000 + i, n)]));
@@ -47,7 +52,11 @@ beforeEach(async () => {
 const asset = (n: string) => ({ url: `${base}/${n}.img`, sha256: sha(blobs.get(`/${n}.img`)!) });
 /** A cache that also takes file:// URLs under its test dir (and `more`). */
 const withFiles = (more: Partial<AssetLimits> = {}, allow: string[] = []) =>
-  new AssetCache(dir, 1e9, undefined, { ...DEFAULT_ASSET_LIMITS, allow: new AssetAllowList(['http://*', `${pathToFileURL(dir).href}/`, ...allow]), ...more });
+  new AssetCache(dir, 1e9, undefined, {
+    ...DEFAULT_ASSET_LIMITS,
+    allow: new AssetAllowList(['http://*', `${pathToFileURL(dir).href}/`, ...allow]),
+    ...more,
+  });
 
 describe('the asset cache', () => {
   it('downloads an asset once for five jobs that want it at the same time, and links it into each job', async () => {
@@ -85,7 +94,9 @@ describe('the asset cache', () => {
     const wrong = { url: `${base}/a.img`, sha256: 'f'.repeat(64) };
     const err = await cache.acquire('j1', wrong).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AssetError);
-    expect((err as Error).message).toBe(`asset sha256 mismatch for ${base}/a.img: its content does not have the sha256 ${'f'.repeat(64)}`);
+    expect((err as Error).message).toBe(
+      `asset sha256 mismatch for ${base}/a.img: its content does not have the sha256 ${'f'.repeat(64)}`,
+    );
     expect((err as Error).message).not.toContain(asset('a').sha256);
     expect(await fs.readdir(path.join(dir, 'assets'))).toEqual([]);
     expect(cache.isInUse(wrong.sha256)).toBe(false);
@@ -93,15 +104,23 @@ describe('the asset cache', () => {
 
   it('says why a download failed (HTTP status, missing file)', async () => {
     const cache = withFiles({}, ['file:///nonexistent/']);
-    await expect(cache.acquire('j1', { url: `${base}/nope.img`, sha256: 'a'.repeat(64) })).rejects.toThrow(`could not download asset ${base}/nope.img: HTTP 404 Not Found`);
-    await expect(cache.acquire('j1', { url: 'file:///nonexistent/x.iso', sha256: 'a'.repeat(64) })).rejects.toThrow('could not download asset file:///nonexistent/x.iso: ENOENT');
+    await expect(cache.acquire('j1', { url: `${base}/nope.img`, sha256: 'a'.repeat(64) })).rejects.toThrow(
+      `could not download asset ${base}/nope.img: HTTP 404 Not Found`,
+    );
+    await expect(cache.acquire('j1', { url: 'file:///nonexistent/x.iso', sha256: 'a'.repeat(64) })).rejects.toThrow(
+      'could not download asset file:///nonexistent/x.iso: ENOENT',
+    );
   });
 
   it('takes file:// URLs', async () => {
     const file = path.join(dir, 'local.iso');
     await fs.writeFile(file, 'an iso');
     const cache = withFiles();
-    const [p] = await cache.provide('j1', [{ url: pathToFileURL(file).href, sha256: sha(Buffer.from('an iso')) }], path.join(dir, 'job'));
+    const [p] = await cache.provide(
+      'j1',
+      [{ url: pathToFileURL(file).href, sha256: sha(Buffer.from('an iso')) }],
+      path.join(dir, 'job'),
+    );
     expect(p!.name).toBe('local.iso');
     expect(await fs.readFile(p!.path, 'utf8')).toBe('an iso');
   });
@@ -134,46 +153,87 @@ describe('the asset cache', () => {
 
 describe('what a host takes as an asset', () => {
   const wrong = 'e'.repeat(64);
-  const refused = (p: Promise<unknown>) => p.then(() => { throw new Error('accepted'); }, (err: unknown) => (err as Error).message);
+  const refused = (p: Promise<unknown>) =>
+    p.then(
+      () => {
+        throw new Error('accepted');
+      },
+      (err: unknown) => (err as Error).message,
+    );
 
-  it('takes no file:// URL unless allowed, and never answers with a file\'s hash', async () => {
+  it("takes no file:// URL unless allowed, and never answers with a file's hash", async () => {
     const cache = new AssetCache(dir, 1e9);
-    expect(await refused(cache.acquire('j1', { url: 'file:///etc/shadow', sha256: wrong }))).toBe('asset file:///etc/shadow is not allowed on this host (assets.allow: https://*, http://*)');
+    expect(await refused(cache.acquire('j1', { url: 'file:///etc/shadow', sha256: wrong }))).toBe(
+      'asset file:///etc/shadow is not allowed on this host (assets.allow: https://*, http://*)',
+    );
     // Allowed: the mismatch still says nothing of the content.
-    const shadow = await refused(withFiles({}, ['file:///etc/']).acquire('j1', { url: 'file:///etc/passwd', sha256: wrong }));
+    const shadow = await refused(
+      withFiles({}, ['file:///etc/']).acquire('j1', { url: 'file:///etc/passwd', sha256: wrong }),
+    );
     expect(shadow).toBe(`asset sha256 mismatch for file:///etc/passwd: its content does not have the sha256 ${wrong}`);
     expect(shadow).not.toContain(sha(await fs.readFile('/etc/passwd')));
   });
 
   it('takes only regular files: no device, FIFO or folder', async () => {
     const cache = withFiles({}, ['file:///dev/']);
-    expect(await refused(cache.acquire('j1', { url: 'file:///dev/zero', sha256: wrong }))).toBe('could not download asset file:///dev/zero: not a regular file');
+    expect(await refused(cache.acquire('j1', { url: 'file:///dev/zero', sha256: wrong }))).toBe(
+      'could not download asset file:///dev/zero: not a regular file',
+    );
     const fifo = path.join(dir, 'fifo');
     execFileSync('mkfifo', [fifo]);
-    expect(await refused(cache.acquire('j1', { url: pathToFileURL(fifo).href, sha256: wrong }))).toMatch(/not a regular file$/);
+    expect(await refused(cache.acquire('j1', { url: pathToFileURL(fifo).href, sha256: wrong }))).toMatch(
+      /not a regular file$/,
+    );
     await fs.mkdir(path.join(dir, 'folder'));
-    expect(await refused(cache.acquire('j1', { url: pathToFileURL(path.join(dir, 'folder')).href, sha256: wrong }))).toMatch(/not a regular file$/);
+    expect(
+      await refused(cache.acquire('j1', { url: pathToFileURL(path.join(dir, 'folder')).href, sha256: wrong })),
+    ).toMatch(/not a regular file$/);
   });
 
   it('follows no link out of an allowed folder, and no redirect to a host it does not allow', async () => {
     await fs.symlink('/etc/passwd', path.join(dir, 'passwd-link'));
-    expect(await refused(withFiles().acquire('j1', { url: pathToFileURL(path.join(dir, 'passwd-link')).href, sha256: wrong }))).toBe('asset (resolved) file:///etc/passwd is not allowed on this host (assets.allow: http://*, ' + pathToFileURL(dir).href + '/)');
-    const redirector = http.createServer((_req, res) => res.writeHead(302, { location: 'https://127.0.0.1:1/elsewhere' }).end());
+    expect(
+      await refused(
+        withFiles().acquire('j1', { url: pathToFileURL(path.join(dir, 'passwd-link')).href, sha256: wrong }),
+      ),
+    ).toBe(
+      'asset (resolved) file:///etc/passwd is not allowed on this host (assets.allow: http://*, ' +
+        pathToFileURL(dir).href +
+        '/)',
+    );
+    const redirector = http.createServer((_req, res) =>
+      res.writeHead(302, { location: 'https://127.0.0.1:1/elsewhere' }).end(),
+    );
     await new Promise<void>((resolve) => redirector.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}/go`;
-      expect(await refused(new AssetCache(dir, 1e9, undefined, { ...DEFAULT_ASSET_LIMITS, allow: new AssetAllowList(['http://127.0.0.1']) }).acquire('j1', { url, sha256: wrong }))).toBe('asset redirect to https://127.0.0.1:1/elsewhere is not allowed on this host (assets.allow: http://127.0.0.1)');
+      expect(
+        await refused(
+          new AssetCache(dir, 1e9, undefined, {
+            ...DEFAULT_ASSET_LIMITS,
+            allow: new AssetAllowList(['http://127.0.0.1']),
+          }).acquire('j1', { url, sha256: wrong }),
+        ),
+      ).toBe(
+        'asset redirect to https://127.0.0.1:1/elsewhere is not allowed on this host (assets.allow: http://127.0.0.1)',
+      );
     } finally {
       await new Promise((resolve) => redirector.close(resolve));
     }
   });
 
   it('stops at the size limit of an asset and of a job, and keeps the free space it must', async () => {
-    expect(await refused(withFiles({ maxBytes: 500 }).acquire('j1', asset('a')))).toMatch(/larger than the 0 MiB this host takes \(TESTBAY_MAX_ASSET_BYTES/);
+    expect(await refused(withFiles({ maxBytes: 500 }).acquire('j1', asset('a')))).toMatch(
+      /larger than the 0 MiB this host takes \(TESTBAY_MAX_ASSET_BYTES/,
+    );
     expect(await fs.readdir(path.join(dir, 'assets'))).toEqual([]);
-    expect(await refused(withFiles({ maxJobBytes: 1500 }).provide('j1', [asset('a'), asset('b')], path.join(dir, 'job')))).toMatch(/TESTBAY_MAX_JOB_ASSET_BYTES|TESTBAY_MAX_ASSET_BYTES/);
+    expect(
+      await refused(withFiles({ maxJobBytes: 1500 }).provide('j1', [asset('a'), asset('b')], path.join(dir, 'job'))),
+    ).toMatch(/TESTBAY_MAX_JOB_ASSET_BYTES|TESTBAY_MAX_ASSET_BYTES/);
     // More than the whole disk: never there, however the machine's other users fill or free it.
     const disk = await fs.statfs(dir);
-    expect(await refused(withFiles({ minFreeBytes: disk.blocks * disk.bsize + 1 }).acquire('j1', asset('c')))).toMatch(/not enough free space on the host's cache disk/);
+    expect(await refused(withFiles({ minFreeBytes: disk.blocks * disk.bsize + 1 }).acquire('j1', asset('c')))).toMatch(
+      /not enough free space on the host's cache disk/,
+    );
   });
 });

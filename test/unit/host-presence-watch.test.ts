@@ -12,7 +12,11 @@ afterEach(() => {
 describe('PresenceWatch (a host registers again when its presence never came)', () => {
   it('says nothing when the presence started in time', () => {
     const missing: string[] = [];
-    const watch = new PresenceWatch(60_000, (id) => missing.push(id), () => 0.5);
+    const watch = new PresenceWatch(
+      60_000,
+      (id) => missing.push(id),
+      () => 0.5,
+    );
     watch.registered('a');
     vi.advanceTimersByTime(30_000);
     watch.presenceStarted('a');
@@ -22,7 +26,11 @@ describe('PresenceWatch (a host registers again when its presence never came)', 
 
   it('names the registration whose presence did not start within the wait', () => {
     const missing: string[] = [];
-    const watch = new PresenceWatch(60_000, (id) => missing.push(id), () => 0.5);
+    const watch = new PresenceWatch(
+      60_000,
+      (id) => missing.push(id),
+      () => 0.5,
+    );
     watch.registered('a');
     vi.advanceTimersByTime(59_999);
     expect(missing).toEqual([]);
@@ -30,9 +38,13 @@ describe('PresenceWatch (a host registers again when its presence never came)', 
     expect(missing).toEqual(['a']);
   });
 
-  it('an older registration\'s late presence does not count for the newer one', () => {
+  it("an older registration's late presence does not count for the newer one", () => {
     const missing: string[] = [];
-    const watch = new PresenceWatch(60_000, (id) => missing.push(id), () => 0.5);
+    const watch = new PresenceWatch(
+      60_000,
+      (id) => missing.push(id),
+      () => 0.5,
+    );
     watch.registered('a');
     vi.advanceTimersByTime(10_000);
     watch.registered('b');
@@ -43,7 +55,11 @@ describe('PresenceWatch (a host registers again when its presence never came)', 
 
   it('a stopped watch stays quiet', () => {
     const missing: string[] = [];
-    const watch = new PresenceWatch(60_000, (id) => missing.push(id), () => 0.5);
+    const watch = new PresenceWatch(
+      60_000,
+      (id) => missing.push(id),
+      () => 0.5,
+    );
     watch.registered('a');
     watch.stop();
     vi.advanceTimersByTime(120_000);
@@ -55,7 +71,11 @@ describe('PresenceWatch backs off while no presence comes', () => {
   it('doubles the wait for each registration in a row that got none, and starts over once one came', () => {
     const missing: Array<{ id: string; at: number }> = [];
     let now = 0;
-    const watch = new PresenceWatch(60_000, (id) => missing.push({ id, at: now }), () => 0.5);
+    const watch = new PresenceWatch(
+      60_000,
+      (id) => missing.push({ id, at: now }),
+      () => 0.5,
+    );
     const step = (ms: number) => {
       now += ms;
       vi.advanceTimersByTime(ms);
@@ -76,7 +96,11 @@ describe('PresenceWatch backs off while no presence comes', () => {
 
   it('waits at most ten minutes', () => {
     const missing: string[] = [];
-    const watch = new PresenceWatch(60_000, (id) => missing.push(id), () => 0.5);
+    const watch = new PresenceWatch(
+      60_000,
+      (id) => missing.push(id),
+      () => 0.5,
+    );
     for (let i = 0; i < 8; i++) {
       watch.registered(`r${i}`);
       vi.advanceTimersByTime(10 * 60_000);
@@ -87,11 +111,19 @@ describe('PresenceWatch backs off while no presence comes', () => {
 
 it('spreads the wait by ±20 %', () => {
   const early: string[] = [];
-  new PresenceWatch(60_000, (id) => early.push(id), () => 0).registered('a');
+  new PresenceWatch(
+    60_000,
+    (id) => early.push(id),
+    () => 0,
+  ).registered('a');
   vi.advanceTimersByTime(48_000);
   expect(early).toEqual(['a']);
   const late: string[] = [];
-  new PresenceWatch(60_000, (id) => late.push(id), () => 0.999).registered('b');
+  new PresenceWatch(
+    60_000,
+    (id) => late.push(id),
+    () => 0.999,
+  ).registered('b');
   vi.advanceTimersByTime(71_000);
   expect(late).toEqual([]);
   vi.advanceTimersByTime(1_000);

@@ -10,13 +10,25 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { reapStaleRunners } from '../../src/activities/host/reaper.js';
-import { escapedMembers, groupMembers, liveMembers, spawnGroup, startTicksOf, stopEscaped, stopGroup, isPidLive as alive } from '../../src/activities/host/process-group.js';
+import {
+  escapedMembers,
+  groupMembers,
+  liveMembers,
+  spawnGroup,
+  startTicksOf,
+  stopEscaped,
+  stopGroup,
+  isPidLive as alive,
+} from '../../src/activities/host/process-group.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
 describe('a runner process group', () => {
   it('lists its members without blocking the event loop, and stops them all', async () => {
     // A leader with a child that ignores SIGTERM.
-    const runner = await spawnGroup(['sh', '-c', 'trap "" TERM; (trap "" TERM; sleep 30) & sleep 30'], { cwd: '/', env: { PATH: process.env.PATH } });
+    const runner = await spawnGroup(['sh', '-c', 'trap "" TERM; (trap "" TERM; sleep 30) & sleep 30'], {
+      cwd: '/',
+      env: { PATH: process.env.PATH },
+    });
     await new Promise((r) => setTimeout(r, 200));
     let turns = 0;
     const ticker = setInterval(() => turns++, 0);
@@ -43,7 +55,10 @@ describe('a runner descendant that left the group', () => {
     // The runner starts a child in a session of its own that ignores SIGTERM, prints its pid, and exits.
     const out: Buffer[] = [];
     const sink = new Writable({ write: (c: Buffer, _e, done) => (out.push(c), done()) });
-    const runner = await spawnGroup(['sh', '-c', 'setsid sh -c \'trap "" TERM; exec sleep 30\' </dev/null >/dev/null 2>&1 3>&- & echo $!'], { cwd: '/', env, output: sink });
+    const runner = await spawnGroup(
+      ['sh', '-c', 'setsid sh -c \'trap "" TERM; exec sleep 30\' </dev/null >/dev/null 2>&1 3>&- & echo $!'],
+      { cwd: '/', env, output: sink },
+    );
     await runner.exited;
     await runner.closed;
     await stopGroup(runner.pid, 300);
@@ -69,7 +84,14 @@ describe('the reaper at host start', () => {
     const env = { PATH: process.env.PATH, TESTBAY_JOB_ID: jobId };
     const out: Buffer[] = [];
     const sink = new Writable({ write: (c: Buffer, _e, done) => (out.push(c), done()) });
-    const runner = await spawnGroup(['sh', '-c', 'setsid sh -c \'trap "" TERM; exec sleep 30\' </dev/null >/dev/null 2>&1 3>&- & echo $!; exec sleep 30'], { cwd: '/', env, output: sink });
+    const runner = await spawnGroup(
+      [
+        'sh',
+        '-c',
+        'setsid sh -c \'trap "" TERM; exec sleep 30\' </dev/null >/dev/null 2>&1 3>&- & echo $!; exec sleep 30',
+      ],
+      { cwd: '/', env, output: sink },
+    );
     await new Promise((r) => setTimeout(r, 200));
     const escaped = Number(Buffer.concat(out).toString().trim());
     // What rememberRunner leaves on disk for a job in flight.
@@ -88,7 +110,7 @@ describe('the reaper at host start', () => {
 });
 
 describe('the host upload tick', () => {
-  it('is at most 2 s: the issue wants a running job\'s log at least that often', () => {
+  it("is at most 2 s: the issue wants a running job's log at least that often", () => {
     expect(loadConfig({ TESTBAY_LOG_FLUSH_MS: '2000' }).host.logFlushMs).toBe(2000);
     expect(() => loadConfig({ TESTBAY_LOG_FLUSH_MS: '5000' })).toThrow(ConfigError);
     expect(() => loadConfig({ TESTBAY_LOG_FLUSH_MS: '5000' })).toThrow(/TESTBAY_LOG_FLUSH_MS: at most 2000/);

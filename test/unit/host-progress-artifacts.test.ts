@@ -13,9 +13,16 @@ import { createLogger } from '../../src/logger.js';
 
 describe('a status line', () => {
   it('carries progress, an abort or a finished test; anything else is ignored', () => {
-    expect(parseProgressLine('{"module": "boot", "percent": 20}')).toEqual({ progress: { module: 'boot', percent: 20 } });
-    expect(parseProgressLine('{"module": "boot", "abort": "no network"}')).toEqual({ progress: { module: 'boot' }, abort: 'no network' });
-    expect(parseProgressLine('{"test": {"name": "login", "status": "failed", "durationMs": 12.4, "message": "timeout"}}')).toEqual({
+    expect(parseProgressLine('{"module": "boot", "percent": 20}')).toEqual({
+      progress: { module: 'boot', percent: 20 },
+    });
+    expect(parseProgressLine('{"module": "boot", "abort": "no network"}')).toEqual({
+      progress: { module: 'boot' },
+      abort: 'no network',
+    });
+    expect(
+      parseProgressLine('{"test": {"name": "login", "status": "failed", "durationMs": 12.4, "message": "timeout"}}'),
+    ).toEqual({
       test: { name: 'login', status: 'failed', durationMs: 12, message: 'timeout' },
     });
     expect(parseProgressLine('{"test": {"name": "login", "status": "weird"}}')).toBeUndefined();
@@ -36,7 +43,11 @@ describe('a progress file', () => {
     expect(lines).toEqual([{ progress: { module: 'a' } }]);
     await fs.appendFile(file.file, 'ent": 50}\nnoise\n{"test": {"name": "t", "status": "passed"}}\n');
     await file.close();
-    expect(lines).toEqual([{ progress: { module: 'a' } }, { progress: { module: 'b', percent: 50 } }, { test: { name: 't', status: 'passed' } }]);
+    expect(lines).toEqual([
+      { progress: { module: 'a' } },
+      { progress: { module: 'b', percent: 50 } },
+      { test: { name: 't', status: 'passed' } },
+    ]);
   });
 });
 
@@ -71,7 +82,9 @@ describe('artifact upload', () => {
   it('resumes after an API error without sending what is already up', async () => {
     const jobDir = await jobDirWith({ 'a.txt': 'a', 'b.txt': 'b', 'shots/c.png': 'c' });
     const first = fakeApi(2);
-    await expect(new ArtifactSync(first.api, job, jobDir, undefined, log).sync({ final: true })).rejects.toThrow('ECONNRESET');
+    await expect(new ArtifactSync(first.api, job, jobDir, undefined, log).sync({ final: true })).rejects.toThrow(
+      'ECONNRESET',
+    );
     expect(first.uploads).toEqual(['a.txt']);
     const retry = fakeApi();
     const sync = new ArtifactSync(retry.api, job, jobDir, undefined, log);

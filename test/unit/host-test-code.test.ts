@@ -12,7 +12,11 @@ import { GitCache, redactUrl, TestCodeError } from '../../src/activities/host/te
 
 let dir: string;
 let repo: string;
-const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd, encoding: 'utf8' }).trim();
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
+    cwd,
+    encoding: 'utf8',
+  }).trim();
 
 async function commit(file: string, text: string): Promise<string> {
   await fs.writeFile(path.join(repo, file), text);
@@ -53,7 +57,9 @@ describe('the test code cache', () => {
   it('shares one clone between jobs that want the same repository at once', async () => {
     await commit('suite.txt', 'v1');
     const cache = new GitCache(path.join(dir, 'cache'), 60_000);
-    const all = await Promise.all([1, 2, 3].map((n) => cache.checkout({ git: repo, ref: 'HEAD' }, path.join(dir, `job-${n}`))));
+    const all = await Promise.all(
+      [1, 2, 3].map((n) => cache.checkout({ git: repo, ref: 'HEAD' }, path.join(dir, `job-${n}`))),
+    );
     expect(new Set(all.map((x) => x.commit)).size).toBe(1);
     expect((await fs.readdir(cache.dir)).filter((n) => n.endsWith('.git'))).toHaveLength(1);
   });
@@ -72,7 +78,7 @@ describe('the test code cache', () => {
     expect(await fs.readFile(path.join(dir, 'job-2', 'suite.txt'), 'utf8')).toBe('v1');
   });
 
-  it('a job cancelled while it waits for another job\'s clone stops waiting', async () => {
+  it("a job cancelled while it waits for another job's clone stops waiting", async () => {
     await commit('suite.txt', 'v1');
     const cache = new GitCache(path.join(dir, 'cache'), 60_000);
     const starter = cache.checkout({ git: repo, ref: 'HEAD' }, path.join(dir, 'job-1'));
@@ -86,10 +92,16 @@ describe('the test code cache', () => {
   it('says which ref is missing, or why the repository could not be cloned', async () => {
     await commit('suite.txt', 'v1');
     const cache = new GitCache(path.join(dir, 'cache'), 60_000);
-    await expect(cache.checkout({ git: repo, ref: 'no-such-branch' }, path.join(dir, 'job'))).rejects.toThrow(new TestCodeError(`ref \`no-such-branch\` not found in ${repo}`));
-    const err = await cache.checkout({ git: path.join(dir, 'missing-repo'), ref: 'main' }, path.join(dir, 'job')).catch((e: unknown) => e);
+    await expect(cache.checkout({ git: repo, ref: 'no-such-branch' }, path.join(dir, 'job'))).rejects.toThrow(
+      new TestCodeError(`ref \`no-such-branch\` not found in ${repo}`),
+    );
+    const err = await cache
+      .checkout({ git: path.join(dir, 'missing-repo'), ref: 'main' }, path.join(dir, 'job'))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TestCodeError);
-    expect((err as Error).message).toMatch(new RegExp(`^could not clone test code from ${path.join(dir, 'missing-repo')}: fatal: .*`));
+    expect((err as Error).message).toMatch(
+      new RegExp(`^could not clone test code from ${path.join(dir, 'missing-repo')}: fatal: .*`),
+    );
   });
 
   it('never shows a password of the repository URL', () => {

@@ -18,13 +18,32 @@ describe('ids', () => {
   it('parse back what the builders build', () => {
     expect(parseJobId('abc123')).toEqual({ kind: 'submission', submissionId: 'abc123' });
     expect(parseJobId(jobId('abc123', 4))).toEqual({ kind: 'job', submissionId: 'abc123', number: 4 });
-    expect(parseJobId(batchId(jobId('abc123', 2), 17))).toEqual({ kind: 'batch', submissionId: 'abc123', number: 2, batch: 17, runJobId: 'abc123.2' });
+    expect(parseJobId(batchId(jobId('abc123', 2), 17))).toEqual({
+      kind: 'batch',
+      submissionId: 'abc123',
+      number: 2,
+      batch: 17,
+      runJobId: 'abc123.2',
+    });
     expect(parseJobId('a.1.2.3')).toEqual({ kind: 'other', submissionId: 'a' });
     expect(submissionOfJob('abc123.4.5')).toBe('abc123');
     expect(parseWorkflowId(submissionWorkflowId('abc123'))).toEqual({ kind: 'submission', submissionId: 'abc123' });
-    expect(parseWorkflowId(recipeSetWorkflowId('abc123', 3))).toEqual({ kind: 'recipe-set', submissionId: 'abc123', setNumber: 3 });
-    expect(parseWorkflowId(chainWorkflowId('abc123', 3, 'rack-1.lab'))).toEqual({ kind: 'chain', submissionId: 'abc123', setNumber: 3, hostId: 'rack-1.lab' });
-    expect(parseWorkflowId(batchRunWorkflowId('abc123', 2))).toEqual({ kind: 'batch-run', submissionId: 'abc123', runNumber: 2 });
+    expect(parseWorkflowId(recipeSetWorkflowId('abc123', 3))).toEqual({
+      kind: 'recipe-set',
+      submissionId: 'abc123',
+      setNumber: 3,
+    });
+    expect(parseWorkflowId(chainWorkflowId('abc123', 3, 'rack-1.lab'))).toEqual({
+      kind: 'chain',
+      submissionId: 'abc123',
+      setNumber: 3,
+      hostId: 'rack-1.lab',
+    });
+    expect(parseWorkflowId(batchRunWorkflowId('abc123', 2))).toEqual({
+      kind: 'batch-run',
+      submissionId: 'abc123',
+      runNumber: 2,
+    });
     expect(parseWorkflowId('testbay-scheduler')).toBeUndefined();
   });
 

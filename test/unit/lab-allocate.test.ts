@@ -34,7 +34,13 @@ function allocatePlain(lab: LabState, now: number): Grant[] {
   const lease = (request: LeaseRequest, hosts: HostRecord[]): Grant => {
     const leases = hosts.map((host) => {
       const token = `${lab.tokenSalt}.${lab.nextToken++}`;
-      host.lease = { token, requestId: request.requestId, requester: request.requester, label: request.label, since: now };
+      host.lease = {
+        token,
+        requestId: request.requestId,
+        requester: request.requester,
+        label: request.label,
+        since: now,
+      };
       if (request.healthCheckOf !== undefined) host.lease.healthCheck = true;
       host.leaseCount++;
       taken.add(host.id);
@@ -70,15 +76,27 @@ const recipeArb = (hosts: number) =>
   fc.record({
     workerClass: fc.constantFrom('x', 'y', 'z'),
     requires: fc.constantFrom([], [], ['ram >= 2'], ['ram == 4']),
-    excluded: fc.subarray(Array.from({ length: hosts }, (_, i) => `h${i}`), { maxLength: Math.min(2, hosts) }),
-    previous: fc.subarray(Array.from({ length: hosts }, (_, i) => `h${i}`), { maxLength: Math.min(2, hosts) }),
+    excluded: fc.subarray(
+      Array.from({ length: hosts }, (_, i) => `h${i}`),
+      { maxLength: Math.min(2, hosts) },
+    ),
+    previous: fc.subarray(
+      Array.from({ length: hosts }, (_, i) => `h${i}`),
+      { maxLength: Math.min(2, hosts) },
+    ),
   });
 const labArb = fc.integer({ min: 1, max: 12 }).chain((n) =>
   fc.record({
     hosts: fc.array(hostArb, { minLength: n, maxLength: n }),
     // requests leased before this allocation, then the queue it allocates
     before: fc.array(fc.array(recipeArb(n), { minLength: 1, maxLength: 2 }), { maxLength: 4 }),
-    queue: fc.array(fc.record({ recipes: fc.array(recipeArb(n), { minLength: 1, maxLength: 3 }), priority: fc.constantFrom(10, 50, 90) }), { maxLength: 20 }),
+    queue: fc.array(
+      fc.record({
+        recipes: fc.array(recipeArb(n), { minLength: 1, maxLength: 3 }),
+        priority: fc.constantFrom(10, 50, 90),
+      }),
+      { maxLength: 20 },
+    ),
   }),
 );
 
@@ -93,12 +111,34 @@ function requirement(text: string) {
 function build(s: Scenario): LabState {
   const lab = newLab('salt');
   s.hosts.forEach((h, i) => {
-    const host = registerHost(lab, { hostId: `h${i}`, instanceId: `i${i}`, workerClasses: h.classes, capabilities: { ram: h.ram }, hostname: `h${i}`, address: '127.0.0.1' }, 0);
+    const host = registerHost(
+      lab,
+      {
+        hostId: `h${i}`,
+        instanceId: `i${i}`,
+        workerClasses: h.classes,
+        capabilities: { ram: h.ram },
+        hostname: `h${i}`,
+        address: '127.0.0.1',
+      },
+      0,
+    );
     host.leaseCount = h.leaseCount;
     host.lastReleasedAt = i % 3;
   });
-  const toRecipe = (r: Scenario['queue'][number]['recipes'][number]): RecipeRequest => ({ workerClass: r.workerClass, hostRequires: r.requires.map(requirement), excludedHosts: r.excluded, previousHosts: r.previous });
-  s.before.forEach((recipes, k) => enqueue(lab, { requestId: `b${k}`, requester: `b${k}`, label: `b${k}`, priority: 50, recipes: recipes.map(toRecipe) }, 0));
+  const toRecipe = (r: Scenario['queue'][number]['recipes'][number]): RecipeRequest => ({
+    workerClass: r.workerClass,
+    hostRequires: r.requires.map(requirement),
+    excludedHosts: r.excluded,
+    previousHosts: r.previous,
+  });
+  s.before.forEach((recipes, k) =>
+    enqueue(
+      lab,
+      { requestId: `b${k}`, requester: `b${k}`, label: `b${k}`, priority: 50, recipes: recipes.map(toRecipe) },
+      0,
+    ),
+  );
   allocatePlain(lab, 1);
   lab.queue = [];
   s.hosts.forEach((h, i) => {
@@ -106,7 +146,19 @@ function build(s: Scenario): LabState {
     if (h.state === 'broken') markBroken(lab, `h${i}`, 'test', 1);
     if (h.state === 'offline') markOffline(lab, `h${i}`, `i${i}`, 'test', 1);
   });
-  s.queue.forEach((q, k) => enqueue(lab, { requestId: `q${k}`, requester: `q${k}`, label: `q${k}`, priority: q.priority, recipes: q.recipes.map(toRecipe) }, 2));
+  s.queue.forEach((q, k) =>
+    enqueue(
+      lab,
+      {
+        requestId: `q${k}`,
+        requester: `q${k}`,
+        label: `q${k}`,
+        priority: q.priority,
+        recipes: q.recipes.map(toRecipe),
+      },
+      2,
+    ),
+  );
   return lab;
 }
 

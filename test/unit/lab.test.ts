@@ -17,16 +17,38 @@ import { parseRequirement } from '../../src/domain/requirements.js';
 function lab(hosts: [string, string[], Record<string, string>?][]): LabState {
   const l = newLab('salt');
   for (const [id, classes, caps] of hosts) {
-    registerHost(l, { hostId: id, instanceId: `i-${id}`, workerClasses: classes, capabilities: caps ?? {}, hostname: id, address: '127.0.0.1' }, 0);
+    registerHost(
+      l,
+      {
+        hostId: id,
+        instanceId: `i-${id}`,
+        workerClasses: classes,
+        capabilities: caps ?? {},
+        hostname: id,
+        address: '127.0.0.1',
+      },
+      0,
+    );
   }
   return l;
 }
-const recipe = (workerClass: string, extra: Partial<RecipeRequest> = {}): RecipeRequest => ({ workerClass, hostRequires: [], excludedHosts: [], previousHosts: [], ...extra });
-const ask = (l: LabState, id: string, recipes: RecipeRequest[], priority = 50) => enqueue(l, { requestId: id, requester: id, label: id, priority, recipes }, 0);
+const recipe = (workerClass: string, extra: Partial<RecipeRequest> = {}): RecipeRequest => ({
+  workerClass,
+  hostRequires: [],
+  excludedHosts: [],
+  previousHosts: [],
+  ...extra,
+});
+const ask = (l: LabState, id: string, recipes: RecipeRequest[], priority = 50) =>
+  enqueue(l, { requestId: id, requester: id, label: id, priority, recipes }, 0);
 
 describe('scheduler rules', () => {
   it('grants all hosts of a request at once, or none', () => {
-    const l = lab([['h1', ['x']], ['h2', ['x']], ['h3', ['x']]]);
+    const l = lab([
+      ['h1', ['x']],
+      ['h2', ['x']],
+      ['h3', ['x']],
+    ]);
     ask(l, 'busy', [recipe('x'), recipe('x')]);
     expect(allocate(l, 1)).toHaveLength(1);
     ask(l, 'pair', [recipe('x'), recipe('x')]);
@@ -45,7 +67,10 @@ describe('scheduler rules', () => {
   });
 
   it('reserves idle hosts for the head of the queue so a big request cannot starve', () => {
-    const l = lab([['h1', ['x']], ['h2', ['x']]]);
+    const l = lab([
+      ['h1', ['x']],
+      ['h2', ['x']],
+    ]);
     ask(l, 'small-1', [recipe('x')]);
     allocate(l, 1); // h1 leased
     ask(l, 'big', [recipe('x'), recipe('x')]);
@@ -59,7 +84,11 @@ describe('scheduler rules', () => {
 
   it('reserves for the head only as many idle hosts as it can use now, so a small request of another class is not blocked', () => {
     // h1 and h2 offer both qemu and arm; bm1 (the only bm host) is leased.
-    const l = lab([['h1', ['qemu', 'arm']], ['h2', ['qemu', 'arm']], ['bm1', ['bm']]]);
+    const l = lab([
+      ['h1', ['qemu', 'arm']],
+      ['h2', ['qemu', 'arm']],
+      ['bm1', ['bm']],
+    ]);
     ask(l, 'bm-holder', [recipe('bm')]);
     allocate(l, 1);
     ask(l, 'head', [recipe('qemu'), recipe('bm')]);
@@ -67,11 +96,17 @@ describe('scheduler rules', () => {
     // `head` can have one qemu host now and waits for bm1: one host held back, the other serves `small-arm`.
     expect(allocate(l, 2).map((g) => [g.requestId, g.leases.map((x) => x.hostId)])).toEqual([['small-arm', ['h2']]]);
     expect(l.reserved).toEqual({ h1: 'head' });
-    expect(explainWait(l, 'head')).toMatch(/^host bm1 \(the only host of class bm\) is leased to bm-holder; 1st in queue$/);
+    expect(explainWait(l, 'head')).toMatch(
+      /^host bm1 \(the only host of class bm\) is leased to bm-holder; 1st in queue$/,
+    );
   });
 
   it('still does not starve the head of the queue: small requests keep coming, and it gets its hosts when they are back', () => {
-    const l = lab([['h1', ['x']], ['h2', ['x']], ['h3', ['x']]]);
+    const l = lab([
+      ['h1', ['x']],
+      ['h2', ['x']],
+      ['h3', ['x']],
+    ]);
     ask(l, 'small-0', [recipe('x')]);
     ask(l, 'small-1', [recipe('x')]);
     allocate(l, 1); // h1, h2 leased
@@ -91,24 +126,43 @@ describe('scheduler rules', () => {
   });
 
   it('denies at once what no host of the lab could ever take', () => {
-    const l = lab([['h1', ['x'], { arch: 'x86_64' }], ['h2', ['x'], { arch: 'x86_64' }]]);
+    const l = lab([
+      ['h1', ['x'], { arch: 'x86_64' }],
+      ['h2', ['x'], { arch: 'x86_64' }],
+    ]);
     expect(ask(l, 'r1', [recipe('y')])).toEqual({ queued: false, reason: 'no host of class y in the lab' });
     const arm = parseRequirement('arch == aarch64');
     if (!arm.ok) throw new Error(arm.error);
-    expect(ask(l, 'r2', [recipe('x', { hostRequires: [arm.value] })])).toMatchObject({ queued: false, reason: expect.stringMatching(/satisfies arch == aarch64/) });
-    expect(ask(l, 'r3', [recipe('x', { excludedHosts: ['h1', 'h2'] })])).toEqual({ queued: false, reason: 'no host of class x left after excluding h1, h2' });
-    expect(ask(l, 'r4', [recipe('x'), recipe('x'), recipe('x')])).toMatchObject({ queued: false, reason: expect.stringMatching(/needs 3 distinct hosts/) });
+    expect(ask(l, 'r2', [recipe('x', { hostRequires: [arm.value] })])).toMatchObject({
+      queued: false,
+      reason: expect.stringMatching(/satisfies arch == aarch64/),
+    });
+    expect(ask(l, 'r3', [recipe('x', { excludedHosts: ['h1', 'h2'] })])).toEqual({
+      queued: false,
+      reason: 'no host of class x left after excluding h1, h2',
+    });
+    expect(ask(l, 'r4', [recipe('x'), recipe('x'), recipe('x')])).toMatchObject({
+      queued: false,
+      reason: expect.stringMatching(/needs 3 distinct hosts/),
+    });
   });
 
   it('prefers a host the job has not run on, then the least used', () => {
-    const l = lab([['h1', ['x']], ['h2', ['x']], ['h3', ['x']]]);
+    const l = lab([
+      ['h1', ['x']],
+      ['h2', ['x']],
+      ['h3', ['x']],
+    ]);
     l.hosts.h1!.leaseCount = 5;
     ask(l, 'retry', [recipe('x', { previousHosts: ['h2'] })]);
     expect(allocate(l, 1)[0]!.leases[0]!.hostId).toBe('h3');
   });
 
   it('finds a complete assignment where greedy picking would fail', () => {
-    const l = lab([['a', ['x', 'y']], ['b', ['x']]]);
+    const l = lab([
+      ['a', ['x', 'y']],
+      ['b', ['x']],
+    ]);
     ask(l, 'r', [recipe('x'), recipe('y')]);
     const [g] = allocate(l, 1);
     expect(g!.leases.map((x) => x.hostId)).toEqual(['b', 'a']);
@@ -131,7 +185,16 @@ describe('scheduler rules', () => {
     const aborted = { kind: 'aborted' as const, cause: 'host-lost' as const, reason: 'lost' };
     release(l, 'h1', lease(), [{ jobId: 'j1', result: aborted }], 1);
     release(l, 'h1', lease(), [{ jobId: 'j2', result: { kind: 'passed' } }], 2);
-    release(l, 'h1', lease(), [{ jobId: 'j3', result: aborted }, { jobId: 'j4', result: { kind: 'failed', reason: 'test' } }], 3);
+    release(
+      l,
+      'h1',
+      lease(),
+      [
+        { jobId: 'j3', result: aborted },
+        { jobId: 'j4', result: { kind: 'failed', reason: 'test' } },
+      ],
+      3,
+    );
     release(l, 'h1', lease(), [{ jobId: 'j5', result: aborted }], 4);
     expect(hostState(l.hosts.h1!)).toBe('idle');
     const r = release(l, 'h1', lease(), [{ jobId: 'j6', result: aborted }], 5);
@@ -141,19 +204,32 @@ describe('scheduler rules', () => {
 
   it("never counts a user's cancel towards a host's consecutive aborts, nor lets it reset them", () => {
     const l = newLab('salt', 2);
-    registerHost(l, { hostId: 'h1', instanceId: 'i', workerClasses: ['x'], capabilities: {}, hostname: 'h1', address: '127.0.0.1' }, 0);
+    registerHost(
+      l,
+      { hostId: 'h1', instanceId: 'i', workerClasses: ['x'], capabilities: {}, hostname: 'h1', address: '127.0.0.1' },
+      0,
+    );
     const lease = (n: number) => {
       ask(l, `r${n}`, [recipe('x')]);
       return allocate(l, n)[0]!.leases[0]!.token;
     };
     const cancelled = { kind: 'cancelled' as const, reason: 'cancelled by alice' };
-    release(l, 'h1', lease(1), [{ jobId: 'j1', result: { kind: 'aborted', cause: 'runner-crash', reason: 'SIGSEGV' } }], 1);
+    release(
+      l,
+      'h1',
+      lease(1),
+      [{ jobId: 'j1', result: { kind: 'aborted', cause: 'runner-crash', reason: 'SIGSEGV' } }],
+      1,
+    );
     for (let n = 2; n < 6; n++) release(l, 'h1', lease(n), [{ jobId: `j${n}`, result: cancelled }], n);
     expect(l.hosts.h1!.consecutiveAborts).toBe(1);
     expect(l.hosts.h1!.recentAborts.map((a) => a.jobId)).toEqual(['j1']);
     expect(hostState(l.hosts.h1!)).toBe('idle');
     // The count went on from 1: the next abort is the second in a row.
-    expect(release(l, 'h1', lease(6), [{ jobId: 'j6', result: { kind: 'aborted', cause: 'host-lost', reason: 'lost' } }], 6).broken).toMatch(/^2 consecutive aborts/);
+    expect(
+      release(l, 'h1', lease(6), [{ jobId: 'j6', result: { kind: 'aborted', cause: 'host-lost', reason: 'lost' } }], 6)
+        .broken,
+    ).toMatch(/^2 consecutive aborts/);
   });
 
   it('marks a host broken at once on an unambiguous host fault', () => {
@@ -165,7 +241,10 @@ describe('scheduler rules', () => {
   });
 
   it('ends the lease of a request withdrawn after it was granted (the grant crossed the withdrawal)', () => {
-    const l = lab([['h1', ['x']], ['h2', ['x']]]);
+    const l = lab([
+      ['h1', ['x']],
+      ['h2', ['x']],
+    ]);
     ask(l, 'pair', [recipe('x'), recipe('x')]);
     ask(l, 'waiting', [recipe('x')]);
     allocate(l, 1); // `pair` holds both hosts; its grant is on its way while it gives up waiting
@@ -193,13 +272,19 @@ describe("aborts a job's own runner caused", () => {
   const timeout = { kind: 'aborted' as const, cause: 'run-timeout' as const, reason: 'took too long' };
   const setup = () => {
     const l = newLab('salt', 2);
-    for (const id of ['h1', 'h2']) registerHost(l, { hostId: id, instanceId: 'i', workerClasses: ['x'], capabilities: {}, hostname: id, address: '127.0.0.1' }, 0);
+    for (const id of ['h1', 'h2'])
+      registerHost(
+        l,
+        { hostId: id, instanceId: 'i', workerClasses: ['x'], capabilities: {}, hostname: id, address: '127.0.0.1' },
+        0,
+      );
     let n = 0;
     const leaseOf = (hostId: string) => {
       ask(l, `r${++n}`, [{ ...recipe('x'), excludedHosts: hostId === 'h1' ? ['h2'] : ['h1'] }]);
       return allocate(l, n)[0]!.leases[0]!.token;
     };
-    const run = (hostId: string, jobId: string, job: string, result: Parameters<typeof release>[3][number]['result']) => release(l, hostId, leaseOf(hostId), [{ jobId, job, result }], n);
+    const run = (hostId: string, jobId: string, job: string, result: Parameters<typeof release>[3][number]['result']) =>
+      release(l, hostId, leaseOf(hostId), [{ jobId, job, result }], n);
     return { l, run };
   };
 
@@ -219,7 +304,14 @@ describe("aborts a job's own runner caused", () => {
     run('h2', 's2.2', 'desktop', { kind: 'passed' });
     expect(l.hosts.h1!.consecutiveAborts).toBe(1);
     const second = run('h2', 's2.3', 'install', { kind: 'passed' });
-    expect(second.brokenElsewhere).toEqual([{ hostId: 'h1', reason: expect.stringMatching(/^2 consecutive aborts; last: took too long \(job s2\.1, which then passed on h2\)$/) }]);
+    expect(second.brokenElsewhere).toEqual([
+      {
+        hostId: 'h1',
+        reason: expect.stringMatching(
+          /^2 consecutive aborts; last: took too long \(job s2\.1, which then passed on h2\)$/,
+        ),
+      },
+    ]);
     expect(hostState(l.hosts.h1!)).toBe('broken');
   });
 

@@ -34,7 +34,14 @@ describe('logger', () => {
     expect(log.level).toBe('debug');
     log.debug('lease granted', { host: 'h2', jobs: 3 });
     expect(out.lines).toHaveLength(1);
-    expect(JSON.parse(out.lines[0]!)).toEqual({ time: expect.stringMatching(/Z$/), level: 'debug', component: 'control/scheduler', message: 'lease granted', host: 'h2', jobs: 3 });
+    expect(JSON.parse(out.lines[0]!)).toEqual({
+      time: expect.stringMatching(/Z$/),
+      level: 'debug',
+      component: 'control/scheduler',
+      message: 'lease granted',
+      host: 'h2',
+      jobs: 3,
+    });
     // The environment alone does not switch the format: only the config does.
     const text = capture();
     loggerFor(loadConfig({}), 'api', text.write).info('plain');

@@ -4,7 +4,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { abortedView, type SubmissionView } from '../../src/domain/views.js';
-import { fitList, memoText, SEARCH_VALUE_MAX_BYTES, workflowSearchAttributes } from '../../src/workflows/search-attributes.js';
+import {
+  fitList,
+  memoText,
+  SEARCH_VALUE_MAX_BYTES,
+  workflowSearchAttributes,
+} from '../../src/workflows/search-attributes.js';
 
 describe('search attribute values', () => {
   it('keep the longest head of the list that fits, without duplicates', () => {
@@ -22,7 +27,12 @@ describe('search attribute values', () => {
   });
 
   it('are built in one place, for every workflow kind', () => {
-    const attrs = workflowSearchAttributes({ submissionId: 's1', jobs: ['a', 's1.1'], workerClasses: ['qemu', 'qemu'], hosts: [] });
+    const attrs = workflowSearchAttributes({
+      submissionId: 's1',
+      jobs: ['a', 's1.1'],
+      workerClasses: ['qemu', 'qemu'],
+      hosts: [],
+    });
     expect(attrs.map((a) => [a.key.name, a.value])).toEqual([
       ['TestbaySubmission', 's1'],
       ['TestbayJob', ['a', 's1.1']],
@@ -38,22 +48,44 @@ describe('a submission whose workflow is gone', () => {
     state: 'running',
     createdAt: '2026-12-01T00:00:00.000Z',
     workflowId: 'sub-s1',
-    recipeSets: [{ number: 1, planIndex: 0, attempt: 1, state: 'running', jobIds: ['s1.1', 's1.2'], hosts: ['h1'], excludedHosts: [], workflowId: 'rs-s1-1' }],
+    recipeSets: [
+      {
+        number: 1,
+        planIndex: 0,
+        attempt: 1,
+        state: 'running',
+        jobIds: ['s1.1', 's1.2'],
+        hosts: ['h1'],
+        excludedHosts: [],
+        workflowId: 'rs-s1-1',
+      },
+    ],
     jobs: [
-      { id: 's1.1', name: 'install', setNumber: 1, attempt: 1, workerClass: 'local', state: 'done', result: { kind: 'passed' } },
+      {
+        id: 's1.1',
+        name: 'install',
+        setNumber: 1,
+        attempt: 1,
+        workerClass: 'local',
+        state: 'done',
+        result: { kind: 'passed' },
+      },
       { id: 's1.2', name: 'desktop', setNumber: 1, attempt: 1, workerClass: 'local', state: 'running' },
     ],
     notice: 'live state unavailable',
   };
 
-  it('keeps what ended and aborts the rest with the workflow\'s reason', () => {
+  it("keeps what ended and aborts the rest with the workflow's reason", () => {
     const final = abortedView(running, 'its workflow was terminated: by hand', '2026-12-01T01:00:00.000Z');
     expect(final.state).toBe('done');
     expect(final.result).toBe('aborted');
     expect(final.endedAt).toBe('2026-12-01T01:00:00.000Z');
     expect(final.notice).toBeUndefined();
     expect(final.jobs[0]!.result).toEqual({ kind: 'passed' });
-    expect(final.jobs[1]).toMatchObject({ state: 'done', result: { kind: 'aborted', cause: 'internal', reason: 'its workflow was terminated: by hand' } });
+    expect(final.jobs[1]).toMatchObject({
+      state: 'done',
+      result: { kind: 'aborted', cause: 'internal', reason: 'its workflow was terminated: by hand' },
+    });
     expect(final.recipeSets[0]!.state).toBe('done');
   });
 });

@@ -30,7 +30,10 @@ const healthChecks = loadConfig({
       queueTimeoutMs: 60_000,
       priority: 900,
       maxRetries: 2,
-      assets: [{ url: 'https://example.test/a.img', sha256: SHA }, { url: 'file:///srv/b.iso', sha256: SHA, name: 'b.iso' }],
+      assets: [
+        { url: 'https://example.test/a.img', sha256: SHA },
+        { url: 'file:///srv/b.iso', sha256: SHA, name: 'b.iso' },
+      ],
       tests: { git: 'https://example.test/t.git' },
       scenarioKeys: ['IMAGE', 'IMAGE'],
       reserve: { when: 'failed' },
@@ -49,7 +52,8 @@ function parses(submission: Submission): void {
   expect(parsed.data).toStrictEqual(submission);
 }
 
-const issuesOf = (value: unknown) => normalisedSubmission.safeParse(value).error?.issues.map((i) => ({ path: i.path, message: i.message }));
+const issuesOf = (value: unknown) =>
+  normalisedSubmission.safeParse(value).error?.issues.map((i) => ({ path: i.path, message: i.message }));
 
 describe('the normalised submission schema', () => {
   it('gives back every health-check submission unchanged, in any pool', () => {
@@ -85,29 +89,64 @@ describe('the normalised submission schema', () => {
       name: 'full',
       commit: { repo: 'lab/os', sha: 'abc1234' },
       defaults: { workerClass: 'local', runner: { command: ['os-test'] }, secrets: { TOKEN: 'plain' } },
-      jobs: [{ name: 'a', startDirectlyAfter: 'b' }, { name: 'b', parallelWith: 'c' }, { name: 'c' }, { name: 'd', startAfter: ['a'] }],
-      batchRuns: [{ name: 'suite', tests: ['t1', 't2'], batchTimeoutMs: 60_000 }, { name: 'listed', testsCommand: ['list-tests'] }],
+      jobs: [
+        { name: 'a', startDirectlyAfter: 'b' },
+        { name: 'b', parallelWith: 'c' },
+        { name: 'c' },
+        { name: 'd', startAfter: ['a'] },
+      ],
+      batchRuns: [
+        { name: 'suite', tests: ['t1', 't2'], batchTimeoutMs: 60_000 },
+        { name: 'listed', testsCommand: ['list-tests'] },
+      ],
     });
     expect(full.ok).toBe(true);
     if (!full.ok) return;
     // The API seals secrets as it accepts them: the normalised form holds only ciphertext.
-    const seal = <T extends { secrets?: Record<string, string> }>(j: T): T => ({ ...j, secrets: { TOKEN: 'sealed:v1:AAAA' } });
-    parses({ ...full.submission, jobs: full.submission.jobs.map(seal), batchRuns: full.submission.batchRuns!.map(seal) });
+    const seal = <T extends { secrets?: Record<string, string> }>(j: T): T => ({
+      ...j,
+      secrets: { TOKEN: 'sealed:v1:AAAA' },
+    });
+    parses({
+      ...full.submission,
+      jobs: full.submission.jobs.map(seal),
+      batchRuns: full.submission.batchRuns!.map(seal),
+    });
   });
 
   it('refuses what is not normalised, with the path of the field at fault', () => {
     const check = healthCheckSubmission(healthChecks, { id: 'q1', workerClasses: ['local'] }, 'default')!;
     const job = check.jobs[0]!;
-    expect(issuesOf({ ...check, jobs: [{ ...job, secrets: { TOKEN: 'plain' } }] })).toEqual([{ path: ['jobs', 0, 'secrets', 'TOKEN'], message: 'must be sealed (sealed:v1:…): the API seals a secret as it accepts it' }]);
-    expect(issuesOf({ ...check, jobs: [{ ...job, timeoutMs: 'x' }] })?.map((i) => i.path)).toEqual([['jobs', 0, 'timeoutMs']]);
+    expect(issuesOf({ ...check, jobs: [{ ...job, secrets: { TOKEN: 'plain' } }] })).toEqual([
+      {
+        path: ['jobs', 0, 'secrets', 'TOKEN'],
+        message: 'must be sealed (sealed:v1:…): the API seals a secret as it accepts it',
+      },
+    ]);
+    expect(issuesOf({ ...check, jobs: [{ ...job, timeoutMs: 'x' }] })?.map((i) => i.path)).toEqual([
+      ['jobs', 0, 'timeoutMs'],
+    ]);
     // A spec's shorthand is not the normalised form: a requirement as text, a missing default.
-    expect(issuesOf({ ...check, jobs: [{ ...job, hostRequires: ['arch == x86_64'] }] })?.map((i) => i.path)).toEqual([['jobs', 0, 'hostRequires', 0]]);
+    expect(issuesOf({ ...check, jobs: [{ ...job, hostRequires: ['arch == x86_64'] }] })?.map((i) => i.path)).toEqual([
+      ['jobs', 0, 'hostRequires', 0],
+    ]);
     const { maxRetries: _dropped, ...withoutDefault } = job;
     expect(issuesOf({ ...check, jobs: [withoutDefault] })?.map((i) => i.path)).toEqual([['jobs', 0, 'maxRetries']]);
-    expect(issuesOf({ ...check, jobs: [{ ...job, hostRequires: [{ key: 'cpus', op: '>', value: 'many' }] }] })).toEqual([{ path: ['jobs', 0, 'hostRequires', 0], message: '"cpus > many": > compares numbers, but "many" is not a number' }]);
+    expect(issuesOf({ ...check, jobs: [{ ...job, hostRequires: [{ key: 'cpus', op: '>', value: 'many' }] }] })).toEqual(
+      [
+        {
+          path: ['jobs', 0, 'hostRequires', 0],
+          message: '"cpus > many": > compares numbers, but "many" is not a number',
+        },
+      ],
+    );
     expect(issuesOf({ ...check, jobs: [{ ...job, extra: 1 }] })?.map((i) => i.path)).toEqual([['jobs', 0]]);
     // What the transform checks across jobs: the graph the planner needs, and that there is work.
-    expect(issuesOf({ ...check, jobs: [{ ...job, startAfter: ['nope'] }] })).toEqual([{ path: ['jobs', 0, 'startAfter', 0], message: 'unknown job `nope`' }]);
-    expect(issuesOf({ ...check, jobs: [] })).toEqual([{ path: ['jobs'], message: 'a submission needs at least one job or batch run' }]);
+    expect(issuesOf({ ...check, jobs: [{ ...job, startAfter: ['nope'] }] })).toEqual([
+      { path: ['jobs', 0, 'startAfter', 0], message: 'unknown job `nope`' },
+    ]);
+    expect(issuesOf({ ...check, jobs: [] })).toEqual([
+      { path: ['jobs'], message: 'a submission needs at least one job or batch run' },
+    ]);
   });
 });

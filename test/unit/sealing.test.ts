@@ -26,7 +26,9 @@ describe('sealed values', () => {
     const text = key.toText();
     expect(PayloadKey.parse(text, 'x').open(key.seal('v', 'c'), 'c')).toBe('v');
     expect(() => PayloadKey.parse(Buffer.alloc(32, 1).toString('hex'), 'x')).not.toThrow();
-    expect(() => PayloadKey.parse('short', 'TESTBAY_PAYLOAD_KEY')).toThrow(/^TESTBAY_PAYLOAD_KEY: a payload key is 32 random bytes/);
+    expect(() => PayloadKey.parse('short', 'TESTBAY_PAYLOAD_KEY')).toThrow(
+      /^TESTBAY_PAYLOAD_KEY: a payload key is 32 random bytes/,
+    );
   });
 });
 
@@ -42,7 +44,13 @@ describe("a job's log", () => {
   };
 
   it('shows *** for every secret, also one split across writes', async () => {
-    expect(await run({ A: 'hunter2', B: 'p@ssw0rd-long' }, ['login with hunter2 and p@ss', 'w0rd-long, again hunt', 'er2.\n'])).toBe('login with *** and ***, again ***.\n');
+    expect(
+      await run({ A: 'hunter2', B: 'p@ssw0rd-long' }, [
+        'login with hunter2 and p@ss',
+        'w0rd-long, again hunt',
+        'er2.\n',
+      ]),
+    ).toBe('login with *** and ***, again ***.\n');
   });
 
   it('leaves text alone when there is nothing to mask, or the secret is too short to mask safely', async () => {

@@ -35,9 +35,17 @@ function expectAnswer(result: ReturnType<typeof validateSpec>): void {
 describe('the spec parser under fuzzing', () => {
   it('answers any text with a submission or issues, never a throw', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.json(), fc.jsonValue().map((v) => JSON.stringify(v))), (text) => {
-        expectAnswer(parseSpecText(text));
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.string({ unit: 'binary' }),
+          fc.json(),
+          fc.jsonValue().map((v) => JSON.stringify(v)),
+        ),
+        (text) => {
+          expectAnswer(parseSpecText(text));
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -57,7 +65,8 @@ describe('the spec parser under fuzzing', () => {
         const result = validateSpec(spec);
         expectAnswer(result);
         if (!result.ok) {
-          for (const issue of result.issues) expect(pathLeadsIntoInput(spec, issue.path), JSON.stringify(issue)).toBe(true);
+          for (const issue of result.issues)
+            expect(pathLeadsIntoInput(spec, issue.path), JSON.stringify(issue)).toBe(true);
           return;
         }
         const plan = buildPlan(result.submission);
@@ -86,7 +95,10 @@ describe('the spec parser under fuzzing', () => {
         const result = validateSpec(spec);
         if (text.includes('\0')) expect(result.ok, `${where} ${JSON.stringify(text)}`).toBe(false);
         if (result.ok) {
-          const values = [...result.submission.jobs.flatMap((j) => [...j.runner.command, ...Object.values(j.settings)]), ...(result.submission.batchRuns ?? []).flatMap((b) => b.tests ?? [])];
+          const values = [
+            ...result.submission.jobs.flatMap((j) => [...j.runner.command, ...Object.values(j.settings)]),
+            ...(result.submission.batchRuns ?? []).flatMap((b) => b.tests ?? []),
+          ];
           expect(values.some((v) => v.includes('\0'))).toBe(false);
         }
       }),

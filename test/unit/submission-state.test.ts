@@ -7,11 +7,22 @@
  */
 import { describe, expect, it } from 'vitest';
 import { AbortCause, type JobResult } from '../../src/domain/outcome.js';
-import { apply, newSubmissionState, submissionDone, submissionView, type SubmissionCommand, type SubmissionState } from '../../src/domain/submission-state.js';
+import {
+  apply,
+  newSubmissionState,
+  submissionDone,
+  submissionView,
+  type SubmissionCommand,
+  type SubmissionState,
+} from '../../src/domain/submission-state.js';
 import { job, plan, spec } from '../helpers/spec.js';
 import type { SubmissionInput } from '../../src/domain/spec.js';
 
-const lost = (host: string): JobResult => ({ kind: 'aborted', cause: AbortCause.HostLost, reason: `host ${host} gone` });
+const lost = (host: string): JobResult => ({
+  kind: 'aborted',
+  cause: AbortCause.HostLost,
+  reason: `host ${host} gone`,
+});
 const passed: JobResult = { kind: 'passed', reason: 'all passed' };
 
 function start(input: SubmissionInput, extra: Partial<Parameters<typeof newSubmissionState>[0]> = {}) {
@@ -22,7 +33,9 @@ const starts = (cs: SubmissionCommand[]) => cs.flatMap((c) => (c.kind === 'start
 /** The attempt of set `setNumber` leased `hosts` (one per recipe) and ended with these results (by job name). */
 function end(s: SubmissionState, setNumber: number, byName: Record<string, JobResult>, hosts: string[] = ['h1']) {
   const set = s.table.sets.find((v) => v.number === setNumber)!;
-  const results = Object.fromEntries(set.jobIds.map((id) => [id, byName[s.table.jobs.find((j) => j.id === id)!.name]!]));
+  const results = Object.fromEntries(
+    set.jobIds.map((id) => [id, byName[s.table.jobs.find((j) => j.id === id)!.name]!]),
+  );
   // The recipe set tells the submission its hosts once leased: the jobs' hosts are what a clone excludes.
   apply(s, { kind: 'leased', setNumber, hosts });
   const out = apply(s, { kind: 'set-ended', setNumber, result: { results, hosts } });
@@ -34,9 +47,13 @@ describe('the submission state', () => {
     const { s, begun } = start(spec(job('build'), job('test', { startAfter: ['build'] }), job('lint')));
     expect(starts(begun).map((c) => c.setNumber)).toEqual([1, 3]);
     expect(s.table.jobs.find((j) => j.name === 'test')).toMatchObject({ state: 'waiting' });
-    expect(submissionView(s, { createdAt: 'x', workflowId: 'w' }).jobs.find((j) => j.name === 'test')?.waitingReason).toBe('waiting for parent `build`');
+    expect(
+      submissionView(s, { createdAt: 'x', workflowId: 'w' }).jobs.find((j) => j.name === 'test')?.waitingReason,
+    ).toBe('waiting for parent `build`');
     const next = end(s, 1, { build: passed });
-    expect(starts(next)).toEqual([expect.objectContaining({ setNumber: 2, attempt: 1, excludedHosts: [], previousHosts: [] })]);
+    expect(starts(next)).toEqual([
+      expect.objectContaining({ setNumber: 2, attempt: 1, excludedHosts: [], previousHosts: [] }),
+    ]);
     expect(submissionDone(s)).toBe(false);
     end(s, 3, { lint: passed });
     end(s, 2, { test: passed });
@@ -45,7 +62,10 @@ describe('the submission state', () => {
   });
 
   it('starts batch runs before the recipe sets, as their workflows always started', () => {
-    const { begun } = start({ jobs: [job('a')], batchRuns: [{ name: 'unit', tests: ['t1'], workerClass: 'local', runner: { command: ['x'] } }] });
+    const { begun } = start({
+      jobs: [job('a')],
+      batchRuns: [{ name: 'unit', tests: ['t1'], workerClass: 'local', runner: { command: ['x'] } }],
+    });
     expect(begun.map((c) => c.kind)).toEqual(['start-batch-run', 'start-set']);
   });
 
@@ -65,13 +85,21 @@ describe('the submission state', () => {
     const { s } = start(spec(job('a', { maxRetries: 2 })));
     let next = end(s, 1, { a: lost('h1') }, ['h1']);
     expect(next[0]).toMatchObject({ kind: 'log', message: 're-scheduling aborted recipe set' });
-    expect(starts(next)).toEqual([expect.objectContaining({ setNumber: 2, attempt: 2, excludedHosts: ['h1'], previousHosts: ['h1'] })]);
+    expect(starts(next)).toEqual([
+      expect.objectContaining({ setNumber: 2, attempt: 2, excludedHosts: ['h1'], previousHosts: ['h1'] }),
+    ]);
     next = end(s, 2, { a: lost('h2') }, ['h2']);
-    expect(starts(next)).toEqual([expect.objectContaining({ setNumber: 3, attempt: 3, excludedHosts: ['h1', 'h2'], previousHosts: ['h1', 'h2'] })]);
+    expect(starts(next)).toEqual([
+      expect.objectContaining({ setNumber: 3, attempt: 3, excludedHosts: ['h1', 'h2'], previousHosts: ['h1', 'h2'] }),
+    ]);
     end(s, 3, { a: lost('h3') }, ['h3']);
     expect(submissionDone(s)).toBe(true);
     const sets = s.table.sets;
-    expect(sets.map((v) => [v.number, v.clonedFrom])).toEqual([[1, undefined], [2, 1], [3, 2]]);
+    expect(sets.map((v) => [v.number, v.clonedFrom])).toEqual([
+      [1, undefined],
+      [2, 1],
+      [3, 2],
+    ]);
     expect(sets[2]!.notRetried).toBe('not re-scheduled: maxRetries (2) reached after 3 attempts');
     expect(s.table.jobs[2]!.result?.reason).toBe('host h3 gone; gave up after 3 attempts (maxRetries 2)');
     expect(s.table.jobs.map((j) => j.retriedAs)).toEqual([s.table.jobs[1]!.id, s.table.jobs[2]!.id, undefined]);
@@ -86,14 +114,20 @@ describe('the submission state', () => {
 
   it('never re-schedules a failed test, and says so', () => {
     const { s } = start(spec(job('a', { maxRetries: 2, parallelWith: 'b' }), job('b')));
-    expect(starts(end(s, 1, { a: { kind: 'failed', reason: '1 test failed' }, b: lost('h2') }, ['h1', 'h2']))).toEqual([]);
+    expect(starts(end(s, 1, { a: { kind: 'failed', reason: '1 test failed' }, b: lost('h2') }, ['h1', 'h2']))).toEqual(
+      [],
+    );
     expect(s.table.sets[0]!.notRetried).toBe('not re-scheduled: `a` failed, and a failed test is never re-run');
   });
 
   it('drops a clone no host is left for, and says why on the attempt it would have retried', () => {
     const { s } = start(spec(job('a', { maxRetries: 1 })));
     end(s, 1, { a: lost('h1') });
-    apply(s, { kind: 'set-ended', setNumber: 2, result: { results: {}, hosts: [], denied: 'no online host of worker class `local` is left' } });
+    apply(s, {
+      kind: 'set-ended',
+      setNumber: 2,
+      result: { results: {}, hosts: [], denied: 'no online host of worker class `local` is left' },
+    });
     expect(s.table.sets.map((v) => v.number)).toEqual([1]);
     expect(s.table.sets[0]!.notRetried).toBe('not re-scheduled: no online host of worker class `local` is left');
     expect(s.table.jobs).toHaveLength(1);
@@ -102,12 +136,18 @@ describe('the submission state', () => {
   });
 
   it('a restart counts its attempts on from the job it re-runs and prefers its hosts least', () => {
-    const { begun } = start(spec(job('a')), { restarted: { a: { attempt: 2, hosts: ['h1', 'h2', 'h1'] } }, lineage: { a: 'old.1' } });
+    const { begun } = start(spec(job('a')), {
+      restarted: { a: { attempt: 2, hosts: ['h1', 'h2', 'h1'] } },
+      lineage: { a: 'old.1' },
+    });
     expect(starts(begun)).toEqual([expect.objectContaining({ attempt: 3, previousHosts: ['h1', 'h2'] })]);
   });
 
   it('a cancel of everything reaches every started child, and no set starts after it', () => {
-    const { s } = start({ jobs: [job('a'), job('b', { startAfter: ['a'] })], batchRuns: [{ name: 'unit', tests: ['t1'], workerClass: 'local', runner: { command: ['x'] } }] });
+    const { s } = start({
+      jobs: [job('a'), job('b', { startAfter: ['a'] })],
+      batchRuns: [{ name: 'unit', tests: ['t1'], workerClass: 'local', runner: { command: ['x'] } }],
+    });
     apply(s, { kind: 'batch-started', name: 'unit' });
     apply(s, { kind: 'set-started', setNumber: 1 });
     expect(apply(s, { kind: 'cancel', reason: 'stop' })).toEqual([
@@ -117,23 +157,36 @@ describe('the submission state', () => {
     const next = end(s, 1, { a: { kind: 'cancelled', reason: 'stop' } });
     expect(starts(next)).toEqual([]);
     // A parent that did not pass skips its children first; only a set with nothing to skip ends cancelled.
-    expect(s.table.jobs.find((j) => j.name === 'b')?.result).toEqual({ kind: 'skipped', reason: 'parent `a` cancelled' });
+    expect(s.table.jobs.find((j) => j.name === 'b')?.result).toEqual({
+      kind: 'skipped',
+      reason: 'parent `a` cancelled',
+    });
   });
 
   it('a cancel that came while a child was starting is passed on once it has started', () => {
     const { s } = start(spec(job('a'), job('b')));
     apply(s, { kind: 'batch-started', name: 'none' });
     expect(apply(s, { kind: 'cancel', reason: 'stop', jobId: s.table.jobs[1]!.id })).toEqual([]);
-    expect(apply(s, { kind: 'set-started', setNumber: 2 })).toEqual([{ kind: 'cancel-child', to: { setNumber: 2 }, reason: 'stop', jobId: s.table.jobs[1]!.id, whileStarting: true }]);
+    expect(apply(s, { kind: 'set-started', setNumber: 2 })).toEqual([
+      { kind: 'cancel-child', to: { setNumber: 2 }, reason: 'stop', jobId: s.table.jobs[1]!.id, whileStarting: true },
+    ]);
     expect(apply(s, { kind: 'cancel', reason: 'all' })).toEqual([
       { kind: 'cancel-child', to: { setNumber: 2 }, reason: 'all' },
       { kind: 'cancel-child', to: { batchRun: 'none' }, reason: 'all' },
     ]);
-    expect(apply(s, { kind: 'set-started', setNumber: 1 })).toEqual([{ kind: 'cancel-child', to: { setNumber: 1 }, reason: 'all', whileStarting: true }]);
+    expect(apply(s, { kind: 'set-started', setNumber: 1 })).toEqual([
+      { kind: 'cancel-child', to: { setNumber: 1 }, reason: 'all', whileStarting: true },
+    ]);
   });
 
   it('a job cancelled before its set started ends cancelled there, its partners skipped', () => {
-    const { s } = start(spec(job('a'), job('server', { startAfter: ['a'], parallelWith: 'client' }), job('client', { startAfter: ['a'] })));
+    const { s } = start(
+      spec(
+        job('a'),
+        job('server', { startAfter: ['a'], parallelWith: 'client' }),
+        job('client', { startAfter: ['a'] }),
+      ),
+    );
     const client = s.table.jobs.find((j) => j.name === 'client')!;
     expect(apply(s, { kind: 'cancel', reason: 'not needed', jobId: client.id })).toEqual([]);
     expect(starts(end(s, 1, { a: passed }))).toEqual([]);

@@ -46,7 +46,10 @@ function fakePart(name: string, options: { failStarts?: number; startMs?: number
 
 function setUp() {
   const lines: string[] = [];
-  const supervisor = new Supervisor(createLogger('dev', 'info', (l) => lines.push(l)), policy);
+  const supervisor = new Supervisor(
+    createLogger('dev', 'info', (l) => lines.push(l)),
+    policy,
+  );
   return { supervisor, lines };
 }
 
@@ -76,7 +79,9 @@ describe('supervisor', () => {
     supervisor.superviseFromNow();
     host.runs[0]!.end(killed);
     await waitFor('the restart', () => host.runs.length === 2, 2_000, 5);
-    expect(lines.join('')).toMatch(/WARN {2}dev: local-1 exited unexpectedly \(signal SIGKILL\); restarting it in 20 ms/);
+    expect(lines.join('')).toMatch(
+      /WARN {2}dev: local-1 exited unexpectedly \(signal SIGKILL\); restarting it in 20 ms/,
+    );
     expect(lines.join('')).toMatch(/INFO {2}dev: local-1 is running again .*pid=1002 restarts=1/);
     expect(other.runs).toHaveLength(1);
     expect(other.runs[0]!.stopped).toBe(false);
@@ -108,7 +113,9 @@ describe('supervisor', () => {
       host.runs[n - 1]!.end({ code: 1, signal: null });
     }
     await waitFor('the give-up', () => lines.some((l) => l.includes('ERROR')), 2_000, 5);
-    expect(lines.join('')).toMatch(/ERROR dev: local-3 failed 3 times within 60 s \(last: exit code 1\); leaving it down, the lab goes on without it/);
+    expect(lines.join('')).toMatch(
+      /ERROR dev: local-3 failed 3 times within 60 s \(last: exit code 1\); leaving it down, the lab goes on without it/,
+    );
     await sleep(300);
     expect(host.runs).toHaveLength(3);
     expect(supervisor.status().map((p) => p.state)).toEqual(['down', 'running']);

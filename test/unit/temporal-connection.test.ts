@@ -28,7 +28,9 @@ afterEach(() => {
 describe('closeConnection', () => {
   it('ends a call that is being retried before the channel closes, and nothing throws afterwards', async () => {
     process.on('uncaughtException', onUncaught);
-    const connection = await connectDraining({ address: `127.0.0.1:${await refusedPort()}` }, (o) => Connection.lazy(o));
+    const connection = await connectDraining({ address: `127.0.0.1:${await refusedPort()}` }, (o) =>
+      Connection.lazy(o),
+    );
     const events: string[] = [];
     const call = connection.workflowService.getSystemInfo({}).then(
       () => events.push('answered'),
@@ -48,7 +50,9 @@ describe('closeConnection', () => {
   });
 
   it('closes an idle connection, and a call after that is refused, not retried', async () => {
-    const connection = await connectDraining({ address: `127.0.0.1:${await refusedPort()}` }, (o) => Connection.lazy(o));
+    const connection = await connectDraining({ address: `127.0.0.1:${await refusedPort()}` }, (o) =>
+      Connection.lazy(o),
+    );
     await closeConnection(connection);
     await expect(connection.workflowService.getSystemInfo({})).rejects.toThrow(/shut down/);
   });

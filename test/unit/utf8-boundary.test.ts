@@ -40,11 +40,25 @@ describe('completeUtf8Length', () => {
 
   it('decodes any bytes cut anywhere to the text of the whole', () => {
     let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-    const alphabet = [Buffer.from('a'), Buffer.from('é'), Buffer.from('€'), Buffer.from('😀'), Buffer.from([0xff]), Buffer.from([0x80]), Buffer.from([0xe2, 0x82]), Buffer.from([0xf0, 0x9f]), Buffer.from('\uFEFF')];
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const alphabet = [
+      Buffer.from('a'),
+      Buffer.from('é'),
+      Buffer.from('€'),
+      Buffer.from('😀'),
+      Buffer.from([0xff]),
+      Buffer.from([0x80]),
+      Buffer.from([0xe2, 0x82]),
+      Buffer.from([0xf0, 0x9f]),
+      Buffer.from('\uFEFF'),
+    ];
     for (let run = 0; run < 500; run++) {
-      const bytes = Buffer.concat(Array.from({ length: 1 + Math.floor(random() * 20) }, () => alphabet[Math.floor(random() * alphabet.length)]!));
-      const cuts = [...new Set(Array.from({ length: Math.floor(random() * 5) }, () => Math.floor(random() * bytes.length)))].sort((x, y) => x - y);
+      const bytes = Buffer.concat(
+        Array.from({ length: 1 + Math.floor(random() * 20) }, () => alphabet[Math.floor(random() * alphabet.length)]!),
+      );
+      const cuts = [
+        ...new Set(Array.from({ length: Math.floor(random() * 5) }, () => Math.floor(random() * bytes.length))),
+      ].sort((x, y) => x - y);
       expect(partByPart(bytes, cuts).join(''), `${bytes.toString('hex')} cut at ${cuts.join(',')}`).toBe(decode(bytes));
     }
   });

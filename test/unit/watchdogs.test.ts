@@ -14,11 +14,21 @@ describe('durations', () => {
   });
 
   it('refuses what is not a duration, saying what one looks like', () => {
-    for (const t of ['', 'soon', '-5m', '30 years', '1e3']) expect(parseDuration(t)).toEqual({ ok: false, message: `a duration like 90s, 30m or 2h (or milliseconds), not "${t}"` });
+    for (const t of ['', 'soon', '-5m', '30 years', '1e3'])
+      expect(parseDuration(t)).toEqual({
+        ok: false,
+        message: `a duration like 90s, 30m or 2h (or milliseconds), not "${t}"`,
+      });
   });
 
   it('prints durations for people', () => {
-    expect([800, 1_500, 900_000, 3_600_000, 5_400_000].map(formatDuration)).toEqual(['800 ms', '1.5 s', '15 min', '1 h', '1 h 30 min']);
+    expect([800, 1_500, 900_000, 3_600_000, 5_400_000].map(formatDuration)).toEqual([
+      '800 ms',
+      '1.5 s',
+      '15 min',
+      '1 h',
+      '1 h 30 min',
+    ]);
   });
 });
 
@@ -35,22 +45,35 @@ describe('the output watchdog', () => {
   });
 
   it('aborts with cause no-output, which weighs on the host only once the job passes elsewhere', () => {
-    const result = classifyRunnerExit({ exitCode: null, signal: 'SIGTERM', stoppedBy: { why: 'no-output', reason: 'no output for 15 min' } });
+    const result = classifyRunnerExit({
+      exitCode: null,
+      signal: 'SIGTERM',
+      stoppedBy: { why: 'no-output', reason: 'no output for 15 min' },
+    });
     expect(result).toEqual({ kind: 'aborted', cause: 'no-output', reason: 'no output for 15 min' });
     expect(hostFaultOf(result)).toBe('runner');
   });
 
   it('takes outputTimeoutMs from the job or from defaults, and rejects a bad one with its path', () => {
-    const r = validateSpec({ defaults: { outputTimeoutMs: 900_000 }, jobs: [job('a'), job('b', { outputTimeoutMs: 60_000 })] });
+    const r = validateSpec({
+      defaults: { outputTimeoutMs: 900_000 },
+      jobs: [job('a'), job('b', { outputTimeoutMs: 60_000 })],
+    });
     expect(r.ok && r.submission.jobs.map((j) => j.outputTimeoutMs)).toEqual([900_000, 60_000]);
     const off = validateSpec(spec(job('a')));
     expect(off.ok && off.submission.jobs[0]!.outputTimeoutMs).toBeUndefined();
-    expect(rejected(spec(job('a', { outputTimeoutMs: 0 })))).toEqual(['jobs.0.outputTimeoutMs: Too small: expected number to be >0']);
+    expect(rejected(spec(job('a', { outputTimeoutMs: 0 })))).toEqual([
+      'jobs.0.outputTimeoutMs: Too small: expected number to be >0',
+    ]);
   });
 });
 
 describe('deadline extensions', () => {
-  const job = { id: 's.1', ended: false, extensions: [{ byMs: 3_600_000, by: 'alice', at: '2026-12-02T12:03:00.000Z' }] };
+  const job = {
+    id: 's.1',
+    ended: false,
+    extensions: [{ byMs: 3_600_000, by: 'alice', at: '2026-12-02T12:03:00.000Z' }],
+  };
   it('adds up within the cap', () => {
     expect(decideExtension(job, 1_800_000, 24 * 3_600_000)).toEqual({ ok: true, totalMs: 5_400_000 });
     expect(extendedMs(job.extensions)).toBe(3_600_000);
@@ -61,8 +84,12 @@ describe('deadline extensions', () => {
     expect(decideExtension(job, 2 * 3_600_000, 2 * 3_600_000)).toEqual({
       ok: false,
       code: 'over-cap',
-      message: "byMs: 2 h would extend job s.1 by 3 h in all, past this lab's cap of 2 h (TESTBAY_MAX_EXTEND_MS); at most 1 h more",
+      message:
+        "byMs: 2 h would extend job s.1 by 3 h in all, past this lab's cap of 2 h (TESTBAY_MAX_EXTEND_MS); at most 1 h more",
     });
-    expect(decideExtension({ ...job, ended: true, result: 'passed' }, 1_000, 10 ** 9)).toMatchObject({ ok: false, code: 'ended' });
+    expect(decideExtension({ ...job, ended: true, result: 'passed' }, 1_000, 10 ** 9)).toMatchObject({
+      ok: false,
+      code: 'ended',
+    });
   });
 });

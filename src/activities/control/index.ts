@@ -24,7 +24,11 @@ async function refusalsAreFinal<T>(call: Promise<T>): Promise<T> {
     return await call;
   } catch (err) {
     if (err instanceof ApiError && [400, 401, 403, 413].includes(err.status)) {
-      throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `the API refused: ${err.message}`, nonRetryable: true });
+      throw ApplicationFailure.create({
+        type: ErrorType.InvalidInput,
+        message: `the API refused: ${err.message}`,
+        nonRetryable: true,
+      });
     }
     throw err;
   }
@@ -34,7 +38,9 @@ export function createControlActivities({ api: client }: ControlDeps) {
   const api = new Proxy(client, {
     get(target, prop, receiver) {
       const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? (...args: unknown[]) => refusalsAreFinal((value as (...a: unknown[]) => Promise<unknown>).apply(target, args)) : value;
+      return typeof value === 'function'
+        ? (...args: unknown[]) => refusalsAreFinal((value as (...a: unknown[]) => Promise<unknown>).apply(target, args))
+        : value;
     },
   });
   return {
@@ -47,7 +53,9 @@ export function createControlActivities({ api: client }: ControlDeps) {
     },
     /** Opens several job records at once (a chain opens all of its jobs when it starts): job id → sealed upload token. */
     async openJobs(inputs: OpenJobRequest[]): Promise<Record<string, string>> {
-      return Object.fromEntries(await Promise.all(inputs.map(async (input) => [input.jobId, (await api.openJob(input)).uploadToken] as const)));
+      return Object.fromEntries(
+        await Promise.all(inputs.map(async (input) => [input.jobId, (await api.openJob(input)).uploadToken] as const)),
+      );
     },
     /** Finishes several job records at once. */
     async finishJobs(inputs: { jobId: string; leaseId: string; result: JobResult }[]): Promise<void> {
@@ -65,24 +73,47 @@ export function createControlActivities({ api: client }: ControlDeps) {
      * Adds a chunk of the test ids a batch run's testsCommand listed at `offset`. Idempotent:
      * a retried chunk replaces what it wrote before, never appends twice.
      */
-    async appendBatchTests(input: { submissionId: string; runName: string; offset: number; tests: string[] }): Promise<void> {
+    async appendBatchTests(input: {
+      submissionId: string;
+      runName: string;
+      offset: number;
+      tests: string[];
+    }): Promise<void> {
       const before: string[] = [];
       while (before.length < input.offset) {
-        const page = await api.getBatchTests(input.submissionId, input.runName, before.length, Math.min(100_000, input.offset - before.length));
-        if (page.length === 0) throw new Error(`batch run ${input.runName} of ${input.submissionId} has ${before.length} listed tests stored, not ${input.offset}`);
+        const page = await api.getBatchTests(
+          input.submissionId,
+          input.runName,
+          before.length,
+          Math.min(100_000, input.offset - before.length),
+        );
+        if (page.length === 0)
+          throw new Error(
+            `batch run ${input.runName} of ${input.submissionId} has ${before.length} listed tests stored, not ${input.offset}`,
+          );
         before.push(...page);
       }
       await api.putBatchTests(input.submissionId, input.runName, [...before.slice(0, input.offset), ...input.tests]);
     },
     /** A slice of a batch run's tests: the workflow never holds them all at once. */
-    async loadBatchTests(input: { submissionId: string; runName: string; offset: number; limit: number }): Promise<string[]> {
+    async loadBatchTests(input: {
+      submissionId: string;
+      runName: string;
+      offset: number;
+      limit: number;
+    }): Promise<string[]> {
       return api.getBatchTests(input.submissionId, input.runName, input.offset, input.limit);
     },
     /**
      * Keeps verdicts of a batch run beyond the workflow, as they settle: each call is one more
      * part at key `offset` (the verdicts stored before it), so a retry rewrites its own part.
      */
-    async recordBatchVerdicts(input: { submissionId: string; runJobId: string; offset: number; verdicts: VerdictRecord[] }): Promise<void> {
+    async recordBatchVerdicts(input: {
+      submissionId: string;
+      runJobId: string;
+      offset: number;
+      verdicts: VerdictRecord[];
+    }): Promise<void> {
       await api.putBatchVerdicts(input.runJobId, input.offset, input.verdicts);
     },
     /** Keeps a fenced batch's results that came after its shard's verdicts were stored: history beside them. */

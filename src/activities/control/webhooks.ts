@@ -53,17 +53,29 @@ export function createDeliveryActivities({ api, commitStatus }: DeliveryDeps) {
      * it by the delivery's policy. A delivery that is no longer pending (its subscription
      * was deleted, or an earlier attempt took) is left alone.
      */
-    async deliverOnce(input: { deliveryId: string; timeoutMs: number }): Promise<{ statusCode?: number; skipped?: string }> {
+    async deliverOnce(input: {
+      deliveryId: string;
+      timeoutMs: number;
+    }): Promise<{ statusCode?: number; skipped?: string }> {
       const ctx = Context.current();
       const request = await notify.deliveryRequest(input.deliveryId);
       if (request.state !== 'pending') return { skipped: request.state };
       const headers = { ...request.headers };
       if (request.target === 'commit-status') {
         if (!commitStatus.url || !commitStatus.token) {
-          throw ApplicationFailure.create({ type: ErrorType.InvalidInput, nonRetryable: true, message: 'commit statuses need TESTBAY_COMMIT_STATUS_URL and TESTBAY_COMMIT_STATUS_TOKEN on the control worker' });
+          throw ApplicationFailure.create({
+            type: ErrorType.InvalidInput,
+            nonRetryable: true,
+            message:
+              'commit statuses need TESTBAY_COMMIT_STATUS_URL and TESTBAY_COMMIT_STATUS_TOKEN on the control worker',
+          });
         }
         if (!isUnder(commitStatus.url, request.url)) {
-          throw ApplicationFailure.create({ type: ErrorType.InvalidInput, nonRetryable: true, message: `${request.url} is not under TESTBAY_COMMIT_STATUS_URL=${commitStatus.url}: the token goes nowhere else` });
+          throw ApplicationFailure.create({
+            type: ErrorType.InvalidInput,
+            nonRetryable: true,
+            message: `${request.url} is not under TESTBAY_COMMIT_STATUS_URL=${commitStatus.url}: the token goes nowhere else`,
+          });
         }
         headers.authorization = `Bearer ${commitStatus.token}`;
       }
@@ -72,7 +84,13 @@ export function createDeliveryActivities({ api, commitStatus }: DeliveryDeps) {
       // recorded now, as what it is: it may or may not have reached the receiver.
       for (let earlier = 1; earlier < attempt; earlier++) {
         if (request.recordedAttempts.includes(earlier)) continue;
-        await recording(() => notify.recordAttempt(input.deliveryId, { attempt: earlier, at: new Date().toISOString(), error: UNRECORDED, durationMs: 0 }, false));
+        await recording(() =>
+          notify.recordAttempt(
+            input.deliveryId,
+            { attempt: earlier, at: new Date().toISOString(), error: UNRECORDED, durationMs: 0 },
+            false,
+          ),
+        );
       }
       const started = Date.now();
       const at = new Date(started).toISOString();
@@ -80,10 +98,17 @@ export function createDeliveryActivities({ api, commitStatus }: DeliveryDeps) {
       let error: string | undefined;
       const timeout = AbortSignal.timeout(input.timeoutMs);
       try {
-        const res = await fetch(request.url, { method: 'POST', headers, body: request.body, redirect: 'manual', signal: AbortSignal.any([timeout, ctx.cancellationSignal]) });
+        const res = await fetch(request.url, {
+          method: 'POST',
+          headers,
+          body: request.body,
+          redirect: 'manual',
+          signal: AbortSignal.any([timeout, ctx.cancellationSignal]),
+        });
         statusCode = res.status;
         const answer = (await res.text()).slice(0, ANSWER_BYTES);
-        if (res.status < 200 || res.status > 299) error = `answered ${res.status}${answer ? `: ${answer.slice(0, 200)}` : ''}`;
+        if (res.status < 200 || res.status > 299)
+          error = `answered ${res.status}${answer ? `: ${answer.slice(0, 200)}` : ''}`;
       } catch (err) {
         if (timeout.aborted) error = `no answer within ${input.timeoutMs} ms: cut off`;
         else if (ctx.cancellationSignal.aborted) throw err;
@@ -94,8 +119,24 @@ export function createDeliveryActivities({ api, commitStatus }: DeliveryDeps) {
         // An answer whose body hung counts as cut off, even with its status known.
       }
       const delivered = error === undefined;
-      await recording(() => notify.recordAttempt(input.deliveryId, { attempt, at, ...(statusCode !== undefined ? { statusCode } : {}), ...(error !== undefined ? { error } : {}), durationMs: Date.now() - started }, delivered));
-      if (!delivered) throw ApplicationFailure.create({ type: ErrorType.Delivery, message: `delivery ${input.deliveryId} to ${request.url}, attempt ${attempt}: ${error}` });
+      await recording(() =>
+        notify.recordAttempt(
+          input.deliveryId,
+          {
+            attempt,
+            at,
+            ...(statusCode !== undefined ? { statusCode } : {}),
+            ...(error !== undefined ? { error } : {}),
+            durationMs: Date.now() - started,
+          },
+          delivered,
+        ),
+      );
+      if (!delivered)
+        throw ApplicationFailure.create({
+          type: ErrorType.Delivery,
+          message: `delivery ${input.deliveryId} to ${request.url}, attempt ${attempt}: ${error}`,
+        });
       return statusCode !== undefined ? { statusCode } : {};
     },
 

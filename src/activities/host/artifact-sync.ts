@@ -28,7 +28,12 @@ export interface UploadedFile {
  * Turns a results file into what is uploaded (a losslessly optimised PNG written to
  * `outFile`); `read` gives its bytes. Undefined: upload the file as it is.
  */
-export type Prepare = (name: string, sizeBytes: number, read: () => Promise<Buffer>, outFile: string) => Promise<{ file: string; savedBytes: number } | undefined>;
+export type Prepare = (
+  name: string,
+  sizeBytes: number,
+  read: () => Promise<Buffer>,
+  outFile: string,
+) => Promise<{ file: string; savedBytes: number } | undefined>;
 
 export interface ArtifactTotals {
   artifacts: number;
@@ -90,7 +95,8 @@ export class ArtifactSync {
     for (const name of await listFiles(this.resultsDir)) {
       const check = checkArtifactName(name);
       if (!check.ok) {
-        if (!this.warned.has(name)) this.log.warn('skipping artifact with an unsafe name', { job: this.job.jobId, name, reason: check.reason });
+        if (!this.warned.has(name))
+          this.log.warn('skipping artifact with an unsafe name', { job: this.job.jobId, name, reason: check.reason });
         this.warned.add(name);
         continue;
       }
@@ -106,14 +112,26 @@ export class ArtifactSync {
 
       // Opened once, not through a link, and only a file of the runner's: what is read is what was checked.
       const opened = await openRunnerFile(file, this.user).catch((err: unknown) => {
-        if (!this.warned.has(name)) this.log.warn('skipping artifact the host may not read', { job: this.job.jobId, name, reason: (err as Error).message });
+        if (!this.warned.has(name))
+          this.log.warn('skipping artifact the host may not read', {
+            job: this.job.jobId,
+            name,
+            reason: (err as Error).message,
+          });
         this.warned.add(name);
         return undefined;
       });
       if (!opened) continue;
       let entry: UploadedFile;
       try {
-        const prepared = this.prepare ? await this.prepare(name, opened.sizeBytes, () => opened.handle.readFile(), path.join(this.jobDir, 'optimised', name)) : undefined;
+        const prepared = this.prepare
+          ? await this.prepare(
+              name,
+              opened.sizeBytes,
+              () => opened.handle.readFile(),
+              path.join(this.jobDir, 'optimised', name),
+            )
+          : undefined;
         let size = opened.sizeBytes;
         let preparedHandle: fs.FileHandle | undefined;
         if (prepared) {
@@ -123,18 +141,39 @@ export class ArtifactSync {
         // A stream opened afresh for each try: a failover to another API server sends it all again.
         const streams: Readable[] = [];
         const body = () => {
-          const stream = (preparedHandle ?? opened.handle).createReadStream({ start: 0, end: Math.max(0, size - 1), autoClose: false });
+          const stream = (preparedHandle ?? opened.handle).createReadStream({
+            start: 0,
+            end: Math.max(0, size - 1),
+            autoClose: false,
+          });
           streams.push(stream);
           return stream;
         };
         try {
-          await this.api.putArtifact(this.job.jobId, this.job.leaseToken, name, size === 0 ? Buffer.alloc(0) : body, size);
-          entry = { sizeBytes: opened.sizeBytes, mtimeMs: opened.mtimeMs, uploadedBytes: size, savedBytes: prepared?.savedBytes ?? 0 };
+          await this.api.putArtifact(
+            this.job.jobId,
+            this.job.leaseToken,
+            name,
+            size === 0 ? Buffer.alloc(0) : body,
+            size,
+          );
+          entry = {
+            sizeBytes: opened.sizeBytes,
+            mtimeMs: opened.mtimeMs,
+            uploadedBytes: size,
+            savedBytes: prepared?.savedBytes ?? 0,
+          };
         } catch (err) {
           // Too large for the API: say so once and go on; the job's other results still count.
           if (!(err instanceof ApiError && err.status === 413)) throw err;
           this.log.warn('the API refused an artifact as too large', { job: this.job.jobId, name, error: err.message });
-          entry = { sizeBytes: opened.sizeBytes, mtimeMs: opened.mtimeMs, uploadedBytes: 0, savedBytes: 0, refused: err.message };
+          entry = {
+            sizeBytes: opened.sizeBytes,
+            mtimeMs: opened.mtimeMs,
+            uploadedBytes: 0,
+            savedBytes: 0,
+            refused: err.message,
+          };
         } finally {
           for (const stream of streams) stream.destroy();
           await preparedHandle?.close();

@@ -24,10 +24,18 @@ function parsePattern(text: string): Pattern {
   try {
     url = new URL(text);
   } catch {
-    throw new AssetAllowError(`assets.allow: ${JSON.stringify(text)} is not a URL pattern (e.g. https://*, file:///srv/assets/)`);
+    throw new AssetAllowError(
+      `assets.allow: ${JSON.stringify(text)} is not a URL pattern (e.g. https://*, file:///srv/assets/)`,
+    );
   }
-  if (!['http:', 'https:', 'file:'].includes(url.protocol)) throw new AssetAllowError(`assets.allow: ${text}: only http, https and file URLs can be assets`);
-  return { protocol: url.protocol, host: url.hostname.toLowerCase(), port: url.port, path: decodeURIComponent(url.pathname) };
+  if (!['http:', 'https:', 'file:'].includes(url.protocol))
+    throw new AssetAllowError(`assets.allow: ${text}: only http, https and file URLs can be assets`);
+  return {
+    protocol: url.protocol,
+    host: url.hostname.toLowerCase(),
+    port: url.port,
+    path: decodeURIComponent(url.pathname),
+  };
 }
 
 /** `prefix` covers `path`: the same path, or one below it (a folder boundary, not a string prefix). */
@@ -60,11 +68,20 @@ export class AssetAllowList {
     } catch {
       return false;
     }
-    return this.patterns.some((p) => p.protocol === url.protocol && (p.protocol === 'file:' || hostMatches(p.host, host)) && (p.port === '' || p.port === url.port) && underPath(p.path, path));
+    return this.patterns.some(
+      (p) =>
+        p.protocol === url.protocol &&
+        (p.protocol === 'file:' || hostMatches(p.host, host)) &&
+        (p.port === '' || p.port === url.port) &&
+        underPath(p.path, path),
+    );
   }
 
   /** Throws, saying what is allowed, when the URL may not be fetched. */
   check(url: URL, what = 'asset'): void {
-    if (!this.allows(url)) throw new AssetAllowError(`${what} ${url.protocol === 'file:' ? url.href : url.origin + url.pathname} is not allowed on this host (assets.allow: ${this.sources.join(', ') || 'nothing'})`);
+    if (!this.allows(url))
+      throw new AssetAllowError(
+        `${what} ${url.protocol === 'file:' ? url.href : url.origin + url.pathname} is not allowed on this host (assets.allow: ${this.sources.join(', ') || 'nothing'})`,
+      );
   }
 }

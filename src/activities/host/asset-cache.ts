@@ -40,7 +40,12 @@ export interface AssetLimits {
   minFreeBytes: number;
 }
 
-export const DEFAULT_ASSET_LIMITS: AssetLimits = { allow: new AssetAllowList(), maxBytes: 20 * 1024 ** 3, maxJobBytes: 40 * 1024 ** 3, minFreeBytes: 0 };
+export const DEFAULT_ASSET_LIMITS: AssetLimits = {
+  allow: new AssetAllowList(),
+  maxBytes: 20 * 1024 ** 3,
+  maxJobBytes: 40 * 1024 ** 3,
+  minFreeBytes: 0,
+};
 const mib = (bytes: number) => `${Math.round((bytes / 1024 ** 2) * 10) / 10} MiB`;
 
 export interface Acquired {
@@ -117,7 +122,12 @@ export class AssetCache {
   }
 
   /** Acquires every asset of a job and links it into `assetsDir`; returns name → details. */
-  async provide(jobId: string, assets: readonly Asset[], assetsDir: string, options: AcquireOptions = {}): Promise<Provided[]> {
+  async provide(
+    jobId: string,
+    assets: readonly Asset[],
+    assetsDir: string,
+    options: AcquireOptions = {},
+  ): Promise<Provided[]> {
     await fs.mkdir(assetsDir, { recursive: true });
     // The host's folder; the runner (maybe another user) reads it but cannot change it.
     await fs.chmod(assetsDir, 0o755);
@@ -130,7 +140,10 @@ export class AssetCache {
       const left = this.limits.maxJobBytes - total;
       const got = await this.acquire(jobId, asset, { ...options, maxBytes: Math.min(this.limits.maxBytes, left) });
       total += got.sizeBytes;
-      if (total > this.limits.maxJobBytes) throw new AssetError(`the job's assets are more than the ${mib(this.limits.maxJobBytes)} this host takes for one job (TESTBAY_MAX_JOB_ASSET_BYTES)`);
+      if (total > this.limits.maxJobBytes)
+        throw new AssetError(
+          `the job's assets are more than the ${mib(this.limits.maxJobBytes)} this host takes for one job (TESTBAY_MAX_JOB_ASSET_BYTES)`,
+        );
       const dest = path.join(assetsDir, names[i]!);
       await linkOrCopy(got.file, dest);
       provided.push({ ...got, name: names[i]!, path: dest });
@@ -153,7 +166,10 @@ export class AssetCache {
     if (users?.size === 0) this.users.delete(sha256);
   }
 
-  private async ensure(asset: Asset, options: AcquireOptions & { maxBytes?: number }): Promise<Omit<Acquired, 'durationMs'>> {
+  private async ensure(
+    asset: Asset,
+    options: AcquireOptions & { maxBytes?: number },
+  ): Promise<Omit<Acquired, 'durationMs'>> {
     const hit = await this.hit(asset.sha256);
     if (hit) return hit;
     const shared = this.inflight.get(asset.sha256);
@@ -176,7 +192,10 @@ export class AssetCache {
     }
   }
 
-  private async fetch(asset: Asset, options: AcquireOptions & { maxBytes?: number }): Promise<Omit<Acquired, 'durationMs'>> {
+  private async fetch(
+    asset: Asset,
+    options: AcquireOptions & { maxBytes?: number },
+  ): Promise<Omit<Acquired, 'durationMs'>> {
     await fs.mkdir(this.dir, { recursive: true });
     const file = this.fileOf(asset.sha256);
     return withFileLock(
@@ -187,7 +206,11 @@ export class AssetCache {
         if (hit) return hit;
         const part = `${file}.part-${process.pid}-${randomBytes(4).toString('hex')}`;
         try {
-          const limits = { allow: this.limits.allow, maxBytes: options.maxBytes ?? this.limits.maxBytes, minFreeBytes: this.limits.minFreeBytes };
+          const limits = {
+            allow: this.limits.allow,
+            maxBytes: options.maxBytes ?? this.limits.maxBytes,
+            minFreeBytes: this.limits.minFreeBytes,
+          };
           const got = await download(asset.url, part, limits, {
             ...(options.signal ? { signal: options.signal } : {}),
             onBytes: (total) => options.onBytes?.(asset, total),
@@ -199,7 +222,10 @@ export class AssetCache {
             throw new AssetError(`could not download asset ${asset.url}: ${why}`);
           });
           // Never the content's own hash: it would tell a job the checksum of a file it must not read.
-          if (got.sha256 !== asset.sha256) throw new AssetError(`asset sha256 mismatch for ${asset.url}: its content does not have the sha256 ${asset.sha256}`);
+          if (got.sha256 !== asset.sha256)
+            throw new AssetError(
+              `asset sha256 mismatch for ${asset.url}: its content does not have the sha256 ${asset.sha256}`,
+            );
           await fs.chmod(part, 0o444);
           await fs.rename(part, file);
           this.log?.info('asset downloaded', { url: asset.url, sha256: asset.sha256, sizeBytes: got.sizeBytes });
@@ -230,8 +256,13 @@ export class AssetCache {
       total -= e.sizeBytes;
       evicted.push(e.sha256);
     }
-    if (evicted.length > 0) this.log?.info('evicted assets from the cache', { evicted, sizeBytes: total, maxBytes: this.maxBytes });
-    if (total > this.maxBytes) this.log?.warn('asset cache above its size limit: the rest is in use', { sizeBytes: total, maxBytes: this.maxBytes });
+    if (evicted.length > 0)
+      this.log?.info('evicted assets from the cache', { evicted, sizeBytes: total, maxBytes: this.maxBytes });
+    if (total > this.maxBytes)
+      this.log?.warn('asset cache above its size limit: the rest is in use', {
+        sizeBytes: total,
+        maxBytes: this.maxBytes,
+      });
     return evicted;
   }
 }

@@ -24,7 +24,10 @@ export class CappedLog extends Writable {
 
   /** Appends to `path` (provisioning's notes may be there already); the limit counts them. */
   static async open(path: string, maxBytes: number): Promise<CappedLog> {
-    const size = await fs.stat(path).then((s) => s.size, () => 0);
+    const size = await fs.stat(path).then(
+      (s) => s.size,
+      () => 0,
+    );
     return new CappedLog(createWriteStream(path, { flags: 'a', mode: 0o600 }), maxBytes, size);
   }
 
@@ -46,13 +49,18 @@ export class CappedLog extends Writable {
     this.written = this.maxBytes;
     this.dropped += chunk.length - room;
     this.file.write(chunk.subarray(0, room));
-    this.file.write(`\ntestbay: the log reached TESTBAY_MAX_LOG_BYTES (${this.maxBytes} bytes); the rest of the runner's output is dropped\n`, done);
+    this.file.write(
+      `\ntestbay: the log reached TESTBAY_MAX_LOG_BYTES (${this.maxBytes} bytes); the rest of the runner's output is dropped\n`,
+      done,
+    );
   }
 
   /** Writes a last line of the host's own (never cut) and closes the file. */
   async close(line?: string): Promise<void> {
     await new Promise<void>((resolve) => this.end(resolve));
-    const tail = [this.dropped > 0 ? `testbay: ${this.dropped} bytes of output were dropped\n` : '', line ?? ''].join('');
+    const tail = [this.dropped > 0 ? `testbay: ${this.dropped} bytes of output were dropped\n` : '', line ?? ''].join(
+      '',
+    );
     await new Promise<void>((resolve) => (tail ? this.file.end(tail, resolve) : this.file.end(resolve)));
   }
 }

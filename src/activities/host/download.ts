@@ -37,9 +37,11 @@ const FREE_CHECK_EVERY = 64 * 1024 ** 2;
 const mib = (bytes: number) => `${Math.round((bytes / 1024 ** 2) * 10) / 10} MiB`;
 
 async function openFile(url: URL, limits: DownloadLimits): Promise<{ stream: Readable; sizeBytes: number }> {
-  const handle = await fs.open(fileURLToPath(url), constants.O_RDONLY | constants.O_NONBLOCK).catch((err: NodeJS.ErrnoException) => {
-    throw new DownloadError(err.code ?? err.message);
-  });
+  const handle = await fs
+    .open(fileURLToPath(url), constants.O_RDONLY | constants.O_NONBLOCK)
+    .catch((err: NodeJS.ErrnoException) => {
+      throw new DownloadError(err.code ?? err.message);
+    });
   try {
     const stat = await handle.stat();
     if (!stat.isFile()) throw new DownloadError('not a regular file');
@@ -53,7 +55,11 @@ async function openFile(url: URL, limits: DownloadLimits): Promise<{ stream: Rea
   }
 }
 
-async function openHttp(url: URL, limits: DownloadLimits, signal: AbortSignal | undefined): Promise<{ stream: Readable; sizeBytes?: number }> {
+async function openHttp(
+  url: URL,
+  limits: DownloadLimits,
+  signal: AbortSignal | undefined,
+): Promise<{ stream: Readable; sizeBytes?: number }> {
   let current = url;
   for (let hops = 0; ; hops++) {
     limits.allow.check(current, hops === 0 ? 'asset' : 'asset redirect to');
@@ -71,7 +77,10 @@ async function openHttp(url: URL, limits: DownloadLimits, signal: AbortSignal | 
       throw new DownloadError(`HTTP ${res.status} ${res.statusText}`.trim());
     }
     const length = Number(res.headers.get('content-length') ?? NaN);
-    return { stream: Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), ...(Number.isFinite(length) ? { sizeBytes: length } : {}) };
+    return {
+      stream: Readable.fromWeb(res.body as WebReadableStream<Uint8Array>),
+      ...(Number.isFinite(length) ? { sizeBytes: length } : {}),
+    };
   }
 }
 
@@ -81,19 +90,32 @@ async function freeBytes(dir: string): Promise<number> {
 }
 
 /** Streams `url` into `dest` and returns the content's sha256 (hex) and size. */
-export async function download(url: string, dest: string, limits: DownloadLimits, options: { signal?: AbortSignal; onBytes?: (total: number) => void } = {}): Promise<Downloaded> {
+export async function download(
+  url: string,
+  dest: string,
+  limits: DownloadLimits,
+  options: { signal?: AbortSignal; onBytes?: (total: number) => void } = {},
+): Promise<Downloaded> {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
     throw new DownloadError(`not a URL: ${url}`);
   }
-  if (!['file:', 'http:', 'https:'].includes(parsed.protocol)) throw new DownloadError(`unsupported URL scheme ${parsed.protocol}`);
+  if (!['file:', 'http:', 'https:'].includes(parsed.protocol))
+    throw new DownloadError(`unsupported URL scheme ${parsed.protocol}`);
   limits.allow.check(parsed);
-  const source = parsed.protocol === 'file:' ? await openFile(parsed, limits) : await openHttp(parsed, limits, options.signal);
+  const source =
+    parsed.protocol === 'file:' ? await openFile(parsed, limits) : await openHttp(parsed, limits, options.signal);
   const dir = path.dirname(dest);
-  const tooLarge = (size: number) => new DownloadError(`it is larger than the ${mib(limits.maxBytes)} this host takes (TESTBAY_MAX_ASSET_BYTES; ${mib(size)} or more)`);
-  const noRoom = (free: number) => new DownloadError(`not enough free space on the host's cache disk (${mib(free)} free, TESTBAY_MIN_FREE_BYTES keeps ${mib(limits.minFreeBytes)})`);
+  const tooLarge = (size: number) =>
+    new DownloadError(
+      `it is larger than the ${mib(limits.maxBytes)} this host takes (TESTBAY_MAX_ASSET_BYTES; ${mib(size)} or more)`,
+    );
+  const noRoom = (free: number) =>
+    new DownloadError(
+      `not enough free space on the host's cache disk (${mib(free)} free, TESTBAY_MIN_FREE_BYTES keeps ${mib(limits.minFreeBytes)})`,
+    );
   if (source.sizeBytes !== undefined) {
     if (source.sizeBytes > limits.maxBytes) {
       source.stream.destroy();
@@ -122,6 +144,11 @@ export async function download(url: string, dest: string, limits: DownloadLimits
       );
     },
   });
-  await pipeline(source.stream, hashing, (await fs.open(dest, 'wx', 0o600)).createWriteStream(), ...(options.signal ? [{ signal: options.signal }] : []));
+  await pipeline(
+    source.stream,
+    hashing,
+    (await fs.open(dest, 'wx', 0o600)).createWriteStream(),
+    ...(options.signal ? [{ signal: options.signal }] : []),
+  );
   return { sha256: hash.digest('hex'), sizeBytes };
 }

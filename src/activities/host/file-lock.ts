@@ -12,7 +12,6 @@ import { isProcessAlive } from '../../process-alive.js';
 
 const RECHECK_MS = 1_000;
 
-
 /** True when the lock was left by a process of this machine that no longer runs. */
 async function isStale(lockFile: string): Promise<boolean> {
   const text = await fs.readFile(lockFile, 'utf8').catch(() => '');

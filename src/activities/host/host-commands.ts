@@ -17,8 +17,12 @@ export type HookAnswer = ({ ran: true } & HookRun) | { ran: false; summary: stri
 const DEFAULT_HOOK_TIMEOUT_MS = 10 * 60_000;
 
 function hookEnv(deps: HostDeps, extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', TESTBAY_HOST: deps.hostId };
-  for (const key of ['HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'USER', 'LOGNAME']) if (process.env[key] !== undefined) env[key] = process.env[key];
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    TESTBAY_HOST: deps.hostId,
+  };
+  for (const key of ['HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'USER', 'LOGNAME'])
+    if (process.env[key] !== undefined) env[key] = process.env[key];
   return { ...env, ...extra };
 }
 
@@ -40,7 +44,11 @@ export function createRecoverHost(deps: HostDeps) {
     deps.log.info('running recoverCommand after an infrastructure abort', { job: input.jobId, cause: input.cause });
     const run = await heartbeating(() =>
       runHook('recoverCommand', command, {
-        env: hookEnv(deps, { TESTBAY_JOB_ID: input.jobId, TESTBAY_ABORT_CAUSE: input.cause, TESTBAY_ABORT_REASON: input.reason }),
+        env: hookEnv(deps, {
+          TESTBAY_JOB_ID: input.jobId,
+          TESTBAY_ABORT_CAUSE: input.cause,
+          TESTBAY_ABORT_REASON: input.reason,
+        }),
         cwd: deps.workDir,
         timeoutMs: deps.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS,
         killGraceMs: deps.killGraceMs,

@@ -14,17 +14,42 @@ import { POOL_PATTERN } from '../../domain/ids.js';
 
 const capValue = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 /** An argv array run on the host (never a shell string). */
-const argv = z.array(z.string().min(1).refine((s) => !s.includes('\0'), 'cannot contain a NUL byte')).min(1, 'needs at least the program to run');
-const list = z.union([z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)), z.array(z.string().min(1))]);
+const argv = z
+  .array(
+    z
+      .string()
+      .min(1)
+      .refine((s) => !s.includes('\0'), 'cannot contain a NUL byte'),
+  )
+  .min(1, 'needs at least the program to run');
+const list = z.union([
+  z.string().transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  ),
+  z.array(z.string().min(1)),
+]);
 
 /** A host's address as its partners' runners get it: a name or an IP address, nothing a shell could misread. */
-export const hostAddress = z.string().min(1).max(253).regex(/^[A-Za-z0-9:._-]+$/, 'must be a host name or an IP address');
+export const hostAddress = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[A-Za-z0-9:._-]+$/, 'must be a host name or an IP address');
 
 export const hostConfigSchema = z.strictObject({
   id: z.string().min(1).optional(),
   classes: list.optional(),
   /** the pool (one scheduler) the host registers with; `default` when none is given */
-  pool: z.string().regex(POOL_PATTERN, 'must start with a letter or digit and use only letters, digits, ".", "_" and "-" (at most 63 characters)').optional(),
+  pool: z
+    .string()
+    .regex(
+      POOL_PATTERN,
+      'must start with a letter or digit and use only letters, digits, ".", "_" and "-" (at most 63 characters)',
+    )
+    .optional(),
   caps: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'must be a capability name'), capValue).optional(),
   workDir: z.string().min(1).optional(),
   cacheDir: z.string().min(1).optional(),
@@ -76,7 +101,9 @@ export async function loadHostConfigFile(file: string): Promise<HostConfigFile> 
   }
   const parsed = hostConfigSchema.safeParse(raw ?? {});
   if (!parsed.success) {
-    throw new HostConfigError(`--config ${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`);
+    throw new HostConfigError(
+      `--config ${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`,
+    );
   }
   const base = path.dirname(path.resolve(file));
   const resolve = (p: string) => path.resolve(base, p);
@@ -117,6 +144,7 @@ export function mergeHostConfig(file: HostConfigFile, flags: HostConfigFile): Ho
   if (workDir !== undefined) merged.workDir = workDir;
   if (cacheDir !== undefined) merged.cacheDir = cacheDir;
   // Hooks come only from the file.
-  for (const hook of ['provisionCommand', 'recoverCommand', 'powerCommand'] as const) if (file[hook]) merged[hook] = file[hook];
+  for (const hook of ['provisionCommand', 'recoverCommand', 'powerCommand'] as const)
+    if (file[hook]) merged[hook] = file[hook];
   return merged;
 }

@@ -47,7 +47,13 @@ export async function runHook(
     proc = await spawnGroup(command, { cwd: options.cwd, env: options.env, output });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    return { ok: false, exitCode: null, signal: null, output: '', summary: `${what} \`${command[0]}\` could not start: ${e.code ?? e.message}` };
+    return {
+      ok: false,
+      exitCode: null,
+      signal: null,
+      output: '',
+      summary: `${what} \`${command[0]}\` could not start: ${e.code ?? e.message}`,
+    };
   }
   let stoppedFor: string | undefined;
   const stop = (why: string) => {
@@ -63,7 +69,15 @@ export async function runHook(
     const out = text();
     const ok = stoppedFor === undefined && exit.code === 0;
     const how = stoppedFor ?? (exit.code !== null ? `exited with ${exit.code}` : `was killed by ${exit.signal}`);
-    return { ok, exitCode: exit.code, signal: exit.signal, output: out, summary: ok ? `${what} succeeded` : `${what} \`${command.join(' ')}\` ${how}${out ? `: ${out.split('\n').slice(-5).join(' / ')}` : ''}` };
+    return {
+      ok,
+      exitCode: exit.code,
+      signal: exit.signal,
+      output: out,
+      summary: ok
+        ? `${what} succeeded`
+        : `${what} \`${command.join(' ')}\` ${how}${out ? `: ${out.split('\n').slice(-5).join(' / ')}` : ''}`,
+    };
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);

@@ -31,7 +31,8 @@ export function createHostActivities(deps: HostDeps, steps: HostSteps = {}) {
     holdPresence: createHoldPresence(deps),
     provision: (run: Parameters<typeof provision>[0]) => provision(openRun(key, run)),
     runTests: (input: Parameters<typeof runTests>[0]) => runTests({ ...input, run: openRun(key, input.run) }),
-    uploadResults: (input: Parameters<typeof uploadResults>[0]) => uploadResults({ ...input, run: openRun(key, input.run) }),
+    uploadResults: (input: Parameters<typeof uploadResults>[0]) =>
+      uploadResults({ ...input, run: openRun(key, input.run) }),
     runBatch: (batch: Parameters<typeof runBatch>[0]) => runBatch(openBatch(key, batch)),
     listTests: createListTests(deps),
     readListedTests: createReadListedTests(deps),

@@ -96,22 +96,37 @@ async function resultFiles(dir: string): Promise<string[]> {
  * Parses every JUnit and TAP file in `dir`. Throws ResultsTooLargeError past the limits;
  * files that are not JUnit or not complete yet are skipped (they are still artifacts).
  */
-export async function readTestResults(dir: string, limits: ResultsLimits, user?: RunnerUser): Promise<TestCaseResult[]> {
+export async function readTestResults(
+  dir: string,
+  limits: ResultsLimits,
+  user?: RunnerUser,
+): Promise<TestCaseResult[]> {
   const files = await resultFiles(dir);
   if (files.length === 0) return [];
   let reply: Reply;
   try {
-    reply = await reader.request({ files, ...(user?.separate ? { uid: user.uid } : {}), maxBytes: limits.maxBytes, maxTestcases: limits.maxTestcases });
+    reply = await reader.request({
+      files,
+      ...(user?.separate ? { uid: user.uid } : {}),
+      maxBytes: limits.maxBytes,
+      maxTestcases: limits.maxTestcases,
+    });
   } catch (err) {
     // The worker died (out of memory on a pathological file): the results are too much to read.
-    throw new ResultsTooLargeError(`the JUnit/TAP files could not be read within the host's limits: ${(err as Error).message}`);
+    throw new ResultsTooLargeError(
+      `the JUnit/TAP files could not be read within the host's limits: ${(err as Error).message}`,
+    );
   }
   const rel = (file: string) => path.relative(dir, file);
   if (reply.tooLarge?.what === 'bytes') {
-    throw new ResultsTooLargeError(`JUnit/TAP files of ${mib(reply.tooLarge.bytes)} or more (at ${rel(reply.tooLarge.file)}), above TESTBAY_MAX_RESULTS_BYTES (${mib(limits.maxBytes)})`);
+    throw new ResultsTooLargeError(
+      `JUnit/TAP files of ${mib(reply.tooLarge.bytes)} or more (at ${rel(reply.tooLarge.file)}), above TESTBAY_MAX_RESULTS_BYTES (${mib(limits.maxBytes)})`,
+    );
   }
   if (reply.tooLarge?.what === 'testcases') {
-    throw new ResultsTooLargeError(`more than ${limits.maxTestcases} testcases (at ${rel(reply.tooLarge.file)}), above TESTBAY_MAX_TESTCASES`);
+    throw new ResultsTooLargeError(
+      `more than ${limits.maxTestcases} testcases (at ${rel(reply.tooLarge.file)}), above TESTBAY_MAX_TESTCASES`,
+    );
   }
   if (reply.error !== undefined) throw new Error(`reading test results: ${reply.error}`);
   return reply.cases ?? [];

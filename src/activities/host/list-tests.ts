@@ -42,7 +42,19 @@ export function createListTests(deps: HostDeps) {
     // The listing stays the host's; the command runs (maybe as the runner user) in work/.
     await makeJobDir(dir, deps.runnerUser, ['work']);
     const workDir = path.join(dir, 'work');
-    const run = { jobId: `${input.runJobId}.list`, jobName: input.batchRunName, submissionId: input.submissionId, hostId: input.hostId, attempt: 1, leaseToken: '', runner: { command: input.command }, settings: input.settings, timeoutMs: TIMEOUT_MS, provisionTimeoutMs: 0, assets: [] };
+    const run = {
+      jobId: `${input.runJobId}.list`,
+      jobName: input.batchRunName,
+      submissionId: input.submissionId,
+      hostId: input.hostId,
+      attempt: 1,
+      leaseToken: '',
+      runner: { command: input.command },
+      settings: input.settings,
+      timeoutMs: TIMEOUT_MS,
+      provisionTimeoutMs: 0,
+      assets: [],
+    };
     const env = runnerEnv(run, { workDir, resultsDir: workDir }, deps.runnerPath, deps.runnerUser);
     const what = `testsCommand ${JSON.stringify(input.command)}`;
 
@@ -58,7 +70,11 @@ export function createListTests(deps: HostDeps) {
       else chunks.push(d);
     });
     errors.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-    const session = await RunnerSession.open<{ why: 'stopped'; reason: string }>(deps, { id: run.jobId, label: 'testsCommand', logFields: { job: run.jobId } });
+    const session = await RunnerSession.open<{ why: 'stopped'; reason: string }>(deps, {
+      id: run.jobId,
+      label: 'testsCommand',
+      logFields: { job: run.jobId },
+    });
     // Recorded like a runner: the guard and the reaper stop it if this host dies.
     const e = await session.spawn(input.command, { cwd: workDir, env, output: stdout, errors });
     if (e) throw fail(`${what} could not start: ${e.code ?? e.message}`);
@@ -86,12 +102,16 @@ export function createListTests(deps: HostDeps) {
     for (const raw of Buffer.concat(chunks).toString('utf8').split('\n')) {
       const id = raw.trim();
       if (id === '' || seen.has(id)) continue;
-      if (!TEST_ID.test(id)) throw fail(`${what} printed ${JSON.stringify(id.slice(0, 80))}: a test id is 1 to 300 characters without white space`);
+      if (!TEST_ID.test(id))
+        throw fail(
+          `${what} printed ${JSON.stringify(id.slice(0, 80))}: a test id is 1 to 300 characters without white space`,
+        );
       seen.add(id);
       ids.push(id);
     }
     if (ids.length === 0) throw fail(`${what} printed no test ids`);
-    if (ids.length > MAX_BATCH_TESTS) throw fail(`${what} printed ${ids.length} test ids, more than the ${MAX_BATCH_TESTS} a batch run takes`);
+    if (ids.length > MAX_BATCH_TESTS)
+      throw fail(`${what} printed ${ids.length} test ids, more than the ${MAX_BATCH_TESTS} a batch run takes`);
 
     const listFile = path.join(dir, 'tests.txt');
     await fs.writeFile(listFile, `${ids.join('\n')}\n`);
@@ -122,7 +142,10 @@ export function createReadListedTests(deps: HostDeps) {
   return async function readListedTests(input: { listFile: string; offset: number; count: number }): Promise<string[]> {
     // Only a listing of this host's own, never any file the caller names.
     const file = path.resolve(input.listFile);
-    if (!file.startsWith(path.join(path.resolve(deps.workDir), 'jobs') + path.sep) || path.basename(file) !== 'tests.txt') {
+    if (
+      !file.startsWith(path.join(path.resolve(deps.workDir), 'jobs') + path.sep) ||
+      path.basename(file) !== 'tests.txt'
+    ) {
       throw fail(`${input.listFile} is not a test listing of host ${deps.hostId}`);
     }
     const ids: string[] = [];

@@ -35,7 +35,10 @@ export class LogSync {
         this.known = true;
       }
       // Nothing new (most ticks): no file opened, no buffer allocated.
-      const size = await fs.stat(this.file).then((s) => s.size, () => 0);
+      const size = await fs.stat(this.file).then(
+        (s) => s.size,
+        () => 0,
+      );
       if (size <= this.sent) return this.sent;
       const handle = await fs.open(this.file, 'r').catch(() => undefined);
       if (!handle) return this.sent;

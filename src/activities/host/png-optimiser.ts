@@ -66,7 +66,12 @@ export class PngOptimiser {
    * (upload it as it is) for other files, PNGs above MAX_PNG_BYTES (read whole, they would
    * cost the host their size in memory) and bad PNGs. Never throws for a bad PNG.
    */
-  async prepare(name: string, sizeBytes: number, read: () => Promise<Buffer>, outFile: string): Promise<{ file: string; savedBytes: number } | undefined> {
+  async prepare(
+    name: string,
+    sizeBytes: number,
+    read: () => Promise<Buffer>,
+    outFile: string,
+  ): Promise<{ file: string; savedBytes: number } | undefined> {
     if (!name.toLowerCase().endsWith('.png') || sizeBytes > MAX_PNG_BYTES) return undefined;
     const original = await read();
     let optimised: Buffer;

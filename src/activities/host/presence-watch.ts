@@ -33,11 +33,14 @@ export class PresenceWatch {
   /** A registration of `instanceId` was sent: its presence is due within waitMs. */
   registered(instanceId: string): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      if (this.started.has(instanceId)) return;
-      this.wait = Math.min(this.wait * 2, Math.max(MAX_WAIT_MS, this.waitMs));
-      this.onMissing(instanceId);
-    }, this.wait * (0.8 + 0.4 * this.random()));
+    this.timer = setTimeout(
+      () => {
+        if (this.started.has(instanceId)) return;
+        this.wait = Math.min(this.wait * 2, Math.max(MAX_WAIT_MS, this.waitMs));
+        this.onMissing(instanceId);
+      },
+      this.wait * (0.8 + 0.4 * this.random()),
+    );
     this.timer.unref();
   }
 

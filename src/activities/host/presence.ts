@@ -27,7 +27,9 @@ export function createHoldPresence(deps: HostDeps) {
         await Promise.race([ctx.sleep(beatMs), shuttingDown]);
       } catch (err) {
         if (err instanceof CancelledFailure && !deps.shutdown.aborted) {
-          deps.log.info('scheduler stopped watching this host; registering again', { reason: String(ctx.cancellationSignal.reason ?? '') });
+          deps.log.info('scheduler stopped watching this host; registering again', {
+            reason: String(ctx.cancellationSignal.reason ?? ''),
+          });
           deps.onPresenceLost(input.instanceId);
         }
         throw err;

@@ -34,7 +34,15 @@ export interface RunnerProcess {
  */
 export function spawnGroup(
   argv: readonly string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv; uid?: number; gid?: number; output?: NodeJS.WritableStream; errors?: NodeJS.WritableStream; onProgress?: (stream: Readable) => void },
+  options: {
+    cwd: string;
+    env: NodeJS.ProcessEnv;
+    uid?: number;
+    gid?: number;
+    output?: NodeJS.WritableStream;
+    errors?: NodeJS.WritableStream;
+    onProgress?: (stream: Readable) => void;
+  },
 ): Promise<RunnerProcess> {
   const [program, ...args] = argv;
   if (program === undefined) return Promise.reject(new Error('empty command'));
@@ -81,7 +89,14 @@ export async function liveMembers(pgid: number): Promise<number[]> {
   const members: number[] = [];
   // A few reads at a time: bounded file handles.
   for (let i = 0; i < pids.length; i += 64) {
-    const stats = await Promise.all(pids.slice(i, i + 64).map((pid) => fs.readFile(`/proc/${pid}/stat`, 'utf8').then((stat) => [pid, stat] as const, () => undefined)));
+    const stats = await Promise.all(
+      pids.slice(i, i + 64).map((pid) =>
+        fs.readFile(`/proc/${pid}/stat`, 'utf8').then(
+          (stat) => [pid, stat] as const,
+          () => undefined,
+        ),
+      ),
+    );
     for (const found of stats) if (found && isMember(found[1], pgid)) members.push(Number(found[0]));
   }
   return members;
@@ -166,7 +181,12 @@ function readOr(file: string): string | undefined {
  * Stops a runner's descendants that left its group (see escapedMembers): SIGTERM, then
  * SIGKILL after graceMs to whatever is left. Returns the pids it found.
  */
-export async function stopEscaped(marker: string, pgid: number, sinceTicks: number, graceMs: number): Promise<number[]> {
+export async function stopEscaped(
+  marker: string,
+  pgid: number,
+  sinceTicks: number,
+  graceMs: number,
+): Promise<number[]> {
   const found = await escapedMembers(marker, pgid, sinceTicks);
   if (found.length === 0) return [];
   for (const pid of found) signalPid(pid, 'SIGTERM');

@@ -31,7 +31,8 @@ const MAX_LINE = 64 * 1024;
 function parseTest(v: unknown): TestCaseResult | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
   const t = v as Record<string, unknown>;
-  if (typeof t.name !== 'string' || t.name.length === 0 || !STATUSES.has(t.status as TestCaseResult['status'])) return undefined;
+  if (typeof t.name !== 'string' || t.name.length === 0 || !STATUSES.has(t.status as TestCaseResult['status']))
+    return undefined;
   const test: TestCaseResult = { name: t.name.slice(0, 500), status: t.status as TestCaseResult['status'] };
   if (typeof t.classname === 'string') test.classname = t.classname.slice(0, 500);
   if (typeof t.durationMs === 'number' && t.durationMs >= 0) test.durationMs = Math.round(t.durationMs);

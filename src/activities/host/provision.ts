@@ -36,7 +36,9 @@ export function createProvision(deps: HostDeps, steps: HostSteps = {}) {
       await makeJobDir(jobDir, deps.runnerUser);
       // Old job dirs go in the background: not on the way to the runner's start.
       if (++provisioned % PRUNE_EVERY === 0) {
-        void pruneJobDirs(deps, run.jobId).catch((err: unknown) => deps.log.warn('could not prune old job dirs', { error: String(err) }));
+        void pruneJobDirs(deps, run.jobId).catch((err: unknown) =>
+          deps.log.warn('could not prune old job dirs', { error: String(err) }),
+        );
       }
     } catch (err) {
       throw ApplicationFailure.create({
@@ -59,21 +61,36 @@ export function createProvision(deps: HostDeps, steps: HostSteps = {}) {
     // Only real work (assets, test code) is worth showing; the state is for people, so a
     // report that fails (the record not open yet) is no reason to fail the job.
     const visible = run.assets.length > 0 || run.tests !== undefined;
-    const show = (state: 'provisioning' | 'scheduled') => (visible ? deps.api.reportProgress(run.jobId, run.leaseToken, { state }).catch(() => undefined) : undefined);
+    const show = (state: 'provisioning' | 'scheduled') =>
+      visible ? deps.api.reportProgress(run.jobId, run.leaseToken, { state }).catch(() => undefined) : undefined;
     try {
       await show('provisioning');
       const result: ProvisionResult = { workDir, resultsDir, assets: {}, durationMs: 0 };
       if (run.assets.length > 0) {
-        if (!steps.assets) throw ApplicationFailure.create({ type: ErrorType.BrokenSetup, message: `host ${run.hostId} cannot fetch assets`, nonRetryable: true });
+        if (!steps.assets)
+          throw ApplicationFailure.create({
+            type: ErrorType.BrokenSetup,
+            message: `host ${run.hostId} cannot fetch assets`,
+            nonRetryable: true,
+          });
         // The host's folder (hard links to read-only cached files), beside the runner's work dir.
-        result.assets = await failAs(ErrorType.Asset, () => steps.assets!(run, path.join(jobDir, 'assets'), stepContext));
+        result.assets = await failAs(ErrorType.Asset, () =>
+          steps.assets!(run, path.join(jobDir, 'assets'), stepContext),
+        );
       }
       if (run.tests) {
-        if (!steps.testCode) throw ApplicationFailure.create({ type: ErrorType.BrokenSetup, message: `host ${run.hostId} cannot fetch test code`, nonRetryable: true });
+        if (!steps.testCode)
+          throw ApplicationFailure.create({
+            type: ErrorType.BrokenSetup,
+            message: `host ${run.hostId} cannot fetch test code`,
+            nonRetryable: true,
+          });
         const testsDir = path.join(jobDir, 'tests');
         const { commit, log } = await failAs(ErrorType.TestCode, () => steps.testCode!(run, testsDir, stepContext));
         // Recorded with the job (its investigation compares commits); a report that fails costs only that.
-        await deps.api.reportProgress(run.jobId, run.leaseToken, { testCode: { commit, ...(log ? { log } : {}) } }).catch(() => undefined);
+        await deps.api
+          .reportProgress(run.jobId, run.leaseToken, { testCode: { commit, ...(log ? { log } : {}) } })
+          .catch(() => undefined);
         // Checked out by the host out of the runner's reach; now the runner's.
         await handOver(testsDir, deps.runnerUser);
         result.testsDir = testsDir;
@@ -84,12 +101,22 @@ export function createProvision(deps: HostDeps, steps: HostSteps = {}) {
         // The operator's hook (reimage, power-cycle the machine under test), as the host's user, with the job's env.
         ctx.heartbeat({ step: 'provisionCommand' });
         const env = runnerEnv(run, result, deps.runnerPath);
-        const hook = await runHook('provisionCommand', provisionCommand, { env, cwd: workDir, timeoutMs: run.provisionTimeoutMs, killGraceMs: deps.killGraceMs, signal: ctx.cancellationSignal });
+        const hook = await runHook('provisionCommand', provisionCommand, {
+          env,
+          cwd: workDir,
+          timeoutMs: run.provisionTimeoutMs,
+          killGraceMs: deps.killGraceMs,
+          signal: ctx.cancellationSignal,
+        });
         if (hook.output) await stepContext.note(`provisionCommand: ${hook.output}`).catch(() => undefined);
         if (!hook.ok) {
           if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
           await stepContext.note(hook.summary).catch(() => undefined);
-          throw ApplicationFailure.create({ type: ErrorType.Provision, message: `${hook.summary} (host ${run.hostId})`, nonRetryable: true });
+          throw ApplicationFailure.create({
+            type: ErrorType.Provision,
+            message: `${hook.summary} (host ${run.hostId})`,
+            nonRetryable: true,
+          });
         }
       }
       // Ready: it waits for its turn on this host (the previous job of its chain may still run).

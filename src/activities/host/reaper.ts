@@ -29,7 +29,13 @@ export async function rememberRunner(workDir: string, jobId: string, runner: Run
  * Once the runner's group is stopped: stops its descendants that left the group (setsid, a
  * daemon), found by the job's marker in their environment, then drops the records.
  */
-export async function forgetRunner(workDir: string, jobId: string, runner: Runner, graceMs: number, log: Pick<Logger, 'warn'>): Promise<void> {
+export async function forgetRunner(
+  workDir: string,
+  jobId: string,
+  runner: Runner,
+  graceMs: number,
+  log: Pick<Logger, 'warn'>,
+): Promise<void> {
   const escaped = await stopEscaped(runnerMarker(jobId), runner.pid, runner.startTicks, graceMs);
   if (escaped.length > 0) log.warn('stopped processes that left the runner group', { job: jobId, pids: escaped });
   unguardGroup(runner.pid);

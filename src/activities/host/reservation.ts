@@ -53,20 +53,38 @@ export async function reservedJobDirs(workDir: string): Promise<Set<string>> {
   return new Set(await fs.readdir(reservationsDir(workDir)).catch(() => [] as string[]));
 }
 
-export function createReservationActivities(deps: Pick<HostDeps, 'workDir' | 'runnerPath' | 'runnerUser' | 'killGraceMs' | 'log'> & { reserve?: ReserveHooks }) {
+export function createReservationActivities(
+  deps: Pick<HostDeps, 'workDir' | 'runnerPath' | 'runnerUser' | 'killGraceMs' | 'log'> & { reserve?: ReserveHooks },
+) {
   const hooks = deps.reserve ?? { timeoutMs: 60_000 };
 
   const dirsOf = (r: ReservationOnHost) => {
     const jobDir = r.run ? jobDirOf(deps, r.run.jobId) : undefined;
-    return { jobDir, workDir: jobDir ? path.join(jobDir, 'work') : undefined, resultsDir: jobDir ? path.join(jobDir, 'results') : undefined };
+    return {
+      jobDir,
+      workDir: jobDir ? path.join(jobDir, 'work') : undefined,
+      resultsDir: jobDir ? path.join(jobDir, 'results') : undefined,
+    };
   };
-  const keysFile = (r: ReservationOnHost) => path.join(reservationsDir(deps.workDir), `${safe(r.run?.jobId ?? r.name)}.keys`);
+  const keysFile = (r: ReservationOnHost) =>
+    path.join(reservationsDir(deps.workDir), `${safe(r.run?.jobId ?? r.name)}.keys`);
   const mark = (r: ReservationOnHost) => path.join(reservationsDir(deps.workDir), safe(r.run?.jobId ?? r.name));
 
   const envOf = (r: ReservationOnHost): NodeJS.ProcessEnv => {
     const { workDir, resultsDir } = dirsOf(r);
-    const base: NodeJS.ProcessEnv = r.run ? runnerEnv(r.run, { workDir: workDir!, resultsDir: resultsDir! }, deps.runnerPath) : { PATH: [...deps.runnerPath, process.env.PATH ?? '/usr/bin:/bin'].join(path.delimiter), HOME: process.env.HOME, TESTBAY_HOST: r.hostId };
-    return { ...base, TESTBAY_RESERVE_SSH_KEYS: keysFile(r), TESTBAY_RESERVE_UNTIL: new Date(r.until).toISOString(), TESTBAY_RESERVE_BY: r.by };
+    const base: NodeJS.ProcessEnv = r.run
+      ? runnerEnv(r.run, { workDir: workDir!, resultsDir: resultsDir! }, deps.runnerPath)
+      : {
+          PATH: [...deps.runnerPath, process.env.PATH ?? '/usr/bin:/bin'].join(path.delimiter),
+          HOME: process.env.HOME,
+          TESTBAY_HOST: r.hostId,
+        };
+    return {
+      ...base,
+      TESTBAY_RESERVE_SSH_KEYS: keysFile(r),
+      TESTBAY_RESERVE_UNTIL: new Date(r.until).toISOString(),
+      TESTBAY_RESERVE_BY: r.by,
+    };
   };
 
   /** Runs a hook to its end (or its timeout); what it printed, with how it ended when that was not well. */
@@ -82,7 +100,14 @@ export function createReservationActivities(deps: Pick<HostDeps, 'workDir' | 'ru
     const cwd = dirsOf(r).workDir ?? deps.workDir;
     let proc;
     try {
-      proc = await spawnGroup(argv, { cwd: await fs.stat(cwd).then(() => cwd, () => deps.workDir), env: envOf(r), output: sink });
+      proc = await spawnGroup(argv, {
+        cwd: await fs.stat(cwd).then(
+          () => cwd,
+          () => deps.workDir,
+        ),
+        env: envOf(r),
+        output: sink,
+      });
     } catch (err) {
       return `reserve ${which} could not start: ${(err as Error).message}`;
     }
@@ -124,7 +149,10 @@ export function createReservationActivities(deps: Pick<HostDeps, 'workDir' | 'ru
       await fs.rm(keysFile(r), { force: true });
       await fs.rm(mark(r), { force: true });
       const { jobDir } = dirsOf(r);
-      if (jobDir) await removeJobDir(jobDir, deps.runnerUser).catch((err: unknown) => deps.log.warn('could not remove a reserved job dir', { jobDir, error: String(err) }));
+      if (jobDir)
+        await removeJobDir(jobDir, deps.runnerUser).catch((err: unknown) =>
+          deps.log.warn('could not remove a reserved job dir', { jobDir, error: String(err) }),
+        );
       deps.log.info('reservation ended', { job: r.run?.jobId, by: r.by });
       return { output };
     },

@@ -10,7 +10,11 @@ import path from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { XMLParser } from 'fast-xml-parser';
 
-const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', isArray: (name) => ['testsuite', 'testcase'].includes(name) });
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: '',
+  isArray: (name) => ['testsuite', 'testcase'].includes(name),
+});
 const MAX_MESSAGE = 10_000;
 const SNIFF_BYTES = 16 * 1024;
 
@@ -28,7 +32,8 @@ function toCase(tc) {
   const failure = tc.failure;
   const error = tc.error;
   const skipped = tc.skipped;
-  const status = failure !== undefined ? 'failed' : error !== undefined ? 'error' : skipped !== undefined ? 'skipped' : 'passed';
+  const status =
+    failure !== undefined ? 'failed' : error !== undefined ? 'error' : skipped !== undefined ? 'skipped' : 'passed';
   const result = { name: text(tc.name) ?? 'unnamed', status };
   const classname = text(tc.classname);
   if (classname !== undefined) result.classname = classname;
@@ -53,7 +58,8 @@ function collectCases(root, out, max) {
       out.push(toCase(tc));
       if (out.length > max) return;
     }
-    for (const [key, value] of Object.entries(node)) if (key !== 'testcase' && typeof value === 'object') stack.push(value);
+    for (const [key, value] of Object.entries(node))
+      if (key !== 'testcase' && typeof value === 'object') stack.push(value);
   }
 }
 
@@ -78,7 +84,12 @@ function parseTap(source, file, out, max) {
     }
     const bail = /^Bail out!\s*(.*)$/.exec(line);
     if (bail) {
-      out.push({ name: 'Bail out!', classname, status: 'error', ...(bail[1] ? { message: bail[1].slice(0, MAX_MESSAGE) } : {}) });
+      out.push({
+        name: 'Bail out!',
+        classname,
+        status: 'error',
+        ...(bail[1] ? { message: bail[1].slice(0, MAX_MESSAGE) } : {}),
+      });
       break;
     }
     const m = TAP_POINT.exec(line);
@@ -91,7 +102,8 @@ function parseTap(source, file, out, max) {
     // A TODO test point is expected to fail: it is not a failure.
     const status = directive ? 'skipped' : ok ? 'passed' : 'failed';
     last = { name: (description || `test ${number ?? out.length + 1}`).slice(0, 500), classname, status };
-    if (directive) last.message = `${directive[1].toUpperCase()}${directive[2] ? ` ${directive[2]}` : ''}`.slice(0, MAX_MESSAGE);
+    if (directive)
+      last.message = `${directive[1].toUpperCase()}${directive[2] ? ` ${directive[2]}` : ''}`.slice(0, MAX_MESSAGE);
     out.push(last);
     if (out.length > max) return;
   }

@@ -13,7 +13,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { TestReport } from '../../domain/batch-ledger.js';
-import { BATCH_ENV, timerMs, type BatchAssignment, type BatchReport, type LateResults } from '../../domain/batch-work.js';
+import {
+  BATCH_ENV,
+  timerMs,
+  type BatchAssignment,
+  type BatchReport,
+  type LateResults,
+} from '../../domain/batch-work.js';
 import { lateResultsSignal } from '../../workflows/batch-run-messages.js';
 import type { HostDeps } from './deps.js';
 import { readTestResults } from './junit.js';
@@ -39,7 +45,13 @@ export function createRunBatch(deps: HostDeps) {
     // The first heartbeat says "started, nothing finished": from now on the progress is known.
     ctx.heartbeat({ results });
     if (deps.shutdown.aborted) {
-      return { results, end: { kind: 'host-shutdown', reason: `host ${a.hostId} shutting down` }, exitCode: null, durationMs: 0, hostShuttingDown: true };
+      return {
+        results,
+        end: { kind: 'host-shutdown', reason: `host ${a.hostId} shutting down` },
+        exitCode: null,
+        durationMs: 0,
+        hostShuttingDown: true,
+      };
     }
     const jobDir = path.join(deps.workDir, 'jobs', a.batchId);
     const workDir = path.join(jobDir, 'work');
@@ -68,13 +80,25 @@ export function createRunBatch(deps: HostDeps) {
         current = line.testStarted;
         clearTimeout(testTimer);
         const test = current;
-        testTimer = setTimeout(() => session.stop({ why: 'timeout', reason: `test ${test} exceeded testTimeoutMs (${seconds(a.testTimeoutMs)})` }), timerMs(a.testTimeoutMs));
+        testTimer = setTimeout(
+          () =>
+            session.stop({
+              why: 'timeout',
+              reason: `test ${test} exceeded testTimeoutMs (${seconds(a.testTimeoutMs)})`,
+            }),
+          timerMs(a.testTimeoutMs),
+        );
         beat();
       }
       const t = line.test;
       if (t && expected.has(t.name) && !reported.has(t.name)) {
         reported.add(t.name);
-        results.push({ test: t.name, status: t.status, ...(t.durationMs !== undefined ? { durationMs: t.durationMs } : {}), ...(t.message !== undefined ? { message: t.message } : {}) });
+        results.push({
+          test: t.name,
+          status: t.status,
+          ...(t.durationMs !== undefined ? { durationMs: t.durationMs } : {}),
+          ...(t.message !== undefined ? { message: t.message } : {}),
+        });
         if (current === t.name) {
           current = undefined;
           clearTimeout(testTimer);
@@ -82,11 +106,29 @@ export function createRunBatch(deps: HostDeps) {
         beat();
       }
     };
-    const session: RunnerSession<Stop> = await RunnerSession.open<Stop>(deps, { id: a.batchId, label: 'batch runner', logFields: { batch: a.batchId }, log: { jobDir, leaseToken: a.leaseToken, secrets: a.secrets, onLine } });
+    const session: RunnerSession<Stop> = await RunnerSession.open<Stop>(deps, {
+      id: a.batchId,
+      label: 'batch runner',
+      logFields: { batch: a.batchId },
+      log: { jobDir, leaseToken: a.leaseToken, secrets: a.secrets, onLine },
+    });
     const progressFile = session.progressFile!;
     const sync = session.sync!;
 
-    const run = { jobId: a.batchId, jobName: a.batchRunName, submissionId: a.submissionId, hostId: a.hostId, attempt: 1, leaseToken: a.leaseToken, runner: a.runner, settings: a.settings, ...(a.secrets ? { secrets: a.secrets } : {}), timeoutMs: a.batchTimeoutMs, provisionTimeoutMs: 0, assets: [] };
+    const run = {
+      jobId: a.batchId,
+      jobName: a.batchRunName,
+      submissionId: a.submissionId,
+      hostId: a.hostId,
+      attempt: 1,
+      leaseToken: a.leaseToken,
+      runner: a.runner,
+      settings: a.settings,
+      ...(a.secrets ? { secrets: a.secrets } : {}),
+      timeoutMs: a.batchTimeoutMs,
+      provisionTimeoutMs: 0,
+      assets: [],
+    };
     const env = {
       ...runnerEnv(run, { workDir, resultsDir, progressFile: progressFile.file }, deps.runnerPath, deps.runnerUser),
       [BATCH_ENV.testsFile]: testsFile,
@@ -94,7 +136,13 @@ export function createRunBatch(deps: HostDeps) {
       [BATCH_ENV.batchRun]: a.batchRunName,
     };
     const e = await session.spawn(a.runner.command, { cwd: workDir, env });
-    if (e) return { results, end: { kind: 'crashed', reason: `could not start the batch runner on ${a.hostId}: ${e.code ?? e.message}` }, exitCode: null, durationMs: Date.now() - started };
+    if (e)
+      return {
+        results,
+        end: { kind: 'crashed', reason: `could not start the batch runner on ${a.hostId}: ${e.code ?? e.message}` },
+        exitCode: null,
+        durationMs: Date.now() - started,
+      };
 
     session.heartbeat(beatNow);
     // Uploads: the log, and progress on the batch's record.
@@ -103,10 +151,17 @@ export function createRunBatch(deps: HostDeps) {
       try {
         await progressFile.read();
         await sync.sync();
-        const progress = { ...(current !== undefined ? { module: current.slice(0, 200) } : {}), percent: Math.round((results.length / a.tests.length) * 100), message: `${results.length} of ${a.tests.length} tests done` };
+        const progress = {
+          ...(current !== undefined ? { module: current.slice(0, 200) } : {}),
+          percent: Math.round((results.length / a.tests.length) * 100),
+          message: `${results.length} of ${a.tests.length} tests done`,
+        };
         const key = JSON.stringify(progress);
         if (key !== sentProgress) {
-          await deps.api.reportProgress(a.batchId, a.leaseToken, { ...(sentProgress === '' ? { state: 'running' as const } : {}), progress });
+          await deps.api.reportProgress(a.batchId, a.leaseToken, {
+            ...(sentProgress === '' ? { state: 'running' as const } : {}),
+            progress,
+          });
           sentProgress = key;
         }
       } catch (err) {
@@ -116,12 +171,16 @@ export function createRunBatch(deps: HostDeps) {
         }
       }
     });
-    session.after(timerMs(a.batchTimeoutMs), () => session.stop({ why: 'timeout', reason: `batch exceeded batchTimeoutMs (${seconds(a.batchTimeoutMs)})` }));
+    session.after(timerMs(a.batchTimeoutMs), () =>
+      session.stop({ why: 'timeout', reason: `batch exceeded batchTimeoutMs (${seconds(a.batchTimeoutMs)})` }),
+    );
     session.onCancel(() => {
       const details = ctx.cancellationDetails;
       if (details?.workerShutdown) session.stop({ why: 'shutdown', reason: `host ${a.hostId} shutting down` });
-      else if (details && (details.timedOut || details.notFound)) session.stop({ why: 'fenced', reason: 'Temporal gave this attempt up (it timed out)' });
-      else session.stop({ why: 'cancel', reason: `cancelled (${String(ctx.cancellationSignal.reason ?? 'by request')})` });
+      else if (details && (details.timedOut || details.notFound))
+        session.stop({ why: 'fenced', reason: 'Temporal gave this attempt up (it timed out)' });
+      else
+        session.stop({ why: 'cancel', reason: `cancelled (${String(ctx.cancellationSignal.reason ?? 'by request')})` });
     });
     // SIGTERM: the batch may finish within the shutdown deadline; past it, the runner is stopped.
     session.stopAtShutdown({ why: 'shutdown', reason: `host ${a.hostId} shutting down` });
@@ -139,19 +198,41 @@ export function createRunBatch(deps: HostDeps) {
     await session.settled();
 
     // Tests the runner reported only in JUnit XML or TAP count too (within the host's limits).
-    const fromFiles = await readTestResults(resultsDir, { maxBytes: deps.maxResultsBytes, maxTestcases: deps.maxTestcases }, deps.runnerUser).catch((err: unknown) => {
-      deps.log.warn('could not read the batch\'s result files', { batch: a.batchId, error: String(err) });
+    const fromFiles = await readTestResults(
+      resultsDir,
+      { maxBytes: deps.maxResultsBytes, maxTestcases: deps.maxTestcases },
+      deps.runnerUser,
+    ).catch((err: unknown) => {
+      deps.log.warn("could not read the batch's result files", { batch: a.batchId, error: String(err) });
       return [];
     });
     for (const c of fromFiles) {
       if (expected.has(c.name) && !reported.has(c.name)) {
         reported.add(c.name);
-        results.push({ test: c.name, status: c.status, ...(c.durationMs !== undefined ? { durationMs: c.durationMs } : {}), ...(c.message !== undefined ? { message: c.message } : {}) });
+        results.push({
+          test: c.name,
+          status: c.status,
+          ...(c.durationMs !== undefined ? { durationMs: c.durationMs } : {}),
+          ...(c.message !== undefined ? { message: c.message } : {}),
+        });
       }
     }
     // Final uploads: the whole log and the batch's per-test results (idempotent).
-    const fitted = results.length > 0 ? await fitTests(results.map((r) => ({ name: r.test, status: r.status, ...(r.durationMs !== undefined ? { durationMs: r.durationMs } : {}), ...(r.message !== undefined ? { message: r.message } : {}) }))) : undefined;
-    await Promise.all([sync.sync(), fitted ? deps.api.putTests(a.batchId, a.leaseToken, fitted.tests) : undefined]).catch((err: unknown) => {
+    const fitted =
+      results.length > 0
+        ? await fitTests(
+            results.map((r) => ({
+              name: r.test,
+              status: r.status,
+              ...(r.durationMs !== undefined ? { durationMs: r.durationMs } : {}),
+              ...(r.message !== undefined ? { message: r.message } : {}),
+            })),
+          )
+        : undefined;
+    await Promise.all([
+      sync.sync(),
+      fitted ? deps.api.putTests(a.batchId, a.leaseToken, fitted.tests) : undefined,
+    ]).catch((err: unknown) => {
       if (isLeaseRevoked(err)) refused = true;
       else deps.log.warn('batch upload failed', { batch: a.batchId, error: String(err) });
     });
@@ -165,7 +246,11 @@ export function createRunBatch(deps: HostDeps) {
     else if (s?.why === 'fenced') end = { kind: 'host-lost', reason: s.reason };
     else if (exit.signal !== null) end = { kind: 'crashed', reason: `batch runner was killed by ${exit.signal}` };
     // A runner that exits (uncaught exception, exit 1) with tests unreported crashed: the test it was in is the suspect.
-    else if (unreported > 0) end = { kind: 'crashed', reason: `batch runner exited with code ${exit.code ?? 'unknown'} with ${unreported} of ${a.tests.length} tests unreported` };
+    else if (unreported > 0)
+      end = {
+        kind: 'crashed',
+        reason: `batch runner exited with code ${exit.code ?? 'unknown'} with ${unreported} of ${a.tests.length} tests unreported`,
+      };
     else end = { kind: 'completed', reason: `runner exited with code ${exit.code ?? 'unknown'}` };
 
     const fenced = refused || s?.why === 'fenced';
@@ -187,7 +272,10 @@ async function reportLate(deps: HostDeps, a: BatchAssignment, results: TestRepor
   const late: LateResults = { batchId: a.batchId, hostId: a.hostId, results };
   try {
     await Context.current().client.workflow.getHandle(a.batchRunWorkflowId).signal(lateResultsSignal, late);
-    deps.log.info('this batch attempt was fenced; its results went to the batch run as late results', { batch: a.batchId, results: results.length });
+    deps.log.info('this batch attempt was fenced; its results went to the batch run as late results', {
+      batch: a.batchId,
+      results: results.length,
+    });
   } catch (err) {
     // The run ended meanwhile: nobody counts them any more.
     deps.log.warn('could not send late results of a fenced batch', { batch: a.batchId, error: String(err) });

@@ -11,7 +11,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { JobRun, Progress, ProvisionResult, RunTestsResult } from '../../domain/job-run.js';
-import { AbortCause, classifyRunnerExit, parentDidNotPass, type JobResult, type RunnerExit } from '../../domain/outcome.js';
+import {
+  AbortCause,
+  classifyRunnerExit,
+  parentDidNotPass,
+  type JobResult,
+  type RunnerExit,
+} from '../../domain/outcome.js';
 import { ArtifactSync } from './artifact-sync.js';
 import type { HostDeps } from './deps.js';
 import { RunGate } from './run-gate.js';
@@ -47,17 +53,28 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
    * `provisioned` is absent when the job has nothing to provision but its dirs (no assets,
    * no test code): runTests makes them itself, which saves the chain a round trip per job.
    */
-  return async function runTests(input: { run: JobRun; provisioned?: ProvisionResult; after?: RunAfter }): Promise<RunTestsResult> {
+  return async function runTests(input: {
+    run: JobRun;
+    provisioned?: ProvisionResult;
+    after?: RunAfter;
+  }): Promise<RunTestsResult> {
     let result: JobResult | undefined;
     let provisioned = input.provisioned;
     try {
       provisioned ??= await provision(input.run);
       const { after } = input;
-      const ran = await runTestsOnce({ run: input.run, provisioned }, (r) => gate.finish(input.run.jobId, r), after ? () => waitTurn(input.run, after) : undefined);
+      const ran = await runTestsOnce(
+        { run: input.run, provisioned },
+        (r) => gate.finish(input.run.jobId, r),
+        after ? () => waitTurn(input.run, after) : undefined,
+      );
       result = ran.result;
       return input.provisioned ? ran : { ...ran, provisioned };
     } finally {
-      gate.finish(input.run.jobId, result ?? { kind: 'aborted', cause: AbortCause.RunnerCrash, reason: 'runTests failed on the host' });
+      gate.finish(
+        input.run.jobId,
+        result ?? { kind: 'aborted', cause: AbortCause.RunnerCrash, reason: 'runTests failed on the host' },
+      );
       // The job's assets may be evicted from now on.
       if (provisioned) await steps.releaseAssets?.(input.run.jobId, provisioned.workDir);
     }
@@ -77,7 +94,12 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
         else deps.shutdown.addEventListener('abort', () => resolve('shutdown'), { once: true });
       });
       const previous = await Promise.race([gate.ended(after.jobId), ctx.cancelled, shutdown]);
-      if (previous === 'shutdown') return { kind: 'aborted', cause: AbortCause.HostShutdown, reason: `host ${run.hostId} shutting down before \`${run.jobName}\` could start` };
+      if (previous === 'shutdown')
+        return {
+          kind: 'aborted',
+          cause: AbortCause.HostShutdown,
+          reason: `host ${run.hostId} shutting down before \`${run.jobName}\` could start`,
+        };
       if (after.requirePass && previous.kind !== 'passed') {
         return { kind: 'skipped', reason: parentDidNotPass(after.jobName, previous.kind) };
       }
@@ -101,7 +123,12 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
     const ctx = Context.current();
     const started = Date.now();
     const jobDir = path.dirname(provisioned.workDir);
-    const testResults = new TestResults(jobDir, provisioned.resultsDir, { maxBytes: deps.maxResultsBytes, maxTestcases: deps.maxTestcases }, deps.runnerUser);
+    const testResults = new TestResults(
+      jobDir,
+      provisioned.resultsDir,
+      { maxBytes: deps.maxResultsBytes, maxTestcases: deps.maxTestcases },
+      deps.runnerUser,
+    );
     const artifacts = new ArtifactSync(deps.api, run, jobDir, steps.prepare, deps.log, deps.runnerUser);
     let progress: Progress | undefined;
     let progressSent: Progress | undefined;
@@ -120,13 +147,16 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
     };
     /** The job's extensions as the API has them now; an API that does not answer within a few seconds changes nothing. */
     const latestDeadline = () =>
-      Promise.race([deps.api.jobDeadline(run.jobId, run.leaseToken).then((d) => extendTo(d.extendedMs)), new Promise<void>((resolve) => setTimeout(resolve, DEADLINE_CHECK_MS).unref())]).catch(() => undefined);
+      Promise.race([
+        deps.api.jobDeadline(run.jobId, run.leaseToken).then((d) => extendTo(d.extendedMs)),
+        new Promise<void>((resolve) => setTimeout(resolve, DEADLINE_CHECK_MS).unref()),
+      ]).catch(() => undefined);
     const onLine = (line: ProgressLine) => {
       lastLineAt = Date.now();
       if (line.extendMs !== undefined) {
         void deps.api.extendDeadline(run.jobId, run.leaseToken, line.extendMs).then(
           (r) => extendTo(r.extendedMs),
-          (err: unknown) => deps.log.warn('the runner\'s extension was refused', { job: run.jobId, error: String(err) }),
+          (err: unknown) => deps.log.warn("the runner's extension was refused", { job: run.jobId, error: String(err) }),
         );
       }
       if (line.abort !== undefined) declaredAbort = line.abort;
@@ -136,10 +166,22 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
         ctx.heartbeat({ progress });
       }
     };
-    const session = await RunnerSession.open<StopWhy>(deps, { id: run.jobId, label: 'runner', logFields: { job: run.jobId }, log: { jobDir, leaseToken: run.leaseToken, secrets: logSecrets(run), onLine } });
+    const session = await RunnerSession.open<StopWhy>(deps, {
+      id: run.jobId,
+      label: 'runner',
+      logFields: { job: run.jobId },
+      log: { jobDir, leaseToken: run.leaseToken, secrets: logSecrets(run), onLine },
+    });
     const progressFile = session.progressFile!;
     const sync = session.sync!;
-    const env = runnerEnv(run, { ...provisioned, progressFile: progressFile.file }, deps.runnerPath, deps.runnerUser, process.env, { apiUrl: deps.api.urls.join(',') });
+    const env = runnerEnv(
+      run,
+      { ...provisioned, progressFile: progressFile.file },
+      deps.runnerPath,
+      deps.runnerUser,
+      process.env,
+      { apiUrl: deps.api.urls.join(',') },
+    );
 
     const held = turn ? await turn() : undefined;
     if (held) {
@@ -148,7 +190,9 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
     }
 
     // Not awaited: the runner should not wait for the API (uploads follow on the tick).
-    void deps.api.reportProgress(run.jobId, run.leaseToken, { state: 'running' }).catch((err: unknown) => deps.log.warn('could not report state', { job: run.jobId, error: String(err) }));
+    void deps.api
+      .reportProgress(run.jobId, run.leaseToken, { state: 'running' })
+      .catch((err: unknown) => deps.log.warn('could not report state', { job: run.jobId, error: String(err) }));
 
     const e = await session.spawn(run.runner.command, { cwd: provisioned.workDir, env });
     if (e) {
@@ -182,7 +226,8 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
       let failedUploads = 0;
       const uploadFailed = (err: unknown) => {
         if (isLeaseRevoked(err)) session.stop({ why: 'cancel', reason: `lease revoked: ${err.message}` });
-        else if (failedUploads++ === 0) deps.log.warn('upload failed; will retry every tick', { job: run.jobId, error: String(err) });
+        else if (failedUploads++ === 0)
+          deps.log.warn('upload failed; will retry every tick', { job: run.jobId, error: String(err) });
       };
       const uploadWorked = () => {
         if (failedUploads > 0) deps.log.info('uploads work again', { job: run.jobId, failedTries: failedUploads });
@@ -233,7 +278,10 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
           if (!pastDeadline()) return;
           const where = progress?.module ? ` in module \`${progress.module}\`` : '';
           const extended = extendedMs > 0 ? `, extended by ${formatDuration(extendedMs)}` : '';
-          session.stop({ why: 'timeout', reason: `runner exceeded timeoutMs (${Math.round(run.timeoutMs / 100) / 10} s${extended})${where}; stopped` });
+          session.stop({
+            why: 'timeout',
+            reason: `runner exceeded timeoutMs (${Math.round(run.timeoutMs / 100) / 10} s${extended})${where}; stopped`,
+          });
         });
       });
       // Extensions made through the API (testbay extend) reach the host here, every few ticks.
@@ -248,10 +296,13 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
         lastLineAt = Date.now();
         session.every(Math.min(1_000, Math.max(100, outputTimeoutMs / 4)), () => {
           const lastOutputAt = Math.max(lastLineAt, session.lastOutputAt);
-          if (isSilentTooLong(lastOutputAt, Date.now(), outputTimeoutMs)) session.stop({ why: 'no-output', reason: noOutputReason(outputTimeoutMs, progress?.module) });
+          if (isSilentTooLong(lastOutputAt, Date.now(), outputTimeoutMs))
+            session.stop({ why: 'no-output', reason: noOutputReason(outputTimeoutMs, progress?.module) });
         });
       }
-      session.onCancel(() => session.stop({ why: 'cancel', reason: `cancelled (${String(ctx.cancellationSignal.reason ?? 'by request')})` }));
+      session.onCancel(() =>
+        session.stop({ why: 'cancel', reason: `cancelled (${String(ctx.cancellationSignal.reason ?? 'by request')})` }),
+      );
       session.stopAtShutdown({ why: 'shutdown', reason: `host ${run.hostId} shutting down` });
 
       const exit = await session.wait();
@@ -275,7 +326,11 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
       // The verdict is known: the next job of the chain, queued on this host, may start now.
       onResult(result);
 
-      await session.closeLog(testResults.tooLarge !== undefined ? `testbay: ${result.kind === 'aborted' ? result.reason : testResults.tooLarge}\n` : undefined);
+      await session.closeLog(
+        testResults.tooLarge !== undefined
+          ? `testbay: ${result.kind === 'aborted' ? result.reason : testResults.tooLarge}\n`
+          : undefined,
+      );
       await session.settled();
       await Promise.all([
         session.forget(),
@@ -284,10 +339,12 @@ export function createRunTests(deps: HostDeps, steps: HostSteps = {}) {
       ]);
       // The final uploads, here and now (no round trip); if they do not complete, the
       // uploadResults activity does them again, with retries.
-      const uploaded = await finalUpload(deps, steps, run, provisioned, (details) => ctx.heartbeat(details)).catch((err: unknown) => {
-        deps.log.warn('final upload failed; uploadResults will retry', { job: run.jobId, error: String(err) });
-        return undefined;
-      });
+      const uploaded = await finalUpload(deps, steps, run, provisioned, (details) => ctx.heartbeat(details)).catch(
+        (err: unknown) => {
+          deps.log.warn('final upload failed; uploadResults will retry', { job: run.jobId, error: String(err) });
+          return undefined;
+        },
+      );
       return {
         result,
         exitCode: exit.code,

@@ -29,7 +29,14 @@ export interface RunnerDirs {
   assets?: Record<string, string>;
 }
 
-export function runnerEnv(run: JobRun, dirs: RunnerDirs, runnerPath: readonly string[], user?: RunnerUser, hostEnv: NodeJS.ProcessEnv = process.env, access?: PartnerAccess): NodeJS.ProcessEnv {
+export function runnerEnv(
+  run: JobRun,
+  dirs: RunnerDirs,
+  runnerPath: readonly string[],
+  user?: RunnerUser,
+  hostEnv: NodeJS.ProcessEnv = process.env,
+  access?: PartnerAccess,
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const key of PASS_THROUGH) if (hostEnv[key] !== undefined) env[key] = hostEnv[key];
   if (user?.separate) {
@@ -51,12 +58,17 @@ export function runnerEnv(run: JobRun, dirs: RunnerDirs, runnerPath: readonly st
   });
   if (run.partners) {
     // The job token is derived from the upload token one way: it reaches partners, never uploads.
-    Object.assign(env, { TESTBAY_PARTNERS: JSON.stringify(run.partners), TESTBAY_ROLE: run.role ?? run.jobName, TESTBAY_JOB_TOKEN: jobTokenOf(run.leaseToken) });
+    Object.assign(env, {
+      TESTBAY_PARTNERS: JSON.stringify(run.partners),
+      TESTBAY_ROLE: run.role ?? run.jobName,
+      TESTBAY_JOB_TOKEN: jobTokenOf(run.leaseToken),
+    });
     if (access) env.TESTBAY_URL = access.apiUrl;
   }
   if (dirs.progressFile) env.TESTBAY_PROGRESS_FILE = dirs.progressFile;
   if (dirs.testsDir) env.TESTBAY_TESTS_DIR = dirs.testsDir;
-  if (dirs.assets && Object.keys(dirs.assets).length > 0) env.TESTBAY_ASSETS_DIR = path.dirname(Object.values(dirs.assets)[0]!); // all in one folder
+  if (dirs.assets && Object.keys(dirs.assets).length > 0)
+    env.TESTBAY_ASSETS_DIR = path.dirname(Object.values(dirs.assets)[0]!); // all in one folder
   return env;
 }
 

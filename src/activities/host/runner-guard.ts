@@ -17,7 +17,11 @@ function guardProcess(graceMs: number): ChildProcess | undefined {
   if (guard && guard.exitCode === null && guard.signalCode === null) return guard;
   try {
     // Nothing of the host's environment (its token above all): the guard needs none of it.
-    const child = spawn(process.execPath, [GUARD_SCRIPT, String(graceMs)], { detached: true, stdio: ['pipe', 'ignore', 'ignore'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    const child = spawn(process.execPath, [GUARD_SCRIPT, String(graceMs)], {
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore'],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    });
     // Neither the guard nor its pipe keep the host's event loop alive.
     child.unref();
     (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();

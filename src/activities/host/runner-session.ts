@@ -52,7 +52,10 @@ export interface SessionSetup {
   log?: SessionLog;
 }
 
-const files = (jobDir: string) => ({ log: path.join(jobDir, 'runner.log'), progress: path.join(jobDir, 'progress.jsonl') });
+const files = (jobDir: string) => ({
+  log: path.join(jobDir, 'runner.log'),
+  progress: path.join(jobDir, 'progress.jsonl'),
+});
 
 export class RunnerSession<Stop extends StopReason = StopReason> {
   /** the job's log as uploaded; undefined without a SessionLog */
@@ -105,7 +108,10 @@ export class RunnerSession<Stop extends StopReason = StopReason> {
    * Starts the command (argv, as the runner user) as its own process group and records it.
    * Returns the error when it could not start; with a log, that is written to it and uploaded.
    */
-  async spawn(command: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv; output?: NodeJS.WritableStream; errors?: NodeJS.WritableStream }): Promise<NodeJS.ErrnoException | undefined> {
+  async spawn(
+    command: readonly string[],
+    options: { cwd: string; env: NodeJS.ProcessEnv; output?: NodeJS.WritableStream; errors?: NodeJS.WritableStream },
+  ): Promise<NodeJS.ErrnoException | undefined> {
     const onLine = this.setup.log?.onLine;
     try {
       this.runner = await spawnGroup(command, {
@@ -127,7 +133,8 @@ export class RunnerSession<Stop extends StopReason = StopReason> {
     }
     // Read before the secret mask, which may hold the last bytes back: the output watchdog's clock.
     this.lastOutputAt = Date.now();
-    for (const stream of [this.runner.child.stdout, this.runner.child.stderr]) stream?.on('data', () => (this.lastOutputAt = Date.now()));
+    for (const stream of [this.runner.child.stdout, this.runner.child.stderr])
+      stream?.on('data', () => (this.lastOutputAt = Date.now()));
     // Recorded: the guard and the reaper stop it if this host dies.
     await rememberRunner(this.deps.workDir, this.setup.id, this.runner, this.deps.killGraceMs);
     return undefined;
@@ -231,7 +238,13 @@ export class RunnerSession<Stop extends StopReason = StopReason> {
 
   /** Stops what escaped the runner's group (found by its marker) and drops the guard's and reaper's records. */
   async forget(): Promise<void> {
-    await forgetRunner(this.deps.workDir, this.setup.id, this.process, Math.min(this.deps.killGraceMs, 2_000), this.deps.log);
+    await forgetRunner(
+      this.deps.workDir,
+      this.setup.id,
+      this.process,
+      Math.min(this.deps.killGraceMs, 2_000),
+      this.deps.log,
+    );
   }
 
   /** Ends the heartbeat. */

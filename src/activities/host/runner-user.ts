@@ -43,7 +43,9 @@ export function ownUser(): RunnerUser {
 /** A passwd entry by name or uid (`getent`, so NSS users count too). */
 async function passwd(key: string): Promise<{ name: string; uid: number; gid: number; home: string } | undefined> {
   const line = await new Promise<string | undefined>((resolve) => {
-    execFile('getent', ['passwd', key], { timeout: 10_000 }, (err, stdout) => resolve(err ? undefined : stdout.split('\n')[0]));
+    execFile('getent', ['passwd', key], { timeout: 10_000 }, (err, stdout) =>
+      resolve(err ? undefined : stdout.split('\n')[0]),
+    );
   });
   const fields = line?.split(':');
   if (!fields || fields.length < 7) return undefined;
@@ -63,8 +65,18 @@ export async function resolveRunnerUser(spec: string | undefined): Promise<Runne
   const uid = numeric ? Number(numeric[1]) : entry!.uid;
   const gid = numeric?.[2] !== undefined ? Number(numeric[2]) : (entry?.gid ?? uid);
   if (uid === me.uid) return me;
-  if (me.uid !== 0) throw new RunnerUserError(`runnerUser ${spec}: the host must run as root to start runners as another user (it runs as ${me.name})`);
-  const home = entry?.home && (await fs.stat(entry.home).then((s) => s.isDirectory(), () => false)) ? entry.home : undefined;
+  if (me.uid !== 0)
+    throw new RunnerUserError(
+      `runnerUser ${spec}: the host must run as root to start runners as another user (it runs as ${me.name})`,
+    );
+  const home =
+    entry?.home &&
+    (await fs.stat(entry.home).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+      ? entry.home
+      : undefined;
   return { name: entry?.name ?? String(uid), uid, gid, ...(home ? { home } : {}), separate: true };
 }
 
@@ -89,7 +101,11 @@ export async function prepareWorkDir(workDir: string, user: RunnerUser): Promise
 }
 
 /** A fresh job dir of the host's (0711) with the runner's own `work/` and `results/` in it. */
-export async function makeJobDir(jobDir: string, user: RunnerUser, runnerDirs: readonly string[] = ['work', 'results']): Promise<void> {
+export async function makeJobDir(
+  jobDir: string,
+  user: RunnerUser,
+  runnerDirs: readonly string[] = ['work', 'results'],
+): Promise<void> {
   await removeJobDir(jobDir, user);
   await fs.mkdir(jobDir, { recursive: true, mode: 0o711 });
   await fs.chmod(jobDir, user.separate ? 0o711 : 0o700);
@@ -141,7 +157,8 @@ export async function removeJobDir(jobDir: string, user: RunnerUser): Promise<vo
   if (theirs.length > 0) await emptyAsUser(theirs, user);
   for (const dir of theirs) {
     // Still not empty: something of the runner's is still writing there. Leave the job dir.
-    if ((await fs.readdir(dir).catch(() => [])).length > 0) throw new Error(`${dir} is not empty after removing it as ${user.name}`);
+    if ((await fs.readdir(dir).catch(() => [])).length > 0)
+      throw new Error(`${dir} is not empty after removing it as ${user.name}`);
     await fs.rmdir(dir);
   }
   await fs.rm(jobDir, { recursive: true, force: true });
@@ -152,7 +169,11 @@ function emptyAsUser(dirs: readonly string[], user: RunnerUser): Promise<void> {
   // `find DIR -mindepth 1 -delete` does not follow links and leaves DIR itself (not the runner's to unlink).
   const script = 'for d in "$@"; do find "$d" -xdev -mindepth 1 -delete 2>/dev/null; done; exit 0';
   return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', script, 'sh', ...dirs], { ...asUser(user), stdio: 'ignore', env: { PATH: '/usr/bin:/bin' } });
+    const child = spawn('/bin/sh', ['-c', script, 'sh', ...dirs], {
+      ...asUser(user),
+      stdio: 'ignore',
+      env: { PATH: '/usr/bin:/bin' },
+    });
     child.once('error', () => resolve());
     child.once('exit', () => resolve());
   });
@@ -163,12 +184,16 @@ function emptyAsUser(dirs: readonly string[], user: RunnerUser): Promise<void> {
  * and (for a separate runner user) only one the runner user owns — not a hard link to or a
  * path through a link to something only the host may read. Throws when it is none of that.
  */
-export async function openRunnerFile(file: string, user: RunnerUser): Promise<{ handle: fs.FileHandle; sizeBytes: number; mtimeMs: number }> {
+export async function openRunnerFile(
+  file: string,
+  user: RunnerUser,
+): Promise<{ handle: fs.FileHandle; sizeBytes: number; mtimeMs: number }> {
   const handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     const stat = await handle.stat();
     if (!stat.isFile()) throw Object.assign(new Error(`${file} is not a regular file`), { code: 'ENOTREGULAR' });
-    if (user.separate && stat.uid !== user.uid) throw Object.assign(new Error(`${file} is not the runner user's`), { code: 'EPERM' });
+    if (user.separate && stat.uid !== user.uid)
+      throw Object.assign(new Error(`${file} is not the runner user's`), { code: 'EPERM' });
     return { handle, sizeBytes: stat.size, mtimeMs: stat.mtimeMs };
   } catch (err) {
     await handle.close();
@@ -185,11 +210,17 @@ export async function runnerCannotWrite(dir: string, user: RunnerUser): Promise<
   await fs.chown(probe, user.uid, user.gid);
   try {
     const ok = await new Promise<boolean>((resolve) => {
-      const child = spawn('/bin/sh', ['-c', ': > "$1/ok"', 'sh', probe], { ...asUser(user), stdio: 'ignore', env: { PATH: '/usr/bin:/bin' } });
+      const child = spawn('/bin/sh', ['-c', ': > "$1/ok"', 'sh', probe], {
+        ...asUser(user),
+        stdio: 'ignore',
+        env: { PATH: '/usr/bin:/bin' },
+      });
       child.once('error', () => resolve(false));
       child.once('exit', (code) => resolve(code === 0));
     });
-    return ok ? undefined : `runner user ${user.name} cannot reach ${dir}: every folder above it must be traversable by others (chmod o+x)`;
+    return ok
+      ? undefined
+      : `runner user ${user.name} cannot reach ${dir}: every folder above it must be traversable by others (chmod o+x)`;
   } finally {
     await fs.rm(probe, { recursive: true, force: true });
   }
@@ -200,10 +231,18 @@ export async function runnerCannotSearch(dirs: readonly string[], user: RunnerUs
   if (!user.separate || dirs.length === 0) return [];
   const script = 'for d in "$@"; do [ -x "$d" ] || echo "$d"; done';
   const out = await new Promise<string>((resolve) => {
-    execFile('/bin/sh', ['-c', script, 'sh', ...dirs], { ...asUser(user), env: { PATH: '/usr/bin:/bin' }, timeout: 10_000 }, (_err, stdout) => resolve(stdout));
+    execFile(
+      '/bin/sh',
+      ['-c', script, 'sh', ...dirs],
+      { ...asUser(user), env: { PATH: '/usr/bin:/bin' }, timeout: 10_000 },
+      (_err, stdout) => resolve(stdout),
+    );
   });
   return out
     .split('\n')
     .filter(Boolean)
-    .map((dir) => `runner user ${user.name} cannot use the runner path ${dir}: it and every folder above it must be readable and traversable by others`);
+    .map(
+      (dir) =>
+        `runner user ${user.name} cannot use the runner path ${dir}: it and every folder above it must be readable and traversable by others`,
+    );
 }

@@ -14,14 +14,24 @@ type Sealed = { submissionId: string; leaseToken: string; secrets?: Record<strin
 function openAll<T extends Sealed>(key: PayloadKey | undefined, input: T): T {
   const sealed = isSealed(input.leaseToken) || Object.keys(input.secrets ?? {}).length > 0;
   if (!sealed) return input;
-  if (!key) throw ApplicationFailure.create({ type: ErrorType.BrokenSetup, message: 'this host has no payload key (TESTBAY_PAYLOAD_KEY or the key file) and cannot open a job\'s upload token or secrets', nonRetryable: true });
+  if (!key)
+    throw ApplicationFailure.create({
+      type: ErrorType.BrokenSetup,
+      message:
+        "this host has no payload key (TESTBAY_PAYLOAD_KEY or the key file) and cannot open a job's upload token or secrets",
+      nonRetryable: true,
+    });
   try {
     const leaseToken = isSealed(input.leaseToken) ? key.open(input.leaseToken, input.submissionId) : input.leaseToken;
     const secrets = input.secrets ? key.openAll(input.secrets, input.submissionId) : undefined;
     return { ...input, leaseToken, ...(secrets ? { secrets } : {}) };
   } catch (err) {
     // Sealed with another key (this host's is not the API's), or for another submission.
-    throw ApplicationFailure.create({ type: ErrorType.BrokenSetup, message: `cannot open the job's sealed values: ${(err as Error).message}`, nonRetryable: true });
+    throw ApplicationFailure.create({
+      type: ErrorType.BrokenSetup,
+      message: `cannot open the job's sealed values: ${(err as Error).message}`,
+      nonRetryable: true,
+    });
   }
 }
 

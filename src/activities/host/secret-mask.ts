@@ -32,8 +32,14 @@ function maskAll(data: Buffer, needles: readonly Buffer[]): Buffer {
  * A writable to give the runner as its output: masks and writes into `out` (which it never
  * ends). `flush()` writes what is held back; call it once the runner's output has ended.
  */
-export function secretMask(out: NodeJS.WritableStream, secrets: Record<string, string> | undefined): { stream: NodeJS.WritableStream; flush(): Promise<void> } {
-  const needles = [...new Set(Object.values(secrets ?? {}))].map((v) => Buffer.from(v)).filter((b) => b.length >= MIN_SECRET_BYTES).sort((a, b) => b.length - a.length);
+export function secretMask(
+  out: NodeJS.WritableStream,
+  secrets: Record<string, string> | undefined,
+): { stream: NodeJS.WritableStream; flush(): Promise<void> } {
+  const needles = [...new Set(Object.values(secrets ?? {}))]
+    .map((v) => Buffer.from(v))
+    .filter((b) => b.length >= MIN_SECRET_BYTES)
+    .sort((a, b) => b.length - a.length);
   if (needles.length === 0) return { stream: out, flush: () => Promise.resolve() };
   const holdBytes = Math.max(...needles.map((n) => n.length)) - 1;
   let held = Buffer.alloc(0);

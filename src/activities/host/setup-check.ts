@@ -29,9 +29,13 @@ export async function checkSetup(needs: SetupNeeds): Promise<string[]> {
     if (!stat) problems.push(`runner path ${dir} does not exist`);
     else if (!stat.isDirectory()) problems.push(`runner path ${dir} is not a directory`);
   }
-  const searchPath = [...needs.runnerPath, ...(needs.hostPath ?? process.env.PATH ?? '').split(path.delimiter).filter(Boolean)];
+  const searchPath = [
+    ...needs.runnerPath,
+    ...(needs.hostPath ?? process.env.PATH ?? '').split(path.delimiter).filter(Boolean),
+  ];
   for (const command of needs.requireCommands) {
-    if (!(await findCommand(command, searchPath))) problems.push(`required command \`${command}\` is not on the runner PATH`);
+    if (!(await findCommand(command, searchPath)))
+      problems.push(`required command \`${command}\` is not on the runner PATH`);
   }
   const devicesChecked = new Set<number>();
   for (const [what, dir] of [
@@ -48,7 +52,10 @@ export async function checkSetup(needs: SetupNeeds): Promise<string[]> {
     devicesChecked.add(dev);
     const fsStats = await fs.statfs(dir);
     const free = fsStats.bavail * fsStats.bsize;
-    if (free < needs.minFreeBytes) problems.push(`only ${gib(free)} free for the ${what} ${dir} (TESTBAY_MIN_FREE_BYTES wants ${gib(needs.minFreeBytes)})`);
+    if (free < needs.minFreeBytes)
+      problems.push(
+        `only ${gib(free)} free for the ${what} ${dir} (TESTBAY_MIN_FREE_BYTES wants ${gib(needs.minFreeBytes)})`,
+      );
   }
   return problems;
 }

@@ -61,14 +61,18 @@ export function createHostSteps(settings: CacheSettings): HostSteps & { close():
         },
       });
       for (const p of provided) {
-        await ctx.note(`asset ${p.name}: ${p.downloaded ? 'downloaded' : 'cache hit'}, ${mib(p.sizeBytes)} in ${p.durationMs} ms (sha256 ${path.basename(p.file).slice(0, 12)}…)`);
+        await ctx.note(
+          `asset ${p.name}: ${p.downloaded ? 'downloaded' : 'cache hit'}, ${mib(p.sizeBytes)} in ${p.durationMs} ms (sha256 ${path.basename(p.file).slice(0, 12)}…)`,
+        );
       }
       return Object.fromEntries(provided.map((p) => [p.name, p.path]));
     },
     testCode: async (run, testsDir, ctx) => {
       const code = run.tests!;
       const out = await git.checkout(code, testsDir, ctx.signal, { dissociate: settings.separateRunnerUser === true });
-      await ctx.note(`tests ${redactUrl(code.git)} at ${code.ref}: ${out.commit} (${out.mirror === 'cloned' ? 'cloned into the cache' : 'cache fetched'}, ${out.durationMs} ms)`);
+      await ctx.note(
+        `tests ${redactUrl(code.git)} at ${code.ref}: ${out.commit} (${out.mirror === 'cloned' ? 'cloned into the cache' : 'cache fetched'}, ${out.durationMs} ms)`,
+      );
       return { commit: out.commit, ...(out.log ? { log: out.log } : {}) };
     },
     releaseAssets: async (jobId, workDir) => {

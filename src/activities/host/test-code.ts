@@ -48,12 +48,39 @@ function untilAborted<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> 
 }
 
 /** What git gets of the host's environment: enough to find itself, its config and an ssh agent or proxy; no tokens. */
-const GIT_PASS_THROUGH = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'USER', 'LOGNAME', 'SSH_AUTH_SOCK', 'GIT_SSH_COMMAND', 'GIT_SSL_CAINFO', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY'];
+const GIT_PASS_THROUGH = [
+  'PATH',
+  'HOME',
+  'LANG',
+  'LC_ALL',
+  'LC_CTYPE',
+  'TZ',
+  'TMPDIR',
+  'USER',
+  'LOGNAME',
+  'SSH_AUTH_SOCK',
+  'GIT_SSH_COMMAND',
+  'GIT_SSL_CAINFO',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+];
 
 export function gitEnv(hostEnv: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const key of GIT_PASS_THROUGH) if (hostEnv[key] !== undefined) env[key] = hostEnv[key];
-  return { ...env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', SSH_ASKPASS: 'true', GIT_SSH_COMMAND: env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes' };
+  return {
+    ...env,
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_ASKPASS: 'true',
+    SSH_ASKPASS: 'true',
+    GIT_SSH_COMMAND: env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes',
+  };
 }
 
 function lastLine(text: string): string {
@@ -72,7 +99,13 @@ export class GitCache {
   }
 
   mirrorOf(url: string): string {
-    const name = url.replace(/\/+$/, '').split(/[/:]/).pop()!.replace(/\.git$/, '').replace(/[^A-Za-z0-9._-]/g, '_') || 'repo';
+    const name =
+      url
+        .replace(/\/+$/, '')
+        .split(/[/:]/)
+        .pop()!
+        .replace(/\.git$/, '')
+        .replace(/[^A-Za-z0-9._-]/g, '_') || 'repo';
     return path.join(this.dir, `${name}-${createHash('sha256').update(url).digest('hex').slice(0, 12)}.git`);
   }
 
@@ -81,7 +114,12 @@ export class GitCache {
    * out into `dest`. `dissociate`: the checkout gets its own copy of the objects instead of
    * borrowing the mirror's (a runner of another user cannot read the host's cache).
    */
-  async checkout(code: TestCode, dest: string, signal?: AbortSignal, options: { dissociate?: boolean } = {}): Promise<CheckedOut> {
+  async checkout(
+    code: TestCode,
+    dest: string,
+    signal?: AbortSignal,
+    options: { dissociate?: boolean } = {},
+  ): Promise<CheckedOut> {
     const started = Date.now();
     // Checked on the host too: a ref like `--output=…` would be taken for an option.
     if (code.ref.startsWith('-')) throw new TestCodeError(`ref \`${code.ref}\` is not a ref: it starts with "-"`);
@@ -90,16 +128,43 @@ export class GitCache {
     const how = await this.sync(code.git, signal);
     let commit: string;
     try {
-      commit = (await this.git(['rev-parse', '--verify', '--quiet', `${code.ref}^{commit}`], { cwd: mirror, signal })).trim();
+      commit = (
+        await this.git(['rev-parse', '--verify', '--quiet', `${code.ref}^{commit}`], { cwd: mirror, signal })
+      ).trim();
     } catch {
       throw new TestCodeError(`ref \`${code.ref}\` not found in ${redactUrl(code.git)}`);
     }
     await fs.rm(dest, { recursive: true, force: true });
-    await this.git(['clone', '--quiet', '--shared', ...(options.dissociate ? ['--dissociate'] : []), '--no-checkout', '--', mirror, dest], { signal }, `could not check out ${redactUrl(code.git)}`);
-    await this.git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', commit], { cwd: dest, signal }, `could not check out ${redactUrl(code.git)} at ${commit}`);
+    await this.git(
+      [
+        'clone',
+        '--quiet',
+        '--shared',
+        ...(options.dissociate ? ['--dissociate'] : []),
+        '--no-checkout',
+        '--',
+        mirror,
+        dest,
+      ],
+      { signal },
+      `could not check out ${redactUrl(code.git)}`,
+    );
+    await this.git(
+      ['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', commit],
+      { cwd: dest, signal },
+      `could not check out ${redactUrl(code.git)} at ${commit}`,
+    );
     // The history up to this commit, for the investigation of a later failure (best effort).
-    const log = await this.git(['log', '--oneline', '--no-decorate', '--no-color', `-n${GIT_LOG_LINES}`, commit, '--'], { cwd: mirror, signal })
-      .then((out) => out.split('\n').filter(Boolean).map((line) => line.slice(0, 300)))
+    const log = await this.git(
+      ['log', '--oneline', '--no-decorate', '--no-color', `-n${GIT_LOG_LINES}`, commit, '--'],
+      { cwd: mirror, signal },
+    )
+      .then((out) =>
+        out
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => line.slice(0, 300)),
+      )
       .catch(() => undefined);
     return { dir: dest, commit, mirror: how, durationMs: Date.now() - started, ...(log ? { log } : {}) };
   }
@@ -135,13 +200,21 @@ export class GitCache {
       `${mirror}.lock`,
       async () => {
         if (await fs.stat(path.join(mirror, 'HEAD')).catch(() => undefined)) {
-          await this.git(['fetch', '--quiet', '--prune', '--tags', 'origin'], { cwd: mirror, signal }, `could not fetch test code from ${redactUrl(url)}`);
+          await this.git(
+            ['fetch', '--quiet', '--prune', '--tags', 'origin'],
+            { cwd: mirror, signal },
+            `could not fetch test code from ${redactUrl(url)}`,
+          );
           return 'fetched';
         }
         const part = `${mirror}.part-${process.pid}`;
         await fs.rm(part, { recursive: true, force: true });
         try {
-          await this.git(['clone', '--quiet', '--mirror', '--', url, part], { signal }, `could not clone test code from ${redactUrl(url)}`);
+          await this.git(
+            ['clone', '--quiet', '--mirror', '--', url, part],
+            { signal },
+            `could not clone test code from ${redactUrl(url)}`,
+          );
           await fs.rename(part, mirror);
         } finally {
           await fs.rm(part, { recursive: true, force: true });
@@ -153,7 +226,11 @@ export class GitCache {
   }
 
   /** Runs git with an argv array; a failure becomes a TestCodeError saying `what` and git's last words. */
-  private git(args: string[], options: { cwd?: string; signal?: AbortSignal | undefined }, what = `git ${args[0]} failed`): Promise<string> {
+  private git(
+    args: string[],
+    options: { cwd?: string; signal?: AbortSignal | undefined },
+    what = `git ${args[0]} failed`,
+  ): Promise<string> {
     return new Promise((resolve, reject) => {
       execFile(
         'git',
@@ -169,7 +246,9 @@ export class GitCache {
         (err, stdout, stderr) => {
           if (!err) return resolve(stdout);
           if (err.name === 'AbortError') return reject(Object.assign(new Error(err.message), { name: 'AbortError' }));
-          const why = err.killed ? `timed out after ${Math.round(this.timeoutMs / 1000)} s` : redactUrl(lastLine(stderr)) || err.message;
+          const why = err.killed
+            ? `timed out after ${Math.round(this.timeoutMs / 1000)} s`
+            : redactUrl(lastLine(stderr)) || err.message;
           reject(new TestCodeError(`${what}: ${why}`));
         },
       );

@@ -91,12 +91,18 @@ export class TestResults {
 
   /** Keeps the status-line results for the final upload (another activity). */
   async save(): Promise<void> {
-    if (this.reported.size > 0) await fs.writeFile(path.join(this.jobDir, REPORTED_FILE), JSON.stringify([...this.reported.values()]));
+    if (this.reported.size > 0)
+      await fs.writeFile(path.join(this.jobDir, REPORTED_FILE), JSON.stringify([...this.reported.values()]));
   }
 }
 
 /** Every per-test result of a finished job: its result files and what its runner reported (none when they are too large). */
-export async function collectTests(jobDir: string, resultsDir: string, limits: ResultsLimits, user?: RunnerUser): Promise<TestCaseResult[]> {
+export async function collectTests(
+  jobDir: string,
+  resultsDir: string,
+  limits: ResultsLimits,
+  user?: RunnerUser,
+): Promise<TestCaseResult[]> {
   const reported = await fs
     .readFile(path.join(jobDir, REPORTED_FILE), 'utf8')
     .then((t) => JSON.parse(t) as TestCaseResult[])

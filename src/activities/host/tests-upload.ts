@@ -11,7 +11,8 @@ import { ResultsTooLargeError } from './junit.js';
 /** Under the API's 32 MiB limit for `PUT /jobs/:id/tests`, with room to spare. */
 export const TESTS_UPLOAD_BUDGET_BYTES = 24 * 1024 ** 2;
 
-const marker = (kept: number, of: number) => ` … [cut by testbay: ${kept} of ${of} characters kept so the results fit one upload]`;
+const marker = (kept: number, of: number) =>
+  ` … [cut by testbay: ${kept} of ${of} characters kept so the results fit one upload]`;
 
 const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
 
@@ -39,7 +40,11 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  * that body's exact size. Measured test by test (no list-sized string is built), yielding
  * to the event loop as it goes.
  */
-export async function fitTests(tests: readonly TestCaseResult[], budgetBytes = TESTS_UPLOAD_BUDGET_BYTES, pause: () => Promise<void> = nextTurn): Promise<{ tests: TestCaseResult[]; bytes: number }> {
+export async function fitTests(
+  tests: readonly TestCaseResult[],
+  budgetBytes = TESTS_UPLOAD_BUDGET_BYTES,
+  pause: () => Promise<void> = nextTurn,
+): Promise<{ tests: TestCaseResult[]; bytes: number }> {
   const paced = pacer(pause);
   /** `{"tests":[` and `]}`, and a comma between two tests */
   const listBytes = (items: readonly number[]) => 12 + Math.max(0, items.length - 1) + items.reduce((a, b) => a + b, 0);
@@ -54,9 +59,14 @@ export async function fitTests(tests: readonly TestCaseResult[], budgetBytes = T
   const whole = listBytes(full);
   if (whole <= budgetBytes) return { tests: [...tests], bytes: whole };
   // Each message's JSON bytes per character.
-  const ratio = tests.map((t, i) => (t.message ? (full[i]! - base[i]! - MESSAGE_KEY_BYTES) / Math.max(1, t.message.length) : 0));
+  const ratio = tests.map((t, i) =>
+    t.message ? (full[i]! - base[i]! - MESSAGE_KEY_BYTES) / Math.max(1, t.message.length) : 0,
+  );
   const room = budgetBytes - 16 - base.reduce((a, b) => a + b + 1, 0);
-  if (room < 0) throw new ResultsTooLargeError(`the per-test results are ${whole} bytes, and above the upload limit (${budgetBytes}) even without their messages`);
+  if (room < 0)
+    throw new ResultsTooLargeError(
+      `the per-test results are ${whole} bytes, and above the upload limit (${budgetBytes}) even without their messages`,
+    );
   const markerBytes = 120;
   const cost = (limit: number) =>
     tests.reduce((sum, t, i) => {

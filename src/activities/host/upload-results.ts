@@ -21,12 +21,29 @@ import { fitTests } from './tests-upload.js';
  * runTests does this itself right after its runner ended (no round trip); the
  * uploadResults activity does it again, with retries, when that did not complete.
  */
-export async function finalUpload(deps: HostDeps, steps: HostSteps, run: JobRun, provisioned: ProvisionResult, heartbeat: (details: unknown) => void): Promise<UploadResultsResult> {
+export async function finalUpload(
+  deps: HostDeps,
+  steps: HostSteps,
+  run: JobRun,
+  provisioned: ProvisionResult,
+  heartbeat: (details: unknown) => void,
+): Promise<UploadResultsResult> {
   const jobDir = path.dirname(provisioned.workDir);
   await steps.releaseAssets?.(run.jobId, provisioned.workDir);
-  const tests = await collectTests(jobDir, provisioned.resultsDir, { maxBytes: deps.maxResultsBytes, maxTestcases: deps.maxTestcases }, deps.runnerUser);
+  const tests = await collectTests(
+    jobDir,
+    provisioned.resultsDir,
+    { maxBytes: deps.maxResultsBytes, maxTestcases: deps.maxTestcases },
+    deps.runnerUser,
+  );
   // Too many to upload even with their messages cut: none (the job is aborted results-too-large).
-  const fitted = tests.length > 0 ? await fitTests(tests).then((f) => f.tests, () => []) : [];
+  const fitted =
+    tests.length > 0
+      ? await fitTests(tests).then(
+          (f) => f.tests,
+          () => [],
+        )
+      : [];
   await Promise.all([
     deps.api.reportProgress(run.jobId, run.leaseToken, { state: 'uploading' }),
     new LogSync(deps.api, run.jobId, run.leaseToken, path.join(jobDir, 'runner.log')).sync(),
@@ -36,12 +53,17 @@ export async function finalUpload(deps: HostDeps, steps: HostSteps, run: JobRun,
   const artifacts = new ArtifactSync(deps.api, run, jobDir, steps.prepare, deps.log, deps.runnerUser);
   await artifacts.sync({ final: true, onUploaded: (count) => heartbeat({ artifacts: count }) });
   const totals = await artifacts.totals();
-  if (totals.savedBytes > 0) await deps.api.reportProgress(run.jobId, run.leaseToken, { savedBytes: totals.savedBytes });
+  if (totals.savedBytes > 0)
+    await deps.api.reportProgress(run.jobId, run.leaseToken, { savedBytes: totals.savedBytes });
   return totals;
 }
 
 export function createUploadResults(deps: HostDeps, steps: HostSteps = {}) {
-  return async function uploadResults(input: { run: JobRun; provisioned: ProvisionResult; outcome?: RunTestsResult }): Promise<UploadResultsResult> {
+  return async function uploadResults(input: {
+    run: JobRun;
+    provisioned: ProvisionResult;
+    outcome?: RunTestsResult;
+  }): Promise<UploadResultsResult> {
     const { run, provisioned } = input;
     const ctx = Context.current();
     // A large log or many artifacts take a while: heartbeat all along, not only per file.
@@ -53,7 +75,11 @@ export function createUploadResults(deps: HostDeps, steps: HostSteps = {}) {
         throw ApplicationFailure.create({ type: ErrorType.LeaseRevoked, message: err.message, nonRetryable: true });
       }
       if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
-        throw ApplicationFailure.create({ type: ErrorType.Upload, message: `upload refused: ${err.message}`, nonRetryable: true });
+        throw ApplicationFailure.create({
+          type: ErrorType.Upload,
+          message: `upload refused: ${err.message}`,
+          nonRetryable: true,
+        });
       }
       throw ApplicationFailure.create({ type: ErrorType.Upload, message: `upload failed: ${(err as Error).message}` });
     } finally {

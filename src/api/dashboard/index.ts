@@ -12,7 +12,15 @@ import type { Logger } from '../../logger.js';
 import { DASHBOARD_SECURITY_HEADERS } from '../untrusted-content.js';
 
 const CLIENT_DIR = fileURLToPath(new URL('./client/', import.meta.url));
-export const DASHBOARD_PAGES = ['/', '/submissions', '/submissions/new', '/submissions/:id', '/jobs/:id', '/hosts', '/review'];
+export const DASHBOARD_PAGES = [
+  '/',
+  '/submissions',
+  '/submissions/new',
+  '/submissions/:id',
+  '/jobs/:id',
+  '/hosts',
+  '/review',
+];
 
 const HTML = `<!doctype html>
 <html lang="en">
@@ -67,18 +75,23 @@ async function buildBundle(): Promise<DashboardBundle> {
 
 export function dashboardRoutes(log: Logger): Router {
   const r = Router();
-  const asset = (type: string, pick: (b: DashboardBundle) => string) =>
-    async (_req: Request, res: Response) => {
-      try {
-        const b = await dashboardBundle();
-        res.type(type).set(DASHBOARD_SECURITY_HEADERS).set('cache-control', 'no-cache').send(pick(b));
-      } catch (err) {
-        log.error('could not build the dashboard', { error: err instanceof Error ? err.message : String(err) });
-        res.status(500).type('text/plain').send('the dashboard could not be built; see the server log');
-      }
-    };
-  r.get('/dashboard/app.js', asset('text/javascript; charset=utf-8', (b) => b.js));
-  r.get('/dashboard/app.css', asset('text/css; charset=utf-8', (b) => b.css));
+  const asset = (type: string, pick: (b: DashboardBundle) => string) => async (_req: Request, res: Response) => {
+    try {
+      const b = await dashboardBundle();
+      res.type(type).set(DASHBOARD_SECURITY_HEADERS).set('cache-control', 'no-cache').send(pick(b));
+    } catch (err) {
+      log.error('could not build the dashboard', { error: err instanceof Error ? err.message : String(err) });
+      res.status(500).type('text/plain').send('the dashboard could not be built; see the server log');
+    }
+  };
+  r.get(
+    '/dashboard/app.js',
+    asset('text/javascript; charset=utf-8', (b) => b.js),
+  );
+  r.get(
+    '/dashboard/app.css',
+    asset('text/css; charset=utf-8', (b) => b.css),
+  );
   r.get(DASHBOARD_PAGES, (_req, res) => {
     // Start bundling while the browser parses the page.
     void dashboardBundle().catch(() => undefined);

@@ -16,7 +16,18 @@ import type { ResultKind } from '../../domain/outcome.js';
 import type { Submission } from '../../domain/job.js';
 import type { SpecIssue } from '../../domain/parse-spec.js';
 import type { SubmissionView } from '../../domain/views.js';
-import { commitStateOf, commitStatusUrl, isUnder, deliveryQueue, deliveryWorkflowId, eventId, passesFilter, type CommitState, type EventFacts, type WebhookEvent } from '../../domain/webhooks.js';
+import {
+  commitStateOf,
+  commitStatusUrl,
+  isUnder,
+  deliveryQueue,
+  deliveryWorkflowId,
+  eventId,
+  passesFilter,
+  type CommitState,
+  type EventFacts,
+  type WebhookEvent,
+} from '../../domain/webhooks.js';
 import type { Logger } from '../../logger.js';
 import type { PayloadKey } from '../../sealing.js';
 import { wakeSignal, type DeliveryQueueInput } from '../../workflows/webhook-delivery-messages.js';
@@ -89,12 +100,25 @@ export class Notifier {
       id: eventId.submissionDone(view.id),
       at: view.endedAt ?? new Date().toISOString(),
       facts: {
-        names: [...(view.name ? [view.name] : []), ...view.jobs.map((j) => j.name), ...(view.batchRuns ?? []).map((r) => r.name)],
+        names: [
+          ...(view.name ? [view.name] : []),
+          ...view.jobs.map((j) => j.name),
+          ...(view.batchRuns ?? []).map((r) => r.name),
+        ],
         ...(view.result ? { result: view.result } : {}),
         hosts: hostsOfView(view),
         workerClasses: [...new Set(view.jobs.map((j) => j.workerClass).filter(Boolean))],
       },
-      payload: { submission: view, ...(record?.submission.commit ? { commit: record.submission.commit } : {}), links: { dashboard: this.link(`/submissions/${view.id}`), api: this.link(`/api/v1/submissions/${view.id}`), junit: junitUrl }, junitUrl },
+      payload: {
+        submission: view,
+        ...(record?.submission.commit ? { commit: record.submission.commit } : {}),
+        links: {
+          dashboard: this.link(`/submissions/${view.id}`),
+          api: this.link(`/api/v1/submissions/${view.id}`),
+          junit: junitUrl,
+        },
+        junitUrl,
+      },
     });
     if (record?.submission.commit) await this.commitStatus(record, commitStateOf(view.result), describeResult(view));
   }
@@ -112,10 +136,25 @@ export class Notifier {
       kind: 'job.done',
       id: eventId.jobDone(job.id),
       at: job.endedAt ?? new Date().toISOString(),
-      facts: { names: [job.name], result: job.result.kind, hosts: [job.hostId], workerClasses: workerClass ? [workerClass] : [] },
+      facts: {
+        names: [job.name],
+        result: job.result.kind,
+        hosts: [job.hostId],
+        workerClasses: workerClass ? [workerClass] : [],
+      },
       payload: {
-        job: { ...rest, ...(workerClass ? { workerClass } : {}), testCounts: counts, ...(record?.name ? { submissionName: record.name } : {}) },
-        links: { dashboard: this.link(`/jobs/${job.id}`), submission: this.link(`/submissions/${submissionOfJob(job.id)}`), api: this.link(`/api/v1/jobs/${job.id}`), log: this.link(`/api/v1/jobs/${job.id}/log`) },
+        job: {
+          ...rest,
+          ...(workerClass ? { workerClass } : {}),
+          testCounts: counts,
+          ...(record?.name ? { submissionName: record.name } : {}),
+        },
+        links: {
+          dashboard: this.link(`/jobs/${job.id}`),
+          submission: this.link(`/submissions/${submissionOfJob(job.id)}`),
+          api: this.link(`/api/v1/jobs/${job.id}`),
+          log: this.link(`/api/v1/jobs/${job.id}/log`),
+        },
       },
     });
   }
@@ -130,7 +169,16 @@ export class Notifier {
       id,
       at: new Date(host.broken.at).toISOString(),
       facts: { names: [], hosts: [host.id], workerClasses: host.workerClasses },
-      payload: { host: { id: host.id, state: host.state, workerClasses: host.workerClasses, broken: host.broken, consecutiveAborts: host.consecutiveAborts }, links: { dashboard: this.link('/hosts'), api: this.link('/api/v1/hosts') } },
+      payload: {
+        host: {
+          id: host.id,
+          state: host.state,
+          workerClasses: host.workerClasses,
+          broken: host.broken,
+          consecutiveAborts: host.consecutiveAborts,
+        },
+        links: { dashboard: this.link('/hosts'), api: this.link('/api/v1/hosts') },
+      },
     });
     this.seenBroken.add(id);
   }
@@ -143,7 +191,14 @@ export class Notifier {
     const url = submission.commit?.statusUrl;
     const base = this.deps.config.commitStatus.url;
     if (url === undefined || (base !== undefined && isUnder(base, url))) return [];
-    return [{ path: ['commit', 'statusUrl'], message: base ? `must be under this server's commit-status API ${base}` : 'this server posts no commit statuses (TESTBAY_COMMIT_STATUS_URL is not set)' }];
+    return [
+      {
+        path: ['commit', 'statusUrl'],
+        message: base
+          ? `must be under this server's commit-status API ${base}`
+          : 'this server posts no commit statuses (TESTBAY_COMMIT_STATUS_URL is not set)',
+      },
+    ];
   }
 
   /** A submission with a commit was accepted: its status is `pending`. */
@@ -159,10 +214,21 @@ export class Notifier {
   // ---- turning events into deliveries ----
 
   private async emit(event: Event): Promise<void> {
-    const hooks = (await this.deps.notify.webhooksFor(event.kind)).filter((h) => Date.parse(h.createdAt) <= Date.parse(event.at) && passesFilter(h.filter, event.facts));
+    const hooks = (await this.deps.notify.webhooksFor(event.kind)).filter(
+      (h) => Date.parse(h.createdAt) <= Date.parse(event.at) && passesFilter(h.filter, event.facts),
+    );
     if (hooks.length === 0) return;
     const body = JSON.stringify({ event: event.kind, eventId: event.id, at: event.at, ...event.payload });
-    const deliveries: NewDelivery[] = hooks.map((h) => ({ id: newNotifyId('d'), queue: deliveryQueue.webhook(h.id), target: 'webhook', webhookId: h.id, eventId: event.id, event: event.kind, url: h.url, body }));
+    const deliveries: NewDelivery[] = hooks.map((h) => ({
+      id: newNotifyId('d'),
+      queue: deliveryQueue.webhook(h.id),
+      target: 'webhook',
+      webhookId: h.id,
+      eventId: event.id,
+      event: event.kind,
+      url: h.url,
+      body,
+    }));
     await this.enqueue(deliveries);
   }
 
@@ -171,7 +237,9 @@ export class Notifier {
     const commit = record.submission.commit;
     if (!commit) return;
     if (!cs.url) {
-      this.deps.log.debug('a commit status is not posted: TESTBAY_COMMIT_STATUS_URL is not set', { submission: record.id });
+      this.deps.log.debug('a commit status is not posted: TESTBAY_COMMIT_STATUS_URL is not set', {
+        submission: record.id,
+      });
       return;
     }
     const body = JSON.stringify({
@@ -181,7 +249,15 @@ export class Notifier {
       context: record.name ? `${cs.context}/${record.name}`.slice(0, 255) : cs.context,
     });
     await this.enqueue([
-      { id: newNotifyId('d'), queue: deliveryQueue.commitStatus(record.id), target: 'commit-status', eventId: eventId.commitStatus(record.id, state), event: `commit.${state}`, url: commitStatusUrl(cs.url, commit), body },
+      {
+        id: newNotifyId('d'),
+        queue: deliveryQueue.commitStatus(record.id),
+        target: 'commit-status',
+        eventId: eventId.commitStatus(record.id, state),
+        event: `commit.${state}`,
+        url: commitStatusUrl(cs.url, commit),
+        body,
+      },
     ]);
   }
 
@@ -199,7 +275,13 @@ export class Notifier {
   async wake(queue: string): Promise<void> {
     try {
       const client = await this.deps.client();
-      await client.workflow.signalWithStart('webhookDeliveryWorkflow', { workflowId: deliveryWorkflowId(queue), taskQueue: CONTROL_TASK_QUEUE, args: [this.queueInput(queue)], signal: wakeSignal, signalArgs: [] });
+      await client.workflow.signalWithStart('webhookDeliveryWorkflow', {
+        workflowId: deliveryWorkflowId(queue),
+        taskQueue: CONTROL_TASK_QUEUE,
+        args: [this.queueInput(queue)],
+        signal: wakeSignal,
+        signalArgs: [],
+      });
     } catch (err) {
       this.deps.log.warn('could not wake a delivery queue; it is started again later', { queue, error: String(err) });
     }
@@ -212,7 +294,12 @@ export class Notifier {
       if (queues.length === 0) return;
       const client = await this.deps.client();
       for (const queue of queues) {
-        await client.workflow.start('webhookDeliveryWorkflow', { workflowId: deliveryWorkflowId(queue), taskQueue: CONTROL_TASK_QUEUE, args: [this.queueInput(queue)], workflowIdConflictPolicy: 'USE_EXISTING' });
+        await client.workflow.start('webhookDeliveryWorkflow', {
+          workflowId: deliveryWorkflowId(queue),
+          taskQueue: CONTROL_TASK_QUEUE,
+          args: [this.queueInput(queue)],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+        });
       }
     } catch (err) {
       this.deps.log.warn('delivery redrive failed', { error: String(err) });
@@ -244,8 +331,20 @@ export class Notifier {
     if (d.target === 'webhook') {
       const hook = d.webhookId ? await this.deps.notify.getWebhook(d.webhookId) : undefined;
       // Deleted meanwhile: its pending deliveries were cancelled with it.
-      if (!hook) return { id: d.id, state: d.state === 'pending' ? 'cancelled' : d.state, target: d.target, url: d.url, headers, body: '', recordedAttempts };
-      headers[SIGNATURE_HEADER] = signBody(this.deps.payloadKey.open(hook.secretSealed, secretContext(hook.id)), d.body);
+      if (!hook)
+        return {
+          id: d.id,
+          state: d.state === 'pending' ? 'cancelled' : d.state,
+          target: d.target,
+          url: d.url,
+          headers,
+          body: '',
+          recordedAttempts,
+        };
+      headers[SIGNATURE_HEADER] = signBody(
+        this.deps.payloadKey.open(hook.secretSealed, secretContext(hook.id)),
+        d.body,
+      );
       headers['x-testbay-event'] = d.event;
       headers['x-testbay-event-id'] = d.eventId;
       headers['x-testbay-delivery'] = d.id;

@@ -14,7 +14,20 @@ import { parseOr400, HttpError } from '../http-errors.js';
 import { authorize } from '../middleware.js';
 import type { LateReport } from '../../domain/batch-ledger.js';
 import type { SubmissionRecord } from '../store/result-store.js';
-import { taskFailureReportBody, batchRunNameParam, batchTestsBody, batchTestsQuery, finalViewBody, finishJobBody, jobIdParam, lateReportBody, openJobBody, submissionIdParam, submissionRecordBody, verdictsBody } from './api-schemas.js';
+import {
+  taskFailureReportBody,
+  batchRunNameParam,
+  batchTestsBody,
+  batchTestsQuery,
+  finalViewBody,
+  finishJobBody,
+  jobIdParam,
+  lateReportBody,
+  openJobBody,
+  submissionIdParam,
+  submissionRecordBody,
+  verdictsBody,
+} from './api-schemas.js';
 import { reconcileRunning } from '../reconcile.js';
 import type { RouteDeps } from './deps.js';
 import { carryOverFailure } from '../carry-over.js';
@@ -23,7 +36,11 @@ import { carryOverFailure } from '../carry-over.js';
 async function noteHostCapabilities(deps: RouteDeps, jobId: string, hostId: string): Promise<void> {
   try {
     const host = (await deps.gateway.lab()).hosts.find((h) => h.id === hostId);
-    if (host) await deps.store.review.recordHostCapabilities(jobId, Object.fromEntries(Object.entries(host.capabilities).map(([k, v]) => [k, String(v)])));
+    if (host)
+      await deps.store.review.recordHostCapabilities(
+        jobId,
+        Object.fromEntries(Object.entries(host.capabilities).map(([k, v]) => [k, String(v)])),
+      );
   } catch (err) {
     deps.log.debug('could not record the host capabilities of a job', { job: jobId, error: String(err) });
   }
@@ -39,7 +56,10 @@ export function internalRoutes(deps: RouteDeps): Router {
     const body = parseOr400(openJobBody, req.body, 'body');
     if (body.jobId !== id) throw new HttpError(400, 'jobId in the body differs from the URL');
     // A fresh random token; a record open already under this lease keeps its own.
-    const { leaseToken, ...record } = await store.openJob({ ...body, leaseToken: randomBytes(16).toString('base64url') });
+    const { leaseToken, ...record } = await store.openJob({
+      ...body,
+      leaseToken: randomBytes(16).toString('base64url'),
+    });
     if (!record.hostCapabilities) void noteHostCapabilities(deps, record.id, record.hostId);
     res.json({ ...record, uploadToken: deps.payloadKey.seal(leaseToken, record.submissionId) });
   });
@@ -49,19 +69,27 @@ export function internalRoutes(deps: RouteDeps): Router {
     const body = parseOr400(finishJobBody, req.body, 'body');
     // The store checks the lease id in the transaction that seals.
     const { leaseToken: _token, ...record } = await store.finishJob(id, body.leaseId, body.result as JobResult);
-    if (deps.review?.carryOver) await carryOverFailure(store, { ...record, leaseToken: '' }, deps.review.bugRefs).catch((err: unknown) => deps.log.warn('carry-over failed', { job: id, error: String(err) }));
+    if (deps.review?.carryOver)
+      await carryOverFailure(store, { ...record, leaseToken: '' }, deps.review.bugRefs).catch((err: unknown) =>
+        deps.log.warn('carry-over failed', { job: id, error: String(err) }),
+      );
     // A retried finish finds the job sealed and enqueues nothing new (an event reaches a queue once).
     await deps.notifier.jobDone(record);
     res.json(record);
   });
 
-  r.put('/internal/batch-runs/:submissionId/:runName/tests', control, express.json({ limit: '64mb' }), async (req, res) => {
-    const submissionId = parseOr400(submissionIdParam, req.params.submissionId, 'submission id');
-    const runName = parseOr400(batchRunNameParam, req.params.runName, 'batch run name');
-    const { tests } = parseOr400(batchTestsBody, req.body, 'body');
-    await store.putBatchTests(submissionId, runName, tests);
-    res.status(204).end();
-  });
+  r.put(
+    '/internal/batch-runs/:submissionId/:runName/tests',
+    control,
+    express.json({ limit: '64mb' }),
+    async (req, res) => {
+      const submissionId = parseOr400(submissionIdParam, req.params.submissionId, 'submission id');
+      const runName = parseOr400(batchRunNameParam, req.params.runName, 'batch run name');
+      const { tests } = parseOr400(batchTestsBody, req.body, 'body');
+      await store.putBatchTests(submissionId, runName, tests);
+      res.status(204).end();
+    },
+  );
 
   r.get('/internal/batch-runs/:submissionId/:runName/tests', control, async (req, res) => {
     const submissionId = parseOr400(submissionIdParam, req.params.submissionId, 'submission id');
@@ -80,7 +108,8 @@ export function internalRoutes(deps: RouteDeps): Router {
   r.post('/internal/jobs/:id/late', control, express.json({ limit: '8mb' }), async (req, res) => {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
     const body = parseOr400(lateReportBody, req.body, 'body');
-    if (!body.batchId.startsWith(`${id}.`)) throw new HttpError(400, `batchId: ${body.batchId} is not a batch of batch run ${id}`);
+    if (!body.batchId.startsWith(`${id}.`))
+      throw new HttpError(400, `batchId: ${body.batchId} is not a batch of batch run ${id}`);
     await store.addLateReport(id, body as LateReport);
     res.status(204).end();
   });
@@ -91,7 +120,10 @@ export function internalRoutes(deps: RouteDeps): Router {
     if (body.id !== id) throw new HttpError(400, 'id in the body differs from the URL');
     // The plan is the scheduler's buildPlan of the submission: built again here, not taken on trust.
     const plan = buildPlan(body.submission);
-    if (!isDeepStrictEqual(body.plan, JSON.parse(JSON.stringify(plan)))) throw new HttpError(400, 'invalid body', [{ path: ['plan'], message: 'differs from the plan of the submission (buildPlan)' }]);
+    if (!isDeepStrictEqual(body.plan, JSON.parse(JSON.stringify(plan))))
+      throw new HttpError(400, 'invalid body', [
+        { path: ['plan'], message: 'differs from the plan of the submission (buildPlan)' },
+      ]);
     const record: SubmissionRecord = { ...body, plan };
     if (!(await store.getSubmission(id))) await store.createSubmission(record);
     res.status(204).end();

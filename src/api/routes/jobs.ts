@@ -37,7 +37,11 @@ const reservationOf = async (deps: RouteDeps, jobId: string) => {
 export function answerOf(outcome: ExtendAnswer): Extract<ExtendAnswer, { ok: true }> {
   if (outcome.ok) return outcome;
   const status = { 'not-found': 404, forbidden: 403, ended: 409, 'over-cap': 400 }[outcome.code];
-  throw new HttpError(status, outcome.message, outcome.code === 'over-cap' ? [{ path: ['byMs'], message: outcome.message.replace(/^byMs: /, '') }] : undefined);
+  throw new HttpError(
+    status,
+    outcome.message,
+    outcome.code === 'over-cap' ? [{ path: ['byMs'], message: outcome.message.replace(/^byMs: /, '') }] : undefined,
+  );
 }
 
 export function jobRoutes(deps: RouteDeps): Router {
@@ -47,11 +51,18 @@ export function jobRoutes(deps: RouteDeps): Router {
   r.get('/jobs/:id', authorize(tokens, 'read'), async (req, res) => {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
     const view = await liveSubmissionView(deps, submissionOfJob(id));
-    const web = (workflowId: string) => `${deps.temporalWebUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+    const web = (workflowId: string) =>
+      `${deps.temporalWebUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
     // A batch run (`<submission>.<n>`) is visible like a job: its progress, notes and batches out now.
     const run = view.batchRuns?.find((r) => r.id === id);
     if (run) {
-      res.json({ kind: 'batch-run', ...run, submissionId: view.id, temporalWebUrl: web(run.workflowId), submissionWebUrl: web(view.workflowId) });
+      res.json({
+        kind: 'batch-run',
+        ...run,
+        submissionId: view.id,
+        temporalWebUrl: web(run.workflowId),
+        submissionWebUrl: web(view.workflowId),
+      });
       return;
     }
     const record = await store.getJob(id);
@@ -88,7 +99,9 @@ export function jobRoutes(deps: RouteDeps): Router {
       ...(record?.savedBytes ? { savedBytes: record.savedBytes } : {}),
       ...(record?.purgedAt ? { purgedAt: record.purgedAt } : {}),
       ...(record?.extensions ? { extensions: record.extensions, extendedMs: extendedMs(record.extensions) } : {}),
-      ...(runningSince && timeoutMs !== undefined ? { timeoutMs, deadline: deadlineOf(runningSince, timeoutMs, record?.extensions) } : {}),
+      ...(runningSince && timeoutMs !== undefined
+        ? { timeoutMs, deadline: deadlineOf(runningSince, timeoutMs, record?.extensions) }
+        : {}),
       ...scenarioField(record?.scenario ?? scenarioOfRecord(submission ?? { jobs: [] }, job.name)?.key),
       ...(await reservationOf(deps, id)),
       temporalWebUrl: web(jobWorkflowId(view.id, id, job) ?? view.workflowId),
@@ -96,58 +109,102 @@ export function jobRoutes(deps: RouteDeps): Router {
     });
   });
 
-  r.post('/jobs/:id/cancel', authorize(tokens, 'submit'), audited(deps, 'cancel', auditTarget.job, reasonDetail), express.json({ limit: '16kb' }), async (req, res) => {
-    const id = parseOr400(jobIdParam, req.params.id, 'job id');
-    const body = parseOr400(reasonBody, req.body ?? {}, 'body');
-    const submissionId = submissionOfJob(id);
-    const record = await store.getSubmission(submissionId);
-    if (!record) throw new HttpError(404, `no job ${id}`);
-    const reason = `cancelled by ${principalOf(res).name}${body.reason ? `: ${body.reason}` : ''}`;
-    if (!(await gateway.cancel(submissionId, { reason, jobId: id }))) {
-      // Its submission's workflow is gone while the store says running: end it rather than refuse.
-      const ended = record.final ? undefined : await reconcileSubmission(deps, record);
-      if (!ended) throw new HttpError(409, `job ${id} has already finished`);
-      res.status(200).json({ id, cancelling: false, result: ended.result });
-      return;
-    }
-    res.status(202).json({ id, cancelling: true });
-  });
+  r.post(
+    '/jobs/:id/cancel',
+    authorize(tokens, 'submit'),
+    audited(deps, 'cancel', auditTarget.job, reasonDetail),
+    express.json({ limit: '16kb' }),
+    async (req, res) => {
+      const id = parseOr400(jobIdParam, req.params.id, 'job id');
+      const body = parseOr400(reasonBody, req.body ?? {}, 'body');
+      const submissionId = submissionOfJob(id);
+      const record = await store.getSubmission(submissionId);
+      if (!record) throw new HttpError(404, `no job ${id}`);
+      const reason = `cancelled by ${principalOf(res).name}${body.reason ? `: ${body.reason}` : ''}`;
+      if (!(await gateway.cancel(submissionId, { reason, jobId: id }))) {
+        // Its submission's workflow is gone while the store says running: end it rather than refuse.
+        const ended = record.final ? undefined : await reconcileSubmission(deps, record);
+        if (!ended) throw new HttpError(409, `job ${id} has already finished`);
+        res.status(200).json({ id, cancelling: false, result: ended.result });
+        return;
+      }
+      res.status(202).json({ id, cancelling: true });
+    },
+  );
 
-  r.post('/jobs/:id/extend', authorize(tokens, 'submit'), audited(deps, 'extend', auditTarget.job), express.json({ limit: '16kb' }), async (req, res) => {
-    const id = parseOr400(jobIdParam, req.params.id, 'job id');
-    const { byMs } = parseOr400(extendBody, req.body ?? {}, 'body');
-    res.json(answerOf(await extendJob({ store, maxExtendMs: deps.runConfig.maxExtendMs ?? DEFAULT_MAX_EXTEND_MS }, id, byMs, { principal: principalOf(res) })));
-  });
+  r.post(
+    '/jobs/:id/extend',
+    authorize(tokens, 'submit'),
+    audited(deps, 'extend', auditTarget.job),
+    express.json({ limit: '16kb' }),
+    async (req, res) => {
+      const id = parseOr400(jobIdParam, req.params.id, 'job id');
+      const { byMs } = parseOr400(extendBody, req.body ?? {}, 'body');
+      res.json(
+        answerOf(
+          await extendJob({ store, maxExtendMs: deps.runConfig.maxExtendMs ?? DEFAULT_MAX_EXTEND_MS }, id, byMs, {
+            principal: principalOf(res),
+          }),
+        ),
+      );
+    },
+  );
 
-  r.post('/jobs/:id/restart', authorize(tokens, 'submit'), audited(deps, 'restart', auditTarget.job, (_req, answer) => ({ as: (answer as { id?: string } | undefined)?.id })), express.json({ limit: '16kb' }), async (req, res) => {
-    const id = parseOr400(jobIdParam, req.params.id, 'job id');
-    const { children } = parseOr400(restartBody, req.body ?? {}, 'body');
-    const submissionId = submissionOfJob(id);
-    const record = await store.getSubmission(submissionId);
-    if (!record) throw new HttpError(404, `no job ${id}`);
-    const view = await liveSubmissionView(deps, submissionId);
-    const batchRun = view.batchRuns?.find((r) => r.id === id);
-    if (batchRun) {
-      // A finished batch run reruns only the tests that failed or were lost.
-      if (batchRun.state !== 'done') throw new HttpError(409, `batch run ${id} has not finished; cancel it first`);
-      const again = (await store.getBatchVerdicts(id)).filter((v) => v.verdict === 'failed' || v.verdict === 'lost').map((v) => v.test);
-      if (again.length === 0) throw new HttpError(409, `batch run ${id} has no failed or lost tests to rerun`);
-      const spec = record.submission.batchRuns?.find((r) => r.name === batchRun.name);
-      if (!spec) throw new HttpError(404, `no batch run ${id}`);
-      const { testsCommand: _listed, ...rest } = spec;
-      const submission = { name: `rerun of ${batchRun.name} (${again.length} failed or lost tests)`, jobs: [], batchRuns: [{ ...rest, tests: again }] };
-      res.status(201).json(await acceptSubmission(deps, submission, principalOf(res).name, { of: { submissionId, jobId: id }, lineage: { [batchRun.name]: id } }));
-      return;
-    }
-    const job = view.jobs.find((j) => j.id === id);
-    if (!job) throw new HttpError(404, `no job ${id}`);
-    if (!job.result) throw new HttpError(409, `job ${id} has not finished; cancel it first`);
-    const again = selectRestart(record.submission, job.name, children);
-    const latest = new Map(latestAttempts(view.jobs).map((j) => [j.name, j.id]));
-    const lineage = Object.fromEntries(again.jobs.map((j) => [j.name, latest.get(j.name)!]));
-    const history = restartHistory(view, again.jobs.map((j) => j.name));
-    res.status(201).json(await acceptSubmission(deps, again, principalOf(res).name, { of: { submissionId, jobId: id }, lineage, history }));
-  });
+  r.post(
+    '/jobs/:id/restart',
+    authorize(tokens, 'submit'),
+    audited(deps, 'restart', auditTarget.job, (_req, answer) => ({ as: (answer as { id?: string } | undefined)?.id })),
+    express.json({ limit: '16kb' }),
+    async (req, res) => {
+      const id = parseOr400(jobIdParam, req.params.id, 'job id');
+      const { children } = parseOr400(restartBody, req.body ?? {}, 'body');
+      const submissionId = submissionOfJob(id);
+      const record = await store.getSubmission(submissionId);
+      if (!record) throw new HttpError(404, `no job ${id}`);
+      const view = await liveSubmissionView(deps, submissionId);
+      const batchRun = view.batchRuns?.find((r) => r.id === id);
+      if (batchRun) {
+        // A finished batch run reruns only the tests that failed or were lost.
+        if (batchRun.state !== 'done') throw new HttpError(409, `batch run ${id} has not finished; cancel it first`);
+        const again = (await store.getBatchVerdicts(id))
+          .filter((v) => v.verdict === 'failed' || v.verdict === 'lost')
+          .map((v) => v.test);
+        if (again.length === 0) throw new HttpError(409, `batch run ${id} has no failed or lost tests to rerun`);
+        const spec = record.submission.batchRuns?.find((r) => r.name === batchRun.name);
+        if (!spec) throw new HttpError(404, `no batch run ${id}`);
+        const { testsCommand: _listed, ...rest } = spec;
+        const submission = {
+          name: `rerun of ${batchRun.name} (${again.length} failed or lost tests)`,
+          jobs: [],
+          batchRuns: [{ ...rest, tests: again }],
+        };
+        res.status(201).json(
+          await acceptSubmission(deps, submission, principalOf(res).name, {
+            of: { submissionId, jobId: id },
+            lineage: { [batchRun.name]: id },
+          }),
+        );
+        return;
+      }
+      const job = view.jobs.find((j) => j.id === id);
+      if (!job) throw new HttpError(404, `no job ${id}`);
+      if (!job.result) throw new HttpError(409, `job ${id} has not finished; cancel it first`);
+      const again = selectRestart(record.submission, job.name, children);
+      const latest = new Map(latestAttempts(view.jobs).map((j) => [j.name, j.id]));
+      const lineage = Object.fromEntries(again.jobs.map((j) => [j.name, latest.get(j.name)!]));
+      const history = restartHistory(
+        view,
+        again.jobs.map((j) => j.name),
+      );
+      res.status(201).json(
+        await acceptSubmission(deps, again, principalOf(res).name, {
+          of: { submissionId, jobId: id },
+          lineage,
+          history,
+        }),
+      );
+    },
+  );
 
   r.get('/jobs/:id/log', authorize(tokens, 'read', { queryToken: wantsFollow }), deps.streams, async (req, res) => {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
@@ -157,7 +214,10 @@ export function jobRoutes(deps: RouteDeps): Router {
     untrusted(res);
     const size = (await store.getJob(id))?.logBytes ?? 0;
     const end = Math.min(query.end ?? size, size);
-    const start = query.tail !== undefined ? await lineStart(store, id, Math.max(0, end - query.tail), end) : Math.min(query.start ?? 0, end);
+    const start =
+      query.tail !== undefined
+        ? await lineStart(store, id, Math.max(0, end - query.tail), end)
+        : Math.min(query.start ?? 0, end);
     if (wantsFollow(req)) {
       await followLog(store, id, res, start);
       return;
@@ -206,7 +266,11 @@ export function jobRoutes(deps: RouteDeps): Router {
  * of a batch run (`<submission>.<run>.<batch>`) the batch run's workflow; undefined while
  * the job waits for a host (only the submission workflow knows it then).
  */
-export function jobWorkflowId(submissionId: string, id: string, job: Pick<JobView, 'setNumber' | 'hostId'>): string | undefined {
+export function jobWorkflowId(
+  submissionId: string,
+  id: string,
+  job: Pick<JobView, 'setNumber' | 'hostId'>,
+): string | undefined {
   const parsed = parseJobId(id);
   if (parsed.kind === 'batch') return batchRunWorkflowId(submissionId, parsed.number);
   return job.hostId ? chainWorkflowId(submissionId, job.setNumber, job.hostId) : undefined;
@@ -276,7 +340,8 @@ async function followLog(store: ResultStore, id: string, res: Response, start = 
   // the byte offset it ends at, where a client that lost the stream starts again.
   let held = Buffer.alloc(0);
   const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
-  const sendText = (bytes: Buffer, endOffset: number) => res.write(`event: log\nid: ${endOffset}\ndata: ${JSON.stringify(decoder.decode(bytes))}\n\n`);
+  const sendText = (bytes: Buffer, endOffset: number) =>
+    res.write(`event: log\nid: ${endOffset}\ndata: ${JSON.stringify(decoder.decode(bytes))}\n\n`);
   let sending = false;
   let again = false;
   let closed = false;
@@ -330,7 +395,13 @@ async function followLog(store: ResultStore, id: string, res: Response, start = 
     }
   };
   const unsubscribe = store.subscribe((e) => {
-    if ((e.kind === 'log' && e.id === id) || (e.kind === 'job' && e.job.id === id) || (e.kind === 'submission' && id.startsWith(`${e.id}.`)) || e.kind === 'resync') void pump();
+    if (
+      (e.kind === 'log' && e.id === id) ||
+      (e.kind === 'job' && e.job.id === id) ||
+      (e.kind === 'submission' && id.startsWith(`${e.id}.`)) ||
+      e.kind === 'resync'
+    )
+      void pump();
   });
   const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
   const recheck = setInterval(() => void pump(), 5_000);

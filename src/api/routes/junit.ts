@@ -20,11 +20,21 @@ export function junitRoutes(deps: RouteDeps): Router {
   r.get('/submissions/:id/junit.xml', authorize(deps.tokens, 'read'), async (req, res) => {
     const id = parseOr400(submissionIdParam, req.params.id, 'submission id');
     const view = await liveSubmissionView(deps, id);
-    const web = (workflowId: string) => `${deps.temporalWebUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+    const web = (workflowId: string) =>
+      `${deps.temporalWebUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
     const details = new Map<string, JobDetails>();
     for (const j of latestAttempts(view.jobs)) {
       const record = await deps.store.getJob(j.id);
-      details.set(j.id, { ...j, kind: 'job', submissionId: id, tests: record?.tests ?? [], artifacts: record?.artifacts ?? [], logBytes: record?.logBytes ?? 0, temporalWebUrl: web(jobWorkflowId(id, j.id, j) ?? view.workflowId), submissionWebUrl: web(view.workflowId) });
+      details.set(j.id, {
+        ...j,
+        kind: 'job',
+        submissionId: id,
+        tests: record?.tests ?? [],
+        artifacts: record?.artifacts ?? [],
+        logBytes: record?.logBytes ?? 0,
+        temporalWebUrl: web(jobWorkflowId(id, j.id, j) ?? view.workflowId),
+        submissionWebUrl: web(view.workflowId),
+      });
     }
     const verdicts = new Map<string, StoredVerdict[]>();
     for (const run of view.batchRuns ?? []) verdicts.set(run.id, await deps.store.getBatchVerdicts(run.id));

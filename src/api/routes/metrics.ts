@@ -60,14 +60,23 @@ export class LabMetrics {
     private readonly log: Logger,
     private readonly gateway?: Pick<TemporalGateway, 'querySubmission'>,
   ) {
-    store.subscribe((c) => void this.onChange(c).catch((err: unknown) => log.warn('metrics: could not count a change', { error: String(err) })));
+    store.subscribe(
+      (c) =>
+        void this.onChange(c).catch((err: unknown) =>
+          log.warn('metrics: could not count a change', { error: String(err) }),
+        ),
+    );
   }
 
   /**
    * One failover: from the loss of the aborted attempt's host to the clone's start. Each
    * clone counts once, whether seen as it starts or, failing that, when its submission ends.
    */
-  private async observeFailover(cloneId: string, originalId: string, clone?: Pick<JobRecord, 'startedAt'>): Promise<void> {
+  private async observeFailover(
+    cloneId: string,
+    originalId: string,
+    clone?: Pick<JobRecord, 'startedAt'>,
+  ): Promise<void> {
     const [c, original] = await Promise.all([clone ?? this.store.getJob(cloneId), this.store.getJob(originalId)]);
     const start = c?.startedAt;
     const lost = original && lossTime(original);
@@ -104,7 +113,8 @@ export class LabMetrics {
   private async onChange(c: StoreEvent): Promise<void> {
     if (c.kind === 'log' || c.kind === 'resync') return;
     if (c.kind === 'job') {
-      if (c.job.sealed && c.job.result && !this.ended.has(c.job.submissionId)) this.countJob(c.job.submissionId, c.job.id, c.job.result);
+      if (c.job.sealed && c.job.result && !this.ended.has(c.job.submissionId))
+        this.countJob(c.job.submissionId, c.job.id, c.job.result);
       // Attempts after the first are re-scheduled clones of an aborted recipe set.
       if (c.job.attempt > 1 && c.job.startedAt && !this.failedOver.has(c.job.id)) await this.cloneStarted(c.job);
       return;
@@ -138,12 +148,31 @@ export class LabMetrics {
     });
     metric('testbay_scheduler_up', 'gauge', 'Whether the scheduler workflow answered its query.', [[{}, lab ? 1 : 0]]);
     if (lab) {
-      metric('testbay_hosts', 'gauge', 'Hosts by state, as the scheduler sees them.', HOST_STATES.map((s) => [{ state: s }, lab.hosts.filter((h) => h.state === s).length]));
-      metric('testbay_host_state', 'gauge', 'Each host, labelled with its current state (always 1).', lab.hosts.map((h) => [{ host: h.id, state: h.state }, 1]));
-      metric('testbay_host_consecutive_aborts', 'gauge', 'Infrastructure aborts in a row on each host (it is marked broken at the threshold).', lab.hosts.map((h) => [{ host: h.id }, h.consecutiveAborts]));
-      metric('testbay_queue_length', 'gauge', 'Lease requests (recipe sets) waiting for hosts.', [[{}, lab.queue.length]]);
+      metric(
+        'testbay_hosts',
+        'gauge',
+        'Hosts by state, as the scheduler sees them.',
+        HOST_STATES.map((s) => [{ state: s }, lab.hosts.filter((h) => h.state === s).length]),
+      );
+      metric(
+        'testbay_host_state',
+        'gauge',
+        'Each host, labelled with its current state (always 1).',
+        lab.hosts.map((h) => [{ host: h.id, state: h.state }, 1]),
+      );
+      metric(
+        'testbay_host_consecutive_aborts',
+        'gauge',
+        'Infrastructure aborts in a row on each host (it is marked broken at the threshold).',
+        lab.hosts.map((h) => [{ host: h.id }, h.consecutiveAborts]),
+      );
+      metric('testbay_queue_length', 'gauge', 'Lease requests (recipe sets) waiting for hosts.', [
+        [{}, lab.queue.length],
+      ]);
       const oldest = Math.min(...lab.queue.map((q) => q.enqueuedAt));
-      metric('testbay_queue_oldest_wait_seconds', 'gauge', 'How long the oldest waiting lease request has waited.', [[{}, lab.queue.length ? Math.max(0, (Date.now() - oldest) / 1000) : 0]]);
+      metric('testbay_queue_oldest_wait_seconds', 'gauge', 'How long the oldest waiting lease request has waited.', [
+        [{}, lab.queue.length ? Math.max(0, (Date.now() - oldest) / 1000) : 0],
+      ]);
     }
     const running = await this.store.listSubmissions({ limit: 100_000, state: 'running' });
     metric('testbay_submissions_running', 'gauge', 'Submissions not yet finished.', [[{}, running.length]]);
@@ -156,11 +185,23 @@ export class LabMetrics {
         return [{ result, cause }, v];
       }),
     );
-    metric('testbay_submissions_finished_total', 'counter', 'Submissions finished, by result.', [...this.submissions].sort().map(([result, v]) => [{ result }, v]));
+    metric(
+      'testbay_submissions_finished_total',
+      'counter',
+      'Submissions finished, by result.',
+      [...this.submissions].sort().map(([result, v]) => [{ result }, v]),
+    );
     const h = this.failover;
-    out.push("# HELP testbay_failover_seconds From the loss of an aborted attempt's host (its last upload for host-lost, else the attempt's end) to the start of its re-scheduled clone's runner.", '# TYPE testbay_failover_seconds histogram');
+    out.push(
+      "# HELP testbay_failover_seconds From the loss of an aborted attempt's host (its last upload for host-lost, else the attempt's end) to the start of its re-scheduled clone's runner.",
+      '# TYPE testbay_failover_seconds histogram',
+    );
     h.buckets.forEach((b, i) => out.push(`testbay_failover_seconds_bucket{le="${b}"} ${h.counts[i]}`));
-    out.push(`testbay_failover_seconds_bucket{le="+Inf"} ${h.count}`, `testbay_failover_seconds_sum ${h.sum}`, `testbay_failover_seconds_count ${h.count}`);
+    out.push(
+      `testbay_failover_seconds_bucket{le="+Inf"} ${h.count}`,
+      `testbay_failover_seconds_sum ${h.sum}`,
+      `testbay_failover_seconds_count ${h.count}`,
+    );
     return `${out.join('\n')}\n`;
   }
 }

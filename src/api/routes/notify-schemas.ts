@@ -22,14 +22,20 @@ export const webhook = z.object({
   createdBy: z.string().describe("the token's name"),
 });
 export const webhookList = z.object({ webhooks: z.array(webhook) });
-export const webhookCreated = z.object({ webhook, secret: z.string().describe('the HMAC secret of X-Testbay-Signature: shown this once, never again') });
+export const webhookCreated = z.object({
+  webhook,
+  secret: z.string().describe('the HMAC secret of X-Testbay-Signature: shown this once, never again'),
+});
 
 const DELIVERY_STATES = ['pending', 'delivered', 'failed', 'cancelled'] as const;
 export const deliveryAttempt = z.object({
   attempt: z.number().int().min(0).describe('1, 2, …; 0 for the entry that says it was given up'),
   at: iso,
   statusCode: z.number().int().optional().describe("the receiver's HTTP status"),
-  error: z.string().optional().describe('why it did not count: cut off after the timeout, connection refused, a non-2xx answer'),
+  error: z
+    .string()
+    .optional()
+    .describe('why it did not count: cut off after the timeout, connection refused, a non-2xx answer'),
   durationMs: z.number().int().min(0),
 });
 export const delivery = z.object({
@@ -71,7 +77,12 @@ export const auditEntry = z.object({
 });
 export const auditList = z.object({ entries: z.array(auditEntry) });
 export const auditQuery = z.strictObject({
-  target: z.string().min(1).max(200).optional().describe('a target id: a submission, job, host, webhook or delivery id'),
+  target: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe('a target id: a submission, job, host, webhook or delivery id'),
   kind: z.enum(['submission', 'job', 'host', 'webhook', 'delivery']).optional(),
   children: z.enum(['0', '1', 'true', 'false']).optional().describe("with target a submission: its jobs' entries too"),
   actor: z.string().min(1).max(200).optional(),
@@ -90,7 +101,9 @@ export const deliveryRequest = z.object({
   url: z.string(),
   headers: z.record(z.string(), z.string()).describe('signed: X-Testbay-Signature, -Event, -Event-Id, -Delivery'),
   body: z.string(),
-  recordedAttempts: z.array(z.number().int()).describe('the attempt numbers already in its log: one a stopped worker never recorded is recorded by the next'),
+  recordedAttempts: z
+    .array(z.number().int())
+    .describe('the attempt numbers already in its log: one a stopped worker never recorded is recorded by the next'),
 });
 export const attemptBody = deliveryAttempt.extend({ delivered: z.boolean() }).strict();
 export const giveUpBody = z.strictObject({ reason: z.string().max(4000) });

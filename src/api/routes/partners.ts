@@ -17,7 +17,6 @@ import { jobIdParam } from './api-schemas.js';
 import { barrierBody, barrierParams, messageParams, receiveQuery, sendBody } from './partner-schemas.js';
 import type { RouteDeps } from './deps.js';
 
-
 const jobOf = (res: Response) => res.locals.partnerJob as JobRecord;
 
 /** The job token of the job in the path, for an open record: anything else is 403 (a missing token 401). */
@@ -28,8 +27,10 @@ export function requireJobToken(store: ResultStore): RequestHandler {
     const id = parseOr400(jobIdParam, req.params.id, 'job id');
     const job = await store.getJob(id);
     // One answer whether the job does not exist or the token is another job's.
-    if (!job || !sameToken(match[1]!, jobTokenOf(job.leaseToken))) throw new HttpError(403, `this token is not the job token of job ${id}`);
-    if (job.sealed) throw new HttpError(403, `job ${id} has ended (${job.result?.kind ?? 'done'}): its job token is no longer valid`);
+    if (!job || !sameToken(match[1]!, jobTokenOf(job.leaseToken)))
+      throw new HttpError(403, `this token is not the job token of job ${id}`);
+    if (job.sealed)
+      throw new HttpError(403, `job ${id} has ended (${job.result?.kind ?? 'done'}): its job token is no longer valid`);
     res.locals.partnerJob = job;
     next();
   };
@@ -45,21 +46,39 @@ export function partnerRoutes(deps: RouteDeps): Router {
     const { name } = parseOr400(barrierParams, req.params, 'path');
     const body = parseOr400(barrierBody, req.body ?? {}, 'body');
     const job = jobOf(res);
-    res.json(await gateway.partnerUpdate(setOf(job), barrierUpdate, { jobId: job.id, barrier: name, waitMs: window(body.waitMs) }));
+    res.json(
+      await gateway.partnerUpdate(setOf(job), barrierUpdate, {
+        jobId: job.id,
+        barrier: name,
+        waitMs: window(body.waitMs),
+      }),
+    );
   });
 
-  r.put('/jobs/:id/messages/:key', requireJobToken(store), express.json({ limit: `${MAX_MESSAGE_BYTES * 2}b` }), async (req, res) => {
-    const { key } = parseOr400(messageParams, req.params, 'path');
-    const { value } = parseOr400(sendBody, req.body ?? {}, 'body');
-    const job = jobOf(res);
-    res.json(await gateway.partnerUpdate(setOf(job), sendUpdate, { jobId: job.id, key, value }));
-  });
+  r.put(
+    '/jobs/:id/messages/:key',
+    requireJobToken(store),
+    express.json({ limit: `${MAX_MESSAGE_BYTES * 2}b` }),
+    async (req, res) => {
+      const { key } = parseOr400(messageParams, req.params, 'path');
+      const { value } = parseOr400(sendBody, req.body ?? {}, 'body');
+      const job = jobOf(res);
+      res.json(await gateway.partnerUpdate(setOf(job), sendUpdate, { jobId: job.id, key, value }));
+    },
+  );
 
   r.get('/jobs/:id/messages/:key', requireJobToken(store), async (req, res) => {
     const { key } = parseOr400(messageParams, req.params, 'path');
     const query = parseOr400(receiveQuery, req.query, 'query');
     const job = jobOf(res);
-    res.json(await gateway.partnerUpdate(setOf(job), receiveUpdate, { jobId: job.id, key, ...(query.from !== undefined ? { from: query.from } : {}), waitMs: window(query.waitMs) }));
+    res.json(
+      await gateway.partnerUpdate(setOf(job), receiveUpdate, {
+        jobId: job.id,
+        key,
+        ...(query.from !== undefined ? { from: query.from } : {}),
+        waitMs: window(query.waitMs),
+      }),
+    );
   });
 
   return r;

@@ -16,31 +16,62 @@ import type { RouteDeps } from './deps.js';
 import { historyQuery, scenarioKeyParam } from './review-schemas.js';
 
 export interface ScenarioHistory {
-  scenario: { key: string; name: string; workerClass: string; settings: Record<string, string>; testId?: string; description: string };
+  scenario: {
+    key: string;
+    name: string;
+    workerClass: string;
+    settings: Record<string, string>;
+    testId?: string;
+    description: string;
+  };
   runs: ScenarioRun[];
   lastGood?: ScenarioRun;
   firstBadSince?: ScenarioRun;
 }
 
 /** A scenario's last runs, its last good run and the first failed run since; undefined when it never ran. */
-export async function scenarioHistory(store: ResultStore, key: string, limit: number): Promise<ScenarioHistory | undefined> {
+export async function scenarioHistory(
+  store: ResultStore,
+  key: string,
+  limit: number,
+): Promise<ScenarioHistory | undefined> {
   const parts = parseScenarioKey(key);
   if (!parts) return undefined;
   const runs = await store.review.scenarioRuns(key, { limit });
   if (runs.length === 0) return undefined;
   const [lastGood] = await store.review.scenarioRuns(key, { limit: 1, result: 'passed' });
-  const [firstBadSince] = await store.review.scenarioRuns(key, { limit: 1, result: 'failed', oldestFirst: true, ...(lastGood ? { after: lastGood.jobId } : {}) });
+  const [firstBadSince] = await store.review.scenarioRuns(key, {
+    limit: 1,
+    result: 'failed',
+    oldestFirst: true,
+    ...(lastGood ? { after: lastGood.jobId } : {}),
+  });
   const name = parts.testId !== undefined ? `${parts.name}/${parts.testId}` : parts.name;
   return {
-    scenario: { key, name: parts.name, workerClass: parts.workerClass, settings: parts.settings, ...(parts.testId !== undefined ? { testId: parts.testId } : {}), description: describeScenario({ key, name, workerClass: parts.workerClass, settings: parts.settings }) },
+    scenario: {
+      key,
+      name: parts.name,
+      workerClass: parts.workerClass,
+      settings: parts.settings,
+      ...(parts.testId !== undefined ? { testId: parts.testId } : {}),
+      description: describeScenario({ key, name, workerClass: parts.workerClass, settings: parts.settings }),
+    },
     runs,
     ...(lastGood ? { lastGood } : {}),
     ...(firstBadSince ? { firstBadSince } : {}),
   };
 }
 
-const BADGE_COLOURS: Record<string, string> = { passed: '#2e7d32', failed: '#c62828', aborted: '#ef6c00', cancelled: '#616161', skipped: '#757575', running: '#1565c0' };
-const xml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+const BADGE_COLOURS: Record<string, string> = {
+  passed: '#2e7d32',
+  failed: '#c62828',
+  aborted: '#ef6c00',
+  cancelled: '#616161',
+  skipped: '#757575',
+  running: '#1565c0',
+};
+const xml = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
 
 /** A flat status badge in the style of shields.io: the scenario's name, then its latest result. */
 export function badgeSvg(label: string, status: string): string {
@@ -52,7 +83,9 @@ export function badgeSvg(label: string, status: string): string {
 
 /** What a job record and its submission's spec say about one run, for the investigation. */
 export function runFacts(record: JobRecord, submission: SubmissionRecord | undefined): RunFacts {
-  const spec = submission?.submission.jobs.find((j) => j.name === record.name) ?? submission?.submission.batchRuns?.find((r) => r.name === record.name.split('#')[0]);
+  const spec =
+    submission?.submission.jobs.find((j) => j.name === record.name) ??
+    submission?.submission.batchRuns?.find((r) => r.name === record.name.split('#')[0]);
   const tests = spec && 'tests' in spec && spec.tests && !Array.isArray(spec.tests) ? spec.tests : undefined;
   return {
     jobId: record.id,
@@ -61,11 +94,18 @@ export function runFacts(record: JobRecord, submission: SubmissionRecord | undef
     ...(record.endedAt ? { endedAt: record.endedAt } : {}),
     settings: spec?.settings ?? {},
     argv: spec?.runner.command ?? [],
-    ...(tests ? { tests: { git: tests.git, ref: tests.ref, ...(record.testCode ? { commit: record.testCode.commit } : {}) } } : {}),
-    assets: spec && 'assets' in spec ? spec.assets.map((a) => ({ name: a.name ?? a.url.split('/').pop() ?? a.url, sha256: a.sha256 })) : [],
+    ...(tests
+      ? { tests: { git: tests.git, ref: tests.ref, ...(record.testCode ? { commit: record.testCode.commit } : {}) } }
+      : {}),
+    assets:
+      spec && 'assets' in spec
+        ? spec.assets.map((a) => ({ name: a.name ?? a.url.split('/').pop() ?? a.url, sha256: a.sha256 }))
+        : [],
     hostId: record.hostId,
     ...(record.hostCapabilities ? { capabilities: record.hostCapabilities } : {}),
-    testResults: Object.fromEntries((record.tests ?? []).map((t) => [t.classname ? `${t.classname}.${t.name}` : t.name, t.status])),
+    testResults: Object.fromEntries(
+      (record.tests ?? []).map((t) => [t.classname ? `${t.classname}.${t.name}` : t.name, t.status]),
+    ),
   };
 }
 
@@ -80,7 +120,10 @@ export function logBetween(record: JobRecord, goodCommit: string | undefined): {
   const log = record.testCode?.log;
   if (!log) return { note: 'the host recorded no git log for this job' };
   const at = log.findIndex((line) => goodCommit.startsWith(line.split(' ')[0]!));
-  if (at === -1) return { note: `the last good commit ${goodCommit.slice(0, 12)} is not among the ${log.length} commits the host recorded before ${commit.slice(0, 12)} (another branch, or further back)` };
+  if (at === -1)
+    return {
+      note: `the last good commit ${goodCommit.slice(0, 12)} is not among the ${log.length} commits the host recorded before ${commit.slice(0, 12)} (another branch, or further back)`,
+    };
   return { log: log.slice(0, at) };
 }
 
@@ -96,12 +139,23 @@ export async function investigation(store: ResultStore, id: string): Promise<Inv
   if (!record) return undefined;
   const submission = await store.getSubmission(record.submissionId);
   const facts = runFacts(record, submission);
-  const base = { ...(record.scenario ? { scenario: record.scenario } : {}), ...(record.result ? { result: record.result } : {}) };
-  if (!record.scenario) return { ...base, jobId: id, lastGood: { none: 'this job has no scenario on record (it was recorded before scenarios were kept)' } };
+  const base = {
+    ...(record.scenario ? { scenario: record.scenario } : {}),
+    ...(record.result ? { result: record.result } : {}),
+  };
+  if (!record.scenario)
+    return {
+      ...base,
+      jobId: id,
+      lastGood: { none: 'this job has no scenario on record (it was recorded before scenarios were kept)' },
+    };
   const [good] = await store.review.scenarioRuns(record.scenario, { limit: 1, result: 'passed', before: id });
   const goodRecord = good ? await store.getJob(good.jobId) : undefined;
   if (!goodRecord) return { ...base, ...investigate(facts, undefined) };
-  const goodFacts = runFacts(goodRecord, good!.submissionId === record.submissionId ? submission : await store.getSubmission(good!.submissionId));
+  const goodFacts = runFacts(
+    goodRecord,
+    good!.submissionId === record.submissionId ? submission : await store.getSubmission(good!.submissionId),
+  );
   const between = logBetween(record, goodFacts.tests?.commit);
   const out: InvestigationView = { ...base, ...investigate(facts, goodFacts, between.log) };
   if (between.note && out.testCode) out.testCode = { ...out.testCode, logNote: between.note };
@@ -129,7 +183,11 @@ export function scenarioRoutes(deps: RouteDeps): Router {
     if (!parts || runs.length === 0) throw new HttpError(404, `no scenario ${key}: no job of it is on record`);
     const latest = runs.find((run) => run.result) ?? runs[0]!;
     const status = latest.result?.kind ?? 'running';
-    res.type('image/svg+xml').set({ 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; sandbox" });
+    res.type('image/svg+xml').set({
+      'cache-control': 'no-cache',
+      'x-content-type-options': 'nosniff',
+      'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+    });
     res.send(badgeSvg(parts.testId !== undefined ? `${parts.name}/${parts.testId}` : parts.name, status));
   });
 

@@ -41,7 +41,11 @@ export function sessionRoutes(deps: RouteDeps): Router {
     const code = typeof req.query.code === 'string' ? req.query.code : '';
     const token = deps.loginCodeFile ? await takeLoginCode(deps.loginCodeFile, code) : undefined;
     const operator = token === undefined ? undefined : deps.tokens.tokenOf('operate', token);
-    if (!operator) throw new HttpError(401, 'this login link is not valid (any more): it works once, within 15 minutes; paste a token on the dashboard instead');
+    if (!operator)
+      throw new HttpError(
+        401,
+        'this login link is not valid (any more): it works once, within 15 minutes; paste a token on the dashboard instead',
+      );
     res.set('cache-control', 'no-store').redirect(303, `/#token=${encodeURIComponent(operator)}`);
   });
 
@@ -72,7 +76,10 @@ export async function newLoginCode(file: string, name: string, ttlMs = 15 * 60_0
 
 /** The token name a valid code opens as; the code is spent (the file removed) either way once it matched. */
 async function takeLoginCode(file: string, code: string): Promise<string | undefined> {
-  const entry = await fs.readFile(file, 'utf8').then((t) => JSON.parse(t) as LoginCode, () => undefined);
+  const entry = await fs.readFile(file, 'utf8').then(
+    (t) => JSON.parse(t) as LoginCode,
+    () => undefined,
+  );
   if (!entry || code.length === 0 || !sameSecret(code, entry.code)) return undefined;
   await fs.rm(file, { force: true });
   return Date.now() <= entry.expiresAt ? entry.name : undefined;

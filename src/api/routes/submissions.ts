@@ -50,11 +50,17 @@ export async function acceptSubmission(
   deps: RouteDeps,
   submission: Submission,
   by: string,
-  restart?: { of: { submissionId: string; jobId: string }; lineage: Record<string, string>; history?: Record<string, RestartHistory> },
+  restart?: {
+    of: { submissionId: string; jobId: string };
+    lineage: Record<string, string>;
+    history?: Record<string, RestartHistory>;
+  },
 ): Promise<Accepted> {
   const cap = deps.runConfig.maxRetriesCap;
   const overCap: SpecIssue[] = submission.jobs.flatMap((j, i) =>
-    j.maxRetries > cap ? [{ path: ['jobs', i, 'maxRetries'], message: `${j.maxRetries} is above this server's cap of ${cap}` }] : [],
+    j.maxRetries > cap
+      ? [{ path: ['jobs', i, 'maxRetries'], message: `${j.maxRetries} is above this server's cap of ${cap}` }]
+      : [],
   );
   overCap.push(...reserveCapIssues(submission.jobs, deps.runConfig.maxReserveMs ?? RESERVE_DEFAULTS.maxReserveMs));
   overCap.push(...(await pinnedHostIssues(deps, submission)));
@@ -66,7 +72,10 @@ export async function acceptSubmission(
   const plan = buildPlan(sealed);
   const planBytes = Buffer.byteLength(JSON.stringify(plan));
   if (planBytes > MAX_PLAN_BYTES) {
-    throw new HttpError(413, `the submission's jobs take ${planBytes} bytes, above the ${MAX_PLAN_BYTES} a submission may hold: keep settings small and put large data into assets`);
+    throw new HttpError(
+      413,
+      `the submission's jobs take ${planBytes} bytes, above the ${MAX_PLAN_BYTES} a submission may hold: keep settings small and put large data into assets`,
+    );
   }
   const createdAt = new Date().toISOString();
   const workflowId = submissionWorkflowId(id);
@@ -83,9 +92,17 @@ export async function acceptSubmission(
   await deps.store.createSubmission(record);
   // Pending goes into the commit's queue before the workflow can end (its final status queues behind it).
   // It is a courtesy: the final status is what counts, and that one is durable.
-  await deps.notifier.submissionAccepted(record).catch((err: unknown) => deps.log.warn('could not enqueue the commit status pending', { id, error: String(err) }));
+  await deps.notifier
+    .submissionAccepted(record)
+    .catch((err: unknown) => deps.log.warn('could not enqueue the commit status pending', { id, error: String(err) }));
   try {
-    await deps.gateway.startSubmission(id, plan, createdAt, { ...(restart ? { lineage: restart.lineage } : {}), ...(restart?.history ? { restarted: restart.history } : {}) }, by);
+    await deps.gateway.startSubmission(
+      id,
+      plan,
+      createdAt,
+      { ...(restart ? { lineage: restart.lineage } : {}), ...(restart?.history ? { restarted: restart.history } : {}) },
+      by,
+    );
   } catch (err) {
     // A start can fail after Temporal took it (a timeout on the way back): then it stands.
     // Otherwise the record goes, so no submission is listed that will never run.
@@ -104,7 +121,12 @@ export async function acceptSubmission(
     deps.log.warn('submission start reported an error, but its workflow runs', { id, error: String(err) });
   }
   if (restart) await deps.store.noteRestart(restart.of.submissionId, id);
-  deps.log.info('submission accepted', { id, jobs: plan.jobs.length, by, ...(restart ? { restartOf: restart.of.jobId } : {}) });
+  deps.log.info('submission accepted', {
+    id,
+    jobs: plan.jobs.length,
+    by,
+    ...(restart ? { restartOf: restart.of.jobId } : {}),
+  });
   const numbers = initialJobNumbers(plan);
   return { id, workflowId, jobs: plan.jobs.map((j) => ({ id: jobId(id, numbers.get(j.name)!), name: j.name })) };
 }
@@ -125,8 +147,26 @@ export function submissionRoutes(deps: RouteDeps): Router {
       // Jumping the queue is the operators' call: a submitter may only wait longer than the default.
       if (principal.role !== 'operate') {
         const urgent: SpecIssue[] = [
-          ...parsed.submission.jobs.flatMap((j, i) => (j.priority < JOB_DEFAULTS.priority ? [{ path: ['jobs', i, 'priority'], message: `${j.priority} is ahead of the default ${JOB_DEFAULTS.priority}: only an operate token may submit it` }] : [])),
-          ...(parsed.submission.batchRuns ?? []).flatMap((b, i) => (b.priority < JOB_DEFAULTS.priority ? [{ path: ['batchRuns', i, 'priority'], message: `${b.priority} is ahead of the default ${JOB_DEFAULTS.priority}: only an operate token may submit it` }] : [])),
+          ...parsed.submission.jobs.flatMap((j, i) =>
+            j.priority < JOB_DEFAULTS.priority
+              ? [
+                  {
+                    path: ['jobs', i, 'priority'],
+                    message: `${j.priority} is ahead of the default ${JOB_DEFAULTS.priority}: only an operate token may submit it`,
+                  },
+                ]
+              : [],
+          ),
+          ...(parsed.submission.batchRuns ?? []).flatMap((b, i) =>
+            b.priority < JOB_DEFAULTS.priority
+              ? [
+                  {
+                    path: ['batchRuns', i, 'priority'],
+                    message: `${b.priority} is ahead of the default ${JOB_DEFAULTS.priority}: only an operate token may submit it`,
+                  },
+                ]
+              : [],
+          ),
         ];
         if (urgent.length > 0) throw new HttpError(403, 'priority below the default needs the operate role', urgent);
       }
@@ -154,29 +194,46 @@ export function submissionRoutes(deps: RouteDeps): Router {
     res.json(await liveSubmissionView(deps, id));
   });
 
-  r.post('/submissions/:id/keep', authorize(tokens, 'submit'), audited(deps, 'keep', auditTarget.submission, (req) => ({ keep: (req.body as { keep?: unknown } | undefined)?.keep ?? true })), express.json({ limit: '16kb' }), async (req, res) => {
-    const id = parseOr400(submissionIdParam, req.params.id, 'submission id');
-    const { keep } = parseOr400(keepBody, req.body ?? {}, 'body');
-    await store.setKeep(id, keep);
-    deps.log.info(keep ? 'submission kept beyond retention' : 'submission no longer kept', { id, by: principalOf(res).name });
-    res.json({ id, keep });
-  });
+  r.post(
+    '/submissions/:id/keep',
+    authorize(tokens, 'submit'),
+    audited(deps, 'keep', auditTarget.submission, (req) => ({
+      keep: (req.body as { keep?: unknown } | undefined)?.keep ?? true,
+    })),
+    express.json({ limit: '16kb' }),
+    async (req, res) => {
+      const id = parseOr400(submissionIdParam, req.params.id, 'submission id');
+      const { keep } = parseOr400(keepBody, req.body ?? {}, 'body');
+      await store.setKeep(id, keep);
+      deps.log.info(keep ? 'submission kept beyond retention' : 'submission no longer kept', {
+        id,
+        by: principalOf(res).name,
+      });
+      res.json({ id, keep });
+    },
+  );
 
-  r.post('/submissions/:id/cancel', authorize(tokens, 'submit'), audited(deps, 'cancel', auditTarget.submission, reasonDetail), express.json({ limit: '16kb' }), async (req, res) => {
-    const id = parseOr400(submissionIdParam, req.params.id, 'submission id');
-    const body = parseOr400(reasonBody, req.body ?? {}, 'body');
-    const record = await store.getSubmission(id);
-    if (!record) throw new HttpError(404, `no submission ${id}`);
-    const reason = `cancelled by ${principalOf(res).name}${body.reason ? `: ${body.reason}` : ''}`;
-    if (!(await gateway.cancel(id, { reason }))) {
-      // Its workflow is gone while the store says running: end it (aborted) rather than refuse.
-      const ended = record.final ? undefined : await reconcileSubmission(deps, record);
-      if (!ended) throw new HttpError(409, `submission ${id} has already finished`);
-      res.status(200).json({ id, cancelling: false, result: ended.result });
-      return;
-    }
-    res.status(202).json({ id, cancelling: true });
-  });
+  r.post(
+    '/submissions/:id/cancel',
+    authorize(tokens, 'submit'),
+    audited(deps, 'cancel', auditTarget.submission, reasonDetail),
+    express.json({ limit: '16kb' }),
+    async (req, res) => {
+      const id = parseOr400(submissionIdParam, req.params.id, 'submission id');
+      const body = parseOr400(reasonBody, req.body ?? {}, 'body');
+      const record = await store.getSubmission(id);
+      if (!record) throw new HttpError(404, `no submission ${id}`);
+      const reason = `cancelled by ${principalOf(res).name}${body.reason ? `: ${body.reason}` : ''}`;
+      if (!(await gateway.cancel(id, { reason }))) {
+        // Its workflow is gone while the store says running: end it (aborted) rather than refuse.
+        const ended = record.final ? undefined : await reconcileSubmission(deps, record);
+        if (!ended) throw new HttpError(409, `submission ${id} has already finished`);
+        res.status(200).json({ id, cancelling: false, result: ended.result });
+        return;
+      }
+      res.status(202).json({ id, cancelling: true });
+    },
+  );
 
   return r;
 }

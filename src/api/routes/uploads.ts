@@ -27,7 +27,15 @@ export function uploadRoutes(deps: RouteDeps): Router {
 
   r.post('/jobs/:id/progress', ...leased, express.json({ limit: '64kb' }), async (req, res) => {
     const body = parseOr400(progressBody, req.body, 'body');
-    const job = await store.updateJob(leasedJobOf(res).id, leaseOf(res), compact({ ...body, progress: body.progress && compact(body.progress), testCode: body.testCode && compact(body.testCode) }));
+    const job = await store.updateJob(
+      leasedJobOf(res).id,
+      leaseOf(res),
+      compact({
+        ...body,
+        progress: body.progress && compact(body.progress),
+        testCode: body.testCode && compact(body.testCode),
+      }),
+    );
     res.json({ state: job.state });
   });
 
@@ -40,7 +48,16 @@ export function uploadRoutes(deps: RouteDeps): Router {
   // The runner's status line {"extendMs": …}, through its host.
   r.post('/jobs/:id/deadline', ...leased, express.json({ limit: '4kb' }), async (req, res) => {
     const { byMs } = parseOr400(extendBody, req.body ?? {}, 'body');
-    res.json(answerOf(await extendJob({ store, maxExtendMs: deps.runConfig.maxExtendMs ?? DEFAULT_MAX_EXTEND_MS }, leasedJobOf(res).id, byMs, { runner: true })));
+    res.json(
+      answerOf(
+        await extendJob(
+          { store, maxExtendMs: deps.runConfig.maxExtendMs ?? DEFAULT_MAX_EXTEND_MS },
+          leasedJobOf(res).id,
+          byMs,
+          { runner: true },
+        ),
+      ),
+    );
   });
 
   r.put('/jobs/:id/tests', ...leased, express.json({ limit: '32mb' }), async (req, res) => {
@@ -55,11 +72,18 @@ export function uploadRoutes(deps: RouteDeps): Router {
     // A job's artifacts together are bounded too, in number and bytes.
     const job = leasedJobOf(res);
     const others = job.artifacts.filter((a) => a.name !== name);
-    if (others.length >= deps.jobArtifactLimits.count) throw new HttpError(413, `job ${job.id} has ${others.length} artifacts, the most a job may keep (TESTBAY_MAX_JOB_ARTIFACTS)`);
+    if (others.length >= deps.jobArtifactLimits.count)
+      throw new HttpError(
+        413,
+        `job ${job.id} has ${others.length} artifacts, the most a job may keep (TESTBAY_MAX_JOB_ARTIFACTS)`,
+      );
     const keptBytes = others.reduce((n, a) => n + a.sizeBytes, 0);
     if (keptBytes + (Number.isFinite(declared) ? declared : 0) > deps.jobArtifactLimits.bytes) {
       discardBody(req, res, Number.isFinite(declared) ? declared : Infinity);
-      throw new HttpError(413, `job ${job.id} keeps ${keptBytes} bytes of artifacts; with this one it would pass the ${deps.jobArtifactLimits.bytes} a job may keep (TESTBAY_MAX_JOB_ARTIFACT_BYTES)`);
+      throw new HttpError(
+        413,
+        `job ${job.id} keeps ${keptBytes} bytes of artifacts; with this one it would pass the ${deps.jobArtifactLimits.bytes} a job may keep (TESTBAY_MAX_JOB_ARTIFACT_BYTES)`,
+      );
     }
     if (Number.isFinite(declared) && declared > deps.maxArtifactBytes) {
       discardBody(req, res, declared);
@@ -70,7 +94,9 @@ export function uploadRoutes(deps: RouteDeps): Router {
     const body = new PassThrough();
     req.pipe(body);
     try {
-      res.status(201).json(await store.putArtifact(leasedJobOf(res).id, leaseOf(res), name, body, deps.maxArtifactBytes));
+      res
+        .status(201)
+        .json(await store.putArtifact(leasedJobOf(res).id, leaseOf(res), name, body, deps.maxArtifactBytes));
     } catch (err) {
       req.unpipe(body);
       discardBody(req, res, Number.isFinite(declared) ? declared : Infinity);

@@ -14,7 +14,15 @@ import { authorize, principalOf } from '../middleware.js';
 import { secretContext } from '../notify/notifier.js';
 import { newNotifyId, newWebhookSecret } from '../notify/signature.js';
 import type { RouteDeps } from './deps.js';
-import { attemptBody, deliveriesQuery, deliveryIdParam, deliveryQueueParam, giveUpBody, pendingQuery, webhookIdParam } from './notify-schemas.js';
+import {
+  attemptBody,
+  deliveriesQuery,
+  deliveryIdParam,
+  deliveryQueueParam,
+  giveUpBody,
+  pendingQuery,
+  webhookIdParam,
+} from './notify-schemas.js';
 
 export function webhookRoutes(deps: RouteDeps): Router {
   const r = Router();
@@ -25,7 +33,15 @@ export function webhookRoutes(deps: RouteDeps): Router {
   r.post(
     '/webhooks',
     operate,
-    audited(deps, 'webhook-add', (_req, answer) => ({ kind: 'webhook', id: (answer as { webhook?: { id: string } } | undefined)?.webhook?.id ?? '?' }), (req) => ({ url: (req.body as { url?: string }).url, events: (req.body as { events?: string[] }).events })),
+    audited(
+      deps,
+      'webhook-add',
+      (_req, answer) => ({
+        kind: 'webhook',
+        id: (answer as { webhook?: { id: string } } | undefined)?.webhook?.id ?? '?',
+      }),
+      (req) => ({ url: (req.body as { url?: string }).url, events: (req.body as { events?: string[] }).events }),
+    ),
     express.json({ limit: '16kb' }),
     async (req, res) => {
       const input = parseOr400(webhookInput, req.body ?? {}, 'body');
@@ -76,15 +92,23 @@ export function webhookRoutes(deps: RouteDeps): Router {
     });
   });
 
-  r.post('/deliveries/:id/resend', operate, audited(deps, 'delivery-resend', auditTarget.delivery, (_req, answer) => ({ as: (answer as { delivery?: { id: string } } | undefined)?.delivery?.id })), async (req, res) => {
-    const id = parseOr400(deliveryIdParam, req.params.id, 'delivery id');
-    const original = await notify.getDelivery(id);
-    if (!original) throw new HttpError(404, `no delivery ${id}`);
-    if (original.webhookId && !(await notify.getWebhook(original.webhookId))) throw new HttpError(409, `delivery ${id} was to webhook ${original.webhookId}, which is deleted`);
-    const delivery = await notify.resend(id, newNotifyId('d'));
-    await notifier.wake(delivery.queue);
-    res.status(201).json({ delivery });
-  });
+  r.post(
+    '/deliveries/:id/resend',
+    operate,
+    audited(deps, 'delivery-resend', auditTarget.delivery, (_req, answer) => ({
+      as: (answer as { delivery?: { id: string } } | undefined)?.delivery?.id,
+    })),
+    async (req, res) => {
+      const id = parseOr400(deliveryIdParam, req.params.id, 'delivery id');
+      const original = await notify.getDelivery(id);
+      if (!original) throw new HttpError(404, `no delivery ${id}`);
+      if (original.webhookId && !(await notify.getWebhook(original.webhookId)))
+        throw new HttpError(409, `delivery ${id} was to webhook ${original.webhookId}, which is deleted`);
+      const delivery = await notify.resend(id, newNotifyId('d'));
+      await notifier.wake(delivery.queue);
+      res.status(201).json({ delivery });
+    },
+  );
 
   // ---- the control worker's delivery activities ----
 
@@ -120,5 +144,9 @@ export function webhookRoutes(deps: RouteDeps): Router {
 
 function compactAttempt<T extends { statusCode?: number | undefined; error?: string | undefined }>(a: T) {
   const { statusCode, error, ...rest } = a;
-  return { ...rest, ...(statusCode !== undefined ? { statusCode } : {}), ...(error !== undefined ? { error } : {}) } as Omit<T, 'statusCode' | 'error'> & { statusCode?: number; error?: string };
+  return {
+    ...rest,
+    ...(statusCode !== undefined ? { statusCode } : {}),
+    ...(error !== undefined ? { error } : {}),
+  } as Omit<T, 'statusCode' | 'error'> & { statusCode?: number; error?: string };
 }

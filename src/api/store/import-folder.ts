@@ -59,10 +59,25 @@ export async function importFolder(store: SqlResultStore, dir: string, log?: Log
   const root = path.resolve(dir);
   const subsDir = path.join(root, 'submissions');
   const jobsDir = path.join(root, 'jobs');
-  if (!(await fs.stat(subsDir).then((s) => s.isDirectory(), () => false))) {
+  if (
+    !(await fs.stat(subsDir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  ) {
     throw new Error(`${root} is not a folder store: it has no submissions/ folder (give the old <data dir>/results)`);
   }
-  const report: ImportReport = { submissions: 0, jobs: 0, logs: 0, artifacts: 0, verdictParts: 0, lateReports: 0, batchTestLists: 0, present: 0, skipped: [] };
+  const report: ImportReport = {
+    submissions: 0,
+    jobs: 0,
+    logs: 0,
+    artifacts: 0,
+    verdictParts: 0,
+    lateReports: 0,
+    batchTestLists: 0,
+    present: 0,
+    skipped: [],
+  };
   const { db, objects } = store;
 
   // Job folders by submission: `<submission>.<n>` and `<submission>.<run>.<batch>`.
@@ -97,7 +112,9 @@ export async function importFolder(store: SqlResultStore, dir: string, log?: Log
       else runDirs.push(name); // a batch run's folder: verdicts and late reports only
     }
     const c = submissionColumns(record);
-    const hosts = [...new Set([...jobs.map((j) => j.hostId), ...(record.final ? hostsOfView(record.final) : [])])].sort();
+    const hosts = [
+      ...new Set([...jobs.map((j) => j.hostId), ...(record.final ? hostsOfView(record.final) : [])]),
+    ].sort();
     const inserted = await db.query(
       `INSERT INTO submissions (id, created_at, name, record, final, result, ended_at, job_names, search, hosts, restarted_as, keep)
        VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8::text[], $9, $10::text[], $11::text[], $12) ON CONFLICT (id) DO NOTHING RETURNING id`,
@@ -126,7 +143,10 @@ export async function importFolder(store: SqlResultStore, dir: string, log?: Log
         report.skipped.push(`submissions/${listed}`);
         continue;
       }
-      const rows = await db.query('INSERT INTO batch_tests (submission_id, run_name, tests) VALUES ($1, $2, $3::text[]) ON CONFLICT DO NOTHING RETURNING 1', [id, runName, tests]);
+      const rows = await db.query(
+        'INSERT INTO batch_tests (submission_id, run_name, tests) VALUES ($1, $2, $3::text[]) ON CONFLICT DO NOTHING RETURNING 1',
+        [id, runName, tests],
+      );
       report.batchTestLists += rows.length;
     }
 
@@ -145,7 +165,10 @@ export async function importFolder(store: SqlResultStore, dir: string, log?: Log
     // Objects first, under keys the same import always picks: an interrupted import
     // writes them again, and the record (below, in one transaction) names them once.
     const logFile = path.join(jobDir, 'log.txt');
-    const logSize = await fs.stat(logFile).then((s) => s.size, () => 0);
+    const logSize = await fs.stat(logFile).then(
+      (s) => s.size,
+      () => 0,
+    );
     const logObject = logSize > 0 && job.sealed ? logKey(job.id) : null;
     if (logObject) await objects.put(logObject, createReadStream(logFile));
     const chunk = logSize > 0 && !job.sealed ? await fs.readFile(logFile) : null;
@@ -157,7 +180,11 @@ export async function importFolder(store: SqlResultStore, dir: string, log?: Log
         continue;
       }
       const key = `jobs/${job.id}/artifacts/imported-${createHash('sha256').update(name).digest('hex').slice(0, 24)}`;
-      artifacts.push({ name, key, size: await objects.put(key, createReadStream(path.join(artifactsDir, ...name.split('/')))) });
+      artifacts.push({
+        name,
+        key,
+        size: await objects.put(key, createReadStream(path.join(artifactsDir, ...name.split('/')))),
+      });
     }
     await db.transaction(async (tx) => {
       const inserted = await tx.query(
@@ -189,8 +216,15 @@ export async function importFolder(store: SqlResultStore, dir: string, log?: Log
         ],
       );
       if (inserted.length === 0) return;
-      if (chunk) await tx.query('INSERT INTO log_chunks (job_id, start_offset, data) VALUES ($1, 0, $2)', [job.id, chunk]);
-      for (const a of artifacts) await tx.query('INSERT INTO artifacts (job_id, name, size_bytes, object_key) VALUES ($1, $2, $3, $4)', [job.id, a.name, a.size, a.key]);
+      if (chunk)
+        await tx.query('INSERT INTO log_chunks (job_id, start_offset, data) VALUES ($1, 0, $2)', [job.id, chunk]);
+      for (const a of artifacts)
+        await tx.query('INSERT INTO artifacts (job_id, name, size_bytes, object_key) VALUES ($1, $2, $3, $4)', [
+          job.id,
+          a.name,
+          a.size,
+          a.key,
+        ]);
       report.jobs++;
       if (logSize > 0) report.logs++;
       report.artifacts += artifacts.length;

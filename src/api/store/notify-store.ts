@@ -120,7 +120,13 @@ export interface NotifyStore {
   failDelivery(id: string, reason: string): Promise<Delivery>;
   /** Enqueues a delivery again, as a new row with the same event and body (same event id: receivers de-duplicate on it). */
   resend(id: string, newId: string): Promise<Delivery>;
-  listDeliveries(query: { limit: number; webhookId?: string; queue?: string; state?: DeliveryState; before?: number }): Promise<Delivery[]>;
+  listDeliveries(query: {
+    limit: number;
+    webhookId?: string;
+    queue?: string;
+    state?: DeliveryState;
+    before?: number;
+  }): Promise<Delivery[]>;
   /** Queues with a delivery pending since before `olderThan` (whose workflow may have gone). */
   queuesWithPending(olderThan: Date): Promise<string[]>;
 
@@ -167,10 +173,22 @@ interface DeliveryRow {
   body?: string;
 }
 
-const DELIVERY = 'id, seq, queue, target, webhook_id, event_id, event, url, state, resend_of, created_at, attempts, last_attempt_at, ended_at';
+const DELIVERY =
+  'id, seq, queue, target, webhook_id, event_id, event, url, state, resend_of, created_at, attempts, last_attempt_at, ended_at';
 
 function deliveryOf(r: DeliveryRow): Delivery {
-  const d: Delivery = { id: r.id, seq: Number(r.seq), queue: r.queue, target: r.target, eventId: r.event_id, event: r.event, url: r.url, state: r.state, createdAt: r.created_at, attempts: r.attempts };
+  const d: Delivery = {
+    id: r.id,
+    seq: Number(r.seq),
+    queue: r.queue,
+    target: r.target,
+    eventId: r.event_id,
+    event: r.event,
+    url: r.url,
+    state: r.state,
+    createdAt: r.created_at,
+    attempts: r.attempts,
+  };
   if (r.webhook_id !== null) d.webhookId = r.webhook_id;
   if (r.resend_of !== null) d.resendOf = r.resend_of;
   if (r.last_attempt_at !== null) d.lastAttemptAt = r.last_attempt_at;
@@ -191,7 +209,15 @@ interface AuditRow {
 }
 
 function auditOf(r: AuditRow): AuditEntry {
-  const e: AuditEntry = { id: Number(r.id), at: r.at, actor: r.actor, role: r.role, action: r.action, targetKind: r.target_kind, targetId: r.target_id };
+  const e: AuditEntry = {
+    id: Number(r.id),
+    at: r.at,
+    actor: r.actor,
+    role: r.role,
+    action: r.action,
+    targetKind: r.target_kind,
+    targetId: r.target_id,
+  };
   if (r.address !== null) e.address = r.address;
   if (r.details !== null) e.details = r.details;
   return e;
@@ -206,7 +232,16 @@ export class SqlNotifyStore implements NotifyStore {
     const [row] = await this.db.query<WebhookRow>(
       `INSERT INTO webhooks (id, url, events, filter, description, secret_sealed, created_at, created_by) VALUES ($1, $2, $3::text[], $4::jsonb, $5, $6, $7, $8)
        RETURNING id, url, events, filter, description, secret_sealed, created_at, created_by`,
-      [hook.id, hook.url, hook.events, JSON.stringify(hook.filter), hook.description ?? null, hook.secretSealed, hook.createdAt, hook.createdBy],
+      [
+        hook.id,
+        hook.url,
+        hook.events,
+        JSON.stringify(hook.filter),
+        hook.description ?? null,
+        hook.secretSealed,
+        hook.createdAt,
+        hook.createdBy,
+      ],
     );
     return webhookOf(row!);
   }
@@ -224,13 +259,19 @@ export class SqlNotifyStore implements NotifyStore {
     return this.db.transaction(async (tx) => {
       const gone = await tx.query('DELETE FROM webhooks WHERE id = $1 RETURNING id', [id]);
       if (gone.length === 0) return false;
-      await tx.query("UPDATE webhook_deliveries SET state = 'cancelled', ended_at = now() WHERE webhook_id = $1 AND state = 'pending'", [id]);
+      await tx.query(
+        "UPDATE webhook_deliveries SET state = 'cancelled', ended_at = now() WHERE webhook_id = $1 AND state = 'pending'",
+        [id],
+      );
       return true;
     });
   }
 
   async webhooksFor(event: WebhookEvent): Promise<WebhookWithSecret[]> {
-    const rows = await this.db.query<WebhookRow>('SELECT * FROM webhooks WHERE $1 = ANY(events) ORDER BY created_at, id', [event]);
+    const rows = await this.db.query<WebhookRow>(
+      'SELECT * FROM webhooks WHERE $1 = ANY(events) ORDER BY created_at, id',
+      [event],
+    );
     return rows.map((r) => ({ ...webhookOf(r), secretSealed: r.secret_sealed }));
   }
 
@@ -257,12 +298,18 @@ export class SqlNotifyStore implements NotifyStore {
   }
 
   async pendingDeliveries(queue: string, limit: number): Promise<{ id: string; seq: number }[]> {
-    const rows = await this.db.query<{ id: string; seq: number }>("SELECT id, seq FROM webhook_deliveries WHERE queue = $1 AND state = 'pending' ORDER BY seq LIMIT $2", [queue, limit]);
+    const rows = await this.db.query<{ id: string; seq: number }>(
+      "SELECT id, seq FROM webhook_deliveries WHERE queue = $1 AND state = 'pending' ORDER BY seq LIMIT $2",
+      [queue, limit],
+    );
     return rows.map((r) => ({ id: r.id, seq: Number(r.seq) }));
   }
 
   async getDelivery(id: string): Promise<DeliveryWithBody | undefined> {
-    const [row] = await this.db.query<DeliveryRow & { body: string }>(`SELECT ${DELIVERY}, body FROM webhook_deliveries WHERE id = $1`, [id]);
+    const [row] = await this.db.query<DeliveryRow & { body: string }>(
+      `SELECT ${DELIVERY}, body FROM webhook_deliveries WHERE id = $1`,
+      [id],
+    );
     return row && { ...deliveryOf(row), body: row.body };
   }
 
@@ -303,7 +350,13 @@ export class SqlNotifyStore implements NotifyStore {
     return deliveryOf(row);
   }
 
-  async listDeliveries(q: { limit: number; webhookId?: string; queue?: string; state?: DeliveryState; before?: number }): Promise<Delivery[]> {
+  async listDeliveries(q: {
+    limit: number;
+    webhookId?: string;
+    queue?: string;
+    state?: DeliveryState;
+    before?: number;
+  }): Promise<Delivery[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     const param = (v: unknown) => {
@@ -314,12 +367,18 @@ export class SqlNotifyStore implements NotifyStore {
     if (q.queue) where.push(`queue = ${param(q.queue)}`);
     if (q.state) where.push(`state = ${param(q.state)}`);
     if (q.before !== undefined) where.push(`seq < ${param(q.before)}`);
-    const rows = await this.db.query<DeliveryRow>(`SELECT ${DELIVERY} FROM webhook_deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${param(q.limit)}`, params);
+    const rows = await this.db.query<DeliveryRow>(
+      `SELECT ${DELIVERY} FROM webhook_deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${param(q.limit)}`,
+      params,
+    );
     return rows.map(deliveryOf);
   }
 
   async queuesWithPending(olderThan: Date): Promise<string[]> {
-    const rows = await this.db.query<{ queue: string }>("SELECT DISTINCT queue FROM webhook_deliveries WHERE state = 'pending' AND created_at < $1 ORDER BY queue LIMIT 1000", [olderThan.toISOString()]);
+    const rows = await this.db.query<{ queue: string }>(
+      "SELECT DISTINCT queue FROM webhook_deliveries WHERE state = 'pending' AND created_at < $1 ORDER BY queue LIMIT 1000",
+      [olderThan.toISOString()],
+    );
     return rows.map((r) => r.queue);
   }
 
@@ -328,7 +387,15 @@ export class SqlNotifyStore implements NotifyStore {
   async addAudit(e: NewAuditEntry): Promise<AuditEntry> {
     const [row] = await this.db.query<AuditRow>(
       'INSERT INTO audit_log (actor, role, address, action, target_kind, target_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING *',
-      [e.actor, e.role, e.address ?? null, e.action, e.targetKind, e.targetId, e.details === undefined ? null : JSON.stringify(e.details)],
+      [
+        e.actor,
+        e.role,
+        e.address ?? null,
+        e.action,
+        e.targetKind,
+        e.targetId,
+        e.details === undefined ? null : JSON.stringify(e.details),
+      ],
     );
     return auditOf(row!);
   }
@@ -342,12 +409,19 @@ export class SqlNotifyStore implements NotifyStore {
     };
     if (q.targetKind) where.push(`target_kind = ${param(q.targetKind)}`);
     if (q.targetId) {
-      where.push(q.withChildren ? `(target_id = ${param(q.targetId)} OR starts_with(target_id, ${param(`${q.targetId}.`)}))` : `target_id = ${param(q.targetId)}`);
+      where.push(
+        q.withChildren
+          ? `(target_id = ${param(q.targetId)} OR starts_with(target_id, ${param(`${q.targetId}.`)}))`
+          : `target_id = ${param(q.targetId)}`,
+      );
     }
     if (q.actor) where.push(`actor = ${param(q.actor)}`);
     if (q.action) where.push(`action = ${param(q.action)}`);
     if (q.before !== undefined) where.push(`id < ${param(q.before)}`);
-    const rows = await this.db.query<AuditRow>(`SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${param(q.limit)}`, params);
+    const rows = await this.db.query<AuditRow>(
+      `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${param(q.limit)}`,
+      params,
+    );
     return rows.map(auditOf);
   }
 }

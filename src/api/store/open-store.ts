@@ -40,10 +40,17 @@ const reason = (err: unknown) => {
 };
 
 /** Opens the database alone (no object store, no events): what `testbay setup` migrates. */
-export async function openDatabase(store: Config['store'], log?: Logger): Promise<{ db: Db; release: () => Promise<void> }> {
+export async function openDatabase(
+  store: Config['store'],
+  log?: Logger,
+): Promise<{ db: Db; release: () => Promise<void> }> {
   if (store.databaseUrl) {
     const url = store.databaseUrl;
-    const db = await openPgDb({ url, poolSize: store.poolSize, onError: (err) => log?.warn('database connection error', { error: err.message }) }).catch((err: unknown) => {
+    const db = await openPgDb({
+      url,
+      poolSize: store.poolSize,
+      onError: (err) => log?.warn('database connection error', { error: err.message }),
+    }).catch((err: unknown) => {
       throw new StoreConfigError(`cannot reach the database TESTBAY_DATABASE_URL=${redactUrl(url)}: ${reason(err)}`);
     });
     return { db, release: () => Promise.resolve() };
@@ -54,13 +61,23 @@ export async function openDatabase(store: Config['store'], log?: Logger): Promis
     return { db, release };
   } catch (err) {
     await release();
-    throw new StoreConfigError(`cannot open the embedded database in ${store.embeddedDir} (TESTBAY_DATABASE_URL is not set): ${reason(err)}`);
+    throw new StoreConfigError(
+      `cannot open the embedded database in ${store.embeddedDir} (TESTBAY_DATABASE_URL is not set): ${reason(err)}`,
+    );
   }
 }
 
 export function objectStoreOf(store: Config['store']): ObjectStore {
   const o = store.objects;
-  return o.kind === 's3' ? new S3ObjectStore({ bucket: o.bucket, prefix: o.prefix, region: o.region, ...(o.endpoint ? { endpoint: o.endpoint } : {}), ...(o.credentials ? { credentials: o.credentials } : {}) }) : new FolderObjectStore(o.dir);
+  return o.kind === 's3'
+    ? new S3ObjectStore({
+        bucket: o.bucket,
+        prefix: o.prefix,
+        region: o.region,
+        ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+        ...(o.credentials ? { credentials: o.credentials } : {}),
+      })
+    : new FolderObjectStore(o.dir);
 }
 
 /** Checks the object store answers, or says which variable names the one that does not. */
@@ -75,7 +92,11 @@ export async function checkObjectStore(store: Config['store'], objects: ObjectSt
   });
 }
 
-export async function openResultStore(config: Config, log?: Logger, options: { sweepMs?: number } = {}): Promise<SqlResultStore> {
+export async function openResultStore(
+  config: Config,
+  log?: Logger,
+  options: { sweepMs?: number } = {},
+): Promise<SqlResultStore> {
   const objects = objectStoreOf(config.store);
   await checkObjectStore(config.store, objects);
   const { db, release } = await openDatabase(config.store, log);
@@ -86,7 +107,10 @@ export async function openResultStore(config: Config, log?: Logger, options: { s
       await close();
       await release();
     };
-    log?.info('result store open', { database: config.store.databaseUrl ? redactUrl(config.store.databaseUrl) : `embedded ${config.store.embeddedDir}`, objects: objects.location });
+    log?.info('result store open', {
+      database: config.store.databaseUrl ? redactUrl(config.store.databaseUrl) : `embedded ${config.store.embeddedDir}`,
+      objects: objects.location,
+    });
     return store;
   } catch (err) {
     await db.close().catch(() => undefined);
@@ -114,13 +138,15 @@ async function lockEmbedded(dir: string): Promise<() => Promise<void>> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const [host, pid] = (await fs.readFile(file, 'utf8').catch(() => '')).trim().split(' ');
-      if (host === os.hostname() && Number(pid) === process.pid) throw new StoreConfigError(`the embedded database in ${dir} is open in this process already`);
+      if (host === os.hostname() && Number(pid) === process.pid)
+        throw new StoreConfigError(`the embedded database in ${dir} is open in this process already`);
       if (host === os.hostname() && Number(pid) > 0 && isProcessAlive(Number(pid))) {
-        throw new StoreConfigError(`the embedded database in ${dir} is in use by process ${pid}: stop it first, or set TESTBAY_DATABASE_URL to a PostgreSQL server to run several API servers`);
+        throw new StoreConfigError(
+          `the embedded database in ${dir} is in use by process ${pid}: stop it first, or set TESTBAY_DATABASE_URL to a PostgreSQL server to run several API servers`,
+        );
       }
       await fs.rm(file, { force: true });
     }
   }
   throw new StoreConfigError(`could not take the lock ${file} of the embedded database`);
 }
-

@@ -19,7 +19,10 @@ import type { JobResult, ResultKind } from '../../domain/outcome.js';
 import type { Plan } from '../../domain/plan.js';
 import type { SubmissionView } from '../../domain/views.js';
 import type { StoredVerdict, VerdictsBody } from '../../domain/wire/batch-runs.js';
-import type { RetentionReport as WireRetentionReport, SubmissionSummary as WireSummary } from '../../domain/wire/submissions.js';
+import type {
+  RetentionReport as WireRetentionReport,
+  SubmissionSummary as WireSummary,
+} from '../../domain/wire/submissions.js';
 import type { ReviewStore } from './review-store.js';
 
 /** scheduled: opened under a lease, waiting its turn on the host (provisioned or not) */
@@ -80,7 +83,11 @@ export interface JobRecord {
 }
 
 /** What the store keeps at hand of a job not sealed yet: no tests, artifacts or lease token. */
-export type OpenJob = Pick<JobRecord, 'id' | 'submissionId' | 'name' | 'attempt' | 'setNumber' | 'hostId' | 'state' | 'openedAt'> & Partial<Pick<JobRecord, 'startedAt' | 'progress'>>;
+export type OpenJob = Pick<
+  JobRecord,
+  'id' | 'submissionId' | 'name' | 'attempt' | 'setNumber' | 'hostId' | 'state' | 'openedAt'
+> &
+  Partial<Pick<JobRecord, 'startedAt' | 'progress'>>;
 
 export interface SubmissionRecord {
   id: string;
@@ -172,8 +179,16 @@ export interface ResultStore {
    * Adds an extension to a job's deadline if `decide` (given the job under its row lock)
    * says yes; returns the decision and the record as it is after.
    */
-  extendJob(id: string, extension: JobExtension, decide: (job: JobRecord) => ExtensionDecision): Promise<{ decision: ExtensionDecision; job: JobRecord }>;
-  updateJob(id: string, lease: string, patch: Partial<Pick<JobRecord, 'state' | 'progress' | 'startedAt' | 'tests' | 'savedBytes' | 'testCode'>>): Promise<JobRecord>;
+  extendJob(
+    id: string,
+    extension: JobExtension,
+    decide: (job: JobRecord) => ExtensionDecision,
+  ): Promise<{ decision: ExtensionDecision; job: JobRecord }>;
+  updateJob(
+    id: string,
+    lease: string,
+    patch: Partial<Pick<JobRecord, 'state' | 'progress' | 'startedAt' | 'tests' | 'savedBytes' | 'testCode'>>,
+  ): Promise<JobRecord>;
   /** Records the result and seals the job against further uploads, under the job's lease id (a sealed job keeps its first result). */
   finishJob(id: string, leaseId: string, result: JobResult): Promise<JobRecord>;
   /** Appends at `offset` (idempotent: bytes already stored are acknowledged, a gap is refused). */

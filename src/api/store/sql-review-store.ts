@@ -95,10 +95,24 @@ export class SqlReviewStore implements ReviewStore {
     };
     const where = [`v.value->>'test' = $2`];
     if (q.result) where.push(`${VERDICT_RESULT} = ${param(q.result)}`);
-    if (q.before) where.push(`(s.created_at, bv.run_job_id) < (SELECT created_at, ${param(q.before)}::text FROM submissions WHERE id = split_part(${param(q.before)}, '.', 1))`);
-    if (q.after) where.push(`(s.created_at, bv.run_job_id) > (SELECT created_at, ${param(q.after)}::text FROM submissions WHERE id = split_part(${param(q.after)}, '.', 1))`);
+    if (q.before)
+      where.push(
+        `(s.created_at, bv.run_job_id) < (SELECT created_at, ${param(q.before)}::text FROM submissions WHERE id = split_part(${param(q.before)}, '.', 1))`,
+      );
+    if (q.after)
+      where.push(
+        `(s.created_at, bv.run_job_id) > (SELECT created_at, ${param(q.after)}::text FROM submissions WHERE id = split_part(${param(q.after)}, '.', 1))`,
+      );
     const order = q.oldestFirst ? 's.created_at, bv.run_job_id' : 's.created_at DESC, bv.run_job_id DESC';
-    const rows = await this.db.query<{ run_job_id: string; submission_id: string; name: string; verdict: { verdict: string; reason?: string; attempts: number; history?: { hostId: string }[] }; kind: string; created_at: string; ended_at: string | null }>(
+    const rows = await this.db.query<{
+      run_job_id: string;
+      submission_id: string;
+      name: string;
+      verdict: { verdict: string; reason?: string; attempts: number; history?: { hostId: string }[] };
+      kind: string;
+      created_at: string;
+      ended_at: string | null;
+    }>(
       `SELECT bv.run_job_id, bv.submission_id, v.value AS verdict, ${VERDICT_RESULT} AS kind, s.created_at, s.ended_at,
          (SELECT split_part(name, '#', 1) FROM jobs WHERE scenario_key = $1 AND submission_id = bv.submission_id LIMIT 1) AS name
        FROM batch_verdicts bv JOIN submissions s ON s.id = bv.submission_id CROSS JOIN LATERAL jsonb_array_elements(bv.verdicts) v
@@ -109,7 +123,13 @@ export class SqlReviewStore implements ReviewStore {
     return rows.map((r) => {
       const host = r.verdict.history?.at(-1)?.hostId;
       const reason = r.verdict.reason ?? `verdict ${r.verdict.verdict}`;
-      const result = (r.kind === 'passed' ? { kind: 'passed' } : r.kind === 'aborted' ? { kind: 'aborted', cause: 'lost', reason } : { kind: r.kind, reason }) as JobResult;
+      const result = (
+        r.kind === 'passed'
+          ? { kind: 'passed' }
+          : r.kind === 'aborted'
+            ? { kind: 'aborted', cause: 'lost', reason }
+            : { kind: r.kind, reason }
+      ) as JobResult;
       return {
         jobId: r.run_job_id,
         submissionId: r.submission_id,
@@ -124,7 +144,12 @@ export class SqlReviewStore implements ReviewStore {
     });
   }
 
-  async addComment(input: { targetId: string; author: string; text: string; carriedOverFrom?: string }): Promise<Comment> {
+  async addComment(input: {
+    targetId: string;
+    author: string;
+    text: string;
+    carriedOverFrom?: string;
+  }): Promise<Comment> {
     const submissionId = input.targetId.split('.')[0]!;
     const [row] = await this.db.query<CommentRow>(
       `INSERT INTO comments (target_id, submission_id, author, body, carried_over_from)
@@ -139,7 +164,10 @@ export class SqlReviewStore implements ReviewStore {
   }
 
   async listComments(targetId: string): Promise<Comment[]> {
-    const rows = await this.db.query<CommentRow>('SELECT id, target_id, submission_id, author, body, created_at, carried_over_from FROM comments WHERE target_id = $1 ORDER BY id', [targetId]);
+    const rows = await this.db.query<CommentRow>(
+      'SELECT id, target_id, submission_id, author, body, created_at, carried_over_from FROM comments WHERE target_id = $1 ORDER BY id',
+      [targetId],
+    );
     return rows.map(commentOf);
   }
 
@@ -161,16 +189,31 @@ export class SqlReviewStore implements ReviewStore {
   }
 
   async listLabels(jobId: string): Promise<Label[]> {
-    const rows = await this.db.query<{ label: string; added_by: string; added_at: string }>('SELECT label, added_by, added_at FROM job_labels WHERE job_id = $1 ORDER BY label COLLATE "C"', [jobId]);
+    const rows = await this.db.query<{ label: string; added_by: string; added_at: string }>(
+      'SELECT label, added_by, added_at FROM job_labels WHERE job_id = $1 ORDER BY label COLLATE "C"',
+      [jobId],
+    );
     return rows.map((r) => ({ label: r.label, addedBy: r.added_by, addedAt: r.added_at }));
   }
 
   async recordHostCapabilities(jobId: string, capabilities: Record<string, string>): Promise<void> {
-    await this.db.query('UPDATE jobs SET host_capabilities = $2::jsonb WHERE id = $1 AND host_capabilities IS NULL', [jobId, JSON.stringify(capabilities)]);
+    await this.db.query('UPDATE jobs SET host_capabilities = $2::jsonb WHERE id = $1 AND host_capabilities IS NULL', [
+      jobId,
+      JSON.stringify(capabilities),
+    ]);
   }
 
   async needsReview(limit: number): Promise<ReviewItem[]> {
-    const rows = await this.db.query<{ id: string; submission_id: string; name: string; host_id: string; ended_at: string | null; result: JobResult; scenario_key: string | null; labels: string[] }>(
+    const rows = await this.db.query<{
+      id: string;
+      submission_id: string;
+      name: string;
+      host_id: string;
+      ended_at: string | null;
+      result: JobResult;
+      scenario_key: string | null;
+      labels: string[];
+    }>(
       `SELECT j.id, j.submission_id, j.name, j.host_id, j.ended_at, j.result, j.scenario_key,
          ARRAY(SELECT label FROM job_labels l WHERE l.job_id = j.id ORDER BY label COLLATE "C") AS labels
        FROM jobs j WHERE j.sealed AND (j.result->>'kind') = 'failed' AND j.id NOT LIKE '%.%.%' AND NOT EXISTS (SELECT 1 FROM comments c WHERE c.target_id = j.id)

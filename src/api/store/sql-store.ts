@@ -125,9 +125,16 @@ function jobOf(r: JobRow): JobRecord {
 }
 
 function changeOf(job: JobRecord): JobChange {
-  const c: JobChange = { id: job.id, submissionId: job.submissionId, state: job.state, sealed: job.sealed, attempt: job.attempt };
+  const c: JobChange = {
+    id: job.id,
+    submissionId: job.submissionId,
+    state: job.state,
+    sealed: job.sealed,
+    attempt: job.attempt,
+  };
   if (job.startedAt) c.startedAt = job.startedAt;
-  if (job.result) c.result = { kind: job.result.kind, ...(job.result.kind === 'aborted' ? { cause: job.result.cause } : {}) };
+  if (job.result)
+    c.result = { kind: job.result.kind, ...(job.result.kind === 'aborted' ? { cause: job.result.cause } : {}) };
   return c;
 }
 
@@ -157,7 +164,13 @@ interface SummaryRow {
 export function submissionColumns(r: SubmissionRecord) {
   const jobNames = [...r.submission.jobs.map((j) => j.name), ...(r.submission.batchRuns ?? []).map((b) => b.name)];
   return {
-    record: JSON.stringify({ submission: r.submission, plan: r.plan, workflowId: r.workflowId, ...(r.restartOf ? { restartOf: r.restartOf } : {}), ...(r.submittedBy !== undefined ? { submittedBy: r.submittedBy } : {}) }),
+    record: JSON.stringify({
+      submission: r.submission,
+      plan: r.plan,
+      workflowId: r.workflowId,
+      ...(r.restartOf ? { restartOf: r.restartOf } : {}),
+      ...(r.submittedBy !== undefined ? { submittedBy: r.submittedBy } : {}),
+    }),
     jobNames,
     search: [r.id, r.name ?? '', ...jobNames].join('\n'),
   };
@@ -165,17 +178,27 @@ export function submissionColumns(r: SubmissionRecord) {
 
 /** Hosts a final view names: its jobs' and its batch runs'. */
 export function hostsOfView(view: SubmissionView): string[] {
-  return [...new Set([...view.jobs.flatMap((j) => (j.hostId ? [j.hostId] : [])), ...(view.batchRuns ?? []).flatMap((b) => b.hosts)])];
+  return [
+    ...new Set([
+      ...view.jobs.flatMap((j) => (j.hostId ? [j.hostId] : [])),
+      ...(view.batchRuns ?? []).flatMap((b) => b.hosts),
+    ]),
+  ];
 }
 
-const notify = (tx: Queryable, event: StoreEvent) => tx.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, JSON.stringify(event)]);
+const notify = (tx: Queryable, event: StoreEvent) =>
+  tx.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, JSON.stringify(event)]);
 
 /** Key prefixes of a job's objects. */
 export const logKey = (jobId: string) => `jobs/${jobId}/log`;
 const artifactKey = (jobId: string) => `jobs/${jobId}/artifacts/${randomUUID()}`;
 
 /** The folders a name's own path goes through (`a/b/c`: `a`, `a/b`). */
-const foldersOf = (name: string) => name.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/'));
+const foldersOf = (name: string) =>
+  name
+    .split('/')
+    .slice(0, -1)
+    .map((_, i, parts) => parts.slice(0, i + 1).join('/'));
 
 export class SqlResultStore implements ResultStore {
   private readonly events = new EventEmitter();
@@ -197,10 +220,19 @@ export class SqlResultStore implements ResultStore {
   }
 
   /** Migrates the schema, starts listening for every server's events and the background sweep. */
-  static async open(db: Db, objects: ObjectStore, log?: Logger, options: { sweepMs?: number } = {}): Promise<SqlResultStore> {
+  static async open(
+    db: Db,
+    objects: ObjectStore,
+    log?: Logger,
+    options: { sweepMs?: number } = {},
+  ): Promise<SqlResultStore> {
     await migrate(db);
     const store = new SqlResultStore(db, objects, log);
-    await db.listen(EVENTS_CHANNEL, (payload) => store.dispatch(payload), () => store.emitLocal({ kind: 'resync' }));
+    await db.listen(
+      EVENTS_CHANNEL,
+      (payload) => store.dispatch(payload),
+      () => store.emitLocal({ kind: 'resync' }),
+    );
     const every = options.sweepMs ?? SWEEP_MS;
     if (every > 0) {
       store.sweeper = setInterval(() => void store.sweep(), every);
@@ -265,7 +297,10 @@ export class SqlResultStore implements ResultStore {
   }
 
   async getSubmission(id: string): Promise<SubmissionRecord | undefined> {
-    const [row] = await this.db.query<SubmissionRow>('SELECT id, created_at, name, record, final, restarted_as, keep FROM submissions WHERE id = $1', [id]);
+    const [row] = await this.db.query<SubmissionRow>(
+      'SELECT id, created_at, name, record, final, restarted_as, keep FROM submissions WHERE id = $1',
+      [id],
+    );
     if (!row) return undefined;
     const record: SubmissionRecord = { id: row.id, createdAt: row.created_at, ...row.record };
     if (row.name !== null) record.name = row.name;
@@ -282,13 +317,22 @@ export class SqlResultStore implements ResultStore {
         `UPDATE submissions SET final = $2::jsonb, result = $3, ended_at = $4,
            hosts = ARRAY(SELECT DISTINCT h FROM unnest(hosts || $5::text[]) AS h ORDER BY h)
          WHERE id = $1 AND final IS NULL RETURNING id`,
-        [view.id, JSON.stringify(view), view.result ?? null, view.endedAt ?? new Date().toISOString(), hostsOfView(view)],
+        [
+          view.id,
+          JSON.stringify(view),
+          view.result ?? null,
+          view.endedAt ?? new Date().toISOString(),
+          hostsOfView(view),
+        ],
       );
       if (done.length === 0) {
         const [exists] = await tx.query('SELECT 1 FROM submissions WHERE id = $1', [view.id]);
         if (!exists) throw new StoreError('not-found', `no submission ${view.id}`);
         // A retry of the same write is fine; another final view is not.
-        const [same] = await tx.query('SELECT 1 FROM submissions WHERE id = $1 AND final = $2::jsonb', [view.id, JSON.stringify(view)]);
+        const [same] = await tx.query('SELECT 1 FROM submissions WHERE id = $1 AND final = $2::jsonb', [
+          view.id,
+          JSON.stringify(view),
+        ]);
         if (same) return;
         throw new StoreError('conflict', `submission ${view.id} has already finished`);
       }
@@ -332,7 +376,13 @@ export class SqlResultStore implements ResultStore {
       params,
     );
     return rows.map((r) => {
-      const s: SubmissionSummary = { id: r.id, createdAt: r.created_at, state: r.done ? 'done' : 'running', jobNames: r.job_names, hosts: r.hosts };
+      const s: SubmissionSummary = {
+        id: r.id,
+        createdAt: r.created_at,
+        state: r.done ? 'done' : 'running',
+        jobNames: r.job_names,
+        hosts: r.hosts,
+      };
       if (r.name !== null) s.name = r.name;
       if (r.result) s.result = r.result;
       if (r.ended_at) s.endedAt = r.ended_at;
@@ -346,21 +396,38 @@ export class SqlResultStore implements ResultStore {
   async openJob(input: OpenJobInput): Promise<JobRecord> {
     return this.db.transaction(async (tx) => {
       // Its scenario comes from the spec it was submitted with.
-      const [sub] = await tx.query<{ record: Pick<SubmissionRecord, 'submission'> }>('SELECT record FROM submissions WHERE id = $1', [input.submissionId]);
+      const [sub] = await tx.query<{ record: Pick<SubmissionRecord, 'submission'> }>(
+        'SELECT record FROM submissions WHERE id = $1',
+        [input.submissionId],
+      );
       const scenario = sub ? scenarioOfRecord(sub.record.submission, input.name) : undefined;
       const inserted = await tx.query<{ id: string }>(
         `INSERT INTO jobs (id, submission_id, name, attempt, set_number, host_id, lease_id, lease_token, state, opened_at, scenario_key)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'scheduled', now(), $9) ON CONFLICT (id) DO NOTHING RETURNING id`,
-        [input.jobId, input.submissionId, input.name, input.attempt, input.setNumber, input.hostId, input.leaseId, input.leaseToken, scenario?.key ?? null],
+        [
+          input.jobId,
+          input.submissionId,
+          input.name,
+          input.attempt,
+          input.setNumber,
+          input.hostId,
+          input.leaseId,
+          input.leaseToken,
+          scenario?.key ?? null,
+        ],
       );
       const job = await this.jobIn(tx, input.jobId);
       if (!job) throw new StoreError('not-found', `no job ${input.jobId}`);
       // Open already: the same lease gets the record as it is (its first upload token too).
       if (inserted.length === 0) {
-        if (!sameToken(input.leaseId, job.leaseId)) throw new StoreError('conflict', `job ${input.jobId} is already open under another lease`);
+        if (!sameToken(input.leaseId, job.leaseId))
+          throw new StoreError('conflict', `job ${input.jobId} is already open under another lease`);
         return job;
       }
-      await tx.query('UPDATE submissions SET hosts = array_append(hosts, $2) WHERE id = $1 AND NOT ($2 = ANY(hosts))', [input.submissionId, input.hostId]);
+      await tx.query('UPDATE submissions SET hosts = array_append(hosts, $2) WHERE id = $1 AND NOT ($2 = ANY(hosts))', [
+        input.submissionId,
+        input.hostId,
+      ]);
       await notify(tx, { kind: 'job', job: changeOf(job) });
       return job;
     });
@@ -400,22 +467,47 @@ export class SqlResultStore implements ResultStore {
    * to it: the job exists, the upload token (or, for the control worker's finish, the
    * lease id) is its own, and (unless `sealedOk`) it is not sealed.
    */
-  private async lockForWrite(tx: Queryable, id: string, lease: string, sealedOk = false, by: 'token' | 'lease-id' = 'token'): Promise<{ sealed: boolean; log_bytes: number; result: JobResult | null }> {
-    const [row] = await tx.query<{ lease_id: string; lease_token: string; sealed: boolean; log_bytes: number; result: JobResult | null }>('SELECT lease_id, lease_token, sealed, log_bytes, result FROM jobs WHERE id = $1 FOR UPDATE', [id], 'lock-job');
+  private async lockForWrite(
+    tx: Queryable,
+    id: string,
+    lease: string,
+    sealedOk = false,
+    by: 'token' | 'lease-id' = 'token',
+  ): Promise<{ sealed: boolean; log_bytes: number; result: JobResult | null }> {
+    const [row] = await tx.query<{
+      lease_id: string;
+      lease_token: string;
+      sealed: boolean;
+      log_bytes: number;
+      result: JobResult | null;
+    }>('SELECT lease_id, lease_token, sealed, log_bytes, result FROM jobs WHERE id = $1 FOR UPDATE', [id], 'lock-job');
     if (!row) throw new StoreError('not-found', `no job ${id}`);
-    if (!sameToken(lease, by === 'token' ? row.lease_token : row.lease_id)) throw new StoreError('conflict', `lease revoked: job ${id} is leased under another ${by === 'token' ? 'token' : 'lease'}`);
-    if (row.sealed && !sealedOk) throw new StoreError('conflict', `lease revoked: job ${id} has ended (${row.result?.kind ?? 'done'})`);
+    if (!sameToken(lease, by === 'token' ? row.lease_token : row.lease_id))
+      throw new StoreError(
+        'conflict',
+        `lease revoked: job ${id} is leased under another ${by === 'token' ? 'token' : 'lease'}`,
+      );
+    if (row.sealed && !sealedOk)
+      throw new StoreError('conflict', `lease revoked: job ${id} has ended (${row.result?.kind ?? 'done'})`);
     return row;
   }
 
-  async extendJob(id: string, extension: JobExtension, decide: (job: JobRecord) => ExtensionDecision): Promise<{ decision: ExtensionDecision; job: JobRecord }> {
+  async extendJob(
+    id: string,
+    extension: JobExtension,
+    decide: (job: JobRecord) => ExtensionDecision,
+  ): Promise<{ decision: ExtensionDecision; job: JobRecord }> {
     return this.db.transaction(async (tx) => {
       await tx.query('SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE', [id], 'lock-job-extend');
       const before = await this.jobIn(tx, id);
       if (!before) throw new StoreError('not-found', `no job ${id}`);
       const decision = decide(before);
       if (!decision.ok) return { decision, job: before };
-      await tx.query(`UPDATE jobs SET extensions = COALESCE(extensions, '[]'::jsonb) || $2::jsonb WHERE id = $1`, [id, JSON.stringify([extension])], 'extend-job');
+      await tx.query(
+        `UPDATE jobs SET extensions = COALESCE(extensions, '[]'::jsonb) || $2::jsonb WHERE id = $1`,
+        [id, JSON.stringify([extension])],
+        'extend-job',
+      );
       const job = (await this.jobIn(tx, id))!;
       await notify(tx, { kind: 'job', job: changeOf(job) });
       return { decision, job };
@@ -462,7 +554,10 @@ export class SqlResultStore implements ResultStore {
       const row = await this.lockForWrite(tx, id, leaseId, true, 'lease-id');
       // A sealed job keeps its first result: a retried finish changes nothing.
       if (!row.sealed) {
-        await tx.query(`UPDATE jobs SET state = 'done', result = $2::jsonb, sealed = true, ended_at = COALESCE(ended_at, now()) WHERE id = $1`, [id, JSON.stringify(result)]);
+        await tx.query(
+          `UPDATE jobs SET state = 'done', result = $2::jsonb, sealed = true, ended_at = COALESCE(ended_at, now()) WHERE id = $1`,
+          [id, JSON.stringify(result)],
+        );
       }
       const job = (await this.jobIn(tx, id))!;
       if (!row.sealed) await notify(tx, { kind: 'job', job: changeOf(job) });
@@ -501,7 +596,8 @@ export class SqlResultStore implements ResultStore {
     );
     if (row) {
       if (row.size !== null) return { size: row.size };
-      if (offset > row.stored) throw new StoreError('conflict', `log offset ${offset} is past the stored ${row.stored} bytes`);
+      if (offset > row.stored)
+        throw new StoreError('conflict', `log offset ${offset} is past the stored ${row.stored} bytes`);
       return { size: row.stored };
     }
     // Refused: say why.
@@ -517,7 +613,10 @@ export class SqlResultStore implements ResultStore {
   private async *logFrom(id: string, start: number): AsyncGenerator<Buffer> {
     let pos = start;
     for (let attempts = 0; attempts < 3; attempts++) {
-      const [job] = await this.db.query<{ log_bytes: number; log_object: string | null }>('SELECT log_bytes, log_object FROM jobs WHERE id = $1', [id]);
+      const [job] = await this.db.query<{ log_bytes: number; log_object: string | null }>(
+        'SELECT log_bytes, log_object FROM jobs WHERE id = $1',
+        [id],
+      );
       if (!job || pos >= job.log_bytes) return;
       if (job.log_object) {
         const body = await this.objects.get(job.log_object, pos);
@@ -555,27 +654,41 @@ export class SqlResultStore implements ResultStore {
   private moveLogSoon(id: string): void {
     if (this.moving.has(id) || this.closed) return;
     const done = this.moveLog(id)
-      .catch((err: unknown) => this.log?.warn('could not move a sealed log to the object store yet (retried later)', { job: id, error: String(err) }))
+      .catch((err: unknown) =>
+        this.log?.warn('could not move a sealed log to the object store yet (retried later)', {
+          job: id,
+          error: String(err),
+        }),
+      )
       .finally(() => this.moving.delete(id));
     this.moving.set(id, done);
   }
 
   /** One sealed log, from its chunks into one object; then the chunks go. Idempotent. */
   async moveLog(id: string): Promise<void> {
-    const [job] = await this.db.query<{ sealed: boolean; log_bytes: number; log_object: string | null }>('SELECT sealed, log_bytes, log_object FROM jobs WHERE id = $1', [id]);
+    const [job] = await this.db.query<{ sealed: boolean; log_bytes: number; log_object: string | null }>(
+      'SELECT sealed, log_bytes, log_object FROM jobs WHERE id = $1',
+      [id],
+    );
     if (!job?.sealed || job.log_object || job.log_bytes === 0) return;
     const key = logKey(id);
     const size = await this.objects.put(key, Readable.from(this.logFrom(id, 0)));
-    if (size !== job.log_bytes) throw new Error(`log of job ${id}: ${size} bytes read from its chunks, ${job.log_bytes} expected`);
+    if (size !== job.log_bytes)
+      throw new Error(`log of job ${id}: ${size} bytes read from its chunks, ${job.log_bytes} expected`);
     const moved = await this.db.transaction(async (tx) => {
-      const rows = await tx.query('UPDATE jobs SET log_object = $2 WHERE id = $1 AND sealed AND log_object IS NULL AND purged_at IS NULL RETURNING id', [id, key]);
+      const rows = await tx.query(
+        'UPDATE jobs SET log_object = $2 WHERE id = $1 AND sealed AND log_object IS NULL AND purged_at IS NULL RETURNING id',
+        [id, key],
+      );
       if (rows.length > 0) await tx.query('DELETE FROM log_chunks WHERE job_id = $1', [id]);
       return rows.length > 0;
     });
     // Not moved: another server moved it meanwhile (then the object is its), or retention
     // took the log (then the object just written is nobody's).
     if (!moved) {
-      const [now] = await this.db.query<{ log_object: string | null }>('SELECT log_object FROM jobs WHERE id = $1', [id]);
+      const [now] = await this.db.query<{ log_object: string | null }>('SELECT log_object FROM jobs WHERE id = $1', [
+        id,
+      ]);
       if (now?.log_object !== key) await this.dropObject(key);
     }
   }
@@ -597,7 +710,10 @@ export class SqlResultStore implements ResultStore {
     });
     const key = artifactKey(id);
     // Should this upload never finish (the server dies), the sweep deletes its object.
-    await this.db.query(`INSERT INTO object_deletions (key, not_before) VALUES ($1, now() + interval '${UPLOAD_GRACE}') ON CONFLICT (key) DO NOTHING`, [key]);
+    await this.db.query(
+      `INSERT INTO object_deletions (key, not_before) VALUES ($1, now() + interval '${UPLOAD_GRACE}') ON CONFLICT (key) DO NOTHING`,
+      [key],
+    );
     let size: number;
     try {
       const limited = byteLimit(maxBytes, `artifact "${name}"`);
@@ -617,14 +733,21 @@ export class SqlResultStore implements ResultStore {
       await this.db.transaction(async (tx) => {
         await this.lockForWrite(tx, id, lease);
         await this.refuseClash(tx, id, name);
-        const [old] = await tx.query<{ object_key: string }>('SELECT object_key FROM artifacts WHERE job_id = $1 AND name = $2', [id, name]);
+        const [old] = await tx.query<{ object_key: string }>(
+          'SELECT object_key FROM artifacts WHERE job_id = $1 AND name = $2',
+          [id, name],
+        );
         await tx.query(
           `INSERT INTO artifacts (job_id, name, size_bytes, object_key) VALUES ($1, $2, $3, $4)
            ON CONFLICT (job_id, name) DO UPDATE SET size_bytes = excluded.size_bytes, object_key = excluded.object_key`,
           [id, name, size, key],
         );
         await tx.query('DELETE FROM object_deletions WHERE key = $1', [key]);
-        if (old) await tx.query('INSERT INTO object_deletions (key, not_before) VALUES ($1, now()) ON CONFLICT (key) DO UPDATE SET not_before = now()', [old.object_key]);
+        if (old)
+          await tx.query(
+            'INSERT INTO object_deletions (key, not_before) VALUES ($1, now()) ON CONFLICT (key) DO UPDATE SET not_before = now()',
+            [old.object_key],
+          );
         replaced = old?.object_key;
         await tx.query('UPDATE jobs SET last_upload_at = now() WHERE id = $1', [id]);
         const job = (await this.jobIn(tx, id))!;
@@ -644,7 +767,11 @@ export class SqlResultStore implements ResultStore {
       'SELECT name FROM artifacts WHERE job_id = $1 AND (name = ANY($2::text[]) OR starts_with(name, $3)) LIMIT 1',
       [id, foldersOf(name), `${name}/`],
     );
-    if (clash) throw new StoreError('conflict', `artifact "${name}" clashes with artifact "${clash.name}" of job ${id} (a name cannot be both a file and a folder)`);
+    if (clash)
+      throw new StoreError(
+        'conflict',
+        `artifact "${name}" clashes with artifact "${clash.name}" of job ${id} (a name cannot be both a file and a folder)`,
+      );
   }
 
   /** Deletes an object now, or leaves it queued for the sweep when the object store fails. */
@@ -654,13 +781,21 @@ export class SqlResultStore implements ResultStore {
       await this.db.query('DELETE FROM object_deletions WHERE key = $1', [key]);
     } catch (err) {
       this.log?.warn('could not delete an object yet (retried later)', { key, error: String(err) });
-      await this.db.query('INSERT INTO object_deletions (key, not_before) VALUES ($1, now()) ON CONFLICT (key) DO UPDATE SET not_before = now()', [key]).catch(() => undefined);
+      await this.db
+        .query(
+          'INSERT INTO object_deletions (key, not_before) VALUES ($1, now()) ON CONFLICT (key) DO UPDATE SET not_before = now()',
+          [key],
+        )
+        .catch(() => undefined);
     }
   }
 
   async openArtifact(id: string, name: string): Promise<Readable | undefined> {
     if (!checkArtifactName(name).ok) return undefined;
-    const [row] = await this.db.query<{ object_key: string }>('SELECT object_key FROM artifacts WHERE job_id = $1 AND name = $2', [id, name]);
+    const [row] = await this.db.query<{ object_key: string }>(
+      'SELECT object_key FROM artifacts WHERE job_id = $1 AND name = $2',
+      [id, name],
+    );
     return row ? this.objects.get(row.object_key) : undefined;
   }
 
@@ -674,9 +809,14 @@ export class SqlResultStore implements ResultStore {
   }
 
   async getBatchTests(submissionId: string, runName: string, offset: number, limit: number): Promise<string[]> {
-    const [listed] = await this.db.query<{ slice: string[] }>('SELECT tests[$3::int + 1 : $3::int + $4::int] AS slice FROM batch_tests WHERE submission_id = $1 AND run_name = $2', [submissionId, runName, offset, limit]);
+    const [listed] = await this.db.query<{ slice: string[] }>(
+      'SELECT tests[$3::int + 1 : $3::int + $4::int] AS slice FROM batch_tests WHERE submission_id = $1 AND run_name = $2',
+      [submissionId, runName, offset, limit],
+    );
     if (listed) return listed.slice;
-    const given = (await this.getSubmission(submissionId))?.submission.batchRuns?.find((r) => r.name === runName)?.tests;
+    const given = (await this.getSubmission(submissionId))?.submission.batchRuns?.find(
+      (r) => r.name === runName,
+    )?.tests;
     if (!given) throw new StoreError('not-found', `no tests for batch run ${runName} of ${submissionId}`);
     return given.slice(offset, offset + limit);
   }
@@ -691,10 +831,19 @@ export class SqlResultStore implements ResultStore {
 
   async getBatchVerdicts(runJobId: string): Promise<BatchVerdict[]> {
     const [parts, late] = await Promise.all([
-      this.db.query<{ verdicts: BatchVerdict[] }>('SELECT verdicts FROM batch_verdicts WHERE run_job_id = $1 ORDER BY part_offset', [runJobId]),
-      this.db.query<{ report: LateReport }>('SELECT report FROM late_reports WHERE run_job_id = $1 ORDER BY batch_id COLLATE "C"', [runJobId]),
+      this.db.query<{ verdicts: BatchVerdict[] }>(
+        'SELECT verdicts FROM batch_verdicts WHERE run_job_id = $1 ORDER BY part_offset',
+        [runJobId],
+      ),
+      this.db.query<{ report: LateReport }>(
+        'SELECT report FROM late_reports WHERE run_job_id = $1 ORDER BY batch_id COLLATE "C"',
+        [runJobId],
+      ),
     ]);
-    return withLateReports(parts.flatMap((p) => p.verdicts), late.map((l) => l.report));
+    return withLateReports(
+      parts.flatMap((p) => p.verdicts),
+      late.map((l) => l.report),
+    );
   }
 
   async addLateReport(runJobId: string, report: LateReport): Promise<void> {
@@ -707,7 +856,15 @@ export class SqlResultStore implements ResultStore {
   // ---- retention and the sweep ----
 
   async applyRetention(policy: RetentionPolicy, now = new Date()): Promise<RetentionReport> {
-    const report: RetentionReport = { purgedJobs: 0, deletedSubmissions: 0, deletedJobs: 0, deletedObjects: 0, deletedDeliveries: 0, deletedAuditEntries: 0, deletedIds: [] };
+    const report: RetentionReport = {
+      purgedJobs: 0,
+      deletedSubmissions: 0,
+      deletedJobs: 0,
+      deletedObjects: 0,
+      deletedDeliveries: 0,
+      deletedAuditEntries: 0,
+      deletedIds: [],
+    };
     const logsBefore = new Date(now.getTime() - policy.logsDays * 86_400_000).toISOString();
     const recordsBefore = new Date(now.getTime() - policy.recordsDays * 86_400_000).toISOString();
     // Logs and artifacts of finished jobs of ended, unkept submissions; in batches.
@@ -721,10 +878,17 @@ export class SqlResultStore implements ResultStore {
         );
         if (jobs.length === 0) return 0;
         const ids = jobs.map((j) => j.id);
-        await this.queueObjectsOf(tx, ids, jobs.flatMap((j) => (j.log_object ? [j.log_object] : [])));
+        await this.queueObjectsOf(
+          tx,
+          ids,
+          jobs.flatMap((j) => (j.log_object ? [j.log_object] : [])),
+        );
         await tx.query('DELETE FROM artifacts WHERE job_id = ANY($1::text[])', [ids]);
         await tx.query('DELETE FROM log_chunks WHERE job_id = ANY($1::text[])', [ids]);
-        await tx.query('UPDATE jobs SET purged_at = now(), log_object = NULL, log_bytes = 0 WHERE id = ANY($1::text[])', [ids]);
+        await tx.query(
+          'UPDATE jobs SET purged_at = now(), log_object = NULL, log_bytes = 0 WHERE id = ANY($1::text[])',
+          [ids],
+        );
         return jobs.length;
       });
       report.purgedJobs += purged;
@@ -733,14 +897,23 @@ export class SqlResultStore implements ResultStore {
     // Whole records of ended, unkept submissions.
     for (;;) {
       const deleted = await this.db.transaction(async (tx) => {
-        const subs = (await tx.query<{ id: string }>(
-          'SELECT id FROM submissions WHERE final IS NOT NULL AND NOT keep AND ended_at < $1 ORDER BY ended_at LIMIT 200 FOR UPDATE SKIP LOCKED',
-          [recordsBefore],
-        )).map((s) => s.id);
+        const subs = (
+          await tx.query<{ id: string }>(
+            'SELECT id FROM submissions WHERE final IS NOT NULL AND NOT keep AND ended_at < $1 ORDER BY ended_at LIMIT 200 FOR UPDATE SKIP LOCKED',
+            [recordsBefore],
+          )
+        ).map((s) => s.id);
         if (subs.length === 0) return { subs, jobs: 0 };
-        const jobs = await tx.query<{ id: string; log_object: string | null }>('SELECT id, log_object FROM jobs WHERE submission_id = ANY($1::text[])', [subs]);
+        const jobs = await tx.query<{ id: string; log_object: string | null }>(
+          'SELECT id, log_object FROM jobs WHERE submission_id = ANY($1::text[])',
+          [subs],
+        );
         const ids = jobs.map((j) => j.id);
-        await this.queueObjectsOf(tx, ids, jobs.flatMap((j) => (j.log_object ? [j.log_object] : [])));
+        await this.queueObjectsOf(
+          tx,
+          ids,
+          jobs.flatMap((j) => (j.log_object ? [j.log_object] : [])),
+        );
         await tx.query('DELETE FROM artifacts WHERE job_id = ANY($1::text[])', [ids]);
         await tx.query('DELETE FROM log_chunks WHERE job_id = ANY($1::text[])', [ids]);
         await tx.query('DELETE FROM jobs WHERE submission_id = ANY($1::text[])', [subs]);
@@ -754,12 +927,19 @@ export class SqlResultStore implements ResultStore {
       });
       report.deletedSubmissions += deleted.subs.length;
       report.deletedJobs += deleted.jobs;
-      if (report.deletedIds.length < 100) report.deletedIds.push(...deleted.subs.slice(0, 100 - report.deletedIds.length));
+      if (report.deletedIds.length < 100)
+        report.deletedIds.push(...deleted.subs.slice(0, 100 - report.deletedIds.length));
       if (deleted.subs.length === 0) break;
     }
     // The delivery log and the audit log keep the records period too (pending deliveries stay).
-    report.deletedDeliveries = await this.deleteInBatches("DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND ended_at < $1 LIMIT 1000)", recordsBefore);
-    report.deletedAuditEntries = await this.deleteInBatches('DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < $1 LIMIT 1000)', recordsBefore);
+    report.deletedDeliveries = await this.deleteInBatches(
+      "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND ended_at < $1 LIMIT 1000)",
+      recordsBefore,
+    );
+    report.deletedAuditEntries = await this.deleteInBatches(
+      'DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < $1 LIMIT 1000)',
+      recordsBefore,
+    );
     report.deletedObjects = await this.deleteDueObjects();
     return report;
   }
@@ -768,7 +948,10 @@ export class SqlResultStore implements ResultStore {
   private async deleteInBatches(sql: string, before: string): Promise<number> {
     let count = 0;
     for (;;) {
-      const [row] = await this.db.query<{ n: number }>(`WITH gone AS (${sql} RETURNING 1) SELECT count(*)::int AS n FROM gone`, [before]);
+      const [row] = await this.db.query<{ n: number }>(
+        `WITH gone AS (${sql} RETURNING 1) SELECT count(*)::int AS n FROM gone`,
+        [before],
+      );
       count += row?.n ?? 0;
       if (!row?.n) return count;
     }
@@ -788,7 +971,9 @@ export class SqlResultStore implements ResultStore {
   private async deleteDueObjects(): Promise<number> {
     let count = 0;
     for (;;) {
-      const due = await this.db.query<{ key: string }>('SELECT key FROM object_deletions WHERE not_before <= now() ORDER BY not_before LIMIT 500');
+      const due = await this.db.query<{ key: string }>(
+        'SELECT key FROM object_deletions WHERE not_before <= now() ORDER BY not_before LIMIT 500',
+      );
       let gone = 0;
       for (const { key } of due) {
         try {
@@ -809,7 +994,9 @@ export class SqlResultStore implements ResultStore {
   sweep(): Promise<void> {
     this.sweeping ??= (async () => {
       try {
-        const pending = await this.db.query<{ id: string }>('SELECT id FROM jobs WHERE sealed AND log_object IS NULL AND log_bytes > 0 LIMIT 100');
+        const pending = await this.db.query<{ id: string }>(
+          'SELECT id FROM jobs WHERE sealed AND log_object IS NULL AND log_bytes > 0 LIMIT 100',
+        );
         for (const { id } of pending) {
           if (this.closed) return;
           if (!this.moving.has(id)) await this.moveLog(id);

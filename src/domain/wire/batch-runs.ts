@@ -42,10 +42,14 @@ export const batchRun = z.object({
   batches: count,
   lostBatches: count,
   isolated: z.array(testNote).describe('tests rerun in a batch of their own, and why (first 200)'),
-  lost: z.array(testNote).describe("tests without a result after every attempt, with every attempt's host, time and reason (first 200)"),
+  lost: z
+    .array(testNote)
+    .describe("tests without a result after every attempt, with every attempt's host, time and reason (first 200)"),
   failed: z.array(testNote).describe('failed tests and why (first 200)'),
   flaky: z.array(z.string()),
-  running: z.array(z.object({ batchId: z.string(), hostId: z.string(), tests: count, current: z.string().exactOptional() })).describe('batches out on hosts now'),
+  running: z
+    .array(z.object({ batchId: z.string(), hostId: z.string(), tests: count, current: z.string().exactOptional() }))
+    .describe('batches out on hosts now'),
   workflowId: z.string(),
 });
 
@@ -64,15 +68,26 @@ export const verdict = z.object({
   verdict: z.enum(VERDICTS),
   reason: z.string().exactOptional(),
   attempts: z.number().int().describe('how many times it was handed to a batch (results and losses)'),
-  late: z.number().int().exactOptional().describe('results that came after its verdict (at-least-once execution): history, not counted'),
+  late: z
+    .number()
+    .int()
+    .exactOptional()
+    .describe('results that came after its verdict (at-least-once execution): history, not counted'),
   history: z
     .array(
       z.object({
         batchId: z.string(),
         hostId: z.string(),
         at: epochMs,
-        outcome: z.string().describe('what the attempt gave: passed, failed, error, skipped, or why it gave none: lost, suspect, late, not-started, interrupted'),
-        status: z.enum(['passed', 'failed', 'error', 'skipped']).exactOptional().describe('for a late result: what it said'),
+        outcome: z
+          .string()
+          .describe(
+            'what the attempt gave: passed, failed, error, skipped, or why it gave none: lost, suspect, late, not-started, interrupted',
+          ),
+        status: z
+          .enum(['passed', 'failed', 'error', 'skipped'])
+          .exactOptional()
+          .describe('for a late result: what it said'),
         reason: z.string().exactOptional(),
         durationMs: z.number().exactOptional(),
       }),
@@ -81,7 +96,9 @@ export const verdict = z.object({
     .describe('every attempt: batch, host, time, what it gave'),
 });
 
-export const verdictList = z.object({ verdicts: z.array(verdict) }).describe("a batch run's verdicts: exactly one per test");
+export const verdictList = z
+  .object({ verdicts: z.array(verdict) })
+  .describe("a batch run's verdicts: exactly one per test");
 /** A test's verdict as the store keeps it and `GET /jobs/{id}/verdicts` returns it, with every attempt. */
 export type StoredVerdict = z.infer<typeof verdict>;
 export type StoredAttempt = NonNullable<StoredVerdict['history']>[number];
@@ -89,7 +106,10 @@ export type VerdictList = z.infer<typeof verdictList>;
 
 export const batchRunNameParam = z.string().regex(NAME_PATTERN, 'is not a batch run name');
 
-export const batchTestsQuery = z.object({ offset: z.coerce.number().int().min(0), limit: z.coerce.number().int().min(1).max(100_000) });
+export const batchTestsQuery = z.object({
+  offset: z.coerce.number().int().min(0),
+  limit: z.coerce.number().int().min(1).max(100_000),
+});
 
 export const batchTestsBody = z.strictObject({ tests: z.array(z.string().min(1).max(300)).max(1_000_000) });
 
@@ -104,5 +124,14 @@ export const lateReportBody = z.strictObject({
   batchId: z.string().regex(BATCH_ID_PATTERN, 'a batch id <submission>.<run>.<batch>'),
   hostId: z.string().min(1).max(200),
   at: z.number().int().min(0),
-  results: z.array(z.strictObject({ test: z.string(), status: z.enum(['passed', 'failed', 'error', 'skipped']), durationMs: z.number().min(0).optional(), message: z.string().optional() })).max(10_000),
+  results: z
+    .array(
+      z.strictObject({
+        test: z.string(),
+        status: z.enum(['passed', 'failed', 'error', 'skipped']),
+        durationMs: z.number().min(0).optional(),
+        message: z.string().optional(),
+      }),
+    )
+    .max(10_000),
 });

@@ -15,8 +15,17 @@ export const errorBody = z
   })
   .describe('every error: a message, and for bad input the issues with the path of each field at fault');
 
-export const session = z.object({ name: z.string(), role: z.string(), canOperate: z.boolean(), temporalWebUrl: z.string(), namespace: z.string() });
+export const session = z.object({
+  name: z.string(),
+  role: z.string(),
+  canOperate: z.boolean(),
+  temporalWebUrl: z.string(),
+  namespace: z.string(),
+});
 
 export const eventsQuery = z.object({ token: z.string().optional().describe('the bearer token, for EventSource') });
 
-export const reasonBody = z.strictObject({ reason: z.string().max(500).optional() }).default({}).describe('why (shown with the result)');
+export const reasonBody = z
+  .strictObject({ reason: z.string().max(500).optional() })
+  .default({})
+  .describe('why (shown with the result)');

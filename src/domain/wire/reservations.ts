@@ -22,7 +22,16 @@ export const reservation = z
   })
   .describe('a host kept for a person: after a job (its `reserve`), or lent by hand (`testbay reserve`)');
 
-const positiveMs = z.number().int().positive().max(7 * 24 * 60 * 60_000, 'at most 7 days');
-export const loanBody = z.strictObject({ forMs: positiveMs.describe('how long the host is lent'), reason: z.string().max(500).optional() });
-export const priorityBody = z.strictObject({ priority: z.number().int().min(0).max(1000).describe('lower runs first') });
+const positiveMs = z
+  .number()
+  .int()
+  .positive()
+  .max(7 * 24 * 60 * 60_000, 'at most 7 days');
+export const loanBody = z.strictObject({
+  forMs: positiveMs.describe('how long the host is lent'),
+  reason: z.string().max(500).optional(),
+});
+export const priorityBody = z.strictObject({
+  priority: z.number().int().min(0).max(1000).describe('lower runs first'),
+});
 export const priorityChanged = z.object({ id: z.string(), previous: z.number().int(), priority: z.number().int() });

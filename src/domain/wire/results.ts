@@ -8,16 +8,26 @@ import { AbortCause } from '../outcome.js';
 export const jobResult = z
   .discriminatedUnion('kind', [
     z.object({ kind: z.literal('passed'), reason: z.string().exactOptional() }),
-    z.object({ kind: z.literal('failed'), reason: z.string() }).describe('the runner ran and a test failed: the system under test is at fault'),
     z
-      .object({ kind: z.literal('aborted'), cause: z.enum(Object.values(AbortCause) as [AbortCause, ...AbortCause[]]), reason: z.string() })
+      .object({ kind: z.literal('failed'), reason: z.string() })
+      .describe('the runner ran and a test failed: the system under test is at fault'),
+    z
+      .object({
+        kind: z.literal('aborted'),
+        cause: z.enum(Object.values(AbortCause) as [AbortCause, ...AbortCause[]]),
+        reason: z.string(),
+      })
       .describe('an infrastructure fault, with its typed cause; retried on another host up to maxRetries'),
     z.object({ kind: z.literal('cancelled'), reason: z.string() }),
     z.object({ kind: z.literal('skipped'), reason: z.string() }),
   ])
   .describe('how a job ended');
 
-export const progress = z.object({ module: z.string().exactOptional(), percent: z.number().exactOptional(), message: z.string().exactOptional() });
+export const progress = z.object({
+  module: z.string().exactOptional(),
+  percent: z.number().exactOptional(),
+  message: z.string().exactOptional(),
+});
 
 export const testCase = z.object({
   name: z.string(),

@@ -39,7 +39,12 @@ export const submission = z.object({
   restartOf: z.object({ submissionId: z.string(), jobId: z.string() }).exactOptional(),
   restartedAs: z.array(z.string()).exactOptional(),
   keep: z.boolean().exactOptional().describe('kept beyond retention until unmarked (testbay keep)'),
-  submittedBy: z.string().exactOptional().describe('the name of the token that submitted it: who a reservation after its jobs is for, who may lower its priority'),
+  submittedBy: z
+    .string()
+    .exactOptional()
+    .describe(
+      'the name of the token that submitted it: who a reservation after its jobs is for, who may lower its priority',
+    ),
 });
 
 export const submissionSummary = z.object({
@@ -58,11 +63,17 @@ export const submissionList = z.object({ submissions: z.array(submissionSummary)
 /** A submission in the list: the store's summary, as `GET /submissions` returns it. */
 export type SubmissionSummary = z.infer<typeof submissionSummary>;
 
-export const accepted = z.object({ id: z.string(), workflowId: z.string(), jobs: z.array(z.object({ id: z.string(), name: z.string() })) });
+export const accepted = z.object({
+  id: z.string(),
+  workflowId: z.string(),
+  jobs: z.array(z.object({ id: z.string(), name: z.string() })),
+});
 
 export const cancelling = z
   .object({ id: z.string(), cancelling: z.boolean(), result: z.enum(RESULT_KINDS).optional() })
-  .describe('cancelling: true (202), or false with the result it was recorded as (200) when its workflow was already gone');
+  .describe(
+    'cancelling: true (202), or false with the result it was recorded as (200) when its workflow was already gone',
+  );
 
 export const kept = z.object({ id: z.string(), keep: z.boolean() });
 
@@ -81,7 +92,13 @@ export const retentionReport = z
 /** What one retention pass deleted, and the policy it applied. */
 export type RetentionReport = z.infer<typeof retentionReport>;
 
-export const plan = z.looseObject({ jobs: z.array(z.looseObject({ name: z.string() })), recipes: z.array(z.looseObject({})), recipeSets: z.array(z.looseObject({})) }).describe('the planner\'s output: jobs with their dependencies, chains (recipes) and recipe sets');
+export const plan = z
+  .looseObject({
+    jobs: z.array(z.looseObject({ name: z.string() })),
+    recipes: z.array(z.looseObject({})),
+    recipeSets: z.array(z.looseObject({})),
+  })
+  .describe("the planner's output: jobs with their dependencies, chains (recipes) and recipe sets");
 
 export const submissionIdParam = z.string().regex(SUBMISSION_ID_PATTERN, 'is not a submission id');
 
@@ -94,10 +111,19 @@ export const listQuery = z.object({
   scenario: z.string().max(2000).optional().describe('has a job of this scenario (its key)'),
 });
 
-export const keepBody = z.strictObject({ keep: z.boolean().default(true).describe('false: unmark, retention applies again') }).default({ keep: true });
+export const keepBody = z
+  .strictObject({ keep: z.boolean().default(true).describe('false: unmark, retention applies again') })
+  .default({ keep: true });
 
 export const submissionRecordBody = z
-  .strictObject({ id: submissionIdParam, createdAt: iso, workflowId: z.string(), name: z.string().exactOptional(), submission: normalisedSubmission, plan: plan.describe('buildPlan of the submission: the API builds it again and refuses a body whose plan differs') })
+  .strictObject({
+    id: submissionIdParam,
+    createdAt: iso,
+    workflowId: z.string(),
+    name: z.string().exactOptional(),
+    submission: normalisedSubmission,
+    plan: plan.describe('buildPlan of the submission: the API builds it again and refuses a body whose plan differs'),
+  })
   .describe('a submission record (id, normalised spec, plan) the scheduler started itself (a health check)');
 
 export const finalViewBody = submission.describe("a submission's final view (the shape of Submission)");

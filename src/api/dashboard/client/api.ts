@@ -61,7 +61,12 @@ export async function blobUrl(path: string, type: string): Promise<string> {
   return URL.createObjectURL(new Blob([await res.arrayBuffer()], { type }));
 }
 
-export async function api<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+export async function api<T>(
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<T> {
   const headers: Record<string, string> = { authorization: `Bearer ${token() ?? ''}` };
   let payload: string | undefined;
   if (body !== undefined) {
@@ -97,5 +102,9 @@ export async function logPart(jobId: string, query: string): Promise<{ text: str
     throw new ApiError(0, `cannot reach the Testbay API: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (!res.ok) throw new ApiError(res.status, (await res.text()) || res.statusText);
-  return { text: await res.text(), start: Number(res.headers.get('x-log-start') ?? 0), end: Number(res.headers.get('x-log-end') ?? 0) };
+  return {
+    text: await res.text(),
+    start: Number(res.headers.get('x-log-start') ?? 0),
+    end: Number(res.headers.get('x-log-end') ?? 0),
+  };
 }

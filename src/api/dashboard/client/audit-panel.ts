@@ -21,7 +21,15 @@ export function auditTable(entries: AuditEntry[]): HTMLElement {
   return h(
     'table',
     { class: 'list audit' },
-    h('thead', null, h('tr', null, ['When', 'Who', 'From', 'Action', 'Target', 'Details'].map((t) => h('th', null, t)))),
+    h(
+      'thead',
+      null,
+      h(
+        'tr',
+        null,
+        ['When', 'Who', 'From', 'Action', 'Target', 'Details'].map((t) => h('th', null, t)),
+      ),
+    ),
     h(
       'tbody',
       null,
@@ -34,7 +42,15 @@ export function auditTable(entries: AuditEntry[]): HTMLElement {
           h('td', { class: 'muted' }, e.address ?? ''),
           h('td', null, h('code', null, e.action)),
           h('td', null, e.targetKind, ' ', targetLink(e)),
-          h('td', { class: 'muted' }, e.details ? Object.entries(e.details).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`).join(', ') : ''),
+          h(
+            'td',
+            { class: 'muted' },
+            e.details
+              ? Object.entries(e.details)
+                  .map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
+                  .join(', ')
+              : '',
+          ),
         ),
       ),
     ),

@@ -30,7 +30,11 @@ const MAX_BATCH_LINKS = 300;
 function countsBar(run: BatchRunView): HTMLElement {
   const c = run.counts;
   const total = Math.max(1, c.total);
-  const bar = h('div', { class: 'batch-bar', role: 'img', 'aria-label': PARTS.map(([k]) => `${c[k]} ${k}`).join(', ') });
+  const bar = h('div', {
+    class: 'batch-bar',
+    role: 'img',
+    'aria-label': PARTS.map(([k]) => `${c[k]} ${k}`).join(', '),
+  });
   for (const [key, word] of PARTS) {
     if (c[key] === 0) continue;
     const part = h('span', { class: `part part-${key}`, title: `${c[key]} ${word}` });
@@ -44,7 +48,8 @@ function countsBar(run: BatchRunView): HTMLElement {
 function countsLine(run: BatchRunView): HTMLElement {
   const c = run.counts;
   const done = c.passed + c.failed + c.flaky + c.skipped + c.lost + c.cancelled;
-  const item = (key: string, value: number, word = key) => h('span', { class: `count count-${key}`, 'data-count': key }, h('b', null, String(value)), ` ${word}`);
+  const item = (key: string, value: number, word = key) =>
+    h('span', { class: `count count-${key}`, 'data-count': key }, h('b', null, String(value)), ` ${word}`);
   return h(
     'div',
     { class: 'batch-counts' },
@@ -60,17 +65,30 @@ function countsLine(run: BatchRunView): HTMLElement {
     c.skipped ? item('skipped', c.skipped) : null,
     c.cancelled ? item('cancelled', c.cancelled) : null,
     ' · ',
-    h('span', { class: 'muted' }, `${run.batches} batches on ${run.hosts.length} host${run.hosts.length === 1 ? '' : 's'}${run.lostBatches ? `, ${run.lostBatches} lost` : ''}`),
+    h(
+      'span',
+      { class: 'muted' },
+      `${run.batches} batches on ${run.hosts.length} host${run.hosts.length === 1 ? '' : 's'}${run.lostBatches ? `, ${run.lostBatches} lost` : ''}`,
+    ),
   );
 }
 
-function notes(title: string, cls: string, items: { test: string; reason: string }[], total?: number): HTMLElement | null {
+function notes(
+  title: string,
+  cls: string,
+  items: { test: string; reason: string }[],
+  total?: number,
+): HTMLElement | null {
   if (items.length === 0) return null;
   return h(
     'div',
     { class: `batch-notes ${cls}` },
     h('h4', null, `${title} (${total ?? items.length})`),
-    h('ul', null, items.map((t) => h('li', { 'data-test': t.test }, h('code', null, t.test), ': ', t.reason))),
+    h(
+      'ul',
+      null,
+      items.map((t) => h('li', { 'data-test': t.test }, h('code', null, t.test), ': ', t.reason)),
+    ),
   );
 }
 
@@ -83,7 +101,15 @@ function runningTable(run: BatchRunView): HTMLElement | null {
     h(
       'table',
       { class: 'list batches' },
-      h('thead', null, h('tr', null, ['Batch', 'Host', 'Tests', 'Now', 'Log'].map((t) => h('th', null, t)))),
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          ['Batch', 'Host', 'Tests', 'Now', 'Log'].map((t) => h('th', null, t)),
+        ),
+      ),
       h(
         'tbody',
         null,
@@ -108,23 +134,33 @@ function batchLinks(run: BatchRunView): HTMLElement | null {
   const first = Math.max(1, run.batches - MAX_BATCH_LINKS + 1);
   const links: (HTMLElement | string)[] = [];
   for (let n = first; n <= run.batches; n++) links.push(link(`/jobs/${run.id}.${n}`, `#${n}`), ' ');
-  return h('div', { class: 'batch-logs' }, h('span', { class: 'muted' }, first > 1 ? `logs of the last ${MAX_BATCH_LINKS} batches: ` : 'batch logs: '), links);
+  return h(
+    'div',
+    { class: 'batch-logs' },
+    h('span', { class: 'muted' }, first > 1 ? `logs of the last ${MAX_BATCH_LINKS} batches: ` : 'batch logs: '),
+    links,
+  );
 }
 
 function actions(ctx: Ctx, run: BatchRunView): HTMLElement | null {
   if (run.state !== 'done') {
     const b = h('button', { class: 'small danger', 'data-action': 'cancel-batch-run' }, 'Cancel batch run');
-    b.addEventListener('click', () => void act(ctx, b, `cancel ${run.id}`, () => api('POST', `/jobs/${run.id}/cancel`, {})));
+    b.addEventListener(
+      'click',
+      () => void act(ctx, b, `cancel ${run.id}`, () => api('POST', `/jobs/${run.id}/cancel`, {})),
+    );
     return b;
   }
   if (run.counts.failed + run.counts.lost === 0) return null;
   const b = h('button', { class: 'small', 'data-action': 'rerun-batch-run' }, 'Rerun failed and lost');
   b.title = 'a new submission running only the tests that failed or were lost';
-  b.addEventListener('click', () =>
-    void act(ctx, b, `rerun ${run.id}`, async () => {
-      const created = await api<{ id: string }>('POST', `/jobs/${run.id}/restart`, {});
-      ctx.navigate(`/submissions/${created.id}`);
-    }),
+  b.addEventListener(
+    'click',
+    () =>
+      void act(ctx, b, `rerun ${run.id}`, async () => {
+        const created = await api<{ id: string }>('POST', `/jobs/${run.id}/restart`, {});
+        ctx.navigate(`/submissions/${created.id}`);
+      }),
   );
   return b;
 }
@@ -132,8 +168,18 @@ function actions(ctx: Ctx, run: BatchRunView): HTMLElement | null {
 export function batchRunPanel(ctx: Ctx, run: BatchRunView): HTMLElement {
   return h(
     'section',
-    { class: `batch-run ${run.result ? `result-${run.result}` : `state-${run.state}`}`, 'data-run': run.id, 'data-state': run.state },
-    h('div', { class: 'page-head' }, h('h3', null, 'Batch run ', h('b', null, run.name), ' ', h('code', null, run.id)), run.result ? resultBadge(run.result) : stateBadge(run.state), actions(ctx, run)),
+    {
+      class: `batch-run ${run.result ? `result-${run.result}` : `state-${run.state}`}`,
+      'data-run': run.id,
+      'data-state': run.state,
+    },
+    h(
+      'div',
+      { class: 'page-head' },
+      h('h3', null, 'Batch run ', h('b', null, run.name), ' ', h('code', null, run.id)),
+      run.result ? resultBadge(run.result) : stateBadge(run.state),
+      actions(ctx, run),
+    ),
     countsBar(run),
     countsLine(run),
     run.reason ? h('div', { class: 'error-box batch-reason' }, run.reason) : null,
@@ -141,7 +187,14 @@ export function batchRunPanel(ctx: Ctx, run: BatchRunView): HTMLElement {
     notes('Isolated: rerun in a batch of their own', 'isolated', run.isolated),
     notes('Lost: no result after every attempt', 'lost', run.lost, run.counts.lost),
     notes('Failed', 'failed', run.failed, run.counts.failed),
-    run.flaky.length > 0 ? notes('Flaky: passed after failing', 'flaky', run.flaky.map((t) => ({ test: t, reason: 'passed on a rerun after a failure' })), run.counts.flaky) : null,
+    run.flaky.length > 0
+      ? notes(
+          'Flaky: passed after failing',
+          'flaky',
+          run.flaky.map((t) => ({ test: t, reason: 'passed on a rerun after a failure' })),
+          run.counts.flaky,
+        )
+      : null,
     batchLinks(run),
   );
 }

@@ -9,7 +9,13 @@ import type { JobResult, ResultKind } from '../../../domain/outcome.js';
 import type { JobView } from '../../../domain/views.js';
 import { h } from './dom.js';
 
-export const RESULT_ICON: Record<ResultKind, string> = { passed: '✓', failed: '✗', aborted: '⚠', cancelled: '⊘', skipped: '↷' };
+export const RESULT_ICON: Record<ResultKind, string> = {
+  passed: '✓',
+  failed: '✗',
+  aborted: '⚠',
+  cancelled: '⊘',
+  skipped: '↷',
+};
 export const RESULT_WORD: Record<ResultKind, string> = {
   passed: 'passed',
   failed: 'failed · test',
@@ -20,10 +26,21 @@ export const RESULT_WORD: Record<ResultKind, string> = {
 // Glyphs every common font has (DejaVu included): no emoji, which headless browsers and
 // many desktops draw as an empty box.
 export const WAITING_ICON = '◷';
-const STATE_ICON: Record<string, string> = { waiting: WAITING_ICON, scheduled: '◔', provisioning: '◑', running: '▶', uploading: '⇪', done: '■' };
+const STATE_ICON: Record<string, string> = {
+  waiting: WAITING_ICON,
+  scheduled: '◔',
+  provisioning: '◑',
+  running: '▶',
+  uploading: '⇪',
+  done: '■',
+};
 
 export function resultBadge(kind: ResultKind, short = false): HTMLElement {
-  return h('span', { class: `badge result-${kind}`, 'data-result': kind, title: RESULT_WORD[kind] }, `${RESULT_ICON[kind]} ${short ? kind : RESULT_WORD[kind]}`);
+  return h(
+    'span',
+    { class: `badge result-${kind}`, 'data-result': kind, title: RESULT_WORD[kind] },
+    `${RESULT_ICON[kind]} ${short ? kind : RESULT_WORD[kind]}`,
+  );
 }
 
 export function stateBadge(state: string): HTMLElement {
@@ -43,14 +60,16 @@ export function causeChip(cause: string): HTMLElement {
 export function jobDetail(job: JobView): HTMLElement | string {
   const r = job.result;
   if (r) return resultReason(r);
-  if ((job.state === 'waiting' || job.state === 'scheduled') && job.waitingReason) return h('span', { class: 'waiting-reason' }, `${WAITING_ICON} `, job.waitingReason);
+  if ((job.state === 'waiting' || job.state === 'scheduled') && job.waitingReason)
+    return h('span', { class: 'waiting-reason' }, `${WAITING_ICON} `, job.waitingReason);
   if (job.progress) return progressBar(job.progress);
   return '';
 }
 
 export function resultReason(r: JobResult): HTMLElement {
   if (r.kind === 'aborted') return h('span', { class: 'reason reason-aborted' }, causeChip(r.cause), ' ', r.reason);
-  if (r.kind === 'failed') return h('span', { class: 'reason reason-failed' }, h('b', null, 'test failure: '), r.reason);
+  if (r.kind === 'failed')
+    return h('span', { class: 'reason reason-failed' }, h('b', null, 'test failure: '), r.reason);
   return h('span', { class: `reason reason-${r.kind}` }, 'reason' in r && r.reason ? r.reason : '');
 }
 
@@ -63,7 +82,13 @@ export function progressBar(p: Progress): HTMLElement {
     'span',
     { class: 'progress' },
     h('span', { class: 'bar' }, fill),
-    h('span', { class: 'progress-text' }, [p.module ? `module ${p.module}` : '', pct !== undefined ? `${pct}%` : '', p.message ?? ''].filter(Boolean).join(' · ')),
+    h(
+      'span',
+      { class: 'progress-text' },
+      [p.module ? `module ${p.module}` : '', pct !== undefined ? `${pct}%` : '', p.message ?? '']
+        .filter(Boolean)
+        .join(' · '),
+    ),
   );
 }
 

@@ -38,7 +38,11 @@ interface GraphLabel {
   width?: number;
   height?: number;
 }
-type LayoutGraph = Graph<GraphLabel, Partial<Box> & { paddingTop?: number; label?: string }, { weight?: number; minlen?: number; points?: { x: number; y: number }[] }>;
+type LayoutGraph = Graph<
+  GraphLabel,
+  Partial<Box> & { paddingTop?: number; label?: string },
+  { weight?: number; minlen?: number; points?: { x: number; y: number }[] }
+>;
 const runLayout: (g: LayoutGraph) => void = layout;
 
 const NODE_W = 210;
@@ -76,7 +80,8 @@ export function graphEdges(view: SubmissionView, plan: Plan): GraphEdge[] {
     }
   }
   const ids = new Set(view.jobs.map((j) => j.id));
-  for (const j of view.jobs) if (j.clonedFrom && ids.has(j.clonedFrom)) edges.push({ from: j.clonedFrom, to: j.id, kind: 'clone' });
+  for (const j of view.jobs)
+    if (j.clonedFrom && ids.has(j.clonedFrom)) edges.push({ from: j.clonedFrom, to: j.id, kind: 'clone' });
   return edges;
 }
 
@@ -85,14 +90,18 @@ function statusLine(j: JobView): string {
   if (r?.kind === 'aborted') return `${RESULT_ICON.aborted} ABORTED [${r.cause}]`;
   if (r?.kind === 'failed') return `${RESULT_ICON.failed} FAILED (test)`;
   if (r) return `${RESULT_ICON[r.kind]} ${r.kind.toUpperCase()}`;
-  if (j.state === 'waiting' || (j.state === 'scheduled' && j.waitingReason)) return `${WAITING_ICON} ${j.waitingReason ?? 'waiting'}`;
+  if (j.state === 'waiting' || (j.state === 'scheduled' && j.waitingReason))
+    return `${WAITING_ICON} ${j.waitingReason ?? 'waiting'}`;
   const p = j.progress;
-  if (j.state === 'running' && p) return `▶ running${p.module ? ` ${p.module}` : ''}${p.percent !== undefined ? ` ${Math.round(p.percent)}%` : ''}`;
+  if (j.state === 'running' && p)
+    return `▶ running${p.module ? ` ${p.module}` : ''}${p.percent !== undefined ? ` ${Math.round(p.percent)}%` : ''}`;
   return j.state;
 }
 
 function nodeClass(j: JobView): string {
-  return ['job-node', j.result ? `result-${j.result.kind}` : `state-${j.state}`, j.clonedFrom ? 'is-clone' : ''].filter(Boolean).join(' ');
+  return ['job-node', j.result ? `result-${j.result.kind}` : `state-${j.state}`, j.clonedFrom ? 'is-clone' : '']
+    .filter(Boolean)
+    .join(' ');
 }
 
 /** Where the segment from the centre of a box towards (tx, ty) leaves the box. */
@@ -133,14 +142,52 @@ export function dependencyGraph(view: SubmissionView, plan: Plan, open: (jobId: 
   const width = Math.max(size.width ?? 0, 240);
   const height = Math.max(size.height ?? 0, 100);
 
-  const svg = s('svg', { class: 'graph', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': 'dependency graph' });
+  const svg = s('svg', {
+    class: 'graph',
+    width,
+    height,
+    viewBox: `0 0 ${width} ${height}`,
+    role: 'img',
+    'aria-label': 'dependency graph',
+  });
   svg.append(
     s(
       'defs',
       null,
-      s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 10, markerHeight: 10, markerUnits: 'userSpaceOnUse', orient: 'auto-start-reverse' }, s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrow-head' })),
-      s('marker', { id: 'arrow-clone', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 10, markerHeight: 10, markerUnits: 'userSpaceOnUse', orient: 'auto-start-reverse' }, s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrow-head-clone' })),
-      s('pattern', { id: 'hatch', width: 8, height: 8, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(45)' }, s('rect', { width: 8, height: 8, class: 'hatch-bg' }), s('line', { x1: 0, y1: 0, x2: 0, y2: 8, class: 'hatch-line' })),
+      s(
+        'marker',
+        {
+          id: 'arrow',
+          viewBox: '0 0 10 10',
+          refX: 9,
+          refY: 5,
+          markerWidth: 10,
+          markerHeight: 10,
+          markerUnits: 'userSpaceOnUse',
+          orient: 'auto-start-reverse',
+        },
+        s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrow-head' }),
+      ),
+      s(
+        'marker',
+        {
+          id: 'arrow-clone',
+          viewBox: '0 0 10 10',
+          refX: 9,
+          refY: 5,
+          markerWidth: 10,
+          markerHeight: 10,
+          markerUnits: 'userSpaceOnUse',
+          orient: 'auto-start-reverse',
+        },
+        s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrow-head-clone' }),
+      ),
+      s(
+        'pattern',
+        { id: 'hatch', width: 8, height: 8, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(45)' },
+        s('rect', { width: 8, height: 8, class: 'hatch-bg' }),
+        s('line', { x1: 0, y1: 0, x2: 0, y2: 8, class: 'hatch-line' }),
+      ),
     ),
   );
 
@@ -152,7 +199,11 @@ export function dependencyGraph(view: SubmissionView, plan: Plan, open: (jobId: 
         'g',
         { class: 'set-box', 'data-set': set.number },
         s('rect', { x: c.x - c.width / 2, y: c.y - c.height / 2, width: c.width, height: c.height, rx: 10 }),
-        s('text', { x: c.x - c.width / 2 + 8, y: c.y - c.height / 2 + 15 }, `recipe set ${set.number} · parallelWith: start together${set.clonedFrom ? ` · clone of set ${set.clonedFrom}` : ''}`),
+        s(
+          'text',
+          { x: c.x - c.width / 2 + 8, y: c.y - c.height / 2 + 15 },
+          `recipe set ${set.number} · parallelWith: start together${set.clonedFrom ? ` · clone of set ${set.clonedFrom}` : ''}`,
+        ),
       ),
     );
   }
@@ -165,7 +216,12 @@ export function dependencyGraph(view: SubmissionView, plan: Plan, open: (jobId: 
       const [x1, y1] = clip(a.x, a.y, NODE_W, NODE_H, b.x, b.y);
       const [x2, y2] = clip(b.x, b.y, NODE_W, NODE_H, a.x, a.y);
       svg.append(
-        s('g', { class: 'edge edge-parallel', 'data-from': e.from, 'data-to': e.to }, s('line', { x1, y1, x2, y2 }), s('text', { x: (x1 + x2) / 2 + 6, y: (y1 + y2) / 2 + 4 }, '∥')),
+        s(
+          'g',
+          { class: 'edge edge-parallel', 'data-from': e.from, 'data-to': e.to },
+          s('line', { x1, y1, x2, y2 }),
+          s('text', { x: (x1 + x2) / 2 + 6, y: (y1 + y2) / 2 + 4 }, '∥'),
+        ),
       );
       continue;
     }
@@ -179,8 +235,20 @@ export function dependencyGraph(view: SubmissionView, plan: Plan, open: (jobId: 
         'g',
         { class: `edge edge-${e.kind}`, 'data-from': e.from, 'data-to': e.to },
         s('path', { d, 'marker-end': e.kind === 'clone' ? 'url(#arrow-clone)' : 'url(#arrow)' }),
-        e.kind === 'clone' ? s('text', { x: (first.x + last.x) / 2, y: (first.y + last.y) / 2 - 7, 'text-anchor': 'middle' }, '↻ re-scheduled') : null,
-        e.kind === 'chain' ? s('title', null, 'startDirectlyAfter: same host, right after') : s('title', null, e.kind === 'clone' ? 'clone of an aborted attempt' : 'startAfter: any host, after the parent passed'),
+        e.kind === 'clone'
+          ? s(
+              'text',
+              { x: (first.x + last.x) / 2, y: (first.y + last.y) / 2 - 7, 'text-anchor': 'middle' },
+              '↻ re-scheduled',
+            )
+          : null,
+        e.kind === 'chain'
+          ? s('title', null, 'startDirectlyAfter: same host, right after')
+          : s(
+              'title',
+              null,
+              e.kind === 'clone' ? 'clone of an aborted attempt' : 'startAfter: any host, after the parent passed',
+            ),
       ),
     );
   }
@@ -190,18 +258,36 @@ export function dependencyGraph(view: SubmissionView, plan: Plan, open: (jobId: 
     if (n.x === undefined || n.y === undefined) continue;
     const x = n.x - NODE_W / 2;
     const y = n.y - NODE_H / 2;
-    const lineage = [j.clonedFrom ? `re-runs ${j.clonedFrom}` : '', j.retriedAs ? `re-scheduled as ${j.retriedAs}` : ''].filter(Boolean).join(', ');
+    const lineage = [j.clonedFrom ? `re-runs ${j.clonedFrom}` : '', j.retriedAs ? `re-scheduled as ${j.retriedAs}` : '']
+      .filter(Boolean)
+      .join(', ');
     const node = s(
       'g',
-      { class: nodeClass(j), transform: `translate(${x},${y})`, 'data-job': j.id, 'data-name': j.name, tabindex: 0, role: 'link' },
-      s('title', null, `${j.name} (${j.id}, attempt ${j.attempt})${lineage ? `: ${lineage}` : ''}${!j.result && j.waitingReason ? ` — ${j.waitingReason}` : ''}`),
+      {
+        class: nodeClass(j),
+        transform: `translate(${x},${y})`,
+        'data-job': j.id,
+        'data-name': j.name,
+        tabindex: 0,
+        role: 'link',
+      },
+      s(
+        'title',
+        null,
+        `${j.name} (${j.id}, attempt ${j.attempt})${lineage ? `: ${lineage}` : ''}${!j.result && j.waitingReason ? ` — ${j.waitingReason}` : ''}`,
+      ),
       s('rect', { class: 'node-bg', width: NODE_W, height: NODE_H, rx: 8 }),
       j.result?.kind === 'aborted' ? s('rect', { class: 'node-hatch', width: NODE_W, height: NODE_H, rx: 8 }) : null,
       s('text', { class: 'node-name', x: 10, y: 20 }, truncate(j.name, 22)),
       s('text', { class: 'node-status', x: 10, y: 40 }, truncate(statusLine(j), 30)),
       s('text', { class: 'node-meta', x: 10, y: 60 }, truncate(`${j.id}${j.hostId ? ` · ${j.hostId}` : ''}`, 32)),
       j.clonedFrom
-        ? s('g', { class: 'clone-badge', transform: `translate(${NODE_W - 64},6)` }, s('rect', { width: 58, height: 18, rx: 9 }), s('text', { x: 29, y: 13 }, j.attempt > 1 ? `↻ retry ${j.attempt}` : '↻ restart'))
+        ? s(
+            'g',
+            { class: 'clone-badge', transform: `translate(${NODE_W - 64},6)` },
+            s('rect', { width: 58, height: 18, rx: 9 }),
+            s('text', { x: 29, y: 13 }, j.attempt > 1 ? `↻ retry ${j.attempt}` : '↻ restart'),
+          )
         : null,
     );
     node.addEventListener('click', () => open(j.id));

@@ -20,13 +20,26 @@ import { webhooksPage } from './pages/webhooks.js';
 const root = document.getElementById('app')!;
 
 function signIn(message?: string): void {
-  const input = h('input', { type: 'password', name: 'token', placeholder: 'API token', autocomplete: 'off', size: 44, required: true });
+  const input = h('input', {
+    type: 'password',
+    name: 'token',
+    placeholder: 'API token',
+    autocomplete: 'off',
+    size: 44,
+    required: true,
+  });
   const form = h(
     'form',
     { class: 'sign-in' },
     h('h1', null, 'Testbay'),
     message ? h('p', { class: 'error-box' }, message) : null,
-    h('p', null, 'Paste an API token. The embedded lab (', h('code', null, 'npm start'), ') prints a submit token and an operator token when it starts; operators can put hosts into maintenance.'),
+    h(
+      'p',
+      null,
+      'Paste an API token. The embedded lab (',
+      h('code', null, 'npm start'),
+      ') prints a submit token and an operator token when it starts; operators can put hosts into maintenance.',
+    ),
     input,
     ' ',
     h('button', { type: 'submit' }, 'Sign in'),
@@ -76,13 +89,41 @@ async function start(): Promise<void> {
     'header',
     { class: 'top' },
     h('a', { href: '/', class: 'brand' }, 'Testbay'),
-    h('nav', null, h('a', { href: '/' }, 'Submissions'), h('a', { href: '/submissions/new' }, 'New submission'), h('a', { href: '/hosts' }, 'Hosts'), h('a', { href: '/review' }, 'Needs review'), session.canOperate ? h('a', { href: '/webhooks' }, 'Webhooks') : null, h('a', { href: '/api/v1/docs', 'data-external': '' }, 'API'), h('a', { href: `${session.temporalWebUrl}/namespaces/${encodeURIComponent(session.namespace)}/workflows`, target: '_blank', rel: 'noopener' }, 'Temporal Web ↗')),
+    h(
+      'nav',
+      null,
+      h('a', { href: '/' }, 'Submissions'),
+      h('a', { href: '/submissions/new' }, 'New submission'),
+      h('a', { href: '/hosts' }, 'Hosts'),
+      h('a', { href: '/review' }, 'Needs review'),
+      session.canOperate ? h('a', { href: '/webhooks' }, 'Webhooks') : null,
+      h('a', { href: '/api/v1/docs', 'data-external': '' }, 'API'),
+      h(
+        'a',
+        {
+          href: `${session.temporalWebUrl}/namespaces/${encodeURIComponent(session.namespace)}/workflows`,
+          target: '_blank',
+          rel: 'noopener',
+        },
+        'Temporal Web ↗',
+      ),
+    ),
     h(
       'span',
       { class: 'who' },
       dot,
       ` ${session.name} (${session.role}) `,
-      h('button', { class: 'link', onclick: () => { clearToken(); signIn(); } }, 'change token'),
+      h(
+        'button',
+        {
+          class: 'link',
+          onclick: () => {
+            clearToken();
+            signIn();
+          },
+        },
+        'change token',
+      ),
     ),
   );
   fill(root, nav, notice, main);
@@ -105,12 +146,24 @@ async function start(): Promise<void> {
     page?.dispose();
     page = route(location.pathname, ctx);
     fill(main, page.el);
-    nav.querySelectorAll('nav a').forEach((a) => a.classList.toggle('active', a.getAttribute('href') === location.pathname));
+    nav
+      .querySelectorAll('nav a')
+      .forEach((a) => a.classList.toggle('active', a.getAttribute('href') === location.pathname));
   };
   window.onpopstate = show;
   document.onclick = (e) => {
     const a = (e.target as Element | null)?.closest?.('a');
-    if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || a.target || a.hasAttribute('data-external')) return;
+    if (
+      !a ||
+      e.defaultPrevented ||
+      e.button !== 0 ||
+      e.metaKey ||
+      e.ctrlKey ||
+      e.shiftKey ||
+      a.target ||
+      a.hasAttribute('data-external')
+    )
+      return;
     const url = new URL(a.href, location.href);
     if (url.origin !== location.origin || url.pathname.startsWith('/api/')) return;
     e.preventDefault();

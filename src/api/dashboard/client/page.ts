@@ -29,12 +29,23 @@ export function errorBox(err: unknown): HTMLElement {
     { class: 'error-box', role: 'alert' },
     h('b', null, e?.status ? `${e.status}: ` : ''),
     err instanceof Error ? err.message : String(err),
-    e && e.issues.length > 0 ? h('ul', null, e.issues.map((i) => h('li', null, h('code', null, i.path.join('.') || '(spec)'), ': ', i.message))) : null,
+    e && e.issues.length > 0
+      ? h(
+          'ul',
+          null,
+          e.issues.map((i) => h('li', null, h('code', null, i.path.join('.') || '(spec)'), ': ', i.message)),
+        )
+      : null,
   );
 }
 
 /** Runs an action from a button: disables it meanwhile, reports the outcome in the header. */
-export async function act(ctx: Ctx, button: HTMLButtonElement, what: string, fn: () => Promise<unknown>): Promise<void> {
+export async function act(
+  ctx: Ctx,
+  button: HTMLButtonElement,
+  what: string,
+  fn: () => Promise<unknown>,
+): Promise<void> {
   button.disabled = true;
   try {
     await fn();

@@ -25,7 +25,8 @@ export class FolderObjectStore implements ObjectStore {
   /** The file of a key, refused unless it lies inside the root. */
   private fileOf(key: string): string {
     const file = path.resolve(this.root, checkKey(key));
-    if (!file.startsWith(this.root + path.sep)) throw new StoreError('bad-name', `object key "${key}" leaves the object folder`);
+    if (!file.startsWith(this.root + path.sep))
+      throw new StoreError('bad-name', `object key "${key}" leaves the object folder`);
     return file;
   }
 
@@ -33,7 +34,13 @@ export class FolderObjectStore implements ObjectStore {
   private async makeDirs(dir: string): Promise<void> {
     const missing: string[] = [];
     for (let d = dir; d !== this.root && d.startsWith(this.root); d = path.dirname(d)) {
-      if (await fs.stat(d).then(() => true, () => false)) break;
+      if (
+        await fs.stat(d).then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
       missing.unshift(d);
     }
     for (const d of missing) {
@@ -67,7 +74,8 @@ export class FolderObjectStore implements ObjectStore {
       await fs.rm(part, { force: true });
       const code = (err as NodeJS.ErrnoException).code;
       // The target is a folder, or a folder on its way is a file: another object's place.
-      if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') throw new StoreError('conflict', `object ${key} clashes with another object (${code})`);
+      if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'ENOTEMPTY' || code === 'EEXIST')
+        throw new StoreError('conflict', `object ${key} clashes with another object (${code})`);
       throw err;
     }
     return counter.bytes;
@@ -88,7 +96,13 @@ export class FolderObjectStore implements ObjectStore {
     await fs.rm(file, { force: true });
     // Tidy: the folders the object was the last one in (a job's), up to the root.
     for (let d = path.dirname(file); d !== this.root && d.startsWith(this.root + path.sep); d = path.dirname(d)) {
-      if (!(await fs.rmdir(d).then(() => true, () => false))) break;
+      if (
+        !(await fs.rmdir(d).then(
+          () => true,
+          () => false,
+        ))
+      )
+        break;
     }
   }
 }

@@ -5,7 +5,13 @@
  * 3.729 break stores that are not AWS. Writes of unknown length stream as multipart
  * uploads (parts of 8 MiB); a failed one is aborted, so no part is left behind.
  */
-import { DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -76,10 +82,17 @@ export class S3ObjectStore implements ObjectStore {
 
   async get(key: string, start = 0): Promise<Readable | undefined> {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(key), ...(start > 0 ? { Range: `bytes=${start}-` } : {}) }));
+      const out = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.options.bucket,
+          Key: this.keyOf(key),
+          ...(start > 0 ? { Range: `bytes=${start}-` } : {}),
+        }),
+      );
       return out.Body instanceof Readable ? out.Body : Readable.from([]);
     } catch (err) {
-      if (err instanceof S3ServiceException && (err.name === 'NoSuchKey' || err.$metadata.httpStatusCode === 404)) return undefined;
+      if (err instanceof S3ServiceException && (err.name === 'NoSuchKey' || err.$metadata.httpStatusCode === 404))
+        return undefined;
       // Asked from its end on: nothing more to read.
       if (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 416) return Readable.from([]);
       throw err;

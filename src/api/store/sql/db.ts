@@ -43,7 +43,16 @@ export function bytes(value: unknown): Buffer {
 /** Escapes `%`, `_` and `\` for a LIKE pattern. */
 export const likeEscape = (text: string): string => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+]);
 
 /**
  * Whether an error means the database cannot be reached right now (down, restarting, the
@@ -56,7 +65,9 @@ export function isUnavailable(err: unknown): boolean {
   // SQLSTATE class 08 (connection exception), 57P01-57P03 (shut down, crashed, starting up)
   if (/^08/.test(code) || /^57P0[123]$/.test(code)) return true;
   const message = typeof e?.message === 'string' ? e.message : '';
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection timeout|Connection refused/i.test(message);
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection timeout|Connection refused/i.test(
+    message,
+  );
 }
 
 /** SQLSTATE 53100 (disk full) and 53xxx (insufficient resources). */

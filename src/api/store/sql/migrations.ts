@@ -178,11 +178,18 @@ export const MIGRATIONS: Migration[] = [
 export async function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-    await tx.query('CREATE TABLE IF NOT EXISTS testbay_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
-    const done = new Set((await tx.query<{ version: number }>('SELECT version FROM testbay_migrations')).map((r) => r.version));
+    await tx.query(
+      'CREATE TABLE IF NOT EXISTS testbay_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
+    const done = new Set(
+      (await tx.query<{ version: number }>('SELECT version FROM testbay_migrations')).map((r) => r.version),
+    );
     const known = Math.max(0, ...migrations.map((m) => m.version));
     const newest = Math.max(0, ...done);
-    if (newest > known) throw new SchemaTooNewError(`the result store's schema is at version ${newest}, newer than this Testbay knows (${known}): run the newer Testbay, or restore a database of this version`);
+    if (newest > known)
+      throw new SchemaTooNewError(
+        `the result store's schema is at version ${newest}, newer than this Testbay knows (${known}): run the newer Testbay, or restore a database of this version`,
+      );
     const applied: number[] = [];
     for (const m of migrations) {
       if (done.has(m.version)) continue;

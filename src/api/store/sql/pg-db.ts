@@ -27,7 +27,13 @@ export interface PgOptions {
 
 export async function openPgDb(options: PgOptions): Promise<Db> {
   const connectionTimeoutMillis = options.connectTimeoutMs ?? 5_000;
-  const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize, types: typeParsers, connectionTimeoutMillis, idleTimeoutMillis: 30_000 });
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize,
+    types: typeParsers,
+    connectionTimeoutMillis,
+    idleTimeoutMillis: 30_000,
+  });
   pool.on('error', (err) => options.onError?.(err));
   // Fail now, with the reason, if the server cannot be reached.
   await pool.query('SELECT 1');

@@ -82,7 +82,8 @@ export async function openPgliteDb(dir: string): Promise<Db> {
   // What initdb wrote before the file system above was in place.
   makePrivate(dir);
   const asQueryable = (q: Pick<PGlite, 'query'>): Queryable => ({
-    query: async <T extends object>(text: string, params?: readonly unknown[]) => (await q.query<T>(text, params ? [...params] : undefined)).rows,
+    query: async <T extends object>(text: string, params?: readonly unknown[]) =>
+      (await q.query<T>(text, params ? [...params] : undefined)).rows,
   });
   const db = asQueryable(pg);
   return {

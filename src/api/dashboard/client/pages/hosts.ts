@@ -60,24 +60,42 @@ export function hostsPage(ctx: Ctx): Page {
 function actions(ctx: Ctx, host: HostWithJob): HTMLElement {
   // Anyone who may submit may borrow an idle host; an operator any host without a lease.
   const lendable = host.online && !host.lease && (host.state === 'idle' || ctx.session.canOperate);
-  if (!ctx.session.canOperate) return lendable ? h('span', { class: 'actions' }, reserveButton(ctx, host.id)) : h('span', { class: 'muted', title: 'host actions need an operator token' }, '—');
+  if (!ctx.session.canOperate)
+    return lendable
+      ? h('span', { class: 'actions' }, reserveButton(ctx, host.id))
+      : h('span', { class: 'muted', title: 'host actions need an operator token' }, '—');
   const buttons: HTMLButtonElement[] = [];
   if (lendable) buttons.push(reserveButton(ctx, host.id));
-  const maintenance = h('button', { class: 'small', 'data-action': host.maintenance ? 'maintenance-off' : 'maintenance-on' }, host.maintenance ? 'End maintenance' : 'Maintenance');
-  maintenance.addEventListener('click', () =>
-    void act(ctx, maintenance, `${host.id}: maintenance ${host.maintenance ? 'off' : 'on'}`, () => api('POST', `/hosts/${host.id}/maintenance`, { on: !host.maintenance })),
+  const maintenance = h(
+    'button',
+    { class: 'small', 'data-action': host.maintenance ? 'maintenance-off' : 'maintenance-on' },
+    host.maintenance ? 'End maintenance' : 'Maintenance',
+  );
+  maintenance.addEventListener(
+    'click',
+    () =>
+      void act(ctx, maintenance, `${host.id}: maintenance ${host.maintenance ? 'off' : 'on'}`, () =>
+        api('POST', `/hosts/${host.id}/maintenance`, { on: !host.maintenance }),
+      ),
   );
   buttons.push(maintenance);
   if (host.broken) {
     const clear = h('button', { class: 'small', 'data-action': 'clear-broken' }, 'Clear broken');
-    clear.addEventListener('click', () => void act(ctx, clear, `${host.id}: clear broken`, () => api('POST', `/hosts/${host.id}/clear-broken`, {})));
+    clear.addEventListener(
+      'click',
+      () => void act(ctx, clear, `${host.id}: clear broken`, () => api('POST', `/hosts/${host.id}/clear-broken`, {})),
+    );
     buttons.push(clear);
   }
   if (host.canPower) {
     // The same command as `testbay power HOST on|off|cycle`.
     for (const action of ['on', 'off', 'cycle'] as const) {
       const power = h('button', { class: 'small', 'data-action': `power-${action}` }, `Power ${action}`);
-      power.addEventListener('click', () => void act(ctx, power, `${host.id}: power ${action}`, () => api('POST', `/hosts/${host.id}/power`, { action })));
+      power.addEventListener(
+        'click',
+        () =>
+          void act(ctx, power, `${host.id}: power ${action}`, () => api('POST', `/hosts/${host.id}/power`, { action })),
+      );
       buttons.push(power);
     }
   }
@@ -89,7 +107,14 @@ function currentJob(ctx: Ctx, host: HostWithJob): Node | string {
   if (host.lease.reservation) return reservationPanel(ctx, host.lease.reservation, host.id);
   const sub = submissionOf(host.lease.requester);
   const job = host.currentJob;
-  const lease = h('div', { class: 'muted' }, sub ? link(`/submissions/${sub}`, host.lease.label) : host.lease.label, host.lease.healthCheck ? ' (health check)' : '', ' · leased ', time(iso(host.lease.since)));
+  const lease = h(
+    'div',
+    { class: 'muted' },
+    sub ? link(`/submissions/${sub}`, host.lease.label) : host.lease.label,
+    host.lease.healthCheck ? ' (health check)' : '',
+    ' · leased ',
+    time(iso(host.lease.since)),
+  );
   if (!job) return h('span', null, lease);
   return h(
     'span',
@@ -104,9 +129,28 @@ function currentJob(ctx: Ctx, host: HostWithJob): Node | string {
 
 function reason(host: HostWithJob): Node | string {
   const parts: (Node | string)[] = [];
-  if (host.broken) parts.push(h('div', { class: 'broken-reason' }, h('b', null, `broken (${host.broken.source}): `), host.broken.reason, ' ', time(iso(host.broken.at))));
+  if (host.broken)
+    parts.push(
+      h(
+        'div',
+        { class: 'broken-reason' },
+        h('b', null, `broken (${host.broken.source}): `),
+        host.broken.reason,
+        ' ',
+        time(iso(host.broken.at)),
+      ),
+    );
   if (host.offline) parts.push(h('div', null, h('b', null, 'offline: '), host.offline.reason));
-  if (host.check) parts.push(h('div', null, 'health check ', link(`/submissions/${host.check.submissionId}`, host.check.submissionId), `: ${host.check.why}`));
+  if (host.check)
+    parts.push(
+      h(
+        'div',
+        null,
+        'health check ',
+        link(`/submissions/${host.check.submissionId}`, host.check.submissionId),
+        `: ${host.check.why}`,
+      ),
+    );
   if (host.maintenance) parts.push(h('div', null, 'in maintenance: not leased'));
   return h('div', null, parts);
 }
@@ -116,7 +160,12 @@ function abortsList(host: HostWithJob): Node | string {
   return h(
     'ul',
     { class: 'aborts' },
-    [...host.recentAborts].reverse().slice(0, 5).map((a) => h('li', null, link(`/jobs/${a.jobId}`, a.jobId), ' ', causeChip(a.cause), ' ', a.reason, ' ', time(iso(a.at)))),
+    [...host.recentAborts]
+      .reverse()
+      .slice(0, 5)
+      .map((a) =>
+        h('li', null, link(`/jobs/${a.jobId}`, a.jobId), ' ', causeChip(a.cause), ' ', a.reason, ' ', time(iso(a.at))),
+      ),
     host.consecutiveAborts > 0 ? h('li', { class: 'muted' }, `${host.consecutiveAborts} in a row`) : null,
   );
 }
@@ -133,17 +182,39 @@ function taskFailuresLine(ctx: Ctx, lab: LabWithJobs): Node | string {
     { class: 'error-box task-failures', role: 'alert' },
     h('b', null, `${total} workflow task failure${total === 1 ? '' : 's'}`),
     ` in ${workers.map((w) => w.worker).join(', ')}: Temporal retries a failed workflow task for ever, so a workflow may be stuck. `,
-    latest ? h('span', null, 'Latest ', time(latest.at), latest.runId ? [' in run ', h('code', null, latest.runId)] : null, ': ', h('span', { class: 'muted' }, latest.failure.slice(0, 300)), '. ') : null,
+    latest
+      ? h(
+          'span',
+          null,
+          'Latest ',
+          time(latest.at),
+          latest.runId ? [' in run ', h('code', null, latest.runId)] : null,
+          ': ',
+          h('span', { class: 'muted' }, latest.failure.slice(0, 300)),
+          '. ',
+        )
+      : null,
     h('a', { href: web, target: '_blank', rel: 'noopener' }, 'Find it in Temporal Web'),
   );
 }
 
 function hostsTable(ctx: Ctx, lab: LabWithJobs): HTMLElement {
-  if (lab.hosts.length === 0) return h('p', { class: 'empty' }, 'No hosts have registered. Start one with `testbay host --id ID --class CLASS`.');
+  if (lab.hosts.length === 0)
+    return h('p', { class: 'empty' }, 'No hosts have registered. Start one with `testbay host --id ID --class CLASS`.');
   return h(
     'table',
     { class: 'list hosts-table' },
-    h('thead', null, h('tr', null, ['Host', 'Pool', 'State', 'Worker classes', 'Address', 'Current job', 'Reason', 'Recent aborts', ''].map((t) => h('th', null, t)))),
+    h(
+      'thead',
+      null,
+      h(
+        'tr',
+        null,
+        ['Host', 'Pool', 'State', 'Worker classes', 'Address', 'Current job', 'Reason', 'Recent aborts', ''].map((t) =>
+          h('th', null, t),
+        ),
+      ),
+    ),
     h(
       'tbody',
       null,
@@ -176,13 +247,29 @@ function queueTable(lab: LabWithJobs): HTMLElement {
       : h(
           'table',
           { class: 'list queue' },
-          h('thead', null, h('tr', null, ['Request', 'Pool', 'Priority', 'Waiting since', 'Why it waits'].map((t) => h('th', null, t)))),
+          h(
+            'thead',
+            null,
+            h(
+              'tr',
+              null,
+              ['Request', 'Pool', 'Priority', 'Waiting since', 'Why it waits'].map((t) => h('th', null, t)),
+            ),
+          ),
           h(
             'tbody',
             null,
             lab.queue.map((q) => {
               const sub = submissionOf(q.requester);
-              return h('tr', null, h('td', null, sub ? link(`/submissions/${sub}`, q.label) : q.label), h('td', null, q.pool), h('td', null, String(q.priority)), h('td', null, time(iso(q.enqueuedAt))), h('td', { class: 'waiting-reason' }, q.waitingReason));
+              return h(
+                'tr',
+                null,
+                h('td', null, sub ? link(`/submissions/${sub}`, q.label) : q.label),
+                h('td', null, q.pool),
+                h('td', null, String(q.priority)),
+                h('td', null, time(iso(q.enqueuedAt))),
+                h('td', { class: 'waiting-reason' }, q.waitingReason),
+              );
             }),
           ),
         ),

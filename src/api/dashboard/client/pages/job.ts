@@ -47,10 +47,17 @@ import type { Reservation } from '../../../../domain/reservation.js';
 /** How much of a log the page shows at first, and loads each time "earlier" is asked for. */
 const LOG_TAIL_BYTES = 256 * 1024;
 
-const artifactPath = (jobId: string, name: string) => `/jobs/${jobId}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`;
+const artifactPath = (jobId: string, name: string) =>
+  `/jobs/${jobId}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`;
 
 /** Screenshots shown on the page, and the type their blob gets (never one a runner chose). */
-const IMAGE_TYPES: Record<string, string> = { png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp' };
+const IMAGE_TYPES: Record<string, string> = {
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  webp: 'image/webp',
+};
 const imageTypeOf = (name: string) => IMAGE_TYPES[/\.([a-z]+)$/i.exec(name)?.[1]?.toLowerCase() ?? ''];
 
 /** Fetches a file with the token in the header and saves it (a download, never shown). */
@@ -72,7 +79,11 @@ export function jobPage(ctx: Ctx, id: string): Page {
   const logBox = h('pre', { class: 'log', id: 'log', tabindex: 0 });
   /** where the text on the page begins in the log (0: all of it is shown) */
   let shownFrom = 0;
-  const earlier = h('button', { type: 'button', class: 'small-link log-earlier', 'data-action': 'log-earlier', hidden: true }, 'load earlier');
+  const earlier = h(
+    'button',
+    { type: 'button', class: 'small-link log-earlier', 'data-action': 'log-earlier', hidden: true },
+    'load earlier',
+  );
   const showEarlier = () => {
     earlier.hidden = shownFrom === 0;
     earlier.textContent = `load earlier (${bytes(shownFrom)} before)`;
@@ -87,13 +98,17 @@ export function jobPage(ctx: Ctx, id: string): Page {
         shownFrom = part.start;
         showEarlier();
       })
-      .catch((err: unknown) => ctx.notify(`could not load the log: ${err instanceof Error ? err.message : String(err)}`, 'error'))
+      .catch((err: unknown) =>
+        ctx.notify(`could not load the log: ${err instanceof Error ? err.message : String(err)}`, 'error'),
+      )
       .finally(() => (earlier.disabled = false));
   });
   const rawLog = h('a', { href: '#', class: 'small-link', 'data-action': 'download-log' }, 'download');
   rawLog.addEventListener('click', (e) => {
     e.preventDefault();
-    download(`/jobs/${id}/log`, `${id}.log`).catch((err: unknown) => ctx.notify(`download failed: ${err instanceof Error ? err.message : String(err)}`, 'error'));
+    download(`/jobs/${id}/log`, `${id}.log`).catch((err: unknown) =>
+      ctx.notify(`download failed: ${err instanceof Error ? err.message : String(err)}`, 'error'),
+    );
   });
   // What people did to this job and its submission (cancel, restart, keep, comments).
   const audit = auditPanel(ctx, `target=${submissionId}&children=1`);
@@ -138,7 +153,11 @@ export function jobPage(ctx: Ctx, id: string): Page {
       if (key !== shownResults) {
         shownResults = key;
         dropImages();
-        fill(results, testsSection(job.tests), artifactsSection(ctx, job, (u) => images.push(u)));
+        fill(
+          results,
+          testsSection(job.tests),
+          artifactsSection(ctx, job, (u) => images.push(u)),
+        );
       }
     } catch (err) {
       fill(status, errorBox(err));
@@ -146,7 +165,8 @@ export function jobPage(ctx: Ctx, id: string): Page {
   };
   const refresh = debounce(() => void load(), 250);
   const stop = onLive((e) => {
-    if ((e.type === 'job' && e.id === id) || (e.type === 'submission' && e.id === submissionId) || e.type === 'lab') refresh();
+    if ((e.type === 'job' && e.id === id) || (e.type === 'submission' && e.id === submissionId) || e.type === 'lab')
+      refresh();
   });
 
   // The log: the server sends its tail on every (re)connect (a `start` event says where it
@@ -194,7 +214,12 @@ function resultBox(job: JobDetails): HTMLElement | null {
   const r = job.result;
   if (!r) {
     if (job.state === 'waiting' || (job.state === 'scheduled' && job.waitingReason)) {
-      return h('div', { class: 'waiting-box', 'data-state': job.state }, h('b', null, `${WAITING_ICON} Waiting: `), job.waitingReason ?? 'queued');
+      return h(
+        'div',
+        { class: 'waiting-box', 'data-state': job.state },
+        h('b', null, `${WAITING_ICON} Waiting: `),
+        job.waitingReason ?? 'queued',
+      );
     }
     return job.progress ? h('div', { class: 'progress-box' }, progressBar(job.progress)) : null;
   }
@@ -204,13 +229,29 @@ function resultBox(job: JobDetails): HTMLElement | null {
       { class: 'result-box result-aborted', 'data-result': 'aborted' },
       h('div', { class: 'result-title' }, `${RESULT_ICON.aborted} Aborted — infrastructure fault, not a test failure`),
       h('div', null, 'cause ', causeChip(r.cause), ' ', r.reason),
-      job.retriedAs ? h('div', null, '→ re-scheduled on another host as ', link(`/jobs/${job.retriedAs}`, job.retriedAs)) : null,
+      job.retriedAs
+        ? h('div', null, '→ re-scheduled on another host as ', link(`/jobs/${job.retriedAs}`, job.retriedAs))
+        : null,
     );
   }
   if (r.kind === 'failed') {
-    return h('div', { class: 'result-box result-failed', 'data-result': 'failed' }, h('div', { class: 'result-title' }, `${RESULT_ICON.failed} Failed — the test says the system under test is wrong`), h('div', null, r.reason));
+    return h(
+      'div',
+      { class: 'result-box result-failed', 'data-result': 'failed' },
+      h(
+        'div',
+        { class: 'result-title' },
+        `${RESULT_ICON.failed} Failed — the test says the system under test is wrong`,
+      ),
+      h('div', null, r.reason),
+    );
   }
-  return h('div', { class: `result-box result-${r.kind}`, 'data-result': r.kind }, h('div', { class: 'result-title' }, `${RESULT_ICON[r.kind]} ${r.kind[0]!.toUpperCase()}${r.kind.slice(1)}`), 'reason' in r && r.reason ? h('div', null, r.reason) : null);
+  return h(
+    'div',
+    { class: `result-box result-${r.kind}`, 'data-result': r.kind },
+    h('div', { class: 'result-title' }, `${RESULT_ICON[r.kind]} ${r.kind[0]!.toUpperCase()}${r.kind.slice(1)}`),
+    'reason' in r && r.reason ? h('div', null, r.reason) : null,
+  );
 }
 
 function drawStatus(ctx: Ctx, el: HTMLElement, job: JobDetails): void {
@@ -219,30 +260,47 @@ function drawStatus(ctx: Ctx, el: HTMLElement, job: JobDetails): void {
   const run = parsed.kind === 'batch' ? parsed.runJobId : undefined;
   const cancel = h('button', { class: 'danger', 'data-action': 'cancel-job' }, 'Cancel');
   cancel.title = 'cancels the whole chain this job belongs to';
-  cancel.addEventListener('click', () => void act(ctx, cancel, `cancel ${job.id}`, () => api('POST', `/jobs/${job.id}/cancel`, {})));
+  cancel.addEventListener(
+    'click',
+    () => void act(ctx, cancel, `cancel ${job.id}`, () => api('POST', `/jobs/${job.id}/cancel`, {})),
+  );
   // The same command as `testbay extend JOB --by 30m`.
   const extend = h('button', { 'data-action': 'extend-job' }, 'Extend by 30 min');
   extend.title = 'give the running job 30 more minutes (within TESTBAY_MAX_EXTEND_MS in all)';
-  extend.addEventListener('click', () => void act(ctx, extend, `extend ${job.id}`, () => api('POST', `/jobs/${job.id}/extend`, { byMs: 30 * 60_000 })));
+  extend.addEventListener(
+    'click',
+    () => void act(ctx, extend, `extend ${job.id}`, () => api('POST', `/jobs/${job.id}/extend`, { byMs: 30 * 60_000 })),
+  );
   const children = h('input', { type: 'checkbox', checked: true, 'aria-label': 'with the jobs that depend on it' });
   const restart = h('button', { 'data-action': 'restart-job' }, 'Restart');
-  restart.addEventListener('click', () =>
-    void act(ctx, restart, `restart ${job.id}`, async () => {
-      const created = await api<{ id: string }>('POST', `/jobs/${job.id}/restart`, { children: children.checked });
-      ctx.navigate(`/submissions/${created.id}`);
-    }),
+  restart.addEventListener(
+    'click',
+    () =>
+      void act(ctx, restart, `restart ${job.id}`, async () => {
+        const created = await api<{ id: string }>('POST', `/jobs/${job.id}/restart`, { children: children.checked });
+        ctx.navigate(`/submissions/${created.id}`);
+      }),
   );
   const fact = (label: string, ...value: Child[]) => [h('dt', null, label), h('dd', null, ...value)];
   fill(
     el,
-    h('p', { class: 'crumbs' }, link(`/submissions/${job.submissionId}`, `submission ${job.submissionId}`), run ? [' / batch run ', h('code', null, run), ' / batch'] : ' / job'),
+    h(
+      'p',
+      { class: 'crumbs' },
+      link(`/submissions/${job.submissionId}`, `submission ${job.submissionId}`),
+      run ? [' / batch run ', h('code', null, run), ' / batch'] : ' / job',
+    ),
     h(
       'div',
       { class: 'page-head' },
       h('h1', null, job.name, ' ', h('code', null, job.id)),
       h('span', { class: 'head-badge' }, jobBadge(job)),
       // A batch is run (and rerun, and cancelled) by its batch run, on the submission's page.
-      run ? null : job.result ? [restart, h('label', { class: 'small' }, children, ' with dependent jobs')] : [extend, ' ', cancel],
+      run
+        ? null
+        : job.result
+          ? [restart, h('label', { class: 'small' }, children, ' with dependent jobs')]
+          : [extend, ' ', cancel],
     ),
     resultBox(job),
     job.reservation && job.hostId ? reservationPanel(ctx, job.reservation, job.hostId) : null,
@@ -250,27 +308,76 @@ function drawStatus(ctx: Ctx, el: HTMLElement, job: JobDetails): void {
       'dl',
       { class: 'facts-grid' },
       fact('state', job.state),
-      fact('host', job.hostId ? link(`/hosts#host-${job.hostId}`, job.hostId) : h('span', { class: 'muted' }, 'none yet')),
-      fact('attempt', String(job.attempt), job.clonedFrom ? h('span', { class: 'clone-mark' }, ' ↻ re-runs ', link(`/jobs/${job.clonedFrom}`, job.clonedFrom)) : null),
+      fact(
+        'host',
+        job.hostId ? link(`/hosts#host-${job.hostId}`, job.hostId) : h('span', { class: 'muted' }, 'none yet'),
+      ),
+      fact(
+        'attempt',
+        String(job.attempt),
+        job.clonedFrom
+          ? h('span', { class: 'clone-mark' }, ' ↻ re-runs ', link(`/jobs/${job.clonedFrom}`, job.clonedFrom))
+          : null,
+      ),
       job.retriedAs ? fact('re-scheduled as', link(`/jobs/${job.retriedAs}`, job.retriedAs)) : [],
-      run ? fact('batch run', link(`/submissions/${job.submissionId}`, run)) : [fact('worker class', job.workerClass), fact('recipe set', String(job.setNumber))],
+      run
+        ? fact('batch run', link(`/submissions/${job.submissionId}`, run))
+        : [fact('worker class', job.workerClass), fact('recipe set', String(job.setNumber))],
       fact('started', time(job.startedAt)),
       fact('ended', time(job.endedAt)),
       fact('duration', duration(job.startedAt, job.endedAt)),
       job.deadline || job.extensions?.length
         ? fact(
             'deadline',
-            job.deadline ? [h('time', { datetime: job.deadline, title: job.deadline, 'data-deadline': '' }, `stops at ${new Date(job.deadline).toLocaleTimeString()}`), job.extensions?.length ? ', ' : ''] : [],
-            job.extensions?.length ? h('span', { 'data-extended-ms': String(job.extendedMs ?? 0) }, `extended by ${formatDuration(job.extendedMs ?? 0)}`) : [],
+            job.deadline
+              ? [
+                  h(
+                    'time',
+                    { datetime: job.deadline, title: job.deadline, 'data-deadline': '' },
+                    `stops at ${new Date(job.deadline).toLocaleTimeString()}`,
+                  ),
+                  job.extensions?.length ? ', ' : '',
+                ]
+              : [],
+            job.extensions?.length
+              ? h(
+                  'span',
+                  { 'data-extended-ms': String(job.extendedMs ?? 0) },
+                  `extended by ${formatDuration(job.extendedMs ?? 0)}`,
+                )
+              : [],
             job.extensions?.length ? h('span', { class: 'muted' }, ` (${describeExtensions(job.extensions)})`) : [],
           )
         : [],
       fact(
         'workflows',
         job.temporalWebUrl !== job.submissionWebUrl
-          ? [h('a', { href: job.temporalWebUrl, target: '_blank', rel: 'noopener', class: 'temporal-link', 'data-workflow': 'job' }, `${decodeURIComponent(job.temporalWebUrl.slice(job.temporalWebUrl.lastIndexOf('/') + 1))} ↗`), ' · ']
+          ? [
+              h(
+                'a',
+                {
+                  href: job.temporalWebUrl,
+                  target: '_blank',
+                  rel: 'noopener',
+                  class: 'temporal-link',
+                  'data-workflow': 'job',
+                },
+                `${decodeURIComponent(job.temporalWebUrl.slice(job.temporalWebUrl.lastIndexOf('/') + 1))} ↗`,
+              ),
+              ' · ',
+            ]
           : null,
-        h('a', { href: job.submissionWebUrl, target: '_blank', rel: 'noopener', class: 'temporal-link', 'data-workflow': 'submission' }, `${decodeURIComponent(job.submissionWebUrl.slice(job.submissionWebUrl.lastIndexOf('/') + 1))} ↗`),
+        h(
+          'a',
+          {
+            href: job.submissionWebUrl,
+            target: '_blank',
+            rel: 'noopener',
+            class: 'temporal-link',
+            'data-workflow': 'submission',
+          },
+          `${decodeURIComponent(job.submissionWebUrl.slice(job.submissionWebUrl.lastIndexOf('/') + 1))} ↗`,
+        ),
         ' in Temporal Web',
       ),
     ),
@@ -278,7 +385,8 @@ function drawStatus(ctx: Ctx, el: HTMLElement, job: JobDetails): void {
 }
 
 function testsSection(tests: TestCaseResult[]): HTMLElement {
-  if (tests.length === 0) return h('div', null, h('h2', null, 'Tests'), h('p', { class: 'empty' }, 'No per-test results (yet).'));
+  if (tests.length === 0)
+    return h('div', null, h('h2', null, 'Tests'), h('p', { class: 'empty' }, 'No per-test results (yet).'));
   const failed = tests.filter((t) => t.status === 'failed' || t.status === 'error').length;
   return h(
     'div',
@@ -287,7 +395,15 @@ function testsSection(tests: TestCaseResult[]): HTMLElement {
     h(
       'table',
       { class: 'list tests' },
-      h('thead', null, h('tr', null, ['Test', 'Class', 'Status', 'Duration', 'Message'].map((t) => h('th', null, t)))),
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          ['Test', 'Class', 'Status', 'Duration', 'Message'].map((t) => h('th', null, t)),
+        ),
+      ),
       h(
         'tbody',
         null,
@@ -328,14 +444,27 @@ function artifactsSection(ctx: Ctx, job: JobDetails, keep: (blobUrl: string) => 
     const link = h('a', { href: '#', 'data-artifact': a.name, title: 'download' }, a.name);
     link.addEventListener('click', (e) => {
       e.preventDefault();
-      download(artifactPath(job.id, a.name), a.name.slice(a.name.lastIndexOf('/') + 1)).catch((err: unknown) => ctx.notify(`download failed: ${err instanceof Error ? err.message : String(err)}`, 'error'));
+      download(artifactPath(job.id, a.name), a.name.slice(a.name.lastIndexOf('/') + 1)).catch((err: unknown) =>
+        ctx.notify(`download failed: ${err instanceof Error ? err.message : String(err)}`, 'error'),
+      );
     });
     return h('li', null, link, ` (${bytes(a.sizeBytes)})`);
   };
   return h(
     'div',
     null,
-    h('h2', null, `Screenshots (${images.length})`, job.savedBytes ? h('span', { class: 'muted', 'data-saved-bytes': String(job.savedBytes) }, ` · ${bytes(job.savedBytes)} saved by lossless PNG optimisation`) : ''),
+    h(
+      'h2',
+      null,
+      `Screenshots (${images.length})`,
+      job.savedBytes
+        ? h(
+            'span',
+            { class: 'muted', 'data-saved-bytes': String(job.savedBytes) },
+            ` · ${bytes(job.savedBytes)} saved by lossless PNG optimisation`,
+          )
+        : '',
+    ),
     images.length === 0 ? h('p', { class: 'empty' }, 'None.') : h('div', { class: 'screenshots' }, images.map(figure)),
     h('h2', null, `Artifacts (${others.length})`),
     others.length === 0 ? h('p', { class: 'empty' }, 'None.') : h('ul', { class: 'artifacts' }, others.map(file)),

@@ -23,10 +23,27 @@ jobs:
 `;
 
 export function newSubmissionPage(ctx: Ctx): Page {
-  const text = h('textarea', { name: 'spec', rows: 22, cols: 90, spellcheck: false, 'aria-label': 'job spec' }, EXAMPLE);
+  const text = h(
+    'textarea',
+    { name: 'spec', rows: 22, cols: 90, spellcheck: false, 'aria-label': 'job spec' },
+    EXAMPLE,
+  );
   const out = h('div');
   const button = h('button', { type: 'submit' }, 'Submit');
-  const form = h('form', { class: 'new-submission' }, text, h('div', null, button, ' ', h('span', { class: 'hint' }, 'YAML or JSON; the schema: '), h('a', { href: '/api/v1/job-spec.schema.json', 'data-external': '' }, 'job-spec.schema.json')), out);
+  const form = h(
+    'form',
+    { class: 'new-submission' },
+    text,
+    h(
+      'div',
+      null,
+      button,
+      ' ',
+      h('span', { class: 'hint' }, 'YAML or JSON; the schema: '),
+      h('a', { href: '/api/v1/job-spec.schema.json', 'data-external': '' }, 'job-spec.schema.json'),
+    ),
+    out,
+  );
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     button.disabled = true;

@@ -32,7 +32,12 @@ export function submissionPage(ctx: Ctx, id: string): Page {
   };
   const refresh = debounce(() => void load(), 250);
   const stop = onLive((e) => {
-    if ((e.type === 'job' && e.submissionId === id) || (e.type === 'submission' && e.id === id) || (e.type === 'lab' && running)) refresh();
+    if (
+      (e.type === 'job' && e.submissionId === id) ||
+      (e.type === 'submission' && e.id === id) ||
+      (e.type === 'lab' && running)
+    )
+      refresh();
   });
   // A safety net for changes only the workflow knows (a clone being added) between hints;
   // `?poll=0` turns it off (to see what live updates alone do), `?poll=<s>` sets it.
@@ -54,12 +59,29 @@ export function submissionPage(ctx: Ctx, id: string): Page {
 
 function draw(ctx: Ctx, el: HTMLElement, view: SubmissionView, plan: Plan): void {
   const cancel = h('button', { class: 'danger', 'data-action': 'cancel-submission' }, 'Cancel submission');
-  cancel.addEventListener('click', () => void act(ctx, cancel, `cancel ${view.id}`, () => api('POST', `/submissions/${view.id}/cancel`, {})));
+  cancel.addEventListener(
+    'click',
+    () => void act(ctx, cancel, `cancel ${view.id}`, () => api('POST', `/submissions/${view.id}/cancel`, {})),
+  );
   // Kept submissions outlive the result store's retention until unmarked (testbay keep).
-  const keep = h('button', { class: 'small', 'data-action': view.keep ? 'unkeep-submission' : 'keep-submission' }, view.keep ? 'Unkeep' : 'Keep');
-  keep.title = view.keep ? 'let retention delete it when its time comes' : 'keep its records, logs and artifacts beyond retention until unmarked';
-  keep.addEventListener('click', () => void act(ctx, keep, `${view.keep ? 'unkeep' : 'keep'} ${view.id}`, () => api('POST', `/submissions/${view.id}/keep`, { keep: !view.keep })));
-  const waiting = view.jobs.filter((j) => (j.state === 'waiting' || j.state === 'scheduled') && !j.result && j.waitingReason);
+  const keep = h(
+    'button',
+    { class: 'small', 'data-action': view.keep ? 'unkeep-submission' : 'keep-submission' },
+    view.keep ? 'Unkeep' : 'Keep',
+  );
+  keep.title = view.keep
+    ? 'let retention delete it when its time comes'
+    : 'keep its records, logs and artifacts beyond retention until unmarked';
+  keep.addEventListener(
+    'click',
+    () =>
+      void act(ctx, keep, `${view.keep ? 'unkeep' : 'keep'} ${view.id}`, () =>
+        api('POST', `/submissions/${view.id}/keep`, { keep: !view.keep }),
+      ),
+  );
+  const waiting = view.jobs.filter(
+    (j) => (j.state === 'waiting' || j.state === 'scheduled') && !j.result && j.waitingReason,
+  );
   const aborted = view.jobs.filter((j) => j.result?.kind === 'aborted');
   const scrollY = window.scrollY;
   fill(
@@ -78,31 +100,83 @@ function draw(ctx: Ctx, el: HTMLElement, view: SubmissionView, plan: Plan): void
       { class: 'facts' },
       'created ',
       time(view.createdAt),
-      view.endedAt ? [' · took ', duration(view.createdAt, view.endedAt)] : [' · running for ', duration(view.createdAt, undefined)],
+      view.endedAt
+        ? [' · took ', duration(view.createdAt, view.endedAt)]
+        : [' · running for ', duration(view.createdAt, undefined)],
       ' · ',
-      h('a', { href: temporalWorkflowUrl(ctx.session, view.workflowId), target: '_blank', rel: 'noopener', class: 'temporal-link' }, `${view.workflowId} in Temporal Web ↗`),
-      view.restartOf ? [' · restarts job ', link(`/jobs/${view.restartOf.jobId}`, view.restartOf.jobId), ' of ', link(`/submissions/${view.restartOf.submissionId}`, view.restartOf.submissionId)] : null,
-      view.restartedAs?.length ? [' · restarted as ', view.restartedAs.map((r, i) => [i ? ', ' : '', link(`/submissions/${r}`, r)])] : null,
+      h(
+        'a',
+        {
+          href: temporalWorkflowUrl(ctx.session, view.workflowId),
+          target: '_blank',
+          rel: 'noopener',
+          class: 'temporal-link',
+        },
+        `${view.workflowId} in Temporal Web ↗`,
+      ),
+      view.restartOf
+        ? [
+            ' · restarts job ',
+            link(`/jobs/${view.restartOf.jobId}`, view.restartOf.jobId),
+            ' of ',
+            link(`/submissions/${view.restartOf.submissionId}`, view.restartOf.submissionId),
+          ]
+        : null,
+      view.restartedAs?.length
+        ? [' · restarted as ', view.restartedAs.map((r, i) => [i ? ', ' : '', link(`/submissions/${r}`, r)])]
+        : null,
       view.keep ? h('span', { class: 'kept', 'data-kept': 'true' }, ' · kept beyond retention') : null,
     ),
     view.notice ? h('div', { class: 'error-box' }, view.notice) : null,
     waiting.length > 0
-      ? h('div', { class: 'waiting-box', role: 'status' }, h('b', null, `${WAITING_ICON} Waiting`), h('ul', null, waiting.map((j) => h('li', { 'data-job': j.id }, link(`/jobs/${j.id}`, j.name), ': ', j.waitingReason ?? ''))))
+      ? h(
+          'div',
+          { class: 'waiting-box', role: 'status' },
+          h('b', null, `${WAITING_ICON} Waiting`),
+          h(
+            'ul',
+            null,
+            waiting.map((j) =>
+              h('li', { 'data-job': j.id }, link(`/jobs/${j.id}`, j.name), ': ', j.waitingReason ?? ''),
+            ),
+          ),
+        )
       : null,
     aborted.length > 0
       ? h(
           'div',
           { class: 'aborted-box' },
           h('b', null, '⚠ Infrastructure aborts (not test failures)'),
-          h('ul', null, aborted.map((j) => h('li', null, link(`/jobs/${j.id}`, `${j.name} (${j.id})`), ' on ', j.hostId ?? '?', ': ', jobDetail(j), j.retriedAs ? [' → re-scheduled as ', link(`/jobs/${j.retriedAs}`, j.retriedAs)] : ''))),
+          h(
+            'ul',
+            null,
+            aborted.map((j) =>
+              h(
+                'li',
+                null,
+                link(`/jobs/${j.id}`, `${j.name} (${j.id})`),
+                ' on ',
+                j.hostId ?? '?',
+                ': ',
+                jobDetail(j),
+                j.retriedAs ? [' → re-scheduled as ', link(`/jobs/${j.retriedAs}`, j.retriedAs)] : '',
+              ),
+            ),
+          ),
         )
       : null,
-    view.batchRuns?.length ? [h('h2', null, `Batch runs (${view.batchRuns.length})`), view.batchRuns.map((r) => batchRunPanel(ctx, r))] : null,
+    view.batchRuns?.length
+      ? [h('h2', null, `Batch runs (${view.batchRuns.length})`), view.batchRuns.map((r) => batchRunPanel(ctx, r))]
+      : null,
     // A submission of batch runs alone has no job graph to draw.
     view.jobs.length > 0 || !view.batchRuns?.length
       ? [
           h('h2', null, 'Dependency graph'),
-          h('div', { class: 'graph-wrap' }, dependencyGraph(view, plan, (jobId) => ctx.navigate(`/jobs/${jobId}`))),
+          h(
+            'div',
+            { class: 'graph-wrap' },
+            dependencyGraph(view, plan, (jobId) => ctx.navigate(`/jobs/${jobId}`)),
+          ),
           graphLegend(),
           h('h2', null, 'Jobs'),
           jobsTable(ctx, view),
@@ -118,17 +192,22 @@ function jobActions(ctx: Ctx, j: JobView): HTMLElement | null {
   if (!j.result) {
     const b = h('button', { class: 'small danger', 'data-action': 'cancel-job' }, 'Cancel');
     b.title = 'cancels the whole chain this job belongs to';
-    b.addEventListener('click', () => void act(ctx, b, `cancel ${j.id}`, () => api('POST', `/jobs/${j.id}/cancel`, {})));
+    b.addEventListener(
+      'click',
+      () => void act(ctx, b, `cancel ${j.id}`, () => api('POST', `/jobs/${j.id}/cancel`, {})),
+    );
     return b;
   }
   if (j.retriedAs) return null;
   const b = h('button', { class: 'small', 'data-action': 'restart-job' }, 'Restart');
   b.title = 're-run this job (with its chain ancestors and the jobs that depend on it) as a new submission';
-  b.addEventListener('click', () =>
-    void act(ctx, b, `restart ${j.id}`, async () => {
-      const created = await api<{ id: string }>('POST', `/jobs/${j.id}/restart`, { children: true });
-      ctx.navigate(`/submissions/${created.id}`);
-    }),
+  b.addEventListener(
+    'click',
+    () =>
+      void act(ctx, b, `restart ${j.id}`, async () => {
+        const created = await api<{ id: string }>('POST', `/jobs/${j.id}/restart`, { children: true });
+        ctx.navigate(`/submissions/${created.id}`);
+      }),
   );
   return b;
 }
@@ -137,7 +216,17 @@ function jobsTable(ctx: Ctx, view: SubmissionView): HTMLElement {
   return h(
     'table',
     { class: 'list jobs' },
-    h('thead', null, h('tr', null, ['Job', 'ID', 'Attempt', 'State / result', 'Host', 'Why / progress', 'Lineage', ''].map((t) => h('th', null, t)))),
+    h(
+      'thead',
+      null,
+      h(
+        'tr',
+        null,
+        ['Job', 'ID', 'Attempt', 'State / result', 'Host', 'Why / progress', 'Lineage', ''].map((t) =>
+          h('th', null, t),
+        ),
+      ),
+    ),
     h(
       'tbody',
       null,
@@ -154,7 +243,9 @@ function jobsTable(ctx: Ctx, view: SubmissionView): HTMLElement {
           h(
             'td',
             { class: 'lineage' },
-            j.clonedFrom ? h('span', { class: 'clone-mark' }, '↻ re-runs ', link(`/jobs/${j.clonedFrom}`, j.clonedFrom)) : null,
+            j.clonedFrom
+              ? h('span', { class: 'clone-mark' }, '↻ re-runs ', link(`/jobs/${j.clonedFrom}`, j.clonedFrom))
+              : null,
             j.retriedAs ? h('span', null, '→ re-scheduled as ', link(`/jobs/${j.retriedAs}`, j.retriedAs)) : null,
           ),
           h('td', null, jobActions(ctx, j)),
@@ -169,7 +260,15 @@ function setsTable(view: SubmissionView): HTMLElement {
   return h(
     'table',
     { class: 'list sets' },
-    h('thead', null, h('tr', null, ['Set', 'Attempt', 'State', 'Jobs', 'Hosts', 'Excluded hosts', 'Notes'].map((t) => h('th', null, t)))),
+    h(
+      'thead',
+      null,
+      h(
+        'tr',
+        null,
+        ['Set', 'Attempt', 'State', 'Jobs', 'Hosts', 'Excluded hosts', 'Notes'].map((t) => h('th', null, t)),
+      ),
+    ),
     h(
       'tbody',
       null,
@@ -177,10 +276,19 @@ function setsTable(view: SubmissionView): HTMLElement {
         h(
           'tr',
           null,
-          h('td', null, String(rs.number), rs.clonedFrom ? h('span', { class: 'clone-mark' }, ` ↻ clone of set ${rs.clonedFrom}`) : null),
+          h(
+            'td',
+            null,
+            String(rs.number),
+            rs.clonedFrom ? h('span', { class: 'clone-mark' }, ` ↻ clone of set ${rs.clonedFrom}`) : null,
+          ),
           h('td', null, String(rs.attempt)),
           h('td', null, stateBadge(rs.state)),
-          h('td', null, rs.jobIds.map((id, i) => [i ? ', ' : '', link(`/jobs/${id}`, id)])),
+          h(
+            'td',
+            null,
+            rs.jobIds.map((id, i) => [i ? ', ' : '', link(`/jobs/${id}`, id)]),
+          ),
           h('td', null, rs.hosts.join(', ')),
           h('td', null, rs.excludedHosts.join(', ')),
           h('td', null, rs.notRetried ?? ''),
