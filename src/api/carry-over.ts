@@ -4,6 +4,7 @@
  * same tests, the new failure gets a comment "carried over from JOB" with them. Written
  * by the API as the job's record is sealed, once (a retried finish adds nothing).
  */
+import { parseJobId } from '../domain/ids.js';
 import { bugRefsOf, carryOver } from '../domain/review.js';
 import type { JobRecord, ResultStore } from './store/result-store.js';
 import type { Comment } from './store/review-store.js';
@@ -26,7 +27,7 @@ export async function carryOverFailure(
   if (
     job.result?.kind !== 'failed' ||
     !job.scenario ||
-    job.id.split('.').length !== 2 ||
+    parseJobId(job.id).kind !== 'job' ||
     Object.keys(bugRefs).length === 0
   )
     return undefined;

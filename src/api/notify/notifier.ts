@@ -11,7 +11,7 @@
  */
 import type { Client } from '@temporalio/client';
 import type { Config } from '../../config.js';
-import { CONTROL_TASK_QUEUE, submissionOfJob } from '../../domain/ids.js';
+import { CONTROL_TASK_QUEUE, parseJobId, submissionOfJob } from '../../domain/ids.js';
 import type { ResultKind } from '../../domain/outcome.js';
 import type { Submission } from '../../domain/job.js';
 import type { SpecIssue } from '../../domain/parse-spec.js';
@@ -125,7 +125,7 @@ export class Notifier {
 
   /** A job record was finished (a job that ran on a host ended). Batches of batch runs are reported with their run, in submission.done. */
   async jobDone(job: Omit<JobRecord, 'leaseToken'>): Promise<void> {
-    if (job.id.split('.').length !== 2 || !job.result) return;
+    if (parseJobId(job.id).kind !== 'job' || !job.result) return;
     if (!(await this.deps.notify.hasWebhooksFor('job.done'))) return;
     const record = await this.deps.store.getSubmission(job.submissionId);
     const workerClass = record?.plan.jobs.find((j) => j.name === job.name)?.workerClass;

@@ -4,6 +4,7 @@
  * comments and labels in their own tables. One set of queries for PostgreSQL and PGlite.
  */
 import type { JobResult } from '../../domain/outcome.js';
+import { submissionOfJob } from '../../domain/ids.js';
 import { parseScenarioKey } from '../../domain/scenario.js';
 import { StoreError, type RecordedJobState } from './result-store.js';
 import type { Comment, Label, ReviewItem, ReviewStore, ScenarioRun, ScenarioRunQuery } from './review-store.js';
@@ -150,7 +151,7 @@ export class SqlReviewStore implements ReviewStore {
     text: string;
     carriedOverFrom?: string;
   }): Promise<Comment> {
-    const submissionId = input.targetId.split('.')[0]!;
+    const submissionId = submissionOfJob(input.targetId);
     const [row] = await this.db.query<CommentRow>(
       `INSERT INTO comments (target_id, submission_id, author, body, carried_over_from)
        SELECT $1, $2, $3, $4, $5 WHERE EXISTS (
@@ -172,7 +173,7 @@ export class SqlReviewStore implements ReviewStore {
   }
 
   async setLabel(jobId: string, label: string, by: string, on: boolean): Promise<Label[]> {
-    const submissionId = jobId.split('.')[0]!;
+    const submissionId = submissionOfJob(jobId);
     if (on) {
       const rows = await this.db.query(
         `INSERT INTO job_labels (job_id, label, submission_id, added_by)
