@@ -1,7 +1,24 @@
 /**
  * @module The host's activities, built from its dependencies: holdPresence, provision,
- * runTests, uploadResults, recoverHost and powerHost (the host config's hooks), startReservation and endReservation, and for batch runs runBatch, listTests and readListedTests. Workflows import
- * only the type.
+ * runTests, uploadResults, recoverHost and powerHost (the host config's hooks),
+ * startReservation and endReservation, and for batch runs runBatch, listTests and
+ * readListedTests. Workflows import only the type.
+ *
+ * This folder holds two kinds of module:
+ * - **activities**, one contract each: presence.ts, provision.ts, run-tests.ts,
+ *   upload-results.ts, run-batch.ts, list-tests.ts, host-commands.ts (recover, power),
+ *   reservation.ts;
+ * - **the host's runtime**, which the activities share:
+ *   - a runner's lifecycle: runner-session.ts (log, spawn, heartbeat, uploads, cancel,
+ *     clean-up, for job runs, batches and listing), run-gate.ts (the order of runs),
+ *     process-group.ts, runner-guard.ts (+ .js), reaper.ts, runner-user.ts;
+ *   - what a runner sees: runner-env.ts, sealed-inputs.ts, secret-mask.ts, cli-shim.ts;
+ *   - what it leaves: capped-log.ts, log-sync.ts, progress.ts, test-results.ts, junit.ts,
+ *     results-worker.js, tests-upload.ts, artifact-sync.ts, png-optimiser.ts;
+ *   - caches and inputs: steps.ts, asset-cache.ts, asset-allow.ts, download.ts,
+ *     file-lock.ts, test-code.ts;
+ *   - the host itself: deps.ts, host-config.ts, host-hooks.ts, setup-check.ts,
+ *     presence-watch.ts.
  */
 import type { HostDeps } from './deps.js';
 import { createHoldPresence } from './presence.js';
