@@ -16,6 +16,8 @@ import {
   upsertSearchAttributes,
   workflowInfo,
   type ChildWorkflowHandle,
+  type Workflow,
+  type WorkflowResultType,
 } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control/index.js';
 import type { Submission } from '../domain/job.js';
@@ -107,39 +109,48 @@ export async function submissionWorkflow(input: SubmissionWorkflowInput): Promis
     } else if (c.kind === 'start-set') {
       const { setNumber } = c;
       const setView = s.table.sets.find((v) => v.number === setNumber)!;
-      startRecipeSet(ctx, { ...c, view: setView, jobName: (id) => jobById(s.table, id).name })
-        .then((handle) => {
-          sets.set(setNumber, handle);
-          emit({ kind: 'set-started', setNumber });
-          return handle.result();
-        })
-        .then(
-          (result) => {
-            sets.delete(setNumber);
-            emit({ kind: 'set-ended', setNumber, result });
-          },
-          (err: unknown) => void (failure ??= { err }),
-        );
+      follow(
+        startRecipeSet(ctx, { ...c, view: setView, jobName: (id) => jobById(s.table, id).name }),
+        sets,
+        setNumber,
+        () => emit({ kind: 'set-started', setNumber }),
+        (result) => emit({ kind: 'set-ended', setNumber, result }),
+      );
     } else {
       const { name } = c;
-      startBatchRun(
-        ctx,
-        plan.batchRuns.find((r) => r.name === name)!,
-      )
-        .then((handle) => {
-          batchRuns.set(name, handle);
-          emit({ kind: 'batch-started', name });
-          return handle.result();
-        })
-        .then(
-          (result) => {
-            batchRuns.delete(name);
-            emit({ kind: 'batch-ended', name, view: result });
-          },
-          (err: unknown) => void (failure ??= { err }),
-        );
+      const run = plan.batchRuns.find((r) => r.name === name)!;
+      follow(
+        startBatchRun(ctx, run),
+        batchRuns,
+        name,
+        () => emit({ kind: 'batch-started', name }),
+        (result) => emit({ kind: 'batch-ended', name, view: result }),
+      );
     }
   };
+
+  /** Follows a child from its start to its result, its handle kept meanwhile (a cancel goes through it). */
+  function follow<W extends Workflow, K>(
+    start: Promise<ChildWorkflowHandle<W>>,
+    handles: Map<K, ChildWorkflowHandle<W>>,
+    key: K,
+    started: () => void,
+    ended: (result: WorkflowResultType<W>) => void,
+  ): void {
+    start
+      .then((handle) => {
+        handles.set(key, handle);
+        started();
+        return handle.result();
+      })
+      .then(
+        (result) => {
+          handles.delete(key);
+          ended(result);
+        },
+        (err: unknown) => void (failure ??= { err }),
+      );
+  }
 
   setHandler(submissionQuery, view);
   setHandler(setLeasedSignal, ({ setNumber, hosts }) => emit({ kind: 'leased', setNumber, hosts }));
