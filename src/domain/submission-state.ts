@@ -64,8 +64,6 @@ export interface SetProgress {
   excluded: string[];
   /** hosts earlier attempts (and a restart's) ran on: preferred least */
   previous: string[];
-  /** the current attempt's workflow has started (a cancel can reach it) */
-  started: boolean;
 }
 
 export interface SubmissionState {
@@ -73,8 +71,14 @@ export interface SubmissionState {
   /** by the plan's recipe-set index */
   sets: SetProgress[];
   batchRuns: Map<string, BatchRunView>;
-  /** batch runs whose workflow has started, by name */
+  /**
+   * recipe-set attempts (by set number) and batch runs (by name) whose workflow has started,
+   * in the order they started: a cancel of everything reaches them in that order
+   */
+  setsStarted: Set<number>;
   batchStarted: Set<string>;
+  /** by batch run name: a cancel of the batch run's job that came before its workflow started */
+  batchStopBeforeStart: Map<string, string>;
   maxRetriesCap: number;
   /** a cancel of the whole submission */
   cancelAll?: string;
@@ -144,7 +148,6 @@ export function newSubmissionState(start: SubmissionStart): SubmissionState {
       attemptsBefore,
       excluded: [],
       previous: [...new Set(history.flatMap((h) => h.hosts))],
-      started: false,
     };
   });
   const batchRuns = new Map(start.plan.batchRuns.map((r) => [r.name, waitingBatchRun(start.submissionId, r)]));
@@ -152,7 +155,9 @@ export function newSubmissionState(start: SubmissionStart): SubmissionState {
     table,
     sets,
     batchRuns,
+    setsStarted: new Set(),
     batchStarted: new Set(),
+    batchStopBeforeStart: new Map(),
     maxRetriesCap: start.maxRetriesCap,
     stopBeforeStart: new Map(),
     unsettled: false,
@@ -200,9 +205,7 @@ export function apply(s: SubmissionState, e: SubmissionEvent): SubmissionCommand
     case 'set-ended':
       return setEnded(s, e.setNumber, e.result);
     case 'batch-started':
-      s.batchStarted.add(e.name);
-      // A cancel that came while the child was starting found nobody to tell.
-      return s.cancelAll !== undefined ? [{ kind: 'cancel-child', to: { batchRun: e.name }, reason: s.cancelAll }] : [];
+      return batchStarted(s, e.name);
     case 'batch-ended':
       s.batchStarted.delete(e.name);
       s.batchRuns.set(e.name, e.view);
@@ -263,7 +266,6 @@ function beginAttempt(s: SubmissionState, p: SetProgress): SubmissionCommand[] {
     return setDone(s, p);
   }
   p.phase = 'running';
-  p.started = false;
   p.view.state = 'leasing';
   p.view.excludedHosts = [...p.excluded];
   return [
@@ -285,13 +287,21 @@ function setDone(s: SubmissionState, p: SetProgress): SubmissionCommand[] {
   return [];
 }
 
+function batchStarted(s: SubmissionState, name: string): SubmissionCommand[] {
+  s.batchStarted.add(name);
+  // A cancel that came while the child was starting found nobody to tell.
+  if (s.cancelAll !== undefined) return [{ kind: 'cancel-child', to: { batchRun: name }, reason: s.cancelAll }];
+  const reason = s.batchStopBeforeStart.get(name);
+  return reason !== undefined ? [{ kind: 'cancel-child', to: { batchRun: name }, reason, whileStarting: true }] : [];
+}
+
 const progressOf = (s: SubmissionState, setNumber: number) =>
   s.sets.find((p) => p.phase === 'running' && p.view.number === setNumber);
 
 function setStarted(s: SubmissionState, setNumber: number): SubmissionCommand[] {
   const p = progressOf(s, setNumber);
   if (!p) return [];
-  p.started = true;
+  s.setsStarted.add(setNumber);
   // A cancel that came while the child was starting found nobody to tell.
   if (s.cancelAll !== undefined)
     return [{ kind: 'cancel-child', to: { setNumber }, reason: s.cancelAll, whileStarting: true }];
@@ -307,7 +317,7 @@ function setEnded(s: SubmissionState, setNumber: number, result: AttemptResult):
   const { table } = s;
   const p = progressOf(s, setNumber);
   if (!p) return [];
-  p.started = false;
+  s.setsStarted.delete(setNumber);
   const view = p.view;
   if (result.denied !== undefined && p.attempts > 1) {
     // No host is left for the clone: drop it and say why on the attempt it would have retried.
@@ -340,9 +350,11 @@ function cancel(s: SubmissionState, reason: string, target: string | undefined):
   if (target === undefined) {
     s.cancelAll ??= reason;
     return [
-      ...s.sets
-        .filter((p) => p.phase === 'running' && p.started)
-        .map((p): SubmissionCommand => ({ kind: 'cancel-child', to: { setNumber: p.view.number }, reason })),
+      ...[...s.setsStarted].map((setNumber): SubmissionCommand => ({
+        kind: 'cancel-child',
+        to: { setNumber },
+        reason,
+      })),
       ...[...s.batchStarted].map((name): SubmissionCommand => ({
         kind: 'cancel-child',
         to: { batchRun: name },
@@ -351,13 +363,16 @@ function cancel(s: SubmissionState, reason: string, target: string | undefined):
     ];
   }
   const batchRun = table.plan.batchRuns.find((r) => jobId(table.submissionId, r.number) === target);
-  if (batchRun)
-    return s.batchStarted.has(batchRun.name) ? [{ kind: 'cancel-child', to: { batchRun: batchRun.name }, reason }] : [];
+  if (batchRun) {
+    if (s.batchStarted.has(batchRun.name)) return [{ kind: 'cancel-child', to: { batchRun: batchRun.name }, reason }];
+    if (s.batchRuns.get(batchRun.name)?.state !== 'done') s.batchStopBeforeStart.set(batchRun.name, reason);
+    return [];
+  }
   const job = table.jobs.find((j) => j.id === target);
   if (!job) return [];
   const current = latestOf(table, job.name)!;
-  const p = progressOf(s, current.setNumber);
-  if (p?.started) return [{ kind: 'cancel-child', to: { setNumber: current.setNumber }, reason, jobId: current.id }];
+  if (s.setsStarted.has(current.setNumber))
+    return [{ kind: 'cancel-child', to: { setNumber: current.setNumber }, reason, jobId: current.id }];
   if (!current.result) {
     const planIndex = table.sets.find((set) => set.number === current.setNumber)!.planIndex;
     if (!s.stopBeforeStart.has(planIndex)) s.stopBeforeStart.set(planIndex, { reason, jobId: current.id });

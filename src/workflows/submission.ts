@@ -63,7 +63,10 @@ export interface SubmissionWorkflowInput {
   submittedBy?: string;
 }
 
-/** Runs recorded before it did not pass on a cancel that came while a recipe set's child was starting. */
+/**
+ * Runs recorded before it did not pass on a cancel that came while a child was starting (of the whole submission, to a
+ * recipe set; of one job, to its recipe set or batch run): it found nobody to tell.
+ */
 const CANCEL_WHILE_STARTING_PATCH = 'submission-cancel-while-starting';
 
 const control = proxyLocalActivities<ControlActivities>({
@@ -143,13 +146,12 @@ export async function submissionWorkflow(input: SubmissionWorkflowInput): Promis
         started();
         return handle.result();
       })
-      .then(
-        (result) => {
-          handles.delete(key);
-          ended(result);
-        },
-        (err: unknown) => void (failure ??= { err }),
-      );
+      .then((result) => {
+        handles.delete(key);
+        ended(result);
+      })
+      // The child's failure, or a bug in telling the state: the submission fails (it is not retried for ever).
+      .catch((err: unknown) => void (failure ??= { err }));
   }
 
   setHandler(submissionQuery, view);

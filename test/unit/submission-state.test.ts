@@ -179,6 +179,33 @@ describe('the submission state', () => {
     ]);
   });
 
+  it('a cancel of everything reaches the started children in the order they started, a clone last', () => {
+    const { s } = start(spec(job('a', { maxRetries: 1 }), job('b')));
+    apply(s, { kind: 'set-started', setNumber: 2 });
+    apply(s, { kind: 'set-started', setNumber: 1 });
+    end(s, 1, { a: lost('h1') });
+    apply(s, { kind: 'set-started', setNumber: 3 });
+    expect(apply(s, { kind: 'cancel', reason: 'stop' }).map((c) => c.kind === 'cancel-child' && c.to)).toEqual([
+      { setNumber: 2 },
+      { setNumber: 3 },
+    ]);
+  });
+
+  it("a cancel of a batch run's job that came while it was starting is passed on once it started", () => {
+    const { s } = start({
+      jobs: [],
+      batchRuns: [{ name: 'unit', tests: ['t1'], workerClass: 'local', runner: { command: ['x'] } }],
+    });
+    const runJob = s.batchRuns.get('unit')!.id;
+    expect(apply(s, { kind: 'cancel', reason: 'not now', jobId: runJob })).toEqual([]);
+    expect(apply(s, { kind: 'batch-started', name: 'unit' })).toEqual([
+      { kind: 'cancel-child', to: { batchRun: 'unit' }, reason: 'not now', whileStarting: true },
+    ]);
+    expect(apply(s, { kind: 'cancel', reason: 'again', jobId: runJob })).toEqual([
+      { kind: 'cancel-child', to: { batchRun: 'unit' }, reason: 'again' },
+    ]);
+  });
+
   it('a job cancelled before its set started ends cancelled there, its partners skipped', () => {
     const { s } = start(
       spec(
