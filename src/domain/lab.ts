@@ -289,6 +289,16 @@ export function matchRecipes(
  * recipe's hosts tried in its order of preference: recipe index → host.
  */
 export function matchMost(recipes: readonly RecipeRequest[], hosts: readonly HostRecord[]): Map<number, HostRecord> {
+  // One recipe (most requests): its most preferred host, which is what the matching below
+  // picks first, found in one pass instead of sorting every candidate (a deep queue on a
+  // large pool asks this for every request in one workflow task).
+  if (recipes.length === 1) {
+    const r = recipes[0]!;
+    const prefer = byPreference(r);
+    let best: HostRecord | undefined;
+    for (const h of hosts) if (canServe(h, r) && (best === undefined || prefer(h, best) < 0)) best = h;
+    return new Map<number, HostRecord>(best ? [[0, best]] : []);
+  }
   const candidates = recipes.map((r) => hosts.filter((h) => canServe(h, r)).sort(byPreference(r)));
   const owner = new Map<string, number>();
   const assign = (recipe: number, seen: Set<string>): boolean => {

@@ -22,7 +22,43 @@ import {
   type LeaseRequest,
   type RecipeRequest,
 } from '../../src/domain/lab.js';
-import { parseRequirement } from '../../src/domain/requirements.js';
+import { parseRequirement, satisfiesAll } from '../../src/domain/requirements.js';
+
+/** The matching as it was: every recipe's candidates sorted by preference, then augmenting paths. */
+function matchMostSorted(recipes: readonly RecipeRequest[], hosts: readonly HostRecord[]): Map<number, HostRecord> {
+  const preference = (r: RecipeRequest) => (a: HostRecord, b: HostRecord) =>
+    Number(r.previousHosts.includes(a.id)) - Number(r.previousHosts.includes(b.id)) ||
+    a.leaseCount - b.leaseCount ||
+    a.lastReleasedAt - b.lastReleasedAt ||
+    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  const serves = (h: HostRecord, r: RecipeRequest) =>
+    (r.hostId === undefined || r.hostId === h.id) &&
+    h.workerClasses.includes(r.workerClass) &&
+    !r.excludedHosts.includes(h.id) &&
+    satisfiesAll(h.capabilities, r.hostRequires);
+  const candidates = recipes.map((r) => hosts.filter((h) => serves(h, r)).sort(preference(r)));
+  const owner = new Map<string, number>();
+  const assign = (recipe: number, seen: Set<string>): boolean => {
+    for (const h of candidates[recipe]!) {
+      if (seen.has(h.id)) continue;
+      seen.add(h.id);
+      const current = owner.get(h.id);
+      if (current === undefined || assign(current, seen)) {
+        owner.set(h.id, recipe);
+        return true;
+      }
+    }
+    return false;
+  };
+  for (let r = 0; r < recipes.length; r++) assign(r, new Set());
+  const result = new Map<number, HostRecord>();
+  for (const [hostId, recipe] of owner)
+    result.set(
+      recipe,
+      hosts.find((h) => h.id === hostId)!,
+    );
+  return result;
+}
 
 /** The rule as it was: every request against every free host. */
 function allocatePlain(lab: LabState, now: number): Grant[] {
@@ -172,6 +208,21 @@ describe('allocate walks the queue once', () => {
         expect(once.queue).toEqual(plain.queue);
         expect(once.reserved).toEqual(plain.reserved);
         expect(once.hosts).toEqual(plain.hosts);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('matches one recipe to the host the full matching would pick, without sorting the candidates', () => {
+    fc.assert(
+      fc.property(labArb, (s) => {
+        const lab = build(s);
+        const hosts = Object.values(lab.hosts);
+        for (const request of lab.queue) {
+          for (const recipe of request.recipes)
+            expect(matchMost([recipe], hosts)).toEqual(matchMostSorted([recipe], hosts));
+          expect(matchMost(request.recipes, hosts)).toEqual(matchMostSorted(request.recipes, hosts));
+        }
       }),
       { numRuns: 500 },
     );
