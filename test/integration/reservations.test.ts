@@ -5,13 +5,14 @@
  * restart of the control worker, is extended within the cap and released from the CLI, and
  * ends by itself when its time is up; a host lent by hand (`testbay reserve`); a queued
  * job's priority changed (`testbay priority`); a job pinned to a host (`host:`); and the
- * refusals: over the cap, an extension of a job that ended, a host that does not exist.
+ * refusals: over the cap, an extension of a job that ended, a host that does not exist, and
+ * somebody else's token changing a reservation.
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/api/client.js';
+import { ApiError, TestbayClient } from '../../src/api/client.js';
 import type { JobView, SubmissionView } from '../../src/domain/views.js';
 import { cli } from '../helpers/cli.js';
 import { TestLab, waitFor } from '../helpers/lab.js';
@@ -20,6 +21,8 @@ let lab: TestLab;
 let dir: string;
 let submitEnv: Record<string, string>;
 let operateEnv: Record<string, string>;
+/** a submit token of somebody else: it may not change the tester's reservation */
+const OTHER = 'other-submitter-0123456789abcdef';
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDtestkeytestkeytestkeytestkeytestkeyte tester@lab';
 
 beforeAll(async () => {
@@ -47,6 +50,7 @@ beforeAll(async () => {
       TESTBAY_BROKEN_AFTER_ABORTS: '100',
       TESTBAY_LEASE_CHECK_MS: '2000',
     },
+    extraTokens: [{ token: OTHER, role: 'submit', name: 'someone-else' }],
   });
   submitEnv = { TESTBAY_URL: lab.config.api.url, TESTBAY_TOKEN: lab.tokens.submit, TESTBAY_DATA_DIR: lab.dir };
   operateEnv = { ...submitEnv, TESTBAY_TOKEN: lab.tokens.operate };
@@ -146,6 +150,20 @@ describe('a reservation after a job', () => {
     const over = await cli(['extend', jobId, '--by', '2h'], submitEnv);
     expect(over.code).toBe(2);
     expect(over.stderr).toMatch(/above the cap of 3h/);
+    // Somebody else's submit token may neither extend nor release it (403, saying whose it is); it stays as it was.
+    const other = new TestbayClient(lab.config.api.url, OTHER);
+    for (const change of [
+      other.extendReservation({ jobId }, 60_000),
+      other.releaseReservation({ jobId }),
+      other.releaseReservation({ hostId: 'r1' }),
+    ]) {
+      const refused = await refusal(change);
+      expect(refused.status).toBe(403);
+      expect(refused.message).toMatch(
+        /is reserved by tester: only they or an operate token may change its reservation/,
+      );
+    }
+    expect(await hostState('r1')).toBe('reserved');
     // Released from the CLI by host: the end hook runs, the dir goes, the host serves the competing job.
     const released = await cli(['release', 'r1', '--json'], submitEnv);
     expect(released.code, released.stderr).toBe(0);
